@@ -1,0 +1,109 @@
+"""Array-API plumbing: the one module that knows about namespaces, devices and dtypes.
+
+Everything else in `mlp` is written against the array API standard and receives the namespace as
+`xp=` from here. Nothing else imports `array_api_compat`.
+"""
+from __future__ import annotations
+
+import numpy as np
+import array_api_compat
+from array_api_compat import (
+    array_namespace,
+    device as array_device,
+    is_array_api_strict_namespace,
+    is_cupy_namespace,
+    is_numpy_namespace,
+)
+
+__all__ = [
+    "get_namespace",
+    "array_device",
+    "is_numpy_namespace",
+    "is_cupy_namespace",
+    "float_dtype",
+    "from_host",
+    "to_numpy",
+    "namespace_name",
+    "same_device",
+]
+
+FLOAT_DTYPE_NAMES = ("float32", "float64")
+
+
+def get_namespace(*arrays):
+    """Return `(xp, device)` of the arrays. NumPy input gets the array-API-compatible numpy wrapper."""
+    xp = array_namespace(*arrays)
+    return xp, array_device(arrays[0])
+
+
+def is_array_api_obj(x) -> bool:
+    return array_api_compat.is_array_api_obj(x)
+
+
+def namespace_name(xp) -> str:
+    """A short human name for a namespace: 'numpy', 'cupy', 'array_api_strict' or the module name."""
+    if is_numpy_namespace(xp):
+        return "numpy"
+    if is_cupy_namespace(xp):
+        return "cupy"
+    if is_array_api_strict_namespace(xp):
+        return "array_api_strict"
+    return getattr(xp, "__name__", str(xp))
+
+
+def float_dtype(name, *, xp):
+    """The namespace's floating dtype for 'float32' or 'float64' (a dtype object is also accepted)."""
+    if not isinstance(name, str):
+        name = _dtype_name(name)
+    if name not in FLOAT_DTYPE_NAMES:
+        raise ValueError(f"dtype must be 'float32' or 'float64', got {name!r}")
+    return getattr(xp, name)
+
+
+def _dtype_name(dtype) -> str:
+    text = str(getattr(dtype, "name", dtype))
+    for prefix in ("array_api_strict.", "numpy.", "cupy."):
+        text = text.replace(prefix, "")
+    return text
+
+
+def dtype_name(dtype) -> str:
+    """'float32', 'int64', ... for any namespace's dtype object."""
+    return _dtype_name(dtype)
+
+
+def from_host(array, *, xp, device, dtype=None):
+    """Move a host (NumPy) array or Python scalar into namespace `xp` on `device`, once.
+
+    This is the only way host data enters a namespace: random numbers, permutations and masks are
+    drawn on the host from a seeded NumPy Generator so every backend sees the same numbers.
+    """
+    return xp.asarray(array, dtype=dtype, device=device)
+
+
+def to_numpy(x) -> np.ndarray:
+    """Copy an array of any supported namespace to a NumPy array on the host.
+
+    For tests, model files and explicit user requests only: training never calls this.
+    """
+    if isinstance(x, np.ndarray):
+        return x
+    xp = array_namespace(x)
+    if is_cupy_namespace(xp):
+        return x.get()
+    if is_array_api_strict_namespace(xp):
+        import array_api_strict
+
+        return np.asarray(xp.asarray(array_api_compat.to_device(x, array_api_strict.Device("CPU_DEVICE"))))
+    return np.asarray(x)
+
+
+def same_device(a, b) -> bool:
+    """Compare two devices. CuPy devices are not hashable, so compare pairwise with ==."""
+    return a == b
+
+
+def row_chunks(n_rows, chunk):
+    """Slices covering range(n_rows) in pieces of at most `chunk`, never past the end (the standard
+    leaves out-of-bounds slice stops unspecified)."""
+    return [slice(start, min(start + chunk, n_rows)) for start in range(0, n_rows, chunk)]

@@ -1,0 +1,150 @@
+"""Input checks shared by `fit` and the model: every message says what was wrong and how to fix it."""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from ._array_api import (
+    array_device,
+    dtype_name,
+    float_dtype,
+    from_host,
+    get_namespace,
+    is_array_api_obj,
+    to_numpy,
+)
+
+
+def as_array(x, name):
+    """Accept any array-API array as is; lists and other sequences become NumPy arrays."""
+    if is_array_api_obj(x):
+        return x
+    if x is None:
+        raise TypeError(f"{name} is None; pass an array of shape (n_samples, n_features)")
+    try:
+        return np.asarray(x)
+    except Exception as error:  # ragged lists and the like
+        raise TypeError(f"{name} could not be converted to an array: {error}") from None
+
+
+def check_features(X, *, dtype, name="X", n_features=None, xp=None, device=None):
+    """Validate a feature matrix and return it in `dtype` (a copy only when the dtype changes).
+
+    Returns (X, xp, device). With `xp`/`device` given, X must already live there.
+    """
+    X = as_array(X, name)
+    X_xp, X_device = get_namespace(X)
+    if xp is not None and (X_xp is not xp and getattr(X_xp, "__name__", 1) != getattr(xp, "__name__", 2)):
+        raise TypeError(
+            f"{name} is a {getattr(X_xp, '__name__', X_xp)} array but the model lives in "
+            f"{getattr(xp, '__name__', xp)}; convert {name} to that namespace first"
+        )
+    if device is not None and not (X_device == device):
+        raise ValueError(f"{name} is on device {X_device!r} but the model is on {device!r}; move {name} there first")
+    xp, device = X_xp, X_device
+    if X.ndim != 2:
+        hint = " (reshape a single sample with X.reshape(1, -1))" if X.ndim == 1 else ""
+        raise ValueError(f"{name} must be 2-D (n_samples, n_features); got shape {tuple(X.shape)}{hint}")
+    if X.shape[0] == 0:
+        raise ValueError(f"{name} is empty: it has 0 samples; pass at least one row")
+    if X.shape[1] == 0:
+        raise ValueError(f"{name} has 0 features; pass at least one column")
+    if n_features is not None and X.shape[1] != n_features:
+        raise ValueError(f"{name} has {X.shape[1]} features but the model was trained on {n_features}")
+    kind = dtype_name(X.dtype)
+    if kind == "bool" or kind.startswith("complex") or not (
+        kind.startswith("float") or kind.startswith("int") or kind.startswith("uint")
+    ):
+        raise TypeError(f"{name} must hold real numbers (float or integer), got dtype {kind}")
+    target = float_dtype(dtype, xp=xp)
+    if X.dtype != target:
+        X = xp.astype(X, target)  # explicit conversion: the caller's array is never modified
+    if not bool(xp.all(xp.isfinite(X))):
+        raise ValueError(f"{name} contains NaN or infinity; clean or impute the data before training")
+    return X, xp, device
+
+
+def is_integral_dtype(dtype):
+    kind = dtype_name(dtype)
+    return kind.startswith("int") or kind.startswith("uint")
+
+
+def check_labels(y, n_samples, *, xp, device, classes=None, name="y"):
+    """Validate labels and return (class indices int64 on the device, classes array).
+
+    Accepts integer labels of any values (e.g. {3, 7}; `classes` keeps them) or one-hot rows (n, K).
+    With `classes` given (validation data, scoring), labels must be among them.
+    """
+    y = as_array(y, name)
+    y_xp, _ = get_namespace(y)
+    if y_xp is not xp:
+        if not isinstance(y, np.ndarray):
+            raise TypeError(f"{name} must be a NumPy array or live in the same namespace as X")
+        if not (y.dtype.kind in "iub" or y.dtype.kind == "f"):
+            raise TypeError(
+                f"{name} must hold integer class labels, got dtype {y.dtype}; "
+                "encode string labels as integers first (or use mlp.MLPClassifier)"
+            )
+        y = from_host(y, xp=xp, device=device)
+    if y.shape[0] != n_samples:
+        raise ValueError(f"X and {name} have different lengths: {n_samples} samples but {y.shape[0]} labels")
+    if y.ndim == 2:
+        return _one_hot_to_indices(y, xp=xp, classes=classes, name=name)
+    if y.ndim != 1:
+        raise ValueError(f"{name} must be 1-D class labels or 2-D one-hot rows; got shape {tuple(y.shape)}")
+    kind = dtype_name(y.dtype)
+    if kind == "bool":
+        y = xp.astype(y, xp.int64)
+    elif kind.startswith("float"):
+        if not bool(xp.all(y == xp.round(y))):
+            raise ValueError(f"{name} must hold integer class labels; got non-integer values such as 0.5")
+        y = xp.astype(y, xp.int64)
+    elif not is_integral_dtype(y.dtype):
+        raise TypeError(f"{name} must hold integer class labels, got dtype {kind}")
+    if classes is None:
+        classes = xp.unique_values(y)
+    indices = xp.astype(xp.searchsorted(classes, xp.astype(y, classes.dtype)), xp.int64)
+    clipped = xp.clip(indices, 0, classes.shape[0] - 1)
+    if not bool(xp.all(xp.take(classes, clipped) == xp.astype(y, classes.dtype))):
+        raise ValueError(f"{name} holds labels the model was not trained on (it knows {_describe(classes)})")
+    return clipped, classes
+
+
+def _one_hot_to_indices(y, *, xp, classes, name):
+    kind = dtype_name(y.dtype)
+    if kind.startswith("complex"):
+        raise TypeError(f"{name} must hold real numbers, got dtype {kind}")
+    if not kind.startswith("float"):
+        y = xp.astype(y, xp.float64)
+    if not bool(xp.all((y == 0) | (y == 1))) or not bool(xp.all(xp.sum(y, axis=1) == 1)):
+        raise ValueError(f"a 2-D {name} must be one-hot: 0/1 values with exactly one 1 per row")
+    if classes is not None and y.shape[1] != classes.shape[0]:
+        raise ValueError(f"one-hot {name} has {y.shape[1]} columns but the model knows {classes.shape[0]} classes")
+    if classes is None:
+        classes = xp.arange(y.shape[1], dtype=xp.int64, device=array_device(y))
+    return xp.astype(xp.argmax(y, axis=1), xp.int64), classes
+
+
+def _describe(classes):
+    values = to_numpy(classes).tolist()
+    return "{" + ", ".join(map(str, values[:20])) + (", ..." if len(values) > 20 else "") + "}"
+
+
+def check_positive_int(value, name, *, allow_zero=False):
+    low = 0 if allow_zero else 1
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
+        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+    return int(value)
+
+
+def check_rate(value, name, *, low=0.0, high=None, low_inclusive=True):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    ok = value >= low if low_inclusive else value > low
+    if high is not None:
+        ok = ok and value < high
+    if not ok:
+        bounds = f"{'[' if low_inclusive else '('}{low}, {high if high is not None else 'inf'})"
+        raise ValueError(f"{name} must be in {bounds}, got {value!r}")
+    return float(value)

@@ -1,0 +1,68 @@
+"""Dense layers and the whole-network forward and backward passes (pure functions of arrays).
+
+Shapes: X (n, d); W (fan_in, fan_out); b (fan_out,). Forward is Z = X @ W + b.
+"""
+from __future__ import annotations
+
+from .activations import get_activation
+from .losses import get_loss
+
+
+def dense_forward(A_prev, W, b, *, xp):
+    return A_prev @ W + b
+
+
+def dense_backward(dZ, A_prev, W, *, xp, need_input_grad=True):
+    """Gradients of a dense layer: (dA_prev or None, dW, db)."""
+    dW = xp.matrix_transpose(A_prev) @ dZ
+    db = xp.sum(dZ, axis=0)
+    dA_prev = dZ @ xp.matrix_transpose(W) if need_input_grad else None
+    return dA_prev, dW, db
+
+
+def forward(params, X, activation, *, xp, dropout_masks=None):
+    """Run the network. Return (logits, inputs, outputs): inputs[l] is what layer l received (X, or
+    hidden layer l-1's output after dropout); outputs[l] is hidden layer l's activation before dropout,
+    which is what the activation's derivative needs."""
+    act, _ = get_activation(activation)
+    inputs, outputs = [X], []
+    for layer, (W, b) in enumerate(params[:-1]):
+        A = act(dense_forward(inputs[-1], W, b, xp=xp), xp=xp)
+        outputs.append(A)
+        inputs.append(A * dropout_masks[layer] if dropout_masks is not None else A)
+    W, b = params[-1]
+    return dense_forward(inputs[-1], W, b, xp=xp), inputs, outputs
+
+
+def backward(params, inputs, outputs, dZ, activation, *, xp, dropout_masks=None):
+    """Back-propagate dL/dlogits through the network; return [(dW, db), ...] per layer."""
+    _, act_backward = get_activation(activation)
+    grads = [None] * len(params)
+    for layer in range(len(params) - 1, -1, -1):
+        W, _ = params[layer]
+        dA_prev, dW, db = dense_backward(dZ, inputs[layer], W, xp=xp, need_input_grad=layer > 0)
+        grads[layer] = (dW, db)
+        if layer > 0:
+            if dropout_masks is not None:
+                dA_prev = dA_prev * dropout_masks[layer - 1]
+            dZ = act_backward(dA_prev, outputs[layer - 1], xp=xp)
+    return grads
+
+
+def l2_penalty(params, l2, *, xp):
+    """(l2 / 2) * sum of squared weights (biases are not penalised), as a 0-d array."""
+    total = 0.0
+    for W, _ in params:
+        total = total + xp.sum(W * W)
+    return 0.5 * l2 * total
+
+
+def loss_and_gradients(params, X, y, *, activation, loss, l2=0.0, xp, dropout_masks=None):
+    """Mean loss (0-d array, L2 term included) and per-layer gradients for integer labels y."""
+    logits, inputs, outputs = forward(params, X, activation, xp=xp, dropout_masks=dropout_masks)
+    value, dZ = get_loss(loss)(logits, y, xp=xp)
+    grads = backward(params, inputs, outputs, dZ, activation, xp=xp, dropout_masks=dropout_masks)
+    if l2:
+        value = value + l2_penalty(params, l2, xp=xp)
+        grads = [(dW + l2 * W, db) for (dW, db), (W, _) in zip(grads, params)]
+    return value, grads, logits

@@ -1,0 +1,110 @@
+"""The trained network: parameters in the namespace and on the device of the training data."""
+from __future__ import annotations
+
+from . import layers
+from ._array_api import dtype_name, get_namespace, namespace_name, row_chunks, to_numpy
+from ._validation import check_features, check_labels
+from .losses import output_probabilities
+
+PREDICT_CHUNK = 8192  # rows per forward pass at prediction time, to bound memory for wide networks
+
+
+class MLP:
+    """A multilayer perceptron: `params` is a list of (W, b) per layer, W shaped (fan_in, fan_out).
+
+    Made by `mlp.fit`; every method keeps results in the parameters' namespace and device, except
+    `score` and `loss_and_gradients`, which return Python floats for the loss and accuracy.
+    """
+
+    def __init__(self, params, *, activation, loss, classes, l2=0.0, history=None, config=None):
+        self.params = [(W, b) for W, b in params]
+        self.activation = activation
+        self.loss = loss
+        self.classes_ = classes
+        self.l2 = float(l2)
+        self.history = history if history is not None else {}
+        self.config = dict(config or {})
+        self._xp, self.device = get_namespace(self.params[0][0])
+
+    # -- description -------------------------------------------------------------------------
+    @property
+    def layer_sizes(self):
+        return [self.params[0][0].shape[0]] + [W.shape[1] for W, _ in self.params]
+
+    @property
+    def hidden_sizes(self):
+        return self.layer_sizes[1:-1]
+
+    @property
+    def n_features_in_(self):
+        return self.layer_sizes[0]
+
+    @property
+    def n_classes(self):
+        return self.layer_sizes[-1]
+
+    @property
+    def dtype(self):
+        return dtype_name(self.params[0][0].dtype)
+
+    @property
+    def n_parameters(self):
+        return sum(W.shape[0] * W.shape[1] + b.shape[0] for W, b in self.params)
+
+    def __repr__(self):
+        sizes = self.layer_sizes
+        output = "softmax" if self.loss == "cross_entropy" else "sigmoid"
+        parts = [str(sizes[0])] + [f"{h} {self.activation}" for h in sizes[1:-1]] + [f"{sizes[-1]} {output}"]
+        return (
+            f"MLP({' -> '.join(parts)}; loss={self.loss}, {self.n_parameters:,} parameters, "
+            f"{self.dtype}, {namespace_name(self._xp)} on {self.device})"
+        )
+
+    # -- inference -----------------------------------------------------------------------------
+    def _check_X(self, X):
+        X, _, _ = check_features(
+            X, dtype=self.dtype, n_features=self.n_features_in_, xp=self._xp, device=self.device
+        )
+        return X
+
+    def decision_function(self, X):
+        """Logits (n, n_classes)."""
+        X = self._check_X(X)
+        xp = self._xp
+        chunks = [
+            layers.forward(self.params, X[rows, ...], self.activation, xp=xp)[0]
+            for rows in row_chunks(X.shape[0], PREDICT_CHUNK)
+        ]
+        return chunks[0] if len(chunks) == 1 else xp.concat(chunks, axis=0)
+
+    def predict_proba(self, X):
+        """Class probabilities (n, n_classes), columns in the order of `classes_`."""
+        return output_probabilities(self.decision_function(X), self.loss, xp=self._xp)
+
+    def predict(self, X):
+        """Predicted labels (original label values), in X's namespace and on its device."""
+        indices = self._xp.argmax(self.decision_function(X), axis=1)
+        return self._xp.take(self.classes_, indices)
+
+    def score(self, X, y):
+        """Accuracy on (X, y) as a Python float."""
+        X = self._check_X(X)
+        y_index, _ = check_labels(y, X.shape[0], xp=self._xp, device=self.device, classes=self.classes_)
+        predicted = self._xp.argmax(self.decision_function(X), axis=1)
+        return int(self._xp.sum(self._xp.astype(predicted == y_index, self._xp.int64))) / X.shape[0]
+
+    # -- gradients, for checking ----------------------------------------------------------------
+    def loss_and_gradients(self, X, y, *, l2=None):
+        """Mean loss (a Python float, including the L2 term) and the gradients [(dW, db), ...] of the
+        loss with respect to `params`, on (X, y) as given: no dropout, no shuffling."""
+        X = self._check_X(X)
+        y_index, _ = check_labels(y, X.shape[0], xp=self._xp, device=self.device, classes=self.classes_)
+        value, grads, _ = layers.loss_and_gradients(
+            self.params, X, y_index, activation=self.activation, loss=self.loss,
+            l2=self.l2 if l2 is None else l2, xp=self._xp,
+        )
+        return float(value), grads
+
+    def get_weights(self):
+        """Parameters as NumPy arrays on the host (an explicit copy)."""
+        return [(to_numpy(W), to_numpy(b)) for W, b in self.params]

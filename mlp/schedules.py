@@ -1,0 +1,131 @@
+"""Learning-rate schedules. A schedule maps (epoch, step within the epoch) to a learning rate, a
+Python float, so changing it never touches the device. `ReduceOnPlateau` also watches a metric."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+
+@dataclass
+class Schedule:
+    name = "constant"
+
+    def start(self, base_lr, epochs, steps_per_epoch):
+        self.base_lr, self.epochs, self.steps_per_epoch = base_lr, epochs, steps_per_epoch
+
+    def lr(self, epoch, step):
+        return self.base_lr
+
+    def epoch_end(self, epoch, monitored):
+        """Called after each epoch with the monitored loss (validation loss if any, else training)."""
+
+
+Constant = Schedule
+
+
+@dataclass
+class StepDecay(Schedule):
+    """lr = base * gamma ** (epoch // step_size)"""
+
+    step_size: int = 10
+    gamma: float = 0.1
+    name = "step"
+
+    def __post_init__(self):
+        if not (isinstance(self.step_size, int) and self.step_size >= 1):
+            raise ValueError(f"step_size must be a positive integer, got {self.step_size!r}")
+        _check_factor("gamma", self.gamma)
+
+    def lr(self, epoch, step):
+        return self.base_lr * self.gamma ** (epoch // self.step_size)
+
+
+@dataclass
+class ExponentialDecay(Schedule):
+    """lr = base * gamma ** epoch"""
+
+    gamma: float = 0.95
+    name = "exponential"
+
+    def __post_init__(self):
+        _check_factor("gamma", self.gamma)
+
+    def lr(self, epoch, step):
+        return self.base_lr * self.gamma**epoch
+
+
+@dataclass
+class CosineDecay(Schedule):
+    """Linear warm-up from 0 over `warmup_epochs`, then a half cosine from base down to `min_lr`,
+    evaluated per step so the decay is smooth even over a few epochs."""
+
+    warmup_epochs: float = 0.0
+    min_lr: float = 0.0
+    name = "cosine"
+
+    def __post_init__(self):
+        if not (isinstance(self.warmup_epochs, (int, float)) and self.warmup_epochs >= 0):
+            raise ValueError(f"warmup_epochs must be >= 0, got {self.warmup_epochs!r}")
+        if not (isinstance(self.min_lr, (int, float)) and self.min_lr >= 0):
+            raise ValueError(f"min_lr must be >= 0, got {self.min_lr!r}")
+
+    def lr(self, epoch, step):
+        progress = epoch + step / self.steps_per_epoch
+        if progress < self.warmup_epochs:
+            return self.base_lr * (progress + 1.0 / self.steps_per_epoch) / self.warmup_epochs
+        span = max(self.epochs - self.warmup_epochs, 1e-12)
+        fraction = min((progress - self.warmup_epochs) / span, 1.0)
+        return self.min_lr + 0.5 * (self.base_lr - self.min_lr) * (1.0 + math.cos(math.pi * fraction))
+
+
+@dataclass
+class ReduceOnPlateau(Schedule):
+    """Multiply the rate by `factor` when the monitored loss has not improved by `min_delta` for
+    `patience` epochs; never below `min_lr`."""
+
+    factor: float = 0.1
+    patience: int = 3
+    min_delta: float = 1e-4
+    min_lr: float = 0.0
+    name = "plateau"
+
+    def __post_init__(self):
+        _check_factor("factor", self.factor)
+        if not (isinstance(self.patience, int) and self.patience >= 0):
+            raise ValueError(f"patience must be a non-negative integer, got {self.patience!r}")
+
+    def start(self, base_lr, epochs, steps_per_epoch):
+        super().start(base_lr, epochs, steps_per_epoch)
+        self.current, self.best, self.waited = base_lr, math.inf, 0
+
+    def lr(self, epoch, step):
+        return self.current
+
+    def epoch_end(self, epoch, monitored):
+        if monitored < self.best - self.min_delta:
+            self.best, self.waited = monitored, 0
+            return
+        self.waited += 1
+        if self.waited > self.patience:
+            self.current = max(self.current * self.factor, self.min_lr)
+            self.waited = 0
+
+
+SCHEDULES = {cls.name: cls for cls in (Schedule, StepDecay, ExponentialDecay, CosineDecay, ReduceOnPlateau)}
+
+
+def make_schedule(spec):
+    """A Schedule from a name ('cosine'), None (constant) or an instance (returned as is)."""
+    if spec is None:
+        return Schedule()
+    if isinstance(spec, Schedule):
+        return spec
+    try:
+        return SCHEDULES[spec]()
+    except (KeyError, TypeError):
+        raise ValueError(f"unknown schedule {spec!r}; choose one of {', '.join(SCHEDULES)}") from None
+
+
+def _check_factor(name, value):
+    if not (isinstance(value, (int, float)) and 0.0 < value <= 1.0):
+        raise ValueError(f"{name} must be a number in (0, 1], got {value!r}")

@@ -1,0 +1,83 @@
+"""Shared fixtures: array namespaces x devices x dtypes, and the real MNIST folder."""
+import os
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def mnist_folder():
+    """The real MNIST folder: $MLP_DATA_DIR, else ../shared/data/mnist beside the checkout."""
+    candidates = []
+    if os.environ.get("MLP_DATA_DIR"):
+        candidates.append(Path(os.environ["MLP_DATA_DIR"]))
+    candidates.append(REPO_ROOT.parent / "shared" / "data" / "mnist")
+    for folder in candidates:
+        if (folder / "train-images-idx3-ubyte.gz").exists() or (folder / "train-images-idx3-ubyte").exists():
+            return folder
+    return None
+
+
+@pytest.fixture(scope="session")
+def mnist_dir():
+    folder = mnist_folder()
+    if folder is None:
+        message = "real MNIST not found: set MLP_DATA_DIR to the folder of the four IDX files"
+        if os.environ.get("CI"):
+            pytest.fail(message + " (in CI these tests must run, not skip)")
+        pytest.skip(message)
+    return folder
+
+
+# ---- namespaces x devices x dtypes ------------------------------------------------------------
+def _backend_cases():
+    """(id, loader) pairs; a loader returns (xp, device) or calls pytest.skip with the reason."""
+
+    def numpy_case():
+        import array_api_compat.numpy as xp
+
+        return xp, "cpu"
+
+    def strict_case(device_name):
+        def load():
+            xp = pytest.importorskip("array_api_strict")
+            return xp, xp.Device(device_name)
+
+        return load
+
+    def cupy_case():
+        try:
+            import cupy
+
+            cupy.cuda.runtime.getDeviceCount()
+        except Exception as error:  # not installed, or no CUDA device / driver
+            pytest.skip(f"CuPy with a CUDA device is not available: {type(error).__name__}: {error}")
+        import array_api_compat.cupy as xp
+
+        return xp, cupy.cuda.Device(0)
+
+    return [
+        pytest.param(numpy_case, id="numpy"),
+        pytest.param(strict_case("CPU_DEVICE"), id="strict-cpu"),
+        pytest.param(strict_case("device1"), id="strict-device1"),
+        pytest.param(cupy_case, id="cupy", marks=pytest.mark.gpu),
+    ]
+
+
+@pytest.fixture(params=_backend_cases())
+def backend(request):
+    """(xp, device) for every available array namespace and device; skips with a reason if absent."""
+    return request.param()
+
+
+@pytest.fixture(params=["float32", "float64"])
+def float_name(request):
+    return request.param
+
+
+def tolerance(dtype_name):
+    """rtol derived from the dtype: 4 * sqrt(eps)."""
+    import numpy as np
+
+    return 4 * float(np.sqrt(np.finfo(dtype_name).eps))
