@@ -105,6 +105,25 @@ class MLP:
         )
         return float(value), grads
 
+    def copy_params(self):
+        """A copy of the parameters, on the same device (for snapshots such as early stopping)."""
+        xp = self._xp
+        return [(xp.asarray(W, copy=True), xp.asarray(b, copy=True)) for W, b in self.params]
+
+    def set_params(self, params):
+        """Overwrite the parameters in place (the arrays keep their identity, so an optimizer holding
+        them keeps working) with arrays of the same shapes."""
+        if len(params) != len(self.params):
+            raise ValueError(f"expected {len(self.params)} layers of parameters, got {len(params)}")
+        for (W, b), (W_new, b_new) in zip(self.params, params):
+            if tuple(W_new.shape) != tuple(W.shape) or tuple(b_new.shape) != tuple(b.shape):
+                raise ValueError(
+                    f"parameter shapes {tuple(W_new.shape)}, {tuple(b_new.shape)} do not match the "
+                    f"model's {tuple(W.shape)}, {tuple(b.shape)}"
+                )
+            W[...] = W_new
+            b[...] = b_new
+
     def get_weights(self):
         """Parameters as NumPy arrays on the host (an explicit copy)."""
         return [(to_numpy(W), to_numpy(b)) for W, b in self.params]

@@ -183,63 +183,15 @@ def fit(
         return model
 
     # ---- the loop -------------------------------------------------------------------------------
-    step_size = n if batch_size is None else min(batch_size, n)
-    steps_per_epoch = math.ceil(n / step_size)
-    flat_params = [p for pair in params for p in pair]
-    is_weight = [index % 2 == 0 for index in range(len(flat_params))]
-    state = opt.init_state(flat_params, xp=xp)
-    sched.start(learning_rate, epochs, steps_per_epoch)
-    keep = 1.0 - dropout
-    best = (math.inf, None, -1)  # (monitored loss, parameter copy, epoch)
-    t = 0
+    trainer = Trainer(
+        model, optimizer=opt, learning_rate=learning_rate, schedule=sched, epochs=epochs,
+        batch_size=batch_size, dropout=dropout, clip_value=clip_value, clip_norm=clip_norm,
+        shuffle=shuffle, rng=rng,
+    )
+    best = (math.inf, None, -1)  # (monitored loss, parameter copy, epoch index)
     for epoch in range(epochs):
         started = time.perf_counter()
-        step_losses = xp.zeros((steps_per_epoch,), dtype=float_type, device=device)
-        step_correct = xp.zeros((steps_per_epoch,), dtype=xp.int64, device=device)
-        order = None
-        if shuffle and steps_per_epoch > 1:
-            order = from_host(rng.permutation(n), xp=xp, device=device)
-        for step, rows in enumerate(row_chunks(n, step_size)):
-            if order is None:
-                X_batch, y_batch = X[rows, ...], y_index[rows]
-            else:
-                X_batch, y_batch = xp.take(X, order[rows], axis=0), xp.take(y_index, order[rows])
-            masks = None
-            if dropout:
-                masks = [
-                    from_host(
-                        (rng.random((X_batch.shape[0], width), dtype=np.float32) < keep).astype(np.float32) / keep,
-                        xp=xp, device=device, dtype=float_type,
-                    )
-                    for width in hidden_sizes
-                ]
-            value, grads, logits = layers.loss_and_gradients(
-                params, X_batch, y_batch, activation=activation, loss=loss, l2=l2, xp=xp, dropout_masks=masks
-            )
-            flat_grads = [g for pair in grads for g in pair]
-            if clip_value is not None or clip_norm is not None:
-                flat_grads = clip_gradients(flat_grads, clip_value=clip_value, clip_norm=clip_norm, xp=xp)
-            t += 1
-            lr = sched.lr(epoch, step)
-            opt.step(flat_params, flat_grads, state, lr=lr, t=t, xp=xp, is_weight=is_weight)
-            step_losses[step] = value * y_batch.shape[0]
-            step_correct[step] = xp.sum(xp.astype(xp.argmax(logits, axis=1) == y_batch, xp.int64))
-
-        # One read-back per epoch: the per-step losses and correct counts.
-        losses_host = to_numpy(step_losses).astype(np.float64)
-        bad = np.flatnonzero(~np.isfinite(losses_host))
-        if bad.size:
-            raise TrainingError(
-                f"the loss became {losses_host[bad[0]]} at epoch {epoch + 1}, step {bad[0] + 1} of "
-                f"{steps_per_epoch} (learning rate {lr:g}); lower the learning rate, clip the gradients "
-                "(clip_norm=1.0) or check that X is scaled (e.g. pixels divided by 255)"
-            )
-        logs = {
-            "epoch": epoch + 1,
-            "loss": float(losses_host.sum() / n),
-            "accuracy": float(to_numpy(step_correct).sum() / n),
-            "lr": lr,
-        }
+        logs = trainer.run_epoch(X, y_index)
         if X_val is not None:
             logs["val_loss"], logs["val_accuracy"] = evaluate(model, X_val, y_val, xp=xp)
         logs["seconds"] = time.perf_counter() - started
@@ -247,11 +199,11 @@ def fit(
             history[key].append(logs.get(key, float("nan")))
 
         monitored = logs.get("val_loss", logs["loss"])
-        sched.epoch_end(epoch, monitored)
+        trainer.end_epoch(monitored)
         stop = False
         if early_stopping:
             if monitored < best[0] - min_delta:
-                best = (monitored, [(xp.asarray(W, copy=True), xp.asarray(b, copy=True)) for W, b in params], epoch)
+                best = (monitored, model.copy_params(), epoch)
             elif epoch - best[2] >= patience:
                 stop = True
         if verbose and ((epoch + 1) % verbose == 0 or epoch + 1 == epochs or stop):
@@ -263,11 +215,105 @@ def fit(
             break
 
     if early_stopping and best[1] is not None:
-        for (W, b), (W_best, b_best) in zip(params, best[1]):
-            W[...] = W_best
-            b[...] = b_best
+        model.set_params(best[1])
         model.best_epoch = best[2] + 1
     return model
+
+
+class Trainer:
+    """Everything that changes while a model trains: its parameters (updated in place), the optimizer
+    state, the step count, the random generator and the schedule.
+
+    `fit` drives one for a fixed number of epochs; `partial_fit`-style callers keep one and call
+    `run_epoch` whenever new data arrives. Nothing here reads device arrays back except once per
+    epoch, for the metrics.
+    """
+
+    def __init__(self, model, *, optimizer, learning_rate, schedule, epochs, batch_size, dropout=0.0,
+                 clip_value=None, clip_norm=None, shuffle=True, rng=None):
+        self.model = model
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.schedule = schedule
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.dropout = dropout
+        self.clip_value, self.clip_norm = clip_value, clip_norm
+        self.shuffle = shuffle
+        self.rng = rng if rng is not None else np.random.default_rng()
+        self.flat_params = [p for pair in model.params for p in pair]
+        self.is_weight = [index % 2 == 0 for index in range(len(self.flat_params))]
+        self.state = optimizer.init_state(self.flat_params, xp=model._xp)
+        self.step_count = 0  # optimizer steps taken (Adam's t)
+        self.epoch = 0  # epochs completed
+        self._scheduled = False
+
+    def run_epoch(self, X, y_index):
+        """One pass over (X, y_index): X validated and in the model's dtype, y_index class indices.
+
+        Returns {"epoch", "loss", "accuracy", "lr"}: the mean training loss (with the L2 term and
+        dropout, as optimised) and accuracy of the mini-batches as they were seen.
+        """
+        model, xp, rng = self.model, self.model._xp, self.rng
+        n = X.shape[0]
+        step_size = n if self.batch_size is None else min(self.batch_size, n)
+        steps = math.ceil(n / step_size)
+        if not self._scheduled:
+            self.schedule.start(self.learning_rate, max(self.epochs, 1), steps)
+            self._scheduled = True
+        step_losses = xp.zeros((steps,), dtype=X.dtype, device=model.device)
+        step_correct = xp.zeros((steps,), dtype=xp.int64, device=model.device)
+        order = None
+        if self.shuffle and steps > 1:
+            order = from_host(rng.permutation(n), xp=xp, device=model.device)
+        keep = 1.0 - self.dropout
+        lr = self.learning_rate
+        for step, rows in enumerate(row_chunks(n, step_size)):
+            if order is None:
+                X_batch, y_batch = X[rows, ...], y_index[rows]
+            else:
+                X_batch, y_batch = xp.take(X, order[rows], axis=0), xp.take(y_index, order[rows])
+            masks = None
+            if self.dropout:
+                masks = [
+                    from_host((rng.random((X_batch.shape[0], width)) < keep) / keep,
+                              xp=xp, device=model.device, dtype=X.dtype)
+                    for width in model.hidden_sizes
+                ]
+            value, grads, logits = layers.loss_and_gradients(
+                model.params, X_batch, y_batch, activation=model.activation, loss=model.loss, l2=model.l2,
+                xp=xp, dropout_masks=masks,
+            )
+            flat_grads = [g for pair in grads for g in pair]
+            if self.clip_value is not None or self.clip_norm is not None:
+                flat_grads = clip_gradients(flat_grads, clip_value=self.clip_value, clip_norm=self.clip_norm, xp=xp)
+            self.step_count += 1
+            lr = self.schedule.lr(self.epoch, step)
+            self.optimizer.step(self.flat_params, flat_grads, self.state, lr=lr, t=self.step_count, xp=xp,
+                                is_weight=self.is_weight)
+            step_losses[step] = value * y_batch.shape[0]
+            step_correct[step] = xp.sum(xp.astype(xp.argmax(logits, axis=1) == y_batch, xp.int64))
+
+        # One read-back per epoch: the per-step losses and correct counts.
+        losses = to_numpy(step_losses).astype(np.float64)
+        bad = np.flatnonzero(~np.isfinite(losses))
+        if bad.size:
+            raise TrainingError(
+                f"the loss became {losses[bad[0]]} at epoch {self.epoch + 1}, step {bad[0] + 1} of "
+                f"{steps} (learning rate {lr:g}); lower the learning rate, clip the gradients "
+                "(clip_norm=1.0) or check that X is scaled (e.g. pixels divided by 255)"
+            )
+        self.epoch += 1
+        return {
+            "epoch": self.epoch,
+            "loss": float(losses.sum() / n),
+            "accuracy": float(to_numpy(step_correct).sum() / n),
+            "lr": lr,
+        }
+
+    def end_epoch(self, monitored):
+        """Tell the schedule how the epoch went (the validation loss if any, else the training loss)."""
+        self.schedule.epoch_end(self.epoch - 1, monitored)
 
 
 def evaluate(model, X, y_index, *, xp):
