@@ -7,12 +7,15 @@
 """
 from . import activations, datasets, initializers, layers, losses, optimizers, schedules
 from .model import MLP
+from .saving import ModelFileError, load_model as load
 from .training import TrainingError, fit
 
 __version__ = "0.1.0"
 
 __all__ = [
     "MLP",
+    "ModelFileError",
+    "load",
     "TrainingError",
     "activations",
     "datasets",

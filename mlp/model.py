@@ -105,6 +105,12 @@ class MLP:
         )
         return float(value), grads
 
+    def save(self, path):
+        """Write the model to `path` (.npz, no pickle) atomically; `mlp.load(path)` reads it back."""
+        from .saving import save_model
+
+        return save_model(self, path)
+
     def copy_params(self):
         """A copy of the parameters, on the same device (for snapshots such as early stopping)."""
         xp = self._xp

@@ -5,13 +5,13 @@ into small device arrays and read back once per epoch, so a GPU never waits for 
 """
 from __future__ import annotations
 
-import copy
 import math
+import os
 import time
 
 import numpy as np
 
-from . import layers
+from . import layers, saving
 from ._array_api import float_dtype, from_host, row_chunks, to_numpy
 from ._validation import check_features, check_labels, check_positive_int, check_rate
 from .activations import get_activation
@@ -70,6 +70,9 @@ def fit(
     dtype="float32",
     seed=None,
     shuffle=True,
+    checkpoint=None,
+    resume=False,
+    log_gradients=False,
 ):
     """Train a multilayer perceptron on (X, y) and return the trained `MLP`.
 
@@ -96,6 +99,11 @@ def fit(
     callbacks: callables `callback(epoch, logs, model)` run after each epoch; returning True stops.
     verbose: 0 silent, 1 a line per epoch, N a line every N epochs (and the last).
     dtype: float32 (default) or float64. seed: int for reproducible initialisation, shuffling, dropout.
+    checkpoint: a path; after every epoch the weights, optimizer state, epoch, random state and
+        history are saved there atomically. resume=True continues from it (same options required);
+        on the CPU the resumed run ends with the same weights as an uninterrupted one.
+    log_gradients: record per-layer gradient norms (mean over the epoch's steps, before clipping),
+        the size of each layer's update over the epoch, and its weight norm, in `history`.
     """
     # ---- validate everything before any work -------------------------------------------------
     X, xp, device = check_features(X, dtype=dtype, name="X")
@@ -139,6 +147,8 @@ def fit(
     if init == "auto":
         init = default_init(activation)
 
+    if seed is None:  # still reproducible from the recorded seed, and resumable
+        seed = int(np.random.SeedSequence().generate_state(1)[0])
     rng = np.random.default_rng(seed)
     X_val = y_val = None
     if validation_data is not None:
@@ -177,7 +187,10 @@ def fit(
         dropout=dropout, clip_value=clip_value, clip_norm=clip_norm, schedule=getattr(sched, "name", str(sched)),
         dtype=dtype, seed=seed,
     )
-    history = {key: [] for key in ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds")}
+    keys = ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds"]
+    if log_gradients:
+        keys += ["grad_norm", "update_norm", "weight_norm"]
+    history = {key: [] for key in keys}
     model = MLP(params, activation=activation, loss=loss, classes=classes, l2=l2, history=history, config=config)
     if epochs == 0:
         return model
@@ -186,10 +199,15 @@ def fit(
     trainer = Trainer(
         model, optimizer=opt, learning_rate=learning_rate, schedule=sched, epochs=epochs,
         batch_size=batch_size, dropout=dropout, clip_value=clip_value, clip_norm=clip_norm,
-        shuffle=shuffle, rng=rng,
+        shuffle=shuffle, rng=rng, log_gradients=log_gradients,
     )
     best = (math.inf, None, -1)  # (monitored loss, parameter copy, epoch index)
-    for epoch in range(epochs):
+    fit_options = {**config, "n_samples": n, "n_features": n_features}
+    if checkpoint is not None and resume and os.path.exists(checkpoint):
+        best, finished = _resume(trainer, checkpoint, fit_options, history, best)
+        if finished:
+            epochs = trainer.epoch  # the checkpointed run had already stopped early
+    for epoch in range(trainer.epoch, epochs):
         started = time.perf_counter()
         logs = trainer.run_epoch(X, y_index)
         if X_val is not None:
@@ -208,6 +226,9 @@ def fit(
                 stop = True
         if verbose and ((epoch + 1) % verbose == 0 or epoch + 1 == epochs or stop):
             print(_format_logs(logs, epochs), flush=True)
+        if checkpoint is not None:
+            saving.save_checkpoint(checkpoint, trainer, history=history, fit_options=fit_options,
+                                   best=best if early_stopping else None, finished=stop)
         for callback in callbacks:
             if callback(epoch + 1, dict(logs), model) is True:
                 stop = True
@@ -230,7 +251,7 @@ class Trainer:
     """
 
     def __init__(self, model, *, optimizer, learning_rate, schedule, epochs, batch_size, dropout=0.0,
-                 clip_value=None, clip_norm=None, shuffle=True, rng=None):
+                 clip_value=None, clip_norm=None, shuffle=True, rng=None, log_gradients=False):
         self.model = model
         self.optimizer = optimizer
         self.learning_rate = learning_rate
@@ -240,6 +261,7 @@ class Trainer:
         self.dropout = dropout
         self.clip_value, self.clip_norm = clip_value, clip_norm
         self.shuffle = shuffle
+        self.log_gradients = log_gradients
         self.rng = rng if rng is not None else np.random.default_rng()
         self.flat_params = [p for pair in model.params for p in pair]
         self.is_weight = [index % 2 == 0 for index in range(len(self.flat_params))]
@@ -268,6 +290,9 @@ class Trainer:
             order = from_host(rng.permutation(n), xp=xp, device=model.device)
         keep = 1.0 - self.dropout
         lr = self.learning_rate
+        if self.log_gradients:
+            grad_sums = [0.0] * len(model.params)
+            weights_before = [xp.asarray(W, copy=True) for W, _ in model.params]
         for step, rows in enumerate(row_chunks(n, step_size)):
             if order is None:
                 X_batch, y_batch = X[rows, ...], y_index[rows]
@@ -284,6 +309,8 @@ class Trainer:
                 model.params, X_batch, y_batch, activation=model.activation, loss=model.loss, l2=model.l2,
                 xp=xp, dropout_masks=masks,
             )
+            if self.log_gradients:
+                grad_sums = [total + xp.sqrt(xp.sum(dW * dW)) for total, (dW, _) in zip(grad_sums, grads)]
             flat_grads = [g for pair in grads for g in pair]
             if self.clip_value is not None or self.clip_norm is not None:
                 flat_grads = clip_gradients(flat_grads, clip_value=self.clip_value, clip_norm=self.clip_norm, xp=xp)
@@ -304,16 +331,51 @@ class Trainer:
                 "(clip_norm=1.0) or check that X is scaled (e.g. pixels divided by 255)"
             )
         self.epoch += 1
-        return {
+        logs = {
             "epoch": self.epoch,
             "loss": float(losses.sum() / n),
             "accuracy": float(to_numpy(step_correct).sum() / n),
             "lr": lr,
         }
+        if self.log_gradients:
+            logs["grad_norm"] = [float(total) / steps for total in grad_sums]
+            logs["update_norm"] = [float(xp.sqrt(xp.sum((W - W0) * (W - W0))))
+                                   for (W, _), W0 in zip(model.params, weights_before)]
+            logs["weight_norm"] = [float(xp.sqrt(xp.sum(W * W))) for W, _ in model.params]
+        return logs
 
     def end_epoch(self, monitored):
         """Tell the schedule how the epoch went (the validation loss if any, else the training loss)."""
         self.schedule.epoch_end(self.epoch - 1, monitored)
+
+
+def _resume(trainer, path, fit_options, history, best):
+    """Restore a Trainer (in place) from a checkpoint; return (early-stopping best, finished)."""
+    model, xp = trainer.model, trainer.model._xp
+    params, state, best_params, metadata = saving.load_checkpoint(path)
+    differences = saving.same_options(metadata.get("fit_options") or {}, fit_options)
+    if differences:
+        raise ValueError(f"cannot resume from {path}: it was made with other options ({'; '.join(differences)})")
+    if len(state) != len(trainer.state):
+        raise ValueError(f"cannot resume from {path}: it holds {len(state)} optimizer arrays, expected {len(trainer.state)}")
+    model.set_params([(from_host(W, xp=xp, device=model.device), from_host(b, xp=xp, device=model.device))
+                      for W, b in params])
+    for target, saved in zip(trainer.state, state):
+        target[...] = from_host(saved, xp=xp, device=model.device)
+    trainer.epoch, trainer.step_count = int(metadata["epoch"]), int(metadata["step_count"])
+    trainer.rng.bit_generator.state = metadata["rng_state"]
+    vars(trainer.schedule).update(metadata.get("schedule_state") or {})
+    trainer._scheduled = "base_lr" in vars(trainer.schedule)
+    for key in history:
+        history[key][:] = list((metadata.get("history") or {}).get(key, []))
+    saved_best = metadata.get("best")
+    if saved_best is not None:
+        snapshot = None
+        if best_params is not None:
+            snapshot = [(from_host(W, xp=xp, device=model.device), from_host(b, xp=xp, device=model.device))
+                        for W, b in best_params]
+        best = (saved_best["monitored"], snapshot, saved_best["epoch"])
+    return best, bool(metadata.get("finished"))
 
 
 def evaluate(model, X, y_index, *, xp):
