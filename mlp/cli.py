@@ -38,7 +38,7 @@ def _batch_size(text):
 
 
 def build_parser():
-    from .training import DEFAULT_BATCH_SIZE, DEFAULT_EPOCHS, DEFAULT_HIDDEN_SIZES, DEFAULT_SCHEDULE
+    from .training import DEFAULT_BATCH_SIZE, DEFAULT_DROPOUT, DEFAULT_EPOCHS, DEFAULT_HIDDEN_SIZES, DEFAULT_SCHEDULE
 
     parser = argparse.ArgumentParser(prog="mlp", description="Train and use from-scratch multilayer perceptrons.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -53,7 +53,7 @@ def build_parser():
     train.add_argument("--activation", default="relu", choices=["relu", "leaky_relu", "sigmoid", "tanh", "identity"])
     train.add_argument("--loss", default="cross_entropy", choices=["cross_entropy", "mse"])
     train.add_argument("--init", default="auto")
-    train.add_argument("--dropout", type=float, default=0.0)
+    train.add_argument("--dropout", type=float, default=DEFAULT_DROPOUT)
     train.add_argument("--weight-decay", type=float, default=None)
     train.add_argument("--clip-value", type=float, default=None)
     train.add_argument("--clip-norm", type=float, default=None)

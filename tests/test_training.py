@@ -71,7 +71,7 @@ def test_epochs_zero_returns_the_initialised_model():
 
 def test_history_records_every_epoch():
     X, y = blobs()
-    model = mlp.fit(X, y, hidden_sizes=[8], epochs=4, validation_split=0.25, seed=0)
+    model = mlp.fit(X, y, hidden_sizes=[8], epochs=4, batch_size=16, dropout=0.0, validation_split=0.25, seed=0)
     history = model.history
     assert history["epoch"] == [1, 2, 3, 4]
     for key in ("loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds"):
