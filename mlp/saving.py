@@ -78,6 +78,15 @@ def save_model(model, path):
 # ---- reading --------------------------------------------------------------------------------------
 def _read_npz(path, expected_format, max_version):
     try:
+        with open(path, "rb") as handle:
+            signature = handle.read(4)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: no such model file") from None
+    except IsADirectoryError:
+        raise ModelFileError(f"{path} is a folder, not a model file") from None
+    if signature[:2] != b"PK":
+        raise ModelFileError(f"{path} is not an .npz file (no ZIP header); is it the right file?")
+    try:
         with np.load(path, allow_pickle=False) as archive:
             arrays = {key: archive[key] for key in archive.files}
     except FileNotFoundError:

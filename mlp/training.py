@@ -74,6 +74,7 @@ def fit(
     checkpoint=None,
     resume=False,
     log_gradients=False,
+    progress=False,
 ):
     """Train a multilayer perceptron on (X, y) and return the trained `MLP`.
 
@@ -103,6 +104,8 @@ def fit(
     checkpoint: a path; after every epoch the weights, optimizer state, epoch, random state and
         history are saved there atomically. resume=True continues from it (same options required);
         on the CPU the resumed run ends with the same weights as an uninterrupted one.
+    progress: True for a progress bar per epoch (tqdm, on stderr), "auto" for one only when stderr
+        is a terminal.
     log_gradients: record per-layer gradient norms (mean over the epoch's steps, before clipping),
         the size of each layer's update over the epoch, and its weight norm, in `history`.
     """
@@ -208,9 +211,13 @@ def fit(
         best, finished = _resume(trainer, checkpoint, fit_options, history, best)
         if finished:
             epochs = trainer.epoch  # the checkpointed run had already stopped early
+    bar_factory = _progress_bars(progress)
+    steps_per_epoch = math.ceil(n / (n if batch_size is None else min(batch_size, n)))
     for epoch in range(trainer.epoch, epochs):
         started = time.perf_counter()
-        logs = trainer.run_epoch(X, y_index)
+        with bar_factory(f"epoch {epoch + 1}/{epochs}", steps_per_epoch) as bar:
+            trainer.on_step = bar.update
+            logs = trainer.run_epoch(X, y_index)
         if X_val is not None:
             logs["val_loss"], logs["val_accuracy"] = evaluate(model, X_val, y_val, xp=xp)
         logs["seconds"] = time.perf_counter() - started
@@ -263,6 +270,7 @@ class Trainer:
         self.clip_value, self.clip_norm = clip_value, clip_norm
         self.shuffle = shuffle
         self.log_gradients = log_gradients
+        self.on_step = None  # called with 1 after every step (a progress bar's update)
         self.rng = rng if rng is not None else np.random.default_rng()
         self.flat_params = [p for pair in model.params for p in pair]
         self.is_weight = [index % 2 == 0 for index in range(len(self.flat_params))]
@@ -321,6 +329,8 @@ class Trainer:
                                 is_weight=self.is_weight)
             step_losses[step] = value * y_batch.shape[0]
             step_correct[step] = xp.sum(xp.astype(xp.argmax(logits, axis=1) == y_batch, xp.int64))
+            if self.on_step is not None:
+                self.on_step(1)
 
         # One read-back per epoch: the per-step losses and correct counts.
         losses = to_numpy(step_losses).astype(np.float64)
@@ -390,6 +400,32 @@ def evaluate(model, X, y_index, *, xp):
         total_loss = total_loss + value * X_chunk.shape[0]
         correct = correct + xp.sum(xp.astype(xp.argmax(logits, axis=1) == y_chunk, xp.int64))
     return float(total_loss) / X.shape[0], int(correct) / X.shape[0]
+
+
+class _NoBar:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def update(self, n):
+        pass
+
+
+def _progress_bars(progress):
+    """A factory of per-epoch progress bars: tqdm when asked for (and installed), else no-ops."""
+    import sys
+
+    if progress == "auto":
+        progress = sys.stderr.isatty()
+    if not progress:
+        return lambda description, total: _NoBar()
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        raise ImportError('progress bars need tqdm: pip install "mlp[progress]"') from None
+    return lambda description, total: tqdm(desc=description, total=total, unit="step", leave=False, file=sys.stderr)
 
 
 def _format_logs(logs, epochs):
