@@ -88,6 +88,8 @@ def to_numpy(x) -> np.ndarray:
     """
     if isinstance(x, np.ndarray):
         return x
+    if not array_api_compat.is_array_api_obj(x):  # lists, tuples, scalars
+        return np.asarray(x)
     xp = array_namespace(x)
     if is_cupy_namespace(xp):
         return x.get()

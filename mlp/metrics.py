@@ -1,39 +1,113 @@
-"""Classification metrics on host arrays (NumPy): the confusion matrix and per-class report."""
+"""Classification metrics on host arrays (NumPy only): the confusion matrix and per-class report.
+
+Used by the command line's `evaluate` and by `mlp.plots`; no plotting library needed.
+"""
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import numpy as np
 
-
-def confusion_matrix(y_true, y_pred, labels):
-    """Counts (len(labels), len(labels)): rows are true labels, columns predicted, in `labels` order."""
-    labels = np.asarray(labels)
-    index = {label: i for i, label in enumerate(labels.tolist())}
-    matrix = np.zeros((len(labels), len(labels)), dtype=np.int64)
-    true_index = np.array([index[v] for v in np.asarray(y_true).tolist()], dtype=np.int64)
-    pred_index = np.array([index[v] for v in np.asarray(y_pred).tolist()], dtype=np.int64)
-    np.add.at(matrix, (true_index, pred_index), 1)
-    return matrix
+from ._array_api import to_numpy
 
 
-def classification_report(y_true, y_pred, labels):
-    """Per-class precision, recall, F1 and support, plus accuracy. Returns (dict, text table)."""
+def _label_list(y_true, y_pred, labels):
+    if labels is None:
+        return np.union1d(y_true, y_pred)
+    if isinstance(labels, (int, np.integer)) and not isinstance(labels, bool):
+        if labels < 1:
+            raise ValueError(f"n_classes must be at least 1, got {labels}")
+        return np.arange(int(labels))
+    labels = to_numpy(labels).reshape(-1)
+    if labels.size == 0:
+        raise ValueError("labels is empty")
+    if np.unique(labels).size != labels.size:
+        raise ValueError(f"labels has repeated values: {labels.tolist()}")
+    return labels
+
+
+def confusion_matrix(y_true, y_pred, labels=None):
+    """Counts (n_classes, n_classes) as a NumPy int64 array: row = true label, column = predicted.
+
+    labels: the class count n (labels 0..n-1), or the label values in the order wanted, or None for
+    the sorted labels present in either array. A label outside ``labels`` is a ValueError.
+    """
+    y_true = to_numpy(y_true).reshape(-1)
+    y_pred = to_numpy(y_pred).reshape(-1)
+    if y_true.shape != y_pred.shape:
+        raise ValueError(f"y_true has {y_true.size} labels but y_pred has {y_pred.size}")
+    labels = _label_list(y_true, y_pred, labels)
+    order = np.argsort(labels, kind="stable")
+    sorted_labels = labels[order]
+
+    def index_of(values, name):
+        position = np.clip(np.searchsorted(sorted_labels, values), 0, sorted_labels.size - 1)
+        unknown = sorted_labels[position] != values
+        if np.any(unknown):
+            missing = np.unique(values[unknown])[:10].tolist()
+            raise ValueError(f"{name} has labels not in labels={labels.tolist()}: {missing}")
+        return order[position]
+
+    k = labels.size
+    flat = index_of(y_true, "y_true") * k + index_of(y_pred, "y_pred")
+    return np.bincount(flat, minlength=k * k).astype(np.int64).reshape(k, k)
+
+
+class ClassificationReport(NamedTuple):
+    """``scores``: {label: {"precision", "recall", "f1", "support"}, "accuracy": float,
+    "macro avg": {...}, "weighted avg": {...}}; ``text``: the same as a table. ``str()`` gives the text."""
+
+    scores: dict
+    text: str
+
+    def __str__(self):
+        return self.text
+
+
+def classification_report(y_true, y_pred, labels=None, *, digits=3):
+    """Per-class precision, recall, F1 and support, their macro and support-weighted means, and the
+    accuracy. Returns a :class:`ClassificationReport` (``scores, text = ...``).
+
+    labels: as for :func:`confusion_matrix`. A precision or recall with nothing to divide by (no
+    predictions, or no examples, of a class) is 0, as is the F1 then.
+    """
+    y_true_np = to_numpy(y_true).reshape(-1)
+    labels = _label_list(y_true_np, to_numpy(y_pred).reshape(-1), labels)
     matrix = confusion_matrix(y_true, y_pred, labels)
-    true_positive = np.diag(matrix).astype(np.float64)
-    predicted = matrix.sum(axis=0)
+    hits = np.diag(matrix).astype(float)
     support = matrix.sum(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        precision = np.where(predicted > 0, true_positive / predicted, 0.0)
-        recall = np.where(support > 0, true_positive / support, 0.0)
-        f1 = np.where(precision + recall > 0, 2 * precision * recall / (precision + recall), 0.0)
-    report = {
-        str(label): {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
-        for label, p, r, f, s in zip(np.asarray(labels).tolist(), precision, recall, f1, support)
-    }
-    accuracy = float(true_positive.sum() / max(matrix.sum(), 1))
-    report["accuracy"] = accuracy
-    lines = [f"{'class':>8} {'precision':>10} {'recall':>10} {'f1':>10} {'support':>9}"]
-    for label in np.asarray(labels).tolist():
-        row = report[str(label)]
-        lines.append(f"{label!s:>8} {row['precision']:>10.4f} {row['recall']:>10.4f} {row['f1']:>10.4f} {row['support']:>9d}")
-    lines.append(f"{'accuracy':>8} {accuracy:>10.4f} {'':>10} {'':>10} {int(support.sum()):>9d}")
-    return report, "\n".join(lines)
+    predicted = matrix.sum(axis=0)
+    precision = np.divide(hits, predicted, out=np.zeros_like(hits), where=predicted > 0)
+    recall = np.divide(hits, support, out=np.zeros_like(hits), where=support > 0)
+    both = precision + recall
+    f1 = np.divide(2 * precision * recall, both, out=np.zeros_like(hits), where=both > 0)
+    total = int(support.sum())
+
+    scores = {}
+    for i, label in enumerate(labels.tolist()):
+        scores[label] = {"precision": float(precision[i]), "recall": float(recall[i]),
+                         "f1": float(f1[i]), "support": int(support[i])}
+    scores["accuracy"] = float(hits.sum() / total) if total else 0.0
+    weights = support / total if total else np.zeros_like(hits)
+    scores["macro avg"] = {"precision": float(precision.mean()), "recall": float(recall.mean()),
+                           "f1": float(f1.mean()), "support": total}
+    scores["weighted avg"] = {"precision": float(precision @ weights), "recall": float(recall @ weights),
+                              "f1": float(f1 @ weights), "support": total}
+
+    names = [str(label) for label in labels.tolist()]
+    width = max(len("weighted avg"), *(len(name) for name in names))
+    column = max(digits + 2, 9)
+    header = f"{'':>{width}} {'precision':>{column}} {'recall':>{column}} {'f1':>{column}} {'support':>{column}}"
+
+    def row(name, entry):
+        return (f"{name:>{width}} {entry['precision']:>{column}.{digits}f} {entry['recall']:>{column}.{digits}f} "
+                f"{entry['f1']:>{column}.{digits}f} {entry['support']:>{column}d}")
+
+    lines = [header, ""]
+    lines += [row(name, scores[label]) for name, label in zip(names, labels.tolist())]
+    lines += ["", f"{'accuracy':>{width}} {'':>{column}} {'':>{column}} {scores['accuracy']:>{column}.{digits}f} "
+                  f"{total:>{column}d}"]
+    lines += [row(key, scores[key]) for key in ("macro avg", "weighted avg")]
+    return ClassificationReport(scores, "\n".join(lines) + "\n")
+
+

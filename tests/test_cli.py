@@ -31,7 +31,7 @@ def trained_model(mnist_dir, tmp_path_factory):
     folder = tmp_path_factory.mktemp("cli")
     model_path = folder / "model.npz"
     checkpoint = folder / "ckpt.npz"
-    result = run("train", "--data", mnist_dir, "--hidden", "32", "--epochs", "2", "--limit", "6000",
+    result = run("train", "--data", mnist_dir, "--hidden", "32", "--epochs", "2", "--limit", "20000",
                  "--validation-split", "0.1", "--out", model_path, "--checkpoint", checkpoint, "--seed", "1")
     assert result.returncode == 0, result.stderr
     return model_path, checkpoint, result.stdout
@@ -49,7 +49,7 @@ def test_train_reports_epochs_accuracy_and_saves(trained_model):
 def test_resume_continues_from_the_checkpoint(trained_model, mnist_dir, tmp_path):
     _, checkpoint, _ = trained_model
     out = tmp_path / "resumed.npz"
-    result = run("train", "--data", mnist_dir, "--hidden", "32", "--epochs", "2", "--limit", "6000",
+    result = run("train", "--data", mnist_dir, "--hidden", "32", "--epochs", "2", "--limit", "20000",
                  "--validation-split", "0.1", "--checkpoint", checkpoint, "--resume", "--out", out, "--seed", "1")
     assert result.returncode == 0, result.stderr
     assert "epoch 1/2" not in result.stdout  # both epochs were already done
@@ -103,3 +103,39 @@ def test_bad_flags_and_files_give_one_line_and_a_non_zero_exit(args, fragments, 
     names = {"empty": tmp_path / "empty", "missing": tmp_path / "missing.npz", "garbage": garbage, "mnist": mnist_dir}
     result = run(*[a.format(**names) for a in args])
     assert_one_line_error(result, *fragments)
+
+
+def test_predict_reads_handwritten_digit_pictures(trained_model, mnist_dir, tmp_path):
+    from PIL import Image
+
+    _, (X_test, y_test) = mlp.datasets.load_mnist(mnist_dir)
+    paths = []
+    for index in range(10):
+        ink = (X_test[index].reshape(28, 28) * 255).astype(np.uint8)
+        paper = Image.fromarray(255 - ink).resize((140, 140))  # dark digit on white paper, larger
+        canvas = Image.new("L", (200, 180), color=255)
+        canvas.paste(paper, (40, 10))  # off-centre
+        path = tmp_path / f"digit{index}.png"
+        canvas.save(path)
+        paths.append(path)
+    result = run("predict", trained_model[0], *paths)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) == 10 and all("probability" in line for line in lines)
+    predicted = [int(line.split(":")[1].split()[0]) for line in lines]
+    assert sum(p == t for p, t in zip(predicted, y_test[:10].tolist())) >= 8
+
+    not_an_image = tmp_path / "notes.png"
+    not_an_image.write_text("hello")
+    assert_one_line_error(run("predict", trained_model[0], not_an_image), "notes.png")
+
+
+def test_train_with_plot_writes_png_pictures(mnist_dir, tmp_path):
+    folder = tmp_path / "pictures"
+    result = run("train", "--data", mnist_dir, "--hidden", "16", "--epochs", "1", "--limit", "2000",
+                 "--plot", folder)
+    assert result.returncode == 0, result.stderr
+    names = sorted(p.name for p in folder.iterdir())
+    assert names == sorted(["history.png", "predictions.png", "confusion_matrix.png", "mistakes.png", "first_layer.png"])
+    for path in folder.iterdir():
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
