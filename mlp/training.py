@@ -75,6 +75,7 @@ def fit(
     resume=False,
     log_gradients=False,
     progress=False,
+    engine="auto",
 ):
     """Train a multilayer perceptron on (X, y) and return the trained `MLP`.
 
@@ -104,6 +105,8 @@ def fit(
     checkpoint: a path; after every epoch the weights, optimizer state, epoch, random state and
         history are saved there atomically. resume=True continues from it (same options required);
         on the CPU the resumed run ends with the same weights as an uninterrupted one.
+    engine: "auto" (the Numba kernels for NumPy float input when Numba is installed, else the generic
+        array-API path), "numba" (insist on the kernels) or "xp" (force the generic path).
     progress: True for a progress bar per epoch (tqdm, on stderr), "auto" for one only when stderr
         is a terminal.
     log_gradients: record per-layer gradient norms (mean over the epoch's steps, before clipping),
@@ -200,7 +203,8 @@ def fit(
         return model
 
     # ---- the loop -------------------------------------------------------------------------------
-    trainer = Trainer(
+    trainer_class = _choose_engine(engine, X, opt, loss)
+    trainer = trainer_class(
         model, optimizer=opt, learning_rate=learning_rate, schedule=sched, epochs=epochs,
         batch_size=batch_size, dropout=dropout, clip_value=clip_value, clip_norm=clip_norm,
         shuffle=shuffle, rng=rng, log_gradients=log_gradients,
@@ -247,6 +251,17 @@ def fit(
         model.set_params(best[1])
         model.best_epoch = best[2] + 1
     return model
+
+
+def check_finite(step_losses, *, epoch, lr):
+    """Raise TrainingError naming the first step (1-based) whose loss was NaN or infinite."""
+    bad = np.flatnonzero(~np.isfinite(step_losses))
+    if bad.size:
+        raise TrainingError(
+            f"the loss became {step_losses[bad[0]]} at epoch {epoch + 1}, step {bad[0] + 1} of "
+            f"{len(step_losses)} (learning rate {lr:g}); lower the learning rate, clip the gradients "
+            "(clip_norm=1.0) or check that X is scaled (e.g. pixels divided by 255)"
+        )
 
 
 class Trainer:
@@ -334,13 +349,7 @@ class Trainer:
 
         # One read-back per epoch: the per-step losses and correct counts.
         losses = to_numpy(step_losses).astype(np.float64)
-        bad = np.flatnonzero(~np.isfinite(losses))
-        if bad.size:
-            raise TrainingError(
-                f"the loss became {losses[bad[0]]} at epoch {self.epoch + 1}, step {bad[0] + 1} of "
-                f"{steps} (learning rate {lr:g}); lower the learning rate, clip the gradients "
-                "(clip_norm=1.0) or check that X is scaled (e.g. pixels divided by 255)"
-            )
+        check_finite(losses, epoch=self.epoch, lr=lr)
         self.epoch += 1
         logs = {
             "epoch": self.epoch,
@@ -358,6 +367,23 @@ class Trainer:
     def end_epoch(self, monitored):
         """Tell the schedule how the epoch went (the validation loss if any, else the training loss)."""
         self.schedule.epoch_end(self.epoch - 1, monitored)
+
+
+def _choose_engine(engine, X, optimizer, loss):
+    """The Trainer class for `engine`; the Numba one compiles (or loads its cache) here, outside the loop."""
+    if engine not in ("auto", "numba", "xp"):
+        raise ValueError(f"engine must be 'auto', 'numba' or 'xp', got {engine!r}")
+    if engine == "xp":
+        return Trainer
+    from . import numba_engine
+
+    if numba_engine.supports(X, optimizer, loss):
+        numba_engine.kernels.warmup(X.dtype)
+        return numba_engine.NumbaTrainer
+    if engine == "numba":
+        reason = numba_engine.unsupported_reason(X, optimizer)
+        raise (ImportError if not numba_engine.NUMBA_AVAILABLE else ValueError)(reason)
+    return Trainer
 
 
 def _resume(trainer, path, fit_options, history, best):

@@ -7,6 +7,16 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
+def blobs(n=120, d=6, k=3, seed=0):
+    """A small, well-separated classification problem: (X float64 (n, d), y int64 in 0..k-1)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    centers = rng.normal(0, 3, size=(k, d))
+    y = rng.integers(0, k, size=n)
+    return centers[y] + rng.normal(0, 1, size=(n, d)), y
+
+
 def mnist_folder():
     """The real MNIST folder: $MLP_DATA_DIR, else ../shared/data/mnist beside the checkout."""
     candidates = []

@@ -5,15 +5,9 @@ import pytest
 
 import mlp
 from mlp._array_api import array_device, from_host, get_namespace, to_numpy
-from tests.conftest import tolerance
+from tests.conftest import blobs, tolerance
 
 
-def blobs(n=120, d=6, k=3, seed=0):
-    rng = np.random.default_rng(seed)
-    centers = rng.normal(0, 3, size=(k, d))
-    y = rng.integers(0, k, size=n)
-    X = centers[y] + rng.normal(0, 1, size=(n, d))
-    return X, y
 
 
 def put(array, xp, device):

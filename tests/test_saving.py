@@ -6,15 +6,11 @@ import numpy as np
 import pytest
 
 import mlp
+from tests.conftest import blobs
 from mlp._array_api import to_numpy
 from mlp.saving import ModelFileError
 
 
-def blobs(n=120, d=6, k=3, seed=0):
-    rng = np.random.default_rng(seed)
-    centers = rng.normal(0, 3, size=(k, d))
-    y = rng.integers(0, k, size=n)
-    return centers[y] + rng.normal(0, 1, size=(n, d)), y
 
 
 @pytest.fixture(scope="module")
