@@ -1,0 +1,143 @@
+"""Row-wise kernels of a dense layer: mini-batch gathering, bias + activation, their backward, dropout.
+
+Every array is C-contiguous; float arrays are all float32 or all float64 (one dtype per call);
+labels and indices are int64.  Outputs are preallocated by the caller, who also checks shapes,
+dtypes and index ranges (the kernels do not).  Scalars are Python floats/ints.
+"""
+from ._config import jit
+from ._math import sigmoid, tanh
+
+IDENTITY = 0
+RELU = 1
+LEAKY_RELU = 2
+SIGMOID = 3
+TANH = 4
+ACTIVATION_CODES = {"identity": IDENTITY, "relu": RELU, "leaky_relu": LEAKY_RELU, "sigmoid": SIGMOID, "tanh": TANH}
+LEAKY_SLOPE = 0.01
+
+
+@jit
+def gather_rows(X, idx, out):
+    """out[i, :] = X[idx[i], :].  X (N, D), idx int64 (B,), out (B, D)."""
+    d = X.shape[1]
+    for i in range(idx.shape[0]):
+        r = idx[i]
+        for j in range(d):
+            out[i, j] = X[r, j]
+
+
+@jit
+def gather_labels(y, idx, out):
+    """out[i] = y[idx[i]].  y int64 (N,), idx int64 (B,), out int64 (B,)."""
+    for i in range(idx.shape[0]):
+        out[i] = y[idx[i]]
+
+
+@jit
+def bias_activation_forward(Z, b, code):
+    """In place Z[i, j] = act(Z[i, j] + b[j]).  Z (B, H), b (H,), code one of ACTIVATION_CODES.
+
+    relu and leaky_relu keep NaN (a diverged layer stays visible downstream).
+    """
+    n, h = Z.shape
+    T = Z.dtype.type
+    zero = T(0)
+    if code == IDENTITY:
+        for i in range(n):
+            for j in range(h):
+                Z[i, j] += b[j]
+    elif code == RELU:
+        for i in range(n):
+            for j in range(h):
+                z = Z[i, j] + b[j]
+                Z[i, j] = zero if z < zero else z
+    elif code == LEAKY_RELU:
+        slope = T(LEAKY_SLOPE)
+        for i in range(n):
+            for j in range(h):
+                z = Z[i, j] + b[j]
+                Z[i, j] = slope * z if z < zero else z
+    elif code == SIGMOID:
+        for i in range(n):
+            for j in range(h):
+                Z[i, j] = sigmoid(Z[i, j] + b[j])
+    elif code == TANH:
+        for i in range(n):
+            for j in range(h):
+                Z[i, j] = tanh(Z[i, j] + b[j])
+    else:
+        raise ValueError("unknown activation code (see kernels.ACTIVATION_CODES)")
+
+
+@jit
+def activation_backward(dA, A, code):
+    """In place dA[i, j] *= act'(A[i, j]), the derivative written from the output A.
+
+    dA (B, H) the gradient with respect to A, overwritten with the gradient with respect to Z;
+    A (B, H) the activation output saved by the forward pass.
+    """
+    n, h = dA.shape
+    T = dA.dtype.type
+    zero, one = T(0), T(1)
+    if code == IDENTITY:
+        return
+    elif code == RELU:
+        for i in range(n):
+            for j in range(h):
+                dA[i, j] *= one if A[i, j] > zero else zero
+    elif code == LEAKY_RELU:
+        slope = T(LEAKY_SLOPE)
+        for i in range(n):
+            for j in range(h):
+                dA[i, j] *= one if A[i, j] > zero else slope
+    elif code == SIGMOID:
+        for i in range(n):
+            for j in range(h):
+                a = A[i, j]
+                dA[i, j] *= a * (one - a)
+    elif code == TANH:
+        for i in range(n):
+            for j in range(h):
+                a = A[i, j]
+                dA[i, j] *= one - a * a
+    else:
+        raise ValueError("unknown activation code (see kernels.ACTIVATION_CODES)")
+
+
+@jit
+def bias_gradient(dZ, db):
+    """db[j] = sum_i dZ[i, j] (db overwritten).  dZ (B, H), db (H,); summed in the array dtype."""
+    n, h = dZ.shape
+    zero = db.dtype.type(0)
+    for j in range(h):
+        db[j] = zero
+    for i in range(n):
+        for j in range(h):
+            db[j] += dZ[i, j]
+
+
+@jit
+def dropout_forward(A, U, keep_prob):
+    """Inverted dropout, in place.  A (B, H) activations; U (B, H) uniforms in [0, 1) drawn by the
+    caller with `rng.random(out=U, dtype=U.dtype)` (a Generator needs dtype= for float32 output),
+    overwritten with the mask (U < keep_prob) / keep_prob that dropout_backward needs.
+    0 < keep_prob <= 1. The comparison is made in U's dtype, as NumPy does for `U < keep_prob`, so
+    float64 uniforms give the same mask as the generic path for float32 activations too.
+    """
+    n, h = A.shape
+    T = A.dtype.type
+    keep, scale, zero = U.dtype.type(keep_prob), T(1.0 / keep_prob), T(0)
+    for i in range(n):
+        for j in range(h):
+            m = scale if U[i, j] < keep else zero
+            U[i, j] = m
+            A[i, j] *= m
+
+
+@jit
+def dropout_backward(dA, mask):
+    """dA *= mask, in place.  dA (B, H), mask (B, H) as left in U by dropout_forward."""
+    n, h = dA.shape
+    for i in range(n):
+        for j in range(h):
+            dA[i, j] *= mask[i, j]

@@ -1,0 +1,212 @@
+"""Slow, obviously-correct references for the kernels in `kernels/`, written straight from SPEC.md.
+
+Plain Python loops over plain Python floats (float64), no vectorisation, no cleverness.  Inputs are
+NumPy arrays; nothing is modified in place: every function returns new float64 arrays (int64 for
+labels).  Two places follow the input dtype on purpose, as every float32 implementation must:
+the bias is added in the input dtype before the activation (Z + b is one rounded float32 value),
+and dropout compares U < keep_prob in the dtype of U, as NumPy does for `U < keep_prob`.
+"""
+import math
+
+import numpy as np
+
+LEAKY_SLOPE = 0.01
+ACTIVATIONS = ["identity", "relu", "leaky_relu", "sigmoid", "tanh"]  # index = activation code
+
+
+def gather_rows(X, idx):
+    out = np.zeros((len(idx), X.shape[1]))
+    for i in range(len(idx)):
+        for j in range(X.shape[1]):
+            out[i, j] = X[idx[i], j]
+    return out
+
+
+def gather_labels(y, idx):
+    return np.array([y[idx[i]] for i in range(len(idx))], dtype=np.int64)
+
+
+def sigmoid(z):
+    if z >= 0:
+        return 1.0 / (1.0 + math.exp(-z))
+    e = math.exp(z)
+    return e / (1.0 + e)
+
+
+def activation(z, name):
+    if name == "identity":
+        return z
+    if name == "relu":
+        return max(0.0, z)
+    if name == "leaky_relu":
+        return z if z > 0 else LEAKY_SLOPE * z
+    if name == "sigmoid":
+        return sigmoid(z)
+    if name == "tanh":
+        return math.tanh(z)
+    raise ValueError(name)
+
+
+def activation_derivative_from_output(a, name):
+    if name == "identity":
+        return 1.0
+    if name == "relu":
+        return 1.0 if a > 0 else 0.0
+    if name == "leaky_relu":
+        return 1.0 if a > 0 else LEAKY_SLOPE
+    if name == "sigmoid":
+        return a * (1.0 - a)
+    if name == "tanh":
+        return 1.0 - a * a
+    raise ValueError(name)
+
+
+def bias_activation_forward(Z, b, code):
+    name = ACTIVATIONS[code]
+    A = np.zeros(Z.shape)
+    for i in range(Z.shape[0]):
+        for j in range(Z.shape[1]):
+            z = float(Z[i, j] + b[j])  # the sum rounded in the input dtype
+            A[i, j] = activation(z, name)
+    return A
+
+
+def activation_backward(dA, A, code):
+    name = ACTIVATIONS[code]
+    out = np.zeros(dA.shape)
+    for i in range(dA.shape[0]):
+        for j in range(dA.shape[1]):
+            out[i, j] = float(dA[i, j]) * activation_derivative_from_output(float(A[i, j]), name)
+    return out
+
+
+def bias_gradient(dZ):
+    db = np.zeros(dZ.shape[1])
+    for j in range(dZ.shape[1]):
+        total = 0.0
+        for i in range(dZ.shape[0]):
+            total += float(dZ[i, j])
+        db[j] = total
+    return db
+
+
+def dropout_forward(A, U, keep_prob):
+    """Returns (A * mask, mask) with mask = (U < keep_prob) / keep_prob."""
+    keep = U.dtype.type(keep_prob)
+    out = np.zeros(A.shape)
+    mask = np.zeros(A.shape)
+    for i in range(A.shape[0]):
+        for j in range(A.shape[1]):
+            mask[i, j] = (1.0 if U[i, j] < keep else 0.0) / keep_prob
+            out[i, j] = float(A[i, j]) * mask[i, j]
+    return out, mask
+
+
+def dropout_backward(dA, mask):
+    out = np.zeros(dA.shape)
+    for i in range(dA.shape[0]):
+        for j in range(dA.shape[1]):
+            out[i, j] = float(dA[i, j]) * float(mask[i, j])
+    return out
+
+
+def argmax_first(row):
+    best = 0
+    for k in range(1, len(row)):
+        if row[k] > row[best]:
+            best = k
+    return best
+
+
+def softmax_cross_entropy(Z, y, scale):
+    """Returns (loss_sum, n_correct, dZ)."""
+    n, K = Z.shape
+    loss_sum, n_correct = 0.0, 0
+    dZ = np.zeros((n, K))
+    for i in range(n):
+        row = [float(v) for v in Z[i]]
+        m = max(row)
+        total = sum(math.exp(v - m) for v in row)
+        loss_sum += (m + math.log(total)) - row[y[i]]
+        for k in range(K):
+            onehot = 1.0 if k == y[i] else 0.0
+            dZ[i, k] = (math.exp(row[k] - m) / total - onehot) * scale
+        n_correct += 1 if argmax_first(row) == y[i] else 0
+    return loss_sum, n_correct, dZ
+
+
+def sigmoid_mse(Z, y, scale):
+    """Returns (loss_sum, n_correct, dZ)."""
+    n, K = Z.shape
+    loss_sum, n_correct = 0.0, 0
+    dZ = np.zeros((n, K))
+    for i in range(n):
+        row = [float(v) for v in Z[i]]
+        for k in range(K):
+            a = sigmoid(row[k])
+            onehot = 1.0 if k == y[i] else 0.0
+            loss_sum += 0.5 * (a - onehot) ** 2
+            dZ[i, k] = (a - onehot) * a * (1.0 - a) * scale
+        n_correct += 1 if argmax_first(row) == y[i] else 0
+    return loss_sum, n_correct, dZ
+
+
+# ---- gradient processing and optimizers: lists of Python floats in, new float64 arrays out ----
+
+def effective_gradient(g, p, l2, clip_value, grad_scale):
+    """clip(g + l2 * p, -clip_value, clip_value) * grad_scale, elementwise."""
+    out = []
+    for gi, pi in zip(g, p):
+        x = float(gi) + l2 * float(pi)
+        x = min(max(x, -clip_value), clip_value)
+        out.append(x * grad_scale)
+    return out
+
+
+def grad_sq_norm(g, p, l2, clip_value):
+    return sum(x * x for x in effective_gradient(g, p, l2, clip_value, 1.0))
+
+
+def sgd_step(p, g, lr, l2, clip_value, grad_scale):
+    gh = effective_gradient(g, p, l2, clip_value, grad_scale)
+    return np.array([float(p[i]) - lr * gh[i] for i in range(len(gh))])
+
+
+def momentum_step(p, g, v, lr, mu, nesterov, l2, clip_value, grad_scale):
+    """Returns (p, v)."""
+    gh = effective_gradient(g, p, l2, clip_value, grad_scale)
+    p_new, v_new = [], []
+    for i in range(len(gh)):
+        vi = mu * float(v[i]) + gh[i]
+        step = gh[i] + mu * vi if nesterov else vi
+        p_new.append(float(p[i]) - lr * step)
+        v_new.append(vi)
+    return np.array(p_new), np.array(v_new)
+
+
+def rmsprop_step(p, g, s, lr, rho, eps, l2, clip_value, grad_scale):
+    """Returns (p, s)."""
+    gh = effective_gradient(g, p, l2, clip_value, grad_scale)
+    p_new, s_new = [], []
+    for i in range(len(gh)):
+        si = rho * float(s[i]) + (1.0 - rho) * gh[i] * gh[i]
+        p_new.append(float(p[i]) - lr * gh[i] / (math.sqrt(si) + eps))
+        s_new.append(si)
+    return np.array(p_new), np.array(s_new)
+
+
+def adam_step(p, g, m, v, lr, beta1, beta2, eps, t, decoupled_wd, l2, clip_value, grad_scale):
+    """Returns (p, m, v).  AdamW when decoupled_wd > 0: p -= lr * decoupled_wd * p first."""
+    gh = effective_gradient(g, p, l2, clip_value, grad_scale)
+    p_new, m_new, v_new = [], [], []
+    for i in range(len(gh)):
+        pi = float(p[i])
+        pi = pi - lr * decoupled_wd * pi
+        mi = beta1 * float(m[i]) + (1.0 - beta1) * gh[i]
+        vi = beta2 * float(v[i]) + (1.0 - beta2) * gh[i] * gh[i]
+        mhat = mi / (1.0 - beta1**t)
+        vhat = vi / (1.0 - beta2**t)
+        p_new.append(pi - lr * mhat / (math.sqrt(vhat) + eps))
+        m_new.append(mi)
+        v_new.append(vi)
+    return np.array(p_new), np.array(m_new), np.array(v_new)
