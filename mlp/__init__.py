@@ -12,6 +12,15 @@ from .training import TrainingError, fit
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name):
+    # scikit-learn is the optional extra mlp[sklearn]: the estimator is imported when first asked for.
+    if name == "MLPClassifier":
+        from .estimator import MLPClassifier  # without scikit-learn: ImportError saying pip install "mlp[sklearn]"
+
+        return MLPClassifier
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 __all__ = [
     "MLP",
     "ModelFileError",

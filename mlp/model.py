@@ -26,6 +26,15 @@ class MLP:
         self.config = dict(config or {})
         self._xp, self.device = get_namespace(self.params[0][0])
 
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        del state["_xp"]  # a namespace module cannot be pickled; it is found again from the arrays
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._xp, self.device = get_namespace(self.params[0][0])
+
     # -- description -------------------------------------------------------------------------
     @property
     def layer_sizes(self):

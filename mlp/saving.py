@@ -194,19 +194,20 @@ def load_model(path, *, device=None, xp=None):
 def save_checkpoint(path, trainer, *, history, fit_options, best=None, finished=False):
     """Everything needed to continue training exactly where it stopped."""
     model = trainer.model
+    snapshot = trainer.snapshot()
     arrays = _param_arrays(model.params)
-    for index, state in enumerate(trainer.state):
-        arrays[f"state{index}"] = to_numpy(state)
+    for index, state in enumerate(snapshot["state"]):
+        arrays[f"state{index}"] = state
     if best is not None and best[1] is not None:
         arrays.update(_param_arrays(best[1], prefix="best_"))
     metadata = model_metadata(model)
     metadata.update(
         format=CHECKPOINT_FORMAT,
         format_version=CHECKPOINT_VERSION,
-        epoch=trainer.epoch,
-        step_count=trainer.step_count,
-        rng_state=trainer.rng.bit_generator.state,
-        schedule_state=_jsonable(vars(trainer.schedule)),
+        epoch=snapshot["epoch"],
+        step_count=snapshot["step_count"],
+        rng_state=snapshot["rng_state"],
+        schedule_state=_jsonable(snapshot["schedule_state"]),
         fit_options=_jsonable(fit_options),
         history=_jsonable(history),
         best=None if best is None else {"monitored": best[0], "epoch": best[2], "has_params": best[1] is not None},

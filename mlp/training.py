@@ -115,11 +115,11 @@ def fit(
     # ---- validate everything before any work -------------------------------------------------
     X, xp, device = check_features(X, dtype=dtype, name="X")
     y_index, classes = check_labels(y, X.shape[0], xp=xp, device=device)
-    hidden_sizes = _check_hidden_sizes(hidden_sizes)
+    hidden_sizes = check_hidden_sizes(hidden_sizes)
     get_activation(activation)
     get_loss(loss)
     epochs = check_positive_int(epochs, "epochs", allow_zero=True)
-    batch_size = _check_batch_size(batch_size)
+    batch_size = check_batch_size(batch_size)
     dropout = check_rate(dropout, "dropout", high=1.0)
     validation_split = check_rate(validation_split, "validation_split", high=1.0)
     patience = check_positive_int(patience, "patience", allow_zero=True)
@@ -136,20 +136,9 @@ def fit(
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
         raise TypeError(f"seed must be an integer or None, got {seed!r}")
 
-    opt_name = optimizer if isinstance(optimizer, str) else getattr(optimizer, "name", None)
-    if learning_rate is None:
-        learning_rate = DEFAULT_LEARNING_RATES.get(opt_name, 1e-3)
-    learning_rate = check_rate(learning_rate, "learning_rate", low=0.0, low_inclusive=False)
-    if weight_decay is None:
-        weight_decay = 0.01 if opt_name == "adamw" else 0.0
-    weight_decay = check_rate(weight_decay, "weight_decay")
-    if momentum is not None:
-        momentum = check_rate(momentum, "momentum", high=1.0)
-    decoupled = opt_name == "adamw"
-    opt = make_optimizer(optimizer, momentum=momentum, weight_decay=weight_decay if decoupled else None)
-    if not isinstance(optimizer, str):
-        decoupled = hasattr(opt, "weight_decay")
-    l2 = 0.0 if decoupled else weight_decay
+    opt, learning_rate, weight_decay, l2 = build_optimizer(
+        optimizer, learning_rate=learning_rate, momentum=momentum, weight_decay=weight_decay
+    )
     sched = make_schedule(schedule)
     if init == "auto":
         init = default_init(activation)
@@ -203,9 +192,8 @@ def fit(
         return model
 
     # ---- the loop -------------------------------------------------------------------------------
-    trainer_class = _choose_engine(engine, X, opt, loss)
-    trainer = trainer_class(
-        model, optimizer=opt, learning_rate=learning_rate, schedule=sched, epochs=epochs,
+    trainer = make_trainer(
+        model, X, engine=engine, optimizer=opt, learning_rate=learning_rate, schedule=sched, epochs=epochs,
         batch_size=batch_size, dropout=dropout, clip_value=clip_value, clip_norm=clip_norm,
         shuffle=shuffle, rng=rng, log_gradients=log_gradients,
     )
@@ -368,6 +356,67 @@ class Trainer:
         """Tell the schedule how the epoch went (the validation loss if any, else the training loss)."""
         self.schedule.epoch_end(self.epoch - 1, monitored)
 
+    # ---- the state that outlives a call: checkpoints, warm starts, pickling ----------------------
+    OPTIONS = ("optimizer", "learning_rate", "schedule", "epochs", "batch_size", "dropout", "clip_value",
+               "clip_norm", "shuffle", "log_gradients")
+
+    def snapshot(self):
+        """Host copies of everything that changes while training, except the model's parameters."""
+        return {
+            "state": [np.array(to_numpy(s), copy=True) for s in self.state],
+            "step_count": self.step_count,
+            "epoch": self.epoch,
+            "rng_state": self.rng.bit_generator.state,
+            "schedule_state": dict(vars(self.schedule)) if self._scheduled else None,
+        }
+
+    def restore(self, snapshot, *, schedule=True):
+        """Load a `snapshot` (optimizer state written in place, so a flat-buffer engine keeps its
+        layout). With schedule=False the schedule starts over (a warm start)."""
+        if len(snapshot["state"]) != len(self.state):
+            raise ValueError(f"the snapshot holds {len(snapshot['state'])} optimizer arrays, expected {len(self.state)}")
+        model = self.model
+        for target, saved in zip(self.state, snapshot["state"]):
+            target[...] = from_host(saved, xp=model._xp, device=model.device)
+        self.step_count, self.epoch = int(snapshot["step_count"]), int(snapshot["epoch"])
+        self.rng.bit_generator.state = snapshot["rng_state"]
+        if schedule and snapshot.get("schedule_state"):
+            vars(self.schedule).update(snapshot["schedule_state"])
+            self._scheduled = True
+
+    def __getstate__(self):
+        return {"model": self.model, "options": {k: getattr(self, k) for k in self.OPTIONS},
+                "snapshot": self.snapshot()}
+
+    def __setstate__(self, state):
+        self.__init__(state["model"], rng=np.random.default_rng(), **state["options"])
+        self.restore(state["snapshot"])
+
+
+def build_optimizer(optimizer, *, learning_rate=None, momentum=None, weight_decay=None):
+    """The optimizer with mlp's defaults: returns (optimizer, learning_rate, weight_decay, l2), where
+    l2 is the penalty added to the loss (0 for AdamW, whose decay is decoupled)."""
+    opt_name = optimizer if isinstance(optimizer, str) else getattr(optimizer, "name", None)
+    if learning_rate is None:
+        learning_rate = DEFAULT_LEARNING_RATES.get(opt_name, 1e-3)
+    learning_rate = check_rate(learning_rate, "learning_rate", low=0.0, low_inclusive=False)
+    if weight_decay is None:
+        weight_decay = 0.01 if opt_name == "adamw" else 0.0
+    weight_decay = check_rate(weight_decay, "weight_decay")
+    if momentum is not None:
+        momentum = check_rate(momentum, "momentum", high=1.0)
+    decoupled = opt_name == "adamw"
+    opt = make_optimizer(optimizer, momentum=momentum, weight_decay=weight_decay if decoupled else None)
+    if not isinstance(optimizer, str):
+        decoupled = hasattr(opt, "weight_decay")
+    return opt, learning_rate, weight_decay, 0.0 if decoupled else weight_decay
+
+
+def make_trainer(model, X, *, engine="auto", **options):
+    """A Trainer for `model` on data like X: the Numba engine for NumPy input when it can (engine
+    "auto"), or as `engine` says. Options are Trainer's keyword arguments."""
+    return _choose_engine(engine, X, options["optimizer"], model.loss)(model, **options)
+
 
 def _choose_engine(engine, X, optimizer, loss):
     """The Trainer class for `engine`; the Numba one compiles (or loads its cache) here, outside the loop."""
@@ -393,16 +442,10 @@ def _resume(trainer, path, fit_options, history, best):
     differences = saving.same_options(metadata.get("fit_options") or {}, fit_options)
     if differences:
         raise ValueError(f"cannot resume from {path}: it was made with other options ({'; '.join(differences)})")
-    if len(state) != len(trainer.state):
-        raise ValueError(f"cannot resume from {path}: it holds {len(state)} optimizer arrays, expected {len(trainer.state)}")
     model.set_params([(from_host(W, xp=xp, device=model.device), from_host(b, xp=xp, device=model.device))
                       for W, b in params])
-    for target, saved in zip(trainer.state, state):
-        target[...] = from_host(saved, xp=xp, device=model.device)
-    trainer.epoch, trainer.step_count = int(metadata["epoch"]), int(metadata["step_count"])
-    trainer.rng.bit_generator.state = metadata["rng_state"]
-    vars(trainer.schedule).update(metadata.get("schedule_state") or {})
-    trainer._scheduled = "base_lr" in vars(trainer.schedule)
+    trainer.restore({"state": state, "step_count": metadata["step_count"], "epoch": metadata["epoch"],
+                     "rng_state": metadata["rng_state"], "schedule_state": metadata.get("schedule_state")})
     for key in history:
         history[key][:] = list((metadata.get("history") or {}).get(key, []))
     saved_best = metadata.get("best")
@@ -462,7 +505,7 @@ def _format_logs(logs, epochs):
     return text + f"  lr {logs['lr']:.2e}  {logs['seconds']:.2f}s"
 
 
-def _check_hidden_sizes(hidden_sizes):
+def check_hidden_sizes(hidden_sizes):
     if isinstance(hidden_sizes, (int, np.integer)) and not isinstance(hidden_sizes, bool):
         hidden_sizes = [hidden_sizes]
     try:
@@ -475,7 +518,7 @@ def _check_hidden_sizes(hidden_sizes):
     return [int(size) for size in sizes]
 
 
-def _check_batch_size(batch_size):
+def check_batch_size(batch_size):
     if batch_size is None or batch_size == "full":
         return None
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:

@@ -17,6 +17,24 @@ def blobs(n=120, d=6, k=3, seed=0):
     return centers[y] + rng.normal(0, 1, size=(n, d)), y
 
 
+def put(array, xp, device):
+    """A host array moved into namespace xp on device (the tests' way to make backend data)."""
+    import numpy as np
+
+    from mlp._array_api import from_host
+
+    return from_host(np.asarray(array), xp=xp, device=device)
+
+
+def assert_lives_on(array, xp, device):
+    """The array belongs to namespace xp and sits on device."""
+    from mlp._array_api import get_namespace
+
+    array_xp, array_device = get_namespace(array)
+    assert array_xp.__name__ == xp.__name__
+    assert array_device == device
+
+
 def mnist_folder():
     """The real MNIST folder: $MLP_DATA_DIR, else ../shared/data/mnist beside the checkout."""
     candidates = []

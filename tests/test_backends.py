@@ -4,20 +4,8 @@ import numpy as np
 import pytest
 
 import mlp
-from mlp._array_api import array_device, from_host, get_namespace, to_numpy
-from tests.conftest import blobs, tolerance
-
-
-
-
-def put(array, xp, device):
-    return from_host(np.asarray(array), xp=xp, device=device)
-
-
-def assert_lives_on(array, xp, device):
-    array_xp, array_dev = get_namespace(array)
-    assert array_xp.__name__ == xp.__name__
-    assert array_dev == device
+from mlp._array_api import array_device, to_numpy
+from tests.conftest import assert_lives_on, blobs, put, tolerance
 
 
 OPTIONS = dict(hidden_sizes=[8, 5], epochs=3, batch_size=32, seed=0)
