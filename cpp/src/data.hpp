@@ -1,0 +1,36 @@
+// data.hpp - MNIST-style image data sets: IDX files (raw or .gz) or the Python converter's .mlpd.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace mlp {
+
+struct Dataset {
+  std::size_t n = 0;        // examples
+  std::size_t rows = 0, cols = 0;
+  std::vector<uint8_t> pixels;  // n * rows * cols, row-major
+  std::vector<uint8_t> labels;  // n
+  std::string source;           // file(s) it came from, for messages
+  std::size_t features() const { return rows * cols; }
+};
+
+// Loads split "train" or "test" from folder dir. Looks for, in order:
+//   <split>.mlpd                                  (the Python converter's binary format)
+//   train-images-idx3-ubyte[.gz] + train-labels-idx1-ubyte[.gz]   (test: t10k-...)
+// Throws std::runtime_error naming the file and the problem.
+Dataset load_split(const std::string& dir, const std::string& split);
+
+// Parsers for the individual formats (bytes already in memory; .gz is undone by the callers).
+Dataset parse_mlpd(const std::vector<uint8_t>& bytes, const std::string& source);
+void parse_idx_images(Dataset& d, const std::vector<uint8_t>& bytes, const std::string& source);
+void parse_idx_labels(Dataset& d, const std::vector<uint8_t>& bytes, const std::string& source);
+
+// Writes the .mlpd format (little-endian header "MLPD", version 1, n, rows, cols; pixels; labels).
+void write_mlpd(const std::string& path, const Dataset& d);
+
+// Keeps the first n examples (no-op when n >= d.n).
+void truncate(Dataset& d, std::size_t n);
+
+}  // namespace mlp

@@ -1,0 +1,239 @@
+// json.cpp - recursive-descent JSON parser (RFC 8259, depth-limited) and a compact writer.
+#include "json.hpp"
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <stdexcept>
+
+namespace mlp {
+
+namespace {
+
+class Parser {
+ public:
+  explicit Parser(const std::string& s) : s_(s) {}
+  Json document() {
+    Json v = value(0);
+    skip_ws();
+    if (i_ != s_.size()) fail("trailing characters");
+    return v;
+  }
+
+ private:
+  const std::string& s_;
+  std::size_t i_ = 0;
+
+  [[noreturn]] void fail(const char* what) const {
+    throw std::runtime_error(std::string("invalid JSON: ") + what + " at offset " + std::to_string(i_));
+  }
+  void skip_ws() {
+    while (i_ < s_.size() && (s_[i_] == ' ' || s_[i_] == '\t' || s_[i_] == '\n' || s_[i_] == '\r')) ++i_;
+  }
+  bool eat(char c) {
+    skip_ws();
+    if (i_ < s_.size() && s_[i_] == c) { ++i_; return true; }
+    return false;
+  }
+  void expect_word(const char* w) {
+    for (const char* p = w; *p; ++p, ++i_)
+      if (i_ >= s_.size() || s_[i_] != *p) fail("unexpected token");
+  }
+  Json value(int depth) {
+    if (depth > 64) fail("nested too deeply");
+    skip_ws();
+    if (i_ >= s_.size()) fail("unexpected end");
+    const char c = s_[i_];
+    Json v;
+    if (c == '{') {
+      ++i_;
+      v.type = Json::OBJECT;
+      if (eat('}')) return v;
+      do {
+        skip_ws();
+        if (i_ >= s_.size() || s_[i_] != '"') fail("expected a string key");
+        std::string key = string();
+        if (!eat(':')) fail("expected ':'");
+        v.object.emplace_back(std::move(key), value(depth + 1));
+      } while (eat(','));
+      if (!eat('}')) fail("expected ',' or '}'");
+    } else if (c == '[') {
+      ++i_;
+      v.type = Json::ARRAY;
+      if (eat(']')) return v;
+      do v.array.push_back(value(depth + 1)); while (eat(','));
+      if (!eat(']')) fail("expected ',' or ']'");
+    } else if (c == '"') {
+      v.type = Json::STRING;
+      v.string = string();
+    } else if (c == 't') {
+      expect_word("true");
+      v = Json::of_bool(true);
+    } else if (c == 'f') {
+      expect_word("false");
+      v = Json::of_bool(false);
+    } else if (c == 'n') {
+      expect_word("null");
+    } else if (c == 'N') {  // Python's json.dumps writes NaN / Infinity by default
+      expect_word("NaN");
+      v = Json::of(std::nan(""));
+    } else if (c == 'I') {
+      expect_word("Infinity");
+      v = Json::of(HUGE_VAL);
+    } else if (c == '-' || (c >= '0' && c <= '9')) {
+      if (s_.compare(i_, 9, "-Infinity") == 0) {
+        i_ += 9;
+        return Json::of(-HUGE_VAL);
+      }
+      const char* start = s_.c_str() + i_;
+      char* end = nullptr;
+      const double d = std::strtod(start, &end);
+      if (end == start) fail("bad number");
+      i_ += static_cast<std::size_t>(end - start);
+      v = Json::of(d);
+    } else {
+      fail("unexpected character");
+    }
+    return v;
+  }
+  static void put_utf8(std::string& out, unsigned cp) {
+    if (cp < 0x80) out += static_cast<char>(cp);
+    else if (cp < 0x800) { out += static_cast<char>(0xC0 | (cp >> 6)); out += static_cast<char>(0x80 | (cp & 0x3F)); }
+    else if (cp < 0x10000) {
+      out += static_cast<char>(0xE0 | (cp >> 12));
+      out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+      out += static_cast<char>(0x80 | (cp & 0x3F));
+    } else {
+      out += static_cast<char>(0xF0 | (cp >> 18));
+      out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+      out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+      out += static_cast<char>(0x80 | (cp & 0x3F));
+    }
+  }
+  unsigned hex4() {
+    if (i_ + 4 > s_.size()) fail("bad \\u escape");
+    unsigned v = 0;
+    for (int k = 0; k < 4; ++k) {
+      const char h = s_[i_++];
+      v <<= 4;
+      if (h >= '0' && h <= '9') v |= h - '0';
+      else if (h >= 'a' && h <= 'f') v |= h - 'a' + 10;
+      else if (h >= 'A' && h <= 'F') v |= h - 'A' + 10;
+      else fail("bad \\u escape");
+    }
+    return v;
+  }
+  std::string string() {
+    ++i_;  // opening quote
+    std::string out;
+    while (true) {
+      if (i_ >= s_.size()) fail("unterminated string");
+      const char c = s_[i_++];
+      if (c == '"') return out;
+      if (static_cast<unsigned char>(c) < 0x20) fail("control character in string");
+      if (c != '\\') { out += c; continue; }
+      if (i_ >= s_.size()) fail("unterminated string");
+      const char e = s_[i_++];
+      switch (e) {
+        case '"': out += '"'; break;
+        case '\\': out += '\\'; break;
+        case '/': out += '/'; break;
+        case 'b': out += '\b'; break;
+        case 'f': out += '\f'; break;
+        case 'n': out += '\n'; break;
+        case 'r': out += '\r'; break;
+        case 't': out += '\t'; break;
+        case 'u': {
+          unsigned cp = hex4();
+          if (cp >= 0xD800 && cp < 0xDC00 && i_ + 6 <= s_.size() && s_[i_] == '\\' && s_[i_ + 1] == 'u') {
+            i_ += 2;
+            const unsigned lo = hex4();
+            cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+          }
+          put_utf8(out, cp);
+          break;
+        }
+        default: fail("bad escape");
+      }
+    }
+  }
+};
+
+void dump_string(std::string& out, const std::string& s) {
+  out += '"';
+  for (const char ch : s) {
+    const unsigned char c = static_cast<unsigned char>(ch);
+    if (c == '"') out += "\\\"";
+    else if (c == '\\') out += "\\\\";
+    else if (c == '\n') out += "\\n";
+    else if (c < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", c);
+      out += buf;
+    } else out += ch;
+  }
+  out += '"';
+}
+
+void dump_value(std::string& out, const Json& v) {
+  switch (v.type) {
+    case Json::NUL: out += "null"; break;
+    case Json::BOOL: out += v.boolean ? "true" : "false"; break;
+    case Json::NUMBER: {
+      char buf[32];
+      if (std::isnan(v.number)) std::snprintf(buf, sizeof buf, "NaN");
+      else if (std::isinf(v.number)) std::snprintf(buf, sizeof buf, v.number > 0 ? "Infinity" : "-Infinity");
+      else if (v.number == std::floor(v.number) && std::fabs(v.number) < 1e15)
+        std::snprintf(buf, sizeof buf, "%.0f", v.number);
+      else std::snprintf(buf, sizeof buf, "%.17g", v.number);
+      out += buf;
+      break;
+    }
+    case Json::STRING: dump_string(out, v.string); break;
+    case Json::ARRAY:
+      out += '[';
+      for (std::size_t i = 0; i < v.array.size(); ++i) {
+        if (i) out += ", ";
+        dump_value(out, v.array[i]);
+      }
+      out += ']';
+      break;
+    case Json::OBJECT:
+      out += '{';
+      for (std::size_t i = 0; i < v.object.size(); ++i) {
+        if (i) out += ", ";
+        dump_string(out, v.object[i].first);
+        out += ": ";
+        dump_value(out, v.object[i].second);
+      }
+      out += '}';
+      break;
+  }
+}
+
+}  // namespace
+
+Json Json::parse(const std::string& text) { return Parser(text).document(); }
+
+std::string Json::dump() const {
+  std::string out;
+  dump_value(out, *this);
+  return out;
+}
+
+const Json* Json::find(const std::string& key) const {
+  if (type != OBJECT) return nullptr;
+  for (const auto& kv : object)
+    if (kv.first == key) return &kv.second;
+  return nullptr;
+}
+
+Json& Json::set(const std::string& key, Json value) {
+  type = OBJECT;
+  for (auto& kv : object)
+    if (kv.first == key) { kv.second = std::move(value); return kv.second; }
+  object.emplace_back(key, std::move(value));
+  return object.back().second;
+}
+
+}  // namespace mlp

@@ -1,0 +1,468 @@
+// main.cpp - the mlp-cpp command line: train on MNIST, evaluate a model file, convert data.
+//
+//   mlp-cpp train --data DIR [--hidden 128,64] [--epochs N] [--batch-size N|full] ... [--out model.npz]
+//   mlp-cpp evaluate MODEL.npz --data DIR
+//   mlp-cpp convert --data DIR --out DIR2     (IDX[.gz] -> train.mlpd / test.mlpd)
+//
+// Every error is one line on stderr ("mlp-cpp: error: ...") and a non-zero exit status:
+// 2 for a bad command line, 1 for anything else (unreadable data, malformed files, divergence).
+#include <chrono>
+#include <cmath>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+#include <map>
+#include <new>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <unistd.h>
+
+#include "data.hpp"
+#include "gemm.hpp"
+#include "model.hpp"
+
+#ifndef MLP_VERSION
+#define MLP_VERSION "0.1.0"
+#endif
+
+namespace {
+
+using namespace mlp;
+
+struct UsageError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+const char* const kTrainHelp =
+    "usage: mlp-cpp train --data DIR [options]\n"
+    "\n"
+    "Train a multilayer perceptron on MNIST (DIR holds train.mlpd/test.mlpd or the four IDX files,\n"
+    "gzip-compressed or not), print per-epoch loss, train accuracy and seconds, then test accuracy.\n"
+    "\n"
+    "  --hidden 128,64          hidden layer widths ('' or none: no hidden layer)   [256,128]\n"
+    "  --epochs N               passes over the training set                        [15]\n"
+    "  --batch-size N|full      mini-batch size, or full-batch gradient descent     [128]\n"
+    "  --optimizer NAME         sgd|momentum|nesterov|rmsprop|adam|adamw            [adam]\n"
+    "  --lr X                   learning rate (default: 0.1 sgd, 0.05 momentum/nesterov, 1e-3 others)\n"
+    "  --schedule NAME          constant|step|exponential|cosine|plateau            [cosine]\n"
+    "  --momentum X             momentum / nesterov coefficient                     [0.9]\n"
+    "  --activation NAME        relu|leaky_relu|sigmoid|tanh|identity               [relu]\n"
+    "  --loss NAME              cross_entropy|mse                                   [cross_entropy]\n"
+    "  --init NAME              auto|he_normal|he_uniform|glorot_normal|glorot_uniform|\n"
+    "                           lecun_normal|lecun_uniform|normal                   [auto]\n"
+    "  --weight-decay X         L2 lambda (adamw: decoupled decay, default 0.01)    [0]\n"
+    "  --dropout P              probability of dropping a hidden unit               [0]\n"
+    "  --clip-value X           clip gradients element-wise to [-X, X]              [off]\n"
+    "  --clip-norm X            clip the global gradient norm to X                  [off]\n"
+    "  --seed N                 initialisation, shuffling and dropout seed          [0]\n"
+    "  --dtype float32|float64  arithmetic precision                                [float32]\n"
+    "  --train-limit N          use only the first N training images                [all]\n"
+    "  --test-limit N           use only the first N test images                    [all]\n"
+    "  --no-shuffle             keep the file order in every epoch\n"
+    "  --threads N              worker threads ($MLP_NUM_THREADS, else all cores)  [all]\n"
+    "  --out PATH               save the trained model (.npz, loadable by numpy and mlp)\n"
+    "  --quiet                  print only the final test accuracy\n";
+
+const char* const kEvaluateHelp =
+    "usage: mlp-cpp evaluate MODEL.npz --data DIR [--test-limit N] [--threads N]\n"
+    "\n"
+    "Print the architecture of a model file (written by mlp-cpp or by the Python package) and its\n"
+    "accuracy and mean loss on the test split in DIR.\n";
+
+const char* const kConvertHelp =
+    "usage: mlp-cpp convert --data DIR --out DIR2\n"
+    "\n"
+    "Read the train and test splits from DIR (any supported layout) and write DIR2/train.mlpd and\n"
+    "DIR2/test.mlpd.\n";
+
+const char* const kMainHelp =
+    "usage: mlp-cpp COMMAND [options]      (mlp-cpp COMMAND --help for the options)\n"
+    "\n"
+    "commands:\n"
+    "  train      train a network on MNIST and optionally save it\n"
+    "  evaluate   test accuracy of a saved model (C++ or Python)\n"
+    "  convert    write the .mlpd binary data files\n"
+    "  version    print the version and build options\n";
+
+// ---- command-line parsing -----------------------------------------------------------------------
+
+class Args {
+ public:
+  Args(int argc, char** argv, int first, const std::vector<std::string>& valued,
+       const std::vector<std::string>& flags) {
+    for (int i = first; i < argc; ++i) {
+      std::string a = argv[i];
+      if (a.size() > 2 && a.compare(0, 2, "--") == 0) {
+        std::string value;
+        bool has_value = false;
+        const std::size_t eq = a.find('=');
+        if (eq != std::string::npos) {
+          value = a.substr(eq + 1);
+          a = a.substr(0, eq);
+          has_value = true;
+        }
+        const std::string key = a.substr(2);
+        if (contains(flags, key)) {
+          if (has_value) throw UsageError("option --" + key + " takes no value");
+          values_[key] = "1";
+        } else if (contains(valued, key)) {
+          if (!has_value) {
+            if (i + 1 >= argc) throw UsageError("option --" + key + " needs a value");
+            value = argv[++i];
+          }
+          if (values_.count(key)) throw UsageError("option --" + key + " given twice");
+          values_[key] = value;
+        } else {
+          throw UsageError("unknown option --" + key);
+        }
+      } else if (a == "-h") {
+        values_["help"] = "1";
+      } else if (!a.empty() && a[0] == '-' && a.size() > 1) {
+        throw UsageError("unknown option " + a);
+      } else {
+        positional_.push_back(a);
+      }
+    }
+  }
+  bool has(const std::string& key) const { return values_.count(key) != 0; }
+  std::string get(const std::string& key, const std::string& fallback = "") const {
+    auto it = values_.find(key);
+    return it == values_.end() ? fallback : it->second;
+  }
+  const std::vector<std::string>& positional() const { return positional_; }
+
+ private:
+  static bool contains(const std::vector<std::string>& v, const std::string& s) {
+    for (const auto& x : v)
+      if (x == s) return true;
+    return false;
+  }
+  std::map<std::string, std::string> values_;
+  std::vector<std::string> positional_;
+};
+
+std::string format_g(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", v);
+  return buf;
+}
+
+// Fails early (before any training) when the folder of an output file does not exist or is not
+// writable, by creating and removing a probe file there.
+void check_writable(const std::string& path) {
+  const std::string probe = path + ".probe-" + std::to_string(static_cast<long>(getpid()));
+  FILE* f = std::fopen(probe.c_str(), "wb");
+  if (!f) throw std::runtime_error(path + ": cannot write there (" + std::strerror(errno) + ")");
+  std::fclose(f);
+  std::remove(probe.c_str());
+}
+
+long long parse_int(const std::string& text, const std::string& option, long long lo, long long hi) {
+  errno = 0;
+  char* end = nullptr;
+  const long long v = std::strtoll(text.c_str(), &end, 10);
+  if (text.empty() || *end != '\0' || errno == ERANGE || v < lo || v > hi)
+    throw UsageError("--" + option + " must be an integer in [" + std::to_string(lo) + ", " +
+                     std::to_string(hi) + "], got '" + text + "'");
+  return v;
+}
+
+double parse_number(const std::string& text, const std::string& option, double lo, bool lo_inclusive,
+                    double hi = HUGE_VAL, bool hi_inclusive = true) {
+  char* end = nullptr;
+  const double v = std::strtod(text.c_str(), &end);
+  const bool ok = !text.empty() && *end == '\0' && std::isfinite(v) && (lo_inclusive ? v >= lo : v > lo) &&
+                  (hi_inclusive ? v <= hi : v < hi);
+  if (!ok) {
+    const std::string range = std::string(lo_inclusive ? "[" : "(") + format_g(lo) + ", " +
+                              (std::isinf(hi) ? std::string("inf)") : format_g(hi) + (hi_inclusive ? "]" : ")"));
+    throw UsageError("--" + option + " must be a number in " + range + ", got '" + text + "'");
+  }
+  return v;
+}
+
+std::vector<int> parse_hidden(const std::string& text) {
+  std::vector<int> sizes;
+  if (text.empty() || text == "none") return sizes;
+  std::size_t start = 0;
+  while (true) {
+    const std::size_t comma = text.find(',', start);
+    const std::string part = text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    errno = 0;
+    char* end = nullptr;
+    const long v = std::strtol(part.c_str(), &end, 10);
+    if (part.empty() || *end != '\0' || errno == ERANGE || v < 1 || v > 1000000)
+      throw UsageError("--hidden must be comma-separated positive widths such as 128,64, got '" + text + "'");
+    sizes.push_back(static_cast<int>(v));
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return sizes;
+}
+
+std::string require_data(const Args& args) {
+  if (!args.has("data")) throw UsageError("--data DIR is required (the folder with the MNIST files)");
+  return args.get("data");
+}
+
+void apply_threads(const Args& args) {
+  if (args.has("threads")) set_num_threads(static_cast<int>(parse_int(args.get("threads"), "threads", 1, 1024)));
+}
+
+// Labels -> class indices, given the sorted class values.
+std::vector<int32_t> label_indices(const Dataset& d, const std::vector<int64_t>& classes, bool strict,
+                                   const std::string& what) {
+  std::vector<int32_t> index(256, -1);
+  for (std::size_t i = 0; i < classes.size(); ++i)
+    if (classes[i] >= 0 && classes[i] < 256) index[static_cast<std::size_t>(classes[i])] = static_cast<int32_t>(i);
+  std::vector<int32_t> y(d.n);
+  for (std::size_t i = 0; i < d.n; ++i) {
+    y[i] = index[d.labels[i]];
+    if (y[i] < 0 && strict)
+      throw std::runtime_error(what + ": label " + std::to_string(d.labels[i]) + " of example " + std::to_string(i) +
+                               " is not one of the model's classes");
+  }
+  return y;
+}
+
+// Mean loss and accuracy on a data set whose labels may include classes the model lacks (counted wrong).
+template <class T>
+std::pair<double, double> evaluate_dataset(const Model<T>& m, const Dataset& d, double divisor = 255.0) {
+  if (d.features() != static_cast<std::size_t>(m.sizes[0]))
+    throw std::runtime_error(d.source + ": the images have " + std::to_string(d.features()) +
+                             " pixels but the model was trained on " + std::to_string(m.sizes[0]) + " features");
+  std::vector<int32_t> y = label_indices(d, m.classes, false, d.source);
+  std::vector<uint8_t> known(d.n);
+  std::size_t unknown = 0;
+  for (std::size_t i = 0; i < d.n; ++i)
+    if (y[i] < 0) { y[i] = 0; ++unknown; known[i] = 0; } else known[i] = 1;
+  const std::vector<T> X = scale_pixels<T>(d.pixels.data(), d.pixels.size(), divisor);
+  if (unknown == 0) return evaluate(m, X.data(), y.data(), d.n);
+  // Rare path (labels outside the model's classes): evaluate the known rows only for the loss and
+  // count the others as errors.
+  std::vector<T> Xk;
+  std::vector<int32_t> yk;
+  for (std::size_t i = 0; i < d.n; ++i)
+    if (known[i]) {
+      Xk.insert(Xk.end(), X.begin() + static_cast<std::ptrdiff_t>(i * d.features()),
+                X.begin() + static_cast<std::ptrdiff_t>((i + 1) * d.features()));
+      yk.push_back(y[i]);
+    }
+  auto r = evaluate(m, Xk.data(), yk.data(), yk.size());
+  return {r.first, r.second * static_cast<double>(yk.size()) / static_cast<double>(d.n)};
+}
+
+template <class T>
+int run_train(const TrainConfig& config, Dataset& train_set, Dataset& test_set, const std::string& out, bool quiet) {
+  // Classes: the sorted distinct training labels (as mlp.fit's check_labels).
+  std::vector<int64_t> classes;
+  {
+    bool seen[256] = {false};
+    for (uint8_t v : train_set.labels) seen[v] = true;
+    for (int v = 0; v < 256; ++v)
+      if (seen[v]) classes.push_back(v);
+  }
+  if (classes.size() < 2) throw std::runtime_error(train_set.source + ": the training labels hold fewer than 2 classes");
+  const std::vector<int32_t> y = label_indices(train_set, classes, true, train_set.source);
+  Batch<T> batch;
+  batch.pixels = train_set.pixels.data();
+  batch.y = y.data();
+  batch.n = train_set.n;
+  if (!quiet) {
+    std::printf("data: %zu training images of %zux%zu from %s; %zu test images\n", train_set.n, train_set.rows,
+                train_set.cols, train_set.source.c_str(), test_set.n);
+    std::fflush(stdout);
+  }
+  const int width = static_cast<int>(std::to_string(config.epochs).size());
+  double total_seconds = 0.0;
+  auto on_epoch = [&](const EpochStats& s) {
+    total_seconds += s.seconds;
+    if (!quiet) {
+      std::printf("epoch %*d/%d  loss %.4f  acc %.4f  lr %.2e  cpu %.3fs  %.3fs\n", width, s.epoch, s.epochs, s.loss,
+                  s.accuracy, s.lr, s.cpu_seconds, s.seconds);
+      std::fflush(stdout);
+    }
+  };
+  Model<T> model = train<T>(config, batch, static_cast<int>(train_set.features()), static_cast<int>(classes.size()), on_epoch);
+  model.classes = classes;
+  model.image_rows = static_cast<int>(train_set.rows);
+  model.image_cols = static_cast<int>(train_set.cols);
+  if (!quiet) std::printf("model: %s\n", model.describe().c_str());
+  if (config.epochs > 0 && !quiet) std::printf("training time: %.3fs\n", total_seconds);
+  if (test_set.n > 0) {
+    const auto result = evaluate_dataset(model, test_set);
+    std::printf("test accuracy %.4f  (loss %.4f, %zu images)\n", result.second, result.first, test_set.n);
+  }
+  if (!out.empty()) {
+    save_model(model, out);
+    if (!quiet) std::printf("saved %s\n", out.c_str());
+  }
+  return 0;
+}
+
+int cmd_train(int argc, char** argv) {
+  const Args args(argc, argv, 2,
+                  {"data", "hidden", "epochs", "batch-size", "optimizer", "lr", "learning-rate", "schedule", "momentum",
+                   "activation", "loss", "init", "weight-decay", "dropout", "clip-value", "clip-norm", "seed", "dtype",
+                   "train-limit", "test-limit", "threads", "out"},
+                  {"help", "quiet", "no-shuffle"});
+  if (args.has("help")) {
+    std::fputs(kTrainHelp, stdout);
+    return 0;
+  }
+  if (!args.positional().empty()) throw UsageError("unexpected argument '" + args.positional()[0] + "'");
+  TrainConfig c;
+  const std::string dir = require_data(args);
+  if (args.has("hidden")) c.hidden = parse_hidden(args.get("hidden"));
+  if (args.has("epochs")) c.epochs = static_cast<int>(parse_int(args.get("epochs"), "epochs", 0, 1000000));
+  if (args.has("batch-size")) {
+    const std::string b = args.get("batch-size");
+    c.batch_size = b == "full" ? 0 : static_cast<int>(parse_int(b, "batch-size", 1, 1 << 30));
+  }
+  if (args.has("optimizer")) {
+    c.optimizer = args.get("optimizer");
+    if (!is_optimizer(c.optimizer))
+      throw UsageError("unknown optimizer '" + c.optimizer + "'; choose sgd, momentum, nesterov, rmsprop, adam or adamw");
+  }
+  if (args.has("lr") && args.has("learning-rate")) throw UsageError("give --lr or --learning-rate, not both");
+  if (args.has("lr") || args.has("learning-rate")) {
+    const std::string key = args.has("lr") ? "lr" : "learning-rate";
+    c.lr = parse_number(args.get(key), key, 0.0, false);
+  }
+  if (args.has("schedule")) {
+    c.schedule = args.get("schedule");
+    if (!is_schedule(c.schedule))
+      throw UsageError("unknown schedule '" + c.schedule + "'; choose constant, step, exponential, cosine or plateau");
+  }
+  if (args.has("momentum")) c.momentum = parse_number(args.get("momentum"), "momentum", 0.0, true, 1.0, false);
+  if (args.has("activation")) {
+    c.activation = activation_from_name(args.get("activation"));
+    if (c.activation < 0)
+      throw UsageError("unknown activation '" + args.get("activation") + "'; choose relu, leaky_relu, sigmoid, tanh or identity");
+  }
+  if (args.has("loss")) {
+    c.loss = loss_from_name(args.get("loss"));
+    if (c.loss < 0) throw UsageError("unknown loss '" + args.get("loss") + "'; choose cross_entropy or mse");
+  }
+  if (args.has("init")) {
+    c.init = args.get("init");
+    if (c.init != "auto" && !is_initializer(c.init))
+      throw UsageError("unknown init '" + c.init + "'; choose auto, " + initializer_names());
+  }
+  if (args.has("weight-decay")) c.weight_decay = parse_number(args.get("weight-decay"), "weight-decay", 0.0, true);
+  if (args.has("dropout")) c.dropout = parse_number(args.get("dropout"), "dropout", 0.0, true, 1.0, false);
+  if (args.has("clip-value")) c.clip_value = parse_number(args.get("clip-value"), "clip-value", 0.0, false);
+  if (args.has("clip-norm")) c.clip_norm = parse_number(args.get("clip-norm"), "clip-norm", 0.0, false);
+  if (args.has("seed")) c.seed = static_cast<uint64_t>(parse_int(args.get("seed"), "seed", 0, (1LL << 62)));
+  if (args.has("no-shuffle")) c.shuffle = false;
+  const std::string dtype = args.get("dtype", "float32");
+  if (dtype != "float32" && dtype != "float64") throw UsageError("--dtype must be float32 or float64, got '" + dtype + "'");
+  const long long train_limit = args.has("train-limit") ? parse_int(args.get("train-limit"), "train-limit", 1, 1LL << 40) : -1;
+  const long long test_limit = args.has("test-limit") ? parse_int(args.get("test-limit"), "test-limit", 0, 1LL << 40) : -1;
+  apply_threads(args);
+  const std::string out = args.get("out");
+  if (args.has("out") && out.empty()) throw UsageError("--out needs a file name");
+  if (!out.empty()) check_writable(out);
+
+  Dataset train_set = load_split(dir, "train");
+  Dataset test_set = load_split(dir, "test");
+  if (train_limit > 0) truncate(train_set, static_cast<std::size_t>(train_limit));
+  if (test_limit >= 0) truncate(test_set, static_cast<std::size_t>(test_limit));
+  if (test_set.n > 0 && test_set.features() != train_set.features())
+    throw std::runtime_error(test_set.source + ": test images are " + std::to_string(test_set.rows) + "x" +
+                             std::to_string(test_set.cols) + " but training images are " +
+                             std::to_string(train_set.rows) + "x" + std::to_string(train_set.cols));
+  const bool quiet = args.has("quiet");
+  return dtype == "float32" ? run_train<float>(c, train_set, test_set, out, quiet)
+                            : run_train<double>(c, train_set, test_set, out, quiet);
+}
+
+int cmd_evaluate(int argc, char** argv) {
+  const Args args(argc, argv, 2, {"data", "test-limit", "threads"}, {"help"});
+  if (args.has("help")) {
+    std::fputs(kEvaluateHelp, stdout);
+    return 0;
+  }
+  if (args.positional().size() != 1) throw UsageError("evaluate needs exactly one model file (mlp-cpp evaluate MODEL.npz --data DIR)");
+  const std::string dir = require_data(args);
+  apply_threads(args);
+  const AnyModel any = load_model(args.positional()[0]);
+  const double divisor =
+      pixel_divisor(any.dtype == "float32" ? any.f32.metadata : any.f64.metadata, args.positional()[0]);
+  Dataset test_set = load_split(dir, "test");
+  if (args.has("test-limit")) truncate(test_set, static_cast<std::size_t>(parse_int(args.get("test-limit"), "test-limit", 1, 1LL << 40)));
+  std::pair<double, double> r;
+  if (any.dtype == "float32") {
+    std::printf("model: %s\n", any.f32.describe().c_str());
+    r = evaluate_dataset(any.f32, test_set, divisor);
+  } else {
+    std::printf("model: %s\n", any.f64.describe().c_str());
+    r = evaluate_dataset(any.f64, test_set, divisor);
+  }
+  std::printf("test accuracy %.4f  (loss %.4f, %zu images)\n", r.second, r.first, test_set.n);
+  return 0;
+}
+
+int cmd_convert(int argc, char** argv) {
+  const Args args(argc, argv, 2, {"data", "out"}, {"help"});
+  if (args.has("help")) {
+    std::fputs(kConvertHelp, stdout);
+    return 0;
+  }
+  if (!args.positional().empty()) throw UsageError("unexpected argument '" + args.positional()[0] + "'");
+  const std::string dir = require_data(args);
+  if (!args.has("out") || args.get("out").empty()) throw UsageError("--out DIR is required");
+  for (const char* split : {"train", "test"}) {
+    const Dataset d = load_split(dir, split);
+    const std::string path = args.get("out") + "/" + split + ".mlpd";
+    write_mlpd(path, d);
+    std::printf("wrote %s (%zu images)\n", path.c_str(), d.n);
+  }
+  return 0;
+}
+
+int dispatch(int argc, char** argv) {
+  if (argc < 2) throw UsageError("missing command; try 'mlp-cpp --help'");
+  const std::string cmd = argv[1];
+  if (cmd == "--help" || cmd == "-h" || cmd == "help") {
+    std::fputs(kMainHelp, stdout);
+    return 0;
+  }
+  if (cmd == "--version" || cmd == "version") {
+    std::printf("mlp-cpp %s (gemm kernel %s, %d thread%s)\n", MLP_VERSION, gemm_kernel_name(), num_threads(),
+                num_threads() == 1 ? "" : "s");
+    return 0;
+  }
+  if (cmd == "train") return cmd_train(argc, argv);
+  if (cmd == "evaluate") return cmd_evaluate(argc, argv);
+  if (cmd == "convert") return cmd_convert(argc, argv);
+  throw UsageError("unknown command '" + cmd + "'; choose train, evaluate, convert or version");
+}
+
+// One line: newlines inside a message would break the "one line on stderr" promise.
+std::string one_line(std::string s) {
+  for (char& ch : s)
+    if (ch == '\n' || ch == '\r') ch = ' ';
+  return s;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return dispatch(argc, argv);
+  } catch (const UsageError& e) {
+    std::fprintf(stderr, "mlp-cpp: error: %s\n", one_line(e.what()).c_str());
+    return 2;
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "mlp-cpp: error: out of memory\n");
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "mlp-cpp: error: %s\n", one_line(e.what()).c_str());
+    return 1;
+  }
+}

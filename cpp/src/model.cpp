@@ -1,0 +1,672 @@
+// model.cpp - the training loop, evaluation and model files.
+#include "model.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <numeric>
+#include <stdexcept>
+
+#include <unistd.h>
+
+#include "gemm.hpp"
+#include "npz.hpp"
+
+namespace mlp {
+
+namespace {
+
+[[noreturn]] void fail(const std::string& msg) { throw std::runtime_error(msg); }
+
+std::string with_commas(std::size_t v) {
+  std::string s = std::to_string(v);
+  for (int i = static_cast<int>(s.size()) - 3; i > 0; i -= 3) s.insert(static_cast<std::size_t>(i), ",");
+  return s;
+}
+
+template <class T>
+const char* dtype_name() { return sizeof(T) == 4 ? "float32" : "float64"; }
+
+double process_cpu_seconds() {
+  timespec ts;
+  if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts) != 0) return 0.0;
+  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+}
+
+// Learning-rate schedules, as mlp/schedules.py with its default parameters.
+class Schedule {
+ public:
+  Schedule(const std::string& name, double base, int epochs, int steps_per_epoch)
+      : name_(name), base_(base), current_(base), epochs_(epochs), steps_(steps_per_epoch) {}
+  double lr(int epoch, int step) const {
+    if (name_ == "step") return base_ * std::pow(0.1, epoch / 10);
+    if (name_ == "exponential") return base_ * std::pow(0.95, epoch);
+    if (name_ == "cosine") {
+      const double progress = epoch + static_cast<double>(step) / steps_;
+      const double fraction = std::min(progress / std::max(static_cast<double>(epochs_), 1e-12), 1.0);
+      return 0.5 * base_ * (1.0 + std::cos(3.14159265358979323846 * fraction));
+    }
+    if (name_ == "plateau") return current_;
+    return base_;
+  }
+  void epoch_end(double monitored) {
+    if (name_ != "plateau") return;
+    if (monitored < best_ - 1e-4) {
+      best_ = monitored;
+      waited_ = 0;
+      return;
+    }
+    if (++waited_ > 3) {
+      current_ = current_ * 0.1;
+      waited_ = 0;
+    }
+  }
+
+ private:
+  std::string name_;
+  double base_, current_, best_ = HUGE_VAL;
+  int epochs_, steps_, waited_ = 0;
+};
+
+}  // namespace
+
+template <class T>
+std::size_t Model<T>::n_parameters() const {
+  std::size_t total = 0;
+  for (int l = 0; l < layers(); ++l)
+    total += static_cast<std::size_t>(sizes[l]) * sizes[l + 1] + static_cast<std::size_t>(sizes[l + 1]);
+  return total;
+}
+
+template <class T>
+std::string Model<T>::describe() const {
+  std::string s = "MLP(" + std::to_string(sizes[0]);
+  for (int l = 1; l + 1 < static_cast<int>(sizes.size()); ++l)
+    s += " -> " + std::to_string(sizes[l]) + " " + activation_name(activation);
+  s += " -> " + std::to_string(sizes.back()) + (loss == CROSS_ENTROPY ? " softmax" : " sigmoid");
+  s += "; loss=" + std::string(loss_name(loss)) + ", " + with_commas(n_parameters()) + " parameters, " +
+       dtype_name<T>() + ")";
+  return s;
+}
+
+template <class T>
+void Model<T>::allocate() {
+  W.clear();
+  b.clear();
+  for (int l = 0; l < layers(); ++l) {
+    W.emplace_back(static_cast<std::size_t>(sizes[l]) * sizes[l + 1], T(0));
+    b.emplace_back(static_cast<std::size_t>(sizes[l + 1]), T(0));
+  }
+}
+
+double default_learning_rate(const std::string& optimizer) {
+  if (optimizer == "sgd") return 0.1;
+  if (optimizer == "momentum" || optimizer == "nesterov") return 0.05;
+  if (optimizer == "rmsprop" || optimizer == "adam" || optimizer == "adamw") return 1e-3;
+  return 0.0;
+}
+
+bool is_optimizer(const std::string& name) { return default_learning_rate(name) > 0.0; }
+
+bool is_schedule(const std::string& name) {
+  return name == "constant" || name == "step" || name == "exponential" || name == "cosine" ||
+         name == "plateau";
+}
+
+template <class T>
+Workspace<T>::Workspace(const std::vector<int>& sizes, std::size_t rows_, bool dropout_)
+    : rows(rows_), dropout(dropout_) {
+  const int L = static_cast<int>(sizes.size()) - 1;
+  std::size_t widest = 1;
+  for (int l = 0; l + 1 < L; ++l) {
+    const std::size_t w = static_cast<std::size_t>(sizes[l + 1]);
+    widest = std::max(widest, w);
+    out.emplace_back(rows * w);
+    if (dropout) {
+      in.emplace_back(rows * w);
+      mask.emplace_back(rows * w);
+    }
+  }
+  logits.resize(rows * static_cast<std::size_t>(sizes[L]));
+  grad[0].resize(rows * widest);
+  grad[1].resize(rows * widest);
+}
+
+template <class T>
+const T* Workspace<T>::input(int layer) const {
+  return dropout ? in[layer - 1].data() : out[layer - 1].data();
+}
+
+template <class T>
+void forward_pass(const Model<T>& m, Workspace<T>& ws, const T* X, int n) {
+  const int L = m.layers();
+  const T* input = X;
+  for (int l = 0; l + 1 < L; ++l) {
+    T* out = ws.out[l].data();
+    gemm<T>(out, input, m.W[l].data(), n, m.sizes[l + 1], m.sizes[l], false, false);
+    bias_activation_forward(out, out, m.b[l].data(), n, m.sizes[l + 1], m.activation);
+    if (ws.dropout) {
+      T* in = ws.in[l].data();
+      const T* mask = ws.mask[l].data();
+      const std::size_t count = static_cast<std::size_t>(n) * m.sizes[l + 1];
+      for (std::size_t i = 0; i < count; ++i) in[i] = out[i] * mask[i];
+      input = in;
+    } else {
+      input = out;
+    }
+  }
+  dense_forward(ws.logits.data(), input, m.W[L - 1].data(), m.b[L - 1].data(), n, m.sizes[L - 1],
+                m.sizes[L]);
+}
+
+template <class T>
+double backward_pass(const Model<T>& m, Workspace<T>& ws, const T* X, const int32_t* y, int n, double l2,
+                     std::vector<std::vector<T>>& grads, long* correct) {
+  const int L = m.layers();
+  const int K = m.sizes[L];
+  if (grads.size() != static_cast<std::size_t>(2 * L)) {
+    grads.assign(static_cast<std::size_t>(2 * L), std::vector<T>());
+    for (int l = 0; l < L; ++l) {
+      grads[2 * l].resize(m.W[l].size());
+      grads[2 * l + 1].resize(m.b[l].size());
+    }
+  }
+  T* dZ = ws.logits.data();
+  if (correct) *correct = count_correct(dZ, y, n, K);
+  double value = m.loss == CROSS_ENTROPY ? softmax_cross_entropy(dZ, dZ, y, n, K) : sigmoid_mse(dZ, dZ, y, n, K);
+  int pingpong = 0;
+  for (int l = L - 1; l >= 0; --l) {
+    const T* input = l == 0 ? X : ws.input(l);
+    T* dA = l > 0 ? ws.grad[pingpong].data() : nullptr;
+    dense_backward(grads[2 * l].data(), grads[2 * l + 1].data(), dA, dZ, input, m.W[l].data(), n, m.sizes[l],
+                   m.sizes[l + 1]);
+    if (l > 0) {
+      const std::size_t count = static_cast<std::size_t>(n) * m.sizes[l];
+      if (ws.dropout) {
+        const T* mask = ws.mask[l - 1].data();
+        for (std::size_t i = 0; i < count; ++i) dA[i] *= mask[i];
+      }
+      activation_backward(dA, dA, ws.out[l - 1].data(), count, m.activation);
+      dZ = dA;
+      pingpong ^= 1;
+    }
+  }
+  if (l2 > 0.0) {
+    double squares = 0.0;
+    for (int l = 0; l < L; ++l) {
+      squares += sum_squares(m.W[l].data(), m.W[l].size());
+      add_l2_gradient(grads[2 * l].data(), m.W[l].data(), l2, m.W[l].size());
+    }
+    value += 0.5 * l2 * squares;
+  }
+  return value;
+}
+
+template <class T>
+void clip_gradients(std::vector<std::vector<T>>& grads, double clip_value, double clip_norm) {
+  if (clip_value > 0.0)
+    for (auto& g : grads) clip_by_value(g.data(), clip_value, g.size());
+  if (clip_norm > 0.0) {
+    double total = 0.0;
+    for (auto& g : grads) total += grad_sq_norm(g.data(), g.size());
+    const double norm = std::sqrt(total);
+    if (norm > clip_norm)
+      for (auto& g : grads) scale(g.data(), clip_norm / std::max(norm, 1e-30), g.size());
+  }
+}
+
+template <class T>
+Optimizer<T>::Optimizer(const std::string& name, const Model<T>& m, double momentum, double rho, double beta1,
+                        double beta2, double eps, double weight_decay)
+    : name_(name), momentum_(momentum), rho_(rho), beta1_(beta1), beta2_(beta2), eps_(eps),
+      weight_decay_(weight_decay) {
+  if (!is_optimizer(name)) fail("unknown optimizer '" + name + "'");
+  const bool has_s1 = name != "sgd", has_s2 = name == "adam" || name == "adamw";
+  for (int l = 0; l < m.layers(); ++l) {
+    for (std::size_t size : {m.W[l].size(), m.b[l].size()}) {
+      s1_.emplace_back(has_s1 ? size : 0, T(0));
+      s2_.emplace_back(has_s2 ? size : 0, T(0));
+    }
+  }
+}
+
+template <class T>
+void Optimizer<T>::step(Model<T>& m, const std::vector<std::vector<T>>& grads, double lr, long t) {
+  for (std::size_t p = 0; p < grads.size(); ++p) {
+    const int l = static_cast<int>(p / 2);
+    const bool is_weight = p % 2 == 0;
+    T* param = is_weight ? m.W[l].data() : m.b[l].data();
+    const T* g = grads[p].data();
+    const std::size_t size = grads[p].size();
+    if (name_ == "sgd") sgd_step(param, g, lr, size);
+    else if (name_ == "momentum" || name_ == "nesterov")
+      momentum_step(param, s1_[p].data(), g, lr, momentum_, name_ == "nesterov", size);
+    else if (name_ == "rmsprop") rmsprop_step(param, s1_[p].data(), g, lr, rho_, eps_, size);
+    else
+      adam_step(param, s1_[p].data(), s2_[p].data(), g, lr, beta1_, beta2_, eps_, t,
+                name_ == "adamw" && is_weight ? weight_decay_ : 0.0, size);
+  }
+}
+
+namespace {
+// out[i] = pixels[i] / 255 in T (vectorised; the same correctly rounded division as NumPy's).
+template <class T>
+void scale_row(T* __restrict out, const uint8_t* __restrict pixels, std::size_t count, T divisor = T(255)) {
+  for (std::size_t i = 0; i < count; ++i) out[i] = static_cast<T>(pixels[i]) / divisor;
+}
+}  // namespace
+
+template <class T>
+std::vector<T> scale_pixels(const uint8_t* pixels, std::size_t count, double divisor) {
+  std::vector<T> X(count);
+  scale_row(X.data(), pixels, count, static_cast<T>(divisor));
+  return X;
+}
+
+double pixel_divisor(const Json& metadata, const std::string& path) {
+  const Json* pre = metadata.find("preprocessing");
+  if (!pre || pre->type == Json::NUL) return 255.0;
+  const Json* input = pre->find("input");
+  if (!input) return 255.0;
+  if (input->is_string() && input->string == "pixels / 255") return 255.0;
+  if (input->is_string() && input->string == "pixels") return 1.0;
+  fail(path + ": the model expects preprocessing " + input->dump() +
+       ", which mlp-cpp does not implement (it knows \"pixels / 255\" and \"pixels\")");
+}
+
+template <class T>
+Model<T> train(const TrainConfig& c, const Batch<T>& data, int n_features, int n_classes,
+               const std::function<void(const EpochStats&)>& on_epoch) {
+  if (data.n == 0) fail("no training data");
+  if (!data.X == !data.pixels) fail("train(): give exactly one of X and pixels");
+  if (data.n > 0x7FFFFFFF) fail("too many training examples for one batch index (max 2^31-1)");
+  if (!is_optimizer(c.optimizer)) fail("unknown optimizer '" + c.optimizer + "'");
+  if (!is_schedule(c.schedule)) fail("unknown schedule '" + c.schedule + "'");
+  const std::string init =
+      c.init == "auto" ? (c.activation == RELU || c.activation == LEAKY_RELU ? "he_normal" : "glorot_uniform")
+                       : c.init;
+  if (!is_initializer(init)) fail("unknown init '" + c.init + "'");
+
+  Rng rng(c.seed);
+  Model<T> m;
+  m.sizes.push_back(n_features);
+  for (int h : c.hidden) m.sizes.push_back(h);
+  m.sizes.push_back(n_classes);
+  m.activation = c.activation;
+  m.loss = c.loss;
+  {  // Refuse, with a message, a configuration that cannot fit in memory (rather than being killed).
+    const int L = m.layers();
+    const bool dropout = c.dropout > 0.0;
+    const std::size_t batch_rows =
+        c.batch_size == 0 ? data.n : std::min<std::size_t>(static_cast<std::size_t>(c.batch_size), data.n);
+    double elements = 4.0 * static_cast<double>(m.n_parameters());  // parameters, gradients, 2 states
+    double widest = 1;
+    for (int l = 1; l < L; ++l) {
+      elements += static_cast<double>(batch_rows) * m.sizes[l] * (dropout ? 3 : 1);
+      widest = std::max(widest, static_cast<double>(m.sizes[l]));
+    }
+    elements += static_cast<double>(batch_rows) * (m.sizes[L] + 2 * widest + static_cast<double>(n_features));
+    const double bytes = elements * sizeof(T);
+    const double physical = static_cast<double>(sysconf(_SC_PHYS_PAGES)) * static_cast<double>(sysconf(_SC_PAGE_SIZE));
+    if (physical > 0 && bytes > 0.9 * physical) {
+      char msg[200];
+      std::snprintf(msg, sizeof msg, "this network and batch size need about %.1f GB but the machine has %.1f GB; "
+                    "use smaller layers or a smaller --batch-size", bytes / 1e9, physical / 1e9);
+      fail(msg);
+    }
+  }
+  m.allocate();
+  for (int l = 0; l < m.layers(); ++l) initialize(m.W[l].data(), init, m.sizes[l], m.sizes[l + 1], rng);
+  if (c.epochs == 0) return m;
+
+  const double lr = c.lr > 0 ? c.lr : default_learning_rate(c.optimizer);
+  const bool decoupled = c.optimizer == "adamw";
+  const double weight_decay = c.weight_decay >= 0 ? c.weight_decay : (decoupled ? 0.01 : 0.0);
+  const double l2 = decoupled ? 0.0 : weight_decay;
+  const std::size_t n = data.n;
+  const std::size_t rows = c.batch_size == 0 ? n : std::min<std::size_t>(static_cast<std::size_t>(c.batch_size), n);
+  const int steps = static_cast<int>((n + rows - 1) / rows);
+  const bool dropout = c.dropout > 0.0;
+  const double keep = 1.0 - c.dropout;
+  const std::size_t features = static_cast<std::size_t>(n_features);
+  const bool shuffle = c.shuffle && steps > 1;
+
+  Workspace<T> ws(m.sizes, rows, dropout);
+  std::vector<T> scaled;  // pixels scaled once when they are used in file order
+  const T* data_X = data.X;
+  if (!data_X && !shuffle) {
+    scaled = scale_pixels<T>(data.pixels, n * features);
+    data_X = scaled.data();
+  }
+  std::vector<T> xb(shuffle ? rows * features : 0);
+  std::vector<int32_t> yb(shuffle ? rows : 0);
+  std::vector<uint32_t> order(shuffle ? n : 0);
+  std::vector<std::vector<T>> grads;
+  Optimizer<T> optimizer(c.optimizer, m, c.momentum, c.rho, c.beta1, c.beta2, c.eps, decoupled ? weight_decay : 0.0);
+  Schedule schedule(c.schedule, lr, c.epochs, steps);
+  long t = 0;
+  double lr_now = lr;
+
+  // Metadata as mlp.saving.model_metadata writes it: l2, config (the fit options), history.
+  auto number_or_null = [](double v) { return v > 0 ? Json::of(v) : Json(); };
+  Json opt = Json::make_object();
+  opt.set("name", Json::of(c.optimizer));
+  if (c.optimizer == "momentum" || c.optimizer == "nesterov") opt.set("momentum", Json::of(c.momentum));
+  if (c.optimizer == "rmsprop") { opt.set("rho", Json::of(c.rho)); opt.set("eps", Json::of(c.eps)); }
+  if (c.optimizer == "adam" || c.optimizer == "adamw") {
+    opt.set("beta1", Json::of(c.beta1));
+    opt.set("beta2", Json::of(c.beta2));
+    opt.set("eps", Json::of(c.eps));
+  }
+  if (decoupled) opt.set("weight_decay", Json::of(weight_decay));
+  Json hidden = Json::make_array();
+  for (int h : c.hidden) hidden.array.push_back(Json::of(h));
+  Json config = Json::make_object();
+  config.set("hidden_sizes", hidden);
+  config.set("activation", Json::of(std::string(activation_name(c.activation))));
+  config.set("loss", Json::of(std::string(loss_name(c.loss))));
+  config.set("init", Json::of(init));
+  config.set("epochs", Json::of(c.epochs));
+  config.set("batch_size", c.batch_size > 0 ? Json::of(c.batch_size) : Json());
+  config.set("optimizer", opt);
+  config.set("learning_rate", Json::of(lr));
+  config.set("weight_decay", Json::of(weight_decay));
+  config.set("dropout", Json::of(c.dropout));
+  config.set("clip_value", number_or_null(c.clip_value));
+  config.set("clip_norm", number_or_null(c.clip_norm));
+  config.set("schedule", Json::of(c.schedule));
+  config.set("dtype", Json::of(std::string(sizeof(T) == 4 ? "float32" : "float64")));
+  config.set("seed", Json::of(static_cast<double>(c.seed)));
+  Json history = Json::make_object();
+  for (const char* key : {"epoch", "loss", "accuracy", "lr", "seconds"}) history.set(key, Json::make_array());
+  m.metadata = Json::make_object();
+  m.metadata.set("l2", Json::of(l2));
+  m.metadata.set("config", config);
+
+  for (int epoch = 0; epoch < c.epochs; ++epoch) {
+    const auto started = std::chrono::steady_clock::now();
+    const double cpu_started = process_cpu_seconds();
+    if (shuffle) {
+      std::iota(order.begin(), order.end(), 0u);
+      for (std::size_t i = n - 1; i > 0; --i) std::swap(order[i], order[rng.below(i + 1)]);
+    }
+    double loss_sum = 0.0;
+    long correct = 0;
+    for (int step = 0; step < steps; ++step) {
+      const std::size_t start = static_cast<std::size_t>(step) * rows;
+      const int nb = static_cast<int>(std::min(rows, n - start));
+      const T* X = shuffle ? nullptr : data_X + start * features;
+      const int32_t* y = data.y + start;
+      if (shuffle) {
+        // Rows come from random places in a data set larger than the caches: fetch a few ahead.
+        const std::size_t row_bytes = features * (data.pixels ? 1 : sizeof(T));
+        const char* base = data.pixels ? reinterpret_cast<const char*>(data.pixels) : reinterpret_cast<const char*>(data.X);
+        auto prefetch_row = [&](int i) {
+          if (i >= nb) return;
+          const char* p = base + order[start + static_cast<std::size_t>(i)] * row_bytes;
+          for (std::size_t off = 0; off < row_bytes; off += 64) __builtin_prefetch(p + off);
+        };
+        constexpr int kAhead = 4;
+        for (int i = 0; i < kAhead; ++i) prefetch_row(i);
+        for (int i = 0; i < nb; ++i) {
+          prefetch_row(i + kAhead);
+          const std::size_t src = order[start + static_cast<std::size_t>(i)];
+          T* row = &xb[static_cast<std::size_t>(i) * features];
+          if (data.pixels) scale_row(row, data.pixels + src * features, features);
+          else std::memcpy(row, data.X + src * features, features * sizeof(T));
+          yb[static_cast<std::size_t>(i)] = data.y[src];
+        }
+        X = xb.data();
+        y = yb.data();
+      }
+      if (dropout) {
+        for (auto& mask : ws.mask) {
+          const std::size_t count = mask.size() / rows * static_cast<std::size_t>(nb);
+          for (std::size_t i = 0; i < count; ++i)
+            mask[i] = rng.uniform() < keep ? static_cast<T>(1.0 / keep) : T(0);
+        }
+      }
+      forward_pass(m, ws, X, nb);
+      long step_correct = 0;
+      const double value = backward_pass(m, ws, X, y, nb, l2, grads, &step_correct);
+      if (!std::isfinite(value)) {
+        char msg[256];
+        std::snprintf(msg, sizeof msg,
+                      "the loss became %g at epoch %d, step %d of %d (learning rate %g); lower the learning rate "
+                      "or clip the gradients (--clip-norm 1)",
+                      value, epoch + 1, step + 1, steps, lr_now);
+        fail(msg);
+      }
+      clip_gradients(grads, c.clip_value, c.clip_norm);
+      ++t;
+      lr_now = schedule.lr(epoch, step);
+      optimizer.step(m, grads, lr_now, t);
+      loss_sum += value * nb;
+      correct += step_correct;
+    }
+    EpochStats stats;
+    stats.epoch = epoch + 1;
+    stats.epochs = c.epochs;
+    stats.loss = loss_sum / static_cast<double>(n);
+    stats.accuracy = static_cast<double>(correct) / static_cast<double>(n);
+    stats.lr = lr_now;
+    stats.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    stats.cpu_seconds = process_cpu_seconds() - cpu_started;
+    schedule.epoch_end(stats.loss);
+    const double row[] = {static_cast<double>(stats.epoch), stats.loss, stats.accuracy, stats.lr, stats.seconds};
+    for (int k = 0; k < 5; ++k) history.object[static_cast<std::size_t>(k)].second.array.push_back(Json::of(row[k]));
+    m.metadata.set("history", history);
+    if (on_epoch) on_epoch(stats);
+  }
+  return m;
+}
+
+template <class T>
+std::pair<double, double> evaluate(const Model<T>& m, const T* X, const int32_t* y, std::size_t n) {
+  const std::size_t chunk = std::min<std::size_t>(n, 8192);
+  if (n == 0) return {0.0, 0.0};
+  Workspace<T> ws(m.sizes, chunk, false);
+  const std::size_t features = static_cast<std::size_t>(m.sizes[0]);
+  const int K = m.sizes.back();
+  double loss = 0.0;
+  long correct = 0;
+  for (std::size_t start = 0; start < n; start += chunk) {
+    const int nb = static_cast<int>(std::min(chunk, n - start));
+    forward_pass(m, ws, X + start * features, nb);
+    correct += count_correct(ws.logits.data(), y + start, nb, K);
+    const double value = m.loss == CROSS_ENTROPY ? softmax_cross_entropy<T>(nullptr, ws.logits.data(), y + start, nb, K)
+                                                 : sigmoid_mse<T>(nullptr, ws.logits.data(), y + start, nb, K);
+    loss += value * nb;
+  }
+  return {loss / static_cast<double>(n), static_cast<double>(correct) / static_cast<double>(n)};
+}
+
+// ---- model files ------------------------------------------------------------------------------
+
+template <class T>
+void save_model(const Model<T>& m, const std::string& path) {
+  Json meta = Json::make_object();
+  meta.set("format", Json::of(std::string("mlp-model")));
+  meta.set("format_version", Json::of(1.0));
+  meta.set("library_version", Json::of(std::string("0.1.0")));
+  Json hidden = Json::make_array();
+  for (int l = 1; l + 1 < static_cast<int>(m.sizes.size()); ++l) hidden.array.push_back(Json::of(m.sizes[l]));
+  meta.set("hidden_sizes", hidden);
+  meta.set("activation", Json::of(std::string(activation_name(m.activation))));
+  meta.set("loss", Json::of(std::string(loss_name(m.loss))));
+  meta.set("n_features", Json::of(m.sizes[0]));
+  Json classes = Json::make_array();
+  for (int64_t v : m.classes) classes.array.push_back(Json::of(static_cast<double>(v)));
+  meta.set("classes", classes);
+  meta.set("dtype", Json::of(std::string(dtype_name<T>())));
+  meta.set("producer", Json::of(std::string("mlp-cpp ") + MLP_VERSION));
+  Json pre = Json::make_object();  // as mlp.saving.MNIST_PREPROCESSING
+  pre.set("input", Json::of(std::string("pixels / 255")));
+  Json range = Json::make_array();
+  range.array = {Json::of(0.0), Json::of(1.0)};
+  pre.set("range", range);
+  if (m.image_rows > 0) {
+    Json shape = Json::make_array();
+    shape.array = {Json::of(m.image_rows), Json::of(m.image_cols)};
+    pre.set("image_shape", shape);
+  }
+  // A model that came from a file keeps its own preprocessing and any other fields.
+  if (m.metadata.type == Json::OBJECT) {
+    for (const auto& kv : m.metadata.object)
+      if (!meta.find(kv.first) || kv.first == "preprocessing" || kv.first == "library_version") meta.set(kv.first, kv.second);
+  }
+  if (!meta.find("preprocessing")) meta.set("preprocessing", pre);
+
+  std::vector<NpyArray> arrays;
+  for (int l = 0; l < m.layers(); ++l) {
+    const std::vector<std::size_t> wshape = {static_cast<std::size_t>(m.sizes[l]), static_cast<std::size_t>(m.sizes[l + 1])};
+    const std::vector<std::size_t> bshape = {static_cast<std::size_t>(m.sizes[l + 1])};
+    const std::string wl = "W" + std::to_string(l), bl = "b" + std::to_string(l);
+    if (sizeof(T) == 4) {
+      arrays.push_back(NpyArray::from_floats(wl, reinterpret_cast<const float*>(m.W[l].data()), wshape));
+      arrays.push_back(NpyArray::from_floats(bl, reinterpret_cast<const float*>(m.b[l].data()), bshape));
+    } else {
+      arrays.push_back(NpyArray::from_doubles(wl, reinterpret_cast<const double*>(m.W[l].data()), wshape));
+      arrays.push_back(NpyArray::from_doubles(bl, reinterpret_cast<const double*>(m.b[l].data()), bshape));
+    }
+  }
+  arrays.push_back(NpyArray::from_bytes("metadata", meta.dump()));
+  write_npz(path, arrays);
+}
+
+namespace {
+
+const NpyArray* find_array(const std::vector<NpyArray>& arrays, const std::string& name) {
+  for (const auto& a : arrays)
+    if (a.name == name) return &a;
+  return nullptr;
+}
+
+template <class T>
+void fill_model(Model<T>& m, const std::vector<NpyArray>& arrays, const std::string& path, const std::string& want) {
+  for (int l = 0; l < m.layers(); ++l) {
+    for (int which = 0; which < 2; ++which) {
+      const std::string name = (which == 0 ? "W" : "b") + std::to_string(l);
+      const NpyArray* a = find_array(arrays, name);
+      std::vector<std::size_t> shape = {static_cast<std::size_t>(m.sizes[l + 1])};
+      if (which == 0) shape.insert(shape.begin(), static_cast<std::size_t>(m.sizes[l]));
+      auto shape_text = [](const std::vector<std::size_t>& s) {
+        std::string t = "(";
+        for (std::size_t i = 0; i < s.size(); ++i) t += (i ? ", " : "") + std::to_string(s[i]);
+        return t + (s.size() == 1 ? ",)" : ")");
+      };
+      if (!a) fail(path + ": array " + name + " is missing");
+      if (a->descr != want) fail(path + ": " + name + " has dtype " + a->descr + " but the metadata says " + dtype_name<T>());
+      if (a->shape != shape)
+        fail(path + ": " + name + " has shape " + shape_text(a->shape) + ", expected " + shape_text(shape) +
+             " from the metadata");
+      std::vector<T>& dst = which == 0 ? m.W[l] : m.b[l];
+      std::memcpy(dst.data(), a->data.data(), dst.size() * sizeof(T));
+      for (T v : dst)
+        if (!std::isfinite(v)) fail(path + ": " + name + " holds NaN or infinite values");
+    }
+  }
+}
+
+int json_int(const Json* j, const std::string& path, const std::string& key, int lo) {
+  if (!j || !j->is_number() || j->number != std::floor(j->number) || j->number < lo || j->number > 1e8)
+    fail(path + ": metadata field '" + key + "' is missing or not an integer >= " + std::to_string(lo));
+  return static_cast<int>(j->number);
+}
+
+std::string json_str(const Json* j, const std::string& path, const std::string& key) {
+  if (!j || !j->is_string()) fail(path + ": metadata field '" + key + "' is missing or not a string");
+  return j->string;
+}
+
+}  // namespace
+
+AnyModel load_model(const std::string& path) {
+  const std::vector<NpyArray> arrays = read_npz(path);
+  const NpyArray* meta_array = find_array(arrays, "metadata");
+  if (!meta_array) fail(path + ": no 'metadata' entry (not an mlp model file)");
+  Json meta;
+  try {
+    meta = Json::parse(std::string(meta_array->data.begin(), meta_array->data.end()));
+  } catch (const std::exception& ex) {
+    fail(path + ": metadata: " + ex.what());
+  }
+  if (meta.type != Json::OBJECT) fail(path + ": metadata is not a JSON object");
+  const Json* format = meta.find("format");
+  if (format && (!format->is_string() || format->string != "mlp-model"))
+    fail(path + ": metadata format is not 'mlp-model'");
+  const Json* version = meta.find("format_version");
+  if (!version || !version->is_number()) fail(path + ": metadata lacks format_version");
+  if (version->number != 1)
+    fail(path + ": model format_version " + Json(*version).dump() + " is not supported (this program reads version 1)");
+
+  std::vector<int> sizes;
+  sizes.push_back(json_int(meta.find("n_features"), path, "n_features", 1));
+  const Json* hidden = meta.find("hidden_sizes");
+  if (!hidden || hidden->type != Json::ARRAY) fail(path + ": metadata field 'hidden_sizes' is missing or not a list");
+  for (const Json& h : hidden->array) sizes.push_back(json_int(&h, path, "hidden_sizes", 1));
+  const Json* classes = meta.find("classes");
+  if (!classes || classes->type != Json::ARRAY || classes->array.empty())
+    fail(path + ": metadata field 'classes' is missing or empty");
+  std::vector<int64_t> class_values;
+  for (const Json& cl : classes->array) {
+    if (!cl.is_number() || cl.number != std::floor(cl.number))
+      fail(path + ": metadata 'classes' must hold integers (string labels are not supported by the C++ port)");
+    class_values.push_back(static_cast<int64_t>(cl.number));
+  }
+  sizes.push_back(static_cast<int>(class_values.size()));
+  const int activation = activation_from_name(json_str(meta.find("activation"), path, "activation"));
+  if (activation < 0) fail(path + ": unknown activation '" + meta.find("activation")->string + "'");
+  const int loss = loss_from_name(json_str(meta.find("loss"), path, "loss"));
+  if (loss < 0) fail(path + ": unknown loss '" + meta.find("loss")->string + "'");
+  std::string dtype = meta.find("dtype") ? json_str(meta.find("dtype"), path, "dtype") : "";
+  if (dtype.empty()) {
+    const NpyArray* w0 = find_array(arrays, "W0");
+    dtype = w0 && w0->descr == "<f8" ? "float64" : "float32";
+  }
+  AnyModel any;
+  any.dtype = dtype;
+  auto setup = [&](auto& m) {
+    m.sizes = sizes;
+    m.activation = activation;
+    m.loss = loss;
+    m.classes = class_values;
+    m.metadata = meta;
+    m.allocate();
+  };
+  if (dtype == "float32") {
+    setup(any.f32);
+    fill_model(any.f32, arrays, path, "<f4");
+  } else if (dtype == "float64") {
+    setup(any.f64);
+    fill_model(any.f64, arrays, path, "<f8");
+  } else {
+    fail(path + ": unsupported dtype '" + dtype + "' (float32 or float64)");
+  }
+  const std::string extra = "W" + std::to_string(sizes.size() - 1);
+  if (find_array(arrays, extra))
+    fail(path + ": holds " + extra + " but the metadata describes " + std::to_string(sizes.size() - 1) + " layers");
+  return any;
+}
+
+#define MLP_MODEL_INSTANTIATE(T)                                                                           \
+  template struct Model<T>;                                                                               \
+  template struct Workspace<T>;                                                                           \
+  template class Optimizer<T>;                                                                            \
+  template void forward_pass<T>(const Model<T>&, Workspace<T>&, const T*, int);                           \
+  template double backward_pass<T>(const Model<T>&, Workspace<T>&, const T*, const int32_t*, int, double,  \
+                                   std::vector<std::vector<T>>&, long*);                                   \
+  template void clip_gradients<T>(std::vector<std::vector<T>>&, double, double);                          \
+  template Model<T> train<T>(const TrainConfig&, const Batch<T>&, int, int,                                \
+                             const std::function<void(const EpochStats&)>&);                               \
+  template std::pair<double, double> evaluate<T>(const Model<T>&, const T*, const int32_t*, std::size_t); \
+  template std::vector<T> scale_pixels<T>(const uint8_t*, std::size_t, double);                                    \
+  template void save_model<T>(const Model<T>&, const std::string&);
+
+MLP_MODEL_INSTANTIATE(float)
+MLP_MODEL_INSTANTIATE(double)
+
+}  // namespace mlp

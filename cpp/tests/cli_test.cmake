@@ -1,0 +1,71 @@
+# cli_test.cmake - end-to-end checks of the mlp-cpp command line (run by ctest):
+#   cmake -DMLP_CPP=path/to/mlp-cpp -DWORK=scratch/folder -DDATA=cpp/tests/data -P cli_test.cmake
+# Trains on the tiny committed data set, evaluates the saved model, then feeds malformed flags and
+# files: each must exit non-zero with exactly one line on stderr.
+file(REMOVE_RECURSE "${WORK}")
+file(MAKE_DIRECTORY "${WORK}")
+set(TINY "${DATA}/tiny")
+
+function(run_ok)
+  execute_process(COMMAND ${MLP_CPP} ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "mlp-cpp ${ARGN}: exit ${rc}\n${out}\n${err}")
+  endif()
+  set(OUT "${out}" PARENT_SCOPE)
+endfunction()
+
+function(run_fails expected_rc)
+  execute_process(COMMAND ${MLP_CPP} ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+  string(REGEX MATCHALL "\n" newlines "${err}")
+  list(LENGTH newlines lines)
+  if(NOT rc EQUAL expected_rc OR NOT lines EQUAL 1 OR NOT err MATCHES "^mlp-cpp: error: ")
+    message(FATAL_ERROR "mlp-cpp ${ARGN}: expected exit ${expected_rc} and one error line, got exit ${rc} and ${lines} lines:\n${err}")
+  endif()
+  message(STATUS "ok (exit ${rc}): ${err}")
+endfunction()
+
+# Training and evaluation.
+run_ok(train --data ${TINY} --hidden 16,8 --epochs 20 --lr 0.01 --seed 3 --out ${WORK}/model.npz)
+if(NOT OUT MATCHES "test accuracy (0\\.9|1\\.0)")
+  message(FATAL_ERROR "tiny data set not learned:\n${OUT}")
+endif()
+run_ok(evaluate ${WORK}/model.npz --data ${TINY})
+if(NOT OUT MATCHES "test accuracy")
+  message(FATAL_ERROR "evaluate printed no accuracy:\n${OUT}")
+endif()
+run_ok(train --data ${TINY} --hidden 8 --epochs 2 --batch-size full --optimizer sgd --dtype float64
+       --activation tanh --loss mse --weight-decay 1e-3 --clip-value 1 --clip-norm 5 --quiet)
+run_ok(convert --data ${TINY} --out ${WORK})
+run_ok(--help)
+run_ok(version)
+
+# Bad command lines: exit 2.
+run_fails(2)
+run_fails(2 bogus)
+run_fails(2 train --data ${TINY} --epochs abc)
+run_fails(2 train --data ${TINY} --epochs -1)
+run_fails(2 train --data ${TINY} --hidden 0)
+run_fails(2 train --data ${TINY} --hidden 12,,3)
+run_fails(2 train --data ${TINY} --lr 0)
+run_fails(2 train --data ${TINY} --lr nan)
+run_fails(2 train --data ${TINY} --batch-size half)
+run_fails(2 train --data ${TINY} --optimizer lbfgs)
+run_fails(2 train --data ${TINY} --activation swish)
+run_fails(2 train --data ${TINY} --dtype float16)
+run_fails(2 train --data ${TINY} --dropout 1)
+run_fails(2 train --data ${TINY} --frobnicate 3)
+run_fails(2 train --data ${TINY} --epochs)
+run_fails(2 train --hidden 8)
+run_fails(2 evaluate --data ${TINY})
+
+# Bad files: exit 1.
+run_fails(1 train --data ${WORK}/no-such-folder)
+file(WRITE "${WORK}/trunc/train.mlpd" "MLPD")
+file(COPY "${TINY}/test.mlpd" DESTINATION "${WORK}/trunc")
+run_fails(1 train --data ${WORK}/trunc --epochs 1)
+file(WRITE "${WORK}/bogus.npz" "this is not a zip file at all, just text long enough to search")
+run_fails(1 evaluate ${WORK}/bogus.npz --data ${TINY})
+run_fails(1 evaluate ${DATA}/numpy_savez.bin --data ${TINY})
+run_fails(1 evaluate ${WORK}/missing.npz --data ${TINY})
+run_fails(1 train --data ${TINY} --epochs 1 --out ${WORK}/no-such-folder/model.npz)
+run_fails(1 train --data ${TINY} --epochs 3 --optimizer sgd --lr 1e300 --hidden 8)

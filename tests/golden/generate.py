@@ -1,0 +1,245 @@
+"""Golden vectors for the C++ port, computed by the Python implementation (mlp.layers, mlp.losses,
+mlp.optimizers, mlp.initializers). The format is described in tests/golden/README.md.
+
+    python tests/golden/generate.py            # rewrite tests/golden/golden_float{32,64}.bin
+    python tests/golden/generate.py --check    # regenerate in memory and compare with the files
+
+Deterministic: fixed seeds, single-threaded BLAS, fixed case list; regenerating on the same machine
+reproduces the files byte for byte. (Another CPU's BLAS kernel may round float matmuls differently in
+the last bit; `--check` then reports the largest difference in units of the dtype's epsilon.)
+"""
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before NumPy loads BLAS
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
+
+import argparse
+import struct
+import sys
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent.parent))  # the repository root, for `import mlp` from a checkout
+
+from mlp import initializers, layers, losses, optimizers  # noqa: E402
+from mlp._array_api import get_namespace  # noqa: E402
+
+MAGIC = b"MLPGOLD\0"
+VERSION = 1
+ACTIVATIONS = ["identity", "relu", "leaky_relu", "sigmoid", "tanh"]  # codes 0..4, as SPEC.md
+LOSSES = ["cross_entropy", "mse"]
+OPTIMIZERS = ["sgd", "momentum", "nesterov", "rmsprop", "adam", "adamw"]
+LEARNING_RATES = {"sgd": 0.1, "momentum": 0.05, "nesterov": 0.05, "rmsprop": 0.01, "adam": 0.01, "adamw": 0.01}
+KIND_FLOAT, KIND_INT32 = 0, 1
+N_STEPS = 3
+
+# name, layer sizes, batch rows, activation, loss, optimizer, options (l2, weight_decay, clip_value, clip_norm)
+CASES = [
+    ("relu_ce_adam", [6, 5, 4, 3], 8, "relu", "cross_entropy", "adam", {}),
+    ("leaky_relu_ce_sgd", [6, 5, 3], 8, "leaky_relu", "cross_entropy", "sgd", {}),
+    ("sigmoid_mse_momentum", [6, 7, 3], 8, "sigmoid", "mse", "momentum", {}),
+    ("tanh_ce_nesterov", [6, 5, 4, 3], 8, "tanh", "cross_entropy", "nesterov", {}),
+    ("identity_mse_rmsprop", [6, 4, 3], 8, "identity", "mse", "rmsprop", {}),
+    ("relu_mse_adamw", [6, 8, 5, 4], 8, "relu", "mse", "adamw", {"weight_decay": 0.05}),
+    ("tanh_mse_sgd_l2", [6, 5, 3], 8, "tanh", "mse", "sgd", {"l2": 0.05}),
+    ("sigmoid_ce_adam_clipvalue", [6, 5, 4, 3], 8, "sigmoid", "cross_entropy", "adam", {"clip_value": 0.05}),
+    ("leaky_relu_mse_rmsprop_clipnorm", [6, 6, 3], 8, "leaky_relu", "mse", "rmsprop", {"clip_norm": 0.1}),
+    ("relu_ce_momentum_all", [6, 5, 4, 3], 8, "relu", "cross_entropy", "momentum",
+     {"l2": 0.01, "clip_value": 0.5, "clip_norm": 0.2}),
+    ("linear_softmax_adam", [6, 3], 8, "relu", "cross_entropy", "adam", {"l2": 0.02}),
+    ("deep_tanh_ce_adamw", [6, 5, 5, 5, 5, 3], 8, "tanh", "cross_entropy", "adamw", {"weight_decay": 0.01}),
+    ("identity_ce_nesterov_l2", [6, 4, 3], 8, "identity", "cross_entropy", "nesterov", {"l2": 0.1}),
+    ("odd_shapes_relu_ce_adam", [13, 33, 17, 4], 25, "relu", "cross_entropy", "adam", {}),
+    ("batch_of_one_sigmoid_ce_sgd", [6, 5, 3], 1, "sigmoid", "cross_entropy", "sgd", {}),
+    ("wide_tanh_mse_adam", [20, 40, 10], 30, "tanh", "mse", "adam", {"clip_norm": 1.0}),
+]
+
+
+def _tensor(tag, array, dtype):
+    array = np.asarray(array)
+    kind = KIND_INT32 if array.dtype.kind in "iu" else KIND_FLOAT
+    data = array.astype("<i4" if kind == KIND_INT32 else np.dtype(dtype).newbyteorder("<"))
+    name = tag.encode("ascii")
+    head = struct.pack("<I", len(name)) + name + struct.pack("<II", kind, array.ndim)
+    head += struct.pack(f"<{array.ndim}I", *array.shape)
+    return head + np.ascontiguousarray(data).tobytes()
+
+
+def run_case(case, dtype, seed):
+    """All tensors of one case, in the file order: a list of (tag, array)."""
+    name, sizes, n, activation, loss, opt_name, options = case
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, sizes[0])).astype(dtype)
+    y = rng.integers(0, sizes[-1], size=n).astype(np.int64)
+    init = initializers.default_init(activation)
+    params = [(W.astype(dtype), b.astype(dtype)) for W, b in initializers.initial_parameters(sizes, init, rng)]
+    xp, _ = get_namespace(X)
+    l2 = options.get("l2", 0.0)
+    clip_value, clip_norm = options.get("clip_value"), options.get("clip_norm")
+    out = [("X", X), ("y", y)]
+    for index, (W, b) in enumerate(params):
+        out += [(f"W{index}", W.copy()), (f"b{index}", b.copy())]
+
+    logits, _, hidden = layers.forward(params, X, activation, xp=xp)
+    for index, A in enumerate(hidden):
+        out.append((f"A{index + 1}", A))
+    out.append(("logits", logits))
+    _, dlogits = losses.get_loss(loss)(logits, y, xp=xp)
+    value, grads, _ = layers.loss_and_gradients(params, X, y, activation=activation, loss=loss, l2=l2, xp=xp)
+    out += [("loss", np.asarray(value, dtype=dtype)), ("dlogits", dlogits)]
+    for index, (dW, db) in enumerate(grads):
+        out += [(f"dW{index}", dW), (f"db{index}", db)]
+    flat = [g for pair in grads for g in pair]
+    clipped = optimizers.clip_gradients(flat, clip_value=clip_value, clip_norm=clip_norm, xp=xp)
+    for index in range(len(params)):
+        out += [(f"gW{index}", clipped[2 * index]), (f"gb{index}", clipped[2 * index + 1])]
+
+    # N_STEPS optimizer steps on the same batch, as in mlp.training.fit (constant learning rate).
+    opt = optimizers.make_optimizer(opt_name, weight_decay=options.get("weight_decay"))
+    flat_params = [p for pair in params for p in pair]
+    is_weight = [i % 2 == 0 for i in range(len(flat_params))]
+    state = opt.init_state(flat_params, xp=xp)
+    step_losses = []
+    for t in range(1, N_STEPS + 1):
+        value, grads, _ = layers.loss_and_gradients(params, X, y, activation=activation, loss=loss, l2=l2, xp=xp)
+        flat = [g for pair in grads for g in pair]
+        if clip_value is not None or clip_norm is not None:
+            flat = optimizers.clip_gradients(flat, clip_value=clip_value, clip_norm=clip_norm, xp=xp)
+        opt.step(flat_params, flat, state, lr=LEARNING_RATES[opt_name], t=t, xp=xp, is_weight=is_weight)
+        step_losses.append(float(value))
+    out.append(("step_losses", np.asarray(step_losses, dtype=dtype)))
+    for index, (W, b) in enumerate(params):
+        out += [(f"final_W{index}", W), (f"final_b{index}", b)]
+    return out
+
+
+def build(dtype):
+    """The bytes of the golden file for one dtype."""
+    size = np.dtype(dtype).itemsize
+    blob = bytearray(MAGIC + struct.pack("<III", VERSION, size, len(CASES)))
+    for seed, case in enumerate(CASES):
+        name, sizes, n, activation, loss, opt_name, options = case
+        encoded = name.encode("ascii")
+        blob += struct.pack("<I", len(encoded)) + encoded
+        blob += struct.pack("<II", n, len(sizes) - 1) + struct.pack(f"<{len(sizes)}I", *sizes)
+        blob += struct.pack("<IIII", ACTIVATIONS.index(activation), LOSSES.index(loss), OPTIMIZERS.index(opt_name), N_STEPS)
+        opt = optimizers.make_optimizer(opt_name, weight_decay=options.get("weight_decay"))
+        blob += struct.pack(
+            "<10d",
+            LEARNING_RATES[opt_name],
+            options.get("l2", 0.0),
+            getattr(opt, "weight_decay", 0.0),
+            options.get("clip_value") or 0.0,
+            options.get("clip_norm") or 0.0,
+            getattr(opt, "momentum", 0.9),
+            getattr(opt, "rho", 0.9),
+            getattr(opt, "beta1", 0.9),
+            getattr(opt, "beta2", 0.999),
+            getattr(opt, "eps", 1e-8),
+        )
+        tensors = run_case(case, dtype, seed=1000 + seed)
+        blob += struct.pack("<I", len(tensors))
+        for tag, array in tensors:
+            blob += _tensor(tag, array, dtype)
+    return bytes(blob)
+
+
+def read(blob):
+    """Parse a golden file into {case name: {tag: array}} (for --check and tests/test_cpp.py)."""
+    if blob[:8] != MAGIC:
+        raise ValueError("not a golden-vector file (bad magic)")
+    version, size, n_cases = struct.unpack_from("<III", blob, 8)
+    if version != VERSION:
+        raise ValueError(f"format version {version}, this reader knows {VERSION}")
+    dtype = {4: "<f4", 8: "<f8"}[size]
+    pos, cases = 20, {}
+
+    def take(fmt):
+        nonlocal pos
+        values = struct.unpack_from(fmt, blob, pos)
+        pos += struct.calcsize(fmt)
+        return values
+
+    for _ in range(n_cases):
+        (length,) = take("<I")
+        name = blob[pos : pos + length].decode("ascii")
+        pos += length
+        _, n_layers = take("<II")
+        take(f"<{n_layers + 1}I")
+        take("<IIII")
+        take("<10d")
+        (n_tensors,) = take("<I")
+        tensors = {}
+        for _ in range(n_tensors):
+            (length,) = take("<I")
+            tag = blob[pos : pos + length].decode("ascii")
+            pos += length
+            kind, ndim = take("<II")
+            shape = take(f"<{ndim}I")
+            item = np.dtype("<i4" if kind == KIND_INT32 else dtype)
+            count = int(np.prod(shape, dtype=np.int64))
+            tensors[tag] = np.frombuffer(blob, dtype=item, count=count, offset=pos).reshape(shape)
+            pos += count * item.itemsize
+        cases[name] = tensors
+    if pos != len(blob):
+        raise ValueError(f"{len(blob) - pos} trailing bytes")
+    return cases
+
+
+def compare(new, old, dtype):
+    """Largest difference between two parsed files in units of eps * max(1, |value|); None if the
+    structure (cases, tags, shapes) differs."""
+    a, b = read(new), read(old)
+    if a.keys() != b.keys():
+        return None
+    eps, worst = float(np.finfo(dtype).eps), 0.0
+    for name in a:
+        if a[name].keys() != b[name].keys():
+            return None
+        for tag in a[name]:
+            x, z = a[name][tag].astype(np.float64), b[name][tag].astype(np.float64)
+            if x.shape != z.shape:
+                return None
+            if x.size:
+                worst = max(worst, float(np.max(np.abs(x - z) / (eps * np.maximum(1.0, np.abs(z))))))
+    return worst
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="compare with the committed files instead of writing")
+    parser.add_argument("--out", type=Path, default=HERE, help="folder of the golden files")
+    args = parser.parse_args(argv)
+    status = 0
+    for dtype in ("float32", "float64"):
+        path = args.out / f"golden_{dtype}.bin"
+        blob = build(dtype)
+        if not args.check:
+            tmp = path.with_name(path.name + ".tmp")
+            tmp.write_bytes(blob)
+            os.replace(tmp, path)
+            print(f"wrote {path} ({len(blob)} bytes, {len(CASES)} cases)")
+            continue
+        if not path.exists():
+            print(f"{path}: missing")
+            status = 1
+        elif path.read_bytes() == blob:
+            print(f"{path}: identical")
+        else:
+            worst = compare(blob, path.read_bytes(), dtype)
+            if worst is None:
+                print(f"{path}: DIFFERENT structure (cases, tensors or shapes); regenerate and commit")
+                status = 1
+            else:
+                print(f"{path}: not byte-identical; largest difference {worst:.1f} eps (BLAS rounding?)")
+                status = 2
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

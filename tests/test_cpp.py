@@ -1,0 +1,345 @@
+"""The C++ port (cpp/): build it, run its ctest suite, check the golden vectors are current, train and
+evaluate with its command line, exchange model and data files with the Python package, and feed it
+malformed flags and files.
+
+The build goes to $MLP_CPP_BUILD_DIR if set, else to a folder in the pytest cache (reused between
+runs; cmake rebuilds only what changed). Without cmake or a C++ compiler the tests skip, except when
+$CI is set: then they fail, so a CI image that lost its compiler cannot pass silently.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+CPP = REPO / "cpp"
+GOLDEN = REPO / "tests" / "golden"
+BUILD_TIMEOUT = 600
+
+
+def _missing_tools():
+    missing = [tool for tool in ("cmake", "ctest") if shutil.which(tool) is None]
+    if not any(shutil.which(cxx) for cxx in (os.environ.get("CXX", "c++"), "c++", "g++", "clang++")):
+        missing.append("a C++ compiler (c++/g++/clang++)")
+    return missing
+
+
+def _unavailable(message):
+    if os.environ.get("CI"):
+        pytest.fail(message + " (CI is set: these tests must run, not skip)")
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def cpp_build(request):
+    """Configure and build cpp/ once per session; returns the build folder."""
+    missing = _missing_tools()
+    if missing:
+        _unavailable("cannot build the C++ port: missing " + ", ".join(missing))
+    if os.environ.get("MLP_CPP_BUILD_DIR"):
+        build = Path(os.environ["MLP_CPP_BUILD_DIR"]).resolve()
+        build.mkdir(parents=True, exist_ok=True)
+    else:
+        build = Path(request.config.cache.mkdir("mlp_cpp_build"))
+    jobs = str(max(1, os.cpu_count() or 1))
+    for command in (
+        ["cmake", "-S", str(CPP), "-B", str(build), "-DCMAKE_BUILD_TYPE=Release"],
+        ["cmake", "--build", str(build), "-j", jobs],
+    ):
+        result = subprocess.run(command, capture_output=True, text=True, timeout=BUILD_TIMEOUT)
+        if result.returncode != 0:
+            pytest.fail(f"{' '.join(command)} failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}")
+    return build
+
+
+@pytest.fixture(scope="session")
+def cli(cpp_build):
+    exe = cpp_build / "mlp-cpp"
+    assert exe.exists(), f"{exe} was not built"
+
+    def run(*args, check=True, timeout=300):
+        result = subprocess.run([str(exe), *map(str, args)], capture_output=True, text=True, timeout=timeout)
+        if check and result.returncode != 0:
+            raise AssertionError(f"mlp-cpp {' '.join(map(str, args))} exited {result.returncode}:\n{result.stderr}")
+        return result
+
+    return run
+
+
+def _test_accuracy(stdout):
+    for line in stdout.splitlines():
+        if line.startswith("test accuracy"):
+            return float(line.split()[2])
+    raise AssertionError(f"no 'test accuracy' line in:\n{stdout}")
+
+
+# ---- the ctest suite and the golden vectors ----------------------------------------------------------
+
+
+def test_ctest_suite(cpp_build):
+    """Unit tests (GEMM, finite-difference gradients, gzip, npz, JSON), the golden vectors, the CLI script."""
+    result = subprocess.run(
+        ["ctest", "--test-dir", str(cpp_build), "--output-on-failure"], capture_output=True, text=True, timeout=600
+    )
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
+
+
+def test_golden_vectors_are_current():
+    """Regenerating the golden vectors from the Python implementation reproduces the committed files:
+    byte for byte on the machine that wrote them; elsewhere a BLAS may round the last bit differently,
+    which is accepted when the largest difference stays within a few eps."""
+    result = subprocess.run(
+        [sys.executable, str(GOLDEN / "generate.py"), "--check"], capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode in (0, 2), (
+        "golden vectors are stale: run `python tests/golden/generate.py` and commit tests/golden/*.bin\n"
+        + result.stdout + result.stderr
+    )
+    if result.returncode == 2:
+        worst = max(float(line.split("difference")[1].split()[0]) for line in result.stdout.splitlines() if "eps" in line)
+        assert worst <= 64, result.stdout
+
+
+# ---- training and model files on the real MNIST -----------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def trained_model(cli, mnist_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("cpp_model") / "model.npz"
+    result = cli("train", "--data", mnist_dir, "--hidden", "64", "--epochs", "2", "--train-limit", "10000",
+                 "--batch-size", "64", "--seed", "1", "--out", out)
+    return out, result.stdout
+
+
+def test_train_on_mnist(trained_model):
+    out, stdout = trained_model
+    epochs = [line for line in stdout.splitlines() if line.startswith("epoch")]
+    assert len(epochs) == 2
+    losses = [float(line.split("loss")[1].split()[0]) for line in epochs]
+    assert losses[1] < losses[0]
+    assert _test_accuracy(stdout) > 0.90
+
+
+def test_cpp_model_loads_in_python(trained_model, mnist_dir):
+    """The .npz the port writes is a plain NumPy archive; the network it holds gives, in Python, the
+    accuracy the port reported."""
+    import mlp
+
+    out, stdout = trained_model
+    with np.load(out, allow_pickle=False) as archive:
+        assert sorted(archive.files) == ["W0", "W1", "b0", "b1", "metadata"]
+        params = [(archive["W0"], archive["b0"]), (archive["W1"], archive["b1"])]
+        meta = json.loads(bytes(archive["metadata"]).decode("utf-8"))
+    assert meta["format"] == "mlp-model" and meta["format_version"] == 1
+    assert meta["hidden_sizes"] == [64] and meta["n_features"] == 784 and meta["classes"] == list(range(10))
+    assert meta["dtype"] == "float32" and params[0][0].dtype == np.float32 and params[0][0].shape == (784, 64)
+    assert meta["preprocessing"]["input"] == "pixels / 255" and meta["producer"].startswith("mlp-cpp")
+    _, (X_test, y_test) = mlp.datasets.load_mnist(mnist_dir)
+    model = mlp.MLP(params, activation=meta["activation"], loss=meta["loss"], classes=np.asarray(meta["classes"]))
+    assert model.score(X_test, y_test) == pytest.approx(_test_accuracy(stdout), abs=1.5e-4)
+    load = getattr(mlp, "load", None)
+    if load is not None:  # the package's own loader accepts the file and its history
+        loaded = load(out)
+        assert loaded.score(X_test, y_test) == model.score(X_test, y_test)
+        assert len(loaded.history["loss"]) == 2
+
+
+def _save_python_model(model, path):
+    """A Python-trained model in the SPEC.md file format (MLP.save when the package has it)."""
+    if hasattr(model, "save"):
+        model.save(path)
+        return
+    arrays = {}
+    for index, (W, b) in enumerate(model.get_weights()):
+        arrays[f"W{index}"], arrays[f"b{index}"] = W, b
+    meta = {
+        "format": "mlp-model", "format_version": 1, "library_version": "0.1.0",
+        "hidden_sizes": model.hidden_sizes, "activation": model.activation, "loss": model.loss,
+        "n_features": model.n_features_in_, "classes": [int(c) for c in np.asarray(model.classes_)],
+        "dtype": model.dtype, "preprocessing": {"normalize": True},
+    }
+    arrays["metadata"] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
+    np.savez(path, **arrays)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_cpp_evaluates_python_model(cli, mnist_dir, tmp_path, dtype):
+    import mlp
+
+    (X_train, y_train), (X_test, y_test) = mlp.datasets.load_mnist(mnist_dir, dtype=dtype)
+    model = mlp.fit(X_train[:3000], y_train[:3000], hidden_sizes=[32, 16], activation="tanh", epochs=2,
+                    dtype=dtype, seed=0)
+    path = tmp_path / "python_model.npz"
+    _save_python_model(model, path)
+    result = cli("evaluate", path, "--data", mnist_dir)
+    assert _test_accuracy(result.stdout) == pytest.approx(model.score(X_test, y_test), abs=1.5e-4)
+    assert "32 tanh -> 16 tanh" in result.stdout
+
+
+def test_mlpd_files_both_ways(cli, mnist_dir, tmp_path):
+    """The port reads the .mlpd files the Python converter writes, and writes ones Python reads."""
+    import mlp
+
+    (X_train, y_train), (X_test, y_test) = mlp.datasets.load_mnist(mnist_dir, normalize=False, dtype="uint8")
+    python_dir = tmp_path / "from_python"
+    python_dir.mkdir()
+    mlp.datasets.write_binary(python_dir / "train.mlpd", X_train[:2000], y_train[:2000])
+    mlp.datasets.write_binary(python_dir / "test.mlpd", X_test[:500], y_test[:500])
+    result = cli("train", "--data", python_dir, "--hidden", "32", "--epochs", "5", "--lr", "0.005", "--seed", "0")
+    assert "2000 training images" in result.stdout and _test_accuracy(result.stdout) > 0.8
+
+    cpp_dir = tmp_path / "from_cpp"
+    cpp_dir.mkdir()
+    cli("convert", "--data", python_dir, "--out", cpp_dir)
+    X, y = mlp.datasets.read_binary(cpp_dir / "test.mlpd")
+    np.testing.assert_array_equal(X.reshape(len(X), -1), X_test[:500].reshape(500, -1))
+    np.testing.assert_array_equal(y, y_test[:500])
+
+
+# ---- malformed flags and files ----------------------------------------------------------------------
+
+
+def _assert_clean_failure(result, code=None):
+    assert result.returncode != 0, result.stdout
+    if code is not None:
+        assert result.returncode == code, result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("mlp-cpp: error: "), result.stderr
+    assert "Traceback" not in result.stderr and "terminate called" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        [],
+        ["fly"],
+        ["train", "--epochs", "two"],
+        ["train", "--hidden", "64,-3"],
+        ["train", "--batch-size", "0"],
+        ["train", "--lr", "-1"],
+        ["train", "--optimizer", "adagrad"],
+        ["train", "--loss", "hinge"],
+        ["train", "--init", "zeros"],
+        ["train", "--clip-norm", "0"],
+        ["train", "--seed", "x"],
+        ["train", "--unknown-flag"],
+        ["evaluate"],
+    ],
+)
+def test_bad_flags(cli, mnist_dir, args):
+    if args[:1] == ["train"]:
+        args = args + ["--data", mnist_dir]
+    _assert_clean_failure(cli(*args, check=False), code=2)
+
+
+def _write(path, data):
+    path.write_bytes(data)
+    return path
+
+
+def test_bad_data_files(cli, tmp_path):
+    header = b"MLPD" + np.array([1, 100, 28, 28], dtype="<u4").tobytes()
+    cases = {
+        "truncated": header + bytes(1000),
+        "bad_magic": b"MLPX" + header[4:] + bytes(100 * 784 + 100),
+        "bad_version": b"MLPD" + np.array([7, 1, 28, 28], dtype="<u4").tobytes() + bytes(785),
+        "empty": b"",
+    }
+    for name, train_bytes in cases.items():
+        folder = tmp_path / name
+        folder.mkdir()
+        _write(folder / "train.mlpd", train_bytes)
+        _write(folder / "test.mlpd", header[:8] + np.array([1, 28, 28], dtype="<u4").tobytes() + bytes(785))
+        result = cli("train", "--data", folder, "--epochs", "1", check=False)
+        _assert_clean_failure(result, code=1)
+        assert "train.mlpd" in result.stderr
+    # A gzip IDX file cut short, and one with a flipped byte.
+    folder = tmp_path / "gz"
+    folder.mkdir()
+    import gzip
+
+    images = gzip.compress(np.array([2051, 10, 28, 28], dtype=">u4").tobytes() + bytes(range(256)) * 30, mtime=0)
+    labels = gzip.compress(np.array([2049, 10], dtype=">u4").tobytes() + bytes(10), mtime=0)
+    for prefix in ("train", "t10k"):
+        _write(folder / f"{prefix}-labels-idx1-ubyte.gz", labels)
+    _write(folder / "t10k-images-idx3-ubyte.gz", images)
+    for broken in (images[: len(images) // 2], images[:20] + bytes([images[20] ^ 0xFF]) + images[21:]):
+        _write(folder / "train-images-idx3-ubyte.gz", broken)
+        _assert_clean_failure(cli("train", "--data", folder, "--epochs", "1", check=False), code=1)
+
+
+def test_bad_model_files(cli, tmp_path, trained_model, mnist_dir):
+    good, _ = trained_model
+    data_dir = CPP / "tests" / "data" / "tiny"
+    with np.load(good, allow_pickle=False) as archive:
+        arrays = {key: archive[key] for key in archive.files}
+    meta = json.loads(bytes(arrays["metadata"]).decode())
+
+    def variant(name, **changes):
+        new = dict(arrays)
+        new_meta = dict(meta)
+        for key, value in changes.items():
+            if key.startswith("meta_"):
+                new_meta[key[5:]] = value
+            elif value is None:
+                del new[key]
+            else:
+                new[key] = value
+        new["metadata"] = np.frombuffer(json.dumps(new_meta).encode(), dtype=np.uint8)
+        path = tmp_path / f"{name}.npz"
+        np.savez(path, **new)
+        return path
+
+    bad = [
+        variant("wrong_shape", W1=np.zeros((65, 10), np.float32)),
+        variant("missing_array", b1=None),
+        variant("wrong_dtype", W0=arrays["W0"].astype(np.float64)),
+        variant("future_version", meta_format_version=2),
+        variant("bad_activation", meta_activation="gelu"),
+        variant("too_few_hidden", meta_hidden_sizes=[]),
+        variant("nan_weights", W0=np.full_like(arrays["W0"], np.nan)),
+        variant("unknown_preprocessing", meta_preprocessing={"input": "(pixels - mean) / std"}),
+        _write(tmp_path / "not_a_zip.npz", b"PK\x03\x04 but nothing else"),
+        _write(tmp_path / "truncated.npz", good.read_bytes()[:5000]),
+        _write(tmp_path / "bad_json.npz", b""),
+    ]
+    np.savez(bad[-1], W0=arrays["W0"], metadata=np.frombuffer(b"{not json", dtype=np.uint8))
+    flipped = bytearray(good.read_bytes())
+    flipped[len(flipped) // 2] ^= 0x10
+    bad.append(_write(tmp_path / "flipped.npz", bytes(flipped)))
+    for path in bad:
+        result = cli("evaluate", path, "--data", data_dir, check=False)
+        _assert_clean_failure(result, code=1)
+    # The tiny data set has 64 features; the MNIST model wants 784: a clear refusal, not a crash.
+    result = cli("evaluate", good, "--data", data_dir, check=False)
+    _assert_clean_failure(result, code=1)
+    assert "784" in result.stderr
+    # A compressed archive (np.savez_compressed) is read too.
+    compressed = tmp_path / "compressed.npz"
+    np.savez_compressed(compressed, **arrays)
+    assert _test_accuracy(cli("evaluate", compressed, "--data", mnist_dir, "--test-limit", "1000").stdout) > 0.85
+
+
+# ---- sanitizers (opt-in: about a minute to build on 2 cores) ---------------------------------------
+
+
+@pytest.mark.skipif(not os.environ.get("MLP_CPP_SANITIZE"), reason="set MLP_CPP_SANITIZE=1 to build with ASan+UBSan")
+def test_sanitized_build(request):
+    """The unit, golden and CLI tests under AddressSanitizer and UndefinedBehaviorSanitizer."""
+    if _missing_tools():
+        _unavailable("cannot build the C++ port: missing " + ", ".join(_missing_tools()))
+    build = Path(request.config.cache.mkdir("mlp_cpp_build_sanitize"))
+    for command in (
+        ["cmake", "-S", str(CPP), "-B", str(build), "-DMLP_SANITIZE=ON", "-DCMAKE_BUILD_TYPE=RelWithDebInfo"],
+        ["cmake", "--build", str(build), "-j", str(max(1, os.cpu_count() or 1))],
+        ["ctest", "--test-dir", str(build), "--output-on-failure"],
+    ):
+        result = subprocess.run(command, capture_output=True, text=True, timeout=BUILD_TIMEOUT)
+        assert result.returncode == 0, f"{' '.join(command)}:\n{result.stdout[-6000:]}\n{result.stderr[-3000:]}"
