@@ -70,38 +70,44 @@ def bias_activation_forward(Z, b, code):
 
 
 @jit
-def activation_backward(dA, A, code):
+def activation_backward(dA, A, code, db=None):
     """In place dA[i, j] *= act'(A[i, j]), the derivative written from the output A.
 
     dA (B, H) the gradient with respect to A, overwritten with the gradient with respect to Z;
-    A (B, H) the activation output saved by the forward pass.
+    A (B, H) the activation output saved by the forward pass. With db (H,) given, also
+    db[j] = sum_i (new) dA[i, j] in the same pass: the layer's bias gradient without reading dZ
+    again (Numba compiles the db=None case without that branch).
     """
+    if code < IDENTITY or code > TANH:
+        raise ValueError("unknown activation code (see kernels.ACTIVATION_CODES)")
     n, h = dA.shape
     T = dA.dtype.type
     zero, one = T(0), T(1)
+    if db is not None:
+        for j in range(h):
+            db[j] = zero
     if code == IDENTITY:
+        if db is not None:
+            for i in range(n):
+                for j in range(h):
+                    db[j] += dA[i, j]
         return
-    elif code == RELU:
-        for i in range(n):
-            for j in range(h):
-                dA[i, j] *= one if A[i, j] > zero else zero
-    elif code == LEAKY_RELU:
-        slope = T(LEAKY_SLOPE)
-        for i in range(n):
-            for j in range(h):
-                dA[i, j] *= one if A[i, j] > zero else slope
-    elif code == SIGMOID:
-        for i in range(n):
-            for j in range(h):
-                a = A[i, j]
-                dA[i, j] *= a * (one - a)
-    elif code == TANH:
-        for i in range(n):
-            for j in range(h):
-                a = A[i, j]
-                dA[i, j] *= one - a * a
-    else:
-        raise ValueError("unknown activation code (see kernels.ACTIVATION_CODES)")
+    slope = T(LEAKY_SLOPE)
+    for i in range(n):
+        for j in range(h):
+            a = A[i, j]
+            if code == RELU:
+                d = one if a > zero else zero
+            elif code == LEAKY_RELU:
+                d = one if a > zero else slope
+            elif code == SIGMOID:
+                d = a * (one - a)
+            else:
+                d = one - a * a
+            v = dA[i, j] * d
+            dA[i, j] = v
+            if db is not None:
+                db[j] += v
 
 
 @jit

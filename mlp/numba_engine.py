@@ -94,7 +94,20 @@ class NumbaTrainer(Trainer):
             self.state += [p for pair in zip(W_state, b_state) for p in pair]
 
         self.code = kernels.ACTIVATION_CODES[model.activation]
+        self.loss_kernel = kernels.softmax_cross_entropy if model.loss == "cross_entropy" else kernels.sigmoid_mse
+        self.keep = 1.0 - self.dropout
         self._buffers_for = None
+        self._view_cache = {}
+
+        # The two blocks the optimizer walks: (params, grads, moments, l2 of the loss, decoupled decay?)
+        nw = self.n_weights
+        l2 = 0.0 if self.optimizer.name == "adamw" else model.l2
+        self._blocks = (
+            (self.flat[:nw], self.grad_flat[:nw], [b[:nw] for b in self.state_flat], l2, True),
+            (self.flat[nw:], self.grad_flat[nw:], [b[nw:] for b in self.state_flat], 0.0, False),
+        )
+        self._clip_value = math.inf if self.clip_value is None else float(self.clip_value)
+        self._step = self._make_step()
 
     # ---- buffers --------------------------------------------------------------------------------
     def _allocate(self, batch, n_features):
@@ -110,6 +123,7 @@ class NumbaTrainer(Trainer):
         self.dA = [np.empty((batch, w), dtype=dtype) for w in widths[:-1]]
         self.dZ_out = np.empty((batch, widths[-1]), dtype=dtype)
         self._buffers_for = (batch, n_features)
+        self._view_cache = {}
 
     # ---- one epoch ------------------------------------------------------------------------------
     def run_epoch(self, X, y_index):
@@ -166,74 +180,84 @@ class NumbaTrainer(Trainer):
             logs["weight_norm"] = [float(np.linalg.norm(W)) for W, _ in model.params]
         return logs
 
+    def _views(self, rows):
+        """Row views of the batch buffers for a batch of `rows` (cached: at most two sizes an epoch)."""
+        views = self._view_cache.get(rows)
+        if views is None:
+            def cut(buffers):
+                return [b[:rows] for b in buffers]
+
+            views = (cut(self.Z), cut(self.D) if self.D else None, cut(self.U) if self.U else None,
+                     cut(self.dA), self.dZ_out[:rows])
+            self._view_cache[rows] = views
+        return views
+
     def _step_gradients(self, X_batch, y_batch, rows):
         """Forward and backward over one mini-batch into grad_flat; returns (loss sum, n correct).
 
         The L2 term is not added here: the update kernels add l2 * W to the weight gradients."""
-        model = self.model
-        params, last = model.params, len(model.params) - 1
-        Z = [z[:rows] for z in self.Z]
-        inputs = [X_batch]
-        keep = 1.0 - self.dropout
-        for layer, (W, b) in enumerate(params):
-            np.matmul(inputs[-1], W, out=Z[layer])
-            if layer == last:
-                kernels.bias_activation_forward(Z[layer], b, kernels.IDENTITY)
-                break
-            kernels.bias_activation_forward(Z[layer], b, self.code)
-            if self.dropout:
-                U, D = self.U[layer][:rows], self.D[layer][:rows]
-                rng_fill(self.rng, U)
-                D[...] = Z[layer]
-                kernels.dropout_forward(D, U, keep)
-                inputs.append(D)
-            else:
-                inputs.append(Z[layer])
+        params, last, code = self.model.params, len(self.model.params) - 1, self.code
+        Z, D, U, dA_views, dZ = self._views(rows)
+        A = X_batch
+        inputs = [A]
+        for layer in range(last):
+            W, b = params[layer]
+            np.matmul(A, W, out=Z[layer])
+            kernels.bias_activation_forward(Z[layer], b, code)
+            A = Z[layer]
+            if D is not None:
+                rng_fill(self.rng, U[layer])
+                D[layer][...] = A
+                kernels.dropout_forward(D[layer], U[layer], self.keep)
+                A = D[layer]
+            inputs.append(A)
+        W, b = params[last]
+        np.matmul(A, W, out=Z[last])
+        kernels.bias_activation_forward(Z[last], b, kernels.IDENTITY)
 
-        dZ = self.dZ_out[:rows]
-        loss_kernel = kernels.softmax_cross_entropy if model.loss == "cross_entropy" else kernels.sigmoid_mse
-        loss_sum, n_correct = loss_kernel(Z[last], y_batch, 1.0 / rows, dZ)
+        loss_sum, n_correct = self.loss_kernel(Z[last], y_batch, 1.0 / rows, dZ)
+        grad_W, grad_b = self.grad_W, self.grad_b
+        kernels.bias_gradient(dZ, grad_b[last])
         for layer in range(last, -1, -1):
-            W = params[layer][0]
-            np.matmul(inputs[layer].T, dZ, out=self.grad_W[layer])
-            kernels.bias_gradient(dZ, self.grad_b[layer])
+            np.matmul(inputs[layer].T, dZ, out=grad_W[layer])
             if layer == 0:
                 break
-            dA = self.dA[layer - 1][:rows]
-            np.matmul(dZ, W.T, out=dA)
-            if self.dropout:
-                kernels.dropout_backward(dA, self.U[layer - 1][:rows])
-            kernels.activation_backward(dA, Z[layer - 1], self.code)
+            dA = dA_views[layer - 1]
+            np.matmul(dZ, params[layer][0].T, out=dA)
+            if U is not None:
+                kernels.dropout_backward(dA, U[layer - 1])
+            kernels.activation_backward(dA, Z[layer - 1], code, grad_b[layer - 1])  # also the bias gradient
             dZ = dA
         return float(loss_sum), int(n_correct)
 
     def _update(self, lr):
-        """Clip and apply the optimizer to the weight block and the bias block."""
-        model, opt = self.model, self.optimizer
-        nw = self.n_weights
-        pW, pb = self.flat[:nw], self.flat[nw:]
-        gW, gb = self.grad_flat[:nw], self.grad_flat[nw:]
-        decoupled = opt.name == "adamw"
-        l2 = 0.0 if decoupled else model.l2
-        clip_value = math.inf if self.clip_value is None else float(self.clip_value)
+        """Clip, then apply the optimizer to the weight block and the bias block."""
         scale = 1.0
         if self.clip_norm is not None:
-            norm = math.sqrt(kernels.grad_sq_norm(gW, pW, l2, clip_value) + kernels.grad_sq_norm(gb, pb, 0.0, clip_value))
+            (pW, gW, _, l2W, _), (pb, gb, _, _, _) = self._blocks
+            norm = math.sqrt(kernels.grad_sq_norm(gW, pW, l2W, self._clip_value)
+                             + kernels.grad_sq_norm(gb, pb, 0.0, self._clip_value))
             if norm > self.clip_norm:
                 scale = self.clip_norm / norm
-        state = [(buffer[:nw], buffer[nw:]) for buffer in self.state_flat]
-        for block, (p, g, l2_block, decay) in enumerate(((pW, gW, l2, True), (pb, gb, 0.0, False))):
-            moments = [pair[block] for pair in state]
-            if opt.name == "sgd":
-                kernels.sgd_step(p, g, lr, l2_block, clip_value, scale)
-            elif opt.name in ("momentum", "nesterov"):
-                kernels.momentum_step(p, g, moments[0], lr, opt.momentum, opt.name == "nesterov", l2_block, clip_value, scale)
-            elif opt.name == "rmsprop":
-                kernels.rmsprop_step(p, g, moments[0], lr, opt.rho, opt.eps, l2_block, clip_value, scale)
-            else:
-                wd = opt.weight_decay if decoupled and decay else 0.0
-                kernels.adam_step(p, g, moments[0], moments[1], lr, opt.beta1, opt.beta2, opt.eps,
-                                  self.step_count, wd, l2_block, clip_value, scale)
+        for p, g, moments, l2, decay in self._blocks:
+            self._step(p, g, moments, lr, l2, decay, scale)
+
+    def _make_step(self):
+        """The optimizer's kernel call for one block, with its hyper-parameters bound once."""
+        opt, clip_value, name = self.optimizer, self._clip_value, self.optimizer.name
+        if name == "sgd":
+            return lambda p, g, m, lr, l2, decay, scale: kernels.sgd_step(p, g, lr, l2, clip_value, scale)
+        if name in ("momentum", "nesterov"):
+            mu, nesterov = opt.momentum, name == "nesterov"
+            return lambda p, g, m, lr, l2, decay, scale: kernels.momentum_step(
+                p, g, m[0], lr, mu, nesterov, l2, clip_value, scale)
+        if name == "rmsprop":
+            return lambda p, g, m, lr, l2, decay, scale: kernels.rmsprop_step(
+                p, g, m[0], lr, opt.rho, opt.eps, l2, clip_value, scale)
+        wd = opt.weight_decay if name == "adamw" else 0.0
+        return lambda p, g, m, lr, l2, decay, scale: kernels.adam_step(
+            p, g, m[0], m[1], lr, opt.beta1, opt.beta2, opt.eps, self.step_count, wd if decay else 0.0,
+            l2, clip_value, scale)
 
 
 def rng_fill(rng, out):

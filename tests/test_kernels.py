@@ -183,6 +183,22 @@ def test_activation_backward(dtype, code, shape):
         assert dA[0, 0] == 0.0
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("code", CODES)
+@pytest.mark.parametrize("shape", SHAPES)
+def test_activation_backward_with_the_bias_gradient_in_the_same_pass(dtype, code, shape):
+    rng = np.random.default_rng(12)
+    A = logits(rng, shape, dtype)
+    kernels.bias_activation_forward(A, np.zeros(shape[1], dtype=dtype), code)
+    dA = logits(rng, shape, dtype)
+    expected = ref.activation_backward(dA, A, code)
+    db = np.full(shape[1], np.nan, dtype=dtype)  # overwritten, not accumulated into
+    kernels.activation_backward(dA, A, code, db)
+    assert_close(dA, expected, elementwise_tol(dtype))
+    assert_close(db, ref.bias_gradient(expected), accumulated_tol(dtype),
+                 scale=float(np.abs(expected).sum(axis=0).max()) or 1.0)
+
+
 @needs_jit
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("code", [kernels.SIGMOID, kernels.TANH])

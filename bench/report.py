@@ -1,0 +1,124 @@
+"""Turn a pytest-benchmark JSON file into bench/RESULTS.md: seconds per epoch (medians), ratios to
+PyTorch, and the fraction of the GEMM roofline, with the machine and the command.
+
+    python bench/report.py bench/results.json [--out bench/RESULTS.md] [--command "..."]
+"""
+import argparse
+import json
+import platform
+import statistics
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from workloads import WORKLOADS  # noqa: E402
+
+GOALS = {  # workload: (implementation, max ratio to torch or None, min roofline fraction or None)
+    "B1": ("numba", 0.45, 0.60),
+    "B2": ("numba", 0.8, None),
+    "B3": ("numba", 0.45, None),
+    "B4": ("numba", None, 0.80),
+}
+ORDER = ["numba", "numpy", "cpp", "cupy", "torch", "sklearn"]
+NAMES = {"numba": "mlp, Numba engine", "numpy": "mlp, generic NumPy path", "cpp": "C++ port",
+         "cupy": "mlp on CuPy", "torch": "PyTorch CPU", "sklearn": "scikit-learn MLPClassifier"}
+
+
+def seconds_of(bench):
+    epochs = bench.get("extra_info", {}).get("epoch_seconds")
+    if epochs:
+        return statistics.median(epochs), len(epochs)
+    return bench["stats"]["median"], bench["stats"]["rounds"]
+
+
+def cpu_model():
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def render(data, command):
+    benches = data["benchmarks"]
+    sgemm = next(b for b in benches if b.get("extra_info", {}).get("implementation") == "sgemm")
+    rate = sgemm["extra_info"]["flops"] / sgemm["stats"]["median"]
+    table = {}
+    for bench in benches:
+        info = bench.get("extra_info", {})
+        if "workload" in info:
+            table.setdefault(info["workload"], {})[info["implementation"]] = (*seconds_of(bench), info["gemm_flops"])
+    machine = data.get("machine_info", {})
+    lines = [
+        "# Benchmark results",
+        "",
+        f"Command: `{command}`",
+        "",
+        f"Machine: {cpu_model()}, {machine.get('cpu', {}).get('count', '?')} logical CPUs visible, "
+        f"Python {machine.get('python_version', platform.python_version())}; run on {data.get('datetime', '?')[:19]}.",
+        f"Versions: {', '.join(f'{k} {v}' for k, v in versions().items())}.",
+        "",
+        f"SGEMM rate measured in the same run (float32 2048x2048 matmul through NumPy's BLAS, median of "
+        f"{sgemm['stats']['rounds']}): **{rate / 1e9:.0f} GFLOP/s**. The roofline of a workload is its "
+        "matrix-multiply FLOPs per epoch (forward, weight gradients, input gradients of all but the first "
+        "layer) at that rate; *roofline* below is roofline seconds / measured seconds.",
+        "",
+    ]
+    for name, workload in WORKLOADS.items():
+        rows = table.get(name)
+        if not rows:
+            continue
+        flops = next(iter(rows.values()))[2]
+        roofline = flops / rate
+        torch = rows.get("torch", (None,))[0]
+        lines += [f"## {name}: {workload.description}, float32, one epoch of 60 000", "",
+                  f"Roofline: {roofline:.3f} s ({flops / 1e9:.1f} GFLOP).", "",
+                  "| implementation | s/epoch (median) | rounds | × PyTorch CPU | roofline |",
+                  "| --- | ---: | ---: | ---: | ---: |"]
+        for impl in ORDER:
+            if impl not in rows:
+                continue
+            seconds, rounds, _ = rows[impl]
+            ratio = f"{seconds / torch:.2f}" if torch else "–"
+            lines.append(f"| {NAMES[impl]} | {seconds:.3f} | {rounds} | {ratio} | {roofline / seconds:.0%} |")
+        goal = GOALS.get(name)
+        if goal and goal[0] in rows:
+            seconds = rows[goal[0]][0]
+            checks = []
+            if goal[1] is not None and torch:
+                checks.append(f"≤ {goal[1]} × PyTorch: {seconds / torch:.2f} "
+                              f"({'met' if seconds / torch <= goal[1] else 'missed'})")
+            if goal[2] is not None:
+                checks.append(f"≥ {goal[2]:.0%} of the roofline: {roofline / seconds:.0%} "
+                              f"({'met' if roofline / seconds >= goal[2] else 'missed'})")
+            lines += ["", f"Goal for the Numba engine: {'; '.join(checks)}."]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def versions():
+    found = {}
+    for module in ("numpy", "numba", "torch", "sklearn"):
+        try:
+            found[module] = __import__(module).__version__
+        except Exception:
+            pass
+    return found
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("json")
+    parser.add_argument("--out", default=str(Path(__file__).resolve().parent / "RESULTS.md"))
+    parser.add_argument("--command", default="MLP_DATA_DIR=../shared/data/mnist .venv/bin/python -m pytest bench "
+                                              "--benchmark-json bench/results.json && .venv/bin/python bench/report.py bench/results.json")
+    args = parser.parse_args()
+    text = render(json.loads(Path(args.json).read_text()), args.command)
+    Path(args.out).write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
