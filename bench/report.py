@@ -91,7 +91,7 @@ def render(data, command):
                 checks.append(f"≤ {goal[1]} × PyTorch: {seconds / torch:.2f} "
                               f"({'met' if seconds / torch <= goal[1] else 'missed'})")
             if goal[2] is not None:
-                checks.append(f"≥ {goal[2]:.0%} of the roofline: {roofline / seconds:.0%} "
+                checks.append(f"≥ {goal[2]:.0%} of the roofline: {roofline / seconds:.1%} "
                               f"({'met' if roofline / seconds >= goal[2] else 'missed'})")
             lines += ["", f"Goal for the Numba engine: {'; '.join(checks)}."]
         lines.append("")

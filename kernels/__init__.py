@@ -2,7 +2,7 @@
 
 Depends on NumPy and Numba only.  Every kernel writes into arrays the caller preallocated and
 validates (C-contiguous, one float dtype per call: float32 or float64; labels/indices int64).
-The math is exactly that of notes/SPEC.md; names are shared with the Python core and the C++ port.
+The math is exactly that of the README's "The math, precisely"; names are shared with the Python core and the C++ port.
 
 Call ``warmup(dtype)`` before a training loop so compilation (first run, a few seconds) or loading
 of the on-disk cache (later runs) happens up front.

@@ -61,10 +61,9 @@ def float_dtype(name, *, xp):
 
 
 def _dtype_name(dtype) -> str:
+    # numpy/cupy dtypes have .name; others print as "torch.float32", "array_api_strict.float32", ...
     text = str(getattr(dtype, "name", dtype))
-    for prefix in ("array_api_strict.", "numpy.", "cupy."):
-        text = text.replace(prefix, "")
-    return text
+    return text.rsplit(".", 1)[-1]
 
 
 def dtype_name(dtype) -> str:

@@ -132,11 +132,7 @@ class NumbaTrainer(Trainer):
         y_index = np.ascontiguousarray(y_index, dtype=np.int64)
         model, rng = self.model, self.rng
         n = X.shape[0]
-        step_size = n if self.batch_size is None else min(self.batch_size, n)
-        steps = math.ceil(n / step_size)
-        if not self._scheduled:
-            self.schedule.start(self.learning_rate, max(self.epochs, 1), steps)
-            self._scheduled = True
+        step_size, steps = self._begin_epoch(n)
         self._allocate(step_size, X.shape[1])
         order = rng.permutation(n) if self.shuffle and steps > 1 else None
         step_losses = np.empty(steps)

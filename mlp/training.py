@@ -290,11 +290,7 @@ class Trainer:
         """
         model, xp, rng = self.model, self.model._xp, self.rng
         n = X.shape[0]
-        step_size = n if self.batch_size is None else min(self.batch_size, n)
-        steps = math.ceil(n / step_size)
-        if not self._scheduled:
-            self.schedule.start(self.learning_rate, max(self.epochs, 1), steps)
-            self._scheduled = True
+        step_size, steps = self._begin_epoch(n)
         step_losses = xp.zeros((steps,), dtype=X.dtype, device=model.device)
         step_correct = xp.zeros((steps,), dtype=xp.int64, device=model.device)
         order = None
@@ -351,6 +347,15 @@ class Trainer:
                                    for (W, _), W0 in zip(model.params, weights_before)]
             logs["weight_norm"] = [float(xp.sqrt(xp.sum(W * W))) for W, _ in model.params]
         return logs
+
+    def _begin_epoch(self, n):
+        """(rows per step, steps) for n samples; starts the schedule on the first epoch."""
+        step_size = n if self.batch_size is None else min(self.batch_size, n)
+        steps = math.ceil(n / step_size)
+        if not self._scheduled:
+            self.schedule.start(self.learning_rate, max(self.epochs, 1), steps)
+            self._scheduled = True
+        return step_size, steps
 
     def end_epoch(self, monitored):
         """Tell the schedule how the epoch went (the validation loss if any, else the training loss)."""

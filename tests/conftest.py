@@ -85,11 +85,18 @@ def _backend_cases():
 
         return xp, cupy.cuda.Device(0)
 
+    def torch_case():
+        pytest.importorskip("torch", reason="PyTorch is not installed (it is optional: any array-API library works)")
+        import array_api_compat.torch as xp
+
+        return xp, xp.asarray(0.0).device
+
     return [
         pytest.param(numpy_case, id="numpy"),
         pytest.param(strict_case("CPU_DEVICE"), id="strict-cpu"),
         pytest.param(strict_case("device1"), id="strict-device1"),
         pytest.param(cupy_case, id="cupy", marks=pytest.mark.gpu),
+        pytest.param(torch_case, id="torch-cpu"),
     ]
 
 

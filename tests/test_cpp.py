@@ -152,7 +152,7 @@ def test_cpp_model_loads_in_python(trained_model, mnist_dir):
 
 
 def _save_python_model(model, path):
-    """A Python-trained model in the SPEC.md file format (MLP.save when the package has it)."""
+    """A Python-trained model in the the README's "The math, precisely" file format (MLP.save when the package has it)."""
     if hasattr(model, "save"):
         model.save(path)
         return

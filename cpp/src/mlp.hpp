@@ -1,6 +1,6 @@
 // mlp.hpp - the math of the MLP as flat functions: outputs first, then inputs, shapes last.
 //
-// Names and formulas follow notes/SPEC.md and the Python package (mlp/layers.py, mlp/activations.py,
+// Names and formulas follow the README's "The math, precisely" and the Python package (mlp/layers.py, mlp/activations.py,
 // mlp/losses.py, mlp/optimizers.py, mlp/initializers.py). Every matrix is row-major and contiguous:
 // activations are (n, features), W is (fan_in, fan_out), b is (fan_out,). Each function is defined
 // for float and double.

@@ -142,7 +142,7 @@ std::vector<T> scale_pixels(const uint8_t* pixels, std::size_t count, double div
 // default when absent) gives 255, "pixels" gives 1; anything else throws, naming it.
 double pixel_divisor(const Json& metadata, const std::string& path);
 
-// ---- model files (.npz, see notes/SPEC.md) ------------------------------------------------------
+// ---- model files (.npz, see the README's "The math, precisely") ------------------------------------------------------
 template <class T>
 void save_model(const Model<T>& model, const std::string& path);
 

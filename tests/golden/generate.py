@@ -31,7 +31,7 @@ from mlp._array_api import get_namespace  # noqa: E402
 
 MAGIC = b"MLPGOLD\0"
 VERSION = 1
-ACTIVATIONS = ["identity", "relu", "leaky_relu", "sigmoid", "tanh"]  # codes 0..4, as SPEC.md
+ACTIVATIONS = ["identity", "relu", "leaky_relu", "sigmoid", "tanh"]  # codes 0..4, as the README's "The math, precisely"
 LOSSES = ["cross_entropy", "mse"]
 OPTIMIZERS = ["sgd", "momentum", "nesterov", "rmsprop", "adam", "adamw"]
 LEARNING_RATES = {"sgd": 0.1, "momentum": 0.05, "nesterov": 0.05, "rmsprop": 0.01, "adam": 0.01, "adamw": 0.01}
