@@ -124,18 +124,26 @@ def _load_data(args):
         raise CommandError(_one_line(error)) from None
 
 
-def _to_device(arrays, device):
-    """Move host arrays to the requested device once, before training."""
-    from ._array_api import from_host
+def _resolve_device(device):
+    """(xp, device) for --device, checked before any data is read; None for the CPU."""
     from .saving import resolve_namespace
 
     if device == "cpu":
-        return arrays
+        return None
     try:
-        xp, dev = resolve_namespace(device)
+        return resolve_namespace(device)
     except (ImportError, RuntimeError, ValueError) as error:
         raise CommandError(f"--device {device}: {_one_line(error)}") from None
-    return [from_host(a, xp=xp, device=dev) for a in arrays]
+
+
+def _to_device(arrays, target):
+    """Move host arrays to the resolved device once, before training."""
+    from ._array_api import from_host
+
+    if target is None:
+        return arrays
+    xp, device = target
+    return [from_host(a, xp=xp, device=device) for a in arrays]
 
 
 def cmd_train(args):
@@ -149,6 +157,7 @@ def cmd_train(args):
         raise CommandError(f"--log-every must be >= 0, got {args.log_every}")
     if args.plot:
         _require_plotting()
+    target = _resolve_device(args.device)
     started = time.perf_counter()
     (X_train, y_train), (X_test, y_test) = _load_data(args)
     if args.limit is not None:
@@ -157,7 +166,7 @@ def cmd_train(args):
         X_train, y_train = X_train[: args.limit], y_train[: args.limit]
     print(f"data: {X_train.shape[0]} training and {X_test.shape[0]} test images "
           f"({time.perf_counter() - started:.1f}s)", flush=True)
-    X_train, y_train, X_test_dev, y_test_dev = _to_device([X_train, y_train, X_test, y_test], args.device)
+    X_train, y_train, X_test_dev, y_test_dev = _to_device([X_train, y_train, X_test, y_test], target)
     loaded = time.perf_counter()
     try:
         model = mlp.fit(
@@ -215,11 +224,12 @@ def cmd_evaluate(args):
     from ._array_api import to_numpy
     from .metrics import classification_report, confusion_matrix
 
+    target = _resolve_device(args.device)
     model = _load_model(args.model, args.device)
     _, (X_test, y_test) = _load_data(args)
     if X_test.shape[1] != model.n_features_in_:
         raise CommandError(f"the data have {X_test.shape[1]} features but the model was trained on {model.n_features_in_}")
-    X_dev, = _to_device([X_test], args.device)
+    X_dev, = _to_device([X_test], target)
     predicted = to_numpy(model.predict(X_dev))
     labels = to_numpy(model.classes_)
     unknown = sorted(set(np.unique(y_test).tolist()) - set(labels.tolist()))

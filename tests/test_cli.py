@@ -105,6 +105,16 @@ def test_bad_flags_and_files_give_one_line_and_a_non_zero_exit(args, fragments, 
     assert_one_line_error(result, *fragments)
 
 
+def test_gpu_without_cupy_says_how_to_get_it_before_reading_data(tmp_path):
+    import importlib.util
+
+    if importlib.util.find_spec("cupy") is not None:
+        pytest.skip("CuPy is installed here: --device gpu may work")
+    result = run("train", "--device", "gpu", "--data", tmp_path / "nowhere")
+    assert_one_line_error(result, "--device gpu", 'pip install "mlp[gpu]"')
+    assert "data:" not in result.stdout
+
+
 def test_predict_reads_handwritten_digit_pictures(trained_model, mnist_dir, tmp_path):
     from PIL import Image
 
