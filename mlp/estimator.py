@@ -366,6 +366,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
 
     def _run_epochs(self, X, y_index, X_val, y_val, settings, *, xp):
         trainer, model = self._trainer, self.model_
+        X, y_index = trainer.prepare_data(X, y_index)
         patience, tol = settings["n_iter_no_change"], settings["tol"]
         best, best_params, best_score, waited = math.inf, None, None, 0
         for _ in range(settings["epochs"]):

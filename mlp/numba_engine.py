@@ -126,10 +126,12 @@ class NumbaTrainer(Trainer):
         self._view_cache = {}
 
     # ---- one epoch ------------------------------------------------------------------------------
+    def prepare_data(self, X, y_index):
+        """C-contiguous X and int64 labels, so the kernels never see strides (a copy only if needed)."""
+        return np.ascontiguousarray(X), np.ascontiguousarray(y_index, dtype=np.int64)
+
     def run_epoch(self, X, y_index):
-        if not isinstance(X, np.ndarray) or not X.flags.c_contiguous:
-            X = np.ascontiguousarray(X)
-        y_index = np.ascontiguousarray(y_index, dtype=np.int64)
+        X, y_index = self.prepare_data(X, y_index)  # free when fit already prepared them
         model, rng = self.model, self.rng
         n = X.shape[0]
         step_size, steps = self._begin_epoch(n)

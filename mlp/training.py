@@ -205,6 +205,7 @@ def fit(
             epochs = trainer.epoch  # the checkpointed run had already stopped early
     bar_factory = _progress_bars(progress)
     steps_per_epoch = math.ceil(n / (n if batch_size is None else min(batch_size, n)))
+    X, y_index = trainer.prepare_data(X, y_index)
     for epoch in range(trainer.epoch, epochs):
         started = time.perf_counter()
         with bar_factory(f"epoch {epoch + 1}/{epochs}", steps_per_epoch) as bar:
@@ -347,6 +348,11 @@ class Trainer:
                                    for (W, _), W0 in zip(model.params, weights_before)]
             logs["weight_norm"] = [float(xp.sqrt(xp.sum(W * W))) for W, _ in model.params]
         return logs
+
+    def prepare_data(self, X, y_index):
+        """The arrays `run_epoch` works on best, made once before the epochs (the generic path takes
+        them as they are)."""
+        return X, y_index
 
     def _begin_epoch(self, n):
         """(rows per step, steps) for n samples; starts the schedule on the first epoch."""

@@ -97,3 +97,23 @@ def test_engine_checkpoints_resume_across_engines(tmp_path, mnist_subset):
     resumed = mlp.fit(X, y, engine="xp", checkpoint=path, resume=True, **kwargs)
     straight = mlp.fit(X, y, engine="numba", **kwargs)
     np.testing.assert_allclose(resumed.params[0][0], straight.params[0][0], rtol=1e-9, atol=1e-12)
+
+
+def test_fortran_ordered_input_is_made_contiguous_once_not_every_epoch(monkeypatch):
+    rng = np.random.default_rng(0)
+    X, y = np.asfortranarray(rng.normal(size=(64, 5))), rng.integers(0, 3, 64)
+    copies = []
+    real = np.ascontiguousarray
+
+    def counting(array, *args, **kwargs):
+        out = real(array, *args, **kwargs)
+        if out is not array and getattr(array, "ndim", 0) == 2:
+            copies.append(array.shape)
+        return out
+
+    monkeypatch.setattr(numba_engine.np, "ascontiguousarray", counting)
+    fortran = mlp.fit(X, y, hidden_sizes=[4], epochs=5, batch_size=16, seed=0, engine="numba")
+    assert len(copies) == 1
+    monkeypatch.setattr(numba_engine.np, "ascontiguousarray", real)
+    contiguous = mlp.fit(np.ascontiguousarray(X), y, hidden_sizes=[4], epochs=5, batch_size=16, seed=0, engine="numba")
+    np.testing.assert_array_equal(fortran.params[0][0], contiguous.params[0][0])
