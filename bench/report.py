@@ -63,7 +63,8 @@ def render(data, command):
         f"SGEMM rate measured in the same run (float32 2048x2048 matmul through NumPy's BLAS, median of "
         f"{sgemm['stats']['rounds']}): **{rate / 1e9:.0f} GFLOP/s**. The roofline of a workload is its "
         "matrix-multiply FLOPs per epoch (forward, weight gradients, input gradients of all but the first "
-        "layer) at that rate; *roofline* below is roofline seconds / measured seconds.",
+        "layer) at that rate; *roofline* below is roofline seconds / measured seconds. The C++ port "
+        "multiplies with its own GEMM, not NumPy's BLAS, so it can pass 100 %.",
         "",
     ]
     for name, workload in WORKLOADS.items():
@@ -98,6 +99,38 @@ def render(data, command):
     return "\n".join(lines)
 
 
+def plot(data, path):
+    """Seconds per epoch per implementation, one panel per workload, with the roofline dashed."""
+    from matplotlib.figure import Figure
+
+    benches = data["benchmarks"]
+    sgemm = next(b for b in benches if b.get("extra_info", {}).get("implementation") == "sgemm")
+    rate = sgemm["extra_info"]["flops"] / sgemm["stats"]["median"]
+    table = {}
+    for bench in benches:
+        info = bench.get("extra_info", {})
+        if "workload" in info:
+            table.setdefault(info["workload"], {})[info["implementation"]] = (seconds_of(bench)[0], info["gemm_flops"])
+    names = [name for name in WORKLOADS if name in table]
+    fig = Figure(figsize=(11, 2.2 * len(names)), layout="constrained")
+    axes = fig.subplots(len(names), 1, squeeze=False)[:, 0]
+    colours = {"numba": "#1f77b4", "numpy": "#9ecae1", "cpp": "#2ca02c", "cupy": "#9467bd", "torch": "#d62728",
+               "sklearn": "#ff7f0e"}
+    for ax, name in zip(axes, names):
+        rows = [(impl, *table[name][impl]) for impl in ORDER if impl in table[name]]
+        labels = [NAMES[impl] for impl, _, _ in rows]
+        seconds = [s for _, s, _ in rows]
+        ax.barh(labels, seconds, color=[colours[impl] for impl, _, _ in rows])
+        ax.axvline(rows[0][2] / rate, color="black", linestyle="--", linewidth=1, label="GEMM roofline")
+        ax.invert_yaxis()
+        for y, value in enumerate(seconds):
+            ax.text(value, y, f" {value:.3g} s", va="center", fontsize=8)
+        ax.set_xlim(0, max(seconds) * 1.18)
+        ax.set_title(f"{name}: {WORKLOADS[name].description} (seconds per epoch, lower is better)", fontsize=10)
+        ax.legend(loc="upper right", fontsize=8)
+    fig.savefig(path, dpi=90)
+
+
 def versions():
     found = {}
     for module in ("numpy", "numba", "torch", "sklearn"):
@@ -113,9 +146,15 @@ def main():
     parser.add_argument("json")
     parser.add_argument("--out", default=str(Path(__file__).resolve().parent / "RESULTS.md"))
     parser.add_argument("--command", default="MLP_DATA_DIR=../shared/data/mnist .venv/bin/python -m pytest bench "
-                                              "--benchmark-json bench/results.json && .venv/bin/python bench/report.py bench/results.json")
+                                              "--benchmark-json bench/results.json && .venv/bin/python bench/report.py bench/results.json "
+                                              "--plot bench/results.png")
+    parser.add_argument("--plot", help="also draw the table as a PNG here (needs matplotlib)")
     args = parser.parse_args()
-    text = render(json.loads(Path(args.json).read_text()), args.command)
+    data = json.loads(Path(args.json).read_text())
+    text = render(data, args.command)
+    if args.plot:
+        plot(data, args.plot)
+        text += f"\n![seconds per epoch]({Path(args.plot).name})\n"
     Path(args.out).write_text(text)
     print(text)
 
