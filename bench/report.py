@@ -41,7 +41,8 @@ def cpu_model():
     return platform.processor() or "unknown CPU"
 
 
-def render(data, command):
+def collect(data):
+    """(the SGEMM benchmark, its FLOP rate, {workload: {implementation: (seconds, rounds, gemm_flops)}})."""
     benches = data["benchmarks"]
     sgemm = next(b for b in benches if b.get("extra_info", {}).get("implementation") == "sgemm")
     rate = sgemm["extra_info"]["flops"] / sgemm["stats"]["median"]
@@ -50,6 +51,11 @@ def render(data, command):
         info = bench.get("extra_info", {})
         if "workload" in info:
             table.setdefault(info["workload"], {})[info["implementation"]] = (*seconds_of(bench), info["gemm_flops"])
+    return sgemm, rate, table
+
+
+def render(data, command):
+    sgemm, rate, table = collect(data)
     machine = data.get("machine_info", {})
     lines = [
         "# Benchmark results",
@@ -103,21 +109,14 @@ def plot(data, path):
     """Seconds per epoch per implementation, one panel per workload, with the roofline dashed."""
     from matplotlib.figure import Figure
 
-    benches = data["benchmarks"]
-    sgemm = next(b for b in benches if b.get("extra_info", {}).get("implementation") == "sgemm")
-    rate = sgemm["extra_info"]["flops"] / sgemm["stats"]["median"]
-    table = {}
-    for bench in benches:
-        info = bench.get("extra_info", {})
-        if "workload" in info:
-            table.setdefault(info["workload"], {})[info["implementation"]] = (seconds_of(bench)[0], info["gemm_flops"])
+    _, rate, table = collect(data)
     names = [name for name in WORKLOADS if name in table]
     fig = Figure(figsize=(11, 2.2 * len(names)), layout="constrained")
     axes = fig.subplots(len(names), 1, squeeze=False)[:, 0]
     colours = {"numba": "#1f77b4", "numpy": "#9ecae1", "cpp": "#2ca02c", "cupy": "#9467bd", "torch": "#d62728",
                "sklearn": "#ff7f0e"}
     for ax, name in zip(axes, names):
-        rows = [(impl, *table[name][impl]) for impl in ORDER if impl in table[name]]
+        rows = [(impl, table[name][impl][0], table[name][impl][2]) for impl in ORDER if impl in table[name]]
         labels = [NAMES[impl] for impl, _, _ in rows]
         seconds = [s for _, s, _ in rows]
         ax.barh(labels, seconds, color=[colours[impl] for impl, _, _ in rows])

@@ -6,14 +6,13 @@ seconds (process start and file loading excluded) in extra_info.
 """
 import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from conftest import REPO, sgemm_seconds
+from conftest import REPO
 from workloads import WORKLOADS, SklearnEpoch, TorchEpoch
 
 ROUNDS = {"B1": 7, "B2": 3, "B3": 5, "B4": 7}
