@@ -46,8 +46,10 @@ def cpp_build(request):
     if os.environ.get("MLP_CPP_BUILD_DIR"):
         build = Path(os.environ["MLP_CPP_BUILD_DIR"]).resolve()
         build.mkdir(parents=True, exist_ok=True)
-    else:
+    elif getattr(request.config, "cache", None) is not None:
         build = Path(request.config.cache.mkdir("mlp_cpp_build"))
+    else:  # pytest run with -p no:cacheprovider
+        build = request.getfixturevalue("tmp_path_factory").mktemp("mlp_cpp_build")
     jobs = str(max(1, os.cpu_count() or 1))
     for command in (
         ["cmake", "-S", str(CPP), "-B", str(build), "-DCMAKE_BUILD_TYPE=Release"],

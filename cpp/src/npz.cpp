@@ -123,24 +123,26 @@ std::size_t NpyArray::count() const {
 
 std::size_t NpyArray::itemsize() const { return itemsize_of(descr, name); }
 
-NpyArray NpyArray::from_floats(const std::string& name, const float* values, std::vector<std::size_t> shape) {
+namespace {
+// A little-endian float array named `name` (descr "<f4" or "<f8"), copied from `values`.
+template <class T>
+NpyArray array_from(const std::string& name, const char* descr, const T* values, std::vector<std::size_t> shape) {
   NpyArray a;
   a.name = name;
-  a.descr = "<f4";
+  a.descr = descr;
   a.shape = std::move(shape);
-  a.data.resize(a.count() * 4);
+  a.data.resize(a.count() * sizeof(T));
   if (!a.data.empty()) std::memcpy(a.data.data(), values, a.data.size());
   return a;
 }
+}  // namespace
+
+NpyArray NpyArray::from_floats(const std::string& name, const float* values, std::vector<std::size_t> shape) {
+  return array_from(name, "<f4", values, std::move(shape));
+}
 
 NpyArray NpyArray::from_doubles(const std::string& name, const double* values, std::vector<std::size_t> shape) {
-  NpyArray a;
-  a.name = name;
-  a.descr = "<f8";
-  a.shape = std::move(shape);
-  a.data.resize(a.count() * 8);
-  if (!a.data.empty()) std::memcpy(a.data.data(), values, a.data.size());
-  return a;
+  return array_from(name, "<f8", values, std::move(shape));
 }
 
 NpyArray NpyArray::from_bytes(const std::string& name, const std::string& bytes) {
