@@ -1,0 +1,332 @@
+"""The training options, once: name, default, allowed values, help, and how each surface spells them.
+
+`mlp.fit` validates its keywords through this table, the command line builds its `train` flags from
+it (help shows every default), `mlp.MLPClassifier` takes the names and defaults of its `estimator`
+column, and the C++ port's `cpp/src/train_defaults.hpp` is generated from it:
+
+    python -m mlp.options --cpp-header > cpp/src/train_defaults.hpp
+
+tests/test_options.py fails when any of them drifts from this table.
+"""
+from __future__ import annotations
+
+import numbers
+import sys
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .activations import ACTIVATIONS
+from .initializers import INITIALIZERS
+from .losses import LOSSES
+from .optimizers import OPTIMIZERS
+from .schedules import SCHEDULES
+
+SAME = object()  # "as fit's default" in the per-surface columns
+ENGINES = ("auto", "numba", "xp")
+DTYPES = ("float32", "float64")
+
+# Base learning rate of each optimizer when learning_rate is None (the C++ port reads the same).
+DEFAULT_LEARNING_RATES = {"sgd": 0.1, "momentum": 0.05, "nesterov": 0.05, "rmsprop": 1e-3, "adam": 1e-3, "adamw": 1e-3}
+DEFAULT_MOMENTUM = 0.9  # momentum / nesterov when momentum is None
+ADAMW_WEIGHT_DECAY = 0.01  # adamw's decoupled decay when weight_decay is None (0 for the others)
+
+
+# ---- checks: each returns the normalised value or raises a ValueError/TypeError saying the fix ----
+def _positive_int(name, value, *, allow_zero=False):
+    low = 0 if allow_zero else 1
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
+        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+    return int(value)
+
+
+def _number(name, value, *, low=0.0, high=None, low_inclusive=True, none_ok=False):
+    if value is None and none_ok:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    ok = value >= low if low_inclusive else value > low
+    if high is not None:
+        ok = ok and value < high
+    if not ok:
+        bounds = f"{'[' if low_inclusive else '('}{low}, {high if high is not None else 'inf'})"
+        raise ValueError(f"{name} must be in {bounds}, got {value!r}")
+    return float(value)
+
+
+def _flag(name, value):
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
+def check_hidden_sizes(value, name="hidden_sizes"):
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        value = [value]
+    if isinstance(value, (str, bytes)):
+        raise TypeError(f"{name} must be a list of layer widths such as [128, 64], got {value!r}")
+    try:
+        sizes = list(value)
+    except TypeError:
+        raise TypeError(f"{name} must be a list of layer widths such as [128, 64], got {value!r}") from None
+    for size in sizes:
+        if isinstance(size, bool) or not isinstance(size, numbers.Integral) or size < 1:
+            raise ValueError(f"{name} must hold positive integers, got {value!r}")
+    return [int(size) for size in sizes]
+
+
+def check_batch_size(value, name="batch_size"):
+    if value is None or (isinstance(value, str) and value == "full"):
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, None or 'full', got {value!r}")
+    return int(value)
+
+
+def check_seed(value, name="seed"):
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+        raise TypeError(f"{name} must be a non-negative integer or None, got {value!r}")
+    return int(value)
+
+
+def _choice(choices, *, instance_of=None):
+    """A check accepting one of `choices` (or an instance of the `instance_of` class, for optimizers
+    and schedules passed as objects)."""
+
+    def check(name, value):
+        if instance_of is not None and isinstance(value, instance_of):
+            return value
+        if isinstance(value, str) and value in choices:
+            return value
+        raise ValueError(f"{name} must be one of {', '.join(map(str, choices))}; got {value!r}")
+
+    return check
+
+
+def _progress(name, value):
+    if value == "auto" or isinstance(value, (bool, np.bool_)):
+        return value if value == "auto" else bool(value)
+    raise ValueError(f"{name} must be True, False or 'auto', got {value!r}")
+
+
+def _verbose(name, value):
+    return _positive_int(name, int(value) if isinstance(value, (bool, np.bool_)) else value, allow_zero=True)
+
+
+def _n_threads(name, value):
+    if value is None:
+        return None
+    return _positive_int(name, value)
+
+
+@dataclass(frozen=True)
+class Option:
+    """One training option.
+
+    name/default/help: as `mlp.fit` takes it. check(name, value) -> normalised value.
+    choices: the allowed strings, where there is a fixed list (shown by --help).
+    cli: the `mlp train` flag (None: not on the command line); cli_default: its default when it
+        deliberately differs from fit's (with the reason in cli_note).
+    estimator/estimator_default: MLPClassifier's parameter name and default (None: not a parameter).
+    cpp: the C++ TrainConfig field (None: not in the port).
+    """
+
+    name: str
+    default: object
+    help: str
+    check: object = None
+    choices: tuple = ()
+    cli: str | None = SAME
+    cli_default: object = SAME
+    cli_note: str = ""
+    estimator: str | None = None
+    estimator_default: object = SAME
+    cpp: str | None = None
+    metavar: str | None = None
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def flag(self):
+        if self.cli is SAME:
+            return "--" + self.name.replace("_", "-")
+        return self.cli
+
+    @property
+    def command_line_default(self):
+        return self.default if self.cli_default is SAME else self.cli_default
+
+    @property
+    def estimator_value(self):
+        return self.default if self.estimator_default is SAME else self.estimator_default
+
+    def validate(self, value):
+        return value if self.check is None else self.check(self.name, value)
+
+
+def _options():
+    from .optimizers import Optimizer
+    from .schedules import Schedule
+
+    activations = tuple(ACTIVATIONS)
+    inits = ("auto", *INITIALIZERS)
+    return [
+        Option("hidden_sizes", (256, 128), "widths of the hidden layers ([] gives a linear softmax model)",
+               lambda n, v: check_hidden_sizes(v, n), cli="--hidden", metavar="W1,W2,...",
+               estimator="hidden_sizes", estimator_default=(100,), cpp="hidden"),
+        Option("activation", "relu", "activation of every hidden layer", _choice(activations), activations,
+               estimator="activation", cpp="activation"),
+        Option("loss", "cross_entropy", "cross_entropy (softmax output) or mse (sigmoid output)",
+               _choice(tuple(LOSSES)), tuple(LOSSES), estimator="loss", cpp="loss"),
+        Option("init", "auto", "weight initialiser (auto: He for the ReLU family, else Glorot)",
+               _choice(inits), inits, estimator="init", cpp="init"),
+        Option("epochs", 25, "passes over the training data", lambda n, v: _positive_int(n, v, allow_zero=True),
+               estimator="epochs", estimator_default=200, cpp="epochs"),
+        Option("batch_size", 128, "rows per step, or 'full' for full-batch gradient descent",
+               lambda n, v: check_batch_size(v, n), metavar="N|full", estimator="batch_size",
+               estimator_default=200, cpp="batch_size"),
+        Option("optimizer", "adam", "optimizer (or an mlp.optimizers instance in Python)",
+               _choice(tuple(OPTIMIZERS), instance_of=Optimizer), tuple(OPTIMIZERS), estimator="optimizer",
+               cpp="optimizer"),
+        Option("learning_rate", None, "base learning rate (None: the optimizer's default, "
+               + ", ".join(f"{k} {v:g}" for k, v in DEFAULT_LEARNING_RATES.items()) + ")",
+               lambda n, v: _number(n, v, low_inclusive=False, none_ok=True), cli="--lr", metavar="LR",
+               estimator="learning_rate", cpp="lr"),
+        Option("momentum", None, f"momentum of momentum/nesterov (None: {DEFAULT_MOMENTUM})",
+               lambda n, v: _number(n, v, high=1.0, none_ok=True), estimator="momentum", cpp="momentum"),
+        Option("weight_decay", None, f"L2 penalty (lambda/2)||W||^2; decoupled for adamw (None: "
+               f"{ADAMW_WEIGHT_DECAY} for adamw, else 0)", lambda n, v: _number(n, v, none_ok=True),
+               estimator="weight_decay", cpp="weight_decay"),
+        Option("dropout", 0.1, "probability of dropping a hidden unit while training",
+               lambda n, v: _number(n, v, high=1.0), estimator="dropout", estimator_default=0.0, cpp="dropout"),
+        Option("clip_value", None, "clip each gradient element to [-v, v] (None: off)",
+               lambda n, v: _number(n, v, low_inclusive=False, none_ok=True), estimator="clip_value",
+               cpp="clip_value"),
+        Option("clip_norm", None, "clip the global gradient norm (None: off)",
+               lambda n, v: _number(n, v, low_inclusive=False, none_ok=True), estimator="clip_norm",
+               cpp="clip_norm"),
+        Option("schedule", "cosine", "learning-rate schedule (or an mlp.schedules instance in Python)",
+               _choice(tuple(SCHEDULES), instance_of=Schedule), tuple(SCHEDULES), estimator="schedule",
+               estimator_default="constant", cpp="schedule"),
+        Option("validation_split", 0.0, "fraction of the training data held out for validation",
+               lambda n, v: _number(n, v, high=1.0), estimator="validation_fraction", estimator_default=0.1),
+        Option("early_stopping", False, "stop when the monitored loss stops improving; keep the best weights",
+               _flag, estimator="early_stopping"),
+        Option("patience", 5, "epochs without improvement before early stopping",
+               lambda n, v: _positive_int(n, v, allow_zero=True), estimator="n_iter_no_change",
+               estimator_default=10),
+        Option("min_delta", 0.0, "smallest decrease of the monitored loss that counts as an improvement",
+               lambda n, v: _number(n, v), estimator="tol", estimator_default=1e-4),
+        Option("verbose", 0, "print a line every N epochs (0: silent)", _verbose, cli="--log-every",
+               cli_default=1, cli_note="the command line reports every epoch unless --quiet",
+               metavar="N", estimator="verbose"),
+        Option("dtype", "float32", "precision of the parameters and arithmetic", _choice(DTYPES), DTYPES,
+               estimator="dtype", estimator_default=None),
+        Option("seed", None, "seed of the weights, shuffling and dropout (None: draw one, record it in "
+               "model.config['seed'] and print it with verbose)", lambda n, v: check_seed(v, n), metavar="N",
+               estimator="random_state", cpp="seed"),
+        Option("shuffle", True, "reshuffle the samples every epoch", _flag, estimator="shuffle", cpp="shuffle"),
+        Option("checkpoint", None, "save a checkpoint here after every epoch", None, metavar="PATH"),
+        Option("resume", False, "continue from the checkpoint if it exists", _flag),
+        Option("log_gradients", False, "record per-layer gradient, update and weight norms", _flag),
+        Option("progress", False, "a progress bar per epoch (True, False or 'auto': when stderr is a terminal)",
+               _progress, cli_default="auto", cli_note="a terminal user sees a bar; a pipe or log does not"),
+        Option("engine", "auto", "auto (Numba kernels for NumPy input when installed), numba, or xp "
+               "(the generic array-API path)", _choice(ENGINES), ENGINES, estimator="engine"),
+        Option("n_threads", None, "BLAS threads while training (None: chosen per epoch from the idle cores)",
+               _n_threads, cli="--threads", metavar="N", estimator="n_threads"),
+    ]
+
+
+OPTIONS = {option.name: option for option in _options()}
+# Keywords of fit that are not settings of a run and have no entry above.
+RUNTIME_ONLY = ("validation_data", "callbacks")
+
+
+def validate(values):
+    """{name: value} -> the same names with every value checked and normalised (unknown names
+    raise a TypeError listing the known ones)."""
+    unknown = sorted(set(values) - set(OPTIONS))
+    if unknown:
+        raise TypeError(f"unknown training option(s) {', '.join(unknown)}; known: {', '.join(OPTIONS)}")
+    return {name: OPTIONS[name].validate(value) for name, value in values.items()}
+
+
+def defaults():
+    """fit's defaults, {name: value}."""
+    return {name: option.default for name, option in OPTIONS.items()}
+
+
+def estimator_defaults():
+    """MLPClassifier's parameters and defaults from the table, {parameter: value}."""
+    return {o.estimator: o.estimator_value for o in OPTIONS.values() if o.estimator}
+
+
+# ---- the C++ port's defaults -----------------------------------------------------------------------
+def _cpp_value(value, kind):
+    if kind == "string":
+        return f'"{value}"'
+    if kind == "bool":
+        return "true" if value else "false"
+    return repr(value) if kind == "double" else str(value)
+
+
+def cpp_header():
+    """The text of cpp/src/train_defaults.hpp: the C++ TrainConfig's defaults, from this table."""
+    o = OPTIONS
+    lines = [
+        "// train_defaults.hpp - the C++ port's training defaults, generated from mlp/options.py:",
+        "//   python -m mlp.options --cpp-header > cpp/src/train_defaults.hpp",
+        "// Do not edit by hand; tests/test_options.py fails when this file and the table differ.",
+        "#pragma once",
+        "",
+        "namespace mlp {",
+        "namespace defaults {",
+        "",
+        f"constexpr int kHiddenSizes[] = {{{', '.join(map(str, o['hidden_sizes'].default))}}};",
+        f"constexpr int kEpochs = {o['epochs'].default};",
+        f"constexpr int kBatchSize = {o['batch_size'].default};  // 0 on the command line: full batch",
+        f"constexpr const char* kOptimizer = {_cpp_value(o['optimizer'].default, 'string')};",
+        "constexpr double kLearningRate = 0.0;  // 0: the optimizer's default below",
+    ]
+    for name, rate in DEFAULT_LEARNING_RATES.items():
+        lines.append(f"constexpr double kLearningRate_{name} = {rate!r};")
+    lines += [
+        f"constexpr double kMomentum = {DEFAULT_MOMENTUM!r};",
+        f"constexpr const char* kActivation = {_cpp_value(o['activation'].default, 'string')};",
+        f"constexpr const char* kLoss = {_cpp_value(o['loss'].default, 'string')};",
+        f"constexpr const char* kInit = {_cpp_value(o['init'].default, 'string')};",
+        "constexpr double kWeightDecay = -1.0;  // < 0: kWeightDecayAdamw for adamw, else 0",
+        f"constexpr double kWeightDecayAdamw = {ADAMW_WEIGHT_DECAY!r};",
+        f"constexpr double kDropout = {o['dropout'].default!r};",
+        "constexpr double kClipValue = 0.0;  // 0: off",
+        "constexpr double kClipNorm = 0.0;  // 0: off",
+        f"constexpr const char* kSchedule = {_cpp_value(o['schedule'].default, 'string')};",
+        "constexpr long long kSeed = -1;  // < 0: draw a seed and print it (fit's seed=None)",
+        f"constexpr bool kShuffle = {_cpp_value(o['shuffle'].default, 'bool')};",
+        "",
+        "}  // namespace defaults",
+        "}  // namespace mlp",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m mlp.options", description="Print the training options table.")
+    parser.add_argument("--cpp-header", action="store_true", help="print cpp/src/train_defaults.hpp")
+    args = parser.parse_args(argv)
+    if args.cpp_header:
+        sys.stdout.write(cpp_header())
+        return 0
+    width = max(map(len, OPTIONS))
+    for option in OPTIONS.values():
+        print(f"{option.name:<{width}}  {option.default!r:<14} {option.help}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
