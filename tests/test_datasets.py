@@ -64,7 +64,7 @@ def isolated(monkeypatch, tmp_path):
     for name in ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
-    monkeypatch.setattr(datasets, "DEFAULT_MIRRORS", {"mnist": [], "fashion-mnist": []})
+    monkeypatch.setattr(datasets.download, "DEFAULT_MIRRORS", {"mnist": [], "fashion-mnist": []})
     monkeypatch.setattr(urllib.request, "urlopen", _local_only_urlopen)
 
 
@@ -695,7 +695,8 @@ def test_corrupt_cache_without_download_says_so(tmp_path, mirrors, raw_dir):
     with pytest.warns(UserWarning), pytest.raises(DatasetNotFoundError) as info:
         load_mnist(cache_dir=cache, download=False, mirrors=mirrors("good"))
     message = str(info.value)
-    assert "deleted corrupt train-images-idx3-ubyte" in message and "download=True" in message
+    assert "deleted 1 corrupt cached file" in message and "download=False" in message
+    assert "deleted corrupt train-images-idx3-ubyte" in info.value.looked_in[-1]
     assert not (cache / FILE_NAMES[0]).exists()
     assert mirrors.requests == []
 
@@ -741,7 +742,7 @@ def test_no_mirrors_at_all(tmp_path):
 
 
 def test_given_mirrors_come_before_default_ones(tmp_path, mirrors, monkeypatch, real):
-    monkeypatch.setattr(datasets, "DEFAULT_MIRRORS", {"mnist": mirrors("good"), "fashion-mnist": []})
+    monkeypatch.setattr(datasets.download, "DEFAULT_MIRRORS", {"mnist": mirrors("good"), "fashion-mnist": []})
     got = load_mnist(cache_dir=tmp_path / "cache", mirrors=mirrors("missing"), **RAW)
     _assert_equal_splits(got, real)
     assert [m for m, _ in mirrors.requests] == ["missing", "good"] * 4
@@ -807,11 +808,15 @@ def test_nothing_anywhere_without_download(tmp_path, monkeypatch):
     monkeypatch.setenv("MLP_DATA_DIR", str(tmp_path / "env"))
     with pytest.raises(DatasetNotFoundError) as info:
         load_mnist(download=False)
-    message = str(info.value)
+    error = info.value
+    message = str(error)
     assert f"MLP_DATA_DIR={tmp_path / 'env'}" in message
     assert str(tmp_path / "xdg" / "mlp" / "mnist") in message
-    assert "download=True" in message and "by hand" in message
-    assert isinstance(info.value, FileNotFoundError)
+    assert "mlp.datasets.download_mnist()" in message and "\n" not in message
+    assert len(message) <= 300, len(message)
+    assert isinstance(error, FileNotFoundError) and error.dataset == "mnist"
+    assert error.looked_in[0].startswith(f"MLP_DATA_DIR={tmp_path / 'env'}: no MNIST files")
+    assert error.looked_in[1].startswith(f"cache folder {tmp_path / 'xdg' / 'mlp' / 'mnist'}: missing")
 
 
 def test_csv_with_bom_and_split_names(tmp_path, real):

@@ -1,0 +1,125 @@
+"""Where the data is: the layouts recognised in a folder or file, ``$MLP_DATA_DIR``, the cache folder.
+
+With a path, the first layout found there is used: the four IDX files (also in ``raw/`` or the
+torchvision ``MNIST/raw`` layout), a Keras ``mnist.npz``, Kaggle ``mnist_train.csv`` /
+``mnist_test.csv``, or ``train.mlpd`` / ``test.mlpd``. Only the files of the wanted splits are read.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ._common import FILE_NAMES, PRETTY, normalize_dataset
+from .csv import load_csv
+from .errors import DatasetNotFoundError
+from .idx import find_idx_file, idx_candidates, load_idx_folder
+from .keras_npz import load_npz
+from .mlpd import load_binary
+
+__all__ = ["default_cache_dir"]
+
+TORCHVISION_FOLDER = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST"}
+NPZ_NAMES = {"mnist": ("mnist.npz",), "fashion-mnist": ("fashion-mnist.npz", "fashion_mnist.npz")}
+CSV_PREFIXES = {"mnist": ("mnist",), "fashion-mnist": ("fashion-mnist", "fashion_mnist")}
+
+Splits = list[tuple[np.ndarray, np.ndarray]]
+
+
+def default_cache_dir(dataset: str = "mnist") -> Path:
+    """``$XDG_CACHE_HOME/mlp/<dataset>`` if XDG_CACHE_HOME is an absolute path, else ``~/.cache/mlp/<dataset>``."""
+    dataset = normalize_dataset(dataset)
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg) if xdg and os.path.isabs(xdg) else Path.home() / ".cache"
+    return base / "mlp" / dataset
+
+
+def env_candidates(root: Path, dataset: str) -> list[Path]:
+    """The folders under ``$MLP_DATA_DIR`` searched for ``dataset``, in order."""
+    if dataset == "mnist":
+        return [root / "mnist", root]
+    return [root / dataset, root / TORCHVISION_FOLDER[dataset] / "raw"]
+
+
+def _split_pair(path: Path) -> tuple[Path, Path] | None:
+    """The (train, test) pair of files given one of them (``train`` <-> ``test`` in the name)."""
+    head, train, tail = path.name.rpartition("train")
+    if train:
+        return path, path.with_name(head + "test" + tail)
+    head, test, tail = path.name.rpartition("test")
+    if test:
+        return path.with_name(head + "train" + tail), path
+    return None
+
+
+def _looked_for(path: Path, dataset: str) -> str:
+    tv = TORCHVISION_FOLDER[dataset]
+    return (f"the four IDX files ({', '.join(b + '[.gz]' for b in FILE_NAMES)}) in {path}, "
+            f"{path / 'raw'} or {path / tv / 'raw'}; {' or '.join(NPZ_NAMES[dataset])}; "
+            f"{CSV_PREFIXES[dataset][0]}_train.csv + {CSV_PREFIXES[dataset][0]}_test.csv; "
+            f"train.mlpd + test.mlpd")
+
+
+def _find_file_source(path: Path) -> tuple[str, object] | None:
+    name = path.name.lower()
+    if name.endswith(".npz"):
+        return "npz", path
+    kind = "csv" if name.endswith(".csv") else "binary" if name.endswith(".mlpd") else None
+    if kind is not None:
+        pair = _split_pair(path)
+        if pair is None:
+            raise DatasetNotFoundError(
+                f"{path}: cannot tell whether this is the train or the test split; put 'train' "
+                f"or 'test' in the file names (e.g. mnist_train.csv, train.mlpd) or pass their folder")
+        return kind, pair
+    if any(path in idx_candidates(path.parent, base) for base in FILE_NAMES):
+        return "idx", path.parent
+    return None
+
+
+def find_source(path: Path, dataset: str) -> tuple[str, object] | None:
+    """(kind, where) of the first layout found at ``path``, or None."""
+    if path.is_file():
+        return _find_file_source(path)
+    if not path.is_dir():
+        return None
+    tv = TORCHVISION_FOLDER[dataset]
+    for folder in (path, path / "raw", path / tv / "raw"):
+        if any(find_idx_file(folder, base) for base in FILE_NAMES):
+            return "idx", folder
+    for name in NPZ_NAMES[dataset]:
+        if (path / name).is_file():
+            return "npz", path / name
+    for prefix in CSV_PREFIXES[dataset]:
+        if (path / f"{prefix}_train.csv").is_file() or (path / f"{prefix}_test.csv").is_file():
+            return "csv", (path / f"{prefix}_train.csv", path / f"{prefix}_test.csv")
+    if (path / "train.mlpd").is_file() or (path / "test.mlpd").is_file():
+        return "binary", (path / "train.mlpd", path / "test.mlpd")
+    return None
+
+
+def load_source(kind: str, where, splits=("train", "test")) -> Splits:
+    """[(X uint8 (N, 28, 28), y uint8 (N,)) for each of ``splits``] from what find_source found."""
+    if kind == "idx":
+        return load_idx_folder(where, splits)
+    if kind == "npz":
+        return load_npz(where, splits)
+    files = dict(zip(("train", "test"), where))
+    for split in splits:
+        if not files[split].is_file():
+            other = [p for p in where if p != files[split]][0]
+            raise DatasetNotFoundError(f"{files[split]} not found (needed beside {other})")
+    loader = load_csv if kind == "csv" else load_binary
+    return [loader(files[split]) for split in splits]
+
+
+def load_path(path: Path, dataset: str, splits=("train", "test")) -> Splits:
+    """The splits from a folder or file given by the caller (any layout)."""
+    if not path.exists():
+        raise DatasetNotFoundError(f"{path} does not exist", dataset=dataset, looked_in=[str(path)])
+    source = find_source(path, dataset)
+    if source is None:
+        raise DatasetNotFoundError(f"no {PRETTY[dataset]} data found at {path}; looked for "
+                                   f"{_looked_for(path, dataset)}", dataset=dataset, looked_in=[str(path)])
+    return load_source(*source, splits)

@@ -1,0 +1,337 @@
+"""Download MNIST / Fashion-MNIST into the cache folder, verified, bounded in time and size.
+
+Downloads use urllib only. Each file is streamed to a hidden temporary file beside its final
+place, decompressed, checked (IDX magic number, dimensions, declared size no larger than the real
+file's; for MNIST the SHA-256 of the *uncompressed* content, so any faithful mirror passes whether
+it serves .gz or not), and only then renamed into place: a failed, truncated, corrupt or oversized
+download never lands at the final path. A cached file that fails the check is deleted and fetched
+again.
+
+Bounds: ``timeout`` seconds for any one network read; ``deadline`` seconds for the whole call (a
+server that drips bytes is abandoned once it passes, at most ``timeout`` later); no mirror may send
+more than the compressed file can take (``Content-Length`` is checked first); decompression into
+the cache stops at the size the IDX header declares, which may not exceed the real file's.
+"""
+from __future__ import annotations
+
+import gzip
+import hashlib
+import http.client
+import math
+import os
+import struct
+import time
+import urllib.error
+import urllib.request
+import warnings
+import zlib
+from pathlib import Path
+from typing import Iterable
+
+from mlp._files import atomic_write, temporary_path
+from mlp._progress import progress_bar
+
+from ._common import (CHUNK, COLS, FILE_NAMES, PRETTY, ROWS, SPLIT_FILES, TEST_IMAGES, TEST_LABELS,
+                      TRAIN_IMAGES, TRAIN_LABELS, normalize_dataset, normalize_split, read_up_to)
+from .discovery import default_cache_dir
+from .errors import DownloadError, describe_start
+from .idx import IMAGES_MAGIC, LABELS_MAGIC, idx_candidates
+
+__all__ = ["DEFAULT_MIRRORS", "MNIST_SHA256", "download_mnist"]
+
+#: SHA-256 of the *uncompressed* canonical MNIST files (the .gz bytes differ between mirrors).
+MNIST_SHA256 = {
+    TRAIN_IMAGES: "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+    TRAIN_LABELS: "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+    TEST_IMAGES: "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+    TEST_LABELS: "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+}
+
+# Fashion-MNIST: we do not have reliable SHA-256 values of the uncompressed files, and the
+# published checksums are of the .gz bytes (which a recompressing mirror changes), so Fashion-MNIST
+# downloads are verified by structure only: magic numbers, dimensions, sizes, counts, label range.
+KNOWN_SHA256: dict[str, dict[str, str] | None] = {"mnist": MNIST_SHA256, "fashion-mnist": None}
+
+#: Uncompressed size of each file, the same for MNIST and Fashion-MNIST (60000 + 10000 images of
+#: 28x28): the most a header may declare and the base of the cap on what a mirror may send.
+CANONICAL_BYTES = {TRAIN_IMAGES: 16 + 60000 * 784, TRAIN_LABELS: 8 + 60000,
+                   TEST_IMAGES: 16 + 10000 * 784, TEST_LABELS: 8 + 10000}
+
+#: Public mirrors tried in order after any ``mirrors=`` given by the caller. Each serves
+#: ``<mirror><file name>.gz``. Tests replace this with empty lists.
+DEFAULT_MIRRORS: dict[str, list[str]] = {
+    "mnist": [
+        "https://ossci-datasets.s3.amazonaws.com/mnist/",
+        "https://storage.googleapis.com/cvdf-datasets/mnist/",
+        "http://yann.lecun.com/exdb/mnist/",
+    ],
+    "fashion-mnist": [
+        "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
+        "https://github.com/zalandoresearch/fashion-mnist/raw/master/data/fashion/",
+    ],
+}
+
+DEFAULT_TIMEOUT = 30.0
+DEFAULT_DEADLINE = 600.0
+
+
+class _MirrorFailure(Exception):
+    """Internal: one mirror could not deliver one good file (the message is the reason)."""
+
+
+class _DeadlinePassed(_MirrorFailure):
+    """Internal: the whole call ran out of time; no further mirror is tried."""
+
+
+def _download_cap(base: str) -> int:
+    """The most bytes a mirror may send for ``base``: the raw size plus gzip's worst-case overhead."""
+    return CANONICAL_BYTES[base] + CANONICAL_BYTES[base] // 100 + (64 << 10)
+
+
+def manual_help(dataset: str, cache: Path | None = None) -> str:
+    names = ", ".join(b + ".gz" for b in FILE_NAMES)
+    where = f", or copy them into the cache folder {cache}" if cache is not None else ""
+    return (f"To supply the files by hand: put the four {PRETTY[dataset]} files ({names}; "
+            f"gzip-compressed or not) in one folder and pass it, load_mnist('/that/folder'), "
+            f"or set MLP_DATA_DIR=/that/folder{where}. A Keras mnist.npz or Kaggle "
+            f"mnist_train.csv/mnist_test.csv can be passed the same way.")
+
+
+# --------------------------------------------------------------------------------------------
+# Verifying a stream of IDX content
+# --------------------------------------------------------------------------------------------
+
+
+def _verify_header(source, base: str) -> tuple[bytes, int] | str:
+    """(header bytes, declared total size) of an IDX stream for ``base``, or the problem."""
+    head = read_up_to(source, 4)
+    expected_magic = IMAGES_MAGIC if "images" in base else LABELS_MAGIC
+    magic = int.from_bytes(head, "big") if len(head) == 4 else None
+    if magic != expected_magic:
+        head += read_up_to(source, 12)
+        return f"not the expected IDX data (magic {magic}, expected {expected_magic}): {describe_start(head)}"
+    offset = 4 + 4 * head[3]
+    head += read_up_to(source, offset - 4)
+    if len(head) < offset:
+        return f"truncated: {len(head)} bytes, shorter than the IDX header"
+    dims = struct.unpack(f">{head[3]}I", head[4:offset])
+    if len(dims) == 3 and dims[1:] != (ROWS, COLS):
+        return f"images are {dims[1]}x{dims[2]}, expected {ROWS}x{COLS}"
+    declared = offset + math.prod(dims)
+    if declared > CANONICAL_BYTES[base]:
+        return (f"the header declares {declared:,} bytes, more than the {CANONICAL_BYTES[base]:,} of "
+                f"the real file; nothing past the header was read")
+    return head, declared
+
+
+def verify_stream(source, base: str, expected_sha256: str | None, sink=None) -> str | None:
+    """Read an uncompressed IDX stream, copying it to ``sink``; return a problem or None.
+
+    Checks the magic number for ``base``, the dimensions, that the size matches the header (reading
+    at most one byte past it), and the SHA-256.
+    """
+    header = _verify_header(source, base)
+    if isinstance(header, str):
+        return header
+    head, declared = header
+    digest = hashlib.sha256(head)
+    if sink is not None:
+        sink.write(head)
+    size = len(head)
+    while size < declared:
+        chunk = source.read(min(CHUNK, declared - size))
+        if not chunk:
+            break
+        digest.update(chunk)
+        size += len(chunk)
+        if sink is not None:
+            sink.write(chunk)
+    if size < declared:
+        return f"truncated or padded: the header declares {declared} bytes, got {size}"
+    if source.read(1):
+        return f"truncated or padded: more data than the {declared} bytes the header declares"
+    if expected_sha256 is not None and digest.hexdigest() != expected_sha256:
+        return f"SHA-256 of the content is {digest.hexdigest()}, expected {expected_sha256}"
+    return None
+
+
+def _open_content(path: Path):
+    """Open a downloaded/cached file for reading its uncompressed content."""
+    with open(path, "rb") as handle:
+        start = handle.read(2)
+    return gzip.open(path, "rb") if start == b"\x1f\x8b" else open(path, "rb")
+
+
+def check_file(path: Path, base: str, expected_sha256: str | None) -> str | None:
+    """The problem with a cached file, or None when it is good."""
+    try:
+        with _open_content(path) as source:
+            return verify_stream(source, base, expected_sha256)
+    except (OSError, EOFError, zlib.error) as exc:
+        return f"corrupt or truncated gzip data ({exc})"
+
+
+# --------------------------------------------------------------------------------------------
+# Fetching
+# --------------------------------------------------------------------------------------------
+
+
+def _copy_response(response, out, *, cap: int, deadline_at: float, desc: str) -> None:
+    length = response.headers.get("Content-Length") if response.headers else None
+    total = int(length) if length and length.strip().isdigit() else None
+    if total is not None and total > cap:
+        raise _MirrorFailure(f"the server announces {total:,} bytes, more than the {cap:,} this file can "
+                             f"take; nothing was read")
+    read = getattr(response, "read1", response.read)
+    received = 0
+    with progress_bar(total, desc, unit="B") as bar:
+        for chunk in iter(lambda: read(CHUNK), b""):
+            received += len(chunk)
+            if received > cap:
+                raise _MirrorFailure(f"sent more than the {cap:,} bytes this file can take; stopped there")
+            out.write(chunk)
+            bar.update(len(chunk))
+            if time.monotonic() > deadline_at:
+                raise _DeadlinePassed(f"the deadline passed after {received:,} bytes")
+    if total is not None and received != total:
+        raise _MirrorFailure(f"truncated: received {received} of {total} bytes")
+
+
+def _fetch(url: str, part: Path, *, timeout: float, deadline_at: float, cap: int, desc: str) -> None:
+    """Stream ``url`` into ``part``; raise _MirrorFailure with the reason on any failure."""
+    remaining = deadline_at - time.monotonic()
+    if remaining <= 0:
+        raise _DeadlinePassed("the deadline passed before this mirror was tried")
+    request = urllib.request.Request(url, headers={"User-Agent": "mlp-datasets/1 (python urllib)"})
+    try:
+        with urllib.request.urlopen(request, timeout=min(timeout, remaining)) as response, \
+                open(part, "wb") as out:
+            _copy_response(response, out, cap=cap, deadline_at=deadline_at, desc=desc)
+    except urllib.error.HTTPError as exc:
+        raise _MirrorFailure(f"HTTP {exc.code} {exc.reason}") from None
+    except urllib.error.URLError as exc:
+        raise _MirrorFailure(f"cannot connect: {exc.reason}") from None
+    except http.client.IncompleteRead as exc:
+        raise _MirrorFailure(f"truncated: connection closed after {len(exc.partial)} bytes "
+                             f"({exc.expected} more expected)") from None
+    except (http.client.HTTPException, OSError, ValueError) as exc:
+        raise _MirrorFailure(f"{type(exc).__name__}: {exc}") from None
+
+
+def _fetch_verified(url: str, base: str, target: Path, expected_sha256: str | None, *,
+                    timeout: float, deadline_at: float) -> None:
+    """Download ``url`` and put its verified, uncompressed content at ``target``."""
+    with temporary_path(target, suffix=".part") as part:
+        _fetch(url, part, timeout=timeout, deadline_at=deadline_at, cap=_download_cap(base), desc=base)
+        try:
+            with _open_content(part) as source, atomic_write(target) as sink:
+                problem = verify_stream(source, base, expected_sha256, sink)
+                if problem is not None:
+                    raise _MirrorFailure(problem)  # inside atomic_write: nothing lands at target
+        except (OSError, EOFError, zlib.error) as exc:
+            raise _MirrorFailure(f"corrupt or truncated gzip data ({exc})") from None
+
+
+def _mirror_list(dataset: str, mirrors: Iterable[str] | None, use_default_mirrors: bool) -> list[str]:
+    if isinstance(mirrors, (str, bytes)):
+        mirrors = [mirrors]
+    found = list(mirrors or [])
+    if use_default_mirrors:
+        found += [m for m in DEFAULT_MIRRORS.get(dataset, []) if m not in found]
+    return [m if m.endswith("/") else m + "/" for m in found]
+
+
+def _verify_cached(folder: Path, bases, known, force: bool) -> tuple[list[str], list[str]]:
+    """(files still to fetch, notes): corrupt cached files are deleted with a warning."""
+    notes, todo = [], []
+    for base in bases:
+        good = False
+        for path in [p for p in idx_candidates(folder, base) if p.is_file()]:
+            problem = "forced re-download" if force else check_file(path, base, known and known[base])
+            if problem is None:
+                good = True  # later spellings are never read: find_idx_file stops at this one
+                break
+            if not force:
+                warnings.warn(f"deleting corrupt cached file {path}: {problem}", stacklevel=5)
+                notes.append(f"deleted corrupt {path.name} ({problem})")
+            path.unlink(missing_ok=True)
+        if not good:
+            todo.append(base)
+    return todo, notes
+
+
+def _fetch_one(base: str, urls: list[str], folder: Path, dataset: str, known, *, timeout: float,
+               deadline: float, deadline_at: float) -> None:
+    failures = []
+    for mirror in urls:
+        url = f"{mirror}{base}.gz"
+        try:
+            _fetch_verified(url, base, folder / base, known and known[base], timeout=timeout,
+                            deadline_at=deadline_at)
+            return
+        except _DeadlinePassed as exc:
+            failures.append((url, str(exc)))
+            raise DownloadError(
+                f"could not download {PRETTY[dataset]} file {base}.gz within deadline={deadline:g} s "
+                f"(the whole download); the last mirror tried was {url} ({exc}). Nothing was written "
+                f"to {folder / base}. Retry on a faster connection or pass a larger deadline=.",
+                failures) from None
+        except _MirrorFailure as exc:
+            failures.append((url, str(exc)))
+    lines = "\n".join(f"  - {url}: {reason}" for url, reason in failures)
+    raise DownloadError(
+        f"could not download {PRETTY[dataset]} file {base}.gz; every mirror failed:\n{lines}\n"
+        f"Nothing was written to {folder / base}.\n{manual_help(dataset, folder)}", failures)
+
+
+def ensure_cache(folder: Path, dataset: str, bases=FILE_NAMES, *, download: bool, mirrors,
+                 use_default_mirrors: bool, timeout: float, deadline: float, force: bool = False) -> list[str]:
+    """Verify the cached files ``bases``, deleting corrupt ones, and fetch what is missing if allowed.
+
+    Returns notes about what is missing (empty when every file asked for is there and good).
+    """
+    deadline_at = time.monotonic() + deadline
+    known = KNOWN_SHA256[dataset]
+    todo, notes = _verify_cached(folder, bases, known, force)
+    if not todo:
+        return []
+    if not download:
+        return notes + [f"missing {', '.join(todo)}"]
+    folder.mkdir(parents=True, exist_ok=True)
+    urls = _mirror_list(dataset, mirrors, use_default_mirrors)
+    if not urls:
+        raise DownloadError(
+            f"cannot download {PRETTY[dataset]}: no mirrors to try (mirrors= is empty and "
+            f"use_default_mirrors=False); missing {', '.join(todo)} in {folder}.\n"
+            f"{manual_help(dataset, folder)}")
+    for base in todo:
+        _fetch_one(base, urls, folder, dataset, known, timeout=timeout, deadline=deadline,
+                   deadline_at=deadline_at)
+    return []
+
+
+def check_time_limits(timeout: float, deadline: float) -> None:
+    for name, value in (("timeout", timeout), ("deadline", deadline)):
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0:
+            raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
+
+
+def download_mnist(folder: str | os.PathLike | None = None, *, dataset: str = "mnist",
+                   mirrors: Iterable[str] | None = None, use_default_mirrors: bool = True,
+                   timeout: float = DEFAULT_TIMEOUT, deadline: float = DEFAULT_DEADLINE,
+                   force: bool = False, split: str = "both") -> Path:
+    """Make sure ``folder`` (default: the cache folder) holds the verified IDX files of ``split``.
+
+    Files already there are verified (corrupt ones deleted); missing ones are downloaded from
+    ``mirrors`` then, if ``use_default_mirrors``, from :data:`DEFAULT_MIRRORS`. Stored
+    uncompressed. ``timeout``: seconds for any one network read; ``deadline``: seconds for the
+    whole call. ``split``: "both", "train" or "test" (only that split's two files). Raises
+    :class:`DownloadError` when every mirror fails for a file or the deadline passes.
+    """
+    dataset = normalize_dataset(dataset)
+    bases = [base for s in normalize_split(split) for base in SPLIT_FILES[s]]
+    check_time_limits(timeout, deadline)
+    folder = Path(folder) if folder is not None else default_cache_dir(dataset)
+    ensure_cache(folder, dataset, bases, download=True, mirrors=mirrors,
+                 use_default_mirrors=use_default_mirrors, timeout=timeout, deadline=deadline, force=force)
+    return folder
