@@ -34,19 +34,27 @@ digit; crop the photo to the one digit first. Strokes much thinner or thicker th
 paper of the digit's size may read worse than MNIST's.
 
 :func:`load_digit` reads a PNG, JPEG or any image Pillow opens (Pillow is part of the optional
-``plot`` extra: ``pip install "mlp[plot]"``), applies the EXIF orientation of phone photos, and calls
-:func:`preprocess_digit`; it also takes a NumPy array or a Pillow image directly.
+``plot`` extra: ``pip install "mlp-from-scratch[plot]"``), applies the EXIF orientation of phone photos,
+and calls :func:`preprocess_digit`; it also takes a NumPy array or a Pillow image directly.
+
+Hostile files: the dimensions in the file's header are checked against ``MAX_IMAGE_PIXELS`` (40
+million, a 7300 x 5500 photo) before any pixel is decoded, so a small file declaring 10^8 pixels
+(a decompression bomb) is a ``ValueError`` naming the file and its size, never an out-of-memory
+crash or Pillow's own ``DecompressionBombError``. Every failure to decode is a ``ValueError``.
 """
 from __future__ import annotations
 
 import os
+import struct
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
 
 __all__ = [
-    "load_digit", "preprocess_digit", "CANVAS_SIZE", "DIGIT_SIZE", "INK_THRESHOLD", "MIN_CONTRAST", "NOISE_SIGMAS",
+    "load_digit", "preprocess_digit", "CANVAS_SIZE", "DIGIT_SIZE", "INK_THRESHOLD", "MAX_IMAGE_PIXELS", "MIN_CONTRAST",
+    "NOISE_SIGMAS",
 ]
 
 CANVAS_SIZE = 28  #: side of the output image, as MNIST
@@ -54,6 +62,7 @@ DIGIT_SIZE = 20  #: the larger side of the digit's bounding box after scaling, a
 INK_THRESHOLD = 0.05  #: after contrast stretching, values at or below this are paper
 MIN_CONTRAST = 0.1  #: ink must be at least this much brighter than the paper (after inversion)
 NOISE_SIGMAS = 5.0  #: on noisy paper, values within this many noise deviations of it are paper too
+MAX_IMAGE_PIXELS = 40_000_000  #: larger images are refused before decoding (one digit needs far fewer)
 _CENTRE = CANVAS_SIZE // 2  # (14, 14): where MNIST puts the centre of mass, 0-based
 
 
@@ -64,7 +73,7 @@ def _require_pillow():
     except ImportError as error:
         raise ImportError(
             'reading image files needs Pillow, which is part of the optional plot extra: '
-            'pip install "mlp[plot]"'
+            'pip install "mlp-from-scratch[plot]"'
         ) from error
     return Image, ImageOps
 
@@ -104,18 +113,42 @@ def _read_image(path: Path) -> np.ndarray:
         raise IsADirectoryError(21, "expected an image file, got a folder", str(path))
     Image, _ = _require_pillow()
     try:
-        with Image.open(path) as image:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our own limit is lower
+            opened = Image.open(path)  # reads the header only
+        with opened as image:
+            _check_pixels(image.size, path)
             image.load()
             return _pil_to_array(image)
+    except Image.DecompressionBombError as error:  # over Pillow's limit: refused at open
+        raise ValueError(f"{path}: the image is too large to read safely ({error}); "
+                         f"crop it to the digit or scale it down") from None
     except Image.UnidentifiedImageError:
         raise ValueError(f"{path}: not an image file Pillow can read (PNG, JPEG, ...)") from None
-    except (OSError, SyntaxError) as error:  # truncated or corrupt data
+    except ValueError as error:
+        if str(error).startswith(f"{path}:"):
+            raise
         raise ValueError(f"{path}: the image could not be decoded: {error}") from None
+    except (OSError, SyntaxError, EOFError, struct.error, IndexError, TypeError, KeyError) as error:
+        # truncated or corrupt data; Pillow's decoders raise any of these on malformed files
+        raise ValueError(f"{path}: the image could not be decoded: {error}") from None
+
+
+def _check_pixels(size, where=None) -> None:
+    """Refuse an image of more than MAX_IMAGE_PIXELS pixels (size: width, height)."""
+    width, height = size
+    if width * height > MAX_IMAGE_PIXELS:
+        prefix = f"{where}: " if where is not None else ""
+        raise ValueError(
+            f"{prefix}the image is {width} x {height} = {width * height:,} pixels, more than "
+            f"mlp.images.MAX_IMAGE_PIXELS ({MAX_IMAGE_PIXELS:,}); crop it to the digit or scale it down"
+        )
 
 
 def _pil_to_array(image) -> np.ndarray:
     """Greyscale (or greyscale composited onto white) NumPy array of a Pillow image, upright."""
     _, ImageOps = _require_pillow()
+    _check_pixels(image.size)
     image = ImageOps.exif_transpose(image)
     if image.mode in ("I;16", "I;16L", "I;16B", "I;16N"):
         return np.asarray(image).astype(np.uint16)  # scaled by 65535 in preprocess_digit
@@ -184,6 +217,8 @@ def _to_grey(image) -> np.ndarray:
     if _is_pil_image(image):  # a Pillow image given directly
         image = _pil_to_array(image)
     array = np.asarray(image)
+    if array.ndim >= 2:
+        _check_pixels((array.shape[1], array.shape[0]))
     if array.dtype == bool:
         array = array.astype(np.float64)
     elif np.issubdtype(array.dtype, np.integer):

@@ -6,6 +6,7 @@ replaced by empty lists and urlopen refuses any other host, so no test can reach
 import gzip
 import hashlib
 import http.server
+import io
 import os
 import shutil
 import socket
@@ -15,6 +16,7 @@ import threading
 import time
 import urllib.parse
 import urllib.request
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +24,7 @@ import pytest
 
 from mlp import datasets
 from mlp._files import atomic_write, sha256_of
+from tests.test_datasets_hostile import MiB, deflate_then_zeros, idx_bytes
 from mlp.datasets import (
     FILE_NAMES,
     MNIST_SHA256,
@@ -161,6 +164,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             body = bytearray(raw)
             body[-1] ^= 0x01
             return self._send(bytes(body))
+        if mode in self.server.hostile:
+            return self.server.hostile[mode](self, base)
         return self.send_error(500)
 
     def _send(self, body, content_type="application/octet-stream"):
@@ -192,6 +197,7 @@ def http_server(mnist_dir, raw_dir):
         for name in FILE_NAMES
     }
     server.requests = []
+    server.hostile = HOSTILE_MODES
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield server
@@ -761,6 +767,139 @@ def test_fashion_download_is_checked_by_structure(tmp_path, mirrors):
     (X, y), _ = _download(cache, mirrors("html", "corrupt"), dataset="fashion-mnist")
     assert X.shape == (60000, 28, 28)
     assert sorted(p.name for p in cache.iterdir()) == sorted(FILE_NAMES)
+
+
+# --------------------------------------------------------------------------------------------
+# Hostile mirrors: drips, lies about sizes, endless bodies, bombs
+# --------------------------------------------------------------------------------------------
+
+
+def _drip(handler, base):
+    """Promise a whole file, then send one byte every 50 ms for up to 10 s."""
+    handler.send_response(200)
+    handler.send_header("Content-Length", "60008")
+    handler.end_headers()
+    try:
+        for _ in range(200):
+            handler.wfile.write(b"\0")
+            handler.wfile.flush()
+            time.sleep(0.05)
+    except (BrokenPipeError, ConnectionResetError):
+        pass
+
+
+def _huge(handler, base):
+    """Announce a terabyte."""
+    handler.send_response(200)
+    handler.send_header("Content-Length", str(10**12))
+    handler.end_headers()
+    try:
+        handler.wfile.write(bytes(1000))
+    except (BrokenPipeError, ConnectionResetError):
+        pass
+
+
+def _endless(handler, base):
+    """No Content-Length, bytes until the client hangs up (at most 128 MiB)."""
+    handler.send_response(200)
+    handler.end_headers()
+    handler.close_connection = True
+    try:
+        for _ in range(2048):
+            handler.wfile.write(bytes(1 << 16))
+    except (BrokenPipeError, ConnectionResetError):
+        pass
+
+
+def _bomb(handler, base):
+    """A .gz whose IDX header declares 100 blank images (or labels), then 64 MiB more zeros."""
+    shape = (100, 28, 28) if "images" in base else (100,)
+    prefix = idx_bytes(np.zeros(shape, np.uint8))
+    body = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff" + b"".join(deflate_then_zeros(prefix, 64))
+    handler._send(body + struct.pack("<II", zlib.crc32(prefix), 0))
+
+
+def _overdeclared(handler, base):
+    """A .gz of an IDX header alone that declares 70000 images or labels."""
+    dims = (70000, 28, 28) if "images" in base else (70000,)
+    magic = b"\x00\x00\x08\x03" if "images" in base else b"\x00\x00\x08\x01"
+    handler._send(gzip.compress(magic + struct.pack(f">{len(dims)}I", *dims)))
+
+
+HOSTILE_MODES = {"drip": _drip, "huge": _huge, "endless": _endless, "bomb": _bomb, "overdeclared": _overdeclared}
+
+
+@pytest.fixture
+def small_canonical(monkeypatch):
+    """The real files shrink to 100 images/labels, so that caps are small and tests fast."""
+    for base in FILE_NAMES:
+        size = 16 + 100 * 784 if "images" in base else 8 + 100
+        monkeypatch.setitem(datasets.download.CANONICAL_BYTES, base, size)
+
+
+def test_a_dripping_mirror_is_abandoned_at_the_deadline(tmp_path, mirrors):
+    cache = tmp_path / "cache"
+    with pytest.raises(DownloadError, match=r"within deadline=0.5 s") as info:
+        _download(cache, mirrors("drip", "good"), deadline=0.5, timeout=5)
+    error = info.value
+    assert len(error.failures) == 1 and "deadline passed" in error.failures[0][1]
+    assert [m for m, _ in mirrors.requests] == ["drip"]  # no mirror tried after the deadline
+    assert not any(cache.iterdir())
+
+
+def test_a_mirror_announcing_too_much_is_not_read(tmp_path, mirrors):
+    with pytest.raises(DownloadError) as info:
+        _download(tmp_path / "cache", mirrors("huge"), split="test")
+    assert "announces 1,000,000,000,000 bytes" in info.value.failures[0][1]
+
+
+def test_an_endless_body_stops_at_the_cap(tmp_path, mirrors, small_canonical):
+    with pytest.raises(DownloadError) as info:
+        _download(tmp_path / "cache", mirrors("endless"))
+    reason = info.value.failures[0][1]
+    assert "sent more than the 144,736 bytes this file can take" in reason, reason
+    assert not any((tmp_path / "cache").iterdir())
+
+
+def test_a_bomb_from_a_mirror_never_fills_the_cache(tmp_path, mirrors, small_canonical):
+    with pytest.raises(DownloadError) as info:
+        _download(tmp_path / "cache", mirrors("bomb"))
+    assert "more data than the 78416 bytes the header declares" in info.value.failures[0][1]
+    assert not any((tmp_path / "cache").iterdir())
+
+
+def test_a_header_declaring_more_than_the_real_file_is_refused(tmp_path, mirrors):
+    with pytest.raises(DownloadError) as info:
+        _download(tmp_path / "cache", mirrors("overdeclared"))
+    assert "more than the 47,040,016 of the real file" in info.value.failures[0][1]
+
+
+def test_verified_copy_never_writes_past_the_declared_size():
+    content = idx_bytes(np.arange(10, dtype=np.uint8))
+    sink = io.BytesIO()
+    source = io.BytesIO(content + bytes(10 * MiB))
+    problem = datasets.download.verify_stream(source, FILE_NAMES[1], None, sink)
+    assert "more data than the 18 bytes" in problem
+    assert sink.getvalue() == content
+    assert source.tell() == len(content) + 1  # one byte past the declared end, no more
+
+
+def test_time_limits_must_be_positive(tmp_path):
+    for bad in (0, -1, float("nan"), "10"):
+        with pytest.raises(ValueError, match="must be a positive number of seconds"):
+            load_mnist(cache_dir=tmp_path, deadline=bad)
+    with pytest.raises(ValueError, match="timeout"):
+        datasets.download_mnist(tmp_path, timeout=0)
+
+
+def test_split_downloads_only_its_files(tmp_path, mirrors, real):
+    X, y = _download(tmp_path / "cache", mirrors("good"), split="test")
+    np.testing.assert_array_equal(X, real[1][0])
+    assert sorted(name for _, name in mirrors.requests) == sorted(n + ".gz" for n in FILE_NAMES[2:])
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == sorted(FILE_NAMES[2:])
+    folder = datasets.download_mnist(tmp_path / "other", mirrors=mirrors("good"), use_default_mirrors=False,
+                                     split="train")
+    assert sorted(p.name for p in folder.iterdir()) == sorted(FILE_NAMES[:2])
 
 
 # --------------------------------------------------------------------------------------------

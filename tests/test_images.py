@@ -1,5 +1,7 @@
 """mlp.images: a user's own digit photo, prepared the way MNIST was made, reads like MNIST."""
+import struct
 import sys
+import zlib
 
 import numpy as np
 import pytest
@@ -184,7 +186,54 @@ def test_missing_pillow_says_how_to_install_and_arrays_still_work(monkeypatch, t
     digit[5:35, 18:22] = 255
     Image.fromarray(digit).save(tmp_path / "one.png")
     monkeypatch.setitem(sys.modules, "PIL", None)
-    with pytest.raises(ImportError, match=r'pip install "mlp\[plot\]"'):
+    with pytest.raises(ImportError, match=r'pip install "mlp-from-scratch\[plot\]"'):
         load_digit(tmp_path / "one.png")
     assert preprocess_digit(digit).shape == (784,)  # pure NumPy
     assert load_digit(digit).shape == (784,)
+
+
+def _png_header(width, height):
+    """A PNG that declares width x height grey pixels and holds almost nothing (a few hundred bytes)."""
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(bytes(64))) + chunk(b"IEND", b"")
+
+
+@pytest.mark.parametrize("width, height", [(10_000, 10_000), (8_000, 8_000), (40_000, 40_000)])
+def test_huge_declared_images_are_refused_before_decoding(tmp_path, width, height):
+    # 10^8 pixels (Pillow warns), 6.4e7 (under Pillow's limit, over ours), 1.6e9 (Pillow refuses at open)
+    path = tmp_path / "bomb.png"
+    path.write_bytes(_png_header(width, height))
+    with pytest.raises(ValueError, match=r"bomb\.png: the image is (too large|.* pixels, more than)") as info:
+        load_digit(path)
+    assert type(info.value) is ValueError
+    assert "crop it to the digit or scale it down" in str(info.value)
+
+
+def test_huge_arrays_and_pillow_images_are_refused(monkeypatch):
+    lazy = np.broadcast_to(np.uint8(0), (7_000, 7_000))  # 49 million pixels, no memory
+    with pytest.raises(ValueError, match="7000 x 7000 = 49,000,000 pixels, more than mlp.images.MAX_IMAGE_PIXELS"):
+        preprocess_digit(lazy)
+    monkeypatch.setattr(images, "MAX_IMAGE_PIXELS", 100)
+    with pytest.raises(ValueError, match="20 x 10 = 200 pixels"):
+        load_digit(Image.new("L", (20, 10)))
+
+
+@pytest.mark.parametrize("cut", [20, 40, 50])
+def test_truncated_or_corrupt_pngs_raise_value_error(tmp_path, cut):
+    digit = np.zeros((40, 40), dtype=np.uint8)
+    digit[5:35, 18:22] = 255
+    Image.fromarray(digit).save(tmp_path / "one.png")
+    data = (tmp_path / "one.png").read_bytes()
+    (tmp_path / "cut.png").write_bytes(data[:cut])
+    with pytest.raises(ValueError, match=r"cut\.png"):
+        load_digit(tmp_path / "cut.png")
+    flipped = bytearray(data)
+    flipped[cut] ^= 0xFF
+    (tmp_path / "flip.png").write_bytes(bytes(flipped))
+    try:
+        load_digit(tmp_path / "flip.png")
+    except ValueError as error:
+        assert "flip.png" in str(error)
