@@ -25,6 +25,7 @@ __all__ = [
     "to_numpy",
     "namespace_name",
     "same_device",
+    "resolve_namespace",
 ]
 
 FLOAT_DTYPE_NAMES = ("float32", "float64")
@@ -108,3 +109,34 @@ def row_chunks(n_rows, chunk):
     """Slices covering range(n_rows) in pieces of at most `chunk`, never past the end (the standard
     leaves out-of-bounds slice stops unspecified)."""
     return [slice(start, min(start + chunk, n_rows)) for start in range(0, n_rows, chunk)]
+
+
+def resolve_namespace(device=None, xp=None):
+    """(xp, device) for a device string: NumPy on the CPU for None or 'cpu', CuPy for 'gpu', 'cuda'
+    or 'cuda:N'. With `xp` given, (xp, device) are returned as they are.
+
+    ImportError (with the install command) when CuPy is missing, RuntimeError when no CUDA device
+    answers, ValueError for any other string.
+    """
+    if xp is not None:
+        return xp, device
+    if device in (None, "cpu"):
+        import array_api_compat.numpy as numpy_xp
+
+        return numpy_xp, "cpu"
+    if isinstance(device, str) and (device in ("gpu", "cuda") or device.startswith("cuda:")):
+        try:
+            index = int(device.split(":")[1]) if ":" in device else 0
+        except ValueError:
+            raise ValueError(f"device must be 'cpu', 'gpu' or 'cuda:N' with N an integer, got {device!r}") from None
+        try:
+            import cupy
+            import array_api_compat.cupy as cupy_xp
+        except ImportError:
+            raise ImportError('device="gpu" needs CuPy: pip install "mlp-from-scratch[gpu]"') from None
+        try:
+            cupy.cuda.Device(index).use()
+            return cupy_xp, cupy.cuda.Device(index)
+        except Exception as error:  # CUDA reports a missing driver or device in several exception types
+            raise RuntimeError(f"no usable CUDA device for device={device!r}: {error}") from None
+    raise ValueError(f"device must be 'cpu', 'gpu' or 'cuda:N', got {device!r}")

@@ -1,20 +1,39 @@
-"""Small file helpers shared by the I/O modules (datasets, model files).
+"""Small file helpers shared by the I/O modules (datasets, model files, pictures).
+
+Every file is written to a temporary file in the target's folder and renamed into place, so a reader
+sees the old file or the complete new one, never half a file. Temporary files are created exclusively
+(``mkstemp``: ``O_EXCL``, no symlink followed) under a recognisable name,
+``.NAME.mlp-PID-XXXXXXXX.tmp``, so one left behind by a process killed mid-save (``kill -9``, power
+loss) is removed by the next save into the same folder.
 
 Standard library only, so that any part of the package (or a script) can import it.
 """
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
+import re
 import tempfile
+import time
 from pathlib import Path
 from typing import IO, Iterator
 
-__all__ = ["atomic_write", "sha256_of", "temporary_path"]
+__all__ = ["OutputPathError", "atomic_write", "check_writable", "remove_stale_temporaries", "sha256_of",
+           "temporary_path"]
 
 _CHUNK = 1 << 20
 _WRITE_MODES = {"w", "wb", "wt", "w+", "w+b", "wb+", "w+t", "wt+"}
+_MAX_NAME_IN_PREFIX = 100  # keeps .NAME.mlp-PID-XXXXXXXX.part under the usual 255-byte limit
+STALE_AFTER_SECONDS = 10 * 60  # a temporary file untouched this long is abandoned, whoever made it
+_TEMPORARY_NAME = re.compile(r"^\..*\.mlp-(?P<pid>\d{1,10})-[A-Za-z0-9_]{8}\.[A-Za-z0-9]{1,10}$", re.DOTALL)
+
+
+class OutputPathError(OSError, ValueError):
+    """An output path that cannot be written (missing folder, a folder given for a file, no permission).
+
+    Raised before any work starts; both an OSError and a ValueError, so either kind of handler catches it."""
 
 
 def _current_umask() -> int:
@@ -39,15 +58,78 @@ def _fsync_folder(folder: Path) -> None:
         os.close(fd)
 
 
+def _folder_of(path: Path) -> Path:
+    return path.parent if str(path.parent) else Path(".")
+
+
+def _process_is_gone(pid: int) -> bool:
+    """True when no process `pid` exists on this machine (POSIX only; elsewhere nothing is known)."""
+    if os.name != "posix" or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except (PermissionError, OverflowError, OSError):
+        return False  # alive under another user, or not a PID at all: leave it to the age rule
+    return False
+
+
+def remove_stale_temporaries(folder: str | os.PathLike, *, now: float | None = None) -> list[Path]:
+    """Remove this library's temporary files in `folder` left by a save that never finished.
+
+    A file counts as stale when it has our name pattern, is a regular file owned by the current user,
+    and either the process that made it no longer exists or it has not been written to for
+    STALE_AFTER_SECONDS. Returns the paths removed; errors (a file vanishing meanwhile, no permission)
+    are ignored, since cleaning up is never worth failing a save for.
+    """
+    now = time.time() if now is None else now
+    removed = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    own_pid = os.getpid()
+    for entry in entries:
+        match = _TEMPORARY_NAME.match(entry.name)
+        if not match:
+            continue
+        try:
+            info = entry.stat(follow_symlinks=False)
+        except OSError:
+            continue
+        if not entry.is_file(follow_symlinks=False):
+            continue
+        if hasattr(os, "getuid") and info.st_uid != os.getuid():
+            continue
+        pid = int(match["pid"])
+        abandoned = pid != own_pid and _process_is_gone(pid)
+        if abandoned or now - info.st_mtime > STALE_AFTER_SECONDS:
+            with contextlib.suppress(OSError):
+                os.unlink(entry.path)
+                removed.append(Path(entry.path))
+    return removed
+
+
+def _make_temporary(path: Path, suffix: str) -> tuple[int, str]:
+    """An exclusively created, empty temporary file beside `path`: (fd, name)."""
+    folder = _folder_of(path)
+    remove_stale_temporaries(folder)
+    prefix = f".{path.name[:_MAX_NAME_IN_PREFIX]}.mlp-{os.getpid()}-"
+    return tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=folder)
+
+
 @contextlib.contextmanager
 def temporary_path(path: str | os.PathLike, *, suffix: str = ".tmp") -> Iterator[Path]:
     """Yield the path of a new, empty, hidden file beside ``path``; always removed on exit.
 
     For writers that want a file name rather than a file object (e.g. a download that is
-    checked before it is moved into place with :func:`os.replace`).
+    checked before it is moved into place with :func:`os.replace`). `suffix`: a dot and up to 10
+    letters or digits (".tmp", ".part"), so that a file left behind is recognised and removed later.
     """
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent or ".")
+    if not re.fullmatch(r"\.[A-Za-z0-9]{1,10}", suffix):
+        raise ValueError(f"suffix must be a dot and 1-10 letters or digits, like '.part'; got {suffix!r}")
+    fd, tmp = _make_temporary(Path(path), suffix)
     os.close(fd)
     try:
         yield Path(tmp)
@@ -61,10 +143,10 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb", *, encoding: str | N
                  newline: str | None = None) -> Iterator[IO]:
     """Open a temporary file beside ``path`` for writing; move it onto ``path`` on success.
 
-    The data is written to a hidden temporary file in the same folder (``.NAME.XXXX.tmp``),
-    flushed and fsynced, then renamed over ``path`` with :func:`os.replace`, so readers see
-    either the old file or the complete new one, never a partial file. If the ``with`` body
-    raises, the temporary file is removed and ``path`` is left untouched.
+    The data is written to a hidden temporary file in the same folder
+    (``.NAME.mlp-PID-XXXXXXXX.tmp``), flushed and fsynced, then renamed over ``path`` with
+    :func:`os.replace`, so readers see either the old file or the complete new one, never a partial
+    file. If the ``with`` body raises, the temporary file is removed and ``path`` is left untouched.
 
     >>> with atomic_write("model.npz") as f:      # doctest: +SKIP
     ...     f.write(data)
@@ -76,8 +158,7 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb", *, encoding: str | N
     if "b" not in mode and encoding is None:
         encoding = "utf-8"
     path = Path(path)
-    folder = path.parent if str(path.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    fd, tmp = _make_temporary(path, ".tmp")
     try:
         # mkstemp creates the file 0600; give it the permissions a plain open() would.
         try:
@@ -93,7 +174,57 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb", *, encoding: str | N
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
-    _fsync_folder(folder)
+    _fsync_folder(_folder_of(path))
+
+
+def check_writable(path: str | os.PathLike, what: str = "output file", *, folder: bool = False) -> Path:
+    """Check, before any work, that `path` can be written; return it as a Path.
+
+    For a file (the default): its folder exists and accepts new files, and `path` is not a folder or
+    a device. With ``folder=True``, `path` is a folder that will be created if needed: it is not a
+    file, and it (or its nearest existing parent) accepts new entries. Raises OutputPathError (an
+    OSError and a ValueError) with a one-line message naming `what` and the fix.
+    """
+    path = Path(path)
+    if str(path) == "":
+        raise OutputPathError(f"{what}: the path is empty; give a file name")
+    if folder:
+        if path.exists() and not path.is_dir():
+            raise OutputPathError(f"{what} {path} exists and is not a folder; give a folder name")
+        target = path
+        while not target.exists():
+            parent = _folder_of(target)
+            if parent == target:
+                break
+            target = parent
+        if not target.is_dir():
+            raise OutputPathError(f"{what} {path}: {target} is not a folder")
+        _probe(target, path, what)
+        return path
+    if path.is_dir():
+        raise OutputPathError(f"{what} {path} is a folder; give a file name inside it")
+    if path.exists() and not path.is_file():
+        raise OutputPathError(f"{what} {path} exists and is not a regular file; give another name")
+    parent = _folder_of(path)
+    if not parent.exists():
+        raise OutputPathError(f"{what} {path}: the folder {parent} does not exist; create it first")
+    if not parent.is_dir():
+        raise OutputPathError(f"{what} {path}: {parent} is not a folder")
+    _probe(parent, path, what)
+    return path
+
+
+def _probe(folder: Path, path: Path, what: str) -> None:
+    """Create and remove a temporary file in `folder`: the one test that covers permissions, ACLs
+    and read-only file systems alike."""
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".probe.mlp-{os.getpid()}-", suffix=".tmp", dir=folder)
+    except OSError as error:
+        reason = error.strerror or errno.errorcode.get(error.errno, str(error))
+        raise OutputPathError(f"{what} {path}: cannot create files in {folder} ({reason})") from None
+    os.close(fd)
+    with contextlib.suppress(OSError):
+        os.unlink(tmp)
 
 
 def sha256_of(source: str | os.PathLike | bytes | bytearray | memoryview) -> str:

@@ -1,12 +1,18 @@
 """The trained network: parameters in the namespace and on the device of the training data."""
 from __future__ import annotations
 
-from . import layers
-from ._array_api import dtype_name, get_namespace, namespace_name, row_chunks, to_numpy
-from ._validation import check_features, check_labels
-from .losses import output_probabilities
+import numpy as np
 
-PREDICT_CHUNK = 8192  # rows per forward pass at prediction time, to bound memory for wide networks
+from . import layers
+from ._array_api import (dtype_name, from_host, get_namespace, namespace_name, resolve_namespace, row_chunks,
+                         to_numpy)
+from ._memory import check_fits, prediction_chunk_rows
+from ._validation import check_features, check_labels
+from ._version import __version__
+from .losses import output_probabilities
+from .model_file import load_model_file, save_model_file
+
+__all__ = ["MLP", "load"]
 
 
 class MLP:
@@ -76,30 +82,50 @@ class MLP:
         )
         return X
 
+    def _chunk_rows(self):
+        """Rows per forward pass: as many as fit in about 256 MiB of activations for these layer widths
+        (8192 for a small network; a handful for one with 10^6 classes)."""
+        return prediction_chunk_rows(self.layer_sizes, self.dtype)
+
+    def _forward_chunks(self, X):
+        """(rows, logits) for consecutive chunks of the checked X; one chunk in memory at a time."""
+        for rows in row_chunks(X.shape[0], self._chunk_rows()):
+            yield rows, layers.forward(self.params, X[rows, ...], self.activation, xp=self._xp)[0]
+
+    def _check_output_fits(self, n_rows, what):
+        nbytes = n_rows * self.n_classes * np.dtype(self.dtype).itemsize
+        check_fits(nbytes, f"{what} for {n_rows:,} rows and {self.n_classes:,} classes",
+                   "pass fewer rows at a time, or use predict(), which keeps only the labels")
+
     def decision_function(self, X):
-        """Logits (n, n_classes)."""
+        """Logits (n, n_classes). MemoryLimitError (a ValueError) when the result itself cannot fit."""
         X = self._check_X(X)
-        xp = self._xp
-        chunks = [
-            layers.forward(self.params, X[rows, ...], self.activation, xp=xp)[0]
-            for rows in row_chunks(X.shape[0], PREDICT_CHUNK)
-        ]
-        return chunks[0] if len(chunks) == 1 else xp.concat(chunks, axis=0)
+        self._check_output_fits(X.shape[0], "the logits")
+        chunks = [logits for _, logits in self._forward_chunks(X)]
+        return chunks[0] if len(chunks) == 1 else self._xp.concat(chunks, axis=0)
 
     def predict_proba(self, X):
         """Class probabilities (n, n_classes), columns in the order of `classes_`."""
-        return output_probabilities(self.decision_function(X), self.loss, xp=self._xp)
+        X = self._check_X(X)
+        self._check_output_fits(X.shape[0], "the probabilities")
+        xp = self._xp
+        chunks = [output_probabilities(logits, self.loss, xp=xp) for _, logits in self._forward_chunks(X)]
+        return chunks[0] if len(chunks) == 1 else xp.concat(chunks, axis=0)
+
+    def _predict_indices(self, X):
+        xp = self._xp
+        chunks = [xp.argmax(logits, axis=1) for _, logits in self._forward_chunks(X)]
+        return chunks[0] if len(chunks) == 1 else xp.concat(chunks, axis=0)
 
     def predict(self, X):
         """Predicted labels (original label values), in X's namespace and on its device."""
-        indices = self._xp.argmax(self.decision_function(X), axis=1)
-        return self._xp.take(self.classes_, indices)
+        return self._xp.take(self.classes_, self._predict_indices(self._check_X(X)))
 
     def score(self, X, y):
         """Accuracy on (X, y) as a Python float."""
         X = self._check_X(X)
         y_index, _ = check_labels(y, X.shape[0], xp=self._xp, device=self.device, classes=self.classes_)
-        predicted = self._xp.argmax(self.decision_function(X), axis=1)
+        predicted = self._predict_indices(X)
         return int(self._xp.sum(self._xp.astype(predicted == y_index, self._xp.int64))) / X.shape[0]
 
     # -- gradients, for checking ----------------------------------------------------------------
@@ -114,11 +140,26 @@ class MLP:
         )
         return float(value), grads
 
+    # -- files ---------------------------------------------------------------------------------
+    def metadata(self):
+        """The model's description as written into model files and checkpoints (JSON-able)."""
+        return {
+            "library_version": __version__,
+            "hidden_sizes": self.hidden_sizes,
+            "activation": self.activation,
+            "loss": self.loss,
+            "n_features": self.n_features_in_,
+            "classes": [int(c) for c in to_numpy(self.classes_).tolist()],
+            "dtype": self.dtype,
+            "l2": self.l2,
+            "preprocessing": self.config.get("preprocessing"),  # None unless the trainer recorded it
+            "config": self.config,
+            "history": self.history,
+        }
+
     def save(self, path):
         """Write the model to `path` (.npz, no pickle) atomically; `mlp.load(path)` reads it back."""
-        from .saving import save_model
-
-        return save_model(self, path)
+        return save_model_file(path, self.get_weights(), self.metadata())
 
     def copy_params(self):
         """A copy of the parameters, on the same device (for snapshots such as early stopping)."""
@@ -142,3 +183,21 @@ class MLP:
     def get_weights(self):
         """Parameters as NumPy arrays on the host (an explicit copy)."""
         return [(to_numpy(W), to_numpy(b)) for W, b in self.params]
+
+
+def load(path, *, device=None, xp=None):
+    """Read a model file written by `MLP.save` (or the C++ port).
+
+    The parameters go to `device` ("cpu": NumPy, the default; "gpu", "cuda" or "cuda:N": CuPy), or to
+    the namespace `xp` on `device`. Every malformed file raises `mlp.ModelFileError` (a ValueError)
+    before anything large is allocated; a missing one raises FileNotFoundError.
+    """
+    xp, device = resolve_namespace(device, xp)  # an unusable device fails before the file is read
+    host_params, metadata = load_model_file(path)
+    params = [(from_host(W, xp=xp, device=device), from_host(b, xp=xp, device=device)) for W, b in host_params]
+    classes = from_host(np.asarray(metadata["classes"], dtype=np.int64), xp=xp, device=device)
+    config = dict(metadata["config"])
+    if metadata.get("preprocessing") is not None:
+        config.setdefault("preprocessing", metadata["preprocessing"])
+    return MLP(params, activation=metadata["activation"], loss=metadata["loss"], classes=classes,
+               l2=metadata["l2"], history=metadata["history"], config=config)

@@ -1,0 +1,210 @@
+"""Training checkpoints: everything needed to continue a run exactly where it stopped.
+
+Format "mlp-checkpoint", version 2 (version 1 still loads), a model file (see `mlp.model_file`) with:
+    state0, state1, ...     the optimizer state, each shaped and typed like the parameter it belongs
+                            to (state i goes with parameter i mod the number of parameters, in the
+                            order W0, b0, W1, b1, ...): none for SGD, one per parameter for momentum
+                            and RMSProp, two for Adam
+    best_W0, best_b0, ...   the early-stopping snapshot, when best.has_params
+    metadata                the model's fields plus epoch, step_count (integers >= 0), rng_state (a
+                            NumPy PCG64 state), schedule_state (null or an object of numbers), fit_options,
+                            history, best (null or {monitored, epoch, has_params}), finished
+Non-finite numbers of the schedule state and of best.monitored are written as {"__float__": "inf"}
+(or "-inf", "nan") so that strict JSON still restores them exactly; history uses null.
+
+Reading checks every field and every array before the trainer sees any of it: a tampered file
+raises `ModelFileError`, never an exception from inside the trainer.
+"""
+from __future__ import annotations
+
+import math
+import re
+
+import numpy as np
+
+from .. import model_file
+from .._array_api import to_numpy
+from ..model_file import ModelFileError, integer_field, to_json
+
+__all__ = ["CHECKPOINT_FORMAT", "CHECKPOINT_VERSION", "load_checkpoint", "same_options", "save_checkpoint"]
+
+CHECKPOINT_FORMAT = "mlp-checkpoint"
+CHECKPOINT_VERSION = 2
+MAX_EPOCH = 10**9
+MAX_STEPS = 2**53
+MAX_STATE_SETS = 4  # optimizer arrays per parameter (Adam keeps 2)
+_SCHEDULE_INTEGERS = {"epochs": 1, "steps_per_epoch": 1, "step_size": 1, "patience": 0, "waited": 0}
+_STATE_NAME = re.compile(r"state[0-9]{1,9}")
+_NON_FINITE = {"inf": math.inf, "-inf": -math.inf, "nan": math.nan}
+
+
+# ---- writing ------------------------------------------------------------------------------------
+def encode_float(value):
+    """A number for strict JSON: finite as is, non-finite as {"__float__": "inf" | "-inf" | "nan"}."""
+    if isinstance(value, (float, np.floating)) and not math.isfinite(value):
+        return {"__float__": "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")}
+    return to_json(value)
+
+
+def save_checkpoint(path, model, snapshot, *, history, fit_options, best=None, finished=False):
+    """Write `model` (an MLP) and the trainer's `snapshot` (`Trainer.snapshot()`: state, step_count,
+    epoch, rng_state, schedule_state) to `path` atomically; return the path.
+
+    best: None, or (monitored loss, parameter copy or None, epoch index) of early stopping.
+    """
+    arrays = model_file.param_arrays(model.get_weights())
+    for index, state in enumerate(snapshot["state"]):
+        arrays[f"state{index}"] = np.ascontiguousarray(state)
+    if best is not None and best[1] is not None:
+        arrays.update(model_file.param_arrays([(to_numpy(W), to_numpy(b)) for W, b in best[1]], prefix="best_"))
+    schedule_state = snapshot.get("schedule_state")
+    metadata = {
+        **model.metadata(),
+        "format": CHECKPOINT_FORMAT,
+        "format_version": CHECKPOINT_VERSION,
+        "epoch": int(snapshot["epoch"]),
+        "step_count": int(snapshot["step_count"]),
+        "rng_state": to_json(snapshot["rng_state"]),
+        "schedule_state": None if schedule_state is None else {str(k): encode_float(v) for k, v in schedule_state.items()},
+        "fit_options": to_json(fit_options),
+        "history": to_json(history),
+        "best": None if best is None else {"monitored": encode_float(float(best[0])), "epoch": int(best[2]),
+                                           "has_params": best[1] is not None},
+        "finished": bool(finished),
+    }
+    return model_file.write_archive(path, arrays, metadata)
+
+
+# ---- reading ------------------------------------------------------------------------------------
+def load_checkpoint(path):
+    """Host arrays and metadata of a checkpoint: (params, optimizer_state, best_params or None, metadata).
+
+    Every array is checked against the model's shapes and dtype (an optimizer state is shaped like its
+    parameter, never broadcast); epoch and step_count are integers >= 0; rng_state is a valid PCG64
+    state; schedule_state holds numbers only. `metadata` is normalised: non-finite numbers decoded,
+    history's nulls read as NaN. Raises ModelFileError for any malformed file.
+    """
+    with model_file.open_archive(path) as archive:
+        where = archive.where
+        raw = archive.read_metadata()
+        metadata = model_file.check_model_metadata(raw, where, expected_format=CHECKPOINT_FORMAT)
+        metadata.update(_check_training_fields(raw, where))
+        descr = model_file._FLOAT_DESCR[metadata["dtype"]]
+        shapes = model_file.param_shapes(metadata["layer_sizes"])
+        state_shapes = _state_shapes(archive, shapes)
+        best_shapes = model_file.param_shapes(metadata["layer_sizes"], prefix="best_") \
+            if metadata["best"] is not None and metadata["best"]["has_params"] else []
+        total = sum(archive.header(name, descr=descr, shape=shape) for name, shape in shapes + state_shapes + best_shapes)
+        model_file.check_memory(archive, total, "the checkpoint's arrays")
+        params = model_file.read_params(archive, shapes, descr)
+        state = [archive.read(name, descr=descr, shape=shape, finite=True) for name, shape in state_shapes]
+        best_params = model_file.read_params(archive, best_shapes, descr) if best_shapes else None
+    return params, state, best_params, metadata
+
+
+def _state_shapes(archive, param_shapes):
+    """[(name, shape)] of state0, state1, ...: numbered without gaps, a whole number of sets of the
+    parameters (at most MAX_STATE_SETS)."""
+    numbers = sorted(int(key[5:]) for key in archive.keys if _STATE_NAME.fullmatch(key))
+    n = len(param_shapes)
+    if numbers != list(range(len(numbers))) or len(numbers) % n or len(numbers) > MAX_STATE_SETS * n:
+        raise ModelFileError(
+            f"{archive.where}: its optimizer-state arrays are numbered {_numbers_text(numbers)}; expected "
+            f"state0 to stateK-1 with K a multiple of the {n} parameter arrays (at most {MAX_STATE_SETS * n})"
+        )
+    return [(f"state{index}", param_shapes[index % n][1]) for index in numbers]
+
+
+def _numbers_text(numbers):
+    text = ", ".join(map(str, numbers[:8]))
+    return (text + ", ..." if len(numbers) > 8 else text) or "(none)"
+
+
+def _check_training_fields(metadata, where):
+    """The checkpoint-only fields, checked and decoded."""
+    fields = {
+        "epoch": integer_field(metadata, "epoch", where, low=0, high=MAX_EPOCH),
+        "step_count": integer_field(metadata, "step_count", where, low=0, high=MAX_STEPS),
+        "rng_state": _check_rng_state(metadata.get("rng_state"), where),
+        "schedule_state": _check_schedule_state(metadata.get("schedule_state"), where),
+        "fit_options": metadata.get("fit_options") if metadata.get("fit_options") is not None else {},
+        "best": _check_best(metadata.get("best"), where),
+        "finished": metadata.get("finished", False),
+    }
+    if not isinstance(fields["fit_options"], dict):
+        raise ModelFileError(f"{where}: metadata field 'fit_options' must be an object")
+    if not isinstance(fields["finished"], bool):
+        raise ModelFileError(f"{where}: metadata field 'finished' must be true or false")
+    return fields
+
+
+def _check_rng_state(value, where):
+    """A PCG64 state NumPy accepts (tried on a throw-away generator)."""
+    ok = (isinstance(value, dict) and value.get("bit_generator") == "PCG64"
+          and isinstance(value.get("state"), dict) and set(value["state"]) == {"state", "inc"}
+          and all(type(v) is int and 0 <= v < 2**128 for v in value["state"].values())
+          and value.get("has_uint32") in (0, 1) and type(value.get("has_uint32")) is int
+          and type(value.get("uinteger")) is int and 0 <= value["uinteger"] < 2**32
+          and set(value) == {"bit_generator", "state", "has_uint32", "uinteger"})
+    if ok:
+        try:
+            np.random.PCG64().state = value
+        except (ValueError, TypeError, KeyError, OverflowError):
+            ok = False
+    if not ok:
+        raise ModelFileError(f"{where}: metadata field 'rng_state' is not a NumPy PCG64 generator state")
+    return value
+
+
+def _decode_number(value, where, what):
+    if isinstance(value, dict) and set(value) == {"__float__"} and str(value["__float__"]) in _NON_FINITE:
+        return _NON_FINITE[value["__float__"]]
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ModelFileError(f"{where}: {what} must be a number, got {model_file._short(value)}")
+    return value
+
+
+def _check_schedule_state(value, where):
+    if value is None:
+        return None
+    if not isinstance(value, dict) or len(value) > 64:
+        raise ModelFileError(f"{where}: metadata field 'schedule_state' must be null or an object of numbers")
+    state = {}
+    for key, item in value.items():
+        if not key.isidentifier() or key.startswith("_"):
+            raise ModelFileError(f"{where}: schedule_state has an invalid key {model_file._short(key)}")
+        number = _decode_number(item, where, f"schedule_state[{key!r}]")
+        if key in _SCHEDULE_INTEGERS:
+            number = integer_field({key: number}, key, where, low=_SCHEDULE_INTEGERS[key], high=MAX_STEPS)
+        state[key] = number
+    return state
+
+
+def _check_best(value, where):
+    if value is None:
+        return None
+    if not (isinstance(value, dict) and isinstance(value.get("has_params"), bool)):
+        raise ModelFileError(f"{where}: metadata field 'best' must be null or {{monitored, epoch, has_params}}")
+    return {
+        "monitored": _decode_number(value.get("monitored"), where, "best['monitored']"),
+        "epoch": integer_field(value, "epoch", where, low=-1, high=MAX_EPOCH),
+        "has_params": value["has_params"],
+    }
+
+
+# ---- resuming -----------------------------------------------------------------------------------
+RESUME_KEYS = ("hidden_sizes", "activation", "loss", "batch_size", "optimizer", "learning_rate", "weight_decay",
+               "dropout", "clip_value", "clip_norm", "schedule", "dtype", "epochs", "seed", "n_samples", "n_features")
+
+
+def same_options(saved, current):
+    """The fit options that must match for a checkpoint to be resumed: a list of differences, each
+    "key: checkpoint A, now B" (empty when they agree)."""
+    differences = []
+    for key in RESUME_KEYS:
+        a, b = to_json(saved.get(key)), to_json(current.get(key))  # NaN (format version 1) reads as null
+        if isinstance(a, float) and isinstance(b, float) and math.isclose(a, b):
+            continue
+        if a != b:
+            differences.append(f"{key}: checkpoint {a!r}, now {b!r}")
+    return differences

@@ -1,0 +1,579 @@
+"""Model files: `.npz` archives of plain arrays plus a JSON description, read with every check.
+
+This module handles arrays and metadata only; `mlp.model` turns them into an `MLP`, and
+`mlp.engines.checkpoints` adds the optimizer state. The C++ port reads and writes the same files.
+
+Format "mlp-model", version 2 (version 1 still loads):
+    W0, b0, W1, b1, ...   little-endian float32 or float64 arrays ('<f4' / '<f8'), W shaped
+                          (fan_in, fan_out), b shaped (fan_out,)
+    metadata              a 1-D uint8 array holding UTF-8 JSON (strict: no NaN or Infinity tokens,
+                          null where a value is missing) with format, format_version,
+                          library_version, hidden_sizes, activation, loss, n_features, classes,
+                          dtype, l2, preprocessing (null unless known), config, history
+Version 2 differs from 1 only in the JSON: strict (version 1 wrote NaN for a missing val_loss), and
+`preprocessing` is null unless the trainer recorded it (version 1 always claimed MNIST's).
+
+Reading a file trusts nothing in it. In order, before anything large is allocated or inflated:
+the zip's end record (entry count and directory size capped), its central directory (no duplicate
+names, only stored or deflated entries, every entry inside the file, sizes consistent with the
+compression), the metadata entry (at most 16 MiB) and its JSON (an object, known format and version,
+every field of the right type and within limits), then each expected array's `.npy` header (version
+1 or 2, at most 4 KiB, the dtype and shape the metadata implies, and the size in the zip directory
+equal to header + data) and the memory the parameters need. Only then are the arrays read, and each
+must be finite. Entries not expected are ignored and never inflated. Every malformed file raises
+`ModelFileError` (a ValueError); a missing path raises FileNotFoundError.
+"""
+from __future__ import annotations
+
+import ast
+import contextlib
+import json
+import math
+import os
+import stat
+import struct
+import zipfile
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from ._files import atomic_write
+from ._memory import MemoryLimitError, check_fits
+from .activations import ACTIVATIONS
+from .losses import LOSSES
+
+__all__ = [
+    "FORMAT_VERSION",
+    "MODEL_FORMAT",
+    "ModelFileError",
+    "load_model_file",
+    "save_model_file",
+]
+
+MODEL_FORMAT = "mlp-model"
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
+
+# Limits on what a file may declare (the C++ port applies the same ones).
+MAX_WIDTH = 10**8  # n_features, each hidden width, the number of classes
+MAX_HIDDEN_LAYERS = 1000
+MAX_METADATA_BYTES = 16 << 20
+MAX_NPY_HEADER = 4096  # bytes of the .npy header's text; NumPy writes about 100
+MAX_ENTRIES = 16 * (MAX_HIDDEN_LAYERS + 1) + 16  # a checkpoint: parameters, optimizer state, best copy
+MAX_CENTRAL_DIRECTORY = 8 << 20
+MAX_DEFLATE_RATIO = 1032  # the most deflate can compress: more declared output is a lie
+_READ_CHUNK = 1 << 20
+_FLOAT_DESCR = {"float32": "<f4", "float64": "<f8"}
+
+
+class ModelFileError(ValueError):
+    """A model or checkpoint file that is not what it claims to be (truncated, corrupt, tampered
+    with, from an unknown format version, or too large for this machine)."""
+
+
+# ---- JSON ---------------------------------------------------------------------------------------
+def to_json(value):
+    """Plain JSON values: NumPy scalars to Python numbers, tuples and arrays to lists, keys to
+    strings, NaN and infinity to None (strict JSON has no token for them), anything else to str."""
+    if isinstance(value, dict):
+        return {str(k): to_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_json(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return to_json(value.tolist())
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        value = float(value)
+        return value if math.isfinite(value) else None
+    if isinstance(value, str) or value is None:
+        return value
+    return str(value)
+
+
+def encode_metadata(metadata) -> bytes:
+    """Strict UTF-8 JSON (allow_nan=False) of `metadata` after `to_json`; at most MAX_METADATA_BYTES."""
+    text = json.dumps(to_json(metadata), allow_nan=False, sort_keys=True, ensure_ascii=False)
+    data = text.encode("utf-8")
+    if len(data) > MAX_METADATA_BYTES:
+        raise ValueError(
+            f"the model's metadata is {len(data):,} bytes, over the {MAX_METADATA_BYTES:,}-byte limit of the "
+            "file format; clear model.history or model.config of large values before saving"
+        )
+    return data
+
+
+def _reject_duplicate_keys(pairs):
+    result = {}
+    for key, value in pairs:
+        if key in result:
+            raise ValueError(f"the key {key!r} appears twice in one object")
+        result[key] = value
+    return result
+
+
+def decode_metadata(data: bytes, where: str) -> dict:
+    """The metadata object; NaN and Infinity tokens (written by format version 1) are accepted."""
+    try:
+        metadata = json.loads(data.decode("utf-8"), object_pairs_hook=_reject_duplicate_keys)
+    except (ValueError, UnicodeDecodeError, RecursionError) as error:
+        raise ModelFileError(f"{where}: its metadata is not valid JSON ({_short(error, 120)})") from None
+    if not isinstance(metadata, dict):
+        raise ModelFileError(f"{where}: its metadata is a JSON {type(metadata).__name__}, not an object")
+    return metadata
+
+
+def _short(value, limit=60) -> str:
+    """A value for an error message: repr() (str() for an exception), cut to `limit` characters."""
+    text = str(value) if isinstance(value, BaseException) else repr(value)
+    return _clip(text, limit)
+
+
+def _clip(text, limit) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+# ---- writing ------------------------------------------------------------------------------------
+def param_arrays(params, prefix=""):
+    """{"W0": W0, "b0": b0, ...} as C-contiguous host arrays (`prefix` goes before each name)."""
+    arrays = {}
+    for index, (W, b) in enumerate(params):
+        arrays[f"{prefix}W{index}"] = np.ascontiguousarray(W)
+        arrays[f"{prefix}b{index}"] = np.ascontiguousarray(b)
+    return arrays
+
+
+def write_archive(path, arrays, metadata):
+    """Write `arrays` (name -> host array) and `metadata` (JSON-able) to `path` atomically; return path."""
+    payload = dict(arrays)
+    payload["metadata"] = np.frombuffer(encode_metadata(metadata), dtype=np.uint8)
+    with atomic_write(path) as handle:
+        np.savez(handle, **payload)
+    return path
+
+
+def save_model_file(path, params, metadata):
+    """Write a model file: `params` [(W, b), ...] as host arrays, `metadata` the model's description
+    (hidden_sizes, activation, loss, n_features, classes, dtype, ...); format fields are added here."""
+    full = {**metadata, "format": MODEL_FORMAT, "format_version": FORMAT_VERSION}
+    return write_archive(path, param_arrays(params), full)
+
+
+# ---- the archive, read with bounds --------------------------------------------------------------
+@contextlib.contextmanager
+def _zip_errors(where, doing):
+    """Turn anything zipfile or zlib raises on a damaged archive into one ModelFileError."""
+    try:
+        yield
+    except ModelFileError:
+        raise
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError, OSError, ValueError,
+            NotImplementedError, RuntimeError, struct.error, OverflowError, KeyError, IndexError,
+            UnicodeDecodeError) as error:
+        raise ModelFileError(
+            f"{where} is truncated or corrupt ({doing}: {type(error).__name__}: {_clip(str(error), 160)})"
+        ) from None
+
+
+def _read_exact(stream, n, where, what):
+    data = stream.read(n)
+    if len(data) != n:
+        raise ModelFileError(f"{where}: {what} ends early (truncated file)")
+    return data
+
+
+def _end_record(handle, size, where):
+    """(entries, central directory size) from the zip's end record (zip64 aware), checked against
+    the limits before zipfile parses the directory."""
+    tail_length = min(size, 22 + 0xFFFF)
+    handle.seek(size - tail_length)
+    tail = handle.read(tail_length)
+    at = len(tail) - 22 if tail[-22:-18] == b"PK\x05\x06" else tail.rfind(b"PK\x05\x06")
+    if at < 0 or at + 22 > len(tail):
+        raise ModelFileError(f"{where} is truncated or not an .npz file (no zip end record)")
+    entries, directory_size = struct.unpack("<10xHI6x", tail[at:at + 22])
+    if entries == 0xFFFF or directory_size == 0xFFFFFFFF:  # zip64: the real numbers are elsewhere
+        locator = tail[at - 20:at] if at >= 20 else b""
+        if len(locator) != 20 or locator[:4] != b"PK\x06\x07":
+            raise ModelFileError(f"{where}: its zip64 end record is missing (truncated or corrupt file)")
+        (offset,) = struct.unpack("<8xQ4x", locator)
+        if offset > size - 56:
+            raise ModelFileError(f"{where}: its zip64 end record points past the end of the file")
+        handle.seek(offset)
+        record = handle.read(56)
+        if record[:4] != b"PK\x06\x06":
+            raise ModelFileError(f"{where}: its zip64 end record is corrupt")
+        entries, directory_size = struct.unpack("<32xQQ8x", record)
+    if entries > MAX_ENTRIES or directory_size > min(MAX_CENTRAL_DIRECTORY, size):
+        raise ModelFileError(
+            f"{where}: the archive declares {entries:,} entries in a {directory_size:,}-byte directory; a model "
+            f"file has at most {MAX_ENTRIES:,} entries"
+        )
+    return entries, directory_size
+
+
+class Archive:
+    """An open `.npz` whose central directory has been checked: `keys` maps each array name
+    ("W0") to its zip entry. Use as a context manager."""
+
+    def __init__(self, path):
+        self.path = Path(path)
+        self.where = str(path)
+        self._handle = _open_regular_file(self.path)
+        try:
+            self.size = os.fstat(self._handle.fileno()).st_size
+            self.keys = self._directory()
+        except BaseException:
+            self._handle.close()
+            raise
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+    def close(self):
+        zf = getattr(self, "_zip", None)
+        if zf is not None:
+            zf.close()
+        self._handle.close()
+
+    def _directory(self):
+        where, handle = self.where, self._handle
+        if handle.read(2) != b"PK" or self.size < 22:
+            raise ModelFileError(f"{where} is not an .npz file (no ZIP header); is it the right file?")
+        with _zip_errors(where, "reading the zip directory"):
+            _end_record(handle, self.size, where)
+            handle.seek(0)
+            self._zip = zipfile.ZipFile(handle)
+            infos = self._zip.infolist()
+        if len(infos) > MAX_ENTRIES:
+            raise ModelFileError(f"{where}: the archive holds {len(infos):,} entries; a model file has at most "
+                                 f"{MAX_ENTRIES:,}")
+        keys = {}
+        for info in infos:
+            key = info.filename[:-4] if info.filename.endswith(".npy") else info.filename
+            if key in keys:
+                raise ModelFileError(
+                    f"{where}: the archive holds the array {key!r} twice; refusing an ambiguous file "
+                    "(readers disagree on which copy counts)"
+                )
+            keys[key] = info
+        return keys
+
+    def __contains__(self, key):
+        return key in self.keys
+
+    def _info(self, key):
+        info = self.keys.get(key)
+        if info is None:
+            raise ModelFileError(f"{self.where} lacks the array {key!r}")
+        if not info.filename.endswith(".npy"):
+            raise ModelFileError(f"{self.where}: the entry {info.filename!r} is not a .npy array")
+        if info.flag_bits & 0x1:
+            raise ModelFileError(f"{self.where}: the entry {info.filename!r} is encrypted")
+        if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+            raise ModelFileError(
+                f"{self.where}: the entry {info.filename!r} uses zip compression method {info.compress_type}; "
+                "only stored and deflated entries are read (write the file with numpy.savez or savez_compressed)"
+            )
+        if info.header_offset + 30 + info.compress_size > self.size:
+            raise ModelFileError(f"{self.where}: the entry {info.filename!r} extends past the end of the file "
+                                 "(truncated or corrupt)")
+        if info.compress_type == zipfile.ZIP_STORED and info.compress_size != info.file_size:
+            raise ModelFileError(f"{self.where}: the stored entry {info.filename!r} declares {info.file_size:,} "
+                                 f"bytes but holds {info.compress_size:,}")
+        if info.file_size > MAX_DEFLATE_RATIO * info.compress_size + 1024:
+            raise ModelFileError(
+                f"{self.where}: the entry {info.filename!r} claims {info.file_size:,} bytes from "
+                f"{info.compress_size:,} compressed, more than deflate can produce (corrupt or crafted file)"
+            )
+        return info
+
+    def header(self, key, *, descr, shape):
+        """Check `key`'s .npy header against the expected `descr` ('<f4') and `shape`, and the zip
+        directory's size against header + data; return the number of data bytes. Reads only the header."""
+        info = self._info(key)
+        with _zip_errors(self.where, f"reading {key}"), self._zip.open(info) as stream:
+            got_descr, fortran, got_shape, header_bytes = _npy_header(stream, f"{self.where}: {key}")
+        if got_descr != descr:
+            raise ModelFileError(f"{self.where}: {key} has dtype {_dtype_text(got_descr)}, expected "
+                                 f"{_dtype_text(descr)}")
+        if got_shape != tuple(shape):
+            raise ModelFileError(f"{self.where}: {key} has shape {_short(got_shape)}, expected {tuple(shape)}")
+        if fortran and len(shape) > 2:
+            raise ModelFileError(f"{self.where}: {key} is a Fortran-ordered array of {len(shape)} dimensions")
+        data_bytes = math.prod(shape) * np.dtype(descr).itemsize
+        if info.file_size != header_bytes + data_bytes:
+            raise ModelFileError(
+                f"{self.where}: {key} is {info.file_size:,} bytes in the zip directory but its header and shape "
+                f"make {header_bytes + data_bytes:,} (truncated or tampered with)"
+            )
+        return data_bytes
+
+    def read(self, key, *, descr, shape, finite=False):
+        """The array `key` (checked by `header` again, then read in chunks into one buffer)."""
+        self.header(key, descr=descr, shape=shape)
+        info = self._info(key)
+        dtype = np.dtype(descr)
+        with _zip_errors(self.where, f"reading {key}"), self._zip.open(info) as stream:
+            _, fortran, _, _ = _npy_header(stream, f"{self.where}: {key}")
+            flat = np.empty(math.prod(shape), dtype=dtype)
+            view = memoryview(flat).cast("B")
+            position = 0
+            while position < len(view):
+                chunk = stream.read(min(_READ_CHUNK, len(view) - position))
+                if not chunk:
+                    raise ModelFileError(f"{self.where}: {key} ends early (truncated or corrupt file)")
+                view[position:position + len(chunk)] = chunk
+                position += len(chunk)
+            if stream.read(1):  # also makes zipfile check the CRC
+                raise ModelFileError(f"{self.where}: {key} holds more data than its shape")
+        array = flat.reshape(shape, order="F" if fortran else "C")
+        if fortran:
+            array = np.ascontiguousarray(array)
+        if finite and not np.all(np.isfinite(array)):
+            raise ModelFileError(f"{self.where}: {key} contains NaN or infinity")
+        return array
+
+    def read_metadata(self):
+        """The metadata JSON object (at most MAX_METADATA_BYTES), not yet checked field by field."""
+        info = self.keys.get("metadata")
+        if info is None:
+            raise ModelFileError(f"{self.where} has no 'metadata' entry: not an mlp model file")
+        self._info("metadata")
+        with _zip_errors(self.where, "reading the metadata"), self._zip.open(info) as stream:
+            descr, _, shape, _ = _npy_header(stream, f"{self.where}: metadata")
+        if descr != "|u1" or len(shape) != 1:
+            raise ModelFileError(f"{self.where}: the metadata entry must be a 1-D uint8 array, got "
+                                 f"{_dtype_text(descr)} of shape {_short(shape)}")
+        if shape[0] > MAX_METADATA_BYTES:
+            raise ModelFileError(f"{self.where}: the metadata is {shape[0]:,} bytes, over the "
+                                 f"{MAX_METADATA_BYTES:,}-byte limit")
+        data = self.read("metadata", descr="|u1", shape=shape)
+        return decode_metadata(data.tobytes(), self.where)
+
+
+def _open_regular_file(path):
+    """Open `path` for reading without blocking on a FIFO; refuse anything but a regular file."""
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+    try:
+        fd = os.open(path, flags)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: no such model file") from None
+    except IsADirectoryError:
+        raise ModelFileError(f"{path} is a folder, not a model file") from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise ModelFileError(f"{path} is a folder, not a model file")
+        if not stat.S_ISREG(mode):
+            raise ModelFileError(f"{path} is not a regular file (a device, pipe or socket); give a model file")
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _dtype_text(descr):
+    """'float32' for the dtypes this format uses, else e.g. "int32 ('<i4')" (or the raw text)."""
+    name = None
+    if len(descr) <= 16:
+        try:
+            name = np.dtype(descr).name
+        except Exception:  # any text at all may be in a hostile header; this is only for the message
+            name = None
+    if descr in ("<f4", "<f8", "|u1"):
+        return name
+    return f"{name} ({descr!r})" if name else _short(descr, 30)
+
+
+def _npy_header(stream, where):
+    """(descr, fortran_order, shape, header bytes) of a .npy stream, read with limits."""
+    start = _read_exact(stream, 10, where, "the .npy header")
+    if start[:6] != b"\x93NUMPY":
+        raise ModelFileError(f"{where} is not a .npy array (bad magic)")
+    major = start[6]
+    if major == 1:
+        length, prefix = int.from_bytes(start[8:10], "little"), 10
+    elif major == 2:
+        length, prefix = int.from_bytes(start[8:10] + _read_exact(stream, 2, where, "the .npy header"), "little"), 12
+    else:
+        raise ModelFileError(f"{where}: .npy format version {major} is not supported (1 and 2 are)")
+    if length > MAX_NPY_HEADER:
+        raise ModelFileError(f"{where}: its .npy header is {length:,} bytes, over the {MAX_NPY_HEADER}-byte limit")
+    text = _read_exact(stream, length, where, "the .npy header").decode("latin-1")
+    try:
+        header = ast.literal_eval(text)
+    except (ValueError, SyntaxError, TypeError, RecursionError, MemoryError):
+        header = None
+    if not (isinstance(header, dict) and set(header) == {"descr", "fortran_order", "shape"}):
+        raise ModelFileError(f"{where}: malformed .npy header {_short(_clip(text.strip(), 60))}")
+    descr, fortran, shape = header["descr"], header["fortran_order"], header["shape"]
+    if not (isinstance(descr, str) and isinstance(fortran, bool) and isinstance(shape, tuple) and len(shape) <= 32
+            and all(type(d) is int and 0 <= d < 2**62 for d in shape)):
+        raise ModelFileError(f"{where}: malformed .npy header {_short(_clip(text.strip(), 60))}")
+    return descr, fortran, shape, prefix + length
+
+
+# ---- metadata fields ----------------------------------------------------------------------------
+def integer_field(metadata, key, where, *, low, high, default=None):
+    """metadata[key] as a Python int in [low, high] (an integral JSON float such as 3.0 counts)."""
+    value = metadata.get(key, default)
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ModelFileError(
+            f"{where}: metadata field {key!r} must be an integer from {low:,} to {high:,}, got {_short(value)}"
+        )
+    return value
+
+
+def _integer_list(values, key, where, *, low, high, max_length):
+    if not isinstance(values, list) or len(values) > max_length:
+        raise ModelFileError(f"{where}: metadata field {key!r} must be a list of at most {max_length:,} integers, "
+                             f"got {_short(values)}")
+    holder = {}
+    result = []
+    for value in values:
+        holder[key] = value
+        result.append(integer_field(holder, key, where, low=low, high=high))
+    return result
+
+
+def _history(value, where):
+    """{key: [number or None or [numbers], ...]} with None read back as NaN (strict JSON has no NaN)."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ModelFileError(f"{where}: metadata field 'history' must be an object of lists, got {_short(value)}")
+
+    def number(item, key):
+        if item is None:
+            return math.nan
+        if isinstance(item, bool) or not isinstance(item, (int, float)):
+            raise ModelFileError(f"{where}: history[{key!r}] holds {_short(item)}, not a number")
+        return item
+
+    history = {}
+    for key, values in value.items():
+        if not isinstance(values, list):
+            raise ModelFileError(f"{where}: history[{key!r}] must be a list, got {_short(values)}")
+        history[key] = [[number(x, key) for x in item] if isinstance(item, list) else number(item, key)
+                        for item in values]
+    return history
+
+
+def check_model_metadata(metadata, where, *, expected_format=MODEL_FORMAT):
+    """Check the description of a model (also the model part of a checkpoint) field by field, and
+    return it normalised: `layer_sizes` added, history's nulls read as NaN, defaults filled in."""
+    kind = metadata.get("format")
+    if kind != expected_format:
+        hint = " (a training checkpoint: resume it with fit(checkpoint=..., resume=True))" \
+            if kind == "mlp-checkpoint" else ""
+        raise ModelFileError(f"{where} is not an {expected_format} file (format {_short(kind)}){hint}")
+    version = metadata.get("format_version")
+    if isinstance(version, float) and version.is_integer():
+        version = int(version)
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise ModelFileError(f"{where}: metadata field 'format_version' must be a positive integer, got "
+                             f"{_short(version)}")
+    if version not in READABLE_VERSIONS:
+        raise ModelFileError(
+            f"{where} has {expected_format} format version {version}; this mlp reads format versions "
+            f"{READABLE_VERSIONS[0]} to {READABLE_VERSIONS[-1]}: upgrade mlp (pip install -U mlp-from-scratch) "
+            "or re-save the model with the version that wrote it"
+        )
+    n_features = integer_field(metadata, "n_features", where, low=1, high=MAX_WIDTH)
+    hidden = _integer_list(metadata.get("hidden_sizes"), "hidden_sizes", where, low=1, high=MAX_WIDTH,
+                           max_length=MAX_HIDDEN_LAYERS)
+    classes = _integer_list(metadata.get("classes"), "classes", where, low=-(2**63), high=2**63 - 1,
+                            max_length=MAX_WIDTH)
+    if not classes:
+        raise ModelFileError(f"{where}: the model has no classes (metadata field 'classes' is empty)")
+    if len(set(classes)) != len(classes):
+        raise ModelFileError(f"{where}: metadata field 'classes' lists a class twice")
+    for key, table in (("activation", ACTIVATIONS), ("loss", LOSSES)):
+        if not isinstance(metadata.get(key), str) or metadata[key] not in table:
+            raise ModelFileError(f"{where}: unknown {key} {_short(metadata.get(key))}; this mlp knows "
+                                 f"{', '.join(sorted(table))}")
+    if not isinstance(metadata.get("dtype"), str) or metadata["dtype"] not in _FLOAT_DESCR:
+        raise ModelFileError(f"{where}: metadata field 'dtype' must be 'float32' or 'float64', got "
+                             f"{_short(metadata.get('dtype'))}")
+    l2 = metadata.get("l2", 0.0)
+    if isinstance(l2, bool) or not isinstance(l2, (int, float)) or not (math.isfinite(l2) and l2 >= 0):
+        raise ModelFileError(f"{where}: metadata field 'l2' must be a number >= 0, got {_short(l2)}")
+    for key in ("config", "preprocessing"):
+        if metadata.get(key) is not None and not isinstance(metadata[key], dict):
+            raise ModelFileError(f"{where}: metadata field {key!r} must be an object or null, got "
+                                 f"{_short(metadata[key])}")
+    config = dict(metadata.get("config") or {})
+    if config.get("optimizer") is not None and not isinstance(config["optimizer"], (dict, str)):
+        raise ModelFileError(f"{where}: config['optimizer'] must be an object or a name, got "
+                             f"{_short(config['optimizer'])}")
+    if config.get("preprocessing") is not None and not isinstance(config["preprocessing"], dict):
+        raise ModelFileError(f"{where}: config['preprocessing'] must be an object or null")
+    if not isinstance(metadata.get("library_version", ""), str):
+        raise ModelFileError(f"{where}: metadata field 'library_version' must be a string")
+    return {
+        **metadata,
+        "format_version": version,
+        "n_features": n_features,
+        "hidden_sizes": hidden,
+        "classes": classes,
+        "l2": float(l2),
+        "config": config,
+        "history": _history(metadata.get("history"), where),
+        "layer_sizes": [n_features, *hidden, len(classes)],
+    }
+
+
+def param_shapes(layer_sizes, prefix=""):
+    """[(name, shape), ...] of the arrays of a network with `layer_sizes`, in file order."""
+    shapes = []
+    for index, (fan_in, fan_out) in enumerate(zip(layer_sizes[:-1], layer_sizes[1:])):
+        shapes += [(f"{prefix}W{index}", (fan_in, fan_out)), (f"{prefix}b{index}", (fan_out,))]
+    return shapes
+
+
+def check_memory(archive, nbytes, what):
+    """ModelFileError (naming the size) when `nbytes` for `what` cannot fit in memory now."""
+    try:
+        check_fits(nbytes, f"loading {what} from {archive.where}", "load it on a machine with more memory")
+    except MemoryLimitError as error:
+        raise ModelFileError(str(error)) from None
+
+
+def read_params(archive, names_and_shapes, descr):
+    """[(W, b), ...] read from `archive` (headers already checked by the caller), finite."""
+    arrays = [archive.read(name, descr=descr, shape=shape, finite=True) for name, shape in names_and_shapes]
+    return list(zip(arrays[0::2], arrays[1::2]))
+
+
+def open_archive(path):
+    """An `Archive` for `path` with its directory checked (FileNotFoundError when missing)."""
+    return Archive(path)
+
+
+# ---- reading a model ----------------------------------------------------------------------------
+def load_model_file(path):
+    """Read a model file with every check: ([(W, b), ...] host arrays, metadata).
+
+    `metadata` is normalised (see `check_model_metadata`): it has `layer_sizes`, history's nulls are
+    NaN, `config` is a dict. Raises ModelFileError for any malformed file, FileNotFoundError when
+    there is none.
+    """
+    with open_archive(path) as archive:
+        metadata = check_model_metadata(archive.read_metadata(), archive.where)
+        descr = _FLOAT_DESCR[metadata["dtype"]]
+        shapes = param_shapes(metadata["layer_sizes"])
+        total = sum(archive.header(name, descr=descr, shape=shape) for name, shape in shapes)
+        check_memory(archive, total, "the model's parameters")
+        return read_params(archive, shapes, descr), metadata
