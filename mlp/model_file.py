@@ -64,7 +64,7 @@ MAX_ENTRIES = 16 * (MAX_HIDDEN_LAYERS + 1) + 16  # a checkpoint: parameters, opt
 MAX_CENTRAL_DIRECTORY = 8 << 20
 MAX_DEFLATE_RATIO = 1032  # the most deflate can compress: more declared output is a lie
 _READ_CHUNK = 1 << 20
-_FLOAT_DESCR = {"float32": "<f4", "float64": "<f8"}
+FLOAT_DESCR = {"float32": "<f4", "float64": "<f8"}
 
 
 class ModelFileError(ValueError):
@@ -504,7 +504,7 @@ def check_model_metadata(metadata, where, *, expected_format=MODEL_FORMAT):
         if not isinstance(metadata.get(key), str) or metadata[key] not in table:
             raise ModelFileError(f"{where}: unknown {key} {_short(metadata.get(key))}; this mlp knows "
                                  f"{', '.join(sorted(table))}")
-    if not isinstance(metadata.get("dtype"), str) or metadata["dtype"] not in _FLOAT_DESCR:
+    if not isinstance(metadata.get("dtype"), str) or metadata["dtype"] not in FLOAT_DESCR:
         raise ModelFileError(f"{where}: metadata field 'dtype' must be 'float32' or 'float64', got "
                              f"{_short(metadata.get('dtype'))}")
     l2 = metadata.get("l2", 0.0)
@@ -572,7 +572,7 @@ def load_model_file(path):
     """
     with open_archive(path) as archive:
         metadata = check_model_metadata(archive.read_metadata(), archive.where)
-        descr = _FLOAT_DESCR[metadata["dtype"]]
+        descr = FLOAT_DESCR[metadata["dtype"]]
         shapes = param_shapes(metadata["layer_sizes"])
         total = sum(archive.header(name, descr=descr, shape=shape) for name, shape in shapes)
         check_memory(archive, total, "the model's parameters")

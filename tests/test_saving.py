@@ -190,3 +190,228 @@ def test_log_gradients_records_per_layer_norms():
     plain = mlp.fit(X, y, hidden_sizes=[8, 6], epochs=3, seed=0)
     assert "grad_norm" not in plain.history
     np.testing.assert_array_equal(plain.params[0][0], model.params[0][0])  # logging changes nothing
+
+
+# ---- format version 2: strict JSON, preprocessing only when known; version 1 still loads --------------
+def _metadata_text(path):
+    with zipfile.ZipFile(path) as archive:
+        return np.load(archive.open("metadata.npy"), allow_pickle=False).tobytes().decode("utf-8")
+
+
+def _strict_json(text):
+    def refuse(token):
+        raise ValueError(f"non-standard JSON token {token}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_metadata_is_strict_json_with_null_for_missing_values(tmp_path):
+    X, y = blobs()
+    model = mlp.fit(X, y, hidden_sizes=[4], epochs=2, seed=0)  # no validation: val_loss is NaN in memory
+    assert all(np.isnan(model.history["val_loss"]))
+    metadata = _strict_json(_metadata_text(model.save(tmp_path / "m.npz")))
+    assert metadata["history"]["val_loss"] == [None, None]
+    loaded = mlp.load(tmp_path / "m.npz")
+    assert len(loaded.history["val_loss"]) == 2 and all(np.isnan(loaded.history["val_loss"]))
+    assert loaded.history["loss"] == model.history["loss"]
+
+
+def test_preprocessing_is_recorded_only_when_known(tmp_path, trained):
+    model, X, _ = trained
+    assert _strict_json(_metadata_text(model.save(tmp_path / "plain.npz")))["preprocessing"] is None
+    assert "preprocessing" not in mlp.load(tmp_path / "plain.npz").config
+    mnist = {"input": "pixels / 255", "range": [0.0, 1.0], "image_shape": [28, 28]}
+    model.config["preprocessing"] = mnist
+    try:
+        path = model.save(tmp_path / "mnist.npz")
+    finally:
+        del model.config["preprocessing"]
+    assert _strict_json(_metadata_text(path))["preprocessing"] == mnist
+    assert mlp.load(path).config["preprocessing"] == mnist
+
+
+def _rewrite_metadata(path, out, change):
+    with np.load(path, allow_pickle=False) as archive:
+        arrays = {key: archive[key] for key in archive.files}
+    metadata = change(json.loads(arrays["metadata"].tobytes()))
+    text = metadata if isinstance(metadata, str) else json.dumps(metadata)
+    arrays["metadata"] = np.frombuffer(text.encode("utf-8"), np.uint8)
+    np.savez(out, **arrays)
+    return out
+
+
+def test_format_version_1_files_still_load(tmp_path, trained):
+    """Version 1 wrote NaN tokens and always claimed MNIST preprocessing."""
+    model, X, _ = trained
+    mnist = {"input": "pixels / 255", "range": [0.0, 1.0], "image_shape": [28, 28]}
+
+    def as_version_1(metadata):
+        metadata.update(format_version=1, preprocessing=mnist)
+        metadata["history"]["val_loss"] = [float("nan")] * len(metadata["history"]["loss"])
+        return json.dumps(metadata, allow_nan=True)
+
+    path = _rewrite_metadata(model.save(tmp_path / "v2.npz"), tmp_path / "v1.npz", as_version_1)
+    assert "NaN" in _metadata_text(path)
+    loaded = mlp.load(path)
+    np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
+    assert all(np.isnan(loaded.history["val_loss"])) and loaded.config["preprocessing"] == mnist
+    resaved = _strict_json(_metadata_text(loaded.save(tmp_path / "again.npz")))
+    assert resaved["format_version"] == 2 and resaved["preprocessing"] == mnist
+
+
+def test_an_unknown_format_version_says_what_to_do(tmp_path, trained):
+    model, _, _ = trained
+    path = _rewrite_metadata(model.save(tmp_path / "m.npz"), tmp_path / "v3.npz",
+                             lambda metadata: {**metadata, "format_version": 3})
+    with pytest.raises(ModelFileError, match=r"mlp-model format version 3; this mlp reads format versions 1 to 2: "
+                                             r"upgrade mlp \(pip install -U mlp-from-scratch\)"):
+        mlp.load(path)
+
+
+def test_a_checkpoint_is_not_a_model_and_says_so(tmp_path):
+    X, y = blobs()
+    path = tmp_path / "ckpt.npz"
+    mlp.fit(X, y, hidden_sizes=[4], epochs=1, checkpoint=path, seed=0)
+    with pytest.raises(ModelFileError, match="not an mlp-model file .*resume it with fit"):
+        mlp.load(path)
+
+
+def test_checkpoint_metadata_is_strict_and_version_1_checkpoints_resume(tmp_path):
+    X, y = blobs()
+    options = dict(hidden_sizes=[4], epochs=3, seed=0, schedule="plateau", early_stopping=True, patience=5)
+    path = tmp_path / "ckpt.npz"
+    mlp.fit(X, y, checkpoint=path, callbacks=[lambda epoch, logs, model: epoch == 1], **options)
+    metadata = _strict_json(_metadata_text(path))
+    assert metadata["format"] == "mlp-checkpoint" and metadata["format_version"] == 2
+    assert metadata["epoch"] == 1 and metadata["history"]["val_loss"] == [None]
+    uninterrupted = mlp.fit(X, y, **options)
+
+    def as_version_1(metadata):  # version 1 wrote NaN and Infinity tokens
+        metadata["format_version"] = 1
+        metadata["history"]["val_loss"] = [float("nan")]
+        return json.dumps(metadata, allow_nan=True)
+
+    old = _rewrite_metadata(path, tmp_path / "v1.npz", as_version_1)
+    resumed = mlp.fit(X, y, checkpoint=old, resume=True, **options)
+    for (W, b), (W2, b2) in zip(uninterrupted.params, resumed.params):
+        np.testing.assert_array_equal(W, W2)
+        np.testing.assert_array_equal(b, b2)
+
+
+def test_non_finite_schedule_state_survives_a_checkpoint(tmp_path, trained):
+    from mlp.engines.checkpoints import load_checkpoint, save_checkpoint
+
+    model, _, _ = trained
+    snapshot = {"state": [], "step_count": 0, "epoch": 0, "rng_state": np.random.default_rng(0).bit_generator.state,
+                "schedule_state": {"base_lr": 0.1, "best": float("inf"), "current": 0.1, "waited": 0}}
+    path = save_checkpoint(tmp_path / "c.npz", model, snapshot, history={}, fit_options={},
+                           best=(float("inf"), None, -1))
+    _strict_json(_metadata_text(path))
+    _, state, best_params, metadata = load_checkpoint(path)
+    assert state == [] and best_params is None
+    assert metadata["schedule_state"]["best"] == float("inf") and metadata["best"]["monitored"] == float("inf")
+    assert metadata["best"]["epoch"] == -1
+
+
+# ---- safe writes: stale temporary files, output paths checked before training -----------------------
+def test_a_save_killed_mid_way_leaves_a_temporary_file_that_the_next_save_removes(tmp_path, trained):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO_ROOT
+
+    model, _, _ = trained
+    script = (
+        "import sys, time\n"
+        "from mlp._files import atomic_write\n"
+        "with atomic_write(sys.argv[1]) as handle:\n"
+        "    handle.write(b'half a model')\n"
+        "    handle.flush()\n"
+        "    print('writing', flush=True)\n"
+        "    time.sleep(60)\n"
+    )
+    target = tmp_path / "model.npz"
+    child = subprocess.Popen([sys.executable, "-c", script, str(target)], stdout=subprocess.PIPE, cwd=REPO_ROOT)
+    try:
+        assert child.stdout.readline().strip() == b"writing"
+    finally:
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait()
+        child.stdout.close()
+    leftovers = [p.name for p in tmp_path.iterdir()]
+    assert len(leftovers) == 1 and leftovers[0].startswith(f".model.npz.mlp-{child.pid}-")
+    assert not target.exists()
+    model.save(target)
+    assert [p.name for p in tmp_path.iterdir()] == ["model.npz"]
+    assert mlp.load(target).layer_sizes == model.layer_sizes
+
+
+def test_only_abandoned_temporary_files_of_ours_are_removed(tmp_path):
+    import os
+    import time
+
+    from mlp._files import STALE_AFTER_SECONDS, remove_stale_temporaries
+
+    live = tmp_path / f".a.npz.mlp-{os.getpid()}-abcdefgh.tmp"  # this process, fresh: someone is writing it
+    old = tmp_path / f".b.npz.mlp-{os.getpid()}-abcdefgh.tmp"  # untouched for too long
+    other = tmp_path / ".c.npz.tmp"  # not our pattern
+    for path in (live, old, other):
+        path.write_bytes(b"x")
+    past = time.time() - STALE_AFTER_SECONDS - 60
+    os.utime(old, (past, past))
+    os.utime(other, (past, past))
+    (tmp_path / ".d.npz.mlp-1-abcdefgh.tmp").symlink_to(other)  # links are never followed or removed
+    removed = remove_stale_temporaries(tmp_path)
+    assert [p.name for p in removed] == [old.name]
+    assert live.exists() and other.exists() and (tmp_path / ".d.npz.mlp-1-abcdefgh.tmp").is_symlink()
+
+
+def test_check_writable_refuses_bad_output_paths_with_one_line(tmp_path):
+    from mlp._files import OutputPathError, check_writable
+
+    assert check_writable(tmp_path / "model.npz", "--out") == tmp_path / "model.npz"
+    assert [p.name for p in tmp_path.iterdir()] == []  # the probe leaves nothing behind
+    cases = [
+        (tmp_path / "missing" / "m.npz", {}, "--out .*missing/m.npz: the folder .*missing does not exist; create it"),
+        (tmp_path, {}, "is a folder; give a file name inside it"),
+        (tmp_path / "file.txt" / "m.npz", {}, "file.txt is not a folder"),
+        (tmp_path / "file.txt", {"folder": True}, "exists and is not a folder"),
+        ("/dev/null", {}, "is not a regular file"),
+    ]
+    (tmp_path / "file.txt").write_text("x")
+    for path, kwargs, fragment in cases:
+        with pytest.raises(OutputPathError, match=fragment) as info:
+            check_writable(path, "--out", **kwargs)
+        assert isinstance(info.value, ValueError) and isinstance(info.value, OSError)
+        assert "\n" not in str(info.value)
+    assert check_writable(tmp_path / "new" / "pictures", "--plot", folder=True) == tmp_path / "new" / "pictures"
+    assert not (tmp_path / "new").exists()
+
+
+def test_fit_checks_the_checkpoint_path_before_training(tmp_path):
+    X, y = blobs()
+    calls = []
+    with pytest.raises(ValueError, match="checkpoint .*does not exist"):
+        mlp.fit(X, y, hidden_sizes=[4], epochs=1, checkpoint=tmp_path / "no" / "c.npz",
+                callbacks=[lambda *args: calls.append(args)])
+    assert calls == []
+
+
+def test_fortran_ordered_and_compressed_archives_load(tmp_path, trained):
+    model, X, _ = trained
+    with np.load(model.save(tmp_path / "m.npz"), allow_pickle=False) as archive:
+        arrays = {key: archive[key] for key in archive.files}
+    np.savez_compressed(tmp_path / "f.npz", **{k: np.asfortranarray(v) for k, v in arrays.items()})
+    loaded = mlp.load(tmp_path / "f.npz")
+    assert loaded.params[0][0].flags.c_contiguous
+    np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
+
+
+def test_a_model_too_large_for_the_memory_left_is_refused_before_reading(tmp_path, trained, monkeypatch):
+    model, _, _ = trained
+    path = model.save(tmp_path / "m.npz")
+    monkeypatch.setenv("MLP_MEMORY_LIMIT", "100")
+    with pytest.raises(ModelFileError, match="loading the model's parameters from .* needs about"):
+        mlp.load(path)

@@ -89,7 +89,7 @@ def load_checkpoint(path):
         raw = archive.read_metadata()
         metadata = model_file.check_model_metadata(raw, where, expected_format=CHECKPOINT_FORMAT)
         metadata.update(_check_training_fields(raw, where))
-        descr = model_file._FLOAT_DESCR[metadata["dtype"]]
+        descr = model_file.FLOAT_DESCR[metadata["dtype"]]
         shapes = model_file.param_shapes(metadata["layer_sizes"])
         state_shapes = _state_shapes(archive, shapes)
         best_shapes = model_file.param_shapes(metadata["layer_sizes"], prefix="best_") \
