@@ -13,6 +13,7 @@ import collections
 import math
 import os
 import struct
+import warnings
 import zipfile
 import zlib
 from pathlib import Path
@@ -56,15 +57,26 @@ def _entries(path: Path, archive: zipfile.ZipFile) -> dict[str, zipfile.ZipInfo]
 def _npy_header(stream, path, key: str) -> tuple[tuple[int, ...], bool, np.dtype]:
     """(shape, fortran_order, dtype) from the header of one ``.npy`` entry, checked."""
     try:
-        major, _minor = np.lib.format.read_magic(stream)
-        if major == 1:
-            shape, fortran, dtype = np.lib.format.read_array_header_1_0(stream, max_header_size=_MAX_NPY_HEADER)
-        elif major == 2:
-            shape, fortran, dtype = np.lib.format.read_array_header_2_0(stream, max_header_size=_MAX_NPY_HEADER)
-        else:
-            raise ValueError(f".npy format version {major} (this reader knows 1 and 2)")
-    except (ValueError, TypeError, SyntaxError, RecursionError, OverflowError, KeyError) as exc:
-        raise bad(path, f"{key} is not a valid .npy array ({exc})") from None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "created on Python 2": parsed all the same
+            return _checked_header(stream, path, key)
+    except DatasetFormatError:
+        raise
+    except (zipfile.BadZipFile, EOFError, OSError, zlib.error) as exc:  # the zip stream, not the header
+        raise bad(path, f"{key} is corrupt ({type(exc).__name__}: {exc})") from None
+    except Exception as exc:  # noqa: BLE001 - numpy's parser of the header text raises ValueError,
+        # SyntaxError, tokenize.TokenError, RecursionError, ... on malformed input: all mean "not .npy"
+        raise bad(path, f"{key} is not a valid .npy array ({type(exc).__name__}: {exc})") from None
+
+
+def _checked_header(stream, path, key: str) -> tuple[tuple[int, ...], bool, np.dtype]:
+    major, _minor = np.lib.format.read_magic(stream)
+    if major == 1:
+        shape, fortran, dtype = np.lib.format.read_array_header_1_0(stream, max_header_size=_MAX_NPY_HEADER)
+    elif major == 2:
+        shape, fortran, dtype = np.lib.format.read_array_header_2_0(stream, max_header_size=_MAX_NPY_HEADER)
+    else:
+        raise ValueError(f".npy format version {major} (this reader knows 1 and 2)")
     if dtype.hasobject:
         raise bad(path, f"{key} is an object array, which is never loaded (no pickles)")
     if dtype.kind not in "biuf" or dtype.shape:
