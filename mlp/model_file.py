@@ -65,6 +65,7 @@ MAX_CENTRAL_DIRECTORY = 8 << 20
 MAX_DEFLATE_RATIO = 1032  # the most deflate can compress: more declared output is a lie
 _READ_CHUNK = 1 << 20
 FLOAT_DESCR = {"float32": "<f4", "float64": "<f8"}
+SCALAR_HISTORY_KEYS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds")
 
 
 class ModelFileError(ValueError):
@@ -195,10 +196,11 @@ def _end_record(handle, size, where):
     if at < 0 or at + 22 > len(tail):
         raise ModelFileError(f"{where} is truncated or not an .npz file (no zip end record)")
     entries, directory_size = struct.unpack("<10xHI6x", tail[at:at + 22])
-    if entries == 0xFFFF or directory_size == 0xFFFFFFFF:  # zip64: the real numbers are elsewhere
-        locator = tail[at - 20:at] if at >= 20 else b""
-        if len(locator) != 20 or locator[:4] != b"PK\x06\x07":
-            raise ModelFileError(f"{where}: its zip64 end record is missing (truncated or corrupt file)")
+    locator = tail[at - 20:at] if at >= 20 else b""
+    has_locator = locator[:4] == b"PK\x06\x07"
+    if (entries == 0xFFFF or directory_size == 0xFFFFFFFF) and not has_locator:
+        raise ModelFileError(f"{where}: its zip64 end record is missing (truncated or corrupt file)")
+    if has_locator:  # zip64 (zipfile then trusts these numbers, so they are the ones to check)
         (offset,) = struct.unpack("<8xQ4x", locator)
         if offset > size - 56:
             raise ModelFileError(f"{where}: its zip64 end record points past the end of the file")
@@ -466,8 +468,11 @@ def _history(value, where):
     for key, values in value.items():
         if not isinstance(values, list):
             raise ModelFileError(f"{where}: history[{key!r}] must be a list, got {_short(values)}")
-        history[key] = [[number(x, key) for x in item] if isinstance(item, list) else number(item, key)
-                        for item in values]
+        if key in SCALAR_HISTORY_KEYS:
+            history[key] = [number(item, key) for item in values]
+        else:  # per-layer values (grad_norm, ...): a list of numbers per epoch
+            history[key] = [[number(x, key) for x in item] if isinstance(item, list) else number(item, key)
+                            for item in values]
     return history
 
 
@@ -515,8 +520,8 @@ def check_model_metadata(metadata, where, *, expected_format=MODEL_FORMAT):
             raise ModelFileError(f"{where}: metadata field {key!r} must be an object or null, got "
                                  f"{_short(metadata[key])}")
     config = dict(metadata.get("config") or {})
-    if config.get("optimizer") is not None and not isinstance(config["optimizer"], (dict, str)):
-        raise ModelFileError(f"{where}: config['optimizer'] must be an object or a name, got "
+    if config.get("optimizer") is not None and not isinstance(config["optimizer"], dict):
+        raise ModelFileError(f"{where}: config['optimizer'] must be an object such as {{\"name\": \"adam\"}}, got "
                              f"{_short(config['optimizer'])}")
     if config.get("preprocessing") is not None and not isinstance(config["preprocessing"], dict):
         raise ModelFileError(f"{where}: config['preprocessing'] must be an object or null")

@@ -7,7 +7,7 @@ import pytest
 import mlp
 from mlp import _memory
 from mlp._memory import MemoryLimitError
-from tests.conftest import blobs
+from tests.helpers import blobs
 
 GIB = 1 << 30
 

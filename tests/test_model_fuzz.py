@@ -98,6 +98,8 @@ def _assert_consistent(kind, result):
         sizes = result.layer_sizes
         params = result.params
         assert len(result.classes_) == sizes[-1]
+        result.predict_proba(np.ones((2, sizes[0]), dtype=result.dtype))  # a loaded model works
+        repr(result)
     else:
         params, state, best, metadata = result
         sizes = metadata["layer_sizes"]
@@ -454,3 +456,11 @@ def test_devices_and_pipes_are_not_read(tmp_path):
             mlp.load(tmp_path / "pipe.npz")
     with pytest.raises(FileNotFoundError):
         mlp.load(tmp_path / "absent.npz")
+
+
+def test_an_end_record_declaring_a_huge_directory_is_refused_before_parsing(originals, tmp_path):
+    data = bytearray(originals["model"])
+    at = data.rindex(b"PK\x05\x06")
+    data[at + 8:at + 16] = struct.pack("<HHI", 60000, 60000, 9 << 20)  # entries, entries, directory bytes
+    with pytest.raises(ModelFileError, match="declares 60,000 entries"):
+        _load_or_raise("model", bytes(data), tmp_path)

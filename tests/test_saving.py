@@ -320,7 +320,7 @@ def test_a_save_killed_mid_way_leaves_a_temporary_file_that_the_next_save_remove
     import subprocess
     import sys
 
-    from tests.conftest import REPO_ROOT
+    from tests.helpers import REPO_ROOT
 
     model, _, _ = trained
     script = (
