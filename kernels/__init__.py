@@ -1,55 +1,261 @@
-"""Fused, allocation-free Numba kernels for the CPU hot loops of MLP training.
+"""Fused, allocation-free Numba kernels for the CPU hot loops of MLP training (import: ``mlp_kernels``).
 
-Depends on NumPy and Numba only.  Every kernel writes into arrays the caller preallocated and
-validates (C-contiguous, one float dtype per call: float32 or float64; labels/indices int64).
-The math is exactly that of the README's "The math, precisely"; names are shared with the Python core and the C++ port.
+Depends on NumPy and Numba only.  Every kernel writes into arrays the caller preallocated: all float
+arrays of one call share one dtype (float32 or float64) and are C-contiguous; labels and indices are
+int64.  The functions here check that (shapes, dtypes, contiguity, label and index ranges) and then
+call the compiled body; ``mlp_kernels.unchecked`` holds the same bodies without the checks, for a
+caller that validated its arrays once (the training engine does, once per fit).
+
+Names say the contract.  Where the Python core (``mlp.losses``, ``mlp.optimizers``) or the C++ port
+has a function of a similar name with another contract, the kernel's name differs:
+``softmax_cross_entropy_sum`` returns the loss SUM and the correct count (``mlp.losses`` and the
+C++ ``softmax_cross_entropy`` return the mean); the ``*_step_fused`` updates fold L2, clipping and
+the global-norm scale into the step (the C++ ``adam_step`` is the plain update);
+``processed_grad_sq_norm`` is the squared norm of those processed gradients.
 
 Call ``warmup(dtype)`` before a training loop so compilation (first run, a few seconds) or loading
-of the on-disk cache (later runs) happens up front.
-
-Numba's cache only watches the source file of each kernel: after editing ``_config.py`` or
-``_math.py``, delete ``kernels/__pycache__`` so the kernels that inline them are rebuilt.
+of the on-disk cache (later runs) happens up front.  Numba's cache only watches the source file of
+each kernel: after editing ``_config.py`` or ``_math.py``, delete this folder's ``__pycache__``.
 """
+import math
 import time
 
 import numpy as np
 
-from .layers import (
-    ACTIVATION_CODES,
-    IDENTITY,
-    LEAKY_RELU,
-    LEAKY_SLOPE,
-    RELU,
-    SIGMOID,
-    TANH,
-    activation_backward,
-    bias_activation_forward,
-    bias_gradient,
-    dropout_backward,
-    dropout_forward,
-    gather_labels,
-    gather_rows,
-)
-from .losses import sigmoid_mse, softmax_cross_entropy
-from .optim import adam_step, grad_sq_norm, momentum_step, rmsprop_step, sgd_step
+from . import unchecked as _k
+from ._layers import ACTIVATION_CODES, IDENTITY, LEAKY_RELU, LEAKY_SLOPE, RELU, SIGMOID, TANH
 
 __all__ = [
     "IDENTITY", "RELU", "LEAKY_RELU", "SIGMOID", "TANH", "ACTIVATION_CODES", "LEAKY_SLOPE",
     "gather_rows", "gather_labels", "bias_activation_forward", "activation_backward",
     "bias_gradient", "dropout_forward", "dropout_backward",
-    "softmax_cross_entropy", "sigmoid_mse",
-    "grad_sq_norm", "sgd_step", "momentum_step", "rmsprop_step", "adam_step",
-    "warmup",
+    "softmax_cross_entropy_sum", "sigmoid_mse_sum",
+    "processed_grad_sq_norm", "sgd_step_fused", "momentum_step_fused", "rmsprop_step_fused", "adam_step_fused",
+    "check_float_arrays", "warmup",
 ]
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 
+# ---- checks ------------------------------------------------------------------------------------------
+def check_float_arrays(ndim, **arrays):
+    """Each array is a C-contiguous NumPy array of `ndim` dimensions; all share one float dtype
+    (float32 or float64).  Returns that dtype; raises a TypeError/ValueError naming the argument."""
+    dtype = None
+    for name, array in arrays.items():
+        if not isinstance(array, np.ndarray):
+            raise TypeError(f"{name} must be a NumPy array, got {type(array).__name__}")
+        if array.ndim != ndim:
+            raise ValueError(f"{name} must be {ndim}-D, got shape {array.shape}")
+        if array.dtype not in _FLOATS:
+            raise TypeError(f"{name} must be float32 or float64, got {array.dtype}")
+        if dtype is not None and array.dtype != dtype:
+            raise TypeError(f"{name} is {array.dtype} but the other arrays are {dtype}: use one dtype per call")
+        if not array.flags.c_contiguous:
+            raise ValueError(f"{name} must be C-contiguous (np.ascontiguousarray({name}))")
+        dtype = array.dtype
+    return dtype
+
+
+def _check_writable(**arrays):
+    for name, array in arrays.items():
+        if not array.flags.writeable:
+            raise ValueError(f"{name} is read-only; the kernel writes into it")
+
+
+def _check_int64(name, array, ndim=1):
+    if not isinstance(array, np.ndarray) or array.dtype != np.int64 or array.ndim != ndim:
+        raise TypeError(f"{name} must be a {ndim}-D int64 NumPy array")
+    if not array.flags.c_contiguous:
+        raise ValueError(f"{name} must be C-contiguous (np.ascontiguousarray({name}))")
+
+
+def _check_range(name, values, high):
+    if values.size and (int(values.min()) < 0 or int(values.max()) >= high):
+        raise ValueError(f"{name} holds values outside [0, {high}): {int(values.min())}..{int(values.max())}")
+
+
+def _check_shape(name, array, shape):
+    if array.shape != tuple(shape):
+        raise ValueError(f"{name} has shape {array.shape}, expected {tuple(shape)}")
+
+
+def _check_code(code):
+    if isinstance(code, bool) or not isinstance(code, (int, np.integer)) or not IDENTITY <= code <= TANH:
+        raise ValueError(f"unknown activation code {code!r}; use one of mlp_kernels.ACTIVATION_CODES {ACTIVATION_CODES}")
+
+
+def _check_scalar(name, value, *, low=None, high=None, low_inclusive=True):
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be a number, got {value!r}")
+    if math.isnan(value) or (low is not None and (value < low if low_inclusive else value <= low)) or (
+            high is not None and value > high):
+        raise ValueError(f"{name} is out of range: {value!r}")
+
+
+# ---- layers ------------------------------------------------------------------------------------------
+def gather_rows(X, idx, out):
+    """out[i, :] = X[idx[i], :].  X (N, D), idx int64 (B,), out (B, D)."""
+    check_float_arrays(2, X=X, out=out)
+    _check_int64("idx", idx)
+    _check_shape("out", out, (idx.shape[0], X.shape[1]))
+    _check_range("idx", idx, X.shape[0])
+    _check_writable(out=out)
+    _k.gather_rows(X, idx, out)
+
+
+def gather_labels(y, idx, out):
+    """out[i] = y[idx[i]].  y int64 (N,), idx int64 (B,), out int64 (B,)."""
+    for name, array in (("y", y), ("idx", idx), ("out", out)):
+        _check_int64(name, array)
+    _check_shape("out", out, idx.shape)
+    _check_range("idx", idx, y.shape[0])
+    _check_writable(out=out)
+    _k.gather_labels(y, idx, out)
+
+
+def bias_activation_forward(Z, b, code):
+    """In place Z = act(Z + b) row by row.  Z (B, H), b (H,), code one of ACTIVATION_CODES."""
+    dtype = check_float_arrays(2, Z=Z)
+    if check_float_arrays(1, b=b) != dtype:
+        raise TypeError(f"b is {b.dtype} but Z is {dtype}: use one dtype per call")
+    _check_shape("b", b, (Z.shape[1],))
+    _check_code(code)
+    _check_writable(Z=Z)
+    _k.bias_activation_forward(Z, b, code)
+
+
+def activation_backward(dA, A, code, db=None):
+    """In place dA *= act'(A) (written from the output A); with db (H,) also the bias gradient
+    db = column sums of the new dA.  dA, A (B, H)."""
+    check_float_arrays(2, dA=dA, A=A)
+    _check_shape("A", A, dA.shape)
+    _check_code(code)
+    _check_writable(dA=dA)
+    if db is not None:
+        if check_float_arrays(1, db=db) != dA.dtype:
+            raise TypeError(f"db is {db.dtype} but dA is {dA.dtype}: use one dtype per call")
+        _check_shape("db", db, (dA.shape[1],))
+        _check_writable(db=db)
+    _k.activation_backward(dA, A, code, db)
+
+
+def bias_gradient(dZ, db):
+    """db[j] = sum_i dZ[i, j].  dZ (B, H), db (H,)."""
+    dtype = check_float_arrays(2, dZ=dZ)
+    if check_float_arrays(1, db=db) != dtype:
+        raise TypeError(f"db is {db.dtype} but dZ is {dtype}: use one dtype per call")
+    _check_shape("db", db, (dZ.shape[1],))
+    _check_writable(db=db)
+    _k.bias_gradient(dZ, db)
+
+
+def dropout_forward(A, U, keep_prob):
+    """Inverted dropout in place: U (uniforms in [0, 1)) becomes the mask (U < keep_prob) / keep_prob
+    and A *= mask.  A (B, H) float32/float64, U (B, H) of the same or a wider float dtype."""
+    check_float_arrays(2, A=A)
+    check_float_arrays(2, U=U)
+    _check_shape("U", U, A.shape)
+    _check_scalar("keep_prob", keep_prob, low=0.0, high=1.0, low_inclusive=False)
+    _check_writable(A=A, U=U)
+    _k.dropout_forward(A, U, keep_prob)
+
+
+def dropout_backward(dA, mask):
+    """dA *= mask in place.  dA (B, H), mask (B, H) as left in U by dropout_forward."""
+    check_float_arrays(2, dA=dA)
+    check_float_arrays(2, mask=mask)
+    _check_shape("mask", mask, dA.shape)
+    _check_writable(dA=dA)
+    _k.dropout_backward(dA, mask)
+
+
+# ---- losses ------------------------------------------------------------------------------------------
+def _check_loss_args(Z, y, scale, dZ):
+    check_float_arrays(2, Z=Z, dZ=dZ)
+    _check_shape("dZ", dZ, Z.shape)
+    _check_int64("y", y)
+    _check_shape("y", y, (Z.shape[0],))
+    _check_range("y", y, Z.shape[1])
+    _check_scalar("scale", scale)
+    _check_writable(dZ=dZ)
+
+
+def softmax_cross_entropy_sum(Z, y, scale, dZ):
+    """Softmax + cross-entropy over logits Z (B, K) and labels y (B,): returns (loss SUM over the
+    rows as a float64, number of rows whose first arg-max is the label) and writes
+    dZ = (softmax(Z) - onehot(y)) * scale (dZ may be Z).  Pass scale = 1/B for the mean's gradient."""
+    _check_loss_args(Z, y, scale, dZ)
+    return _k.softmax_cross_entropy_sum(Z, y, scale, dZ)
+
+
+def sigmoid_mse_sum(Z, y, scale, dZ):
+    """Sigmoid outputs + squared error: returns (SUM over rows of 0.5 * sum_k (A_k - onehot_k)^2,
+    correct count) and writes dZ = (A - onehot) * A * (1 - A) * scale."""
+    _check_loss_args(Z, y, scale, dZ)
+    return _k.sigmoid_mse_sum(Z, y, scale, dZ)
+
+
+# ---- optimizer steps on flat buffers -----------------------------------------------------------------
+def _check_step_args(p, g, *state, lr=None, l2=0.0, clip_value=math.inf, grad_scale=1.0):
+    arrays = {"p": p, "g": g, **{f"state{i}": s for i, s in enumerate(state)}}
+    check_float_arrays(1, **arrays)
+    for name, array in arrays.items():
+        _check_shape(name, array, p.shape)
+    _check_writable(p=p, **{f"state{i}": s for i, s in enumerate(state)})
+    if lr is not None:
+        _check_scalar("lr", lr, low=0.0)
+    _check_scalar("l2", l2, low=0.0)
+    _check_scalar("clip_value", clip_value, low=0.0, low_inclusive=False)
+    _check_scalar("grad_scale", grad_scale, low=0.0)
+
+
+def processed_grad_sq_norm(g, p, l2, clip_value):
+    """sum_i clip(g_i + l2 * p_i, -clip_value, clip_value)^2 as a float64.  g, p (P,)."""
+    _check_step_args(p, g, l2=l2, clip_value=clip_value)
+    return _k.processed_grad_sq_norm(g, p, l2, clip_value)
+
+
+def sgd_step_fused(p, g, lr, l2, clip_value, grad_scale):
+    """p -= lr * g_hat, g_hat = clip(g + l2 p, +-clip_value) * grad_scale.  p, g (P,)."""
+    _check_step_args(p, g, lr=lr, l2=l2, clip_value=clip_value, grad_scale=grad_scale)
+    _k.sgd_step_fused(p, g, lr, l2, clip_value, grad_scale)
+
+
+def momentum_step_fused(p, g, v, lr, mu, nesterov, l2, clip_value, grad_scale):
+    """v = mu v + g_hat; p -= lr v (nesterov: p -= lr (g_hat + mu v)).  p, g, v (P,)."""
+    _check_step_args(p, g, v, lr=lr, l2=l2, clip_value=clip_value, grad_scale=grad_scale)
+    _check_scalar("mu", mu, low=0.0, high=1.0)
+    _k.momentum_step_fused(p, g, v, lr, mu, bool(nesterov), l2, clip_value, grad_scale)
+
+
+def rmsprop_step_fused(p, g, s, lr, rho, eps, l2, clip_value, grad_scale):
+    """s = rho s + (1 - rho) g_hat^2; p -= lr g_hat / (sqrt(s) + eps).  p, g, s (P,)."""
+    _check_step_args(p, g, s, lr=lr, l2=l2, clip_value=clip_value, grad_scale=grad_scale)
+    _check_scalar("rho", rho, low=0.0, high=1.0)
+    _check_scalar("eps", eps, low=0.0, low_inclusive=False)
+    _k.rmsprop_step_fused(p, g, s, lr, rho, eps, l2, clip_value, grad_scale)
+
+
+def adam_step_fused(p, g, m, v, lr, beta1, beta2, eps, t, decoupled_wd, l2, clip_value, grad_scale):
+    """Adam (AdamW when decoupled_wd > 0) with bias correction at step t >= 1.  p, g, m, v (P,)."""
+    _check_step_args(p, g, m, v, lr=lr, l2=l2, clip_value=clip_value, grad_scale=grad_scale)
+    for name, value in (("beta1", beta1), ("beta2", beta2)):
+        _check_scalar(name, value, low=0.0, high=1.0)
+    _check_scalar("eps", eps, low=0.0, low_inclusive=False)
+    _check_scalar("decoupled_wd", decoupled_wd, low=0.0)
+    if isinstance(t, bool) or not isinstance(t, (int, np.integer)) or t < 1:
+        raise ValueError(f"t must be an integer >= 1 (the step count), got {t!r}")
+    _k.adam_step_fused(p, g, m, v, lr, beta1, beta2, eps, int(t), decoupled_wd, l2, clip_value, grad_scale)
+
+
+# ---- compile up front --------------------------------------------------------------------------------
 def warmup(dtype=np.float32):
     """Run every kernel once on tiny arrays of ``dtype`` (float32 or float64), with scalars of the
     types a training loop passes (Python float/int/bool), so that compilation or cache loading
     happens now.  Returns the seconds it took.
     """
     dtype = np.dtype(dtype)
-    if dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
+    if dtype not in _FLOATS:
         raise TypeError(f"kernels work on float32 or float64 arrays, not {dtype}")
     start = time.perf_counter()
     X = np.linspace(-1.0, 1.0, 12).reshape(4, 3).astype(dtype)
@@ -65,20 +271,21 @@ def warmup(dtype=np.float32):
         A = Z.copy()
         bias_activation_forward(A, b, code)
         activation_backward(dA, A, code)
+        activation_backward(dA, A, code, b)
     bias_gradient(dA, b)
-    U = np.full((2, 3), 0.25, dtype=dtype)
-    dropout_forward(A, U, 0.5)
-    dropout_backward(dA, U)
+    for U in (np.full((2, 3), 0.25, dtype=dtype), np.full((2, 3), 0.25)):
+        dropout_forward(A, U, 0.5)
+        dropout_backward(dA, U)
     dZ = np.empty_like(Z)
-    softmax_cross_entropy(Z, labels, 0.5, dZ)
-    sigmoid_mse(Z, labels, 0.5, dZ)
+    softmax_cross_entropy_sum(Z, labels, 0.5, dZ)
+    sigmoid_mse_sum(Z, labels, 0.5, dZ)
     p = np.ones(5, dtype=dtype)
     g = np.full(5, 0.5, dtype=dtype)
     s1, s2 = np.zeros(5, dtype=dtype), np.zeros(5, dtype=dtype)
-    grad_sq_norm(g, p, 0.0, np.inf)
-    sgd_step(p, g, 0.1, 0.0, np.inf, 1.0)
-    momentum_step(p, g, s1, 0.1, 0.9, False, 0.0, np.inf, 1.0)
-    momentum_step(p, g, s1, 0.1, 0.9, True, 0.0, np.inf, 1.0)
-    rmsprop_step(p, g, s1, 0.1, 0.9, 1e-8, 0.0, np.inf, 1.0)
-    adam_step(p, g, s1, s2, 0.1, 0.9, 0.999, 1e-8, 1, 0.0, 0.0, np.inf, 1.0)
+    processed_grad_sq_norm(g, p, 0.0, math.inf)
+    sgd_step_fused(p, g, 0.1, 0.0, math.inf, 1.0)
+    momentum_step_fused(p, g, s1, 0.1, 0.9, False, 0.0, math.inf, 1.0)
+    momentum_step_fused(p, g, s1, 0.1, 0.9, True, 0.0, math.inf, 1.0)
+    rmsprop_step_fused(p, g, s1, 0.1, 0.9, 1e-8, 0.0, math.inf, 1.0)
+    adam_step_fused(p, g, s1, s2, 0.1, 0.9, 0.999, 1e-8, 1, 0.0, 0.0, math.inf, 1.0)
     return time.perf_counter() - start

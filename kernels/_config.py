@@ -3,7 +3,7 @@
 ``jit`` is the decorator for the public kernels and their helpers:
 
 - ``cache=True``: compiled machine code is written beside the sources, so a second process loads it
-  in milliseconds instead of compiling again (see ``kernels.warmup``).
+  in milliseconds instead of compiling again (see ``mlp_kernels.warmup``).
 - ``fastmath``: value-safe flags only.  ``nnan``/``ninf`` are left out on purpose, so NaN and inf
   still propagate and ``x != x`` still means "x is NaN"; ``reassoc`` lets LLVM vectorise sums.
 - ``error_model="numpy"``: float division by zero gives inf/NaN instead of raising
@@ -16,7 +16,7 @@
 
 ``boundscheck`` is left unset so ``NUMBA_BOUNDSCHECK=1`` can switch it on when debugging.
 
-``SCALAR_MATH_OPTIONS`` is for the scalar helpers in ``kernels._math``.  Their range reductions
+``SCALAR_MATH_OPTIONS`` is for the scalar helpers in ``mlp_kernels._math``.  Their range reductions
 (Cody-Waite splitting of x*log(2)) must be evaluated as written, so they get no ``reassoc``/``afn``.
 The flags belong to each LLVM instruction, so the helpers keep them after LLVM inlines them into a
 kernel compiled with ``FASTMATH``.

@@ -5,18 +5,19 @@
     model = mlp.fit(X_train, y_train, hidden_sizes=[128, 64], epochs=10, seed=0)
     model.score(X_test, y_test)
 """
-from . import activations, datasets, initializers, layers, losses, optimizers, schedules
-from .model import MLP
-from .saving import ModelFileError, load_model as load
-from .training import TrainingError, fit
+from . import activations, datasets, initializers, layers, losses, optimizers, options, schedules
+from .engines import TrainingError
+from .model import MLP, load
+from .model_file import ModelFileError
+from .training import fit
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 
 def __getattr__(name):
-    # scikit-learn is the optional extra mlp[sklearn]: the estimator is imported when first asked for.
+    # scikit-learn is the optional extra mlp-from-scratch[sklearn]: the estimator is imported when first asked for.
     if name == "MLPClassifier":
-        from .estimator import MLPClassifier  # without scikit-learn: ImportError saying pip install "mlp[sklearn]"
+        from .estimator import MLPClassifier  # without scikit-learn: ImportError saying how to install it
 
         return MLPClassifier
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
@@ -33,6 +34,7 @@ __all__ = [
     "layers",
     "losses",
     "optimizers",
+    "options",
     "schedules",
     "__version__",
 ]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numbers
+import warnings
 
 import numpy as np
 
@@ -28,7 +29,7 @@ def as_array(x, name):
         raise TypeError(f"{name} could not be converted to an array: {error}") from None
 
 
-def check_features(X, *, dtype, name="X", n_features=None, xp=None, device=None):
+def check_features(X, *, dtype, name="X", n_features=None, xp=None, device=None, warn_raw_pixels=False):
     """Validate a feature matrix and return it in `dtype` (a copy only when the dtype changes).
 
     Returns (X, xp, device). With `xp`/`device` given, X must already live there.
@@ -44,7 +45,11 @@ def check_features(X, *, dtype, name="X", n_features=None, xp=None, device=None)
         raise ValueError(f"{name} is on device {X_device!r} but the model is on {device!r}; move {name} there first")
     xp, device = X_xp, X_device
     if X.ndim != 2:
-        hint = " (reshape a single sample with X.reshape(1, -1))" if X.ndim == 1 else ""
+        hint = ""
+        if X.ndim == 1:
+            hint = f" (reshape a single sample with {name}.reshape(1, -1))"
+        elif X.ndim > 2:
+            hint = f" (flatten each sample, e.g. images, with {name}.reshape({name}.shape[0], -1))"
         raise ValueError(f"{name} must be 2-D (n_samples, n_features); got shape {tuple(X.shape)}{hint}")
     if X.shape[0] == 0:
         raise ValueError(f"{name} is empty: it has 0 samples; pass at least one row")
@@ -62,7 +67,25 @@ def check_features(X, *, dtype, name="X", n_features=None, xp=None, device=None)
         X = xp.astype(X, target)  # explicit conversion: the caller's array is never modified
     if not bool(xp.all(xp.isfinite(X))):
         raise ValueError(f"{name} contains NaN or infinity; clean or impute the data before training")
+    if warn_raw_pixels:
+        _warn_if_raw_pixels(X, xp=xp, name=name)
     return X, xp, device
+
+
+class RawPixelsWarning(UserWarning):
+    """X looks like unscaled 0-255 pixel values."""
+
+
+def _warn_if_raw_pixels(X, *, xp, name):
+    """Warn when X holds whole numbers in [0, 255] reaching above 1: raw pixels, which train badly
+    (0.60 instead of 0.89 accuracy for one epoch of a plain network on MNIST)."""
+    high = float(xp.max(X))
+    if 1.0 < high <= 255.0 and float(xp.min(X)) >= 0.0 and bool(xp.all(X == xp.round(X))):
+        warnings.warn(
+            f"{name} holds whole numbers from 0 to {high:g}: raw pixel values? Scale them to [0, 1] "
+            f"first ({name} / 255.0); unscaled inputs train much worse",
+            RawPixelsWarning, stacklevel=4,
+        )
 
 
 def is_integral_dtype(dtype):
@@ -97,6 +120,11 @@ def check_labels(y, n_samples, *, xp, device, classes=None, name="y"):
     if kind == "bool":
         y = xp.astype(y, xp.int64)
     elif kind.startswith("float"):
+        if not bool(xp.all(xp.isfinite(y))):
+            raise ValueError(f"{name} holds NaN or infinity; labels must be whole numbers")
+        if not bool(xp.all(xp.abs(y) <= 2.0**53)):
+            raise ValueError(f"{name} holds labels beyond +-2**53, which a float cannot count exactly; "
+                             "pass integer labels")
         if not bool(xp.all(y == xp.round(y))):
             raise ValueError(f"{name} must hold integer class labels; got non-integer values such as 0.5")
         y = xp.astype(y, xp.int64)

@@ -4,6 +4,7 @@
     evaluate   accuracy, per-class precision/recall and the confusion matrix of a saved model
     predict    recognise your own handwritten digits from PNG/JPEG files
     convert    write MNIST in another format (idx, npz, csv, or the C++ port's binary files)
+    download   fetch MNIST (checksum-verified) into the cache or a folder
     info       describe a saved model
 
 Every failure the user can cause ends in one line on stderr and a non-zero exit, never a traceback.
@@ -22,17 +23,27 @@ class CommandError(Exception):
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse with a one-line error message (exit status 2)."""
+    """argparse with a one-line error message naming the subcommand (exit status 2), and every
+    default shown in --help."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", argparse.ArgumentDefaultsHelpFormatter)
+        kwargs.setdefault("allow_abbrev", False)  # --epoch must not silently mean --epochs
+        super().__init__(*args, **kwargs)
 
     def error(self, message):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def _hidden(text):
+    parts = text.split(",")
+    if text.strip() in ("", "none", "[]"):
+        return []
     try:
-        sizes = [int(part) for part in text.split(",") if part.strip()]
+        sizes = [int(part) for part in parts]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"takes comma-separated widths like 128,64, got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"takes comma-separated widths like 128,64 (or 'none' for no hidden layer), got {text!r}") from None
     if any(size < 1 for size in sizes):
         raise argparse.ArgumentTypeError(f"widths must be positive, got {text!r}")
     return sizes
@@ -50,47 +61,87 @@ def _batch_size(text):
     return value
 
 
+def _count(low):
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"takes an integer, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be >= {low}, got {value}")
+        return value
+
+    return parse
+
+
+def _progress(text):
+    choices = {"auto": "auto", "yes": True, "no": False}
+    if text not in choices:
+        raise argparse.ArgumentTypeError(f"takes auto, yes or no, got {text!r}")
+    return choices[text]
+
+
+# How each option of the table is read from the command line (the rest: float, or the choices).
+_CLI_TYPES = {
+    "hidden_sizes": _hidden, "batch_size": _batch_size, "epochs": _count(0), "patience": _count(0),
+    "verbose": _count(0), "seed": _count(0), "n_threads": _count(1), "progress": _progress,
+}
+_NOT_FLAGS = ("checkpoint", "resume", "log_gradients", "early_stopping", "shuffle")  # added by hand below
+
+
+def _add_option_flags(parser):
+    """The `train` flags for every option of the table that has one, with the table's help and default."""
+    from .options import OPTIONS
+
+    for option in OPTIONS.values():
+        if option.flag is None or option.name in _NOT_FLAGS:
+            continue
+        kwargs = dict(dest=option.name, default=option.command_line_default, help=option.help)
+        if option.choices:
+            kwargs["choices"] = list(option.choices)
+        else:
+            kwargs["type"] = _CLI_TYPES.get(option.name, float)
+        if option.metavar:
+            kwargs["metavar"] = option.metavar
+        if option.name == "progress":
+            kwargs["metavar"] = "auto|yes|no"
+        parser.add_argument(option.flag, **kwargs)
+    parser.add_argument("--shuffle", dest="shuffle", action=argparse.BooleanOptionalAction,
+                        default=OPTIONS["shuffle"].default, help=OPTIONS["shuffle"].help)
+    parser.add_argument("--early-stopping", dest="early_stopping", action="store_true",
+                        default=OPTIONS["early_stopping"].default, help=OPTIONS["early_stopping"].help)
+    parser.add_argument("--log-gradients", dest="log_gradients", action="store_true",
+                        help=OPTIONS["log_gradients"].help + " (printed each epoch, plotted with --plot)")
+    parser.add_argument("--checkpoint", metavar="PATH", help=OPTIONS["checkpoint"].help)
+    parser.add_argument("--resume", action="store_true", help="continue from --checkpoint if it exists")
+
+
 def _data_arguments(parser):
-    parser.add_argument("--data", help="folder or file holding the data set; default: $MLP_DATA_DIR, the cache, a download")
+    parser.add_argument("--data", metavar="PATH",
+                        help="folder or file holding the data set (default: $MLP_DATA_DIR, then the cache; "
+                             "fetch it once with `mlp download`)")
     parser.add_argument("--dataset", default="mnist", choices=["mnist", "fashion-mnist"])
 
 
+DEFAULT_OUT_FOLDER = "models"
+_PRETTY = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST"}
+
+
 def build_parser():
-    from .training import DEFAULT_BATCH_SIZE, DEFAULT_DROPOUT, DEFAULT_EPOCHS, DEFAULT_HIDDEN_SIZES, DEFAULT_SCHEDULE
-
     parser = _Parser(prog="mlp", description="Train and use from-scratch multilayer perceptrons.")
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="COMMAND")
 
-    train = commands.add_parser("train", help="train on MNIST and report the test accuracy")
+    train = commands.add_parser("train", help="train on MNIST and report the test accuracy",
+                                description="Train on MNIST, report the test accuracy and save the model.")
     _data_arguments(train)
-    train.add_argument("--hidden", type=_hidden, default=list(DEFAULT_HIDDEN_SIZES), help="widths, e.g. 128,64")
-    train.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS)
-    train.add_argument("--batch-size", type=_batch_size, default=DEFAULT_BATCH_SIZE, help="N, or 'full'")
-    train.add_argument("--optimizer", default="adam", choices=["sgd", "momentum", "nesterov", "rmsprop", "adam", "adamw"])
-    train.add_argument("--lr", type=float, default=None, help="learning rate (default depends on the optimizer)")
-    train.add_argument("--momentum", type=float, default=None)
-    train.add_argument("--activation", default="relu", choices=["relu", "leaky_relu", "sigmoid", "tanh", "identity"])
-    train.add_argument("--loss", default="cross_entropy", choices=["cross_entropy", "mse"])
-    train.add_argument("--init", default="auto", choices=["auto", "he_normal", "he_uniform", "glorot_normal", "glorot_uniform",
-                                                            "lecun_normal", "lecun_uniform", "normal"])
-    train.add_argument("--dropout", type=float, default=DEFAULT_DROPOUT)
-    train.add_argument("--weight-decay", type=float, default=None)
-    train.add_argument("--clip-value", type=float, default=None)
-    train.add_argument("--clip-norm", type=float, default=None)
-    train.add_argument("--schedule", default=DEFAULT_SCHEDULE, choices=["constant", "step", "exponential", "cosine", "plateau"])
-    train.add_argument("--validation-split", type=float, default=0.0, help="fraction of the training data held out")
-    train.add_argument("--early-stopping", action="store_true", help="stop when the validation loss stops improving")
-    train.add_argument("--patience", type=int, default=5)
-    train.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    _add_option_flags(train)
+    train.add_argument("--quiet", "-q", action="store_true", help="print only errors and where the model went")
     train.add_argument("--device", default="cpu", help="cpu, gpu or cuda:N (needs CuPy)")
-    train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--out", help="save the trained model to this .npz file")
+    train.add_argument("--out", metavar="PATH",
+                       help=f"save the trained model here (default: {DEFAULT_OUT_FOLDER}/mlp-DATE-TIME.npz)")
+    train.add_argument("--no-save", action="store_true", help="do not save the model")
     train.add_argument("--plot", metavar="DIR", help="write loss curves and other pictures as PNG into DIR")
-    train.add_argument("--log-every", type=int, default=1, help="print a line every N epochs (0: none)")
-    train.add_argument("--log-gradients", action="store_true", help="record per-layer gradient norms")
-    train.add_argument("--checkpoint", help="save a checkpoint here after every epoch")
-    train.add_argument("--resume", action="store_true", help="continue from --checkpoint if it exists")
-    train.add_argument("--limit", type=int, default=None, help="train on the first N images only (quick runs)")
+    train.add_argument("--limit", type=_count(1), default=None, help="train on the first N images only (quick runs)")
 
     evaluate = commands.add_parser("evaluate", help="accuracy, per-class report and confusion matrix of a model")
     evaluate.add_argument("model")
@@ -109,24 +160,35 @@ def build_parser():
     convert.add_argument("--format", required=True, choices=["idx", "npz", "csv", "binary"])
     convert.add_argument("--dataset", default="mnist", choices=["mnist", "fashion-mnist"])
 
+    download = commands.add_parser("download", help="download MNIST (checksum-verified) into the cache or a folder")
+    download.add_argument("--to", metavar="DIR", help="target folder (default: the cache, see `mlp download --help`)")
+    download.add_argument("--dataset", default="mnist", choices=["mnist", "fashion-mnist"])
+
     info = commands.add_parser("info", help="describe a saved model")
     info.add_argument("model")
-    return parser
+    return parser, commands.choices
 
 
 # ---- commands -----------------------------------------------------------------------------------
-def _load_data(args):
-    import mlp
+def _load_data(args, split="both"):
+    """The data set for a command: a short error naming --data and `mlp download` when it is missing."""
+    from . import datasets
 
     try:
-        return mlp.datasets.load_mnist(args.data, dataset=args.dataset)
+        return datasets.load_mnist(args.data, dataset=args.dataset, split=split)
+    except datasets.DatasetNotFoundError as error:
+        where = "; ".join(error.looked_in[:3]) if getattr(error, "looked_in", None) else (args.data or "the default places")
+        raise CommandError(
+            f"no {_PRETTY[args.dataset]} data found (looked in: {where}). Pass --data FOLDER (the four IDX files), "
+            f"or fetch it once with: mlp download --dataset {args.dataset}"
+        ) from None
     except (OSError, ValueError, RuntimeError) as error:
         raise CommandError(_one_line(error)) from None
 
 
 def _resolve_device(device):
     """(xp, device) for --device, checked before any data is read; None for the CPU."""
-    from .saving import resolve_namespace
+    from ._array_api import resolve_namespace
 
     if device == "cpu":
         return None
@@ -146,51 +208,71 @@ def _to_device(arrays, target):
     return [from_host(a, xp=xp, device=device) for a in arrays]
 
 
+def _output_paths(args):
+    """Check --out, --plot and --checkpoint before any data is read or any epoch is trained; pick the
+    default model file. Returns the model path (None with --no-save)."""
+    from ._files import check_writable
+
+    out = None
+    if not args.no_save:
+        out = args.out
+        if out is None:
+            import os
+
+            os.makedirs(DEFAULT_OUT_FOLDER, exist_ok=True)
+            out = os.path.join(DEFAULT_OUT_FOLDER, time.strftime("mlp-%Y%m%d-%H%M%S.npz"))
+        try:
+            check_writable(out, "--out")
+        except (OSError, ValueError) as error:
+            raise CommandError(_one_line(error)) from None
+    elif args.out:
+        raise CommandError("--out and --no-save contradict each other; pass one")
+    for path, what, folder in ((args.plot, "--plot", True), (args.checkpoint, "--checkpoint", False)):
+        if path:
+            try:
+                check_writable(path, what, folder=folder)
+            except (OSError, ValueError) as error:
+                raise CommandError(_one_line(error)) from None
+    return out
+
+
 def cmd_train(args):
     import mlp
+    from . import options
 
     if args.resume and not args.checkpoint:
         raise CommandError("--resume needs --checkpoint PATH")
-    if args.epochs < 0:
-        raise CommandError(f"--epochs must be >= 0, got {args.epochs}")
-    if args.log_every < 0:
-        raise CommandError(f"--log-every must be >= 0, got {args.log_every}")
     if args.plot:
         _require_plotting()
+    out = _output_paths(args)
     target = _resolve_device(args.device)
+    say = (lambda *a, **k: None) if args.quiet else print
     started = time.perf_counter()
     (X_train, y_train), (X_test, y_test) = _load_data(args)
     if args.limit is not None:
-        if args.limit < 1:
-            raise CommandError(f"--limit must be positive, got {args.limit}")
         X_train, y_train = X_train[: args.limit], y_train[: args.limit]
-    print(f"data: {X_train.shape[0]} training and {X_test.shape[0]} test images "
-          f"({time.perf_counter() - started:.1f}s)", flush=True)
+    say(f"data: {X_train.shape[0]} training and {X_test.shape[0]} test images "
+        f"({time.perf_counter() - started:.1f}s)", flush=True)
     X_train, y_train, X_test_dev, y_test_dev = _to_device([X_train, y_train, X_test, y_test], target)
+    settings = {name: getattr(args, name) for name in options.OPTIONS}
+    if args.quiet:
+        settings.update(verbose=0, progress=False)
     loaded = time.perf_counter()
     try:
-        model = mlp.fit(
-            X_train, y_train, hidden_sizes=args.hidden, activation=args.activation, loss=args.loss,
-            init=args.init, epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optimizer,
-            learning_rate=args.lr, momentum=args.momentum, weight_decay=args.weight_decay,
-            dropout=args.dropout, clip_value=args.clip_value, clip_norm=args.clip_norm,
-            schedule=args.schedule, validation_split=args.validation_split,
-            early_stopping=args.early_stopping, patience=args.patience, dtype=args.dtype, seed=args.seed,
-            verbose=args.log_every, checkpoint=args.checkpoint, resume=args.resume,
-            log_gradients=args.log_gradients, progress="auto",
-        )
+        model = mlp.fit(X_train, y_train, **settings)
     except (ValueError, TypeError, ImportError, OSError, mlp.TrainingError) as error:
         raise CommandError(_one_line(error)) from None
     trained = time.perf_counter()
-    print(model)
+    model.config["preprocessing"] = dict(MNIST_PREPROCESSING)
+    say(model)
     accuracy = model.score(X_test_dev, y_test_dev)
-    print(f"test accuracy {accuracy:.4f}  training time {trained - loaded:.1f}s")
-    if args.out:
+    say(f"test accuracy {accuracy:.4f}  training time {trained - loaded:.1f}s  seed {model.config['seed']}")
+    if out is not None:
         try:
-            model.save(args.out)
+            model.save(out)
         except OSError as error:
-            raise CommandError(f"cannot write {args.out}: {_one_line(error)}") from None
-        print(f"model saved to {args.out}")
+            raise CommandError(f"cannot write {out}: {_one_line(error)}") from None
+        print(f"model saved to {out}")
     if args.plot:
         from . import plots
 
@@ -198,7 +280,7 @@ def cmd_train(args):
             paths = plots.write_all(model if args.device == "cpu" else _host_copy(model), X_test, y_test, args.plot)
         except OSError as error:
             raise CommandError(f"cannot write pictures to {args.plot}: {_one_line(error)}") from None
-        print(f"pictures written to {args.plot}: {', '.join(str(p.name) for p in map(_path, paths))}")
+        say(f"pictures written to {args.plot}: {', '.join(str(p.name) for p in map(_path, paths))}")
     return 0
 
 
@@ -226,7 +308,7 @@ def cmd_evaluate(args):
 
     target = _resolve_device(args.device)
     model = _load_model(args.model, args.device)
-    _, (X_test, y_test) = _load_data(args)
+    X_test, y_test = _load_data(args, split="test")
     if X_test.shape[1] != model.n_features_in_:
         raise CommandError(f"the data have {X_test.shape[1]} features but the model was trained on {model.n_features_in_}")
     X_dev, = _to_device([X_test], target)
@@ -283,6 +365,17 @@ def cmd_convert(args):
     return 0
 
 
+def cmd_download(args):
+    from . import datasets
+
+    try:
+        folder = datasets.download_mnist(args.to, dataset=args.dataset)
+    except (OSError, ValueError, RuntimeError) as error:
+        raise CommandError(_one_line(error)) from None
+    print(f"{args.dataset} is in {folder}; train with: mlp train --data {folder}")
+    return 0
+
+
 def cmd_info(args):
     model = _load_model(args.model)
     history = model.history or {}
@@ -302,7 +395,9 @@ def cmd_info(args):
     return 0
 
 
-COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict, "convert": cmd_convert, "info": cmd_info}
+COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict, "convert": cmd_convert,
+            "download": cmd_download, "info": cmd_info}
+MNIST_PREPROCESSING = {"input": "pixels / 255", "range": [0.0, 1.0], "image_shape": [28, 28]}
 
 
 def _require_plotting(what="--plot"):
@@ -310,7 +405,7 @@ def _require_plotting(what="--plot"):
         import matplotlib  # noqa: F401
         import PIL  # noqa: F401
     except ImportError:
-        raise CommandError(f'{what} needs matplotlib and Pillow: pip install "mlp[plot]"') from None
+        raise CommandError(f'{what} needs matplotlib and Pillow: pip install "mlp-from-scratch[plot]"') from None
 
 
 def _path(p):
@@ -325,8 +420,10 @@ def _one_line(error):
 
 
 def main(argv=None):
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    parser, subcommands = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # name the subcommand in the error, as `mlp train: error: ...`
+        subcommands[args.command].error(f"unrecognized arguments: {' '.join(unknown)}")
     try:
         return COMMANDS[args.command](args)
     except CommandError as error:

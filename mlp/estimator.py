@@ -1,6 +1,6 @@
 """`MLPClassifier`: the multilayer perceptron as a scikit-learn estimator.
 
-scikit-learn is an optional extra (`pip install "mlp[sklearn]"`): importing `mlp` never imports it;
+scikit-learn is an optional extra (`pip install "mlp-from-scratch[sklearn]"`): importing `mlp` never imports it;
 this module does, and is only imported when the estimator is used (`mlp.MLPClassifier` or
 `from mlp.estimator import MLPClassifier`).
 
@@ -31,16 +31,20 @@ except ImportError as error:  # sklearn missing, or older than 1.6 (no validate_
     found = getattr(globals().get("sklearn"), "__version__", None)
     reason = (f"scikit-learn {found} is too old; upgrade it with: pip install -U" if found
               else "scikit-learn is not installed; install it with: pip install")
-    raise ImportError(f'mlp.MLPClassifier needs scikit-learn >= 1.6, but {reason} "mlp[sklearn]"') from error
+    raise ImportError(f'mlp.MLPClassifier needs scikit-learn >= 1.6, but {reason} "mlp-from-scratch[sklearn]"') from error
 
+from . import options as _options
 from ._array_api import dtype_name, float_dtype, from_host, get_namespace, is_array_api_obj, namespace_name, to_numpy
 from ._validation import check_positive_int, check_rate
 from .activations import get_activation
+from .engines import make_trainer
 from .initializers import default_init, initial_parameters
-from .losses import get_loss, log_softmax
+from .loop import Best, Stopping, run_epochs
+from .losses import get_loss, log_softmax, output_probabilities
 from .model import MLP
+from .options import check_batch_size, check_hidden_sizes
 from .schedules import make_schedule
-from .training import build_optimizer, check_batch_size, check_hidden_sizes, evaluate, make_trainer
+from .training import build_optimizer
 
 __all__ = ["MLPClassifier"]
 
@@ -150,6 +154,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         random_state=None,
         verbose=0,
         engine="auto",
+        n_threads=None,
     ):
         self.hidden_sizes = hidden_sizes
         self.activation = activation
@@ -175,6 +180,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         self.random_state = random_state
         self.verbose = verbose
         self.engine = engine
+        self.n_threads = n_threads
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -227,12 +233,14 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
                 f"classes={_describe(classes)} differs from the classes of the previous fit {_describe(self.classes_)}"
             )
         y_index = self._encode(y, xp=xp, device=device)
-        logs = self._trainer.run_epoch(X, y_index)
-        self._trainer.end_epoch(logs["loss"])
-        self.loss_curve_.append(logs["loss"])
-        self.n_iter_ += 1
-        if settings["verbose"]:
-            print(_format(self.n_iter_, logs), flush=True)
+
+        def record(logs, best):
+            self.loss_curve_.append(logs["loss"])
+            self.n_iter_ += 1
+
+        trainer = self._trainer
+        run_epochs(trainer, X, y_index, until_epoch=trainer.epoch + 1, on_epoch=record,
+                   verbose=settings["verbose"], n_threads=settings["n_threads"])
         return self
 
     # ---- prediction -------------------------------------------------------------------------
@@ -249,7 +257,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         logits = model.decision_function(X)
         if model.loss == "cross_entropy":
             return log_softmax(logits, xp=model._xp)
-        return model._xp.log(model.predict_proba(logits))
+        return model._xp.log(output_probabilities(logits, model.loss, xp=model._xp))
 
     def predict(self, X):
         """Predicted labels (n_samples,), values of `classes_`."""
@@ -309,6 +317,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
             tol=check_rate(self.tol, "tol"),
             verbose=verbose,
             dtype=self.dtype,
+            n_threads=_options.OPTIONS["n_threads"].validate(self.n_threads),
         )
         settings["init"] = default_init(self.activation) if self.init == "auto" else self.init
         return settings
@@ -365,37 +374,27 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         return xp.take(X, order[n_val:], axis=0), xp.take(y_index, order[n_val:]), X_val, y_val
 
     def _run_epochs(self, X, y_index, X_val, y_val, settings, *, xp):
-        trainer, model = self._trainer, self.model_
-        X, y_index = trainer.prepare_data(X, y_index)
-        patience, tol = settings["n_iter_no_change"], settings["tol"]
-        best, best_params, best_score, waited = math.inf, None, None, 0
-        for _ in range(settings["epochs"]):
-            logs = trainer.run_epoch(X, y_index)
-            monitored = logs["loss"]
-            if X_val is not None:
-                logs["val_loss"], logs["val_accuracy"] = evaluate(model, X_val, y_val, xp=xp)
-                self.validation_loss_curve_.append(logs["val_loss"])
-                self.validation_scores_.append(logs["val_accuracy"])
-                monitored = logs["val_loss"]
-            trainer.end_epoch(monitored)
+        """Up to `epochs` more epochs through the library's epoch loop; the curves and counters of
+        scikit-learn's estimators are kept from its logs."""
+        trainer, has_validation = self._trainer, X_val is not None
+        best_score = [None]
+
+        def record(logs, best):
             self.loss_curve_.append(logs["loss"])
             self.n_iter_ += 1
-            if monitored < best - tol:
-                best, waited = monitored, 0
-                if X_val is not None:
-                    best_params, best_score = model.copy_params(), logs["val_accuracy"]
-            else:
-                waited += 1
-            verbose = settings["verbose"]
-            stop = patience is not None and waited >= patience
-            if verbose and (self.n_iter_ % verbose == 0 or stop):
-                print(_format(self.n_iter_, logs), flush=True)
-            if stop:
-                break
-        if best_params is not None:
-            model.set_params(best_params)
-        self.best_loss_ = best
-        self.best_validation_score_ = best_score
+            if has_validation:
+                self.validation_loss_curve_.append(logs["val_loss"])
+                self.validation_scores_.append(logs["val_accuracy"])
+                if best.epoch == trainer.epoch - 1:
+                    best_score[0] = logs["val_accuracy"]
+
+        stopping = Stopping(patience=settings["n_iter_no_change"], min_delta=settings["tol"],
+                            restore_best=has_validation)
+        best = run_epochs(trainer, X, y_index, until_epoch=trainer.epoch + settings["epochs"],
+                          validation=(X_val, y_val) if has_validation else None, stopping=stopping, best=Best(),
+                          on_epoch=record, verbose=settings["verbose"], n_threads=settings["n_threads"])
+        self.best_loss_ = best.monitored
+        self.best_validation_score_ = best_score[0]
 
     def _input_namespace(self, X):
         """X's namespace when scikit-learn dispatches on the array API, else NumPy (X becomes NumPy)."""
@@ -542,10 +541,3 @@ def _generator(random_state):
         return np.random.default_rng(int(random_state))
     seed = check_random_state(random_state).randint(np.iinfo(np.int32).max)
     return np.random.default_rng(seed)
-
-
-def _format(epoch, logs):
-    text = f"epoch {epoch}  loss {logs['loss']:.4f}  acc {logs['accuracy']:.4f}"
-    if "val_loss" in logs:
-        text += f"  val_loss {logs['val_loss']:.4f}  val_acc {logs['val_accuracy']:.4f}"
-    return text + f"  lr {logs['lr']:.2e}"

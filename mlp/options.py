@@ -64,7 +64,7 @@ def check_hidden_sizes(value, name="hidden_sizes"):
     if isinstance(value, numbers.Integral) and not isinstance(value, bool):
         value = [value]
     if isinstance(value, (str, bytes)):
-        raise TypeError(f"{name} must be a list of layer widths such as [128, 64], got {value!r}")
+        raise ValueError(f"{name} must hold positive integers (layer widths such as [128, 64]), got {value!r}")
     try:
         sizes = list(value)
     except TypeError:
@@ -100,7 +100,9 @@ def _choice(choices, *, instance_of=None):
             return value
         if isinstance(value, str) and value in choices:
             return value
-        raise ValueError(f"{name} must be one of {', '.join(map(str, choices))}; got {value!r}")
+        listed = [repr(c) for c in choices]
+        either = listed[0] if len(listed) == 1 else f"{', '.join(listed[:-1])} or {listed[-1]}"
+        raise ValueError(f"unknown {name} {value!r}; choose one of {either}")
 
     return check
 

@@ -9,7 +9,7 @@ also writes it as a PNG (atomically: a temporary file renamed into place). Figur
 ``matplotlib.figure.Figure`` directly, never through pyplot, so no backend is chosen, no window
 opens and no global state is touched; show one in a notebook by leaving it as a cell's value.
 
-matplotlib is an optional extra (``pip install "mlp[plot]"``) imported only when a figure is made.
+matplotlib is an optional extra (``pip install "mlp-from-scratch[plot]"``) imported only when a figure is made.
 :func:`confusion_matrix` and :func:`classification_report` need NumPy only. Arrays of any namespace
 (CuPy, ...) are copied to the host with ``to_numpy``: plotting is an explicit request for host data.
 """
@@ -48,7 +48,7 @@ def _figure(layout="constrained", **kwargs):
         import matplotlib  # noqa: F401  (imported first so a blocked parent fails here)
         from matplotlib.figure import Figure
     except ImportError as error:
-        raise ImportError('plotting needs matplotlib, an optional extra: pip install "mlp[plot]"') from error
+        raise ImportError('plotting needs matplotlib, an optional extra: pip install "mlp-from-scratch[plot]"') from error
     return Figure(layout=layout, **kwargs)
 
 
@@ -161,6 +161,31 @@ def plot_history(history, path=None):
             ax.legend()
     ax_acc.yaxis.set_major_formatter(_percent_formatter())
     fig.suptitle("Training history")
+    return _save(fig, path)
+
+
+def plot_gradient_norms(history, path=None):
+    """Per-layer gradient norms (mean over each epoch's steps, before clipping) and update norms per
+    epoch, log scale: what `log_gradients=True` (`mlp train --log-gradients`) records."""
+    history = getattr(history, "history", history)
+    if not isinstance(history, dict) or not history.get("grad_norm"):
+        raise ValueError("history has no gradient norms: train with log_gradients=True (--log-gradients)")
+    fig = _figure(figsize=(9.0, 3.6))
+    axes = fig.subplots(1, 2)
+    for ax, key, title in ((axes[0], "grad_norm", "Gradient norm per layer"), (axes[1], "update_norm", "Update norm per layer")):
+        rows = [row for row in history.get(key) or [] if row is not None]
+        if not rows:
+            continue
+        values = np.asarray(rows, dtype=float)  # (epochs, layers)
+        epochs = np.arange(1, values.shape[0] + 1)
+        for layer in range(values.shape[1]):
+            ax.plot(epochs, values[:, layer], marker="o", markersize=3, label=f"W{layer}")
+        ax.set_yscale("log")
+        ax.set_title(title)
+        ax.set_xlabel("epoch")
+        ax.grid(True, alpha=0.3)
+        ax.legend()
+    fig.suptitle("Gradients")
     return _save(fig, path)
 
 
@@ -314,7 +339,8 @@ FILE_NAMES = ("history.png", "predictions.png", "confusion_matrix.png", "mistake
 
 def write_all(model, X_test, y_test, folder, *, image_shape=(28, 28)):
     """Write the five standard plots into ``folder`` (made if needed) and return their paths:
-    history.png, predictions.png, confusion_matrix.png, mistakes.png, first_layer.png.
+    history.png, predictions.png, confusion_matrix.png, mistakes.png, first_layer.png, and
+    gradients.png when the history holds gradient norms (log_gradients=True).
 
     history.png is left out when the model was never trained (its history is empty).
     """
@@ -329,6 +355,8 @@ def write_all(model, X_test, y_test, folder, *, image_shape=(28, 28)):
 
     if model.history.get("loss"):
         write("history.png", lambda p: plot_history(model.history, p))
+    if model.history.get("grad_norm"):
+        write("gradients.png", lambda p: plot_gradient_norms(model.history, p))
     write("predictions.png", lambda p: plot_predictions(model, X_test, y_test, p, image_shape=image_shape))
     write("confusion_matrix.png", lambda p: plot_confusion_matrix(model, X_test, y_test, p))
     write("mistakes.png", lambda p: plot_confident_mistakes(model, X_test, y_test, p, image_shape=image_shape))

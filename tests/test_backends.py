@@ -5,7 +5,7 @@ import pytest
 
 import mlp
 from mlp._array_api import array_device, to_numpy
-from tests.conftest import assert_lives_on, blobs, put, tolerance
+from tests.helpers import assert_lives_on, blobs, put, tolerance
 
 
 OPTIONS = dict(hidden_sizes=[8, 5], epochs=3, batch_size=32, seed=0)

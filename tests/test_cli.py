@@ -81,7 +81,7 @@ def test_convert_writes_the_binary_files_the_cpp_port_reads(mnist_dir, tmp_path)
 @pytest.mark.parametrize(
     "args, fragments",
     [
-        (["train", "--epochs", "x"], ["--epochs", "invalid int"]),
+        (["train", "--epochs", "x"], ["--epochs", "takes an integer"]),
         (["train", "--hidden", "12,-3"], ["--hidden", "positive"]),
         (["train", "--batch-size", "half"], ["--batch-size"]),
         (["train", "--optimizer", "lbfgs"], ["--optimizer", "invalid choice"]),
@@ -111,7 +111,7 @@ def test_gpu_without_cupy_says_how_to_get_it_before_reading_data(tmp_path):
     if importlib.util.find_spec("cupy") is not None:
         pytest.skip("CuPy is installed here: --device gpu may work")
     result = run("train", "--device", "gpu", "--data", tmp_path / "nowhere")
-    assert_one_line_error(result, "--device gpu", 'pip install "mlp[gpu]"')
+    assert_one_line_error(result, "--device gpu", 'pip install "mlp-from-scratch[gpu]"')
     assert "data:" not in result.stdout
 
 

@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 
 import mlp
-from mlp import numba_engine, optimizers
+from mlp import engines, optimizers
+from mlp.engines import numba_trainer as numba_engine
 
 pytestmark = pytest.mark.skipif(not numba_engine.NUMBA_AVAILABLE, reason="Numba is not installed")
 
@@ -52,13 +53,13 @@ def test_engines_agree_in_float32(mnist_subset):
 
 
 def test_auto_picks_the_kernels_for_numpy_and_the_generic_path_otherwise():
-    from mlp.training import _choose_engine
+    _choose_engine = engines.choose_engine
 
     X = np.zeros((4, 3), np.float32)
     assert _choose_engine("auto", X, optimizers.Adam(), "cross_entropy") is numba_engine.NumbaTrainer
-    assert _choose_engine("xp", X, optimizers.Adam(), "cross_entropy") is mlp.training.Trainer
+    assert _choose_engine("xp", X, optimizers.Adam(), "cross_entropy") is engines.Trainer
     xs = pytest.importorskip("array_api_strict")
-    assert _choose_engine("auto", xs.asarray(X), optimizers.Adam(), "cross_entropy") is mlp.training.Trainer
+    assert _choose_engine("auto", xs.asarray(X), optimizers.Adam(), "cross_entropy") is engines.Trainer
 
 
 def test_engine_numba_says_what_it_cannot_do():
@@ -74,7 +75,7 @@ def test_engine_numba_says_what_it_cannot_do():
 
     with pytest.raises(ValueError, match="built-in optimizers"):
         mlp.fit(X, y, epochs=1, engine="numba", optimizer=CustomSGD())
-    with pytest.raises(ValueError, match="engine must be"):
+    with pytest.raises(ValueError, match="unknown engine .fast.; choose one of"):
         mlp.fit(X, y, epochs=1, engine="fast")
     model = mlp.fit(X, y, epochs=1, optimizer=CustomSGD())  # auto falls back to the generic path
     assert model.history["loss"]
@@ -84,9 +85,24 @@ def test_numba_missing_gives_the_install_hint(monkeypatch):
     rng = np.random.default_rng(0)
     X, y = rng.normal(size=(20, 3)), rng.integers(0, 2, 20)
     monkeypatch.setattr(numba_engine, "NUMBA_AVAILABLE", False)
-    with pytest.raises(ImportError, match=r"mlp\[numba\]"):
+    monkeypatch.setattr(numba_engine, "_IMPORT_ERROR", ImportError("No module named 'numba'", name="numba"))
+    with pytest.raises(ImportError, match=r"mlp-from-scratch\[numba\]"):
         mlp.fit(X, y, epochs=1, engine="numba")
     assert mlp.fit(X, y, epochs=1).history["loss"]  # auto: generic path
+
+
+def test_a_broken_kernels_import_reports_the_real_error(monkeypatch):
+    """Numba installed but the kernels failing to import (a shadowing folder, a bad build) must not
+    be reported as "needs Numba"."""
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(20, 3)), rng.integers(0, 2, 20)
+    real = ImportError("cannot import name 'gather_rows' from 'mlp_kernels._layers'", name="mlp_kernels._layers")
+    monkeypatch.setattr(numba_engine, "NUMBA_AVAILABLE", False)
+    monkeypatch.setattr(numba_engine, "_IMPORT_ERROR", real)
+    with pytest.raises(ImportError, match="could not import its kernels.*gather_rows") as caught:
+        mlp.fit(X, y, epochs=1, engine="numba")
+    assert caught.value.__cause__ is real
+    assert "needs Numba" not in str(caught.value)
 
 
 def test_engine_checkpoints_resume_across_engines(tmp_path, mnist_subset):

@@ -10,7 +10,7 @@ import textwrap
 import numpy as np
 import pytest
 
-sklearn = pytest.importorskip("sklearn", reason="scikit-learn is the optional extra mlp[sklearn]")
+sklearn = pytest.importorskip("sklearn", reason="scikit-learn is the optional extra mlp-from-scratch[sklearn]")
 
 from sklearn.base import clone  # noqa: E402
 from sklearn.model_selection import GridSearchCV, cross_val_score  # noqa: E402
@@ -21,7 +21,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
 import mlp  # noqa: E402
 from mlp._array_api import to_numpy  # noqa: E402
 from mlp.estimator import MLPClassifier  # noqa: E402
-from tests.conftest import REPO_ROOT, assert_lives_on, blobs, put, tolerance  # noqa: E402
+from tests.helpers import REPO_ROOT, assert_lives_on, blobs, put, tolerance  # noqa: E402
 
 
 def assert_same_params(a, b, rtol=tolerance("float64")):
@@ -241,7 +241,7 @@ def test_verbose_prints_epochs(capsys):
     X, y = blobs(n=30)
     MLPClassifier(epochs=4, verbose=2, n_iter_no_change=None, early_stopping=True, **SMALL).fit(X, y)
     lines = capsys.readouterr().out.splitlines()
-    assert len(lines) == 2 and lines[-1].startswith("epoch 4  loss") and "val_acc" in lines[-1]
+    assert len(lines) == 2 and lines[-1].startswith("epoch 4/4  loss") and "val_acc" in lines[-1]
 
 
 # ---- pickling, clone, meta-estimators ---------------------------------------------------------------
@@ -378,7 +378,7 @@ def test_missing_sklearn_says_how_to_install_it():
         """
     )
     lines = out.strip().splitlines()
-    assert lines and all('pip install "mlp[sklearn]"' in line and "scikit-learn" in line for line in lines)
+    assert lines and all('pip install "mlp-from-scratch[sklearn]"' in line and "scikit-learn" in line for line in lines)
 
 
 def test_lazy_export_from_the_package():

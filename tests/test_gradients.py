@@ -4,8 +4,10 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
-from hypothesis import strategies as st
+
+pytest.importorskip("hypothesis", reason="the gradient checks draw cases with hypothesis (the test extra)")
+from hypothesis import HealthCheck, assume, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
 
 import mlp
 from mlp import layers, losses, optimizers

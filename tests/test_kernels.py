@@ -1,4 +1,4 @@
-"""The Numba kernels in `kernels/` against the plain-loop references in tests/reference.py.
+"""The Numba kernels (`kernels/`, imported as `mlp_kernels`) against the plain-loop references in tests/reference.py.
 
 float32 and float64, awkward shapes (batch of 1, widths 1/3/17, all-zero rows, logits of +-1000,
 dZ aliasing Z), Hypothesis-drawn shapes and values, optimizer steps over several iterations.
@@ -11,15 +11,17 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numba
 import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
-from hypothesis.extra import numpy as hnp
 
-import kernels
-from tests import reference as ref
+numba = pytest.importorskip("numba", reason="the kernels need Numba (the extra mlp-from-scratch[numba])")
+pytest.importorskip("hypothesis", reason="the property tests need hypothesis (the test extra)")
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+from hypothesis.extra import numpy as hnp  # noqa: E402
+
+import mlp_kernels as kernels  # noqa: E402
+from tests import reference as ref  # noqa: E402
 
 JIT_DISABLED = bool(numba.config.DISABLE_JIT)
 needs_jit = pytest.mark.skipif(JIT_DISABLED, reason="compiled kernels only")
@@ -28,8 +30,8 @@ DTYPES = [np.float32, np.float64]
 CODES = list(kernels.ACTIVATION_CODES.values())
 SHAPES = [(1, 1), (1, 17), (5, 1), (3, 3), (7, 17), (16, 33)]
 LOSSES = {
-    "softmax_cross_entropy": (kernels.softmax_cross_entropy, ref.softmax_cross_entropy),
-    "sigmoid_mse": (kernels.sigmoid_mse, ref.sigmoid_mse),
+    "softmax_cross_entropy": (kernels.softmax_cross_entropy_sum, ref.softmax_cross_entropy),
+    "sigmoid_mse": (kernels.sigmoid_mse_sum, ref.sigmoid_mse),
 }
 
 
@@ -71,17 +73,50 @@ def test_activation_codes_are_the_shared_ones():
 
 
 def test_kernels_do_not_import_mlp():
-    code = "import sys, kernels; kernels.warmup('float64'); assert 'mlp' not in sys.modules"
+    code = "import sys, mlp_kernels; mlp_kernels.warmup('float64'); assert 'mlp' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parent.parent)
+
+
+def test_a_local_kernels_folder_does_not_shadow_the_installed_package(tmp_path):
+    """The kernels install as `mlp_kernels`: a folder named `kernels` in the working directory (or
+    another distribution's `kernels` package) cannot replace them."""
+    (tmp_path / "kernels").mkdir()
+    (tmp_path / "kernels" / "__init__.py").write_text("raise ImportError('the wrong kernels')\n")
+    code = "import mlp_kernels, mlp.engines.numba_trainer as e; assert e.NUMBA_AVAILABLE, e.import_error()"
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=tmp_path)
 
 
 @needs_jit
 def test_kernels_are_compiled_and_cached():
-    for name in kernels.__all__:
-        obj = getattr(kernels, name)
-        if callable(obj) and name != "warmup":
-            assert isinstance(obj, numba.core.registry.CPUDispatcher), name
-            assert type(obj._cache).__name__ == "FunctionCache", name  # jit(cache=True)
+    from mlp_kernels import unchecked
+
+    for name in unchecked.__all__:
+        obj = getattr(unchecked, name)
+        assert isinstance(obj, numba.core.registry.CPUDispatcher), name
+        assert type(obj._cache).__name__ == "FunctionCache", name  # jit(cache=True)
+        assert callable(getattr(kernels, name)) and getattr(kernels, name) is not obj  # the checked layer
+
+
+@pytest.mark.parametrize(
+    "call, error, message",
+    [
+        (lambda: kernels.gather_rows(np.zeros((4, 3)), np.array([0, 4]), np.zeros((2, 3))), ValueError, r"idx holds values outside \[0, 4\)"),
+        (lambda: kernels.gather_rows(np.zeros((4, 3)), np.array([0, 1]), np.zeros((2, 3), np.float32)), TypeError, "one dtype per call"),
+        (lambda: kernels.gather_rows(np.zeros((4, 3)), np.array([0, 1], np.int32), np.zeros((2, 3))), TypeError, "int64"),
+        (lambda: kernels.bias_activation_forward(np.zeros((4, 3)).T.copy().T, np.zeros(4), 1), ValueError, "C-contiguous"),
+        (lambda: kernels.bias_activation_forward(np.zeros((2, 3)), np.zeros(4), 1), ValueError, r"b has shape \(4,\)"),
+        (lambda: kernels.softmax_cross_entropy_sum(np.zeros((2, 3)), np.array([0, 3]), 1.0, np.zeros((2, 3))), ValueError, "y holds values outside"),
+        (lambda: kernels.softmax_cross_entropy_sum(np.zeros((2, 3)), np.array([0, 1]), 1.0, np.zeros((3, 3))), ValueError, "dZ has shape"),
+        (lambda: kernels.adam_step_fused(*[np.zeros(3)] * 4, 0.1, 0.9, 0.999, 1e-8, 0, 0.0, 0.0, np.inf, 1.0), ValueError, "t must be"),
+        (lambda: kernels.sgd_step_fused(np.zeros(3), np.zeros(4), 0.1, 0.0, np.inf, 1.0), ValueError, "g has shape"),
+        (lambda: kernels.sgd_step_fused(np.zeros(3), np.zeros(3), 0.1, 0.0, 0.0, 1.0), ValueError, "clip_value"),
+        (lambda: kernels.dropout_forward(np.zeros((2, 3)), np.zeros((2, 3)), 0.0), ValueError, "keep_prob"),
+        (lambda: kernels.sgd_step_fused([0.0], np.zeros(1), 0.1, 0.0, np.inf, 1.0), TypeError, "p must be a NumPy array"),
+    ],
+)
+def test_the_public_kernels_check_their_arguments(call, error, message):
+    with pytest.raises(error, match=message):
+        call()
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -298,8 +333,8 @@ def test_losses_extreme_logits(dtype, loss, in_place):
 def test_softmax_cross_entropy_counts_first_maximum(dtype):
     Z = np.array([[1.0, 3.0, 3.0], [3.0, 3.0, 1.0], [2.0, 2.0, 2.0], [0.0, 0.0, 5.0]], dtype=dtype)
     dZ = np.empty_like(Z)
-    assert kernels.softmax_cross_entropy(Z, np.array([1, 1, 0, 2], dtype=np.int64), 1.0, dZ)[1] == 3
-    assert kernels.sigmoid_mse(Z, np.array([2, 0, 1, 2], dtype=np.int64), 1.0, dZ)[1] == 2
+    assert kernels.softmax_cross_entropy_sum(Z, np.array([1, 1, 0, 2], dtype=np.int64), 1.0, dZ)[1] == 3
+    assert kernels.sigmoid_mse_sum(Z, np.array([2, 0, 1, 2], dtype=np.int64), 1.0, dZ)[1] == 2
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -333,7 +368,7 @@ def flat_params(rng, size, dtype):
 def test_grad_sq_norm(dtype, case, size):
     l2, clip_value, _ = OPTIMIZER_CASES[case]
     p, g = flat_params(np.random.default_rng(6), size, dtype)
-    value = kernels.grad_sq_norm(g, p, l2, clip_value)
+    value = kernels.processed_grad_sq_norm(g, p, l2, clip_value)
     assert isinstance(value, float)
     assert_close(value, ref.grad_sq_norm(g, p, l2, clip_value), accumulated_tol(dtype))
 
@@ -353,21 +388,21 @@ def run_steps(name, dtype, size, case, steps=5, **hyper):
         g_before = g.copy()
         common = (l2, clip_value, grad_scale)
         if name == "sgd":
-            kernels.sgd_step(p, g, hyper["lr"], *common)
+            kernels.sgd_step_fused(p, g, hyper["lr"], *common)
             p_ref = ref.sgd_step(p_ref, g, hyper["lr"], *common)
         elif name == "momentum":
             args = (hyper["lr"], hyper["mu"], hyper["nesterov"])
-            kernels.momentum_step(p, g, state[0], *args, *common)
+            kernels.momentum_step_fused(p, g, state[0], *args, *common)
             p_ref, v = ref.momentum_step(p_ref, g, state_ref[0], *args, *common)
             state_ref = [v]
         elif name == "rmsprop":
             args = (hyper["lr"], hyper["rho"], hyper["eps"])
-            kernels.rmsprop_step(p, g, state[0], *args, *common)
+            kernels.rmsprop_step_fused(p, g, state[0], *args, *common)
             p_ref, s = ref.rmsprop_step(p_ref, g, state_ref[0], *args, *common)
             state_ref = [s]
         else:
             args = (hyper["lr"], hyper["beta1"], hyper["beta2"], hyper["eps"], t, hyper["wd"])
-            kernels.adam_step(p, g, state[0], state[1], *args, *common)
+            kernels.adam_step_fused(p, g, state[0], state[1], *args, *common)
             p_ref, m, v = ref.adam_step(p_ref, g, state_ref[0], state_ref[1], *args, *common)
             state_ref = [m, v]
         np.testing.assert_array_equal(g, g_before)  # the gradient buffer is never modified
@@ -411,7 +446,7 @@ def test_adam_first_step_moves_each_parameter_by_lr(dtype):
     p = np.zeros(5, dtype=dtype)
     g = np.array([3.0, -2.0, 0.5, -1e-3, 7.0], dtype=dtype)
     m, v = np.zeros_like(p), np.zeros_like(p)
-    kernels.adam_step(p, g, m, v, 0.01, 0.9, 0.999, 1e-8, 1, 0.0, 0.0, np.inf, 1.0)
+    kernels.adam_step_fused(p, g, m, v, 0.01, 0.9, 0.999, 1e-8, 1, 0.0, 0.0, np.inf, 1.0)
     g64 = g.astype(np.float64)
     assert_close(p, -0.01 * g64 / (np.abs(g64) + 1e-8), elementwise_tol(dtype))
 
@@ -420,8 +455,8 @@ def test_adam_first_step_moves_each_parameter_by_lr(dtype):
 def test_clipping_keeps_nan(dtype):
     p = np.zeros(3, dtype=dtype)
     g = np.array([np.nan, 5.0, -5.0], dtype=dtype)
-    assert np.isnan(kernels.grad_sq_norm(g, p, 0.0, 1.0))
-    kernels.sgd_step(p, g, 1.0, 0.0, 1.0, 1.0)
+    assert np.isnan(kernels.processed_grad_sq_norm(g, p, 0.0, 1.0))
+    kernels.sgd_step_fused(p, g, 1.0, 0.0, 1.0, 1.0)
     assert np.isnan(p[0]) and p[1] == -1.0 and p[2] == 1.0
 
 
@@ -484,7 +519,7 @@ def test_hypothesis_adam_step(dtype, size, seed, case, wd, lr):
     l2, clip_value, grad_scale = OPTIMIZER_CASES[case]
     args = (lr, 0.9, 0.999, 1e-8, 3, wd, l2, clip_value, grad_scale)
     p_ref, m_ref, v_ref = ref.adam_step(p, g, m, v, *args)
-    kernels.adam_step(p, g, m, v, *args)
+    kernels.adam_step_fused(p, g, m, v, *args)
     tol = accumulated_tol(dtype)
     assert_close(p, p_ref, tol)
     assert_close(m, m_ref, tol)

@@ -9,7 +9,7 @@ import pytest
 import mlp
 from mlp import metrics, plots
 
-pytest.importorskip("matplotlib")
+pytest.importorskip("matplotlib", reason="pictures need matplotlib (the extra mlp-from-scratch[plot])")
 Image = pytest.importorskip("PIL.Image")
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

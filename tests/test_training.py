@@ -1,14 +1,16 @@
 """What `mlp.fit` promises: batching, reproducibility, schedules, validation, early stopping,
 callbacks, divergence errors, and a clear error for every kind of bad input."""
 import math
+import warnings
 
 import numpy as np
 import pytest
 
 import mlp
-from tests.conftest import blobs
+from tests.helpers import blobs
 from mlp import optimizers, schedules
-from mlp.training import TrainingError, evaluate
+from mlp import TrainingError
+from mlp.loop import evaluate
 
 
 
@@ -250,3 +252,52 @@ def test_prediction_checks_the_width_and_unknown_labels():
     with pytest.raises(ValueError, match="not trained on"):
         mlp.fit(X, y, hidden_sizes=[4], epochs=1, validation_data=(X, y + 10))
     assert model.predict(X[0:1]).shape == (1,)
+
+
+def test_huge_layers_are_refused_before_anything_is_allocated():
+    X, y = blobs()
+    with pytest.raises(ValueError, match=r"GiB.*hidden_sizes") as caught:
+        mlp.fit(X, y, hidden_sizes=[10**9], epochs=1)
+    assert isinstance(caught.value, MemoryError)  # also a MemoryError, for callers that catch that
+
+
+def test_a_checkpoint_path_in_a_missing_folder_fails_before_training(tmp_path):
+    X, y = blobs()
+    calls = []
+    with pytest.raises(ValueError, match="checkpoint.*does not exist"):
+        mlp.fit(X, y, epochs=3, checkpoint=tmp_path / "missing" / "ckpt.npz", callbacks=[lambda *a: calls.append(a)])
+    assert calls == []
+
+
+def test_raw_pixels_give_a_warning_that_says_how_to_scale():
+    rng = np.random.default_rng(0)
+    X = rng.integers(0, 256, size=(60, 8)).astype(np.uint8)
+    y = rng.integers(0, 3, 60)
+    with pytest.warns(UserWarning, match=r"raw pixel values\? Scale them to \[0, 1\] first \(X / 255.0\)"):
+        mlp.fit(X, y, epochs=1, hidden_sizes=[4])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        mlp.fit(X / 255.0, y, epochs=1, hidden_sizes=[4])
+
+
+def test_image_shaped_X_gets_the_reshape_hint():
+    with pytest.raises(ValueError, match=r"X.reshape\(X.shape\[0\], -1\)"):
+        mlp.fit(np.zeros((10, 28, 28)), np.arange(10) % 2, epochs=1)
+
+
+@pytest.mark.parametrize("bad", [np.inf, -np.inf, np.nan, 2.0**70])
+def test_float_labels_that_are_not_whole_countable_numbers_are_refused(bad):
+    X, y = blobs(n=20)
+    labels = y.astype(float)
+    labels[3] = bad
+    with pytest.raises(ValueError, match="labels|NaN or infinity|2\\*\\*53"):
+        mlp.fit(X, labels, epochs=1)
+
+
+def test_seed_none_is_drawn_recorded_and_repeatable(capsys):
+    X, y = blobs()
+    first = mlp.fit(X, y, epochs=2, hidden_sizes=[4], verbose=1)
+    seed = first.config["seed"]
+    assert f"seed {seed} (pass seed={seed} to repeat this run)" in capsys.readouterr().out
+    again = mlp.fit(X, y, epochs=2, hidden_sizes=[4], seed=seed)
+    np.testing.assert_array_equal(first.params[0][0], again.params[0][0])

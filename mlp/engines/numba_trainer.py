@@ -1,4 +1,4 @@
-"""The Numba engine: the same training step as `Trainer`, on NumPy arrays, through `kernels/`.
+"""The Numba engine: the same training step as `Trainer`, on NumPy arrays, through `mlp_kernels`.
 
 What changes is only where memory goes. All parameters live in one flat buffer (every weight
 matrix, then every bias), and so do their gradients and the optimizer's moments, so an optimizer
@@ -16,15 +16,16 @@ import math
 
 import numpy as np
 
-from .training import Trainer, check_finite
+from .generic import Trainer, check_finite
 
-try:  # Numba is an optional dependency
-    import kernels
+try:  # Numba is an optional dependency (the extra mlp-from-scratch[numba])
+    import mlp_kernels
+    from mlp_kernels import unchecked as kernels
 
-    NUMBA_AVAILABLE = True
-except ImportError:  # pragma: no cover - exercised by the engine="numba" error test
-    kernels = None
-    NUMBA_AVAILABLE = False
+    NUMBA_AVAILABLE, _IMPORT_ERROR = True, None
+except ImportError as error:  # kept, so that engine="numba" reports the real cause
+    mlp_kernels = kernels = None
+    NUMBA_AVAILABLE, _IMPORT_ERROR = False, error
 
 _OPTIMIZER_KERNELS = {"sgd", "momentum", "nesterov", "rmsprop", "adam", "adamw"}
 
@@ -41,9 +42,21 @@ def supports(X, optimizer, loss):
     )
 
 
+def import_error():
+    """The ImportError that made the kernels unavailable, or None."""
+    return _IMPORT_ERROR
+
+
+def warmup(dtype):
+    """Compile the kernels for `dtype` (or load them from Numba's cache) before the first epoch."""
+    mlp_kernels.warmup(dtype)
+
+
 def unsupported_reason(X, optimizer):
     if not NUMBA_AVAILABLE:
-        return 'engine="numba" needs Numba: pip install "mlp[numba]"'
+        if getattr(_IMPORT_ERROR, "name", None) in ("numba", "llvmlite"):
+            return 'engine="numba" needs Numba: pip install "mlp-from-scratch[numba]"'
+        return f'engine="numba" could not import its kernels (mlp_kernels): {_IMPORT_ERROR}'
     if not isinstance(X, np.ndarray):
         return f'engine="numba" trains on NumPy arrays only, got {type(X).__module__}.{type(X).__name__}; use engine="xp"'
     if type(optimizer).step not in _KNOWN_STEPS:
@@ -93,11 +106,13 @@ class NumbaTrainer(Trainer):
             W_state, b_state = views(buffer)
             self.state += [p for pair in zip(W_state, b_state) for p in pair]
 
-        self.code = kernels.ACTIVATION_CODES[model.activation]
-        self.loss_kernel = kernels.softmax_cross_entropy if model.loss == "cross_entropy" else kernels.sigmoid_mse
+        self.code = mlp_kernels.ACTIVATION_CODES[model.activation]
+        self.loss_kernel = (kernels.softmax_cross_entropy_sum if model.loss == "cross_entropy"
+                            else kernels.sigmoid_mse_sum)
         self.keep = 1.0 - self.dropout
         self._buffers_for = None
         self._view_cache = {}
+        self._prepared = ()
 
         # The two blocks the optimizer walks: (params, grads, moments, l2 of the loss, decoupled decay?)
         nw = self.n_weights
@@ -127,8 +142,19 @@ class NumbaTrainer(Trainer):
 
     # ---- one epoch ------------------------------------------------------------------------------
     def prepare_data(self, X, y_index):
-        """C-contiguous X and int64 labels, so the kernels never see strides (a copy only if needed)."""
-        return np.ascontiguousarray(X), np.ascontiguousarray(y_index, dtype=np.int64)
+        """C-contiguous X and int64 labels, so the kernels never see strides (a copy only if needed),
+        checked once here: the loop calls the kernels unchecked."""
+        X, y_index = np.ascontiguousarray(X), np.ascontiguousarray(y_index, dtype=np.int64)
+        if self._prepared and X is self._prepared[0] and y_index is self._prepared[1]:
+            return X, y_index
+        if mlp_kernels.check_float_arrays(2, X=X) != self.dtype:
+            raise TypeError(f"X is {X.dtype} but the model is {self.dtype}")
+        if X.shape[1] != self.model.layer_sizes[0] or y_index.shape != (X.shape[0],):
+            raise ValueError(f"X {X.shape} and labels {y_index.shape} do not fit a model of {self.model.layer_sizes[0]} inputs")
+        if y_index.size and (int(y_index.min()) < 0 or int(y_index.max()) >= self.model.n_classes):
+            raise ValueError(f"labels must be class indices in [0, {self.model.n_classes})")
+        self._prepared = (X, y_index)
+        return X, y_index
 
     def run_epoch(self, X, y_index):
         X, y_index = self.prepare_data(X, y_index)  # free when fit already prepared them
@@ -156,7 +182,7 @@ class NumbaTrainer(Trainer):
             if self.log_gradients:
                 for layer, (W, _) in enumerate(model.params):
                     grad_sums[layer] += math.sqrt(
-                        kernels.grad_sq_norm(self.grad_W[layer].reshape(-1), W.reshape(-1), model.l2, math.inf)
+                        kernels.processed_grad_sq_norm(self.grad_W[layer].reshape(-1), W.reshape(-1), model.l2, math.inf)
                     )
             if model.l2:  # the penalty of the weights the gradient was taken at
                 weights = self.flat[: self.n_weights]
@@ -211,7 +237,7 @@ class NumbaTrainer(Trainer):
             inputs.append(A)
         W, b = params[last]
         np.matmul(A, W, out=Z[last])
-        kernels.bias_activation_forward(Z[last], b, kernels.IDENTITY)
+        kernels.bias_activation_forward(Z[last], b, mlp_kernels.IDENTITY)
 
         loss_sum, n_correct = self.loss_kernel(Z[last], y_batch, 1.0 / rows, dZ)
         grad_W, grad_b = self.grad_W, self.grad_b
@@ -233,8 +259,8 @@ class NumbaTrainer(Trainer):
         scale = 1.0
         if self.clip_norm is not None:
             (pW, gW, _, l2W, _), (pb, gb, _, _, _) = self._blocks
-            norm = math.sqrt(kernels.grad_sq_norm(gW, pW, l2W, self._clip_value)
-                             + kernels.grad_sq_norm(gb, pb, 0.0, self._clip_value))
+            norm = math.sqrt(kernels.processed_grad_sq_norm(gW, pW, l2W, self._clip_value)
+                             + kernels.processed_grad_sq_norm(gb, pb, 0.0, self._clip_value))
             if norm > self.clip_norm:
                 scale = self.clip_norm / norm
         for p, g, moments, l2, decay in self._blocks:
@@ -244,16 +270,16 @@ class NumbaTrainer(Trainer):
         """The optimizer's kernel call for one block, with its hyper-parameters bound once."""
         opt, clip_value, name = self.optimizer, self._clip_value, self.optimizer.name
         if name == "sgd":
-            return lambda p, g, m, lr, l2, decay, scale: kernels.sgd_step(p, g, lr, l2, clip_value, scale)
+            return lambda p, g, m, lr, l2, decay, scale: kernels.sgd_step_fused(p, g, lr, l2, clip_value, scale)
         if name in ("momentum", "nesterov"):
             mu, nesterov = opt.momentum, name == "nesterov"
-            return lambda p, g, m, lr, l2, decay, scale: kernels.momentum_step(
+            return lambda p, g, m, lr, l2, decay, scale: kernels.momentum_step_fused(
                 p, g, m[0], lr, mu, nesterov, l2, clip_value, scale)
         if name == "rmsprop":
-            return lambda p, g, m, lr, l2, decay, scale: kernels.rmsprop_step(
+            return lambda p, g, m, lr, l2, decay, scale: kernels.rmsprop_step_fused(
                 p, g, m[0], lr, opt.rho, opt.eps, l2, clip_value, scale)
         wd = opt.weight_decay if name == "adamw" else 0.0
-        return lambda p, g, m, lr, l2, decay, scale: kernels.adam_step(
+        return lambda p, g, m, lr, l2, decay, scale: kernels.adam_step_fused(
             p, g, m[0], m[1], lr, opt.beta1, opt.beta2, opt.eps, self.step_count, wd if decay else 0.0,
             l2, clip_value, scale)
 
@@ -264,7 +290,7 @@ def rng_fill(rng, out):
 
 
 def _known_steps():
-    from . import optimizers
+    from .. import optimizers
 
     return {cls.step for cls in (optimizers.SGD, optimizers.Momentum, optimizers.Nesterov, optimizers.RMSProp,
                                  optimizers.Adam, optimizers.AdamW)}

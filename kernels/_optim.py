@@ -7,7 +7,7 @@ decoupled_wd=0 for biases).  g is never modified.  Every step uses the effective
 
     g_hat = clip(g + l2 * p, -clip_value, clip_value) * grad_scale
 
-(clip_value=inf disables clipping; grad_scale = max_norm / norm from grad_sq_norm when the
+(clip_value=inf disables clipping; grad_scale = max_norm / norm from processed_grad_sq_norm when the
 global norm exceeds max_norm, else 1).  Hyper-parameters are Python floats; t is an int >= 1.
 """
 import math
@@ -27,7 +27,7 @@ def _processed(g, p, l2, clip_value):
 
 
 @jit
-def grad_sq_norm(g, p, l2, clip_value):
+def processed_grad_sq_norm(g, p, l2, clip_value):
     """sum_i clip(g_i + l2 * p_i, -c, c)**2 as a float64 (accumulated in float64).  g, p (P,)."""
     T = g.dtype.type
     l2_, c = T(l2), T(clip_value)
@@ -39,7 +39,7 @@ def grad_sq_norm(g, p, l2, clip_value):
 
 
 @jit
-def sgd_step(p, g, lr, l2, clip_value, grad_scale):
+def sgd_step_fused(p, g, lr, l2, clip_value, grad_scale):
     """p -= lr * g_hat.  p, g (P,)."""
     T = p.dtype.type
     step, l2_, c, gs = T(lr), T(l2), T(clip_value), T(grad_scale)
@@ -48,7 +48,7 @@ def sgd_step(p, g, lr, l2, clip_value, grad_scale):
 
 
 @jit
-def momentum_step(p, g, v, lr, mu, nesterov, l2, clip_value, grad_scale):
+def momentum_step_fused(p, g, v, lr, mu, nesterov, l2, clip_value, grad_scale):
     """v = mu * v + g_hat; p -= lr * v, or with nesterov p -= lr * (g_hat + mu * v).
     p, g, v (P,); v starts at zero.
     """
@@ -69,7 +69,7 @@ def momentum_step(p, g, v, lr, mu, nesterov, l2, clip_value, grad_scale):
 
 
 @jit
-def rmsprop_step(p, g, s, lr, rho, eps, l2, clip_value, grad_scale):
+def rmsprop_step_fused(p, g, s, lr, rho, eps, l2, clip_value, grad_scale):
     """s = rho * s + (1 - rho) * g_hat^2; p -= lr * g_hat / (sqrt(s) + eps).  p, g, s (P,)."""
     T = p.dtype.type
     lr_, rho_, rho1, eps_ = T(lr), T(rho), T(1.0 - rho), T(eps)
@@ -82,7 +82,7 @@ def rmsprop_step(p, g, s, lr, rho, eps, l2, clip_value, grad_scale):
 
 
 @jit
-def adam_step(p, g, m, v, lr, beta1, beta2, eps, t, decoupled_wd, l2, clip_value, grad_scale):
+def adam_step_fused(p, g, m, v, lr, beta1, beta2, eps, t, decoupled_wd, l2, clip_value, grad_scale):
     """Adam, or AdamW when decoupled_wd > 0 (p -= lr * decoupled_wd * p first).  p, g, m, v (P,).
 
     m = b1 m + (1-b1) g_hat; v = b2 v + (1-b2) g_hat^2; p -= lr * mhat / (sqrt(vhat) + eps) with

@@ -33,7 +33,7 @@ def _is_first_argmax(Z, i, zmax, c):
 
 
 @jit
-def softmax_cross_entropy(Z, y, scale, dZ):
+def softmax_cross_entropy_sum(Z, y, scale, dZ):
     """Softmax + cross-entropy.  Per row: loss_sum += logsumexp(Z_i) - Z_i[y_i] (max subtracted
     first, finite for logits of +-1000); dZ_i = (softmax(Z_i) - onehot(y_i)) * scale.
     """
@@ -62,7 +62,7 @@ def softmax_cross_entropy(Z, y, scale, dZ):
 
 
 @jit
-def sigmoid_mse(Z, y, scale, dZ):
+def sigmoid_mse_sum(Z, y, scale, dZ):
     """Sigmoid + squared error.  Per row, A = sigmoid(Z_i):
     loss_sum += 0.5 * sum_k (A_k - onehot_k)^2; dZ_i = (A - onehot) * A * (1 - A) * scale.
     """

@@ -66,7 +66,7 @@ def bias_activation_forward(Z, b, code):
             for j in range(h):
                 Z[i, j] = tanh(Z[i, j] + b[j])
     else:
-        raise ValueError("unknown activation code (see kernels.ACTIVATION_CODES)")
+        raise ValueError("unknown activation code (see mlp_kernels.ACTIVATION_CODES)")
 
 
 @jit
@@ -79,7 +79,7 @@ def activation_backward(dA, A, code, db=None):
     again (Numba compiles the db=None case without that branch).
     """
     if code < IDENTITY or code > TANH:
-        raise ValueError("unknown activation code (see kernels.ACTIVATION_CODES)")
+        raise ValueError("unknown activation code (see mlp_kernels.ACTIVATION_CODES)")
     n, h = dA.shape
     T = dA.dtype.type
     zero, one = T(0), T(1)

@@ -1,0 +1,30 @@
+"""The compiled kernel bodies, without argument checks.
+
+For a caller that has validated its arrays once (the training engine checks X and its own
+preallocated buffers once per fit, then calls these in the loop): wrong shapes, dtypes or index
+ranges here read or write out of bounds.  Everyone else uses the checked functions of
+``mlp_kernels`` itself, which take the same arguments.
+"""
+from ._layers import (
+    activation_backward,
+    bias_activation_forward,
+    bias_gradient,
+    dropout_backward,
+    dropout_forward,
+    gather_labels,
+    gather_rows,
+)
+from ._losses import sigmoid_mse_sum, softmax_cross_entropy_sum
+from ._optim import (
+    adam_step_fused,
+    momentum_step_fused,
+    processed_grad_sq_norm,
+    rmsprop_step_fused,
+    sgd_step_fused,
+)
+
+__all__ = [
+    "gather_rows", "gather_labels", "bias_activation_forward", "activation_backward", "bias_gradient",
+    "dropout_forward", "dropout_backward", "softmax_cross_entropy_sum", "sigmoid_mse_sum",
+    "processed_grad_sq_norm", "sgd_step_fused", "momentum_step_fused", "rmsprop_step_fused", "adam_step_fused",
+]

@@ -1,0 +1,40 @@
+"""Training engines: the objects that run epochs over a model's parameters, and the choice between them.
+
+    generic.Trainer             the array-API step (NumPy, CuPy, array-api-strict, ...)
+    numba_trainer.NumbaTrainer  the same step on NumPy through the fused kernels of mlp_kernels
+    checkpoints                 the training state written to and read from disk
+
+`make_trainer` picks one; `fit` and the scikit-learn estimator both go through it.
+"""
+from __future__ import annotations
+
+from . import numba_trainer
+from .generic import Trainer, TrainingError, check_finite
+
+ENGINES = ("auto", "numba", "xp")
+
+__all__ = ["ENGINES", "Trainer", "TrainingError", "check_finite", "choose_engine", "make_trainer"]
+
+
+def choose_engine(engine, X, optimizer, loss):
+    """The Trainer class for `engine` on data like X: the Numba one for NumPy float input when Numba
+    is installed ("auto"), always ("numba", an error saying why when it cannot), or never ("xp").
+    The Numba kernels compile (or load their cache) here, outside the loop."""
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {', '.join(map(repr, ENGINES))}, got {engine!r}")
+    if engine == "xp":
+        return Trainer
+    if numba_trainer.supports(X, optimizer, loss):
+        numba_trainer.warmup(X.dtype)
+        return numba_trainer.NumbaTrainer
+    if engine == "numba":
+        error = numba_trainer.import_error()
+        if error is not None:
+            raise ImportError(numba_trainer.unsupported_reason(X, optimizer)) from error
+        raise ValueError(numba_trainer.unsupported_reason(X, optimizer))
+    return Trainer
+
+
+def make_trainer(model, X, *, engine="auto", **options):
+    """A Trainer for `model` on data like X, chosen by `choose_engine`; options are Trainer's keywords."""
+    return choose_engine(engine, X, options["optimizer"], model.loss)(model, **options)

@@ -1,0 +1,117 @@
+"""The one epoch loop: validation, early stopping, callbacks, checkpoints, progress, printing.
+
+`mlp.fit` and the scikit-learn estimator's `fit` (and warm starts) both run their epochs here; only
+what they record differs (`history` keys they ask for, and an `on_epoch` hook).
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+from . import layers
+from ._array_api import row_chunks
+from ._progress import progress_bar
+from ._threads import thread_limits
+from .losses import get_loss
+
+EVAL_CHUNK = 8192
+
+
+@dataclass
+class Best:
+    """The best epoch so far for early stopping: its monitored loss, a copy of its parameters (when
+    they are to be restored) and its 0-based epoch index."""
+
+    monitored: float = math.inf
+    params: list | None = None
+    epoch: int = -1
+
+
+@dataclass
+class Stopping:
+    """When to stop: after `patience` epochs without a decrease of the monitored loss by more than
+    `min_delta` (patience None: never), keeping a copy of the best parameters when `restore_best`."""
+
+    patience: int | None = None
+    min_delta: float = 0.0
+    restore_best: bool = False
+
+
+def run_epochs(trainer, X, y_index, *, until_epoch, validation=None, stopping=None, best=None, history=None,
+               callbacks=(), on_epoch=None, verbose=0, progress=False, n_threads=None, checkpoint=None):
+    """Train `trainer` epoch by epoch until its epoch count reaches `until_epoch` or a stop.
+
+    validation: (X_val, y_val) evaluated after every epoch; the monitored loss is its loss, else the
+    training loss. history: {key: list} appended with each epoch's logs (NaN for a missing key).
+    callbacks: `callback(epoch, logs, model)`; True stops. on_epoch(logs, best): the caller's own
+    bookkeeping. checkpoint(stop, best): called after each epoch to save the state.
+    Returns the final `Best` (with the best parameters restored into the model when asked).
+    """
+    model = trainer.model
+    stopping = stopping or Stopping()
+    best = best or Best()
+    X, y_index = trainer.prepare_data(X, y_index)
+    steps = math.ceil(X.shape[0] / (X.shape[0] if trainer.batch_size is None else min(trainer.batch_size, X.shape[0])))
+    total = until_epoch
+    for epoch in range(trainer.epoch, until_epoch):
+        started = time.perf_counter()
+        with progress_bar(steps, f"epoch {epoch + 1}/{total}", enabled=progress) as bar, thread_limits(n_threads):
+            trainer.on_step = bar.update
+            logs = trainer.run_epoch(X, y_index)
+            trainer.on_step = None
+            if validation is not None:
+                logs["val_loss"], logs["val_accuracy"] = evaluate(model, *validation, xp=model._xp)
+        logs["seconds"] = time.perf_counter() - started
+        if history is not None:
+            for key in history:
+                history[key].append(logs.get(key, math.nan))
+
+        monitored = logs.get("val_loss", logs["loss"])
+        trainer.end_epoch(monitored)
+        stop = False
+        if monitored < best.monitored - stopping.min_delta:
+            best = Best(monitored, model.copy_params() if stopping.restore_best else None, epoch)
+        elif stopping.patience is not None and epoch - best.epoch >= stopping.patience:
+            stop = True
+        if verbose and ((epoch + 1) % verbose == 0 or epoch + 1 == until_epoch or stop):
+            print(format_logs(logs, total), flush=True)
+        if on_epoch is not None:
+            on_epoch(logs, best)
+        if checkpoint is not None:
+            checkpoint(stop, best)
+        for callback in callbacks:
+            if callback(epoch + 1, dict(logs), model) is True:
+                stop = True
+        if stop:
+            break
+    if stopping.restore_best and best.params is not None:
+        model.set_params(best.params)
+    return best
+
+
+def evaluate(model, X, y_index, *, xp):
+    """Mean loss (without the L2 term) and accuracy over (X, y_index), in chunks; two Python floats."""
+    loss_fn = get_loss(model.loss)
+    total_loss, correct = 0.0, 0
+    for rows in row_chunks(X.shape[0], EVAL_CHUNK):
+        X_chunk, y_chunk = X[rows, ...], y_index[rows]
+        logits = layers.forward(model.params, X_chunk, model.activation, xp=xp)[0]
+        value, _ = loss_fn(logits, y_chunk, xp=xp)
+        total_loss = total_loss + value * X_chunk.shape[0]
+        correct = correct + xp.sum(xp.astype(xp.argmax(logits, axis=1) == y_chunk, xp.int64))
+    return float(total_loss) / X.shape[0], int(correct) / X.shape[0]
+
+
+def format_logs(logs, epochs):
+    """One line per epoch: loss, accuracy, validation, learning rate, seconds."""
+    width = len(str(epochs))
+    text = f"epoch {logs['epoch']:>{width}}/{epochs}  loss {logs['loss']:.4f}  acc {logs['accuracy']:.4f}"
+    if "val_loss" in logs:
+        text += f"  val_loss {logs['val_loss']:.4f}  val_acc {logs['val_accuracy']:.4f}"
+    if "grad_norm" in logs:
+        text += "  grad_norm " + "/".join(f"{g:.3g}" for g in logs["grad_norm"])
+    text += f"  lr {logs['lr']:.2e}"
+    if "seconds" in logs:
+        text += f"  {logs['seconds']:.2f}s"
+    return text

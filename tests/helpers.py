@@ -1,0 +1,52 @@
+"""Helpers shared by the test modules (plain functions; the fixtures live in conftest.py)."""
+import os
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def blobs(n=120, d=6, k=3, seed=0):
+    """A small, well-separated classification problem: (X float64 (n, d), y int64 in 0..k-1)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    centers = rng.normal(0, 3, size=(k, d))
+    y = rng.integers(0, k, size=n)
+    return centers[y] + rng.normal(0, 1, size=(n, d)), y
+
+
+def put(array, xp, device):
+    """A host array moved into namespace xp on device (the tests' way to make backend data)."""
+    import numpy as np
+
+    from mlp._array_api import from_host
+
+    return from_host(np.asarray(array), xp=xp, device=device)
+
+
+def assert_lives_on(array, xp, device):
+    """The array belongs to namespace xp and sits on device."""
+    from mlp._array_api import get_namespace
+
+    array_xp, array_device = get_namespace(array)
+    assert array_xp.__name__ == xp.__name__
+    assert array_device == device
+
+
+def mnist_folder():
+    """The real MNIST folder: $MLP_DATA_DIR, else ../shared/data/mnist beside the checkout."""
+    candidates = []
+    if os.environ.get("MLP_DATA_DIR"):
+        candidates.append(Path(os.environ["MLP_DATA_DIR"]))
+    candidates.append(REPO_ROOT.parent / "shared" / "data" / "mnist")
+    for folder in candidates:
+        if (folder / "train-images-idx3-ubyte.gz").exists() or (folder / "train-images-idx3-ubyte").exists():
+            return folder
+    return None
+
+
+def tolerance(dtype_name):
+    """rtol derived from the dtype: 4 * sqrt(eps)."""
+    import numpy as np
+
+    return 4 * float(np.sqrt(np.finfo(dtype_name).eps))
