@@ -190,6 +190,11 @@ def preprocess_digit(image, *, invert="auto"):
     ink = np.clip((grey - paper) / (top - paper), 0.0, 1.0)
     noise = 1.4826 * float(np.median(np.abs(border - paper))) / (top - paper)  # robust std of the paper
     ink[ink <= max(INK_THRESHOLD, NOISE_SIGMAS * noise)] = 0.0
+    if not ink.any():
+        raise ValueError(
+            "the image has no ink that stands out of the paper's noise (the paper varies as much as "
+            "the brightest ink); is it a photo of one digit on plain paper?"
+        )
 
     rows = np.flatnonzero(ink.any(axis=1))
     cols = np.flatnonzero(ink.any(axis=0))

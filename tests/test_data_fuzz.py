@@ -1,13 +1,14 @@
 """Mutation tests of the data readers (Hypothesis): only the documented errors escape, memory stays bounded.
 
-Small valid files of every format (IDX raw and .gz, Keras npz, CSV, .mlpd, a downloaded .gz) are
+Small valid files of every format (IDX raw and .gz, Keras npz, CSV, .mlpd, a downloaded .gz, PNG
+and JPEG digits) are
 mutated: bit flips, truncations, inserted and duplicated bytes, and 32-bit fields overwritten with
 huge or edge values (sizes, counts, lengths), with positions biased towards the headers. The reader
 must either return arrays or raise DatasetFormatError (the download check returns a problem string
-or None); the peak of Python-tracked memory (tracemalloc; NumPy reports to it) during one read must
+or None; the image reader raises ValueError); the peak of Python-tracked memory (tracemalloc; NumPy reports to it) during one read must
 stay under 64 MiB, whatever the mutated headers declare.
 
-About 2,400 cases in all (FAMILY_EXAMPLES per family, twice for .mlpd), 20-40 s on one core;
+About 2,550 cases in all (FAMILY_EXAMPLES per family, twice for .mlpd, half for images), 20-40 s on one core;
 ``MLP_FUZZ_EXAMPLES=20000`` runs a longer campaign.
 """
 import gzip
@@ -70,6 +71,15 @@ def _csv_bytes() -> bytes:
 
 def _mlpd_bytes() -> bytes:
     return struct.pack("<4sIIII", b"MLPD", 1, 3, 28, 28) + X_SEED.tobytes() + Y_SEED.tobytes()
+
+
+def _image_bytes(fmt: str) -> bytes:
+    Image = pytest.importorskip("PIL.Image")
+    digit = np.zeros((40, 40), dtype=np.uint8)
+    digit[5:35, 18:22] = 255
+    buffer = io.BytesIO()
+    Image.fromarray(digit).save(buffer, fmt)
+    return buffer.getvalue()
 
 
 IDX_IMAGES = _idx(X_SEED)
@@ -219,3 +229,23 @@ def test_downloaded_file_check(operations, inside):
     path = _write("train-labels-idx1-ubyte", data)
     problem = _check("download check", datasets.download.check_file, path, datasets.TRAIN_LABELS, None)
     assert problem is None or isinstance(problem, str)  # a problem is returned, never raised
+
+
+@settings(FUZZ, max_examples=FAMILY_EXAMPLES // 2)  # Pillow and the preprocessing: slower per case
+@given(operations=mutations, fmt=st.sampled_from(["png", "jpeg"]))
+def test_images(operations, fmt):
+    pytest.importorskip("PIL")
+    from mlp.images import load_digit
+
+    path = _write(f"digit.{fmt}", mutate(_image_bytes(fmt), operations))
+    RUNS["images"] = RUNS.get("images", 0) + 1
+    tracemalloc.start()
+    try:
+        try:
+            result = load_digit(path)
+            assert result.shape == (784,)
+        except ValueError as error:  # the one documented error of a bad image file
+            assert str(path) in str(error), error
+        assert tracemalloc.get_traced_memory()[1] < MEMORY_BOUND
+    finally:
+        tracemalloc.stop()

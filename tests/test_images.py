@@ -165,6 +165,9 @@ def test_blank_images_raise(tmp_path):
     for blank in (np.zeros((28, 28)), np.full((28, 28), 0.5), np.full((10, 10), 200, dtype=np.uint8)):
         with pytest.raises(ValueError, match="no ink"):
             preprocess_digit(blank)
+    noise = np.random.default_rng(0).integers(0, 256, (40, 40), dtype=np.uint8)  # found by mutation tests
+    with pytest.raises(ValueError, match="no ink that stands out of the paper's noise"):
+        preprocess_digit(noise)
 
 
 def test_bad_files_and_arrays_raise_clearly(tmp_path):

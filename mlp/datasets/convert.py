@@ -7,7 +7,7 @@ from pathlib import Path
 from ._common import SPLITS, TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS, normalize_dataset
 from .csv import save_csv
 from .discovery import CSV_PREFIXES, NPZ_NAMES
-from .download import DEFAULT_DEADLINE, DEFAULT_TIMEOUT
+from .download import DEFAULT_DEADLINE, DEFAULT_TIMEOUT, check_time_limits
 from .idx import write_idx
 from .keras_npz import save_npz
 from .load import load_uint8
@@ -40,6 +40,7 @@ def convert(src: str | os.PathLike | None, dst: str | os.PathLike, fmt: str, *, 
     if unknown:
         raise TypeError(f"convert() got unexpected keyword arguments {sorted(unknown)}")
     options.update(load_options)
+    check_time_limits(options["timeout"], options["deadline"])
     train, test = load_uint8(src, dataset=dataset, splits=SPLITS, **options)
     dst = Path(dst)
     if fmt == "npz":

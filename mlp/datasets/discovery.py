@@ -55,9 +55,9 @@ def _split_pair(path: Path) -> tuple[Path, Path] | None:
 
 def _looked_for(path: Path, dataset: str) -> str:
     tv = TORCHVISION_FOLDER[dataset]
-    return (f"the four IDX files ({', '.join(b + '[.gz]' for b in FILE_NAMES)}) in {path}, "
-            f"{path / 'raw'} or {path / tv / 'raw'}; {' or '.join(NPZ_NAMES[dataset])}; "
-            f"{CSV_PREFIXES[dataset][0]}_train.csv + {CSV_PREFIXES[dataset][0]}_test.csv; "
+    prefix = CSV_PREFIXES[dataset][0]
+    return (f"the four IDX files ({FILE_NAMES[0]}[.gz] and the others, also in raw/ or {tv}/raw/), "
+            f"{' or '.join(NPZ_NAMES[dataset])}, {prefix}_train.csv + {prefix}_test.csv, "
             f"train.mlpd + test.mlpd")
 
 
