@@ -1,4 +1,5 @@
-"""Benchmark fixtures: the real MNIST, the SGEMM rate of this machine, the peers' availability."""
+"""Benchmark fixtures: the real MNIST, the cores to use, and the machine recorded in every result
+(CPU model and vector extensions in the JSON's machine_info and in each benchmark's extra_info)."""
 import os
 import sys
 from pathlib import Path
@@ -8,11 +9,52 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from workloads import machine  # noqa: E402
+
 REPO = Path(__file__).resolve().parent.parent
+
+
+LOADAVG = {}
+
+
+def loadavg():
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "unknown"
 
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "peer: a library the project is compared with")
+    LOADAVG["start"] = loadavg()
+
+
+def pytest_benchmark_update_machine_info(config, machine_info):
+    """pytest-benchmark's hook: beside its own machine_info, the CPU model, AVX2/AVX-512 and the BLAS,
+    the versions measured, and the load average when the run started and ended."""
+    machine_info["mlp_machine"] = machine()
+    machine_info["mlp_versions"] = versions()
+    machine_info["loadavg"] = dict(LOADAVG, end=loadavg())
+
+
+def versions():
+    found = {}
+    for module in ("numpy", "numba", "threadpoolctl", "torch", "sklearn"):
+        try:
+            found[module] = __import__(module).__version__
+        except Exception:  # not installed, or broken: not part of this run
+            pass
+    return found
+
+
+@pytest.fixture(autouse=True)
+def _record_machine(request):
+    """Every benchmark's extra_info names the machine too, so a result copied out of its file keeps it."""
+    if "benchmark" in request.fixturenames:
+        info = machine()
+        request.getfixturevalue("benchmark").extra_info.update(
+            cpu_model=info["cpu_model"], vector_extensions=info["vector_extensions"])
+    yield
 
 
 @pytest.fixture(scope="session")

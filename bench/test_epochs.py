@@ -5,7 +5,6 @@ Every case trains one epoch of the 60 000 MNIST training images from a prepared 
 seconds (process start and file loading excluded) in extra_info.
 """
 import os
-import re
 import subprocess
 from pathlib import Path
 
@@ -13,7 +12,7 @@ import numpy as np
 import pytest
 
 from conftest import REPO
-from workloads import WORKLOADS, SklearnEpoch, TorchEpoch
+from workloads import WORKLOADS, SklearnEpoch, TorchEpoch, cpp_epoch_seconds, mlp_trainer
 
 ROUNDS = {"B1": 7, "B2": 3, "B3": 5, "B4": 7}
 IMPLEMENTATIONS = ["numpy", "numba", "cpp", "cupy", "torch", "sklearn"]
@@ -32,26 +31,20 @@ def test_sgemm_roofline(benchmark):
 
 
 def _mlp_epoch(engine, workload, X, y, xp_arrays=None):
-    import mlp
-    from mlp import numba_engine, optimizers, schedules
-    from mlp.training import Trainer
+    """One epoch as mlp.fit runs it: the trainer's run_epoch inside the thread policy's block."""
+    from mlp._threads import thread_limits
 
     data_X, data_y = xp_arrays if xp_arrays is not None else (X, y)
-    model = mlp.fit(data_X, data_y, hidden_sizes=list(workload.hidden), epochs=0, seed=0, dropout=0.0)
-    trainer_class = Trainer
-    if engine == "numba":
-        if not numba_engine.NUMBA_AVAILABLE:
-            pytest.skip("Numba is not installed")
-        numba_engine.kernels.warmup(np.float32)
-        trainer_class = numba_engine.NumbaTrainer
-    trainer = trainer_class(
-        model, optimizer=optimizers.make_optimizer(workload.optimizer), learning_rate=workload.learning_rate,
-        schedule=schedules.Schedule(), epochs=1,
-        batch_size=None if workload.batch_size == "full" else workload.batch_size,
-        rng=np.random.default_rng(0),
-    )
-    y_index = data_y if xp_arrays is not None else y
-    return lambda: trainer.run_epoch(data_X, y_index)
+    try:
+        trainer = mlp_trainer(engine, workload, data_X, data_y)
+    except ImportError as error:  # engine="numba" without Numba
+        pytest.skip(str(error))
+
+    def epoch():
+        with thread_limits(None):
+            trainer.run_epoch(data_X, data_y)
+
+    return epoch
 
 
 def _cupy_arrays(X, y):
@@ -118,8 +111,8 @@ def test_epoch(benchmark, request, implementation, workload, mnist, threads):
 
         def epoch():
             result = subprocess.run(command, capture_output=True, text=True, check=True)
-            seconds = [float(s) for s in re.findall(r"([0-9.]+)\s*s\b", "\n".join(
-                line for line in result.stdout.splitlines() if line.lstrip().lower().startswith("epoch")))]
+            seconds = cpp_epoch_seconds(result.stdout)  # wall seconds only, not the CPU seconds beside them
+            assert len(seconds) == epochs, result.stdout
             benchmark.extra_info["epoch_seconds"] = seconds[1:]  # the first epoch warms the caches
             return result
 

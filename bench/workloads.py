@@ -1,7 +1,13 @@
-"""The benchmark workloads (issue 4), their matrix-multiply FLOPs, and the peers' training code."""
+"""The benchmark workloads (issue 4), their matrix-multiply FLOPs, mlp's and the peers' training code,
+and the machine they ran on."""
 from __future__ import annotations
 
+import os
+import platform
+import re
 from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -30,6 +36,63 @@ WORKLOADS = {
     "B3": Workload("B3", (128, 64), 32, "adam", 1e-3, "784-128-64-10, Adam, batch 32"),
     "B4": Workload("B4", (128,), "full", "sgd", 0.1, "784-128-10, full-batch gradient descent"),
 }
+
+
+# ---- mlp -----------------------------------------------------------------------------------------
+def mlp_trainer(engine, workload, X, y):
+    """A trainer for `workload` on (X, y), prepared so that `trainer.run_epoch(X, y)` times one epoch
+    only (validation, initialisation and compilation done here). engine: "numba" or "xp"."""
+    import numpy as np
+
+    import mlp
+    from mlp import optimizers, schedules
+    from mlp.engines import choose_engine
+
+    model = mlp.fit(X, y, hidden_sizes=list(workload.hidden), epochs=0, seed=0, dropout=0.0)
+    optimizer = optimizers.make_optimizer(workload.optimizer)
+    trainer_class = choose_engine(engine, X, optimizer, model.loss)  # compiles the kernels, if any
+    return trainer_class(
+        model, optimizer=optimizer, learning_rate=workload.learning_rate, schedule=schedules.Schedule(), epochs=1,
+        batch_size=None if workload.batch_size == "full" else workload.batch_size, rng=np.random.default_rng(0),
+    )
+
+
+# ---- the machine ---------------------------------------------------------------------------------
+@lru_cache(maxsize=1)
+def machine():
+    """CPU model, vector extensions (AVX2 / AVX-512), cores this process may use, and the BLAS."""
+    model, flags = None, set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name") and model is None:
+                model = line.split(":", 1)[1].strip()
+            elif line.startswith("flags"):
+                flags.update(re.findall(r"\b(avx2|avx512[a-z0-9_]*)\b", line))
+    except OSError:
+        pass
+    model = model or platform.processor() or "unknown CPU"
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:
+        cores = os.cpu_count()
+    blas = "unknown"
+    try:
+        from threadpoolctl import threadpool_info
+
+        import numpy  # noqa: F401  (loads the BLAS that threadpool_info reports)
+
+        blas = ", ".join(f"{i.get('internal_api')} {i.get('version')} ({i.get('architecture', '?')}, "
+                         f"{i.get('threading_layer', '?')})" for i in threadpool_info() if i.get("user_api") == "blas")
+    except ImportError:
+        pass
+    return {"cpu_model": model, "vector_extensions": sorted(flags), "cores": cores, "blas": blas}
+
+
+def describe_machine(info):
+    """One line for RESULTS.md from `machine()`'s dict."""
+    extensions = ", ".join(e.upper().replace("AVX512", "AVX-512") for e in info.get("vector_extensions", [])) or "none"
+    return (f"{info.get('cpu_model', 'unknown CPU')}; vector extensions: {extensions}; "
+            f"{info.get('cores', '?')} cores visible; BLAS: {info.get('blas', 'unknown')}")
 
 
 # ---- peers ---------------------------------------------------------------------------------------
@@ -71,6 +134,25 @@ class TorchEpoch:
             loss = self.loss(self.model(xb), yb)
             loss.backward()
             self.optimizer.step()
+
+
+_SECONDS = re.compile(r"(\bcpu\s+)?(\d+(?:\.\d+)?)s\b")
+
+
+def cpp_epoch_seconds(stdout):
+    """Wall-clock seconds of each epoch from the C++ port's `train` output. Its epoch lines end in
+    "cpu 0.250s  0.136s": the CPU seconds of all its threads, then the wall seconds; only the latter
+    are epoch times. A line with other than one wall figure is an error (the format changed)."""
+    seconds = []
+    for line in stdout.splitlines():
+        if not line.lstrip().lower().startswith("epoch"):
+            continue
+        wall = [float(match.group(2)) for match in _SECONDS.finditer(line) if match.group(1) is None]
+        if len(wall) != 1:
+            raise ValueError(f"expected one wall-clock figure (like 0.136s) in the C++ port's epoch line, "
+                             f"found {len(wall)}: {line!r}")
+        seconds.append(wall[0])
+    return seconds
 
 
 class SklearnEpoch:
