@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ._validation import check_positive_int, check_rate
 from .activations import ACTIVATIONS
 from .initializers import INITIALIZERS
 from .losses import LOSSES
@@ -34,24 +35,13 @@ ADAMW_WEIGHT_DECAY = 0.01  # adamw's decoupled decay when weight_decay is None (
 
 # ---- checks: each returns the normalised value or raises a ValueError/TypeError saying the fix ----
 def _positive_int(name, value, *, allow_zero=False):
-    low = 0 if allow_zero else 1
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
-        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
-    return int(value)
+    return check_positive_int(value, name, allow_zero=allow_zero)
 
 
 def _number(name, value, *, low=0.0, high=None, low_inclusive=True, none_ok=False):
     if value is None and none_ok:
         return None
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value):
-        raise ValueError(f"{name} must be a finite number, got {value!r}")
-    ok = value >= low if low_inclusive else value > low
-    if high is not None:
-        ok = ok and value < high
-    if not ok:
-        bounds = f"{'[' if low_inclusive else '('}{low}, {high if high is not None else 'inf'})"
-        raise ValueError(f"{name} must be in {bounds}, got {value!r}")
-    return float(value)
+    return check_rate(value, name, low=low, high=high, low_inclusive=low_inclusive)
 
 
 def _flag(name, value):
