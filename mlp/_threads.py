@@ -13,8 +13,10 @@ The automatic policy (n_threads=None), per epoch:
   threads do not count against us);
 - give the pools one thread per idle core, ``floor(cores - others + SLACK)``, at least 1, and never
   more than the caller's own setting (``OPENBLAS_NUM_THREADS``, an outer ``threadpool_limits``);
-- with no recent reading (the first epoch, or a pause of more than STALE_AFTER seconds) it sleeps
-  PROBE_SECONDS and reads twice; an epoch shorter than MIN_WINDOW keeps the previous decision.
+- the reading spans the previous epoch and any pause since (the CPU others used while this process
+  waited counts as well); with no reading yet in this process, or after a pause of more than
+  FORGET_AFTER seconds, it sleeps PROBE_SECONDS and reads twice; a window shorter than MIN_WINDOW
+  keeps the previous decision (tiny epochs, partial_fit on small batches).
 
 Where /proc/stat does not exist (macOS, Windows) the automatic policy leaves the pools as they are.
 ``n_threads=N`` gives the pools exactly N threads. Either way the caller's settings come back when the
@@ -39,7 +41,7 @@ from pathlib import Path
 SLACK = 0.25  # a core counts as idle when others use at most 1 - SLACK of it
 PROBE_SECONDS = 0.05  # five ticks of /proc/stat on each core
 MIN_WINDOW = 0.1  # shorter windows keep the previous decision (ticks are 10 ms)
-STALE_AFTER = 2.0  # seconds since the last epoch ended after which the reading is taken afresh
+FORGET_AFTER = 30.0  # seconds since the last epoch ended after which the machine is probed afresh
 USER_APIS = ("blas", "openmp")
 NO_QUOTA = 1 << 16
 
@@ -147,7 +149,7 @@ class LoadMonitor:
             now, reading = self._clock(), self._read()
             if reading is None:
                 return None
-            if self._start is None or self._ended is None or now - self._ended > STALE_AFTER:
+            if self._start is None or self._ended is None or now - self._ended > FORGET_AFTER:
                 self._sleep(PROBE_SECONDS)
                 self._start = (now, reading)
                 now, reading = self._clock(), self._read()

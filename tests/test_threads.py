@@ -8,7 +8,7 @@ from mlp import _threads
 from mlp._threads import (
     MIN_WINDOW,
     PROBE_SECONDS,
-    STALE_AFTER,
+    FORGET_AFTER,
     CpuReading,
     LoadMonitor,
     check_n_threads,
@@ -136,13 +136,22 @@ def test_short_epochs_keep_the_decision_until_a_window_is_long_enough():
     assert later[-1] == 2 and 1 in later[:3]
 
 
-def test_a_stale_reading_is_probed_again():
+def test_a_pause_between_fits_is_measured_without_probing():
     machine = FakeMachine(others=0.0)
     monitor = machine.monitor()
     assert run_epoch(machine, monitor, 0.5) == 2
     machine.others = 1.0
-    machine.advance(STALE_AFTER + 1)  # a long pause between fits, busy at its end only
-    machine.busy -= STALE_AFTER + 1  # (the pause itself was quiet)
+    machine.advance(5.0)  # five seconds between two fits, another process busy meanwhile
+    assert run_epoch(machine, monitor, 0.5) == 1
+    assert machine.sleeps == [PROBE_SECONDS]
+
+
+def test_after_a_long_pause_the_machine_is_probed_again():
+    machine = FakeMachine(others=0.0)
+    monitor = machine.monitor()
+    assert run_epoch(machine, monitor, 0.5) == 2
+    machine.advance(FORGET_AFTER + 1)  # a long quiet pause...
+    machine.others = 1.0  # ...and a competitor that appeared just now
     assert run_epoch(machine, monitor, 0.5) == 1
     assert machine.sleeps == [PROBE_SECONDS, PROBE_SECONDS]
 
