@@ -105,7 +105,7 @@ def test_asking_for_logits_that_cannot_fit_names_the_size(monkeypatch):
     model = _wide_model()
     monkeypatch.setenv("MLP_MEMORY_LIMIT", str(GIB))
     X = np.zeros((1000, 4), np.float32)  # 1000 x 10^6 float32 logits: 3.7 GiB
-    with pytest.raises(MemoryLimitError, match=r"the logits for 1,000 rows and 1,000,000 classes needs about 3.7 GiB"):
+    with pytest.raises(MemoryLimitError, match=r"the logits for 1,000 rows and 1,000,000 outputs needs about 3.7 GiB"):
         model.decision_function(X)
     with pytest.raises(MemoryLimitError, match="use predict"):
         model.predict_proba(X)

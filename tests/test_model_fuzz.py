@@ -97,8 +97,9 @@ def _assert_consistent(kind, result):
     if kind == "model":
         sizes = result.layer_sizes
         params = result.params
-        assert len(result.classes_) == sizes[-1]
-        result.predict_proba(np.ones((2, sizes[0]), dtype=result.dtype))  # a loaded model works
+        assert result.classes_ is None or len(result.classes_) == sizes[-1]
+        assert result.decision_function(np.ones((2, sizes[0]), dtype=result.dtype)).shape == (2, sizes[-1])
+        result.predict(np.ones((2, sizes[0]), dtype=result.dtype))  # a loaded model works
         repr(result)
     else:
         params, state, best, metadata = result
@@ -428,6 +429,7 @@ def test_odd_metadata_values_are_named(originals, tmp_path, field, value, fragme
     ("rng_state", {"bit_generator": "PCG64"}, "rng_state"),
     ("schedule_state", {"steps_per_epoch": 0}, "'steps_per_epoch' must be an integer from 1"),
     ("schedule_state", {"current": "fast"}, "schedule_state\\['current'\\] must be a number"),
+    ("schedule_state", {"lr": 0.1}, "schedule_state has an invalid key 'lr'"),
     ("best", {"monitored": 1.0}, "'best' must be null or"),
 ])
 def test_tampered_checkpoint_fields_are_named(originals, tmp_path, field, value, fragment):
@@ -464,3 +466,49 @@ def test_an_end_record_declaring_a_huge_directory_is_refused_before_parsing(orig
     data[at + 8:at + 16] = struct.pack("<HHI", 60000, 60000, 9 << 20)  # entries, entries, directory bytes
     with pytest.raises(ModelFileError, match="declares 60,000 entries"):
         _load_or_raise("model", bytes(data), tmp_path)
+
+
+# ---- resuming from a tampered checkpoint, end to end ---------------------------------------------------
+RESUME = dict(hidden_sizes=[4], epochs=3, batch_size=16, schedule="plateau", early_stopping=True, patience=5,
+              validation_split=0.25, seed=0, engine="xp")
+
+
+# Values a checkpoint could almost hold, so that many tampered files get as far as the trainer.
+PLAUSIBLE = st.one_of(st.integers(-2, 6), st.floats(-1.0, 10.0), st.booleans(), st.none(), ODD_JSON)
+
+
+@pytest.fixture(scope="module")
+def real_checkpoint(tmp_path_factory):
+    from tests.helpers import blobs
+
+    X, y = blobs(n=64)
+    path = tmp_path_factory.mktemp("resume") / "ckpt.npz"
+    mlp.fit(X, y, checkpoint=path, callbacks=[lambda epoch, logs, model: epoch == 1], **RESUME)
+    return X, y, path.read_bytes()
+
+
+@settings(FUZZ, max_examples=max(EXAMPLES // 3, 10))
+@given(data=st.data())
+def test_resuming_from_tampered_checkpoints(real_checkpoint, tmp_path, data):
+    """fit(resume=True) from a checkpoint with odd training fields: it resumes, or refuses with
+    ModelFileError or the ValueError that names the differing options (or, when a tampered learning
+    rate diverges, TrainingError); never another exception."""
+    X, y, original = real_checkpoint
+    entries = _entries(original)
+    metadata = _metadata_of(entries)
+    for _ in range(data.draw(st.integers(1, 2))):
+        field = data.draw(st.sampled_from(["epoch", "step_count", "rng_state", "schedule_state", "best", "finished",
+                                           "history", "fit_options"]))
+        current = metadata.get(field)
+        if isinstance(current, dict) and current and data.draw(st.booleans()):
+            current[data.draw(st.sampled_from(sorted(current)))] = data.draw(PLAUSIBLE)
+        else:
+            metadata[field] = data.draw(PLAUSIBLE)
+    path = tmp_path / "tampered.npz"
+    path.write_bytes(_archive(_with_metadata(entries, json.dumps(metadata))))
+    try:
+        model = mlp.fit(X, y, checkpoint=path, resume=True, **RESUME)
+    except (ModelFileError, ValueError, mlp.TrainingError) as error:  # TrainingError: a tampered rate diverged
+        assert type(error) in (ModelFileError, ValueError, mlp.TrainingError) and "\n" not in str(error).strip()
+    else:
+        assert np.all(np.isfinite(model.params[0][0]))

@@ -415,3 +415,19 @@ def test_a_model_too_large_for_the_memory_left_is_refused_before_reading(tmp_pat
     monkeypatch.setenv("MLP_MEMORY_LIMIT", "100")
     with pytest.raises(ModelFileError, match="loading the model's parameters from .* needs about"):
         mlp.load(path)
+
+
+def test_resuming_from_a_tampered_checkpoint_fails_at_load_with_one_error_type(tmp_path):
+    """epoch -5 used to reach the schedule (a division by zero); a (1,) optimizer state used to be broadcast."""
+    X, y = blobs()
+    options = dict(hidden_sizes=[4], epochs=3, seed=0)
+    path = tmp_path / "ckpt.npz"
+    mlp.fit(X, y, checkpoint=path, callbacks=[lambda epoch, logs, model: epoch == 1], **options)
+    negative = _rewrite_metadata(path, tmp_path / "negative.npz", lambda metadata: {**metadata, "epoch": -5})
+    with pytest.raises(ModelFileError, match="'epoch' must be an integer from 0"):
+        mlp.fit(X, y, checkpoint=negative, resume=True, **options)
+    with np.load(path, allow_pickle=False) as archive:
+        arrays = {key: archive[key] for key in archive.files}
+    np.savez(tmp_path / "broadcast.npz", **dict(arrays, state0=np.zeros((1,), np.float32)))
+    with pytest.raises(ModelFileError, match=r"state0 has shape \(1,\), expected \(6, 4\)"):
+        mlp.fit(X, y, checkpoint=tmp_path / "broadcast.npz", resume=True, **options)

@@ -24,6 +24,7 @@ import numpy as np
 
 from .. import model_file
 from .._array_api import to_numpy
+from ..schedules import SCHEDULES
 from ..model_file import ModelFileError, integer_field, to_json
 
 __all__ = ["CHECKPOINT_FORMAT", "CHECKPOINT_VERSION", "load_checkpoint", "same_options", "save_checkpoint"]
@@ -34,6 +35,14 @@ MAX_EPOCH = 10**9
 MAX_STEPS = 2**53
 MAX_STATE_SETS = 4  # optimizer arrays per parameter (Adam keeps 2)
 _SCHEDULE_INTEGERS = {"epochs": 1, "steps_per_epoch": 1, "step_size": 1, "patience": 0, "waited": 0}
+# Ranges of the built-in schedules' numbers: (low, high, low included); every other number must be
+# finite, except the plateau schedule's best loss, which starts at infinity.
+_SCHEDULE_RANGES = {"base_lr": (0.0, math.inf, False), "current": (0.0, math.inf, True),
+                    "min_lr": (0.0, math.inf, True), "warmup_epochs": (0.0, math.inf, True),
+                    "min_delta": (0.0, math.inf, True), "gamma": (0.0, 1.0, False), "factor": (0.0, 1.0, False)}
+# Names a restored schedule state must not overwrite: the schedules' methods and class attributes.
+_SCHEDULE_RESERVED = frozenset(name for cls in SCHEDULES.values() for name, value in vars(cls).items()
+                               if callable(value) or name == "name")
 _STATE_NAME = re.compile(r"state[0-9]{1,9}")
 _NON_FINITE = {"inf": math.inf, "-inf": -math.inf, "nan": math.nan}
 
@@ -171,11 +180,18 @@ def _check_schedule_state(value, where):
         raise ModelFileError(f"{where}: metadata field 'schedule_state' must be null or an object of numbers")
     state = {}
     for key, item in value.items():
-        if not key.isidentifier() or key.startswith("_"):
+        if not key.isidentifier() or key.startswith("_") or key in _SCHEDULE_RESERVED:
             raise ModelFileError(f"{where}: schedule_state has an invalid key {model_file._short(key)}")
         number = _decode_number(item, where, f"schedule_state[{key!r}]")
         if key in _SCHEDULE_INTEGERS:
             number = integer_field({key: number}, key, where, low=_SCHEDULE_INTEGERS[key], high=MAX_STEPS)
+        elif key in _SCHEDULE_RANGES:
+            low, high, closed = _SCHEDULE_RANGES[key]
+            if not (math.isfinite(number) and (low <= number if closed else low < number) and number <= high):
+                raise ModelFileError(f"{where}: schedule_state[{key!r}] must be in {'[' if closed else '('}{low:g}, "
+                                     f"{high:g}], got {model_file._short(number)}")
+        elif key != "best" and not math.isfinite(number):
+            raise ModelFileError(f"{where}: schedule_state[{key!r}] must be finite, got {number}")
         state[key] = number
     return state
 
