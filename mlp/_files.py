@@ -116,7 +116,11 @@ def _make_temporary(path: Path, suffix: str) -> tuple[int, str]:
     folder = _folder_of(path)
     remove_stale_temporaries(folder)
     prefix = f".{path.name[:_MAX_NAME_IN_PREFIX]}.mlp-{os.getpid()}-"
-    return tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=folder)
+    try:
+        return tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=folder)
+    except OSError as error:  # name the file the caller asked for, not our temporary one
+        reason = "the folder does not exist" if isinstance(error, FileNotFoundError) else error.strerror
+        raise type(error)(error.errno, f"cannot write {path}: {reason or error}") from None
 
 
 @contextlib.contextmanager

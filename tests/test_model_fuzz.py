@@ -7,6 +7,8 @@ allowed: a ModelFileError, or a successful load whose arrays match the metadata 
 load is traced (tracemalloc, which sees NumPy's and zlib's buffers) and must stay under a few MiB.
 
 The runs are derandomized, so CI is repeatable; MLP_FUZZ_EXAMPLES=N runs N examples per family.
+MLP_FUZZ_CORPUS=DIR also writes every file tried into DIR/{model,checkpoint}/{accepted,rejected} (named by its
+SHA-256), so another reader (the C++ port) can be checked against the same verdicts.
 """
 import io
 import json
@@ -90,7 +92,19 @@ def _load(kind, data, tmp_path):
     assert peak < PEAK_LIMIT, f"loading a {len(data)}-byte file allocated {peak:,} bytes at its peak"
     if result is not None:
         _assert_consistent(kind, result)
+    _record(kind, data, accepted=result is not None)
     return result
+
+
+def _record(kind, data, *, accepted):
+    corpus = os.environ.get("MLP_FUZZ_CORPUS")
+    if corpus:
+        import hashlib
+        from pathlib import Path
+
+        folder = Path(corpus) / kind / ("accepted" if accepted else "rejected")
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"{hashlib.sha256(data).hexdigest()[:16]}.npz").write_bytes(data)
 
 
 def _assert_consistent(kind, result):

@@ -431,3 +431,9 @@ def test_resuming_from_a_tampered_checkpoint_fails_at_load_with_one_error_type(t
     np.savez(tmp_path / "broadcast.npz", **dict(arrays, state0=np.zeros((1,), np.float32)))
     with pytest.raises(ModelFileError, match=r"state0 has shape \(1,\), expected \(6, 4\)"):
         mlp.fit(X, y, checkpoint=tmp_path / "broadcast.npz", resume=True, **options)
+
+
+def test_saving_into_a_missing_folder_names_the_file_asked_for(tmp_path, trained):
+    model, _, _ = trained
+    with pytest.raises(FileNotFoundError, match=r"cannot write .*missing/m\.npz: the folder does not exist"):
+        model.save(tmp_path / "missing" / "m.npz")
