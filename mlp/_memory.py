@@ -18,6 +18,8 @@ import os
 
 __all__ = [
     "MemoryLimitError",
+    "n_parameters",
+    "prediction_row_bytes",
     "available_bytes",
     "check_fits",
     "check_training_memory",
@@ -151,18 +153,19 @@ def optimizer_buffers(optimizer) -> int:
     return OPTIMIZER_BUFFERS.get(name, 2)
 
 
-def check_training_memory(layer_sizes, batch_size, n_samples, dtype, optimizer_name, dropout) -> int:
+def check_training_memory(layer_sizes, batch_size, n_samples, dtype, optimizer_name, dropout, *,
+                          hint="use smaller hidden_sizes or a smaller batch_size") -> int:
     """Refuse (MemoryLimitError, a ValueError) a training run that cannot fit; return its estimate in bytes.
 
     `optimizer_name`: a name such as "adam" or an optimizer instance. `batch_size`: rows per step, or
-    None for full-batch training.
+    None for full-batch training. `hint`: the way out, in the caller's words (the command line says
+    "use a smaller --hidden or --batch-size").
     """
     nbytes = training_bytes(layer_sizes, batch_size=batch_size, n_samples=n_samples, dtype=dtype,
                             optimizer_buffers=optimizer_buffers(optimizer_name), dropout=dropout)
     sizes = [int(size) for size in layer_sizes]
     check_fits(nbytes, f"training a {'-'.join(map(str, sizes))} network ({n_parameters(sizes):,} parameters, "
-               f"{dtype}, batches of {n_samples if batch_size is None else batch_size})",
-               "use smaller hidden_sizes or a smaller batch_size")
+               f"{dtype}, batches of {n_samples if batch_size is None else batch_size})", hint)
     return nbytes
 
 

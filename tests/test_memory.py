@@ -120,3 +120,12 @@ def test_chunked_prediction_gives_the_same_answers(monkeypatch):
     np.testing.assert_array_equal(model.predict_proba(X), whole)
     np.testing.assert_array_equal(model.predict(X), np.argmax(whole, axis=1))
     assert model.score(X, y) == float(np.mean(np.argmax(whole, axis=1) == y))
+
+
+def test_the_command_line_can_name_its_own_flags(monkeypatch):
+    monkeypatch.setenv("MLP_MEMORY_LIMIT", "1000")
+    with pytest.raises(MemoryLimitError, match="use a smaller --hidden or --batch-size"):
+        _memory.check_training_memory([784, 100, 10], 128, 60000, "float32", "adam", 0.1,
+                                      hint="use a smaller --hidden or --batch-size")
+    monkeypatch.setenv("MLP_MEMORY_LIMIT", str(GIB))
+    assert _memory.check_training_memory([784, 100, 10], 128, 60000, "float32", "adam", 0.1) > 4 * 79510 * 4
