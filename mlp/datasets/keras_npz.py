@@ -58,7 +58,7 @@ def _npy_header(stream, path, key: str) -> tuple[tuple[int, ...], bool, np.dtype
     """(shape, fortran_order, dtype) from the header of one ``.npy`` entry, checked."""
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)  # "created on Python 2": parsed all the same
+            warnings.simplefilter("ignore")  # "created on Python 2", odd escapes: parsed or refused below
             return _checked_header(stream, path, key)
     except DatasetFormatError:
         raise
