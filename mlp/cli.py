@@ -21,6 +21,8 @@ import numpy as np
 class CommandError(Exception):
     """A user-facing failure: printed as one line, exit status 1."""
 
+    all_ranks = False  # under MPI: raised by every rank together (rank 0 prints it, all exit)
+
 
 class _Parser(argparse.ArgumentParser):
     """argparse with a one-line error message naming the subcommand (exit status 2), and every
@@ -142,6 +144,9 @@ def build_parser():
     train.add_argument("--no-save", action="store_true", help="do not save the model")
     train.add_argument("--plot", metavar="DIR", help="write loss curves and other pictures as PNG into DIR")
     train.add_argument("--limit", type=_count(1), default=None, help="train on the first N images only (quick runs)")
+    train.add_argument("--mpi", action="store_true",
+                       help="data-parallel training over the MPI ranks of `mpiexec -n N mlp train ...` (implied "
+                            "when mpiexec starts more than one rank; needs mlp-from-scratch[mpi])")
 
     evaluate = commands.add_parser("evaluate", help="accuracy, per-class report and confusion matrix of a model")
     evaluate.add_argument("model")
@@ -242,11 +247,13 @@ def cmd_train(args):
 
     if args.resume and not args.checkpoint:
         raise CommandError("--resume needs --checkpoint PATH")
-    if args.plot:
+    comm = _mpi_comm(args.mpi)
+    root = comm is None or comm.Get_rank() == 0  # over MPI rank 0 alone prints and writes files
+    if args.plot and root:
         _require_plotting()
-    out = _output_paths(args)
+    out = _output_paths(args) if root else None
     target = _resolve_device(args.device)
-    say = (lambda *a, **k: None) if args.quiet else print
+    say = (lambda *a, **k: None) if args.quiet or not root else print
     started = time.perf_counter()
     (X_train, y_train), (X_test, y_test) = _load_data(args)
     if args.limit is not None:
@@ -259,10 +266,14 @@ def cmd_train(args):
         settings.update(verbose=0, progress=False)
     loaded = time.perf_counter()
     try:
-        model = mlp.fit(X_train, y_train, **settings)
+        model = mlp.fit(X_train, y_train, **settings, comm=comm)
     except (ValueError, TypeError, ImportError, OSError, mlp.TrainingError) as error:
-        raise CommandError(_one_line(error)) from None
+        failure = CommandError(_one_line(error))
+        failure.all_ranks = comm is not None  # fit ends the job itself on an error of one rank only
+        raise failure from None
     trained = time.perf_counter()
+    if not root:
+        return 0
     model.config["preprocessing"] = dict(MNIST_PREPROCESSING)
     say(model)
     accuracy = model.score(X_test_dev, y_test_dev)
@@ -282,6 +293,34 @@ def cmd_train(args):
             raise CommandError(f"cannot write pictures to {args.plot}: {_one_line(error)}") from None
         say(f"pictures written to {args.plot}: {', '.join(str(p.name) for p in map(_path, paths))}")
     return 0
+
+
+_MPI_SIZE_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE")  # set by MPICH/Intel MPI/Slurm, by Open MPI
+
+
+def _mpi_launched():
+    """True when an MPI launcher started this process as one of several ranks."""
+    import os
+
+    for name in _MPI_SIZE_VARIABLES:
+        value = os.environ.get(name, "")
+        if value.isdigit() and int(value) > 1:
+            return True
+    return False
+
+
+def _mpi_comm(requested):
+    """MPI.COMM_WORLD for `--mpi` or an mpiexec launch of more than one rank; None otherwise (or with
+    a single rank)."""
+    if not (requested or _mpi_launched()):
+        return None
+    try:
+        from mpi4py import MPI
+    except ImportError:
+        raise CommandError('training over MPI ranks needs mpi4py and an MPI library: '
+                           'pip install "mlp-from-scratch[mpi]"') from None
+    comm = MPI.COMM_WORLD
+    return comm if comm.Get_size() > 1 else None
 
 
 def _host_copy(model):
@@ -427,8 +466,7 @@ def main(argv=None):
     try:
         return COMMANDS[args.command](args)
     except CommandError as error:
-        print(f"mlp {args.command}: error: {error}", file=sys.stderr)
-        return 1
+        return _fail(args.command, error)
     except KeyboardInterrupt:
         print(f"mlp {args.command}: interrupted", file=sys.stderr)
         return 130
@@ -437,6 +475,28 @@ def main(argv=None):
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
+
+
+def _fail(command, error):
+    """Print a CommandError and return exit status 1. Under MPI an error of this rank alone ends every
+    rank (the others would wait for it forever); one that all ranks raised is printed by rank 0."""
+    comm = None
+    if "mpi4py.MPI" in sys.modules:
+        from mpi4py import MPI
+
+        comm = MPI.COMM_WORLD if MPI.Is_initialized() and not MPI.Is_finalized() else None
+    if comm is None or comm.Get_size() == 1:
+        print(f"mlp {command}: error: {error}", file=sys.stderr)
+        return 1
+    rank, size = comm.Get_rank(), comm.Get_size()
+    if error.all_ranks:
+        if rank == 0:
+            print(f"mlp {command}: error: {error}", file=sys.stderr)
+        return 1
+    print(f"mlp {command}: error on rank {rank} of {size}: {error}", file=sys.stderr, flush=True)
+    from .distributed import end_job
+
+    end_job(comm, 1)
 
 
 if __name__ == "__main__":

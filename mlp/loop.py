@@ -49,6 +49,8 @@ def run_epochs(trainer, X, y_index, *, until_epoch, validation=None, stopping=No
     Returns the final `Best` (with the best parameters restored into the model when asked).
     """
     model = trainer.model
+    parallel = getattr(trainer, "parallel", None)  # over MPI: rank 0 prints, metrics and stops agreed
+    root = parallel is None or parallel.root
     stopping = stopping or Stopping()
     best = best or Best()
     X, y_index = trainer.prepare_data(X, y_index)
@@ -56,12 +58,13 @@ def run_epochs(trainer, X, y_index, *, until_epoch, validation=None, stopping=No
     total = until_epoch
     for epoch in range(trainer.epoch, until_epoch):
         started = time.perf_counter()
-        with progress_bar(steps, f"epoch {epoch + 1}/{total}", enabled=progress) as bar, thread_limits(n_threads):
+        with progress_bar(steps, f"epoch {epoch + 1}/{total}", enabled=progress and root) as bar, thread_limits(n_threads):
             trainer.on_step = bar.update
             logs = trainer.run_epoch(X, y_index)
             trainer.on_step = None
             if validation is not None:
-                logs["val_loss"], logs["val_accuracy"] = evaluate(model, *validation, xp=model._xp)
+                logs["val_loss"], logs["val_accuracy"] = (evaluate if parallel is None else parallel.evaluate)(
+                    model, *validation, xp=model._xp)
         logs["seconds"] = time.perf_counter() - started
         if history is not None:
             for key in history:
@@ -74,7 +77,7 @@ def run_epochs(trainer, X, y_index, *, until_epoch, validation=None, stopping=No
             best = Best(monitored, model.copy_params() if stopping.restore_best else None, epoch)
         elif stopping.patience is not None and epoch - best.epoch >= stopping.patience:
             stop = True
-        if verbose and ((epoch + 1) % verbose == 0 or epoch + 1 == until_epoch or stop):
+        if verbose and root and ((epoch + 1) % verbose == 0 or epoch + 1 == until_epoch or stop):
             print(format_logs(logs, total), flush=True)
         if on_epoch is not None:
             on_epoch(logs, best)
@@ -83,6 +86,8 @@ def run_epochs(trainer, X, y_index, *, until_epoch, validation=None, stopping=No
         for callback in callbacks:
             if callback(epoch + 1, dict(logs), model) is True:
                 stop = True
+        if parallel is not None:  # a callback's stop on any rank stops them all
+            stop = parallel.any(stop)
         if stop:
             break
     if stopping.restore_best and best.params is not None:

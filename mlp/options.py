@@ -233,7 +233,7 @@ def _options():
 
 OPTIONS = {option.name: option for option in _options()}
 # Keywords of fit that are not settings of a run and have no entry above.
-RUNTIME_ONLY = ("validation_data", "callbacks")
+RUNTIME_ONLY = ("validation_data", "callbacks", "comm")
 
 
 def validate(values):

@@ -10,6 +10,7 @@ import os
 
 import numpy as np
 
+from . import distributed as _distributed
 from . import options as _options
 from ._array_api import float_dtype, from_host
 from ._files import check_writable
@@ -17,6 +18,7 @@ from ._memory import check_training_memory
 from ._validation import check_features, check_labels
 from .engines import TrainingError, make_trainer
 from .engines.checkpoints import load_checkpoint, same_options, save_checkpoint
+from .engines.numba_trainer import NumbaTrainer
 from .initializers import default_init, initial_parameters
 from .loop import Best, Stopping, run_epochs
 from .model import MLP
@@ -30,6 +32,7 @@ HISTORY_KEYS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "
 GRADIENT_KEYS = ("grad_norm", "update_norm", "weight_norm")
 
 
+@_distributed.abort_on_error
 def fit(
     X,
     y,
@@ -54,6 +57,7 @@ def fit(
     patience=_D["patience"],
     min_delta=_D["min_delta"],
     callbacks=(),
+    comm=None,
     verbose=_D["verbose"],
     dtype=_D["dtype"],
     seed=_D["seed"],
@@ -78,6 +82,8 @@ def fit(
         momentum, weight_decay (L2; decoupled for adamw), dropout, clip_value / clip_norm, schedule.
     validation_data=(X_val, y_val) or validation_split; early_stopping with patience and min_delta
         (restores the best weights). callbacks: `callback(epoch, logs, model)`; True stops.
+    comm: an mpi4py communicator (MPI.COMM_WORLD under `mpiexec -n N`): data-parallel training, every
+        rank passing the same X, y and options; which rows each rank takes: `mlp.distributed`.
     verbose: a line every N epochs. dtype: float32 | float64. seed: None draws one and records it in
         `model.config["seed"]` (printed with verbose), so every run can be repeated.
     checkpoint / resume: save after every epoch; continue from it (bit-identical on the CPU).
@@ -95,7 +101,7 @@ def fit(
         engine=engine, n_threads=n_threads,
     ))
     callbacks = _check_callbacks(callbacks)
-    if o["checkpoint"] is not None:
+    if o["checkpoint"] is not None and _distributed.is_root(comm):  # over MPI rank 0 writes it
         check_writable(o["checkpoint"], "checkpoint")
     X, xp, device = check_features(X, dtype=o["dtype"], name="X", warn_raw_pixels=True)
     y_index, classes = check_labels(y, X.shape[0], xp=xp, device=device)
@@ -106,7 +112,8 @@ def fit(
     sizes = [X.shape[1], *o["hidden_sizes"], int(classes.shape[0])]
     check_training_memory(sizes, o["batch_size"], X.shape[0], o["dtype"], opt, o["dropout"])
 
-    seed = o["seed"]
+    parallel = _distributed.start(comm, X, y_index, classes, options=o, seed=o["seed"])  # None on one process
+    seed = o["seed"] if parallel is None else parallel.seed
     if seed is None:  # still reproducible from the recorded seed, and resumable
         seed = int(np.random.SeedSequence().generate_state(1)[0])
         if o["verbose"]:
@@ -134,17 +141,25 @@ def fit(
         epochs=o["epochs"], batch_size=o["batch_size"], dropout=o["dropout"], clip_value=o["clip_value"],
         clip_norm=o["clip_norm"], shuffle=o["shuffle"], rng=rng, log_gradients=o["log_gradients"],
     )
+    if parallel is not None:
+        parallel.check_batches(X.shape[0], o["batch_size"], empty_parts=isinstance(trainer, NumbaTrainer))
+        trainer.parallel = parallel
     stopping = Stopping(patience=o["patience"] if o["early_stopping"] else None, min_delta=o["min_delta"],
                         restore_best=o["early_stopping"])
     fit_options = {**config, "n_samples": X.shape[0], "n_features": X.shape[1]}
+    if parallel is not None:
+        fit_options["ranks"] = parallel.size
     best, until = Best(), o["epochs"]
     path = o["checkpoint"]
-    if path is not None and o["resume"] and os.path.exists(path):
-        best, finished = _resume(trainer, path, fit_options, history, early_stopping=o["early_stopping"])
+    if path is not None and o["resume"] and _on_root(parallel, os.path.exists, path):
+        best, finished = _resume(trainer, path, fit_options, history, early_stopping=o["early_stopping"],
+                                 parallel=parallel)
         if finished:
             until = trainer.epoch  # the checkpointed run had already stopped early
 
     def save(stop, best):
+        if parallel is not None and not parallel.root:
+            return
         save_checkpoint(path, model, trainer.snapshot(), history=history, fit_options=fit_options,
                         best=(best.monitored, best.params, best.epoch) if o["early_stopping"] else None,
                         finished=stop)
@@ -208,13 +223,19 @@ def build_optimizer(optimizer, *, learning_rate=None, momentum=None, weight_deca
     return opt, learning_rate, weight_decay, 0.0 if decoupled else weight_decay
 
 
-def _resume(trainer, path, fit_options, history, *, early_stopping):
+def _on_root(parallel, function, *args):
+    """function(*args) here, or over MPI on rank 0 with the result sent to every rank."""
+    return function(*args) if parallel is None else parallel.from_root(function, *args)
+
+
+def _resume(trainer, path, fit_options, history, *, early_stopping, parallel=None):
     """Restore a Trainer (in place) from a checkpoint; return (early-stopping Best, finished)."""
     model, xp = trainer.model, trainer.model._xp
-    params, state, best_params, metadata = load_checkpoint(path)
+    params, state, best_params, metadata = _on_root(parallel, load_checkpoint, path)
     differences = same_options(metadata.get("fit_options") or {}, fit_options)
-    if differences:
-        raise ValueError(f"cannot resume from {path}: it was made with other options ({'; '.join(differences)})")
+    if differences:  # the same on every rank (the checkpoint is rank 0's)
+        raise _distributed.all_ranks(ValueError(
+            f"cannot resume from {path}: it was made with other options ({'; '.join(differences)})"))
 
     def to_device(pairs):
         return [(from_host(W, xp=xp, device=model.device), from_host(b, xp=xp, device=model.device)) for W, b in pairs]

@@ -210,7 +210,9 @@ def _check_best(value, where):
 
 # ---- resuming -----------------------------------------------------------------------------------
 RESUME_KEYS = ("hidden_sizes", "activation", "loss", "batch_size", "optimizer", "learning_rate", "weight_decay",
-               "dropout", "clip_value", "clip_norm", "schedule", "dtype", "epochs", "seed", "n_samples", "n_features")
+               "dropout", "clip_value", "clip_norm", "schedule", "dtype", "epochs", "seed", "n_samples", "n_features",
+               "ranks")
+_RESUME_DEFAULTS = {"ranks": 1}  # MPI ranks of the run (absent: one process); rank 0 writes the file
 
 
 def same_options(saved, current):
@@ -218,7 +220,8 @@ def same_options(saved, current):
     "key: checkpoint A, now B" (empty when they agree)."""
     differences = []
     for key in RESUME_KEYS:
-        a, b = to_json(saved.get(key)), to_json(current.get(key))  # NaN (format version 1) reads as null
+        default = _RESUME_DEFAULTS.get(key)  # NaN (format version 1) reads as null
+        a, b = to_json(saved.get(key, default)), to_json(current.get(key, default))
         if isinstance(a, float) and isinstance(b, float) and math.isclose(a, b):
             continue
         if a != b:

@@ -59,6 +59,7 @@ class Trainer:
         self.epoch = 0  # epochs completed
         self._scheduled = False
         self._norms = None
+        self.parallel = None  # a mlp.distributed.DataParallel when training over MPI ranks
 
     # ---- one step -------------------------------------------------------------------------------
     def train_step(self, X_batch, y_batch, *, lr, dropout_masks=None):
@@ -73,6 +74,8 @@ class Trainer:
             xp=xp, dropout_masks=dropout_masks,
         )
         flat_grads = [g for pair in grads for g in pair]
+        if self.parallel is not None:  # the global batch's mean gradient: one allreduce of a packed buffer
+            flat_grads = self.parallel.sum_gradient_list(flat_grads)
         if self._norms is not None:  # log_gradients: the norms before clipping
             self._norms.add(flat_grads[0::2])
         if self.clip_value is not None or self.clip_norm is not None:
@@ -82,13 +85,19 @@ class Trainer:
                             is_weight=self.is_weight)
         return value, flat_grads, logits
 
+    @property
+    def mask_rng(self):
+        """The generator of the dropout masks: the trainer's own, or this rank's over MPI (the
+        shuffling stays on `rng`, the same on every rank)."""
+        return self.rng if self.parallel is None else self.parallel.dropout_rng
+
     def dropout_masks(self, rows, dtype):
         """Inverted-dropout masks for a batch of `rows`, drawn on the host (one float64 uniform per
         unit, the numbers every engine draws) and moved to the model's device once."""
         if not self.dropout:
             return None
         keep, model = 1.0 - self.dropout, self.model
-        return [from_host((self.rng.random((rows, width)) < keep) / keep, xp=model._xp, device=model.device,
+        return [from_host((self.mask_rng.random((rows, width)) < keep) / keep, xp=model._xp, device=model.device,
                           dtype=dtype) for width in model.hidden_sizes]
 
     # ---- one epoch ------------------------------------------------------------------------------
@@ -110,6 +119,8 @@ class Trainer:
         lr = self.learning_rate
         norms = self._norms = _NormLog(model, xp) if self.log_gradients else None
         for step, rows in enumerate(row_chunks(n, step_size)):
+            if self.parallel is not None:  # this rank's part of the global batch
+                rows = slice(*self.parallel.part(rows.start, rows.stop))
             if order is None:
                 X_batch, y_batch = X[rows, ...], y_index[rows]
             else:
@@ -125,10 +136,12 @@ class Trainer:
         self._norms = None
         # One read-back per epoch: the per-step losses and correct counts.
         losses = to_numpy(step_losses).astype(np.float64)
+        correct = int(to_numpy(step_correct).sum())
+        if self.parallel is not None:  # every rank checks and reports the sums over all ranks
+            losses, correct = self.parallel.sum_epoch(losses, correct)
         check_finite(losses, epoch=self.epoch, lr=lr)
         self.epoch += 1
-        logs = {"epoch": self.epoch, "loss": float(losses.sum() / n),
-                "accuracy": float(to_numpy(step_correct).sum() / n), "lr": lr}
+        logs = {"epoch": self.epoch, "loss": float(losses.sum() / n), "accuracy": float(correct / n), "lr": lr}
         if norms is not None:
             logs.update(norms.logs(steps))
         return logs
@@ -145,6 +158,8 @@ class Trainer:
         if not self._scheduled:
             self.schedule.start(self.learning_rate, max(self.epochs, 1), steps)
             self._scheduled = True
+        if self.parallel is not None:
+            self.parallel.start_epoch(self.epoch)
         return step_size, steps
 
     def end_epoch(self, monitored):

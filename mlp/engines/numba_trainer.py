@@ -171,6 +171,9 @@ class NumbaTrainer(Trainer):
             weights_before = [W.copy() for W, _ in model.params]
         for step in range(steps):
             start, stop = step * step_size, min((step + 1) * step_size, n)
+            batch_rows = stop - start
+            if self.parallel is not None:  # this rank's part of the global batch
+                start, stop = self.parallel.part(start, stop)
             rows = stop - start
             if order is None:
                 X_batch, y_batch = X[start:stop], y_index[start:stop]
@@ -178,7 +181,9 @@ class NumbaTrainer(Trainer):
                 X_batch, y_batch = self.X_batch[:rows], self.y_batch[:rows]
                 kernels.gather_rows(X, order[start:stop], X_batch)
                 kernels.gather_labels(y_index, order[start:stop], y_batch)
-            loss_sum, n_correct = self._step_gradients(X_batch, y_batch, rows)
+            loss_sum, n_correct = self._step_gradients(X_batch, y_batch, rows, batch_rows)
+            if self.parallel is not None:  # the global batch's mean gradient, on every rank
+                self.parallel.sum_gradients(self.grad_flat)
             if self.log_gradients:
                 for layer, (W, _) in enumerate(model.params):
                     grad_sums[layer] += math.sqrt(
@@ -195,6 +200,8 @@ class NumbaTrainer(Trainer):
             if self.on_step is not None:
                 self.on_step(1)
 
+        if self.parallel is not None:  # every rank checks and reports the sums over all ranks
+            step_losses, correct = self.parallel.sum_epoch(step_losses, correct)
         check_finite(step_losses, epoch=self.epoch, lr=lr)
         self.epoch += 1
         logs = {"epoch": self.epoch, "loss": float(step_losses.sum() / n), "accuracy": correct / n, "lr": lr}
@@ -216,11 +223,14 @@ class NumbaTrainer(Trainer):
             self._view_cache[rows] = views
         return views
 
-    def _step_gradients(self, X_batch, y_batch, rows):
+    def _step_gradients(self, X_batch, y_batch, rows, batch_rows=None):
         """Forward and backward over one mini-batch into grad_flat; returns (loss sum, n correct).
 
-        The L2 term is not added here: the update kernels add l2 * W to the weight gradients."""
+        The gradient is the loss sum over the `rows` divided by batch_rows (default rows): over MPI,
+        this rank's share of the mean over the whole global batch. The L2 term is not added here: the
+        update kernels add l2 * W to the weight gradients."""
         params, last, code = self.model.params, len(self.model.params) - 1, self.code
+        scale = 1.0 / (batch_rows or rows)
         Z, D, U, dA_views, dZ = self._views(rows)
         A = X_batch
         inputs = [A]
@@ -230,7 +240,7 @@ class NumbaTrainer(Trainer):
             kernels.bias_activation_forward(Z[layer], b, code)
             A = Z[layer]
             if D is not None:
-                rng_fill(self.rng, U[layer])
+                rng_fill(self.mask_rng, U[layer])
                 D[layer][...] = A
                 kernels.dropout_forward(D[layer], U[layer], self.keep)
                 A = D[layer]
@@ -239,7 +249,7 @@ class NumbaTrainer(Trainer):
         np.matmul(A, W, out=Z[last])
         kernels.bias_activation_forward(Z[last], b, mlp_kernels.IDENTITY)
 
-        loss_sum, n_correct = self.loss_kernel(Z[last], y_batch, 1.0 / rows, dZ)
+        loss_sum, n_correct = self.loss_kernel(Z[last], y_batch, scale, dZ)
         grad_W, grad_b = self.grad_W, self.grad_b
         kernels.bias_gradient(dZ, grad_b[last])
         for layer in range(last, -1, -1):

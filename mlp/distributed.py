@@ -1,0 +1,301 @@
+"""Data-parallel training over MPI: `mlp.fit(X, y, comm=MPI.COMM_WORLD)` under `mpiexec -n N`.
+
+Which rows form each global batch
+---------------------------------
+Every rank passes the same whole training set (X, y) and the same options. Every rank draws the same
+permutation from the shared seed, so the global batches are exactly those of a one-process run:
+global batch k is rows order[k*B : (k+1)*B] (B = batch_size; the last one may be shorter). Of a global
+batch of m rows, rank r of N takes the contiguous part [floor(r*m/N), floor((r+1)*m/N)). Each rank
+computes the gradient of its part scaled by 1/m (not by its own row count), and ONE allreduce (a sum)
+of the flat gradient buffer per step gives every rank the mean gradient of the whole global batch, the
+one a single process computes. Every rank then takes the same optimizer step, so the parameters stay
+identical on all ranks and equal one process's up to the order of floating-point sums. Every global
+batch must hold at least N rows (checked before the first epoch).
+
+What else is agreed
+-------------------
+- Before training, one allgather compares what every rank passed: sample and feature counts, dtype,
+  classes, a CRC-32 of X and of y, and the options; any difference is a ValueError on every rank.
+  The seed is rank 0's (drawn there when seed=None), so the initial weights are the same everywhere.
+- Dropout masks differ per rank but are reproducible: rank r draws them in epoch e from a generator
+  seeded with (seed, rank, e), so a run resumed at an epoch boundary draws the same masks again.
+- The epoch's loss and accuracy are summed over ranks (one small allreduce per epoch), so the NaN
+  check sees the same numbers everywhere and raises `TrainingError` on every rank together. The
+  validation set is split across ranks the same way and its sums reduced, so early stopping and
+  the schedule decide alike; a callback asking to stop on any rank stops all of them.
+- Checkpoints are written by rank 0 only and read by rank 0 only (then broadcast), so they may live
+  on a disk the other nodes do not see; a checkpoint resumes only with the same number of ranks.
+- An exception on one rank (a bug, a full disk, a callback that raises) is printed with the rank and
+  ends the whole job with `Abort`, never leaving the other ranks waiting in a collective. Errors that
+  every rank raises together (a ValueError from the checks above, TrainingError) propagate normally.
+
+Only NumPy arrays are supported here; the GPU plan (CuPy buffers through NCCL or a CUDA-aware MPI) is
+in the README's "More than one machine".
+"""
+from __future__ import annotations
+
+import functools
+import os
+import sys
+import time
+import traceback
+import zlib
+
+import numpy as np
+
+__all__ = ["DataParallel", "abort_on_error", "start", "is_root"]
+
+ALL_RANKS = "mlp_raised_on_all_ranks"  # attribute marking an exception every rank raises together
+_calls = []  # one entry per running decorated call: has it reached the agreement of `start`?
+_HASH_ROWS = 4096
+_OPTIONS_NOT_COMPARED = ("verbose", "progress", "n_threads", "checkpoint")
+
+
+def _mpi():
+    try:
+        from mpi4py import MPI
+    except ImportError as error:  # a communicator cannot exist without it, but say so clearly
+        raise ImportError('data-parallel training needs mpi4py: pip install "mlp-from-scratch[mpi]"') from error
+    return MPI
+
+
+def check_comm(comm):
+    """The communicator, checked to look like an mpi4py one (None stays None)."""
+    if comm is None:
+        return None
+    if not all(hasattr(comm, name) for name in ("Get_rank", "Get_size", "Allreduce", "allgather", "bcast", "Abort")):
+        raise TypeError(f"comm must be an mpi4py communicator such as MPI.COMM_WORLD, got {type(comm).__name__}")
+    return comm
+
+
+def is_root(comm):
+    """True on rank 0 of `comm`, and always without one."""
+    return comm is None or comm.Get_rank() == 0
+
+
+def all_ranks(error):
+    """Mark `error` as raised by every rank together (it propagates instead of aborting the job)."""
+    setattr(error, ALL_RANKS, True)
+    return error
+
+
+def raised_on_all_ranks(error):
+    from .engines import TrainingError
+
+    return bool(getattr(error, ALL_RANKS, False)) or isinstance(error, TrainingError)
+
+
+def abort_on_error(function):
+    """Decorate a function taking `comm=`: with more than one rank, an exception that not every rank
+    raises together is printed (rank, type, message; the traceback for anything but a ValueError,
+    TypeError or OSError) and ends all ranks with `comm.Abort(1)`."""
+
+    @functools.wraps(function)
+    def run(*args, comm=None, **kwargs):
+        comm = check_comm(comm)
+        if comm is None or comm.Get_size() == 1:
+            return function(*args, comm=comm, **kwargs)
+        call = {"started": False}
+        _calls.append(call)
+        try:
+            return function(*args, comm=comm, **kwargs)
+        except Exception as error:
+            if raised_on_all_ranks(error):
+                raise
+            if not call["started"]:  # the others wait in start's allgather: tell them, raise everywhere
+                comm.allgather(("error", f"{type(error).__name__}: {_one_line(error)}", None))
+                raise all_ranks(error)
+            abort(comm, error)
+        except BaseException as error:  # KeyboardInterrupt, SystemExit: the other ranks must not hang
+            abort(comm, error)
+        finally:
+            _calls.pop()
+
+    return run
+
+
+def abort(comm, error, code=1):
+    """Print `error` with this rank and end every rank of the job."""
+    rank, size = comm.Get_rank(), comm.Get_size()
+    text = _one_line(error)
+    lines = [f"mlp: rank {rank} of {size} failed, ending all {size} ranks: {type(error).__name__}: {text}"]
+    if not isinstance(error, (ValueError, TypeError, OSError, KeyboardInterrupt)):
+        lines.append("".join(traceback.format_exception(type(error), error, error.__traceback__)).rstrip())
+    try:
+        print("\n".join(lines), file=sys.stderr, flush=True)
+    finally:
+        end_job(comm, code)
+
+
+def end_job(comm, code=1):
+    """Abort every rank of `comm`; this process exits even where MPI_Abort returns (as MPICH's may)."""
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        comm.Abort(code)
+    finally:
+        os._exit(code)
+
+
+# ---- agreement before training --------------------------------------------------------------------
+def start(comm, X, y_index, classes, *, options, seed):
+    """Compare what every rank passed and agree on the seed: a `DataParallel` for `comm`, or None
+    without a communicator or with one rank. Raises ValueError (on every rank) on any difference."""
+    comm = check_comm(comm)
+    if comm is None or comm.Get_size() == 1:
+        return None
+    if not isinstance(X, np.ndarray):
+        raise all_ranks(ValueError(
+            f"data-parallel training (comm=) runs on NumPy arrays only, got {type(X).__module__}.{type(X).__name__}; "
+            "see the README's 'More than one machine' for the GPU plan"))
+    if _calls:
+        _calls[-1]["started"] = True
+    candidate = seed if seed is not None else int(np.random.SeedSequence().generate_state(1)[0])
+    facts = {
+        "samples": int(X.shape[0]), "features": int(X.shape[1]), "dtype": str(X.dtype),
+        "classes": None if classes is None else np.asarray(classes).tolist(), "X crc32": _crc32(X), "y crc32": _crc32(np.asarray(y_index)),
+        "seed": seed, "options": _comparable(options),
+    }
+    gathered = comm.allgather(("ok", facts, candidate))
+    for rank, (status, message, _) in enumerate(gathered):
+        if status == "error":
+            raise all_ranks(ValueError(f"rank {rank} of {comm.Get_size()} failed: {message}"))
+    first = gathered[0][1]
+    for rank, (_, other, _) in enumerate(gathered):
+        for key in facts:
+            if other[key] != first[key]:
+                raise all_ranks(ValueError(
+                    f"every rank must pass the same data and options to fit; rank {rank} has {key} "
+                    f"{_short(other[key])}, rank 0 has {_short(first[key])}"))
+    return DataParallel(comm, seed=gathered[0][2])
+
+
+def _crc32(array):
+    """CRC-32 of an array's bytes, row block by row block (no whole-array copy)."""
+    crc = 0
+    if array.ndim == 0 or array.shape[0] == 0:
+        return crc
+    for start in range(0, array.shape[0], _HASH_ROWS):
+        crc = zlib.crc32(np.ascontiguousarray(array[start : start + _HASH_ROWS]).data, crc)
+    return crc
+
+
+def _comparable(options):
+    simple = (bool, int, float, str, type(None), list, tuple)
+    return {key: (value if isinstance(value, simple) else type(value).__name__)
+            for key, value in sorted(options.items()) if key not in _OPTIONS_NOT_COMPARED}
+
+
+def _one_line(error):
+    return " ".join(str(error).split()) or type(error).__name__
+
+
+def _short(value):
+    text = repr(value)
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+# ---- during training -------------------------------------------------------------------------------
+class DataParallel:
+    """One rank's view of a data-parallel run: its part of every global batch, the allreduces, and its
+    dropout generator. Engines hold one as `trainer.parallel` (None on one process)."""
+
+    def __init__(self, comm, *, seed):
+        self.comm = comm
+        self.rank, self.size = comm.Get_rank(), comm.Get_size()
+        self.seed = int(seed)
+        self.dropout_rng = None
+        self.fraction = 1.0  # this rank's share of the current global batch
+        self.allreduce_seconds = 0.0  # time spent in the gradient allreduces (read by the benchmark)
+        self.allreduces = 0
+        self._packed = None
+        self._MPI = _mpi()
+
+    @property
+    def root(self):
+        return self.rank == 0
+
+    def check_batches(self, n_rows, batch_size, *, empty_parts):
+        """Without `empty_parts` (the generic engine, whose mean loss over no rows is undefined),
+        every global batch of an epoch over n_rows must give each rank at least one row. The Numba
+        engine takes empty parts: such a rank adds zeros to the sums and still joins the allreduce."""
+        step = n_rows if batch_size is None else min(batch_size, n_rows)
+        last = n_rows - (n_rows - 1) // step * step if n_rows else 0
+        if not empty_parts and min(step, last) < self.size:
+            raise all_ranks(ValueError(
+                f"with {self.size} ranks and engine='xp' every global batch needs at least {self.size} rows, but "
+                f"{n_rows} training rows in batches of {step} leave a last batch of {last}; choose a batch size "
+                f"for which n_rows % batch_size is 0 or at least {self.size}, or the Numba engine (engine='numba'), "
+                "which has no such limit"))
+
+    def start_epoch(self, epoch):
+        """This rank's dropout generator for `epoch`, from (seed, rank, epoch)."""
+        self.dropout_rng = np.random.default_rng([self.seed, self.rank, int(epoch)])
+
+    def part(self, start, stop):
+        """This rank's rows [lo, hi) of the global batch [start, stop); remembers its share."""
+        m = stop - start
+        lo, hi = start + self.rank * m // self.size, start + (self.rank + 1) * m // self.size
+        self.fraction = (hi - lo) / m if m else 0.0
+        return lo, hi
+
+    def sum_gradients(self, flat):
+        """Sum a flat NumPy gradient buffer over all ranks in place: the one allreduce of a step."""
+        started = time.perf_counter()
+        self.comm.Allreduce(self._MPI.IN_PLACE, flat, op=self._MPI.SUM)
+        self.allreduce_seconds += time.perf_counter() - started
+        self.allreduces += 1
+        return flat
+
+    def sum_gradient_list(self, grads):
+        """The generic engine's per-parameter gradients (means over this rank's part), weighted by its
+        share of the global batch, packed once into a flat buffer, summed over ranks, and returned
+        as views of that buffer shaped like `grads`."""
+        total = sum(int(g.size) for g in grads)
+        dtype = grads[0].dtype
+        if self._packed is None or self._packed.shape[0] != total or self._packed.dtype != dtype:
+            self._packed = np.empty(total, dtype=dtype)
+        flat, views, offset = self._packed, [], 0
+        for g in grads:
+            view = flat[offset : offset + g.size]
+            np.multiply(np.asarray(g).reshape(-1), self.fraction, out=view)
+            views.append(view.reshape(g.shape))
+            offset += g.size
+        self.sum_gradients(flat)
+        return views
+
+    def sum_epoch(self, step_losses, correct):
+        """(per-step loss sums, correct count) summed over ranks: the numbers of the whole epoch."""
+        buffer = np.concatenate([np.asarray(step_losses, dtype=np.float64), [float(correct)]])
+        self.comm.Allreduce(self._MPI.IN_PLACE, buffer, op=self._MPI.SUM)
+        return buffer[:-1], int(round(buffer[-1]))
+
+    def evaluate(self, model, X, y_index, *, xp):
+        """Mean loss and accuracy (None for a loss on a target matrix) over (X, y_index), each rank
+        evaluating its part, the sums reduced."""
+        from .loop import evaluate
+
+        lo, hi = self.part(0, X.shape[0])
+        sums = np.zeros(3)  # loss sum, correct count, ranks that measured an accuracy
+        if hi > lo:
+            loss, accuracy = evaluate(model, X[lo:hi], y_index[lo:hi], xp=xp)
+            sums[:] = loss * (hi - lo), (accuracy or 0.0) * (hi - lo), accuracy is not None
+        self.comm.Allreduce(self._MPI.IN_PLACE, sums, op=self._MPI.SUM)
+        return float(sums[0] / X.shape[0]), (round(sums[1]) / X.shape[0] if sums[2] else None)
+
+    def any(self, flag):
+        """True on every rank when `flag` is true on any."""
+        return bool(self.comm.allreduce(bool(flag), op=self._MPI.LOR))
+
+    def from_root(self, function, *args):
+        """function(*args) run on rank 0 and its result broadcast; its exception raised on every rank."""
+        result, error = None, None
+        if self.root:
+            try:
+                result = function(*args)
+            except Exception as caught:  # noqa: BLE001 - sent to the other ranks, raised everywhere
+                error = caught
+        result, error = self.comm.bcast((result, error), root=0)
+        if error is not None:
+            raise all_ranks(error)
+        return result

@@ -1,0 +1,1 @@
+"""Scripts that tests/test_mpi.py launches under mpiexec."""

@@ -1,0 +1,29 @@
+"""The data and the runs that tests/test_mpi.py compares between 2 MPI ranks and one process."""
+import numpy as np
+
+# 300 rows in batches of 32: 9 full global batches and a last one of 12 rows (6 per rank).
+N_ROWS, N_FEATURES, N_CLASSES = 300, 12, 3
+
+# Every run is float64 without dropout, so 2 ranks must match one process to rounding.
+_BASE = dict(hidden_sizes=[16, 8], epochs=3, batch_size=32, dropout=0.0, dtype="float64", seed=3)
+EQUIVALENCE_RUNS = {
+    "numba_adam": dict(_BASE, engine="numba", optimizer="adam"),
+    "xp_adam": dict(_BASE, engine="xp", optimizer="adam"),
+    # L2 in the loss, clipping of the summed gradient, log_gradients and a validation split (evaluated
+    # in two halves and reduced) on each engine
+    "numba_l2_clip_val": dict(_BASE, engine="numba", optimizer="momentum", weight_decay=1e-3, clip_norm=0.5,
+                              log_gradients=True, validation_split=0.2),
+    "xp_l2_clip_val": dict(_BASE, engine="xp", optimizer="momentum", weight_decay=1e-3, clip_norm=0.5,
+                           log_gradients=True, validation_split=0.2),
+    "numba_full_batch": dict(_BASE, engine="numba", optimizer="sgd", batch_size="full", schedule="constant"),
+    # batches of 299 and 1 rows: rank 0 has no row of the second and adds zeros to its allreduce
+    "numba_last_batch_of_one": dict(_BASE, engine="numba", batch_size=299),
+}
+
+
+def data():
+    """A small classification problem, the same on every rank."""
+    rng = np.random.default_rng(42)
+    centers = rng.normal(0, 2, size=(N_CLASSES, N_FEATURES))
+    y = rng.integers(0, N_CLASSES, size=N_ROWS)
+    return centers[y] + rng.normal(0, 1.5, size=(N_ROWS, N_FEATURES)), y

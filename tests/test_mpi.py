@@ -1,0 +1,197 @@
+"""Data-parallel training over MPI (`mlp.fit(..., comm=)`, `mpiexec -n 2 mlp train`): 2 ranks train the
+same network as one process, stay coherent (seed, classes, dropout, early stopping, NaN, checkpoints),
+and an exception on one rank ends the job instead of hanging it.
+
+Each test launches `mpiexec -n 2` on a script of tests/mpi_scripts/ with a timeout, and compares what
+the ranks pickled with a one-process run made here. In CI (mpi extra installed) they must run.
+"""
+import os
+import pickle
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import mlp
+from tests.helpers import REPO_ROOT
+from tests.mpi_scripts.common import EQUIVALENCE_RUNS, data
+
+RANKS = 2
+TIMEOUT = 180  # seconds for one mpiexec launch (a few seconds when the Numba cache is warm)
+SCRIPT = REPO_ROOT / "tests" / "mpi_scripts" / "cases.py"
+
+
+def _mpiexec():
+    """The mpiexec beside this Python (the mpich wheel installs it there), else on PATH; skip (fail in
+    CI) when mpi4py or mpiexec is missing."""
+    reason = None
+    try:
+        import mpi4py  # noqa: F401
+    except ImportError:
+        reason = 'mpi4py is not installed (pip install "mlp-from-scratch[mpi]")'
+    launcher = Path(sys.executable).parent / "mpiexec"
+    launcher = str(launcher) if launcher.exists() else shutil.which("mpiexec")
+    if reason is None and launcher is None:
+        reason = 'no mpiexec found (pip install "mlp-from-scratch[mpi]" installs MPICH\'s)'
+    if reason is not None:
+        if os.environ.get("CI"):
+            pytest.fail(reason + " (in CI these tests must run, not skip)")
+        pytest.skip(reason)
+    return launcher
+
+
+def _environment():
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT), env.get("PYTHONPATH", "")])
+    env.setdefault("OMP_NUM_THREADS", "1")  # two ranks on a small machine: no oversubscription
+    return env
+
+
+def _launch(args, *, cwd, timeout=TIMEOUT):
+    """mpiexec -n 2 ARGS: the CompletedProcess (stdout and stderr as text), failing on a timeout."""
+    command = [_mpiexec(), "-n", str(RANKS), *map(str, args)]
+    try:
+        return subprocess.run(command, cwd=cwd, env=_environment(), capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired as error:
+        pytest.fail(f"{' '.join(command)} did not finish within {timeout}s (a rank left waiting?)\n"
+                    f"stdout: {error.stdout}\nstderr: {error.stderr}")
+
+
+def _run_case(case, tmp_path):
+    done = _launch([sys.executable, SCRIPT, case, tmp_path], cwd=tmp_path)
+    assert done.returncode == 0, f"case {case} failed:\n{done.stdout}\n{done.stderr}"
+    return [pickle.loads((tmp_path / f"rank{rank}.pkl").read_bytes()) for rank in range(RANKS)]
+
+
+def _params(model):
+    return [np.array(a) for pair in model.get_weights() for a in pair]
+
+
+def _assert_same_params(a, b, rtol):
+    assert len(a) == len(b)
+    for index, (x, y) in enumerate(zip(a, b)):
+        np.testing.assert_allclose(x, y, rtol=rtol, atol=rtol, err_msg=f"parameter array {index}")
+
+
+def _assert_identical(a, b):
+    for x, y in zip(a, b):
+        np.testing.assert_array_equal(x, y)
+
+
+@pytest.fixture(scope="module")
+def equivalence(tmp_path_factory):
+    return _run_case("equivalence", tmp_path_factory.mktemp("equivalence"))
+
+
+@pytest.fixture(scope="module")
+def coherence(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("coherence")
+    return _run_case("coherence", folder), folder
+
+
+@pytest.mark.parametrize("name", list(EQUIVALENCE_RUNS))
+def test_two_ranks_train_the_same_network_as_one_process(equivalence, name):
+    X, y = data()
+    options = EQUIVALENCE_RUNS[name]
+    alone = mlp.fit(X, y, **options)
+    rank0, rank1 = (result[name] for result in equivalence)
+    _assert_identical(rank0["params"], rank1["params"])  # every rank took the same steps
+    _assert_same_params(rank0["params"], _params(alone), rtol=1e-10)  # float64: only the sums' order differs
+    for key in ("loss", "accuracy", "val_loss", "val_accuracy", "grad_norm", "update_norm"):
+        if key in alone.history:
+            np.testing.assert_allclose(np.array(rank0["history"][key], dtype=float),
+                                       np.array(alone.history[key], dtype=float), rtol=1e-10, err_msg=key)
+            np.testing.assert_array_equal(np.array(rank0["history"][key], dtype=float),
+                                          np.array(rank1["history"][key], dtype=float), err_msg=key)
+
+
+def test_dropout_masks_differ_per_rank_yet_runs_repeat(coherence):
+    (rank0, rank1), _ = coherence
+    first, second = rank0["dropout"]
+    _assert_identical(first, second)  # the masks come from (seed, rank, epoch): a second run repeats
+    _assert_identical(first, rank1["dropout"][0])  # and every rank still holds the same network
+    X, y = data()
+    alone = mlp.fit(X, y, hidden_sizes=[16, 8], batch_size=32, dtype="float64", seed=5, engine="numba", epochs=3,
+                    dropout=0.3)
+    assert not all(np.allclose(a, b) for a, b in zip(first, _params(alone)))  # rank 1 drew its own masks
+
+
+def test_early_stopping_and_callbacks_stop_every_rank_at_the_same_epoch(coherence):
+    (rank0, rank1), _ = coherence
+    assert rank0["early_stopping"]["epochs"] == rank1["early_stopping"]["epochs"]
+    assert rank0["early_stopping"]["best_epoch"] == rank1["early_stopping"]["best_epoch"]
+    X, y = data()
+    alone = mlp.fit(X, y, hidden_sizes=[16, 8], batch_size=32, dtype="float64", seed=5, engine="numba", epochs=60,
+                    dropout=0.0, validation_split=0.25, early_stopping=True, patience=2, learning_rate=0.01)
+    assert rank0["early_stopping"]["epochs"] == len(alone.history["loss"]) < 60
+    assert rank0["early_stopping"]["best_epoch"] == alone.best_epoch
+    np.testing.assert_allclose(rank0["early_stopping"]["val_loss"], alone.history["val_loss"], rtol=1e-10)
+    _assert_same_params(rank0["early_stopping"]["params"], _params(alone), rtol=1e-10)  # best weights restored
+    assert rank0["callback_stop"] == rank1["callback_stop"] == 2  # rank 1's callback stopped both
+
+
+def test_divergence_raises_on_every_rank_together(coherence):
+    (rank0, rank1), _ = coherence
+    assert rank0["nan"][0] == rank1["nan"][0] == "TrainingError"
+    assert rank0["nan"][1] == rank1["nan"][1]
+
+
+def test_ranks_must_agree_on_labels_and_data(coherence):
+    (rank0, rank1), _ = coherence
+    for result in (rank0, rank1):
+        kind, message = result["classes"]
+        assert kind == "ValueError" and "rank 1 has classes [0, 1, 7], rank 0 has [0, 1, 2]" in message
+    assert rank1["bad_data"] == ("ValueError", "X contains NaN or infinity; clean or impute the data before training")
+    assert rank0["bad_data"][0] == "ValueError"
+    assert rank0["bad_data"][1].startswith("rank 1 of 2 failed: ValueError: X contains NaN")
+
+
+def test_the_generic_engine_asks_for_batches_of_at_least_one_row_per_rank(coherence):
+    (rank0, rank1), _ = coherence
+    assert rank0["xp_short_batch"] == rank1["xp_short_batch"]
+    kind, message = rank0["xp_short_batch"]
+    assert kind == "ValueError" and "leave a last batch of 1" in message and "engine='numba'" in message
+
+
+def test_checkpoints_are_rank_0s_and_resume_exactly_with_the_same_ranks(coherence):
+    (rank0, rank1), folder = coherence
+    for result in (rank0, rank1):
+        _assert_identical(result["resume"]["resumed"], result["resume"]["straight"])
+        assert len(result["resume"]["history"]) == 4
+    assert (folder / "run.ckpt").exists() and not (folder / "no-such-folder").exists()
+    X, y = data()
+    with pytest.raises(ValueError, match="ranks: checkpoint 2, now 1"):  # one process cannot continue it
+        mlp.fit(X, y, hidden_sizes=[16, 8], batch_size=32, dtype="float64", seed=5, engine="numba", epochs=4,
+                dropout=0.2, checkpoint=str(folder / "run.ckpt"), resume=True)
+
+
+def test_an_exception_on_one_rank_ends_the_job_with_its_message(tmp_path):
+    done = _launch([sys.executable, SCRIPT, "failure", tmp_path], cwd=tmp_path, timeout=120)
+    assert done.returncode != 0
+    assert "rank 1 of 2 failed" in done.stderr and "RuntimeError: boom on rank 1 at epoch 2" in done.stderr
+    assert not list(tmp_path.glob("rank*.pkl"))  # neither rank went on to finish
+
+
+def test_mpiexec_mlp_train_prints_and_saves_on_rank_0_only(tmp_path, mnist_dir):
+    out, checkpoint = tmp_path / "model.npz", tmp_path / "run.ckpt"
+    done = _launch([sys.executable, "-m", "mlp", "train", "--data", mnist_dir, "--limit", "2000", "--epochs", "2",
+                    "--hidden", "32", "--progress", "no", "--seed", "1", "--out", out, "--checkpoint", checkpoint],
+                   cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.count("model saved to") == 1
+    assert done.stdout.count("epoch 2/2") == 1 and done.stdout.count("test accuracy") == 1
+    model = mlp.load(out)
+    assert model.n_features_in_ == 784 and len(model.history["loss"]) == 2
+    assert checkpoint.exists()
+
+
+def test_a_command_line_error_on_one_rank_ends_the_job(tmp_path, mnist_dir):
+    # only rank 0 checks --out (it alone writes); rank 1 goes on into training and must not hang
+    done = _launch([sys.executable, "-m", "mlp", "train", "--data", mnist_dir, "--limit", "500", "--epochs", "1",
+                    "--hidden", "8", "--progress", "no", "--out", tmp_path / "missing" / "model.npz"],
+                   cwd=tmp_path, timeout=120)
+    assert done.returncode == 1
+    assert "mlp train: error on rank 0 of 2: --out" in done.stderr and "does not exist" in done.stderr
