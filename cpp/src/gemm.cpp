@@ -8,10 +8,19 @@
 #include "gemm.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cstddef>
+#include <cstdlib>
 #include <cstring>
+#include <stdexcept>
 #include <string>
 #include <vector>
+
+#ifdef MLP_HAVE_CBLAS
+#include <cblas.h>
+// OpenBLAS runs its own threads; when the library is OpenBLAS, its count follows num_threads().
+extern "C" void openblas_set_num_threads(int) __attribute__((weak));
+#endif
 
 namespace mlp {
 
@@ -302,7 +311,7 @@ void gemm_block(const GemmJob<T>& j, int m0, int m1, int n0, int n1) {
 }  // namespace
 
 template <class T>
-void gemm(T* C, const T* A, const T* B, int M, int N, int K, bool trans_a, bool trans_b, T alpha, T beta) {
+void gemm_own(T* C, const T* A, const T* B, int M, int N, int K, bool trans_a, bool trans_b, T alpha, T beta) {
   typedef Blocking<T> Bk;
   constexpr int MR = Bk::MR, NR = Bk::NR;
   if (M <= 0 || N <= 0) return;
@@ -353,6 +362,83 @@ void gemm(T* C, const T* A, const T* B, int M, int N, int K, bool trans_a, bool 
   });
 }
 
+namespace {
+
+GemmBackend default_backend() {
+  const char* v = std::getenv("MLP_GEMM");
+  return v && gemm_has_blas() && std::string(v) == "blas" ? GemmBackend::blas : GemmBackend::own;
+}
+
+std::atomic<int>& backend_slot() {
+  static std::atomic<int> slot{static_cast<int>(default_backend())};
+  return slot;
+}
+
+#ifdef MLP_HAVE_CBLAS
+void blas_threads() {
+  static std::atomic<int> current{0};
+  const int n = num_threads();
+  if (openblas_set_num_threads && current.exchange(n, std::memory_order_relaxed) != n) openblas_set_num_threads(n);
+}
+void blas_gemm(float* C, const float* A, const float* B, int M, int N, int K, bool ta, bool tb, float alpha,
+               float beta) {
+  blas_threads();
+  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M, N, K, alpha, A,
+              ta ? M : K, B, tb ? K : N, beta, C, N);
+}
+void blas_gemm(double* C, const double* A, const double* B, int M, int N, int K, bool ta, bool tb, double alpha,
+               double beta) {
+  blas_threads();
+  cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M, N, K, alpha, A,
+              ta ? M : K, B, tb ? K : N, beta, C, N);
+}
+#endif
+
+}  // namespace
+
+bool gemm_has_blas() {
+#ifdef MLP_HAVE_CBLAS
+  return true;
+#else
+  return false;
+#endif
+}
+
+GemmBackend gemm_backend() { return static_cast<GemmBackend>(backend_slot().load(std::memory_order_relaxed)); }
+
+void set_gemm_backend(GemmBackend backend) {
+  if (backend == GemmBackend::blas && !gemm_has_blas())
+    throw std::invalid_argument("this build has no CBLAS (configure with -DMLP_USE_CBLAS=ON and a CBLAS such as "
+                                "OpenBLAS installed); use the own GEMM");
+  backend_slot().store(static_cast<int>(backend), std::memory_order_relaxed);
+}
+
+GemmBackend gemm_backend_from_name(const std::string& name) {
+  if (name == "own") return GemmBackend::own;
+  if (name == "blas") return GemmBackend::blas;
+  throw std::invalid_argument("unknown GEMM '" + name + "'; choose own or blas");
+}
+
+std::string gemm_backend_description(GemmBackend backend) {
+#ifdef MLP_HAVE_CBLAS
+  if (backend == GemmBackend::blas) return std::string("blas (") + MLP_CBLAS_NAME + ")";
+#endif
+  (void)backend;
+  return std::string("own (") + gemm_kernel_name() + ")";
+}
+
+template <class T>
+void gemm(T* C, const T* A, const T* B, int M, int N, int K, bool trans_a, bool trans_b, T alpha, T beta) {
+#ifdef MLP_HAVE_CBLAS
+  // BLAS requires K >= 1 and positive leading dimensions; the own GEMM handles the degenerate shapes.
+  if (gemm_backend() == GemmBackend::blas && M > 0 && N > 0 && K > 0) {
+    blas_gemm(C, A, B, M, N, K, trans_a, trans_b, alpha, beta);
+    return;
+  }
+#endif
+  gemm_own(C, A, B, M, N, K, trans_a, trans_b, alpha, beta);
+}
+
 template <class T>
 void gemm_reference(T* C, const T* A, const T* B, int M, int N, int K, bool trans_a, bool trans_b,
                     T alpha, T beta) {
@@ -375,6 +461,9 @@ void gemm_reference(T* C, const T* A, const T* B, int M, int N, int K, bool tran
 template void gemm<float>(float*, const float*, const float*, int, int, int, bool, bool, float, float);
 template void gemm<double>(double*, const double*, const double*, int, int, int, bool, bool, double,
                            double);
+template void gemm_own<float>(float*, const float*, const float*, int, int, int, bool, bool, float, float);
+template void gemm_own<double>(double*, const double*, const double*, int, int, int, bool, bool, double,
+                               double);
 template void gemm_reference<float>(float*, const float*, const float*, int, int, int, bool, bool,
                                     float, float);
 template void gemm_reference<double>(double*, const double*, const double*, int, int, int, bool,

@@ -1,15 +1,24 @@
-// inflate.cpp - a compact DEFLATE decoder: a 64-bit bit buffer, canonical Huffman codes decoded with
-// a 10-bit lookup table (longer codes fall back to the canonical bit-by-bit walk, as in zlib's puff).
+// inflate.cpp - DEFLATE through zlib when the build has it (MLP_HAVE_ZLIB), else the own compact
+// decoder: a 64-bit bit buffer, canonical Huffman codes decoded with a 10-bit lookup table (longer
+// codes fall back to the canonical bit-by-bit walk, as in zlib's puff). The gzip framing and the
+// output limits are the same code for both.
 #include "inflate.hpp"
 
 #include <algorithm>
+#include <climits>
 #include <cstring>
+#include <new>
 #include <stdexcept>
 #include <string>
+
+#ifdef MLP_HAVE_ZLIB
+#include <zlib.h>
+#endif
 
 namespace mlp {
 
 // ---- CRC-32, slicing by 8 ---------------------------------------------------------------------
+#ifndef MLP_HAVE_ZLIB
 namespace {
 struct CrcTables {
   uint32_t t[8][256];
@@ -28,8 +37,20 @@ const CrcTables& crc_tables() {
   return tables;
 }
 }  // namespace
+#endif
 
 uint32_t crc32(const void* data, std::size_t size, uint32_t crc) {
+#ifdef MLP_HAVE_ZLIB
+  const Bytef* p = static_cast<const Bytef*>(data);
+  uLong c = crc;
+  while (size > 0) {  // zlib takes an unsigned int length
+    const uInt chunk = static_cast<uInt>(std::min<std::size_t>(size, UINT_MAX));
+    c = ::crc32(c, p, chunk);
+    p += chunk;
+    size -= chunk;
+  }
+  return static_cast<uint32_t>(c);
+#else
   const auto& t = crc_tables().t;
   const uint8_t* p = static_cast<const uint8_t*>(data);
   uint32_t c = ~crc;
@@ -45,6 +66,7 @@ uint32_t crc32(const void* data, std::size_t size, uint32_t crc) {
   }
   while (size--) c = t[0][(c ^ *p++) & 0xFF] ^ (c >> 8);
   return ~c;
+#endif
 }
 
 // ---- DEFLATE ----------------------------------------------------------------------------------
@@ -164,20 +186,31 @@ const uint16_t kDistBase[30] = {1,    2,    3,    4,    5,    7,     9,     13, 
 const uint8_t kDistExtra[30] = {0, 0, 0, 0, 1, 1, 2, 2,  3,  3,  4,  4,  5,  5,  6,
                                 6, 7, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13};
 
+struct LimitHit {};  // the output reached Output's limit; inflate() turns it into InflateLimitError
+
+// The output buffer; never grows past `limit` bytes: what would go beyond is not written, LimitHit
+// is thrown instead (so the first `limit` bytes are exact, which gunzip_head relies on).
 class Output {
  public:
-  explicit Output(std::size_t hint) { buf_.resize(hint > 1024 ? hint : 1024); }
-  inline void reserve_more(std::size_t n) {
-    if (pos_ + n > buf_.size()) buf_.resize(std::max(buf_.size() * 2, pos_ + n));
+  Output(std::size_t hint, std::size_t limit) : limit_(limit) {
+    buf_.resize(std::min(hint > 1024 ? hint : std::size_t(1024), limit_));
   }
-  inline void put(uint8_t b) { buf_[pos_++] = b; }
+  inline void reserve_more(std::size_t n) {
+    if (n > buf_.size() - pos_) buf_.resize(std::min(std::max(buf_.size() * 2, pos_ + n), limit_));
+  }
+  inline void put(uint8_t b) {
+    if (pos_ == limit_) throw LimitHit();
+    buf_[pos_++] = b;
+  }
   inline void copy_match(std::size_t dist, std::size_t len) {
     if (dist > pos_) corrupt("distance too far back");
+    const std::size_t n = std::min(len, limit_ - pos_);
     uint8_t* d = buf_.data() + pos_;
     const uint8_t* s = d - dist;
-    if (dist >= len) std::memcpy(d, s, len);
-    else for (std::size_t i = 0; i < len; ++i) d[i] = s[i];
-    pos_ += len;
+    if (dist >= n) std::memcpy(d, s, n);
+    else for (std::size_t i = 0; i < n; ++i) d[i] = s[i];
+    pos_ += n;
+    if (n < len) throw LimitHit();
   }
   std::vector<uint8_t> finish() {
     buf_.resize(pos_);
@@ -187,6 +220,7 @@ class Output {
  private:
   std::vector<uint8_t> buf_;
   std::size_t pos_ = 0;
+  std::size_t limit_;
 };
 
 void inflate_codes(BitReader& in, Output& out, const Huffman& lit, const Huffman& dist) {
@@ -260,10 +294,10 @@ void dynamic_tables(BitReader& in, Huffman& lit, Huffman& dist) {
 
 }  // namespace
 
-std::vector<uint8_t> inflate(const uint8_t* data, std::size_t size, std::size_t size_hint,
-                             std::size_t* consumed) {
-  BitReader in(data, size);
-  Output out(size_hint ? size_hint : size * 4);
+namespace {
+
+// Decodes into out until the final block ends (or out's limit is hit: LimitHit).
+void inflate_into(BitReader& in, Output& out) {
   Huffman lit, dist;
   bool last = false;
   while (!last) {
@@ -286,48 +320,186 @@ std::vector<uint8_t> inflate(const uint8_t* data, std::size_t size, std::size_t 
       corrupt("invalid block type");
     }
   }
+}
+
+#ifdef MLP_HAVE_ZLIB
+// zlib's raw inflate (window bits -15: no zlib or gzip wrapper) with the same contract as
+// inflate_into: the output never passes `limit` (LimitHit instead, the first `limit` bytes exact).
+// Returns the input bytes used.
+std::size_t zlib_inflate_into(const uint8_t* data, std::size_t size, std::vector<uint8_t>& out, std::size_t hint,
+                              std::size_t limit) {
+  z_stream zs;
+  std::memset(&zs, 0, sizeof(zs));
+  if (inflateInit2(&zs, -15) != Z_OK) throw std::bad_alloc();
+  struct End {
+    z_stream* z;
+    ~End() { inflateEnd(z); }
+  } end{&zs};
+  out.resize(std::min(std::max<std::size_t>(hint, 1024), limit));
+  std::size_t in_pos = 0, out_pos = 0;
+  for (;;) {
+    if (out_pos == out.size()) {
+      if (out.size() < limit) {
+        out.resize(std::min(limit, std::max<std::size_t>(1024, 2 * out.size())));
+      } else {  // at the limit: the stream must end here, without one more byte
+        uint8_t spare;
+        zs.next_in = const_cast<Bytef*>(data + in_pos);
+        zs.avail_in = static_cast<uInt>(std::min<std::size_t>(size - in_pos, UINT_MAX));
+        zs.next_out = &spare;
+        zs.avail_out = 1;
+        const uInt before = zs.avail_in;
+        const int ret = ::inflate(&zs, Z_NO_FLUSH);
+        in_pos += before - zs.avail_in;
+        if (zs.avail_out == 0) throw LimitHit();
+        if (ret == Z_STREAM_END) return in_pos;
+        if (ret == Z_DATA_ERROR || ret == Z_NEED_DICT) corrupt(zs.msg ? zs.msg : "invalid data");
+        if (ret == Z_MEM_ERROR) throw std::bad_alloc();
+        if (in_pos == size) corrupt("unexpected end of input");
+        continue;
+      }
+    }
+    zs.next_in = const_cast<Bytef*>(data + in_pos);
+    zs.avail_in = static_cast<uInt>(std::min<std::size_t>(size - in_pos, UINT_MAX));
+    zs.next_out = out.data() + out_pos;
+    zs.avail_out = static_cast<uInt>(std::min<std::size_t>(out.size() - out_pos, UINT_MAX));
+    const uInt in_before = zs.avail_in, out_before = zs.avail_out;
+    const int ret = ::inflate(&zs, Z_NO_FLUSH);
+    in_pos += in_before - zs.avail_in;
+    out_pos += out_before - zs.avail_out;
+    if (ret == Z_STREAM_END) {
+      out.resize(out_pos);
+      return in_pos;
+    }
+    if (ret == Z_DATA_ERROR || ret == Z_NEED_DICT) corrupt(zs.msg ? zs.msg : "invalid data");
+    if (ret == Z_MEM_ERROR) throw std::bad_alloc();
+    // Z_OK or Z_BUF_ERROR: go on while there is input left or the output filled up.
+    if (in_pos == size && zs.avail_out > 0) corrupt("unexpected end of input");
+  }
+}
+#endif
+
+[[noreturn]] void limit_error(std::size_t max_output) {
+  throw InflateLimitError("decompressed data exceed the expected " + std::to_string(max_output) + " bytes");
+}
+
+// A plausible hint (at most the largest DEFLATE ratio, 1032:1, times the input) pre-sizes the output.
+std::size_t capped_hint(std::size_t hint, std::size_t size) {
+  const std::size_t ratio_cap = size > (kNoLimit - 1032) / 1032 ? kNoLimit : size * 1032 + 1032;
+  return std::min(hint ? hint : (size > kNoLimit / 4 ? kNoLimit : size * 4), ratio_cap);
+}
+
+}  // namespace
+
+std::vector<uint8_t> inflate_builtin(const uint8_t* data, std::size_t size, std::size_t size_hint,
+                                     std::size_t* consumed, std::size_t max_output) {
+  BitReader in(data, size);
+  Output out(capped_hint(size_hint, size), max_output);
+  try {
+    inflate_into(in, out);
+  } catch (const LimitHit&) {
+    limit_error(max_output);
+  }
   in.align_to_byte();
   if (consumed) *consumed = in.bytes_used();
   return out.finish();
+}
+
+std::vector<uint8_t> inflate(const uint8_t* data, std::size_t size, std::size_t size_hint, std::size_t* consumed,
+                             std::size_t max_output) {
+#ifdef MLP_HAVE_ZLIB
+  std::vector<uint8_t> out;
+  try {
+    const std::size_t used = zlib_inflate_into(data, size, out, capped_hint(size_hint, size), max_output);
+    if (consumed) *consumed = used;
+  } catch (const LimitHit&) {
+    limit_error(max_output);
+  }
+  return out;
+#else
+  return inflate_builtin(data, size, size_hint, consumed, max_output);
+#endif
+}
+
+const char* inflate_backend() {
+#ifdef MLP_HAVE_ZLIB
+  static const std::string name = std::string("zlib ") + zlibVersion();
+  return name.c_str();
+#else
+  return "built-in";
+#endif
 }
 
 bool is_gzip(const uint8_t* data, std::size_t size) {
   return size >= 2 && data[0] == 0x1F && data[1] == 0x8B;
 }
 
-std::vector<uint8_t> gunzip(const uint8_t* data, std::size_t size) {
+namespace {
+
+// Length of the gzip member header at p (n bytes available); throws when it is malformed.
+std::size_t gzip_header_size(const uint8_t* p, std::size_t n) {
+  if (n < 18 || !is_gzip(p, n)) throw std::runtime_error("not a gzip file (bad magic number)");
+  if (p[2] != 8) throw std::runtime_error("gzip: unknown compression method");
+  const uint8_t flags = p[3];
+  std::size_t h = 10;
+  auto need = [&](std::size_t k) {
+    if (k > n || h > n - k) throw std::runtime_error("gzip: truncated header");
+  };
+  if (flags & 4) {  // FEXTRA
+    need(2);
+    h += 2 + (p[h] | (p[h + 1] << 8));
+  }
+  for (int field = 8; field <= 16; field <<= 1) {  // FNAME, FCOMMENT: zero-terminated
+    if (flags & field) {
+      while (true) {
+        need(1);
+        if (p[h++] == 0) break;
+      }
+    }
+  }
+  if (flags & 2) h += 2;  // FHCRC
+  need(8);
+  return h;
+}
+
+}  // namespace
+
+std::vector<uint8_t> gunzip_head(const uint8_t* data, std::size_t size, std::size_t n) {
+  const std::size_t h = gzip_header_size(data, size);
+#ifdef MLP_HAVE_ZLIB
+  std::vector<uint8_t> out;
+  try {
+    zlib_inflate_into(data + h, size - h, out, n, n);
+  } catch (const LimitHit&) {
+  }
+  return out;
+#else
+  BitReader in(data + h, size - h);
+  Output out(n, n);
+  try {
+    inflate_into(in, out);
+  } catch (const LimitHit&) {
+  }
+  return out.finish();
+#endif
+}
+
+std::vector<uint8_t> gunzip(const uint8_t* data, std::size_t size, std::size_t max_output) {
   std::vector<uint8_t> result;
   std::size_t pos = 0;
   do {
     const uint8_t* p = data + pos;
     const std::size_t n = size - pos;
-    if (n < 18 || !is_gzip(p, n)) throw std::runtime_error("not a gzip file (bad magic number)");
-    if (p[2] != 8) throw std::runtime_error("gzip: unknown compression method");
-    const uint8_t flags = p[3];
-    std::size_t h = 10;
-    auto need = [&](std::size_t k) {
-      if (h + k > n) throw std::runtime_error("gzip: truncated header");
-    };
-    if (flags & 4) {  // FEXTRA
-      need(2);
-      h += 2 + (p[h] | (p[h + 1] << 8));
-    }
-    for (int field = 8; field <= 16; field <<= 1) {  // FNAME, FCOMMENT: zero-terminated
-      if (flags & field) {
-        while (true) {
-          need(1);
-          if (p[h++] == 0) break;
-        }
-      }
-    }
-    if (flags & 2) h += 2;  // FHCRC
-    need(8);
+    std::size_t h = gzip_header_size(p, n);
     uint32_t isize;
     std::memcpy(&isize, data + size - 4, 4);  // a hint only: the last member's size mod 2^32
     std::size_t used = 0;
-    // (capped by the largest possible DEFLATE ratio, so a corrupt length cannot allocate gigabytes)
-    const std::size_t hint = pos == 0 ? std::min<std::size_t>(isize, (n - h) * 1032) : 0;
-    std::vector<uint8_t> member = inflate(p + h, n - h, hint, &used);
+    const std::size_t hint = pos == 0 ? std::min<std::size_t>(isize, max_output) : 0;
+    std::vector<uint8_t> member;
+    try {
+      member = inflate(p + h, n - h, hint, &used, max_output - result.size());
+    } catch (const InflateLimitError&) {
+      limit_error(max_output);  // the limit of the whole content, not of this member
+    }
     h += used;
     if (h + 8 > n) throw std::runtime_error("gzip: truncated (missing CRC and length)");
     uint32_t crc, len;

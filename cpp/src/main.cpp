@@ -15,6 +15,7 @@
 #include <exception>
 #include <map>
 #include <new>
+#include <random>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -23,6 +24,7 @@
 
 #include "data.hpp"
 #include "gemm.hpp"
+#include "inflate.hpp"
 #include "model.hpp"
 
 #ifndef MLP_VERSION
@@ -37,38 +39,75 @@ struct UsageError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-const char* const kTrainHelp =
-    "usage: mlp-cpp train --data DIR [options]\n"
-    "\n"
-    "Train a multilayer perceptron on MNIST (DIR holds train.mlpd/test.mlpd or the four IDX files,\n"
-    "gzip-compressed or not), print per-epoch loss, train accuracy and seconds, then test accuracy.\n"
-    "\n"
-    "  --hidden 128,64          hidden layer widths ('' or none: no hidden layer)   [256,128]\n"
-    "  --epochs N               passes over the training set                        [15]\n"
-    "  --batch-size N|full      mini-batch size, or full-batch gradient descent     [128]\n"
-    "  --optimizer NAME         sgd|momentum|nesterov|rmsprop|adam|adamw            [adam]\n"
-    "  --lr X                   learning rate (default: 0.1 sgd, 0.05 momentum/nesterov, 1e-3 others)\n"
-    "  --schedule NAME          constant|step|exponential|cosine|plateau            [cosine]\n"
-    "  --momentum X             momentum / nesterov coefficient                     [0.9]\n"
-    "  --activation NAME        relu|leaky_relu|sigmoid|tanh|identity               [relu]\n"
-    "  --loss NAME              cross_entropy|mse                                   [cross_entropy]\n"
-    "  --init NAME              auto|he_normal|he_uniform|glorot_normal|glorot_uniform|\n"
-    "                           lecun_normal|lecun_uniform|normal                   [auto]\n"
-    "  --weight-decay X         L2 lambda (adamw: decoupled decay, default 0.01)    [0]\n"
-    "  --dropout P              probability of dropping a hidden unit               [0]\n"
-    "  --clip-value X           clip gradients element-wise to [-X, X]              [off]\n"
-    "  --clip-norm X            clip the global gradient norm to X                  [off]\n"
-    "  --seed N                 initialisation, shuffling and dropout seed          [0]\n"
-    "  --dtype float32|float64  arithmetic precision                                [float32]\n"
-    "  --train-limit N          use only the first N training images                [all]\n"
-    "  --test-limit N           use only the first N test images                    [all]\n"
-    "  --no-shuffle             keep the file order in every epoch\n"
-    "  --threads N              worker threads ($MLP_NUM_THREADS, else all cores)  [all]\n"
-    "  --out PATH               save the trained model (.npz, loadable by numpy and mlp)\n"
-    "  --quiet                  print only the final test accuracy\n";
+// "256,128" from an int array; "none" when empty.
+template <std::size_t N>
+std::string join_sizes(const int (&sizes)[N]) {
+  std::string s;
+  for (std::size_t i = 0; i < N; ++i) s += (i ? "," : "") + std::to_string(sizes[i]);
+  return s.empty() ? "none" : s;
+}
+
+std::string format_g(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", v);
+  return buf;
+}
+
+// The train help; every default in brackets comes from train_defaults.hpp (generated from the one
+// table of options in mlp/options.py), so the help cannot drift from the Python package.
+std::string train_help() {
+  namespace d = defaults;
+  auto row = [](const char* flag, const std::string& text, const std::string& def) {
+    char buf[256];
+    std::snprintf(buf, sizeof buf, "  %-24s %-50s [%s]\n", flag, text.c_str(), def.c_str());
+    return std::string(buf);
+  };
+  auto off_or = [](double v) { return v > 0 ? format_g(v) : std::string("off"); };
+  std::string h =
+      "usage: mlp-cpp train --data DIR [options]\n"
+      "\n"
+      "Train a multilayer perceptron on MNIST (DIR holds train.mlpd/test.mlpd or the four IDX files,\n"
+      "gzip-compressed or not), print per-epoch loss, train accuracy and seconds, then test accuracy.\n"
+      "Defaults (in brackets) are mlp.fit's, from the one table of options in mlp/options.py.\n"
+      "\n";
+  h += row("--hidden 128,64", "hidden layer widths ('' or none: no hidden layer)", join_sizes(d::kHiddenSizes));
+  h += row("--epochs N", "passes over the training set", std::to_string(d::kEpochs));
+  h += row("--batch-size N|full", "mini-batch size, or full-batch gradient descent",
+           d::kBatchSize > 0 ? std::to_string(d::kBatchSize) : std::string("full"));
+  h += row("--optimizer NAME", "sgd|momentum|nesterov|rmsprop|adam|adamw", d::kOptimizer);
+  h += row("--lr X", "learning rate (by optimizer, see below)",
+           d::kLearningRate > 0 ? format_g(d::kLearningRate) : std::string("by optimizer"));
+  h += std::string(27, ' ') + "sgd " + format_g(d::kLearningRate_sgd) + ", momentum " +
+       format_g(d::kLearningRate_momentum) + ", nesterov " + format_g(d::kLearningRate_nesterov) + ", rmsprop " +
+       format_g(d::kLearningRate_rmsprop) + ", adam " + format_g(d::kLearningRate_adam) + ", adamw " +
+       format_g(d::kLearningRate_adamw) + "\n";
+  h += row("--schedule NAME", "constant|step|exponential|cosine|plateau", d::kSchedule);
+  h += row("--momentum X", "momentum / nesterov coefficient", format_g(d::kMomentum));
+  h += row("--activation NAME", "relu|leaky_relu|sigmoid|tanh|identity", d::kActivation);
+  h += row("--loss NAME", "cross_entropy|mse", d::kLoss);
+  h += row("--init NAME", "auto: He for the ReLU family, else Glorot uniform", d::kInit);
+  h += std::string(27, ' ') + "or " + initializer_names() + "\n";
+  h += row("--weight-decay X", "L2 lambda; adamw: decoupled decay, default " + format_g(d::kWeightDecayAdamw),
+           d::kWeightDecay >= 0 ? format_g(d::kWeightDecay) : std::string("0"));
+  h += row("--dropout P", "probability of dropping a hidden unit", format_g(d::kDropout));
+  h += row("--clip-value X", "clip gradients element-wise to [-X, X]", off_or(d::kClipValue));
+  h += row("--clip-norm X", "clip the global gradient norm to X", off_or(d::kClipNorm));
+  h += row("--seed N", "initialisation, shuffling and dropout seed",
+           d::kSeed >= 0 ? std::to_string(d::kSeed) : std::string("drawn, printed"));
+  h += row("--dtype float32|float64", "arithmetic precision", "float32");
+  h += row("--train-limit N", "use only the first N training images", "all");
+  h += row("--test-limit N", "use only the first N test images", "all");
+  h += row("--no-shuffle", "keep the file order in every epoch", d::kShuffle ? "shuffle" : "no shuffle");
+  h += row("--threads N", "worker threads ($MLP_NUM_THREADS, else all cores)", "all");
+  h += row("--gemm own|blas", "matrix products: own GEMM or linked CBLAS ($MLP_GEMM)",
+           gemm_backend() == GemmBackend::blas ? "blas" : "own");
+  h += row("--out PATH", "save the model (.npz, read by numpy and mlp)", "none");
+  h += row("--quiet", "print only the final test accuracy", "off");
+  return h;
+}
 
 const char* const kEvaluateHelp =
-    "usage: mlp-cpp evaluate MODEL.npz --data DIR [--test-limit N] [--threads N]\n"
+    "usage: mlp-cpp evaluate MODEL.npz --data DIR [--test-limit N] [--threads N] [--gemm own|blas]\n"
     "\n"
     "Print the architecture of a model file (written by mlp-cpp or by the Python package) and its\n"
     "accuracy and mean loss on the test split in DIR.\n";
@@ -145,12 +184,6 @@ class Args {
   std::vector<std::string> positional_;
 };
 
-std::string format_g(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%g", v);
-  return buf;
-}
-
 // Fails early (before any training) when the folder of an output file does not exist or is not
 // writable, by creating and removing a probe file there.
 void check_writable(const std::string& path) {
@@ -211,6 +244,22 @@ std::string require_data(const Args& args) {
 
 void apply_threads(const Args& args) {
   if (args.has("threads")) set_num_threads(static_cast<int>(parse_int(args.get("threads"), "threads", 1, 1024)));
+}
+
+// --gemm, else $MLP_GEMM (a wrong value is an error rather than a silent fallback).
+void apply_gemm(const Args& args) {
+  const char* env = std::getenv("MLP_GEMM");
+  const bool flag = args.has("gemm");
+  if (!flag && !(env && *env)) return;
+  const std::string name = flag ? args.get("gemm") : env;
+  const std::string where = flag ? "--gemm" : "$MLP_GEMM";
+  GemmBackend backend;
+  try {
+    backend = gemm_backend_from_name(name);
+    set_gemm_backend(backend);
+  } catch (const std::invalid_argument& e) {
+    throw UsageError(where + ": " + e.what());
+  }
 }
 
 // Labels -> class indices, given the sorted class values.
@@ -308,10 +357,10 @@ int cmd_train(int argc, char** argv) {
   const Args args(argc, argv, 2,
                   {"data", "hidden", "epochs", "batch-size", "optimizer", "lr", "learning-rate", "schedule", "momentum",
                    "activation", "loss", "init", "weight-decay", "dropout", "clip-value", "clip-norm", "seed", "dtype",
-                   "train-limit", "test-limit", "threads", "out"},
+                   "train-limit", "test-limit", "threads", "gemm", "out"},
                   {"help", "quiet", "no-shuffle"});
   if (args.has("help")) {
-    std::fputs(kTrainHelp, stdout);
+    std::fputs(train_help().c_str(), stdout);
     return 0;
   }
   if (!args.positional().empty()) throw UsageError("unexpected argument '" + args.positional()[0] + "'");
@@ -357,13 +406,23 @@ int cmd_train(int argc, char** argv) {
   if (args.has("dropout")) c.dropout = parse_number(args.get("dropout"), "dropout", 0.0, true, 1.0, false);
   if (args.has("clip-value")) c.clip_value = parse_number(args.get("clip-value"), "clip-value", 0.0, false);
   if (args.has("clip-norm")) c.clip_norm = parse_number(args.get("clip-norm"), "clip-norm", 0.0, false);
-  if (args.has("seed")) c.seed = static_cast<uint64_t>(parse_int(args.get("seed"), "seed", 0, (1LL << 62)));
+  if (args.has("seed")) {
+    c.seed = static_cast<uint64_t>(parse_int(args.get("seed"), "seed", 0, (1LL << 62)));
+  } else if (defaults::kSeed >= 0) {
+    c.seed = static_cast<uint64_t>(defaults::kSeed);
+  } else {  // as mlp.fit(seed=None): a fresh seed, printed so that the run can be repeated
+    std::random_device device;
+    c.seed = ((static_cast<uint64_t>(device()) << 32) ^ device()) & ((uint64_t(1) << 31) - 1);
+    if (!args.has("quiet")) std::printf("seed %llu (drawn; --seed %llu repeats this run)\n",
+                                        static_cast<unsigned long long>(c.seed), static_cast<unsigned long long>(c.seed));
+  }
   if (args.has("no-shuffle")) c.shuffle = false;
   const std::string dtype = args.get("dtype", "float32");
   if (dtype != "float32" && dtype != "float64") throw UsageError("--dtype must be float32 or float64, got '" + dtype + "'");
   const long long train_limit = args.has("train-limit") ? parse_int(args.get("train-limit"), "train-limit", 1, 1LL << 40) : -1;
   const long long test_limit = args.has("test-limit") ? parse_int(args.get("test-limit"), "test-limit", 0, 1LL << 40) : -1;
   apply_threads(args);
+  apply_gemm(args);
   const std::string out = args.get("out");
   if (args.has("out") && out.empty()) throw UsageError("--out needs a file name");
   if (!out.empty()) check_writable(out);
@@ -382,7 +441,7 @@ int cmd_train(int argc, char** argv) {
 }
 
 int cmd_evaluate(int argc, char** argv) {
-  const Args args(argc, argv, 2, {"data", "test-limit", "threads"}, {"help"});
+  const Args args(argc, argv, 2, {"data", "test-limit", "threads", "gemm"}, {"help"});
   if (args.has("help")) {
     std::fputs(kEvaluateHelp, stdout);
     return 0;
@@ -390,6 +449,7 @@ int cmd_evaluate(int argc, char** argv) {
   if (args.positional().size() != 1) throw UsageError("evaluate needs exactly one model file (mlp-cpp evaluate MODEL.npz --data DIR)");
   const std::string dir = require_data(args);
   apply_threads(args);
+  apply_gemm(args);
   const AnyModel any = load_model(args.positional()[0]);
   const double divisor =
       pixel_divisor(any.dtype == "float32" ? any.f32.metadata : any.f64.metadata, args.positional()[0]);
@@ -433,8 +493,12 @@ int dispatch(int argc, char** argv) {
     return 0;
   }
   if (cmd == "--version" || cmd == "version") {
-    std::printf("mlp-cpp %s (gemm kernel %s, %d thread%s)\n", MLP_VERSION, gemm_kernel_name(), num_threads(),
-                num_threads() == 1 ? "" : "s");
+    std::printf("mlp-cpp %s (gemm %s%s%s; inflate %s; %d thread%s)\n", MLP_VERSION,
+                gemm_backend_description(gemm_backend()).c_str(), gemm_has_blas() ? ", also " : "",
+                gemm_has_blas() ? gemm_backend_description(gemm_backend() == GemmBackend::own ? GemmBackend::blas
+                                                                                            : GemmBackend::own).c_str()
+                                : "",
+                inflate_backend(), num_threads(), num_threads() == 1 ? "" : "s");
     return 0;
   }
   if (cmd == "train") return cmd_train(argc, argv);

@@ -8,11 +8,13 @@
 
 #include <cstdint>
 #include <functional>
+#include <iterator>
 #include <string>
 #include <vector>
 
 #include "json.hpp"
 #include "mlp.hpp"
+#include "train_defaults.hpp"
 
 namespace mlp {
 
@@ -36,23 +38,23 @@ struct Model {
   void allocate();
 };
 
-struct TrainConfig {
-  std::vector<int> hidden = {256, 128};
-  int epochs = 15;
-  int batch_size = 128;              // 0: full batch
-  std::string optimizer = "adam";    // sgd | momentum | nesterov | rmsprop | adam | adamw
-  double lr = 0.0;                   // 0: the optimizer's default
-  double momentum = 0.9, rho = 0.9, beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
-  int activation = RELU;
-  int loss = CROSS_ENTROPY;
-  std::string init = "auto";
-  double weight_decay = -1.0;        // <0: default (0.01 for adamw, else 0); L2 except for adamw
-  double dropout = 0.0;              // probability of dropping a hidden unit
-  double clip_value = 0.0;           // 0: off
-  double clip_norm = 0.0;            // 0: off
-  std::string schedule = "cosine";   // constant | step | exponential | cosine | plateau
-  uint64_t seed = 0;
-  bool shuffle = true;
+struct TrainConfig {  // defaults from train_defaults.hpp (generated from mlp/options.py)
+  std::vector<int> hidden{std::begin(defaults::kHiddenSizes), std::end(defaults::kHiddenSizes)};
+  int epochs = defaults::kEpochs;
+  int batch_size = defaults::kBatchSize;  // 0: full batch
+  std::string optimizer = defaults::kOptimizer;  // sgd | momentum | nesterov | rmsprop | adam | adamw
+  double lr = defaults::kLearningRate;    // 0: the optimizer's default
+  double momentum = defaults::kMomentum, rho = 0.9, beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
+  int activation = activation_from_name(defaults::kActivation);
+  int loss = loss_from_name(defaults::kLoss);
+  std::string init = defaults::kInit;
+  double weight_decay = defaults::kWeightDecay;  // <0: default (0.01 for adamw, else 0); L2 except for adamw
+  double dropout = defaults::kDropout;    // probability of dropping a hidden unit
+  double clip_value = defaults::kClipValue;  // 0: off
+  double clip_norm = defaults::kClipNorm;    // 0: off
+  std::string schedule = defaults::kSchedule;  // constant | step | exponential | cosine | plateau
+  uint64_t seed = 0;                      // the command line draws one when defaults::kSeed < 0
+  bool shuffle = defaults::kShuffle;
 };
 
 // Default learning rate of an optimizer (as mlp.training.DEFAULT_LEARNING_RATES); 0 if unknown.

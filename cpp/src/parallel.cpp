@@ -56,7 +56,12 @@ constexpr auto kBackoffMax = std::chrono::milliseconds(1280);
 
 class Pool {
  public:
-  ~Pool() {
+  ~Pool() { shutdown(); }
+
+  // Joins every worker; the next run() starts new ones.
+  void shutdown() {
+    std::lock_guard<std::mutex> serial(run_mutex_);
+    if (workers_.empty()) return;
     {
       std::lock_guard<std::mutex> lock(mutex_);
       stop_ = true;
@@ -64,6 +69,8 @@ class Pool {
     }
     wake_.notify_all();
     for (auto& t : workers_) t.join();
+    workers_.clear();
+    stop_ = false;
   }
 
   void run(int nthreads, void (*body)(void*, int, int), void* context) {
@@ -194,6 +201,10 @@ int num_threads() {
 }
 
 void set_num_threads(int n) { g_threads.store(n > 0 ? n : 0, std::memory_order_relaxed); }
+
+void parallel_shutdown() {
+  if (!Pool::in_job_) pool().shutdown();
+}
 
 void parallel_run(int nthreads, void (*body)(void*, int, int), void* context) {
   const int limit = num_threads();

@@ -23,6 +23,10 @@ void set_num_threads(int n);
 // body) run serially on the calling thread. The body must not throw.
 void parallel_run(int nthreads, void (*body)(void* context, int thread, int nthreads), void* context);
 
+// Stops and joins the pool's worker threads (waiting for a job in flight); the next parallel_run starts
+// them again. Not to be called from inside a body. The pool also stops by itself at exit.
+void parallel_shutdown();
+
 // Convenience for lambdas: f(thread, nthreads).
 template <class F>
 void parallel_run(int nthreads, const F& f) {

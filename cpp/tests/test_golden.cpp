@@ -3,7 +3,8 @@
 //   test_golden [GOLDEN_DIR]      (default: tests/golden; reads golden_float32.bin, golden_float64.bin)
 //
 // For every case: forward (hidden activations, logits), loss, dL/dlogits, every gradient, the clipped
-// gradients, then N optimizer steps (the loss before each and the final parameters). Each tensor is
+// gradients, then N optimizer steps (the loss before each and the final parameters). Dropout cases carry
+// their masks (0 or 1/keep per hidden unit, per step), which replace the port's own random draws. Each tensor is
 // compared with a tolerance from its dtype; the largest difference of each is printed. Exit status 1
 // on any mismatch, on a malformed file, or on an unknown format version (with how to regenerate).
 // The format is described in tests/golden/README.md.
@@ -15,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "gemm.hpp"
 #include "mlp.hpp"
 #include "model.hpp"
 #include "npz.hpp"
@@ -23,7 +25,7 @@ using namespace mlp;
 
 namespace {
 
-constexpr uint32_t kVersion = 1;
+constexpr uint32_t kVersion = 2;
 const char* const kRegenerate =
     "regenerate with `python tests/golden/generate.py` (from the repository root) and rebuild";
 const char* const kOptimizers[] = {"sgd", "momentum", "nesterov", "rmsprop", "adam", "adamw"};
@@ -94,7 +96,7 @@ struct Case {
   std::vector<int> sizes;
   int activation = 0, loss = 0, optimizer = 0, steps = 0;
   double lr = 0, l2 = 0, weight_decay = 0, clip_value = 0, clip_norm = 0, momentum = 0, rho = 0, beta1 = 0,
-         beta2 = 0, eps = 0;
+         beta2 = 0, eps = 0, dropout = 0;
   std::vector<Tensor> tensors;
   std::map<std::string, std::size_t> index;
   const Tensor& get(const std::string& tag) const {
@@ -115,10 +117,10 @@ Case read_case(Reader& r, std::size_t float_size) {
   c.loss = static_cast<int>(r.u32("loss"));
   c.optimizer = static_cast<int>(r.u32("optimizer"));
   c.steps = static_cast<int>(r.u32("steps"));
-  if (c.activation > 4 || c.loss > 1 || c.optimizer > 5)
-    throw std::runtime_error(r.path() + ": case " + c.name + ": unknown activation, loss or optimizer code");
+  if (c.activation > 4 || c.loss > 1 || c.optimizer > 5 || c.steps < 1 || c.steps > 1000)
+    throw std::runtime_error(r.path() + ": case " + c.name + ": unknown activation, loss or optimizer code, or bad step count");
   double* fields[] = {&c.lr, &c.l2, &c.weight_decay, &c.clip_value, &c.clip_norm,
-                      &c.momentum, &c.rho, &c.beta1, &c.beta2, &c.eps};
+                      &c.momentum, &c.rho, &c.beta1, &c.beta2, &c.eps, &c.dropout};
   for (double* f : fields) *f = r.f64("hyper-parameters");
   const uint32_t count = r.u32("tensor count");
   for (uint32_t i = 0; i < count; ++i) {
@@ -205,8 +207,30 @@ void run_case(const Case& c, Tolerance tol) {
   }
   const std::string& w = c.name;
 
-  // Forward.
-  Workspace<T> ws(m.sizes, static_cast<std::size_t>(n), false);
+  // Dropout: the masks of step t (0-based) for hidden layer l are mask{l}[t], (n, width).
+  const bool dropout = c.dropout > 0.0;
+  if (!(c.dropout >= 0.0 && c.dropout < 1.0)) throw std::runtime_error("case " + c.name + ": bad dropout rate");
+  Workspace<T> ws(m.sizes, static_cast<std::size_t>(n), dropout);
+  auto set_masks = [&](int step) {
+    if (!dropout) return;
+    for (int l = 1; l < L; ++l) {
+      const Tensor& t = c.get("mask" + std::to_string(l));
+      const std::size_t count = static_cast<std::size_t>(n) * c.sizes[l];
+      if (t.values.size() != count * static_cast<std::size_t>(c.steps))
+        throw std::runtime_error("case " + c.name + ": mask" + std::to_string(l) + " has the wrong size");
+      const double keep_inverse = 1.0 / (1.0 - c.dropout);
+      for (std::size_t i = 0; i < count; ++i) {
+        const double v = t.values[static_cast<std::size_t>(step) * count + i];
+        if (v != 0.0 && std::fabs(v - keep_inverse) > 1e-6 * keep_inverse)
+          throw std::runtime_error("case " + c.name + ": mask" + std::to_string(l) + " holds " + std::to_string(v) +
+                                   ", neither 0 nor 1/keep");
+        ws.mask[l - 1][i] = static_cast<T>(v);
+      }
+    }
+  };
+
+  // Forward (with the first step's masks).
+  set_masks(0);
   forward_pass(m, ws, X.data(), n);
   for (int l = 1; l < L; ++l)
     compare(w, "A" + std::to_string(l), ws.out[l - 1].data(), static_cast<std::size_t>(n) * c.sizes[l],
@@ -232,6 +256,7 @@ void run_case(const Case& c, Tolerance tol) {
   Optimizer<T> opt(kOptimizers[c.optimizer], m, c.momentum, c.rho, c.beta1, c.beta2, c.eps, c.weight_decay);
   std::vector<T> losses;
   for (int t = 1; t <= c.steps; ++t) {
+    set_masks(t - 1);
     forward_pass(m, ws, X.data(), n);
     losses.push_back(static_cast<T>(backward_pass(m, ws, X.data(), y.data(), n, c.l2, grads)));
     clip_gradients(grads, c.clip_value, c.clip_norm);
@@ -250,6 +275,7 @@ void run_case(const Case& c, Tolerance tol) {
 
 int main(int argc, char** argv) {
   const std::string dir = argc > 1 ? argv[1] : "tests/golden";
+  std::printf("gemm: %s\n", gemm_backend_description(gemm_backend()).c_str());
   int status = 0;
   for (const char* dtype : {"float32", "float64"}) {
     const std::string path = dir + "/golden_" + dtype + ".bin";

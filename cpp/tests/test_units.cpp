@@ -1,11 +1,14 @@
 // test_units: the pieces of the port, each against a slow reference or finite differences.
 //   test_units [DATA_DIR]     (DATA_DIR: cpp/tests/data, for the gzip and NumPy-written fixtures)
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <atomic>
 #include <functional>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <unistd.h>
@@ -18,6 +21,7 @@
 #include "model.hpp"
 #include "npz.hpp"
 #include "parallel.hpp"
+#include "train_defaults.hpp"
 
 using namespace mlp;
 
@@ -90,12 +94,113 @@ static void test_gemm_type(const char* name) {
 }
 
 static void test_gemm() {
-  test_gemm_type<float>("float");
-  test_gemm_type<double>("double");
-  // K = 0: C = beta * C
-  std::vector<double> C = {1, 2, 3, 4};
-  gemm<double>(C.data(), nullptr, nullptr, 2, 2, 0, false, false, 1.0, 0.5);
-  CHECK(C[3] == 2.0, "K=0 must scale C by beta");
+  // Every backend the build has: the own GEMM, and the linked CBLAS (MLP_USE_CBLAS).
+  const GemmBackend before = gemm_backend();
+  std::vector<GemmBackend> backends = {GemmBackend::own};
+  if (gemm_has_blas()) backends.push_back(GemmBackend::blas);
+  else CHECK(throws([] { set_gemm_backend(GemmBackend::blas); }, "no CBLAS"), "blas without a CBLAS must throw");
+  for (GemmBackend backend : backends) {
+    set_gemm_backend(backend);
+    std::printf("backend %s\n", gemm_backend_description(backend).c_str());
+    test_gemm_type<float>("float");
+    test_gemm_type<double>("double");
+    // K = 0: C = beta * C
+    std::vector<double> C = {1, 2, 3, 4};
+    gemm<double>(C.data(), nullptr, nullptr, 2, 2, 0, false, false, 1.0, 0.5);
+    CHECK(C[3] == 2.0, "K=0 must scale C by beta");
+  }
+  set_gemm_backend(before);
+  CHECK(gemm_backend_from_name("own") == GemmBackend::own && gemm_backend_from_name("blas") == GemmBackend::blas,
+        "backend names");
+  CHECK(throws([] { gemm_backend_from_name("mkl"); }, "own or blas"), "unknown backend name must throw");
+}
+
+// ---- the thread pool ----------------------------------------------------------------------------
+
+// Many small jobs, nested and concurrent dispatch, changing thread counts and shutdowns, each checked
+// for every share having run exactly once. Built with -fsanitize=thread (MLP_SANITIZE=thread) this
+// is the data-race test of the pool.
+static void test_parallel() {
+  // Many tiny jobs: every share runs once, with (thread, nthreads) as promised.
+  for (int threads : {2, 3, 4, 1, 8}) {
+    set_num_threads(threads);
+    bool ok = true;
+    for (int job = 0; job < 2000; ++job) {
+      std::atomic<int> calls{0}, mask{0};
+      const int want = 1 + job % threads;
+      parallel_run(want, [&](int t, int nt) {
+        calls.fetch_add(1);
+        mask.fetch_or(1 << t);
+        if (nt != want || t < 0 || t >= nt) mask.fetch_or(1 << 30);
+      });
+      ok &= calls.load() == want && mask.load() == (1 << want) - 1;
+    }
+    CHECK(ok, "every share of 2000 jobs ran exactly once (threads=%d)", threads);
+  }
+  // Nested dispatch runs serially on the calling thread, inside every share.
+  set_num_threads(4);
+  {
+    std::atomic<long> inner{0};
+    for (int job = 0; job < 200; ++job)
+      parallel_run(4, [&](int, int) {
+        parallel_run(4, [&](int, int nt) { inner.fetch_add(nt == 4 ? 1 : 1000); });
+        parallel_chunks(1000, 1, [&](std::size_t b, std::size_t e) { inner.fetch_add(static_cast<long>(e - b) * 0); });
+      });
+    CHECK(inner.load() == 200L * 4 * 4, "nested parallel_run: %ld calls, want %ld", inner.load(), 200L * 4 * 4);
+  }
+  // parallel_chunks covers [0, size) exactly once, writing disjoint parts of one array.
+  {
+    std::vector<int> hits(100003, 0);
+    for (int rep = 0; rep < 50; ++rep)
+      parallel_chunks(hits.size(), 1, [&](std::size_t b, std::size_t e) {
+        for (std::size_t i = b; i < e; ++i) ++hits[i];
+      });
+    bool ok = true;
+    for (int h : hits) ok &= h == 50;
+    CHECK(ok, "parallel_chunks covers every index once per call");
+  }
+  // Several user threads dispatching at once (the pool runs one job at a time), with shutdowns and
+  // thread-count changes in between; the pool restarts its workers on the next job.
+  {
+    std::atomic<long> total{0};
+    std::atomic<bool> wrong{false};
+    std::vector<std::thread> users;
+    for (int u = 0; u < 3; ++u)
+      users.emplace_back([&, u] {
+        for (int job = 0; job < 300; ++job) {
+          std::vector<long> part(4, 0);
+          parallel_run(4, [&](int t, int nt) {
+            if (nt < 1 || t >= nt) wrong = true;
+            part[static_cast<std::size_t>(t)] = t + 1;
+          });
+          long sum = 0;
+          for (long v : part) sum += v;
+          if (sum == 0) wrong = true;
+          total.fetch_add(1);
+          if (u == 0 && job % 50 == 49) parallel_shutdown();
+          if (u == 1 && job % 70 == 69) set_num_threads(job % 140 == 69 ? 2 : 4);
+        }
+      });
+    for (auto& t : users) t.join();
+    CHECK(!wrong.load() && total.load() == 900, "concurrent dispatch from 3 threads: %ld jobs", total.load());
+  }
+  // A GEMM big enough to be split across threads, right after a shutdown.
+  parallel_shutdown();
+  {
+    const int M = 96, N = 80, K = 64;
+    std::vector<float> A(M * K), B(K * N), C(M * N), R(M * N);
+    Rng rng(5);
+    for (auto& v : A) v = static_cast<float>(rng.normal());
+    for (auto& v : B) v = static_cast<float>(rng.normal());
+    gemm_own<float>(C.data(), A.data(), B.data(), M, N, K, false, false);
+    gemm_reference<float>(R.data(), A.data(), B.data(), M, N, K, false, false);
+    double err = 0.0;
+    for (int i = 0; i < M * N; ++i) err = std::max(err, std::fabs(static_cast<double>(C[i]) - R[i]));
+    CHECK(err < 1e-3, "threaded GEMM after a shutdown: err %.3g", err);
+  }
+  parallel_shutdown();
+  parallel_shutdown();  // twice in a row is harmless
+  set_num_threads(0);
 }
 
 // ---- gradients vs central differences (double) ----------------------------------------------------
@@ -274,6 +379,42 @@ static void test_initializers() {
 
 // ---- files: gzip, npz, json, data ---------------------------------------------------------------
 
+// A raw DEFLATE stream (one fixed-Huffman block) of `count` zero bytes: a literal 0, then matches of
+// length 258 at distance 1 (about 1032:1, the largest DEFLATE ratio), then shorter literals.
+static std::vector<uint8_t> deflate_zeros(std::size_t count) {
+  std::vector<uint8_t> out;
+  uint64_t buf = 0;
+  int bits = 0;
+  auto put = [&](uint32_t value, int n) {  // LSB first
+    buf |= static_cast<uint64_t>(value) << bits;
+    bits += n;
+    while (bits >= 8) {
+      out.push_back(static_cast<uint8_t>(buf));
+      buf >>= 8;
+      bits -= 8;
+    }
+  };
+  auto put_code = [&](uint32_t code, int n) {  // Huffman codes go MSB first
+    uint32_t rev = 0;
+    for (int i = 0; i < n; ++i) rev |= ((code >> i) & 1u) << (n - 1 - i);
+    put(rev, n);
+  };
+  put(1, 1);  // final block
+  put(1, 2);  // fixed Huffman
+  std::size_t left = count;
+  auto literal_zero = [&] { put_code(0x30, 8); --left; };  // literal 0: 00110000
+  literal_zero();
+  while (left >= 258) {
+    put_code(0xC5, 8);  // length symbol 285 (258): 11000101
+    put_code(0, 5);     // distance symbol 0 (1)
+    left -= 258;
+  }
+  while (left > 0) literal_zero();
+  put_code(0, 7);  // end of block (256): 0000000
+  if (bits) put(0, 8 - bits);
+  return out;
+}
+
 static void test_inflate() {
   const std::vector<uint8_t> plain = read_file(g_data_dir + "/plain.bin");
   for (const char* name : {"dynamic.gz", "fixed.gz", "stored.gz", "multi.gz"}) {
@@ -298,6 +439,60 @@ static void test_inflate() {
   CHECK(thrown == 300, "every corrupted gzip must be rejected (%d of 300)", thrown);
   const uint8_t check[] = "123456789";
   CHECK(crc32(check, 9) == 0xCBF43926u, "CRC-32 check value");
+  CHECK(crc32(check + 4, 5, crc32(check, 4)) == 0xCBF43926u, "CRC-32 chained");
+  std::printf("inflate: %s\n", inflate_backend());
+
+  // Limits: a gzip file's content of exactly the limit passes; one byte less throws, decompressing
+  // no further; gunzip_head returns the first n bytes only.
+  const std::vector<uint8_t> gz = read_file(g_data_dir + "/dynamic.gz");
+  CHECK(!throws([&] { gunzip(gz.data(), gz.size(), plain.size()); }), "gunzip at exactly the limit");
+  bool limited = false;
+  try {
+    gunzip(gz.data(), gz.size(), plain.size() - 1);
+  } catch (const InflateLimitError& e) {
+    limited = std::strstr(e.what(), std::to_string(plain.size() - 1).c_str()) != nullptr;
+  } catch (const std::exception&) {
+  }
+  CHECK(limited, "gunzip past the limit throws InflateLimitError naming the limit");
+  for (std::size_t n : {std::size_t(0), std::size_t(16), std::size_t(4097), plain.size(), plain.size() + 100}) {
+    std::vector<uint8_t> head = gunzip_head(gz.data(), gz.size(), n);
+    const std::size_t want = std::min(n, plain.size());
+    CHECK(head.size() == want && (want == 0 || std::memcmp(head.data(), plain.data(), want) == 0), "gunzip_head %zu bytes", n);
+  }
+  CHECK(throws([&] { gunzip_head(plain.data(), plain.size(), 16); }, "gzip"), "gunzip_head of non-gzip must throw");
+
+  // A bomb: 64 MiB of zeros in a stored-free DEFLATE stream of a few kB; a 1 MiB limit stops it.
+  {
+    std::vector<uint8_t> zeros(1 << 26, 0);
+    std::vector<uint8_t> deflated = deflate_zeros(zeros.size());
+    std::size_t used = 0;
+    std::vector<uint8_t> out;
+    CHECK(!throws([&] { out = inflate(deflated.data(), deflated.size(), 0, &used); }) && out == zeros &&
+              used == deflated.size(),
+          "fixed-Huffman run of zeros inflates (%zu bytes from %zu)", out.size(), deflated.size());
+    CHECK(throws([&] { inflate(deflated.data(), deflated.size(), 0, nullptr, 1 << 20); }, "exceed"),
+          "a bomb stops at the limit");
+    CHECK(throws([&] { inflate_builtin(deflated.data(), deflated.size(), 0, nullptr, 1 << 20); }, "exceed"),
+          "a bomb stops at the built-in decoder's limit");
+  }
+
+  // The built-in decoder and the one in use (zlib when the build has it) agree on every fixture and
+  // on corrupted streams: both decode to the same bytes, or both throw.
+  int agree = 0, compared = 0;
+  for (const char* name : {"dynamic.gz", "fixed.gz", "stored.gz"}) {
+    const std::vector<uint8_t> file = read_file(g_data_dir + "/" + name);
+    for (int trial = 0; trial < 200; ++trial) {
+      std::vector<uint8_t> body(file.begin() + 10, file.end() - 8);
+      if (trial > 0) body[rng.below(body.size())] ^= static_cast<uint8_t>(1 + rng.below(255));
+      std::vector<uint8_t> a, b;
+      std::size_t used_a = 0, used_b = 0;
+      const bool threw_a = throws([&] { a = inflate(body.data(), body.size(), 0, &used_a, 1 << 22); });
+      const bool threw_b = throws([&] { b = inflate_builtin(body.data(), body.size(), 0, &used_b, 1 << 22); });
+      ++compared;
+      agree += threw_a == threw_b && (threw_a || (a == b && used_a == used_b));
+    }
+  }
+  CHECK(agree == compared, "inflate and inflate_builtin agree on %d of %d streams", agree, compared);
 }
 
 static void test_npz() {
@@ -441,8 +636,31 @@ static void test_training_smoke() {
   CHECK(one.W[0] == two.W[0] && one.W[2] == two.W[2] && one.b[1] == two.b[1], "1 and 2 threads train identically");
 }
 
+// The defaults generated from mlp/options.py name things the port knows, and the port's own tables
+// (the learning rate of each optimizer) agree with them.
+static void test_defaults() {
+  const std::pair<const char*, double> rates[] = {
+      {"sgd", defaults::kLearningRate_sgd},         {"momentum", defaults::kLearningRate_momentum},
+      {"nesterov", defaults::kLearningRate_nesterov}, {"rmsprop", defaults::kLearningRate_rmsprop},
+      {"adam", defaults::kLearningRate_adam},       {"adamw", defaults::kLearningRate_adamw}};
+  for (const auto& r : rates)
+    CHECK(default_learning_rate(r.first) == r.second, "default learning rate of %s: %g in model.cpp, %g in the table",
+          r.first, default_learning_rate(r.first), r.second);
+  CHECK(is_optimizer(defaults::kOptimizer), "default optimizer %s", defaults::kOptimizer);
+  CHECK(is_schedule(defaults::kSchedule), "default schedule %s", defaults::kSchedule);
+  CHECK(std::string(defaults::kInit) == "auto" || is_initializer(defaults::kInit), "default init %s", defaults::kInit);
+  const TrainConfig c;
+  CHECK(c.activation >= 0 && std::string(activation_name(c.activation)) == defaults::kActivation, "default activation");
+  CHECK(c.loss >= 0 && std::string(loss_name(c.loss)) == defaults::kLoss, "default loss");
+  CHECK(c.epochs == defaults::kEpochs && c.dropout == defaults::kDropout && c.batch_size == defaults::kBatchSize &&
+            c.hidden.size() == sizeof(defaults::kHiddenSizes) / sizeof(int) && c.hidden[0] == defaults::kHiddenSizes[0],
+        "TrainConfig takes its defaults from train_defaults.hpp");
+}
+
+// test_units [DATA_DIR [TEST...]]: all tests, or only the named ones (e.g. `parallel gemm` under TSan).
 int main(int argc, char** argv) {
   if (argc > 1) g_data_dir = argv[1];
+  std::vector<std::string> only(argv + std::min(argc, 2), argv + argc);
   char tmpl[] = "/tmp/mlp_units_XXXXXX";
   if (!mkdtemp(tmpl)) {
     std::printf("cannot create a temporary folder\n");
@@ -453,8 +671,17 @@ int main(int argc, char** argv) {
       {"gemm", test_gemm},           {"gradients", test_gradients}, {"losses", test_losses},
       {"optimizers", test_optimizers}, {"initializers", test_initializers}, {"inflate", test_inflate},
       {"npz", test_npz},             {"json", test_json},           {"model_file", test_model_file},
-      {"training", test_training_smoke}};
+      {"training", test_training_smoke}, {"parallel", test_parallel}, {"defaults", test_defaults}};
+  for (const std::string& name : only) {
+    bool known = false;
+    for (const auto& t : tests) known |= name == t.first;
+    if (!known) {
+      std::printf("unknown test '%s'\n", name.c_str());
+      return 2;
+    }
+  }
   for (const auto& t : tests) {
+    if (!only.empty() && std::find(only.begin(), only.end(), std::string(t.first)) == only.end()) continue;
     const int before = g_failures;
     try {
       t.second();

@@ -1,5 +1,6 @@
-"""Golden vectors for the C++ port, computed by the Python implementation (mlp.layers, mlp.losses,
-mlp.optimizers, mlp.initializers). The format is described in tests/golden/README.md.
+"""Golden vectors for the C++ port, computed by the Python implementation: the library's own training
+step (mlp.engines' Trainer.train_step, which runs mlp.layers, mlp.losses and mlp.optimizers) and its
+initializers. The format is described in tests/golden/README.md.
 
     python tests/golden/generate.py            # rewrite tests/golden/golden_float{32,64}.bin
     python tests/golden/generate.py --check    # regenerate in memory and compare with the files
@@ -28,9 +29,12 @@ sys.path.insert(0, str(HERE.parent.parent))  # the repository root, for `import 
 
 from mlp import initializers, layers, losses, optimizers  # noqa: E402
 from mlp._array_api import get_namespace  # noqa: E402
+from mlp.engines import make_trainer  # noqa: E402
+from mlp.model import MLP  # noqa: E402
+from mlp.schedules import make_schedule  # noqa: E402
 
 MAGIC = b"MLPGOLD\0"
-VERSION = 1
+VERSION = 2
 ACTIVATIONS = ["identity", "relu", "leaky_relu", "sigmoid", "tanh"]  # codes 0..4, as the README's "The math, precisely"
 LOSSES = ["cross_entropy", "mse"]
 OPTIMIZERS = ["sgd", "momentum", "nesterov", "rmsprop", "adam", "adamw"]
@@ -38,7 +42,8 @@ LEARNING_RATES = {"sgd": 0.1, "momentum": 0.05, "nesterov": 0.05, "rmsprop": 0.0
 KIND_FLOAT, KIND_INT32 = 0, 1
 N_STEPS = 3
 
-# name, layer sizes, batch rows, activation, loss, optimizer, options (l2, weight_decay, clip_value, clip_norm)
+# name, layer sizes, batch rows, activation, loss, optimizer,
+# options (l2, weight_decay, clip_value, clip_norm, dropout)
 CASES = [
     ("relu_ce_adam", [6, 5, 4, 3], 8, "relu", "cross_entropy", "adam", {}),
     ("leaky_relu_ce_sgd", [6, 5, 3], 8, "leaky_relu", "cross_entropy", "sgd", {}),
@@ -57,6 +62,9 @@ CASES = [
     ("odd_shapes_relu_ce_adam", [13, 33, 17, 4], 25, "relu", "cross_entropy", "adam", {}),
     ("batch_of_one_sigmoid_ce_sgd", [6, 5, 3], 1, "sigmoid", "cross_entropy", "sgd", {}),
     ("wide_tanh_mse_adam", [20, 40, 10], 30, "tanh", "mse", "adam", {"clip_norm": 1.0}),
+    ("relu_ce_adam_dropout", [6, 7, 5, 3], 8, "relu", "cross_entropy", "adam", {"dropout": 0.3}),
+    ("tanh_mse_momentum_dropout_l2_clip", [6, 9, 3], 9, "tanh", "mse", "momentum",
+     {"dropout": 0.5, "l2": 0.01, "clip_norm": 0.3}),
 ]
 
 
@@ -70,6 +78,16 @@ def _tensor(tag, array, dtype):
     return head + np.ascontiguousarray(data).tobytes()
 
 
+def dropout_masks(rng, n, sizes, dropout, dtype):
+    """N_STEPS lists of inverted-dropout masks (0 or 1/keep, one (n, width) array per hidden layer),
+    drawn as the Trainer draws them; None per step without dropout."""
+    if not dropout:
+        return [None] * N_STEPS
+    keep = 1.0 - dropout
+    return [[((rng.random((n, width)) < keep) / keep).astype(dtype) for width in sizes[1:-1]]
+            for _ in range(N_STEPS)]
+
+
 def run_case(case, dtype, seed):
     """All tensors of one case, in the file order: a list of (tag, array)."""
     name, sizes, n, activation, loss, opt_name, options = case
@@ -78,44 +96,54 @@ def run_case(case, dtype, seed):
     y = rng.integers(0, sizes[-1], size=n).astype(np.int64)
     init = initializers.default_init(activation)
     params = [(W.astype(dtype), b.astype(dtype)) for W, b in initializers.initial_parameters(sizes, init, rng)]
+    dropout = options.get("dropout", 0.0)
+    masks = dropout_masks(rng, n, sizes, dropout, dtype)
     xp, _ = get_namespace(X)
     l2 = options.get("l2", 0.0)
     clip_value, clip_norm = options.get("clip_value"), options.get("clip_norm")
     out = [("X", X), ("y", y)]
     for index, (W, b) in enumerate(params):
         out += [(f"W{index}", W.copy()), (f"b{index}", b.copy())]
+    if dropout:
+        for layer in range(len(sizes) - 2):
+            out.append((f"mask{layer + 1}", np.stack([step[layer] for step in masks])))
 
-    logits, _, hidden = layers.forward(params, X, activation, xp=xp)
+    # The first step's forward and backward pass, tensor by tensor (with the first step's masks).
+    logits, _, hidden = layers.forward(params, X, activation, xp=xp, dropout_masks=masks[0])
     for index, A in enumerate(hidden):
         out.append((f"A{index + 1}", A))
     out.append(("logits", logits))
     _, dlogits = losses.get_loss(loss)(logits, y, xp=xp)
-    value, grads, _ = layers.loss_and_gradients(params, X, y, activation=activation, loss=loss, l2=l2, xp=xp)
+    value, grads, _ = layers.loss_and_gradients(params, X, y, activation=activation, loss=loss, l2=l2, xp=xp,
+                                                dropout_masks=masks[0])
     out += [("loss", np.asarray(value, dtype=dtype)), ("dlogits", dlogits)]
     for index, (dW, db) in enumerate(grads):
         out += [(f"dW{index}", dW), (f"db{index}", db)]
-    flat = [g for pair in grads for g in pair]
-    clipped = optimizers.clip_gradients(flat, clip_value=clip_value, clip_norm=clip_norm, xp=xp)
-    for index in range(len(params)):
-        out += [(f"gW{index}", clipped[2 * index]), (f"gb{index}", clipped[2 * index + 1])]
 
-    # N_STEPS optimizer steps on the same batch, as in mlp.training.fit (constant learning rate).
-    opt = optimizers.make_optimizer(opt_name, weight_decay=options.get("weight_decay"))
-    flat_params = [p for pair in params for p in pair]
-    is_weight = [i % 2 == 0 for i in range(len(flat_params))]
-    state = opt.init_state(flat_params, xp=xp)
+    # N_STEPS steps on the same batch through the library's own training step (constant learning
+    # rate); the clipped gradients it applied at the first step are gW, gb.
+    model = MLP([(W.copy(), b.copy()) for W, b in params], activation=activation, loss=loss,
+                classes=np.arange(sizes[-1]), l2=l2)
+    trainer = make_trainer(
+        model, X, engine="xp", optimizer=make_optimizer(opt_name, options), learning_rate=LEARNING_RATES[opt_name],
+        schedule=make_schedule("constant"), epochs=1, batch_size=n, dropout=dropout, clip_value=clip_value,
+        clip_norm=clip_norm, shuffle=False, rng=np.random.default_rng(seed),
+    )
     step_losses = []
-    for t in range(1, N_STEPS + 1):
-        value, grads, _ = layers.loss_and_gradients(params, X, y, activation=activation, loss=loss, l2=l2, xp=xp)
-        flat = [g for pair in grads for g in pair]
-        if clip_value is not None or clip_norm is not None:
-            flat = optimizers.clip_gradients(flat, clip_value=clip_value, clip_norm=clip_norm, xp=xp)
-        opt.step(flat_params, flat, state, lr=LEARNING_RATES[opt_name], t=t, xp=xp, is_weight=is_weight)
+    for t in range(N_STEPS):
+        value, applied, _ = trainer.train_step(X, y, lr=LEARNING_RATES[opt_name], dropout_masks=masks[t])
+        if t == 0:
+            for index in range(len(params)):
+                out += [(f"gW{index}", np.array(applied[2 * index])), (f"gb{index}", np.array(applied[2 * index + 1]))]
         step_losses.append(float(value))
     out.append(("step_losses", np.asarray(step_losses, dtype=dtype)))
-    for index, (W, b) in enumerate(params):
+    for index, (W, b) in enumerate(model.params):
         out += [(f"final_W{index}", W), (f"final_b{index}", b)]
     return out
+
+
+def make_optimizer(opt_name, options):
+    return optimizers.make_optimizer(opt_name, weight_decay=options.get("weight_decay"))
 
 
 def build(dtype):
@@ -128,9 +156,9 @@ def build(dtype):
         blob += struct.pack("<I", len(encoded)) + encoded
         blob += struct.pack("<II", n, len(sizes) - 1) + struct.pack(f"<{len(sizes)}I", *sizes)
         blob += struct.pack("<IIII", ACTIVATIONS.index(activation), LOSSES.index(loss), OPTIMIZERS.index(opt_name), N_STEPS)
-        opt = optimizers.make_optimizer(opt_name, weight_decay=options.get("weight_decay"))
+        opt = make_optimizer(opt_name, options)
         blob += struct.pack(
-            "<10d",
+            "<11d",
             LEARNING_RATES[opt_name],
             options.get("l2", 0.0),
             getattr(opt, "weight_decay", 0.0),
@@ -141,6 +169,7 @@ def build(dtype):
             getattr(opt, "beta1", 0.9),
             getattr(opt, "beta2", 0.999),
             getattr(opt, "eps", 1e-8),
+            options.get("dropout", 0.0),
         )
         tensors = run_case(case, dtype, seed=1000 + seed)
         blob += struct.pack("<I", len(tensors))
@@ -172,7 +201,7 @@ def read(blob):
         _, n_layers = take("<II")
         take(f"<{n_layers + 1}I")
         take("<IIII")
-        take("<10d")
+        take("<11d")
         (n_tensors,) = take("<I")
         tensors = {}
         for _ in range(n_tensors):
@@ -216,6 +245,8 @@ def main(argv=None):
     parser.add_argument("--out", type=Path, default=HERE, help="folder of the golden files")
     args = parser.parse_args(argv)
     status = 0
+    if not args.check:
+        args.out.mkdir(parents=True, exist_ok=True)
     for dtype in ("float32", "float64"):
         path = args.out / f"golden_{dtype}.bin"
         blob = build(dtype)
