@@ -9,8 +9,9 @@ batch of m rows, rank r of N takes the contiguous part [floor(r*m/N), floor((r+1
 computes the gradient of its part scaled by 1/m (not by its own row count), and ONE allreduce (a sum)
 of the flat gradient buffer per step gives every rank the mean gradient of the whole global batch, the
 one a single process computes. Every rank then takes the same optimizer step, so the parameters stay
-identical on all ranks and equal one process's up to the order of floating-point sums. Every global
-batch must hold at least N rows (checked before the first epoch).
+identical on all ranks and equal one process's up to the order of floating-point sums. A rank whose
+part of a short last batch is empty adds zeros and still joins the allreduce (the Numba engine; the
+generic engine asks for at least N rows in every global batch, checked before the first epoch).
 
 What else is agreed
 -------------------
