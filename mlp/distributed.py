@@ -44,7 +44,7 @@ import zlib
 
 import numpy as np
 
-__all__ = ["DataParallel", "abort_on_error", "start", "is_root"]
+__all__ = ["DataParallel", "abort_on_error", "batch_part", "is_root", "start"]
 
 ALL_RANKS = "mlp_raised_on_all_ranks"  # attribute marking an exception every rank raises together
 _calls = []  # one entry per running decorated call: has it reached the agreement of `start`?
@@ -197,6 +197,14 @@ def _short(value):
 
 
 # ---- during training -------------------------------------------------------------------------------
+def batch_part(start, stop, rank, size):
+    """Rank `rank` of `size`'s contiguous rows [lo, hi) of the global batch [start, stop): with m rows,
+    [start + floor(rank*m/size), start + floor((rank+1)*m/size)). The parts cover the batch in rank
+    order, differ in length by at most one row, and are empty only when m < size."""
+    m = stop - start
+    return start + rank * m // size, start + (rank + 1) * m // size
+
+
 class DataParallel:
     """One rank's view of a data-parallel run: its part of every global batch, the allreduces, and its
     dropout generator. Engines hold one as `trainer.parallel` (None on one process)."""
@@ -235,9 +243,8 @@ class DataParallel:
 
     def part(self, start, stop):
         """This rank's rows [lo, hi) of the global batch [start, stop); remembers its share."""
-        m = stop - start
-        lo, hi = start + self.rank * m // self.size, start + (self.rank + 1) * m // self.size
-        self.fraction = (hi - lo) / m if m else 0.0
+        lo, hi = batch_part(start, stop, self.rank, self.size)
+        self.fraction = (hi - lo) / (stop - start) if stop > start else 0.0
         return lo, hi
 
     def sum_gradients(self, flat):

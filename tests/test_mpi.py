@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 import mlp
+from mlp.distributed import batch_part
 from tests.helpers import REPO_ROOT
 from tests.mpi_scripts.common import EQUIVALENCE_RUNS, data
 
@@ -81,6 +82,45 @@ def _assert_identical(a, b):
         np.testing.assert_array_equal(x, y)
 
 
+# ---- in this process, without mpiexec ------------------------------------------------------------
+@pytest.mark.parametrize("size", [1, 2, 3, 8])
+@pytest.mark.parametrize("rows", [1, 2, 5, 12, 128])
+def test_every_row_of_a_global_batch_goes_to_exactly_one_rank_in_order(size, rows):
+    parts = [batch_part(40, 40 + rows, rank, size) for rank in range(size)]
+    assert parts[0][0] == 40 and parts[-1][1] == 40 + rows
+    assert all(hi == next_lo for (_, hi), (next_lo, _) in zip(parts, parts[1:]))  # contiguous, in rank order
+    lengths = [hi - lo for lo, hi in parts]
+    assert max(lengths) - min(lengths) <= 1 and (min(lengths) > 0 or rows < size)
+
+
+class OneRank:
+    """A communicator of one rank, as mpi4py's COMM_SELF behaves, without MPI."""
+
+    def Get_rank(self):
+        return 0
+
+    def Get_size(self):
+        return 1
+
+    def Allreduce(self, *args, **kwargs):
+        raise AssertionError("a single rank needs no allreduce")
+
+    allgather = bcast = Abort = Allreduce
+
+
+def test_a_communicator_of_one_rank_trains_exactly_as_without_one():
+    X, y = data()
+    options = dict(hidden_sizes=[8], epochs=2, batch_size=32, seed=1, dropout=0.2)
+    _assert_identical(_params(mlp.fit(X, y, comm=OneRank(), **options)), _params(mlp.fit(X, y, **options)))
+
+
+def test_comm_must_be_a_communicator():
+    X, y = data()
+    with pytest.raises(TypeError, match="comm must be an mpi4py communicator such as MPI.COMM_WORLD, got str"):
+        mlp.fit(X, y, comm="world", epochs=1)
+
+
+# ---- under mpiexec -n 2 ---------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def equivalence(tmp_path_factory):
     return _run_case("equivalence", tmp_path_factory.mktemp("equivalence"))
