@@ -29,7 +29,7 @@ __all__ = [
     "IDENTITY", "RELU", "LEAKY_RELU", "SIGMOID", "TANH", "ACTIVATION_CODES", "LEAKY_SLOPE",
     "gather_rows", "gather_labels", "bias_activation_forward", "activation_backward",
     "bias_gradient", "dropout_forward", "dropout_backward",
-    "softmax_cross_entropy_sum", "sigmoid_mse_sum",
+    "softmax_cross_entropy_sum", "sigmoid_mse_sum", "squared_error_sum",
     "processed_grad_sq_norm", "sgd_step_fused", "momentum_step_fused", "rmsprop_step_fused", "adam_step_fused",
     "check_float_arrays", "warmup",
 ]
@@ -195,6 +195,18 @@ def sigmoid_mse_sum(Z, y, scale, dZ):
     return _k.sigmoid_mse_sum(Z, y, scale, dZ)
 
 
+def squared_error_sum(Z, Y, scale, dZ):
+    """Identity outputs + squared error (regression) over outputs Z (B, K) and real targets Y (B, K)
+    of the same dtype: returns the SUM over rows of 0.5 * sum_k (Z_k - Y_k)^2 (a float64) and writes
+    dZ = (Z - Y) * scale (dZ may be Z).  Pass scale = 1/B for the mean's gradient."""
+    check_float_arrays(2, Z=Z, Y=Y, dZ=dZ)
+    _check_shape("Y", Y, Z.shape)
+    _check_shape("dZ", dZ, Z.shape)
+    _check_scalar("scale", scale)
+    _check_writable(dZ=dZ)
+    return _k.squared_error_sum(Z, Y, scale, dZ)
+
+
 # ---- optimizer steps on flat buffers -----------------------------------------------------------------
 def _check_step_args(p, g, *state, lr=None, l2=0.0, clip_value=math.inf, grad_scale=1.0):
     arrays = {"p": p, "g": g, **{f"state{i}": s for i, s in enumerate(state)}}
@@ -279,6 +291,7 @@ def warmup(dtype=np.float32):
     dZ = np.empty_like(Z)
     softmax_cross_entropy_sum(Z, labels, 0.5, dZ)
     sigmoid_mse_sum(Z, labels, 0.5, dZ)
+    squared_error_sum(Z, X[:2], 0.5, dZ)
     p = np.ones(5, dtype=dtype)
     g = np.full(5, 0.5, dtype=dtype)
     s1, s2 = np.zeros(5, dtype=dtype), np.zeros(5, dtype=dtype)

@@ -1,10 +1,12 @@
 """Output-layer losses fused with their gradient, one pass over the logits.
 
-Z (B, K) logits, float32 or float64, C-contiguous; y int64 (B,) class indices in [0, K) (checked
-by the caller); dZ (B, K) output, which may be Z itself (in place).  Both return
-(loss_sum, n_correct): loss_sum is the float64 SUM over rows (divide by B for the mean loss) and
-n_correct the number of rows whose first largest logit is at y[i].  ``scale`` multiplies the
-gradient: pass 1/B for the gradient of the mean loss.
+Z (B, K) logits, float32 or float64, C-contiguous; dZ (B, K) output, which may be Z itself (in
+place).  ``scale`` multiplies the gradient: pass 1/B for the gradient of the mean loss.
+
+The classification losses take y int64 (B,) class indices in [0, K) (checked by the caller) and
+return (loss_sum, n_correct): loss_sum is the float64 SUM over rows (divide by B for the mean loss)
+and n_correct the number of rows whose first largest logit is at y[i].  The regression loss
+``squared_error_sum`` takes real targets Y (B, K) of Z's dtype and returns the loss sum only.
 """
 import math
 
@@ -83,3 +85,21 @@ def sigmoid_mse_sum(Z, y, scale, dZ):
             dZ[i, c] = d * a * (one - a) * sc
         loss += 0.5 * row
     return loss, correct
+
+
+@jit
+def squared_error_sum(Z, Y, scale, dZ):
+    """Identity outputs + squared error (regression).  Per row:
+    loss_sum += 0.5 * sum_k (Z_ik - Y_ik)^2; dZ_i = (Z_i - Y_i) * scale.  Returns loss_sum.
+    """
+    n, k = Z.shape
+    sc = Z.dtype.type(scale)
+    loss = 0.0
+    for i in range(n):
+        row = 0.0
+        for c in range(k):
+            d = Z[i, c] - Y[i, c]
+            row += float(d) * float(d)
+            dZ[i, c] = d * sc
+        loss += 0.5 * row
+    return loss

@@ -14,7 +14,7 @@ from ._layers import (
     gather_labels,
     gather_rows,
 )
-from ._losses import sigmoid_mse_sum, softmax_cross_entropy_sum
+from ._losses import sigmoid_mse_sum, softmax_cross_entropy_sum, squared_error_sum
 from ._optim import (
     adam_step_fused,
     momentum_step_fused,
@@ -26,5 +26,6 @@ from ._optim import (
 __all__ = [
     "gather_rows", "gather_labels", "bias_activation_forward", "activation_backward", "bias_gradient",
     "dropout_forward", "dropout_backward", "softmax_cross_entropy_sum", "sigmoid_mse_sum",
+    "squared_error_sum",
     "processed_grad_sq_norm", "sgd_step_fused", "momentum_step_fused", "rmsprop_step_fused", "adam_step_fused",
 ]

@@ -16,10 +16,10 @@ from ._version import __version__
 
 def __getattr__(name):
     # scikit-learn is the optional extra mlp-from-scratch[sklearn]: the estimator is imported when first asked for.
-    if name == "MLPClassifier":
-        from .estimator import MLPClassifier  # without scikit-learn: ImportError saying how to install it
+    if name in ("MLPClassifier", "MLPRegressor"):
+        from . import estimators  # without scikit-learn: ImportError saying how to install it
 
-        return MLPClassifier
+        return getattr(estimators, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [

@@ -176,3 +176,38 @@ def check_rate(value, name, *, low=0.0, high=None, low_inclusive=True):
         bounds = f"{'[' if low_inclusive else '('}{low}, {high if high is not None else 'inf'})"
         raise ValueError(f"{name} must be in {bounds}, got {value!r}")
     return float(value)
+
+
+def check_targets(y, n_samples, *, xp, device, dtype, n_outputs=None, name="y", unit_interval=False):
+    """Validate real-valued targets (regression, or 0/1 indicator rows) and return them as a float
+    matrix (n_samples, k) in `dtype`, in X's namespace and on its device.
+
+    y of shape (n,) becomes (n, 1). With `n_outputs` given (validation data, scoring), y must have
+    that many columns. unit_interval: every value must lie in [0, 1] (binary cross-entropy)."""
+    y = as_array(y, name)
+    y_xp, _ = get_namespace(y)
+    if y_xp is not xp:
+        if not isinstance(y, np.ndarray):
+            raise TypeError(f"{name} must be a NumPy array or live in the same namespace as X")
+        if y.dtype.kind not in "iufb":
+            raise TypeError(f"{name} must hold real numbers for a regression loss, got dtype {y.dtype}")
+        y = from_host(y, xp=xp, device=device)
+    kind = dtype_name(y.dtype)
+    if kind.startswith("complex") or not (kind == "bool" or kind.startswith(("float", "int", "uint"))):
+        raise TypeError(f"{name} must hold real numbers for a regression loss, got dtype {kind}")
+    if y.ndim not in (1, 2):
+        raise ValueError(f"{name} must be 1-D (n_samples,) or 2-D (n_samples, n_outputs); got shape {tuple(y.shape)}")
+    if y.shape[0] != n_samples:
+        raise ValueError(f"X and {name} have different lengths: {n_samples} samples but {y.shape[0]} targets")
+    if y.ndim == 1:
+        y = xp.reshape(y, (n_samples, 1))
+    if y.shape[1] == 0:
+        raise ValueError(f"{name} has 0 columns; pass at least one target per sample")
+    if n_outputs is not None and y.shape[1] != n_outputs:
+        raise ValueError(f"{name} has {y.shape[1]} outputs but the model was trained on {n_outputs}")
+    y = xp.astype(y, float_dtype(dtype, xp=xp))
+    if not bool(xp.all(xp.isfinite(y))):
+        raise ValueError(f"{name} contains NaN or infinity (or values too large for {dtype}); clean the targets first")
+    if unit_interval and not bool(xp.all((y >= 0) & (y <= 1))):
+        raise ValueError(f"{name} must hold values in [0, 1] (0/1 indicator rows) for binary cross-entropy")
+    return y

@@ -13,7 +13,7 @@ from . import layers
 from ._array_api import row_chunks
 from ._progress import progress_bar
 from ._threads import thread_limits
-from .losses import get_loss
+from .losses import get_loss, takes_class_indices
 
 EVAL_CHUNK = 8192
 
@@ -63,8 +63,10 @@ def run_epochs(trainer, X, y_index, *, until_epoch, validation=None, stopping=No
             logs = trainer.run_epoch(X, y_index)
             trainer.on_step = None
             if validation is not None:
-                logs["val_loss"], logs["val_accuracy"] = (evaluate if parallel is None else parallel.evaluate)(
+                logs["val_loss"], accuracy = (evaluate if parallel is None else parallel.evaluate)(
                     model, *validation, xp=model._xp)
+                if accuracy is not None:
+                    logs["val_accuracy"] = accuracy
         logs["seconds"] = time.perf_counter() - started
         if history is not None:
             for key in history:
@@ -96,24 +98,30 @@ def run_epochs(trainer, X, y_index, *, until_epoch, validation=None, stopping=No
 
 
 def evaluate(model, X, y_index, *, xp):
-    """Mean loss (without the L2 term) and accuracy over (X, y_index), in chunks; two Python floats."""
-    loss_fn = get_loss(model.loss)
+    """Mean loss (without the L2 term) and accuracy over (X, y_index), in chunks; two Python floats
+    (the accuracy None for a loss on a target matrix, such as regression)."""
+    loss_fn, classes = get_loss(model.loss), takes_class_indices(model.loss)
     total_loss, correct = 0.0, 0
     for rows in row_chunks(X.shape[0], EVAL_CHUNK):
-        X_chunk, y_chunk = X[rows, ...], y_index[rows]
+        X_chunk, y_chunk = X[rows, ...], y_index[rows, ...]
         logits = layers.forward(model.params, X_chunk, model.activation, xp=xp)[0]
         value, _ = loss_fn(logits, y_chunk, xp=xp)
         total_loss = total_loss + value * X_chunk.shape[0]
-        correct = correct + xp.sum(xp.astype(xp.argmax(logits, axis=1) == y_chunk, xp.int64))
-    return float(total_loss) / X.shape[0], int(correct) / X.shape[0]
+        if classes:
+            correct = correct + xp.sum(xp.astype(xp.argmax(logits, axis=1) == y_chunk, xp.int64))
+    return float(total_loss) / X.shape[0], int(correct) / X.shape[0] if classes else None
 
 
 def format_logs(logs, epochs):
     """One line per epoch: loss, accuracy, validation, learning rate, seconds."""
     width = len(str(epochs))
-    text = f"epoch {logs['epoch']:>{width}}/{epochs}  loss {logs['loss']:.4f}  acc {logs['accuracy']:.4f}"
+    text = f"epoch {logs['epoch']:>{width}}/{epochs}  loss {logs['loss']:.4f}"
+    if "accuracy" in logs:
+        text += f"  acc {logs['accuracy']:.4f}"
     if "val_loss" in logs:
-        text += f"  val_loss {logs['val_loss']:.4f}  val_acc {logs['val_accuracy']:.4f}"
+        text += f"  val_loss {logs['val_loss']:.4f}"
+    if "val_accuracy" in logs:
+        text += f"  val_acc {logs['val_accuracy']:.4f}"
     if "grad_norm" in logs:
         text += "  grad_norm " + "/".join(f"{g:.3g}" for g in logs["grad_norm"])
     text += f"  lr {logs['lr']:.2e}"

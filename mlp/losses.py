@@ -1,8 +1,15 @@
-"""Output layers fused with their losses: softmax + cross-entropy, sigmoid + mean squared error.
+"""Output layers fused with their losses, one pass over the logits.
 
-Each loss takes the logits Z (n, K) and integer class indices y (n,), and returns the mean loss over
-the rows together with dL/dZ, in one pass. Fusing the output non-linearity with the loss is what makes
-the gradient simple (softmax - onehot) and the loss finite for logits of any size.
+    cross_entropy         softmax outputs, cross-entropy        targets: class indices (n,)
+    mse                   sigmoid outputs, squared error        targets: class indices (n,)
+    squared_error         identity outputs, squared error       targets: real values (n, k)  (regression)
+    binary_cross_entropy  sigmoid outputs, binary cross-entropy targets: 0/1 values (n, k)   (multilabel)
+
+Each loss takes the logits Z (n, k) and the targets, and returns the mean loss over the rows (a 0-d
+array: no host synchronisation) together with dL/dZ. Fusing the output non-linearity with the loss
+is what makes the gradient simple (output - target for the three canonical pairs) and the loss
+finite for logits of any size. `CLASS_LOSSES` take class indices and report an accuracy;
+`VALUE_LOSSES` take a float target matrix in the model's dtype.
 """
 from __future__ import annotations
 
@@ -23,11 +30,13 @@ def softmax(Z, *, xp):
     return shifted / xp.sum(shifted, axis=1, keepdims=True)
 
 
-def softmax_cross_entropy(Z, y, *, xp):
-    """Mean of -log softmax(Z)[y] and its gradient (softmax(Z) - onehot(y)) / n.
+def log_sigmoid(Z, *, xp):
+    """log(sigmoid(Z)) = -softplus(-Z), finite for any Z: min(Z, 0) - log1p(exp(-|Z|))."""
+    return xp.minimum(Z, 0.0) - xp.log1p(xp.exp(-xp.abs(Z)))
 
-    The loss is returned as a 0-d array in Z's namespace (no host synchronisation).
-    """
+
+def softmax_cross_entropy(Z, y, *, xp):
+    """Mean of -log softmax(Z)[y] and its gradient (softmax(Z) - onehot(y)) / n."""
     n, k = Z.shape
     target = one_hot(y, k, xp=xp, dtype=Z.dtype)
     logp = log_softmax(Z, xp=xp)
@@ -49,24 +58,72 @@ def sigmoid_mse(Z, y, *, xp):
     return loss, dZ
 
 
+def squared_error(Z, Y, *, xp):
+    """Identity outputs: mean over rows of 0.5 * ||Z - Y||^2 and its gradient (Z - Y) / n.
+
+    Y (n, k) real targets in Z's dtype. For one output this is scikit-learn's squared loss; for k
+    outputs scikit-learn reports the mean over the k columns as well (its gradient is this one)."""
+    n = Z.shape[0]
+    diff = Z - Y
+    return 0.5 * xp.sum(diff * diff) / n, diff / n
+
+
+def sigmoid_binary_cross_entropy(Z, Y, *, xp):
+    """Sigmoid outputs, one binary cross-entropy per column (multilabel; one column for two
+    classes): mean over rows of -sum_k [Y log s(Z) + (1 - Y) log(1 - s(Z))], gradient
+    (sigmoid(Z) - Y) / n. Y (n, k) in [0, 1]. Written with log-sigmoids, so finite for any Z."""
+    from .activations import sigmoid
+
+    n = Z.shape[0]
+    # log s(z) = log_sigmoid(z), log(1 - s(z)) = log_sigmoid(z) - z
+    log_s = log_sigmoid(Z, xp=xp)
+    loss = -xp.sum(Y * log_s + (1.0 - Y) * (log_s - Z)) / n
+    return loss, (sigmoid(Z, xp=xp) - Y) / n
+
+
 def output_probabilities(Z, loss, *, xp):
-    """Class probabilities from logits: softmax for cross-entropy, normalised sigmoids for MSE."""
+    """Class probabilities from logits: softmax for cross-entropy, normalised sigmoids for MSE,
+    the sigmoid of each output for binary cross-entropy (each column its own probability)."""
     if loss == "cross_entropy":
         return softmax(Z, xp=xp)
     from .activations import sigmoid
 
     A = sigmoid(Z, xp=xp)
+    if loss == "binary_cross_entropy":
+        return A
+    if loss != "mse":
+        raise ValueError(f"a model trained with loss={loss!r} gives values, not class probabilities")
     return A / xp.sum(A, axis=1, keepdims=True)
 
 
-LOSSES = {"cross_entropy": softmax_cross_entropy, "mse": sigmoid_mse}
+def output_values(Z, loss, *, xp):
+    """What the network outputs for logits Z: the values themselves for squared_error, else the
+    probabilities of `output_probabilities`."""
+    return Z if loss == "squared_error" else output_probabilities(Z, loss, xp=xp)
+
+
+LOSSES = {
+    "cross_entropy": softmax_cross_entropy,
+    "mse": sigmoid_mse,
+    "squared_error": squared_error,
+    "binary_cross_entropy": sigmoid_binary_cross_entropy,
+}
+CLASS_LOSSES = frozenset({"cross_entropy", "mse"})  # targets: class indices; an accuracy is reported
+VALUE_LOSSES = frozenset({"squared_error", "binary_cross_entropy"})  # targets: a float matrix (n, k)
+OUTPUT_ACTIVATIONS = {"cross_entropy": "softmax", "mse": "sigmoid", "squared_error": "identity",
+                      "binary_cross_entropy": "sigmoid"}
+
+
+def takes_class_indices(loss):
+    """Whether `loss` trains on class indices (and reports an accuracy), not on a target matrix."""
+    return loss in CLASS_LOSSES
 
 
 def get_loss(name):
     try:
         return LOSSES[name]
     except (KeyError, TypeError):
-        raise ValueError(f"unknown loss {name!r}; choose 'cross_entropy' or 'mse'") from None
+        raise ValueError(f"unknown loss {name!r}; choose one of {', '.join(map(repr, LOSSES))}") from None
 
 
 def _device(x):

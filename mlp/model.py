@@ -7,9 +7,9 @@ from . import layers
 from ._array_api import (dtype_name, from_host, get_namespace, namespace_name, resolve_namespace, row_chunks,
                          to_numpy)
 from ._memory import check_fits, prediction_chunk_rows
-from ._validation import check_features, check_labels
+from ._validation import check_features, check_labels, check_targets
 from ._version import __version__
-from .losses import output_probabilities
+from .losses import OUTPUT_ACTIVATIONS, output_probabilities, takes_class_indices
 from .model_file import load_model_file, save_model_file
 
 __all__ = ["MLP", "load"]
@@ -19,7 +19,11 @@ class MLP:
     """A multilayer perceptron: `params` is a list of (W, b) per layer, W shaped (fan_in, fan_out).
 
     Made by `mlp.fit`; every method keeps results in the parameters' namespace and device, except
-    `score` and `loss_and_gradients`, which return Python floats for the loss and accuracy.
+    `score` and `loss_and_gradients`, which return Python floats.
+
+    A classifier (loss cross_entropy or mse) has `classes_`; a model trained on a target matrix
+    (loss squared_error: regression; binary_cross_entropy: multilabel) has `classes_` None and
+    `n_outputs` outputs.
     """
 
     def __init__(self, params, *, activation, loss, classes, l2=0.0, history=None, config=None):
@@ -59,6 +63,14 @@ class MLP:
         return self.layer_sizes[-1]
 
     @property
+    def n_outputs(self):
+        return self.layer_sizes[-1]
+
+    @property
+    def is_regressor(self):
+        return self.loss == "squared_error"
+
+    @property
     def dtype(self):
         return dtype_name(self.params[0][0].dtype)
 
@@ -68,7 +80,7 @@ class MLP:
 
     def __repr__(self):
         sizes = self.layer_sizes
-        output = "softmax" if self.loss == "cross_entropy" else "sigmoid"
+        output = OUTPUT_ACTIVATIONS[self.loss]
         parts = [str(sizes[0])] + [f"{h} {self.activation}" for h in sizes[1:-1]] + [f"{sizes[-1]} {output}"]
         return (
             f"MLP({' -> '.join(parts)}; loss={self.loss}, {self.n_parameters:,} parameters, "
@@ -94,7 +106,7 @@ class MLP:
 
     def _check_output_fits(self, n_rows, what):
         nbytes = n_rows * self.n_classes * np.dtype(self.dtype).itemsize
-        check_fits(nbytes, f"{what} for {n_rows:,} rows and {self.n_classes:,} classes",
+        check_fits(nbytes, f"{what} for {n_rows:,} rows and {self.n_classes:,} outputs",
                    "pass fewer rows at a time, or use predict(), which keeps only the labels")
 
     def decision_function(self, X):
@@ -105,7 +117,10 @@ class MLP:
         return chunks[0] if len(chunks) == 1 else self._xp.concat(chunks, axis=0)
 
     def predict_proba(self, X):
-        """Class probabilities (n, n_classes), columns in the order of `classes_`."""
+        """Class probabilities (n, n_classes), columns in the order of `classes_` (binary_cross_entropy:
+        the probability of each output; a regression model has none: ValueError)."""
+        if self.is_regressor:
+            raise ValueError("a regression model (loss='squared_error') predicts values: use predict()")
         X = self._check_X(X)
         self._check_output_fits(X.shape[0], "the probabilities")
         xp = self._xp
@@ -118,22 +133,45 @@ class MLP:
         return chunks[0] if len(chunks) == 1 else xp.concat(chunks, axis=0)
 
     def predict(self, X):
-        """Predicted labels (original label values), in X's namespace and on its device."""
-        return self._xp.take(self.classes_, self._predict_indices(self._check_X(X)))
+        """Predicted labels (original label values), in X's namespace and on its device. A regression
+        model returns its outputs ((n,) for one output, else (n, k)); a binary_cross_entropy model
+        0/1 rows (n, k), int64, where an output's probability is above 0.5."""
+        X = self._check_X(X)
+        if self.classes_ is not None:
+            return self._xp.take(self.classes_, self._predict_indices(X))
+        xp = self._xp
+        values = self.decision_function(X)
+        if self.loss == "binary_cross_entropy":
+            return xp.astype(values > 0, xp.int64)  # sigmoid(z) > 0.5 exactly when z > 0
+        return values[:, 0] if values.shape[1] == 1 else values
 
     def score(self, X, y):
-        """Accuracy on (X, y) as a Python float."""
+        """Accuracy on (X, y) as a Python float; for regression the coefficient of determination R^2
+        (averaged over the outputs, as scikit-learn's r2_score); for binary_cross_entropy the share
+        of rows whose every output is right."""
         X = self._check_X(X)
-        y_index, _ = check_labels(y, X.shape[0], xp=self._xp, device=self.device, classes=self.classes_)
+        xp = self._xp
+        if self.classes_ is None:
+            Y = check_targets(y, X.shape[0], xp=xp, device=self.device, dtype=self.dtype, n_outputs=self.n_outputs)
+            predicted = self.predict(X)
+            if self.is_regressor:
+                return r2_score(Y, xp.reshape(predicted, Y.shape), xp=xp)
+            rows_right = xp.all(xp.astype(predicted, Y.dtype) == Y, axis=1)
+            return int(xp.sum(xp.astype(rows_right, xp.int64))) / X.shape[0]
+        y_index, _ = check_labels(y, X.shape[0], xp=xp, device=self.device, classes=self.classes_)
         predicted = self._predict_indices(X)
-        return int(self._xp.sum(self._xp.astype(predicted == y_index, self._xp.int64))) / X.shape[0]
+        return int(xp.sum(xp.astype(predicted == y_index, xp.int64))) / X.shape[0]
 
     # -- gradients, for checking ----------------------------------------------------------------
     def loss_and_gradients(self, X, y, *, l2=None):
         """Mean loss (a Python float, including the L2 term) and the gradients [(dW, db), ...] of the
         loss with respect to `params`, on (X, y) as given: no dropout, no shuffling."""
         X = self._check_X(X)
-        y_index, _ = check_labels(y, X.shape[0], xp=self._xp, device=self.device, classes=self.classes_)
+        if takes_class_indices(self.loss):
+            y_index, _ = check_labels(y, X.shape[0], xp=self._xp, device=self.device, classes=self.classes_)
+        else:
+            y_index = check_targets(y, X.shape[0], xp=self._xp, device=self.device, dtype=self.dtype,
+                                    n_outputs=self.n_outputs)
         value, grads, _ = layers.loss_and_gradients(
             self.params, X, y_index, activation=self.activation, loss=self.loss,
             l2=self.l2 if l2 is None else l2, xp=self._xp,
@@ -149,7 +187,9 @@ class MLP:
             "activation": self.activation,
             "loss": self.loss,
             "n_features": self.n_features_in_,
-            "classes": [int(c) for c in to_numpy(self.classes_).tolist()],
+            # null for a model trained on a target matrix (regression, multilabel): n_outputs says its width
+            "classes": None if self.classes_ is None else [int(c) for c in to_numpy(self.classes_).tolist()],
+            "n_outputs": self.n_outputs,
             "dtype": self.dtype,
             "l2": self.l2,
             "preprocessing": self.config.get("preprocessing"),  # None unless the trainer recorded it
@@ -195,9 +235,22 @@ def load(path, *, device=None, xp=None):
     xp, device = resolve_namespace(device, xp)  # an unusable device fails before the file is read
     host_params, metadata = load_model_file(path)
     params = [(from_host(W, xp=xp, device=device), from_host(b, xp=xp, device=device)) for W, b in host_params]
-    classes = from_host(np.asarray(metadata["classes"], dtype=np.int64), xp=xp, device=device)
+    classes = metadata["classes"]
+    if classes is not None:
+        classes = from_host(np.asarray(classes, dtype=np.int64), xp=xp, device=device)
     config = dict(metadata["config"])
     if metadata.get("preprocessing") is not None:
         config.setdefault("preprocessing", metadata["preprocessing"])
     return MLP(params, activation=metadata["activation"], loss=metadata["loss"], classes=classes,
                l2=metadata["l2"], history=metadata["history"], config=config)
+
+
+def r2_score(Y, predicted, *, xp):
+    """Coefficient of determination of (n, k) predictions, averaged over the k outputs (scikit-learn's
+    r2_score with multioutput="uniform_average"): 1 - SS_res / SS_tot per output; an output whose
+    targets are constant scores 1 when predicted exactly, else 0, as scikit-learn does."""
+    residual = xp.sum((Y - predicted) ** 2, axis=0)
+    total = xp.sum((Y - xp.mean(Y, axis=0, keepdims=True)) ** 2, axis=0)
+    res, tot = to_numpy(residual).astype(np.float64), to_numpy(total).astype(np.float64)
+    scores = np.where(tot > 0, 1.0 - res / np.where(tot > 0, tot, 1.0), np.where(res == 0, 1.0, 0.0))
+    return float(np.mean(scores))

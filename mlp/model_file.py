@@ -9,7 +9,10 @@ Format "mlp-model", version 2 (version 1 still loads):
     metadata              a 1-D uint8 array holding UTF-8 JSON (strict: no NaN or Infinity tokens,
                           null where a value is missing) with format, format_version,
                           library_version, hidden_sizes, activation, loss, n_features, classes,
-                          dtype, l2, preprocessing (null unless known), config, history
+                          dtype, l2, preprocessing (null unless known), config, history;
+                          classes is null for a model trained on a target matrix (loss
+                          squared_error or binary_cross_entropy), whose n_outputs gives the
+                          output width (files of classifiers may also carry n_outputs)
 Version 2 differs from 1 only in the JSON: strict (version 1 wrote NaN for a missing val_loss), and
 `preprocessing` is null unless the trainer recorded it (version 1 always claimed MNIST's).
 
@@ -41,7 +44,7 @@ import numpy as np
 from ._files import atomic_write
 from ._memory import MemoryLimitError, check_fits
 from .activations import ACTIVATIONS
-from .losses import LOSSES
+from .losses import LOSSES, VALUE_LOSSES
 
 __all__ = [
     "FORMAT_VERSION",
@@ -499,16 +502,27 @@ def check_model_metadata(metadata, where, *, expected_format=MODEL_FORMAT):
     n_features = integer_field(metadata, "n_features", where, low=1, high=MAX_WIDTH)
     hidden = _integer_list(metadata.get("hidden_sizes"), "hidden_sizes", where, low=1, high=MAX_WIDTH,
                            max_length=MAX_HIDDEN_LAYERS)
-    classes = _integer_list(metadata.get("classes"), "classes", where, low=-(2**63), high=2**63 - 1,
-                            max_length=MAX_WIDTH)
-    if not classes:
-        raise ModelFileError(f"{where}: the model has no classes (metadata field 'classes' is empty)")
-    if len(set(classes)) != len(classes):
-        raise ModelFileError(f"{where}: metadata field 'classes' lists a class twice")
     for key, table in (("activation", ACTIVATIONS), ("loss", LOSSES)):
         if not isinstance(metadata.get(key), str) or metadata[key] not in table:
             raise ModelFileError(f"{where}: unknown {key} {_short(metadata.get(key))}; this mlp knows "
                                  f"{', '.join(sorted(table))}")
+    if metadata["loss"] in VALUE_LOSSES:  # regression or multilabel: no classes, n_outputs outputs
+        if metadata.get("classes") is not None:
+            raise ModelFileError(f"{where}: a model with loss {metadata['loss']!r} has no classes, but metadata "
+                                 f"field 'classes' is {_short(metadata.get('classes'))}")
+        classes = None
+        n_outputs = integer_field(metadata, "n_outputs", where, low=1, high=MAX_WIDTH)
+    else:
+        classes = _integer_list(metadata.get("classes"), "classes", where, low=-(2**63), high=2**63 - 1,
+                                max_length=MAX_WIDTH)
+        if not classes:
+            raise ModelFileError(f"{where}: the model has no classes (metadata field 'classes' is empty)")
+        if len(set(classes)) != len(classes):
+            raise ModelFileError(f"{where}: metadata field 'classes' lists a class twice")
+        n_outputs = len(classes)
+        if metadata.get("n_outputs", n_outputs) != n_outputs:
+            raise ModelFileError(f"{where}: metadata field 'n_outputs' is {_short(metadata.get('n_outputs'))} but "
+                                 f"the model lists {n_outputs} classes")
     if not isinstance(metadata.get("dtype"), str) or metadata["dtype"] not in FLOAT_DESCR:
         raise ModelFileError(f"{where}: metadata field 'dtype' must be 'float32' or 'float64', got "
                              f"{_short(metadata.get('dtype'))}")
@@ -536,7 +550,8 @@ def check_model_metadata(metadata, where, *, expected_format=MODEL_FORMAT):
         "l2": float(l2),
         "config": config,
         "history": _history(metadata.get("history"), where),
-        "layer_sizes": [n_features, *hidden, len(classes)],
+        "n_outputs": n_outputs,
+        "layer_sizes": [n_features, *hidden, n_outputs],
     }
 
 

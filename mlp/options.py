@@ -1,8 +1,11 @@
 """The training options, once: name, default, allowed values, help, and how each surface spells them.
 
 `mlp.fit` validates its keywords through this table, the command line builds its `train` flags from
-it (help shows every default), `mlp.MLPClassifier` takes the names and defaults of its `estimator`
-column, and the C++ port's `cpp/src/train_defaults.hpp` is generated from it:
+it (help shows every default), `mlp.MLPClassifier` and `mlp.MLPRegressor` take the names and
+defaults of its `estimator` column (scikit-learn's names: hidden_layer_sizes, max_iter, solver,
+alpha, learning_rate_init, ...; `REGRESSOR_DEFAULTS` lists where the regressor's default differs;
+the few solver settings with no fit keyword are listed in tests/test_options.py), and the C++ port's
+`cpp/src/train_defaults.hpp` is generated from it:
 
     python -m mlp.options --cpp-header > cpp/src/train_defaults.hpp
 
@@ -121,7 +124,8 @@ class Option:
     choices: the allowed strings, where there is a fixed list (shown by --help).
     cli: the `mlp train` flag (None: not on the command line); cli_default: its default when it
         deliberately differs from fit's (with the reason in cli_note).
-    estimator/estimator_default: MLPClassifier's parameter name and default (None: not a parameter).
+    estimator/estimator_default: the scikit-learn estimators' parameter name and default (None: not a
+        parameter); estimator_note: how the estimator's value becomes fit's, where it is not the same.
     cpp: the C++ TrainConfig field (None: not in the port).
     """
 
@@ -135,6 +139,7 @@ class Option:
     cli_note: str = ""
     estimator: str | None = None
     estimator_default: object = SAME
+    estimator_note: str = ""
     cpp: str | None = None
     metavar: str | None = None
     extra: dict = field(default_factory=dict)
@@ -166,30 +171,42 @@ def _options():
     return [
         Option("hidden_sizes", (256, 128), "widths of the hidden layers ([] gives a linear softmax model)",
                lambda n, v: check_hidden_sizes(v, n), cli="--hidden", metavar="W1,W2,...",
-               estimator="hidden_sizes", estimator_default=(100,), cpp="hidden"),
+               estimator="hidden_layer_sizes", estimator_default=(100,), cpp="hidden"),
         Option("activation", "relu", "activation of every hidden layer", _choice(activations), activations,
-               estimator="activation", cpp="activation"),
-        Option("loss", "cross_entropy", "cross_entropy (softmax output) or mse (sigmoid output)",
-               _choice(tuple(LOSSES)), tuple(LOSSES), estimator="loss", cpp="loss"),
+               estimator="activation", estimator_note="scikit-learn's 'logistic' is 'sigmoid'", cpp="activation"),
+        Option("loss", "cross_entropy", "cross_entropy (softmax output), mse (sigmoid outputs), squared_error "
+               "(identity outputs: regression) or binary_cross_entropy (sigmoid outputs: multilabel)",
+               _choice(tuple(LOSSES)), tuple(LOSSES), estimator="loss",
+               estimator_note="the classifier picks binary_cross_entropy itself for two classes and for "
+               "multilabel targets; the regressor's default is squared_error", cpp="loss"),
         Option("init", "auto", "weight initialiser (auto: He for the ReLU family, else Glorot)",
-               _choice(inits), inits, estimator="init", cpp="init"),
+               _choice(inits), inits, estimator="init",
+               estimator_note="the estimators' 'auto' is scikit-learn's initialisation (Glorot uniform, biases too)",
+               cpp="init"),
         Option("epochs", 25, "passes over the training data", lambda n, v: _positive_int(n, v, allow_zero=True),
-               estimator="epochs", estimator_default=200, cpp="epochs"),
+               estimator="max_iter", estimator_default=200, estimator_note="lbfgs: its most iterations",
+               cpp="epochs"),
         Option("batch_size", 128, "rows per step, or 'full' for full-batch gradient descent",
                lambda n, v: check_batch_size(v, n), metavar="N|full", estimator="batch_size",
-               estimator_default=200, cpp="batch_size"),
+               estimator_default="auto", estimator_note="'auto' is min(200, n_samples); larger is clipped",
+               cpp="batch_size"),
         Option("optimizer", "adam", "optimizer (or an mlp.optimizers instance in Python)",
-               _choice(tuple(OPTIMIZERS), instance_of=Optimizer), tuple(OPTIMIZERS), estimator="optimizer",
+               _choice(tuple(OPTIMIZERS), instance_of=Optimizer), tuple(OPTIMIZERS), estimator="solver",
+               estimator_note="'sgd' is scikit-learn's: momentum (nesterov with nesterovs_momentum); 'adam' "
+               "takes beta_1, beta_2, epsilon; 'lbfgs' runs SciPy's L-BFGS-B on the whole set",
                cpp="optimizer"),
         Option("learning_rate", None, "base learning rate (None: the optimizer's default, "
                + ", ".join(f"{k} {v:g}" for k, v in DEFAULT_LEARNING_RATES.items()) + ")",
                lambda n, v: _number(n, v, low_inclusive=False, none_ok=True), cli="--lr", metavar="LR",
-               estimator="learning_rate", cpp="lr"),
+               estimator="learning_rate_init", estimator_default=0.001, cpp="lr"),
         Option("momentum", None, f"momentum of momentum/nesterov (None: {DEFAULT_MOMENTUM})",
-               lambda n, v: _number(n, v, high=1.0, none_ok=True), estimator="momentum", cpp="momentum"),
+               lambda n, v: _number(n, v, high=1.0, none_ok=True), estimator="momentum",
+               estimator_default=DEFAULT_MOMENTUM, cpp="momentum"),
         Option("weight_decay", None, f"L2 penalty (lambda/2)||W||^2; decoupled for adamw (None: "
                f"{ADAMW_WEIGHT_DECAY} for adamw, else 0)", lambda n, v: _number(n, v, none_ok=True),
-               estimator="weight_decay", cpp="weight_decay"),
+               estimator="alpha", estimator_default=0.0001,
+               estimator_note="scaled as scikit-learn does: weight_decay = alpha / rows per step "
+               "(alpha / n_samples for lbfgs); adamw: the decoupled decay itself", cpp="weight_decay"),
         Option("dropout", 0.1, "probability of dropping a hidden unit while training",
                lambda n, v: _number(n, v, high=1.0), estimator="dropout", estimator_default=0.0, cpp="dropout"),
         Option("clip_value", None, "clip each gradient element to [-v, v] (None: off)",
@@ -199,20 +216,25 @@ def _options():
                lambda n, v: _number(n, v, low_inclusive=False, none_ok=True), estimator="clip_norm",
                cpp="clip_norm"),
         Option("schedule", "cosine", "learning-rate schedule (or an mlp.schedules instance in Python)",
-               _choice(tuple(SCHEDULES), instance_of=Schedule), tuple(SCHEDULES), estimator="schedule",
-               estimator_default="constant", cpp="schedule"),
+               _choice(tuple(SCHEDULES), instance_of=Schedule), tuple(SCHEDULES), estimator="learning_rate",
+               estimator_default="constant", estimator_note="also scikit-learn's 'invscaling' and 'adaptive' "
+               "(used with solver='sgd' only, as there)", cpp="schedule"),
         Option("validation_split", 0.0, "fraction of the training data held out for validation",
-               lambda n, v: _number(n, v, high=1.0), estimator="validation_fraction", estimator_default=0.1),
+               lambda n, v: _number(n, v, high=1.0), estimator="validation_fraction", estimator_default=0.1,
+               estimator_note="held out only with early_stopping"),
         Option("early_stopping", False, "stop when the monitored loss stops improving; keep the best weights",
-               _flag, estimator="early_stopping"),
+               _flag, estimator="early_stopping", estimator_note="the estimators monitor the validation "
+               "score (accuracy or R^2) as scikit-learn does"),
         Option("patience", 5, "epochs without improvement before early stopping",
                lambda n, v: _positive_int(n, v, allow_zero=True), estimator="n_iter_no_change",
-               estimator_default=10),
+               estimator_default=10, estimator_note="the estimators always stop on it (scikit-learn's rule: more "
+               "than n_iter_no_change epochs without an improvement of tol)"),
         Option("min_delta", 0.0, "smallest decrease of the monitored loss that counts as an improvement",
-               lambda n, v: _number(n, v), estimator="tol", estimator_default=1e-4),
+               lambda n, v: _number(n, v), estimator="tol", estimator_default=1e-4,
+               estimator_note="lbfgs: its gradient tolerance (gtol)"),
         Option("verbose", 0, "print a line every N epochs (0: silent)", _verbose, cli="--log-every",
                cli_default=1, cli_note="the command line reports every epoch unless --quiet",
-               metavar="N", estimator="verbose"),
+               metavar="N", estimator="verbose", estimator_default=False),
         Option("dtype", "float32", "precision of the parameters and arithmetic", _choice(DTYPES), DTYPES,
                estimator="dtype", estimator_default=None),
         Option("seed", None, "seed of the weights, shuffling and dropout (None: draw one, record it in "
@@ -234,6 +256,8 @@ def _options():
 OPTIONS = {option.name: option for option in _options()}
 # Keywords of fit that are not settings of a run and have no entry above.
 RUNTIME_ONLY = ("validation_data", "callbacks", "comm")
+# Where MLPRegressor's default differs from the estimator column (MLPClassifier's).
+REGRESSOR_DEFAULTS = {"loss": "squared_error"}
 
 
 def validate(values):
@@ -250,9 +274,11 @@ def defaults():
     return {name: option.default for name, option in OPTIONS.items()}
 
 
-def estimator_defaults():
-    """MLPClassifier's parameters and defaults from the table, {parameter: value}."""
-    return {o.estimator: o.estimator_value for o in OPTIONS.values() if o.estimator}
+def estimator_defaults(regressor=False):
+    """The estimators' parameters that come from the table and their defaults, {parameter: value}
+    (MLPClassifier's; MLPRegressor's with regressor=True)."""
+    values = {o.estimator: o.estimator_value for o in OPTIONS.values() if o.estimator}
+    return {**values, **REGRESSOR_DEFAULTS} if regressor else values
 
 
 # ---- the C++ port's defaults -----------------------------------------------------------------------

@@ -15,11 +15,12 @@ from . import options as _options
 from ._array_api import float_dtype, from_host
 from ._files import check_writable
 from ._memory import check_training_memory
-from ._validation import check_features, check_labels
+from ._validation import check_features, check_labels, check_targets
 from .engines import TrainingError, make_trainer
 from .engines.checkpoints import load_checkpoint, same_options, save_checkpoint
 from .engines.numba_trainer import NumbaTrainer
 from .initializers import default_init, initial_parameters
+from .losses import takes_class_indices
 from .loop import Best, Stopping, run_epochs
 from .model import MLP
 from .optimizers import make_optimizer
@@ -72,12 +73,15 @@ def fit(
     """Train a multilayer perceptron on (X, y) and return the trained `MLP`.
 
     X: (n_samples, n_features) NumPy, CuPy or any array-API array; the model lives in its namespace
-    and on its device. y: integer labels (n_samples,) of any values, or one-hot rows (n_samples, K).
+    and on its device. y: integer labels (n_samples,) of any values, or one-hot rows (n_samples, K);
+    with loss="squared_error" (regression) real targets (n_samples,) or (n_samples, k); with
+    loss="binary_cross_entropy" (multilabel) 0/1 rows (n_samples, k).
     Every option, its default and its allowed values: `python -m mlp.options` (the table in
     `mlp/options.py`); the README explains each. In short:
 
     hidden_sizes, activation, loss, init: the network (loss cross_entropy = softmax output, mse =
-        sigmoid outputs with squared error). epochs, batch_size (None / "full": full batch).
+        sigmoid outputs with squared error, squared_error = identity outputs for regression,
+        binary_cross_entropy = independent sigmoid outputs for multilabel targets). epochs, batch_size (None / "full": full batch).
     optimizer (or an `mlp.optimizers` instance), learning_rate (None: the optimizer's default),
         momentum, weight_decay (L2; decoupled for adamw), dropout, clip_value / clip_norm, schedule.
     validation_data=(X_val, y_val) or validation_split; early_stopping with patience and min_delta
@@ -104,12 +108,13 @@ def fit(
     if o["checkpoint"] is not None and _distributed.is_root(comm):  # over MPI rank 0 writes it
         check_writable(o["checkpoint"], "checkpoint")
     X, xp, device = check_features(X, dtype=o["dtype"], name="X", warn_raw_pixels=True)
-    y_index, classes = check_labels(y, X.shape[0], xp=xp, device=device)
+    y_index, classes = _targets(y, X.shape[0], o, xp=xp, device=device)
+    n_outputs = int(classes.shape[0]) if classes is not None else int(y_index.shape[1])
     opt, learning_rate, weight_decay, l2 = build_optimizer(
         o["optimizer"], learning_rate=o["learning_rate"], momentum=o["momentum"], weight_decay=o["weight_decay"])
     sched = make_schedule(o["schedule"])
     init = default_init(o["activation"]) if o["init"] == "auto" else o["init"]
-    sizes = [X.shape[1], *o["hidden_sizes"], int(classes.shape[0])]
+    sizes = [X.shape[1], *o["hidden_sizes"], n_outputs]
     check_training_memory(sizes, o["batch_size"], X.shape[0], o["dtype"], opt, o["dropout"])
 
     parallel = _distributed.start(comm, X, y_index, classes, options=o, seed=o["seed"])  # None on one process
@@ -130,7 +135,8 @@ def fit(
         dropout=o["dropout"], clip_value=o["clip_value"], clip_norm=o["clip_norm"],
         schedule=getattr(sched, "name", str(sched)), dtype=o["dtype"], seed=seed,
     )
-    history = {key: [] for key in HISTORY_KEYS + (GRADIENT_KEYS if o["log_gradients"] else ())}
+    keys = HISTORY_KEYS if classes is not None else tuple(k for k in HISTORY_KEYS if not k.endswith("accuracy"))
+    history = {key: [] for key in keys + (GRADIENT_KEYS if o["log_gradients"] else ())}
     model = MLP(params, activation=o["activation"], loss=o["loss"], classes=classes, l2=l2, history=history,
                 config=config)
     if o["epochs"] == 0:
@@ -181,6 +187,16 @@ def _check_callbacks(callbacks):
     return callbacks
 
 
+def _targets(y, n_samples, o, *, xp, device, classes=None, n_outputs=None, name="y"):
+    """(targets, classes): class indices and the classes for a classification loss; for
+    squared_error and binary_cross_entropy a float matrix (n, k) and None."""
+    if takes_class_indices(o["loss"]):
+        return check_labels(y, n_samples, xp=xp, device=device, classes=classes, name=name)
+    values = check_targets(y, n_samples, xp=xp, device=device, dtype=o["dtype"], n_outputs=n_outputs, name=name,
+                           unit_interval=o["loss"] == "binary_cross_entropy")
+    return values, None
+
+
 def _validation_set(X, y_index, classes, validation_data, o, rng, *, xp, device):
     """(X, y_index, (X_val, y_val) or None): validation_data checked, or validation_split drawn from rng."""
     if validation_data is not None:
@@ -190,8 +206,8 @@ def _validation_set(X, y_index, classes, validation_data, o, rng, *, xp, device)
             raise TypeError("validation_data must be a pair (X_val, y_val)")
         X_val, _, _ = check_features(validation_data[0], dtype=o["dtype"], name="X_val", n_features=X.shape[1],
                                      xp=xp, device=device)
-        y_val, _ = check_labels(validation_data[1], X_val.shape[0], xp=xp, device=device, classes=classes,
-                                name="y_val")
+        y_val, _ = _targets(validation_data[1], X_val.shape[0], o, xp=xp, device=device, classes=classes,
+                            n_outputs=None if classes is not None else y_index.shape[1], name="y_val")
         return X, y_index, (X_val, y_val)
     if not o["validation_split"]:
         return X, y_index, None
@@ -200,8 +216,8 @@ def _validation_set(X, y_index, classes, validation_data, o, rng, *, xp, device)
         raise ValueError(f"validation_split={o['validation_split']} leaves {n_val} validation and "
                          f"{X.shape[0] - n_val} training samples; both need at least one")
     order = from_host(rng.permutation(X.shape[0]), xp=xp, device=device)
-    validation = (xp.take(X, order[:n_val], axis=0), xp.take(y_index, order[:n_val]))
-    return xp.take(X, order[n_val:], axis=0), xp.take(y_index, order[n_val:]), validation
+    validation = (xp.take(X, order[:n_val], axis=0), xp.take(y_index, order[:n_val], axis=0))
+    return xp.take(X, order[n_val:], axis=0), xp.take(y_index, order[n_val:], axis=0), validation
 
 
 def build_optimizer(optimizer, *, learning_rate=None, momentum=None, weight_decay=None):

@@ -151,6 +151,19 @@ def sigmoid_mse(Z, y, scale):
     return loss_sum, n_correct, dZ
 
 
+def squared_error(Z, Y, scale):
+    """Identity outputs, real targets Y (n, K). Returns (loss_sum, dZ)."""
+    n, K = Z.shape
+    loss_sum = 0.0
+    dZ = np.zeros((n, K))
+    for i in range(n):
+        for k in range(K):
+            d = float(Z[i, k]) - float(Y[i, k])
+            loss_sum += 0.5 * d * d
+            dZ[i, k] = d * scale
+    return loss_sum, dZ
+
+
 # ---- gradient processing and optimizers: lists of Python floats in, new float64 arrays out ----
 
 def effective_gradient(g, p, l2, clip_value, grad_scale):

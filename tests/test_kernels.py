@@ -346,6 +346,50 @@ def test_losses_nan_logit_gives_nan_loss(dtype, loss):
     assert np.isnan(value)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(1, 1), (1, 3), (5, 1), (7, 17), (16, 10)])
+@pytest.mark.parametrize("in_place", [False, True])
+def test_squared_error(dtype, shape, in_place):
+    rng = np.random.default_rng(6)
+    Z = logits(rng, shape, dtype)
+    Y = logits(rng, shape, dtype)
+    Z[0] = 0.0  # an all-zero row
+    Y[-1] = Z[-1]  # a row predicted exactly: zero loss and gradient
+    expected_loss, expected_dZ = ref.squared_error(Z, Y, 1.0 / shape[0])
+    dZ = Z if in_place else np.full_like(Z, np.nan)
+    loss = kernels.squared_error_sum(Z, Y, 1.0 / shape[0], dZ)
+    tol = accumulated_tol(dtype)
+    assert isinstance(loss, float)
+    assert_close(loss, expected_loss, tol, scale=shape[0])
+    assert_close(dZ, expected_dZ, elementwise_tol(dtype), scale=1.0 / shape[0])
+    assert np.all(dZ[-1] == 0.0)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_squared_error_extreme_and_nan_values(dtype):
+    Z = np.array([[1e3, -1e3], [np.nan, 0.0]], dtype=dtype)
+    Y = np.array([[-1e3, 1e3], [0.0, 0.0]], dtype=dtype)
+    dZ = np.empty_like(Z)
+    assert np.isnan(kernels.squared_error_sum(Z, Y, 0.5, dZ))
+    loss = kernels.squared_error_sum(Z[:1].copy(), Y[:1].copy(), 0.5, dZ[:1])
+    assert loss == pytest.approx(0.5 * 2 * 2000.0**2) and np.all(np.isfinite(dZ[0]))
+    np.testing.assert_allclose(dZ[0], [1000.0, -1000.0])
+
+
+@pytest.mark.parametrize(
+    "call, error, message",
+    [
+        (lambda: kernels.squared_error_sum(np.zeros((2, 3)), np.zeros((2, 2)), 1.0, np.zeros((2, 3))), ValueError, "Y has shape"),
+        (lambda: kernels.squared_error_sum(np.zeros((2, 3)), np.zeros((2, 3), np.float32), 1.0, np.zeros((2, 3))), TypeError, "one dtype per call"),
+        (lambda: kernels.squared_error_sum(np.zeros((2, 3)), np.zeros(2, np.int64), 1.0, np.zeros((2, 3))), ValueError, "Y must be 2-D"),
+        (lambda: kernels.squared_error_sum(np.zeros((2, 3)), np.zeros((2, 3)), np.nan, np.zeros((2, 3))), ValueError, "scale"),
+    ],
+)
+def test_squared_error_checks_its_arguments(call, error, message):
+    with pytest.raises(error, match=message):
+        call()
+
+
 # ---------------------------------------------------------------- gradient processing and optimizers
 
 OPTIMIZER_CASES = {  # (l2, clip_value, grad_scale): every term changes the result by percents

@@ -12,7 +12,11 @@ from mlp.cli import build_parser
 from tests.helpers import REPO_ROOT
 
 HEADER = REPO_ROOT / "cpp" / "src" / "train_defaults.hpp"
-ESTIMATOR_ONLY = {"warm_start"}  # scikit-learn's own parameters with no fit keyword
+# The estimators' parameters with no fit keyword: scikit-learn's warm starts, and its solvers' settings
+# that fit takes as an optimizer or schedule instance instead (nesterovs_momentum: optimizer="nesterov";
+# beta_1, beta_2, epsilon: mlp.optimizers.Adam(beta1=, beta2=, eps=); power_t: the "invscaling"
+# schedule; max_fun: the L-BFGS solver's most loss evaluations). Anything else must be in the table.
+ESTIMATOR_ONLY = {"warm_start", "nesterovs_momentum", "beta_1", "beta_2", "epsilon", "power_t", "max_fun"}
 
 
 def fit_disagreements(table):
@@ -26,16 +30,29 @@ def fit_disagreements(table):
     return found
 
 
-def estimator_disagreements(table):
-    estimator = pytest.importorskip("mlp.estimator", reason="the estimator needs scikit-learn").MLPClassifier
+def estimator_disagreements(table, kind="MLPClassifier", regressor_defaults=options.REGRESSOR_DEFAULTS):
+    estimator = getattr(pytest.importorskip("mlp.estimator", reason="the estimators need scikit-learn"), kind)
     parameters = inspect.signature(estimator.__init__).parameters
     names = set(parameters) - {"self"}
     expected = {o.estimator: o.estimator_value for o in table.values() if o.estimator}
-    found = [f"MLPClassifier has {name} but the table does not" for name in sorted(names - set(expected) - ESTIMATOR_ONLY)]
-    found += [f"the table has {name} but MLPClassifier does not" for name in sorted(set(expected) - names)]
+    if kind == "MLPRegressor":
+        expected.update(regressor_defaults)
+    found = [f"{kind} has {name} but the table does not" for name in sorted(names - set(expected) - ESTIMATOR_ONLY)]
+    found += [f"the table has {name} but {kind} does not" for name in sorted(set(expected) - names)]
     for name, value in expected.items():
         if name in parameters and parameters[name].default != value:
-            found.append(f"MLPClassifier's {name} defaults to {parameters[name].default!r}, the table says {value!r}")
+            found.append(f"{kind}'s {name} defaults to {parameters[name].default!r}, the table says {value!r}")
+    return found
+
+
+def sklearn_disagreements(kind):
+    """The estimator against scikit-learn's own: every parameter of scikit-learn's, with its default."""
+    neural_network = pytest.importorskip("sklearn.neural_network", reason="needs scikit-learn")
+    ours = inspect.signature(getattr(pytest.importorskip("mlp.estimator"), kind).__init__).parameters
+    theirs = inspect.signature(getattr(neural_network, kind).__init__).parameters
+    found = [f"{kind} lacks scikit-learn's {name}" for name in theirs if name not in ours]
+    found += [f"{kind}'s {name} defaults to {ours[name].default!r}, scikit-learn's to {p.default!r}"
+              for name, p in theirs.items() if name in ours and ours[name].default != p.default]
     return found
 
 
@@ -81,8 +98,14 @@ def test_fit_takes_every_option_with_the_table_default():
     assert fit_disagreements(options.OPTIONS) == []
 
 
-def test_the_estimator_takes_the_table_names_and_defaults():
-    assert estimator_disagreements(options.OPTIONS) == []
+@pytest.mark.parametrize("kind", ["MLPClassifier", "MLPRegressor"])
+def test_the_estimators_take_the_table_names_and_defaults(kind):
+    assert estimator_disagreements(options.OPTIONS, kind) == []
+
+
+@pytest.mark.parametrize("kind", ["MLPClassifier", "MLPRegressor"])
+def test_the_estimators_take_every_scikit_learn_parameter_with_its_default(kind):
+    assert sklearn_disagreements(kind) == []
 
 
 def test_every_option_has_a_train_flag_with_the_table_default():
@@ -103,6 +126,9 @@ def test_a_drifted_default_or_name_is_caught():
     assert fit_disagreements(_drifted("epochs", default=24)) == [
         "fit's epochs defaults to 25, the table says 24"]
     assert any("dropout" in line for line in estimator_disagreements(_drifted("dropout", estimator_default=0.5)))
+    assert "the table has max_epochs but MLPRegressor does not" in estimator_disagreements(
+        _drifted("epochs", estimator="max_epochs"), "MLPRegressor")
+    assert any("loss" in line for line in estimator_disagreements(options.OPTIONS, "MLPRegressor", {"loss": "mse"}))
     assert any("--lr" in line for line in cli_disagreements(_drifted("learning_rate", cli_default=0.1)))
     assert any("--speed" in line for line in cli_disagreements(_drifted("engine", cli="--speed")))
     renamed = dict(options.OPTIONS)

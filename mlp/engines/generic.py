@@ -11,6 +11,7 @@ import numpy as np
 
 from .. import layers
 from .._array_api import from_host, row_chunks, to_numpy
+from ..losses import takes_class_indices
 from ..optimizers import clip_gradients
 
 
@@ -102,16 +103,18 @@ class Trainer:
 
     # ---- one epoch ------------------------------------------------------------------------------
     def run_epoch(self, X, y_index):
-        """One pass over (X, y_index): X validated and in the model's dtype, y_index class indices.
+        """One pass over (X, y_index): X validated and in the model's dtype, y_index class indices
+        (or, for squared_error and binary_cross_entropy, the (n, k) target matrix in X's dtype).
 
         Returns {"epoch", "loss", "accuracy", "lr"} (plus gradient norms with log_gradients): the mean
         training loss (with the L2 term and dropout, as optimised) and accuracy of the mini-batches
-        as they were seen.
+        as they were seen; no "accuracy" for a loss on a target matrix.
         """
         model, xp = self.model, self.model._xp
         n = X.shape[0]
         step_size, steps = self._begin_epoch(n)
         step_losses = xp.zeros((steps,), dtype=X.dtype, device=model.device)
+        classes = takes_class_indices(model.loss)
         step_correct = xp.zeros((steps,), dtype=xp.int64, device=model.device)
         order = None
         if self.shuffle and steps > 1:
@@ -122,14 +125,15 @@ class Trainer:
             if self.parallel is not None:  # this rank's part of the global batch
                 rows = slice(*self.parallel.part(rows.start, rows.stop))
             if order is None:
-                X_batch, y_batch = X[rows, ...], y_index[rows]
+                X_batch, y_batch = X[rows, ...], y_index[rows, ...]
             else:
-                X_batch, y_batch = xp.take(X, order[rows], axis=0), xp.take(y_index, order[rows])
+                X_batch, y_batch = xp.take(X, order[rows], axis=0), xp.take(y_index, order[rows], axis=0)
             masks = self.dropout_masks(X_batch.shape[0], X.dtype)
             lr = self.schedule.lr(self.epoch, step)
             value, _, logits = self.train_step(X_batch, y_batch, lr=lr, dropout_masks=masks)
             step_losses[step] = value * y_batch.shape[0]
-            step_correct[step] = xp.sum(xp.astype(xp.argmax(logits, axis=1) == y_batch, xp.int64))
+            if classes:
+                step_correct[step] = xp.sum(xp.astype(xp.argmax(logits, axis=1) == y_batch, xp.int64))
             if self.on_step is not None:
                 self.on_step(1)
 
@@ -141,7 +145,9 @@ class Trainer:
             losses, correct = self.parallel.sum_epoch(losses, correct)
         check_finite(losses, epoch=self.epoch, lr=lr)
         self.epoch += 1
-        logs = {"epoch": self.epoch, "loss": float(losses.sum() / n), "accuracy": float(correct / n), "lr": lr}
+        logs = {"epoch": self.epoch, "loss": float(losses.sum() / n), "lr": lr}
+        if classes:
+            logs["accuracy"] = float(correct / n)
         if norms is not None:
             logs.update(norms.logs(steps))
         return logs

@@ -28,6 +28,9 @@ except ImportError as error:  # kept, so that engine="numba" reports the real ca
     NUMBA_AVAILABLE, _IMPORT_ERROR = False, error
 
 _OPTIMIZER_KERNELS = {"sgd", "momentum", "nesterov", "rmsprop", "adam", "adamw"}
+# The fused output-layer kernel of each loss (binary_cross_entropy runs on the generic engine).
+_LOSS_KERNELS = {"cross_entropy": "softmax_cross_entropy_sum", "mse": "sigmoid_mse_sum",
+                 "squared_error": "squared_error_sum"}
 
 
 def supports(X, optimizer, loss):
@@ -38,7 +41,7 @@ def supports(X, optimizer, loss):
         and X.dtype in (np.float32, np.float64)
         and getattr(optimizer, "name", None) in _OPTIMIZER_KERNELS
         and type(optimizer).step in _KNOWN_STEPS
-        and loss in ("cross_entropy", "mse")
+        and loss in _LOSS_KERNELS
     )
 
 
@@ -107,8 +110,8 @@ class NumbaTrainer(Trainer):
             self.state += [p for pair in zip(W_state, b_state) for p in pair]
 
         self.code = mlp_kernels.ACTIVATION_CODES[model.activation]
-        self.loss_kernel = (kernels.softmax_cross_entropy_sum if model.loss == "cross_entropy"
-                            else kernels.sigmoid_mse_sum)
+        self.loss_kernel = getattr(kernels, _LOSS_KERNELS[model.loss])
+        self.regression = model.loss == "squared_error"  # targets: an (n, k) float matrix
         self.keep = 1.0 - self.dropout
         self._buffers_for = None
         self._view_cache = {}
@@ -131,7 +134,8 @@ class NumbaTrainer(Trainer):
             return
         dtype, widths = self.dtype, self.model.layer_sizes[1:]
         self.X_batch = np.empty((batch, n_features), dtype=dtype)
-        self.y_batch = np.empty(batch, dtype=np.int64)
+        self.y_batch = (np.empty((batch, widths[-1]), dtype=dtype) if self.regression
+                        else np.empty(batch, dtype=np.int64))
         self.Z = [np.empty((batch, w), dtype=dtype) for w in widths]  # activations (pre-dropout)
         self.D = [np.empty((batch, w), dtype=dtype) for w in widths[:-1]] if self.dropout else None
         self.U = [np.empty((batch, w), dtype=np.float64) for w in widths[:-1]] if self.dropout else None
@@ -142,16 +146,21 @@ class NumbaTrainer(Trainer):
 
     # ---- one epoch ------------------------------------------------------------------------------
     def prepare_data(self, X, y_index):
-        """C-contiguous X and int64 labels, so the kernels never see strides (a copy only if needed),
-        checked once here: the loop calls the kernels unchecked."""
-        X, y_index = np.ascontiguousarray(X), np.ascontiguousarray(y_index, dtype=np.int64)
+        """C-contiguous X and int64 labels (regression: targets (n, k) in the model's dtype), so the
+        kernels never see strides (a copy only if needed), checked once here: the loop calls the
+        kernels unchecked."""
+        X = np.ascontiguousarray(X)
+        y_index = np.ascontiguousarray(y_index, dtype=self.dtype if self.regression else np.int64)
         if self._prepared and X is self._prepared[0] and y_index is self._prepared[1]:
             return X, y_index
         if mlp_kernels.check_float_arrays(2, X=X) != self.dtype:
             raise TypeError(f"X is {X.dtype} but the model is {self.dtype}")
-        if X.shape[1] != self.model.layer_sizes[0] or y_index.shape != (X.shape[0],):
-            raise ValueError(f"X {X.shape} and labels {y_index.shape} do not fit a model of {self.model.layer_sizes[0]} inputs")
-        if y_index.size and (int(y_index.min()) < 0 or int(y_index.max()) >= self.model.n_classes):
+        expected = (X.shape[0], self.model.layer_sizes[-1]) if self.regression else (X.shape[0],)
+        if X.shape[1] != self.model.layer_sizes[0] or y_index.shape != expected:
+            raise ValueError(f"X {X.shape} and targets {y_index.shape} do not fit a model of "
+                             f"{self.model.layer_sizes[0]} inputs and {self.model.layer_sizes[-1]} outputs")
+        if not self.regression and y_index.size and (
+                int(y_index.min()) < 0 or int(y_index.max()) >= self.model.n_classes):
             raise ValueError(f"labels must be class indices in [0, {self.model.n_classes})")
         self._prepared = (X, y_index)
         return X, y_index
@@ -180,7 +189,10 @@ class NumbaTrainer(Trainer):
             else:
                 X_batch, y_batch = self.X_batch[:rows], self.y_batch[:rows]
                 kernels.gather_rows(X, order[start:stop], X_batch)
-                kernels.gather_labels(y_index, order[start:stop], y_batch)
+                if self.regression:
+                    kernels.gather_rows(y_index, order[start:stop], y_batch)
+                else:
+                    kernels.gather_labels(y_index, order[start:stop], y_batch)
             loss_sum, n_correct = self._step_gradients(X_batch, y_batch, rows, batch_rows)
             if self.parallel is not None:  # the global batch's mean gradient, on every rank
                 self.parallel.sum_gradients(self.grad_flat)
@@ -204,7 +216,9 @@ class NumbaTrainer(Trainer):
             step_losses, correct = self.parallel.sum_epoch(step_losses, correct)
         check_finite(step_losses, epoch=self.epoch, lr=lr)
         self.epoch += 1
-        logs = {"epoch": self.epoch, "loss": float(step_losses.sum() / n), "accuracy": correct / n, "lr": lr}
+        logs = {"epoch": self.epoch, "loss": float(step_losses.sum() / n), "lr": lr}
+        if not self.regression:
+            logs["accuracy"] = correct / n
         if self.log_gradients:
             logs["grad_norm"] = [total / steps for total in grad_sums]
             logs["update_norm"] = [float(np.linalg.norm(W - W0)) for (W, _), W0 in zip(model.params, weights_before)]
@@ -249,7 +263,10 @@ class NumbaTrainer(Trainer):
         np.matmul(A, W, out=Z[last])
         kernels.bias_activation_forward(Z[last], b, mlp_kernels.IDENTITY)
 
-        loss_sum, n_correct = self.loss_kernel(Z[last], y_batch, scale, dZ)
+        if self.regression:
+            loss_sum, n_correct = self.loss_kernel(Z[last], y_batch, scale, dZ), 0
+        else:
+            loss_sum, n_correct = self.loss_kernel(Z[last], y_batch, scale, dZ)
         grad_W, grad_b = self.grad_W, self.grad_b
         kernels.bias_gradient(dZ, grad_b[last])
         for layer in range(last, -1, -1):

@@ -1,0 +1,551 @@
+"""What `MLPClassifier` and `MLPRegressor` share: scikit-learn's parameters translated into the
+library's (the options table names the pairs), the solvers, scikit-learn's stopping rule, the fitted
+attributes, and the array-API and sparse-input plumbing.
+
+Solvers. "sgd" (scikit-learn's: momentum, Nesterov with `nesterovs_momentum`), "adam" and this
+library's "adamw", "rmsprop", "momentum", "nesterov" (or an `mlp.optimizers` instance) train epoch
+by epoch through `mlp.loop.run_epochs` with an engine of `mlp.engines` (the Numba kernels for NumPy
+input); "lbfgs" runs `scipy.optimize.minimize(method="L-BFGS-B")` on the flat parameter vector with
+the library's own loss and gradients.
+
+Stopping follows scikit-learn exactly: after more than `n_iter_no_change` epochs in which the
+training loss (or, with `early_stopping`, the validation score: accuracy or R^2) did not improve by
+`tol`, training stops (`learning_rate="adaptive"`: the rate is divided by 5 first, until below 1e-6),
+and a `ConvergenceWarning` says when `max_iter` ran out first.
+"""
+from __future__ import annotations
+
+import copy
+import math
+import numbers
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.optimize
+import scipy.sparse
+import sklearn
+from sklearn.base import BaseEstimator
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from .. import layers
+from .. import options as _options
+from .._array_api import dtype_name, float_dtype, from_host, get_namespace, is_array_api_obj, namespace_name, to_numpy
+from .._memory import check_fits
+from .._threads import thread_limits
+from ..activations import ACTIVATIONS
+from ..engines import make_trainer
+from ..initializers import INITIALIZERS, initial_parameters
+from ..loop import run_epochs
+from ..model import MLP
+from ..optimizers import SGD, Adam, AdamW, Momentum, Nesterov, Optimizer, RMSProp
+from ..schedules import SCHEDULES, Schedule, make_schedule
+
+# scikit-learn's names where they differ from the library's (the options table's estimator notes).
+ACTIVATION_ALIASES = {"logistic": "sigmoid"}
+SOLVERS = ("lbfgs", "sgd", "adam", "adamw", "rmsprop", "momentum", "nesterov")
+SKLEARN_SCHEDULES = ("constant", "invscaling", "adaptive")  # scikit-learn's learning_rate values
+ADAPTIVE_MIN_LR = 1e-6  # scikit-learn's: "adaptive" stops once the rate would fall below this
+ADAPTIVE_FACTOR = 5.0
+
+
+# ---- scikit-learn's two schedules of the learning rate (solver="sgd") ---------------------------------
+@dataclass
+class InvScaling(Schedule):
+    """lr = learning_rate_init / (t + 1) ** power_t, t the samples seen before this epoch (as
+    scikit-learn updates it at the end of each epoch)."""
+
+    power_t: float = 0.5
+    samples_per_epoch: int = 1
+    name = "invscaling"
+
+    def start(self, base_lr, epochs, steps_per_epoch):
+        super().start(base_lr, epochs, steps_per_epoch)
+        self.samples_seen = 0
+
+    def lr(self, epoch, step):
+        return self.base_lr / (self.samples_seen + 1) ** self.power_t
+
+    def epoch_end(self, epoch, monitored):
+        self.samples_seen += self.samples_per_epoch
+
+
+@dataclass
+class Adaptive(Schedule):
+    """The rate stays at learning_rate_init until the estimator's stopping rule fires; then
+    `reduce` divides it by 5 (and says False once it would go below 1e-6: time to stop)."""
+
+    name = "adaptive"
+
+    def start(self, base_lr, epochs, steps_per_epoch):
+        super().start(base_lr, epochs, steps_per_epoch)
+        self.current = base_lr
+
+    def lr(self, epoch, step):
+        return self.current
+
+    def reduce(self):
+        if self.current <= ADAPTIVE_MIN_LR:
+            return False
+        self.current /= ADAPTIVE_FACTOR
+        return True
+
+
+# ---- parameter checks (at fit time, as scikit-learn requires) ------------------------------------------
+def _check_number(name, value, *, low=None, high=None, low_open=False, high_open=False):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    if (low is not None and (value <= low if low_open else value < low)) or (
+            high is not None and (value >= high if high_open else value > high)):
+        left, right = ("(" if low_open else "["), (")" if high_open else "]")
+        raise ValueError(f"{name} must be in {left}{low if low is not None else '-inf'}, "
+                         f"{high if high is not None else 'inf'}{right}, got {value!r}")
+    return float(value)
+
+
+def _check_int(name, value, low=1):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or value < low:
+        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+    return int(value)
+
+
+def _check_flag(name, value):
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
+def _choices(values):
+    listed = [repr(v) for v in values]
+    return f"{', '.join(listed[:-1])} or {listed[-1]}"
+
+
+class BaseMLP(BaseEstimator):
+    """The shared machinery; `MLPClassifier` and `MLPRegressor` define the targets and outputs.
+
+    Subclasses implement `_encode_targets(y, first, classes, xp, device, dtype)` (targets for the
+    trainer, deciding the output layer on the first call), `_validation_score(X, targets)` and the
+    prediction methods.
+    """
+
+    _default_loss = "cross_entropy"
+
+    # ---- the parameters, checked and translated ------------------------------------------------------
+    def _check_params(self):
+        """Every hyper-parameter checked (ValueError/TypeError naming it and its allowed values);
+        returns a dict of the normalised values."""
+        OPTS = _options.OPTIONS
+        activation = ACTIVATION_ALIASES.get(self.activation, self.activation)
+        if not isinstance(activation, str) or activation not in ACTIVATIONS:
+            raise ValueError(f"unknown activation {self.activation!r}; choose one of "
+                             f"{_choices(['identity', 'logistic', 'tanh', 'relu', 'leaky_relu', 'sigmoid'])}")
+        solver = self.solver
+        if not isinstance(solver, Optimizer) and not (isinstance(solver, str) and solver in SOLVERS):
+            raise ValueError(f"unknown solver {solver!r}; choose one of {_choices(SOLVERS)} or pass an "
+                             "mlp.optimizers instance")
+        schedule = self.learning_rate
+        names = SKLEARN_SCHEDULES + tuple(n for n in SCHEDULES if n not in SKLEARN_SCHEDULES)
+        if not isinstance(schedule, Schedule) and not (isinstance(schedule, str) and schedule in names):
+            raise ValueError(f"unknown learning_rate {schedule!r}; choose one of {_choices(names)} or pass an "
+                             "mlp.schedules instance")
+        batch_size = self.batch_size
+        if not (isinstance(batch_size, str) and batch_size in ("auto", "full")) and batch_size is not None:
+            batch_size = _check_int("batch_size", batch_size)
+        if self.dtype not in (None, "float32", "float64"):
+            raise ValueError(f"dtype must be None, 'float32' or 'float64', got {self.dtype!r}")
+        init = self.init
+        if not isinstance(init, str) or (init != "auto" and init not in INITIALIZERS):
+            raise ValueError(f"unknown init {init!r}; choose one of {_choices(['auto', *INITIALIZERS])}")
+        verbose = self.verbose
+        verbose = int(verbose) if isinstance(verbose, (bool, np.bool_)) else _check_int("verbose", verbose, low=0)
+        return dict(
+            hidden_sizes=OPTS["hidden_sizes"].check("hidden_layer_sizes", self.hidden_layer_sizes),
+            activation=activation,
+            loss=self._check_loss(),
+            solver=solver,
+            alpha=_check_number("alpha", self.alpha, low=0.0),
+            batch_size=batch_size,
+            schedule=schedule,
+            learning_rate_init=_check_number("learning_rate_init", self.learning_rate_init, low=0.0, low_open=True),
+            power_t=_check_number("power_t", self.power_t, low=0.0),
+            max_iter=_check_int("max_iter", self.max_iter),
+            shuffle=_check_flag("shuffle", self.shuffle),
+            tol=_check_number("tol", self.tol, low=0.0),
+            verbose=verbose,
+            warm_start=_check_flag("warm_start", self.warm_start),
+            momentum=_check_number("momentum", self.momentum, low=0.0, high=1.0, high_open=True),
+            nesterovs_momentum=_check_flag("nesterovs_momentum", self.nesterovs_momentum),
+            early_stopping=_check_flag("early_stopping", self.early_stopping),
+            validation_fraction=_check_number("validation_fraction", self.validation_fraction, low=0.0, high=1.0,
+                                              low_open=True, high_open=True),
+            beta_1=_check_number("beta_1", self.beta_1, low=0.0, high=1.0, high_open=True),
+            beta_2=_check_number("beta_2", self.beta_2, low=0.0, high=1.0, high_open=True),
+            epsilon=_check_number("epsilon", self.epsilon, low=0.0, low_open=True),
+            n_iter_no_change=_check_int("n_iter_no_change", self.n_iter_no_change),
+            max_fun=_check_int("max_fun", self.max_fun),
+            init=init,
+            dropout=OPTS["dropout"].check("dropout", self.dropout),
+            clip_value=OPTS["clip_value"].check("clip_value", self.clip_value),
+            clip_norm=OPTS["clip_norm"].check("clip_norm", self.clip_norm),
+            dtype=self.dtype,
+            engine=OPTS["engine"].check("engine", self.engine),
+            n_threads=OPTS["n_threads"].check("n_threads", self.n_threads),
+        )
+
+    def _check_loss(self):
+        raise NotImplementedError
+
+    def _optimizer(self, p):
+        """The library optimizer for `solver` (scikit-learn's "sgd" is momentum SGD, Nesterov's by default)."""
+        solver = p["solver"]
+        if isinstance(solver, Optimizer):
+            return copy.deepcopy(solver)
+        if solver == "sgd":
+            if p["momentum"] == 0:
+                return SGD()
+            return (Nesterov if p["nesterovs_momentum"] else Momentum)(momentum=p["momentum"])
+        if solver in ("momentum", "nesterov"):
+            return (Nesterov if solver == "nesterov" else Momentum)(momentum=p["momentum"])
+        if solver == "adam":
+            return Adam(beta1=p["beta_1"], beta2=p["beta_2"], eps=p["epsilon"])
+        if solver == "adamw":
+            return AdamW(beta1=p["beta_1"], beta2=p["beta_2"], eps=p["epsilon"], weight_decay=p["alpha"])
+        return RMSProp(eps=p["epsilon"])
+
+    def _schedule(self, p, n_samples):
+        """The learning-rate schedule; scikit-learn's "invscaling" and "adaptive" apply to solver="sgd"
+        only (as there: any other solver keeps the rate constant)."""
+        spec = p["schedule"]
+        if isinstance(spec, Schedule):
+            return copy.deepcopy(spec)
+        if spec in ("invscaling", "adaptive") and p["solver"] != "sgd":
+            return Schedule()
+        if spec == "invscaling":
+            return InvScaling(power_t=p["power_t"], samples_per_epoch=n_samples)
+        if spec == "adaptive":
+            return Adaptive()
+        return make_schedule(spec)
+
+    @staticmethod
+    def _batch_rows(p, n_samples):
+        """scikit-learn's batch size: "auto" is min(200, n); larger than n is clipped (with its warning)."""
+        batch_size = p["batch_size"]
+        if batch_size in (None, "full"):
+            return n_samples
+        if batch_size == "auto":
+            return min(200, n_samples)
+        if batch_size > n_samples:
+            warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is going to be clipped",
+                          UserWarning, stacklevel=6)
+        return min(batch_size, n_samples)
+
+    def _l2(self, p, rows):
+        """scikit-learn's alpha as the library's L2 coefficient: alpha / rows of the step (its gradient is
+        (X'delta + alpha W) / rows); AdamW decays the weights itself instead."""
+        if isinstance(p["solver"], Optimizer) or p["solver"] == "adamw":
+            return 0.0 if hasattr(self._optimizer(p), "weight_decay") else p["alpha"] / rows
+        return p["alpha"] / rows
+
+    # ---- fitting ------------------------------------------------------------------------------------
+    def fit(self, X, y):
+        """Fit the model to X (n_samples, n_features; dense, or SciPy sparse CSR/CSC) and y; returns
+        self. With `warm_start` and a fitted model, training continues from its weights."""
+        return self._fit(X, y, incremental=False)
+
+    def _fit(self, X, y, *, incremental, classes=None):
+        p = self._check_params()
+        if incremental and p["solver"] == "lbfgs":
+            raise AttributeError("partial_fit is only available for stochastic optimizers. lbfgs is not stochastic.")
+        if incremental and p["early_stopping"]:
+            raise ValueError("partial_fit does not support early_stopping=True")
+        first = not (hasattr(self, "model_") and (incremental or p["warm_start"]))
+        X, y, xp, device = self._validate_X_y(X, y, reset=first, dtype=p["dtype"])
+        targets = self._encode_targets(y, first=first, classes=classes, xp=xp, device=device, dtype=X.dtype)
+        if first:
+            self._initialise(X, targets, p, xp=xp, device=device)
+        if p["solver"] == "lbfgs":
+            self._fit_lbfgs(X, targets, p)
+        else:
+            self._fit_stochastic(X, targets, p, incremental=incremental, xp=xp, device=device)
+        return self
+
+    def _initialise(self, X, targets, p, *, xp, device):
+        """Fresh weights and fitted attributes (a first fit, or a fit without warm_start). Random numbers
+        come from one Generator in `mlp.fit`'s order: the weights, then each epoch's shuffle and
+        dropout masks (the early-stopping split comes after the weights)."""
+        self._rng = _generator(self.random_state)
+        sizes = [X.shape[1], *p["hidden_sizes"], self.n_outputs_]
+        if p["init"] == "auto":
+            host = sklearn_initial_parameters(sizes, p["activation"], self._rng)
+        else:
+            host = initial_parameters(sizes, p["init"], self._rng)
+        params = [(from_host(W, xp=xp, device=device, dtype=X.dtype), from_host(b, xp=xp, device=device, dtype=X.dtype))
+                  for W, b in host]
+        self.model_ = MLP(params, activation=p["activation"], loss=self._loss, classes=self._model_classes(xp, device))
+        self._trainer = None
+        self.n_iter_ = 0
+        self.t_ = 0
+        self.n_layers_ = len(sizes)
+        self.loss_curve_ = []
+        self._no_improvement_count = 0
+        if p["early_stopping"]:
+            self.validation_scores_, self.best_validation_score_, self.best_loss_ = [], -math.inf, None
+        else:
+            self.validation_scores_, self.best_validation_score_, self.best_loss_ = None, None, math.inf
+        self._best_params = None
+
+    def _model_classes(self, xp, device):
+        return None
+
+    def _new_trainer(self, X_like, p, n_train):
+        rows = self._batch_rows(p, n_train)
+        self.model_.l2 = self._l2(p, rows)
+        return make_trainer(
+            self.model_, X_like, engine=p["engine"], optimizer=self._optimizer(p), learning_rate=p["learning_rate_init"],
+            schedule=self._schedule(p, n_train), epochs=p["max_iter"], batch_size=rows, dropout=p["dropout"],
+            clip_value=p["clip_value"], clip_norm=p["clip_norm"], shuffle=p["shuffle"], rng=self._rng,
+        )
+
+    def _fit_stochastic(self, X, targets, p, *, incremental, xp, device):
+        """Epochs through `mlp.loop.run_epochs` (one epoch for partial_fit), with scikit-learn's
+        stopping rule, curves and counters kept from each epoch's logs."""
+        X_val = T_val = None
+        if p["early_stopping"]:
+            X, targets, X_val, T_val = self._split_validation(X, targets, p, xp=xp, device=device)
+        n = X.shape[0]
+        if incremental and self._trainer is not None:
+            trainer = self._trainer  # partial_fit: the same optimizer state, step count and schedule
+            trainer.batch_size = self._batch_rows(p, n)
+            if isinstance(trainer.schedule, InvScaling):
+                trainer.schedule.samples_per_epoch = n
+        else:  # a new optimizer for every fit, as scikit-learn (warm_start keeps the weights only)
+            trainer = self._trainer = self._new_trainer(X, p, n)
+        adaptive = isinstance(trainer.schedule, Adaptive)
+        stop = [False]
+        self.n_iter_ = 0
+
+        def on_epoch(logs, best):
+            self.n_iter_ += 1
+            self.t_ += n
+            self.loss_ = logs["loss"]
+            self.loss_curve_.append(logs["loss"])
+            if X_val is not None:
+                self.validation_scores_.append(self._validation_score(X_val, T_val))
+            if self._count_no_improvement(p, X_val is not None) > p["n_iter_no_change"]:
+                if adaptive and trainer.schedule.reduce():
+                    self._no_improvement_count = 0
+                    if p["verbose"]:
+                        print(f"Setting learning rate to {trainer.schedule.current:f}", flush=True)
+                elif not incremental:
+                    stop[0] = True
+                    if p["verbose"]:
+                        watched = "Validation score" if X_val is not None else "Training loss"
+                        print(f"{watched} did not improve more than tol={p['tol']:f} for "
+                              f"{p['n_iter_no_change']} consecutive epochs. Stopping.", flush=True)
+
+        run_epochs(trainer, X, targets, until_epoch=trainer.epoch + (1 if incremental else p["max_iter"]),
+                   on_epoch=on_epoch, callbacks=[lambda epoch, logs, model: stop[0]], verbose=p["verbose"],
+                   n_threads=p["n_threads"])
+        if X_val is not None and self._best_params is not None:
+            self.model_.set_params(self._best_params)  # the weights of the best validation score
+        if not incremental and not stop[0] and self.n_iter_ == p["max_iter"]:
+            warnings.warn(f"Stochastic Optimizer: Maximum iterations ({p['max_iter']}) reached and the "
+                          "optimization hasn't converged yet.", ConvergenceWarning, stacklevel=4)
+
+    def _count_no_improvement(self, p, validating):
+        """scikit-learn's `_update_no_improvement_count`: count the epochs whose training loss (or, with
+        early stopping, validation score) did not improve on the best by `tol`; keep the best."""
+        tol = p["tol"]
+        if validating:
+            score = self.validation_scores_[-1]
+            self._no_improvement_count = self._no_improvement_count + 1 if score < self.best_validation_score_ + tol else 0
+            if score > self.best_validation_score_:
+                self.best_validation_score_ = score
+                self._best_params = self.model_.copy_params()
+        else:
+            loss = self.loss_curve_[-1]
+            self._no_improvement_count = self._no_improvement_count + 1 if loss > self.best_loss_ - tol else 0
+            self.best_loss_ = min(self.best_loss_, loss)
+        return self._no_improvement_count
+
+    def _split_validation(self, X, targets, p, *, xp, device):
+        """Hold out ceil(validation_fraction * n) samples (at least 2, as scikit-learn) drawn from the
+        estimator's random stream."""
+        n = X.shape[0]
+        n_val = math.ceil(p["validation_fraction"] * n)
+        if n_val < 2 or n - n_val < 1:
+            raise ValueError(
+                f"early_stopping with validation_fraction={self.validation_fraction} holds out {n_val} of "
+                f"n_samples={n}: the validation set is too small. Increase 'validation_fraction' or the size of "
+                "your dataset, or pass early_stopping=False"
+            )
+        order = from_host(self._rng.permutation(n), xp=xp, device=device)
+        X_val, T_val = xp.take(X, order[:n_val], axis=0), xp.take(targets, order[:n_val], axis=0)
+        return xp.take(X, order[n_val:], axis=0), xp.take(targets, order[n_val:], axis=0), X_val, T_val
+
+    def _fit_lbfgs(self, X, targets, p):
+        """scikit-learn's lbfgs: SciPy's L-BFGS-B on the flat parameter vector (float64 on the host, as
+        SciPy requires; each evaluation moves it to the model's device and the gradient back) with the
+        library's loss and gradients; the L2 term is alpha / n_samples as scikit-learn scales it."""
+        model = self.model_
+        xp, device = model._xp, model.device
+        dtype = float_dtype(model.dtype, xp=xp)
+        model.l2 = p["alpha"] / X.shape[0]
+        shapes = [tuple(a.shape) for pair in model.params for a in pair]
+        sizes = [math.prod(shape) for shape in shapes]
+
+        def unpack(theta):
+            arrays, offset = [], 0
+            for shape, size in zip(shapes, sizes):
+                arrays.append(from_host(theta[offset:offset + size].reshape(shape), xp=xp, device=device, dtype=dtype))
+                offset += size
+            return list(zip(arrays[0::2], arrays[1::2]))
+
+        def loss_and_gradient(theta):
+            value, grads, _ = layers.loss_and_gradients(unpack(theta), X, targets, activation=model.activation,
+                                                        loss=model.loss, l2=model.l2, xp=xp)
+            return float(value), np.concatenate([to_numpy(g).astype(np.float64).ravel() for pair in grads for g in pair])
+
+        curve = []
+
+        def record(intermediate_result):
+            curve.append(float(intermediate_result.fun))
+            if p["verbose"]:
+                print(f"Iteration {len(curve)}, loss = {curve[-1]:.8f}", flush=True)
+
+        theta = np.concatenate([to_numpy(a).astype(np.float64).ravel() for pair in model.params for a in pair])
+        with thread_limits(p["n_threads"]):
+            result = scipy.optimize.minimize(
+                loss_and_gradient, theta, method="L-BFGS-B", jac=True, callback=record,
+                options={"maxfun": p["max_fun"], "maxiter": p["max_iter"], "gtol": p["tol"]},
+            )
+        model.set_params(unpack(result.x))
+        self.n_iter_ = min(int(result.nit), p["max_iter"])
+        self.loss_ = float(result.fun)
+        self.loss_curve_.extend(curve)
+        if self.best_loss_ is not None:
+            self.best_loss_ = min([self.best_loss_, self.loss_, *curve])
+        if result.status != 0:
+            message = result.message.decode() if isinstance(result.message, bytes) else str(result.message)
+            warnings.warn(f"lbfgs failed to converge after {self.n_iter_} iteration(s) (status={result.status}): "
+                          f"{message}. Increase the number of iterations (max_iter, max_fun) or scale the data.",
+                          ConvergenceWarning, stacklevel=4)
+
+    # ---- fitted views -------------------------------------------------------------------------------
+    @property
+    def coefs_(self):
+        """The weight matrices, W[i] of shape (fan_in, fan_out), in X's namespace and device."""
+        check_is_fitted(self)
+        return [W for W, _ in self.model_.params]
+
+    @property
+    def intercepts_(self):
+        """The bias vectors, one per layer."""
+        check_is_fitted(self)
+        return [b for _, b in self.model_.params]
+
+    # ---- input validation ---------------------------------------------------------------------------
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.array_api_support = True
+        tags.input_tags.sparse = True
+        tags.input_tags.allow_nan = False
+        tags.target_tags.single_output = True
+        tags.target_tags.multi_output = True
+        return tags
+
+    def _input_namespace(self, X):
+        """X's namespace when scikit-learn dispatches on the array API, else NumPy (X becomes NumPy)."""
+        if sklearn.get_config()["array_api_dispatch"] and is_array_api_obj(X) and not scipy.sparse.issparse(X):
+            return get_namespace(X)[0]
+        return get_namespace(np.empty(0))[0]
+
+    def _validate_X_y(self, X, y, *, reset, dtype):
+        """validate_data for fit/partial_fit; returns (dense X in the model's float dtype, y, xp, device).
+        With `reset` (a new model) the dtype is `dtype`, or follows X when None; else the model's."""
+        xp = self._input_namespace(X)
+        if reset:
+            wanted = [xp.float64, xp.float32] if dtype is None else float_dtype(dtype, xp=xp)
+        else:
+            wanted = float_dtype(self.model_.dtype, xp=xp)
+        X, y = validate_data(self, X, y, reset=reset, dtype=wanted, accept_sparse=["csr", "csc"], multi_output=True,
+                             y_numeric=not self._is_classifier())
+        X = _dense(X)
+        xp, device = get_namespace(X)
+        if not reset:
+            self._check_same_namespace(xp, device, "fit")
+        return X, y, xp, device
+
+    @classmethod
+    def _is_classifier(cls):
+        return False
+
+    def _validate_X(self, X, method):
+        check_is_fitted(self)
+        xp = self._input_namespace(X)
+        X = validate_data(self, X, reset=False, dtype=float_dtype(self.model_.dtype, xp=xp), accept_sparse=["csr", "csc"])
+        X = _dense(X)
+        self._check_same_namespace(*get_namespace(X), method)
+        return X
+
+    def _check_same_namespace(self, xp, device, method):
+        model = self.model_
+        if namespace_name(xp) == namespace_name(model._xp) and device == model.device:
+            return
+        raise ValueError(
+            f"Inputs passed to {type(self).__name__}.{method}() must use the same namespace and the same "
+            f"device as those passed to fit(): the model lives in {namespace_name(model._xp)} on "
+            f"{model.device!r}, X in {namespace_name(xp)} on {device!r}. Move X there first (with array "
+            "API dispatch on, pass arrays of the namespace used in fit)"
+        )
+
+    def _logits(self, X):
+        return self.model_.decision_function(X)
+
+
+# ---- helpers ------------------------------------------------------------------------------------------
+def sklearn_initial_parameters(layer_sizes, activation, rng):
+    """scikit-learn's initialisation (init="auto"): weights and biases uniform in +-sqrt(6 / (fan_in +
+    fan_out)) (+-sqrt(2 / ...) for the logistic activation), drawn layer by layer, W then b, from `rng`."""
+    factor = 2.0 if activation == "sigmoid" else 6.0
+    params = []
+    for fan_in, fan_out in zip(layer_sizes[:-1], layer_sizes[1:]):
+        bound = math.sqrt(factor / (fan_in + fan_out))
+        params.append((rng.uniform(-bound, bound, (fan_in, fan_out)), rng.uniform(-bound, bound, fan_out)))
+    return params
+
+
+def _dense(X):
+    """A SciPy sparse X becomes a dense NumPy array once, after checking that it fits in memory (the
+    network's first layer multiplies dense rows; a MemoryLimitError, a ValueError, says so otherwise)."""
+    if not scipy.sparse.issparse(X):
+        return X
+    check_fits(X.shape[0] * X.shape[1] * X.dtype.itemsize, f"densifying the sparse X of shape {X.shape}",
+               "pass fewer rows at a time (partial_fit takes batches)")
+    return X.toarray()
+
+
+def follow_X(y, *, xp, device):
+    """y in X's namespace and on its device ("everything follows X"). NumPy arrays are moved once;
+    arrays in another namespace or on another device go through the host (targets only, once)."""
+    if isinstance(y, np.ndarray):
+        return from_host(y, xp=xp, device=device)
+    y_xp, y_device = get_namespace(y)
+    if namespace_name(y_xp) == namespace_name(xp) and y_device == device:
+        return y
+    return from_host(to_numpy(y), xp=xp, device=device)
+
+
+def is_numeric(dtype):
+    return dtype_name(dtype).startswith(("int", "uint", "float"))
+
+
+def _generator(random_state):
+    """A NumPy Generator: an int seeds it directly (as `mlp.fit(seed=...)` does); None or a
+    RandomState instance draw a seed, following scikit-learn's `random_state` convention."""
+    if isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool):
+        return np.random.default_rng(int(random_state))
+    seed = check_random_state(random_state).randint(np.iinfo(np.int32).max)
+    return np.random.default_rng(seed)

@@ -1,0 +1,380 @@
+"""`MLPClassifier`: scikit-learn's multilayer-perceptron classifier, on this library's engines.
+
+The output layer is scikit-learn's: softmax for three classes or more, one logistic output for two
+classes, one logistic output per label for multilabel targets (y an indicator matrix). Labels of any
+kind (strings, {3, 7}, negative integers, booleans) map to class indices here.
+"""
+from __future__ import annotations
+
+import numpy as np
+from sklearn.base import ClassifierMixin
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.multiclass import check_classification_targets, type_of_target
+from sklearn.utils.validation import column_or_1d
+
+from .._array_api import dtype_name, from_host, get_namespace, is_array_api_obj, to_numpy
+from ..losses import output_probabilities
+from .base import BaseMLP, follow_X, is_numeric
+
+__all__ = ["MLPClassifier"]
+
+CLASSIFIER_LOSSES = ("cross_entropy", "mse")
+
+
+class MLPClassifier(ClassifierMixin, BaseMLP):
+    """Multilayer perceptron classifier: scikit-learn's `MLPClassifier`, same parameters and attributes.
+
+    Parameters (scikit-learn's, same meanings and defaults)
+    ----------------------------------------------------
+    hidden_layer_sizes : array-like of int, default=(100,)
+        Widths of the hidden layers; () is a linear model.
+    activation : {"identity", "logistic", "tanh", "relu"}, default="relu"
+        Also this library's "leaky_relu" ("sigmoid" is "logistic").
+    solver : {"lbfgs", "sgd", "adam"}, default="adam"
+        "sgd" is momentum SGD (`momentum`, `nesterovs_momentum`); "lbfgs" SciPy's L-BFGS-B on the whole
+        set. Also this library's "adamw", "rmsprop", "momentum", "nesterov", or an `mlp.optimizers`
+        instance.
+    alpha : float, default=0.0001
+        L2 penalty, scaled as scikit-learn scales it: (alpha / 2) ||W||^2 / rows of the step. With
+        solver="adamw", the decoupled weight decay.
+    batch_size : int or "auto", default="auto"
+        min(200, n_samples) for "auto"; clipped to n_samples (with a warning). Also "full".
+    learning_rate : {"constant", "invscaling", "adaptive"}, default="constant"
+        The schedule of solver="sgd" (the others ignore these three, as in scikit-learn). Also this
+        library's "step", "exponential", "cosine", "plateau" (any solver) or an `mlp.schedules` instance.
+    learning_rate_init : float, default=0.001
+    power_t : float, default=0.5
+        Exponent of "invscaling".
+    max_iter : int, default=200
+        Most epochs (stochastic solvers) or iterations (lbfgs).
+    shuffle : bool, default=True
+    random_state : int, RandomState instance or None, default=None
+        Seeds the weights, the shuffling, the dropout masks and the validation split; an int gives the
+        same numbers as `mlp.fit(..., seed=random_state)`.
+    tol : float, default=1e-4
+    verbose : bool or int, default=False
+        A line every `verbose` epochs.
+    warm_start : bool, default=False
+        `fit` starts from the previous weights.
+    momentum : float, default=0.9
+    nesterovs_momentum : bool, default=True
+    early_stopping : bool, default=False
+        Hold out `validation_fraction` of the data, stop when its accuracy has not improved by `tol` for
+        more than `n_iter_no_change` epochs, keep the weights of the best one.
+    validation_fraction : float, default=0.1
+    beta_1, beta_2, epsilon : float, default=0.9, 0.999, 1e-8
+        Adam's.
+    n_iter_no_change : int, default=10
+    max_fun : int, default=15000
+        Most loss evaluations of lbfgs.
+
+    Extras (this library's)
+    -----------------------
+    loss : {"cross_entropy", "mse"}, default="cross_entropy"
+        "mse": sigmoid outputs with squared error, one per class.
+    init : str, default="auto"
+        "auto" is scikit-learn's initialisation (weights and biases uniform in +-sqrt(6 / (fan_in +
+        fan_out)), +-sqrt(2 / ...) for "logistic"); or a name of `mlp.initializers` (biases zero).
+    dropout : float, default=0.0
+        Probability of dropping a hidden unit while training.
+    clip_value, clip_norm : float or None, default=None
+        Clip the gradients elementwise, then by their global norm.
+    dtype : {None, "float32", "float64"}, default=None
+        None follows X as scikit-learn does: float32 X trains in float32, anything else in float64.
+    engine : {"auto", "numba", "xp"}, default="auto"
+        "auto": the fused Numba kernels for NumPy input when installed, else the array-API path.
+    n_threads : int or None, default=None
+        BLAS threads while training (None: chosen per epoch from the idle cores).
+
+    Attributes
+    ----------
+    classes_, n_features_in_, feature_names_in_, coefs_, intercepts_, loss_, best_loss_, loss_curve_,
+    validation_scores_, best_validation_score_, n_iter_, t_, n_layers_, n_outputs_, out_activation_:
+    as scikit-learn's. model_ : mlp.MLP, the trained network (in X's namespace and on its device).
+    """
+
+    def __init__(
+        self,
+        hidden_layer_sizes=(100,),
+        activation="relu",
+        *,
+        solver="adam",
+        alpha=0.0001,
+        batch_size="auto",
+        learning_rate="constant",
+        learning_rate_init=0.001,
+        power_t=0.5,
+        max_iter=200,
+        shuffle=True,
+        random_state=None,
+        tol=1e-4,
+        verbose=False,
+        warm_start=False,
+        momentum=0.9,
+        nesterovs_momentum=True,
+        early_stopping=False,
+        validation_fraction=0.1,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
+        n_iter_no_change=10,
+        max_fun=15000,
+        loss="cross_entropy",
+        init="auto",
+        dropout=0.0,
+        clip_value=None,
+        clip_norm=None,
+        dtype=None,
+        engine="auto",
+        n_threads=None,
+    ):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+        self.max_fun = max_fun
+        self.loss = loss
+        self.init = init
+        self.dropout = dropout
+        self.clip_value = clip_value
+        self.clip_norm = clip_norm
+        self.dtype = dtype
+        self.engine = engine
+        self.n_threads = n_threads
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = True
+        return tags
+
+    @classmethod
+    def _is_classifier(cls):
+        return True
+
+    def _check_loss(self):
+        if not isinstance(self.loss, str) or self.loss not in CLASSIFIER_LOSSES:
+            raise ValueError(f"unknown loss {self.loss!r} for MLPClassifier; choose 'cross_entropy' or 'mse'")
+        return self.loss
+
+    # ---- training -------------------------------------------------------------------------------
+    def fit(self, X, y):
+        """Fit the model to X (n_samples, n_features; dense or SciPy sparse CSR/CSC) and y: labels of
+        any kind (n_samples,), or a 0/1 indicator matrix (n_samples, n_labels) for multilabel
+        classification. Returns self."""
+        return self._fit(X, y, incremental=False)
+
+    def _check_solver(self):
+        if self.solver == "lbfgs":
+            raise AttributeError(f"partial_fit is only available for stochastic optimizers. {self.solver} is not stochastic.")
+        return True
+
+    @available_if(_check_solver)
+    def partial_fit(self, X, y, classes=None):
+        """One epoch over (X, y), continuing the same optimizer state; returns self.
+
+        `classes` (all the labels y will ever hold) is required on the first call (not for a multilabel
+        indicator y). The caller decides when to stop."""
+        if not hasattr(self, "model_") and classes is None and not _is_indicator(y):
+            raise ValueError("classes must be passed on the first call to partial_fit (all the labels y can hold)")
+        return self._fit(X, y, incremental=True, classes=classes)
+
+    def _encode_targets(self, y, *, first, classes, xp, device, dtype):
+        """The targets the trainer sees: class indices (softmax, mse) or a 0/1 float matrix (logistic
+        outputs: two classes, multilabel). On the first call the classes and the output layer are chosen."""
+        if first:
+            self._choose_outputs(y, classes, xp=xp, device=device)
+        elif classes is not None and not self._multilabel:
+            known = _sorted_classes(classes, xp=xp, device=device)
+            if not _same_classes(known, self.classes_):
+                raise ValueError(f"classes={_describe(classes)} differs from the classes of the previous fit "
+                                 f"{_describe(self.classes_)}")
+        if self._multilabel:
+            if not _is_indicator(y) or y.shape[1] != self.n_outputs_:
+                raise ValueError(f"y must be a 0/1 indicator matrix with {self.n_outputs_} columns, as in the first fit")
+            return xp.astype(follow_X(y, xp=xp, device=device), dtype)
+        y = _labels_1d(y)
+        indices = _labels_to_indices(y, self.classes_, xp=xp, device=device)
+        if self._loss == "binary_cross_entropy":  # two classes: one logistic output, the second class is 1
+            return xp.reshape(xp.astype(indices == 1, dtype), (-1, 1))
+        return indices
+
+    def _choose_outputs(self, y, classes, *, xp, device):
+        self._multilabel = _is_indicator(y)
+        if self._multilabel:
+            check_classification_targets(y)
+            self.classes_ = from_host(np.arange(y.shape[1]), xp=xp, device=device)
+            self._loss, self.n_outputs_, self.out_activation_ = "binary_cross_entropy", int(y.shape[1]), "logistic"
+            return
+        y = _labels_1d(y)
+        check_classification_targets(y)
+        if classes is not None:
+            self.classes_ = _sorted_classes(classes, xp=xp, device=device)
+        else:
+            self.classes_ = _fit_classes(y, xp=xp, device=device)
+        n_classes = int(self.classes_.shape[0])
+        if self.loss == "cross_entropy" and n_classes == 2:
+            self._loss, self.n_outputs_, self.out_activation_ = "binary_cross_entropy", 1, "logistic"
+        else:
+            self._loss, self.n_outputs_ = self.loss, n_classes
+            self.out_activation_ = "softmax" if self.loss == "cross_entropy" else "logistic"
+
+    def _model_classes(self, xp, device):
+        """The classes the raw `model_` records: the labels when they are integers (so `model_.save`
+        keeps them), else the indices 0..K-1; None for logistic outputs on a target matrix."""
+        if self._loss == "binary_cross_entropy":
+            return None
+        if dtype_name(self.classes_.dtype).startswith(("int", "uint")):
+            return self.classes_
+        return from_host(np.arange(self.n_outputs_), xp=xp, device=device)
+
+    def _validation_score(self, X, targets):
+        """Accuracy on held-out (X, encoded targets), as scikit-learn's early stopping watches it."""
+        xp = self.model_._xp
+        logits = self._logits(X)
+        if self._loss == "binary_cross_entropy":
+            right = xp.all(xp.astype(logits > 0, targets.dtype) == targets, axis=1)
+        else:
+            right = xp.argmax(logits, axis=1) == targets
+        return float(xp.sum(xp.astype(right, xp.float64))) / X.shape[0]
+
+    # ---- prediction -----------------------------------------------------------------------------
+    def predict_proba(self, X):
+        """Class probabilities (n_samples, n_classes), columns in the order of `classes_` (multilabel:
+        the probability of each label), in X's namespace and on its device."""
+        return self._proba(self._validate_X(X, "predict_proba"))
+
+    def _proba(self, X):
+        model, xp = self.model_, self.model_._xp
+        if self._loss != "binary_cross_entropy":
+            return model.predict_proba(X)
+        p = output_probabilities(self._logits(X), "binary_cross_entropy", xp=xp)
+        return p if self._multilabel else xp.concat([1.0 - p, p], axis=1)
+
+    def predict_log_proba(self, X):
+        """The log of `predict_proba`, as scikit-learn computes it (-inf where a probability is 0)."""
+        proba = self._proba(self._validate_X(X, "predict_log_proba"))
+        xp = self.model_._xp
+        if isinstance(proba, np.ndarray):
+            with np.errstate(divide="ignore"):
+                return np.log(proba)
+        return xp.log(proba)
+
+    def predict(self, X):
+        """Predicted labels (n_samples,), values of `classes_`; multilabel: a 0/1 indicator matrix."""
+        X = self._validate_X(X, "predict")
+        xp = self.model_._xp
+        logits = self._logits(X)
+        if self._multilabel:
+            return xp.astype(logits > 0, xp.int64)
+        if self._loss == "binary_cross_entropy":
+            indices = xp.astype(logits[:, 0] > 0, xp.int64)  # sigmoid(z) > 0.5 exactly when z > 0
+        else:
+            indices = xp.argmax(logits, axis=1)
+        if isinstance(self.classes_, np.ndarray) and not isinstance(indices, np.ndarray):
+            # String (or other host-only) labels: the indices come to the host, the labels cannot leave it.
+            return self.classes_[to_numpy(indices)]
+        return xp.take(self.classes_, indices)
+
+
+# ---- labels --------------------------------------------------------------------------------------
+def _is_indicator(y):
+    return getattr(y, "ndim", np.ndim(y)) == 2 and y.shape[1] > 1 and type_of_target(y) == "multilabel-indicator"
+
+
+def _labels_1d(y):
+    """A column vector becomes 1-D, with scikit-learn's DataConversionWarning."""
+    if getattr(y, "ndim", 1) == 2 and y.shape[1] == 1:
+        if isinstance(y, np.ndarray):
+            return column_or_1d(y, warn=True)
+        xp, _ = get_namespace(y)
+        return xp.reshape(y, (-1,))
+    return y
+
+
+def _host_labels(y):
+    return y if isinstance(y, np.ndarray) else to_numpy(y)
+
+
+def _fit_classes(y, *, xp, device):
+    """Sorted classes of y: in X's namespace and on its device when the labels are numbers; a NumPy
+    array for strings and other host-only labels."""
+    if is_numeric(y.dtype):
+        return xp.unique_values(follow_X(y, xp=xp, device=device))
+    return np.unique(_host_labels(y))
+
+
+def _sorted_classes(classes, *, xp, device):
+    """partial_fit's `classes` argument, deduplicated and sorted, placed like `_fit_classes` places them."""
+    if is_array_api_obj(classes) and not isinstance(classes, np.ndarray):
+        classes = to_numpy(classes)
+    classes = np.unique(np.asarray(classes))
+    if classes.ndim != 1 or classes.shape[0] == 0:
+        raise ValueError(f"classes must be a non-empty 1-D list of labels, got {classes!r}")
+    if is_numeric(classes.dtype):
+        return from_host(classes, xp=xp, device=device)
+    return classes
+
+
+def _labels_to_indices(y, classes, *, xp, device):
+    """Index of each label of y in the sorted `classes` (int64, X's namespace and device); a
+    ValueError names the first unknown label."""
+    if is_numeric(classes.dtype) and is_numeric(y.dtype):
+        # Numeric classes live with X: the lookup stays on the device.
+        y = follow_X(y, xp=xp, device=device)
+        if not dtype_name(classes.dtype).startswith("float") and dtype_name(y.dtype).startswith("float") \
+                and not bool(xp.all(y == xp.round(y))):
+            raise ValueError(
+                f"y holds labels the model was not trained on, such as non-integers (it knows {_describe(classes)})"
+            )
+        y = xp.astype(y, classes.dtype)
+        indices = xp.clip(xp.searchsorted(classes, y), 0, classes.shape[0] - 1)
+        known = xp.take(classes, indices) == y
+        if not bool(xp.all(known)):
+            first = to_numpy(y)[~to_numpy(known)][0]  # the error path only reads back
+            raise ValueError(
+                f"y holds labels the model was not trained on, such as {first.item()!r} "
+                f"(it knows {_describe(classes)})"
+            )
+        return xp.astype(indices, xp.int64)
+    classes, y = _host_labels(classes), _host_labels(y)
+    try:
+        indices = np.clip(np.searchsorted(classes, y), 0, classes.shape[0] - 1)
+        known = np.asarray(classes[indices] == y, dtype=bool)
+    except TypeError:  # labels that do not compare with the classes (numbers against strings)
+        indices, known = np.zeros(y.shape, dtype=np.int64), np.zeros(y.shape, dtype=bool)
+    if not np.all(known):
+        first = y[~known][0]
+        raise ValueError(
+            f"y holds labels the model was not trained on, such as {getattr(first, 'item', lambda: first)()!r} "
+            f"(it knows {_describe(classes)})"
+        )
+    return from_host(indices.astype(np.int64), xp=xp, device=device)
+
+
+def _same_classes(a, b):
+    a, b = _host_labels(a), _host_labels(b)
+    return a.shape == b.shape and bool(np.all(a == b))
+
+
+def _describe(classes):
+    values = _host_labels(classes) if is_array_api_obj(classes) else np.asarray(classes)
+    values = values.tolist()
+    return "{" + ", ".join(map(repr, values[:20])) + (", ..." if len(values) > 20 else "") + "}"

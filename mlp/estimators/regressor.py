@@ -1,0 +1,140 @@
+"""`MLPRegressor`: scikit-learn's multilayer-perceptron regressor, on this library's engines.
+
+Identity outputs with the squared error, one output per target column; y of shape (n_samples,) or
+(n_samples, n_outputs). `predict` returns (n_samples,) for one output, as scikit-learn does.
+"""
+from __future__ import annotations
+
+from sklearn.base import RegressorMixin
+from sklearn.utils.metaestimators import available_if
+
+from ..model import r2_score
+from .base import BaseMLP, follow_X
+
+__all__ = ["MLPRegressor"]
+
+
+class MLPRegressor(RegressorMixin, BaseMLP):
+    """Multilayer perceptron regressor: scikit-learn's `MLPRegressor`, same parameters and attributes.
+
+    Parameters: those of `MLPClassifier` (scikit-learn's, then this library's extras), except that
+    `loss` is scikit-learn's regressor loss: "squared_error" (the only one; scikit-learn's "poisson"
+    is not implemented). `early_stopping` watches the validation R^2, as in scikit-learn.
+
+    Attributes
+    ----------
+    n_features_in_, feature_names_in_, coefs_, intercepts_, loss_, best_loss_, loss_curve_,
+    validation_scores_ (R^2), best_validation_score_, n_iter_, t_, n_layers_, n_outputs_,
+    out_activation_ ("identity"): as scikit-learn's. model_ : mlp.MLP, the trained network.
+
+    The loss is 0.5 * mean over the rows of the squared error summed over the outputs: scikit-learn's
+    for one output; for k outputs scikit-learn reports the mean over the outputs instead (k times less)
+    while following the same gradient.
+    """
+
+    def __init__(
+        self,
+        loss="squared_error",
+        hidden_layer_sizes=(100,),
+        activation="relu",
+        *,
+        solver="adam",
+        alpha=0.0001,
+        batch_size="auto",
+        learning_rate="constant",
+        learning_rate_init=0.001,
+        power_t=0.5,
+        max_iter=200,
+        shuffle=True,
+        random_state=None,
+        tol=1e-4,
+        verbose=False,
+        warm_start=False,
+        momentum=0.9,
+        nesterovs_momentum=True,
+        early_stopping=False,
+        validation_fraction=0.1,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
+        n_iter_no_change=10,
+        max_fun=15000,
+        init="auto",
+        dropout=0.0,
+        clip_value=None,
+        clip_norm=None,
+        dtype=None,
+        engine="auto",
+        n_threads=None,
+    ):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+        self.max_fun = max_fun
+        self.loss = loss
+        self.init = init
+        self.dropout = dropout
+        self.clip_value = clip_value
+        self.clip_norm = clip_norm
+        self.dtype = dtype
+        self.engine = engine
+        self.n_threads = n_threads
+
+
+    def _check_loss(self):
+        if self.loss != "squared_error":
+            raise ValueError(f"loss={self.loss!r} is not supported by mlp.MLPRegressor; use loss='squared_error'")
+        return "squared_error"
+
+    # ---- training -------------------------------------------------------------------------------
+    def _check_solver(self):
+        if self.solver == "lbfgs":
+            raise AttributeError(f"partial_fit is only available for stochastic optimizers. {self.solver} is not stochastic.")
+        return True
+
+    @available_if(_check_solver)
+    def partial_fit(self, X, y):
+        """One epoch over (X, y), continuing the same optimizer state; returns self."""
+        return self._fit(X, y, incremental=True)
+
+    def _encode_targets(self, y, *, first, classes, xp, device, dtype):
+        """y as an (n_samples, n_outputs) matrix in X's dtype, namespace and device."""
+        y = follow_X(y, xp=xp, device=device)
+        if y.ndim == 1:
+            y = xp.reshape(y, (-1, 1))
+        if first:
+            self._loss, self.n_outputs_, self.out_activation_ = "squared_error", int(y.shape[1]), "identity"
+        elif y.shape[1] != self.n_outputs_:
+            raise ValueError(f"y has {y.shape[1]} outputs but the model was fitted on {self.n_outputs_}")
+        return xp.astype(y, dtype)
+
+    def _validation_score(self, X, targets):
+        """R^2 on held-out (X, targets), as scikit-learn's early stopping watches it."""
+        return r2_score(targets, self._logits(X), xp=self.model_._xp)
+
+    # ---- prediction -----------------------------------------------------------------------------
+    def predict(self, X):
+        """Predicted values: (n_samples,) for one output, else (n_samples, n_outputs); in X's namespace
+        and on its device."""
+        X = self._validate_X(X, "predict")
+        outputs = self._logits(X)
+        return outputs[:, 0] if outputs.shape[1] == 1 else outputs
