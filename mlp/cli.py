@@ -260,6 +260,7 @@ def cmd_train(args):
         X_train, y_train = X_train[: args.limit], y_train[: args.limit]
     say(f"data: {X_train.shape[0]} training and {X_test.shape[0]} test images "
         f"({time.perf_counter() - started:.1f}s)", flush=True)
+    _check_memory(args, X_train, y_train)
     X_train, y_train, X_test_dev, y_test_dev = _to_device([X_train, y_train, X_test, y_test], target)
     settings = {name: getattr(args, name) for name in options.OPTIONS}
     if args.quiet:
@@ -321,6 +322,19 @@ def _mpi_comm(requested):
                            'pip install "mlp-from-scratch[mpi]"') from None
     comm = MPI.COMM_WORLD
     return comm if comm.Get_size() > 1 else None
+
+
+def _check_memory(args, X, y):
+    """fit checks this too; here the way out is worded in flags."""
+    from ._memory import check_training_memory
+
+    sizes = [X.shape[1], *args.hidden_sizes, len(np.unique(y))]
+    batch = None if args.batch_size == "full" else args.batch_size
+    try:
+        check_training_memory(sizes, batch, X.shape[0], args.dtype, args.optimizer, args.dropout,
+                              hint="use a smaller --hidden or --batch-size")
+    except ValueError as error:
+        raise CommandError(_one_line(error)) from None
 
 
 def _host_copy(model):
@@ -429,8 +443,9 @@ def cmd_info(args):
               f"dropout {config.get('dropout')}, weight decay {config.get('weight_decay')}, seed {config.get('seed')}")
     losses = history.get("loss") or []
     if losses:
-        print(f"epochs trained: {len(losses)}; final training loss {losses[-1]:.4f}, "
-              f"accuracy {history['accuracy'][-1]:.4f}")
+        accuracy = history.get("accuracy") or []
+        print(f"epochs trained: {len(losses)}; final training loss {losses[-1]:.4f}"
+              + (f", accuracy {accuracy[-1]:.4f}" if accuracy else ""))
     return 0
 
 

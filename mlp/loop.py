@@ -11,11 +11,10 @@ from dataclasses import dataclass
 
 from . import layers
 from ._array_api import row_chunks
+from ._memory import prediction_chunk_rows
 from ._progress import progress_bar
 from ._threads import thread_limits
 from .losses import get_loss, takes_class_indices
-
-EVAL_CHUNK = 8192
 
 
 @dataclass
@@ -102,7 +101,7 @@ def evaluate(model, X, y_index, *, xp):
     (the accuracy None for a loss on a target matrix, such as regression)."""
     loss_fn, classes = get_loss(model.loss), takes_class_indices(model.loss)
     total_loss, correct = 0.0, 0
-    for rows in row_chunks(X.shape[0], EVAL_CHUNK):
+    for rows in row_chunks(X.shape[0], prediction_chunk_rows(model.layer_sizes, model.dtype)):
         X_chunk, y_chunk = X[rows, ...], y_index[rows, ...]
         logits = layers.forward(model.params, X_chunk, model.activation, xp=xp)[0]
         value, _ = loss_fn(logits, y_chunk, xp=xp)

@@ -87,7 +87,7 @@ def cpp_disagreements():
         found.append(f"{HEADER} is stale: regenerate it with python -m mlp.options --cpp-header > {HEADER}")
     config = (REPO_ROOT / "cpp" / "src" / "model.hpp").read_text()
     struct = config[config.index("struct TrainConfig"):]
-    struct = struct[: struct.index("};")]
+    struct = struct[: struct.index("\n};")]
     for field in ("kEpochs", "kBatchSize", "kDropout", "kOptimizer", "kSchedule", "kShuffle", "kSeed", "kHiddenSizes"):
         if f"defaults::{field}" not in struct:
             found.append(f"the C++ TrainConfig does not take {field} from train_defaults.hpp")

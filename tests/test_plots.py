@@ -128,9 +128,9 @@ def test_classification_report_class_without_examples_or_predictions_scores_zero
 
 def test_missing_matplotlib_says_how_to_install(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "matplotlib", None)
-    with pytest.raises(ImportError, match=r'pip install "mlp\[plot\]"'):
+    with pytest.raises(ImportError, match=r'pip install "mlp-from-scratch\[plot\]"'):
         plots.plot_history({"loss": [1.0], "accuracy": [0.5]})
-    with pytest.raises(ImportError, match=r'pip install "mlp\[plot\]"'):
+    with pytest.raises(ImportError, match=r'pip install "mlp-from-scratch\[plot\]"'):
         plots.plot_confusion_matrix(np.eye(3, dtype=int), path=tmp_path / "cm.png")
     assert not list(tmp_path.iterdir())
     # the pure functions do not need it
