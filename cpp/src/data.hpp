@@ -22,10 +22,17 @@ struct Dataset {
 // Throws std::runtime_error naming the file and the problem.
 Dataset load_split(const std::string& dir, const std::string& split);
 
+// Largest data set (decompressed bytes) a header may announce: 16 GiB.
+constexpr std::uint64_t kMaxDataBytes = std::uint64_t(1) << 34;
+
 // Parsers for the individual formats (bytes already in memory; .gz is undone by the callers).
 Dataset parse_mlpd(const std::vector<uint8_t>& bytes, const std::string& source);
 void parse_idx_images(Dataset& d, const std::vector<uint8_t>& bytes, const std::string& source);
 void parse_idx_labels(Dataset& d, const std::vector<uint8_t>& bytes, const std::string& source);
+
+// The IDX bytes of a file's content: itself, or for gzip content, decompressed no further than the
+// size its IDX header announces (images: true for an image file, false for labels).
+std::vector<uint8_t> decode_idx(std::vector<uint8_t> bytes, bool images, const std::string& source);
 
 // Writes the .mlpd format (little-endian header "MLPD", version 1, n, rows, cols; pixels; labels).
 void write_mlpd(const std::string& path, const Dataset& d);

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <stdexcept>
+#include <unordered_set>
 
 namespace mlp {
 
@@ -40,7 +41,7 @@ class Parser {
       if (i_ >= s_.size() || s_[i_] != *p) fail("unexpected token");
   }
   Json value(int depth) {
-    if (depth > 64) fail("nested too deeply");
+    if (depth > 500) fail("nested too deeply");
     skip_ws();
     if (i_ >= s_.size()) fail("unexpected end");
     const char c = s_[i_];
@@ -49,11 +50,13 @@ class Parser {
       ++i_;
       v.type = Json::OBJECT;
       if (eat('}')) return v;
+      std::unordered_set<std::string> seen;
       do {
         skip_ws();
         if (i_ >= s_.size() || s_[i_] != '"') fail("expected a string key");
         std::string key = string();
         if (!eat(':')) fail("expected ':'");
+        if (!seen.insert(key).second) fail(("the key " + Json::of(key).dump() + " appears twice in one object").c_str());
         v.object.emplace_back(std::move(key), value(depth + 1));
       } while (eat(','));
       if (!eat('}')) fail("expected ',' or '}'");
@@ -85,15 +88,36 @@ class Parser {
         i_ += 9;
         return Json::of(-HUGE_VAL);
       }
-      const char* start = s_.c_str() + i_;
-      char* end = nullptr;
-      const double d = std::strtod(start, &end);
-      if (end == start) fail("bad number");
-      i_ += static_cast<std::size_t>(end - start);
-      v = Json::of(d);
+      v = number();
     } else {
       fail("unexpected character");
     }
+    return v;
+  }
+  bool digit() const { return i_ < s_.size() && s_[i_] >= '0' && s_[i_] <= '9'; }
+  // -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)? exactly (strtod alone would take "0x1p3", "inf", "01").
+  Json number() {
+    const std::size_t start = i_;
+    bool integer = true;
+    if (s_[i_] == '-') ++i_;
+    if (!digit()) fail("bad number");
+    if (s_[i_] == '0') ++i_;
+    else while (digit()) ++i_;
+    if (i_ < s_.size() && s_[i_] == '.') {
+      integer = false;
+      ++i_;
+      if (!digit()) fail("bad number");
+      while (digit()) ++i_;
+    }
+    if (i_ < s_.size() && (s_[i_] == 'e' || s_[i_] == 'E')) {
+      integer = false;
+      ++i_;
+      if (i_ < s_.size() && (s_[i_] == '+' || s_[i_] == '-')) ++i_;
+      if (!digit()) fail("bad number");
+      while (digit()) ++i_;
+    }
+    Json v = Json::of(std::strtod(s_.substr(start, i_ - start).c_str(), nullptr));
+    v.integer = integer;
     return v;
   }
   static void put_utf8(std::string& out, unsigned cp) {
@@ -146,9 +170,11 @@ class Parser {
         case 'u': {
           unsigned cp = hex4();
           if (cp >= 0xD800 && cp < 0xDC00 && i_ + 6 <= s_.size() && s_[i_] == '\\' && s_[i_ + 1] == 'u') {
+            const std::size_t at = i_;
             i_ += 2;
             const unsigned lo = hex4();
-            cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+            if (lo >= 0xDC00 && lo < 0xE000) cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+            else i_ = at;  // a lone high surrogate, kept as it is (as Python does)
           }
           put_utf8(out, cp);
           break;

@@ -11,11 +11,14 @@ struct Json {
   enum Type { NUL, BOOL, NUMBER, STRING, ARRAY, OBJECT } type = NUL;
   bool boolean = false;
   double number = 0.0;
+  bool integer = false;  // written without fraction or exponent ("784", not "784.0"): Python's int
   std::string string;
   std::vector<Json> array;
   std::vector<std::pair<std::string, Json>> object;  // insertion order kept
 
-  // Throws std::runtime_error("invalid JSON: ... at offset N").
+  // Throws std::runtime_error("invalid JSON: ... at offset N"). Reads what Python's json.loads
+  // reads: RFC 8259 plus NaN, Infinity and -Infinity (format version 1 files have them). A key that
+  // appears twice in one object is refused (as mlp.model_file refuses it), nesting past 500 too.
   static Json parse(const std::string& text);
   std::string dump() const;  // compact, keys in insertion order
 

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "data.hpp"
+#include "files.hpp"
 #include "gemm.hpp"
 #include "inflate.hpp"
 #include "model.hpp"
@@ -185,14 +186,8 @@ class Args {
 };
 
 // Fails early (before any training) when the folder of an output file does not exist or is not
-// writable, by creating and removing a probe file there.
-void check_writable(const std::string& path) {
-  const std::string probe = path + ".probe-" + std::to_string(static_cast<long>(getpid()));
-  FILE* f = std::fopen(probe.c_str(), "wb");
-  if (!f) throw std::runtime_error(path + ": cannot write there (" + std::strerror(errno) + ")");
-  std::fclose(f);
-  std::remove(probe.c_str());
-}
+// writable: files.hpp creates and removes a temporary file there (exclusively, no symlink followed).
+void check_writable(const std::string& path) { check_can_write(path); }
 
 long long parse_int(const std::string& text, const std::string& option, long long lo, long long hi) {
   errno = 0;

@@ -14,6 +14,7 @@
 
 #include "json.hpp"
 #include "mlp.hpp"
+#include "npz.hpp"
 #include "train_defaults.hpp"
 
 namespace mlp {
@@ -154,7 +155,10 @@ struct AnyModel {
   Model<float> f32;
   Model<double> f64;
 };
-// Throws std::runtime_error("<path>: ...") for anything malformed or inconsistent.
+// Throws std::runtime_error("<path>: ...") for anything malformed or inconsistent. Every size in
+// the metadata is checked against limits and against the sizes the archive declares for W<l>, b<l>
+// before the weights are allocated or decompressed; entries with other names are not decompressed.
 AnyModel load_model(const std::string& path);
+AnyModel load_model(const NpzArchive& archive);  // an archive already open (the fuzz harness's)
 
 }  // namespace mlp

@@ -1,4 +1,4 @@
-// npz.cpp - stored-ZIP + .npy reader/writer with CRC-32 checks.
+// npz.cpp - ZIP + .npy reader/writer with CRC-32 checks; the reader trusts no offset or size.
 #include "npz.hpp"
 
 #include <algorithm>
@@ -6,8 +6,7 @@
 #include <cstdio>
 #include <cstring>
 #include <stdexcept>
-
-#include <unistd.h>
+#include <unordered_set>
 
 #include "inflate.hpp"
 
@@ -51,6 +50,7 @@ class HeaderParser {
     }
     if (!have_descr || !have_fortran || !have_shape)
       fail(name_ + ": .npy header lacks descr, fortran_order or shape");
+    if (shape.size() > 32) fail(name_ + ": .npy header with more than 32 dimensions");
   }
 
  private:
@@ -162,14 +162,17 @@ NpyArray parse_npy(const uint8_t* data, std::size_t size, const std::string& nam
   if (major == 1) {
     header_len = rd16(data + 8);
     offset = 10;
-  } else if (major == 2 || major == 3) {
+  } else if (major == 2) {
     if (size < 12) fail(name + ": truncated .npy header");
     header_len = rd32(data + 8);
     offset = 12;
   } else {
     fail(name + ": unsupported .npy format version " + std::to_string(major));
   }
-  if (offset + header_len > size) fail(name + ": truncated .npy header");
+  if (header_len > kMaxNpyHeader)
+    fail(name + ": .npy header of " + std::to_string(header_len) + " bytes (at most " +
+         std::to_string(kMaxNpyHeader) + " are read)");
+  if (header_len > size - offset) fail(name + ": truncated .npy header");
   const std::string header(reinterpret_cast<const char*>(data + offset), header_len);
   NpyArray a;
   a.name = name;
@@ -217,45 +220,37 @@ std::vector<uint8_t> format_npy(const NpyArray& a) {
   return out;
 }
 
-std::vector<uint8_t> read_file(const std::string& path) {
-  FILE* f = std::fopen(path.c_str(), "rb");
-  if (!f) fail(path + ": " + std::strerror(errno));
-  std::vector<uint8_t> bytes;
-  uint8_t buf[1 << 16];
-  std::size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) bytes.insert(bytes.end(), buf, buf + n);
-  const bool error = std::ferror(f) != 0;
-  std::fclose(f);
-  if (error) fail(path + ": read error");
-  return bytes;
+// ---- .npz (ZIP) reading --------------------------------------------------------------------------
+// Every bounds check has the overflow-free form `off > size || n > size - off`: offsets and sizes
+// come from the file (ZIP64 fields are 64 bits) and `off + n` could wrap around.
+
+NpzArchive::NpzArchive(const std::string& path, std::uint64_t max_file_bytes)
+    : path_(path), file_(read_file(path, max_file_bytes)) {
+  parse_directory();
 }
 
-void write_file_atomic(const std::string& path, const std::vector<uint8_t>& bytes) {
-  const std::string tmp = path + ".tmp-" + std::to_string(static_cast<long>(getpid()));
-  FILE* f = std::fopen(tmp.c_str(), "wb");
-  if (!f) fail(path + ": cannot write (" + std::strerror(errno) + ")");
-  const bool ok = std::fwrite(bytes.data(), 1, bytes.size(), f) == bytes.size();
-  const bool closed = std::fclose(f) == 0;
-  if (!ok || !closed) {
-    std::remove(tmp.c_str());
-    fail(path + ": write failed (disk full?)");
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    const int err = errno;
-    std::remove(tmp.c_str());
-    fail(path + ": cannot rename the temporary file (" + std::strerror(err) + ")");
-  }
+NpzArchive::NpzArchive(std::vector<uint8_t> bytes, const std::string& label) : path_(label), file_(std::move(bytes)) {
+  parse_directory();
 }
 
-std::vector<NpyArray> read_npz(const std::string& path) {
-  const std::vector<uint8_t> file = read_file(path);
-  const uint8_t* z = file.data();
-  const std::size_t size = file.size();
-  auto bad = [&](const std::string& what) -> void { fail(path + ": " + what); };
+void NpzArchive::bad(const std::string& what) const { fail(path_ + ": " + what); }
+
+const NpzEntry* NpzArchive::find(const std::string& key) const {
+  for (const NpzEntry& e : entries_)
+    if (e.key == key) return &e;
+  return nullptr;
+}
+
+void NpzArchive::parse_directory() {
+  const uint8_t* z = file_.data();
+  const std::size_t size = file_.size();
+  // True when [off, off + n) lies inside the file.
+  auto inside = [size](uint64_t off, uint64_t n) { return off <= size && n <= size - off; };
   if (size >= 6 && std::memcmp(z, "\x93NUMPY", 6) == 0)
     bad("this is a single .npy array, not an .npz model file");
   // End of central directory: the last 0x06054b50 signature within the final 64 KiB + 22 bytes.
   if (size < 22) bad("not a ZIP/.npz file (too short)");
+  if (z[0] != 'P' || z[1] != 'K') bad("not an .npz file (no ZIP header at its start); is it the right file?");
   std::size_t eocd = std::string::npos;
   const std::size_t lowest = size > 22 + 65535 ? size - 22 - 65535 : 0;
   for (std::size_t i = size - 22 + 1; i-- > lowest;) {
@@ -265,79 +260,145 @@ std::vector<NpyArray> read_npz(const std::string& path) {
   uint64_t entries = rd16(z + eocd + 10);
   uint64_t cd_size = rd32(z + eocd + 12);
   uint64_t cd_offset = rd32(z + eocd + 16);
-  if (entries == 0xFFFF || cd_size == 0xFFFFFFFF || cd_offset == 0xFFFFFFFF) {  // ZIP64
-    if (eocd < 20 || rd32(z + eocd - 20) != 0x07064b50) bad("ZIP64 locator missing");
+  // ZIP64: a locator right before the end record points at the 64-bit end record, used whenever
+  // present (as Python's zipfile does); without one, 0xFFFF... fields cannot be resolved.
+  const bool has_locator = eocd >= 20 && rd32(z + eocd - 20) == 0x07064b50;
+  if ((entries == 0xFFFF || cd_size == 0xFFFFFFFF) && !has_locator) bad("ZIP64 locator missing");
+  uint64_t location = eocd;  // where the end record that describes the directory starts
+  if (has_locator) {
     const uint64_t rec = rd64(z + eocd - 20 + 8);
-    if (rec + 56 > size || rd32(z + rec) != 0x06064b50) bad("bad ZIP64 end record");
+    if (!inside(rec, 56) || rd32(z + rec) != 0x06064b50) bad("bad ZIP64 end record");
     entries = rd64(z + rec + 32);
     cd_size = rd64(z + rec + 40);
     cd_offset = rd64(z + rec + 48);
+    location = rec;
   }
-  if (cd_offset > size || cd_size > size - cd_offset) bad("central directory out of range (truncated file?)");
-  std::vector<NpyArray> arrays;
-  std::size_t p = static_cast<std::size_t>(cd_offset);
-  const std::size_t cd_end = static_cast<std::size_t>(cd_offset + cd_size);
-  for (uint64_t e = 0; e < entries; ++e) {
-    if (p + 46 > cd_end || rd32(z + p) != 0x02014b50) bad("corrupt central directory");
-    const uint16_t flags = rd16(z + p + 8);
-    const uint16_t method = rd16(z + p + 10);
-    const uint32_t crc = rd32(z + p + 16);
-    uint64_t csize = rd32(z + p + 20);
-    uint64_t usize = rd32(z + p + 24);
-    const uint16_t name_len = rd16(z + p + 28);
-    const uint16_t extra_len = rd16(z + p + 30);
-    const uint16_t comment_len = rd16(z + p + 32);
+  if (entries > kMaxEntries || cd_size > kMaxCentralDirectory)
+    bad("the archive declares " + std::to_string(entries) + " entries in a " + std::to_string(cd_size) +
+        "-byte directory; a model file has at most " + std::to_string(kMaxEntries) + " entries");
+  // Like Python's zipfile, the directory is the cd_size bytes just before the end record. Where the
+  // recorded offset says otherwise, bytes were put in front of the archive, and every offset in it
+  // moves by the difference (arithmetic mod 2^64; a wrong result fails inside() when used).
+  if (cd_size > location) bad("central directory out of range (truncated file?)");
+  const uint64_t shift = location - cd_size - cd_offset;
+  std::size_t p = static_cast<std::size_t>(location - cd_size);
+  const std::size_t cd_end = static_cast<std::size_t>(location);
+  // Records are read until the directory's bytes are used up, as Python's zipfile does (it ignores
+  // the entry count but for the limit above).
+  std::unordered_set<std::string> keys;
+  while (p < cd_end) {
+    if (cd_end - p < 46 || rd32(z + p) != 0x02014b50) bad("corrupt central directory");
+    if (entries_.size() == kMaxEntries)
+      bad("the archive holds more than " + std::to_string(kMaxEntries) + " entries; a model file has fewer");
+    NpzEntry entry;
+    entry.flags = rd16(z + p + 8);
+    entry.method = rd16(z + p + 10);
+    entry.crc = rd32(z + p + 16);
+    entry.csize = rd32(z + p + 20);
+    entry.usize = rd32(z + p + 24);
+    const std::size_t name_len = rd16(z + p + 28);
+    const std::size_t extra_len = rd16(z + p + 30);
+    const std::size_t comment_len = rd16(z + p + 32);
     uint64_t local = rd32(z + p + 42);
-    if (p + 46 + name_len + extra_len + comment_len > cd_end) bad("corrupt central directory");
-    std::string name(reinterpret_cast<const char*>(z + p + 46), name_len);
+    if (cd_end - p - 46 < name_len + extra_len + comment_len) bad("corrupt central directory");
+    entry.name.assign(reinterpret_cast<const char*>(z + p + 46), name_len);
     // ZIP64 extra field: the 64-bit values of the fields that read 0xFFFFFFFF, in this order.
     const uint8_t* x = z + p + 46 + name_len;
-    for (std::size_t off = 0; off + 4 <= extra_len;) {
-      const uint16_t id = rd16(x + off), len = rd16(x + off + 2);
-      if (off + 4 + len > extra_len) break;
+    for (std::size_t off = 0; extra_len - off >= 4;) {
+      const std::size_t id = rd16(x + off), len = rd16(x + off + 2);
+      if (len > extra_len - off - 4) break;
       if (id == 0x0001) {
-        std::size_t q = off + 4;
+        std::size_t q = 0;  // bytes of this field used so far
         auto take = [&](uint64_t& field) {
           if (field == 0xFFFFFFFF) {
-            if (q + 8 > off + 4 + len) bad("bad ZIP64 extra field");
-            field = rd64(x + q);
+            if (len - q < 8) bad("bad ZIP64 extra field");
+            field = rd64(x + off + 4 + q);
             q += 8;
           }
         };
-        take(usize);
-        take(csize);
+        take(entry.usize);
+        take(entry.csize);
         take(local);
       }
       off += 4 + len;
     }
     p += 46 + name_len + extra_len + comment_len;
-    if (flags & 1) bad("entry '" + name + "' is encrypted");
-    if (local + 30 > size || rd32(z + local) != 0x04034b50) bad("corrupt local header of '" + name + "'");
-    const std::size_t data_at = static_cast<std::size_t>(local) + 30 + rd16(z + local + 26) + rd16(z + local + 28);
-    if (data_at > size || csize > size - data_at) bad("entry '" + name + "' is truncated");
-    std::vector<uint8_t> content;
-    if (method == 0) {
-      if (csize != usize) bad("entry '" + name + "': stored sizes disagree");
-      content.assign(z + data_at, z + data_at + csize);
-    } else if (method == 8) {
-      try {
-        content = inflate(z + data_at, static_cast<std::size_t>(csize), static_cast<std::size_t>(std::min<uint64_t>(usize, csize * 1032)));
-      } catch (const std::exception& ex) {
-        bad("entry '" + name + "': " + ex.what());
-      }
-      if (content.size() != usize) bad("entry '" + name + "': wrong uncompressed size");
-    } else {
-      bad("entry '" + name + "' uses unsupported compression method " + std::to_string(method));
-    }
-    if (crc32(content.data(), content.size()) != crc) bad("CRC-32 mismatch in entry '" + name + "' (corrupt file)");
-    std::string key = name;
-    if (key.size() > 4 && key.compare(key.size() - 4, 4, ".npy") == 0) key.resize(key.size() - 4);
-    try {
-      arrays.push_back(parse_npy(content.data(), content.size(), key));
-    } catch (const std::exception& ex) {
-      bad(ex.what());
-    }
+    entry.key = entry.name;
+    if (entry.key.size() > 4 && entry.key.compare(entry.key.size() - 4, 4, ".npy") == 0)
+      entry.key.resize(entry.key.size() - 4);
+    if (!keys.insert(entry.key).second)
+      bad("two entries named '" + entry.key + "' (a tampered file: which one is meant?)");
+    entry.local_offset = local + shift;
+    entries_.push_back(std::move(entry));
   }
+}
+
+std::vector<uint8_t> NpzArchive::read_bytes(const NpzEntry& e, std::uint64_t max_bytes) const {
+  if (e.flags & 1) bad("entry '" + e.name + "' is encrypted");
+  if (e.usize > max_bytes)
+    bad("entry '" + e.name + "' declares " + std::to_string(e.usize) + " bytes, more than the " +
+        std::to_string(max_bytes) + " expected; refusing to decompress it");
+  if (e.method == 8 && !e.size_plausible())
+    bad("entry '" + e.name + "' declares " + std::to_string(e.usize) + " bytes from " + std::to_string(e.csize) +
+        " compressed bytes, more than DEFLATE can expand to (a corrupt or crafted file)");
+  // The local header: same name as the directory says; the data follow its name and extra field.
+  const std::size_t size = file_.size();
+  const uint8_t* z = file_.data();
+  auto inside = [size](uint64_t off, uint64_t n) { return off <= size && n <= size - off; };
+  const uint64_t local = e.local_offset;
+  if (!inside(local, 30) || rd32(z + local) != 0x04034b50) bad("corrupt local header of '" + e.name + "'");
+  const std::size_t local_name = rd16(z + local + 26), local_extra = rd16(z + local + 28);
+  if (!inside(local + 30, local_name) || local_name != e.name.size() ||
+      std::memcmp(z + local + 30, e.name.data(), local_name) != 0)
+    bad("entry '" + e.name + "': the names in the directory and in the local header differ");
+  const uint64_t data_offset = local + 30 + local_name + local_extra;  // < 2^64: local <= size
+  if (!inside(data_offset, e.csize)) bad("entry '" + e.name + "' is truncated");
+  const uint8_t* data = z + data_offset;
+  std::vector<uint8_t> content;
+  if (e.method == 0) {
+    if (e.csize != e.usize) bad("entry '" + e.name + "': stored sizes disagree");
+    content.assign(data, data + e.csize);
+  } else if (e.method == 8) {
+    const std::size_t usize = static_cast<std::size_t>(e.usize);
+    try {
+      // Never more than the declared size: a bomb stops there.
+      content = inflate(data, static_cast<std::size_t>(e.csize), usize, nullptr, usize);
+    } catch (const InflateLimitError&) {
+      // The stream goes on past the declared size. Like Python's zipfile (so that both read the same
+      // files), take the declared bytes, which the CRC then checks, and ignore the rest undecoded:
+      // gunzip_head decodes a prefix, so the stream gets a minimal gzip header in front of it.
+      std::vector<uint8_t> wrapped = {0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3};
+      wrapped.insert(wrapped.end(), data, data + e.csize);
+      wrapped.insert(wrapped.end(), 8, 0);
+      try {
+        content = gunzip_head(wrapped.data(), wrapped.size(), usize);
+      } catch (const std::exception& ex) {
+        bad("entry '" + e.name + "': " + ex.what());
+      }
+    } catch (const std::exception& ex) {
+      bad("entry '" + e.name + "': " + ex.what() + " (its declared size is " + std::to_string(e.usize) + " bytes)");
+    }
+    if (content.size() != e.usize) bad("entry '" + e.name + "': wrong uncompressed size");
+  } else {
+    bad("entry '" + e.name + "' uses unsupported compression method " + std::to_string(e.method));
+  }
+  if (crc32(content.data(), content.size()) != e.crc) bad("CRC-32 mismatch in entry '" + e.name + "' (corrupt file)");
+  return content;
+}
+
+NpyArray NpzArchive::read(const NpzEntry& e, std::uint64_t max_bytes) const {
+  const std::vector<uint8_t> content = read_bytes(e, max_bytes);
+  try {
+    return parse_npy(content.data(), content.size(), e.key);
+  } catch (const std::exception& ex) {
+    bad(ex.what());
+  }
+}
+
+std::vector<NpyArray> read_npz(const std::string& path) {
+  const NpzArchive archive(path);
+  std::vector<NpyArray> arrays;
+  for (const NpzEntry& e : archive.entries()) arrays.push_back(archive.read(e));
   return arrays;
 }
 

@@ -1,0 +1,194 @@
+// files.cpp - bounded reads of regular files; exclusive, no-follow creation of temporary files.
+#include "files.hpp"
+
+#include <cctype>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <random>
+#include <stdexcept>
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace mlp {
+
+namespace {
+
+[[noreturn]] void fail(const std::string& msg) { throw std::runtime_error(msg); }
+
+std::string errno_text(int err) { return std::strerror(err); }
+
+// Closes a descriptor when it goes out of scope.
+struct Fd {
+  int fd = -1;
+  explicit Fd(int f) : fd(f) {}
+  ~Fd() {
+    if (fd >= 0) ::close(fd);
+  }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+};
+
+void split_path(const std::string& path, std::string& dir, std::string& base) {
+  const std::size_t slash = path.find_last_of('/');
+  if (slash == std::string::npos) {
+    dir = ".";
+    base = path;
+  } else {
+    dir = slash == 0 ? "/" : path.substr(0, slash);
+    base = path.substr(slash + 1);
+  }
+}
+
+// The process's umask, read without changing it where /proc allows.
+mode_t current_umask() {
+  if (FILE* f = std::fopen("/proc/self/status", "r")) {
+    char line[256];
+    unsigned value = 0;
+    bool found = false;
+    while (std::fgets(line, sizeof line, f))
+      if (std::sscanf(line, "Umask: %o", &value) == 1) {
+        found = true;
+        break;
+      }
+    std::fclose(f);
+    if (found) return static_cast<mode_t>(value);
+  }
+  const mode_t m = ::umask(022);
+  ::umask(m);
+  return m;
+}
+
+// Creates "<path>.tmp-<pid>-<random hex>" exclusively (never an existing file, never through a
+// symlink), mode 0600. Returns the descriptor and sets name.
+int create_temporary(const std::string& path, std::string& name) {
+  std::random_device device;
+  std::mt19937_64 rng((static_cast<uint64_t>(device()) << 32) ^ device() ^ static_cast<uint64_t>(::getpid()));
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    char suffix[24];
+    std::snprintf(suffix, sizeof suffix, "%012llx", static_cast<unsigned long long>(rng() & 0xFFFFFFFFFFFFull));
+    name = path + ".tmp-" + std::to_string(static_cast<long>(::getpid())) + "-" + suffix;
+    const int fd = ::open(name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd >= 0) return fd;
+    if (errno != EEXIST) {
+      const int err = errno;
+      std::string dir, base;
+      split_path(path, dir, base);
+      fail(path + ": cannot write there (" + errno_text(err) + "; is the folder '" + dir +
+           "' there and writable?)");
+    }
+  }
+  fail(path + ": cannot create a temporary file beside it (100 names taken)");
+}
+
+void write_all(int fd, const uint8_t* data, std::size_t size, const std::string& path) {
+  while (size > 0) {
+    const ssize_t n = ::write(fd, data, size);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      fail(path + ": write failed (" + errno_text(errno) + ")");
+    }
+    data += n;
+    size -= static_cast<std::size_t>(n);
+  }
+}
+
+}  // namespace
+
+std::vector<uint8_t> read_file(const std::string& path, std::uint64_t max_bytes) {
+  // O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused below anyway.
+  Fd f(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
+  if (f.fd < 0) fail(path + ": " + errno_text(errno));
+  struct stat st;
+  if (::fstat(f.fd, &st) != 0) fail(path + ": " + errno_text(errno));
+  if (S_ISDIR(st.st_mode)) fail(path + " is a folder, not a file");
+  if (!S_ISREG(st.st_mode))
+    fail(path + " is not a regular file (a device, FIFO or socket); give the path of a file");
+  const std::uint64_t size = static_cast<std::uint64_t>(st.st_size);
+  if (size > max_bytes)
+    fail(path + ": " + std::to_string(size) + " bytes, more than the " + std::to_string(max_bytes) +
+         "-byte limit for this kind of file");
+  std::vector<uint8_t> bytes(static_cast<std::size_t>(size));
+  std::size_t got = 0;
+  while (got < bytes.size()) {
+    const ssize_t n = ::read(f.fd, bytes.data() + got, bytes.size() - got);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      fail(path + ": read error (" + errno_text(errno) + ")");
+    }
+    if (n == 0) fail(path + ": the file shrank while it was being read");
+    got += static_cast<std::size_t>(n);
+  }
+  return bytes;
+}
+
+int remove_stale_temporaries(const std::string& path) {
+  std::string dir, base;
+  split_path(path, dir, base);
+  const std::string prefix = base + ".tmp-";
+  DIR* d = ::opendir(dir.c_str());
+  if (!d) return 0;
+  int removed = 0;
+  while (const dirent* e = ::readdir(d)) {
+    const std::string name = e->d_name;
+    if (name.compare(0, prefix.size(), prefix) != 0) continue;
+    // "<pid>" (older saves) or "<pid>-<hex>"
+    std::size_t i = prefix.size();
+    long pid = 0;
+    while (i < name.size() && name[i] >= '0' && name[i] <= '9' && pid < 100000000) pid = pid * 10 + (name[i++] - '0');
+    if (i == prefix.size() || pid <= 0 || pid >= 100000000) continue;
+    if (i < name.size()) {
+      if (name[i] != '-' || i + 1 == name.size()) continue;
+      bool hex = true;
+      for (std::size_t k = i + 1; k < name.size(); ++k) hex = hex && std::isxdigit(static_cast<unsigned char>(name[k]));
+      if (!hex) continue;
+    }
+    if (pid == static_cast<long>(::getpid())) continue;
+    if (::kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH) continue;  // alive, or not ours to know
+    struct stat st;
+    if (::fstatat(::dirfd(d), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
+    if (!S_ISREG(st.st_mode) || st.st_uid != ::geteuid()) continue;
+    if (::unlinkat(::dirfd(d), name.c_str(), 0) == 0) ++removed;
+  }
+  ::closedir(d);
+  return removed;
+}
+
+void write_file_atomic(const std::string& path, const std::vector<uint8_t>& bytes) {
+  struct stat target;
+  const bool replacing = ::stat(path.c_str(), &target) == 0;
+  if (replacing && S_ISDIR(target.st_mode)) fail(path + " is a folder; give a file name");
+  const mode_t mode = replacing && S_ISREG(target.st_mode) ? (target.st_mode & 07777) : (0666 & ~current_umask());
+  remove_stale_temporaries(path);
+  std::string tmp;
+  const int fd = create_temporary(path, tmp);
+  try {
+    Fd f(fd);
+    write_all(fd, bytes.data(), bytes.size(), path);
+    if (::fsync(fd) != 0) fail(path + ": write failed (" + errno_text(errno) + "; disk full?)");
+    ::fchmod(fd, mode);
+    const int closed = ::close(fd);
+    f.fd = -1;
+    if (closed != 0) fail(path + ": write failed (" + errno_text(errno) + "; disk full?)");
+    if (::rename(tmp.c_str(), path.c_str()) != 0)
+      fail(path + ": cannot rename the temporary file into place (" + errno_text(errno) + ")");
+  } catch (...) {
+    ::unlink(tmp.c_str());
+    throw;
+  }
+}
+
+void check_can_write(const std::string& path) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) fail(path + " is a folder; give a file name");
+  remove_stale_temporaries(path);
+  std::string tmp;
+  ::close(create_temporary(path, tmp));
+  ::unlink(tmp.c_str());
+}
+
+}  // namespace mlp

@@ -1,0 +1,37 @@
+// files.hpp - reading whole files with a size cap, and creating files safely.
+//
+// Reading accepts regular files only: a folder, a FIFO or a device such as /dev/zero given as a
+// model or data path is refused up front instead of being read until memory runs out.
+// Writing never opens a predictable name: a temporary file "<path>.tmp-<pid>-<random>" is created
+// with O_CREAT|O_EXCL|O_NOFOLLOW (a planted symlink or file at that name is never followed or
+// truncated), written, flushed to disk and renamed over path, so the previous file stays whole
+// until the new one is complete. Temporary files left by a save that was killed (their process no
+// longer exists) are removed by the next save to the same path.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace mlp {
+
+// Largest file read_file accepts by default (16 GiB): more than any model or data set this port
+// can hold in memory is refused before reading.
+constexpr std::uint64_t kMaxFileBytes = std::uint64_t(1) << 34;
+
+// The bytes of a regular file of at most max_bytes bytes. Throws std::runtime_error("<path>: ...").
+std::vector<uint8_t> read_file(const std::string& path, std::uint64_t max_bytes = kMaxFileBytes);
+
+// Writes bytes to a new temporary file beside path and renames it over path (atomic on POSIX file
+// systems). The file gets the permissions of the file it replaces, else 0666 minus the umask.
+void write_file_atomic(const std::string& path, const std::vector<uint8_t>& bytes);
+
+// Fails early (before hours of training) when path could not be written: its folder is missing or
+// not writable, or path is a folder. Creates and removes a temporary file the same safe way.
+void check_can_write(const std::string& path);
+
+// Removes "<path>.tmp-<pid>[-...]" files whose process no longer runs (left by a killed save) and
+// that belong to this user; returns how many were removed. Called by write_file_atomic.
+int remove_stale_temporaries(const std::string& path);
+
+}  // namespace mlp
