@@ -38,6 +38,17 @@ run_ok(train --data ${TINY} --hidden 8 --epochs 2 --batch-size full --optimizer 
 run_ok(convert --data ${TINY} --out ${WORK})
 run_ok(--help)
 run_ok(version)
+# The defaults come from train_defaults.hpp (mlp/options.py): the help prints them, and a run without
+# --seed draws one and prints how to repeat it.
+run_ok(train --help)
+if(NOT OUT MATCHES "--epochs N[^\n]*\\[[0-9]+\\]" OR NOT OUT MATCHES "--dropout P[^\n]*\\[[0-9.]+\\]")
+  message(FATAL_ERROR "train --help does not print the defaults:\n${OUT}")
+endif()
+run_ok(train --data ${TINY} --hidden 8 --epochs 1)
+if(NOT OUT MATCHES "seed [0-9]+ \\(drawn; --seed [0-9]+ repeats this run\\)")
+  message(FATAL_ERROR "no drawn seed printed:\n${OUT}")
+endif()
+run_ok(train --data ${TINY} --hidden 8 --epochs 1 --seed 1 --gemm own --quiet)
 
 # Bad command lines: exit 2.
 run_fails(2)
@@ -55,6 +66,7 @@ run_fails(2 train --data ${TINY} --dtype float16)
 run_fails(2 train --data ${TINY} --dropout 1)
 run_fails(2 train --data ${TINY} --frobnicate 3)
 run_fails(2 train --data ${TINY} --epochs)
+run_fails(2 train --data ${TINY} --gemm mkl)
 run_fails(2 train --hidden 8)
 run_fails(2 evaluate --data ${TINY})
 
