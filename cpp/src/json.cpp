@@ -241,6 +241,29 @@ void dump_value(std::string& out, const Json& v) {
 
 Json Json::parse(const std::string& text) { return Parser(text).document(); }
 
+bool valid_utf8(const std::string& text) {
+  const auto* s = reinterpret_cast<const unsigned char*>(text.data());
+  const std::size_t size = text.size();
+  std::size_t i = 0;
+  while (i < size) {
+    const unsigned c = s[i];
+    std::size_t n;
+    unsigned lo = 0x80, hi = 0xBF;  // allowed range of the second byte
+    if (c < 0x80) { ++i; continue; }
+    if (c >= 0xC2 && c <= 0xDF) n = 1;
+    else if (c >= 0xE0 && c <= 0xEF) { n = 2; if (c == 0xE0) lo = 0xA0; if (c == 0xED) hi = 0x9F; }
+    else if (c >= 0xF0 && c <= 0xF4) { n = 3; if (c == 0xF0) lo = 0x90; if (c == 0xF4) hi = 0x8F; }
+    else return false;
+    if (size - i - 1 < n) return false;
+    if (s[i + 1] < lo || s[i + 1] > hi) return false;
+    for (std::size_t k = 2; k <= n; ++k)
+      if (s[i + k] < 0x80 || s[i + k] > 0xBF) return false;
+    i += n + 1;
+  }
+  return true;
+}
+
+
 std::string Json::dump() const {
   std::string out;
   dump_value(out, *this);

@@ -34,4 +34,7 @@ struct Json {
   Json& set(const std::string& key, Json value);  // object: add or replace
 };
 
+// Strict UTF-8 (no overlong forms, no surrogates, nothing past U+10FFFF), as Python's decode("utf-8").
+bool valid_utf8(const std::string& text);
+
 }  // namespace mlp

@@ -552,27 +552,6 @@ std::string shape_text(const std::vector<std::size_t>& s) {
   return t + (s.size() == 1 ? ",)" : ")");
 }
 
-// Strict UTF-8 (no overlong forms, no surrogates, nothing past U+10FFFF), as Python's decode("utf-8").
-bool valid_utf8(const std::vector<uint8_t>& s) {
-  std::size_t i = 0;
-  while (i < s.size()) {
-    const unsigned c = s[i];
-    std::size_t n;
-    unsigned lo = 0x80, hi = 0xBF;  // allowed range of the second byte
-    if (c < 0x80) { ++i; continue; }
-    if (c >= 0xC2 && c <= 0xDF) n = 1;
-    else if (c >= 0xE0 && c <= 0xEF) { n = 2; if (c == 0xE0) lo = 0xA0; if (c == 0xED) hi = 0x9F; }
-    else if (c >= 0xF0 && c <= 0xF4) { n = 3; if (c == 0xF0) lo = 0x90; if (c == 0xF4) hi = 0x8F; }
-    else return false;
-    if (s.size() - i - 1 < n) return false;
-    if (s[i + 1] < lo || s[i + 1] > hi) return false;
-    for (std::size_t k = 2; k <= n; ++k)
-      if (s[i + k] < 0x80 || s[i + k] > 0xBF) return false;
-    i += n + 1;
-  }
-  return true;
-}
-
 // An integral number in [lo, hi] ("784" or "784.0", not true or 784.5), as mlp.model_file reads it.
 bool integral(const Json& j, double lo, double hi) {
   return j.is_number() && std::isfinite(j.number) && j.number == std::floor(j.number) && j.number >= lo && j.number <= hi;
@@ -641,10 +620,11 @@ Description read_description(const NpzArchive& archive, const std::string& path)
   const NpyArray array = archive.read(*entry, kMaxMetadataBytes);
   if (array.descr != "|u1" || array.shape.size() != 1)
     fail(path + ": the metadata entry is not a 1-D uint8 array of JSON text");
-  if (!valid_utf8(array.data)) fail(path + ": metadata is not valid UTF-8 text");
+  const std::string text(array.data.begin(), array.data.end());
+  if (!valid_utf8(text)) fail(path + ": metadata is not valid UTF-8 text");
   Description d;
   try {
-    d.meta = Json::parse(std::string(array.data.begin(), array.data.end()));
+    d.meta = Json::parse(text);
   } catch (const std::exception& ex) {
     fail(path + ": metadata: " + ex.what());
   }

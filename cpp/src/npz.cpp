@@ -9,6 +9,7 @@
 #include <unordered_set>
 
 #include "inflate.hpp"
+#include "json.hpp"  // valid_utf8
 
 namespace mlp {
 
@@ -283,14 +284,16 @@ void NpzArchive::parse_directory() {
   const uint64_t shift = location - cd_size - cd_offset;
   std::size_t p = static_cast<std::size_t>(location - cd_size);
   const std::size_t cd_end = static_cast<std::size_t>(location);
-  // Records are read until the directory's bytes are used up, as Python's zipfile does (it ignores
-  // the entry count but for the limit above).
+  // Records are read the way Python's zipfile reads them (so that both accept the same files): until
+  // the directory's bytes are used up (the entry count only meets the limit above); a record's name,
+  // extra field and comment are cut where the directory ends.
   std::unordered_set<std::string> keys;
   while (p < cd_end) {
     if (cd_end - p < 46 || rd32(z + p) != 0x02014b50) bad("corrupt central directory");
     if (entries_.size() == kMaxEntries)
       bad("the archive holds more than " + std::to_string(kMaxEntries) + " entries; a model file has fewer");
     NpzEntry entry;
+    const unsigned extract_version = z[p + 6];
     entry.flags = rd16(z + p + 8);
     entry.method = rd16(z + p + 10);
     entry.crc = rd32(z + p + 16);
@@ -300,13 +303,19 @@ void NpzArchive::parse_directory() {
     const std::size_t extra_len = rd16(z + p + 30);
     const std::size_t comment_len = rd16(z + p + 32);
     uint64_t local = rd32(z + p + 42);
-    if (cd_end - p - 46 < name_len + extra_len + comment_len) bad("corrupt central directory");
-    entry.name.assign(reinterpret_cast<const char*>(z + p + 46), name_len);
+    if (extract_version > 63)
+      bad("an entry needs zip version " + std::to_string(extract_version / 10) + "." +
+          std::to_string(extract_version % 10) + " to extract (at most 6.3 is supported)");
+    const std::size_t name_at = p + 46, left = cd_end - name_at;
+    const std::size_t name_got = std::min(name_len, left);
+    const std::size_t extra_got = std::min(extra_len, left - name_got);
+    entry.name.assign(reinterpret_cast<const char*>(z + name_at), name_got);
+    if ((entry.flags & 0x800) && !valid_utf8(entry.name)) bad("an entry's name is not valid UTF-8");
     // ZIP64 extra field: the 64-bit values of the fields that read 0xFFFFFFFF, in this order.
-    const uint8_t* x = z + p + 46 + name_len;
-    for (std::size_t off = 0; extra_len - off >= 4;) {
+    const uint8_t* x = z + name_at + name_got;
+    for (std::size_t off = 0; extra_got - off >= 4;) {
       const std::size_t id = rd16(x + off), len = rd16(x + off + 2);
-      if (len > extra_len - off - 4) break;
+      if (len > extra_got - off - 4) bad("corrupt extra field in the central directory");
       if (id == 0x0001) {
         std::size_t q = 0;  // bytes of this field used so far
         auto take = [&](uint64_t& field) {
@@ -322,7 +331,7 @@ void NpzArchive::parse_directory() {
       }
       off += 4 + len;
     }
-    p += 46 + name_len + extra_len + comment_len;
+    p += 46 + name_len + extra_len + comment_len;  // may pass cd_end (fields cut short): the loop ends
     entry.key = entry.name;
     if (entry.key.size() > 4 && entry.key.compare(entry.key.size() - 4, 4, ".npy") == 0)
       entry.key.resize(entry.key.size() - 4);
@@ -335,6 +344,7 @@ void NpzArchive::parse_directory() {
 
 std::vector<uint8_t> NpzArchive::read_bytes(const NpzEntry& e, std::uint64_t max_bytes) const {
   if (e.flags & 1) bad("entry '" + e.name + "' is encrypted");
+  if (e.flags & 0x60) bad("entry '" + e.name + "' uses compressed patched data or strong encryption");
   if (e.usize > max_bytes)
     bad("entry '" + e.name + "' declares " + std::to_string(e.usize) + " bytes, more than the " +
         std::to_string(max_bytes) + " expected; refusing to decompress it");
