@@ -31,7 +31,7 @@ __all__ = [
     "bias_gradient", "dropout_forward", "dropout_backward",
     "softmax_cross_entropy_sum", "sigmoid_mse_sum", "squared_error_sum",
     "processed_grad_sq_norm", "sgd_step_fused", "momentum_step_fused", "rmsprop_step_fused", "adam_step_fused",
-    "check_float_arrays", "warmup",
+    "augment_rows", "check_float_arrays", "warmup",
 ]
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -260,6 +260,34 @@ def adam_step_fused(p, g, m, v, lr, beta1, beta2, eps, t, decoupled_wd, l2, clip
     _k.adam_step_fused(p, g, m, v, lr, beta1, beta2, eps, int(t), decoupled_wd, l2, clip_value, grad_scale)
 
 
+# ---- augmentation ------------------------------------------------------------------------------------
+def augment_rows(X, rows, affine, field, height, width, out):
+    """out[b] = image X[rows[b]] under an affine map plus a displacement field, sampled bilinearly (0
+    outside the image).  X (N, H*W) and out (B, H*W) of one float dtype; rows int64 (B,); affine
+    float64 (B, 6): pixel (x, y) reads (a0 x + a1 y + a2 + dx, a3 x + a4 y + a5 + dy); field
+    (B, 2, H, W) of X's dtype holds dx, dy in pixels, or (0, 2, H, W) for none.  See mlp.augment."""
+    check_float_arrays(2, X=X, out=out)
+    _check_int64("rows", rows)
+    for name, value in (("height", height), ("width", width)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    if X.shape[1] != height * width:
+        raise ValueError(f"X has {X.shape[1]} columns but height x width = {height * width}")
+    _check_shape("out", out, (rows.shape[0], X.shape[1]))
+    _check_range("rows", rows, X.shape[0])
+    if not isinstance(affine, np.ndarray) or affine.dtype != np.float64 or not affine.flags.c_contiguous:
+        raise TypeError("affine must be a C-contiguous float64 NumPy array")
+    _check_shape("affine", affine, (rows.shape[0], 6))
+    if check_float_arrays(4, field=field) != X.dtype:
+        raise TypeError(f"field is {field.dtype} but X is {X.dtype}: use one dtype per call")
+    if field.shape[0] != 0:
+        _check_shape("field", field, (rows.shape[0], 2, height, width))
+    elif field.shape[1:] != (2, height, width):
+        raise ValueError(f"field has shape {field.shape}, expected (B, 2, {height}, {width}) or (0, 2, {height}, {width})")
+    _check_writable(out=out)
+    _k.augment_rows(X, rows, affine, field, int(height), int(width), out)
+
+
 # ---- compile up front --------------------------------------------------------------------------------
 def warmup(dtype=np.float32):
     """Run every kernel once on tiny arrays of ``dtype`` (float32 or float64), with scalars of the
@@ -301,4 +329,7 @@ def warmup(dtype=np.float32):
     momentum_step_fused(p, g, s1, 0.1, 0.9, True, 0.0, math.inf, 1.0)
     rmsprop_step_fused(p, g, s1, 0.1, 0.9, 1e-8, 0.0, math.inf, 1.0)
     adam_step_fused(p, g, s1, s2, 0.1, 0.9, 0.999, 1e-8, 1, 0.0, 0.0, math.inf, 1.0)
+    image, affine = np.zeros((2, 4), dtype=dtype), np.tile([1.0, 0.0, 0.0, 0.0, 1.0, 0.0], (2, 1))
+    for field in (np.zeros((2, 2, 2, 2), dtype=dtype), np.zeros((0, 2, 2, 2), dtype=dtype)):
+        augment_rows(image, np.array([1, 0], dtype=np.int64), affine, field, 2, 2, np.empty_like(image))
     return time.perf_counter() - start

@@ -5,6 +5,7 @@ preallocated buffers once per fit, then calls these in the loop): wrong shapes, 
 ranges here read or write out of bounds.  Everyone else uses the checked functions of
 ``mlp_kernels`` itself, which take the same arguments.
 """
+from ._augment import augment_rows
 from ._layers import (
     activation_backward,
     bias_activation_forward,
@@ -26,6 +27,6 @@ from ._optim import (
 __all__ = [
     "gather_rows", "gather_labels", "bias_activation_forward", "activation_backward", "bias_gradient",
     "dropout_forward", "dropout_backward", "softmax_cross_entropy_sum", "sigmoid_mse_sum",
-    "squared_error_sum",
+    "squared_error_sum", "augment_rows",
     "processed_grad_sq_norm", "sgd_step_fused", "momentum_step_fused", "rmsprop_step_fused", "adam_step_fused",
 ]

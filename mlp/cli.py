@@ -83,10 +83,19 @@ def _progress(text):
     return choices[text]
 
 
+def _augment(text):
+    from .augment import check_augment
+
+    try:
+        return check_augment(text, "--augment")
+    except (TypeError, ValueError) as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 # How each option of the table is read from the command line (the rest: float, or the choices).
 _CLI_TYPES = {
     "hidden_sizes": _hidden, "batch_size": _batch_size, "epochs": _count(0), "patience": _count(0),
-    "verbose": _count(0), "seed": _count(0), "n_threads": _count(1), "progress": _progress,
+    "verbose": _count(0), "seed": _count(0), "n_threads": _count(1), "progress": _progress, "augment": _augment,
 }
 _NOT_FLAGS = ("checkpoint", "resume", "log_gradients", "early_stopping", "shuffle")  # added by hand below
 
@@ -136,6 +145,10 @@ def build_parser():
     train = commands.add_parser("train", help="train on MNIST and report the test accuracy",
                                 description="Train on MNIST, report the test accuracy and save the model.")
     _data_arguments(train)
+    from .recipes import RECIPES
+
+    train.add_argument("--recipe", choices=list(RECIPES), default=None,
+                       help="start from a named recipe's settings (mlp.recipes); flags given explicitly override them")
     _add_option_flags(train)
     train.add_argument("--quiet", "-q", action="store_true", help="print only errors and where the model went")
     train.add_argument("--device", default="cpu", help="cpu, gpu or cuda:N (needs CuPy)")
@@ -247,6 +260,13 @@ def cmd_train(args):
 
     if args.resume and not args.checkpoint:
         raise CommandError("--resume needs --checkpoint PATH")
+    if args.recipe:  # the recipe's settings, then the flags given explicitly
+        from . import recipes
+
+        given = getattr(args, "given", set())
+        for name, value in recipes.get(args.recipe).items():
+            if name not in given:
+                setattr(args, name, value)
     comm = _mpi_comm(args.mpi)
     root = comm is None or comm.Get_rank() == 0  # over MPI rank 0 alone prints and writes files
     if args.plot and root:
@@ -258,6 +278,10 @@ def cmd_train(args):
     (X_train, y_train), (X_test, y_test) = _load_data(args)
     if args.limit is not None:
         X_train, y_train = X_train[: args.limit], y_train[: args.limit]
+    if args.recipe:
+        from .recipes import RECIPES
+
+        say(f"recipe {args.recipe}: {RECIPES[args.recipe].summary}")
     say(f"data: {X_train.shape[0]} training and {X_test.shape[0]} test images "
         f"({time.perf_counter() - started:.1f}s)", flush=True)
     _check_memory(args, X_train, y_train)
@@ -478,6 +502,8 @@ def main(argv=None):
     args, unknown = parser.parse_known_args(argv)
     if unknown:  # name the subcommand in the error, as `mlp train: error: ...`
         subcommands[args.command].error(f"unrecognized arguments: {' '.join(unknown)}")
+    if args.command == "train":
+        args.given = _given_flags(argv)
     try:
         return COMMANDS[args.command](args)
     except CommandError as error:
@@ -490,6 +516,16 @@ def main(argv=None):
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
+
+
+def _given_flags(argv):
+    """The `mlp train` options set explicitly on the command line (their dests), so that they
+    override a --recipe: the same parse with every default suppressed."""
+    parser, subcommands = build_parser()
+    for action in subcommands["train"]._actions:
+        action.default = argparse.SUPPRESS
+    namespace, _ = parser.parse_known_args(argv)
+    return set(vars(namespace)) - {"command"}
 
 
 def _fail(command, error):

@@ -57,12 +57,27 @@ def l2_penalty(params, l2, *, xp):
     return 0.5 * l2 * total
 
 
-def loss_and_gradients(params, X, y, *, activation, loss, l2=0.0, xp, dropout_masks=None):
-    """Mean loss (0-d array, L2 term included) and per-layer gradients for integer labels y."""
+def loss_and_gradients(params, X, y, *, activation, loss, l2=0.0, xp, dropout_masks=None, label_smoothing=0.0):
+    """Mean loss (0-d array, L2 term included) and per-layer gradients for integer labels y
+    (label_smoothing: cross_entropy's smoothed targets, see `mlp.losses.softmax_cross_entropy`)."""
     logits, inputs, outputs = forward(params, X, activation, xp=xp, dropout_masks=dropout_masks)
-    value, dZ = get_loss(loss)(logits, y, xp=xp)
+    if label_smoothing:
+        if loss != "cross_entropy":
+            raise ValueError(f"label_smoothing works with loss='cross_entropy' only, not {loss!r}")
+        value, dZ = get_loss(loss)(logits, y, xp=xp, label_smoothing=label_smoothing)
+    else:
+        value, dZ = get_loss(loss)(logits, y, xp=xp)
     grads = backward(params, inputs, outputs, dZ, activation, xp=xp, dropout_masks=dropout_masks)
     if l2:
         value = value + l2_penalty(params, l2, xp=xp)
         grads = [(dW + l2 * W, db) for (dW, db), (W, _) in zip(grads, params)]
     return value, grads, logits
+
+
+def max_norm(params, limit, *, xp):
+    """The max-norm constraint (Srivastava et al. 2014), in place: every hidden unit's incoming weight
+    vector (a column of a hidden layer's W) is scaled down to Euclidean norm `limit` when longer.
+    The output layer is left free. Call after each optimizer step."""
+    for W, _ in params[:-1]:
+        norms = xp.sqrt(xp.sum(W * W, axis=0))
+        W[...] = W * (limit / xp.clip(norms, min=limit))  # 1 exactly where the norm is within the limit

@@ -35,10 +35,15 @@ def log_sigmoid(Z, *, xp):
     return xp.minimum(Z, 0.0) - xp.log1p(xp.exp(-xp.abs(Z)))
 
 
-def softmax_cross_entropy(Z, y, *, xp):
-    """Mean of -log softmax(Z)[y] and its gradient (softmax(Z) - onehot(y)) / n."""
+def softmax_cross_entropy(Z, y, *, xp, label_smoothing=0.0):
+    """Mean of -log softmax(Z)[y] and its gradient (softmax(Z) - onehot(y)) / n.
+
+    label_smoothing e: the target is (1 - e) onehot(y) + e / K (Szegedy et al. 2016), so the loss is
+    the mean of -sum_k target_k log softmax(Z)_k and the gradient (softmax(Z) - target) / n."""
     n, k = Z.shape
     target = one_hot(y, k, xp=xp, dtype=Z.dtype)
+    if label_smoothing:
+        target = (1.0 - label_smoothing) * target + label_smoothing / k
     logp = log_softmax(Z, xp=xp)
     loss = -xp.sum(logp * target) / n
     dZ = (xp.exp(logp) - target) / n

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ._validation import check_positive_int, check_rate
+from .augment import check_augment
 from .activations import ACTIVATIONS
 from .initializers import INITIALIZERS
 from .losses import LOSSES
@@ -215,6 +216,14 @@ def _options():
         Option("clip_norm", None, "clip the global gradient norm (None: off)",
                lambda n, v: _number(n, v, low_inclusive=False, none_ok=True), estimator="clip_norm",
                cpp="clip_norm"),
+        Option("augment", None, "distort every training batch afresh (images only): 'default', or fields such as "
+               "shift=2,rotation=10,scale=0.1,shear=10,elastic_alpha=34,elastic_sigma=4 (pixels, degrees, relative "
+               "size; image_shape=28x28), or a dict or mlp.augment.Augment in Python; None: off",
+               lambda n, v: check_augment(v, n), metavar="SPEC"),
+        Option("max_norm", None, "largest norm of each hidden unit's incoming weights, enforced after every step "
+               "(None: off)", lambda n, v: _number(n, v, low_inclusive=False, none_ok=True), metavar="C"),
+        Option("label_smoothing", 0.0, "cross_entropy's targets become (1 - e) onehot + e / classes",
+               lambda n, v: _number(n, v, high=1.0), metavar="E"),
         Option("schedule", "cosine", "learning-rate schedule (or an mlp.schedules instance in Python)",
                _choice(tuple(SCHEDULES), instance_of=Schedule), tuple(SCHEDULES), estimator="learning_rate",
                estimator_default="constant", estimator_note="also scikit-learn's 'invscaling' and 'adaptive' "

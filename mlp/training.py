@@ -16,6 +16,7 @@ from ._array_api import float_dtype, from_host
 from ._files import check_writable
 from ._memory import check_training_memory
 from ._validation import check_features, check_labels, check_targets
+from .augment import check_images
 from .engines import TrainingError, make_trainer
 from .engines.checkpoints import load_checkpoint, same_options, save_checkpoint
 from .engines.numba_trainer import NumbaTrainer
@@ -51,6 +52,9 @@ def fit(
     dropout=_D["dropout"],
     clip_value=_D["clip_value"],
     clip_norm=_D["clip_norm"],
+    augment=_D["augment"],
+    max_norm=_D["max_norm"],
+    label_smoothing=_D["label_smoothing"],
     schedule=_D["schedule"],
     validation_data=None,
     validation_split=_D["validation_split"],
@@ -84,6 +88,9 @@ def fit(
         binary_cross_entropy = independent sigmoid outputs for multilabel targets). epochs, batch_size (None / "full": full batch).
     optimizer (or an `mlp.optimizers` instance), learning_rate (None: the optimizer's default),
         momentum, weight_decay (L2; decoupled for adamw), dropout, clip_value / clip_norm, schedule.
+    augment: distort every training batch afresh (`mlp.augment`: "default", a dict or an Augment; rows
+        of X must be images). max_norm: cap on each hidden unit's incoming weight norm, after every
+        step. label_smoothing: cross_entropy's targets (1 - e) onehot + e / classes.
     validation_data=(X_val, y_val) or validation_split; early_stopping with patience and min_delta
         (restores the best weights). callbacks: `callback(epoch, logs, model)`; True stops.
     comm: an mpi4py communicator (MPI.COMM_WORLD under `mpiexec -n N`): data-parallel training, every
@@ -99,6 +106,7 @@ def fit(
         hidden_sizes=hidden_sizes, activation=activation, loss=loss, init=init, epochs=epochs,
         batch_size=batch_size, optimizer=optimizer, learning_rate=learning_rate, momentum=momentum,
         weight_decay=weight_decay, dropout=dropout, clip_value=clip_value, clip_norm=clip_norm,
+        augment=augment, max_norm=max_norm, label_smoothing=label_smoothing,
         schedule=schedule, validation_split=validation_split, early_stopping=early_stopping,
         patience=patience, min_delta=min_delta, verbose=verbose, dtype=dtype, seed=seed, shuffle=shuffle,
         checkpoint=checkpoint, resume=resume, log_gradients=log_gradients, progress=progress,
@@ -108,6 +116,9 @@ def fit(
     if o["checkpoint"] is not None and _distributed.is_root(comm):  # over MPI rank 0 writes it
         check_writable(o["checkpoint"], "checkpoint")
     X, xp, device = check_features(X, dtype=o["dtype"], name="X", warn_raw_pixels=True)
+    check_images(o["augment"], X.shape[1])
+    if o["label_smoothing"] and o["loss"] != "cross_entropy":
+        raise ValueError(f"label_smoothing works with loss='cross_entropy' only, not {o['loss']!r}; set it to 0")
     y_index, classes = _targets(y, X.shape[0], o, xp=xp, device=device)
     n_outputs = int(classes.shape[0]) if classes is not None else int(y_index.shape[1])
     opt, learning_rate, weight_decay, l2 = build_optimizer(
@@ -135,6 +146,9 @@ def fit(
         dropout=o["dropout"], clip_value=o["clip_value"], clip_norm=o["clip_norm"],
         schedule=getattr(sched, "name", str(sched)), dtype=o["dtype"], seed=seed,
     )
+    if o["augment"] is not None or o["max_norm"] is not None or o["label_smoothing"]:  # recorded when used
+        config.update(augment=None if o["augment"] is None else o["augment"].to_dict(), max_norm=o["max_norm"],
+                      label_smoothing=o["label_smoothing"])
     keys = HISTORY_KEYS if classes is not None else tuple(k for k in HISTORY_KEYS if not k.endswith("accuracy"))
     history = {key: [] for key in keys + (GRADIENT_KEYS if o["log_gradients"] else ())}
     model = MLP(params, activation=o["activation"], loss=o["loss"], classes=classes, l2=l2, history=history,
@@ -146,6 +160,7 @@ def fit(
         model, X, engine=o["engine"], optimizer=opt, learning_rate=learning_rate, schedule=sched,
         epochs=o["epochs"], batch_size=o["batch_size"], dropout=o["dropout"], clip_value=o["clip_value"],
         clip_norm=o["clip_norm"], shuffle=o["shuffle"], rng=rng, log_gradients=o["log_gradients"],
+        augment=o["augment"], max_norm=o["max_norm"], label_smoothing=o["label_smoothing"],
     )
     if parallel is not None:
         parallel.check_batches(X.shape[0], o["batch_size"], empty_parts=isinstance(trainer, NumbaTrainer))

@@ -211,8 +211,10 @@ def _check_best(value, where):
 # ---- resuming -----------------------------------------------------------------------------------
 RESUME_KEYS = ("hidden_sizes", "activation", "loss", "batch_size", "optimizer", "learning_rate", "weight_decay",
                "dropout", "clip_value", "clip_norm", "schedule", "dtype", "epochs", "seed", "n_samples", "n_features",
-               "ranks")
-_RESUME_DEFAULTS = {"ranks": 1}  # MPI ranks of the run (absent: one process); rank 0 writes the file
+               "ranks", "augment", "max_norm", "label_smoothing")
+# Absent from an older file: MPI ranks of the run (one process; rank 0 writes the file); no augmentation,
+# max-norm or label smoothing.
+_RESUME_DEFAULTS = {"ranks": 1, "augment": None, "max_norm": None, "label_smoothing": 0.0}
 
 
 def same_options(saved, current):

@@ -11,6 +11,7 @@ import numpy as np
 
 from .. import layers
 from .._array_api import from_host, row_chunks, to_numpy
+from ..augment import BatchAugmenter
 from ..losses import takes_class_indices
 from ..optimizers import clip_gradients
 
@@ -40,7 +41,8 @@ class Trainer:
     """
 
     def __init__(self, model, *, optimizer, learning_rate, schedule, epochs, batch_size, dropout=0.0,
-                 clip_value=None, clip_norm=None, shuffle=True, rng=None, log_gradients=False):
+                 clip_value=None, clip_norm=None, shuffle=True, rng=None, log_gradients=False, augment=None,
+                 max_norm=None, label_smoothing=0.0):
         self.model = model
         self.optimizer = optimizer
         self.learning_rate = learning_rate
@@ -51,6 +53,10 @@ class Trainer:
         self.clip_value, self.clip_norm = clip_value, clip_norm
         self.shuffle = shuffle
         self.log_gradients = log_gradients
+        self.augment = augment  # an mlp.augment.Augment: every batch distorted afresh (None: as it is)
+        self.augmenter = BatchAugmenter(augment) if augment is not None else None
+        self.max_norm = max_norm  # the largest norm of a hidden unit's incoming weights (None: free)
+        self.label_smoothing = label_smoothing
         self.on_step = None  # called with 1 after every step (a progress bar's update)
         self.rng = rng if rng is not None else np.random.default_rng()
         self.flat_params = [p for pair in model.params for p in pair]
@@ -72,7 +78,7 @@ class Trainer:
         model, xp = self.model, self.model._xp
         value, grads, logits = layers.loss_and_gradients(
             model.params, X_batch, y_batch, activation=model.activation, loss=model.loss, l2=model.l2,
-            xp=xp, dropout_masks=dropout_masks,
+            xp=xp, dropout_masks=dropout_masks, label_smoothing=self.label_smoothing,
         )
         flat_grads = [g for pair in grads for g in pair]
         if self.parallel is not None:  # the global batch's mean gradient: one allreduce of a packed buffer
@@ -84,6 +90,8 @@ class Trainer:
         self.step_count += 1
         self.optimizer.step(self.flat_params, flat_grads, self.state, lr=lr, t=self.step_count, xp=xp,
                             is_weight=self.is_weight)
+        if self.max_norm is not None:
+            layers.max_norm(model.params, self.max_norm, xp=xp)
         return value, flat_grads, logits
 
     @property
@@ -119,15 +127,20 @@ class Trainer:
         order = None
         if self.shuffle and steps > 1:
             order = from_host(self.rng.permutation(n), xp=xp, device=model.device)
+        key = self.augment_key()
         lr = self.learning_rate
         norms = self._norms = _NormLog(model, xp) if self.log_gradients else None
         for step, rows in enumerate(row_chunks(n, step_size)):
+            batch = rows
             if self.parallel is not None:  # this rank's part of the global batch
                 rows = slice(*self.parallel.part(rows.start, rows.stop))
             if order is None:
                 X_batch, y_batch = X[rows, ...], y_index[rows, ...]
             else:
                 X_batch, y_batch = xp.take(X, order[rows], axis=0), xp.take(y_index, order[rows], axis=0)
+            if key is not None:  # the batch's own distortion, the same for any engine and rank count
+                X_batch = self.augmenter.batch(X_batch, key, step, batch.stop - batch.start,
+                                               (rows.start - batch.start, rows.stop - batch.start), xp=xp)
             masks = self.dropout_masks(X_batch.shape[0], X.dtype)
             lr = self.schedule.lr(self.epoch, step)
             value, _, logits = self.train_step(X_batch, y_batch, lr=lr, dropout_masks=masks)
@@ -152,6 +165,11 @@ class Trainer:
             logs.update(norms.logs(steps))
         return logs
 
+    def augment_key(self):
+        """This epoch's augmentation key (one draw from the trainer's generator), or None without
+        augmentation: batches are drawn from (key, step), so they need no state of their own."""
+        return None if self.augmenter is None else int(self.rng.integers(2**63))
+
     def prepare_data(self, X, y_index):
         """The arrays `run_epoch` works on best, made once before the epochs (the generic path takes
         them as they are)."""
@@ -174,7 +192,7 @@ class Trainer:
 
     # ---- the state that outlives a call: checkpoints, warm starts, pickling ----------------------
     OPTIONS = ("optimizer", "learning_rate", "schedule", "epochs", "batch_size", "dropout", "clip_value",
-               "clip_norm", "shuffle", "log_gradients")
+               "clip_norm", "shuffle", "log_gradients", "augment", "max_norm", "label_smoothing")
 
     def snapshot(self):
         """Host copies of everything that changes while training, except the model's parameters."""

@@ -16,6 +16,8 @@ import math
 
 import numpy as np
 
+from ..augment import Prefetcher, apply_kernel
+from ..distributed import batch_part
 from .generic import Trainer, check_finite
 
 try:  # Numba is an optional dependency (the extra mlp-from-scratch[numba])
@@ -124,6 +126,7 @@ class NumbaTrainer(Trainer):
             (self.flat[:nw], self.grad_flat[:nw], [b[:nw] for b in self.state_flat], l2, True),
             (self.flat[nw:], self.grad_flat[nw:], [b[nw:] for b in self.state_flat], 0.0, False),
         )
+        self.prefetch = True  # make the next augmented batch in a background thread (False: in turn)
         self._clip_value = math.inf if self.clip_value is None else float(self.clip_value)
         self._step = self._make_step()
 
@@ -141,6 +144,8 @@ class NumbaTrainer(Trainer):
         self.U = [np.empty((batch, w), dtype=np.float64) for w in widths[:-1]] if self.dropout else None
         self.dA = [np.empty((batch, w), dtype=dtype) for w in widths[:-1]]
         self.dZ_out = np.empty((batch, widths[-1]), dtype=dtype)
+        # augmented batches: two buffers, one trained on while the other is made
+        self.X_augmented = [np.empty((batch, n_features), dtype=dtype) for _ in range(2)] if self.augmenter else None
         self._buffers_for = (batch, n_features)
         self._view_cache = {}
 
@@ -172,6 +177,34 @@ class NumbaTrainer(Trainer):
         step_size, steps = self._begin_epoch(n)
         self._allocate(step_size, X.shape[1])
         order = rng.permutation(n) if self.shuffle and steps > 1 else None
+        key = self.augment_key()
+        augmented = None
+        if key is not None:  # made one step ahead in a background thread (the kernel releases the GIL)
+            augmented = iter(Prefetcher(self._augmenting(X, order, key, step_size), steps, background=self.prefetch))
+        try:
+            return self._run_steps(X, y_index, order, augmented, step_size, steps)
+        finally:
+            if augmented is not None:
+                augmented.close()
+
+    def _augmenting(self, X, order, key, step_size):
+        """make(step) for the Prefetcher: the augmented rows of `step` (this rank's part over MPI)
+        written into one of the two buffers, gathered through `order` (None: in order)."""
+        n, spec, parallel = X.shape[0], self.augment, self.parallel  # batch_part: part() without its record
+        rows_of = order if order is not None else np.arange(n, dtype=np.int64)
+
+        def make(step):
+            start, stop = step * step_size, min((step + 1) * step_size, n)
+            first, last = (start, stop) if parallel is None else batch_part(start, stop, parallel.rank, parallel.size)
+            affine, noise = self.augmenter.params(key, step, stop - start, (first - start, last - start))
+            out = self.X_augmented[step % 2][: last - first]
+            apply_kernel(kernels.augment_rows, X, rows_of[first:last], affine, noise, spec, out)
+            return out
+
+        return make
+
+    def _run_steps(self, X, y_index, order, augmented, step_size, steps):
+        model, n = self.model, X.shape[0]
         step_losses = np.empty(steps)
         correct = 0
         lr = self.learning_rate
@@ -188,11 +221,14 @@ class NumbaTrainer(Trainer):
                 X_batch, y_batch = X[start:stop], y_index[start:stop]
             else:
                 X_batch, y_batch = self.X_batch[:rows], self.y_batch[:rows]
-                kernels.gather_rows(X, order[start:stop], X_batch)
+                if augmented is None:
+                    kernels.gather_rows(X, order[start:stop], X_batch)
                 if self.regression:
                     kernels.gather_rows(y_index, order[start:stop], y_batch)
                 else:
                     kernels.gather_labels(y_index, order[start:stop], y_batch)
+            if augmented is not None:
+                X_batch = next(augmented)
             loss_sum, n_correct = self._step_gradients(X_batch, y_batch, rows, batch_rows)
             if self.parallel is not None:  # the global batch's mean gradient, on every rank
                 self.parallel.sum_gradients(self.grad_flat)
@@ -207,6 +243,8 @@ class NumbaTrainer(Trainer):
             self.step_count += 1
             lr = self.schedule.lr(self.epoch, step)
             self._update(lr)
+            if self.max_norm is not None:
+                _max_norm(model.params, self.max_norm)
             step_losses[step] = loss_sum
             correct += n_correct
             if self.on_step is not None:
@@ -267,6 +305,8 @@ class NumbaTrainer(Trainer):
             loss_sum, n_correct = self.loss_kernel(Z[last], y_batch, scale, dZ), 0
         else:
             loss_sum, n_correct = self.loss_kernel(Z[last], y_batch, scale, dZ)
+            if self.label_smoothing:
+                loss_sum = _smooth_labels(Z[last], y_batch, scale, dZ, loss_sum, self.label_smoothing)
         grad_W, grad_b = self.grad_W, self.grad_b
         kernels.bias_gradient(dZ, grad_b[last])
         for layer in range(last, -1, -1):
@@ -309,6 +349,27 @@ class NumbaTrainer(Trainer):
         return lambda p, g, m, lr, l2, decay, scale: kernels.adam_step_fused(
             p, g, m[0], m[1], lr, opt.beta1, opt.beta2, opt.eps, self.step_count, wd if decay else 0.0,
             l2, clip_value, scale)
+
+
+def _smooth_labels(Z, y, scale, dZ, loss_sum, smoothing):
+    """Turn the softmax cross-entropy kernel's results (loss sum, dZ = (softmax - onehot) * scale) into
+    those of the smoothed targets t = (1 - e) onehot + e / K: per row the loss gains
+    e * (Z[y] - mean(Z)), and dZ = (softmax - t) * scale = dZ + e * scale * (onehot - 1 / K)."""
+    rows, k = Z.shape
+    picked = Z[np.arange(rows), y]
+    loss_sum = loss_sum + smoothing * (float(picked.sum(dtype=np.float64)) - float(Z.sum(dtype=np.float64)) / k)
+    dZ[np.arange(rows), y] += smoothing * scale
+    dZ -= smoothing * scale / k
+    return loss_sum
+
+
+def _max_norm(params, limit):
+    """mlp.layers.max_norm on NumPy arrays, in place: hidden units' incoming weight columns scaled
+    to norm `limit` where longer."""
+    for W, _ in params[:-1]:
+        norms = np.sqrt(np.einsum("ij,ij->j", W, W))
+        if norms.max(initial=0.0) > limit:
+            W *= (limit / np.maximum(norms, limit)).astype(W.dtype)
 
 
 def rng_fill(rng, out):
