@@ -124,8 +124,10 @@ struct Huffman {
   uint16_t symbol[320];           // symbols ordered by code
   uint16_t fast[1 << kFastBits];  // (symbol << 4) | length, 0 when the code is longer than kFastBits
 
-  // Builds from code lengths; an incomplete code is allowed (single distance codes are legal).
-  void build(const uint8_t* lengths, int n) {
+  // Builds from code lengths; returns the number of unused codes of the longest length (0: the code
+  // is complete). Over-subscribed codes are an error; whether an incomplete one is depends on its
+  // use (see allow_incomplete).
+  int build(const uint8_t* lengths, int n) {
     std::memset(count, 0, sizeof(count));
     for (int s = 0; s < n; ++s) ++count[lengths[s]];
     count[0] = 0;
@@ -152,6 +154,17 @@ struct Huffman {
       }
       code <<= 1;
     }
+    return left;
+  }
+
+  // zlib's rule (inftrees.c), so that both decoders accept the same streams: a code with no symbols
+  // is accepted (decoding it fails later, if it is used); an incomplete code-lengths code is an
+  // error; an incomplete literal/length or distance code only when it is a single code of length 1.
+  void check_complete(int left, bool code_lengths) const {
+    int longest = 0;
+    for (int len = kMaxBits; len >= 1 && !longest; --len)
+      if (count[len]) longest = len;
+    if (left > 0 && longest > 0 && (code_lengths || longest != 1)) corrupt("incomplete Huffman code");
   }
 
   int decode(BitReader& in) const {
@@ -265,7 +278,7 @@ void dynamic_tables(BitReader& in, Huffman& lit, Huffman& dist) {
   uint8_t lengths[320] = {0};
   for (int i = 0; i < ncode; ++i) lengths[order[i]] = static_cast<uint8_t>(in.bits(3));
   Huffman lencode;
-  lencode.build(lengths, 19);
+  lencode.check_complete(lencode.build(lengths, 19), true);
   int index = 0;
   while (index < nlen + ndist) {
     int sym = lencode.decode(in);
@@ -288,8 +301,8 @@ void dynamic_tables(BitReader& in, Huffman& lit, Huffman& dist) {
     }
   }
   if (lengths[256] == 0) corrupt("no end-of-block code");
-  lit.build(lengths, nlen);
-  dist.build(lengths + nlen, ndist);
+  lit.check_complete(lit.build(lengths, nlen), false);
+  dist.check_complete(dist.build(lengths + nlen, ndist), false);
 }
 
 }  // namespace

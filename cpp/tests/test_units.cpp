@@ -477,13 +477,20 @@ static void test_inflate() {
   }
 
   // The built-in decoder and the one in use (zlib when the build has it) agree on every fixture and
-  // on corrupted streams: both decode to the same bytes, or both throw.
+  // on corrupted streams: both decode to the same bytes, or both throw. Half the trials flip bits in
+  // the first 64 bytes (block headers and code tables: an incomplete Huffman code there was once
+  // accepted by the built-in decoder only), some cut the stream short.
   int agree = 0, compared = 0;
   for (const char* name : {"dynamic.gz", "fixed.gz", "stored.gz"}) {
     const std::vector<uint8_t> file = read_file(g_data_dir + "/" + name);
-    for (int trial = 0; trial < 200; ++trial) {
+    for (int trial = 0; trial < 1500; ++trial) {
       std::vector<uint8_t> body(file.begin() + 10, file.end() - 8);
-      if (trial > 0) body[rng.below(body.size())] ^= static_cast<uint8_t>(1 + rng.below(255));
+      if (trial > 0) {
+        const std::size_t span = trial % 2 ? std::min<std::size_t>(64, body.size()) : body.size();
+        for (uint64_t flips = 1 + rng.below(3); flips > 0; --flips)
+          body[rng.below(span)] ^= static_cast<uint8_t>(1u << rng.below(8));
+        if (trial % 7 == 0) body.resize(rng.below(body.size()));
+      }
       std::vector<uint8_t> a, b;
       std::size_t used_a = 0, used_b = 0;
       const bool threw_a = throws([&] { a = inflate(body.data(), body.size(), 0, &used_a, 1 << 22); });
