@@ -29,7 +29,7 @@ __all__ = [
     "IDENTITY", "RELU", "LEAKY_RELU", "SIGMOID", "TANH", "ACTIVATION_CODES", "LEAKY_SLOPE",
     "gather_rows", "gather_labels", "bias_activation_forward", "activation_backward",
     "bias_gradient", "dropout_forward", "dropout_backward",
-    "softmax_cross_entropy_sum", "sigmoid_mse_sum", "squared_error_sum",
+    "softmax_cross_entropy_sum", "sigmoid_mse_sum", "squared_error_sum", "sigmoid_binary_cross_entropy_sum",
     "processed_grad_sq_norm", "sgd_step_fused", "momentum_step_fused", "rmsprop_step_fused", "adam_step_fused",
     "augment_rows", "check_float_arrays", "warmup",
 ]
@@ -199,12 +199,25 @@ def squared_error_sum(Z, Y, scale, dZ):
     """Identity outputs + squared error (regression) over outputs Z (B, K) and real targets Y (B, K)
     of the same dtype: returns the SUM over rows of 0.5 * sum_k (Z_k - Y_k)^2 (a float64) and writes
     dZ = (Z - Y) * scale (dZ may be Z).  Pass scale = 1/B for the mean's gradient."""
+    _check_target_loss_args(Z, Y, scale, dZ)
+    return _k.squared_error_sum(Z, Y, scale, dZ)
+
+
+def sigmoid_binary_cross_entropy_sum(Z, Y, scale, dZ):
+    """Sigmoid outputs + binary cross-entropy per output (two classes as one output, multilabel) over
+    logits Z (B, K) and targets Y (B, K) in [0, 1] of the same dtype: returns the SUM over rows of
+    sum_k [softplus(Z_k) - Y_k Z_k] (= -Y log s(Z) - (1 - Y) log(1 - s(Z)), finite for any Z) as a
+    float64 and writes dZ = (sigmoid(Z) - Y) * scale (dZ may be Z)."""
+    _check_target_loss_args(Z, Y, scale, dZ)
+    return _k.sigmoid_binary_cross_entropy_sum(Z, Y, scale, dZ)
+
+
+def _check_target_loss_args(Z, Y, scale, dZ):
     check_float_arrays(2, Z=Z, Y=Y, dZ=dZ)
     _check_shape("Y", Y, Z.shape)
     _check_shape("dZ", dZ, Z.shape)
     _check_scalar("scale", scale)
     _check_writable(dZ=dZ)
-    return _k.squared_error_sum(Z, Y, scale, dZ)
 
 
 # ---- optimizer steps on flat buffers -----------------------------------------------------------------
@@ -320,6 +333,7 @@ def warmup(dtype=np.float32):
     softmax_cross_entropy_sum(Z, labels, 0.5, dZ)
     sigmoid_mse_sum(Z, labels, 0.5, dZ)
     squared_error_sum(Z, X[:2], 0.5, dZ)
+    sigmoid_binary_cross_entropy_sum(Z, X[:2], 0.5, dZ)
     p = np.ones(5, dtype=dtype)
     g = np.full(5, 0.5, dtype=dtype)
     s1, s2 = np.zeros(5, dtype=dtype), np.zeros(5, dtype=dtype)

@@ -5,8 +5,9 @@ place).  ``scale`` multiplies the gradient: pass 1/B for the gradient of the mea
 
 The classification losses take y int64 (B,) class indices in [0, K) (checked by the caller) and
 return (loss_sum, n_correct): loss_sum is the float64 SUM over rows (divide by B for the mean loss)
-and n_correct the number of rows whose first largest logit is at y[i].  The regression loss
-``squared_error_sum`` takes real targets Y (B, K) of Z's dtype and returns the loss sum only.
+and n_correct the number of rows whose first largest logit is at y[i].  The losses on a target
+matrix, ``squared_error_sum`` (regression) and ``sigmoid_binary_cross_entropy_sum`` (two classes,
+multilabel), take targets Y (B, K) of Z's dtype and return the loss sum only.
 """
 import math
 
@@ -102,4 +103,24 @@ def squared_error_sum(Z, Y, scale, dZ):
             row += float(d) * float(d)
             dZ[i, c] = d * sc
         loss += 0.5 * row
+    return loss
+
+
+@jit
+def sigmoid_binary_cross_entropy_sum(Z, Y, scale, dZ):
+    """Sigmoid outputs + binary cross-entropy per output (two classes, multilabel).  Per element:
+    loss_sum += softplus(z) - y * z  (= -y log s(z) - (1 - y) log(1 - s(z)), finite for any z);
+    dZ = (sigmoid(z) - y) * scale.  Returns loss_sum.
+    """
+    n, k = Z.shape
+    sc = Z.dtype.type(scale)
+    loss = 0.0
+    for i in range(n):
+        row = 0.0
+        for c in range(k):
+            z, t = Z[i, c], Y[i, c]
+            x = float(z)
+            row += max(x, 0.0) + math.log1p(math.exp(-abs(x))) - float(t) * x
+            dZ[i, c] = (sigmoid(z) - t) * sc
+        loss += row
     return loss

@@ -15,7 +15,12 @@ from ._layers import (
     gather_labels,
     gather_rows,
 )
-from ._losses import sigmoid_mse_sum, softmax_cross_entropy_sum, squared_error_sum
+from ._losses import (
+    sigmoid_binary_cross_entropy_sum,
+    sigmoid_mse_sum,
+    softmax_cross_entropy_sum,
+    squared_error_sum,
+)
 from ._optim import (
     adam_step_fused,
     momentum_step_fused,

@@ -177,7 +177,9 @@ def _options():
                estimator="activation", estimator_note="scikit-learn's 'logistic' is 'sigmoid'", cpp="activation"),
         Option("loss", "cross_entropy", "cross_entropy (softmax output), mse (sigmoid outputs), squared_error "
                "(identity outputs: regression) or binary_cross_entropy (sigmoid outputs: multilabel)",
-               _choice(tuple(LOSSES)), tuple(LOSSES), estimator="loss",
+               # fit takes every loss; `mlp train` (image classification) and the C++ port the class losses
+               _choice(tuple(LOSSES)), ("cross_entropy", "mse"),
+               cli_note="the command line trains classifiers: cross_entropy or mse", estimator="loss",
                estimator_note="the classifier picks binary_cross_entropy itself for two classes and for "
                "multilabel targets; the regressor's default is squared_error", cpp="loss"),
         Option("init", "auto", "weight initialiser (auto: He for the ReLU family, else Glorot)",

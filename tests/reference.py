@@ -164,6 +164,21 @@ def squared_error(Z, Y, scale):
     return loss_sum, dZ
 
 
+def sigmoid_binary_cross_entropy(Z, Y, scale):
+    """Sigmoid outputs, targets Y (n, K) in [0, 1]. Returns (loss_sum, dZ)."""
+    n, K = Z.shape
+    loss_sum = 0.0
+    dZ = np.zeros((n, K))
+    for i in range(n):
+        for k in range(K):
+            z, t = float(Z[i, k]), float(Y[i, k])
+            # -t log s(z) - (1 - t) log(1 - s(z)), with log s(z) = -log(1 + e^-z) written stably
+            log_s = -math.log1p(math.exp(-z)) if z >= 0 else z - math.log1p(math.exp(z))
+            loss_sum += -(t * log_s + (1.0 - t) * (log_s - z))
+            dZ[i, k] = (sigmoid(z) - t) * scale
+    return loss_sum, dZ
+
+
 # ---- gradient processing and optimizers: lists of Python floats in, new float64 arrays out ----
 
 def effective_gradient(g, p, l2, clip_value, grad_scale):

@@ -366,6 +366,36 @@ def test_squared_error(dtype, shape, in_place):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(1, 1), (1, 3), (5, 1), (7, 17), (16, 10)])
+@pytest.mark.parametrize("in_place", [False, True])
+def test_sigmoid_binary_cross_entropy(dtype, shape, in_place):
+    rng = np.random.default_rng(7)
+    Z = logits(rng, shape, dtype)
+    Y = (rng.random(shape) < 0.5).astype(dtype)
+    Y[0] = 0.25  # soft targets are allowed
+    Z[-1] = 0.0  # an all-zero row: loss log 2 per output
+    expected_loss, expected_dZ = ref.sigmoid_binary_cross_entropy(Z, Y, 1.0 / shape[0])
+    dZ = Z if in_place else np.full_like(Z, np.nan)
+    loss = kernels.sigmoid_binary_cross_entropy_sum(Z, Y, 1.0 / shape[0], dZ)
+    assert isinstance(loss, float)
+    assert_close(loss, expected_loss, accumulated_tol(dtype), scale=shape[0])
+    assert_close(dZ, expected_dZ, elementwise_tol(dtype), scale=1.0 / shape[0])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_sigmoid_binary_cross_entropy_extreme_logits(dtype):
+    Z = np.array([[1000.0, -1000.0, 30.0, -30.0]], dtype=dtype)
+    Y = np.array([[1.0, 0.0, 0.0, 1.0]], dtype=dtype)
+    dZ = np.empty_like(Z)
+    loss = kernels.sigmoid_binary_cross_entropy_sum(Z, Y, 1.0, dZ)
+    # right with certainty costs 0, wrong by 30 costs about 30 each
+    assert np.isfinite(loss) and loss == pytest.approx(60.0, rel=1e-6)
+    np.testing.assert_allclose(dZ, [[0.0, 0.0, 1.0, -1.0]], atol=1e-6)
+    assert np.isnan(kernels.sigmoid_binary_cross_entropy_sum(np.full((1, 1), np.nan, dtype), Y[:, :1].copy(), 1.0,
+                                                              dZ[:, :1]))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 def test_squared_error_extreme_and_nan_values(dtype):
     Z = np.array([[1e3, -1e3], [np.nan, 0.0]], dtype=dtype)
     Y = np.array([[-1e3, 1e3], [0.0, 0.0]], dtype=dtype)
@@ -383,9 +413,11 @@ def test_squared_error_extreme_and_nan_values(dtype):
         (lambda: kernels.squared_error_sum(np.zeros((2, 3)), np.zeros((2, 3), np.float32), 1.0, np.zeros((2, 3))), TypeError, "one dtype per call"),
         (lambda: kernels.squared_error_sum(np.zeros((2, 3)), np.zeros(2, np.int64), 1.0, np.zeros((2, 3))), ValueError, "Y must be 2-D"),
         (lambda: kernels.squared_error_sum(np.zeros((2, 3)), np.zeros((2, 3)), np.nan, np.zeros((2, 3))), ValueError, "scale"),
+        (lambda: kernels.sigmoid_binary_cross_entropy_sum(np.zeros((2, 3)), np.zeros((3, 3)), 1.0, np.zeros((2, 3))), ValueError, "Y has shape"),
+        (lambda: kernels.sigmoid_binary_cross_entropy_sum(np.zeros((2, 3)), np.zeros((2, 3)), 1.0, np.zeros((2, 3)).T), ValueError, "dZ has shape|C-contiguous"),
     ],
 )
-def test_squared_error_checks_its_arguments(call, error, message):
+def test_target_losses_check_their_arguments(call, error, message):
     with pytest.raises(error, match=message):
         call()
 

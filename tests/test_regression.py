@@ -54,10 +54,13 @@ def test_r2_is_scikit_learns():
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_both_engines_train_the_same_regression(dtype):
+@pytest.mark.parametrize("loss", ["squared_error", "binary_cross_entropy"])
+def test_both_engines_train_the_same_target_model(dtype, loss):
     pytest.importorskip("numba", reason="the Numba engine")
     X, y = friedman(n=200, outputs=2)
-    options = dict(loss="squared_error", hidden_sizes=[16, 8], epochs=3, batch_size=32, dropout=0.2, seed=4,
+    if loss == "binary_cross_entropy":
+        y = (y > np.median(y, axis=0)).astype(np.float64)
+    options = dict(loss=loss, hidden_sizes=[16, 8], epochs=3, batch_size=32, dropout=0.2, seed=4,
                    dtype=dtype, weight_decay=0.01, clip_norm=5.0)
     numba_model = mlp.fit(X, y, engine="numba", **options)
     xp_model = mlp.fit(X, y, engine="xp", **options)

@@ -30,9 +30,9 @@ except ImportError as error:  # kept, so that engine="numba" reports the real ca
     NUMBA_AVAILABLE, _IMPORT_ERROR = False, error
 
 _OPTIMIZER_KERNELS = {"sgd", "momentum", "nesterov", "rmsprop", "adam", "adamw"}
-# The fused output-layer kernel of each loss (binary_cross_entropy runs on the generic engine).
+# The fused output-layer kernel of each loss.
 _LOSS_KERNELS = {"cross_entropy": "softmax_cross_entropy_sum", "mse": "sigmoid_mse_sum",
-                 "squared_error": "squared_error_sum"}
+                 "squared_error": "squared_error_sum", "binary_cross_entropy": "sigmoid_binary_cross_entropy_sum"}
 
 
 def supports(X, optimizer, loss):
@@ -113,7 +113,8 @@ class NumbaTrainer(Trainer):
 
         self.code = mlp_kernels.ACTIVATION_CODES[model.activation]
         self.loss_kernel = getattr(kernels, _LOSS_KERNELS[model.loss])
-        self.regression = model.loss == "squared_error"  # targets: an (n, k) float matrix
+        # targets: an (n, k) float matrix (regression, two classes as one output, multilabel)
+        self.regression = model.loss in ("squared_error", "binary_cross_entropy")
         self.keep = 1.0 - self.dropout
         self._buffers_for = None
         self._view_cache = {}
