@@ -274,11 +274,12 @@ def adam_step_fused(p, g, m, v, lr, beta1, beta2, eps, t, decoupled_wd, l2, clip
 
 
 # ---- augmentation ------------------------------------------------------------------------------------
-def augment_rows(X, rows, affine, field, height, width, out):
-    """out[b] = image X[rows[b]] under an affine map plus a displacement field, sampled bilinearly (0
-    outside the image).  X (N, H*W) and out (B, H*W) of one float dtype; rows int64 (B,); affine
-    float64 (B, 6): pixel (x, y) reads (a0 x + a1 y + a2 + dx, a3 x + a4 y + a5 + dy); field
-    (B, 2, H, W) of X's dtype holds dx, dy in pixels, or (0, 2, H, W) for none.  See mlp.augment."""
+def augment_rows(X, rows, affine, noise, basis_y, basis_x, alpha, height, width, out):
+    """out[b] = image X[rows[b]] under an affine map plus an elastic displacement, sampled bilinearly
+    (0 outside the image).  X (N, H*W) and out (B, H*W) of one float dtype; rows int64 (B,); affine
+    float64 (B, 6): pixel (x, y) reads (a0 x + a1 y + a2 + dx, a3 x + a4 y + a5 + dy); noise float32
+    (B, 2, r_y, r_x), or (0, 2, r_y, r_x) for no displacement; basis_y (H, r_y) and basis_x (W, r_x) of
+    X's dtype: (dx, dy) = alpha * basis_y @ noise[b, c] @ basis_x.T.  See mlp.augment."""
     check_float_arrays(2, X=X, out=out)
     _check_int64("rows", rows)
     for name, value in (("height", height), ("width", width)):
@@ -291,14 +292,18 @@ def augment_rows(X, rows, affine, field, height, width, out):
     if not isinstance(affine, np.ndarray) or affine.dtype != np.float64 or not affine.flags.c_contiguous:
         raise TypeError("affine must be a C-contiguous float64 NumPy array")
     _check_shape("affine", affine, (rows.shape[0], 6))
-    if check_float_arrays(4, field=field) != X.dtype:
-        raise TypeError(f"field is {field.dtype} but X is {X.dtype}: use one dtype per call")
-    if field.shape[0] != 0:
-        _check_shape("field", field, (rows.shape[0], 2, height, width))
-    elif field.shape[1:] != (2, height, width):
-        raise ValueError(f"field has shape {field.shape}, expected (B, 2, {height}, {width}) or (0, 2, {height}, {width})")
+    if check_float_arrays(2, basis_y=basis_y, basis_x=basis_x) != X.dtype:
+        raise TypeError(f"the bases are {basis_y.dtype} but X is {X.dtype}: use one dtype per call")
+    _check_shape("basis_y", basis_y, (height, basis_y.shape[1]))
+    _check_shape("basis_x", basis_x, (width, basis_x.shape[1]))
+    if not isinstance(noise, np.ndarray) or noise.dtype != np.float32 or not noise.flags.c_contiguous:
+        raise TypeError("noise must be a C-contiguous float32 NumPy array")
+    if noise.ndim != 4 or noise.shape[0] not in (0, rows.shape[0]) or noise.shape[1:] != (2, basis_y.shape[1], basis_x.shape[1]):
+        raise ValueError(f"noise has shape {noise.shape}, expected ({rows.shape[0]} or 0, 2, {basis_y.shape[1]}, "
+                         f"{basis_x.shape[1]})")
+    _check_scalar("alpha", alpha, low=0.0)
     _check_writable(out=out)
-    _k.augment_rows(X, rows, affine, field, int(height), int(width), out)
+    _k.augment_rows(X, rows, affine, noise, basis_y, basis_x, float(alpha), int(height), int(width), out)
 
 
 # ---- compile up front --------------------------------------------------------------------------------
@@ -344,6 +349,8 @@ def warmup(dtype=np.float32):
     rmsprop_step_fused(p, g, s1, 0.1, 0.9, 1e-8, 0.0, math.inf, 1.0)
     adam_step_fused(p, g, s1, s2, 0.1, 0.9, 0.999, 1e-8, 1, 0.0, 0.0, math.inf, 1.0)
     image, affine = np.zeros((2, 4), dtype=dtype), np.tile([1.0, 0.0, 0.0, 0.0, 1.0, 0.0], (2, 1))
-    for field in (np.zeros((2, 2, 2, 2), dtype=dtype), np.zeros((0, 2, 2, 2), dtype=dtype)):
-        augment_rows(image, np.array([1, 0], dtype=np.int64), affine, field, 2, 2, np.empty_like(image))
+    basis = np.full((2, 1), 0.5, dtype=dtype)
+    for noise in (np.zeros((2, 2, 1, 1), dtype=np.float32), np.zeros((0, 2, 1, 1), dtype=np.float32)):
+        augment_rows(image, np.array([1, 0], dtype=np.int64), affine, noise, basis, basis, 1.0, 2, 2,
+                     np.empty_like(image))
     return time.perf_counter() - start

@@ -11,7 +11,7 @@ Every output pixel p = (x, y) (column, row) reads the input at the source point
 c the image centre, t a shift, M the inverse of rotation x shear x scale (so the content moves by
 t, rotates by the angle, grows by the scale), and d(p) Simard's displacement field: uniform noise
 in [-1, 1] per pixel and axis, smoothed by a Gaussian of std `elastic_sigma` pixels (Simard, Steinkraus
-and Platt 2003). The value at s(p) is the bilinear mix of its four neighbours; neighbours outside the
+and Platt 2003), drawn with the same covariance from far fewer numbers (`elastic_basis`). The value at s(p) is the bilinear mix of its four neighbours; neighbours outside the
 image count as 0 (MNIST's paper is 0). Bilinear weights are a convex combination, so the output stays
 in the input's range.
 
@@ -153,8 +153,9 @@ def _parse(text, name):
 # ---- the random numbers: on the host, from a seed ---------------------------------------------------
 def draw(spec, rng, n):
     """(affine, noise) for n images. affine (n, 6) float64: the source point of pixel (x, y) is
-    (a0 x + a1 y + a2, a3 x + a4 y + a5) before the elastic field; noise (n, 2, H, W) float32
-    uniforms in [-1, 1) (x then y displacement, before smoothing), or None without the elastic part.
+    (a0 x + a1 y + a2, a3 x + a4 y + a5) before the elastic field; noise (n, 2, r_y, r_x) float32
+    normals of variance 1/3, the x then y displacement's coordinates in the blur's leading eigenvectors
+    (`elastic_basis`), or None without the elastic part.
     Always the same count of numbers in the same order, so a seed fixes the batch."""
     height, width = spec.image_shape
     u = rng.random((n, 6)) * 2.0 - 1.0
@@ -173,9 +174,9 @@ def draw(spec, rng, n):
     affine = np.stack([m00, m01, cx - (m00 * px + m01 * py), m10, m11, cy - (m10 * px + m11 * py)], axis=1)
     noise = None
     if spec.elastic:
-        noise = rng.random((n, 2, height, width), dtype=np.float32)
-        noise *= 2.0
-        noise -= 1.0
+        rank_y, rank_x = elastic_basis(height, spec.elastic_sigma).shape[1], elastic_basis(width, spec.elastic_sigma).shape[1]
+        noise = rng.standard_normal((n, 2, rank_y, rank_x), dtype=np.float32)
+        noise *= np.float32(1.0 / math.sqrt(3.0))  # the variance of Simard's uniform noise in [-1, 1]
     return affine, noise
 
 
@@ -191,6 +192,29 @@ def _smoothing(size, sigma):
             G[i, k] = weights[k - i + radius]
     G.setflags(write=False)
     return G, radius
+
+
+@lru_cache(maxsize=16)
+def _basis(size, sigma):
+    G, _ = _smoothing(size, sigma)
+    values, vectors = np.linalg.eigh(G @ G.T)
+    values, vectors = np.clip(values[::-1], 0.0, None), vectors[:, ::-1]
+    rank = int(np.searchsorted(np.cumsum(values) / values.sum(), 1.0 - BASIS_LOSS)) + 1
+    basis = vectors[:, :rank] * np.sqrt(values[:rank])
+    basis.setflags(write=False)
+    return basis
+
+
+BASIS_LOSS = 1e-4  # the share of the field's variance left out per axis
+
+
+def elastic_basis(size, sigma):
+    """B (size, r) with B B.T = G G.T (G the blur of `smoothing_matrix`) up to the BASIS_LOSS share
+    of its trace. Simard's field G_y N G_x.T, N uniform in [-1, 1] (variance 1/3), has covariance
+    (G_x G_x.T) x (G_y G_y.T) / 3; so has B_y Z B_x.T for Z normal with variance 1/3 (r_y, r_x): the
+    same field distribution (Gaussian rather than a sum of uniforms) from r_y r_x numbers instead of
+    H W (7 x 7 instead of 28 x 28 for sigma 4)."""
+    return _basis(int(size), float(sigma))
 
 
 def smoothing_matrix(size, sigma):
@@ -217,30 +241,29 @@ def apply(X, affine, noise, spec, *, xp=None):
 
 
 def elastic_field(noise, spec, *, xp, device, dtype):
-    """alpha * G_y @ noise @ G_x.T: Simard's displacement field (n, 2, H, W) in pixels, in namespace
-    xp (two batched matrix products: the zero-padded Gaussian blur along each axis)."""
+    """alpha * B_y @ noise @ B_x.T: Simard's displacement field (n, 2, H, W) in pixels, in namespace
+    xp, from `draw`'s noise (two batched matrix products with the bases of `elastic_basis`)."""
     height, width = spec.image_shape
-    G_y = from_host(smoothing_matrix(height, spec.elastic_sigma)[0], xp=xp, device=device, dtype=dtype)
-    G_x = from_host(smoothing_matrix(width, spec.elastic_sigma)[0], xp=xp, device=device, dtype=dtype)
+    B_y = from_host(elastic_basis(height, spec.elastic_sigma), xp=xp, device=device, dtype=dtype)
+    B_x = from_host(elastic_basis(width, spec.elastic_sigma), xp=xp, device=device, dtype=dtype)
     raw = from_host(noise, xp=xp, device=device, dtype=dtype)
-    return spec.elastic_alpha * (G_y @ (raw @ xp.matrix_transpose(G_x)))
+    return spec.elastic_alpha * (B_y @ (raw @ xp.matrix_transpose(B_x)))
 
 
 def apply_kernel(kernel, X, rows, affine, noise, spec, out):
     """out[i] = the augmented X[rows[i]] (NumPy) through an `augment_rows` kernel (checked or
-    unchecked): the elastic field by two BLAS products, the rest in the kernel."""
+    unchecked): field, affine map and sampling fused, one image at a time."""
     height, width = spec.image_shape
+    basis_y, basis_x = _bases(height, width, spec.elastic_sigma, X.dtype.str)
     if noise is None:
-        field = np.zeros((0, 2, height, width), dtype=X.dtype)
-    else:
-        field = np.ascontiguousarray(elastic_field(noise, spec, xp=_numpy_xp(), device="cpu", dtype=X.dtype))
-    kernel(X, rows, affine, field, height, width, out)
+        noise = np.zeros((0, 2, basis_y.shape[1], basis_x.shape[1]), dtype=np.float32)
+    kernel(X, rows, affine, noise, basis_y, basis_x, spec.elastic_alpha, height, width, out)
 
 
-def _numpy_xp():
-    import array_api_compat.numpy as numpy_xp
-
-    return numpy_xp
+@lru_cache(maxsize=16)
+def _bases(height, width, sigma, dtype):
+    return (np.ascontiguousarray(elastic_basis(height, sigma), dtype=dtype),
+            np.ascontiguousarray(elastic_basis(width, sigma), dtype=dtype))
 
 
 def apply_generic(X, affine, noise, spec, *, xp):
@@ -302,7 +325,8 @@ def _check_batch(X, affine, noise, spec):
                          f"pixels (image_shape), got X of shape {tuple(X.shape)}")
     if affine.shape != (X.shape[0], 6):
         raise ValueError(f"affine must have shape ({X.shape[0]}, 6), got {affine.shape}")
-    if spec.elastic != (noise is not None) or (noise is not None and noise.shape != (X.shape[0], 2, *spec.image_shape)):
+    ranks = tuple(elastic_basis(size, spec.elastic_sigma).shape[1] for size in spec.image_shape)
+    if spec.elastic != (noise is not None) or (noise is not None and noise.shape != (X.shape[0], 2, *ranks)):
         raise ValueError("noise must be draw()'s elastic noise for the same spec and rows")
 
 

@@ -80,7 +80,9 @@ def get(name):
     pass them to `mlp.fit` as **kwargs, adding a seed and any run settings)."""
     if not isinstance(name, str) or name not in RECIPES:
         raise ValueError(f"unknown recipe {name!r}; choose one of {', '.join(map(repr, RECIPES))}")
-    return copy.deepcopy({**_BASE, **RECIPES[name].settings})
+    settings = copy.deepcopy({**_BASE, **RECIPES[name].settings})
+    settings["hidden_sizes"] = list(settings["hidden_sizes"])
+    return settings
 
 
 def describe(name):

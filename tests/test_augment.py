@@ -166,16 +166,23 @@ def test_a_scale_grows_the_ink_by_the_area():
     np.testing.assert_allclose(out.sum(axis=1) / X.sum(axis=1), 1 / det, rtol=0.05)
 
 
-def test_the_elastic_field_is_a_smooth_displacement_of_the_requested_size():
+def test_the_elastic_field_has_the_covariance_of_simards_blurred_uniform_noise():
     spec = A.Augment(shift=0, rotation=0, scale=0, shear=0, elastic_alpha=34, elastic_sigma=4)
-    _, noise = A.draw(spec, np.random.default_rng(10), 50)
+    _, noise = A.draw(spec, np.random.default_rng(10), 4000)
+    assert noise.shape == (4000, 2, 7, 7)  # 49 numbers per axis instead of 784
     field = A.elastic_field(noise, spec, xp=npx, device="cpu", dtype=np.float64)
-    assert field.shape == (50, 2, 28, 28)
-    # smooth: neighbouring pixels move nearly together; a few pixels of displacement at most
-    assert np.abs(np.diff(field, axis=3)).mean() < 0.2 * np.abs(field).mean()
-    assert 0.3 < np.abs(field).mean() < 3.0
+    assert field.shape == (4000, 2, 28, 28)
     G, radius = A.smoothing_matrix(28, 4.0)
     assert radius == 12 and np.allclose(G, G.T) and G[0, 13] == 0 and G[14, 14] == G.max()
+    # Simard: alpha * G N G.T with N uniform in [-1, 1]: pixel variance alpha^2 / 3 (G G.T)_ii (G G.T)_jj
+    C = G @ G.T
+    expected = 34.0**2 / 3 * np.outer(np.diag(C), np.diag(C))
+    np.testing.assert_allclose(field.var(axis=(0, 1)), expected, rtol=0.1)
+    # and the covariance between pixels of one row: alpha^2 / 3 C_ii C_jk
+    row = field[:, :, 14, :].reshape(-1, 28)
+    np.testing.assert_allclose(row.T @ row / row.shape[0], 34.0**2 / 3 * C[14, 14] * C, atol=0.05 * expected.max())
+    # smooth: neighbouring pixels move nearly together
+    assert np.abs(np.diff(field, axis=3)).mean() < 0.2 * np.abs(field).mean()
 
 
 # ---- the same batch from the same seed, on every backend and engine --------------------------------
@@ -212,18 +219,22 @@ def test_the_checked_kernel_says_what_is_wrong():
     mlp_kernels = kernels()
     X, out = np.zeros((4, 6), np.float32), np.zeros((2, 6), np.float32)
     rows, affine = np.array([0, 3], dtype=np.int64), affine_rows(2)
-    none = np.zeros((0, 2, 2, 3), np.float32)
-    mlp_kernels.augment_rows(X, rows, affine, none, 2, 3, out)
+    basis_y, basis_x = np.ones((2, 1), np.float32), np.ones((3, 1), np.float32)
+    none = np.zeros((0, 2, 1, 1), np.float32)
+    mlp_kernels.augment_rows(X, rows, affine, none, basis_y, basis_x, 1.0, 2, 3, out)
     with pytest.raises(ValueError, match="X has 6 columns but height x width = 9"):
-        mlp_kernels.augment_rows(X, rows, affine, none, 3, 3, out)
+        mlp_kernels.augment_rows(X, rows, affine, none, basis_y, basis_x, 1.0, 3, 3, out)
     with pytest.raises(ValueError, match="rows holds values outside \\[0, 4\\)"):
-        mlp_kernels.augment_rows(X, np.array([0, 4], dtype=np.int64), affine, none, 2, 3, out)
+        mlp_kernels.augment_rows(X, np.array([0, 4], dtype=np.int64), affine, none, basis_y, basis_x, 1.0, 2, 3, out)
     with pytest.raises(TypeError, match="affine must be a C-contiguous float64"):
-        mlp_kernels.augment_rows(X, rows, affine.astype(np.float32), none, 2, 3, out)
-    with pytest.raises(TypeError, match="field is float64 but X is float32"):
-        mlp_kernels.augment_rows(X, rows, affine, none.astype(np.float64), 2, 3, out)
-    with pytest.raises(ValueError, match="field has shape"):
-        mlp_kernels.augment_rows(X, rows, affine, np.zeros((1, 2, 2, 3), np.float32), 2, 3, out)
+        mlp_kernels.augment_rows(X, rows, affine.astype(np.float32), none, basis_y, basis_x, 1.0, 2, 3, out)
+    with pytest.raises(TypeError, match="the bases are float64 but X is float32"):
+        mlp_kernels.augment_rows(X, rows, affine, none, basis_y.astype(np.float64), basis_x.astype(np.float64), 1.0,
+                                 2, 3, out)
+    with pytest.raises(ValueError, match="noise has shape"):
+        mlp_kernels.augment_rows(X, rows, affine, np.zeros((1, 2, 1, 1), np.float32), basis_y, basis_x, 1.0, 2, 3, out)
+    with pytest.raises(ValueError, match="alpha is out of range"):
+        mlp_kernels.augment_rows(X, rows, affine, none, basis_y, basis_x, -1.0, 2, 3, out)
 
 
 def test_apply_refuses_a_batch_that_does_not_fit_the_spec():
