@@ -370,13 +370,16 @@ def _host_copy(model):
                classes=to_numpy(model.classes_), l2=model.l2, history=model.history, config=model.config)
 
 
-def _load_model(path, device="cpu"):
+def _load_model(path, device="cpu", *, classifier=False):
     import mlp
 
     try:
-        return mlp.load(path, device=device)
+        model = mlp.load(path, device=device)
     except (OSError, ValueError, ImportError, RuntimeError) as error:
         raise CommandError(_one_line(error)) from None
+    if classifier and model.classes_ is None:
+        raise CommandError(f"{path} holds a {model.loss} model with {model.n_outputs} outputs, not a classifier")
+    return model
 
 
 def cmd_evaluate(args):
@@ -384,7 +387,7 @@ def cmd_evaluate(args):
     from .metrics import classification_report, confusion_matrix
 
     target = _resolve_device(args.device)
-    model = _load_model(args.model, args.device)
+    model = _load_model(args.model, args.device, classifier=True)
     X_test, y_test = _load_data(args, split="test")
     if X_test.shape[1] != model.n_features_in_:
         raise CommandError(f"the data have {X_test.shape[1]} features but the model was trained on {model.n_features_in_}")
@@ -413,7 +416,7 @@ def cmd_predict(args):
     _require_plotting(what="reading images")
     from .images import load_digit
 
-    model = _load_model(args.model)
+    model = _load_model(args.model, classifier=True)
     if model.n_features_in_ != 784:
         raise CommandError(f"the model takes {model.n_features_in_} features, not 28x28 images")
     invert = {"auto": "auto", "yes": True, "no": False}[args.invert]
@@ -457,7 +460,7 @@ def cmd_info(args):
     model = _load_model(args.model)
     history = model.history or {}
     print(model)
-    print(f"classes: {model.classes_.tolist()}")
+    print(f"classes: {model.classes_.tolist()}" if model.classes_ is not None else f"outputs: {model.n_outputs}")
     print(f"layer sizes: {model.layer_sizes}; activation {model.activation}; loss {model.loss}; dtype {model.dtype}")
     config = model.config or {}
     optimizer = config.get("optimizer", {})

@@ -173,6 +173,18 @@ def test_loss_and_gradients_of_a_regression_model():
     assert [g.shape for g, _ in grads] == [(5, 4), (4, 2)]
 
 
+def test_the_command_line_describes_target_models_and_refuses_to_classify_with_them(tmp_path, capsys):
+    from mlp.cli import main
+
+    X, y = friedman(outputs=2)
+    path = mlp.fit(X, y, loss="squared_error", hidden_sizes=[4], epochs=1, seed=0).save(tmp_path / "model.npz")
+    assert main(["info", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "outputs: 2" in out and "loss squared_error" in out
+    assert main(["evaluate", str(path), "--data", str(tmp_path)]) != 0
+    assert "squared_error model with 2 outputs, not a classifier" in capsys.readouterr().err
+
+
 # ---- MLPRegressor --------------------------------------------------------------------------------
 sklearn = pytest.importorskip("sklearn", reason="scikit-learn is the optional extra mlp-from-scratch[sklearn]")
 from sklearn.base import clone  # noqa: E402
