@@ -1,7 +1,7 @@
 """What on-the-fly augmentation adds to an epoch (run: see RESULTS.md, "Augmentation cost").
 
-B1's network (784-128-64-10, Adam, batch 128, float32) on the 60 000 MNIST training images, with the
-default augmentation (`mlp.augment.Augment()`: shift, rotation, scale, shear and Simard's elastic
+B1's network (784-128-64-10, Adam, batch 128, float32) and B2's (784-1024-1024-10, the width of the
+`best` recipe) on the 60 000 MNIST training images, with the default augmentation (`mlp.augment.Augment()`: shift, rotation, scale, shear and Simard's elastic
 field). One run times, in interleaved rounds so that a change of machine load hits every case alike:
 
     plain        an epoch without augmentation
@@ -19,15 +19,15 @@ import pytest
 
 from workloads import WORKLOADS
 
-ROUNDS = 5
+ROUNDS = {"B1": 5, "B2": 2}
 
 
-def _trainer(X, y, augment):
+def _trainer(X, y, augment, workload_name="B1"):
     import mlp
     from mlp import optimizers, schedules
     from mlp.engines import choose_engine
 
-    workload = WORKLOADS["B1"]
+    workload = WORKLOADS[workload_name]
     model = mlp.fit(X, y, hidden_sizes=list(workload.hidden), epochs=0, seed=0, dropout=0.0)
     optimizer = optimizers.make_optimizer(workload.optimizer)
     trainer_class = choose_engine("auto", X, optimizer, model.loss)
@@ -36,7 +36,8 @@ def _trainer(X, y, augment):
                          rng=np.random.default_rng(0), augment=augment)
 
 
-def test_augmentation_cost_of_a_b1_epoch(benchmark, mnist):
+@pytest.mark.parametrize("workload", list(ROUNDS))
+def test_augmentation_cost_of_an_epoch(benchmark, mnist, workload):
     pytest.importorskip("mlp_kernels", reason="the CPU path of augmentation is the Numba kernel")
     from mlp._threads import thread_limits
     from mlp.augment import Augment, BatchAugmenter, apply_kernel
@@ -44,7 +45,7 @@ def test_augmentation_cost_of_a_b1_epoch(benchmark, mnist):
 
     X, y = mnist
     spec = Augment()
-    plain, prefetched, in_turn = _trainer(X, y, None), _trainer(X, y, spec), _trainer(X, y, spec)
+    plain, prefetched, in_turn = (_trainer(X, y, augment, workload) for augment in (None, spec, spec))
     in_turn.prefetch = False
     data = {name: trainer.prepare_data(X, y) for name, trainer in
             (("plain", plain), ("prefetched", prefetched), ("in turn", in_turn))}
@@ -63,9 +64,10 @@ def test_augmentation_cost_of_a_b1_epoch(benchmark, mnist):
              "alone": augment_only}
     seconds = {name: [] for name in cases}
     with thread_limits(None):
-        for case in cases.values():  # warm: compiled kernels, touched buffers
-            case()
-        for _ in range(ROUNDS):
+        if ROUNDS[workload] > 2:
+            for case in cases.values():  # warm: compiled kernels, touched buffers
+                case()
+        for _ in range(ROUNDS[workload]):
             for name, case in cases.items():
                 started = time.perf_counter()
                 case()
@@ -74,12 +76,12 @@ def test_augmentation_cost_of_a_b1_epoch(benchmark, mnist):
     ratios = {name: median[name] / median["plain"] for name in ("prefetched", "in turn", "alone")}
     benchmark.group = "augmentation"
     benchmark.extra_info.update(
-        workload="B1 + default augmentation", rounds=ROUNDS,
+        workload=f"{workload} + default augmentation", rounds=ROUNDS[workload],
         median_seconds={k: round(v, 4) for k, v in median.items()},
         all_seconds={k: [round(s, 4) for s in v] for k, v in seconds.items()},
         ratio_to_plain={k: round(v, 3) for k, v in ratios.items()},
     )
-    print("\nmedian seconds per epoch: " + ", ".join(f"{k} {v:.3f}" for k, v in median.items()))
+    print(f"\n{workload}: median seconds per epoch: " + ", ".join(f"{k} {v:.3f}" for k, v in median.items()))
     print("ratio to plain: " + ", ".join(f"{k} {v:.3f}" for k, v in ratios.items()))
     with thread_limits(None):
         benchmark.pedantic(cases["prefetched"], rounds=1, iterations=1)

@@ -44,7 +44,7 @@ def augment_rows(X, rows, affine, noise, basis_y, basis_x, alpha, height, width,
     displacement (dx, dy) = alpha * basis_y @ noise[b, c] @ basis_x.T for c = 0, 1; out (B, H*W).
     """
     T = X.dtype.type
-    elastic = noise.shape[0] > 0
+    elastic = noise.shape[0] > 0  # without: dx = dy = 0
     tmp = np.empty((noise.shape[2], width), dtype=X.dtype)
     dx = np.zeros((height, width), dtype=X.dtype)
     dy = np.zeros((height, width), dtype=X.dtype)
@@ -52,6 +52,12 @@ def augment_rows(X, rows, affine, noise, basis_y, basis_x, alpha, height, width,
     low_x, high_x = T(-2.0), T(width + 1)
     low_y, high_y = T(-2.0), T(height + 1)
     one, zero = T(1), T(0)
+    # one row of output at a time: first the source points, weights and indices (branch-free, so the
+    # compiler vectorises it), then the four reads per pixel
+    w00 = np.empty(width, dtype=X.dtype)
+    w01, w10, w11 = np.empty_like(w00), np.empty_like(w00), np.empty_like(w00)
+    i00 = np.empty(width, dtype=np.int64)
+    i01, i10, i11 = np.empty_like(i00), np.empty_like(i00), np.empty_like(i00)
     for b in range(rows.shape[0]):
         r = rows[b]
         if elastic:
@@ -63,21 +69,22 @@ def augment_rows(X, rows, affine, noise, basis_y, basis_x, alpha, height, width,
             yf = T(i)
             for j in range(width):
                 xf = T(j)
-                sx = a0 * xf + a1 * yf + a2
-                sy = a3 * xf + a4 * yf + a5
-                if elastic:
-                    sx += dx[i, j]
-                    sy += dy[i, j]
+                sx = a0 * xf + a1 * yf + a2 + dx[i, j]
+                sy = a3 * xf + a4 * yf + a5 + dy[i, j]
                 sx = min(max(sx, low_x), high_x)
                 sy = min(max(sy, low_y), high_y)
                 x0, y0 = int(sx + T(2)) - 2, int(sy + T(2)) - 2  # floor: sx + 2 >= 0 truncates down
                 fx, fy = sx - T(x0), sy - T(y0)
-                # the four neighbours: weight 0 outside the image, indices clamped so every read is inside
+                # weight 0 outside the image; indices clamped so that every read is inside
                 wx0 = one - fx if 0 <= x0 < width else zero
                 wx1 = fx if -1 <= x0 < width - 1 else zero
                 wy0 = one - fy if 0 <= y0 < height else zero
                 wy1 = fy if -1 <= y0 < height - 1 else zero
                 xa, xb = min(max(x0, 0), width - 1), min(max(x0 + 1, 0), width - 1)
                 ya, yb = min(max(y0, 0), height - 1) * width, min(max(y0 + 1, 0), height - 1) * width
-                out[b, i * width + j] = (wy0 * wx0 * X[r, ya + xa] + wy0 * wx1 * X[r, ya + xb]
-                                         + wy1 * wx0 * X[r, yb + xa] + wy1 * wx1 * X[r, yb + xb])
+                w00[j], w01[j], w10[j], w11[j] = wy0 * wx0, wy0 * wx1, wy1 * wx0, wy1 * wx1
+                i00[j], i01[j], i10[j], i11[j] = ya + xa, ya + xb, yb + xa, yb + xb
+            base = i * width
+            for j in range(width):
+                out[b, base + j] = (w00[j] * X[r, i00[j]] + w01[j] * X[r, i01[j]]
+                                    + w10[j] * X[r, i10[j]] + w11[j] * X[r, i11[j]])
