@@ -303,7 +303,8 @@ class BaseMLP(BaseEstimator):
         rows = self._batch_rows(p, n_train)
         self.model_.l2 = self._l2(p, rows)
         return make_trainer(
-            self.model_, X_like, engine=p["engine"], optimizer=self._optimizer(p), learning_rate=p["learning_rate_init"],
+            self.model_, X_like, engine=p["engine"], optimizer=self._optimizer(p),
+            learning_rate=p["learning_rate_init"],
             schedule=self._schedule(p, n_train), epochs=p["max_iter"], batch_size=rows, dropout=p["dropout"],
             clip_value=p["clip_value"], clip_norm=p["clip_norm"], shuffle=p["shuffle"], rng=self._rng,
         )
@@ -360,13 +361,15 @@ class BaseMLP(BaseEstimator):
         tol = p["tol"]
         if validating:
             score = self.validation_scores_[-1]
-            self._no_improvement_count = self._no_improvement_count + 1 if score < self.best_validation_score_ + tol else 0
+            worse = score < self.best_validation_score_ + tol
+            self._no_improvement_count = self._no_improvement_count + 1 if worse else 0
             if score > self.best_validation_score_:
                 self.best_validation_score_ = score
                 self._best_params = self.model_.copy_params()
         else:
             loss = self.loss_curve_[-1]
-            self._no_improvement_count = self._no_improvement_count + 1 if loss > self.best_loss_ - tol else 0
+            worse = loss > self.best_loss_ - tol
+            self._no_improvement_count = self._no_improvement_count + 1 if worse else 0
             self.best_loss_ = min(self.best_loss_, loss)
         return self._no_improvement_count
 
@@ -406,7 +409,8 @@ class BaseMLP(BaseEstimator):
         def loss_and_gradient(theta):
             value, grads, _ = layers.loss_and_gradients(unpack(theta), X, targets, activation=model.activation,
                                                         loss=model.loss, l2=model.l2, xp=xp)
-            return float(value), np.concatenate([to_numpy(g).astype(np.float64).ravel() for pair in grads for g in pair])
+            flat = [to_numpy(g).astype(np.float64).ravel() for pair in grads for g in pair]
+            return float(value), np.concatenate(flat)
 
         curve = []
 
@@ -485,7 +489,8 @@ class BaseMLP(BaseEstimator):
     def _validate_X(self, X, method):
         check_is_fitted(self)
         xp = self._input_namespace(X)
-        X = validate_data(self, X, reset=False, dtype=float_dtype(self.model_.dtype, xp=xp), accept_sparse=["csr", "csc"])
+        X = validate_data(self, X, reset=False, dtype=float_dtype(self.model_.dtype, xp=xp),
+                          accept_sparse=["csr", "csc"])
         X = _dense(X)
         self._check_same_namespace(*get_namespace(X), method)
         return X

@@ -183,7 +183,8 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
 
     def _check_solver(self):
         if self.solver == "lbfgs":
-            raise AttributeError(f"partial_fit is only available for stochastic optimizers. {self.solver} is not stochastic.")
+            raise AttributeError(
+                f"partial_fit is only available for stochastic optimizers. {self.solver} is not stochastic.")
         return True
 
     @available_if(_check_solver)
@@ -208,7 +209,8 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
                                  f"{_describe(self.classes_)}")
         if self._multilabel:
             if not _is_indicator(y) or y.shape[1] != self.n_outputs_:
-                raise ValueError(f"y must be a 0/1 indicator matrix with {self.n_outputs_} columns, as in the first fit")
+                raise ValueError(
+                    f"y must be a 0/1 indicator matrix with {self.n_outputs_} columns, as in the first fit")
             return xp.astype(follow_X(y, xp=xp, device=device), dtype)
         y = _labels_1d(y)
         indices = _labels_to_indices(y, self.classes_, xp=xp, device=device)

@@ -108,7 +108,8 @@ class MLPRegressor(RegressorMixin, BaseMLP):
     # ---- training -------------------------------------------------------------------------------
     def _check_solver(self):
         if self.solver == "lbfgs":
-            raise AttributeError(f"partial_fit is only available for stochastic optimizers. {self.solver} is not stochastic.")
+            raise AttributeError(
+                f"partial_fit is only available for stochastic optimizers. {self.solver} is not stochastic.")
         return True
 
     @available_if(_check_solver)
