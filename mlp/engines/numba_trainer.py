@@ -17,7 +17,6 @@ import math
 import numpy as np
 
 from ..augment import Prefetcher, apply_kernel
-from ..distributed import batch_part
 from .generic import Trainer, check_finite
 
 try:  # Numba is an optional dependency (the extra mlp-from-scratch[numba])
@@ -191,12 +190,15 @@ class NumbaTrainer(Trainer):
     def _augmenting(self, X, order, key, step_size):
         """make(step) for the Prefetcher: the augmented rows of `step` (this rank's part over MPI)
         written into one of the two buffers, gathered through `order` (None: in order)."""
-        n, spec, parallel = X.shape[0], self.augment, self.parallel  # batch_part: part() without its record
+        n, spec = X.shape[0], self.augment
         rows_of = order if order is not None else np.arange(n, dtype=np.int64)
+        batches = [(start, min(start + step_size, n)) for start in range(0, n, step_size)]
+        # this rank's rows of every batch, found here: the worker thread must not call part(), which
+        # records the share of the step being trained
+        parts = batches if self.parallel is None else [self.parallel.part(*batch) for batch in batches]
 
         def make(step):
-            start, stop = step * step_size, min((step + 1) * step_size, n)
-            first, last = (start, stop) if parallel is None else batch_part(start, stop, parallel.rank, parallel.size)
+            (start, stop), (first, last) = batches[step], parts[step]
             affine, noise = self.augmenter.params(key, step, stop - start, (first - start, last - start))
             out = self.X_augmented[step % 2][: last - first]
             apply_kernel(kernels.augment_rows, X, rows_of[first:last], affine, noise, spec, out)
