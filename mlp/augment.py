@@ -10,10 +10,11 @@ Every output pixel p = (x, y) (column, row) reads the input at the source point
 
 c the image centre, t a shift, M the inverse of rotation x shear x scale (so the content moves by
 t, rotates by the angle, grows by the scale), and d(p) Simard's displacement field: uniform noise
-in [-1, 1] per pixel and axis, smoothed by a Gaussian of std `elastic_sigma` pixels (Simard, Steinkraus
-and Platt 2003), drawn with the same covariance from far fewer numbers (`elastic_basis`). The value at s(p) is the bilinear mix of its four neighbours; neighbours outside the
-image count as 0 (MNIST's paper is 0). Bilinear weights are a convex combination, so the output stays
-in the input's range.
+in [-1, 1] per pixel and axis, smoothed by a Gaussian of std `elastic_sigma` pixels (Simard,
+Steinkraus and Platt 2003), here drawn with the same covariance from far fewer numbers
+(`elastic_basis`). The value at s(p) is the bilinear mix of its four neighbours; neighbours outside
+the image count as 0 (MNIST's paper is 0). Bilinear weights are a convex combination, so the output
+stays in the input's range.
 
 Random numbers are drawn on the host from a seeded NumPy Generator (`draw`) and moved to the data's
 device once; the sampling itself (`apply_generic`) is gathers and arithmetic in the array API, so it
@@ -33,8 +34,8 @@ import numpy as np
 
 from ._array_api import from_host, get_namespace, is_numpy_namespace
 
-__all__ = ["Augment", "check_augment", "draw", "apply", "apply_generic", "augment", "smoothing_matrix",
-           "BatchAugmenter"]
+__all__ = ["Augment", "check_augment", "check_images", "draw", "apply", "apply_generic", "apply_kernel", "augment",
+           "elastic_field", "elastic_basis", "smoothing_matrix", "BatchAugmenter", "Prefetcher"]
 
 _LIMITS = {  # name: (low, high, what it is)
     "shift": (0.0, None, "largest shift in pixels along each axis"),
@@ -174,7 +175,8 @@ def draw(spec, rng, n):
     affine = np.stack([m00, m01, cx - (m00 * px + m01 * py), m10, m11, cy - (m10 * px + m11 * py)], axis=1)
     noise = None
     if spec.elastic:
-        rank_y, rank_x = elastic_basis(height, spec.elastic_sigma).shape[1], elastic_basis(width, spec.elastic_sigma).shape[1]
+        rank_y = elastic_basis(height, spec.elastic_sigma).shape[1]
+        rank_x = elastic_basis(width, spec.elastic_sigma).shape[1]
         noise = rng.standard_normal((n, 2, rank_y, rank_x), dtype=np.float32)
         noise *= np.float32(1.0 / math.sqrt(3.0))  # the variance of Simard's uniform noise in [-1, 1]
     return affine, noise
@@ -199,6 +201,8 @@ def _basis(size, sigma):
     G, _ = _smoothing(size, sigma)
     values, vectors = np.linalg.eigh(G @ G.T)
     values, vectors = np.clip(values[::-1], 0.0, None), vectors[:, ::-1]
+    # a sign per eigenvector that no LAPACK build can flip: its largest entry positive
+    vectors = vectors * np.where(vectors[np.argmax(np.abs(vectors), axis=0), np.arange(size)] < 0, -1.0, 1.0)
     rank = int(np.searchsorted(np.cumsum(values) / values.sum(), 1.0 - BASIS_LOSS)) + 1
     basis = vectors[:, :rank] * np.sqrt(values[:rank])
     basis.setflags(write=False)
