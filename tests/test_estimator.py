@@ -220,8 +220,12 @@ def test_unknown_labels_and_shapes_are_named():
     model = fit_quietly(MLPClassifier(max_iter=2, **SMALL), X, y)
     with pytest.raises(ValueError, match="X has 5 features, but MLPClassifier is expecting 6"):
         model.predict(X[:, :5])
-    with pytest.raises(ValueError, match="not trained on, such as 9"):
+    with pytest.raises(ValueError, match=r"warm_start can only be used where `y` has the same classes.*\{0, 1, 9\}"):
         model.set_params(warm_start=True).fit(X, np.where(y == 2, 9, y))
+    with pytest.raises(ValueError, match="warm_start can only be used"):
+        model.fit(X[y < 2], y[y < 2])  # a subset of the classes, too
+    with pytest.raises(ValueError, match="not trained on, such as 9"):
+        model.partial_fit(X, np.where(y == 2, 9, y))
     with pytest.raises(ValueError, match="Unknown label type"):
         MLPClassifier().fit(X, np.linspace(0, 1, 120))
 
@@ -315,6 +319,17 @@ def test_early_stopping_keeps_the_best_validation_score():
     # the kept weights are those of the best epoch: the same as training exactly that long
     stopped_there = fit_quietly(MLPClassifier(max_iter=best, n_iter_no_change=1000, **options), X, y)
     assert_same_params(model, stopped_there)
+
+
+def test_the_early_stopping_split_keeps_the_class_proportions():
+    X, _ = blobs(n=100)
+    y = np.array([0] * 90 + [1] * 10)
+    model = fit_quietly(MLPClassifier(early_stopping=True, validation_fraction=0.2, max_iter=1, **SMALL), X, y)
+    order = model._holdout_order(y, 20)
+    assert sorted(order.tolist()) == list(range(100))
+    assert np.bincount(y[order[:20]]).tolist() == [18, 2]  # 90 % and 10 %, as in scikit-learn's stratified split
+    with pytest.raises(ValueError, match="least populated class"):
+        MLPClassifier(early_stopping=True).fit(X[:30], np.r_[np.zeros(29), 1])
 
 
 def test_early_stopping_needs_a_validation_set():

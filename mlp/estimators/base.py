@@ -125,7 +125,7 @@ def _choices(values):
 class BaseMLP(BaseEstimator):
     """The shared machinery; `MLPClassifier` and `MLPRegressor` define the targets and outputs.
 
-    Subclasses implement `_encode_targets(y, first, classes, xp, device, dtype)` (targets for the
+    Subclasses implement `_encode_targets(y, first, incremental, classes, xp, device, dtype)` (targets for the
     trainer, deciding the output layer on the first call), `_validation_score(X, targets)` and the
     prediction methods.
     """
@@ -262,7 +262,8 @@ class BaseMLP(BaseEstimator):
             raise ValueError("partial_fit does not support early_stopping=True")
         first = not (hasattr(self, "model_") and (incremental or p["warm_start"]))
         X, y, xp, device = self._validate_X_y(X, y, reset=first, dtype=p["dtype"])
-        targets = self._encode_targets(y, first=first, classes=classes, xp=xp, device=device, dtype=X.dtype)
+        targets = self._encode_targets(y, first=first, incremental=incremental, classes=classes, xp=xp, device=device,
+                                       dtype=X.dtype)
         if first:
             self._initialise(X, targets, p, xp=xp, device=device)
         if p["solver"] == "lbfgs":
@@ -375,7 +376,7 @@ class BaseMLP(BaseEstimator):
 
     def _split_validation(self, X, targets, p, *, xp, device):
         """Hold out ceil(validation_fraction * n) samples (at least 2, as scikit-learn) drawn from the
-        estimator's random stream."""
+        estimator's random stream (stratified by class for a single-output classifier, as scikit-learn)."""
         n = X.shape[0]
         n_val = math.ceil(p["validation_fraction"] * n)
         if n_val < 2 or n - n_val < 1:
@@ -384,9 +385,13 @@ class BaseMLP(BaseEstimator):
                 f"n_samples={n}: the validation set is too small. Increase 'validation_fraction' or the size of "
                 "your dataset, or pass early_stopping=False"
             )
-        order = from_host(self._rng.permutation(n), xp=xp, device=device)
+        order = from_host(self._holdout_order(targets, n_val), xp=xp, device=device)
         X_val, T_val = xp.take(X, order[:n_val], axis=0), xp.take(targets, order[:n_val], axis=0)
         return xp.take(X, order[n_val:], axis=0), xp.take(targets, order[n_val:], axis=0), X_val, T_val
+
+    def _holdout_order(self, targets, n_val):
+        """A permutation of the samples (host int64) whose first n_val form the validation set."""
+        return self._rng.permutation(targets.shape[0])
 
     def _fit_lbfgs(self, X, targets, p):
         """scikit-learn's lbfgs: SciPy's L-BFGS-B on the flat parameter vector (float64 on the host, as

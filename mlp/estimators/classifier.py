@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 from sklearn.base import ClassifierMixin
+from sklearn.model_selection import train_test_split
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import column_or_1d
@@ -197,7 +198,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
             raise ValueError("classes must be passed on the first call to partial_fit (all the labels y can hold)")
         return self._fit(X, y, incremental=True, classes=classes)
 
-    def _encode_targets(self, y, *, first, classes, xp, device, dtype):
+    def _encode_targets(self, y, *, first, incremental, classes, xp, device, dtype):
         """The targets the trainer sees: class indices (softmax, mse) or a 0/1 float matrix (logistic
         outputs: two classes, multilabel). On the first call the classes and the output layer are chosen."""
         if first:
@@ -213,6 +214,12 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
                     f"y must be a 0/1 indicator matrix with {self.n_outputs_} columns, as in the first fit")
             return xp.astype(follow_X(y, xp=xp, device=device), dtype)
         y = _labels_1d(y)
+        if not first and not incremental:  # a warm-started fit must see the same classes, as in scikit-learn
+            seen = _fit_classes(y, xp=xp, device=device)
+            if not _same_classes(seen, self.classes_):
+                raise ValueError(
+                    "warm_start can only be used where `y` has the same classes as in the previous call to fit. "
+                    f"Previously got {_describe(self.classes_)}, `y` has {_describe(seen)}")
         indices = _labels_to_indices(y, self.classes_, xp=xp, device=device)
         if self._loss == "binary_cross_entropy":  # two classes: one logistic output, the second class is 1
             return xp.reshape(xp.astype(indices == 1, dtype), (-1, 1))
@@ -246,6 +253,18 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         if dtype_name(self.classes_.dtype).startswith(("int", "uint")):
             return self.classes_
         return from_host(np.arange(self.n_outputs_), xp=xp, device=device)
+
+    def _holdout_order(self, targets, n_val):
+        """scikit-learn's stratified split (train_test_split(stratify=y)) for one label per sample: the
+        validation set keeps the class proportions. The class indices come to the host for it, once
+        per fit; multilabel targets are split at random, as in scikit-learn."""
+        if self._multilabel:
+            return super()._holdout_order(targets, n_val)
+        strata = to_numpy(targets).reshape(-1)
+        seed = int(self._rng.integers(np.iinfo(np.int32).max))
+        train, held_out = train_test_split(np.arange(strata.shape[0]), test_size=n_val, stratify=strata,
+                                           random_state=seed)
+        return np.concatenate([held_out, train])
 
     def _validation_score(self, X, targets):
         """Accuracy on held-out (X, encoded targets), as scikit-learn's early stopping watches it."""

@@ -117,7 +117,7 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         """One epoch over (X, y), continuing the same optimizer state; returns self."""
         return self._fit(X, y, incremental=True)
 
-    def _encode_targets(self, y, *, first, classes, xp, device, dtype):
+    def _encode_targets(self, y, *, first, incremental, classes, xp, device, dtype):
         """y as an (n_samples, n_outputs) matrix in X's dtype, namespace and device."""
         y = follow_X(y, xp=xp, device=device)
         if y.ndim == 1:
