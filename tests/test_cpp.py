@@ -290,6 +290,176 @@ def test_mlpd_files_both_ways(cli, mnist_dir, tmp_path):
     np.testing.assert_array_equal(y, y_test[:500])
 
 
+# ---- real-valued targets: regression (squared_error) and multilabel (binary_cross_entropy) -----------
+
+
+def _value_data(path, *, outputs, loss="squared_error", n_train=600, n_test=200, seed=0):
+    """A smooth synthetic problem in the .npz layout the port reads for real-valued targets."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n_train + n_test, 5))
+    Y = np.tanh(X @ rng.standard_normal((5, outputs))) + 0.05 * rng.standard_normal((n_train + n_test, outputs))
+    if loss == "binary_cross_entropy":
+        Y = (Y > 0).astype(np.float64)
+    if outputs == 1:
+        Y = Y[:, 0]
+    np.savez(path, X_train=X[:n_train], y_train=Y[:n_train], X_test=X[n_train:], y_test=Y[n_train:])
+    return X[n_train:], Y[n_train:]
+
+
+def _value_scores(stdout):
+    """(mse, r2) from 'test mse M  r2 R ...', or (None, accuracy) from the multilabel line."""
+    for line in stdout.splitlines():
+        if line.startswith("test mse"):
+            words = line.split()
+            return float(words[2]), float(words[4])
+        if line.startswith("test accuracy"):
+            return None, float(line.split()[2])
+    raise AssertionError(f"no test score line in:\n{stdout}")
+
+
+def _predictions(path):
+    with np.load(path, allow_pickle=False) as archive:
+        assert archive.files == ["predictions"]
+        return archive["predictions"]
+
+
+def _tolerance(dtype):
+    return {"rtol": 2e-5, "atol": 2e-5} if dtype == "float32" else {"rtol": 1e-11, "atol": 1e-11}
+
+
+@pytest.mark.parametrize(("dtype", "outputs"), [("float32", 1), ("float64", 3)])
+def test_cpp_evaluates_python_regression_model(cli, tmp_path, dtype, outputs):
+    """A regression model trained and saved by the Python package (classes null, n_outputs) gives,
+    through the port, the predictions and the R^2 that Python gives."""
+    import mlp
+
+    data = tmp_path / "data.npz"
+    X_test, Y_test = _value_data(data, outputs=outputs)
+    with np.load(data) as archive:
+        X_train, Y_train = archive["X_train"], archive["y_train"]
+    model = mlp.fit(X_train, Y_train, loss="squared_error", hidden_sizes=[16, 8], activation="tanh", epochs=5,
+                    dtype=dtype, seed=0)
+    path = tmp_path / "python_regressor.npz"
+    model.save(path)
+    with np.load(path, allow_pickle=False) as archive:
+        meta = json.loads(bytes(archive["metadata"]).decode("utf-8"))
+    assert meta["classes"] is None and meta["n_outputs"] == outputs and meta["format_version"] == 2
+
+    result = cli("evaluate", path, "--data", data, "--predictions", tmp_path / "predictions.npz")
+    assert f"-> {outputs} identity; loss=squared_error" in result.stdout
+    got = _predictions(tmp_path / "predictions.npz")
+    assert got.dtype == np.dtype(dtype) and got.shape == (len(X_test), outputs)
+    expected = np.asarray(model.predict(X_test.astype(dtype))).reshape(len(X_test), outputs)
+    np.testing.assert_allclose(got, expected, **_tolerance(dtype))
+    mse, r2 = _value_scores(result.stdout)
+    assert r2 == pytest.approx(model.score(X_test.astype(dtype), Y_test), abs=1e-4)
+    assert mse == pytest.approx(float(np.mean((expected - Y_test.reshape(expected.shape)) ** 2)), rel=1e-4)
+
+
+@pytest.mark.parametrize(("dtype", "outputs"), [("float32", 2), ("float64", 1)])
+def test_cpp_regression_model_loads_in_python(cli, tmp_path, dtype, outputs):
+    """The port learns a regression model from an .npz of real targets; mlp.load reads the file it
+    writes, and the loaded model predicts what the port predicts and scores the R^2 it reported."""
+    import mlp
+
+    data = tmp_path / "data.npz"
+    X_test, Y_test = _value_data(data, outputs=outputs)
+    out = tmp_path / "cpp_regressor.npz"
+    result = cli("train", "--data", data, "--hidden", "32", "--epochs", "30", "--batch-size", "32", "--optimizer",
+                 "adam", "--lr", "0.01", "--dropout", "0", "--seed", "3", "--dtype", dtype, "--out", out)
+    losses = [float(line.split("loss")[1].split()[0]) for line in result.stdout.splitlines() if line.startswith("epoch")]
+    assert len(losses) == 30 and losses[-1] < 0.5 * losses[0]
+    mse, r2 = _value_scores(result.stdout)
+    assert r2 > 0.8, result.stdout
+
+    with np.load(out, allow_pickle=False) as archive:
+        meta = json.loads(bytes(archive["metadata"]).decode("utf-8"))
+    assert meta["loss"] == "squared_error" and meta["classes"] is None and meta["n_outputs"] == outputs
+    assert meta["format_version"] == 2 and meta["preprocessing"] is None and "accuracy" not in meta["history"]
+    model = mlp.load(out)
+    assert model.classes_ is None and model.n_outputs == outputs and model.dtype == dtype
+    assert len(model.history["loss"]) == 30
+    assert model.score(X_test.astype(dtype), Y_test) == pytest.approx(r2, abs=1e-4)
+
+    cli("evaluate", out, "--data", data, "--predictions", tmp_path / "predictions.npz")
+    expected = np.asarray(model.predict(X_test.astype(dtype))).reshape(len(X_test), outputs)
+    np.testing.assert_allclose(_predictions(tmp_path / "predictions.npz"), expected, **_tolerance(dtype))
+    assert mse == pytest.approx(float(np.mean((expected - Y_test.reshape(expected.shape)) ** 2)), rel=1e-4)
+
+
+def test_multilabel_models_both_ways(cli, tmp_path):
+    """binary_cross_entropy (one sigmoid per label): a port-trained model loads in Python with the same
+    probabilities and score; a Python-trained one gives the same probabilities through the port."""
+    import mlp
+
+    data = tmp_path / "labels.npz"
+    X_test, Y_test = _value_data(data, outputs=3, loss="binary_cross_entropy")
+    out = tmp_path / "cpp_multilabel.npz"
+    result = cli("train", "--data", data, "--loss", "binary_cross_entropy", "--hidden", "16", "--epochs", "20",
+                 "--optimizer", "adam", "--lr", "0.01", "--seed", "0", "--dtype", "float64", "--out", out)
+    _, accuracy = _value_scores(result.stdout)
+    model = mlp.load(out)
+    assert model.loss == "binary_cross_entropy" and model.classes_ is None and model.n_outputs == 3
+    assert model.score(X_test, Y_test) == pytest.approx(accuracy, abs=1e-4) and accuracy > 0.6
+    cli("evaluate", out, "--data", data, "--predictions", tmp_path / "p.npz")
+    np.testing.assert_allclose(_predictions(tmp_path / "p.npz"), model.predict_proba(X_test), rtol=1e-11, atol=1e-12)
+
+    with np.load(data) as archive:
+        python_model = mlp.fit(archive["X_train"], archive["y_train"], loss="binary_cross_entropy",
+                               hidden_sizes=[8], epochs=3, seed=1)
+    python_model.save(tmp_path / "python_multilabel.npz")
+    cli("evaluate", tmp_path / "python_multilabel.npz", "--data", data, "--predictions", tmp_path / "q.npz")
+    np.testing.assert_allclose(_predictions(tmp_path / "q.npz"), python_model.predict_proba(X_test.astype(np.float32)),
+                               rtol=2e-5, atol=2e-6)
+
+
+def test_bad_value_data(cli, tmp_path, trained_model):
+    """Real-valued targets: wrong loss for the data, missing or malformed arrays, a regression model
+    on images and a classifier on an .npz each fail with one line and a non-zero status."""
+    data = tmp_path / "data.npz"
+    X_test, Y_test = _value_data(data, outputs=2)
+    tiny = CPP / "tests" / "data" / "tiny"
+    usage = [
+        ("train", "--data", data, "--loss", "cross_entropy"),
+        ("train", "--data", tiny, "--loss", "squared_error"),
+    ]
+    for args in usage:
+        _assert_clean_failure(cli(*args, "--epochs", "1", check=False), code=2)
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((20, 5))
+    broken = {
+        "no_targets": dict(X_train=X),
+        "nan_inputs": dict(X_train=np.where(np.arange(100).reshape(20, 5) == 7, np.nan, X), y_train=X[:, 0]),
+        "rows_differ": dict(X_train=X, y_train=X[:10, 0]),
+        "integer_inputs": dict(X_train=np.ones((20, 5), np.int64), y_train=X[:, 0]),
+        "three_d_targets": dict(X_train=X, y_train=np.zeros((20, 2, 2))),
+    }
+    for name, arrays in broken.items():
+        path = tmp_path / f"{name}.npz"
+        np.savez(path, **arrays)
+        result = cli("train", "--data", path, "--epochs", "1", check=False)
+        _assert_clean_failure(result, code=1)
+        assert str(path) in result.stderr
+    labels = tmp_path / "not_binary.npz"
+    np.savez(labels, X_train=X, y_train=2.0 * np.ones((20, 2)))
+    result = cli("train", "--data", labels, "--loss", "binary_cross_entropy", "--epochs", "1", check=False)
+    _assert_clean_failure(result, code=1)
+    assert "[0, 1]" in result.stderr
+
+    regressor = tmp_path / "regressor.npz"
+    cli("train", "--data", data, "--hidden", "4", "--epochs", "1", "--seed", "0", "--out", regressor)
+    result = cli("evaluate", regressor, "--data", tiny, check=False)
+    _assert_clean_failure(result, code=1)
+    assert "FILE.npz" in result.stderr
+    classifier, _ = trained_model
+    _assert_clean_failure(cli("evaluate", classifier, "--data", data, check=False), code=1)
+    wrong_width = tmp_path / "wrong_width.npz"
+    np.savez(wrong_width, X_test=X_test[:, :4], y_test=Y_test)
+    _assert_clean_failure(cli("evaluate", regressor, "--data", wrong_width, check=False), code=1)
+    _assert_clean_failure(cli("evaluate", classifier, "--data", tiny, "--predictions", tmp_path / "p.npz",
+                              check=False), code=2)
+
+
 # ---- malformed flags and files ----------------------------------------------------------------------
 
 

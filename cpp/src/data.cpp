@@ -2,12 +2,14 @@
 // before anything is allocated or decompressed.
 #include "data.hpp"
 
+#include <cmath>
 #include <cstring>
 #include <stdexcept>
 #include <sys/stat.h>
 
 #include "inflate.hpp"
 #include "files.hpp"
+#include "npz.hpp"
 
 namespace mlp {
 
@@ -165,6 +167,88 @@ void truncate(Dataset& d, std::size_t n) {
   d.n = n;
   d.pixels.resize(n * d.features());
   d.labels.resize(n);
+}
+
+// ---- data with real-valued targets -----------------------------------------------------------------
+
+namespace {
+
+// The values of a numeric .npy array as doubles (floats, signed and unsigned integers, bool).
+std::vector<double> as_doubles(const NpyArray& a, bool floats_only, const std::string& where) {
+  const std::string& d = a.descr;
+  const std::size_t n = a.count();
+  std::vector<double> out(n);
+  const uint8_t* p = a.data.data();
+  auto load = [&](auto tag) {
+    using V = decltype(tag);
+    for (std::size_t i = 0; i < n; ++i) {
+      V v;
+      std::memcpy(&v, p + i * sizeof(V), sizeof(V));
+      out[i] = static_cast<double>(v);
+    }
+  };
+  if (d == "<f4") load(float());
+  else if (d == "<f8") load(double());
+  else if (floats_only) fail(where + " has dtype " + d + "; give float32 or float64 values (X.astype(np.float32))");
+  else if (d == "<i8") load(int64_t());
+  else if (d == "<i4") load(int32_t());
+  else if (d == "<i2") load(int16_t());
+  else if (d == "|i1") load(int8_t());
+  else if (d == "<u8") load(uint64_t());
+  else if (d == "<u4") load(uint32_t());
+  else if (d == "<u2") load(uint16_t());
+  else if (d == "|u1" || d == "|b1") load(uint8_t());
+  else fail(where + " has dtype " + d + "; give real numbers (float32, float64, an integer type or bool)");
+  for (std::size_t i = 0; i < n; ++i)
+    if (!std::isfinite(out[i])) fail(where + " contains NaN or infinity (element " + std::to_string(i) + "); clean the data first");
+  return out;
+}
+
+constexpr std::size_t kMaxValueWidth = 100000000;  // features, outputs: mlp.model_file's MAX_WIDTH
+constexpr std::size_t kMaxValueRows = 0x7FFFFFFF;
+
+}  // namespace
+
+bool has_value_split(const NpzArchive& archive, const std::string& split) {
+  return archive.find("X_" + split) != nullptr;
+}
+
+ValueDataset load_value_split(const NpzArchive& archive, const std::string& split) {
+  const std::string& path = archive.path();
+  const std::string xs = "X_" + split, ys = "y_" + split;
+  const NpzEntry* xe = archive.find(xs);
+  const NpzEntry* ye = archive.find(ys);
+  if (!xe || !ye)
+    fail(path + ": no '" + (xe ? ys : xs) + "' array; a data file for real-valued targets holds X_train, y_train "
+         "(and X_test, y_test): np.savez(path, X_train=X, y_train=y, ...)");
+  // read() refuses an entry declaring more than kMaxDataBytes before inflating anything.
+  const NpyArray xa = archive.read(*xe, kMaxDataBytes);
+  const NpyArray ya = archive.read(*ye, kMaxDataBytes);
+  ValueDataset d;
+  d.source = path + ":" + xs;
+  if (xa.shape.size() != 2 || xa.shape[0] == 0 || xa.shape[1] == 0)
+    fail(path + ": " + xs + " must be a 2-D array (n_samples, n_features) with at least one row and column");
+  if (ya.shape.size() != 1 && ya.shape.size() != 2)
+    fail(path + ": " + ys + " must be 1-D (n_samples,) or 2-D (n_samples, n_outputs)");
+  d.n = xa.shape[0];
+  d.features = xa.shape[1];
+  d.outputs = ya.shape.size() == 2 ? ya.shape[1] : 1;
+  if (ya.shape[0] != d.n)
+    fail(path + ": " + xs + " has " + std::to_string(d.n) + " rows but " + ys + " has " + std::to_string(ya.shape[0]));
+  if (d.outputs == 0) fail(path + ": " + ys + " has 0 columns; give at least one target per sample");
+  if (d.n > kMaxValueRows) fail(path + ": " + xs + " has more than 2^31 - 1 rows");
+  if (d.features > kMaxValueWidth || d.outputs > kMaxValueWidth)
+    fail(path + ": more than 10^8 features or outputs");
+  d.X = as_doubles(xa, true, path + ": " + xs);
+  d.Y = as_doubles(ya, false, path + ": " + ys);
+  return d;
+}
+
+void truncate(ValueDataset& d, std::size_t n) {
+  if (n >= d.n) return;
+  d.n = n;
+  d.X.resize(n * d.features);
+  d.Y.resize(n * d.outputs);
 }
 
 }  // namespace mlp

@@ -40,4 +40,25 @@ void write_mlpd(const std::string& path, const Dataset& d);
 // Keeps the first n examples (no-op when n >= d.n).
 void truncate(Dataset& d, std::size_t n);
 
+// ---- data with real-valued targets (regression, multilabel) -------------------------------------
+// An .npz archive (np.savez or np.savez_compressed) holding, for a split "train" or "test",
+//   X_<split>   (n, features) float32 or float64, the inputs as the network sees them (no scaling)
+//   y_<split>   (n,) or (n, k) real targets: float32/float64, or integer/bool (0/1 labels)
+// Every value must be finite. Sizes come from the .npy headers and are checked (entry sizes against
+// kMaxDataBytes, widths against 10^8, rows against 2^31 - 1) before anything is inflated.
+struct ValueDataset {
+  std::size_t n = 0, features = 0, outputs = 0;
+  std::vector<double> X;  // n * features, row-major
+  std::vector<double> Y;  // n * outputs, row-major ((n,) targets become one column)
+  std::string source;     // "file.npz:X_train", for messages
+};
+
+class NpzArchive;
+// Whether the archive holds X_<split>.
+bool has_value_split(const NpzArchive& archive, const std::string& split);
+// Throws std::runtime_error("<path>: ...") for a missing entry, a wrong dtype or shape, or NaN/inf.
+ValueDataset load_value_split(const NpzArchive& archive, const std::string& split);
+// Keeps the first n rows (no-op when n >= d.n).
+void truncate(ValueDataset& d, std::size_t n);
+
 }  // namespace mlp

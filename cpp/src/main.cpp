@@ -1,7 +1,8 @@
 // main.cpp - the mlp-cpp command line: train on MNIST, evaluate a model file, convert data.
 //
 //   mlp-cpp train --data DIR [--hidden 128,64] [--epochs N] [--batch-size N|full] ... [--out model.npz]
-//   mlp-cpp evaluate MODEL.npz --data DIR
+//   mlp-cpp train --data FILE.npz [--loss squared_error|binary_cross_entropy] ...   (real-valued targets)
+//   mlp-cpp evaluate MODEL.npz --data DIR|FILE.npz [--predictions OUT.npz]
 //   mlp-cpp convert --data DIR --out DIR2     (IDX[.gz] -> train.mlpd / test.mlpd)
 //
 // Every error is one line on stderr ("mlp-cpp: error: ...") and a non-zero exit status:
@@ -27,6 +28,7 @@
 #include "gemm.hpp"
 #include "inflate.hpp"
 #include "model.hpp"
+#include "npz.hpp"
 
 #ifndef MLP_VERSION
 #define MLP_VERSION "0.1.0"
@@ -69,6 +71,10 @@ std::string train_help() {
       "\n"
       "Train a multilayer perceptron on MNIST (DIR holds train.mlpd/test.mlpd or the four IDX files,\n"
       "gzip-compressed or not), print per-epoch loss, train accuracy and seconds, then test accuracy.\n"
+      "With --data FILE.npz (arrays X_train, y_train and optionally X_test, y_test; y real values, one\n"
+      "column or several) it trains on real-valued targets instead: regression with --loss squared_error\n"
+      "(the default for such a file; identity outputs), multilabel with --loss binary_cross_entropy\n"
+      "(0/1 targets, sigmoid outputs), and reports the test mean squared error and R^2.\n"
       "Defaults (in brackets) are mlp.fit's, from the one table of options in mlp/options.py.\n"
       "\n";
   h += row("--hidden 128,64", "hidden layer widths ('' or none: no hidden layer)", join_sizes(d::kHiddenSizes));
@@ -85,7 +91,7 @@ std::string train_help() {
   h += row("--schedule NAME", "constant|step|exponential|cosine|plateau", d::kSchedule);
   h += row("--momentum X", "momentum / nesterov coefficient", format_g(d::kMomentum));
   h += row("--activation NAME", "relu|leaky_relu|sigmoid|tanh|identity", d::kActivation);
-  h += row("--loss NAME", "cross_entropy|mse", d::kLoss);
+  h += row("--loss NAME", "cross_entropy|mse (.npz: squared_error|binary_cross_entropy)", d::kLoss);
   h += row("--init NAME", "auto: He for the ReLU family, else Glorot uniform", d::kInit);
   h += std::string(27, ' ') + "or " + initializer_names() + "\n";
   h += row("--weight-decay X", "L2 lambda; adamw: decoupled decay, default " + format_g(d::kWeightDecayAdamw),
@@ -108,10 +114,14 @@ std::string train_help() {
 }
 
 const char* const kEvaluateHelp =
-    "usage: mlp-cpp evaluate MODEL.npz --data DIR [--test-limit N] [--threads N] [--gemm own|blas]\n"
+    "usage: mlp-cpp evaluate MODEL.npz --data DIR|FILE.npz [--test-limit N] [--predictions OUT.npz]\n"
+    "                        [--threads N] [--gemm own|blas]\n"
     "\n"
     "Print the architecture of a model file (written by mlp-cpp or by the Python package) and its\n"
-    "accuracy and mean loss on the test split in DIR.\n";
+    "accuracy and mean loss on the test split in DIR. A model trained on real-valued targets (loss\n"
+    "squared_error or binary_cross_entropy, no classes) is evaluated on X_test, y_test of FILE.npz:\n"
+    "mean squared error, R^2 and its loss (binary_cross_entropy: also the share of rows entirely right).\n"
+    "--predictions writes the network's outputs, an (n, outputs) array named 'predictions', to OUT.npz.\n";
 
 const char* const kConvertHelp =
     "usage: mlp-cpp convert --data DIR --out DIR2\n"
@@ -123,8 +133,8 @@ const char* const kMainHelp =
     "usage: mlp-cpp COMMAND [options]      (mlp-cpp COMMAND --help for the options)\n"
     "\n"
     "commands:\n"
-    "  train      train a network on MNIST and optionally save it\n"
-    "  evaluate   test accuracy of a saved model (C++ or Python)\n"
+    "  train      train a network on MNIST (or on real-valued targets in an .npz) and optionally save it\n"
+    "  evaluate   test accuracy (or mean squared error and R^2) of a saved model (C++ or Python)\n"
     "  convert    write the .mlpd binary data files\n"
     "  version    print the version and build options\n";
 
@@ -235,6 +245,105 @@ std::vector<int> parse_hidden(const std::string& text) {
 std::string require_data(const Args& args) {
   if (!args.has("data")) throw UsageError("--data DIR is required (the folder with the MNIST files)");
   return args.get("data");
+}
+
+// --data names an .npz of real-valued targets (X_train, y_train, ...) rather than a folder of images.
+bool is_value_data(const std::string& data) {
+  return data.size() > 4 && data.compare(data.size() - 4, 4, ".npz") == 0;
+}
+
+template <class T>
+std::vector<T> cast_values(const std::vector<double>& v) {
+  return std::vector<T>(v.begin(), v.end());
+}
+
+// Refuses targets outside [0, 1] for binary cross-entropy (as mlp.fit's check_targets).
+void check_unit_interval(const ValueDataset& d, int loss) {
+  if (loss != BINARY_CROSS_ENTROPY) return;
+  for (std::size_t i = 0; i < d.Y.size(); ++i)
+    if (d.Y[i] < 0.0 || d.Y[i] > 1.0)
+      throw std::runtime_error(d.source + ": loss binary_cross_entropy needs targets in [0, 1], but y holds " +
+                               format_g(d.Y[i]) + " (element " + std::to_string(i) + ")");
+}
+
+template <class T>
+void print_value_scores(const ValueScores& s, int loss, std::size_t n) {
+  if (loss == BINARY_CROSS_ENTROPY)
+    std::printf("test accuracy %.4f  (rows entirely right; mse %.6g, r2 %.4f, loss %.6g, %zu rows)\n", s.accuracy,
+                s.mse, s.r2, s.loss, n);
+  else
+    std::printf("test mse %.6g  r2 %.4f  (loss %.6g, %zu rows)\n", s.mse, s.r2, s.loss, n);
+}
+
+// Training on real-valued targets: X and Y as given, no classes, no image preprocessing.
+template <class T>
+int run_train_values(const TrainConfig& config, const ValueDataset& train_set, const ValueDataset* test_set,
+                     const std::string& out, bool quiet) {
+  check_unit_interval(train_set, config.loss);
+  const std::vector<T> X = cast_values<T>(train_set.X), Y = cast_values<T>(train_set.Y);
+  Batch<T> batch;
+  batch.X = X.data();
+  batch.Y = Y.data();
+  batch.n = train_set.n;
+  if (!quiet) {
+    std::printf("data: %zu training rows of %zu features and %zu output%s from %s; %zu test rows\n", train_set.n,
+                train_set.features, train_set.outputs, train_set.outputs == 1 ? "" : "s", train_set.source.c_str(),
+                test_set ? test_set->n : std::size_t(0));
+    std::fflush(stdout);
+  }
+  const int width = static_cast<int>(std::to_string(config.epochs).size());
+  double total_seconds = 0.0;
+  auto on_epoch = [&](const EpochStats& s) {
+    total_seconds += s.seconds;
+    if (!quiet) {
+      std::printf("epoch %*d/%d  loss %.6g  lr %.2e  cpu %.3fs  %.3fs\n", width, s.epoch, s.epochs, s.loss, s.lr,
+                  s.cpu_seconds, s.seconds);
+      std::fflush(stdout);
+    }
+  };
+  Model<T> model = train<T>(config, batch, static_cast<int>(train_set.features), static_cast<int>(train_set.outputs),
+                            on_epoch);
+  if (!quiet) std::printf("model: %s\n", model.describe().c_str());
+  if (config.epochs > 0 && !quiet) std::printf("training time: %.3fs\n", total_seconds);
+  if (test_set && test_set->n > 0) {
+    const std::vector<T> Xt = cast_values<T>(test_set->X), Yt = cast_values<T>(test_set->Y);
+    print_value_scores<T>(evaluate_values(model, Xt.data(), Yt.data(), test_set->n), model.loss, test_set->n);
+  }
+  if (!out.empty()) {
+    save_model(model, out);
+    if (!quiet) std::printf("saved %s\n", out.c_str());
+  }
+  return 0;
+}
+
+// evaluate for a model without classes: X_test, y_test of an .npz; optionally the outputs to an .npz.
+template <class T>
+int evaluate_values_file(const Model<T>& m, const std::string& data, long long test_limit,
+                         const std::string& predictions) {
+  if (!is_value_data(data))
+    throw std::runtime_error("the model has loss " + std::string(loss_name(m.loss)) +
+                             " (real-valued targets, no classes): give --data FILE.npz holding X_test and y_test");
+  const NpzArchive archive(data);
+  ValueDataset test_set = load_value_split(archive, "test");
+  if (test_limit > 0) truncate(test_set, static_cast<std::size_t>(test_limit));
+  if (test_set.features != static_cast<std::size_t>(m.sizes[0]))
+    throw std::runtime_error(test_set.source + " has " + std::to_string(test_set.features) +
+                             " features but the model was trained on " + std::to_string(m.sizes[0]));
+  if (test_set.outputs != static_cast<std::size_t>(m.sizes.back()))
+    throw std::runtime_error(data + ": y_test has " + std::to_string(test_set.outputs) +
+                             " outputs but the model has " + std::to_string(m.sizes.back()));
+  check_unit_interval(test_set, m.loss);
+  const std::vector<T> X = cast_values<T>(test_set.X), Y = cast_values<T>(test_set.Y);
+  std::vector<T> outputs;
+  const ValueScores s = evaluate_values(m, X.data(), Y.data(), test_set.n, predictions.empty() ? nullptr : &outputs);
+  print_value_scores<T>(s, m.loss, test_set.n);
+  if (!predictions.empty()) {
+    const std::vector<std::size_t> shape = {test_set.n, test_set.outputs};
+    write_npz(predictions, {sizeof(T) == 4 ? NpyArray::from_floats("predictions", reinterpret_cast<const float*>(outputs.data()), shape)
+                                           : NpyArray::from_doubles("predictions", reinterpret_cast<const double*>(outputs.data()), shape)});
+    std::printf("wrote %s\n", predictions.c_str());
+  }
+  return 0;
 }
 
 void apply_threads(const Args& args) {
@@ -388,9 +497,20 @@ int cmd_train(int argc, char** argv) {
     if (c.activation < 0)
       throw UsageError("unknown activation '" + args.get("activation") + "'; choose relu, leaky_relu, sigmoid, tanh or identity");
   }
+  const bool values = is_value_data(dir);
   if (args.has("loss")) {
     c.loss = loss_from_name(args.get("loss"));
-    if (c.loss < 0) throw UsageError("unknown loss '" + args.get("loss") + "'; choose cross_entropy or mse");
+    if (c.loss < 0)
+      throw UsageError("unknown loss '" + args.get("loss") +
+                       "'; choose cross_entropy or mse (images), squared_error or binary_cross_entropy (--data FILE.npz)");
+    if (values && takes_class_indices(c.loss))
+      throw UsageError("--loss " + args.get("loss") + " trains on class labels; with --data FILE.npz (real-valued "
+                       "targets) choose squared_error or binary_cross_entropy");
+    if (!values && !takes_class_indices(c.loss))
+      throw UsageError("--loss " + args.get("loss") + " trains on real-valued targets: give them as --data FILE.npz "
+                       "(X_train, y_train, X_test, y_test)");
+  } else if (values) {
+    c.loss = SQUARED_ERROR;
   }
   if (args.has("init")) {
     c.init = args.get("init");
@@ -422,6 +542,24 @@ int cmd_train(int argc, char** argv) {
   if (args.has("out") && out.empty()) throw UsageError("--out needs a file name");
   if (!out.empty()) check_writable(out);
 
+  const bool quiet = args.has("quiet");
+  if (values) {
+    const NpzArchive archive(dir);
+    ValueDataset train_set = load_value_split(archive, "train");
+    ValueDataset test_set;
+    const bool has_test = has_value_split(archive, "test");
+    if (has_test) test_set = load_value_split(archive, "test");
+    if (train_limit > 0) truncate(train_set, static_cast<std::size_t>(train_limit));
+    if (test_limit >= 0) truncate(test_set, static_cast<std::size_t>(test_limit));
+    if (has_test && (test_set.features != train_set.features || test_set.outputs != train_set.outputs))
+      throw std::runtime_error(dir + ": X_test, y_test have " + std::to_string(test_set.features) + " features and " +
+                               std::to_string(test_set.outputs) + " outputs but X_train, y_train have " +
+                               std::to_string(train_set.features) + " and " + std::to_string(train_set.outputs));
+    if (has_test) check_unit_interval(test_set, c.loss);
+    const ValueDataset* test = has_test ? &test_set : nullptr;
+    return dtype == "float32" ? run_train_values<float>(c, train_set, test, out, quiet)
+                              : run_train_values<double>(c, train_set, test, out, quiet);
+  }
   Dataset train_set = load_split(dir, "train");
   Dataset test_set = load_split(dir, "test");
   if (train_limit > 0) truncate(train_set, static_cast<std::size_t>(train_limit));
@@ -430,13 +568,12 @@ int cmd_train(int argc, char** argv) {
     throw std::runtime_error(test_set.source + ": test images are " + std::to_string(test_set.rows) + "x" +
                              std::to_string(test_set.cols) + " but training images are " +
                              std::to_string(train_set.rows) + "x" + std::to_string(train_set.cols));
-  const bool quiet = args.has("quiet");
   return dtype == "float32" ? run_train<float>(c, train_set, test_set, out, quiet)
                             : run_train<double>(c, train_set, test_set, out, quiet);
 }
 
 int cmd_evaluate(int argc, char** argv) {
-  const Args args(argc, argv, 2, {"data", "test-limit", "threads", "gemm"}, {"help"});
+  const Args args(argc, argv, 2, {"data", "test-limit", "threads", "gemm", "predictions"}, {"help"});
   if (args.has("help")) {
     std::fputs(kEvaluateHelp, stdout);
     return 0;
@@ -445,11 +582,29 @@ int cmd_evaluate(int argc, char** argv) {
   const std::string dir = require_data(args);
   apply_threads(args);
   apply_gemm(args);
+  const std::string predictions = args.get("predictions");
+  if (args.has("predictions") && predictions.empty()) throw UsageError("--predictions needs a file name");
+  const long long test_limit = args.has("test-limit") ? parse_int(args.get("test-limit"), "test-limit", 1, 1LL << 40) : -1;
+  if (!predictions.empty()) check_writable(predictions);
   const AnyModel any = load_model(args.positional()[0]);
+  const int loss = any.dtype == "float32" ? any.f32.loss : any.f64.loss;
+  if (!takes_class_indices(loss)) {
+    if (any.dtype == "float32") {
+      std::printf("model: %s\n", any.f32.describe().c_str());
+      return evaluate_values_file(any.f32, dir, test_limit, predictions);
+    }
+    std::printf("model: %s\n", any.f64.describe().c_str());
+    return evaluate_values_file(any.f64, dir, test_limit, predictions);
+  }
+  if (!predictions.empty())
+    throw UsageError("--predictions is for models trained on real-valued targets (squared_error, binary_cross_entropy)");
+  if (is_value_data(dir))
+    throw std::runtime_error(args.positional()[0] + " is a classifier (loss " + loss_name(loss) +
+                             "): evaluate it on images (--data DIR), not on " + dir);
   const double divisor =
       pixel_divisor(any.dtype == "float32" ? any.f32.metadata : any.f64.metadata, args.positional()[0]);
   Dataset test_set = load_split(dir, "test");
-  if (args.has("test-limit")) truncate(test_set, static_cast<std::size_t>(parse_int(args.get("test-limit"), "test-limit", 1, 1LL << 40)));
+  if (test_limit > 0) truncate(test_set, static_cast<std::size_t>(test_limit));
   std::pair<double, double> r;
   if (any.dtype == "float32") {
     std::printf("model: %s\n", any.f32.describe().c_str());

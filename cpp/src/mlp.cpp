@@ -59,10 +59,25 @@ const char* activation_name(int activation) {
 int loss_from_name(const std::string& name) {
   if (name == "cross_entropy") return CROSS_ENTROPY;
   if (name == "mse") return MSE;
+  if (name == "squared_error") return SQUARED_ERROR;
+  if (name == "binary_cross_entropy") return BINARY_CROSS_ENTROPY;
   return -1;
 }
 
-const char* loss_name(int loss) { return loss == MSE ? "mse" : "cross_entropy"; }
+const char* loss_name(int loss) {
+  switch (loss) {
+    case MSE: return "mse";
+    case SQUARED_ERROR: return "squared_error";
+    case BINARY_CROSS_ENTROPY: return "binary_cross_entropy";
+    default: return "cross_entropy";
+  }
+}
+
+bool takes_class_indices(int loss) { return loss == CROSS_ENTROPY || loss == MSE; }
+
+const char* output_activation_name(int loss) {
+  return loss == CROSS_ENTROPY ? "softmax" : loss == SQUARED_ERROR ? "identity" : "sigmoid";
+}
 
 // ---- layers ---------------------------------------------------------------------------------
 
@@ -186,6 +201,55 @@ double sigmoid_mse(T* dZ, const T* Z, const int32_t* y, int n, int k) {
     total += 0.5 * row;
   }
   return total / n;
+}
+
+template <class T>
+double squared_error(T* dZ, const T* Z, const T* Y, int n, int k) {
+  double total = 0.0;
+  const T tn = static_cast<T>(n);
+  const std::size_t size = static_cast<std::size_t>(n) * k;
+  for (std::size_t i = 0; i < size; ++i) {
+    const T diff = Z[i] - Y[i];
+    total += static_cast<double>(diff) * static_cast<double>(diff);
+    if (dZ) dZ[i] = diff / tn;
+  }
+  return 0.5 * total / n;
+}
+
+// As mlp.losses.sigmoid_binary_cross_entropy: log s(z) = min(z, 0) - log1p(exp(-|z|)) and
+// log(1 - s(z)) = log s(z) - z.
+template <class T>
+double sigmoid_binary_cross_entropy(T* dZ, const T* Z, const T* Y, int n, int k) {
+  double total = 0.0;
+  const T tn = static_cast<T>(n);
+  const std::size_t size = static_cast<std::size_t>(n) * k;
+  for (std::size_t i = 0; i < size; ++i) {
+    const T z = Z[i], y = Y[i];
+    const T log_s = std::min(z, T(0)) - std::log1p(std::exp(-std::fabs(z)));
+    total -= static_cast<double>(y * log_s + (T(1) - y) * (log_s - z));
+    if (dZ) dZ[i] = (sigmoid(z) - y) / tn;
+  }
+  return total / n;
+}
+
+template <class T>
+void output_values(T* Z, int n, int k, int loss) {
+  if (loss == SQUARED_ERROR) return;
+  for (int i = 0; i < n; ++i) {
+    T* z = Z + static_cast<std::size_t>(i) * k;
+    if (loss == CROSS_ENTROPY) {
+      T zmax = z[0];
+      for (int j = 1; j < k; ++j) zmax = std::max(zmax, z[j]);
+      T sum = T(0);
+      for (int j = 0; j < k; ++j) sum += (z[j] = std::exp(z[j] - zmax));
+      for (int j = 0; j < k; ++j) z[j] /= sum;
+      continue;
+    }
+    T sum = T(0);
+    for (int j = 0; j < k; ++j) sum += (z[j] = sigmoid(z[j]));
+    if (loss == MSE)
+      for (int j = 0; j < k; ++j) z[j] /= sum;
+  }
 }
 
 template <class T>
@@ -451,6 +515,9 @@ bool initialize(T* W, const std::string& name, int fan_in, int fan_out, Rng& rng
   template void activation_backward<T>(T*, const T*, const T*, std::size_t, int);                 \
   template double softmax_cross_entropy<T>(T*, const T*, const int32_t*, int, int);               \
   template double sigmoid_mse<T>(T*, const T*, const int32_t*, int, int);                         \
+  template double squared_error<T>(T*, const T*, const T*, int, int);                              \
+  template double sigmoid_binary_cross_entropy<T>(T*, const T*, const T*, int, int);               \
+  template void output_values<T>(T*, int, int, int);                                               \
   template long count_correct<T>(const T*, const int32_t*, int, int);                             \
   template void predict_classes<T>(int32_t*, const T*, int, int);                                 \
   template double sum_squares<T>(const T*, std::size_t);                                          \

@@ -14,7 +14,10 @@ namespace mlp {
 
 // Activation codes shared with the Numba kernels.
 enum Activation : int { IDENTITY = 0, RELU = 1, LEAKY_RELU = 2, SIGMOID = 3, TANH = 4 };
-enum LossKind : int { CROSS_ENTROPY = 0, MSE = 1 };
+// Losses as mlp/losses.py names them. CROSS_ENTROPY and MSE train on class indices; SQUARED_ERROR
+// (identity outputs: regression) and BINARY_CROSS_ENTROPY (sigmoid outputs: multilabel) on a target
+// matrix (n, k) of real values in the model's dtype (mlp.losses.VALUE_LOSSES).
+enum LossKind : int { CROSS_ENTROPY = 0, MSE = 1, SQUARED_ERROR = 2, BINARY_CROSS_ENTROPY = 3 };
 
 constexpr double kLeakySlope = 0.01;
 
@@ -23,6 +26,11 @@ int activation_from_name(const std::string& name);
 const char* activation_name(int activation);
 int loss_from_name(const std::string& name);
 const char* loss_name(int loss);
+// Whether `loss` trains on class indices (and reports an accuracy), not on a target matrix
+// (mlp.losses.takes_class_indices).
+bool takes_class_indices(int loss);
+// The output layer's non-linearity: "softmax", "sigmoid" or "identity" (mlp.losses.OUTPUT_ACTIVATIONS).
+const char* output_activation_name(int loss);
 
 // ---- layers ---------------------------------------------------------------------------------
 // Z = A_prev @ W + b.   Z: (n, fan_out), A_prev: (n, fan_in), W: (fan_in, fan_out), b: (fan_out,)
@@ -57,6 +65,23 @@ double softmax_cross_entropy(T* dZ, const T* Z, const int32_t* y, int n, int k);
 // dZ = (A - onehot) * A * (1 - A) / n when dZ is not null (dZ may alias Z).
 template <class T>
 double sigmoid_mse(T* dZ, const T* Z, const int32_t* y, int n, int k);
+
+// ---- losses on a target matrix Y (n, k) of real values -----------------------------------------
+// Identity outputs: returns (1/n) sum_i 0.5 ||Z_i - Y_i||^2 (summed over the k outputs, averaged over
+// the rows, as mlp.losses.squared_error); dZ = (Z - Y) / n when dZ is not null (dZ may alias Z).
+template <class T>
+double squared_error(T* dZ, const T* Z, const T* Y, int n, int k);
+
+// Sigmoid outputs, one binary cross-entropy per column (multilabel): returns
+// (1/n) sum_i -sum_k [Y log s(Z) + (1 - Y) log(1 - s(Z))], written with log-sigmoids so it is finite
+// for any Z; dZ = (sigmoid(Z) - Y) / n when dZ is not null (dZ may alias Z).
+template <class T>
+double sigmoid_binary_cross_entropy(T* dZ, const T* Z, const T* Y, int n, int k);
+
+// What the network outputs for logits Z (n, k), in place: Z itself for squared_error, sigmoid(Z) for
+// binary_cross_entropy and (normalised) mse, softmax(Z) for cross_entropy (mlp.losses.output_values).
+template <class T>
+void output_values(T* Z, int n, int k, int loss);
 
 // Number of rows whose arg-max (first maximum) equals the label.
 template <class T>

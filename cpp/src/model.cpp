@@ -86,7 +86,7 @@ std::string Model<T>::describe() const {
   std::string s = "MLP(" + std::to_string(sizes[0]);
   for (int l = 1; l + 1 < static_cast<int>(sizes.size()); ++l)
     s += " -> " + std::to_string(sizes[l]) + " " + activation_name(activation);
-  s += " -> " + std::to_string(sizes.back()) + (loss == CROSS_ENTROPY ? " softmax" : " sigmoid");
+  s += " -> " + std::to_string(sizes.back()) + " " + output_activation_name(loss);
   s += "; loss=" + std::string(loss_name(loss)) + ", " + with_commas(n_parameters()) + " parameters, " +
        dtype_name<T>() + ")";
   return s;
@@ -162,9 +162,11 @@ void forward_pass(const Model<T>& m, Workspace<T>& ws, const T* X, int n) {
                 m.sizes[L]);
 }
 
+namespace {
+// Either y (class indices, for cross_entropy and mse) or Y (a target matrix, for the value losses).
 template <class T>
-double backward_pass(const Model<T>& m, Workspace<T>& ws, const T* X, const int32_t* y, int n, double l2,
-                     std::vector<std::vector<T>>& grads, long* correct) {
+double backward_impl(const Model<T>& m, Workspace<T>& ws, const T* X, const int32_t* y, const T* Y, int n,
+                     double l2, std::vector<std::vector<T>>& grads, long* correct) {
   const int L = m.layers();
   const int K = m.sizes[L];
   if (grads.size() != static_cast<std::size_t>(2 * L)) {
@@ -175,8 +177,17 @@ double backward_pass(const Model<T>& m, Workspace<T>& ws, const T* X, const int3
     }
   }
   T* dZ = ws.logits.data();
-  if (correct) *correct = count_correct(dZ, y, n, K);
-  double value = m.loss == CROSS_ENTROPY ? softmax_cross_entropy(dZ, dZ, y, n, K) : sigmoid_mse(dZ, dZ, y, n, K);
+  if (takes_class_indices(m.loss) != (y != nullptr) || (y == nullptr) == (Y == nullptr))
+    fail(std::string("backward_pass: loss ") + loss_name(m.loss) + " takes " +
+         (takes_class_indices(m.loss) ? "class indices" : "a target matrix"));
+  if (correct) *correct = y ? count_correct(dZ, y, n, K) : 0;
+  double value;
+  switch (m.loss) {
+    case CROSS_ENTROPY: value = softmax_cross_entropy(dZ, dZ, y, n, K); break;
+    case MSE: value = sigmoid_mse(dZ, dZ, y, n, K); break;
+    case SQUARED_ERROR: value = squared_error(dZ, dZ, Y, n, K); break;
+    default: value = sigmoid_binary_cross_entropy(dZ, dZ, Y, n, K);
+  }
   int pingpong = 0;
   for (int l = L - 1; l >= 0; --l) {
     const T* input = l == 0 ? X : ws.input(l);
@@ -203,6 +214,19 @@ double backward_pass(const Model<T>& m, Workspace<T>& ws, const T* X, const int3
     value += 0.5 * l2 * squares;
   }
   return value;
+}
+}  // namespace
+
+template <class T>
+double backward_pass(const Model<T>& m, Workspace<T>& ws, const T* X, const int32_t* y, int n, double l2,
+                     std::vector<std::vector<T>>& grads, long* correct) {
+  return backward_impl<T>(m, ws, X, y, nullptr, n, l2, grads, correct);
+}
+
+template <class T>
+double backward_pass(const Model<T>& m, Workspace<T>& ws, const T* X, const T* Y, int n, double l2,
+                     std::vector<std::vector<T>>& grads) {
+  return backward_impl<T>(m, ws, X, nullptr, Y, n, l2, grads, nullptr);
 }
 
 template <class T>
@@ -282,6 +306,10 @@ Model<T> train(const TrainConfig& c, const Batch<T>& data, int n_features, int n
                const std::function<void(const EpochStats&)>& on_epoch) {
   if (data.n == 0) fail("no training data");
   if (!data.X == !data.pixels) fail("train(): give exactly one of X and pixels");
+  const bool by_class = takes_class_indices(c.loss);
+  if (by_class ? !data.y : !data.Y)
+    fail(std::string("train(): loss ") + loss_name(c.loss) + " needs " +
+         (by_class ? "class indices (Batch::y)" : "a target matrix (Batch::Y)"));
   if (data.n > 0x7FFFFFFF) fail("too many training examples for one batch index (max 2^31-1)");
   if (!is_optimizer(c.optimizer)) fail("unknown optimizer '" + c.optimizer + "'");
   if (!is_schedule(c.schedule)) fail("unknown schedule '" + c.schedule + "'");
@@ -342,7 +370,9 @@ Model<T> train(const TrainConfig& c, const Batch<T>& data, int n_features, int n
     data_X = scaled.data();
   }
   std::vector<T> xb(shuffle ? rows * features : 0);
-  std::vector<int32_t> yb(shuffle ? rows : 0);
+  std::vector<int32_t> yb(shuffle && by_class ? rows : 0);
+  const std::size_t outputs = static_cast<std::size_t>(n_classes);
+  std::vector<T> Yb(shuffle && !by_class ? rows * outputs : 0);
   std::vector<uint32_t> order(shuffle ? n : 0);
   std::vector<std::vector<T>> grads;
   Optimizer<T> optimizer(c.optimizer, m, c.momentum, c.rho, c.beta1, c.beta2, c.eps, decoupled ? weight_decay : 0.0);
@@ -381,7 +411,8 @@ Model<T> train(const TrainConfig& c, const Batch<T>& data, int n_features, int n
   config.set("dtype", Json::of(std::string(sizeof(T) == 4 ? "float32" : "float64")));
   config.set("seed", Json::of(static_cast<double>(c.seed)));
   Json history = Json::make_object();
-  for (const char* key : {"epoch", "loss", "accuracy", "lr", "seconds"}) history.set(key, Json::make_array());
+  for (const char* key : {"epoch", "loss", "accuracy", "lr", "seconds"})
+    if (by_class || std::string(key) != "accuracy") history.set(key, Json::make_array());
   m.metadata = Json::make_object();
   m.metadata.set("l2", Json::of(l2));
   m.metadata.set("config", config);
@@ -399,7 +430,8 @@ Model<T> train(const TrainConfig& c, const Batch<T>& data, int n_features, int n
       const std::size_t start = static_cast<std::size_t>(step) * rows;
       const int nb = static_cast<int>(std::min(rows, n - start));
       const T* X = shuffle ? nullptr : data_X + start * features;
-      const int32_t* y = data.y + start;
+      const int32_t* y = by_class ? data.y + start : nullptr;
+      const T* Y = by_class ? nullptr : data.Y + start * outputs;
       if (shuffle) {
         // Rows come from random places in a data set larger than the caches: fetch a few ahead.
         const std::size_t row_bytes = features * (data.pixels ? 1 : sizeof(T));
@@ -417,10 +449,12 @@ Model<T> train(const TrainConfig& c, const Batch<T>& data, int n_features, int n
           T* row = &xb[static_cast<std::size_t>(i) * features];
           if (data.pixels) scale_row(row, data.pixels + src * features, features);
           else std::memcpy(row, data.X + src * features, features * sizeof(T));
-          yb[static_cast<std::size_t>(i)] = data.y[src];
+          if (by_class) yb[static_cast<std::size_t>(i)] = data.y[src];
+          else std::memcpy(&Yb[static_cast<std::size_t>(i) * outputs], data.Y + src * outputs, outputs * sizeof(T));
         }
         X = xb.data();
-        y = yb.data();
+        if (by_class) y = yb.data();
+        else Y = Yb.data();
       }
       if (dropout) {
         for (auto& mask : ws.mask) {
@@ -431,7 +465,8 @@ Model<T> train(const TrainConfig& c, const Batch<T>& data, int n_features, int n
       }
       forward_pass(m, ws, X, nb);
       long step_correct = 0;
-      const double value = backward_pass(m, ws, X, y, nb, l2, grads, &step_correct);
+      const double value = by_class ? backward_pass(m, ws, X, y, nb, l2, grads, &step_correct)
+                                    : backward_pass(m, ws, X, Y, nb, l2, grads);
       if (!std::isfinite(value)) {
         char msg[256];
         std::snprintf(msg, sizeof msg,
@@ -451,13 +486,14 @@ Model<T> train(const TrainConfig& c, const Batch<T>& data, int n_features, int n
     stats.epoch = epoch + 1;
     stats.epochs = c.epochs;
     stats.loss = loss_sum / static_cast<double>(n);
-    stats.accuracy = static_cast<double>(correct) / static_cast<double>(n);
+    stats.accuracy = by_class ? static_cast<double>(correct) / static_cast<double>(n) : std::nan("");
     stats.lr = lr_now;
     stats.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     stats.cpu_seconds = process_cpu_seconds() - cpu_started;
     schedule.epoch_end(stats.loss);
     const double row[] = {static_cast<double>(stats.epoch), stats.loss, stats.accuracy, stats.lr, stats.seconds};
-    for (int k = 0; k < 5; ++k) history.object[static_cast<std::size_t>(k)].second.array.push_back(Json::of(row[k]));
+    for (std::size_t k = 0, slot = 0; k < 5; ++k)  // (no accuracy column for the value losses)
+      if (by_class || k != 2) history.object[slot++].second.array.push_back(Json::of(row[k]));
     m.metadata.set("history", history);
     if (on_epoch) on_epoch(stats);
   }
@@ -466,6 +502,8 @@ Model<T> train(const TrainConfig& c, const Batch<T>& data, int n_features, int n
 
 template <class T>
 std::pair<double, double> evaluate(const Model<T>& m, const T* X, const int32_t* y, std::size_t n) {
+  if (!takes_class_indices(m.loss))
+    fail(std::string("evaluate: the model's loss ") + loss_name(m.loss) + " takes a target matrix (evaluate_values)");
   const std::size_t chunk = std::min<std::size_t>(n, 8192);
   if (n == 0) return {0.0, 0.0};
   Workspace<T> ws(m.sizes, chunk, false);
@@ -484,13 +522,67 @@ std::pair<double, double> evaluate(const Model<T>& m, const T* X, const int32_t*
   return {loss / static_cast<double>(n), static_cast<double>(correct) / static_cast<double>(n)};
 }
 
+template <class T>
+ValueScores evaluate_values(const Model<T>& m, const T* X, const T* Y, std::size_t n, std::vector<T>* outputs) {
+  if (takes_class_indices(m.loss))
+    fail(std::string("evaluate_values: the model's loss ") + loss_name(m.loss) + " takes class labels");
+  ValueScores s;
+  const std::size_t K = static_cast<std::size_t>(m.sizes.back());
+  if (outputs) outputs->assign(n * K, T(0));
+  if (n == 0) return s;
+  const std::size_t chunk = std::min<std::size_t>(n, 8192);
+  Workspace<T> ws(m.sizes, chunk, false);
+  const std::size_t features = static_cast<std::size_t>(m.sizes[0]);
+  std::vector<double> sum(K, 0.0), sum_sq(K, 0.0), residual(K, 0.0);
+  long rows_right = 0;
+  for (std::size_t start = 0; start < n; start += chunk) {
+    const int nb = static_cast<int>(std::min(chunk, n - start));
+    forward_pass(m, ws, X + start * features, nb);
+    T* Z = ws.logits.data();
+    const T* Yc = Y + start * K;
+    const double value = m.loss == SQUARED_ERROR ? squared_error<T>(nullptr, Z, Yc, nb, static_cast<int>(K))
+                                                 : sigmoid_binary_cross_entropy<T>(nullptr, Z, Yc, nb, static_cast<int>(K));
+    s.loss += value * nb;
+    if (m.loss == BINARY_CROSS_ENTROPY)
+      for (int i = 0; i < nb; ++i) {
+        bool right = true;
+        for (std::size_t j = 0; j < K; ++j) right &= (Z[i * K + j] > T(0)) == (Yc[i * K + j] > T(0.5));
+        rows_right += right;
+      }
+    output_values(Z, nb, static_cast<int>(K), m.loss);
+    for (std::size_t i = 0; i < static_cast<std::size_t>(nb) * K; ++i) {
+      const double y = static_cast<double>(Yc[i]), d = static_cast<double>(Z[i]) - y;
+      residual[i % K] += d * d;
+      sum[i % K] += y;
+    }
+    if (outputs) std::memcpy(outputs->data() + start * K, Z, static_cast<std::size_t>(nb) * K * sizeof(T));
+  }
+  for (std::size_t i = 0; i < n * K; ++i) {  // SS_tot about the mean, in a second pass (no cancellation)
+    const double d = static_cast<double>(Y[i]) - sum[i % K] / static_cast<double>(n);
+    sum_sq[i % K] += d * d;
+  }
+  double r2 = 0.0, squares = 0.0;
+  for (std::size_t j = 0; j < K; ++j) {
+    r2 += sum_sq[j] > 0 ? 1.0 - residual[j] / sum_sq[j] : (residual[j] == 0 ? 1.0 : 0.0);
+    squares += residual[j];
+  }
+  s.loss /= static_cast<double>(n);
+  s.mse = squares / (static_cast<double>(n) * static_cast<double>(K));
+  s.r2 = r2 / static_cast<double>(K);
+  s.accuracy = m.loss == BINARY_CROSS_ENTROPY ? static_cast<double>(rows_right) / static_cast<double>(n) : std::nan("");
+  return s;
+}
+
 // ---- model files ------------------------------------------------------------------------------
 
 template <class T>
 void save_model(const Model<T>& m, const std::string& path) {
   Json meta = Json::make_object();
   meta.set("format", Json::of(std::string("mlp-model")));
-  meta.set("format_version", Json::of(1.0));
+  const bool by_class = takes_class_indices(m.loss);
+  // Version 2 for a model without classes (its preprocessing is null unless recorded, as version 2
+  // means); a classifier's file stays version 1, which every reader of the format accepts.
+  meta.set("format_version", Json::of(by_class ? 1.0 : 2.0));
   meta.set("library_version", Json::of(std::string("0.1.0")));
   Json hidden = Json::make_array();
   for (int l = 1; l + 1 < static_cast<int>(m.sizes.size()); ++l) hidden.array.push_back(Json::of(m.sizes[l]));
@@ -500,10 +592,11 @@ void save_model(const Model<T>& m, const std::string& path) {
   meta.set("n_features", Json::of(m.sizes[0]));
   Json classes = Json::make_array();
   for (int64_t v : m.classes) classes.array.push_back(Json::of(static_cast<double>(v)));
-  meta.set("classes", classes);
+  meta.set("classes", by_class ? classes : Json());  // null for a model trained on a target matrix
+  meta.set("n_outputs", Json::of(m.sizes.back()));
   meta.set("dtype", Json::of(std::string(dtype_name<T>())));
   meta.set("producer", Json::of(std::string("mlp-cpp ") + MLP_VERSION));
-  Json pre = Json::make_object();  // as mlp.saving.MNIST_PREPROCESSING
+  Json pre = Json::make_object();  // as mlp.saving.MNIST_PREPROCESSING; null for data given as floats
   pre.set("input", Json::of(std::string("pixels / 255")));
   Json range = Json::make_array();
   range.array = {Json::of(0.0), Json::of(1.0)};
@@ -518,7 +611,7 @@ void save_model(const Model<T>& m, const std::string& path) {
     for (const auto& kv : m.metadata.object)
       if (!meta.find(kv.first) || kv.first == "preprocessing" || kv.first == "library_version") meta.set(kv.first, kv.second);
   }
-  if (!meta.find("preprocessing")) meta.set("preprocessing", pre);
+  if (!meta.find("preprocessing")) meta.set("preprocessing", by_class ? pre : Json());
 
   std::vector<NpyArray> arrays;
   for (int l = 0; l < m.layers(); ++l) {
@@ -645,27 +738,45 @@ Description read_description(const NpzArchive& archive, const std::string& path)
     fail(path + ": metadata lists " + std::to_string(hidden->array.size()) + " hidden layers (at most " +
          std::to_string(kMaxHiddenLayers) + ")");
   for (const Json& h : hidden->array) d.sizes.push_back(json_int(&h, path, "hidden_sizes", 1));
-  const Json* classes = meta.find("classes");
-  if (!classes || classes->type != Json::ARRAY || classes->array.empty())
-    fail(path + ": metadata field 'classes' is missing or empty");
-  if (classes->array.size() > kMaxLayerWidth) fail(path + ": metadata lists too many classes");
-  for (const Json& cl : classes->array) {
-    if (!integral(cl, -9223372036854775808.0, 9223372036854774784.0))  // [-2^63, 2^63): int64
-      fail(path + ": metadata 'classes' must hold integers (string labels are not supported by the C++ port)");
-    d.classes.push_back(static_cast<int64_t>(cl.number));
-  }
-  std::vector<int64_t> sorted = d.classes;
-  std::sort(sorted.begin(), sorted.end());
-  if (std::adjacent_find(sorted.begin(), sorted.end()) != sorted.end())
-    fail(path + ": metadata field 'classes' lists a class twice");
-  d.sizes.push_back(static_cast<int>(d.classes.size()));
+  // The loss first: it says whether the model has classes (as mlp.model_file.check_model_metadata).
   const std::string activation = json_str(meta.find("activation"), path, "activation");
   d.activation = activation == "linear" ? -1 : activation_from_name(activation);  // (a C++-only alias)
   if (d.activation < 0)
     fail(path + ": unknown activation " + Json::of(activation).dump().substr(0, 60) +
          "; known: identity, leaky_relu, relu, sigmoid, tanh");
   d.loss = loss_from_name(json_str(meta.find("loss"), path, "loss"));
-  if (d.loss < 0) fail(path + ": unknown loss " + meta.find("loss")->dump().substr(0, 60) + "; known: cross_entropy, mse");
+  if (d.loss < 0)
+    fail(path + ": unknown loss " + meta.find("loss")->dump().substr(0, 60) +
+         "; known: binary_cross_entropy, cross_entropy, mse, squared_error");
+  const Json* classes = meta.find("classes");
+  const Json* n_outputs = meta.find("n_outputs");
+  if (!takes_class_indices(d.loss)) {  // regression or multilabel: classes null, n_outputs outputs
+    if (classes && classes->type != Json::NUL)
+      fail(path + ": a model with loss '" + loss_name(d.loss) + "' has no classes, but metadata field 'classes' is " +
+           classes->dump().substr(0, 40));
+    d.sizes.push_back(json_int(n_outputs, path, "n_outputs", 1));
+  } else {
+    if (!classes || classes->type != Json::ARRAY || classes->array.empty())
+      fail(path + ": metadata field 'classes' is missing or empty");
+    if (classes->array.size() > kMaxLayerWidth) fail(path + ": metadata lists too many classes");
+    for (const Json& cl : classes->array) {
+      if (!integral(cl, -9223372036854775808.0, 9223372036854774784.0))  // [-2^63, 2^63): int64
+        fail(path + ": metadata 'classes' must hold integers (string labels are not supported by the C++ port)");
+      d.classes.push_back(static_cast<int64_t>(cl.number));
+    }
+    std::vector<int64_t> sorted = d.classes;
+    std::sort(sorted.begin(), sorted.end());
+    if (std::adjacent_find(sorted.begin(), sorted.end()) != sorted.end())
+      fail(path + ": metadata field 'classes' lists a class twice");
+    // n_outputs, when present, must equal the number of classes (as Python's ==: 10.0 and, for one
+    // class, true count; null does not).
+    const double count = static_cast<double>(d.classes.size());
+    if (n_outputs && !((n_outputs->is_number() && n_outputs->number == count) ||
+                       (n_outputs->type == Json::BOOL && n_outputs->boolean && count == 1)))
+      fail(path + ": metadata field 'n_outputs' is " + n_outputs->dump().substr(0, 40) + " but the model lists " +
+           std::to_string(d.classes.size()) + " classes");
+    d.sizes.push_back(static_cast<int>(d.classes.size()));
+  }
   d.dtype = json_str(meta.find("dtype"), path, "dtype");
   if (d.dtype != "float32" && d.dtype != "float64")
     fail(path + ": metadata field 'dtype' must be 'float32' or 'float64', got " + Json::of(d.dtype).dump().substr(0, 40));
@@ -772,6 +883,9 @@ AnyModel load_model(const NpzArchive& archive) {
   template Model<T> train<T>(const TrainConfig&, const Batch<T>&, int, int,                                \
                              const std::function<void(const EpochStats&)>&);                               \
   template std::pair<double, double> evaluate<T>(const Model<T>&, const T*, const int32_t*, std::size_t); \
+  template ValueScores evaluate_values<T>(const Model<T>&, const T*, const T*, std::size_t, std::vector<T>*); \
+  template double backward_pass<T>(const Model<T>&, Workspace<T>&, const T*, const T*, int, double,        \
+                                   std::vector<std::vector<T>>&);                                           \
   template std::vector<T> scale_pixels<T>(const uint8_t*, std::size_t, double);                                    \
   template void save_model<T>(const Model<T>&, const std::string&);
 

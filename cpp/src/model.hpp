@@ -25,7 +25,8 @@ struct Model {
   int activation = RELU;
   int loss = CROSS_ENTROPY;
   std::vector<std::vector<T>> W, b;  // W[l]: (sizes[l], sizes[l+1]); b[l]: (sizes[l+1],)
-  std::vector<int64_t> classes;      // label value of each output column
+  std::vector<int64_t> classes;      // label value of each output column; empty for the value losses
+                                     // (squared_error, binary_cross_entropy: "classes": null in files)
   int image_rows = 0, image_cols = 0;  // recorded as preprocessing.image_shape when known
   // Extra metadata: a loaded file's fields (kept when re-saving); train() puts l2, config and
   // history here, as mlp.saving.model_metadata does.
@@ -34,6 +35,7 @@ struct Model {
   int layers() const { return static_cast<int>(sizes.size()) - 1; }
   std::size_t n_parameters() const;
   // "784 -> 128 relu -> 64 relu -> 10 softmax; loss=cross_entropy, 109,386 parameters, float32"
+  // (the output is "identity" for squared_error, "sigmoid" for mse and binary_cross_entropy)
   std::string describe() const;
   // Allocates zero W and b for sizes.
   void allocate();
@@ -69,21 +71,24 @@ struct EpochStats {
   double cpu_seconds = 0.0;  // CPU time of the process (all threads) during the epoch
 };
 
-// Training data: y class indices in [0, n_classes), and either X (n, features) already scaled, or
-// pixels (n, features) of 0..255, scaled on the fly (divided by 255) as mini-batches are gathered:
-// a quarter of the memory traffic of gathering float rows.
+// Training data: either X (n, features) already scaled, or pixels (n, features) of 0..255, scaled on
+// the fly (divided by 255) as mini-batches are gathered: a quarter of the memory traffic of gathering
+// float rows. Targets: y, class indices in [0, n_outputs), for cross_entropy and mse; Y, a matrix
+// (n, n_outputs) of real values, for squared_error and binary_cross_entropy (values in [0, 1]).
 template <class T>
 struct Batch {
   const T* X = nullptr;
   const uint8_t* pixels = nullptr;
   const int32_t* y = nullptr;
+  const T* Y = nullptr;
   std::size_t n = 0;
 };
 
-// Trains a new model. Throws std::runtime_error when the loss becomes NaN/inf (with advice).
-// on_epoch, when given, is called after each epoch.
+// Trains a new model with n_outputs outputs (the number of classes, or the targets' columns).
+// Throws std::runtime_error when the loss becomes NaN/inf (with advice). on_epoch, when given, is
+// called after each epoch (its accuracy is NaN for the value losses).
 template <class T>
-Model<T> train(const TrainConfig& config, const Batch<T>& data, int n_features, int n_classes,
+Model<T> train(const TrainConfig& config, const Batch<T>& data, int n_features, int n_outputs,
                const std::function<void(const EpochStats&)>& on_epoch = nullptr);
 
 // ---- the pieces of a training step (used by train(), and by the golden and unit tests) -----------
@@ -112,6 +117,10 @@ void forward_pass(const Model<T>& m, Workspace<T>& ws, const T* X, int n);
 template <class T>
 double backward_pass(const Model<T>& m, Workspace<T>& ws, const T* X, const int32_t* y, int n, double l2,
                      std::vector<std::vector<T>>& grads, long* correct = nullptr);
+// The same for the value losses (squared_error, binary_cross_entropy): targets Y (n, n_outputs).
+template <class T>
+double backward_pass(const Model<T>& m, Workspace<T>& ws, const T* X, const T* Y, int n, double l2,
+                     std::vector<std::vector<T>>& grads);
 
 // Clip by value (c > 0), then by global norm (max_norm > 0), as mlp.optimizers.clip_gradients.
 template <class T>
@@ -136,6 +145,22 @@ class Optimizer {
 // Logits of X (n, features) in chunks; returns (mean loss without L2, accuracy) against y.
 template <class T>
 std::pair<double, double> evaluate(const Model<T>& model, const T* X, const int32_t* y, std::size_t n);
+
+// Scores of a model trained on a target matrix, against Y (n, n_outputs):
+//   loss      the model's loss without L2 (squared_error: mean over rows of 0.5 ||z - y||^2)
+//   mse       mean over rows and outputs of (output - y)^2 (scikit-learn's mean_squared_error)
+//   r2        1 - SS_res / SS_tot per output, averaged over the outputs (scikit-learn's r2_score; an
+//             output with constant targets scores 1 when predicted exactly, else 0), as mlp.model.r2_score
+//   accuracy  binary_cross_entropy: the share of rows whose every output is right (output > 0.5), as
+//             MLP.score; NaN for squared_error
+// outputs, when not null, receives what the network outputs (n, n_outputs): the values for
+// squared_error, the probabilities for binary_cross_entropy.
+struct ValueScores {
+  double loss = 0.0, mse = 0.0, r2 = 0.0, accuracy = 0.0;
+};
+template <class T>
+ValueScores evaluate_values(const Model<T>& model, const T* X, const T* Y, std::size_t n,
+                            std::vector<T>* outputs = nullptr);
 
 // Pixels 0..255 -> T, divided by `divisor` (255: [0, 1] as mlp.datasets.load_mnist; 1: raw).
 template <class T>

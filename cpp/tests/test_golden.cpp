@@ -2,7 +2,8 @@
 //
 //   test_golden [GOLDEN_DIR]      (default: tests/golden; reads golden_float32.bin, golden_float64.bin)
 //
-// For every case: forward (hidden activations, logits), loss, dL/dlogits, every gradient, the clipped
+// For every case (class labels, or a target matrix for squared_error and binary_cross_entropy):
+// forward (hidden activations, logits), loss, dL/dlogits, every gradient, the clipped
 // gradients, then N optimizer steps (the loss before each and the final parameters). Dropout cases carry
 // their masks (0 or 1/keep per hidden unit, per step), which replace the port's own random draws. Each tensor is
 // compared with a tolerance from its dtype; the largest difference of each is printed. Exit status 1
@@ -117,7 +118,7 @@ Case read_case(Reader& r, std::size_t float_size) {
   c.loss = static_cast<int>(r.u32("loss"));
   c.optimizer = static_cast<int>(r.u32("optimizer"));
   c.steps = static_cast<int>(r.u32("steps"));
-  if (c.activation > 4 || c.loss > 1 || c.optimizer > 5 || c.steps < 1 || c.steps > 1000)
+  if (c.activation > 4 || c.loss > 3 || c.optimizer > 5 || c.steps < 1 || c.steps > 1000)
     throw std::runtime_error(r.path() + ": case " + c.name + ": unknown activation, loss or optimizer code, or bad step count");
   double* fields[] = {&c.lr, &c.l2, &c.weight_decay, &c.clip_value, &c.clip_norm,
                       &c.momentum, &c.rho, &c.beta1, &c.beta2, &c.eps, &c.dropout};
@@ -196,11 +197,22 @@ void run_case(const Case& c, Tolerance tol) {
   };
   std::vector<T> X(static_cast<std::size_t>(n) * c.sizes[0]);
   load(X, "X");
+  // y: class indices (n,) int32 for cross_entropy and mse; a target matrix (n, K) in the file's
+  // dtype for squared_error and binary_cross_entropy.
+  const bool by_class = takes_class_indices(c.loss);
   const Tensor& yt = c.get("y");
-  if (yt.ints.size() != static_cast<std::size_t>(n)) throw std::runtime_error("case " + c.name + ": y has the wrong size");
   const std::vector<int32_t>& y = yt.ints;
-  for (int32_t v : y)
-    if (v < 0 || v >= K) throw std::runtime_error("case " + c.name + ": label out of range");
+  std::vector<T> Y;
+  if (by_class) {
+    if (yt.kind != 1 || yt.ints.size() != static_cast<std::size_t>(n))
+      throw std::runtime_error("case " + c.name + ": y is not " + std::to_string(n) + " int32 labels");
+    for (int32_t v : y)
+      if (v < 0 || v >= K) throw std::runtime_error("case " + c.name + ": label out of range");
+  } else {
+    if (yt.kind != 0) throw std::runtime_error("case " + c.name + ": y is not a float target matrix");
+    Y.resize(static_cast<std::size_t>(n) * K);
+    load(Y, "y");
+  }
   for (int l = 0; l < L; ++l) {
     load(m.W[l], "W" + std::to_string(l));
     load(m.b[l], "b" + std::to_string(l));
@@ -211,6 +223,10 @@ void run_case(const Case& c, Tolerance tol) {
   const bool dropout = c.dropout > 0.0;
   if (!(c.dropout >= 0.0 && c.dropout < 1.0)) throw std::runtime_error("case " + c.name + ": bad dropout rate");
   Workspace<T> ws(m.sizes, static_cast<std::size_t>(n), dropout);
+  auto backward = [&](std::vector<std::vector<T>>& grads) {
+    return by_class ? backward_pass(m, ws, X.data(), y.data(), n, c.l2, grads)
+                    : backward_pass(m, ws, X.data(), Y.data(), n, c.l2, grads);
+  };
   auto set_masks = [&](int step) {
     if (!dropout) return;
     for (int l = 1; l < L; ++l) {
@@ -238,7 +254,7 @@ void run_case(const Case& c, Tolerance tol) {
   compare(w, "logits", ws.logits.data(), static_cast<std::size_t>(n) * K, c.get("logits"), tol);
   // Loss (L2 included), dL/dlogits, gradients.
   std::vector<std::vector<T>> grads;
-  const T loss = static_cast<T>(backward_pass(m, ws, X.data(), y.data(), n, c.l2, grads));
+  const T loss = static_cast<T>(backward(grads));
   compare(w, "loss", &loss, 1, c.get("loss"), tol);
   compare(w, "dlogits", ws.logits.data(), static_cast<std::size_t>(n) * K, c.get("dlogits"), tol);
   for (int l = 0; l < L; ++l) {
@@ -258,7 +274,7 @@ void run_case(const Case& c, Tolerance tol) {
   for (int t = 1; t <= c.steps; ++t) {
     set_masks(t - 1);
     forward_pass(m, ws, X.data(), n);
-    losses.push_back(static_cast<T>(backward_pass(m, ws, X.data(), y.data(), n, c.l2, grads)));
+    losses.push_back(static_cast<T>(backward(grads)));
     clip_gradients(grads, c.clip_value, c.clip_norm);
     opt.step(m, grads, c.lr, t);
   }

@@ -205,11 +205,20 @@ static void test_parallel() {
 
 // ---- gradients vs central differences (double) ----------------------------------------------------
 
-static double loss_of(Model<double>& m, const std::vector<double>& X, const std::vector<int32_t>& y, int n, double l2) {
+// Class indices y for cross_entropy and mse, the target matrix Y for squared_error and binary_cross_entropy.
+static double backward_of(Model<double>& m, Workspace<double>& ws, const std::vector<double>& X,
+                          const std::vector<int32_t>& y, const std::vector<double>& Y, int n, double l2,
+                          std::vector<std::vector<double>>& g) {
+  return takes_class_indices(m.loss) ? backward_pass(m, ws, X.data(), y.data(), n, l2, g)
+                                     : backward_pass(m, ws, X.data(), Y.data(), n, l2, g);
+}
+
+static double loss_of(Model<double>& m, const std::vector<double>& X, const std::vector<int32_t>& y,
+                      const std::vector<double>& Y, int n, double l2) {
   Workspace<double> ws(m.sizes, static_cast<size_t>(n), false);
   forward_pass(m, ws, X.data(), n);
   std::vector<std::vector<double>> g;
-  return backward_pass(m, ws, X.data(), y.data(), n, l2, g);
+  return backward_of(m, ws, X, y, Y, n, l2, g);
 }
 
 static void test_gradients() {
@@ -217,7 +226,7 @@ static void test_gradients() {
   double worst_smooth = 0.0, worst_kink = 0.0;
   for (const auto& sizes : archs)
     for (int act = 0; act <= 4; ++act)
-      for (int loss = 0; loss <= 1; ++loss)
+      for (int loss = CROSS_ENTROPY; loss <= BINARY_CROSS_ENTROPY; ++loss)
         for (double l2 : {0.0, 0.1}) {
           Rng rng(static_cast<uint64_t>(act * 10 + loss + sizes.size() * 100));
           Model<double> m;
@@ -234,6 +243,8 @@ static void test_gradients() {
           for (auto& v : X) v = rng.normal();
           std::vector<int32_t> y(n);
           for (auto& v : y) v = static_cast<int32_t>(rng.below(static_cast<uint64_t>(K)));
+          std::vector<double> Y(static_cast<size_t>(n) * K);  // real targets, or 0/1 for binary cross-entropy
+          for (auto& v : Y) v = loss == BINARY_CROSS_ENTROPY ? static_cast<double>(rng.below(2)) : 2.0 * rng.normal();
           Workspace<double> ws(m.sizes, n, false);
           forward_pass(m, ws, X.data(), n);
           // Kink guard: skip ReLU-family cases whose pre-activations come within 1e-3 of 0.
@@ -242,7 +253,7 @@ static void test_gradients() {
             for (const auto& out : ws.out)
               for (double a : out) near_kink |= a != 0.0 && std::fabs(a) < 1e-3 * (act == LEAKY_RELU ? 0.01 : 1.0);
           std::vector<std::vector<double>> grads;
-          backward_pass(m, ws, X.data(), y.data(), n, l2, grads);
+          backward_of(m, ws, X, y, Y, n, l2, grads);
           const bool kinked = act == RELU || act == LEAKY_RELU;
           const double h = kinked ? 1e-6 : 1e-4;
           double num = 0.0, den = 0.0;
@@ -250,7 +261,7 @@ static void test_gradients() {
             std::vector<double>& param = p % 2 == 0 ? m.W[p / 2] : m.b[p / 2];
             for (size_t i = 0; i < param.size(); ++i) {
               const double x0 = param[i];
-              auto f = [&](double x) { param[i] = x; return loss_of(m, X, y, n, l2); };
+              auto f = [&](double x) { param[i] = x; return loss_of(m, X, y, Y, n, l2); };
               double numeric;
               if (kinked) numeric = (f(x0 + h) - f(x0 - h)) / (2 * h);
               else numeric = (-f(x0 + 2 * h) + 8 * f(x0 + h) - 8 * f(x0 - h) + f(x0 - 2 * h)) / (12 * h);
@@ -291,6 +302,16 @@ static void test_losses() {
   const double a0 = 0.5, a1 = 1 / (1 + std::exp(-2.0));
   CHECK(std::fabs(l - 0.5 * (a0 * a0 + (a1 - 1) * (a1 - 1))) < 1e-6, "sigmoid MSE %.9g", l);
   CHECK(std::fabs(df[1] - (a1 - 1) * a1 * (1 - a1)) < 1e-6, "sigmoid MSE gradient");
+  // Squared error (identity outputs): 0.5 sum of squares over the outputs, mean over the rows.
+  std::vector<double> Zs = {1.0, 2.0, 0.0, -1.0}, Ys = {0.5, 2.0, 1.0, 1.0}, ds(4);
+  const double se = squared_error(ds.data(), Zs.data(), Ys.data(), 2, 2);
+  CHECK(std::fabs(se - 0.5 * (0.25 + 0.0 + 1.0 + 4.0) / 2) < 1e-15, "squared error %.17g", se);
+  CHECK(ds[0] == 0.25 && ds[1] == 0.0 && ds[2] == -0.5 && ds[3] == -1.0, "squared error gradient (Z - Y) / n");
+  // Binary cross-entropy stays finite at extreme logits: -log s(-1000) = 1000 for a target of 1.
+  std::vector<double> Zb = {-1000.0, 1000.0, 0.0}, Yb = {1.0, 1.0, 0.0}, db(3);
+  const double bce = sigmoid_binary_cross_entropy(db.data(), Zb.data(), Yb.data(), 1, 3);
+  CHECK(std::fabs(bce - (1000.0 + 0.0 + std::log(2.0))) < 1e-9, "binary cross-entropy %.17g", bce);
+  CHECK(db[0] == -1.0 && db[1] == 0.0 && db[2] == 0.5, "binary cross-entropy gradient sigmoid(Z) - Y");
   // Activations at large |z|.
   std::vector<float> z = {-100.0f, 100.0f, 0.0f, -0.5f}, a(4);
   activation_forward(a.data(), z.data(), 4, SIGMOID);

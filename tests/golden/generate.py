@@ -36,7 +36,7 @@ from mlp.schedules import make_schedule  # noqa: E402
 MAGIC = b"MLPGOLD\0"
 VERSION = 2
 ACTIVATIONS = ["identity", "relu", "leaky_relu", "sigmoid", "tanh"]  # codes 0..4, as the README's "The math, precisely"
-LOSSES = ["cross_entropy", "mse"]
+LOSSES = ["cross_entropy", "mse", "squared_error", "binary_cross_entropy"]  # codes 0..3
 OPTIMIZERS = ["sgd", "momentum", "nesterov", "rmsprop", "adam", "adamw"]
 LEARNING_RATES = {"sgd": 0.1, "momentum": 0.05, "nesterov": 0.05, "rmsprop": 0.01, "adam": 0.01, "adamw": 0.01}
 KIND_FLOAT, KIND_INT32 = 0, 1
@@ -65,6 +65,16 @@ CASES = [
     ("relu_ce_adam_dropout", [6, 7, 5, 3], 8, "relu", "cross_entropy", "adam", {"dropout": 0.3}),
     ("tanh_mse_momentum_dropout_l2_clip", [6, 9, 3], 9, "tanh", "mse", "momentum",
      {"dropout": 0.5, "l2": 0.01, "clip_norm": 0.3}),
+    # Targets as a matrix (mlp.losses.VALUE_LOSSES): regression (identity outputs) and multilabel.
+    ("tanh_squared_error_adam_one_output", [6, 5, 1], 8, "tanh", "squared_error", "adam", {}),
+    ("relu_squared_error_momentum_l2_clip", [6, 7, 3], 8, "relu", "squared_error", "momentum",
+     {"l2": 0.02, "clip_value": 0.2, "clip_norm": 0.5}),
+    ("linear_regression_sgd", [6, 2], 8, "identity", "squared_error", "sgd", {}),
+    ("leaky_relu_squared_error_adamw_dropout", [6, 8, 2], 9, "leaky_relu", "squared_error", "adamw",
+     {"dropout": 0.25, "weight_decay": 0.05}),
+    ("sigmoid_binary_cross_entropy_rmsprop", [6, 5, 4], 8, "sigmoid", "binary_cross_entropy", "rmsprop", {}),
+    ("relu_binary_cross_entropy_nesterov_l2_clip", [6, 7, 3], 8, "relu", "binary_cross_entropy", "nesterov",
+     {"l2": 0.01, "clip_norm": 0.2}),
 ]
 
 
@@ -93,7 +103,12 @@ def run_case(case, dtype, seed):
     name, sizes, n, activation, loss, opt_name, options = case
     rng = np.random.default_rng(seed)
     X = rng.standard_normal((n, sizes[0])).astype(dtype)
-    y = rng.integers(0, sizes[-1], size=n).astype(np.int64)
+    if losses.takes_class_indices(loss):
+        y = rng.integers(0, sizes[-1], size=n).astype(np.int64)
+    elif loss == "squared_error":  # real targets (n, k), away from zero so the outputs have work to do
+        y = (2.0 * rng.standard_normal((n, sizes[-1])) + 0.5).astype(dtype)
+    else:  # multilabel 0/1 rows
+        y = rng.integers(0, 2, size=(n, sizes[-1])).astype(dtype)
     init = initializers.default_init(activation)
     params = [(W.astype(dtype), b.astype(dtype)) for W, b in initializers.initial_parameters(sizes, init, rng)]
     dropout = options.get("dropout", 0.0)
@@ -122,8 +137,8 @@ def run_case(case, dtype, seed):
 
     # N_STEPS steps on the same batch through the library's own training step (constant learning
     # rate); the clipped gradients it applied at the first step are gW, gb.
-    model = MLP([(W.copy(), b.copy()) for W, b in params], activation=activation, loss=loss,
-                classes=np.arange(sizes[-1]), l2=l2)
+    classes = np.arange(sizes[-1]) if losses.takes_class_indices(loss) else None
+    model = MLP([(W.copy(), b.copy()) for W, b in params], activation=activation, loss=loss, classes=classes, l2=l2)
     trainer = make_trainer(
         model, X, engine="xp", optimizer=make_optimizer(opt_name, options), learning_rate=LEARNING_RATES[opt_name],
         schedule=make_schedule("constant"), epochs=1, batch_size=n, dropout=dropout, clip_value=clip_value,
