@@ -225,7 +225,8 @@ ValueDataset load_value_split(const NpzArchive& archive, const std::string& spli
   const NpyArray xa = archive.read(*xe, kMaxDataBytes);
   const NpyArray ya = archive.read(*ye, kMaxDataBytes);
   ValueDataset d;
-  d.source = path + ":" + xs;
+  d.source = path;
+  d.split = split;
   if (xa.shape.size() != 2 || xa.shape[0] == 0 || xa.shape[1] == 0)
     fail(path + ": " + xs + " must be a 2-D array (n_samples, n_features) with at least one row and column");
   if (ya.shape.size() != 1 && ya.shape.size() != 2)

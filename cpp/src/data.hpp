@@ -50,7 +50,8 @@ struct ValueDataset {
   std::size_t n = 0, features = 0, outputs = 0;
   std::vector<double> X;  // n * features, row-major
   std::vector<double> Y;  // n * outputs, row-major ((n,) targets become one column)
-  std::string source;     // "file.npz:X_train", for messages
+  std::string source;     // the .npz file, for messages
+  std::string split;      // "train" or "test": the arrays are X_<split>, y_<split>
 };
 
 class NpzArchive;

@@ -262,7 +262,7 @@ void check_unit_interval(const ValueDataset& d, int loss) {
   if (loss != BINARY_CROSS_ENTROPY) return;
   for (std::size_t i = 0; i < d.Y.size(); ++i)
     if (d.Y[i] < 0.0 || d.Y[i] > 1.0)
-      throw std::runtime_error(d.source + ": loss binary_cross_entropy needs targets in [0, 1], but y holds " +
+      throw std::runtime_error(d.source + ": loss binary_cross_entropy needs targets in [0, 1], but y_" + d.split + " holds " +
                                format_g(d.Y[i]) + " (element " + std::to_string(i) + ")");
 }
 
@@ -327,7 +327,7 @@ int evaluate_values_file(const Model<T>& m, const std::string& data, long long t
   ValueDataset test_set = load_value_split(archive, "test");
   if (test_limit > 0) truncate(test_set, static_cast<std::size_t>(test_limit));
   if (test_set.features != static_cast<std::size_t>(m.sizes[0]))
-    throw std::runtime_error(test_set.source + " has " + std::to_string(test_set.features) +
+    throw std::runtime_error(test_set.source + ": X_test has " + std::to_string(test_set.features) +
                              " features but the model was trained on " + std::to_string(m.sizes[0]));
   if (test_set.outputs != static_cast<std::size_t>(m.sizes.back()))
     throw std::runtime_error(data + ": y_test has " + std::to_string(test_set.outputs) +
@@ -555,6 +555,7 @@ int cmd_train(int argc, char** argv) {
       throw std::runtime_error(dir + ": X_test, y_test have " + std::to_string(test_set.features) + " features and " +
                                std::to_string(test_set.outputs) + " outputs but X_train, y_train have " +
                                std::to_string(train_set.features) + " and " + std::to_string(train_set.outputs));
+    check_unit_interval(train_set, c.loss);
     if (has_test) check_unit_interval(test_set, c.loss);
     const ValueDataset* test = has_test ? &test_set : nullptr;
     return dtype == "float32" ? run_train_values<float>(c, train_set, test, out, quiet)

@@ -46,7 +46,20 @@ def write_mlpd(path, X, y):
     path.write_bytes(header + X.tobytes() + y.tobytes())
 
 
+def write_values(path):
+    """tiny_values.bin: an .npz (named .bin, see above) of real-valued targets for `mlp-cpp train
+    --data FILE.npz`: X_train (240, 4), y_train (240, 2), X_test (60, 4), y_test (60, 2), float64,
+    two smooth functions of the inputs (cli_test.cmake copies it to a .npz name)."""
+    rng = np.random.default_rng(7)
+    X = rng.uniform(-1, 1, size=(300, 4))
+    Y = np.stack([np.sin(2 * X[:, 0]) + X[:, 1] * X[:, 2], 0.5 * X[:, 3] ** 2 - X[:, 0]], axis=1)
+    buffer = io.BytesIO()
+    np.savez(buffer, X_train=X[:240], y_train=Y[:240], X_test=X[240:], y_test=Y[240:])
+    path.write_bytes(buffer.getvalue())
+
+
 def main():
+    write_values(HERE / "tiny_values.bin")
     tiny = HERE / "tiny"
     tiny.mkdir(exist_ok=True)
     write_mlpd(tiny / "train.mlpd", *tiny_images(300, 1))
