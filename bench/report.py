@@ -67,8 +67,9 @@ def collect(data):
     return sgemm, rate, table
 
 
-def render(data, command):
-    """The Markdown of RESULTS.md for one (possibly merged) results dict."""
+def render(data, command, note=None):
+    """The Markdown of RESULTS.md for one (possibly merged) results dict; `note` a paragraph on the
+    conditions of the run, placed under the machine."""
     sgemm, rate, table = collect(data)
     machine = data.get("machine_info", {})
     recorded = machine.get("mlp_versions")
@@ -86,6 +87,8 @@ def render(data, command):
         lines.append(f"Load average (1, 5, 15 min) when the run started: {machine['loadavg'].get('start', '?')}; "
                      f"when it ended: {machine['loadavg'].get('end', '?')} (2 cores shared with other work: "
                      "figures taken under load are slower than the machine can do).")
+    if note:
+        lines += ["", f"**Conditions:** {note}"]
     lines.append("")
     if sgemm is not None:
         lines += [
@@ -139,7 +142,9 @@ BUSY_NAMES = {
     "numba_auto": "mlp, Numba engine, automatic threads (default)",
     "numba_unmanaged": "mlp, Numba engine, BLAS threads left alone (before)",
     "xp_auto": "mlp, generic NumPy path, automatic threads (default)",
+    "numba_1_thread": "mlp, Numba engine, n_threads=1",
     "xp_unmanaged": "mlp, generic NumPy path, BLAS threads left alone (before)",
+    "xp_1_thread": "mlp, generic NumPy path, n_threads=1",
     "torch": "PyTorch CPU (torch.set_num_threads(cores), its default)",
     "torch_1_thread": "PyTorch CPU, torch.set_num_threads(1)",
 }
@@ -299,12 +304,14 @@ def main(argv=None):
     parser.add_argument("--out", help="write the Markdown here (default: stdout)")
     parser.add_argument("--command", default=DEFAULT_COMMAND, help="the command recorded in the report")
     parser.add_argument("--plot", help="also draw the tables as a PNG here (needs matplotlib)")
+    parser.add_argument("--note", help="a paragraph on the conditions of the run (load, other work), shown "
+                                       "under the machine")
     args = parser.parse_args(argv)
     for path in (args.out, args.plot):
         if path is not None and not Path(path).resolve().parent.is_dir():
             parser.error(f"the folder of {path} does not exist")
     data = load(args.json)
-    text = render(data, args.command)
+    text = render(data, args.command, args.note)
     if args.plot:
         plot(data, args.plot)
         link = os.path.relpath(Path(args.plot).resolve(), Path(args.out).resolve().parent) if args.out else args.plot

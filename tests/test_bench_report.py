@@ -86,6 +86,11 @@ def test_report_names_the_machine_recorded_in_the_file_not_this_one(tmp_path, ca
     assert "Versions: numpy 9.9." in text
 
 
+def test_report_carries_a_note_on_the_conditions(tmp_path, capsys):
+    report.main([str(write(tmp_path, results())), "--note", "two other test runs kept 1.5 cores busy"])
+    assert "**Conditions:** two other test runs kept 1.5 cores busy" in capsys.readouterr().out
+
+
 def test_report_says_when_the_machine_was_not_recorded(tmp_path, capsys):
     report.main([str(write(tmp_path, results(machine=None)))])
     assert "Machine: not recorded in the results file" in capsys.readouterr().out
