@@ -510,3 +510,11 @@ def test_lazy_export_from_the_package():
     assert mlp.MLPClassifier is MLPClassifier
     with pytest.raises(AttributeError):
         mlp.NoSuchThing
+
+
+def test_predict_log_proba_of_an_mse_classifier_is_the_log_of_its_probabilities():
+    """It once passed the logits where X was expected (a wrong answer, or a shape error)."""
+    X, y = blobs(n=90, k=3)
+    model = fit_quietly(MLPClassifier(loss="mse", max_iter=30, **SMALL), X, y)
+    proba = model.predict_proba(X)
+    np.testing.assert_allclose(model.predict_log_proba(X), np.log(proba), rtol=1e-10)
