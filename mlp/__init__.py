@@ -5,7 +5,7 @@
     model = mlp.fit(X_train, y_train, hidden_sizes=[128, 64], epochs=10, seed=0)
     model.score(X_test, y_test)
 """
-from . import activations, datasets, initializers, layers, losses, optimizers, options, schedules
+from . import activations, datasets, initializers, layers, losses, optimizers, options, recipes, schedules
 from .engines import TrainingError
 from .model import MLP, load
 from .model_file import ModelFileError
@@ -35,6 +35,7 @@ __all__ = [
     "losses",
     "optimizers",
     "options",
+    "recipes",
     "schedules",
     "__version__",
 ]

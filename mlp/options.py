@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ._threads import check_n_threads
 from ._validation import check_positive_int, check_rate
 from .augment import check_augment
 from .activations import ACTIVATIONS
@@ -112,9 +113,7 @@ def _verbose(name, value):
 
 
 def _n_threads(name, value):
-    if value is None:
-        return None
-    return _positive_int(name, value)
+    return check_n_threads(value)
 
 
 @dataclass(frozen=True)
