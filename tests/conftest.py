@@ -3,7 +3,7 @@ import os
 
 import pytest
 
-from tests.helpers import REPO_ROOT, assert_lives_on, blobs, mnist_folder, put, tolerance  # noqa: F401
+from tests.helpers import mnist_folder
 
 
 @pytest.fixture(scope="session")
