@@ -815,9 +815,10 @@ std::vector<std::pair<const NpzEntry*, std::vector<std::size_t>>> parameter_entr
       std::uint64_t count = 1;
       for (std::size_t d : shape) count *= d;
       const std::uint64_t most = 8 * count + 12 + kMaxNpyHeader;
-      if (e->usize > most)
+      const std::uint64_t least = 4 * count + 10;  // float32 data after the shortest .npy preamble
+      if (e->usize > most || e->usize < least)
         fail(path + ": " + name + " is stored with " + std::to_string(e->usize) + " bytes, but its shape " +
-             shape_text(shape) + " from the metadata needs at most " + std::to_string(most) +
+             shape_text(shape) + " from the metadata needs " + std::to_string(least) + " to " + std::to_string(most) +
              " (the file does not match its metadata)");
       if (!e->size_plausible())
         fail(path + ": " + name + " declares " + std::to_string(e->usize) + " bytes in " + std::to_string(e->csize) +
