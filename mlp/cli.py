@@ -200,6 +200,13 @@ def _load_data(args, split="both"):
             f"no {_PRETTY[args.dataset]} data found (looked in: {where}). Pass --data FOLDER (the four IDX files), "
             f"or fetch it once with: mlp download --dataset {args.dataset}"
         ) from None
+    except datasets.DownloadError as error:
+        reasons = sorted({reason.split(":")[0] for _, reason in getattr(error, "failures", [])})
+        why = f" ({'; '.join(reasons)[:80]})" if reasons else ""
+        raise CommandError(
+            f"no {_PRETTY[args.dataset]} data found and the download failed{why}. Pass --data FOLDER (the four "
+            f"IDX files), or fetch them once the network is up with: mlp download --dataset {args.dataset}"
+        ) from None
     except (OSError, ValueError, RuntimeError) as error:
         raise CommandError(_one_line(error)) from None
 

@@ -149,3 +149,19 @@ def test_a_network_too_big_for_memory_is_one_line_before_training(capsys, mnist_
     err = capsys.readouterr().err.strip()
     assert code == 1 and len(err.splitlines()) == 1 and "GiB" in err and "hidden" in err
     assert not (tmp_path / "m.npz").exists()
+
+
+def test_no_data_anywhere_and_a_failed_download_is_one_short_line(capsys, tmp_path, monkeypatch):
+    """No --data, nothing in $MLP_DATA_DIR or the cache, and every mirror down (here a closed port on
+    127.0.0.1): one short line that shows --data and `mlp download`, not the Python-level advice."""
+    from mlp import datasets
+
+    monkeypatch.delenv("MLP_DATA_DIR", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(datasets.download, "DEFAULT_MIRRORS", {"mnist": ["http://127.0.0.1:9/"], "fashion-mnist": []})
+    code = main(["train", "--epochs", "1", "--no-save"])
+    err = capsys.readouterr().err.strip()
+    assert code == 1 and len(err.splitlines()) == 1 and len(err) < 300, err
+    assert err.startswith("mlp train: error: no MNIST data found and the download failed")
+    assert "--data" in err and "mlp download" in err and "load_mnist" not in err
