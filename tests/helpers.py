@@ -50,3 +50,18 @@ def tolerance(dtype_name):
     import numpy as np
 
     return 4 * float(np.sqrt(np.finfo(dtype_name).eps))
+
+
+def host_backends():
+    """(xp, device) pairs available without a GPU: NumPy, and array-api-strict on its default and its
+    second device when it is installed (for loops inside one test; the `backend` fixture covers more)."""
+    import array_api_compat.numpy as npx
+
+    found = [(npx, "cpu")]
+    try:
+        import array_api_strict as strict
+
+        found += [(strict, strict.Device("CPU_DEVICE")), (strict, strict.Device("device1"))]
+    except ImportError:
+        pass
+    return found

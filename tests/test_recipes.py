@@ -6,21 +6,11 @@ import pytest
 import mlp
 from mlp import layers, losses, options, recipes
 from mlp.cli import main
-from tests.helpers import mnist_folder, put
+from tests.helpers import host_backends, mnist_folder, put
 
 npx = pytest.importorskip("array_api_compat.numpy")
 needs_mnist = pytest.mark.skipif(mnist_folder() is None, reason="needs the real MNIST (MLP_DATA_DIR or ../shared/data/mnist)")
 
-
-def backends():
-    found = [(npx, "cpu")]
-    try:
-        import array_api_strict as strict
-
-        found += [(strict, strict.Device("CPU_DEVICE")), (strict, strict.Device("device1"))]
-    except ImportError:
-        pass
-    return found
 
 
 # ---- the recipes ------------------------------------------------------------------------------------
@@ -115,7 +105,7 @@ def test_max_norm_caps_each_hidden_units_incoming_weights_and_leaves_the_rest():
     rng = np.random.default_rng(0)
     W1 = rng.normal(size=(6, 5)) * np.array([0.1, 1.0, 3.0, 0.2, 5.0])  # some columns over the limit
     W2 = rng.normal(size=(5, 3)) * 10  # the output layer: never constrained
-    for xp, device in backends():
+    for xp, device in host_backends():
         params = [(put(W1, xp, device), put(np.zeros(5), xp, device)), (put(W2, xp, device), put(np.zeros(3), xp, device))]
         layers.max_norm(params, 1.5, xp=xp)
         got = np.asarray(mlp._array_api.to_numpy(params[0][0]))
