@@ -261,6 +261,32 @@ def _output_paths(args):
     return out
 
 
+def _check_outputs(args):
+    if args.plot:
+        _require_plotting()
+    return _output_paths(args)
+
+
+def _agreed(comm, check):
+    """check() on rank 0 alone (it alone writes files), its outcome told to every rank: the value on
+    rank 0 (None elsewhere), or the same CommandError raised by every rank together, so that all exit
+    cleanly with status 1 and rank 0 prints it once (no rank is aborted, no message is lost)."""
+    if comm is None or comm.Get_size() == 1:
+        return check()
+    value, message = None, None
+    if comm.Get_rank() == 0:
+        try:
+            value = check()
+        except CommandError as error:
+            message = str(error)
+    message = comm.bcast(message, root=0)
+    if message is not None:
+        failure = CommandError(message)
+        failure.all_ranks = True
+        raise failure
+    return value
+
+
 def cmd_train(args):
     import mlp
     from . import options
@@ -276,9 +302,7 @@ def cmd_train(args):
                 setattr(args, name, value)
     comm = _mpi_comm(args.mpi)
     root = comm is None or comm.Get_rank() == 0  # over MPI rank 0 alone prints and writes files
-    if args.plot and root:
-        _require_plotting()
-    out = _output_paths(args) if root else None
+    out = _agreed(comm, lambda: _check_outputs(args))
     target = _resolve_device(args.device)
     say = (lambda *a, **k: None) if args.quiet or not root else print
     started = time.perf_counter()

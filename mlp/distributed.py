@@ -47,6 +47,7 @@ import numpy as np
 __all__ = ["DataParallel", "abort_on_error", "batch_part", "is_root", "start"]
 
 ALL_RANKS = "mlp_raised_on_all_ranks"  # attribute marking an exception every rank raises together
+ABORT_GRACE_SECONDS = 1.0  # pause between printing a one-rank failure and MPI_Abort (see end_job)
 _calls = []  # one entry per running decorated call: has it reached the agreement of `start`?
 _HASH_ROWS = 4096
 _OPTIONS_NOT_COMPARED = ("verbose", "progress", "n_threads", "checkpoint")
@@ -133,6 +134,9 @@ def end_job(comm, code=1):
     try:
         sys.stdout.flush()
         sys.stderr.flush()
+        # the launcher kills every rank on MPI_Abort and drops output it has not forwarded yet (seen
+        # under load: an empty stderr); a moment's pause lets this rank's message reach the user
+        time.sleep(ABORT_GRACE_SECONDS)
         comm.Abort(code)
     finally:
         os._exit(code)
