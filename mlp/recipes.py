@@ -5,7 +5,7 @@
 
     default              fit's defaults: 784-256-128-10, Adam, cosine decay, dropout 0.1, 25 epochs
     best                 the recipe proposed for >= 99.3 % on MNIST within 20 minutes on 2 cores:
-                         784-1024-1024-10, augmentation (affine + elastic), dropout, max-norm,
+                         784-1024-1024-10, augmentation (affine + elastic), max-norm,
                          label smoothing, Adam with cosine decay, 100 epochs
     classic_fullbatch    the full-batch 784-128-10 gradient descent of the first scripts
     classic_sigmoid_mse  the beginners' notebook network: sigmoid units, sigmoid outputs, squared error
@@ -46,17 +46,19 @@ _BASE = {name: _options.OPTIONS[name].default for name in RECIPE_OPTIONS}
 RECIPES = {recipe.name: recipe for recipe in (
     Recipe("default", "fit's defaults: 784-256-128-10 ReLU, Adam 1e-3 with cosine decay, dropout 0.1, 25 epochs",
            {}, "the library's default (98.3 % or more on MNIST, tests/test_mnist.py)"),
-    Recipe("best", "784-1024-1024-10 ReLU on freshly distorted digits (affine + elastic), dropout 0.2, max-norm 3, "
+    Recipe("best", "784-1024-1024-10 ReLU on freshly distorted digits (affine + elastic), no dropout, max-norm 3, "
            "label smoothing 0.1, Adam 1e-3 with cosine decay, 100 epochs",
            {"hidden_sizes": [1024, 1024], "epochs": 100, "batch_size": 128, "optimizer": "adam",
-            "learning_rate": 1e-3, "schedule": "cosine", "dropout": 0.2, "max_norm": 3.0, "label_smoothing": 0.1,
+            "learning_rate": 1e-3, "schedule": "cosine", "dropout": 0.0, "max_norm": 3.0, "label_smoothing": 0.1,
             "weight_decay": 0.0,
             "augment": {"shift": 2.0, "rotation": 10.0, "scale": 0.1, "shear": 10.0, "elastic_alpha": 34.0,
                         "elastic_sigma": 4.0, "image_shape": [28, 28]}},
            "elastic distortions with Simard's alpha 34 / sigma 4 took an 800-unit MLP to 99.3 % (Simard et al. "
            "2003); affine + elastic deformations took deep MLPs to 99.65 % (Ciresan et al. 2010); dropout with "
-           "max-norm c = 3-4 gives 98.9-99.05 % without augmentation (Srivastava et al. 2014); two 1024-unit "
-           "layers train an epoch in about 4 s on 2 idle cores, so 100 epochs fit in 20 minutes"),
+           "max-norm c = 3-4 gives 98.9-99.05 % without augmentation (Srivastava et al. 2014). Distortions drawn "
+           "afresh every batch already keep the network from fitting its training set, so dropout on top "
+           "only slowed it (seed 0: 99.26 % with dropout 0.2, 99.45 % without); an epoch takes about 8 s on "
+           "2 idle cores, so 100 epochs fit in 20 minutes"),
     Recipe("classic_fullbatch", "784-128-10 ReLU, full-batch gradient descent (plain SGD, learning rate 0.1, "
            "constant), no dropout, 100 epochs",
            {"hidden_sizes": [128], "batch_size": "full", "optimizer": "sgd", "learning_rate": 0.1,
