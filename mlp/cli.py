@@ -244,7 +244,11 @@ def _output_paths(args):
         if out is None:
             import os
 
-            os.makedirs(DEFAULT_OUT_FOLDER, exist_ok=True)
+            try:
+                os.makedirs(DEFAULT_OUT_FOLDER, exist_ok=True)
+            except OSError as error:
+                raise CommandError(f"cannot make the default model folder {DEFAULT_OUT_FOLDER}/: {_one_line(error)}; "
+                                   "pass --out PATH or --no-save") from None
             out = os.path.join(DEFAULT_OUT_FOLDER, time.strftime("mlp-%Y%m%d-%H%M%S.npz"))
         try:
             check_writable(out, "--out")
@@ -279,6 +283,8 @@ def _agreed(comm, check):
             value = check()
         except CommandError as error:
             message = str(error)
+        except Exception as error:  # anything else too: rank 1 waits in bcast for an answer
+            message = f"{type(error).__name__}: {_one_line(error)}"
     message = comm.bcast(message, root=0)
     if message is not None:
         failure = CommandError(message)

@@ -28,6 +28,16 @@ def test_train_without_out_saves_to_a_default_file_and_says_where(capsys, mnist_
     assert mlp.load(saved[0]).hidden_sizes == [16]
 
 
+def test_a_default_model_folder_that_cannot_be_made_is_one_line_before_training(capsys, mnist_dir, tmp_path,
+                                                                               monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "models").write_text("a file where the folder would go")
+    code, out, err = train(capsys, mnist_dir)
+    assert code == 1 and "epoch" not in out
+    assert err.startswith("mlp train: error: cannot make the default model folder models/")
+    assert "--out PATH or --no-save" in err and len(err.strip().splitlines()) == 1
+
+
 def test_no_save_keeps_nothing(capsys, mnist_dir, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     code, out, _ = train(capsys, mnist_dir, "--no-save")

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 import mlp
+from mlp.cli import CommandError, _agreed
 from mlp.distributed import batch_part
 from tests.helpers import REPO_ROOT
 from tests.mpi_scripts.common import EQUIVALENCE_RUNS, data
@@ -118,6 +119,46 @@ def test_comm_must_be_a_communicator():
     X, y = data()
     with pytest.raises(TypeError, match="comm must be an mpi4py communicator such as MPI.COMM_WORLD, got str"):
         mlp.fit(X, y, comm="world", epochs=1)
+
+
+class _TwoRanksSeenFrom:
+    """A two-rank communicator seen from one rank: bcast hands out what rank 0 sent (recorded here)."""
+
+    def __init__(self, rank, sent=None):
+        self.rank, self.sent = rank, sent
+
+    def Get_rank(self):
+        return self.rank
+
+    def Get_size(self):
+        return 2
+
+    def bcast(self, value, root=0):
+        assert root == 0
+        if self.rank == 0:
+            self.sent = value
+        return self.sent
+
+
+@pytest.mark.parametrize("error", [CommandError("--out x: the folder y does not exist"), OSError("disk gone")])
+def test_a_check_failing_on_rank_0_is_raised_by_every_rank_together(error):
+    def check():
+        raise error
+
+    root = _TwoRanksSeenFrom(0)
+    with pytest.raises(CommandError) as on_root:
+        _agreed(root, check)
+    with pytest.raises(CommandError) as on_other:  # rank 1 never runs the check, it gets rank 0's answer
+        _agreed(_TwoRanksSeenFrom(1, sent=root.sent), lambda: pytest.fail("only rank 0 checks"))
+    assert on_root.value.all_ranks and on_other.value.all_ranks  # printed once by rank 0, no abort
+    assert str(on_root.value) == str(on_other.value) and str(error) in str(on_root.value)
+
+
+def test_a_check_passing_on_rank_0_gives_its_value_there_and_none_elsewhere():
+    root = _TwoRanksSeenFrom(0)
+    assert _agreed(root, lambda: "model.npz") == "model.npz" and root.sent is None
+    assert _agreed(_TwoRanksSeenFrom(1, sent=None), lambda: pytest.fail("only rank 0 checks")) is None
+    assert _agreed(None, lambda: "alone") == "alone"
 
 
 # ---- under mpiexec -n 2 ---------------------------------------------------------------------------
