@@ -9,7 +9,7 @@ and taken out of the training time, so the time is what `mlp train` reports for 
         [--json bench/recipes.json] [--plot bench/recipes_best.png]
 
 The JSON keeps every run (machine, load average before and after, accuracy, time, curves); running
-again for another recipe adds to it. --plot draws the test-error curves of the runs of --recipe.
+again for another recipe adds to it. --plot draws the training-loss and test-error curves of the runs of --recipe.
 """
 import argparse
 import json

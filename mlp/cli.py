@@ -273,23 +273,27 @@ def _check_outputs(args):
 
 def _agreed(comm, check):
     """check() on rank 0 alone (it alone writes files), its outcome told to every rank: the value on
-    rank 0 (None elsewhere), or the same CommandError raised by every rank together, so that all exit
-    cleanly with status 1 and rank 0 prints it once (no rank is aborted, no message is lost)."""
+    rank 0 (None elsewhere). When it fails, the other ranks raise a CommandError with its message and
+    rank 0 raises the failure itself, all marked as raised together: every rank exits with status 1,
+    rank 0 prints it once, and nothing is aborted (no message for the launcher to lose)."""
     if comm is None or comm.Get_size() == 1:
         return check()
-    value, message = None, None
-    if comm.Get_rank() == 0:
-        try:
-            value = check()
-        except CommandError as error:
-            message = str(error)
-        except Exception as error:  # anything else too: rank 1 waits in bcast for an answer
-            message = f"{type(error).__name__}: {_one_line(error)}"
-    message = comm.bcast(message, root=0)
-    if message is not None:
+    if comm.Get_rank() != 0:
+        message = comm.bcast(None, root=0)
+        if message is None:
+            return None
         failure = CommandError(message)
         failure.all_ranks = True
         raise failure
+    try:
+        value = check()
+    except BaseException as error:  # anything at all: the other ranks wait in bcast for an answer
+        comm.bcast(str(error) if isinstance(error, CommandError) else f"{type(error).__name__} on rank 0: "
+                   f"{_one_line(error)}", root=0)
+        if isinstance(error, CommandError):
+            error.all_ranks = True
+        raise
+    comm.bcast(None, root=0)
     return value
 
 

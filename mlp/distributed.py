@@ -136,7 +136,10 @@ def end_job(comm, code=1):
         sys.stderr.flush()
         # the launcher kills every rank on MPI_Abort and drops output it has not forwarded yet (seen
         # under load: an empty stderr); a moment's pause lets this rank's message reach the user
-        time.sleep(ABORT_GRACE_SECONDS)
+        try:
+            time.sleep(ABORT_GRACE_SECONDS)
+        except BaseException:  # a second Ctrl-C: abort now rather than skip it
+            pass
         comm.Abort(code)
     finally:
         os._exit(code)
