@@ -297,6 +297,39 @@ def _agreed(comm, check):
     return value
 
 
+def _device_and_data(args):
+    """The --device target and the data (cut to --limit), their size checked against memory."""
+    target = _resolve_device(args.device)
+    (X_train, y_train), test = _load_data(args)
+    if args.limit is not None:
+        X_train, y_train = X_train[: args.limit], y_train[: args.limit]
+    _check_memory(args, X_train, y_train)
+    return target, (X_train, y_train), test
+
+
+def _on_every_rank(comm, work):
+    """work() on every rank, then an agreement: when it failed anywhere, every rank raises one
+    CommandError together (marked so; rank 0 prints it once, all exit 1, nothing aborted), naming the
+    rank when not all failed. A failure other than a CommandError stays raised on its own rank."""
+    if comm is None or comm.Get_size() == 1:
+        return work()
+    value, message, own = None, None, None
+    try:
+        value = work()
+    except BaseException as error:  # the others wait in allgather for this rank's answer
+        own = error
+        message = str(error) if isinstance(error, CommandError) else f"{type(error).__name__}: {_one_line(error)}"
+    failed = [(rank, text) for rank, text in enumerate(comm.allgather(message)) if text is not None]
+    if not failed:
+        return value
+    if own is not None and not isinstance(own, CommandError):
+        raise own
+    rank, text = failed[0]
+    failure = CommandError(text if len(failed) == comm.Get_size() else f"on rank {rank} of {comm.Get_size()}: {text}")
+    failure.all_ranks = True
+    raise failure
+
+
 def cmd_train(args):
     import mlp
     from . import options
@@ -313,19 +346,15 @@ def cmd_train(args):
     comm = _mpi_comm(args.mpi)
     root = comm is None or comm.Get_rank() == 0  # over MPI rank 0 alone prints and writes files
     out = _agreed(comm, lambda: _check_outputs(args))
-    target = _resolve_device(args.device)
     say = (lambda *a, **k: None) if args.quiet or not root else print
     started = time.perf_counter()
-    (X_train, y_train), (X_test, y_test) = _load_data(args)
-    if args.limit is not None:
-        X_train, y_train = X_train[: args.limit], y_train[: args.limit]
+    target, (X_train, y_train), (X_test, y_test) = _on_every_rank(comm, lambda: _device_and_data(args))
     if args.recipe:
         from .recipes import RECIPES
 
         say(f"recipe {args.recipe}: {RECIPES[args.recipe].summary}")
     say(f"data: {X_train.shape[0]} training and {X_test.shape[0]} test images "
         f"({time.perf_counter() - started:.1f}s)", flush=True)
-    _check_memory(args, X_train, y_train)
     X_train, y_train, X_test_dev, y_test_dev = _to_device([X_train, y_train, X_test, y_test], target)
     settings = {name: getattr(args, name) for name in options.OPTIONS}
     if args.quiet:

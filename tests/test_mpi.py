@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import mlp
-from mlp.cli import CommandError, _agreed
+from mlp.cli import CommandError, _agreed, _on_every_rank
 from mlp.distributed import batch_part
 from tests.helpers import REPO_ROOT
 from tests.mpi_scripts.common import EQUIVALENCE_RUNS, data
@@ -139,6 +139,9 @@ class _TwoRanksSeenFrom:
             self.sent = value
         return self.sent
 
+    def allgather(self, value):  # `sent` plays the other rank's part
+        return [value, self.sent] if self.rank == 0 else [self.sent, value]
+
 
 @pytest.mark.parametrize("error", [CommandError("--out x: the folder y does not exist"), OSError("disk gone")])
 def test_a_check_failing_on_rank_0_is_raised_by_every_rank_together(error):
@@ -162,6 +165,21 @@ def test_a_check_passing_on_rank_0_gives_its_value_there_and_none_elsewhere():
     assert _agreed(root, lambda: "model.npz") == "model.npz" and root.sent is None  # "all well" was sent
     assert _agreed(_TwoRanksSeenFrom(1, sent=None), lambda: pytest.fail("only rank 0 checks")) is None
     assert _agreed(None, lambda: "alone") == "alone"
+
+
+def test_data_that_fails_on_some_ranks_is_one_error_raised_by_all_of_them():
+    def fail():
+        raise CommandError("no MNIST data found")
+
+    with pytest.raises(CommandError) as both:  # every rank failed: the message as one process prints it
+        _on_every_rank(_TwoRanksSeenFrom(0, sent="no MNIST data found"), fail)
+    assert str(both.value) == "no MNIST data found" and both.value.all_ranks
+    with pytest.raises(CommandError) as other:  # rank 1 alone failed: rank 0 stops too, naming rank 1
+        _on_every_rank(_TwoRanksSeenFrom(0, sent="no MNIST data found"), lambda: "data")
+    assert str(other.value) == "on rank 1 of 2: no MNIST data found" and other.value.all_ranks
+    with pytest.raises(ZeroDivisionError):  # a bug stays raised, with its traceback, on its own rank
+        _on_every_rank(_TwoRanksSeenFrom(1, sent=None), lambda: 1 / 0)
+    assert _on_every_rank(_TwoRanksSeenFrom(1, sent=None), lambda: "data") == "data"
 
 
 # ---- under mpiexec -n 2 ---------------------------------------------------------------------------
@@ -270,6 +288,14 @@ def test_mpiexec_mlp_train_prints_and_saves_on_rank_0_only(tmp_path, mnist_dir):
     model = mlp.load(out)
     assert model.n_features_in_ == 784 and len(model.history["loss"]) == 2
     assert checkpoint.exists()
+
+
+def test_missing_data_on_every_rank_is_one_message_and_a_clean_exit(tmp_path):
+    done = _launch([sys.executable, "-m", "mlp", "train", "--data", tmp_path / "nothing-here", "--no-save",
+                    "--progress", "no"], cwd=tmp_path, timeout=120)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert done.stderr.count("mlp train: error: no MNIST data found") == 1, done.stderr
+    assert "Abort" not in done.stderr and "rank" not in done.stderr
 
 
 def test_a_command_line_error_found_by_rank_0_ends_every_rank_cleanly(tmp_path, mnist_dir):
