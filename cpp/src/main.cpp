@@ -275,6 +275,37 @@ void print_value_scores(const ValueScores& s, int loss, std::size_t n) {
     std::printf("test mse %.6g  r2 %.4f  (loss %.6g, %zu rows)\n", s.mse, s.r2, s.loss, n);
 }
 
+// Trains `batch` with one printed line per epoch (the accuracy with classes) and the model and
+// training-time lines after; the wall seconds of the epochs are what "training time" reports.
+template <class T>
+Model<T> train_and_report(const TrainConfig& config, const Batch<T>& batch, int n_features, int n_outputs,
+                          bool with_accuracy, bool quiet) {
+  const int width = static_cast<int>(std::to_string(config.epochs).size());
+  double total_seconds = 0.0;
+  auto on_epoch = [&](const EpochStats& s) {
+    total_seconds += s.seconds;
+    if (quiet) return;
+    if (with_accuracy)
+      std::printf("epoch %*d/%d  loss %.4f  acc %.4f  lr %.2e  cpu %.3fs  %.3fs\n", width, s.epoch, s.epochs, s.loss,
+                  s.accuracy, s.lr, s.cpu_seconds, s.seconds);
+    else
+      std::printf("epoch %*d/%d  loss %.6g  lr %.2e  cpu %.3fs  %.3fs\n", width, s.epoch, s.epochs, s.loss, s.lr,
+                  s.cpu_seconds, s.seconds);
+    std::fflush(stdout);
+  };
+  Model<T> model = train<T>(config, batch, n_features, n_outputs, on_epoch);
+  if (!quiet) std::printf("model: %s\n", model.describe().c_str());
+  if (config.epochs > 0 && !quiet) std::printf("training time: %.3fs\n", total_seconds);
+  return model;
+}
+
+template <class T>
+void save_trained(const Model<T>& model, const std::string& out, bool quiet) {
+  if (out.empty()) return;
+  save_model(model, out);
+  if (!quiet) std::printf("saved %s\n", out.c_str());
+}
+
 // Training on real-valued targets: X and Y as given, no classes, no image preprocessing.
 template <class T>
 int run_train_values(const TrainConfig& config, const ValueDataset& train_set, const ValueDataset* test_set,
@@ -291,28 +322,13 @@ int run_train_values(const TrainConfig& config, const ValueDataset& train_set, c
                 test_set ? test_set->n : std::size_t(0));
     std::fflush(stdout);
   }
-  const int width = static_cast<int>(std::to_string(config.epochs).size());
-  double total_seconds = 0.0;
-  auto on_epoch = [&](const EpochStats& s) {
-    total_seconds += s.seconds;
-    if (!quiet) {
-      std::printf("epoch %*d/%d  loss %.6g  lr %.2e  cpu %.3fs  %.3fs\n", width, s.epoch, s.epochs, s.loss, s.lr,
-                  s.cpu_seconds, s.seconds);
-      std::fflush(stdout);
-    }
-  };
-  Model<T> model = train<T>(config, batch, static_cast<int>(train_set.features), static_cast<int>(train_set.outputs),
-                            on_epoch);
-  if (!quiet) std::printf("model: %s\n", model.describe().c_str());
-  if (config.epochs > 0 && !quiet) std::printf("training time: %.3fs\n", total_seconds);
+  const Model<T> model = train_and_report<T>(config, batch, static_cast<int>(train_set.features),
+                                             static_cast<int>(train_set.outputs), false, quiet);
   if (test_set && test_set->n > 0) {
     const std::vector<T> Xt = cast_values<T>(test_set->X), Yt = cast_values<T>(test_set->Y);
     print_value_scores<T>(evaluate_values(model, Xt.data(), Yt.data(), test_set->n), model.loss, test_set->n);
   }
-  if (!out.empty()) {
-    save_model(model, out);
-    if (!quiet) std::printf("saved %s\n", out.c_str());
-  }
+  save_trained(model, out, quiet);
   return 0;
 }
 
@@ -430,30 +446,16 @@ int run_train(const TrainConfig& config, Dataset& train_set, Dataset& test_set, 
                 train_set.cols, train_set.source.c_str(), test_set.n);
     std::fflush(stdout);
   }
-  const int width = static_cast<int>(std::to_string(config.epochs).size());
-  double total_seconds = 0.0;
-  auto on_epoch = [&](const EpochStats& s) {
-    total_seconds += s.seconds;
-    if (!quiet) {
-      std::printf("epoch %*d/%d  loss %.4f  acc %.4f  lr %.2e  cpu %.3fs  %.3fs\n", width, s.epoch, s.epochs, s.loss,
-                  s.accuracy, s.lr, s.cpu_seconds, s.seconds);
-      std::fflush(stdout);
-    }
-  };
-  Model<T> model = train<T>(config, batch, static_cast<int>(train_set.features()), static_cast<int>(classes.size()), on_epoch);
+  Model<T> model = train_and_report<T>(config, batch, static_cast<int>(train_set.features()),
+                                       static_cast<int>(classes.size()), true, quiet);
   model.classes = classes;
   model.image_rows = static_cast<int>(train_set.rows);
   model.image_cols = static_cast<int>(train_set.cols);
-  if (!quiet) std::printf("model: %s\n", model.describe().c_str());
-  if (config.epochs > 0 && !quiet) std::printf("training time: %.3fs\n", total_seconds);
   if (test_set.n > 0) {
     const auto result = evaluate_dataset(model, test_set);
     std::printf("test accuracy %.4f  (loss %.4f, %zu images)\n", result.second, result.first, test_set.n);
   }
-  if (!out.empty()) {
-    save_model(model, out);
-    if (!quiet) std::printf("saved %s\n", out.c_str());
-  }
+  save_trained(model, out, quiet);
   return 0;
 }
 
