@@ -15,27 +15,14 @@ import argparse
 import json
 import os
 import platform
-import re
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-
-def machine():
-    flags = set()
-    try:
-        flags = set(re.findall(r"avx512[a-z]*|avx2", Path("/proc/cpuinfo").read_text()))
-    except OSError:
-        pass
-    model = ""
-    try:
-        model = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                     if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return {"cpu": model or platform.processor(), "cores": os.cpu_count(), "vector": sorted(flags),
-            "python": platform.python_version()}
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from workloads import machine  # noqa: E402  (bench/ is not a package)
 
 
 def run(recipe, seed, data):
@@ -98,8 +85,8 @@ def main():
         data = mlp.datasets.load_mnist(folder)
         for seed in args.seeds:
             entry = run(args.recipe, seed, data)
-            entry.update(machine=machine(), date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-                         version=mlp.__version__)
+            entry.update(machine={**machine(), "python": platform.python_version()}, version=mlp.__version__,
+                         date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))
             stored["runs"] = [r for r in stored["runs"] if (r["recipe"], r["seed"]) != (args.recipe, seed)] + [entry]
             args.json.write_text(json.dumps(stored, indent=1) + "\n")
             print(f"{args.recipe} seed {seed}: test accuracy {entry['test_accuracy']:.4f}  "
