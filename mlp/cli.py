@@ -282,9 +282,7 @@ def _agreed(comm, check):
         message = comm.bcast(None, root=0)
         if message is None:
             return None
-        failure = CommandError(message)
-        failure.all_ranks = True
-        raise failure
+        raise _raised_together(message)
     try:
         value = check()
     except BaseException as error:  # anything at all: the other ranks wait in bcast for an answer
@@ -325,9 +323,14 @@ def _on_every_rank(comm, work):
     if own is not None and not isinstance(own, CommandError):
         raise own
     rank, text = failed[0]
-    failure = CommandError(text if len(failed) == comm.Get_size() else f"on rank {rank} of {comm.Get_size()}: {text}")
+    raise _raised_together(text if len(failed) == comm.Get_size() else f"on rank {rank} of {comm.Get_size()}: {text}")
+
+
+def _raised_together(message):
+    """A CommandError that every rank raises at once: rank 0 prints it, every rank exits 1."""
+    failure = CommandError(message)
     failure.all_ranks = True
-    raise failure
+    return failure
 
 
 def cmd_train(args):
