@@ -9,6 +9,7 @@ then `--epochs` timed epochs; the two versions alternate (A B A B ...) so a mach
 or speeds up mid-run affects both. Printed: per workload and engine, each version's median seconds per
 epoch over all rounds and the ratio new/old.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -60,8 +61,9 @@ def measure(tree, workload, engine, epochs, data):
     hidden, batch, opt, lr = WORKLOADS[workload]
     env = {**os.environ, "PYTHONPATH": str(tree)}
     args = json.dumps([hidden, batch, opt, lr, engine, epochs, data])
-    result = subprocess.run([sys.executable, "-c", CHILD, args], capture_output=True, text=True, env=env,
-                            cwd=tree, timeout=900)
+    result = subprocess.run(
+        [sys.executable, "-c", CHILD, args], capture_output=True, text=True, env=env, cwd=tree, timeout=900
+    )
     if result.returncode != 0:
         raise SystemExit(f"{tree} {workload} {engine} failed:\n{result.stderr[-3000:]}")
     return json.loads(result.stdout.strip().splitlines()[-1])
@@ -75,7 +77,10 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--workloads", default="B1,B2,B3,B4")
     parser.add_argument("--engines", default="numba,xp")
-    parser.add_argument("--data", default=os.environ.get("MLP_DATA_DIR") or str(HERE.parent.parent / "shared" / "data" / "mnist"))
+    parser.add_argument(
+        "--data",
+        default=os.environ.get("MLP_DATA_DIR") or str(HERE.parent.parent / "shared" / "data" / "mnist"),
+    )
     args = parser.parse_args(argv)
     print(f"old: {args.old}\nnew: {args.new}\nload: {open('/proc/loadavg').read().strip()}")
     print("| workload | engine | old s/epoch | new s/epoch | new / old |")

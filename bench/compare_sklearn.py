@@ -15,6 +15,7 @@ run's score (accuracy or R^2) and the median training seconds.
     MLP_DATA_DIR=../shared/data/mnist .venv/bin/python bench/compare_sklearn.py [--task mnist|regression|both]
         [--repeats 3] [--epochs 10]
 """
+
 import argparse
 import os
 import platform
@@ -28,12 +29,23 @@ import numpy as np
 def mnist_task(epochs):
     import mlp
 
-    folder = os.environ.get("MLP_DATA_DIR") or str(Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist")
+    folder = os.environ.get("MLP_DATA_DIR") or str(
+        Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
+    )
     (X_train, y_train), (X_test, y_test) = mlp.datasets.load_mnist(folder)
 
     def make(cls, seed):
-        return cls(hidden_layer_sizes=(128, 64), solver="adam", alpha=0.0, batch_size=128, learning_rate_init=1e-3,
-                   max_iter=epochs, n_iter_no_change=epochs + 1, tol=0.0, random_state=seed)
+        return cls(
+            hidden_layer_sizes=(128, 64),
+            solver="adam",
+            alpha=0.0,
+            batch_size=128,
+            learning_rate_init=1e-3,
+            max_iter=epochs,
+            n_iter_no_change=epochs + 1,
+            tol=0.0,
+            random_state=seed,
+        )
 
     return "MLPClassifier", "MNIST, accuracy", make, (X_train, y_train, X_test, y_test)
 
@@ -51,19 +63,32 @@ def regression_task(epochs):
     split = int(0.8 * X.shape[0])
 
     def make(cls, seed):
-        return cls(hidden_layer_sizes=(64, 32), solver="adam", alpha=1e-4, batch_size=200, learning_rate_init=1e-3,
-                   max_iter=epochs, n_iter_no_change=epochs + 1, tol=0.0, random_state=seed)
+        return cls(
+            hidden_layer_sizes=(64, 32),
+            solver="adam",
+            alpha=1e-4,
+            batch_size=200,
+            learning_rate_init=1e-3,
+            max_iter=epochs,
+            n_iter_no_change=epochs + 1,
+            tol=0.0,
+            random_state=seed,
+        )
 
     return "MLPRegressor", name, make, (X[:split], y[:split], X[split:], y[split:])
 
 
 def run(task, repeats):
-    import mlp
     import sklearn.neural_network
     from sklearn.exceptions import ConvergenceWarning
 
+    import mlp
+
     kind, title, make, (X_train, y_train, X_test, y_test) = task
-    classes = {f"mlp.{kind}": getattr(mlp, kind), f"sklearn.neural_network.{kind}": getattr(sklearn.neural_network, kind)}
+    classes = {
+        f"mlp.{kind}": getattr(mlp, kind),
+        f"sklearn.neural_network.{kind}": getattr(sklearn.neural_network, kind),
+    }
     results = {name: [] for name in classes}
     for seed in range(repeats):
         for name, cls in classes.items():

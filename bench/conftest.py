@@ -1,5 +1,6 @@
 """Benchmark fixtures: the real MNIST, the cores to use, and the machine recorded in every result
 (CPU model and vector extensions in the JSON's machine_info and in each benchmark's extra_info)."""
+
 import os
 import sys
 from pathlib import Path
@@ -9,7 +10,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from workloads import machine  # noqa: E402
+from workloads import machine
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -53,7 +54,8 @@ def _record_machine(request):
     if "benchmark" in request.fixturenames:
         info = machine()
         request.getfixturevalue("benchmark").extra_info.update(
-            cpu_model=info["cpu_model"], vector_extensions=info["vector_extensions"])
+            cpu_model=info["cpu_model"], vector_extensions=info["vector_extensions"]
+        )
     yield
 
 

@@ -23,6 +23,7 @@ Model (ring allreduce of S bytes over N nodes, latency alpha per message, bandwi
   strong scaling (global batch 128): t_step(N) = t(128/N) + t_allreduce(N), speed-up t(128) / t_step(N)
   communication dominates when t_allreduce(N) > t(b), i.e. below b* = (t_allreduce(N) - a) / c rows per rank.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -58,10 +59,10 @@ def worker(args):
     import numpy as np
     from mpi4py import MPI
     from threadpoolctl import threadpool_limits
+    from workloads import WORKLOADS, machine, mlp_trainer
 
     import mlp
     from mlp.distributed import DataParallel
-    from workloads import WORKLOADS, machine, mlp_trainer
 
     comm = MPI.COMM_WORLD
     rank, size = comm.Get_rank(), comm.Get_size()
@@ -107,10 +108,15 @@ def worker(args):
     gathered = comm.gather({"epoch": epoch, "allreduce": allreduce, "compute": epoch - allreduce}, root=0)
     if rank == 0:
         result.update(
-            epoch_seconds=max(g["epoch"] for g in gathered), allreduce_seconds=max(g["allreduce"] for g in gathered),
-            compute_seconds=max(g["compute"] for g in gathered), steps=steps, n_params=n_params,
-            bytes=n_params * 4, isolated_allreduce_seconds=statistics.median(isolated),
-            compute_per_step_by_rows=compute_by_batch, loadavg_end=loadavg(),
+            epoch_seconds=max(g["epoch"] for g in gathered),
+            allreduce_seconds=max(g["allreduce"] for g in gathered),
+            compute_seconds=max(g["compute"] for g in gathered),
+            steps=steps,
+            n_params=n_params,
+            bytes=n_params * 4,
+            isolated_allreduce_seconds=statistics.median(isolated),
+            compute_per_step_by_rows=compute_by_batch,
+            loadavg_end=loadavg(),
         )
         Path(args.worker).write_text(json.dumps(result, indent=1))
 
@@ -120,8 +126,17 @@ def launch(ranks, threads, folder):
     out = Path(folder) / f"ranks{ranks}.json"
     launcher = Path(sys.executable).parent / "mpiexec"
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), PYTHONPATH=os.pathsep.join([str(REPO), str(HERE)]))
-    command = [str(launcher), "-n", str(ranks), sys.executable, __file__, "--worker", str(out),
-               "--threads", str(threads)]
+    command = [
+        str(launcher),
+        "-n",
+        str(ranks),
+        sys.executable,
+        __file__,
+        "--worker",
+        str(out),
+        "--threads",
+        str(threads),
+    ]
     subprocess.run(command, check=True, env=env, timeout=1800)
     return json.loads(out.read_text())
 
@@ -143,8 +158,9 @@ def fit_line(points):
 def model_tables(a, c, size):
     """The speed-up table and the b* table for compute t(b) = a + c*b."""
     lines = [
-        "| nodes N | rows per rank | compute ms/step | " + " | ".join(
-            f"t_ar {name} ms | speed-up {name}" for name in LINKS) + " |",
+        "| nodes N | rows per rank | compute ms/step | "
+        + " | ".join(f"t_ar {name} ms | speed-up {name}" for name in LINKS)
+        + " |",
         "| ---: | ---: | ---: | " + " | ".join("---: | ---:" for _ in LINKS) + " |",
     ]
     base = a + c * GLOBAL_BATCH
@@ -157,10 +173,14 @@ def model_tables(a, c, size):
             cells.append(f"{t_ar * 1e3:.2f} | {base / (compute + t_ar):.2f}×")
         lines.append(f"| {nodes} | {rows:g} | {compute * 1e3:.1f} | " + " | ".join(cells) + " |")
     lines += ["", "Communication dominates (t_ar(N) > t(b)) below b* = (t_ar(N) − a) / c rows per rank:", ""]
-    lines += ["| nodes N | " + " | ".join(f"b* at {name}" for name in LINKS) + " |",
-              "| ---: | " + " | ".join("---:" for _ in LINKS) + " |"]
+    lines += [
+        "| nodes N | " + " | ".join(f"b* at {name}" for name in LINKS) + " |",
+        "| ---: | " + " | ".join("---:" for _ in LINKS) + " |",
+    ]
     for nodes in NODES[1:]:
-        cells = [f"{max((ring_allreduce(nodes, size, bandwidth) - a) / c, 0):.0f}" for bandwidth in LINKS.values()]
+        cells = [
+            f"{max((ring_allreduce(nodes, size, bandwidth) - a) / c, 0):.0f}" for bandwidth in LINKS.values()
+        ]
         lines.append(f"| {nodes} | " + " | ".join(cells) + " |")
     return lines
 
@@ -190,11 +210,16 @@ def markdown(runs, command, reference=None):
         lines.append(
             f"| {run['ranks']} | {GLOBAL_BATCH // run['ranks']} | {run['epoch_seconds']:.2f} | {run['compute_seconds']:.2f} "
             f"| {run['allreduce_seconds']:.2f} | {run['isolated_allreduce_seconds'] * 1e3:.2f} "
-            f"| {run['loadavg_start']} → {run['loadavg_end']} |")
+            f"| {run['loadavg_start']} → {run['loadavg_end']} |"
+        )
     two = next((r for r in runs if r["ranks"] == 2), None)
-    lines += ["", "Compute per step of one rank (one core), measured at three batch sizes and fitted as "
-              f"t(b) = a + c·b: a = {a * 1e3:.2f} ms, c = {c * 1e3:.3f} ms per row "
-              f"({', '.join(f'{b} rows: {t * 1e3:.1f} ms' for b, t in sorted(points.items()))}).", ""]
+    lines += [
+        "",
+        "Compute per step of one rank (one core), measured at three batch sizes and fitted as "
+        f"t(b) = a + c·b: a = {a * 1e3:.2f} ms, c = {c * 1e3:.3f} ms per row "
+        f"({', '.join(f'{b} rows: {t * 1e3:.1f} ms' for b, t in sorted(points.items()))}).",
+        "",
+    ]
     if two is not None:
         speedup = one["epoch_seconds"] / two["epoch_seconds"]
         lines += [
@@ -234,9 +259,13 @@ def markdown(runs, command, reference=None):
         "",
         "Weak scaling (each rank keeps 128 rows, the global batch grows to 128·N) keeps the compute per step "
         "at t(128), so its efficiency is t(128) / (t(128) + t_ar(N)); at 64 nodes: "
-        + "; ".join(f"{label} t(128) = {b * 1e3:.1f} ms: " + ", ".join(
-            f"{b / (b + ring_allreduce(64, size, bw)) * 100:.0f}% at {name}" for name, bw in LINKS.items())
-            for label, b in bases.items())
+        + "; ".join(
+            f"{label} t(128) = {b * 1e3:.1f} ms: "
+            + ", ".join(
+                f"{b / (b + ring_allreduce(64, size, bw)) * 100:.0f}% at {name}" for name, bw in LINKS.items()
+            )
+            for label, b in bases.items()
+        )
         + ". It trains a different network than one process (larger global batches), the usual trade.",
         "",
         f"Command: `{command}`",
@@ -250,16 +279,25 @@ def main(argv=None):
     parser.add_argument("--ranks", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--json", help="also write the measurements here")
-    parser.add_argument("--from-json", help="print the section from an earlier --json file, measuring nothing")
-    parser.add_argument("--reference", type=float, nargs=2, metavar=("SECONDS", "THREADS"),
-                        help="B2's seconds per epoch on an idle machine and its threads (bench/RESULTS.md), "
-                             "to repeat the model with that compute")
+    parser.add_argument(
+        "--from-json", help="print the section from an earlier --json file, measuring nothing"
+    )
+    parser.add_argument(
+        "--reference",
+        type=float,
+        nargs=2,
+        metavar=("SECONDS", "THREADS"),
+        help="B2's seconds per epoch on an idle machine and its threads (bench/RESULTS.md), "
+        "to repeat the model with that compute",
+    )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
         return worker(args)
-    command = ("cat /proc/loadavg && .venv/bin/python bench/mpi_scaling.py --ranks 1 2 --json bench/mpi_scaling.json "
-               "--reference 3.522 2")
+    command = (
+        "cat /proc/loadavg && .venv/bin/python bench/mpi_scaling.py --ranks 1 2 --json bench/mpi_scaling.json "
+        "--reference 3.522 2"
+    )
     if args.from_json:
         runs = json.loads(Path(args.from_json).read_text())
     else:

@@ -11,6 +11,7 @@ and taken out of the training time, so the time is what `mlp train` reports for 
 The JSON keeps every run (machine, load average before and after, accuracy, time, curves); running
 again for another recipe adds to it. --plot draws the training-loss and test-error curves of the runs of --recipe.
 """
+
 import argparse
 import json
 import os
@@ -22,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from workloads import machine  # noqa: E402  (bench/ is not a package)
+from workloads import machine
 
 
 def run(recipe, seed, data):
@@ -33,17 +34,29 @@ def run(recipe, seed, data):
 
     def score(epoch, logs, model):
         started = time.perf_counter()
-        curve.append({"epoch": epoch, "loss": float(logs["loss"]), "train_accuracy": float(logs.get("accuracy", np.nan)),
-                      "test_accuracy": float(model.score(X_test, y_test))})
+        curve.append(
+            {
+                "epoch": epoch,
+                "loss": float(logs["loss"]),
+                "train_accuracy": float(logs.get("accuracy", np.nan)),
+                "test_accuracy": float(model.score(X_test, y_test)),
+            }
+        )
         scoring[0] += time.perf_counter() - started
 
     load_before = os.getloadavg()[0]
     started = time.perf_counter()
     model = mlp.fit(X_train, y_train, **mlp.recipes.get(recipe), seed=seed, callbacks=[score], verbose=0)
     seconds = time.perf_counter() - started - scoring[0]
-    return {"recipe": recipe, "seed": seed, "test_accuracy": float(model.score(X_test, y_test)),
-            "training_seconds": round(seconds, 1), "load_before": load_before, "load_after": os.getloadavg()[0],
-            "curve": curve}
+    return {
+        "recipe": recipe,
+        "seed": seed,
+        "test_accuracy": float(model.score(X_test, y_test)),
+        "training_seconds": round(seconds, 1),
+        "load_before": load_before,
+        "load_after": os.getloadavg()[0],
+        "curve": curve,
+    }
 
 
 def plot(runs, recipe, path):
@@ -58,7 +71,11 @@ def plot(runs, recipe, path):
         label = f"seed {entry['seed']} ({100 * entry['test_accuracy']:.2f} %)"
         left.plot(epochs, [point["loss"] for point in entry["curve"]], label=label)
         right.plot(epochs, [100 * (1 - point["test_accuracy"]) for point in entry["curve"]], label=label)
-    left.set(xlabel="epoch", ylabel="training loss (distorted digits, label smoothing)", title=f"{recipe}: training loss")
+    left.set(
+        xlabel="epoch",
+        ylabel="training loss (distorted digits, label smoothing)",
+        title=f"{recipe}: training loss",
+    )
     right.set(xlabel="epoch", ylabel="test error, %", yscale="log", title=f"{recipe}: test error")
     right.axhline(0.7, color="grey", linestyle="--", linewidth=0.8, label="0.7 % (99.3 % accuracy)")
     for axes in (left, right):
@@ -81,23 +98,34 @@ def main():
 
     stored = json.loads(args.json.read_text()) if args.json.exists() else {"runs": []}
     if not args.plot_only:
-        folder = os.environ.get("MLP_DATA_DIR") or str(Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist")
+        folder = os.environ.get("MLP_DATA_DIR") or str(
+            Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
+        )
         data = mlp.datasets.load_mnist(folder)
         for seed in args.seeds:
             entry = run(args.recipe, seed, data)
-            entry.update(machine={**machine(), "python": platform.python_version()}, version=mlp.__version__,
-                         date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))
-            stored["runs"] = [r for r in stored["runs"] if (r["recipe"], r["seed"]) != (args.recipe, seed)] + [entry]
+            entry.update(
+                machine={**machine(), "python": platform.python_version()},
+                version=mlp.__version__,
+                date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+            )
+            stored["runs"] = [
+                r for r in stored["runs"] if (r["recipe"], r["seed"]) != (args.recipe, seed)
+            ] + [entry]
             args.json.write_text(json.dumps(stored, indent=1) + "\n")
-            print(f"{args.recipe} seed {seed}: test accuracy {entry['test_accuracy']:.4f}  "
-                  f"training {entry['training_seconds']:.0f}s  load {entry['load_before']:.1f}->{entry['load_after']:.1f}",
-                  flush=True)
+            print(
+                f"{args.recipe} seed {seed}: test accuracy {entry['test_accuracy']:.4f}  "
+                f"training {entry['training_seconds']:.0f}s  load {entry['load_before']:.1f}->{entry['load_after']:.1f}",
+                flush=True,
+            )
     runs = [r for r in stored["runs"] if r["recipe"] == args.recipe and r["seed"] in args.seeds]
     if runs:
         accuracies = [r["test_accuracy"] for r in runs]
         times = [r["training_seconds"] for r in runs]
-        print(f"{args.recipe}: {len(runs)} seeds, mean {100 * np.mean(accuracies):.2f} % "
-              f"(range {100 * min(accuracies):.2f}-{100 * max(accuracies):.2f} %), training {min(times):.0f}-{max(times):.0f} s")
+        print(
+            f"{args.recipe}: {len(runs)} seeds, mean {100 * np.mean(accuracies):.2f} % "
+            f"(range {100 * min(accuracies):.2f}-{100 * max(accuracies):.2f} %), training {min(times):.0f}-{max(times):.0f} s"
+        )
     if args.plot and runs:
         plot(runs, args.recipe, args.plot)
         print(f"learning curves written to {args.plot}")

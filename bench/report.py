@@ -8,6 +8,7 @@ command.
 Without --out the Markdown goes to stdout; with it, the file is replaced only once the new text is
 complete.
 """
+
 import argparse
 import json
 import os
@@ -17,11 +18,13 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from workloads import WORKLOADS, describe_machine  # noqa: E402
+from workloads import WORKLOADS, describe_machine
 
-DEFAULT_COMMAND = ("cat /proc/loadavg && MLP_DATA_DIR=../shared/data/mnist .venv/bin/python -m pytest bench "
-                   "--benchmark-json bench/results.json && .venv/bin/python bench/report.py bench/results.json "
-                   "--out bench/RESULTS.md --plot bench/results.png")
+DEFAULT_COMMAND = (
+    "cat /proc/loadavg && MLP_DATA_DIR=../shared/data/mnist .venv/bin/python -m pytest bench "
+    "--benchmark-json bench/results.json && .venv/bin/python bench/report.py bench/results.json "
+    "--out bench/RESULTS.md --plot bench/results.png"
+)
 
 GOALS = {  # workload: (implementation, max ratio to torch or None, min roofline fraction or None)
     "B1": ("numba", 0.45, 0.60),
@@ -30,8 +33,14 @@ GOALS = {  # workload: (implementation, max ratio to torch or None, min roofline
     "B4": ("numba", None, 0.80),
 }
 ORDER = ["numba", "numpy", "cpp", "cupy", "torch", "sklearn"]
-NAMES = {"numba": "mlp, Numba engine", "numpy": "mlp, generic NumPy path", "cpp": "C++ port",
-         "cupy": "mlp on CuPy", "torch": "PyTorch CPU", "sklearn": "scikit-learn MLPClassifier"}
+NAMES = {
+    "numba": "mlp, Numba engine",
+    "numpy": "mlp, generic NumPy path",
+    "cpp": "C++ port",
+    "cupy": "mlp on CuPy",
+    "torch": "PyTorch CPU",
+    "sklearn": "scikit-learn MLPClassifier",
+}
 
 
 def seconds_of(bench):
@@ -45,9 +54,18 @@ def machine_line(data):
     """The machine the results were measured on, as recorded in the file by bench/conftest.py."""
     info = data.get("machine_info", {}).get("mlp_machine")
     if info is None:  # an older file: the per-benchmark extra_info, if any
-        info = next((dict(cpu_model=b["extra_info"]["cpu_model"], vector_extensions=b["extra_info"].get(
-            "vector_extensions", []), cores=data.get("machine_info", {}).get("cpu", {}).get("count", "?"))
-            for b in data.get("benchmarks", []) if "cpu_model" in b.get("extra_info", {})), None)
+        info = next(
+            (
+                dict(
+                    cpu_model=b["extra_info"]["cpu_model"],
+                    vector_extensions=b["extra_info"].get("vector_extensions", []),
+                    cores=data.get("machine_info", {}).get("cpu", {}).get("count", "?"),
+                )
+                for b in data.get("benchmarks", [])
+                if "cpu_model" in b.get("extra_info", {})
+            ),
+            None,
+        )
     if info is None:
         return "not recorded in the results file (re-run the benchmarks to record it)"
     return describe_machine(info)
@@ -63,7 +81,10 @@ def collect(data):
     for bench in benches:
         info = bench.get("extra_info", {})
         if "workload" in info:
-            table.setdefault(info["workload"], {})[info["implementation"]] = (*seconds_of(bench), info["gemm_flops"])
+            table.setdefault(info["workload"], {})[info["implementation"]] = (
+                *seconds_of(bench),
+                info["gemm_flops"],
+            )
     return sgemm, rate, table
 
 
@@ -73,7 +94,9 @@ def render(data, command, note=None):
     sgemm, rate, table = collect(data)
     machine = data.get("machine_info", {})
     recorded = machine.get("mlp_versions")
-    versions = ", ".join(f"{k} {v}" for k, v in recorded.items()) if recorded else "not recorded in the results file"
+    versions = (
+        ", ".join(f"{k} {v}" for k, v in recorded.items()) if recorded else "not recorded in the results file"
+    )
     lines = [
         "# Benchmark results",
         "",
@@ -84,9 +107,11 @@ def render(data, command, note=None):
         f"Versions: {versions}.",
     ]
     if "loadavg" in machine:
-        lines.append(f"Load average (1, 5, 15 min) when the run started: {machine['loadavg'].get('start', '?')}; "
-                     f"when it ended: {machine['loadavg'].get('end', '?')} (2 cores shared with other work: "
-                     "figures taken under load are slower than the machine can do).")
+        lines.append(
+            f"Load average (1, 5, 15 min) when the run started: {machine['loadavg'].get('start', '?')}; "
+            f"when it ended: {machine['loadavg'].get('end', '?')} (2 cores shared with other work: "
+            "figures taken under load are slower than the machine can do)."
+        )
     if note:
         lines += ["", f"**Conditions:** {note}"]
     lines.append("")
@@ -113,8 +138,10 @@ def render_workload(name, workload, rows, rate):
     lines = [f"## {name}: {workload.description}, float32, one epoch of 60 000", ""]
     if roofline:
         lines += [f"Roofline: {roofline:.3f} s ({flops / 1e9:.1f} GFLOP).", ""]
-    lines += ["| implementation | s/epoch (median) | rounds | × PyTorch CPU | roofline |",
-              "| --- | ---: | ---: | ---: | ---: |"]
+    lines += [
+        "| implementation | s/epoch (median) | rounds | × PyTorch CPU | roofline |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
     for impl in ORDER:
         if impl not in rows:
             continue
@@ -127,11 +154,15 @@ def render_workload(name, workload, rows, rate):
         seconds = rows[goal[0]][0]
         checks = []
         if goal[1] is not None and torch:
-            checks.append(f"≤ {goal[1]} × PyTorch: {seconds / torch:.2f} "
-                          f"({'met' if seconds / torch <= goal[1] else 'missed'})")
+            checks.append(
+                f"≤ {goal[1]} × PyTorch: {seconds / torch:.2f} "
+                f"({'met' if seconds / torch <= goal[1] else 'missed'})"
+            )
         if goal[2] is not None and roofline:
-            checks.append(f"≥ {goal[2]:.0%} of the roofline: {roofline / seconds:.1%} "
-                          f"({'met' if roofline / seconds >= goal[2] else 'missed'})")
+            checks.append(
+                f"≥ {goal[2]:.0%} of the roofline: {roofline / seconds:.1%} "
+                f"({'met' if roofline / seconds >= goal[2] else 'missed'})"
+            )
         if checks:
             lines += ["", f"Goal for the Numba engine: {'; '.join(checks)}."]
     lines.append("")
@@ -178,24 +209,36 @@ def render_busy(data):
             first = f"{statistics.median(v['first_busy']):.3f}" if v["first_busy"] else "–"
             others = v.get("others_load", {}).get("quiet") or []
             load = f"{statistics.median(others):.2f}" if others else "?"
-            lines.append(f"| {BUSY_NAMES.get(name, name)} | {threads} | {v['quiet_median']:.3f} | "
-                         f"{v['busy_median']:.3f} | **{v['ratio']:.2f}** | {first} | {len(v['quiet'])} | {load} |")
-    seen = "; ".join(f"{run['implementation']}: {run.get('loadavg_before', '?')} before, "
-                     f"{run.get('loadavg_after', '?')} after" for run in runs)
+            lines.append(
+                f"| {BUSY_NAMES.get(name, name)} | {threads} | {v['quiet_median']:.3f} | "
+                f"{v['busy_median']:.3f} | **{v['ratio']:.2f}** | {first} | {len(v['quiet'])} | {load} |"
+            )
+    seen = "; ".join(
+        f"{run['implementation']}: {run.get('loadavg_before', '?')} before, "
+        f"{run.get('loadavg_after', '?')} after"
+        for run in runs
+    )
     lines += ["", f"Load average (1, 5, 15 min) seen around each case: {seen}."]
     checks = []
     for engine in ("numba", "xp"):
         auto, unmanaged = variants.get(f"{engine}_auto"), variants.get(f"{engine}_unmanaged")
         if auto is None:
             continue
-        text = (f"{BUSY_NAMES[f'{engine}_auto'].split(', automatic')[0]}: busy / quiet {auto['ratio']:.2f} "
-                f"({'met' if auto['ratio'] <= BUSY_GOAL else 'missed'})")
+        text = (
+            f"{BUSY_NAMES[f'{engine}_auto'].split(', automatic')[0]}: busy / quiet {auto['ratio']:.2f} "
+            f"({'met' if auto['ratio'] <= BUSY_GOAL else 'missed'})"
+        )
         if unmanaged is not None:
-            text += (f", quiet epoch {auto['quiet_median'] / unmanaged['quiet_median']:.2f} × the unmanaged one "
-                     f"(today's speed kept when ≈ 1)")
+            text += (
+                f", quiet epoch {auto['quiet_median'] / unmanaged['quiet_median']:.2f} × the unmanaged one "
+                f"(today's speed kept when ≈ 1)"
+            )
         checks.append(text)
     if checks:
-        lines += ["", f"Goal: busy / quiet ≤ {BUSY_GOAL} with the quiet speed kept. " + "; ".join(checks) + "."]
+        lines += [
+            "",
+            f"Goal: busy / quiet ≤ {BUSY_GOAL} with the quiet speed kept. " + "; ".join(checks) + ".",
+        ]
     lines.append("")
     return lines
 
@@ -214,15 +257,25 @@ def plot(data, path):
 
     _, rate, table = collect(data)
     names = [name for name in WORKLOADS if name in table]
-    busy = {name: v for b in data["benchmarks"] if "busy_workload" in b.get("extra_info", {})
-            for name, v in b["extra_info"]["variants"].items()}
+    busy = {
+        name: v
+        for b in data["benchmarks"]
+        if "busy_workload" in b.get("extra_info", {})
+        for name, v in b["extra_info"]["variants"].items()
+    }
     panels = len(names) + (1 if busy else 0)
     if panels == 0:
         raise SystemExit("report.py: nothing to plot in these results")
     fig = Figure(figsize=(11, 2.2 * panels + (0.8 if busy else 0)), layout="constrained")
     axes = fig.subplots(panels, 1, squeeze=False)[:, 0]
-    colours = {"numba": "#1f77b4", "numpy": "#9ecae1", "cpp": "#2ca02c", "cupy": "#9467bd", "torch": "#d62728",
-               "sklearn": "#ff7f0e"}
+    colours = {
+        "numba": "#1f77b4",
+        "numpy": "#9ecae1",
+        "cpp": "#2ca02c",
+        "cupy": "#9467bd",
+        "torch": "#d62728",
+        "sklearn": "#ff7f0e",
+    }
     for ax, name in zip(axes, names):
         rows = [(impl, table[name][impl][0], table[name][impl][2]) for impl in ORDER if impl in table[name]]
         labels = [NAMES[impl] for impl, _, _ in rows]
@@ -235,7 +288,9 @@ def plot(data, path):
         for y, value in enumerate(seconds):
             ax.text(value, y, f" {value:.3g} s", va="center", fontsize=8)
         ax.set_xlim(0, max(seconds) * 1.18)
-        ax.set_title(f"{name}: {WORKLOADS[name].description} (seconds per epoch, lower is better)", fontsize=10)
+        ax.set_title(
+            f"{name}: {WORKLOADS[name].description} (seconds per epoch, lower is better)", fontsize=10
+        )
     if busy:
         ax = axes[-1]
         labels = [BUSY_NAMES.get(name, name) for name in busy]
@@ -250,8 +305,9 @@ def plot(data, path):
         for p, value, v in zip(positions, loaded, busy.values()):
             ax.text(value, p + 0.2, f" {value:.3g} s ({v['ratio']:.1f}×)", va="center", fontsize=8)
         ax.set_xlim(min(quiet) / 1.5, max(loaded) * 6)
-        ax.set_title("B1 with another process spinning on one of the cores (seconds per epoch, log scale)",
-                     fontsize=10)
+        ax.set_title(
+            "B1 with another process spinning on one of the cores (seconds per epoch, log scale)", fontsize=10
+        )
         ax.legend(loc="lower right", fontsize=8)
     path = Path(path)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
@@ -279,8 +335,10 @@ def load(paths):
             merged = dict(data, benchmarks=list(data["benchmarks"]))
             continue
         if machine_line(data) != machine_line(merged):
-            raise SystemExit(f"report.py: {path} was measured on another machine ({machine_line(data)}) than "
-                             f"{paths[0]} ({machine_line(merged)}); report them separately")
+            raise SystemExit(
+                f"report.py: {path} was measured on another machine ({machine_line(data)}) than "
+                f"{paths[0]} ({machine_line(merged)}); report them separately"
+            )
         merged["benchmarks"] += data["benchmarks"]
     return merged
 
@@ -304,8 +362,9 @@ def main(argv=None):
     parser.add_argument("--out", help="write the Markdown here (default: stdout)")
     parser.add_argument("--command", default=DEFAULT_COMMAND, help="the command recorded in the report")
     parser.add_argument("--plot", help="also draw the tables as a PNG here (needs matplotlib)")
-    parser.add_argument("--note", help="a paragraph on the conditions of the run (load, other work), shown "
-                                       "under the machine")
+    parser.add_argument(
+        "--note", help="a paragraph on the conditions of the run (load, other work), shown under the machine"
+    )
     args = parser.parse_args(argv)
     for path in (args.out, args.plot):
         if path is not None and not Path(path).resolve().parent.is_dir():
@@ -314,7 +373,11 @@ def main(argv=None):
     text = render(data, args.command, args.note)
     if args.plot:
         plot(data, args.plot)
-        link = os.path.relpath(Path(args.plot).resolve(), Path(args.out).resolve().parent) if args.out else args.plot
+        link = (
+            os.path.relpath(Path(args.plot).resolve(), Path(args.out).resolve().parent)
+            if args.out
+            else args.plot
+        )
         text += f"\n![seconds per epoch]({Path(link).as_posix()})\n"
     if args.out:
         write_atomically(args.out, text)

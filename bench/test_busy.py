@@ -19,6 +19,7 @@ one settling epoch precedes each measured epoch of a policy-managed variant. Eve
 into extra_info (bench/report.py renders it); pytest-benchmark's own timing of the whole protocol is
 not used.
 """
+
 import functools
 import os
 import signal
@@ -28,7 +29,6 @@ import sys
 import time
 
 import pytest
-
 from conftest import loadavg
 from workloads import WORKLOADS, TorchEpoch, mlp_trainer
 
@@ -109,14 +109,24 @@ class Variant:
             if phase in self.threads:
                 self.threads[phase].append(threads)
                 if before is not None and after is not None:
-                    self.others[phase].append(((after.busy - before.busy) - (after.own - before.own)) / seconds)
+                    self.others[phase].append(
+                        ((after.busy - before.busy) - (after.own - before.own)) / seconds
+                    )
         return seconds
 
     def summary(self):
         quiet, busy = statistics.median(self.quiet), statistics.median(self.busy)
-        return {"quiet": self.quiet, "busy": self.busy, "first_busy": self.first_busy, "threads": self.threads,
-                "others_load": self.others, "quiet_median": quiet, "busy_median": busy, "ratio": busy / quiet,
-                "managed": self.managed}
+        return {
+            "quiet": self.quiet,
+            "busy": self.busy,
+            "first_busy": self.first_busy,
+            "threads": self.threads,
+            "others_load": self.others,
+            "quiet_median": quiet,
+            "busy_median": busy,
+            "ratio": busy / quiet,
+            "managed": self.managed,
+        }
 
 
 def measure(variants, competitor, rounds):
@@ -150,21 +160,34 @@ def test_b1_quiet_and_busy(benchmark, implementation, competitor, mnist, threads
     X, y = mnist
     if implementation == "torch":
         pytest.importorskip("torch")
-        variants = [Variant("torch", TorchEpoch(spec, X, y, threads), "unmanaged", threads=threads),
-                    Variant("torch_1_thread", TorchEpoch(spec, X, y, 1), "unmanaged", threads=1)]
+        variants = [
+            Variant("torch", TorchEpoch(spec, X, y, threads), "unmanaged", threads=threads),
+            Variant("torch_1_thread", TorchEpoch(spec, X, y, 1), "unmanaged", threads=1),
+        ]
     else:
         from mlp._threads import current_threads
 
         blas_default = max(current_threads().values(), default=None)
-        epochs = {policy: functools.partial(mlp_trainer(implementation, spec, X, y).run_epoch, X, y)
-                  for policy in ("auto", "unmanaged", 1)}
-        variants = [Variant(f"{implementation}_auto", epochs["auto"], "auto"),
-                    Variant(f"{implementation}_unmanaged", epochs["unmanaged"], "unmanaged", threads=blas_default),
-                    Variant(f"{implementation}_1_thread", epochs[1], 1)]
+        epochs = {
+            policy: functools.partial(mlp_trainer(implementation, spec, X, y).run_epoch, X, y)
+            for policy in ("auto", "unmanaged", 1)
+        }
+        variants = [
+            Variant(f"{implementation}_auto", epochs["auto"], "auto"),
+            Variant(f"{implementation}_unmanaged", epochs["unmanaged"], "unmanaged", threads=blas_default),
+            Variant(f"{implementation}_1_thread", epochs[1], 1),
+        ]
     benchmark.group = "B1 busy"
-    benchmark.extra_info.update(busy_workload="B1", implementation=implementation, loadavg_before=loadavg(),
-                                description=spec.description, rounds=ROUNDS[implementation])
-    done = benchmark.pedantic(measure, args=(variants, competitor, ROUNDS[implementation]), rounds=1, iterations=1)
+    benchmark.extra_info.update(
+        busy_workload="B1",
+        implementation=implementation,
+        loadavg_before=loadavg(),
+        description=spec.description,
+        rounds=ROUNDS[implementation],
+    )
+    done = benchmark.pedantic(
+        measure, args=(variants, competitor, ROUNDS[implementation]), rounds=1, iterations=1
+    )
     benchmark.extra_info.update(loadavg_after=loadavg(), rounds=done)
     benchmark.extra_info["variants"] = {variant.name: variant.summary() for variant in variants}
     for variant in variants:

@@ -4,13 +4,13 @@ Every case trains one epoch of the 60 000 MNIST training images from a prepared 
 (validation, initialisation, compilation) is not timed. The C++ port reports its own per-epoch
 seconds (process start and file loading excluded) in extra_info.
 """
+
 import os
 import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import REPO
 from workloads import WORKLOADS, SklearnEpoch, TorchEpoch, cpp_epoch_seconds, mlp_trainer
 
@@ -60,7 +60,11 @@ def _cupy_arrays(X, y):
 
 
 def _cpp_binary():
-    candidates = [os.environ.get("MLP_CPP_BIN"), REPO / "cpp" / "build" / "mlp-cpp", REPO / "cpp" / "build-ci" / "mlp-cpp"]
+    candidates = [
+        os.environ.get("MLP_CPP_BIN"),
+        REPO / "cpp" / "build" / "mlp-cpp",
+        REPO / "cpp" / "build-ci" / "mlp-cpp",
+    ]
     for candidate in candidates:
         if candidate and Path(candidate).exists():
             return Path(candidate)
@@ -85,8 +89,12 @@ def test_epoch(benchmark, request, implementation, workload, mnist, threads):
     spec = WORKLOADS[workload]
     X, y = mnist
     benchmark.group = workload
-    benchmark.extra_info.update(workload=workload, implementation=implementation,
-                                gemm_flops=spec.gemm_flops(X.shape[0]), description=spec.description)
+    benchmark.extra_info.update(
+        workload=workload,
+        implementation=implementation,
+        gemm_flops=spec.gemm_flops(X.shape[0]),
+        description=spec.description,
+    )
     rounds = ROUNDS[workload]
     if implementation in ("numpy", "numba"):
         epoch = _mlp_epoch("xp" if implementation == "numpy" else "numba", spec, X, y)
@@ -105,9 +113,26 @@ def test_epoch(benchmark, request, implementation, workload, mnist, threads):
         folder = request.getfixturevalue("binary_mnist")
         epochs = rounds + 1
         batch = "full" if spec.batch_size == "full" else str(spec.batch_size)
-        command = [str(binary), "train", "--data", str(folder), "--hidden", ",".join(map(str, spec.hidden)),
-                   "--epochs", str(epochs), "--batch-size", batch, "--optimizer", spec.optimizer,
-                   "--lr", str(spec.learning_rate), "--schedule", "constant", "--test-limit", "100"]
+        command = [
+            str(binary),
+            "train",
+            "--data",
+            str(folder),
+            "--hidden",
+            ",".join(map(str, spec.hidden)),
+            "--epochs",
+            str(epochs),
+            "--batch-size",
+            batch,
+            "--optimizer",
+            spec.optimizer,
+            "--lr",
+            str(spec.learning_rate),
+            "--schedule",
+            "constant",
+            "--test-limit",
+            "100",
+        ]
 
         def epoch():
             result = subprocess.run(command, capture_output=True, text=True, check=True)

@@ -1,5 +1,6 @@
 """The benchmark workloads (issue 4), their matrix-multiply FLOPs, mlp's and the peers' training code,
 and the machine they ran on."""
+
 from __future__ import annotations
 
 import os
@@ -52,8 +53,13 @@ def mlp_trainer(engine, workload, X, y):
     optimizer = optimizers.make_optimizer(workload.optimizer)
     trainer_class = choose_engine(engine, X, optimizer, model.loss)  # compiles the kernels, if any
     return trainer_class(
-        model, optimizer=optimizer, learning_rate=workload.learning_rate, schedule=schedules.Schedule(), epochs=1,
-        batch_size=None if workload.batch_size == "full" else workload.batch_size, rng=np.random.default_rng(0),
+        model,
+        optimizer=optimizer,
+        learning_rate=workload.learning_rate,
+        schedule=schedules.Schedule(),
+        epochs=1,
+        batch_size=None if workload.batch_size == "full" else workload.batch_size,
+        rng=np.random.default_rng(0),
     )
 
 
@@ -77,12 +83,15 @@ def machine():
         cores = os.cpu_count()
     blas = "unknown"
     try:
+        import numpy  # noqa: F401  (loads the BLAS that threadpool_info reports)
         from threadpoolctl import threadpool_info
 
-        import numpy  # noqa: F401  (loads the BLAS that threadpool_info reports)
-
-        blas = ", ".join(f"{i.get('internal_api')} {i.get('version')} ({i.get('architecture', '?')}, "
-                         f"{i.get('threading_layer', '?')})" for i in threadpool_info() if i.get("user_api") == "blas")
+        blas = ", ".join(
+            f"{i.get('internal_api')} {i.get('version')} ({i.get('architecture', '?')}, "
+            f"{i.get('threading_layer', '?')})"
+            for i in threadpool_info()
+            if i.get("user_api") == "blas"
+        )
     except ImportError:
         pass
     return {"cpu_model": model, "vector_extensions": sorted(flags), "cores": cores, "blas": blas}
@@ -90,9 +99,13 @@ def machine():
 
 def describe_machine(info):
     """One line for RESULTS.md from `machine()`'s dict."""
-    extensions = ", ".join(e.upper().replace("AVX512", "AVX-512") for e in info.get("vector_extensions", [])) or "none"
-    return (f"{info.get('cpu_model', 'unknown CPU')}; vector extensions: {extensions}; "
-            f"{info.get('cores', '?')} cores visible; BLAS: {info.get('blas', 'unknown')}")
+    extensions = (
+        ", ".join(e.upper().replace("AVX512", "AVX-512") for e in info.get("vector_extensions", [])) or "none"
+    )
+    return (
+        f"{info.get('cpu_model', 'unknown CPU')}; vector extensions: {extensions}; "
+        f"{info.get('cores', '?')} cores visible; BLAS: {info.get('blas', 'unknown')}"
+    )
 
 
 # ---- peers ---------------------------------------------------------------------------------------
@@ -128,7 +141,10 @@ class TorchEpoch:
             batches = [(self.X, self.y)]
         else:
             order = torch.randperm(n)
-            batches = ((self.X[order[i : i + self.batch]], self.y[order[i : i + self.batch]]) for i in range(0, n, self.batch))
+            batches = (
+                (self.X[order[i : i + self.batch]], self.y[order[i : i + self.batch]])
+                for i in range(0, n, self.batch)
+            )
         for xb, yb in batches:
             self.optimizer.zero_grad(set_to_none=True)
             loss = self.loss(self.model(xb), yb)
@@ -149,8 +165,10 @@ def cpp_epoch_seconds(stdout):
             continue
         wall = [float(match.group(2)) for match in _SECONDS.finditer(line) if match.group(1) is None]
         if len(wall) != 1:
-            raise ValueError(f"expected one wall-clock figure (like 0.136s) in the C++ port's epoch line, "
-                             f"found {len(wall)}: {line!r}")
+            raise ValueError(
+                f"expected one wall-clock figure (like 0.136s) in the C++ port's epoch line, "
+                f"found {len(wall)}: {line!r}"
+            )
         seconds.append(wall[0])
     return seconds
 
@@ -164,9 +182,18 @@ class SklearnEpoch:
 
         batch = X.shape[0] if workload.batch_size == "full" else workload.batch_size
         solver = "adam" if workload.optimizer == "adam" else "sgd"
-        self.model = MLPClassifier(hidden_layer_sizes=workload.hidden, activation="relu", solver=solver, alpha=0.0,
-                                   batch_size=batch, learning_rate_init=workload.learning_rate, momentum=0.0,
-                                   nesterovs_momentum=False, shuffle=True, random_state=0)
+        self.model = MLPClassifier(
+            hidden_layer_sizes=workload.hidden,
+            activation="relu",
+            solver=solver,
+            alpha=0.0,
+            batch_size=batch,
+            learning_rate_init=workload.learning_rate,
+            momentum=0.0,
+            nesterovs_momentum=False,
+            shuffle=True,
+            random_state=0,
+        )
         self.X, self.y, self.classes = X, y, np.arange(10)
 
     def __call__(self):

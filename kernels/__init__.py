@@ -17,6 +17,7 @@ Call ``warmup(dtype)`` before a training loop so compilation (first run, a few s
 of the on-disk cache (later runs) happens up front.  Numba's cache only watches the source file of
 each kernel: after editing ``_config.py`` or ``_math.py``, delete this folder's ``__pycache__``.
 """
+
 import math
 import time
 
@@ -26,12 +27,32 @@ from . import unchecked as _k
 from ._layers import ACTIVATION_CODES, IDENTITY, LEAKY_RELU, LEAKY_SLOPE, RELU, SIGMOID, TANH
 
 __all__ = [
-    "IDENTITY", "RELU", "LEAKY_RELU", "SIGMOID", "TANH", "ACTIVATION_CODES", "LEAKY_SLOPE",
-    "gather_rows", "gather_labels", "bias_activation_forward", "activation_backward",
-    "bias_gradient", "dropout_forward", "dropout_backward",
-    "softmax_cross_entropy_sum", "sigmoid_mse_sum", "squared_error_sum", "sigmoid_binary_cross_entropy_sum",
-    "processed_grad_sq_norm", "sgd_step_fused", "momentum_step_fused", "rmsprop_step_fused", "adam_step_fused",
-    "augment_rows", "check_float_arrays", "warmup",
+    "ACTIVATION_CODES",
+    "IDENTITY",
+    "LEAKY_RELU",
+    "LEAKY_SLOPE",
+    "RELU",
+    "SIGMOID",
+    "TANH",
+    "activation_backward",
+    "adam_step_fused",
+    "augment_rows",
+    "bias_activation_forward",
+    "bias_gradient",
+    "check_float_arrays",
+    "dropout_backward",
+    "dropout_forward",
+    "gather_labels",
+    "gather_rows",
+    "momentum_step_fused",
+    "processed_grad_sq_norm",
+    "rmsprop_step_fused",
+    "sgd_step_fused",
+    "sigmoid_binary_cross_entropy_sum",
+    "sigmoid_mse_sum",
+    "softmax_cross_entropy_sum",
+    "squared_error_sum",
+    "warmup",
 ]
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -49,7 +70,9 @@ def check_float_arrays(ndim, **arrays):
         if array.dtype not in _FLOATS:
             raise TypeError(f"{name} must be float32 or float64, got {array.dtype}")
         if dtype is not None and array.dtype != dtype:
-            raise TypeError(f"{name} is {array.dtype} but the other arrays are {dtype}: use one dtype per call")
+            raise TypeError(
+                f"{name} is {array.dtype} but the other arrays are {dtype}: use one dtype per call"
+            )
         if not array.flags.c_contiguous:
             raise ValueError(f"{name} must be C-contiguous (np.ascontiguousarray({name}))")
         dtype = array.dtype
@@ -81,14 +104,19 @@ def _check_shape(name, array, shape):
 
 def _check_code(code):
     if isinstance(code, bool) or not isinstance(code, (int, np.integer)) or not IDENTITY <= code <= TANH:
-        raise ValueError(f"unknown activation code {code!r}; use one of mlp_kernels.ACTIVATION_CODES {ACTIVATION_CODES}")
+        raise ValueError(
+            f"unknown activation code {code!r}; use one of mlp_kernels.ACTIVATION_CODES {ACTIVATION_CODES}"
+        )
 
 
 def _check_scalar(name, value, *, low=None, high=None, low_inclusive=True):
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise TypeError(f"{name} must be a number, got {value!r}")
-    if math.isnan(value) or (low is not None and (value < low if low_inclusive else value <= low)) or (
-            high is not None and value > high):
+    if (
+        math.isnan(value)
+        or (low is not None and (value < low if low_inclusive else value <= low))
+        or (high is not None and value > high)
+    ):
         raise ValueError(f"{name} is out of range: {value!r}")
 
 
@@ -298,9 +326,15 @@ def augment_rows(X, rows, affine, noise, basis_y, basis_x, alpha, height, width,
     _check_shape("basis_x", basis_x, (width, basis_x.shape[1]))
     if not isinstance(noise, np.ndarray) or noise.dtype != np.float32 or not noise.flags.c_contiguous:
         raise TypeError("noise must be a C-contiguous float32 NumPy array")
-    if noise.ndim != 4 or noise.shape[0] not in (0, rows.shape[0]) or noise.shape[1:] != (2, basis_y.shape[1], basis_x.shape[1]):
-        raise ValueError(f"noise has shape {noise.shape}, expected ({rows.shape[0]} or 0, 2, {basis_y.shape[1]}, "
-                         f"{basis_x.shape[1]})")
+    if (
+        noise.ndim != 4
+        or noise.shape[0] not in (0, rows.shape[0])
+        or noise.shape[1:] != (2, basis_y.shape[1], basis_x.shape[1])
+    ):
+        raise ValueError(
+            f"noise has shape {noise.shape}, expected ({rows.shape[0]} or 0, 2, {basis_y.shape[1]}, "
+            f"{basis_x.shape[1]})"
+        )
     _check_scalar("alpha", alpha, low=0.0)
     _check_writable(out=out)
     _k.augment_rows(X, rows, affine, noise, basis_y, basis_x, float(alpha), int(height), int(width), out)
@@ -351,6 +385,16 @@ def warmup(dtype=np.float32):
     image, affine = np.zeros((2, 4), dtype=dtype), np.tile([1.0, 0.0, 0.0, 0.0, 1.0, 0.0], (2, 1))
     basis = np.full((2, 1), 0.5, dtype=dtype)
     for noise in (np.zeros((2, 2, 1, 1), dtype=np.float32), np.zeros((0, 2, 1, 1), dtype=np.float32)):
-        augment_rows(image, np.array([1, 0], dtype=np.int64), affine, noise, basis, basis, 1.0, 2, 2,
-                     np.empty_like(image))
+        augment_rows(
+            image,
+            np.array([1, 0], dtype=np.int64),
+            affine,
+            noise,
+            basis,
+            basis,
+            1.0,
+            2,
+            2,
+            np.empty_like(image),
+        )
     return time.perf_counter() - start

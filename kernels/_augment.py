@@ -5,6 +5,7 @@ numbers in the same order (up to the rounding of its summation order), for NumPy
 Images are rows of X, row-major (height, width); pixels outside the image read as 0.  The caller
 checks shapes and dtypes; compiled ``nogil`` so a training loop can run it in a background thread.
 """
+
 import numpy as np
 
 from ._config import jit
@@ -86,5 +87,9 @@ def augment_rows(X, rows, affine, noise, basis_y, basis_x, alpha, height, width,
                 i00[j], i01[j], i10[j], i11[j] = ya + xa, ya + xb, yb + xa, yb + xb
             base = i * width
             for j in range(width):
-                out[b, base + j] = (w00[j] * X[r, i00[j]] + w01[j] * X[r, i01[j]]
-                                    + w10[j] * X[r, i10[j]] + w11[j] * X[r, i11[j]])
+                out[b, base + j] = (
+                    w00[j] * X[r, i00[j]]
+                    + w01[j] * X[r, i01[j]]
+                    + w10[j] * X[r, i10[j]]
+                    + w11[j] * X[r, i11[j]]
+                )

@@ -21,6 +21,7 @@
 The flags belong to each LLVM instruction, so the helpers keep them after LLVM inlines them into a
 kernel compiled with ``FASTMATH``.
 """
+
 import numba
 
 FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}

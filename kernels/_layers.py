@@ -4,6 +4,7 @@ Every array is C-contiguous; float arrays are all float32 or all float64 (one dt
 labels and indices are int64.  Outputs are preallocated by the caller, who also checks shapes,
 dtypes and index ranges (the kernels do not).  Scalars are Python floats/ints.
 """
+
 from ._config import jit
 from ._math import sigmoid, tanh
 
@@ -12,7 +13,13 @@ RELU = 1
 LEAKY_RELU = 2
 SIGMOID = 3
 TANH = 4
-ACTIVATION_CODES = {"identity": IDENTITY, "relu": RELU, "leaky_relu": LEAKY_RELU, "sigmoid": SIGMOID, "tanh": TANH}
+ACTIVATION_CODES = {
+    "identity": IDENTITY,
+    "relu": RELU,
+    "leaky_relu": LEAKY_RELU,
+    "sigmoid": SIGMOID,
+    "tanh": TANH,
+}
 LEAKY_SLOPE = 0.01
 
 

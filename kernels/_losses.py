@@ -9,6 +9,7 @@ and n_correct the number of rows whose first largest logit is at y[i].  The loss
 matrix, ``squared_error_sum`` (regression) and ``sigmoid_binary_cross_entropy_sum`` (two classes,
 multilabel), take targets Y (B, K) of Z's dtype and return the loss sum only.
 """
+
 import math
 
 from ._config import jit

@@ -14,6 +14,7 @@ inlines into a kernel's inner loop and vectorises (AVX2/AVX-512).
 Each one is a plain Python function (used as is under ``NUMBA_DISABLE_JIT=1``) with a Numba
 ``overload`` per float type, so float32 stays float32 throughout.
 """
+
 import numpy as np
 from llvmlite import binding, ir
 from numba.core import cgutils, types

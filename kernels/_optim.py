@@ -10,6 +10,7 @@ decoupled_wd=0 for biases).  g is never modified.  Every step uses the effective
 (clip_value=inf disables clipping; grad_scale = max_norm / norm from processed_grad_sq_norm when the
 global norm exceeds max_norm, else 1).  Hyper-parameters are Python floats; t is an int >= 1.
 """
+
 import math
 
 from ._config import jit

@@ -5,6 +5,7 @@ preallocated buffers once per fit, then calls these in the loop): wrong shapes, 
 ranges here read or write out of bounds.  Everyone else uses the checked functions of
 ``mlp_kernels`` itself, which take the same arguments.
 """
+
 from ._augment import augment_rows
 from ._layers import (
     activation_backward,
@@ -16,7 +17,6 @@ from ._layers import (
     gather_rows,
 )
 from ._losses import (
-    sigmoid_binary_cross_entropy_sum,
     sigmoid_mse_sum,
     softmax_cross_entropy_sum,
     squared_error_sum,
@@ -30,8 +30,20 @@ from ._optim import (
 )
 
 __all__ = [
-    "gather_rows", "gather_labels", "bias_activation_forward", "activation_backward", "bias_gradient",
-    "dropout_forward", "dropout_backward", "softmax_cross_entropy_sum", "sigmoid_mse_sum",
-    "squared_error_sum", "augment_rows",
-    "processed_grad_sq_norm", "sgd_step_fused", "momentum_step_fused", "rmsprop_step_fused", "adam_step_fused",
+    "activation_backward",
+    "adam_step_fused",
+    "augment_rows",
+    "bias_activation_forward",
+    "bias_gradient",
+    "dropout_backward",
+    "dropout_forward",
+    "gather_labels",
+    "gather_rows",
+    "momentum_step_fused",
+    "processed_grad_sq_norm",
+    "rmsprop_step_fused",
+    "sgd_step_fused",
+    "sigmoid_mse_sum",
+    "softmax_cross_entropy_sum",
+    "squared_error_sum",
 ]

@@ -1,17 +1,17 @@
 """mlp: a from-scratch multilayer perceptron, written once against the Python array API standard.
 
-    import mlp
-    (X_train, y_train), (X_test, y_test) = mlp.datasets.load_mnist("path/to/mnist")
-    model = mlp.fit(X_train, y_train, hidden_sizes=[128, 64], epochs=10, seed=0)
-    model.score(X_test, y_test)
+import mlp
+(X_train, y_train), (X_test, y_test) = mlp.datasets.load_mnist("path/to/mnist")
+model = mlp.fit(X_train, y_train, hidden_sizes=[128, 64], epochs=10, seed=0)
+model.score(X_test, y_test)
 """
+
 from . import activations, datasets, initializers, layers, losses, optimizers, options, recipes, schedules
+from ._version import __version__
 from .engines import TrainingError
 from .model import MLP, load
 from .model_file import ModelFileError
 from .training import fit
-
-from ._version import __version__
 
 
 def __getattr__(name):
@@ -22,20 +22,21 @@ def __getattr__(name):
         return getattr(estimators, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
+
 __all__ = [
     "MLP",
     "ModelFileError",
-    "load",
     "TrainingError",
+    "__version__",
     "activations",
     "datasets",
     "fit",
     "initializers",
     "layers",
+    "load",
     "losses",
     "optimizers",
     "options",
     "recipes",
     "schedules",
-    "__version__",
 ]

@@ -3,29 +3,32 @@
 Everything else in `mlp` is written against the array API standard and receives the namespace as
 `xp=` from here. Nothing else imports `array_api_compat`.
 """
+
 from __future__ import annotations
 
-import numpy as np
 import array_api_compat
+import numpy as np
 from array_api_compat import (
     array_namespace,
-    device as array_device,
     is_array_api_strict_namespace,
     is_cupy_namespace,
     is_numpy_namespace,
 )
+from array_api_compat import (
+    device as array_device,
+)
 
 __all__ = [
-    "get_namespace",
     "array_device",
-    "is_numpy_namespace",
-    "is_cupy_namespace",
     "float_dtype",
     "from_host",
-    "to_numpy",
+    "get_namespace",
+    "is_cupy_namespace",
+    "is_numpy_namespace",
     "namespace_name",
-    "same_device",
     "resolve_namespace",
+    "same_device",
+    "to_numpy",
 ]
 
 FLOAT_DTYPE_NAMES = ("float32", "float64")
@@ -128,10 +131,12 @@ def resolve_namespace(device=None, xp=None):
         try:
             index = int(device.split(":")[1]) if ":" in device else 0
         except ValueError:
-            raise ValueError(f"device must be 'cpu', 'gpu' or 'cuda:N' with N an integer, got {device!r}") from None
+            raise ValueError(
+                f"device must be 'cpu', 'gpu' or 'cuda:N' with N an integer, got {device!r}"
+            ) from None
         try:
-            import cupy
             import array_api_compat.cupy as cupy_xp
+            import cupy
         except ImportError:
             raise ImportError('device="gpu" needs CuPy: pip install "mlp-from-scratch[gpu]"') from None
         try:

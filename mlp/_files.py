@@ -8,6 +8,7 @@ loss) is removed by the next save into the same folder.
 
 Standard library only, so that any part of the package (or a script) can import it.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -17,11 +18,18 @@ import os
 import re
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO
 
-__all__ = ["OutputPathError", "atomic_write", "check_writable", "remove_stale_temporaries", "sha256_of",
-           "temporary_path"]
+__all__ = [
+    "OutputPathError",
+    "atomic_write",
+    "check_writable",
+    "remove_stale_temporaries",
+    "sha256_of",
+    "temporary_path",
+]
 
 _CHUNK = 1 << 20
 _WRITE_MODES = {"w", "wb", "wt", "w+", "w+b", "wb+", "w+t", "wt+"}
@@ -143,8 +151,9 @@ def temporary_path(path: str | os.PathLike, *, suffix: str = ".tmp") -> Iterator
 
 
 @contextlib.contextmanager
-def atomic_write(path: str | os.PathLike, mode: str = "wb", *, encoding: str | None = None,
-                 newline: str | None = None) -> Iterator[IO]:
+def atomic_write(
+    path: str | os.PathLike, mode: str = "wb", *, encoding: str | None = None, newline: str | None = None
+) -> Iterator[IO]:
     """Open a temporary file beside ``path`` for writing; move it onto ``path`` on success.
 
     The data is written to a hidden temporary file in the same folder

@@ -12,24 +12,27 @@ limit when one applies), else a generous fallback where neither exists.
 
 Standard library only, so that any module can import it.
 """
+
 from __future__ import annotations
 
 import os
 
 __all__ = [
     "MemoryLimitError",
-    "n_parameters",
-    "prediction_row_bytes",
     "available_bytes",
     "check_fits",
     "check_training_memory",
+    "n_parameters",
     "optimizer_buffers",
     "prediction_chunk_rows",
+    "prediction_row_bytes",
     "training_bytes",
 ]
 
 GIB = 1 << 30
-FALLBACK_AVAILABLE = 64 * GIB  # where the operating system does not say: generous, still refuses 10^9-wide layers
+FALLBACK_AVAILABLE = (
+    64 * GIB
+)  # where the operating system does not say: generous, still refuses 10^9-wide layers
 PREDICT_BUDGET = 256 << 20  # bytes of activations per forward pass at prediction time
 MAX_PREDICT_ROWS = 8192  # more rows per pass gains nothing measurable
 LIMIT_VARIABLE = "MLP_MEMORY_LIMIT"
@@ -153,19 +156,37 @@ def optimizer_buffers(optimizer) -> int:
     return OPTIMIZER_BUFFERS.get(name, 2)
 
 
-def check_training_memory(layer_sizes, batch_size, n_samples, dtype, optimizer_name, dropout, *,
-                          hint="use smaller hidden_sizes or a smaller batch_size") -> int:
+def check_training_memory(
+    layer_sizes,
+    batch_size,
+    n_samples,
+    dtype,
+    optimizer_name,
+    dropout,
+    *,
+    hint="use smaller hidden_sizes or a smaller batch_size",
+) -> int:
     """Refuse (MemoryLimitError, a ValueError) a training run that cannot fit; return its estimate in bytes.
 
     `optimizer_name`: a name such as "adam" or an optimizer instance. `batch_size`: rows per step, or
     None for full-batch training. `hint`: the way out, in the caller's words (the command line says
     "use a smaller --hidden or --batch-size").
     """
-    nbytes = training_bytes(layer_sizes, batch_size=batch_size, n_samples=n_samples, dtype=dtype,
-                            optimizer_buffers=optimizer_buffers(optimizer_name), dropout=dropout)
+    nbytes = training_bytes(
+        layer_sizes,
+        batch_size=batch_size,
+        n_samples=n_samples,
+        dtype=dtype,
+        optimizer_buffers=optimizer_buffers(optimizer_name),
+        dropout=dropout,
+    )
     sizes = [int(size) for size in layer_sizes]
-    check_fits(nbytes, f"training a {'-'.join(map(str, sizes))} network ({n_parameters(sizes):,} parameters, "
-               f"{dtype}, batches of {n_samples if batch_size is None else batch_size})", hint)
+    check_fits(
+        nbytes,
+        f"training a {'-'.join(map(str, sizes))} network ({n_parameters(sizes):,} parameters, "
+        f"{dtype}, batches of {n_samples if batch_size is None else batch_size})",
+        hint,
+    )
     return nbytes
 
 

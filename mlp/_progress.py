@@ -9,6 +9,7 @@ A tqdm bar on stderr when ``enabled`` is True, or "auto" and stderr is a termina
 stand-in otherwise, so callers never test for tqdm themselves. tqdm is optional: "auto" without it
 is silent, ``enabled=True`` without it raises ImportError with the install command.
 """
+
 from __future__ import annotations
 
 import sys
@@ -45,8 +46,9 @@ def _is_terminal(stream) -> bool:
         return False
 
 
-def progress_bar(total: int | None, desc: str, *, enabled: bool | str = "auto", unit: str = "step",
-                 leave: bool = False):
+def progress_bar(
+    total: int | None, desc: str, *, enabled: bool | str = "auto", unit: str = "step", leave: bool = False
+):
     """A context manager with ``.update(n)``: a tqdm bar on stderr, or a silent stand-in.
 
     total: the number of units expected (None when unknown). desc: the label at the left.

@@ -25,6 +25,7 @@ block ends. Numba's pool is set too when Numba's threading layer is running (no 
 Like threadpoolctl itself, this is meant for one training thread at a time: OpenBLAS (pthreads
 build) has one process-wide pool, and a limit set from a second Python thread is ignored.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -110,7 +111,10 @@ def quota_cores():
 def read_quota_cores(root="/sys/fs/cgroup", cgroup_file="/proc/self/cgroup"):
     """The cores a cgroup CPU quota allows (v2 cpu.max, v1 cpu.cfs_quota_us), rounded up; 65536 when
     there is none or it cannot be read."""
-    candidates = [(f"{root}/cpu.max", None), (f"{root}/cpu/cpu.cfs_quota_us", f"{root}/cpu/cpu.cfs_period_us")]
+    candidates = [
+        (f"{root}/cpu.max", None),
+        (f"{root}/cpu/cpu.cfs_quota_us", f"{root}/cpu/cpu.cfs_period_us"),
+    ]
     try:
         for line in Path(cgroup_file).read_text().splitlines():
             if line.startswith("0::/") and len(line) > 4:  # cgroup v2: this process's own group first

@@ -1,4 +1,5 @@
 """Input checks shared by `fit` and the model: every message says what was wrong and how to fix it."""
+
 from __future__ import annotations
 
 import numbers
@@ -42,7 +43,9 @@ def check_features(X, *, dtype, name="X", n_features=None, xp=None, device=None,
             f"{getattr(xp, '__name__', xp)}; convert {name} to that namespace first"
         )
     if device is not None and not (X_device == device):
-        raise ValueError(f"{name} is on device {X_device!r} but the model is on {device!r}; move {name} there first")
+        raise ValueError(
+            f"{name} is on device {X_device!r} but the model is on {device!r}; move {name} there first"
+        )
     xp, device = X_xp, X_device
     if X.ndim != 2:
         hint = ""
@@ -58,8 +61,10 @@ def check_features(X, *, dtype, name="X", n_features=None, xp=None, device=None,
     if n_features is not None and X.shape[1] != n_features:
         raise ValueError(f"{name} has {X.shape[1]} features but the model was trained on {n_features}")
     kind = dtype_name(X.dtype)
-    if kind == "bool" or kind.startswith("complex") or not (
-        kind.startswith("float") or kind.startswith("int") or kind.startswith("uint")
+    if (
+        kind == "bool"
+        or kind.startswith("complex")
+        or not (kind.startswith("float") or kind.startswith("int") or kind.startswith("uint"))
     ):
         raise TypeError(f"{name} must hold real numbers (float or integer), got dtype {kind}")
     target = float_dtype(dtype, xp=xp)
@@ -80,11 +85,12 @@ def _warn_if_raw_pixels(X, *, xp, name):
     """Warn when X holds whole numbers in [0, 255] reaching above 1: raw pixels, which train badly
     (0.60 instead of 0.89 accuracy for one epoch of a plain network on MNIST)."""
     high = float(xp.max(X))
-    if 1.0 < high <= 255.0 and float(xp.min(X)) >= 0.0 and bool(xp.all(X == xp.round(X))):
+    if 1.0 < high <= 255.0 and float(xp.min(X)) >= 0.0 and bool(xp.all(xp.round(X) == X)):
         warnings.warn(
             f"{name} holds whole numbers from 0 to {high:g}: raw pixel values? Scale them to [0, 1] "
             f"first ({name} / 255.0); unscaled inputs train much worse",
-            RawPixelsWarning, stacklevel=4,
+            RawPixelsWarning,
+            stacklevel=4,
         )
 
 
@@ -123,8 +129,9 @@ def check_labels(y, n_samples, *, xp, device, classes=None, name="y"):
         if not bool(xp.all(xp.isfinite(y))):
             raise ValueError(f"{name} holds NaN or infinity; labels must be whole numbers")
         if not bool(xp.all(xp.abs(y) <= 2.0**53)):
-            raise ValueError(f"{name} holds labels beyond +-2**53, which a float cannot count exactly; "
-                             "pass integer labels")
+            raise ValueError(
+                f"{name} holds labels beyond +-2**53, which a float cannot count exactly; pass integer labels"
+            )
         if not bool(xp.all(y == xp.round(y))):
             raise ValueError(f"{name} must hold integer class labels; got non-integer values such as 0.5")
         y = xp.astype(y, xp.int64)
@@ -148,7 +155,9 @@ def _one_hot_to_indices(y, *, xp, classes, name):
     if not bool(xp.all((y == 0) | (y == 1))) or not bool(xp.all(xp.sum(y, axis=1) == 1)):
         raise ValueError(f"a 2-D {name} must be one-hot: 0/1 values with exactly one 1 per row")
     if classes is not None and y.shape[1] != classes.shape[0]:
-        raise ValueError(f"one-hot {name} has {y.shape[1]} columns but the model knows {classes.shape[0]} classes")
+        raise ValueError(
+            f"one-hot {name} has {y.shape[1]} columns but the model knows {classes.shape[0]} classes"
+        )
     if classes is None:
         classes = xp.arange(y.shape[1], dtype=xp.int64, device=array_device(y))
     return xp.astype(xp.argmax(y, axis=1), xp.int64), classes
@@ -196,7 +205,9 @@ def check_targets(y, n_samples, *, xp, device, dtype, n_outputs=None, name="y", 
     if kind.startswith("complex") or not (kind == "bool" or kind.startswith(("float", "int", "uint"))):
         raise TypeError(f"{name} must hold real numbers for a regression loss, got dtype {kind}")
     if y.ndim not in (1, 2):
-        raise ValueError(f"{name} must be 1-D (n_samples,) or 2-D (n_samples, n_outputs); got shape {tuple(y.shape)}")
+        raise ValueError(
+            f"{name} must be 1-D (n_samples,) or 2-D (n_samples, n_outputs); got shape {tuple(y.shape)}"
+        )
     if y.shape[0] != n_samples:
         raise ValueError(f"X and {name} have different lengths: {n_samples} samples but {y.shape[0]} targets")
     if y.ndim == 1:
@@ -207,7 +218,9 @@ def check_targets(y, n_samples, *, xp, device, dtype, n_outputs=None, name="y", 
         raise ValueError(f"{name} has {y.shape[1]} outputs but the model was trained on {n_outputs}")
     y = xp.astype(y, float_dtype(dtype, xp=xp))
     if not bool(xp.all(xp.isfinite(y))):
-        raise ValueError(f"{name} contains NaN or infinity (or values too large for {dtype}); clean the targets first")
+        raise ValueError(
+            f"{name} contains NaN or infinity (or values too large for {dtype}); clean the targets first"
+        )
     if unit_interval and not bool(xp.all((y >= 0) & (y <= 1))):
         raise ValueError(f"{name} must hold values in [0, 1] (0/1 indicator rows) for binary cross-entropy")
     return y

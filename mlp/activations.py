@@ -3,6 +3,7 @@
 Backward is written from the activation's *output* A (not its input Z), so the training loop keeps one
 array per layer. Every function takes the namespace as `xp=`.
 """
+
 from __future__ import annotations
 
 LEAKY_SLOPE = 0.01

@@ -22,6 +22,7 @@ runs on NumPy, array-api-strict and CuPy alike. For C-contiguous NumPy float inp
 installed, `apply` calls the fused kernel `mlp_kernels.augment_rows` (gather, field, sampling in one
 pass, GIL released), which training runs in a background thread while the current batch trains.
 """
+
 from __future__ import annotations
 
 import math
@@ -34,8 +35,21 @@ import numpy as np
 
 from ._array_api import from_host, get_namespace, is_numpy_namespace
 
-__all__ = ["Augment", "check_augment", "check_images", "draw", "apply", "apply_generic", "apply_kernel", "augment",
-           "elastic_field", "elastic_basis", "smoothing_matrix", "BatchAugmenter", "Prefetcher"]
+__all__ = [
+    "Augment",
+    "BatchAugmenter",
+    "Prefetcher",
+    "apply",
+    "apply_generic",
+    "apply_kernel",
+    "augment",
+    "check_augment",
+    "check_images",
+    "draw",
+    "elastic_basis",
+    "elastic_field",
+    "smoothing_matrix",
+]
 
 _LIMITS = {  # name: (low, high, what it is)
     "shift": (0.0, None, "largest shift in pixels along each axis"),
@@ -71,7 +85,11 @@ class Augment:
             if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
                 raise TypeError(f"augment {name} must be a finite number ({what}), got {value!r}")
             if value < low or (high is not None and value > high) or (name == "elastic_sigma" and value <= 0):
-                bound = f"in [{low:g}, {high:g}]" if high is not None else ("> 0" if name == "elastic_sigma" else ">= 0")
+                bound = (
+                    f"in [{low:g}, {high:g}]"
+                    if high is not None
+                    else ("> 0" if name == "elastic_sigma" else ">= 0")
+                )
                 raise ValueError(f"augment {name} must be {bound} ({what}), got {value!r}")
             object.__setattr__(self, name, float(value))
         shape = self.image_shape
@@ -79,8 +97,12 @@ class Augment:
             shape = tuple(shape)
         except TypeError:
             raise TypeError(f"augment image_shape must be (height, width), got {shape!r}") from None
-        if len(shape) != 2 or any(isinstance(s, bool) or not isinstance(s, numbers.Integral) or s < 1 for s in shape):
-            raise ValueError(f"augment image_shape must be two positive integers (height, width), got {self.image_shape!r}")
+        if len(shape) != 2 or any(
+            isinstance(s, bool) or not isinstance(s, numbers.Integral) or s < 1 for s in shape
+        ):
+            raise ValueError(
+                f"augment image_shape must be two positive integers (height, width), got {self.image_shape!r}"
+            )
         object.__setattr__(self, "image_shape", (int(shape[0]), int(shape[1])))
 
     @property
@@ -98,8 +120,9 @@ class Augment:
         return values
 
     def __str__(self):
-        return ",".join(f"{f.name}={getattr(self, f.name):g}" for f in fields(self) if f.name != "image_shape") + (
-            f",image_shape={self.image_shape[0]}x{self.image_shape[1]}")
+        return ",".join(
+            f"{f.name}={getattr(self, f.name):g}" for f in fields(self) if f.name != "image_shape"
+        ) + (f",image_shape={self.image_shape[0]}x{self.image_shape[1]}")
 
 
 def check_augment(value, name="augment"):
@@ -122,11 +145,15 @@ def check_augment(value, name="augment"):
     if isinstance(value, dict):
         unknown = sorted(set(value) - {f.name for f in fields(Augment)})
         if unknown:
-            raise ValueError(f"{name} has unknown field(s) {', '.join(map(repr, unknown))}; "
-                             f"known: {', '.join(f.name for f in fields(Augment))}")
+            raise ValueError(
+                f"{name} has unknown field(s) {', '.join(map(repr, unknown))}; "
+                f"known: {', '.join(f.name for f in fields(Augment))}"
+            )
         return Augment(**value)
-    raise TypeError(f"{name} must be None, True, 'default', a dict of {', '.join(f.name for f in fields(Augment))}, "
-                    f"or an mlp.augment.Augment; got {type(value).__name__}")
+    raise TypeError(
+        f"{name} must be None, True, 'default', a dict of {', '.join(f.name for f in fields(Augment))}, "
+        f"or an mlp.augment.Augment; got {type(value).__name__}"
+    )
 
 
 def _parse(text, name):
@@ -136,13 +163,17 @@ def _parse(text, name):
         key, sep, number = part.partition("=")
         key = key.strip().replace("-", "_")
         if not sep or key not in known:
-            raise ValueError(f"{name} takes 'default', 'none' or fields like 'shift=2,rotation=10' "
-                             f"(known: {', '.join(sorted(known))}); could not read {part.strip()!r}")
+            raise ValueError(
+                f"{name} takes 'default', 'none' or fields like 'shift=2,rotation=10' "
+                f"(known: {', '.join(sorted(known))}); could not read {part.strip()!r}"
+            )
         if key == "image_shape":
             try:
                 values[key] = tuple(int(s) for s in number.lower().split("x"))
             except ValueError:
-                raise ValueError(f"{name} image_shape takes HEIGHTxWIDTH such as 28x28, got {number!r}") from None
+                raise ValueError(
+                    f"{name} image_shape takes HEIGHTxWIDTH such as 28x28, got {number!r}"
+                ) from None
             continue
         try:
             values[key] = float(number)
@@ -236,7 +267,12 @@ def apply(X, affine, noise, spec, *, xp=None):
     if xp is None:
         xp, _ = get_namespace(X)
     kernels = _kernels()
-    if kernels is not None and is_numpy_namespace(xp) and isinstance(X, np.ndarray) and X.dtype in (np.float32, np.float64):
+    if (
+        kernels is not None
+        and is_numpy_namespace(xp)
+        and isinstance(X, np.ndarray)
+        and X.dtype in (np.float32, np.float64)
+    ):
         X = np.ascontiguousarray(X)
         out = np.empty_like(X)
         apply_kernel(kernels.augment_rows, X, np.arange(X.shape[0], dtype=np.int64), affine, noise, spec, out)
@@ -266,8 +302,10 @@ def apply_kernel(kernel, X, rows, affine, noise, spec, out):
 
 @lru_cache(maxsize=16)
 def _bases(height, width, sigma, dtype):
-    return (np.ascontiguousarray(elastic_basis(height, sigma), dtype=dtype),
-            np.ascontiguousarray(elastic_basis(width, sigma), dtype=dtype))
+    return (
+        np.ascontiguousarray(elastic_basis(height, sigma), dtype=dtype),
+        np.ascontiguousarray(elastic_basis(width, sigma), dtype=dtype),
+    )
 
 
 def apply_generic(X, affine, noise, spec, *, xp):
@@ -325,8 +363,10 @@ def augment(X, spec=None, *, seed=None, rng=None):
 
 def _check_batch(X, affine, noise, spec):
     if len(X.shape) != 2 or X.shape[1] != spec.n_features:
-        raise ValueError(f"augmentation needs rows of {spec.image_shape[0]}x{spec.image_shape[1]} = {spec.n_features} "
-                         f"pixels (image_shape), got X of shape {tuple(X.shape)}")
+        raise ValueError(
+            f"augmentation needs rows of {spec.image_shape[0]}x{spec.image_shape[1]} = {spec.n_features} "
+            f"pixels (image_shape), got X of shape {tuple(X.shape)}"
+        )
     if affine.shape != (X.shape[0], 6):
         raise ValueError(f"affine must have shape ({X.shape[0]}, 6), got {affine.shape}")
     ranks = tuple(elastic_basis(size, spec.elastic_sigma).shape[1] for size in spec.image_shape)
@@ -346,8 +386,10 @@ def check_images(spec, n_features):
     """A ValueError saying how to fix a spec whose image_shape does not match the data."""
     if spec is not None and spec.n_features != n_features:
         h, w = spec.image_shape
-        raise ValueError(f"augment needs image rows: X has {n_features} features but image_shape {h}x{w} has "
-                         f"{spec.n_features} pixels; pass augment={{'image_shape': (height, width)}} or turn it off")
+        raise ValueError(
+            f"augment needs image rows: X has {n_features} features but image_shape {h}x{w} has "
+            f"{spec.n_features} pixels; pass augment={{'image_shape': (height, width)}} or turn it off"
+        )
 
 
 # ---- in training: one batch per step, drawn from (epoch key, step) ----------------------------------
@@ -366,8 +408,8 @@ class BatchAugmenter:
         half-open row range `part` (relative to the batch) when given."""
         affine, noise = draw(self.spec, np.random.default_rng([key, step]), batch_rows)
         if part is not None:
-            affine = affine[part[0]:part[1]]
-            noise = None if noise is None else noise[part[0]:part[1]]
+            affine = affine[part[0] : part[1]]
+            noise = None if noise is None else noise[part[0] : part[1]]
         return affine, noise
 
     def batch(self, X_batch, key, step, batch_rows, part=None, *, xp=None):

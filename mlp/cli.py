@@ -9,6 +9,7 @@
 
 Every failure the user can cause ends in one line on stderr and a non-zero exit, never a traceback.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -45,7 +46,8 @@ def _hidden(text):
         sizes = [int(part) for part in parts]
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"takes comma-separated widths like 128,64 (or 'none' for no hidden layer), got {text!r}") from None
+            f"takes comma-separated widths like 128,64 (or 'none' for no hidden layer), got {text!r}"
+        ) from None
     if any(size < 1 for size in sizes):
         raise argparse.ArgumentTypeError(f"widths must be positive, got {text!r}")
     return sizes
@@ -94,8 +96,15 @@ def _augment(text):
 
 # How each option of the table is read from the command line (the rest: float, or the choices).
 _CLI_TYPES = {
-    "hidden_sizes": _hidden, "batch_size": _batch_size, "epochs": _count(0), "patience": _count(0),
-    "verbose": _count(0), "seed": _count(0), "n_threads": _count(1), "progress": _progress, "augment": _augment,
+    "hidden_sizes": _hidden,
+    "batch_size": _batch_size,
+    "epochs": _count(0),
+    "patience": _count(0),
+    "verbose": _count(0),
+    "seed": _count(0),
+    "n_threads": _count(1),
+    "progress": _progress,
+    "augment": _augment,
 }
 _NOT_FLAGS = ("checkpoint", "resume", "log_gradients", "early_stopping", "shuffle")  # added by hand below
 
@@ -117,20 +126,37 @@ def _add_option_flags(parser):
         if option.name == "progress":
             kwargs["metavar"] = "auto|yes|no"
         parser.add_argument(option.flag, **kwargs)
-    parser.add_argument("--shuffle", dest="shuffle", action=argparse.BooleanOptionalAction,
-                        default=OPTIONS["shuffle"].default, help=OPTIONS["shuffle"].help)
-    parser.add_argument("--early-stopping", dest="early_stopping", action="store_true",
-                        default=OPTIONS["early_stopping"].default, help=OPTIONS["early_stopping"].help)
-    parser.add_argument("--log-gradients", dest="log_gradients", action="store_true",
-                        help=OPTIONS["log_gradients"].help + " (printed each epoch, plotted with --plot)")
+    parser.add_argument(
+        "--shuffle",
+        dest="shuffle",
+        action=argparse.BooleanOptionalAction,
+        default=OPTIONS["shuffle"].default,
+        help=OPTIONS["shuffle"].help,
+    )
+    parser.add_argument(
+        "--early-stopping",
+        dest="early_stopping",
+        action="store_true",
+        default=OPTIONS["early_stopping"].default,
+        help=OPTIONS["early_stopping"].help,
+    )
+    parser.add_argument(
+        "--log-gradients",
+        dest="log_gradients",
+        action="store_true",
+        help=OPTIONS["log_gradients"].help + " (printed each epoch, plotted with --plot)",
+    )
     parser.add_argument("--checkpoint", metavar="PATH", help=OPTIONS["checkpoint"].help)
     parser.add_argument("--resume", action="store_true", help="continue from --checkpoint if it exists")
 
 
 def _data_arguments(parser):
-    parser.add_argument("--data", metavar="PATH",
-                        help="folder or file holding the data set (default: $MLP_DATA_DIR, then the cache; "
-                             "fetch it once with `mlp download`)")
+    parser.add_argument(
+        "--data",
+        metavar="PATH",
+        help="folder or file holding the data set (default: $MLP_DATA_DIR, then the cache; "
+        "fetch it once with `mlp download`)",
+    )
     parser.add_argument("--dataset", default="mnist", choices=["mnist", "fashion-mnist"])
 
 
@@ -142,26 +168,45 @@ def build_parser():
     parser = _Parser(prog="mlp", description="Train and use from-scratch multilayer perceptrons.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="COMMAND")
 
-    train = commands.add_parser("train", help="train on MNIST and report the test accuracy",
-                                description="Train on MNIST, report the test accuracy and save the model.")
+    train = commands.add_parser(
+        "train",
+        help="train on MNIST and report the test accuracy",
+        description="Train on MNIST, report the test accuracy and save the model.",
+    )
     _data_arguments(train)
     from .recipes import RECIPES
 
-    train.add_argument("--recipe", choices=list(RECIPES), default=None,
-                       help="start from a named recipe's settings (mlp.recipes); flags given explicitly override them")
+    train.add_argument(
+        "--recipe",
+        choices=list(RECIPES),
+        default=None,
+        help="start from a named recipe's settings (mlp.recipes); flags given explicitly override them",
+    )
     _add_option_flags(train)
-    train.add_argument("--quiet", "-q", action="store_true", help="print only errors and where the model went")
+    train.add_argument(
+        "--quiet", "-q", action="store_true", help="print only errors and where the model went"
+    )
     train.add_argument("--device", default="cpu", help="cpu, gpu or cuda:N (needs CuPy)")
-    train.add_argument("--out", metavar="PATH",
-                       help=f"save the trained model here (default: {DEFAULT_OUT_FOLDER}/mlp-DATE-TIME.npz)")
+    train.add_argument(
+        "--out",
+        metavar="PATH",
+        help=f"save the trained model here (default: {DEFAULT_OUT_FOLDER}/mlp-DATE-TIME.npz)",
+    )
     train.add_argument("--no-save", action="store_true", help="do not save the model")
     train.add_argument("--plot", metavar="DIR", help="write loss curves and other pictures as PNG into DIR")
-    train.add_argument("--limit", type=_count(1), default=None, help="train on the first N images only (quick runs)")
-    train.add_argument("--mpi", action="store_true",
-                       help="data-parallel training over the MPI ranks of `mpiexec -n N mlp train ...` (implied "
-                            "when mpiexec starts more than one rank; needs mlp-from-scratch[mpi])")
+    train.add_argument(
+        "--limit", type=_count(1), default=None, help="train on the first N images only (quick runs)"
+    )
+    train.add_argument(
+        "--mpi",
+        action="store_true",
+        help="data-parallel training over the MPI ranks of `mpiexec -n N mlp train ...` (implied "
+        "when mpiexec starts more than one rank; needs mlp-from-scratch[mpi])",
+    )
 
-    evaluate = commands.add_parser("evaluate", help="accuracy, per-class report and confusion matrix of a model")
+    evaluate = commands.add_parser(
+        "evaluate", help="accuracy, per-class report and confusion matrix of a model"
+    )
     evaluate.add_argument("model")
     _data_arguments(evaluate)
     evaluate.add_argument("--device", default="cpu")
@@ -169,8 +214,12 @@ def build_parser():
     predict = commands.add_parser("predict", help="recognise handwritten digits in PNG/JPEG files")
     predict.add_argument("model")
     predict.add_argument("images", nargs="+")
-    predict.add_argument("--invert", choices=["auto", "yes", "no"], default="auto",
-                         help="invert a light background (auto: decide from the border)")
+    predict.add_argument(
+        "--invert",
+        choices=["auto", "yes", "no"],
+        default="auto",
+        help="invert a light background (auto: decide from the border)",
+    )
 
     convert = commands.add_parser("convert", help="write the data set in another format")
     convert.add_argument("source", help="folder or file holding MNIST in any supported layout")
@@ -178,8 +227,12 @@ def build_parser():
     convert.add_argument("--format", required=True, choices=["idx", "npz", "csv", "binary"])
     convert.add_argument("--dataset", default="mnist", choices=["mnist", "fashion-mnist"])
 
-    download = commands.add_parser("download", help="download MNIST (checksum-verified) into the cache or a folder")
-    download.add_argument("--to", metavar="DIR", help="target folder (default: the cache, see `mlp download --help`)")
+    download = commands.add_parser(
+        "download", help="download MNIST (checksum-verified) into the cache or a folder"
+    )
+    download.add_argument(
+        "--to", metavar="DIR", help="target folder (default: the cache, see `mlp download --help`)"
+    )
     download.add_argument("--dataset", default="mnist", choices=["mnist", "fashion-mnist"])
 
     info = commands.add_parser("info", help="describe a saved model")
@@ -195,7 +248,11 @@ def _load_data(args, split="both"):
     try:
         return datasets.load_mnist(args.data, dataset=args.dataset, split=split)
     except datasets.DatasetNotFoundError as error:
-        where = "; ".join(error.looked_in[:3]) if getattr(error, "looked_in", None) else (args.data or "the default places")
+        where = (
+            "; ".join(error.looked_in[:3])
+            if getattr(error, "looked_in", None)
+            else (args.data or "the default places")
+        )
         raise CommandError(
             f"no {_PRETTY[args.dataset]} data found (looked in: {where}). Pass --data FOLDER (the four IDX files), "
             f"or fetch it once with: mlp download --dataset {args.dataset}"
@@ -247,8 +304,10 @@ def _output_paths(args):
             try:
                 os.makedirs(DEFAULT_OUT_FOLDER, exist_ok=True)
             except OSError as error:
-                raise CommandError(f"cannot make the default model folder {DEFAULT_OUT_FOLDER}/: {_one_line(error)}; "
-                                   "pass --out PATH or --no-save") from None
+                raise CommandError(
+                    f"cannot make the default model folder {DEFAULT_OUT_FOLDER}/: {_one_line(error)}; "
+                    "pass --out PATH or --no-save"
+                ) from None
             out = os.path.join(DEFAULT_OUT_FOLDER, time.strftime("mlp-%Y%m%d-%H%M%S.npz"))
         try:
             check_writable(out, "--out")
@@ -286,8 +345,12 @@ def _agreed(comm, check):
     try:
         value = check()
     except BaseException as error:  # anything at all: the other ranks wait in bcast for an answer
-        comm.bcast(str(error) if isinstance(error, CommandError) else f"{type(error).__name__} on rank 0: "
-                   f"{_one_line(error)}", root=0)
+        comm.bcast(
+            str(error)
+            if isinstance(error, CommandError)
+            else f"{type(error).__name__} on rank 0: {_one_line(error)}",
+            root=0,
+        )
         if isinstance(error, CommandError):
             error.all_ranks = True
         raise
@@ -316,14 +379,18 @@ def _on_every_rank(comm, work):
         value = work()
     except BaseException as error:  # the others wait in allgather for this rank's answer
         own = error
-        message = str(error) if isinstance(error, CommandError) else f"{type(error).__name__}: {_one_line(error)}"
+        message = (
+            str(error) if isinstance(error, CommandError) else f"{type(error).__name__}: {_one_line(error)}"
+        )
     failed = [(rank, text) for rank, text in enumerate(comm.allgather(message)) if text is not None]
     if not failed:
         return value
     if own is not None and not isinstance(own, CommandError):
         raise own
     rank, text = failed[0]
-    raise _raised_together(text if len(failed) == comm.Get_size() else f"on rank {rank} of {comm.Get_size()}: {text}")
+    raise _raised_together(
+        text if len(failed) == comm.Get_size() else f"on rank {rank} of {comm.Get_size()}: {text}"
+    )
 
 
 def _raised_together(message):
@@ -335,6 +402,7 @@ def _raised_together(message):
 
 def cmd_train(args):
     import mlp
+
     from . import options
 
     if args.resume and not args.checkpoint:
@@ -356,8 +424,11 @@ def cmd_train(args):
         from .recipes import RECIPES
 
         say(f"recipe {args.recipe}: {RECIPES[args.recipe].summary}")
-    say(f"data: {X_train.shape[0]} training and {X_test.shape[0]} test images "
-        f"({time.perf_counter() - started:.1f}s)", flush=True)
+    say(
+        f"data: {X_train.shape[0]} training and {X_test.shape[0]} test images "
+        f"({time.perf_counter() - started:.1f}s)",
+        flush=True,
+    )
     X_train, y_train, X_test_dev, y_test_dev = _to_device([X_train, y_train, X_test, y_test], target)
     settings = {name: getattr(args, name) for name in options.OPTIONS}
     if args.quiet:
@@ -386,7 +457,9 @@ def cmd_train(args):
         from . import plots
 
         try:
-            paths = plots.write_all(model if args.device == "cpu" else _host_copy(model), X_test, y_test, args.plot)
+            paths = plots.write_all(
+                model if args.device == "cpu" else _host_copy(model), X_test, y_test, args.plot
+            )
         except OSError as error:
             raise CommandError(f"cannot write pictures to {args.plot}: {_one_line(error)}") from None
         say(f"pictures written to {args.plot}: {', '.join(str(p.name) for p in map(_path, paths))}")
@@ -415,8 +488,9 @@ def _mpi_comm(requested):
     try:
         from mpi4py import MPI
     except ImportError:
-        raise CommandError('training over MPI ranks needs mpi4py and an MPI library: '
-                           'pip install "mlp-from-scratch[mpi]"') from None
+        raise CommandError(
+            'training over MPI ranks needs mpi4py and an MPI library: pip install "mlp-from-scratch[mpi]"'
+        ) from None
     comm = MPI.COMM_WORLD
     return comm if comm.Get_size() > 1 else None
 
@@ -428,19 +502,33 @@ def _check_memory(args, X, y):
     sizes = [X.shape[1], *args.hidden_sizes, len(np.unique(y))]
     batch = None if args.batch_size == "full" else args.batch_size
     try:
-        check_training_memory(sizes, batch, X.shape[0], args.dtype, args.optimizer, args.dropout,
-                              hint="use a smaller --hidden or --batch-size")
+        check_training_memory(
+            sizes,
+            batch,
+            X.shape[0],
+            args.dtype,
+            args.optimizer,
+            args.dropout,
+            hint="use a smaller --hidden or --batch-size",
+        )
     except ValueError as error:
         raise CommandError(_one_line(error)) from None
 
 
 def _host_copy(model):
     """The same model with NumPy parameters (pictures are drawn on the host)."""
-    from .model import MLP
     from ._array_api import to_numpy
+    from .model import MLP
 
-    return MLP(model.get_weights(), activation=model.activation, loss=model.loss,
-               classes=to_numpy(model.classes_), l2=model.l2, history=model.history, config=model.config)
+    return MLP(
+        model.get_weights(),
+        activation=model.activation,
+        loss=model.loss,
+        classes=to_numpy(model.classes_),
+        l2=model.l2,
+        history=model.history,
+        config=model.config,
+    )
 
 
 def _load_model(path, device="cpu", *, classifier=False):
@@ -451,7 +539,9 @@ def _load_model(path, device="cpu", *, classifier=False):
     except (OSError, ValueError, ImportError, RuntimeError) as error:
         raise CommandError(_one_line(error)) from None
     if classifier and model.classes_ is None:
-        raise CommandError(f"{path} holds a {model.loss} model with {model.n_outputs} outputs, not a classifier")
+        raise CommandError(
+            f"{path} holds a {model.loss} model with {model.n_outputs} outputs, not a classifier"
+        )
     return model
 
 
@@ -463,8 +553,10 @@ def cmd_evaluate(args):
     model = _load_model(args.model, args.device, classifier=True)
     X_test, y_test = _load_data(args, split="test")
     if X_test.shape[1] != model.n_features_in_:
-        raise CommandError(f"the data have {X_test.shape[1]} features but the model was trained on {model.n_features_in_}")
-    X_dev, = _to_device([X_test], target)
+        raise CommandError(
+            f"the data have {X_test.shape[1]} features but the model was trained on {model.n_features_in_}"
+        )
+    (X_dev,) = _to_device([X_test], target)
     predicted = to_numpy(model.predict(X_dev))
     labels = to_numpy(model.classes_)
     unknown = sorted(set(np.unique(y_test).tolist()) - set(labels.tolist()))
@@ -533,24 +625,38 @@ def cmd_info(args):
     model = _load_model(args.model)
     history = model.history or {}
     print(model)
-    print(f"classes: {model.classes_.tolist()}" if model.classes_ is not None else f"outputs: {model.n_outputs}")
-    print(f"layer sizes: {model.layer_sizes}; activation {model.activation}; loss {model.loss}; dtype {model.dtype}")
+    print(
+        f"classes: {model.classes_.tolist()}" if model.classes_ is not None else f"outputs: {model.n_outputs}"
+    )
+    print(
+        f"layer sizes: {model.layer_sizes}; activation {model.activation}; loss {model.loss}; dtype {model.dtype}"
+    )
     config = model.config or {}
     optimizer = config.get("optimizer", {})
     if config:
-        print(f"trained with: optimizer {optimizer.get('name', '?')}, learning rate {config.get('learning_rate')}, "
-              f"batch size {config.get('batch_size') or 'full'}, schedule {config.get('schedule')}, "
-              f"dropout {config.get('dropout')}, weight decay {config.get('weight_decay')}, seed {config.get('seed')}")
+        print(
+            f"trained with: optimizer {optimizer.get('name', '?')}, learning rate {config.get('learning_rate')}, "
+            f"batch size {config.get('batch_size') or 'full'}, schedule {config.get('schedule')}, "
+            f"dropout {config.get('dropout')}, weight decay {config.get('weight_decay')}, seed {config.get('seed')}"
+        )
     losses = history.get("loss") or []
     if losses:
         accuracy = history.get("accuracy") or []
-        print(f"epochs trained: {len(losses)}; final training loss {losses[-1]:.4f}"
-              + (f", accuracy {accuracy[-1]:.4f}" if accuracy else ""))
+        print(
+            f"epochs trained: {len(losses)}; final training loss {losses[-1]:.4f}"
+            + (f", accuracy {accuracy[-1]:.4f}" if accuracy else "")
+        )
     return 0
 
 
-COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict, "convert": cmd_convert,
-            "download": cmd_download, "info": cmd_info}
+COMMANDS = {
+    "train": cmd_train,
+    "evaluate": cmd_evaluate,
+    "predict": cmd_predict,
+    "convert": cmd_convert,
+    "download": cmd_download,
+    "info": cmd_info,
+}
 MNIST_PREPROCESSING = {"input": "pixels / 255", "range": [0.0, 1.0], "image_shape": [28, 28]}
 
 
@@ -559,7 +665,9 @@ def _require_plotting(what="--plot"):
         import matplotlib  # noqa: F401
         import PIL  # noqa: F401
     except ImportError:
-        raise CommandError(f'{what} needs matplotlib and Pillow: pip install "mlp-from-scratch[plot]"') from None
+        raise CommandError(
+            f'{what} needs matplotlib and Pillow: pip install "mlp-from-scratch[plot]"'
+        ) from None
 
 
 def _path(p):

@@ -33,6 +33,7 @@ What else is agreed
 Only NumPy arrays are supported here; the GPU plan (CuPy buffers through NCCL or a CUDA-aware MPI) is
 in the README's "More than one machine".
 """
+
 from __future__ import annotations
 
 import functools
@@ -57,7 +58,9 @@ def _mpi():
     try:
         from mpi4py import MPI
     except ImportError as error:  # a communicator cannot exist without it, but say so clearly
-        raise ImportError('data-parallel training needs mpi4py: pip install "mlp-from-scratch[mpi]"') from error
+        raise ImportError(
+            'data-parallel training needs mpi4py: pip install "mlp-from-scratch[mpi]"'
+        ) from error
     return MPI
 
 
@@ -65,8 +68,12 @@ def check_comm(comm):
     """The communicator, checked to look like an mpi4py one (None stays None)."""
     if comm is None:
         return None
-    if not all(hasattr(comm, name) for name in ("Get_rank", "Get_size", "Allreduce", "allgather", "bcast", "Abort")):
-        raise TypeError(f"comm must be an mpi4py communicator such as MPI.COMM_WORLD, got {type(comm).__name__}")
+    if not all(
+        hasattr(comm, name) for name in ("Get_rank", "Get_size", "Allreduce", "allgather", "bcast", "Abort")
+    ):
+        raise TypeError(
+            f"comm must be an mpi4py communicator such as MPI.COMM_WORLD, got {type(comm).__name__}"
+        )
     return comm
 
 
@@ -153,16 +160,24 @@ def start(comm, X, y_index, classes, *, options, seed):
     if comm is None or comm.Get_size() == 1:
         return None
     if not isinstance(X, np.ndarray):
-        raise all_ranks(ValueError(
-            f"data-parallel training (comm=) runs on NumPy arrays only, got {type(X).__module__}.{type(X).__name__}; "
-            "see the README's 'More than one machine' for the GPU plan"))
+        raise all_ranks(
+            ValueError(
+                f"data-parallel training (comm=) runs on NumPy arrays only, got {type(X).__module__}.{type(X).__name__}; "
+                "see the README's 'More than one machine' for the GPU plan"
+            )
+        )
     if _calls:
         _calls[-1]["started"] = True
     candidate = seed if seed is not None else int(np.random.SeedSequence().generate_state(1)[0])
     facts = {
-        "samples": int(X.shape[0]), "features": int(X.shape[1]), "dtype": str(X.dtype),
-        "classes": None if classes is None else np.asarray(classes).tolist(), "X crc32": _crc32(X), "y crc32": _crc32(np.asarray(y_index)),
-        "seed": seed, "options": _comparable(options),
+        "samples": int(X.shape[0]),
+        "features": int(X.shape[1]),
+        "dtype": str(X.dtype),
+        "classes": None if classes is None else np.asarray(classes).tolist(),
+        "X crc32": _crc32(X),
+        "y crc32": _crc32(np.asarray(y_index)),
+        "seed": seed,
+        "options": _comparable(options),
     }
     gathered = comm.allgather(("ok", facts, candidate))
     for rank, (status, message, _) in enumerate(gathered):
@@ -172,9 +187,12 @@ def start(comm, X, y_index, classes, *, options, seed):
     for rank, (_, other, _) in enumerate(gathered):
         for key in facts:
             if other[key] != first[key]:
-                raise all_ranks(ValueError(
-                    f"every rank must pass the same data and options to fit; rank {rank} has {key} "
-                    f"{_short(other[key])}, rank 0 has {_short(first[key])}"))
+                raise all_ranks(
+                    ValueError(
+                        f"every rank must pass the same data and options to fit; rank {rank} has {key} "
+                        f"{_short(other[key])}, rank 0 has {_short(first[key])}"
+                    )
+                )
     return DataParallel(comm, seed=gathered[0][2])
 
 
@@ -190,8 +208,11 @@ def _crc32(array):
 
 def _comparable(options):
     simple = (bool, int, float, str, type(None), list, tuple)
-    return {key: (value if isinstance(value, simple) else type(value).__name__)
-            for key, value in sorted(options.items()) if key not in _OPTIONS_NOT_COMPARED}
+    return {
+        key: (value if isinstance(value, simple) else type(value).__name__)
+        for key, value in sorted(options.items())
+        if key not in _OPTIONS_NOT_COMPARED
+    }
 
 
 def _one_line(error):
@@ -238,11 +259,14 @@ class DataParallel:
         step = n_rows if batch_size is None else min(batch_size, n_rows)
         last = n_rows - (n_rows - 1) // step * step if n_rows else 0
         if not empty_parts and min(step, last) < self.size:
-            raise all_ranks(ValueError(
-                f"with {self.size} ranks and engine='xp' every global batch needs at least {self.size} rows, but "
-                f"{n_rows} training rows in batches of {step} leave a last batch of {last}; choose a batch size "
-                f"for which n_rows % batch_size is 0 or at least {self.size}, or the Numba engine (engine='numba'), "
-                "which has no such limit"))
+            raise all_ranks(
+                ValueError(
+                    f"with {self.size} ranks and engine='xp' every global batch needs at least {self.size} rows, but "
+                    f"{n_rows} training rows in batches of {step} leave a last batch of {last}; choose a batch size "
+                    f"for which n_rows % batch_size is 0 or at least {self.size}, or the Numba engine (engine='numba'), "
+                    "which has no such limit"
+                )
+            )
 
     def start_epoch(self, epoch):
         """This rank's dropout generator for `epoch`, from (seed, rank, epoch)."""
@@ -308,7 +332,7 @@ class DataParallel:
         if self.root:
             try:
                 result = function(*args)
-            except Exception as caught:  # noqa: BLE001 - sent to the other ranks, raised everywhere
+            except Exception as caught:
                 error = caught
         result, error = self.comm.bcast((result, error), root=0)
         if error is not None:

@@ -42,6 +42,7 @@ million, a 7300 x 5500 photo) before any pixel is decoded, so a small file decla
 (a decompression bomb) is a ``ValueError`` naming the file and its size, never an out-of-memory
 crash or Pillow's own ``DecompressionBombError``. Every failure to decode is a ``ValueError``.
 """
+
 from __future__ import annotations
 
 import os
@@ -53,8 +54,14 @@ from pathlib import Path
 import numpy as np
 
 __all__ = [
-    "load_digit", "preprocess_digit", "CANVAS_SIZE", "DIGIT_SIZE", "INK_THRESHOLD", "MAX_IMAGE_PIXELS", "MIN_CONTRAST",
+    "CANVAS_SIZE",
+    "DIGIT_SIZE",
+    "INK_THRESHOLD",
+    "MAX_IMAGE_PIXELS",
+    "MIN_CONTRAST",
     "NOISE_SIGMAS",
+    "load_digit",
+    "preprocess_digit",
 ]
 
 CANVAS_SIZE = 28  #: side of the output image, as MNIST
@@ -72,7 +79,7 @@ def _require_pillow():
         from PIL import Image, ImageOps
     except ImportError as error:
         raise ImportError(
-            'reading image files needs Pillow, which is part of the optional plot extra: '
+            "reading image files needs Pillow, which is part of the optional plot extra: "
             'pip install "mlp-from-scratch[plot]"'
         ) from error
     return Image, ImageOps
@@ -121,8 +128,9 @@ def _read_image(path: Path) -> np.ndarray:
             image.load()
             return _pil_to_array(image)
     except Image.DecompressionBombError as error:  # over Pillow's limit: refused at open
-        raise ValueError(f"{path}: the image is too large to read safely ({error}); "
-                         f"crop it to the digit or scale it down") from None
+        raise ValueError(
+            f"{path}: the image is too large to read safely ({error}); crop it to the digit or scale it down"
+        ) from None
     except Image.UnidentifiedImageError:
         raise ValueError(f"{path}: not an image file Pillow can read (PNG, JPEG, ...)") from None
     except ValueError as error:
@@ -198,7 +206,7 @@ def preprocess_digit(image, *, invert="auto"):
 
     rows = np.flatnonzero(ink.any(axis=1))
     cols = np.flatnonzero(ink.any(axis=0))
-    ink = ink[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+    ink = ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
 
     height, width = ink.shape
     scale = DIGIT_SIZE / max(height, width)
@@ -213,7 +221,7 @@ def preprocess_digit(image, *, invert="auto"):
     com_col = (digit.sum(axis=0) @ np.arange(new_width)) / mass
     top_row = _clamped_offset(_CENTRE - com_row, new_height)
     left_col = _clamped_offset(_CENTRE - com_col, new_width)
-    canvas[top_row:top_row + new_height, left_col:left_col + new_width] = digit
+    canvas[top_row : top_row + new_height, left_col : left_col + new_width] = digit
     return np.clip(canvas, 0.0, 1.0).astype(np.float32).reshape(-1)
 
 

@@ -1,5 +1,6 @@
 """Weight initialisers. Numbers are drawn on the host from a seeded NumPy Generator, in float64,
 so the same seed gives the same initial weights on every backend; biases start at zero."""
+
 from __future__ import annotations
 
 import math

@@ -2,6 +2,7 @@
 
 Shapes: X (n, d); W (fan_in, fan_out); b (fan_out,). Forward is Z = X @ W + b.
 """
+
 from __future__ import annotations
 
 from .activations import get_activation
@@ -57,7 +58,9 @@ def l2_penalty(params, l2, *, xp):
     return 0.5 * l2 * total
 
 
-def loss_and_gradients(params, X, y, *, activation, loss, l2=0.0, xp, dropout_masks=None, label_smoothing=0.0):
+def loss_and_gradients(
+    params, X, y, *, activation, loss, l2=0.0, xp, dropout_masks=None, label_smoothing=0.0
+):
     """Mean loss (0-d array, L2 term included) and per-layer gradients for integer labels y
     (label_smoothing: cross_entropy's smoothed targets, see `mlp.losses.softmax_cross_entropy`)."""
     logits, inputs, outputs = forward(params, X, activation, xp=xp, dropout_masks=dropout_masks)

@@ -3,6 +3,7 @@
 `mlp.fit` and the scikit-learn estimator's `fit` (and warm starts) both run their epochs here; only
 what they record differs (`history` keys they ask for, and an `on_epoch` hook).
 """
+
 from __future__ import annotations
 
 import math
@@ -37,8 +38,23 @@ class Stopping:
     restore_best: bool = False
 
 
-def run_epochs(trainer, X, y_index, *, until_epoch, validation=None, stopping=None, best=None, history=None,
-               callbacks=(), on_epoch=None, verbose=0, progress=False, n_threads=None, checkpoint=None):
+def run_epochs(
+    trainer,
+    X,
+    y_index,
+    *,
+    until_epoch,
+    validation=None,
+    stopping=None,
+    best=None,
+    history=None,
+    callbacks=(),
+    on_epoch=None,
+    verbose=0,
+    progress=False,
+    n_threads=None,
+    checkpoint=None,
+):
     """Train `trainer` epoch by epoch until its epoch count reaches `until_epoch` or a stop.
 
     validation: (X_val, y_val) evaluated after every epoch; the monitored loss is its loss, else the
@@ -53,17 +69,23 @@ def run_epochs(trainer, X, y_index, *, until_epoch, validation=None, stopping=No
     stopping = stopping or Stopping()
     best = best or Best()
     X, y_index = trainer.prepare_data(X, y_index)
-    steps = math.ceil(X.shape[0] / (X.shape[0] if trainer.batch_size is None else min(trainer.batch_size, X.shape[0])))
+    steps = math.ceil(
+        X.shape[0] / (X.shape[0] if trainer.batch_size is None else min(trainer.batch_size, X.shape[0]))
+    )
     total = until_epoch
     for epoch in range(trainer.epoch, until_epoch):
         started = time.perf_counter()
-        with progress_bar(steps, f"epoch {epoch + 1}/{total}", enabled=progress and root) as bar, thread_limits(n_threads):
+        with (
+            progress_bar(steps, f"epoch {epoch + 1}/{total}", enabled=progress and root) as bar,
+            thread_limits(n_threads),
+        ):
             trainer.on_step = bar.update
             logs = trainer.run_epoch(X, y_index)
             trainer.on_step = None
             if validation is not None:
                 logs["val_loss"], accuracy = (evaluate if parallel is None else parallel.evaluate)(
-                    model, *validation, xp=model._xp)
+                    model, *validation, xp=model._xp
+                )
                 if accuracy is not None:
                     logs["val_accuracy"] = accuracy
         logs["seconds"] = time.perf_counter() - started

@@ -11,6 +11,7 @@ is what makes the gradient simple (output - target for the three canonical pairs
 finite for logits of any size. `CLASS_LOSSES` take class indices and report an accuracy;
 `VALUE_LOSSES` take a float target matrix in the model's dtype.
 """
+
 from __future__ import annotations
 
 
@@ -115,8 +116,12 @@ LOSSES = {
 }
 CLASS_LOSSES = frozenset({"cross_entropy", "mse"})  # targets: class indices; an accuracy is reported
 VALUE_LOSSES = frozenset({"squared_error", "binary_cross_entropy"})  # targets: a float matrix (n, k)
-OUTPUT_ACTIVATIONS = {"cross_entropy": "softmax", "mse": "sigmoid", "squared_error": "identity",
-                      "binary_cross_entropy": "sigmoid"}
+OUTPUT_ACTIVATIONS = {
+    "cross_entropy": "softmax",
+    "mse": "sigmoid",
+    "squared_error": "identity",
+    "binary_cross_entropy": "sigmoid",
+}
 
 
 def takes_class_indices(loss):

@@ -2,6 +2,7 @@
 
 Used by the command line's `evaluate` and by `mlp.plots`; no plotting library needed.
 """
+
 from __future__ import annotations
 
 from typing import NamedTuple
@@ -85,29 +86,46 @@ def classification_report(y_true, y_pred, labels=None, *, digits=3):
 
     scores = {}
     for i, label in enumerate(labels.tolist()):
-        scores[label] = {"precision": float(precision[i]), "recall": float(recall[i]),
-                         "f1": float(f1[i]), "support": int(support[i])}
+        scores[label] = {
+            "precision": float(precision[i]),
+            "recall": float(recall[i]),
+            "f1": float(f1[i]),
+            "support": int(support[i]),
+        }
     scores["accuracy"] = float(hits.sum() / total) if total else 0.0
     weights = support / total if total else np.zeros_like(hits)
-    scores["macro avg"] = {"precision": float(precision.mean()), "recall": float(recall.mean()),
-                           "f1": float(f1.mean()), "support": total}
-    scores["weighted avg"] = {"precision": float(precision @ weights), "recall": float(recall @ weights),
-                              "f1": float(f1 @ weights), "support": total}
+    scores["macro avg"] = {
+        "precision": float(precision.mean()),
+        "recall": float(recall.mean()),
+        "f1": float(f1.mean()),
+        "support": total,
+    }
+    scores["weighted avg"] = {
+        "precision": float(precision @ weights),
+        "recall": float(recall @ weights),
+        "f1": float(f1 @ weights),
+        "support": total,
+    }
 
     names = [str(label) for label in labels.tolist()]
     width = max(len("weighted avg"), *(len(name) for name in names))
     column = max(digits + 2, 9)
-    header = f"{'':>{width}} {'precision':>{column}} {'recall':>{column}} {'f1':>{column}} {'support':>{column}}"
+    header = (
+        f"{'':>{width}} {'precision':>{column}} {'recall':>{column}} {'f1':>{column}} {'support':>{column}}"
+    )
 
     def row(name, entry):
-        return (f"{name:>{width}} {entry['precision']:>{column}.{digits}f} {entry['recall']:>{column}.{digits}f} "
-                f"{entry['f1']:>{column}.{digits}f} {entry['support']:>{column}d}")
+        return (
+            f"{name:>{width}} {entry['precision']:>{column}.{digits}f} {entry['recall']:>{column}.{digits}f} "
+            f"{entry['f1']:>{column}.{digits}f} {entry['support']:>{column}d}"
+        )
 
     lines = [header, ""]
     lines += [row(name, scores[label]) for name, label in zip(names, labels.tolist())]
-    lines += ["", f"{'accuracy':>{width}} {'':>{column}} {'':>{column}} {scores['accuracy']:>{column}.{digits}f} "
-                  f"{total:>{column}d}"]
+    lines += [
+        "",
+        f"{'accuracy':>{width}} {'':>{column}} {'':>{column}} {scores['accuracy']:>{column}.{digits}f} "
+        f"{total:>{column}d}",
+    ]
     lines += [row(key, scores[key]) for key in ("macro avg", "weighted avg")]
     return ClassificationReport(scores, "\n".join(lines) + "\n")
-
-

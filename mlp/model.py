@@ -1,11 +1,19 @@
 """The trained network: parameters in the namespace and on the device of the training data."""
+
 from __future__ import annotations
 
 import numpy as np
 
 from . import layers
-from ._array_api import (dtype_name, from_host, get_namespace, namespace_name, resolve_namespace, row_chunks,
-                         to_numpy)
+from ._array_api import (
+    dtype_name,
+    from_host,
+    get_namespace,
+    namespace_name,
+    resolve_namespace,
+    row_chunks,
+    to_numpy,
+)
 from ._memory import check_fits, prediction_chunk_rows
 from ._validation import check_features, check_labels, check_targets
 from ._version import __version__
@@ -106,8 +114,11 @@ class MLP:
 
     def _check_output_fits(self, n_rows, what):
         nbytes = n_rows * self.n_classes * np.dtype(self.dtype).itemsize
-        check_fits(nbytes, f"{what} for {n_rows:,} rows and {self.n_classes:,} outputs",
-                   "pass fewer rows at a time, or use predict(), which keeps only the labels")
+        check_fits(
+            nbytes,
+            f"{what} for {n_rows:,} rows and {self.n_classes:,} outputs",
+            "pass fewer rows at a time, or use predict(), which keeps only the labels",
+        )
 
     def decision_function(self, X):
         """Logits (n, n_classes). MemoryLimitError (a ValueError) when the result itself cannot fit."""
@@ -152,7 +163,9 @@ class MLP:
         X = self._check_X(X)
         xp = self._xp
         if self.classes_ is None:
-            Y = check_targets(y, X.shape[0], xp=xp, device=self.device, dtype=self.dtype, n_outputs=self.n_outputs)
+            Y = check_targets(
+                y, X.shape[0], xp=xp, device=self.device, dtype=self.dtype, n_outputs=self.n_outputs
+            )
             predicted = self.predict(X)
             if self.is_regressor:
                 return r2_score(Y, xp.reshape(predicted, Y.shape), xp=xp)
@@ -170,11 +183,17 @@ class MLP:
         if takes_class_indices(self.loss):
             y_index, _ = check_labels(y, X.shape[0], xp=self._xp, device=self.device, classes=self.classes_)
         else:
-            y_index = check_targets(y, X.shape[0], xp=self._xp, device=self.device, dtype=self.dtype,
-                                    n_outputs=self.n_outputs)
+            y_index = check_targets(
+                y, X.shape[0], xp=self._xp, device=self.device, dtype=self.dtype, n_outputs=self.n_outputs
+            )
         value, grads, _ = layers.loss_and_gradients(
-            self.params, X, y_index, activation=self.activation, loss=self.loss,
-            l2=self.l2 if l2 is None else l2, xp=self._xp,
+            self.params,
+            X,
+            y_index,
+            activation=self.activation,
+            loss=self.loss,
+            l2=self.l2 if l2 is None else l2,
+            xp=self._xp,
         )
         return float(value), grads
 
@@ -234,15 +253,24 @@ def load(path, *, device=None, xp=None):
     """
     xp, device = resolve_namespace(device, xp)  # an unusable device fails before the file is read
     host_params, metadata = load_model_file(path)
-    params = [(from_host(W, xp=xp, device=device), from_host(b, xp=xp, device=device)) for W, b in host_params]
+    params = [
+        (from_host(W, xp=xp, device=device), from_host(b, xp=xp, device=device)) for W, b in host_params
+    ]
     classes = metadata["classes"]
     if classes is not None:
         classes = from_host(np.asarray(classes, dtype=np.int64), xp=xp, device=device)
     config = dict(metadata["config"])
     if metadata.get("preprocessing") is not None:
         config.setdefault("preprocessing", metadata["preprocessing"])
-    return MLP(params, activation=metadata["activation"], loss=metadata["loss"], classes=classes,
-               l2=metadata["l2"], history=metadata["history"], config=config)
+    return MLP(
+        params,
+        activation=metadata["activation"],
+        loss=metadata["loss"],
+        classes=classes,
+        l2=metadata["l2"],
+        history=metadata["history"],
+        config=config,
+    )
 
 
 def r2_score(Y, predicted, *, xp):

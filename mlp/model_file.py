@@ -26,6 +26,7 @@ equal to header + data) and the memory the parameters need. Only then are the ar
 must be finite. Entries not expected are ignored and never inflated. Every malformed file raises
 `ModelFileError` (a ValueError); a missing path raises FileNotFoundError.
 """
+
 from __future__ import annotations
 
 import ast
@@ -174,9 +175,21 @@ def _zip_errors(where, doing):
         yield
     except ModelFileError:
         raise
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError, OSError, ValueError,
-            NotImplementedError, RuntimeError, struct.error, OverflowError, KeyError, IndexError,
-            UnicodeDecodeError) as error:
+    except (
+        zipfile.BadZipFile,
+        zipfile.LargeZipFile,
+        zlib.error,
+        EOFError,
+        OSError,
+        ValueError,
+        NotImplementedError,
+        RuntimeError,
+        struct.error,
+        OverflowError,
+        KeyError,
+        IndexError,
+        UnicodeDecodeError,
+    ) as error:
         raise ModelFileError(
             f"{where} is truncated or corrupt ({doing}: {type(error).__name__}: {_clip(str(error), 160)})"
         ) from None
@@ -198,8 +211,8 @@ def _end_record(handle, size, where):
     at = len(tail) - 22 if tail[-22:-18] == b"PK\x05\x06" else tail.rfind(b"PK\x05\x06")
     if at < 0 or at + 22 > len(tail):
         raise ModelFileError(f"{where} is truncated or not an .npz file (no zip end record)")
-    entries, directory_size = struct.unpack("<10xHI6x", tail[at:at + 22])
-    locator = tail[at - 20:at] if at >= 20 else b""
+    entries, directory_size = struct.unpack("<10xHI6x", tail[at : at + 22])
+    locator = tail[at - 20 : at] if at >= 20 else b""
     has_locator = locator[:4] == b"PK\x06\x07"
     if (entries == 0xFFFF or directory_size == 0xFFFFFFFF) and not has_locator:
         raise ModelFileError(f"{where}: its zip64 end record is missing (truncated or corrupt file)")
@@ -258,8 +271,9 @@ class Archive:
             self._zip = zipfile.ZipFile(handle)
             infos = self._zip.infolist()
         if len(infos) > MAX_ENTRIES:
-            raise ModelFileError(f"{where}: the archive holds {len(infos):,} entries; a model file has at most "
-                                 f"{MAX_ENTRIES:,}")
+            raise ModelFileError(
+                f"{where}: the archive holds {len(infos):,} entries; a model file has at most {MAX_ENTRIES:,}"
+            )
         keys = {}
         for info in infos:
             key = info.filename[:-4] if info.filename.endswith(".npy") else info.filename
@@ -288,11 +302,15 @@ class Archive:
                 "only stored and deflated entries are read (write the file with numpy.savez or savez_compressed)"
             )
         if info.header_offset + 30 + info.compress_size > self.size:
-            raise ModelFileError(f"{self.where}: the entry {info.filename!r} extends past the end of the file "
-                                 "(truncated or corrupt)")
+            raise ModelFileError(
+                f"{self.where}: the entry {info.filename!r} extends past the end of the file "
+                "(truncated or corrupt)"
+            )
         if info.compress_type == zipfile.ZIP_STORED and info.compress_size != info.file_size:
-            raise ModelFileError(f"{self.where}: the stored entry {info.filename!r} declares {info.file_size:,} "
-                                 f"bytes but holds {info.compress_size:,}")
+            raise ModelFileError(
+                f"{self.where}: the stored entry {info.filename!r} declares {info.file_size:,} "
+                f"bytes but holds {info.compress_size:,}"
+            )
         if info.file_size > MAX_DEFLATE_RATIO * info.compress_size + 1024:
             raise ModelFileError(
                 f"{self.where}: the entry {info.filename!r} claims {info.file_size:,} bytes from "
@@ -307,10 +325,13 @@ class Archive:
         with _zip_errors(self.where, f"reading {key}"), self._zip.open(info) as stream:
             got_descr, fortran, got_shape, header_bytes = _npy_header(stream, f"{self.where}: {key}")
         if got_descr != descr:
-            raise ModelFileError(f"{self.where}: {key} has dtype {_dtype_text(got_descr)}, expected "
-                                 f"{_dtype_text(descr)}")
+            raise ModelFileError(
+                f"{self.where}: {key} has dtype {_dtype_text(got_descr)}, expected {_dtype_text(descr)}"
+            )
         if got_shape != tuple(shape):
-            raise ModelFileError(f"{self.where}: {key} has shape {_short(got_shape)}, expected {tuple(shape)}")
+            raise ModelFileError(
+                f"{self.where}: {key} has shape {_short(got_shape)}, expected {tuple(shape)}"
+            )
         if fortran and len(shape) > 2:
             raise ModelFileError(f"{self.where}: {key} is a Fortran-ordered array of {len(shape)} dimensions")
         data_bytes = math.prod(shape) * np.dtype(descr).itemsize
@@ -335,7 +356,7 @@ class Archive:
                 chunk = stream.read(min(_READ_CHUNK, len(view) - position))
                 if not chunk:
                     raise ModelFileError(f"{self.where}: {key} ends early (truncated or corrupt file)")
-                view[position:position + len(chunk)] = chunk
+                view[position : position + len(chunk)] = chunk
                 position += len(chunk)
             if stream.read(1):  # also makes zipfile check the CRC
                 raise ModelFileError(f"{self.where}: {key} holds more data than its shape")
@@ -355,11 +376,15 @@ class Archive:
         with _zip_errors(self.where, "reading the metadata"), self._zip.open(info) as stream:
             descr, _, shape, _ = _npy_header(stream, f"{self.where}: metadata")
         if descr != "|u1" or len(shape) != 1:
-            raise ModelFileError(f"{self.where}: the metadata entry must be a 1-D uint8 array, got "
-                                 f"{_dtype_text(descr)} of shape {_short(shape)}")
+            raise ModelFileError(
+                f"{self.where}: the metadata entry must be a 1-D uint8 array, got "
+                f"{_dtype_text(descr)} of shape {_short(shape)}"
+            )
         if shape[0] > MAX_METADATA_BYTES:
-            raise ModelFileError(f"{self.where}: the metadata is {shape[0]:,} bytes, over the "
-                                 f"{MAX_METADATA_BYTES:,}-byte limit")
+            raise ModelFileError(
+                f"{self.where}: the metadata is {shape[0]:,} bytes, over the "
+                f"{MAX_METADATA_BYTES:,}-byte limit"
+            )
         data = self.read("metadata", descr="|u1", shape=shape)
         return decode_metadata(data.tobytes(), self.where)
 
@@ -378,7 +403,9 @@ def _open_regular_file(path):
         if stat.S_ISDIR(mode):
             raise ModelFileError(f"{path} is a folder, not a model file")
         if not stat.S_ISREG(mode):
-            raise ModelFileError(f"{path} is not a regular file (a device, pipe or socket); give a model file")
+            raise ModelFileError(
+                f"{path} is not a regular file (a device, pipe or socket); give a model file"
+            )
         if hasattr(os, "set_blocking"):
             os.set_blocking(fd, True)
         return os.fdopen(fd, "rb")
@@ -409,11 +436,16 @@ def _npy_header(stream, where):
     if major == 1:
         length, prefix = int.from_bytes(start[8:10], "little"), 10
     elif major == 2:
-        length, prefix = int.from_bytes(start[8:10] + _read_exact(stream, 2, where, "the .npy header"), "little"), 12
+        length, prefix = (
+            int.from_bytes(start[8:10] + _read_exact(stream, 2, where, "the .npy header"), "little"),
+            12,
+        )
     else:
         raise ModelFileError(f"{where}: .npy format version {major} is not supported (1 and 2 are)")
     if length > MAX_NPY_HEADER:
-        raise ModelFileError(f"{where}: its .npy header is {length:,} bytes, over the {MAX_NPY_HEADER}-byte limit")
+        raise ModelFileError(
+            f"{where}: its .npy header is {length:,} bytes, over the {MAX_NPY_HEADER}-byte limit"
+        )
     text = _read_exact(stream, length, where, "the .npy header").decode("latin-1")
     try:
         header = ast.literal_eval(text)
@@ -422,8 +454,13 @@ def _npy_header(stream, where):
     if not (isinstance(header, dict) and set(header) == {"descr", "fortran_order", "shape"}):
         raise ModelFileError(f"{where}: malformed .npy header {_short(_clip(text.strip(), 60))}")
     descr, fortran, shape = header["descr"], header["fortran_order"], header["shape"]
-    if not (isinstance(descr, str) and isinstance(fortran, bool) and isinstance(shape, tuple) and len(shape) <= 32
-            and all(type(d) is int and 0 <= d < 2**62 for d in shape)):
+    if not (
+        isinstance(descr, str)
+        and isinstance(fortran, bool)
+        and isinstance(shape, tuple)
+        and len(shape) <= 32
+        and all(type(d) is int and 0 <= d < 2**62 for d in shape)
+    ):
         raise ModelFileError(f"{where}: malformed .npy header {_short(_clip(text.strip(), 60))}")
     return descr, fortran, shape, prefix + length
 
@@ -443,8 +480,10 @@ def integer_field(metadata, key, where, *, low, high, default=None):
 
 def _integer_list(values, key, where, *, low, high, max_length):
     if not isinstance(values, list) or len(values) > max_length:
-        raise ModelFileError(f"{where}: metadata field {key!r} must be a list of at most {max_length:,} integers, "
-                             f"got {_short(values)}")
+        raise ModelFileError(
+            f"{where}: metadata field {key!r} must be a list of at most {max_length:,} integers, "
+            f"got {_short(values)}"
+        )
     holder = {}
     result = []
     for value in values:
@@ -458,7 +497,9 @@ def _history(value, where):
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise ModelFileError(f"{where}: metadata field 'history' must be an object of lists, got {_short(value)}")
+        raise ModelFileError(
+            f"{where}: metadata field 'history' must be an object of lists, got {_short(value)}"
+        )
 
     def number(item, key):
         if item is None:
@@ -474,8 +515,10 @@ def _history(value, where):
         if key in SCALAR_HISTORY_KEYS:
             history[key] = [number(item, key) for item in values]
         else:  # per-layer values (grad_norm, ...): a list of numbers per epoch
-            history[key] = [[number(x, key) for x in item] if isinstance(item, list) else number(item, key)
-                            for item in values]
+            history[key] = [
+                [number(x, key) for x in item] if isinstance(item, list) else number(item, key)
+                for item in values
+            ]
     return history
 
 
@@ -484,15 +527,19 @@ def check_model_metadata(metadata, where, *, expected_format=MODEL_FORMAT):
     return it normalised: `layer_sizes` added, history's nulls read as NaN, defaults filled in."""
     kind = metadata.get("format")
     if kind != expected_format:
-        hint = " (a training checkpoint: resume it with fit(checkpoint=..., resume=True))" \
-            if kind == "mlp-checkpoint" else ""
+        hint = (
+            " (a training checkpoint: resume it with fit(checkpoint=..., resume=True))"
+            if kind == "mlp-checkpoint"
+            else ""
+        )
         raise ModelFileError(f"{where} is not an {expected_format} file (format {_short(kind)}){hint}")
     version = metadata.get("format_version")
     if isinstance(version, float) and version.is_integer():
         version = int(version)
     if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        raise ModelFileError(f"{where}: metadata field 'format_version' must be a positive integer, got "
-                             f"{_short(version)}")
+        raise ModelFileError(
+            f"{where}: metadata field 'format_version' must be a positive integer, got {_short(version)}"
+        )
     if version not in READABLE_VERSIONS:
         raise ModelFileError(
             f"{where} has {expected_format} format version {version}; this mlp reads format versions "
@@ -500,43 +547,61 @@ def check_model_metadata(metadata, where, *, expected_format=MODEL_FORMAT):
             "or re-save the model with the version that wrote it"
         )
     n_features = integer_field(metadata, "n_features", where, low=1, high=MAX_WIDTH)
-    hidden = _integer_list(metadata.get("hidden_sizes"), "hidden_sizes", where, low=1, high=MAX_WIDTH,
-                           max_length=MAX_HIDDEN_LAYERS)
+    hidden = _integer_list(
+        metadata.get("hidden_sizes"),
+        "hidden_sizes",
+        where,
+        low=1,
+        high=MAX_WIDTH,
+        max_length=MAX_HIDDEN_LAYERS,
+    )
     for key, table in (("activation", ACTIVATIONS), ("loss", LOSSES)):
         if not isinstance(metadata.get(key), str) or metadata[key] not in table:
-            raise ModelFileError(f"{where}: unknown {key} {_short(metadata.get(key))}; this mlp knows "
-                                 f"{', '.join(sorted(table))}")
+            raise ModelFileError(
+                f"{where}: unknown {key} {_short(metadata.get(key))}; this mlp knows "
+                f"{', '.join(sorted(table))}"
+            )
     if metadata["loss"] in VALUE_LOSSES:  # regression or multilabel: no classes, n_outputs outputs
         if metadata.get("classes") is not None:
-            raise ModelFileError(f"{where}: a model with loss {metadata['loss']!r} has no classes, but metadata "
-                                 f"field 'classes' is {_short(metadata.get('classes'))}")
+            raise ModelFileError(
+                f"{where}: a model with loss {metadata['loss']!r} has no classes, but metadata "
+                f"field 'classes' is {_short(metadata.get('classes'))}"
+            )
         classes = None
         n_outputs = integer_field(metadata, "n_outputs", where, low=1, high=MAX_WIDTH)
     else:
-        classes = _integer_list(metadata.get("classes"), "classes", where, low=-(2**63), high=2**63 - 1,
-                                max_length=MAX_WIDTH)
+        classes = _integer_list(
+            metadata.get("classes"), "classes", where, low=-(2**63), high=2**63 - 1, max_length=MAX_WIDTH
+        )
         if not classes:
             raise ModelFileError(f"{where}: the model has no classes (metadata field 'classes' is empty)")
         if len(set(classes)) != len(classes):
             raise ModelFileError(f"{where}: metadata field 'classes' lists a class twice")
         n_outputs = len(classes)
         if metadata.get("n_outputs", n_outputs) != n_outputs:
-            raise ModelFileError(f"{where}: metadata field 'n_outputs' is {_short(metadata.get('n_outputs'))} but "
-                                 f"the model lists {n_outputs} classes")
+            raise ModelFileError(
+                f"{where}: metadata field 'n_outputs' is {_short(metadata.get('n_outputs'))} but "
+                f"the model lists {n_outputs} classes"
+            )
     if not isinstance(metadata.get("dtype"), str) or metadata["dtype"] not in FLOAT_DESCR:
-        raise ModelFileError(f"{where}: metadata field 'dtype' must be 'float32' or 'float64', got "
-                             f"{_short(metadata.get('dtype'))}")
+        raise ModelFileError(
+            f"{where}: metadata field 'dtype' must be 'float32' or 'float64', got "
+            f"{_short(metadata.get('dtype'))}"
+        )
     l2 = metadata.get("l2", 0.0)
     if isinstance(l2, bool) or not isinstance(l2, (int, float)) or not (math.isfinite(l2) and l2 >= 0):
         raise ModelFileError(f"{where}: metadata field 'l2' must be a number >= 0, got {_short(l2)}")
     for key in ("config", "preprocessing"):
         if metadata.get(key) is not None and not isinstance(metadata[key], dict):
-            raise ModelFileError(f"{where}: metadata field {key!r} must be an object or null, got "
-                                 f"{_short(metadata[key])}")
+            raise ModelFileError(
+                f"{where}: metadata field {key!r} must be an object or null, got {_short(metadata[key])}"
+            )
     config = dict(metadata.get("config") or {})
     if config.get("optimizer") is not None and not isinstance(config["optimizer"], dict):
-        raise ModelFileError(f"{where}: config['optimizer'] must be an object such as {{\"name\": \"adam\"}}, got "
-                             f"{_short(config['optimizer'])}")
+        raise ModelFileError(
+            f'{where}: config[\'optimizer\'] must be an object such as {{"name": "adam"}}, got '
+            f"{_short(config['optimizer'])}"
+        )
     if config.get("preprocessing") is not None and not isinstance(config["preprocessing"], dict):
         raise ModelFileError(f"{where}: config['preprocessing'] must be an object or null")
     if not isinstance(metadata.get("library_version", ""), str):

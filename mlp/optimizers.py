@@ -5,6 +5,7 @@ An optimizer holds hyper-parameters only. Its state (velocities, moments) is a l
 training loop can checkpoint it. `step` updates the parameters in place; `lr` is a Python float, `t`
 the 1-based step count. The formulas are the PyTorch conventions, written out in each docstring.
 """
+
 from __future__ import annotations
 
 import math

@@ -11,6 +11,7 @@ the few solver settings with no fit keyword are listed in tests/test_options.py)
 
 tests/test_options.py fails when any of them drifts from this table.
 """
+
 from __future__ import annotations
 
 import numbers
@@ -21,8 +22,8 @@ import numpy as np
 
 from ._threads import check_n_threads
 from ._validation import check_positive_int, check_rate
-from .augment import check_augment
 from .activations import ACTIVATIONS
+from .augment import check_augment
 from .initializers import INITIALIZERS
 from .losses import LOSSES
 from .optimizers import OPTIMIZERS
@@ -33,7 +34,14 @@ ENGINES = ("auto", "numba", "xp")
 DTYPES = ("float32", "float64")
 
 # Base learning rate of each optimizer when learning_rate is None (the C++ port reads the same).
-DEFAULT_LEARNING_RATES = {"sgd": 0.1, "momentum": 0.05, "nesterov": 0.05, "rmsprop": 1e-3, "adam": 1e-3, "adamw": 1e-3}
+DEFAULT_LEARNING_RATES = {
+    "sgd": 0.1,
+    "momentum": 0.05,
+    "nesterov": 0.05,
+    "rmsprop": 1e-3,
+    "adam": 1e-3,
+    "adamw": 1e-3,
+}
 DEFAULT_MOMENTUM = 0.9  # momentum / nesterov when momentum is None
 ADAMW_WEIGHT_DECAY = 0.01  # adamw's decoupled decay when weight_decay is None (0 for the others)
 
@@ -59,7 +67,9 @@ def check_hidden_sizes(value, name="hidden_sizes"):
     if isinstance(value, numbers.Integral) and not isinstance(value, bool):
         value = [value]
     if isinstance(value, (str, bytes)):
-        raise ValueError(f"{name} must hold positive integers (layer widths such as [128, 64]), got {value!r}")
+        raise ValueError(
+            f"{name} must hold positive integers (layer widths such as [128, 64]), got {value!r}"
+        )
     try:
         sizes = list(value)
     except TypeError:
@@ -162,108 +172,300 @@ class Option:
         return value if self.check is None else self.check(self.name, value)
 
 
-def _options():
-    from .optimizers import Optimizer
-    from .schedules import Schedule
-
+def _model_options():
+    """The network and its loss: layer widths, activation, loss, initialiser."""
     activations = tuple(ACTIVATIONS)
     inits = ("auto", *INITIALIZERS)
     return [
-        Option("hidden_sizes", (256, 128), "widths of the hidden layers ([] gives a linear softmax model)",
-               lambda n, v: check_hidden_sizes(v, n), cli="--hidden", metavar="W1,W2,...",
-               estimator="hidden_layer_sizes", estimator_default=(100,), cpp="hidden"),
-        Option("activation", "relu", "activation of every hidden layer", _choice(activations), activations,
-               estimator="activation", estimator_note="scikit-learn's 'logistic' is 'sigmoid'", cpp="activation"),
-        Option("loss", "cross_entropy", "cross_entropy (softmax output), mse (sigmoid outputs), squared_error "
-               "(identity outputs: regression) or binary_cross_entropy (sigmoid outputs: multilabel)",
-               # fit takes every loss; `mlp train` (image classification) and the C++ port the class losses
-               _choice(tuple(LOSSES)), ("cross_entropy", "mse"),
-               cli_note="the command line trains classifiers: cross_entropy or mse", estimator="loss",
-               estimator_note="the classifier picks binary_cross_entropy itself for two classes and for "
-               "multilabel targets; the regressor's default is squared_error", cpp="loss"),
-        Option("init", "auto", "weight initialiser (auto: He for the ReLU family, else Glorot)",
-               _choice(inits), inits, estimator="init",
-               estimator_note="the estimators' 'auto' is scikit-learn's initialisation (Glorot uniform, biases too)",
-               cpp="init"),
-        Option("epochs", 25, "passes over the training data", lambda n, v: _positive_int(n, v, allow_zero=True),
-               estimator="max_iter", estimator_default=200, estimator_note="lbfgs: its most iterations",
-               cpp="epochs"),
-        Option("batch_size", 128, "rows per step, or 'full' for full-batch gradient descent",
-               lambda n, v: check_batch_size(v, n), metavar="N|full", estimator="batch_size",
-               estimator_default="auto", estimator_note="'auto' is min(200, n_samples); larger is clipped",
-               cpp="batch_size"),
-        Option("optimizer", "adam", "optimizer (or an mlp.optimizers instance in Python)",
-               _choice(tuple(OPTIMIZERS), instance_of=Optimizer), tuple(OPTIMIZERS), estimator="solver",
-               estimator_note="'sgd' is scikit-learn's: momentum (nesterov with nesterovs_momentum); 'adam' "
-               "takes beta_1, beta_2, epsilon; 'lbfgs' runs SciPy's L-BFGS-B on the whole set",
-               cpp="optimizer"),
-        Option("learning_rate", None, "base learning rate (None: the optimizer's default, "
-               + ", ".join(f"{k} {v:g}" for k, v in DEFAULT_LEARNING_RATES.items()) + ")",
-               lambda n, v: _number(n, v, low_inclusive=False, none_ok=True), cli="--lr", metavar="LR",
-               estimator="learning_rate_init", estimator_default=0.001, cpp="lr"),
-        Option("momentum", None, f"momentum of momentum/nesterov (None: {DEFAULT_MOMENTUM})",
-               lambda n, v: _number(n, v, high=1.0, none_ok=True), estimator="momentum",
-               estimator_default=DEFAULT_MOMENTUM, cpp="momentum"),
-        Option("weight_decay", None, f"L2 penalty (lambda/2)||W||^2; decoupled for adamw (None: "
-               f"{ADAMW_WEIGHT_DECAY} for adamw, else 0)", lambda n, v: _number(n, v, none_ok=True),
-               estimator="alpha", estimator_default=0.0001,
-               estimator_note="scaled as scikit-learn does: weight_decay = alpha / rows per step "
-               "(alpha / n_samples for lbfgs); adamw: the decoupled decay itself", cpp="weight_decay"),
-        Option("dropout", 0.1, "probability of dropping a hidden unit while training",
-               lambda n, v: _number(n, v, high=1.0), estimator="dropout", estimator_default=0.0, cpp="dropout"),
-        Option("clip_value", None, "clip each gradient element to [-v, v] (None: off)",
-               lambda n, v: _number(n, v, low_inclusive=False, none_ok=True), estimator="clip_value",
-               cpp="clip_value"),
-        Option("clip_norm", None, "clip the global gradient norm (None: off)",
-               lambda n, v: _number(n, v, low_inclusive=False, none_ok=True), estimator="clip_norm",
-               cpp="clip_norm"),
-        Option("augment", None, "distort every training batch afresh (images only): 'default', or fields such as "
-               "shift=2,rotation=10,scale=0.1,shear=10,elastic_alpha=34,elastic_sigma=4 (pixels, degrees, relative "
-               "size; image_shape=28x28), or a dict or mlp.augment.Augment in Python; None: off",
-               lambda n, v: check_augment(v, n), metavar="SPEC"),
-        Option("max_norm", None, "largest norm of each hidden unit's incoming weights, enforced after every step "
-               "(None: off)", lambda n, v: _number(n, v, low_inclusive=False, none_ok=True), metavar="C"),
-        Option("label_smoothing", 0.0, "cross_entropy's targets become (1 - e) onehot + e / classes",
-               lambda n, v: _number(n, v, high=1.0), metavar="E"),
-        Option("schedule", "cosine", "learning-rate schedule (or an mlp.schedules instance in Python)",
-               _choice(tuple(SCHEDULES), instance_of=Schedule), tuple(SCHEDULES), estimator="learning_rate",
-               estimator_default="constant", estimator_note="also scikit-learn's 'invscaling' and 'adaptive' "
-               "(used with solver='sgd' only, as there)", cpp="schedule"),
-        Option("validation_split", 0.0, "fraction of the training data held out for validation",
-               lambda n, v: _number(n, v, high=1.0), estimator="validation_fraction", estimator_default=0.1,
-               estimator_note="held out only with early_stopping"),
-        Option("early_stopping", False, "stop when the monitored loss stops improving; keep the best weights",
-               _flag, estimator="early_stopping", estimator_note="the estimators monitor the validation "
-               "score (accuracy or R^2) as scikit-learn does"),
-        Option("patience", 5, "epochs without improvement before early stopping",
-               lambda n, v: _positive_int(n, v, allow_zero=True), estimator="n_iter_no_change",
-               estimator_default=10, estimator_note="the estimators always stop on it (scikit-learn's rule: more "
-               "than n_iter_no_change epochs without an improvement of tol)"),
-        Option("min_delta", 0.0, "smallest decrease of the monitored loss that counts as an improvement",
-               lambda n, v: _number(n, v), estimator="tol", estimator_default=1e-4,
-               estimator_note="lbfgs: its gradient tolerance (gtol)"),
-        Option("verbose", 0, "print a line every N epochs (0: silent)", _verbose, cli="--log-every",
-               cli_default=1, cli_note="the command line reports every epoch unless --quiet",
-               metavar="N", estimator="verbose", estimator_default=False),
-        Option("dtype", "float32", "precision of the parameters and arithmetic", _choice(DTYPES), DTYPES,
-               estimator="dtype", estimator_default=None),
-        Option("seed", None, "seed of the weights, shuffling and dropout (None: draw one, record it in "
-               "model.config['seed'] and print it with verbose)", lambda n, v: check_seed(v, n), metavar="N",
-               estimator="random_state", cpp="seed"),
-        Option("shuffle", True, "reshuffle the samples every epoch", _flag, estimator="shuffle", cpp="shuffle"),
-        Option("checkpoint", None, "save a checkpoint here after every epoch", None, metavar="PATH"),
-        Option("resume", False, "continue from the checkpoint if it exists", _flag),
-        Option("log_gradients", False, "record per-layer gradient, update and weight norms", _flag),
-        Option("progress", False, "a progress bar per epoch (True, False or 'auto': when stderr is a terminal)",
-               _progress, cli_default="auto", cli_note="a terminal user sees a bar; a pipe or log does not"),
-        Option("engine", "auto", "auto (Numba kernels for NumPy input when installed), numba, or xp "
-               "(the generic array-API path)", _choice(ENGINES), ENGINES, estimator="engine"),
-        Option("n_threads", None, "BLAS threads while training (None: chosen per epoch from the idle cores)",
-               _n_threads, cli="--threads", metavar="N", estimator="n_threads"),
+        Option(
+            "hidden_sizes",
+            (256, 128),
+            "widths of the hidden layers ([] gives a linear softmax model)",
+            lambda n, v: check_hidden_sizes(v, n),
+            cli="--hidden",
+            metavar="W1,W2,...",
+            estimator="hidden_layer_sizes",
+            estimator_default=(100,),
+            cpp="hidden",
+        ),
+        Option(
+            "activation",
+            "relu",
+            "activation of every hidden layer",
+            _choice(activations),
+            activations,
+            estimator="activation",
+            estimator_note="scikit-learn's 'logistic' is 'sigmoid'",
+            cpp="activation",
+        ),
+        Option(
+            "loss",
+            "cross_entropy",
+            "cross_entropy (softmax output), mse (sigmoid outputs), squared_error "
+            "(identity outputs: regression) or binary_cross_entropy (sigmoid outputs: multilabel)",
+            # fit takes every loss; `mlp train` (image classification) and the C++ port the class losses
+            _choice(tuple(LOSSES)),
+            ("cross_entropy", "mse"),
+            cli_note="the command line trains classifiers: cross_entropy or mse",
+            estimator="loss",
+            estimator_note="the classifier picks binary_cross_entropy itself for two classes and for "
+            "multilabel targets; the regressor's default is squared_error",
+            cpp="loss",
+        ),
+        Option(
+            "init",
+            "auto",
+            "weight initialiser (auto: He for the ReLU family, else Glorot)",
+            _choice(inits),
+            inits,
+            estimator="init",
+            estimator_note="the estimators' 'auto' is scikit-learn's initialisation (Glorot uniform, biases too)",
+            cpp="init",
+        ),
     ]
 
 
-OPTIONS = {option.name: option for option in _options()}
+def _training_options():
+    """How the weights are updated: epochs, batches, optimizer, regularisation, schedule."""
+    from .optimizers import Optimizer
+    from .schedules import Schedule
+
+    return [
+        Option(
+            "epochs",
+            25,
+            "passes over the training data",
+            lambda n, v: _positive_int(n, v, allow_zero=True),
+            estimator="max_iter",
+            estimator_default=200,
+            estimator_note="lbfgs: its most iterations",
+            cpp="epochs",
+        ),
+        Option(
+            "batch_size",
+            128,
+            "rows per step, or 'full' for full-batch gradient descent",
+            lambda n, v: check_batch_size(v, n),
+            metavar="N|full",
+            estimator="batch_size",
+            estimator_default="auto",
+            estimator_note="'auto' is min(200, n_samples); larger is clipped",
+            cpp="batch_size",
+        ),
+        Option(
+            "optimizer",
+            "adam",
+            "optimizer (or an mlp.optimizers instance in Python)",
+            _choice(tuple(OPTIMIZERS), instance_of=Optimizer),
+            tuple(OPTIMIZERS),
+            estimator="solver",
+            estimator_note="'sgd' is scikit-learn's: momentum (nesterov with nesterovs_momentum); 'adam' "
+            "takes beta_1, beta_2, epsilon; 'lbfgs' runs SciPy's L-BFGS-B on the whole set",
+            cpp="optimizer",
+        ),
+        Option(
+            "learning_rate",
+            None,
+            "base learning rate (None: the optimizer's default, "
+            + ", ".join(f"{k} {v:g}" for k, v in DEFAULT_LEARNING_RATES.items())
+            + ")",
+            lambda n, v: _number(n, v, low_inclusive=False, none_ok=True),
+            cli="--lr",
+            metavar="LR",
+            estimator="learning_rate_init",
+            estimator_default=0.001,
+            cpp="lr",
+        ),
+        Option(
+            "momentum",
+            None,
+            f"momentum of momentum/nesterov (None: {DEFAULT_MOMENTUM})",
+            lambda n, v: _number(n, v, high=1.0, none_ok=True),
+            estimator="momentum",
+            estimator_default=DEFAULT_MOMENTUM,
+            cpp="momentum",
+        ),
+        Option(
+            "weight_decay",
+            None,
+            f"L2 penalty (lambda/2)||W||^2; decoupled for adamw (None: "
+            f"{ADAMW_WEIGHT_DECAY} for adamw, else 0)",
+            lambda n, v: _number(n, v, none_ok=True),
+            estimator="alpha",
+            estimator_default=0.0001,
+            estimator_note="scaled as scikit-learn does: weight_decay = alpha / rows per step "
+            "(alpha / n_samples for lbfgs); adamw: the decoupled decay itself",
+            cpp="weight_decay",
+        ),
+        Option(
+            "dropout",
+            0.1,
+            "probability of dropping a hidden unit while training",
+            lambda n, v: _number(n, v, high=1.0),
+            estimator="dropout",
+            estimator_default=0.0,
+            cpp="dropout",
+        ),
+        Option(
+            "clip_value",
+            None,
+            "clip each gradient element to [-v, v] (None: off)",
+            lambda n, v: _number(n, v, low_inclusive=False, none_ok=True),
+            estimator="clip_value",
+            cpp="clip_value",
+        ),
+        Option(
+            "clip_norm",
+            None,
+            "clip the global gradient norm (None: off)",
+            lambda n, v: _number(n, v, low_inclusive=False, none_ok=True),
+            estimator="clip_norm",
+            cpp="clip_norm",
+        ),
+        Option(
+            "augment",
+            None,
+            "distort every training batch afresh (images only): 'default', or fields such as "
+            "shift=2,rotation=10,scale=0.1,shear=10,elastic_alpha=34,elastic_sigma=4 (pixels, degrees, relative "
+            "size; image_shape=28x28), or a dict or mlp.augment.Augment in Python; None: off",
+            lambda n, v: check_augment(v, n),
+            metavar="SPEC",
+        ),
+        Option(
+            "max_norm",
+            None,
+            "largest norm of each hidden unit's incoming weights, enforced after every step (None: off)",
+            lambda n, v: _number(n, v, low_inclusive=False, none_ok=True),
+            metavar="C",
+        ),
+        Option(
+            "label_smoothing",
+            0.0,
+            "cross_entropy's targets become (1 - e) onehot + e / classes",
+            lambda n, v: _number(n, v, high=1.0),
+            metavar="E",
+        ),
+        Option(
+            "schedule",
+            "cosine",
+            "learning-rate schedule (or an mlp.schedules instance in Python)",
+            _choice(tuple(SCHEDULES), instance_of=Schedule),
+            tuple(SCHEDULES),
+            estimator="learning_rate",
+            estimator_default="constant",
+            estimator_note="also scikit-learn's 'invscaling' and 'adaptive' "
+            "(used with solver='sgd' only, as there)",
+            cpp="schedule",
+        ),
+    ]
+
+
+def _loop_options():
+    """Validation, early stopping, output, reproducibility and the engine."""
+    return [
+        Option(
+            "validation_split",
+            0.0,
+            "fraction of the training data held out for validation",
+            lambda n, v: _number(n, v, high=1.0),
+            estimator="validation_fraction",
+            estimator_default=0.1,
+            estimator_note="held out only with early_stopping",
+        ),
+        Option(
+            "early_stopping",
+            False,
+            "stop when the monitored loss stops improving; keep the best weights",
+            _flag,
+            estimator="early_stopping",
+            estimator_note="the estimators monitor the validation "
+            "score (accuracy or R^2) as scikit-learn does",
+        ),
+        Option(
+            "patience",
+            5,
+            "epochs without improvement before early stopping",
+            lambda n, v: _positive_int(n, v, allow_zero=True),
+            estimator="n_iter_no_change",
+            estimator_default=10,
+            estimator_note="the estimators always stop on it (scikit-learn's rule: more "
+            "than n_iter_no_change epochs without an improvement of tol)",
+        ),
+        Option(
+            "min_delta",
+            0.0,
+            "smallest decrease of the monitored loss that counts as an improvement",
+            lambda n, v: _number(n, v),
+            estimator="tol",
+            estimator_default=1e-4,
+            estimator_note="lbfgs: its gradient tolerance (gtol)",
+        ),
+        Option(
+            "verbose",
+            0,
+            "print a line every N epochs (0: silent)",
+            _verbose,
+            cli="--log-every",
+            cli_default=1,
+            cli_note="the command line reports every epoch unless --quiet",
+            metavar="N",
+            estimator="verbose",
+            estimator_default=False,
+        ),
+        Option(
+            "dtype",
+            "float32",
+            "precision of the parameters and arithmetic",
+            _choice(DTYPES),
+            DTYPES,
+            estimator="dtype",
+            estimator_default=None,
+        ),
+        Option(
+            "seed",
+            None,
+            "seed of the weights, shuffling and dropout (None: draw one, record it in "
+            "model.config['seed'] and print it with verbose)",
+            lambda n, v: check_seed(v, n),
+            metavar="N",
+            estimator="random_state",
+            cpp="seed",
+        ),
+        Option(
+            "shuffle", True, "reshuffle the samples every epoch", _flag, estimator="shuffle", cpp="shuffle"
+        ),
+        Option("checkpoint", None, "save a checkpoint here after every epoch", None, metavar="PATH"),
+        Option("resume", False, "continue from the checkpoint if it exists", _flag),
+        Option("log_gradients", False, "record per-layer gradient, update and weight norms", _flag),
+        Option(
+            "progress",
+            False,
+            "a progress bar per epoch (True, False or 'auto': when stderr is a terminal)",
+            _progress,
+            cli_default="auto",
+            cli_note="a terminal user sees a bar; a pipe or log does not",
+        ),
+        Option(
+            "engine",
+            "auto",
+            "auto (Numba kernels for NumPy input when installed), numba, or xp (the generic array-API path)",
+            _choice(ENGINES),
+            ENGINES,
+            estimator="engine",
+        ),
+        Option(
+            "n_threads",
+            None,
+            "BLAS threads while training (None: chosen per epoch from the idle cores)",
+            _n_threads,
+            cli="--threads",
+            metavar="N",
+            estimator="n_threads",
+        ),
+    ]
+
+
+OPTIONS = {option.name: option for option in (*_model_options(), *_training_options(), *_loop_options())}
 # Keywords of fit that are not settings of a run and have no entry above.
 RUNTIME_ONLY = ("validation_data", "callbacks", "comm")
 # Where MLPRegressor's default differs from the estimator column (MLPClassifier's).
@@ -344,7 +546,9 @@ def cpp_header():
 def main(argv=None):
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m mlp.options", description="Print the training options table.")
+    parser = argparse.ArgumentParser(
+        prog="python -m mlp.options", description="Print the training options table."
+    )
     parser.add_argument("--cpp-header", action="store_true", help="print cpp/src/train_defaults.hpp")
     args = parser.parse_args(argv)
     if args.cpp_header:

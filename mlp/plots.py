@@ -13,6 +13,7 @@ matplotlib is an optional extra (``pip install "mlp-from-scratch[plot]"``) impor
 :func:`confusion_matrix` and :func:`classification_report` need NumPy only. Arrays of any namespace
 (CuPy, ...) are copied to the host with ``to_numpy``: plotting is an explicit request for host data.
 """
+
 from __future__ import annotations
 
 import math
@@ -48,7 +49,9 @@ def _figure(layout="constrained", **kwargs):
         import matplotlib  # noqa: F401  (imported first so a blocked parent fails here)
         from matplotlib.figure import Figure
     except ImportError as error:
-        raise ImportError('plotting needs matplotlib, an optional extra: pip install "mlp-from-scratch[plot]"') from error
+        raise ImportError(
+            'plotting needs matplotlib, an optional extra: pip install "mlp-from-scratch[plot]"'
+        ) from error
     return Figure(layout=layout, **kwargs)
 
 
@@ -57,8 +60,6 @@ def _save(fig, path):
         with atomic_write(path, "wb") as handle:
             fig.savefig(handle, format="png", dpi=DPI)
     return fig
-
-
 
 
 def _labels_as_given(model, y):
@@ -103,10 +104,19 @@ def _image_grid(count, *, cell, title_lines, suptitle):
     width = max(cols * cell + (cols - 1) * gap + 2 * pad, 4.0)
     height = rows * (cell + title) + top + pad
     fig = _figure(layout=None, figsize=(width, height))
-    axes = fig.subplots(rows, cols, squeeze=False, gridspec_kw=dict(
-        left=pad / width, right=1 - pad / width, bottom=pad / height, top=1 - (top + title - 0.05) / height,
-        wspace=gap / cell, hspace=title / cell,
-    ))
+    axes = fig.subplots(
+        rows,
+        cols,
+        squeeze=False,
+        gridspec_kw=dict(
+            left=pad / width,
+            right=1 - pad / width,
+            bottom=pad / height,
+            top=1 - (top + title - 0.05) / height,
+            wspace=gap / cell,
+            hspace=title / cell,
+        ),
+    )
     for ax in axes.flat:
         ax.set_axis_off()
     fig.suptitle(suptitle, fontsize=11, y=1 - 0.1 / height, va="top")
@@ -117,7 +127,9 @@ def _image_panel(images, titles, colours, *, suptitle, cell=1.35):
     lines = max(title.count("\n") + 1 for title in titles)
     fig, axes = _image_grid(len(images), cell=cell, title_lines=lines, suptitle=suptitle)
     for ax, image, title, colour in zip(axes, images, titles, colours):
-        ax.imshow(image, cmap="gray_r", vmin=0.0, vmax=max(1.0, float(np.max(image))), interpolation="nearest")
+        ax.imshow(
+            image, cmap="gray_r", vmin=0.0, vmax=max(1.0, float(np.max(image))), interpolation="nearest"
+        )
         ax.set_title(title, color=colour, fontsize=9)
     return fig
 
@@ -172,7 +184,10 @@ def plot_gradient_norms(history, path=None):
         raise ValueError("history has no gradient norms: train with log_gradients=True (--log-gradients)")
     fig = _figure(figsize=(9.0, 3.6))
     axes = fig.subplots(1, 2)
-    for ax, key, title in ((axes[0], "grad_norm", "Gradient norm per layer"), (axes[1], "update_norm", "Update norm per layer")):
+    for ax, key, title in (
+        (axes[0], "grad_norm", "Gradient norm per layer"),
+        (axes[1], "update_norm", "Update norm per layer"),
+    ):
         rows = [row for row in history.get(key) or [] if row is not None]
         if not rows:
             continue
@@ -238,10 +253,14 @@ def plot_confident_mistakes(model, X, y, path=None, n=16, image_shape=(28, 28)):
         return _save(fig, path)
     images = _as_images(to_numpy(X)[order], image_shape)
     titles = [
-        f"pred {_format_label(predicted[i])} ({confidence[i]:.0%})\ntrue {_format_label(true[i])}" for i in order
+        f"pred {_format_label(predicted[i])} ({confidence[i]:.0%})\ntrue {_format_label(true[i])}"
+        for i in order
     ]
     fig = _image_panel(
-        images, titles, [WRONG_COLOUR] * len(order), cell=1.45,
+        images,
+        titles,
+        [WRONG_COLOUR] * len(order),
+        cell=1.45,
         suptitle=f"The {len(order)} most confident of {wrong.size} mistakes in {proba.shape[0]} examples",
     )
     return _save(fig, path)
@@ -289,8 +308,15 @@ def plot_confusion_matrix(model_or_matrix, X=None, y=None, path=None, *, labels=
         size = 9 if k <= 12 else 7 if k <= 20 else 5
         for i in range(k):
             for j in range(k):
-                ax.text(j, i, str(matrix[i, j]), ha="center", va="center", fontsize=size,
-                        color="white" if matrix[i, j] > threshold else "black")
+                ax.text(
+                    j,
+                    i,
+                    str(matrix[i, j]),
+                    ha="center",
+                    va="center",
+                    fontsize=size,
+                    color="white" if matrix[i, j] > threshold else "black",
+                )
     return _save(fig, path)
 
 
@@ -359,6 +385,8 @@ def write_all(model, X_test, y_test, folder, *, image_shape=(28, 28)):
         write("gradients.png", lambda p: plot_gradient_norms(model.history, p))
     write("predictions.png", lambda p: plot_predictions(model, X_test, y_test, p, image_shape=image_shape))
     write("confusion_matrix.png", lambda p: plot_confusion_matrix(model, X_test, y_test, p))
-    write("mistakes.png", lambda p: plot_confident_mistakes(model, X_test, y_test, p, image_shape=image_shape))
+    write(
+        "mistakes.png", lambda p: plot_confident_mistakes(model, X_test, y_test, p, image_shape=image_shape)
+    )
     write("first_layer.png", lambda p: plot_first_layer_weights(model, p, image_shape=image_shape))
     return paths

@@ -15,6 +15,7 @@ meaning when fit's defaults change; how a run is carried out (seed, validation, 
 printing, checkpoints, engine, threads) stays the caller's. README.md's "Recipes" table lists what
 each reaches and how long it takes, with the command that measured it.
 """
+
 from __future__ import annotations
 
 import copy
@@ -22,11 +23,23 @@ from dataclasses import dataclass, field
 
 from . import options as _options
 
-__all__ = ["Recipe", "RECIPES", "RECIPE_OPTIONS", "get", "names", "describe"]
+__all__ = ["RECIPES", "RECIPE_OPTIONS", "Recipe", "describe", "get", "names"]
 
 # The options a recipe fixes: the network and how it is optimised. The rest are settings of one run.
-RUN_OPTIONS = ("validation_split", "early_stopping", "patience", "min_delta", "verbose", "seed", "checkpoint",
-               "resume", "log_gradients", "progress", "engine", "n_threads")
+RUN_OPTIONS = (
+    "validation_split",
+    "early_stopping",
+    "patience",
+    "min_delta",
+    "verbose",
+    "seed",
+    "checkpoint",
+    "resume",
+    "log_gradients",
+    "progress",
+    "engine",
+    "n_threads",
+)
 RECIPE_OPTIONS = tuple(name for name in _options.OPTIONS if name not in RUN_OPTIONS)
 
 
@@ -43,33 +56,83 @@ class Recipe:
 
 _BASE = {name: _options.OPTIONS[name].default for name in RECIPE_OPTIONS}
 
-RECIPES = {recipe.name: recipe for recipe in (
-    Recipe("default", "fit's defaults: 784-256-128-10 ReLU, Adam 1e-3 with cosine decay, dropout 0.1, 25 epochs",
-           {}, "the library's default (98.3 % or more on MNIST, tests/test_mnist.py)"),
-    Recipe("best", "784-1024-1024-10 ReLU on freshly distorted digits (affine + elastic), no dropout, max-norm 3, "
-           "label smoothing 0.1, Adam 1e-3 with cosine decay, 100 epochs",
-           {"hidden_sizes": [1024, 1024], "epochs": 100, "batch_size": 128, "optimizer": "adam",
-            "learning_rate": 1e-3, "schedule": "cosine", "dropout": 0.0, "max_norm": 3.0, "label_smoothing": 0.1,
-            "weight_decay": 0.0,
-            "augment": {"shift": 2.0, "rotation": 10.0, "scale": 0.1, "shear": 10.0, "elastic_alpha": 34.0,
-                        "elastic_sigma": 4.0, "image_shape": [28, 28]}},
-           "elastic distortions with Simard's alpha 34 / sigma 4 took an 800-unit MLP to 99.3 % (Simard et al. "
-           "2003); affine + elastic deformations took deep MLPs to 99.65 % (Ciresan et al. 2010); dropout with "
-           "max-norm c = 3-4 gives 98.9-99.05 % without augmentation (Srivastava et al. 2014). Distortions drawn "
-           "afresh every batch already keep the network from fitting its training set, so dropout on top "
-           "only cost accuracy; 100 epochs fit in 20 minutes on 2 idle cores (both measured in bench/RESULTS.md, "
-           "'The recipes on MNIST')"),
-    Recipe("classic_fullbatch", "784-128-10 ReLU, full-batch gradient descent (plain SGD, learning rate 0.1, "
-           "constant), no dropout, 100 epochs",
-           {"hidden_sizes": [128], "batch_size": "full", "optimizer": "sgd", "learning_rate": 0.1,
-            "schedule": "constant", "dropout": 0.0, "epochs": 100, "shuffle": False},
-           "the full-batch gradient descent script the project started from (benchmark B4's network)"),
-    Recipe("classic_sigmoid_mse", "784-64-10 sigmoid units with sigmoid outputs and squared error, plain SGD "
-           "(learning rate 3, batch 32, constant), normal initialisation, no dropout, 10 epochs",
-           {"hidden_sizes": [64], "activation": "sigmoid", "loss": "mse", "init": "normal", "optimizer": "sgd",
-            "learning_rate": 3.0, "batch_size": 32, "schedule": "constant", "dropout": 0.0, "epochs": 10},
-           "the beginners' notebook formulation (as in tests/test_mnist.py)"),
-)}
+RECIPES = {
+    recipe.name: recipe
+    for recipe in (
+        Recipe(
+            "default",
+            "fit's defaults: 784-256-128-10 ReLU, Adam 1e-3 with cosine decay, dropout 0.1, 25 epochs",
+            {},
+            "the library's default (98.3 % or more on MNIST, tests/test_mnist.py)",
+        ),
+        Recipe(
+            "best",
+            "784-1024-1024-10 ReLU on freshly distorted digits (affine + elastic), no dropout, max-norm 3, "
+            "label smoothing 0.1, Adam 1e-3 with cosine decay, 100 epochs",
+            {
+                "hidden_sizes": [1024, 1024],
+                "epochs": 100,
+                "batch_size": 128,
+                "optimizer": "adam",
+                "learning_rate": 1e-3,
+                "schedule": "cosine",
+                "dropout": 0.0,
+                "max_norm": 3.0,
+                "label_smoothing": 0.1,
+                "weight_decay": 0.0,
+                "augment": {
+                    "shift": 2.0,
+                    "rotation": 10.0,
+                    "scale": 0.1,
+                    "shear": 10.0,
+                    "elastic_alpha": 34.0,
+                    "elastic_sigma": 4.0,
+                    "image_shape": [28, 28],
+                },
+            },
+            "elastic distortions with Simard's alpha 34 / sigma 4 took an 800-unit MLP to 99.3 % (Simard et al. "
+            "2003); affine + elastic deformations took deep MLPs to 99.65 % (Ciresan et al. 2010); dropout with "
+            "max-norm c = 3-4 gives 98.9-99.05 % without augmentation (Srivastava et al. 2014). Distortions drawn "
+            "afresh every batch already keep the network from fitting its training set, so dropout on top "
+            "only cost accuracy; 100 epochs fit in 20 minutes on 2 idle cores (both measured in bench/RESULTS.md, "
+            "'The recipes on MNIST')",
+        ),
+        Recipe(
+            "classic_fullbatch",
+            "784-128-10 ReLU, full-batch gradient descent (plain SGD, learning rate 0.1, "
+            "constant), no dropout, 100 epochs",
+            {
+                "hidden_sizes": [128],
+                "batch_size": "full",
+                "optimizer": "sgd",
+                "learning_rate": 0.1,
+                "schedule": "constant",
+                "dropout": 0.0,
+                "epochs": 100,
+                "shuffle": False,
+            },
+            "the full-batch gradient descent script the project started from (benchmark B4's network)",
+        ),
+        Recipe(
+            "classic_sigmoid_mse",
+            "784-64-10 sigmoid units with sigmoid outputs and squared error, plain SGD "
+            "(learning rate 3, batch 32, constant), normal initialisation, no dropout, 10 epochs",
+            {
+                "hidden_sizes": [64],
+                "activation": "sigmoid",
+                "loss": "mse",
+                "init": "normal",
+                "optimizer": "sgd",
+                "learning_rate": 3.0,
+                "batch_size": 32,
+                "schedule": "constant",
+                "dropout": 0.0,
+                "epochs": 10,
+            },
+            "the beginners' notebook formulation (as in tests/test_mnist.py)",
+        ),
+    )
+}
 
 
 def names():

@@ -1,5 +1,6 @@
 """Learning-rate schedules. A schedule maps (epoch, step within the epoch) to a learning rate, a
 Python float, so changing it never touches the device. `ReduceOnPlateau` also watches a metric."""
+
 from __future__ import annotations
 
 import math

@@ -4,6 +4,7 @@ The options, their defaults and their checks come from `mlp.options` (one table 
 command line, the scikit-learn estimator and the C++ port); the epochs run in `mlp.loop`; the
 per-step work in an engine of `mlp.engines`.
 """
+
 from __future__ import annotations
 
 import os
@@ -21,13 +22,13 @@ from .engines import TrainingError, make_trainer
 from .engines.checkpoints import load_checkpoint, same_options, save_checkpoint
 from .engines.numba_trainer import NumbaTrainer
 from .initializers import default_init, initial_parameters
-from .losses import takes_class_indices
 from .loop import Best, Stopping, run_epochs
+from .losses import takes_class_indices
 from .model import MLP
 from .optimizers import make_optimizer
 from .schedules import make_schedule
 
-__all__ = ["fit", "TrainingError", "build_optimizer"]
+__all__ = ["TrainingError", "build_optimizer", "fit"]
 
 _D = _options.defaults()
 HISTORY_KEYS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds")
@@ -102,27 +103,58 @@ def fit(
     progress: a tqdm bar per epoch (True, or "auto" on a terminal). engine: auto | numba | xp.
     n_threads: BLAS threads while training (None: chosen per epoch from the idle cores).
     """
-    o = _options.validate(dict(
-        hidden_sizes=hidden_sizes, activation=activation, loss=loss, init=init, epochs=epochs,
-        batch_size=batch_size, optimizer=optimizer, learning_rate=learning_rate, momentum=momentum,
-        weight_decay=weight_decay, dropout=dropout, clip_value=clip_value, clip_norm=clip_norm,
-        augment=augment, max_norm=max_norm, label_smoothing=label_smoothing,
-        schedule=schedule, validation_split=validation_split, early_stopping=early_stopping,
-        patience=patience, min_delta=min_delta, verbose=verbose, dtype=dtype, seed=seed, shuffle=shuffle,
-        checkpoint=checkpoint, resume=resume, log_gradients=log_gradients, progress=progress,
-        engine=engine, n_threads=n_threads,
-    ))
+    o = _options.validate(
+        dict(
+            hidden_sizes=hidden_sizes,
+            activation=activation,
+            loss=loss,
+            init=init,
+            epochs=epochs,
+            batch_size=batch_size,
+            optimizer=optimizer,
+            learning_rate=learning_rate,
+            momentum=momentum,
+            weight_decay=weight_decay,
+            dropout=dropout,
+            clip_value=clip_value,
+            clip_norm=clip_norm,
+            augment=augment,
+            max_norm=max_norm,
+            label_smoothing=label_smoothing,
+            schedule=schedule,
+            validation_split=validation_split,
+            early_stopping=early_stopping,
+            patience=patience,
+            min_delta=min_delta,
+            verbose=verbose,
+            dtype=dtype,
+            seed=seed,
+            shuffle=shuffle,
+            checkpoint=checkpoint,
+            resume=resume,
+            log_gradients=log_gradients,
+            progress=progress,
+            engine=engine,
+            n_threads=n_threads,
+        )
+    )
     callbacks = _check_callbacks(callbacks)
     if o["checkpoint"] is not None and _distributed.is_root(comm):  # over MPI rank 0 writes it
         check_writable(o["checkpoint"], "checkpoint")
     X, xp, device = check_features(X, dtype=o["dtype"], name="X", warn_raw_pixels=True)
     check_images(o["augment"], X.shape[1])
     if o["label_smoothing"] and o["loss"] != "cross_entropy":
-        raise ValueError(f"label_smoothing works with loss='cross_entropy' only, not {o['loss']!r}; set it to 0")
+        raise ValueError(
+            f"label_smoothing works with loss='cross_entropy' only, not {o['loss']!r}; set it to 0"
+        )
     y_index, classes = _targets(y, X.shape[0], o, xp=xp, device=device)
     n_outputs = int(classes.shape[0]) if classes is not None else int(y_index.shape[1])
     opt, learning_rate, weight_decay, l2 = build_optimizer(
-        o["optimizer"], learning_rate=o["learning_rate"], momentum=o["momentum"], weight_decay=o["weight_decay"])
+        o["optimizer"],
+        learning_rate=o["learning_rate"],
+        momentum=o["momentum"],
+        weight_decay=o["weight_decay"],
+    )
     sched = make_schedule(o["schedule"])
     init = default_init(o["activation"]) if o["init"] == "auto" else o["init"]
     sizes = [X.shape[1], *o["hidden_sizes"], n_outputs]
@@ -135,59 +167,124 @@ def fit(
         if o["verbose"]:
             print(f"seed {seed} (pass seed={seed} to repeat this run)", flush=True)
     rng = np.random.default_rng(seed)
-    X, y_index, validation = _validation_set(X, y_index, classes, validation_data, o, rng, xp=xp, device=device)
+    X, y_index, validation = _validation_set(
+        X, y_index, classes, validation_data, o, rng, xp=xp, device=device
+    )
 
     float_type = float_dtype(o["dtype"], xp=xp)
-    params = [(from_host(W, xp=xp, device=device, dtype=float_type), from_host(b, xp=xp, device=device, dtype=float_type))
-              for W, b in initial_parameters(sizes, init, rng)]
+    params = [
+        (
+            from_host(W, xp=xp, device=device, dtype=float_type),
+            from_host(b, xp=xp, device=device, dtype=float_type),
+        )
+        for W, b in initial_parameters(sizes, init, rng)
+    ]
     config = dict(
-        hidden_sizes=o["hidden_sizes"], activation=o["activation"], loss=o["loss"], init=init, epochs=o["epochs"],
-        batch_size=o["batch_size"], optimizer=opt.config(), learning_rate=learning_rate, weight_decay=weight_decay,
-        dropout=o["dropout"], clip_value=o["clip_value"], clip_norm=o["clip_norm"],
-        schedule=getattr(sched, "name", str(sched)), dtype=o["dtype"], seed=seed,
+        hidden_sizes=o["hidden_sizes"],
+        activation=o["activation"],
+        loss=o["loss"],
+        init=init,
+        epochs=o["epochs"],
+        batch_size=o["batch_size"],
+        optimizer=opt.config(),
+        learning_rate=learning_rate,
+        weight_decay=weight_decay,
+        dropout=o["dropout"],
+        clip_value=o["clip_value"],
+        clip_norm=o["clip_norm"],
+        schedule=getattr(sched, "name", str(sched)),
+        dtype=o["dtype"],
+        seed=seed,
     )
     if o["augment"] is not None or o["max_norm"] is not None or o["label_smoothing"]:  # recorded when used
-        config.update(augment=None if o["augment"] is None else o["augment"].to_dict(), max_norm=o["max_norm"],
-                      label_smoothing=o["label_smoothing"])
-    keys = HISTORY_KEYS if classes is not None else tuple(k for k in HISTORY_KEYS if not k.endswith("accuracy"))
+        config.update(
+            augment=None if o["augment"] is None else o["augment"].to_dict(),
+            max_norm=o["max_norm"],
+            label_smoothing=o["label_smoothing"],
+        )
+    keys = (
+        HISTORY_KEYS if classes is not None else tuple(k for k in HISTORY_KEYS if not k.endswith("accuracy"))
+    )
     history = {key: [] for key in keys + (GRADIENT_KEYS if o["log_gradients"] else ())}
-    model = MLP(params, activation=o["activation"], loss=o["loss"], classes=classes, l2=l2, history=history,
-                config=config)
+    model = MLP(
+        params,
+        activation=o["activation"],
+        loss=o["loss"],
+        classes=classes,
+        l2=l2,
+        history=history,
+        config=config,
+    )
     if o["epochs"] == 0:
         return model
 
     trainer = make_trainer(
-        model, X, engine=o["engine"], optimizer=opt, learning_rate=learning_rate, schedule=sched,
-        epochs=o["epochs"], batch_size=o["batch_size"], dropout=o["dropout"], clip_value=o["clip_value"],
-        clip_norm=o["clip_norm"], shuffle=o["shuffle"], rng=rng, log_gradients=o["log_gradients"],
-        augment=o["augment"], max_norm=o["max_norm"], label_smoothing=o["label_smoothing"],
+        model,
+        X,
+        engine=o["engine"],
+        optimizer=opt,
+        learning_rate=learning_rate,
+        schedule=sched,
+        epochs=o["epochs"],
+        batch_size=o["batch_size"],
+        dropout=o["dropout"],
+        clip_value=o["clip_value"],
+        clip_norm=o["clip_norm"],
+        shuffle=o["shuffle"],
+        rng=rng,
+        log_gradients=o["log_gradients"],
+        augment=o["augment"],
+        max_norm=o["max_norm"],
+        label_smoothing=o["label_smoothing"],
     )
     if parallel is not None:
         parallel.check_batches(X.shape[0], o["batch_size"], empty_parts=isinstance(trainer, NumbaTrainer))
         trainer.parallel = parallel
-    stopping = Stopping(patience=o["patience"] if o["early_stopping"] else None, min_delta=o["min_delta"],
-                        restore_best=o["early_stopping"])
+    stopping = Stopping(
+        patience=o["patience"] if o["early_stopping"] else None,
+        min_delta=o["min_delta"],
+        restore_best=o["early_stopping"],
+    )
     fit_options = {**config, "n_samples": X.shape[0], "n_features": X.shape[1]}
     if parallel is not None:
         fit_options["ranks"] = parallel.size
     best, until = Best(), o["epochs"]
     path = o["checkpoint"]
     if path is not None and o["resume"] and _on_root(parallel, os.path.exists, path):
-        best, finished = _resume(trainer, path, fit_options, history, early_stopping=o["early_stopping"],
-                                 parallel=parallel)
+        best, finished = _resume(
+            trainer, path, fit_options, history, early_stopping=o["early_stopping"], parallel=parallel
+        )
         if finished:
             until = trainer.epoch  # the checkpointed run had already stopped early
 
     def save(stop, best):
         if parallel is not None and not parallel.root:
             return
-        save_checkpoint(path, model, trainer.snapshot(), history=history, fit_options=fit_options,
-                        best=(best.monitored, best.params, best.epoch) if o["early_stopping"] else None,
-                        finished=stop)
+        save_checkpoint(
+            path,
+            model,
+            trainer.snapshot(),
+            history=history,
+            fit_options=fit_options,
+            best=(best.monitored, best.params, best.epoch) if o["early_stopping"] else None,
+            finished=stop,
+        )
 
-    best = run_epochs(trainer, X, y_index, until_epoch=until, validation=validation, stopping=stopping, best=best,
-                      history=history, callbacks=callbacks, verbose=o["verbose"], progress=o["progress"],
-                      n_threads=o["n_threads"], checkpoint=save if path is not None else None)
+    best = run_epochs(
+        trainer,
+        X,
+        y_index,
+        until_epoch=until,
+        validation=validation,
+        stopping=stopping,
+        best=best,
+        history=history,
+        callbacks=callbacks,
+        verbose=o["verbose"],
+        progress=o["progress"],
+        n_threads=o["n_threads"],
+        checkpoint=save if path is not None else None,
+    )
     if o["early_stopping"] and best.params is not None:
         model.best_epoch = best.epoch + 1
     return model
@@ -207,8 +304,16 @@ def _targets(y, n_samples, o, *, xp, device, classes=None, n_outputs=None, name=
     squared_error and binary_cross_entropy a float matrix (n, k) and None."""
     if takes_class_indices(o["loss"]):
         return check_labels(y, n_samples, xp=xp, device=device, classes=classes, name=name)
-    values = check_targets(y, n_samples, xp=xp, device=device, dtype=o["dtype"], n_outputs=n_outputs, name=name,
-                           unit_interval=o["loss"] == "binary_cross_entropy")
+    values = check_targets(
+        y,
+        n_samples,
+        xp=xp,
+        device=device,
+        dtype=o["dtype"],
+        n_outputs=n_outputs,
+        name=name,
+        unit_interval=o["loss"] == "binary_cross_entropy",
+    )
     return values, None
 
 
@@ -219,17 +324,28 @@ def _validation_set(X, y_index, classes, validation_data, o, rng, *, xp, device)
             raise ValueError("pass either validation_data or validation_split, not both")
         if not (isinstance(validation_data, (tuple, list)) and len(validation_data) == 2):
             raise TypeError("validation_data must be a pair (X_val, y_val)")
-        X_val, _, _ = check_features(validation_data[0], dtype=o["dtype"], name="X_val", n_features=X.shape[1],
-                                     xp=xp, device=device)
-        y_val, _ = _targets(validation_data[1], X_val.shape[0], o, xp=xp, device=device, classes=classes,
-                            n_outputs=None if classes is not None else y_index.shape[1], name="y_val")
+        X_val, _, _ = check_features(
+            validation_data[0], dtype=o["dtype"], name="X_val", n_features=X.shape[1], xp=xp, device=device
+        )
+        y_val, _ = _targets(
+            validation_data[1],
+            X_val.shape[0],
+            o,
+            xp=xp,
+            device=device,
+            classes=classes,
+            n_outputs=None if classes is not None else y_index.shape[1],
+            name="y_val",
+        )
         return X, y_index, (X_val, y_val)
     if not o["validation_split"]:
         return X, y_index, None
     n_val = int(round(X.shape[0] * o["validation_split"]))
     if n_val < 1 or n_val >= X.shape[0]:
-        raise ValueError(f"validation_split={o['validation_split']} leaves {n_val} validation and "
-                         f"{X.shape[0] - n_val} training samples; both need at least one")
+        raise ValueError(
+            f"validation_split={o['validation_split']} leaves {n_val} validation and "
+            f"{X.shape[0] - n_val} training samples; both need at least one"
+        )
     order = from_host(rng.permutation(X.shape[0]), xp=xp, device=device)
     validation = (xp.take(X, order[:n_val], axis=0), xp.take(y_index, order[:n_val], axis=0))
     return xp.take(X, order[n_val:], axis=0), xp.take(y_index, order[n_val:], axis=0), validation
@@ -265,15 +381,28 @@ def _resume(trainer, path, fit_options, history, *, early_stopping, parallel=Non
     params, state, best_params, metadata = _on_root(parallel, load_checkpoint, path)
     differences = same_options(metadata.get("fit_options") or {}, fit_options)
     if differences:  # the same on every rank (the checkpoint is rank 0's)
-        raise _distributed.all_ranks(ValueError(
-            f"cannot resume from {path}: it was made with other options ({'; '.join(differences)})"))
+        raise _distributed.all_ranks(
+            ValueError(
+                f"cannot resume from {path}: it was made with other options ({'; '.join(differences)})"
+            )
+        )
 
     def to_device(pairs):
-        return [(from_host(W, xp=xp, device=model.device), from_host(b, xp=xp, device=model.device)) for W, b in pairs]
+        return [
+            (from_host(W, xp=xp, device=model.device), from_host(b, xp=xp, device=model.device))
+            for W, b in pairs
+        ]
 
     model.set_params(to_device(params))
-    trainer.restore({"state": state, "step_count": metadata["step_count"], "epoch": metadata["epoch"],
-                     "rng_state": metadata["rng_state"], "schedule_state": metadata.get("schedule_state")})
+    trainer.restore(
+        {
+            "state": state,
+            "step_count": metadata["step_count"],
+            "epoch": metadata["epoch"],
+            "rng_state": metadata["rng_state"],
+            "schedule_state": metadata.get("schedule_state"),
+        }
+    )
     for key in history:
         history[key][:] = list((metadata.get("history") or {}).get(key, []))
     best = Best()

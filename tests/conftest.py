@@ -1,4 +1,5 @@
 """Shared fixtures: array namespaces x devices x dtypes, and the real MNIST folder."""
+
 import os
 
 import pytest
@@ -45,7 +46,9 @@ def _backend_cases():
         return xp, cupy.cuda.Device(0)
 
     def torch_case():
-        pytest.importorskip("torch", reason="PyTorch is not installed (it is optional: any array-API library works)")
+        pytest.importorskip(
+            "torch", reason="PyTorch is not installed (it is optional: any array-API library works)"
+        )
         import array_api_compat.torch as xp
 
         return xp, xp.asarray(0.0).device

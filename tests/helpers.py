@@ -1,4 +1,5 @@
 """Helpers shared by the test modules (plain functions; the fixtures live in conftest.py)."""
+
 import os
 from pathlib import Path
 

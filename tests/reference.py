@@ -6,6 +6,7 @@ labels).  Two places follow the input dtype on purpose, as every float32 impleme
 the bias is added in the input dtype before the activation (Z + b is one rounded float32 value),
 and dropout compares U < keep_prob in the dtype of U, as NumPy does for `U < keep_prob`.
 """
+
 import math
 
 import numpy as np
@@ -180,6 +181,7 @@ def sigmoid_binary_cross_entropy(Z, Y, scale):
 
 
 # ---- gradient processing and optimizers: lists of Python floats in, new float64 arrays out ----
+
 
 def effective_gradient(g, p, l2, clip_value, grad_scale):
     """clip(g + l2 * p, -clip_value, clip_value) * grad_scale, elementwise."""

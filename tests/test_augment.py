@@ -1,5 +1,6 @@
 """On-the-fly augmentation (mlp/augment.py, mlp_kernels.augment_rows): what the distortions must do,
 the same batch from the same seed on every backend and engine, and a small run where it helps."""
+
 import numpy as np
 import pytest
 
@@ -15,7 +16,6 @@ IDENTITY = A.Augment(shift=0, rotation=0, scale=0, shear=0, elastic_alpha=0)
 def strict_namespace():
     strict = pytest.importorskip("array_api_strict", reason="array-api-strict is not installed")
     return strict
-
 
 
 def kernels():
@@ -37,7 +37,9 @@ def affine_rows(n, matrix=(1.0, 0.0, 0.0, 1.0), offset=(0.0, 0.0)):
 
 # ---- the spec ---------------------------------------------------------------------------------------
 def test_specs_are_read_from_every_form_and_bad_ones_say_how_to_fix_them():
-    assert A.check_augment(None) is None and A.check_augment("none") is None and A.check_augment(False) is None
+    assert (
+        A.check_augment(None) is None and A.check_augment("none") is None and A.check_augment(False) is None
+    )
     assert A.check_augment(True) == A.Augment() == A.check_augment("default")
     spec = A.check_augment("shift=3,rotation=5,elastic_alpha=0,image_shape=8x6")
     assert (spec.shift, spec.rotation, spec.elastic_alpha, spec.image_shape) == (3.0, 5.0, 0.0, (8, 6))
@@ -109,13 +111,19 @@ def test_draw_makes_the_shift_it_was_asked_for():
     shifts = -affine[:, [2, 5]]
     assert np.abs(shifts).max() <= 3 and np.abs(shifts).max() > 2.9  # uniform over [-3, 3]
     X = digits(500, seed=3)
-    moved = A.apply(X, affine, None, spec) if _has_kernels() else A.apply_generic(X, affine, None, spec, xp=npx)
+    moved = (
+        A.apply(X, affine, None, spec) if _has_kernels() else A.apply_generic(X, affine, None, spec, xp=npx)
+    )
     # the ink's centre of mass moves by the shift (the blob stays inside the image)
     grid = np.arange(28.0)
+
     def centre(images):
         images = images.reshape(-1, 28, 28)
         mass = images.sum(axis=(1, 2))
-        return np.stack([(images.sum(axis=1) * grid).sum(1) / mass, (images.sum(axis=2) * grid).sum(1) / mass], 1)
+        return np.stack(
+            [(images.sum(axis=1) * grid).sum(1) / mass, (images.sum(axis=2) * grid).sum(1) / mass], 1
+        )
+
     np.testing.assert_allclose(centre(moved) - centre(X), shifts, atol=1e-6)
 
 
@@ -137,7 +145,9 @@ def test_a_rotation_with_a_shift_keeps_the_mass_within_interpolation_error():
     assert abs(mass_out.sum() / mass_in.sum() - 1) < 0.01
 
 
-@pytest.mark.parametrize("spec", [A.Augment(), A.Augment(rotation=60, scale=0.5, shear=40, elastic_alpha=80, elastic_sigma=2)])
+@pytest.mark.parametrize(
+    "spec", [A.Augment(), A.Augment(rotation=60, scale=0.5, shear=40, elastic_alpha=80, elastic_sigma=2)]
+)
 def test_values_stay_in_the_input_range(spec):
     X = digits(64, seed=6)
     out = A.augment(X, spec, seed=7)
@@ -169,7 +179,9 @@ def test_the_elastic_field_has_the_covariance_of_simards_blurred_uniform_noise()
     np.testing.assert_allclose(field.var(axis=(0, 1)), expected, rtol=0.1)
     # and the covariance between pixels of one row: alpha^2 / 3 C_ii C_jk
     row = field[:, :, 14, :].reshape(-1, 28)
-    np.testing.assert_allclose(row.T @ row / row.shape[0], 34.0**2 / 3 * C[14, 14] * C, atol=0.05 * expected.max())
+    np.testing.assert_allclose(
+        row.T @ row / row.shape[0], 34.0**2 / 3 * C[14, 14] * C, atol=0.05 * expected.max()
+    )
     # smooth: neighbouring pixels move nearly together
     assert np.abs(np.diff(field, axis=3)).mean() < 0.2 * np.abs(field).mean()
 
@@ -193,7 +205,9 @@ def test_same_seed_same_batch_on_numpy_and_array_api_strict(dtype):
 @pytest.mark.parametrize("n, shape", [(1, (28, 28)), (7, (5, 9)), (0, (28, 28)), (33, (28, 28))])
 def test_the_fused_kernel_equals_the_generic_path(dtype, n, shape):
     mlp_kernels = kernels()
-    spec = A.Augment(rotation=30, scale=0.3, shear=20, shift=3, elastic_alpha=20, elastic_sigma=1.5, image_shape=shape)
+    spec = A.Augment(
+        rotation=30, scale=0.3, shear=20, shift=3, elastic_alpha=20, elastic_sigma=1.5, image_shape=shape
+    )
     rng = np.random.default_rng(12)
     X = rng.random((n + 5, shape[0] * shape[1])).astype(dtype)
     rows = rng.permutation(n + 5)[:n].astype(np.int64)
@@ -214,14 +228,19 @@ def test_the_checked_kernel_says_what_is_wrong():
     with pytest.raises(ValueError, match="X has 6 columns but height x width = 9"):
         mlp_kernels.augment_rows(X, rows, affine, none, basis_y, basis_x, 1.0, 3, 3, out)
     with pytest.raises(ValueError, match="rows holds values outside \\[0, 4\\)"):
-        mlp_kernels.augment_rows(X, np.array([0, 4], dtype=np.int64), affine, none, basis_y, basis_x, 1.0, 2, 3, out)
+        mlp_kernels.augment_rows(
+            X, np.array([0, 4], dtype=np.int64), affine, none, basis_y, basis_x, 1.0, 2, 3, out
+        )
     with pytest.raises(TypeError, match="affine must be a C-contiguous float64"):
         mlp_kernels.augment_rows(X, rows, affine.astype(np.float32), none, basis_y, basis_x, 1.0, 2, 3, out)
     with pytest.raises(TypeError, match="the bases are float64 but X is float32"):
-        mlp_kernels.augment_rows(X, rows, affine, none, basis_y.astype(np.float64), basis_x.astype(np.float64), 1.0,
-                                 2, 3, out)
+        mlp_kernels.augment_rows(
+            X, rows, affine, none, basis_y.astype(np.float64), basis_x.astype(np.float64), 1.0, 2, 3, out
+        )
     with pytest.raises(ValueError, match="noise has shape"):
-        mlp_kernels.augment_rows(X, rows, affine, np.zeros((1, 2, 1, 1), np.float32), basis_y, basis_x, 1.0, 2, 3, out)
+        mlp_kernels.augment_rows(
+            X, rows, affine, np.zeros((1, 2, 1, 1), np.float32), basis_y, basis_x, 1.0, 2, 3, out
+        )
     with pytest.raises(ValueError, match="alpha is out of range"):
         mlp_kernels.augment_rows(X, rows, affine, none, basis_y, basis_x, -1.0, 2, 3, out)
 
@@ -271,8 +290,17 @@ def small_problem(n=300):
 def test_both_engines_train_the_same_network_with_augmentation(shuffle):
     kernels()
     X, y = small_problem()
-    options = dict(hidden_sizes=[16], epochs=2, batch_size=64, seed=3, augment="default", shuffle=shuffle,
-                   max_norm=1.5, label_smoothing=0.1, dropout=0.2)
+    options = dict(
+        hidden_sizes=[16],
+        epochs=2,
+        batch_size=64,
+        seed=3,
+        augment="default",
+        shuffle=shuffle,
+        max_norm=1.5,
+        label_smoothing=0.1,
+        dropout=0.2,
+    )
     fast = mlp.fit(X, y, engine="numba", **options)
     generic = mlp.fit(X, y, engine="xp", **options)
     np.testing.assert_allclose(fast.history["loss"], generic.history["loss"], rtol=1e-4)
@@ -288,10 +316,16 @@ def test_the_background_thread_changes_nothing():
     X, y = small_problem()
     results = []
     for prefetch in (True, False):
-        trainer = NumbaTrainer(mlp.fit(X, y, hidden_sizes=[8], epochs=0, seed=0),
-                               optimizer=mlp.optimizers.make_optimizer("adam"), learning_rate=1e-3,
-                               schedule=mlp.schedules.Schedule(), epochs=2, batch_size=32,
-                               rng=np.random.default_rng(5), augment=A.Augment())
+        trainer = NumbaTrainer(
+            mlp.fit(X, y, hidden_sizes=[8], epochs=0, seed=0),
+            optimizer=mlp.optimizers.make_optimizer("adam"),
+            learning_rate=1e-3,
+            schedule=mlp.schedules.Schedule(),
+            epochs=2,
+            batch_size=32,
+            rng=np.random.default_rng(5),
+            augment=A.Augment(),
+        )
         trainer.prefetch = prefetch
         X_ready, y_ready = trainer.prepare_data(X, y)
         results.append([trainer.run_epoch(X_ready, y_ready)["loss"] for _ in range(2)])
@@ -301,14 +335,18 @@ def test_the_background_thread_changes_nothing():
 def test_without_augmentation_training_is_unchanged():
     X, y = small_problem()
     plain = mlp.fit(X, y, hidden_sizes=[8], epochs=2, seed=1)
-    explicit = mlp.fit(X, y, hidden_sizes=[8], epochs=2, seed=1, augment=None, max_norm=None, label_smoothing=0.0)
+    explicit = mlp.fit(
+        X, y, hidden_sizes=[8], epochs=2, seed=1, augment=None, max_norm=None, label_smoothing=0.0
+    )
     assert plain.history["loss"] == explicit.history["loss"]
     assert "augment" not in plain.config
 
 
 def test_a_checkpointed_run_resumes_to_the_same_weights(tmp_path):
     X, y = small_problem()
-    options = dict(hidden_sizes=[8], batch_size=64, seed=2, augment="default", checkpoint=str(tmp_path / "c.npz"))
+    options = dict(
+        hidden_sizes=[8], batch_size=64, seed=2, augment="default", checkpoint=str(tmp_path / "c.npz")
+    )
     whole = mlp.fit(X, y, epochs=3, **{k: v for k, v in options.items() if k != "checkpoint"})
     mlp.fit(X, y, epochs=3, callbacks=[lambda epoch, logs, model: epoch == 2], **options)
     resumed = mlp.fit(X, y, epochs=3, resume=True, **options)
@@ -316,7 +354,9 @@ def test_a_checkpointed_run_resumes_to_the_same_weights(tmp_path):
         np.testing.assert_array_equal(W1, W2)
 
 
-@pytest.mark.skipif(mnist_folder() is None, reason="needs the real MNIST (MLP_DATA_DIR or ../shared/data/mnist)")
+@pytest.mark.skipif(
+    mnist_folder() is None, reason="needs the real MNIST (MLP_DATA_DIR or ../shared/data/mnist)"
+)
 def test_augmentation_helps_on_a_small_subset():
     """2000 training images, 5000 test images, 2 seeds: the augmented network generalises better.
     (Measured when written: 0.8897 without, 0.9269 with; with hidden [128] and 20 epochs the gap
@@ -325,6 +365,12 @@ def test_augmentation_helps_on_a_small_subset():
     X, y, X_test, y_test = X[:2000], y[:2000], X_test[:5000], y_test[:5000]
     scores = {}
     for augment in (None, "default"):
-        scores[augment] = np.mean([mlp.fit(X, y, hidden_sizes=[256], epochs=30, batch_size=32, seed=seed,
-                                           augment=augment).score(X_test, y_test) for seed in (0, 1)])
+        scores[augment] = np.mean(
+            [
+                mlp.fit(X, y, hidden_sizes=[256], epochs=30, batch_size=32, seed=seed, augment=augment).score(
+                    X_test, y_test
+                )
+                for seed in (0, 1)
+            ]
+        )
     assert scores["default"] > scores[None] + 0.02, scores

@@ -1,12 +1,12 @@
 """The same training code on every namespace x device x dtype: outputs stay where the input was, and
 results agree with NumPy for the same seed."""
+
 import numpy as np
 import pytest
 
 import mlp
 from mlp._array_api import array_device, to_numpy
 from tests.helpers import assert_lives_on, blobs, put, tolerance
-
 
 OPTIONS = dict(hidden_sizes=[8, 5], epochs=3, batch_size=32, seed=0)
 
@@ -45,7 +45,13 @@ def test_training_stays_on_the_input_device_and_agrees_with_numpy(backend, float
 def test_every_optimizer_runs_on_every_backend(backend, optimizer):
     xp, device = backend
     model, reference, _, _ = train_both(
-        xp, device, "float64", optimizer=optimizer, weight_decay=1e-3, clip_value=5.0, clip_norm=10.0,
+        xp,
+        device,
+        "float64",
+        optimizer=optimizer,
+        weight_decay=1e-3,
+        clip_value=5.0,
+        clip_norm=10.0,
         schedule="cosine",
     )
     for (W, _), (W_ref, _) in zip(model.params, reference.params):
@@ -70,8 +76,16 @@ def test_validation_early_stopping_and_full_batch_on_every_backend(backend):
     xp, device = backend
     X, y = blobs(n=150)
     model = mlp.fit(
-        put(X, xp, device), put(y, xp, device), hidden_sizes=[6], epochs=6, batch_size="full",
-        validation_split=0.2, early_stopping=True, patience=2, seed=3, schedule="plateau",
+        put(X, xp, device),
+        put(y, xp, device),
+        hidden_sizes=[6],
+        epochs=6,
+        batch_size="full",
+        validation_split=0.2,
+        early_stopping=True,
+        patience=2,
+        seed=3,
+        schedule="plateau",
     )
     assert len(model.history["val_loss"]) >= 1
     assert all(np.isfinite(model.history["val_loss"]))
@@ -100,7 +114,9 @@ def test_integer_input_is_converted_explicitly(backend):
 def test_model_rejects_data_from_another_device():
     xs = pytest.importorskip("array_api_strict")
     X, y = blobs()
-    model = mlp.fit(put(X, xs, xs.Device("device1")), put(y, xs, xs.Device("device1")), hidden_sizes=[4], epochs=1)
+    model = mlp.fit(
+        put(X, xs, xs.Device("device1")), put(y, xs, xs.Device("device1")), hidden_sizes=[4], epochs=1
+    )
     with pytest.raises(ValueError, match="device"):
         model.predict(put(X, xs, xs.Device("CPU_DEVICE")))
     with pytest.raises(TypeError, match="namespace"):

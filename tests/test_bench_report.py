@@ -1,5 +1,6 @@
 """The benchmark suite's own code (bench/report.py, bench/workloads.py): where the report goes, what it
 reads from the results file, and how the C++ port's epoch lines are parsed. No benchmark runs here."""
+
 import json
 import sys
 from pathlib import Path
@@ -12,19 +13,30 @@ sys.path.insert(0, str(BENCH))
 report = pytest.importorskip("report")
 workloads = pytest.importorskip("workloads")
 
-MACHINE = {"cpu_model": "Test CPU 9000", "vector_extensions": ["avx2", "avx512bw", "avx512f"], "cores": 2,
-           "blas": "openblas 0.3 (Haswell, pthreads)"}
+MACHINE = {
+    "cpu_model": "Test CPU 9000",
+    "vector_extensions": ["avx2", "avx512bw", "avx512f"],
+    "cores": 2,
+    "blas": "openblas 0.3 (Haswell, pthreads)",
+}
 
 
 def results(machine=MACHINE, busy=None):
     """A small pytest-benchmark results dict: SGEMM, B1 for two implementations, optionally a busy run."""
     flops = workloads.WORKLOADS["B1"].gemm_flops(60000)
     benchmarks = [
-        {"stats": {"median": 0.08, "rounds": 9}, "extra_info": {"implementation": "sgemm", "flops": 2 * 2048**3}},
-        {"stats": {"median": 0.2, "rounds": 7},
-         "extra_info": {"workload": "B1", "implementation": "numba", "gemm_flops": flops}},
-        {"stats": {"median": 0.5, "rounds": 7},
-         "extra_info": {"workload": "B1", "implementation": "torch", "gemm_flops": flops}},
+        {
+            "stats": {"median": 0.08, "rounds": 9},
+            "extra_info": {"implementation": "sgemm", "flops": 2 * 2048**3},
+        },
+        {
+            "stats": {"median": 0.2, "rounds": 7},
+            "extra_info": {"workload": "B1", "implementation": "numba", "gemm_flops": flops},
+        },
+        {
+            "stats": {"median": 0.5, "rounds": 7},
+            "extra_info": {"workload": "B1", "implementation": "torch", "gemm_flops": flops},
+        },
     ]
     if busy is not None:
         benchmarks.append({"stats": {"median": 30.0, "rounds": 1}, "extra_info": busy})
@@ -36,15 +48,28 @@ def results(machine=MACHINE, busy=None):
 
 def busy_run(auto_busy=0.5, auto_quiet=0.35, unmanaged_quiet=0.36):
     def variant(quiet, busy, threads, managed, first=()):
-        return {"quiet": [quiet] * 3, "busy": [busy] * 3, "first_busy": list(first),
-                "threads": {"quiet": [threads[0]] * 3, "busy": [threads[1]] * 3},
-                "others_load": {"quiet": [0.02, 0.03, 0.04], "busy": [1.0] * 3},
-                "quiet_median": quiet, "busy_median": busy, "ratio": busy / quiet, "managed": managed}
+        return {
+            "quiet": [quiet] * 3,
+            "busy": [busy] * 3,
+            "first_busy": list(first),
+            "threads": {"quiet": [threads[0]] * 3, "busy": [threads[1]] * 3},
+            "others_load": {"quiet": [0.02, 0.03, 0.04], "busy": [1.0] * 3},
+            "quiet_median": quiet,
+            "busy_median": busy,
+            "ratio": busy / quiet,
+            "managed": managed,
+        }
 
-    return {"busy_workload": "B1", "implementation": "numba", "loadavg_before": "0.10 0.20 0.30",
-            "loadavg_after": "1.10 0.40 0.35",
-            "variants": {"numba_auto": variant(auto_quiet, auto_busy, (2, 1), True, first=[1.3, 1.2, 1.4]),
-                         "numba_unmanaged": variant(unmanaged_quiet, 9.0, (2, 2), False)}}
+    return {
+        "busy_workload": "B1",
+        "implementation": "numba",
+        "loadavg_before": "0.10 0.20 0.30",
+        "loadavg_after": "1.10 0.40 0.35",
+        "variants": {
+            "numba_auto": variant(auto_quiet, auto_busy, (2, 1), True, first=[1.3, 1.2, 1.4]),
+            "numba_unmanaged": variant(unmanaged_quiet, 9.0, (2, 2), False),
+        },
+    }
 
 
 def write(tmp_path, data, name="results.json"):
@@ -120,8 +145,14 @@ def test_busy_section_gives_ratios_threads_and_the_goal(tmp_path, capsys):
     report.main([str(write(tmp_path, results(busy=busy_run())))])
     text = capsys.readouterr().out
     assert "## B1 on a busy machine" in text
-    assert "| mlp, Numba engine, automatic threads (default) | 2 / 1 | 0.350 | 0.500 | **1.43** | 1.300 | 3 | 0.03 |" in text
-    assert "| mlp, Numba engine, BLAS threads left alone (before) | 2 / 2 | 0.360 | 9.000 | **25.00** | – | 3 |" in text
+    assert (
+        "| mlp, Numba engine, automatic threads (default) | 2 / 1 | 0.350 | 0.500 | **1.43** | 1.300 | 3 | 0.03 |"
+        in text
+    )
+    assert (
+        "| mlp, Numba engine, BLAS threads left alone (before) | 2 / 2 | 0.360 | 9.000 | **25.00** | – | 3 |"
+        in text
+    )
     assert "busy / quiet 1.43 (met), quiet epoch 0.97 × the unmanaged one" in text
     assert "numba: 0.10 0.20 0.30 before" in text
 

@@ -1,4 +1,5 @@
 """The command line through subprocesses: exit codes, one-line messages, files written."""
+
 import os
 import subprocess
 import sys
@@ -13,8 +14,14 @@ pytestmark = pytest.mark.slow
 
 def run(*args, env=None, cwd=None):
     full_env = {**os.environ, **(env or {})}
-    return subprocess.run([sys.executable, "-m", "mlp", *map(str, args)], capture_output=True, text=True,
-                          env=full_env, cwd=cwd, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "mlp", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        cwd=cwd,
+        timeout=600,
+    )
 
 
 def assert_one_line_error(result, *fragments):
@@ -31,8 +38,25 @@ def trained_model(mnist_dir, tmp_path_factory):
     folder = tmp_path_factory.mktemp("cli")
     model_path = folder / "model.npz"
     checkpoint = folder / "ckpt.npz"
-    result = run("train", "--data", mnist_dir, "--hidden", "32", "--epochs", "2", "--limit", "20000",
-                 "--validation-split", "0.1", "--out", model_path, "--checkpoint", checkpoint, "--seed", "1")
+    result = run(
+        "train",
+        "--data",
+        mnist_dir,
+        "--hidden",
+        "32",
+        "--epochs",
+        "2",
+        "--limit",
+        "20000",
+        "--validation-split",
+        "0.1",
+        "--out",
+        model_path,
+        "--checkpoint",
+        checkpoint,
+        "--seed",
+        "1",
+    )
     assert result.returncode == 0, result.stderr
     return model_path, checkpoint, result.stdout
 
@@ -49,8 +73,26 @@ def test_train_reports_epochs_accuracy_and_saves(trained_model):
 def test_resume_continues_from_the_checkpoint(trained_model, mnist_dir, tmp_path):
     _, checkpoint, _ = trained_model
     out = tmp_path / "resumed.npz"
-    result = run("train", "--data", mnist_dir, "--hidden", "32", "--epochs", "2", "--limit", "20000",
-                 "--validation-split", "0.1", "--checkpoint", checkpoint, "--resume", "--out", out, "--seed", "1")
+    result = run(
+        "train",
+        "--data",
+        mnist_dir,
+        "--hidden",
+        "32",
+        "--epochs",
+        "2",
+        "--limit",
+        "20000",
+        "--validation-split",
+        "0.1",
+        "--checkpoint",
+        checkpoint,
+        "--resume",
+        "--out",
+        out,
+        "--seed",
+        "1",
+    )
     assert result.returncode == 0, result.stderr
     assert "epoch 1/2" not in result.stdout  # both epochs were already done
     np.testing.assert_array_equal(mlp.load(out).params[0][0], mlp.load(trained_model[0]).params[0][0])
@@ -100,7 +142,12 @@ def test_bad_flags_and_files_give_one_line_and_a_non_zero_exit(args, fragments, 
     garbage = tmp_path / "garbage.npz"
     garbage.write_text("not a model")
     (tmp_path / "empty").mkdir()
-    names = {"empty": tmp_path / "empty", "missing": tmp_path / "missing.npz", "garbage": garbage, "mnist": mnist_dir}
+    names = {
+        "empty": tmp_path / "empty",
+        "missing": tmp_path / "missing.npz",
+        "garbage": garbage,
+        "mnist": mnist_dir,
+    }
     result = run(*[a.format(**names) for a in args])
     assert_one_line_error(result, *fragments)
 
@@ -142,10 +189,13 @@ def test_predict_reads_handwritten_digit_pictures(trained_model, mnist_dir, tmp_
 
 def test_train_with_plot_writes_png_pictures(mnist_dir, tmp_path):
     folder = tmp_path / "pictures"
-    result = run("train", "--data", mnist_dir, "--hidden", "16", "--epochs", "1", "--limit", "2000",
-                 "--plot", folder)
+    result = run(
+        "train", "--data", mnist_dir, "--hidden", "16", "--epochs", "1", "--limit", "2000", "--plot", folder
+    )
     assert result.returncode == 0, result.stderr
     names = sorted(p.name for p in folder.iterdir())
-    assert names == sorted(["history.png", "predictions.png", "confusion_matrix.png", "mistakes.png", "first_layer.png"])
+    assert names == sorted(
+        ["history.png", "predictions.png", "confusion_matrix.png", "mistakes.png", "first_layer.png"]
+    )
     for path in folder.iterdir():
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -1,6 +1,7 @@
 """The command line the way people use it: where the model goes, paths checked before training, help
 with defaults, --quiet/--engine/--threads, strict parsing, errors that name the subcommand, a short
 missing-data message, evaluate reading only the test split, gradient norms printed and plotted."""
+
 import shutil
 import time
 
@@ -28,8 +29,9 @@ def test_train_without_out_saves_to_a_default_file_and_says_where(capsys, mnist_
     assert mlp.load(saved[0]).hidden_sizes == [16]
 
 
-def test_a_default_model_folder_that_cannot_be_made_is_one_line_before_training(capsys, mnist_dir, tmp_path,
-                                                                               monkeypatch):
+def test_a_default_model_folder_that_cannot_be_made_is_one_line_before_training(
+    capsys, mnist_dir, tmp_path, monkeypatch
+):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "models").write_text("a file where the folder would go")
     code, out, err = train(capsys, mnist_dir)
@@ -62,8 +64,17 @@ def test_help_shows_defaults(capsys):
         main(["train", "--help"])
     assert stop.value.code == 0
     text = capsys.readouterr().out
-    for fragment in ("--engine", "--threads", "--quiet", "--min-delta", "--no-shuffle", "(default: 25)",
-                     "(default: adam)", "xavier_uniform", "(default: auto)"):
+    for fragment in (
+        "--engine",
+        "--threads",
+        "--quiet",
+        "--min-delta",
+        "--no-shuffle",
+        "(default: 25)",
+        "(default: adam)",
+        "xavier_uniform",
+        "(default: auto)",
+    ):
         assert fragment in text
 
 
@@ -80,7 +91,9 @@ def test_log_every_zero_prints_no_epoch_lines(capsys, mnist_dir, tmp_path):
 
 @pytest.mark.parametrize("engine", ["xp", "numba"])
 def test_engine_and_threads_flags_train(capsys, mnist_dir, tmp_path, engine):
-    code, out, _ = train(capsys, mnist_dir, "--engine", engine, "--threads", "1", "--out", str(tmp_path / "m.npz"))
+    code, out, _ = train(
+        capsys, mnist_dir, "--engine", engine, "--threads", "1", "--out", str(tmp_path / "m.npz")
+    )
     assert code == 0 and "epoch 1/1" in out
 
 
@@ -100,7 +113,9 @@ def test_an_unknown_flag_names_the_subcommand(capsys):
     assert err.startswith("mlp train: error: unrecognized arguments: --epoch 3") and "mlp train --help" in err
 
 
-def test_missing_data_error_is_short_and_shows_the_flag_and_the_download_command(capsys, tmp_path, monkeypatch):
+def test_missing_data_error_is_short_and_shows_the_flag_and_the_download_command(
+    capsys, tmp_path, monkeypatch
+):
     monkeypatch.setenv("MLP_DATA_DIR", str(tmp_path / "nowhere"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.setenv("HOME", str(tmp_path))
@@ -125,8 +140,15 @@ def test_evaluate_reads_only_the_test_split(capsys, mnist_dir, tmp_path):
 
 def test_log_gradients_are_printed_and_plotted(capsys, mnist_dir, tmp_path):
     pytest.importorskip("matplotlib", reason="pictures need matplotlib")
-    code, out, _ = train(capsys, mnist_dir, "--log-gradients", "--plot", str(tmp_path / "pictures"),
-                         "--out", str(tmp_path / "m.npz"))
+    code, out, _ = train(
+        capsys,
+        mnist_dir,
+        "--log-gradients",
+        "--plot",
+        str(tmp_path / "pictures"),
+        "--out",
+        str(tmp_path / "m.npz"),
+    )
     assert code == 0 and "grad_norm " in out
     assert (tmp_path / "pictures" / "gradients.png").stat().st_size > 1000
 
@@ -136,8 +158,21 @@ def test_seed_is_drawn_printed_and_repeatable(capsys, mnist_dir, tmp_path):
     assert code == 0
     model = mlp.load(tmp_path / "a.npz")
     assert model.config["seed"] == 0 and "seed 0" in out
-    code = main(["train", "--data", str(mnist_dir), "--hidden", "16", "--epochs", "1", "--limit", "2000",
-                 "--out", str(tmp_path / "b.npz")])
+    code = main(
+        [
+            "train",
+            "--data",
+            str(mnist_dir),
+            "--hidden",
+            "16",
+            "--epochs",
+            "1",
+            "--limit",
+            "2000",
+            "--out",
+            str(tmp_path / "b.npz"),
+        ]
+    )
     out = capsys.readouterr().out
     seed = mlp.load(tmp_path / "b.npz").config["seed"]
     assert code == 0 and f"pass seed={seed} to repeat this run" in out
@@ -151,7 +186,6 @@ def test_gitignore_covers_the_default_outputs():
 def test_the_model_records_mnist_preprocessing_only_from_the_command_line(capsys, mnist_dir, tmp_path):
     assert train(capsys, mnist_dir, "--out", str(tmp_path / "m.npz"))[0] == 0
     assert mlp.load(tmp_path / "m.npz").config["preprocessing"]["input"] == "pixels / 255"
-
 
 
 def test_a_network_too_big_for_memory_is_one_line_before_training(capsys, mnist_dir, tmp_path):
@@ -169,7 +203,9 @@ def test_no_data_anywhere_and_a_failed_download_is_one_short_line(capsys, tmp_pa
     monkeypatch.delenv("MLP_DATA_DIR", raising=False)
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.setattr(datasets.download, "DEFAULT_MIRRORS", {"mnist": ["http://127.0.0.1:9/"], "fashion-mnist": []})
+    monkeypatch.setattr(
+        datasets.download, "DEFAULT_MIRRORS", {"mnist": ["http://127.0.0.1:9/"], "fashion-mnist": []}
+    )
     code = main(["train", "--epochs", "1", "--no-save"])
     err = capsys.readouterr().err.strip()
     assert code == 1 and len(err.splitlines()) == 1 and len(err) < 300, err

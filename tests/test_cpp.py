@@ -14,6 +14,7 @@ folders in the pytest cache (reused between runs; cmake rebuilds only what chang
 a C++ compiler the tests skip, except when $CI is set: then they fail, so a CI image that lost its
 compiler cannot pass silently.
 """
+
 from __future__ import annotations
 
 import json
@@ -74,8 +75,13 @@ def _configure_and_build(build, options, targets=()):
 
 
 def _ctest(build, env=None):
-    result = subprocess.run(["ctest", "--test-dir", str(build), "--output-on-failure"], capture_output=True,
-                            text=True, timeout=600, env=env)
+    result = subprocess.run(
+        ["ctest", "--test-dir", str(build), "--output-on-failure"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+    )
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
     return result.stdout
 
@@ -86,8 +92,9 @@ def cpp_build(request):
     # In CI the libraries must be there (.ci/run installs them): ON fails the configure step otherwise.
     # Elsewhere "ON when found" is CMake's own default, so options given earlier are not overridden.
     required = ["-DMLP_USE_ZLIB=ON", "-DMLP_USE_CBLAS=ON"] if os.environ.get("CI") else []
-    return _configure_and_build(_build_dir(request, ""), ["-DCMAKE_BUILD_TYPE=Release", "-DMLP_SANITIZE=OFF",
-                                                          *required])
+    return _configure_and_build(
+        _build_dir(request, ""), ["-DCMAKE_BUILD_TYPE=Release", "-DMLP_SANITIZE=OFF", *required]
+    )
 
 
 def _runner(exe):
@@ -96,7 +103,9 @@ def _runner(exe):
     def run(*args, check=True, timeout=300):
         result = subprocess.run([str(exe), *map(str, args)], capture_output=True, text=True, timeout=timeout)
         if check and result.returncode != 0:
-            raise AssertionError(f"mlp-cpp {' '.join(map(str, args))} exited {result.returncode}:\n{result.stderr}")
+            raise AssertionError(
+                f"mlp-cpp {' '.join(map(str, args))} exited {result.returncode}:\n{result.stderr}"
+            )
         return result
 
     run.exe = exe
@@ -138,8 +147,22 @@ def test_gemm_choice(cli, tmp_path):
     data = CPP / "tests" / "data" / "tiny"
     accuracies = {}
     for choice in ("own", "blas"):
-        result = cli("train", "--data", data, "--hidden", "16", "--epochs", "3", "--seed", "1", "--gemm", choice,
-                     "--dropout", "0", check=False)
+        result = cli(
+            "train",
+            "--data",
+            data,
+            "--hidden",
+            "16",
+            "--epochs",
+            "3",
+            "--seed",
+            "1",
+            "--gemm",
+            choice,
+            "--dropout",
+            "0",
+            check=False,
+        )
         if choice == "blas" and "also blas" not in cli("version").stdout:
             _assert_clean_failure(result, code=2)
             assert "no CBLAS" in result.stderr
@@ -150,8 +173,13 @@ def test_gemm_choice(cli, tmp_path):
         assert accuracies["own"] == pytest.approx(accuracies["blas"], abs=0.02)
     _assert_clean_failure(cli("train", "--data", data, "--gemm", "mkl", check=False), code=2)
     exe = cli.exe
-    result = subprocess.run([str(exe), "train", "--data", str(data), "--epochs", "1"], capture_output=True, text=True,
-                            timeout=120, env={**os.environ, "MLP_GEMM": "fast"})
+    result = subprocess.run(
+        [str(exe), "train", "--data", str(data), "--epochs", "1"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "MLP_GEMM": "fast"},
+    )
     _assert_clean_failure(result, code=2)
     assert "$MLP_GEMM" in result.stderr
 
@@ -173,8 +201,19 @@ def test_help_prints_the_defaults_of_the_one_table(cli):
     assert rows["--dropout"].rstrip().endswith(f"[{float(constant('kDropout')):g}]")
     assert rows["--optimizer"].rstrip().endswith(f"[{constant('kOptimizer')}]")
     assert rows["--schedule"].rstrip().endswith(f"[{constant('kSchedule')}]")
-    for flag in ("--hidden", "--batch-size", "--lr", "--momentum", "--activation", "--loss", "--init",
-                 "--weight-decay", "--clip-value", "--clip-norm", "--seed"):
+    for flag in (
+        "--hidden",
+        "--batch-size",
+        "--lr",
+        "--momentum",
+        "--activation",
+        "--loss",
+        "--init",
+        "--weight-decay",
+        "--clip-value",
+        "--clip-norm",
+        "--seed",
+    ):
         assert rows[flag].rstrip().endswith("]"), rows[flag]
 
 
@@ -187,10 +226,15 @@ def test_golden_vectors_are_current():
     )
     assert result.returncode in (0, 2), (
         "golden vectors are stale: run `python tests/golden/generate.py` and commit tests/golden/*.bin\n"
-        + result.stdout + result.stderr
+        + result.stdout
+        + result.stderr
     )
     if result.returncode == 2:
-        worst = max(float(line.split("difference")[1].split()[0]) for line in result.stdout.splitlines() if "eps" in line)
+        worst = max(
+            float(line.split("difference")[1].split()[0])
+            for line in result.stdout.splitlines()
+            if "eps" in line
+        )
         assert worst <= 64, result.stdout
 
 
@@ -200,8 +244,23 @@ def test_golden_vectors_are_current():
 @pytest.fixture(scope="session")
 def trained_model(cli, mnist_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("cpp_model") / "model.npz"
-    result = cli("train", "--data", mnist_dir, "--hidden", "64", "--epochs", "2", "--train-limit", "10000",
-                 "--batch-size", "64", "--seed", "1", "--out", out)
+    result = cli(
+        "train",
+        "--data",
+        mnist_dir,
+        "--hidden",
+        "64",
+        "--epochs",
+        "2",
+        "--train-limit",
+        "10000",
+        "--batch-size",
+        "64",
+        "--seed",
+        "1",
+        "--out",
+        out,
+    )
     return out, result.stdout
 
 
@@ -229,7 +288,9 @@ def test_cpp_model_loads_in_python(trained_model, mnist_dir):
     assert meta["dtype"] == "float32" and params[0][0].dtype == np.float32 and params[0][0].shape == (784, 64)
     assert meta["preprocessing"]["input"] == "pixels / 255" and meta["producer"].startswith("mlp-cpp")
     _, (X_test, y_test) = mlp.datasets.load_mnist(mnist_dir)
-    model = mlp.MLP(params, activation=meta["activation"], loss=meta["loss"], classes=np.asarray(meta["classes"]))
+    model = mlp.MLP(
+        params, activation=meta["activation"], loss=meta["loss"], classes=np.asarray(meta["classes"])
+    )
     assert model.score(X_test, y_test) == pytest.approx(_test_accuracy(stdout), abs=1.5e-4)
     load = getattr(mlp, "load", None)
     if load is not None:  # the package's own loader accepts the file and its history
@@ -247,10 +308,16 @@ def _save_python_model(model, path):
     for index, (W, b) in enumerate(model.get_weights()):
         arrays[f"W{index}"], arrays[f"b{index}"] = W, b
     meta = {
-        "format": "mlp-model", "format_version": 1, "library_version": "0.1.0",
-        "hidden_sizes": model.hidden_sizes, "activation": model.activation, "loss": model.loss,
-        "n_features": model.n_features_in_, "classes": [int(c) for c in np.asarray(model.classes_)],
-        "dtype": model.dtype, "preprocessing": {"normalize": True},
+        "format": "mlp-model",
+        "format_version": 1,
+        "library_version": "0.1.0",
+        "hidden_sizes": model.hidden_sizes,
+        "activation": model.activation,
+        "loss": model.loss,
+        "n_features": model.n_features_in_,
+        "classes": [int(c) for c in np.asarray(model.classes_)],
+        "dtype": model.dtype,
+        "preprocessing": {"normalize": True},
     }
     arrays["metadata"] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
     np.savez(path, **arrays)
@@ -261,8 +328,15 @@ def test_cpp_evaluates_python_model(cli, mnist_dir, tmp_path, dtype):
     import mlp
 
     (X_train, y_train), (X_test, y_test) = mlp.datasets.load_mnist(mnist_dir, dtype=dtype)
-    model = mlp.fit(X_train[:3000], y_train[:3000], hidden_sizes=[32, 16], activation="tanh", epochs=2,
-                    dtype=dtype, seed=0)
+    model = mlp.fit(
+        X_train[:3000],
+        y_train[:3000],
+        hidden_sizes=[32, 16],
+        activation="tanh",
+        epochs=2,
+        dtype=dtype,
+        seed=0,
+    )
     path = tmp_path / "python_model.npz"
     _save_python_model(model, path)
     result = cli("evaluate", path, "--data", mnist_dir)
@@ -279,7 +353,9 @@ def test_mlpd_files_both_ways(cli, mnist_dir, tmp_path):
     python_dir.mkdir()
     mlp.datasets.write_binary(python_dir / "train.mlpd", X_train[:2000], y_train[:2000])
     mlp.datasets.write_binary(python_dir / "test.mlpd", X_test[:500], y_test[:500])
-    result = cli("train", "--data", python_dir, "--hidden", "32", "--epochs", "5", "--lr", "0.005", "--seed", "0")
+    result = cli(
+        "train", "--data", python_dir, "--hidden", "32", "--epochs", "5", "--lr", "0.005", "--seed", "0"
+    )
     assert "2000 training images" in result.stdout and _test_accuracy(result.stdout) > 0.8
 
     cpp_dir = tmp_path / "from_cpp"
@@ -297,7 +373,9 @@ def _value_data(path, *, outputs, loss="squared_error", n_train=600, n_test=200,
     """A smooth synthetic problem in the .npz layout the port reads for real-valued targets."""
     rng = np.random.default_rng(seed)
     X = rng.standard_normal((n_train + n_test, 5))
-    Y = np.tanh(X @ rng.standard_normal((5, outputs))) + 0.05 * rng.standard_normal((n_train + n_test, outputs))
+    Y = np.tanh(X @ rng.standard_normal((5, outputs))) + 0.05 * rng.standard_normal(
+        (n_train + n_test, outputs)
+    )
     if loss == "binary_cross_entropy":
         Y = (Y > 0).astype(np.float64)
     if outputs == 1:
@@ -337,8 +415,16 @@ def test_cpp_evaluates_python_regression_model(cli, tmp_path, dtype, outputs):
     X_test, Y_test = _value_data(data, outputs=outputs)
     with np.load(data) as archive:
         X_train, Y_train = archive["X_train"], archive["y_train"]
-    model = mlp.fit(X_train, Y_train, loss="squared_error", hidden_sizes=[16, 8], activation="tanh", epochs=5,
-                    dtype=dtype, seed=0)
+    model = mlp.fit(
+        X_train,
+        Y_train,
+        loss="squared_error",
+        hidden_sizes=[16, 8],
+        activation="tanh",
+        epochs=5,
+        dtype=dtype,
+        seed=0,
+    )
     path = tmp_path / "python_regressor.npz"
     model.save(path)
     with np.load(path, allow_pickle=False) as archive:
@@ -365,9 +451,34 @@ def test_cpp_regression_model_loads_in_python(cli, tmp_path, dtype, outputs):
     data = tmp_path / "data.npz"
     X_test, Y_test = _value_data(data, outputs=outputs)
     out = tmp_path / "cpp_regressor.npz"
-    result = cli("train", "--data", data, "--hidden", "32", "--epochs", "30", "--batch-size", "32", "--optimizer",
-                 "adam", "--lr", "0.01", "--dropout", "0", "--seed", "3", "--dtype", dtype, "--out", out)
-    losses = [float(line.split("loss")[1].split()[0]) for line in result.stdout.splitlines() if line.startswith("epoch")]
+    result = cli(
+        "train",
+        "--data",
+        data,
+        "--hidden",
+        "32",
+        "--epochs",
+        "30",
+        "--batch-size",
+        "32",
+        "--optimizer",
+        "adam",
+        "--lr",
+        "0.01",
+        "--dropout",
+        "0",
+        "--seed",
+        "3",
+        "--dtype",
+        dtype,
+        "--out",
+        out,
+    )
+    losses = [
+        float(line.split("loss")[1].split()[0])
+        for line in result.stdout.splitlines()
+        if line.startswith("epoch")
+    ]
     assert len(losses) == 30 and losses[-1] < 0.5 * losses[0]
     mse, r2 = _value_scores(result.stdout)
     assert r2 > 0.8, result.stdout
@@ -395,22 +506,53 @@ def test_multilabel_models_both_ways(cli, tmp_path):
     data = tmp_path / "labels.npz"
     X_test, Y_test = _value_data(data, outputs=3, loss="binary_cross_entropy")
     out = tmp_path / "cpp_multilabel.npz"
-    result = cli("train", "--data", data, "--loss", "binary_cross_entropy", "--hidden", "16", "--epochs", "20",
-                 "--optimizer", "adam", "--lr", "0.01", "--seed", "0", "--dtype", "float64", "--out", out)
+    result = cli(
+        "train",
+        "--data",
+        data,
+        "--loss",
+        "binary_cross_entropy",
+        "--hidden",
+        "16",
+        "--epochs",
+        "20",
+        "--optimizer",
+        "adam",
+        "--lr",
+        "0.01",
+        "--seed",
+        "0",
+        "--dtype",
+        "float64",
+        "--out",
+        out,
+    )
     _, accuracy = _value_scores(result.stdout)
     model = mlp.load(out)
     assert model.loss == "binary_cross_entropy" and model.classes_ is None and model.n_outputs == 3
     assert model.score(X_test, Y_test) == pytest.approx(accuracy, abs=1e-4) and accuracy > 0.6
     cli("evaluate", out, "--data", data, "--predictions", tmp_path / "p.npz")
-    np.testing.assert_allclose(_predictions(tmp_path / "p.npz"), model.predict_proba(X_test), rtol=1e-11, atol=1e-12)
+    np.testing.assert_allclose(
+        _predictions(tmp_path / "p.npz"), model.predict_proba(X_test), rtol=1e-11, atol=1e-12
+    )
 
     with np.load(data) as archive:
-        python_model = mlp.fit(archive["X_train"], archive["y_train"], loss="binary_cross_entropy",
-                               hidden_sizes=[8], epochs=3, seed=1)
+        python_model = mlp.fit(
+            archive["X_train"],
+            archive["y_train"],
+            loss="binary_cross_entropy",
+            hidden_sizes=[8],
+            epochs=3,
+            seed=1,
+        )
     python_model.save(tmp_path / "python_multilabel.npz")
     cli("evaluate", tmp_path / "python_multilabel.npz", "--data", data, "--predictions", tmp_path / "q.npz")
-    np.testing.assert_allclose(_predictions(tmp_path / "q.npz"), python_model.predict_proba(X_test.astype(np.float32)),
-                               rtol=2e-5, atol=2e-6)
+    np.testing.assert_allclose(
+        _predictions(tmp_path / "q.npz"),
+        python_model.predict_proba(X_test.astype(np.float32)),
+        rtol=2e-5,
+        atol=2e-6,
+    )
 
 
 def test_bad_value_data(cli, tmp_path, trained_model):
@@ -456,8 +598,9 @@ def test_bad_value_data(cli, tmp_path, trained_model):
     wrong_width = tmp_path / "wrong_width.npz"
     np.savez(wrong_width, X_test=X_test[:, :4], y_test=Y_test)
     _assert_clean_failure(cli("evaluate", regressor, "--data", wrong_width, check=False), code=1)
-    _assert_clean_failure(cli("evaluate", classifier, "--data", tiny, "--predictions", tmp_path / "p.npz",
-                              check=False), code=2)
+    _assert_clean_failure(
+        cli("evaluate", classifier, "--data", tiny, "--predictions", tmp_path / "p.npz", check=False), code=2
+    )
 
 
 # ---- malformed flags and files ----------------------------------------------------------------------
@@ -522,7 +665,9 @@ def test_bad_data_files(cli, tmp_path):
     folder.mkdir()
     import gzip
 
-    images = gzip.compress(np.array([2051, 10, 28, 28], dtype=">u4").tobytes() + bytes(range(256)) * 30, mtime=0)
+    images = gzip.compress(
+        np.array([2051, 10, 28, 28], dtype=">u4").tobytes() + bytes(range(256)) * 30, mtime=0
+    )
     labels = gzip.compress(np.array([2049, 10], dtype=">u4").tobytes() + bytes(10), mtime=0)
     for prefix in ("train", "t10k"):
         _write(folder / f"{prefix}-labels-idx1-ubyte.gz", labels)
@@ -581,7 +726,9 @@ def test_bad_model_files(cli, tmp_path, trained_model, mnist_dir):
     # A compressed archive (np.savez_compressed) is read too.
     compressed = tmp_path / "compressed.npz"
     np.savez_compressed(compressed, **arrays)
-    assert _test_accuracy(cli("evaluate", compressed, "--data", mnist_dir, "--test-limit", "1000").stdout) > 0.85
+    assert (
+        _test_accuracy(cli("evaluate", compressed, "--data", mnist_dir, "--test-limit", "1000").stdout) > 0.85
+    )
 
 
 # ---- the no-libraries configuration and the sanitizers ---------------------------------------------
@@ -593,8 +740,11 @@ def test_no_libraries_build(request, mnist_dir, tmp_path):
     With $MLP_CPP_SANITIZE (CI) under AddressSanitizer + UndefinedBehaviorSanitizer."""
     sanitize = bool(os.environ.get("MLP_CPP_SANITIZE"))
     options = ["-DMLP_USE_ZLIB=OFF", "-DMLP_USE_CBLAS=OFF"]
-    options += ["-DMLP_SANITIZE=ON", "-DCMAKE_BUILD_TYPE=RelWithDebInfo"] if sanitize else [
-        "-DMLP_SANITIZE=OFF", "-DCMAKE_BUILD_TYPE=Release"]
+    options += (
+        ["-DMLP_SANITIZE=ON", "-DCMAKE_BUILD_TYPE=RelWithDebInfo"]
+        if sanitize
+        else ["-DMLP_SANITIZE=OFF", "-DCMAKE_BUILD_TYPE=Release"]
+    )
     build = _configure_and_build(_build_dir(request, "-nolib"), options)
     output = _ctest(build)
     assert "golden_blas" not in output
@@ -602,8 +752,25 @@ def test_no_libraries_build(request, mnist_dir, tmp_path):
     version = cli("version").stdout
     assert "inflate built-in" in version and "blas" not in version, version
     out = tmp_path / "model.npz"
-    result = cli("train", "--data", mnist_dir, "--hidden", "32", "--epochs", "2", "--lr", "0.005", "--train-limit", "3000",
-                 "--test-limit", "1000", "--seed", "2", "--out", out)
+    result = cli(
+        "train",
+        "--data",
+        mnist_dir,
+        "--hidden",
+        "32",
+        "--epochs",
+        "2",
+        "--lr",
+        "0.005",
+        "--train-limit",
+        "3000",
+        "--test-limit",
+        "1000",
+        "--seed",
+        "2",
+        "--out",
+        out,
+    )
     assert "3000 training images" in result.stdout and _test_accuracy(result.stdout) > 0.7
     with np.load(out, allow_pickle=False) as archive:
         arrays = {key: archive[key] for key in archive.files}
@@ -613,7 +780,9 @@ def test_no_libraries_build(request, mnist_dir, tmp_path):
     assert _test_accuracy(evaluated) == pytest.approx(_test_accuracy(result.stdout), abs=1e-4)
 
 
-@pytest.mark.skipif(not os.environ.get("MLP_CPP_SANITIZE"), reason="set MLP_CPP_SANITIZE=1 to build with TSan")
+@pytest.mark.skipif(
+    not os.environ.get("MLP_CPP_SANITIZE"), reason="set MLP_CPP_SANITIZE=1 to build with TSan"
+)
 def test_thread_sanitizer(request):
     """ThreadSanitizer over the thread pool: thousands of small jobs, nested and concurrent dispatch,
     shutdowns and restarts (test_units `parallel`), the threaded GEMM and training runs. Any data
@@ -625,7 +794,9 @@ def test_thread_sanitizer(request):
     )
     result = subprocess.run(
         [str(build / "test_units"), str(CPP / "tests" / "data"), "parallel", "gemm", "training"],
-        capture_output=True, text=True, timeout=600,
+        capture_output=True,
+        text=True,
+        timeout=600,
         env={**os.environ, "TSAN_OPTIONS": "halt_on_error=1 second_deadlock_stack=1"},
     )
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-6000:]

@@ -2,6 +2,7 @@
 joblib's "dask" backend spreads the fits over the workers (here a LocalCluster of two worker
 processes, so every estimator and fold travels pickled, as on a real cluster) and finds the same
 scores and best parameters as the serial search."""
+
 import os
 
 import numpy as np
@@ -12,7 +13,7 @@ from tests.helpers import blobs
 
 def _distributed():
     try:
-        import distributed  # noqa: F401
+        import distributed
         import joblib  # noqa: F401
         import sklearn  # noqa: F401
     except ImportError as error:
@@ -46,8 +47,12 @@ def test_grid_search_on_a_dask_cluster_matches_the_serial_search():
     X = X + np.random.default_rng(1).normal(0, 2.0, size=X.shape)  # overlapping classes: scores differ
     serial = _search(n_jobs=1).fit(X, y)
 
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
-            distributed.Client(cluster, timeout="60s") as client:
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster, timeout="60s") as client,
+    ):
         with joblib.parallel_backend("dask"):
             spread = _search(n_jobs=-1).fit(X, y)
         # the fits ran on the workers: each worker's log of finished tasks is not empty

@@ -11,6 +11,7 @@ stay under 64 MiB, whatever the mutated headers declare.
 About 2,550 cases in all (FAMILY_EXAMPLES per family, twice for .mlpd, half for images), 20-40 s on one core;
 ``MLP_FUZZ_EXAMPLES=20000`` runs a longer campaign.
 """
+
 import gzip
 import io
 import os
@@ -34,8 +35,12 @@ FAMILY_EXAMPLES = int(os.environ.get("MLP_FUZZ_EXAMPLES", "300"))  # raise it fo
 MEMORY_BOUND = 64 << 20
 RUNS: dict[str, int] = {}  # family -> cases run (printed at the end with pytest -s)
 
-FUZZ = settings(max_examples=FAMILY_EXAMPLES, deadline=None, database=None,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+FUZZ = settings(
+    max_examples=FAMILY_EXAMPLES,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 
 # --------------------------------------------------------------------------------------------
 # Valid seeds
@@ -116,11 +121,11 @@ def mutate(data: bytes, operations) -> bytes:
         elif kind == "cut":
             del data[position:]
         elif kind == "u32":
-            data[position:position + 4] = struct.pack(operation[3] + "I", operation[2])
+            data[position : position + 4] = struct.pack(operation[3] + "I", operation[2])
         elif kind == "insert":
             data[position:position] = operation[2]
         elif kind == "dup":
-            data[position:position] = data[position:position + operation[2]]
+            data[position:position] = data[position : position + operation[2]]
     return bytes(data)
 
 
@@ -134,8 +139,11 @@ _WORK = Path(tempfile.mkdtemp(prefix="mlp-fuzz-"))
 @pytest.fixture(scope="module", autouse=True)
 def _report():
     yield
-    print("\nmutation cases run: " + ", ".join(f"{k} {v}" for k, v in RUNS.items())
-          + f"; total {sum(RUNS.values())}")
+    print(
+        "\nmutation cases run: "
+        + ", ".join(f"{k} {v}" for k, v in RUNS.items())
+        + f"; total {sum(RUNS.values())}"
+    )
 
 
 def _write(name: str, data: bytes) -> Path:

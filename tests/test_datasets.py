@@ -3,6 +3,7 @@
 Downloads run against a local HTTP server on 127.0.0.1 only: the default public mirrors are
 replaced by empty lists and urlopen refuses any other host, so no test can reach the internet.
 """
+
 import gzip
 import hashlib
 import http.server
@@ -24,7 +25,6 @@ import pytest
 
 from mlp import datasets
 from mlp._files import atomic_write, sha256_of
-from tests.test_datasets_hostile import MiB, deflate_then_zeros, idx_bytes
 from mlp.datasets import (
     FILE_NAMES,
     MNIST_SHA256,
@@ -40,6 +40,7 @@ from mlp.datasets import (
     write_binary,
     write_idx,
 )
+from tests.test_datasets_hostile import MiB, deflate_then_zeros, idx_bytes
 
 TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
 TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
@@ -116,7 +117,11 @@ def _copy_cache(raw_dir, folder):
 
 
 def _hidden_files(folder):
-    return sorted(p.name for p in Path(folder).iterdir() if p.name.startswith(".")) if Path(folder).exists() else []
+    return (
+        sorted(p.name for p in Path(folder).iterdir() if p.name.startswith("."))
+        if Path(folder).exists()
+        else []
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -190,10 +195,12 @@ class _Server(http.server.ThreadingHTTPServer):
 def http_server(mnist_dir, raw_dir):
     server = _Server(("127.0.0.1", 0), _Handler)
     server.files = {
-        name: ((Path(mnist_dir) / (name + ".gz")).read_bytes()
-               if (Path(mnist_dir) / (name + ".gz")).exists()
-               else gzip.compress((raw_dir / name).read_bytes(), compresslevel=1),
-               (raw_dir / name).read_bytes())
+        name: (
+            (Path(mnist_dir) / (name + ".gz")).read_bytes()
+            if (Path(mnist_dir) / (name + ".gz")).exists()
+            else gzip.compress((raw_dir / name).read_bytes(), compresslevel=1),
+            (raw_dir / name).read_bytes(),
+        )
         for name in FILE_NAMES
     }
     server.requests = []
@@ -249,16 +256,14 @@ def test_atomic_write_replaces_on_success(tmp_path):
 def test_atomic_write_leaves_target_untouched_on_error(tmp_path):
     target = tmp_path / "model.bin"
     target.write_bytes(b"old")
-    with pytest.raises(RuntimeError, match="boom"):
-        with atomic_write(target) as handle:
-            handle.write(b"partial")
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError, match="boom"), atomic_write(target) as handle:
+        handle.write(b"partial")
+        raise RuntimeError("boom")
     assert target.read_bytes() == b"old"
     assert _hidden_files(tmp_path) == []
-    with pytest.raises(RuntimeError):
-        with atomic_write(tmp_path / "fresh.txt", "w") as handle:
-            handle.write("x")
-            raise RuntimeError
+    with pytest.raises(RuntimeError), atomic_write(tmp_path / "fresh.txt", "w") as handle:
+        handle.write("x")
+        raise RuntimeError
     assert list(tmp_path.iterdir()) == [target]
 
 
@@ -266,9 +271,8 @@ def test_atomic_write_text_and_bad_mode(tmp_path):
     with atomic_write(tmp_path / "a.txt", "w") as handle:
         handle.write("héllo\n")
     assert (tmp_path / "a.txt").read_text(encoding="utf-8") == "héllo\n"
-    with pytest.raises(ValueError, match="write modes"):
-        with atomic_write(tmp_path / "a.txt", "rb"):
-            pass
+    with pytest.raises(ValueError, match="write modes"), atomic_write(tmp_path / "a.txt", "rb"):
+        pass
 
 
 def test_sha256_of_bytes_and_file(tmp_path):
@@ -420,7 +424,7 @@ def test_binary_full_roundtrip_and_layout(tmp_path, raw_dir, real):
     assert struct.unpack_from("<4sIIII", data) == (b"MLPD", 1, 10000, 28, 28)
     assert len(data) == 20 + 10000 * 784 + 10000
     (X, y), (Xt, yt) = real
-    assert data[20:20 + 784] == Xt[0].tobytes()
+    assert data[20 : 20 + 784] == Xt[0].tobytes()
     assert data[-10000:] == yt.astype(np.uint8).tobytes()
     Xr, yr = read_binary(test_path)
     assert Xr.dtype == np.uint8 and Xr.shape == (10000, 28, 28) and yr.dtype == np.uint8
@@ -505,7 +509,9 @@ def test_wrong_magic(small_idx):
     images, labels = small_idx / FILE_NAMES[0], small_idx / FILE_NAMES[1]
     original = images.read_bytes()
     images.write_bytes(labels.read_bytes())  # a labels file where the images belong
-    with pytest.raises(DatasetFormatError, match=r"train-images-idx3-ubyte: magic number 2049, expected 2051"):
+    with pytest.raises(
+        DatasetFormatError, match=r"train-images-idx3-ubyte: magic number 2049, expected 2051"
+    ):
         load_mnist(small_idx)
     images.write_bytes(HTML_PAGE)
     with pytest.raises(DatasetFormatError, match="not an IDX file.*HTML"):
@@ -557,14 +563,17 @@ def _edit_row(path, row, edit):
     path.write_text("\n".join(lines) + "\n")
 
 
-@pytest.mark.parametrize("edit, message", [
-    (lambda f: f[:-1], "number of columns changed"),
-    (lambda f: f + ["0"], "number of columns changed"),
-    (lambda f: f[:5] + ["1.5"] + f[6:], "could not convert string '1.5'"),
-    (lambda f: f[:5] + ["x"] + f[6:], "could not convert string 'x'"),
-    (lambda f: f[:5] + ["300"] + f[6:], r"pixels must be in 0..255"),
-    (lambda f: ["10"] + f[1:], "label 10 at index 2"),
-])
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda f: f[:-1], "number of columns changed"),
+        (lambda f: f + ["0"], "number of columns changed"),
+        (lambda f: f[:5] + ["1.5"] + f[6:], "could not convert string '1.5'"),
+        (lambda f: f[:5] + ["x"] + f[6:], "could not convert string 'x'"),
+        (lambda f: f[:5] + ["300"] + f[6:], r"pixels must be in 0..255"),
+        (lambda f: ["10"] + f[1:], "label 10 at index 2"),
+    ],
+)
 def test_bad_csv(small_csv, edit, message):
     train_csv, _ = small_csv
     _edit_row(train_csv, 3, edit)
@@ -692,7 +701,9 @@ def test_corrupt_cached_file_is_deleted_and_fetched_again(tmp_path, mirrors, raw
         got = _download(cache, mirrors("good"))
     _assert_equal_splits(got, real)
     _assert_cache_complete(cache)
-    assert sorted(file for _, file in mirrors.requests) == sorted([FILE_NAMES[1] + ".gz", FILE_NAMES[2] + ".gz"])
+    assert sorted(file for _, file in mirrors.requests) == sorted(
+        [FILE_NAMES[1] + ".gz", FILE_NAMES[2] + ".gz"]
+    )
 
 
 def test_corrupt_cache_without_download_says_so(tmp_path, mirrors, raw_dir):
@@ -826,7 +837,13 @@ def _overdeclared(handler, base):
     handler._send(gzip.compress(magic + struct.pack(f">{len(dims)}I", *dims)))
 
 
-HOSTILE_MODES = {"drip": _drip, "huge": _huge, "endless": _endless, "bomb": _bomb, "overdeclared": _overdeclared}
+HOSTILE_MODES = {
+    "drip": _drip,
+    "huge": _huge,
+    "endless": _endless,
+    "bomb": _bomb,
+    "overdeclared": _overdeclared,
+}
 
 
 @pytest.fixture
@@ -897,8 +914,9 @@ def test_split_downloads_only_its_files(tmp_path, mirrors, real):
     np.testing.assert_array_equal(X, real[1][0])
     assert sorted(name for _, name in mirrors.requests) == sorted(n + ".gz" for n in FILE_NAMES[2:])
     assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == sorted(FILE_NAMES[2:])
-    folder = datasets.download_mnist(tmp_path / "other", mirrors=mirrors("good"), use_default_mirrors=False,
-                                     split="train")
+    folder = datasets.download_mnist(
+        tmp_path / "other", mirrors=mirrors("good"), use_default_mirrors=False, split="train"
+    )
     assert sorted(p.name for p in folder.iterdir()) == sorted(FILE_NAMES[:2])
 
 

@@ -7,6 +7,7 @@ measures the peak RSS of a subprocess.
 
 The helpers that build bombs are imported by tests/test_data_fuzz.py too.
 """
+
 import gzip
 import os
 import struct
@@ -14,8 +15,6 @@ import subprocess
 import sys
 import textwrap
 import tracemalloc
-import warnings
-import zipfile
 import zlib
 from pathlib import Path
 
@@ -23,8 +22,17 @@ import numpy as np
 import pytest
 
 from mlp import datasets
-from mlp.datasets import (DatasetFormatError, DatasetNotFoundError, FILE_NAMES, load_mnist, read_binary,
-                          read_idx, save_npz, write_binary, write_idx)
+from mlp.datasets import (
+    FILE_NAMES,
+    DatasetFormatError,
+    DatasetNotFoundError,
+    load_mnist,
+    read_binary,
+    read_idx,
+    save_npz,
+    write_binary,
+    write_idx,
+)
 
 MiB = 1 << 20
 REPO = Path(__file__).resolve().parent.parent
@@ -82,12 +90,50 @@ def forge_zip(path, entries) -> Path:
     for name, payload, method, crc, file_size in entries:
         raw = name.encode()
         offset = len(local)
-        local += struct.pack("<4sHHHHHIIIHH", b"PK\x03\x04", 20, 0, method, 0, 0x21, crc, len(payload),
-                             file_size, len(raw), 0) + raw + payload
-        central += struct.pack("<4sHHHHHHIIIHHHHHII", b"PK\x01\x02", 20, 20, 0, method, 0, 0x21, crc,
-                               len(payload), file_size, len(raw), 0, 0, 0, 0, 0, offset) + raw
-    end = struct.pack("<4sHHHHIIH", b"PK\x05\x06", 0, 0, len(entries), len(entries), len(central),
-                      len(local), 0)
+        local += (
+            struct.pack(
+                "<4sHHHHHIIIHH",
+                b"PK\x03\x04",
+                20,
+                0,
+                method,
+                0,
+                0x21,
+                crc,
+                len(payload),
+                file_size,
+                len(raw),
+                0,
+            )
+            + raw
+            + payload
+        )
+        central += (
+            struct.pack(
+                "<4sHHHHHHIIIHHHHHII",
+                b"PK\x01\x02",
+                20,
+                20,
+                0,
+                method,
+                0,
+                0x21,
+                crc,
+                len(payload),
+                file_size,
+                len(raw),
+                0,
+                0,
+                0,
+                0,
+                0,
+                offset,
+            )
+            + raw
+        )
+    end = struct.pack(
+        "<4sHHHHIIH", b"PK\x05\x06", 0, 0, len(entries), len(entries), len(central), len(local), 0
+    )
     Path(path).write_bytes(bytes(local + central + end))
     return Path(path)
 
@@ -109,7 +155,7 @@ def peak_bytes(function, *args, **kwargs):
         try:
             function(*args, **kwargs)
             error = None
-        except Exception as exc:  # noqa: BLE001 - returned for the caller's assertions
+        except Exception as exc:
             error = exc
         return tracemalloc.get_traced_memory()[1], error
     finally:
@@ -245,8 +291,10 @@ def test_npz_entry_inflating_past_its_declared_size_stops_there(tmp_path):
 def test_npz_unknown_entries_are_never_inflated(tmp_path):
     (X, y), (Xt, yt) = small_split(4), small_split(2)
     garbage = b"\xff" * 64  # not even valid deflate data
-    entries = _keras_entries(X, y, Xt, yt) + [("extra.npy", garbage, 8, 0, 3 << 30),
-                                              ("README", garbage, 12, 0, 10)]
+    entries = _keras_entries(X, y, Xt, yt) + [
+        ("extra.npy", garbage, 8, 0, 3 << 30),
+        ("README", garbage, 12, 0, 10),
+    ]
     path = forge_zip(tmp_path / "mnist.npz", entries)
     (Xr, _), _ = load_mnist(path, normalize=False, dtype="uint8", flatten=False)
     np.testing.assert_array_equal(Xr, X)
@@ -268,6 +316,7 @@ def test_npz_odd_entries(tmp_path):
     (X, y), (Xt, yt) = small_split(4), small_split(2)
     entries = _keras_entries(X, y, Xt, yt)
     data = npy_header(y.shape) + y.tobytes()
+
     def stored(payload, size=None):  # an uncompressed entry with the right CRC
         return ("y_train.npy", payload, 0, zlib.crc32(payload), len(payload) if size is None else size)
 
@@ -413,6 +462,8 @@ def test_idx_gzip_bomb_peak_rss_in_a_subprocess(tmp_path):
     outcome, before, after = result.stdout.split()
     assert outcome == "DatasetFormatError"
     growth_kib = int(after) - int(before)  # ru_maxrss is in KiB on Linux
-    print(f"reading a 4 GiB IDX gzip bomb: peak RSS {int(after) // 1024} MiB, {growth_kib} KiB over the "
-          f"peak after the imports")
+    print(
+        f"reading a 4 GiB IDX gzip bomb: peak RSS {int(after) // 1024} MiB, {growth_kib} KiB over the "
+        f"peak after the imports"
+    )
     assert growth_kib < 32 * 1024, growth_kib

@@ -1,4 +1,5 @@
 """mlp._progress: the one progress-bar helper (downloads use it here; training uses it too)."""
+
 import sys
 
 import pytest
@@ -59,7 +60,9 @@ def test_disabled_or_without_tqdm_is_silent(monkeypatch):
 
 def test_enabled_without_tqdm_says_how_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "tqdm", None)
-    with pytest.raises(ImportError, match=r'progress bars need tqdm: pip install "mlp-from-scratch\[progress\]"'):
+    with pytest.raises(
+        ImportError, match=r'progress bars need tqdm: pip install "mlp-from-scratch\[progress\]"'
+    ):
         progress_bar(5, "x", enabled=True)
 
 

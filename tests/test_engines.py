@@ -1,4 +1,5 @@
 """The Numba engine against the generic array-API path: same seed, same data, same network."""
+
 import numpy as np
 import pytest
 
@@ -27,7 +28,9 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("options", CASES, ids=lambda o: ",".join(f"{k}={v}" for k, v in o.items()) or "defaults")
+@pytest.mark.parametrize(
+    "options", CASES, ids=lambda o: ",".join(f"{k}={v}" for k, v in o.items()) or "defaults"
+)
 def test_engines_agree_in_float64_after_several_epochs(mnist_subset, options):
     X, y = mnist_subset
     if options.get("batch_size") == 1:
@@ -96,7 +99,9 @@ def test_a_broken_kernels_import_reports_the_real_error(monkeypatch):
     be reported as "needs Numba"."""
     rng = np.random.default_rng(0)
     X, y = rng.normal(size=(20, 3)), rng.integers(0, 2, 20)
-    real = ImportError("cannot import name 'gather_rows' from 'mlp_kernels._layers'", name="mlp_kernels._layers")
+    real = ImportError(
+        "cannot import name 'gather_rows' from 'mlp_kernels._layers'", name="mlp_kernels._layers"
+    )
     monkeypatch.setattr(numba_engine, "NUMBA_AVAILABLE", False)
     monkeypatch.setattr(numba_engine, "_IMPORT_ERROR", real)
     with pytest.raises(ImportError, match="could not import its kernels.*gather_rows") as caught:
@@ -131,5 +136,7 @@ def test_fortran_ordered_input_is_made_contiguous_once_not_every_epoch(monkeypat
     fortran = mlp.fit(X, y, hidden_sizes=[4], epochs=5, batch_size=16, seed=0, engine="numba")
     assert len(copies) == 1
     monkeypatch.setattr(numba_engine.np, "ascontiguousarray", real)
-    contiguous = mlp.fit(np.ascontiguousarray(X), y, hidden_sizes=[4], epochs=5, batch_size=16, seed=0, engine="numba")
+    contiguous = mlp.fit(
+        np.ascontiguousarray(X), y, hidden_sizes=[4], epochs=5, batch_size=16, seed=0, engine="numba"
+    )
     np.testing.assert_array_equal(fortran.params[0][0], contiguous.params[0][0])

@@ -1,4 +1,5 @@
 """In CI every optional dependency the suite exercises is installed, so nothing that should run skips."""
+
 import importlib
 import os
 

@@ -1,6 +1,7 @@
 """mlp.MLPClassifier: scikit-learn's own estimator checks, labels of every kind, partial_fit
 and warm_start continuing the optimizer state, meta-estimators, pickling, the array API, and the
 message when scikit-learn is missing."""
+
 import copy
 import math
 import pickle
@@ -13,7 +14,9 @@ import warnings
 import numpy as np
 import pytest
 
-sklearn = pytest.importorskip("sklearn", reason="scikit-learn is the optional extra mlp-from-scratch[sklearn]")
+sklearn = pytest.importorskip(
+    "sklearn", reason="scikit-learn is the optional extra mlp-from-scratch[sklearn]"
+)
 
 from sklearn.base import clone  # noqa: E402
 from sklearn.exceptions import ConvergenceWarning  # noqa: E402
@@ -52,8 +55,14 @@ def fit_quietly(model, *args, **kwargs):
 @parametrize_with_checks(
     [
         MLPClassifier(),
-        MLPClassifier(hidden_layer_sizes=(16, 8), solver="sgd", learning_rate="adaptive", dropout=0.1,
-                      clip_norm=1.0, batch_size=32),
+        MLPClassifier(
+            hidden_layer_sizes=(16, 8),
+            solver="sgd",
+            learning_rate="adaptive",
+            dropout=0.1,
+            clip_norm=1.0,
+            batch_size=32,
+        ),
         MLPClassifier(solver="lbfgs", max_iter=50),
     ]
 )
@@ -67,7 +76,9 @@ def test_defaults_and_params_round_trip():
     model = MLPClassifier()
     params = model.get_params()
     assert params["hidden_layer_sizes"] == (100,) and params["solver"] == "adam" and params["max_iter"] == 200
-    assert params["batch_size"] == "auto" and params["alpha"] == 0.0001 and params["learning_rate"] == "constant"
+    assert (
+        params["batch_size"] == "auto" and params["alpha"] == 0.0001 and params["learning_rate"] == "constant"
+    )
     assert params["dtype"] is None and params["random_state"] is None and params["verbose"] is False
     model.set_params(hidden_layer_sizes=(4, 3), learning_rate_init=0.01)
     copy = clone(model)
@@ -94,7 +105,10 @@ def test_defaults_and_params_round_trip():
         (dict(n_iter_no_change=0), "n_iter_no_change"),
         (dict(dtype="float16"), "dtype"),
         (dict(solver="newton"), "unknown solver 'newton'; choose one of 'lbfgs', 'sgd', 'adam'"),
-        (dict(learning_rate="linear"), "unknown learning_rate 'linear'; choose one of 'constant', 'invscaling'"),
+        (
+            dict(learning_rate="linear"),
+            "unknown learning_rate 'linear'; choose one of 'constant', 'invscaling'",
+        ),
         (dict(loss="hinge"), "unknown loss 'hinge'"),
         (dict(shuffle="yes"), "shuffle must be True or False"),
     ],
@@ -110,10 +124,34 @@ def test_bad_hyper_parameters_raise_at_fit_not_in_init(params, message):
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_fit_is_mlp_fit_with_the_same_seed(dtype):
     X, y = blobs()
-    reference = mlp.fit(X, y, seed=3, dtype=dtype, hidden_sizes=(8, 5), epochs=4, batch_size=32, schedule="constant",
-                        dropout=0.1, learning_rate=0.001, weight_decay=0.0, init="he_normal")
-    model = fit_quietly(MLPClassifier(random_state=3, dtype=dtype, hidden_layer_sizes=(8, 5), max_iter=4, batch_size=32,
-                                      dropout=0.1, alpha=0.0, init="he_normal"), X, y)
+    reference = mlp.fit(
+        X,
+        y,
+        seed=3,
+        dtype=dtype,
+        hidden_sizes=(8, 5),
+        epochs=4,
+        batch_size=32,
+        schedule="constant",
+        dropout=0.1,
+        learning_rate=0.001,
+        weight_decay=0.0,
+        init="he_normal",
+    )
+    model = fit_quietly(
+        MLPClassifier(
+            random_state=3,
+            dtype=dtype,
+            hidden_layer_sizes=(8, 5),
+            max_iter=4,
+            batch_size=32,
+            dropout=0.1,
+            alpha=0.0,
+            init="he_normal",
+        ),
+        X,
+        y,
+    )
     # Same numbers, same order of operations; only BLAS may round differently (array alignment).
     rtol = tolerance(dtype)
     for (W, b), (W_ref, b_ref) in zip(model.model_.params, reference.params):
@@ -131,7 +169,9 @@ def test_alpha_is_scaled_by_the_batch_as_scikit_learn_does():
     X, y = blobs()
     model = fit_quietly(MLPClassifier(alpha=0.64, max_iter=1, **SMALL), X, y)
     assert model.model_.l2 == pytest.approx(0.64 / 32)
-    assert fit_quietly(MLPClassifier(alpha=0.64, max_iter=1, solver="lbfgs"), X, y).model_.l2 == pytest.approx(0.64 / 120)
+    assert fit_quietly(
+        MLPClassifier(alpha=0.64, max_iter=1, solver="lbfgs"), X, y
+    ).model_.l2 == pytest.approx(0.64 / 120)
 
 
 def test_dtype_follows_X_by_default():
@@ -220,7 +260,9 @@ def test_unknown_labels_and_shapes_are_named():
     model = fit_quietly(MLPClassifier(max_iter=2, **SMALL), X, y)
     with pytest.raises(ValueError, match="X has 5 features, but MLPClassifier is expecting 6"):
         model.predict(X[:, :5])
-    with pytest.raises(ValueError, match=r"warm_start can only be used where `y` has the same classes.*\{0, 1, 9\}"):
+    with pytest.raises(
+        ValueError, match=r"warm_start can only be used where `y` has the same classes.*\{0, 1, 9\}"
+    ):
         model.set_params(warm_start=True).fit(X, np.where(y == 2, 9, y))
     with pytest.raises(ValueError, match="warm_start can only be used"):
         model.fit(X[y < 2], y[y < 2])  # a subset of the classes, too
@@ -309,8 +351,13 @@ def test_warm_start_continues_from_the_weights():
 def test_early_stopping_keeps_the_best_validation_score():
     rng = np.random.default_rng(0)
     X, y = rng.normal(size=(200, 10)), rng.integers(0, 2, size=200)  # noise: the validation score soon stalls
-    options = dict(hidden_layer_sizes=(64,), early_stopping=True, validation_fraction=0.3, learning_rate_init=0.01,
-                   random_state=0)
+    options = dict(
+        hidden_layer_sizes=(64,),
+        early_stopping=True,
+        validation_fraction=0.3,
+        learning_rate_init=0.01,
+        random_state=0,
+    )
     model = MLPClassifier(max_iter=300, n_iter_no_change=5, **options).fit(X, y)
     scores = model.validation_scores_
     best = int(np.argmax(scores)) + 1  # the first epoch with the highest score
@@ -324,10 +371,15 @@ def test_early_stopping_keeps_the_best_validation_score():
 def test_the_early_stopping_split_keeps_the_class_proportions():
     X, _ = blobs(n=100)
     y = np.array([0] * 90 + [1] * 10)
-    model = fit_quietly(MLPClassifier(early_stopping=True, validation_fraction=0.2, max_iter=1, **SMALL), X, y)
+    model = fit_quietly(
+        MLPClassifier(early_stopping=True, validation_fraction=0.2, max_iter=1, **SMALL), X, y
+    )
     order = model._holdout_order(y, 20)
     assert sorted(order.tolist()) == list(range(100))
-    assert np.bincount(y[order[:20]]).tolist() == [18, 2]  # 90 % and 10 %, as in scikit-learn's stratified split
+    assert np.bincount(y[order[:20]]).tolist() == [
+        18,
+        2,
+    ]  # 90 % and 10 %, as in scikit-learn's stratified split
     with pytest.raises(ValueError, match="least populated class"):
         MLPClassifier(early_stopping=True).fit(X[:30], np.r_[np.zeros(29), 1])
 
@@ -339,12 +391,18 @@ def test_early_stopping_needs_a_validation_set():
 
 def test_invscaling_and_adaptive_follow_scikit_learn():
     X, y = blobs()
-    model = fit_quietly(MLPClassifier(solver="sgd", learning_rate="invscaling", power_t=0.5, max_iter=3,
-                                      learning_rate_init=0.1, **SMALL), X, y)
+    model = fit_quietly(
+        MLPClassifier(
+            solver="sgd", learning_rate="invscaling", power_t=0.5, max_iter=3, learning_rate_init=0.1, **SMALL
+        ),
+        X,
+        y,
+    )
     assert model._trainer.schedule.lr(0, 0) == pytest.approx(0.1 / math.sqrt(3 * 120 + 1))
     # "adaptive" divides the rate by 5 instead of stopping, until it falls below 1e-6
-    model = MLPClassifier(solver="sgd", learning_rate="adaptive", tol=10.0, n_iter_no_change=1, max_iter=500,
-                          **SMALL).fit(X, y)
+    model = MLPClassifier(
+        solver="sgd", learning_rate="adaptive", tol=10.0, n_iter_no_change=1, max_iter=500, **SMALL
+    ).fit(X, y)
     assert model._trainer.schedule.current <= 1e-6 and model.n_iter_ < 500
     # the other solvers keep the rate constant, as in scikit-learn
     model = fit_quietly(MLPClassifier(learning_rate="invscaling", max_iter=2, **SMALL), X, y)
@@ -389,8 +447,11 @@ def test_pipeline_grid_search_and_cross_validation():
         assert pipe.fit(X, y).score(X, y) > 0.9
         scores = cross_val_score(pipe, X, y, cv=3)
         assert scores.shape == (3,) and scores.min() > 0.8
-        search = GridSearchCV(pipe, {"mlpclassifier__hidden_layer_sizes": [(4,), (16, 8)],
-                                     "mlpclassifier__alpha": [1e-4, 1e-2]}, cv=3)
+        search = GridSearchCV(
+            pipe,
+            {"mlpclassifier__hidden_layer_sizes": [(4,), (16, 8)], "mlpclassifier__alpha": [1e-4, 1e-2]},
+            cv=3,
+        )
         search.fit(X, y)
     assert search.best_score_ > 0.8
     assert search.best_estimator_[-1].hidden_layer_sizes in [(4,), (16, 8)]
@@ -467,13 +528,20 @@ def test_pickle_array_api_model(dispatch):
     model = MLPClassifier(max_iter=3, **SMALL).fit(X_dev, y)
     restored = pickle.loads(pickle.dumps(model))
     assert restored.predict_proba(X_dev).device == xps.Device("device1")
-    np.testing.assert_array_equal(to_numpy(restored.predict_proba(X_dev)), to_numpy(model.predict_proba(X_dev)))
+    np.testing.assert_array_equal(
+        to_numpy(restored.predict_proba(X_dev)), to_numpy(model.predict_proba(X_dev))
+    )
 
 
 # ---- scikit-learn stays optional ------------------------------------------------------------------
 def run_python(code):
-    result = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=REPO_ROOT,
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     return result.stdout
 
@@ -501,7 +569,9 @@ def test_missing_sklearn_says_how_to_install_it():
         """
     )
     lines = out.strip().splitlines()
-    assert lines and all('pip install "mlp-from-scratch[sklearn]"' in line and "scikit-learn" in line for line in lines)
+    assert lines and all(
+        'pip install "mlp-from-scratch[sklearn]"' in line and "scikit-learn" in line for line in lines
+    )
 
 
 def test_lazy_export_from_the_package():

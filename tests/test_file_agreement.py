@@ -6,6 +6,7 @@ below goes to `mlp.load` and to `mlp-cpp evaluate` on a tiny data set of matchin
 accept it, or both must refuse it (Python with ModelFileError or FileNotFoundError, the port with
 exit status 1 and one line on stderr).
 """
+
 from __future__ import annotations
 
 import json
@@ -60,43 +61,82 @@ def _extra_cases():
         "version_bool.npz": npz(meta=m(SIZES, format_version=True)),
         "format_checkpoint.npz": npz(meta=m(SIZES, format="mlp-checkpoint")),
         "json_duplicate_key.npz": npz(meta=json.dumps(m(SIZES))[:-1] + ', "loss": "mse"}'),
-        "json_nan_token_v2_history.npz": npz(meta=m(SIZES, history={"val_loss": [float("nan")]}), allow_nan=True),
+        "json_nan_token_v2_history.npz": npz(
+            meta=m(SIZES, history={"val_loss": [float("nan")]}), allow_nan=True
+        ),
         "json_trailing_garbage.npz": npz(meta=json.dumps(m(SIZES)) + " x"),
         "json_bom.npz": npz(meta=b"\xef\xbb\xbf" + json.dumps(m(SIZES)).encode()),
         "metadata_float_array.npz": corpus.zip_archive(
             [(f"{k}.npy", corpus.npy_bytes(v)) for k, v in good.items()]
-            + [("metadata.npy", corpus.npy_bytes(np.frombuffer(json.dumps(m(SIZES)).encode(), np.uint8).astype(np.int64)))]),
+            + [
+                (
+                    "metadata.npy",
+                    corpus.npy_bytes(np.frombuffer(json.dumps(m(SIZES)).encode(), np.uint8).astype(np.int64)),
+                )
+            ]
+        ),
         "metadata_without_npy_suffix.npz": corpus.zip_archive(
             [(f"{k}.npy", corpus.npy_bytes(v)) for k, v in good.items()]
-            + [("metadata", corpus.metadata_bytes(m(SIZES)))]),
+            + [("metadata", corpus.metadata_bytes(m(SIZES)))]
+        ),
         "W0_without_npy_suffix.npz": corpus.zip_archive(
             [(f"{k}.npy" if k != "W0" else k, corpus.npy_bytes(v)) for k, v in good.items()]
-            + [("metadata.npy", corpus.metadata_bytes(m(SIZES)))]),
+            + [("metadata.npy", corpus.metadata_bytes(m(SIZES)))]
+        ),
         "extra_layer_entry.npz": npz(extra=[("W2.npy", corpus.npy_bytes(np.zeros((2, 2), np.float32)))]),
         "extra_unknown_entry.npz": npz(extra=[("notes.txt", b"hello")]),
-        "extra_entry_bad_local_name.npz": npz(extra=[{"name": "junk.npy", "data": b"x" * 10, "local_name": "other.npy"}]),
-        "extra_entry_unknown_method.npz": npz(extra=[{"name": "junk.npy", "data": b"x" * 10, "method": 12,
-                                                      "compressed": b"x" * 10}]),
+        "extra_entry_bad_local_name.npz": npz(
+            extra=[{"name": "junk.npy", "data": b"x" * 10, "local_name": "other.npy"}]
+        ),
+        "extra_entry_unknown_method.npz": npz(
+            extra=[{"name": "junk.npy", "data": b"x" * 10, "method": 12, "compressed": b"x" * 10}]
+        ),
         "entry_unknown_method.npz": corpus.zip_archive(
-            [{"name": f"{k}.npy", "data": corpus.npy_bytes(v), "method": 12 if k == "b0" else 0,
-              "compressed": corpus.npy_bytes(v)} for k, v in good.items()]
-            + [("metadata.npy", corpus.metadata_bytes(m(SIZES)))]),
-        "npy_version_3.npz": _with_w0(corpus.npy_bytes(good["W0"], header="{'descr': '<f4', 'fortran_order': False, "
-                                                                             "'shape': (4, 3), }\n", version=(3, 0))),
-        "npy_fortran.npz": _with_w0(corpus.npy_bytes(good["W0"].T.copy(),
-                                                     header="{'descr': '<f4', 'fortran_order': True, 'shape': (4, 3), }\n")),
-        "npy_extra_key.npz": _with_w0(corpus.npy_bytes(good["W0"], header="{'descr': '<f4', 'fortran_order': False, "
-                                                                             "'shape': (4, 3), 'x': 1}\n")),
+            [
+                {
+                    "name": f"{k}.npy",
+                    "data": corpus.npy_bytes(v),
+                    "method": 12 if k == "b0" else 0,
+                    "compressed": corpus.npy_bytes(v),
+                }
+                for k, v in good.items()
+            ]
+            + [("metadata.npy", corpus.metadata_bytes(m(SIZES)))]
+        ),
+        "npy_version_3.npz": _with_w0(
+            corpus.npy_bytes(
+                good["W0"],
+                header="{'descr': '<f4', 'fortran_order': False, 'shape': (4, 3), }\n",
+                version=(3, 0),
+            )
+        ),
+        "npy_fortran.npz": _with_w0(
+            corpus.npy_bytes(
+                good["W0"].T.copy(), header="{'descr': '<f4', 'fortran_order': True, 'shape': (4, 3), }\n"
+            )
+        ),
+        "npy_extra_key.npz": _with_w0(
+            corpus.npy_bytes(
+                good["W0"], header="{'descr': '<f4', 'fortran_order': False, 'shape': (4, 3), 'x': 1}\n"
+            )
+        ),
         "npy_big_endian.npz": _with_w0(corpus.npy_bytes(good["W0"].astype(">f4"))),
         "npy_data_too_long.npz": _with_w0(corpus.npy_bytes(good["W0"]) + b"\0\0\0\0"),
-        "npy_header_4097.npz": _with_w0(corpus.npy_bytes(good["W0"], header="{'descr': '<f4', 'fortran_order': False, "
-                                                                              "'shape': (4, 3), }" + " " * 4060 + "\n")),
+        "npy_header_4097.npz": _with_w0(
+            corpus.npy_bytes(
+                good["W0"],
+                header="{'descr': '<f4', 'fortran_order': False, 'shape': (4, 3), }" + " " * 4060 + "\n",
+            )
+        ),
         "inf_weights.npz": npz(arrays={**good, "W1": np.full((3, 2), np.inf, np.float32)}),
         "valid_numpy_savez.npz": _numpy_savez(np.savez),
         "valid_numpy_savez_compressed.npz": _numpy_savez(np.savez_compressed),
         "prepended_bytes.npz": b"#!/bin/sh\necho not a zip\n" + npz(),
-        "zip_comment.npz": corpus.zip_archive([(f"{k}.npy", corpus.npy_bytes(v)) for k, v in good.items()]
-                                             + [("metadata.npy", corpus.metadata_bytes(m(SIZES)))], comment=b"hi"),
+        "zip_comment.npz": corpus.zip_archive(
+            [(f"{k}.npy", corpus.npy_bytes(v)) for k, v in good.items()]
+            + [("metadata.npy", corpus.metadata_bytes(m(SIZES)))],
+            comment=b"hi",
+        ),
         # Models trained on a target matrix (squared_error: regression; binary_cross_entropy:
         # multilabel): classes null, n_outputs the output width. And n_outputs in a classifier's file.
         "valid_v2_regression.npz": npz(meta=value_model()),
@@ -124,14 +164,21 @@ def _extra_cases():
 
 def value_model(*, loss="squared_error", version=2, **changes):
     """Metadata of a (4, 3, 2) model without classes, as mlp and mlp-cpp write a regressor's."""
-    fields = {"loss": loss, "classes": None, "n_outputs": SIZES[-1], "preprocessing": None,
-              "history": {"epoch": [1], "loss": [0.5]}, **changes}
+    fields = {
+        "loss": loss,
+        "classes": None,
+        "n_outputs": SIZES[-1],
+        "preprocessing": None,
+        "history": {"epoch": [1], "loss": [0.5]},
+        **changes,
+    }
     return corpus.model_metadata(SIZES, version=version, **fields)
 
 
 def _numpy_savez(save):
     """A model file as NumPy itself writes it (zip64 extra fields in the local headers)."""
     import io
+
     buffer = io.BytesIO()
     meta = np.frombuffer(json.dumps(corpus.model_metadata(SIZES)).encode(), np.uint8)
     save(buffer, **corpus.model_arrays(SIZES), metadata=meta)
@@ -141,7 +188,9 @@ def _numpy_savez(save):
 def _with_w0(w0_bytes):
     good = corpus.model_arrays(SIZES)
     entries = [(f"{k}.npy", corpus.npy_bytes(v) if k != "W0" else w0_bytes) for k, v in good.items()]
-    return corpus.zip_archive(entries + [("metadata.npy", corpus.metadata_bytes(corpus.model_metadata(SIZES)))])
+    return corpus.zip_archive(
+        entries + [("metadata.npy", corpus.metadata_bytes(corpus.model_metadata(SIZES)))]
+    )
 
 
 CASES = {**corpus.hostile_models(), **_extra_cases()}
@@ -157,10 +206,13 @@ def tiny_data(tmp_path_factory):
     """A test split of 2x2 images: 4 features, the width of every crafted model; beside it,
     values.npz, the same rows with 2 real targets in [0, 1] each, for models without classes."""
     import struct
+
     folder = tmp_path_factory.mktemp("agreement_data")
     n = 6
     pixels = bytes((i * 41) % 256 for i in range(n * 4))
-    (folder / "test.mlpd").write_bytes(b"MLPD" + struct.pack("<IIII", 1, n, 2, 2) + pixels + bytes([0, 1] * 3))
+    (folder / "test.mlpd").write_bytes(
+        b"MLPD" + struct.pack("<IIII", 1, n, 2, 2) + pixels + bytes([0, 1] * 3)
+    )
     X = np.frombuffer(pixels, np.uint8).reshape(n, 4) / 255.0
     np.savez(folder / "values.npz", X_test=X, y_test=np.stack([X[:, 0], 1.0 - X[:, 1]], axis=1))
     return folder
@@ -196,24 +248,47 @@ def test_python_and_cpp_agree(name, mlp_cpp, tiny_data, tmp_path):
         f"  Python: {python_why or 'loaded'}\n  C++: {cpp_why or 'evaluated'}"
     )
     expected = name.startswith("valid_") or name in {
-        "bomb_extra_entry.npz", "classes_float_integral.npz", "n_features_float_integral.npz",
-        "activation_identity.npz", "l2_absent.npz", "config_null.npz", "history_null.npz",
-        "history_per_layer.npz", "version_2_float.npz", "json_nan_token_v2_history.npz", "extra_layer_entry.npz",
-        "extra_unknown_entry.npz", "extra_entry_bad_local_name.npz", "extra_entry_unknown_method.npz",
-        "npy_fortran.npz", "zip_comment.npz", "classes_negative_big.npz", "hidden_float.npz", "version_float.npz",
-        "bomb_understated_W0.npz", "regression_classes_absent.npz", "regression_n_outputs_float_integral.npz",
-        "classes_with_n_outputs.npz", "classes_with_n_outputs_float.npz",
+        "bomb_extra_entry.npz",
+        "classes_float_integral.npz",
+        "n_features_float_integral.npz",
+        "activation_identity.npz",
+        "l2_absent.npz",
+        "config_null.npz",
+        "history_null.npz",
+        "history_per_layer.npz",
+        "version_2_float.npz",
+        "json_nan_token_v2_history.npz",
+        "extra_layer_entry.npz",
+        "extra_unknown_entry.npz",
+        "extra_entry_bad_local_name.npz",
+        "extra_entry_unknown_method.npz",
+        "npy_fortran.npz",
+        "zip_comment.npz",
+        "classes_negative_big.npz",
+        "hidden_float.npz",
+        "version_float.npz",
+        "bomb_understated_W0.npz",
+        "regression_classes_absent.npz",
+        "regression_n_outputs_float_integral.npz",
+        "classes_with_n_outputs.npz",
+        "classes_with_n_outputs_float.npz",
     }
-    assert python_ok == expected, f"{name}: expected to be {'accepted' if expected else 'refused'}: {python_why}"
+    assert python_ok == expected, (
+        f"{name}: expected to be {'accepted' if expected else 'refused'}: {python_why}"
+    )
 
 
 def _mutants(count, seed):
     """`count` damaged copies of valid files (stored, deflated, version 1): bytes overwritten anywhere
     or in the zip directory at the end, the file cut short, bytes inserted."""
     import random
+
     rng = random.Random(seed)
-    bases = [corpus.model_npz(), corpus.model_npz(method=8),
-             corpus.model_npz(meta=corpus.model_metadata(SIZES, version=1), allow_nan=True)]
+    bases = [
+        corpus.model_npz(),
+        corpus.model_npz(method=8),
+        corpus.model_npz(meta=corpus.model_metadata(SIZES, version=1), allow_nan=True),
+    ]
     for _ in range(count):
         data = bytearray(rng.choice(bases))
         kind = rng.randrange(4)
@@ -224,7 +299,7 @@ def _mutants(count, seed):
             for _ in range(rng.randint(1, 3)):
                 data[len(data) - rng.randrange(1, 400)] = rng.randrange(256)
         elif kind == 2:
-            del data[rng.randrange(len(data)):]
+            del data[rng.randrange(len(data)) :]
         else:
             at = rng.randrange(len(data))
             data[at:at] = bytes(rng.randrange(256) for _ in range(rng.randint(1, 8)))
@@ -245,7 +320,9 @@ def test_mutated_files_agree(mlp_cpp, tiny_data, tmp_path):
             assert_clean_error(result)
         verdicts[python_ok] += 1
         if python_ok != cpp_ok:
-            disagreements.append(f"{path.name}: Python {python_why or 'loads it'}; C++ {result.stderr.strip() or 'loads it'}")
+            disagreements.append(
+                f"{path.name}: Python {python_why or 'loads it'}; C++ {result.stderr.strip() or 'loads it'}"
+            )
             path.rename(tmp_path / f"disagree-{index}.npz")
     assert not disagreements, "\n".join(disagreements[:10])
     assert verdicts[True] > 0 and verdicts[False] > 0, verdicts
@@ -253,7 +330,20 @@ def test_mutated_files_agree(mlp_cpp, tiny_data, tmp_path):
 
 def test_the_set_covers_every_family():
     """The crafted set keeps at least one case of each family the README's reliability table names."""
-    families = ("valid_v1", "valid_v2", "zip64", "duplicate", "bomb", "absurd", "npy", "metadata", "history",
-                "version", "classes", "extra", "nan")
+    families = (
+        "valid_v1",
+        "valid_v2",
+        "zip64",
+        "duplicate",
+        "bomb",
+        "absurd",
+        "npy",
+        "metadata",
+        "history",
+        "version",
+        "classes",
+        "extra",
+        "nan",
+    )
     for family in families:
         assert any(family in name for name in CASES), family

@@ -8,6 +8,7 @@ $CI is set: then they fail (.ci/run installs Clang). $MLP_FUZZ_SECONDS sets each
 (default 30 s); a crash leaves its input in the test's temporary folder: copy it into
 cpp/fuzz/corpus/<harness>/crash-<name> once fixed, so that every later run replays it.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -51,7 +52,9 @@ def _run_build(commands):
     for command in commands:
         result = subprocess.run(command, capture_output=True, text=True, timeout=BUILD_TIMEOUT)
         if result.returncode != 0:
-            pytest.fail(f"{' '.join(map(str, command))} failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}")
+            pytest.fail(
+                f"{' '.join(map(str, command))} failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
+            )
 
 
 def build_cli(config=None, tmp_path_factory=None):
@@ -66,10 +69,12 @@ def build_cli(config=None, tmp_path_factory=None):
     else:
         build = tmp_path_factory.mktemp("mlp_cpp_build")
     build.mkdir(parents=True, exist_ok=True)
-    _run_build([
-        ["cmake", "-S", str(CPP), "-B", str(build), "-DCMAKE_BUILD_TYPE=Release"],
-        ["cmake", "--build", str(build), "-j", JOBS, "--target", "mlp-cpp"],
-    ])
+    _run_build(
+        [
+            ["cmake", "-S", str(CPP), "-B", str(build), "-DCMAKE_BUILD_TYPE=Release"],
+            ["cmake", "--build", str(build), "-j", JOBS, "--target", "mlp-cpp"],
+        ]
+    )
     exe = build / "mlp-cpp"
     assert exe.exists(), f"{exe} was not built"
     return exe
@@ -87,15 +92,19 @@ def fuzz_build(request, tmp_path_factory):
     if clang is None:
         unavailable("the fuzz harnesses need clang++ with libFuzzer (Debian: apt-get install clang)")
     if os.environ.get("MLP_CPP_BUILD_DIR"):
-        build = Path(os.environ["MLP_CPP_BUILD_DIR"]).resolve().parent / (Path(os.environ["MLP_CPP_BUILD_DIR"]).name + "-fuzz")
+        build = Path(os.environ["MLP_CPP_BUILD_DIR"]).resolve().parent / (
+            Path(os.environ["MLP_CPP_BUILD_DIR"]).name + "-fuzz"
+        )
     elif getattr(request.config, "cache", None) is not None:
         build = Path(request.config.cache.mkdir("mlp_cpp_fuzz_build"))
     else:
         build = tmp_path_factory.mktemp("mlp_cpp_fuzz_build")
-    _run_build([
-        ["cmake", "-S", str(FUZZ), "-B", str(build), f"-DCMAKE_CXX_COMPILER={clang}"],
-        ["cmake", "--build", str(build), "-j", JOBS],
-    ])
+    _run_build(
+        [
+            ["cmake", "-S", str(FUZZ), "-B", str(build), f"-DCMAKE_CXX_COMPILER={clang}"],
+            ["cmake", "--build", str(build), "-j", JOBS],
+        ]
+    )
     return build
 
 
@@ -121,8 +130,12 @@ def test_corpus_replays_clean_under_asan(fuzz_build, harness):
     under ASan + UBSan: no report, no crash, no leak."""
     files = sorted(str(p) for p in (CORPUS / harness).iterdir())
     assert files, f"empty corpus for {harness}"
-    result = subprocess.run([str(fuzz_build / f"fuzz_{harness}"), "-rss_limit_mb=2048", "-malloc_limit_mb=1024", *files],
-                            capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [str(fuzz_build / f"fuzz_{harness}"), "-rss_limit_mb=2048", "-malloc_limit_mb=1024", *files],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     output = result.stdout + result.stderr
     assert result.returncode == 0 and _no_sanitizer_report(output), output[-6000:]
     assert output.count("Executed ") == len(files), output[-3000:]
@@ -138,20 +151,32 @@ def test_fuzzer_runs_clean(fuzz_build, harness, tmp_path):
     CI makes (a faster machine does not explore further than what was checked)."""
     seconds = int(os.environ.get("MLP_FUZZ_SECONDS", "30"))
     run_count = os.environ.get("MLP_FUZZ_RUNS")
-    repeatable = [f"-runs={int(run_count)}", f"-seed={int(os.environ.get('MLP_FUZZ_SEED', '1'))}"] if run_count else []
+    repeatable = (
+        [f"-runs={int(run_count)}", f"-seed={int(os.environ.get('MLP_FUZZ_SEED', '1'))}"] if run_count else []
+    )
     work = tmp_path / "corpus"
     work.mkdir()
     command = [
-        str(fuzz_build / f"fuzz_{harness}"), *repeatable, f"-max_total_time={seconds}", "-rss_limit_mb=2048",
-        "-malloc_limit_mb=1024", "-timeout=20", "-max_len=65536", "-print_final_stats=1",
-        f"-artifact_prefix={tmp_path}/", str(work), str(CORPUS / harness),
+        str(fuzz_build / f"fuzz_{harness}"),
+        *repeatable,
+        f"-max_total_time={seconds}",
+        "-rss_limit_mb=2048",
+        "-malloc_limit_mb=1024",
+        "-timeout=20",
+        "-max_len=65536",
+        "-print_final_stats=1",
+        f"-artifact_prefix={tmp_path}/",
+        str(work),
+        str(CORPUS / harness),
     ]
     dictionary = FUZZ / f"{harness}.dict"
     if dictionary.exists():
         command.insert(1, f"-dict={dictionary}")
     result = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 300)
     output = result.stdout + result.stderr
-    crashes = sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(("crash-", "leak-", "oom-", "timeout-")))
+    crashes = sorted(
+        p.name for p in tmp_path.iterdir() if p.name.startswith(("crash-", "leak-", "oom-", "timeout-"))
+    )
     assert result.returncode == 0 and not crashes, (
         f"fuzz_{harness} found a failing input: {crashes} in {tmp_path}; fix it, then copy the input to "
         f"cpp/fuzz/corpus/{harness}/crash-<name>\n" + output[-6000:]
@@ -168,19 +193,27 @@ def _limit_memory(megabytes):
     def apply():
         limit = megabytes << 20
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
     return apply
 
 
 def run_cli(exe, *args, memory_mb=None, timeout=60, preexec=None):
-    result = subprocess.run([str(exe), *map(str, args)], capture_output=True, text=True, timeout=timeout,
-                            preexec_fn=preexec or (_limit_memory(memory_mb) if memory_mb else None))
+    result = subprocess.run(
+        [str(exe), *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        preexec_fn=preexec or (_limit_memory(memory_mb) if memory_mb else None),
+    )
     return result
 
 
 def assert_clean_error(result, *fragments):
     """Exit status 1 and one line on stderr naming the problem (no abort, no sanitizer, no std::bad_alloc)."""
     lines = result.stderr.strip().splitlines()
-    assert result.returncode == 1, f"exit {result.returncode}\n{result.stdout[-2000:]}\n{result.stderr[-4000:]}"
+    assert result.returncode == 1, (
+        f"exit {result.returncode}\n{result.stdout[-2000:]}\n{result.stderr[-4000:]}"
+    )
     assert len(lines) == 1 and lines[0].startswith("mlp-cpp: error: "), result.stderr[-4000:]
     assert "bad_alloc" not in lines[0] and "terminate" not in lines[0], lines[0]
     for fragment in fragments:
@@ -194,7 +227,10 @@ def tiny_data(tmp_path_factory):
     n, rows, cols = 6, 2, 2
     pixels = bytes((i * 41) % 256 for i in range(n * rows * cols))
     import struct
-    (folder / "test.mlpd").write_bytes(b"MLPD" + struct.pack("<IIII", 1, n, rows, cols) + pixels + bytes([0, 1] * 3))
+
+    (folder / "test.mlpd").write_bytes(
+        b"MLPD" + struct.pack("<IIII", 1, n, rows, cols) + pixels + bytes([0, 1] * 3)
+    )
     return folder
 
 
@@ -205,9 +241,18 @@ def _model(tmp_path, name, data):
 
 
 def test_valid_models_evaluate(mlp_cpp, tiny_data, tmp_path):
-    for name in ("valid_v1_nan_history.npz", "valid_v2.npz", "valid_v2_compressed.npz", "valid_v2_float64.npz",
-                 "valid_v2_no_preprocessing.npz", "valid_v2_null_preprocessing.npz", "bomb_extra_entry.npz"):
-        result = run_cli(mlp_cpp, "evaluate", _model(tmp_path, name, corpus.hostile_models()[name]), "--data", tiny_data)
+    for name in (
+        "valid_v1_nan_history.npz",
+        "valid_v2.npz",
+        "valid_v2_compressed.npz",
+        "valid_v2_float64.npz",
+        "valid_v2_no_preprocessing.npz",
+        "valid_v2_null_preprocessing.npz",
+        "bomb_extra_entry.npz",
+    ):
+        result = run_cli(
+            mlp_cpp, "evaluate", _model(tmp_path, name, corpus.hostile_models()[name]), "--data", tiny_data
+        )
         assert result.returncode == 0, f"{name}: {result.stderr}"
         assert "test accuracy" in result.stdout
 
@@ -216,8 +261,9 @@ def test_zip64_offsets_near_2_64_are_refused(mlp_cpp, tiny_data, tmp_path):
     """1. Memory safety: ZIP64 offsets near 2^64 once wrapped the bounds checks around."""
     models = corpus.hostile_models()
     for name in ("zip64_record_near_2_64.npz", "zip64_local_near_2_64.npz"):
-        assert_clean_error(run_cli(mlp_cpp, "evaluate", _model(tmp_path, name, models[name]), "--data", tiny_data),
-                           name)
+        assert_clean_error(
+            run_cli(mlp_cpp, "evaluate", _model(tmp_path, name, models[name]), "--data", tiny_data), name
+        )
 
 
 def test_sizes_are_checked_before_allocating(mlp_cpp, tiny_data, tmp_path):
@@ -225,23 +271,33 @@ def test_sizes_are_checked_before_allocating(mlp_cpp, tiny_data, tmp_path):
     are allocated: the process stays under a 512 MiB address-space limit."""
     models = corpus.hostile_models()
     cases = {
-        "absurd_sizes.npz": "parameters",                 # 10^16 parameters
-        "absurd_sizes_declared.npz": "cannot be",         # 3.6 GB declared, 100 bytes stored
+        "absurd_sizes.npz": "parameters",  # 10^16 parameters
+        "absurd_sizes_declared.npz": "cannot be",  # 3.6 GB declared, 100 bytes stored
     }
     for name, fragment in cases.items():
-        result = run_cli(mlp_cpp, "evaluate", _model(tmp_path, name, models[name]), "--data", tiny_data, memory_mb=512)
+        result = run_cli(
+            mlp_cpp, "evaluate", _model(tmp_path, name, models[name]), "--data", tiny_data, memory_mb=512
+        )
         assert_clean_error(result, fragment)
     # metadata and directory agree on 30000 x 300 (36 MB) but the array is (4, 3): refused before reading
     meta = corpus.model_metadata((30000, 300, 2))
-    result = run_cli(mlp_cpp, "evaluate", _model(tmp_path, "shape.npz", corpus.model_npz(meta=meta)), "--data",
-                     tiny_data, memory_mb=512)
+    result = run_cli(
+        mlp_cpp,
+        "evaluate",
+        _model(tmp_path, "shape.npz", corpus.model_npz(meta=meta)),
+        "--data",
+        tiny_data,
+        memory_mb=512,
+    )
     assert_clean_error(result, "W0")
 
 
 def _deflated_zeros(prefix, zeros):
     stream = corpus.zlib.compressobj(9, corpus.zlib.DEFLATED, -15)
     chunk = bytes(1 << 20)
-    parts = [stream.compress(prefix)] + [stream.compress(chunk) for _ in range(zeros >> 20)] + [stream.flush()]
+    parts = (
+        [stream.compress(prefix)] + [stream.compress(chunk) for _ in range(zeros >> 20)] + [stream.flush()]
+    )
     return b"".join(parts)
 
 
@@ -257,21 +313,54 @@ def test_decompression_bombs_stop_at_the_declared_size(mlp_cpp, tiny_data, tmp_p
     meta = [("metadata.npy", corpus.metadata_bytes(corpus.model_metadata(sizes)))]
     gib = 1 << 30
     stream = _deflated_zeros(real, gib)  # real + 1 GiB of zeros, about 1 MiB
-    bomb = corpus.zip_archive([{"name": "W0.npy", "data": real, "method": 8, "compressed": stream}] + rest + meta)
-    result = run_cli(mlp_cpp, "evaluate", _model(tmp_path, "bomb.npz", bomb), "--data", tiny_data, memory_mb=256)
+    bomb = corpus.zip_archive(
+        [{"name": "W0.npy", "data": real, "method": 8, "compressed": stream}] + rest + meta
+    )
+    result = run_cli(
+        mlp_cpp, "evaluate", _model(tmp_path, "bomb.npz", bomb), "--data", tiny_data, memory_mb=256
+    )
     assert result.returncode == 0 and "test accuracy" in result.stdout, result.stderr
-    unknown = corpus.zip_archive([("W0.npy", real)] + rest + meta + [
-        {"name": "junk.npy", "data": b"", "method": 8, "compressed": stream, "usize": len(real) + gib, "crc": 0}])
-    result = run_cli(mlp_cpp, "evaluate", _model(tmp_path, "unknown.npz", unknown), "--data", tiny_data, memory_mb=256)
+    unknown = corpus.zip_archive(
+        [("W0.npy", real)]
+        + rest
+        + meta
+        + [
+            {
+                "name": "junk.npy",
+                "data": b"",
+                "method": 8,
+                "compressed": stream,
+                "usize": len(real) + gib,
+                "crc": 0,
+            }
+        ]
+    )
+    result = run_cli(
+        mlp_cpp, "evaluate", _model(tmp_path, "unknown.npz", unknown), "--data", tiny_data, memory_mb=256
+    )
     assert result.returncode == 0 and "test accuracy" in result.stdout, result.stderr
     # W0 declared as 1 GiB: refused before inflating (the metadata's (4, 3) needs at most 4 KiB)
-    declared = corpus.zip_archive([{"name": "W0.npy", "data": real, "method": 8, "compressed": stream,
-                                    "usize": len(real) + gib}] + rest + meta)
-    assert_clean_error(run_cli(mlp_cpp, "evaluate", _model(tmp_path, "declared.npz", declared), "--data", tiny_data,
-                               memory_mb=256), "W0")
+    declared = corpus.zip_archive(
+        [{"name": "W0.npy", "data": real, "method": 8, "compressed": stream, "usize": len(real) + gib}]
+        + rest
+        + meta
+    )
+    assert_clean_error(
+        run_cli(
+            mlp_cpp,
+            "evaluate",
+            _model(tmp_path, "declared.npz", declared),
+            "--data",
+            tiny_data,
+            memory_mb=256,
+        ),
+        "W0",
+    )
     for name in ("duplicate_W0.npz", "duplicate_metadata.npz"):
-        assert_clean_error(run_cli(mlp_cpp, "evaluate", _model(tmp_path, name, models[name]), "--data", tiny_data),
-                           "two entries")
+        assert_clean_error(
+            run_cli(mlp_cpp, "evaluate", _model(tmp_path, name, models[name]), "--data", tiny_data),
+            "two entries",
+        )
 
 
 def test_gzip_idx_bomb_stops_at_the_header_size(mlp_cpp, tmp_path):
@@ -285,12 +374,18 @@ def test_gzip_idx_bomb_stops_at_the_header_size(mlp_cpp, tmp_path):
     result = run_cli(mlp_cpp, "evaluate", model, "--data", data, memory_mb=256)
     assert_clean_error(result, "t10k-images-idx3-ubyte.gz")
     # a header announcing 2^32 images of 4096x4096 is refused from the header alone
-    (data / "t10k-images-idx3-ubyte.gz").write_bytes(corpus.gzip_bytes(b"\0\0\x08\x03\xff\xff\xff\xff\0\0\x10\0\0\0\x10\0"))
+    (data / "t10k-images-idx3-ubyte.gz").write_bytes(
+        corpus.gzip_bytes(b"\0\0\x08\x03\xff\xff\xff\xff\0\0\x10\0\0\0\x10\0")
+    )
     assert_clean_error(run_cli(mlp_cpp, "evaluate", model, "--data", data, memory_mb=256), "limit")
 
 
 def _dead_pid():
-    pid_max = int(Path("/proc/sys/kernel/pid_max").read_text()) if Path("/proc/sys/kernel/pid_max").exists() else 32768
+    pid_max = (
+        int(Path("/proc/sys/kernel/pid_max").read_text())
+        if Path("/proc/sys/kernel/pid_max").exists()
+        else 32768
+    )
     for pid in range(pid_max - 1, 1, -1):
         if not Path(f"/proc/{pid}").exists():
             return pid
@@ -298,17 +393,33 @@ def _dead_pid():
 
 
 def _train_args(data, out):
-    return ["train", "--data", data, "--hidden", "3", "--epochs", "1", "--batch-size", "2", "--quiet", "--out", out]
+    return [
+        "train",
+        "--data",
+        data,
+        "--hidden",
+        "3",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "2",
+        "--quiet",
+        "--out",
+        out,
+    ]
 
 
 @pytest.fixture(scope="module")
 def tiny_train_data(tmp_path_factory):
     folder = tmp_path_factory.mktemp("tiny_train")
     import struct
+
     for split in ("train", "test"):
         n = 8
         pixels = bytes((i * 53) % 256 for i in range(n * 4))
-        (folder / f"{split}.mlpd").write_bytes(b"MLPD" + struct.pack("<IIII", 1, n, 2, 2) + pixels + bytes([0, 1] * 4))
+        (folder / f"{split}.mlpd").write_bytes(
+            b"MLPD" + struct.pack("<IIII", 1, n, 2, 2) + pixels + bytes([0, 1] * 4)
+        )
     return folder
 
 
@@ -324,8 +435,13 @@ def test_save_never_follows_a_planted_symlink(mlp_cpp, tiny_train_data, tmp_path
         for suffix in (f".tmp-{pid}", f".probe-{pid}"):
             os.symlink(victim, f"{out}{suffix}")
 
-    result = subprocess.run([str(mlp_cpp), *map(str, _train_args(tiny_train_data, out))], capture_output=True,
-                            text=True, timeout=120, preexec_fn=plant)
+    result = subprocess.run(
+        [str(mlp_cpp), *map(str, _train_args(tiny_train_data, out))],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        preexec_fn=plant,
+    )
     assert result.returncode == 0, result.stderr
     assert victim.read_text() == "precious"
     assert out.is_file() and not out.is_symlink()
@@ -361,14 +477,21 @@ def test_model_path_must_be_a_regular_file(mlp_cpp, tiny_data, tmp_path):
     """5. /dev/zero, a FIFO (no writer: must not block) and a folder given as a model are refused at once."""
     fifo = tmp_path / "fifo.npz"
     os.mkfifo(fifo)
-    for path, fragment in (("/dev/zero", "not a regular file"), (fifo, "not a regular file"), (tmp_path, "folder")):
-        assert_clean_error(run_cli(mlp_cpp, "evaluate", path, "--data", tiny_data, memory_mb=512, timeout=20), fragment)
+    for path, fragment in (
+        ("/dev/zero", "not a regular file"),
+        (fifo, "not a regular file"),
+        (tmp_path, "folder"),
+    ):
+        assert_clean_error(
+            run_cli(mlp_cpp, "evaluate", path, "--data", tiny_data, memory_mb=512, timeout=20), fragment
+        )
 
 
 def test_data_headers_are_checked_before_allocating(mlp_cpp, tmp_path):
     """5. Data files whose headers announce more than the file holds fail with a message, using
     little memory."""
     import struct
+
     data = tmp_path / "data"
     data.mkdir()
     model = _model(tmp_path, "m.npz", corpus.model_npz())
@@ -377,7 +500,9 @@ def test_data_headers_are_checked_before_allocating(mlp_cpp, tmp_path):
     (data / "test.mlpd").unlink()
     (data / "t10k-images-idx3-ubyte").write_bytes(struct.pack(">IIII", 0x803, 0xFFFFFFFF, 28, 28))
     (data / "t10k-labels-idx1-ubyte").write_bytes(corpus.idx_labels([0]))
-    assert_clean_error(run_cli(mlp_cpp, "evaluate", model, "--data", data, memory_mb=256), "t10k-images-idx3-ubyte")
+    assert_clean_error(
+        run_cli(mlp_cpp, "evaluate", model, "--data", data, memory_mb=256), "t10k-images-idx3-ubyte"
+    )
 
 
 if __name__ == "__main__":

@@ -1,13 +1,14 @@
 """Proof, not hope: analytic gradients against central finite differences, optimizer steps against
 their formulas, and the fused softmax cross-entropy at extreme logits."""
+
 import math
 
 import numpy as np
 import pytest
 
 pytest.importorskip("hypothesis", reason="the gradient checks draw cases with hypothesis (the test extra)")
-from hypothesis import HealthCheck, assume, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 
 import mlp
 from mlp import layers, losses, optimizers
@@ -40,7 +41,9 @@ def numeric_gradients(params, X, y, activation, loss, l2):
     smooth = activation not in KINKED
 
     def value():
-        return float(layers.loss_and_gradients(params, X, y, activation=activation, loss=loss, l2=l2, xp=xp)[0])
+        return float(
+            layers.loss_and_gradients(params, X, y, activation=activation, loss=loss, l2=l2, xp=xp)[0]
+        )
 
     def at(flat, i, x):
         flat[i] = x
@@ -56,8 +59,12 @@ def numeric_gradients(params, X, y, activation, loss, l2):
                 x0 = flat[i]
                 if smooth:
                     h = SMOOTH_STEP
-                    gflat[i] = (-at(flat, i, x0 + 2 * h) + 8 * at(flat, i, x0 + h)
-                                - 8 * at(flat, i, x0 - h) + at(flat, i, x0 - 2 * h)) / (12 * h)
+                    gflat[i] = (
+                        -at(flat, i, x0 + 2 * h)
+                        + 8 * at(flat, i, x0 + h)
+                        - 8 * at(flat, i, x0 - h)
+                        + at(flat, i, x0 - 2 * h)
+                    ) / (12 * h)
                 else:
                     gflat[i] = (at(flat, i, x0 + STEP) - at(flat, i, x0 - STEP)) / (2 * STEP)
                 flat[i] = x0
@@ -92,13 +99,22 @@ def problems(draw):
     params = [(W * 1.5, rng.normal(0, 0.5, size=b.shape)) for W, b in init]
     # Targets of the losses on a target matrix: real values (squared_error) and probabilities in
     # [0, 1] (binary_cross_entropy; 0/1 rows are the usual case, any value in between is allowed).
-    targets = {"squared_error": rng.normal(0, 1, size=(n, n_classes)), "binary_cross_entropy": rng.random((n, n_classes))}
+    targets = {
+        "squared_error": rng.normal(0, 1, size=(n, n_classes)),
+        "binary_cross_entropy": rng.random((n, n_classes)),
+    }
     return params, X, y, targets
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
-@given(problem=problems(), activation=st.sampled_from(sorted(ACTIVATIONS)),
-       loss=st.sampled_from(sorted(losses.LOSSES)), l2=st.sampled_from([0.0, 0.3]))
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much]
+)
+@given(
+    problem=problems(),
+    activation=st.sampled_from(sorted(ACTIVATIONS)),
+    loss=st.sampled_from(sorted(losses.LOSSES)),
+    l2=st.sampled_from([0.0, 0.3]),
+)
 def test_gradients_match_central_differences(problem, activation, loss, l2):
     params, X, y, targets = problem
     y = targets.get(loss, y)
@@ -134,16 +150,22 @@ def test_model_loss_and_gradients_matches_layers_and_excludes_dropout():
 def test_dropout_gradients_match_central_differences_for_a_fixed_mask():
     rng = np.random.default_rng(4)
     X, y = rng.normal(size=(5, 3)), rng.integers(0, 3, size=5)
-    params = [(W, rng.normal(0, 0.3, size=b.shape))
-              for W, b in mlp.initializers.initial_parameters([3, 4, 4, 3], "glorot_normal", rng)]
+    params = [
+        (W, rng.normal(0, 0.3, size=b.shape))
+        for W, b in mlp.initializers.initial_parameters([3, 4, 4, 3], "glorot_normal", rng)
+    ]
     masks = [(rng.random((5, 4)) < 0.6) / 0.6 for _ in range(2)]
 
     def value():
-        return float(layers.loss_and_gradients(params, X, y, activation="tanh", loss="cross_entropy",
-                                               xp=xp, dropout_masks=masks)[0])
+        return float(
+            layers.loss_and_gradients(
+                params, X, y, activation="tanh", loss="cross_entropy", xp=xp, dropout_masks=masks
+            )[0]
+        )
 
-    _, analytic, _ = layers.loss_and_gradients(params, X, y, activation="tanh", loss="cross_entropy",
-                                               xp=xp, dropout_masks=masks)
+    _, analytic, _ = layers.loss_and_gradients(
+        params, X, y, activation="tanh", loss="cross_entropy", xp=xp, dropout_masks=masks
+    )
     W = params[0][0]
     numeric = np.zeros_like(W)
     for index in np.ndindex(W.shape):

@@ -1,4 +1,5 @@
 """mlp.images: a user's own digit photo, prepared the way MNIST was made, reads like MNIST."""
+
 import struct
 import sys
 import zlib
@@ -105,7 +106,9 @@ def test_rgb_and_rgba_images(model, mnist, tmp_path):
         x = load_digit(tmp_path / name)
         assert np.corrcoef(x, reference)[0, 1] > 0.98, name
     assert model.predict(load_digit(tmp_path / "blue.png").reshape(1, -1))[0] == y_test[0]
-    np.testing.assert_allclose(load_digit(rgb), load_digit(tmp_path / "blue.png"), atol=5e-3)  # array input (Pillow rounds its grey)
+    np.testing.assert_allclose(
+        load_digit(rgb), load_digit(tmp_path / "blue.png"), atol=5e-3
+    )  # array input (Pillow rounds its grey)
 
 
 # ---- the steps, one by one -------------------------------------------------------------------
@@ -197,11 +200,17 @@ def test_missing_pillow_says_how_to_install_and_arrays_still_work(monkeypatch, t
 
 def _png_header(width, height):
     """A PNG that declares width x height grey pixels and holds almost nothing (a few hundred bytes)."""
+
     def chunk(kind, data):
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(bytes(64))) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(bytes(64)))
+        + chunk(b"IEND", b"")
+    )
 
 
 @pytest.mark.parametrize("width, height", [(10_000, 10_000), (8_000, 8_000), (40_000, 40_000)])
@@ -217,7 +226,9 @@ def test_huge_declared_images_are_refused_before_decoding(tmp_path, width, heigh
 
 def test_huge_arrays_and_pillow_images_are_refused(monkeypatch):
     lazy = np.broadcast_to(np.uint8(0), (7_000, 7_000))  # 49 million pixels, no memory
-    with pytest.raises(ValueError, match="7000 x 7000 = 49,000,000 pixels, more than mlp.images.MAX_IMAGE_PIXELS"):
+    with pytest.raises(
+        ValueError, match="7000 x 7000 = 49,000,000 pixels, more than mlp.images.MAX_IMAGE_PIXELS"
+    ):
         preprocess_digit(lazy)
     monkeypatch.setattr(images, "MAX_IMAGE_PIXELS", 100)
     with pytest.raises(ValueError, match="20 x 10 = 200 pixels"):

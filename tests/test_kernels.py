@@ -6,6 +6,7 @@ The module also runs (minus the Hypothesis and accuracy-sweep tests) under NUMBA
 a subprocess, which checks the kernels' plain-Python meaning and the pure-Python fallbacks of the
 scalar math helpers; inside that run JIT_DISABLED is True.
 """
+
 import os
 import subprocess
 import sys
@@ -16,11 +17,11 @@ import pytest
 
 numba = pytest.importorskip("numba", reason="the kernels need Numba (the extra mlp-from-scratch[numba])")
 pytest.importorskip("hypothesis", reason="the property tests need hypothesis (the test extra)")
+import mlp_kernels as kernels  # noqa: E402
 from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 from hypothesis.extra import numpy as hnp  # noqa: E402
 
-import mlp_kernels as kernels  # noqa: E402
 from tests import reference as ref  # noqa: E402
 
 JIT_DISABLED = bool(numba.config.DISABLE_JIT)
@@ -66,9 +67,16 @@ def logits(rng, shape, dtype, spread=3.0):
 
 # ---------------------------------------------------------------- constants and dispatch
 
+
 def test_activation_codes_are_the_shared_ones():
     assert kernels.ACTIVATION_CODES == {"identity": 0, "relu": 1, "leaky_relu": 2, "sigmoid": 3, "tanh": 4}
-    assert (kernels.IDENTITY, kernels.RELU, kernels.LEAKY_RELU, kernels.SIGMOID, kernels.TANH) == (0, 1, 2, 3, 4)
+    assert (kernels.IDENTITY, kernels.RELU, kernels.LEAKY_RELU, kernels.SIGMOID, kernels.TANH) == (
+        0,
+        1,
+        2,
+        3,
+        4,
+    )
     assert [kernels.ACTIVATION_CODES[name] for name in ref.ACTIVATIONS] == CODES
 
 
@@ -100,18 +108,68 @@ def test_kernels_are_compiled_and_cached():
 @pytest.mark.parametrize(
     "call, error, message",
     [
-        (lambda: kernels.gather_rows(np.zeros((4, 3)), np.array([0, 4]), np.zeros((2, 3))), ValueError, r"idx holds values outside \[0, 4\)"),
-        (lambda: kernels.gather_rows(np.zeros((4, 3)), np.array([0, 1]), np.zeros((2, 3), np.float32)), TypeError, "one dtype per call"),
-        (lambda: kernels.gather_rows(np.zeros((4, 3)), np.array([0, 1], np.int32), np.zeros((2, 3))), TypeError, "int64"),
-        (lambda: kernels.bias_activation_forward(np.zeros((4, 3)).T.copy().T, np.zeros(4), 1), ValueError, "C-contiguous"),
-        (lambda: kernels.bias_activation_forward(np.zeros((2, 3)), np.zeros(4), 1), ValueError, r"b has shape \(4,\)"),
-        (lambda: kernels.softmax_cross_entropy_sum(np.zeros((2, 3)), np.array([0, 3]), 1.0, np.zeros((2, 3))), ValueError, "y holds values outside"),
-        (lambda: kernels.softmax_cross_entropy_sum(np.zeros((2, 3)), np.array([0, 1]), 1.0, np.zeros((3, 3))), ValueError, "dZ has shape"),
-        (lambda: kernels.adam_step_fused(*[np.zeros(3)] * 4, 0.1, 0.9, 0.999, 1e-8, 0, 0.0, 0.0, np.inf, 1.0), ValueError, "t must be"),
-        (lambda: kernels.sgd_step_fused(np.zeros(3), np.zeros(4), 0.1, 0.0, np.inf, 1.0), ValueError, "g has shape"),
-        (lambda: kernels.sgd_step_fused(np.zeros(3), np.zeros(3), 0.1, 0.0, 0.0, 1.0), ValueError, "clip_value"),
+        (
+            lambda: kernels.gather_rows(np.zeros((4, 3)), np.array([0, 4]), np.zeros((2, 3))),
+            ValueError,
+            r"idx holds values outside \[0, 4\)",
+        ),
+        (
+            lambda: kernels.gather_rows(np.zeros((4, 3)), np.array([0, 1]), np.zeros((2, 3), np.float32)),
+            TypeError,
+            "one dtype per call",
+        ),
+        (
+            lambda: kernels.gather_rows(np.zeros((4, 3)), np.array([0, 1], np.int32), np.zeros((2, 3))),
+            TypeError,
+            "int64",
+        ),
+        (
+            lambda: kernels.bias_activation_forward(np.zeros((4, 3)).T.copy().T, np.zeros(4), 1),
+            ValueError,
+            "C-contiguous",
+        ),
+        (
+            lambda: kernels.bias_activation_forward(np.zeros((2, 3)), np.zeros(4), 1),
+            ValueError,
+            r"b has shape \(4,\)",
+        ),
+        (
+            lambda: kernels.softmax_cross_entropy_sum(
+                np.zeros((2, 3)), np.array([0, 3]), 1.0, np.zeros((2, 3))
+            ),
+            ValueError,
+            "y holds values outside",
+        ),
+        (
+            lambda: kernels.softmax_cross_entropy_sum(
+                np.zeros((2, 3)), np.array([0, 1]), 1.0, np.zeros((3, 3))
+            ),
+            ValueError,
+            "dZ has shape",
+        ),
+        (
+            lambda: kernels.adam_step_fused(
+                *[np.zeros(3)] * 4, 0.1, 0.9, 0.999, 1e-8, 0, 0.0, 0.0, np.inf, 1.0
+            ),
+            ValueError,
+            "t must be",
+        ),
+        (
+            lambda: kernels.sgd_step_fused(np.zeros(3), np.zeros(4), 0.1, 0.0, np.inf, 1.0),
+            ValueError,
+            "g has shape",
+        ),
+        (
+            lambda: kernels.sgd_step_fused(np.zeros(3), np.zeros(3), 0.1, 0.0, 0.0, 1.0),
+            ValueError,
+            "clip_value",
+        ),
         (lambda: kernels.dropout_forward(np.zeros((2, 3)), np.zeros((2, 3)), 0.0), ValueError, "keep_prob"),
-        (lambda: kernels.sgd_step_fused([0.0], np.zeros(1), 0.1, 0.0, np.inf, 1.0), TypeError, "p must be a NumPy array"),
+        (
+            lambda: kernels.sgd_step_fused([0.0], np.zeros(1), 0.1, 0.0, np.inf, 1.0),
+            TypeError,
+            "p must be a NumPy array",
+        ),
     ],
 )
 def test_the_public_kernels_check_their_arguments(call, error, message):
@@ -145,6 +203,7 @@ def test_unknown_activation_code_raises(kernel):
 
 # ---------------------------------------------------------------- gathering a mini-batch
 
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("shape", [(1, 1), (9, 17), (30, 3)])
 def test_gather_rows_and_labels(dtype, shape):
@@ -162,6 +221,7 @@ def test_gather_rows_and_labels(dtype, shape):
 
 
 # ---------------------------------------------------------------- bias + activation
+
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("code", CODES)
@@ -230,8 +290,12 @@ def test_activation_backward_with_the_bias_gradient_in_the_same_pass(dtype, code
     db = np.full(shape[1], np.nan, dtype=dtype)  # overwritten, not accumulated into
     kernels.activation_backward(dA, A, code, db)
     assert_close(dA, expected, elementwise_tol(dtype))
-    assert_close(db, ref.bias_gradient(expected), accumulated_tol(dtype),
-                 scale=float(np.abs(expected).sum(axis=0).max()) or 1.0)
+    assert_close(
+        db,
+        ref.bias_gradient(expected),
+        accumulated_tol(dtype),
+        scale=float(np.abs(expected).sum(axis=0).max()) or 1.0,
+    )
 
 
 @needs_jit
@@ -252,6 +316,7 @@ def test_sigmoid_and_tanh_accuracy_sweep(dtype, code):
 
 
 # ---------------------------------------------------------------- bias gradient and dropout
+
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("shape", SHAPES + [(300, 5)])
@@ -285,6 +350,7 @@ def test_dropout_forward_and_backward(dtype, keep_prob, shape):
 
 
 # ---------------------------------------------------------------- losses
+
 
 def check_loss(kernel, reference, Z, y, scale, in_place, dz_scale=None):
     dtype = Z.dtype.type
@@ -321,7 +387,12 @@ def test_losses(dtype, loss, shape, in_place):
 @pytest.mark.parametrize("in_place", [False, True])
 def test_losses_extreme_logits(dtype, loss, in_place):
     Z = np.array(
-        [[1000.0, -1000.0, 0.0], [-1000.0, -1000.0, -1000.0], [1000.0, 1000.0, -1000.0], [-1000.0, 1000.0, 1000.0]],
+        [
+            [1000.0, -1000.0, 0.0],
+            [-1000.0, -1000.0, -1000.0],
+            [1000.0, 1000.0, -1000.0],
+            [-1000.0, 1000.0, 1000.0],
+        ],
         dtype=dtype,
     )
     y = np.array([0, 0, 1, 2], dtype=np.int64)  # ties: the first maximum counts, so rows 0 and 1 are correct
@@ -391,8 +462,11 @@ def test_sigmoid_binary_cross_entropy_extreme_logits(dtype):
     # right with certainty costs 0, wrong by 30 costs about 30 each
     assert np.isfinite(loss) and loss == pytest.approx(60.0, rel=1e-6)
     np.testing.assert_allclose(dZ, [[0.0, 0.0, 1.0, -1.0]], atol=1e-6)
-    assert np.isnan(kernels.sigmoid_binary_cross_entropy_sum(np.full((1, 1), np.nan, dtype), Y[:, :1].copy(), 1.0,
-                                                              dZ[:, :1]))
+    assert np.isnan(
+        kernels.sigmoid_binary_cross_entropy_sum(
+            np.full((1, 1), np.nan, dtype), Y[:, :1].copy(), 1.0, dZ[:, :1]
+        )
+    )
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -409,12 +483,42 @@ def test_squared_error_extreme_and_nan_values(dtype):
 @pytest.mark.parametrize(
     "call, error, message",
     [
-        (lambda: kernels.squared_error_sum(np.zeros((2, 3)), np.zeros((2, 2)), 1.0, np.zeros((2, 3))), ValueError, "Y has shape"),
-        (lambda: kernels.squared_error_sum(np.zeros((2, 3)), np.zeros((2, 3), np.float32), 1.0, np.zeros((2, 3))), TypeError, "one dtype per call"),
-        (lambda: kernels.squared_error_sum(np.zeros((2, 3)), np.zeros(2, np.int64), 1.0, np.zeros((2, 3))), ValueError, "Y must be 2-D"),
-        (lambda: kernels.squared_error_sum(np.zeros((2, 3)), np.zeros((2, 3)), np.nan, np.zeros((2, 3))), ValueError, "scale"),
-        (lambda: kernels.sigmoid_binary_cross_entropy_sum(np.zeros((2, 3)), np.zeros((3, 3)), 1.0, np.zeros((2, 3))), ValueError, "Y has shape"),
-        (lambda: kernels.sigmoid_binary_cross_entropy_sum(np.zeros((2, 3)), np.zeros((2, 3)), 1.0, np.zeros((2, 3)).T), ValueError, "dZ has shape|C-contiguous"),
+        (
+            lambda: kernels.squared_error_sum(np.zeros((2, 3)), np.zeros((2, 2)), 1.0, np.zeros((2, 3))),
+            ValueError,
+            "Y has shape",
+        ),
+        (
+            lambda: kernels.squared_error_sum(
+                np.zeros((2, 3)), np.zeros((2, 3), np.float32), 1.0, np.zeros((2, 3))
+            ),
+            TypeError,
+            "one dtype per call",
+        ),
+        (
+            lambda: kernels.squared_error_sum(np.zeros((2, 3)), np.zeros(2, np.int64), 1.0, np.zeros((2, 3))),
+            ValueError,
+            "Y must be 2-D",
+        ),
+        (
+            lambda: kernels.squared_error_sum(np.zeros((2, 3)), np.zeros((2, 3)), np.nan, np.zeros((2, 3))),
+            ValueError,
+            "scale",
+        ),
+        (
+            lambda: kernels.sigmoid_binary_cross_entropy_sum(
+                np.zeros((2, 3)), np.zeros((3, 3)), 1.0, np.zeros((2, 3))
+            ),
+            ValueError,
+            "Y has shape",
+        ),
+        (
+            lambda: kernels.sigmoid_binary_cross_entropy_sum(
+                np.zeros((2, 3)), np.zeros((2, 3)), 1.0, np.zeros((2, 3)).T
+            ),
+            ValueError,
+            "dZ has shape|C-contiguous",
+        ),
     ],
 )
 def test_target_losses_check_their_arguments(call, error, message):
@@ -538,6 +642,7 @@ def test_clipping_keeps_nan(dtype):
 
 # ---------------------------------------------------------------- Hypothesis
 
+
 def float_arrays(dtype, shape, bound):
     elements = st.floats(-bound, bound, width=np.dtype(dtype).itemsize * 8, allow_subnormal=False)
     return hnp.arrays(dtype, shape, elements=elements)
@@ -548,7 +653,9 @@ def batches(draw, max_rows=6, max_cols=20, bound=1000.0):
     dtype = draw(st.sampled_from(DTYPES))
     shape = draw(st.tuples(st.integers(1, max_rows), st.integers(1, max_cols)))
     Z = draw(float_arrays(dtype, shape, bound))
-    y = np.array(draw(st.lists(st.integers(0, shape[1] - 1), min_size=shape[0], max_size=shape[0])), dtype=np.int64)
+    y = np.array(
+        draw(st.lists(st.integers(0, shape[1] - 1), min_size=shape[0], max_size=shape[0])), dtype=np.int64
+    )
     return Z, y
 
 
@@ -570,8 +677,9 @@ def test_hypothesis_bias_activation_forward_and_backward(data, code):
 
 @needs_jit
 @settings(max_examples=100, deadline=None)
-@given(data=batches(), loss=st.sampled_from(sorted(LOSSES)), in_place=st.booleans(),
-       scale=st.floats(1e-3, 10.0))
+@given(
+    data=batches(), loss=st.sampled_from(sorted(LOSSES)), in_place=st.booleans(), scale=st.floats(1e-3, 10.0)
+)
 def test_hypothesis_losses(data, loss, in_place, scale):
     Z, y = data
     kernel, reference = LOSSES[loss]
@@ -604,14 +712,25 @@ def test_hypothesis_adam_step(dtype, size, seed, case, wd, lr):
 
 # ---------------------------------------------------------------- the same tests without the JIT
 
+
 @needs_jit
 def test_module_passes_with_jit_disabled():
     """NUMBA_DISABLE_JIT=1 turns every kernel into plain Python (how one debugs them with pdb) and
     the math helpers into their NumPy fallbacks; the small-shape tests must still pass."""
     root = Path(__file__).resolve().parent.parent
     env = dict(os.environ, NUMBA_DISABLE_JIT="1")
-    cmd = [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", "-k",
-           "not hypothesis and not jit_disabled and not do_not_import", str(Path(__file__).resolve())]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-x",
+        "-p",
+        "no:cacheprovider",
+        "-k",
+        "not hypothesis and not jit_disabled and not do_not_import",
+        str(Path(__file__).resolve()),
+    ]
     result = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     assert " passed" in result.stdout

@@ -1,4 +1,5 @@
 """Memory estimates before training and prediction (mlp._memory): refusals name the size and the option."""
+
 import tracemalloc
 
 import numpy as np
@@ -38,17 +39,21 @@ def test_check_fits_names_the_size_and_the_option(monkeypatch):
 def test_training_bytes_counts_parameters_optimizer_buffers_and_one_batch():
     sizes = [784, 256, 128, 10]
     n_params = 784 * 256 + 256 + 256 * 128 + 128 + 128 * 10 + 10
-    sgd = _memory.training_bytes(sizes, batch_size=128, n_samples=60000, dtype="float32", optimizer_buffers=0,
-                                 dropout=0.0)
-    adam = _memory.training_bytes(sizes, batch_size=128, n_samples=60000, dtype="float32", optimizer_buffers=2,
-                                  dropout=0.0)
+    sgd = _memory.training_bytes(
+        sizes, batch_size=128, n_samples=60000, dtype="float32", optimizer_buffers=0, dropout=0.0
+    )
+    adam = _memory.training_bytes(
+        sizes, batch_size=128, n_samples=60000, dtype="float32", optimizer_buffers=2, dropout=0.0
+    )
     assert adam - sgd == 2 * n_params * 4
     assert sgd >= 2 * n_params * 4 + 128 * (784 + 256 + 128 + 10) * 4
-    wide = _memory.training_bytes([784, 10**9, 10], batch_size=128, n_samples=100, dtype="float64",
-                                  optimizer_buffers=2, dropout=0.1)
+    wide = _memory.training_bytes(
+        [784, 10**9, 10], batch_size=128, n_samples=100, dtype="float64", optimizer_buffers=2, dropout=0.1
+    )
     assert wide > 4 * 784 * 10**9 * 8  # Python integers: no overflow
-    full = _memory.training_bytes(sizes, batch_size=None, n_samples=60000, dtype="float32", optimizer_buffers=0,
-                                  dropout=0.0)
+    full = _memory.training_bytes(
+        sizes, batch_size=None, n_samples=60000, dtype="float32", optimizer_buffers=0, dropout=0.0
+    )
     assert full > sgd  # full batch: activations for every sample
     assert _memory.optimizer_buffers("adamw") == 2 and _memory.optimizer_buffers("sgd") == 0
     assert _memory.optimizer_buffers(mlp.optimizers.make_optimizer("momentum")) == 1
@@ -56,7 +61,9 @@ def test_training_bytes_counts_parameters_optimizer_buffers_and_one_batch():
 
 def test_fit_refuses_a_network_that_cannot_fit_before_allocating_it():
     X, y = blobs()
-    with pytest.raises(ValueError, match=r"needs about [\d,.]+ GiB .*use smaller hidden_sizes or a smaller batch_size"):
+    with pytest.raises(
+        ValueError, match=r"needs about [\d,.]+ GiB .*use smaller hidden_sizes or a smaller batch_size"
+    ):
         mlp.fit(X, y, hidden_sizes=[10**9], epochs=1)
 
 
@@ -80,8 +87,12 @@ def test_prediction_chunks_follow_the_layer_widths():
 def _wide_model(n_classes=10**6):
     rng = np.random.default_rng(0)
     W = rng.normal(size=(4, n_classes)).astype(np.float32)
-    return mlp.MLP([(W, np.zeros(n_classes, np.float32))], activation="relu", loss="cross_entropy",
-                   classes=np.arange(n_classes))
+    return mlp.MLP(
+        [(W, np.zeros(n_classes, np.float32))],
+        activation="relu",
+        loss="cross_entropy",
+        classes=np.arange(n_classes),
+    )
 
 
 def test_predicting_a_million_classes_stays_within_the_chunk_budget():
@@ -105,7 +116,9 @@ def test_asking_for_logits_that_cannot_fit_names_the_size(monkeypatch):
     model = _wide_model()
     monkeypatch.setenv("MLP_MEMORY_LIMIT", str(GIB))
     X = np.zeros((1000, 4), np.float32)  # 1000 x 10^6 float32 logits: 3.7 GiB
-    with pytest.raises(MemoryLimitError, match=r"the logits for 1,000 rows and 1,000,000 outputs needs about 3.7 GiB"):
+    with pytest.raises(
+        MemoryLimitError, match=r"the logits for 1,000 rows and 1,000,000 outputs needs about 3.7 GiB"
+    ):
         model.decision_function(X)
     with pytest.raises(MemoryLimitError, match="use predict"):
         model.predict_proba(X)
@@ -125,7 +138,8 @@ def test_chunked_prediction_gives_the_same_answers(monkeypatch):
 def test_the_command_line_can_name_its_own_flags(monkeypatch):
     monkeypatch.setenv("MLP_MEMORY_LIMIT", "1000")
     with pytest.raises(MemoryLimitError, match="use a smaller --hidden or --batch-size"):
-        _memory.check_training_memory([784, 100, 10], 128, 60000, "float32", "adam", 0.1,
-                                      hint="use a smaller --hidden or --batch-size")
+        _memory.check_training_memory(
+            [784, 100, 10], 128, 60000, "float32", "adam", 0.1, hint="use a smaller --hidden or --batch-size"
+        )
     monkeypatch.setenv("MLP_MEMORY_LIMIT", str(GIB))
     assert _memory.check_training_memory([784, 100, 10], 128, 60000, "float32", "adam", 0.1) > 4 * 79510 * 4

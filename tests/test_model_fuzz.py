@@ -10,6 +10,7 @@ The runs are derandomized, so CI is repeatable; MLP_FUZZ_EXAMPLES=N runs N examp
 MLP_FUZZ_CORPUS=DIR also writes every file tried into DIR/{model,checkpoint}/{accepted,rejected} (named by its
 SHA-256), so another reader (the C++ port) can be checked against the same verdicts.
 """
+
 import io
 import json
 import math
@@ -23,7 +24,8 @@ import numpy as np
 import pytest
 
 hypothesis = pytest.importorskip("hypothesis", reason="the mutation tests need hypothesis (the test extra)")
-from hypothesis import HealthCheck, Phase, given, settings, strategies as st  # noqa: E402
+from hypothesis import HealthCheck, Phase, given, settings  # noqa: E402
+from hypothesis import strategies as st
 
 import mlp  # noqa: E402
 from mlp.engines.checkpoints import load_checkpoint, save_checkpoint  # noqa: E402
@@ -31,29 +33,55 @@ from mlp.model_file import ModelFileError  # noqa: E402
 
 EXAMPLES = int(os.environ.get("MLP_FUZZ_EXAMPLES", "150"))
 PEAK_LIMIT = 32 << 20  # bytes a load of a file of at most ~2 MB may allocate at its peak
-FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
-                phases=[Phase.explicit, Phase.generate, Phase.shrink],
-                suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+FUZZ = settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    phases=[Phase.explicit, Phase.generate, Phase.shrink],
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 
 
 # ---- the valid starting points ----------------------------------------------------------------------
 def _model():
     rng = np.random.default_rng(0)
     sizes = [5, 4, 3]
-    params = [(rng.normal(size=(a, b)).astype(np.float32), rng.normal(size=b).astype(np.float32))
-              for a, b in zip(sizes[:-1], sizes[1:])]
+    params = [
+        (rng.normal(size=(a, b)).astype(np.float32), rng.normal(size=b).astype(np.float32))
+        for a, b in zip(sizes[:-1], sizes[1:])
+    ]
     history = {"epoch": [1, 2], "loss": [0.9, 0.5], "val_loss": [math.nan, 0.6]}
-    return mlp.MLP(params, activation="tanh", loss="cross_entropy", classes=np.array([0, 2, 7]), l2=0.01,
-                   history=history, config={"epochs": 2, "optimizer": {"name": "adam"}})
+    return mlp.MLP(
+        params,
+        activation="tanh",
+        loss="cross_entropy",
+        classes=np.array([0, 2, 7]),
+        l2=0.01,
+        history=history,
+        config={"epochs": 2, "optimizer": {"name": "adam"}},
+    )
 
 
 def _snapshot(model):
     flat = [p for pair in model.get_weights() for p in pair]
     rng = np.random.default_rng(1)
-    return {"state": [np.full_like(p, 0.5) for p in flat] * 2, "step_count": 6, "epoch": 2,
-            "rng_state": rng.bit_generator.state,
-            "schedule_state": {"base_lr": 1e-3, "epochs": 5, "steps_per_epoch": 3, "current": 1e-3,
-                               "best": math.inf, "waited": 0, "factor": 0.1, "patience": 3}}
+    return {
+        "state": [np.full_like(p, 0.5) for p in flat] * 2,
+        "step_count": 6,
+        "epoch": 2,
+        "rng_state": rng.bit_generator.state,
+        "schedule_state": {
+            "base_lr": 1e-3,
+            "epochs": 5,
+            "steps_per_epoch": 3,
+            "current": 1e-3,
+            "best": math.inf,
+            "waited": 0,
+            "factor": 0.1,
+            "patience": 3,
+        },
+    }
 
 
 @pytest.fixture(scope="module")
@@ -62,8 +90,15 @@ def originals(tmp_path_factory):
     model = _model()
     model_path = model.save(folder / "model.npz")
     checkpoint_path = folder / "checkpoint.npz"
-    save_checkpoint(checkpoint_path, model, _snapshot(model), history=model.history,
-                    fit_options={"epochs": 5, "seed": 0}, best=(0.4, model.get_weights(), 1), finished=False)
+    save_checkpoint(
+        checkpoint_path,
+        model,
+        _snapshot(model),
+        history=model.history,
+        fit_options={"epochs": 5, "seed": 0},
+        best=(0.4, model.get_weights(), 1),
+        finished=False,
+    )
     return _Originals(model=model_path.read_bytes(), checkpoint=checkpoint_path.read_bytes())
 
 
@@ -148,7 +183,11 @@ def _archive(entries, compression=zipfile.ZIP_STORED):
 def _npy(header_text, body=b"", *, version=1, length=None):
     text = header_text.encode("latin-1")
     size = len(text) if length is None else length
-    prefix = b"\x93NUMPY" + bytes([version, 0]) + struct.pack("<H" if version == 1 else "<I", size % (1 << (16 * version)))
+    prefix = (
+        b"\x93NUMPY"
+        + bytes([version, 0])
+        + struct.pack("<H" if version == 1 else "<I", size % (1 << (16 * version)))
+    )
     return prefix + text + body
 
 
@@ -168,17 +207,46 @@ def _with_metadata(entries, metadata_text):
 # ---- strategies ---------------------------------------------------------------------------------------
 KINDS = st.sampled_from(["model", "checkpoint"])
 ODD_SCALARS = st.one_of(
-    st.none(), st.booleans(), st.integers(min_value=-(2**70), max_value=2**70),
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
     st.sampled_from([0, -1, -5, 1, 10**8, 10**8 + 1, 10**9, 2**31, 2**63, 10**30, 0.5, -0.0, 1e308, 2.0]),
-    st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=12),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=12),
     st.sampled_from(["relu", "gelu", "float16", "float64", "", "PCG64", "MT19937"]),
 )
-ODD_JSON = st.recursive(ODD_SCALARS, lambda inner: st.one_of(
-    st.lists(inner, max_size=5), st.dictionaries(st.text(max_size=8), inner, max_size=4)), max_leaves=8)
-MODEL_FIELDS = ["format", "format_version", "hidden_sizes", "activation", "loss", "n_features", "classes",
-                "dtype", "l2", "preprocessing", "config", "history", "library_version", "unknown_field"]
-CHECKPOINT_FIELDS = MODEL_FIELDS + ["epoch", "step_count", "rng_state", "schedule_state", "fit_options",
-                                    "best", "finished"]
+ODD_JSON = st.recursive(
+    ODD_SCALARS,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=5), st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=8,
+)
+MODEL_FIELDS = [
+    "format",
+    "format_version",
+    "hidden_sizes",
+    "activation",
+    "loss",
+    "n_features",
+    "classes",
+    "dtype",
+    "l2",
+    "preprocessing",
+    "config",
+    "history",
+    "library_version",
+    "unknown_field",
+]
+CHECKPOINT_FIELDS = MODEL_FIELDS + [
+    "epoch",
+    "step_count",
+    "rng_state",
+    "schedule_state",
+    "fit_options",
+    "best",
+    "finished",
+]
 
 
 @st.composite
@@ -194,7 +262,7 @@ def byte_mutations(draw, data):
             data[at] ^= 1 << draw(st.integers(0, 7))
         elif kind == "overwrite":
             run = draw(st.binary(min_size=1, max_size=16))
-            data[at:at + len(run)] = run
+            data[at : at + len(run)] = run
         else:
             del data[at:]
     return bytes(data)
@@ -223,20 +291,33 @@ def test_entry_level_mutations(originals, tmp_path, kind, data, compression):
         elif action == "drop" and entries:
             del entries[index]
         elif action == "rename" and entries:
-            entries[index] = (data.draw(st.sampled_from(names + ["W9.npy", "metadata", "x/../W0.npy"])), entries[index][1])
+            entries[index] = (
+                data.draw(st.sampled_from(names + ["W9.npy", "metadata", "x/../W0.npy"])),
+                entries[index][1],
+            )
         elif action == "swap" and len(entries) > 1:
             other = data.draw(st.integers(0, len(entries) - 1))
-            entries[index], entries[other] = (entries[index][0], entries[other][1]), (entries[other][0], entries[index][1])
+            entries[index], entries[other] = (
+                (entries[index][0], entries[other][1]),
+                (entries[other][0], entries[index][1]),
+            )
         else:
-            entries.append((data.draw(st.sampled_from(["extra.npy", "notes.txt", "state9.npy", "best_W0.npy"])),
-                            data.draw(st.binary(max_size=64))))
+            entries.append(
+                (
+                    data.draw(st.sampled_from(["extra.npy", "notes.txt", "state9.npy", "best_W0.npy"])),
+                    data.draw(st.binary(max_size=64)),
+                )
+            )
     _load(kind, _archive(entries, compression), tmp_path)
 
 
 DESCRS = ["<f4", "<f8", ">f4", "|u1", "<i8", "|O", "<c16", "V8", "<U3", "S3", "", "f4", "<f2"]
 SHAPES = st.one_of(
-    st.tuples(), st.tuples(st.integers(0, 10)), st.tuples(st.integers(0, 10), st.integers(0, 10)),
-    st.tuples(st.integers(0, 2**62), st.integers(0, 2**62)), st.lists(st.integers(-3, 6), max_size=40).map(tuple),
+    st.tuples(),
+    st.tuples(st.integers(0, 10)),
+    st.tuples(st.integers(0, 10), st.integers(0, 10)),
+    st.tuples(st.integers(0, 2**62), st.integers(0, 2**62)),
+    st.lists(st.integers(-3, 6), max_size=40).map(tuple),
 )
 
 
@@ -247,21 +328,41 @@ def test_npy_header_mutations(originals, tmp_path, kind, data):
     entries = _entries(originals[kind])
     index = data.draw(st.integers(0, len(entries) - 1))
     name, payload = entries[index]
-    body = payload[payload.index(b"\n") + 1:]
+    body = payload[payload.index(b"\n") + 1 :]
     choice = data.draw(st.sampled_from(["fields", "garbage", "length", "version", "magic"]))
     if choice == "fields":
-        header = "{" + f"'descr': {data.draw(st.sampled_from(DESCRS))!r}, " \
-                 f"'fortran_order': {data.draw(st.sampled_from(['False', 'True', '0', 'None']))}, " \
-                 f"'shape': {data.draw(SHAPES)!r}, " + "}\n"
+        header = (
+            "{" + f"'descr': {data.draw(st.sampled_from(DESCRS))!r}, "
+            f"'fortran_order': {data.draw(st.sampled_from(['False', 'True', '0', 'None']))}, "
+            f"'shape': {data.draw(SHAPES)!r}, " + "}\n"
+        )
         new = _npy(header, body)
     elif choice == "garbage":
-        new = _npy(data.draw(st.sampled_from(["", "{", "(" * 300, "{'descr': '<f4'}", "[1, 2]", "1+" * 500 + "1",
-                                              "{'descr': '<f4', 'fortran_order': False, 'shape': (3,), 'x': 1}"]))
-                   + data.draw(st.text(st.characters(max_codepoint=255), max_size=20)), body)
+        new = _npy(
+            data.draw(
+                st.sampled_from(
+                    [
+                        "",
+                        "{",
+                        "(" * 300,
+                        "{'descr': '<f4'}",
+                        "[1, 2]",
+                        "1+" * 500 + "1",
+                        "{'descr': '<f4', 'fortran_order': False, 'shape': (3,), 'x': 1}",
+                    ]
+                )
+            )
+            + data.draw(st.text(st.characters(max_codepoint=255), max_size=20)),
+            body,
+        )
     elif choice == "length":
-        text = payload[10:payload.index(b"\n") + 1].decode("latin-1")
-        new = _npy(text, body, version=data.draw(st.sampled_from([1, 2])),
-                   length=data.draw(st.sampled_from([0, 1, 5000, 65535, 2**31, 2**32 - 1])))
+        text = payload[10 : payload.index(b"\n") + 1].decode("latin-1")
+        new = _npy(
+            text,
+            body,
+            version=data.draw(st.sampled_from([1, 2])),
+            length=data.draw(st.sampled_from([0, 1, 5000, 65535, 2**31, 2**32 - 1])),
+        )
     elif choice == "version":
         new = payload[:6] + bytes([data.draw(st.sampled_from([0, 2, 3, 255]))]) + payload[7:]
     else:
@@ -288,8 +389,23 @@ def _metadata_family(kind, originals, tmp_path, data, fields):
     entries = _entries(originals[kind])
     metadata = _metadata_of(entries)
     if data.draw(st.integers(0, 9)) == 0:
-        text = data.draw(st.sampled_from([b"[]", b'"model"', b"null", b"42", b"{", b"", b"[" * 100000,
-                                          b'{"a": 1, "a": 2}', b"NaN", b"\xff\xfe{}", b'{"format": "mlp-\xc3"}']))
+        text = data.draw(
+            st.sampled_from(
+                [
+                    b"[]",
+                    b'"model"',
+                    b"null",
+                    b"42",
+                    b"{",
+                    b"",
+                    b"[" * 100000,
+                    b'{"a": 1, "a": 2}',
+                    b"NaN",
+                    b"\xff\xfe{}",
+                    b'{"format": "mlp-\xc3"}',
+                ]
+            )
+        )
     else:
         for _ in range(data.draw(st.integers(1, 3))):
             field = data.draw(st.sampled_from(fields))
@@ -323,10 +439,16 @@ def test_big_declared_sizes(originals, tmp_path, data):
         sizes = [metadata["n_features"], *metadata["hidden_sizes"], len(metadata["classes"])][:3]
         for index, (name, _) in enumerate(entries):
             if name == "W0.npy":
-                header = "{'descr': '<f4', 'fortran_order': False, 'shape': (%d, %d), }\n" % (sizes[0], sizes[1])
+                header = "{'descr': '<f4', 'fortran_order': False, 'shape': (%d, %d), }\n" % (
+                    sizes[0],
+                    sizes[1],
+                )
                 entries[index] = (name, _npy(header))
-    _load("model", _archive(entries, data.draw(st.sampled_from([zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED]))),
-          tmp_path)
+    _load(
+        "model",
+        _archive(entries, data.draw(st.sampled_from([zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED]))),
+        tmp_path,
+    )
 
 
 @FUZZ
@@ -339,14 +461,19 @@ def test_tampered_training_state(originals, tmp_path, data):
     action = data.draw(st.sampled_from(["shape", "count", "dtype", "nan", "counters"]))
     if action == "counters":
         metadata[data.draw(st.sampled_from(["epoch", "step_count"]))] = data.draw(
-            st.sampled_from([-5, -1, 0.5, 2.0, 2**53 + 1, 10**10, None, "3", True, []]))
+            st.sampled_from([-5, -1, 0.5, 2.0, 2**53 + 1, 10**10, None, "3", True, []])
+        )
         entries = _with_metadata(entries, json.dumps(metadata))
     else:
         name = data.draw(st.sampled_from(names))
         buffer = io.BytesIO()
         if action == "shape":
             original_shape = np.load(io.BytesIO(dict(entries)[name])).shape
-            shape = data.draw(st.sampled_from([(1,), (), (1, 1), (3, 4), (4, 3), (12,)]).filter(lambda s: s != original_shape))
+            shape = data.draw(
+                st.sampled_from([(1,), (), (1, 1), (3, 4), (4, 3), (12,)]).filter(
+                    lambda s: s != original_shape
+                )
+            )
             np.save(buffer, np.ones(shape, np.float32))
         elif action == "dtype":
             np.save(buffer, np.ones((3,), data.draw(st.sampled_from([np.float64, np.int32, np.float16]))))
@@ -385,9 +512,9 @@ def test_an_unknown_deflated_entry_is_never_inflated(originals, tmp_path):
 def test_a_deflated_parameter_that_claims_more_than_deflate_can_make_is_refused(originals, tmp_path):
     data = bytearray(_archive(_entries(originals["model"]), zipfile.ZIP_DEFLATED))
     at = data.index(b"PK\x01\x02")  # central directory records: the name starts at byte 46
-    while data[at + 46:at + 52] != b"W0.npy":
+    while data[at + 46 : at + 52] != b"W0.npy":
         at = data.index(b"PK\x01\x02", at + 4)
-    data[at + 24:at + 28] = struct.pack("<I", 3 << 30)  # uncompressed size: 3 GiB
+    data[at + 24 : at + 28] = struct.pack("<I", 3 << 30)  # uncompressed size: 3 GiB
     with pytest.raises(ModelFileError, match="more than deflate can produce"):
         _load_or_raise("model", bytes(data), tmp_path)
 
@@ -408,28 +535,37 @@ def test_duplicate_entries_are_refused_whichever_comes_first(originals, tmp_path
             _load_or_raise("model", _archive(doubled), tmp_path)
 
 
-@pytest.mark.parametrize("text,fragment", [
-    ("[]", "JSON list"), ('"model"', "JSON str"), ("null", "JSON NoneType"), ('{"a": 1, "a": 2}', "twice"),
-    ("[" * 100000, "not valid JSON"),
-])
+@pytest.mark.parametrize(
+    "text,fragment",
+    [
+        ("[]", "JSON list"),
+        ('"model"', "JSON str"),
+        ("null", "JSON NoneType"),
+        ('{"a": 1, "a": 2}', "twice"),
+        ("[" * 100000, "not valid JSON"),
+    ],
+)
 def test_metadata_that_is_not_an_object(originals, tmp_path, text, fragment):
     entries = _with_metadata(_entries(originals["model"]), text)
     with pytest.raises(ModelFileError, match=fragment):
         _load_or_raise("model", _archive(entries), tmp_path)
 
 
-@pytest.mark.parametrize("field,value,fragment", [
-    ("activation", "gelu", "unknown activation 'gelu'"),
-    ("loss", "hinge", "unknown loss 'hinge'"),
-    ("n_features", 10**12, "'n_features' must be an integer from 1 to 100,000,000"),
-    ("hidden_sizes", [0], "'hidden_sizes' must be an integer"),
-    ("classes", [1, 1, 2], "lists a class twice"),
-    ("classes", ["a", "b", "c"], "'classes' must be an integer"),
-    ("history", {"loss": "abc"}, "history\\['loss'\\] must be a list"),
-    ("config", [1, 2], "'config' must be an object or null"),
-    ("format_version", 3, "format version 3; this mlp reads format versions 1 to 2: upgrade mlp"),
-    ("format_version", "2", "'format_version' must be a positive integer"),
-])
+@pytest.mark.parametrize(
+    "field,value,fragment",
+    [
+        ("activation", "gelu", "unknown activation 'gelu'"),
+        ("loss", "hinge", "unknown loss 'hinge'"),
+        ("n_features", 10**12, "'n_features' must be an integer from 1 to 100,000,000"),
+        ("hidden_sizes", [0], "'hidden_sizes' must be an integer"),
+        ("classes", [1, 1, 2], "lists a class twice"),
+        ("classes", ["a", "b", "c"], "'classes' must be an integer"),
+        ("history", {"loss": "abc"}, "history\\['loss'\\] must be a list"),
+        ("config", [1, 2], "'config' must be an object or null"),
+        ("format_version", 3, "format version 3; this mlp reads format versions 1 to 2: upgrade mlp"),
+        ("format_version", "2", "'format_version' must be a positive integer"),
+    ],
+)
 def test_odd_metadata_values_are_named(originals, tmp_path, field, value, fragment):
     entries = _entries(originals["model"])
     metadata = {**_metadata_of(entries), field: value}
@@ -437,15 +573,18 @@ def test_odd_metadata_values_are_named(originals, tmp_path, field, value, fragme
         _load_or_raise("model", _archive(_with_metadata(entries, json.dumps(metadata))), tmp_path)
 
 
-@pytest.mark.parametrize("field,value,fragment", [
-    ("epoch", -5, "'epoch' must be an integer from 0"),
-    ("step_count", 2.5, "'step_count' must be an integer"),
-    ("rng_state", {"bit_generator": "PCG64"}, "rng_state"),
-    ("schedule_state", {"steps_per_epoch": 0}, "'steps_per_epoch' must be an integer from 1"),
-    ("schedule_state", {"current": "fast"}, "schedule_state\\['current'\\] must be a number"),
-    ("schedule_state", {"lr": 0.1}, "schedule_state has an invalid key 'lr'"),
-    ("best", {"monitored": 1.0}, "'best' must be null or"),
-])
+@pytest.mark.parametrize(
+    "field,value,fragment",
+    [
+        ("epoch", -5, "'epoch' must be an integer from 0"),
+        ("step_count", 2.5, "'step_count' must be an integer"),
+        ("rng_state", {"bit_generator": "PCG64"}, "rng_state"),
+        ("schedule_state", {"steps_per_epoch": 0}, "'steps_per_epoch' must be an integer from 1"),
+        ("schedule_state", {"current": "fast"}, "schedule_state\\['current'\\] must be a number"),
+        ("schedule_state", {"lr": 0.1}, "schedule_state has an invalid key 'lr'"),
+        ("best", {"monitored": 1.0}, "'best' must be null or"),
+    ],
+)
 def test_tampered_checkpoint_fields_are_named(originals, tmp_path, field, value, fragment):
     entries = _entries(originals["checkpoint"])
     metadata = {**_metadata_of(entries), field: value}
@@ -456,7 +595,9 @@ def test_tampered_checkpoint_fields_are_named(originals, tmp_path, field, value,
 def test_a_one_element_optimizer_state_is_not_broadcast(originals, tmp_path):
     buffer = io.BytesIO()
     np.save(buffer, np.ones((1,), np.float32))
-    entries = [(n, buffer.getvalue() if n == "state0.npy" else p) for n, p in _entries(originals["checkpoint"])]
+    entries = [
+        (n, buffer.getvalue() if n == "state0.npy" else p) for n, p in _entries(originals["checkpoint"])
+    ]
     with pytest.raises(ModelFileError, match=r"state0 has shape \(1,\), expected \(5, 4\)"):
         _load_or_raise("checkpoint", _archive(entries), tmp_path)
 
@@ -477,14 +618,23 @@ def test_devices_and_pipes_are_not_read(tmp_path):
 def test_an_end_record_declaring_a_huge_directory_is_refused_before_parsing(originals, tmp_path):
     data = bytearray(originals["model"])
     at = data.rindex(b"PK\x05\x06")
-    data[at + 8:at + 16] = struct.pack("<HHI", 60000, 60000, 9 << 20)  # entries, entries, directory bytes
+    data[at + 8 : at + 16] = struct.pack("<HHI", 60000, 60000, 9 << 20)  # entries, entries, directory bytes
     with pytest.raises(ModelFileError, match="declares 60,000 entries"):
         _load_or_raise("model", bytes(data), tmp_path)
 
 
 # ---- resuming from a tampered checkpoint, end to end ---------------------------------------------------
-RESUME = dict(hidden_sizes=[4], epochs=3, batch_size=16, schedule="plateau", early_stopping=True, patience=5,
-              validation_split=0.25, seed=0, engine="xp")
+RESUME = dict(
+    hidden_sizes=[4],
+    epochs=3,
+    batch_size=16,
+    schedule="plateau",
+    early_stopping=True,
+    patience=5,
+    validation_split=0.25,
+    seed=0,
+    engine="xp",
+)
 
 
 # Values a checkpoint could almost hold, so that many tampered files get as far as the trainer.
@@ -511,8 +661,20 @@ def test_resuming_from_tampered_checkpoints(real_checkpoint, tmp_path, data):
     entries = _entries(original)
     metadata = _metadata_of(entries)
     for _ in range(data.draw(st.integers(1, 2))):
-        field = data.draw(st.sampled_from(["epoch", "step_count", "rng_state", "schedule_state", "best", "finished",
-                                           "history", "fit_options"]))
+        field = data.draw(
+            st.sampled_from(
+                [
+                    "epoch",
+                    "step_count",
+                    "rng_state",
+                    "schedule_state",
+                    "best",
+                    "finished",
+                    "history",
+                    "fit_options",
+                ]
+            )
+        )
         current = metadata.get(field)
         if isinstance(current, dict) and current and data.draw(st.booleans()):
             current[data.draw(st.sampled_from(sorted(current)))] = data.draw(PLAUSIBLE)
@@ -522,7 +684,13 @@ def test_resuming_from_tampered_checkpoints(real_checkpoint, tmp_path, data):
     path.write_bytes(_archive(_with_metadata(entries, json.dumps(metadata))))
     try:
         model = mlp.fit(X, y, checkpoint=path, resume=True, **RESUME)
-    except (ModelFileError, ValueError, mlp.TrainingError) as error:  # TrainingError: a tampered rate diverged
-        assert type(error) in (ModelFileError, ValueError, mlp.TrainingError) and "\n" not in str(error).strip()
+    except (
+        ModelFileError,
+        ValueError,
+        mlp.TrainingError,
+    ) as error:  # TrainingError: a tampered rate diverged
+        assert (
+            type(error) in (ModelFileError, ValueError, mlp.TrainingError) and "\n" not in str(error).strip()
+        )
     else:
         assert np.all(np.isfinite(model.params[0][0]))

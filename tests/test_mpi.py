@@ -5,6 +5,7 @@ and an exception on one rank ends the job instead of hanging it.
 Each test launches `mpiexec -n 2` on a script of tests/mpi_scripts/ with a timeout, and compares what
 the ranks pickled with a one-process run made here. In CI (mpi extra installed) they must run.
 """
+
 import os
 import pickle
 import shutil
@@ -56,10 +57,14 @@ def _launch(args, *, cwd, timeout=TIMEOUT):
     """mpiexec -n 2 ARGS: the CompletedProcess (stdout and stderr as text), failing on a timeout."""
     command = [_mpiexec(), "-n", str(RANKS), *map(str, args)]
     try:
-        return subprocess.run(command, cwd=cwd, env=_environment(), capture_output=True, text=True, timeout=timeout)
+        return subprocess.run(
+            command, cwd=cwd, env=_environment(), capture_output=True, text=True, timeout=timeout
+        )
     except subprocess.TimeoutExpired as error:
-        pytest.fail(f"{' '.join(command)} did not finish within {timeout}s (a rank left waiting?)\n"
-                    f"stdout: {error.stdout}\nstderr: {error.stderr}")
+        pytest.fail(
+            f"{' '.join(command)} did not finish within {timeout}s (a rank left waiting?)\n"
+            f"stdout: {error.stdout}\nstderr: {error.stderr}"
+        )
 
 
 def _run_case(case, tmp_path):
@@ -117,7 +122,9 @@ def test_a_communicator_of_one_rank_trains_exactly_as_without_one():
 
 def test_comm_must_be_a_communicator():
     X, y = data()
-    with pytest.raises(TypeError, match="comm must be an mpi4py communicator such as MPI.COMM_WORLD, got str"):
+    with pytest.raises(
+        TypeError, match="comm must be an mpi4py communicator such as MPI.COMM_WORLD, got str"
+    ):
         mlp.fit(X, y, comm="world", epochs=1)
 
 
@@ -143,13 +150,17 @@ class _TwoRanksSeenFrom:
         return [value, self.sent] if self.rank == 0 else [self.sent, value]
 
 
-@pytest.mark.parametrize("error", [CommandError("--out x: the folder y does not exist"), OSError("disk gone")])
+@pytest.mark.parametrize(
+    "error", [CommandError("--out x: the folder y does not exist"), OSError("disk gone")]
+)
 def test_a_check_failing_on_rank_0_is_raised_by_every_rank_together(error):
     def check():
         raise error
 
     root = _TwoRanksSeenFrom(0)
-    with pytest.raises(type(error)) as on_root:  # rank 0 raises the failure itself (a bug keeps its traceback)
+    with pytest.raises(
+        type(error)
+    ) as on_root:  # rank 0 raises the failure itself (a bug keeps its traceback)
         _agreed(root, check)
     with pytest.raises(CommandError) as on_other:  # rank 1 never runs the check, it gets rank 0's answer
         _agreed(_TwoRanksSeenFrom(1, sent=root.sent), lambda: pytest.fail("only rank 0 checks"))
@@ -204,10 +215,17 @@ def test_two_ranks_train_the_same_network_as_one_process(equivalence, name):
     _assert_same_params(rank0["params"], _params(alone), rtol=1e-10)  # float64: only the sums' order differs
     for key in ("loss", "accuracy", "val_loss", "val_accuracy", "grad_norm", "update_norm"):
         if key in alone.history:
-            np.testing.assert_allclose(np.array(rank0["history"][key], dtype=float),
-                                       np.array(alone.history[key], dtype=float), rtol=1e-10, err_msg=key)
-            np.testing.assert_array_equal(np.array(rank0["history"][key], dtype=float),
-                                          np.array(rank1["history"][key], dtype=float), err_msg=key)
+            np.testing.assert_allclose(
+                np.array(rank0["history"][key], dtype=float),
+                np.array(alone.history[key], dtype=float),
+                rtol=1e-10,
+                err_msg=key,
+            )
+            np.testing.assert_array_equal(
+                np.array(rank0["history"][key], dtype=float),
+                np.array(rank1["history"][key], dtype=float),
+                err_msg=key,
+            )
 
 
 def test_dropout_masks_differ_per_rank_yet_runs_repeat(coherence):
@@ -216,8 +234,17 @@ def test_dropout_masks_differ_per_rank_yet_runs_repeat(coherence):
     _assert_identical(first, second)  # the masks come from (seed, rank, epoch): a second run repeats
     _assert_identical(first, rank1["dropout"][0])  # and every rank still holds the same network
     X, y = data()
-    alone = mlp.fit(X, y, hidden_sizes=[16, 8], batch_size=32, dtype="float64", seed=5, engine="numba", epochs=3,
-                    dropout=0.3)
+    alone = mlp.fit(
+        X,
+        y,
+        hidden_sizes=[16, 8],
+        batch_size=32,
+        dtype="float64",
+        seed=5,
+        engine="numba",
+        epochs=3,
+        dropout=0.3,
+    )
     assert not all(np.allclose(a, b) for a, b in zip(first, _params(alone)))  # rank 1 drew its own masks
 
 
@@ -226,12 +253,27 @@ def test_early_stopping_and_callbacks_stop_every_rank_at_the_same_epoch(coherenc
     assert rank0["early_stopping"]["epochs"] == rank1["early_stopping"]["epochs"]
     assert rank0["early_stopping"]["best_epoch"] == rank1["early_stopping"]["best_epoch"]
     X, y = data()
-    alone = mlp.fit(X, y, hidden_sizes=[16, 8], batch_size=32, dtype="float64", seed=5, engine="numba", epochs=60,
-                    dropout=0.0, validation_split=0.25, early_stopping=True, patience=2, learning_rate=0.01)
+    alone = mlp.fit(
+        X,
+        y,
+        hidden_sizes=[16, 8],
+        batch_size=32,
+        dtype="float64",
+        seed=5,
+        engine="numba",
+        epochs=60,
+        dropout=0.0,
+        validation_split=0.25,
+        early_stopping=True,
+        patience=2,
+        learning_rate=0.01,
+    )
     assert rank0["early_stopping"]["epochs"] == len(alone.history["loss"]) < 60
     assert rank0["early_stopping"]["best_epoch"] == alone.best_epoch
     np.testing.assert_allclose(rank0["early_stopping"]["val_loss"], alone.history["val_loss"], rtol=1e-10)
-    _assert_same_params(rank0["early_stopping"]["params"], _params(alone), rtol=1e-10)  # best weights restored
+    _assert_same_params(
+        rank0["early_stopping"]["params"], _params(alone), rtol=1e-10
+    )  # best weights restored
     assert rank0["callback_stop"] == rank1["callback_stop"] == 2  # rank 1's callback stopped both
 
 
@@ -246,7 +288,10 @@ def test_ranks_must_agree_on_labels_and_data(coherence):
     for result in (rank0, rank1):
         kind, message = result["classes"]
         assert kind == "ValueError" and "rank 1 has classes [0, 1, 7], rank 0 has [0, 1, 2]" in message
-    assert rank1["bad_data"] == ("ValueError", "X contains NaN or infinity; clean or impute the data before training")
+    assert rank1["bad_data"] == (
+        "ValueError",
+        "X contains NaN or infinity; clean or impute the data before training",
+    )
     assert rank0["bad_data"][0] == "ValueError"
     assert rank0["bad_data"][1].startswith("rank 1 of 2 failed: ValueError: X contains NaN")
 
@@ -266,8 +311,19 @@ def test_checkpoints_are_rank_0s_and_resume_exactly_with_the_same_ranks(coherenc
     assert (folder / "run.ckpt").exists() and not (folder / "no-such-folder").exists()
     X, y = data()
     with pytest.raises(ValueError, match="ranks: checkpoint 2, now 1"):  # one process cannot continue it
-        mlp.fit(X, y, hidden_sizes=[16, 8], batch_size=32, dtype="float64", seed=5, engine="numba", epochs=4,
-                dropout=0.2, checkpoint=str(folder / "run.ckpt"), resume=True)
+        mlp.fit(
+            X,
+            y,
+            hidden_sizes=[16, 8],
+            batch_size=32,
+            dtype="float64",
+            seed=5,
+            engine="numba",
+            epochs=4,
+            dropout=0.2,
+            checkpoint=str(folder / "run.ckpt"),
+            resume=True,
+        )
 
 
 def test_an_exception_on_one_rank_ends_the_job_with_its_message(tmp_path):
@@ -279,9 +335,31 @@ def test_an_exception_on_one_rank_ends_the_job_with_its_message(tmp_path):
 
 def test_mpiexec_mlp_train_prints_and_saves_on_rank_0_only(tmp_path, mnist_dir):
     out, checkpoint = tmp_path / "model.npz", tmp_path / "run.ckpt"
-    done = _launch([sys.executable, "-m", "mlp", "train", "--data", mnist_dir, "--limit", "2000", "--epochs", "2",
-                    "--hidden", "32", "--progress", "no", "--seed", "1", "--out", out, "--checkpoint", checkpoint],
-                   cwd=tmp_path)
+    done = _launch(
+        [
+            sys.executable,
+            "-m",
+            "mlp",
+            "train",
+            "--data",
+            mnist_dir,
+            "--limit",
+            "2000",
+            "--epochs",
+            "2",
+            "--hidden",
+            "32",
+            "--progress",
+            "no",
+            "--seed",
+            "1",
+            "--out",
+            out,
+            "--checkpoint",
+            checkpoint,
+        ],
+        cwd=tmp_path,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.count("model saved to") == 1
     assert done.stdout.count("epoch 2/2") == 1 and done.stdout.count("test accuracy") == 1
@@ -291,8 +369,21 @@ def test_mpiexec_mlp_train_prints_and_saves_on_rank_0_only(tmp_path, mnist_dir):
 
 
 def test_missing_data_on_every_rank_is_one_message_and_a_clean_exit(tmp_path):
-    done = _launch([sys.executable, "-m", "mlp", "train", "--data", tmp_path / "nothing-here", "--no-save",
-                    "--progress", "no"], cwd=tmp_path, timeout=120)
+    done = _launch(
+        [
+            sys.executable,
+            "-m",
+            "mlp",
+            "train",
+            "--data",
+            tmp_path / "nothing-here",
+            "--no-save",
+            "--progress",
+            "no",
+        ],
+        cwd=tmp_path,
+        timeout=120,
+    )
     assert done.returncode == 1, done.stdout + done.stderr
     assert done.stderr.count("mlp train: error: no MNIST data found") == 1, done.stderr
     assert "Abort" not in done.stderr and "rank" not in done.stderr
@@ -301,9 +392,28 @@ def test_missing_data_on_every_rank_is_one_message_and_a_clean_exit(tmp_path):
 def test_a_command_line_error_found_by_rank_0_ends_every_rank_cleanly(tmp_path, mnist_dir):
     # only rank 0 checks --out (it alone writes) and tells the others: every rank exits with status 1
     # before reading data, rank 0 prints the error once, and nothing is aborted (no message to lose)
-    done = _launch([sys.executable, "-m", "mlp", "train", "--data", mnist_dir, "--limit", "500", "--epochs", "1",
-                    "--hidden", "8", "--progress", "no", "--out", tmp_path / "missing" / "model.npz"],
-                   cwd=tmp_path, timeout=120)
+    done = _launch(
+        [
+            sys.executable,
+            "-m",
+            "mlp",
+            "train",
+            "--data",
+            mnist_dir,
+            "--limit",
+            "500",
+            "--epochs",
+            "1",
+            "--hidden",
+            "8",
+            "--progress",
+            "no",
+            "--out",
+            tmp_path / "missing" / "model.npz",
+        ],
+        cwd=tmp_path,
+        timeout=120,
+    )
     assert done.returncode == 1, done.stdout + done.stderr
     assert done.stderr.count("mlp train: error: --out") == 1 and "does not exist" in done.stderr
     assert "Abort" not in done.stderr and "data:" not in done.stdout

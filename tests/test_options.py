@@ -1,6 +1,7 @@
 """One table of training options (mlp/options.py): fit, the estimator, the command line and the C++
 port must agree with it on every name and default. Each check returns the disagreements it finds, and
 a drifted copy of the table is shown to produce them, so these tests can fail."""
+
 import dataclasses
 import inspect
 
@@ -22,11 +23,16 @@ ESTIMATOR_ONLY = {"warm_start", "nesterovs_momentum", "beta_1", "beta_2", "epsil
 def fit_disagreements(table):
     parameters = inspect.signature(mlp.fit).parameters
     keywords = {name for name, p in parameters.items() if p.kind is inspect.Parameter.KEYWORD_ONLY}
-    found = [f"fit has {name} but the table does not" for name in sorted(keywords - set(table) - set(options.RUNTIME_ONLY))]
+    found = [
+        f"fit has {name} but the table does not"
+        for name in sorted(keywords - set(table) - set(options.RUNTIME_ONLY))
+    ]
     found += [f"the table has {name} but fit does not" for name in sorted(set(table) - keywords)]
     for name, option in table.items():
         if name in parameters and parameters[name].default != option.default:
-            found.append(f"fit's {name} defaults to {parameters[name].default!r}, the table says {option.default!r}")
+            found.append(
+                f"fit's {name} defaults to {parameters[name].default!r}, the table says {option.default!r}"
+            )
     return found
 
 
@@ -37,11 +43,15 @@ def estimator_disagreements(table, kind="MLPClassifier", regressor_defaults=opti
     expected = {o.estimator: o.estimator_value for o in table.values() if o.estimator}
     if kind == "MLPRegressor":
         expected.update(regressor_defaults)
-    found = [f"{kind} has {name} but the table does not" for name in sorted(names - set(expected) - ESTIMATOR_ONLY)]
+    found = [
+        f"{kind} has {name} but the table does not" for name in sorted(names - set(expected) - ESTIMATOR_ONLY)
+    ]
     found += [f"the table has {name} but {kind} does not" for name in sorted(set(expected) - names)]
     for name, value in expected.items():
         if name in parameters and parameters[name].default != value:
-            found.append(f"{kind}'s {name} defaults to {parameters[name].default!r}, the table says {value!r}")
+            found.append(
+                f"{kind}'s {name} defaults to {parameters[name].default!r}, the table says {value!r}"
+            )
     return found
 
 
@@ -51,8 +61,11 @@ def sklearn_disagreements(kind):
     ours = inspect.signature(getattr(pytest.importorskip("mlp.estimator"), kind).__init__).parameters
     theirs = inspect.signature(getattr(neural_network, kind).__init__).parameters
     found = [f"{kind} lacks scikit-learn's {name}" for name in theirs if name not in ours]
-    found += [f"{kind}'s {name} defaults to {ours[name].default!r}, scikit-learn's to {p.default!r}"
-              for name, p in theirs.items() if name in ours and ours[name].default != p.default]
+    found += [
+        f"{kind}'s {name} defaults to {ours[name].default!r}, scikit-learn's to {p.default!r}"
+        for name, p in theirs.items()
+        if name in ours and ours[name].default != p.default
+    ]
     return found
 
 
@@ -76,8 +89,11 @@ def cli_disagreements(table):
         if isinstance(default, str) and action.type is not None:
             default = action.type(default)
         if default != option.command_line_default and not (
-                isinstance(default, (list, tuple)) and list(default) == list(option.command_line_default)):
-            found.append(f"{option.flag} defaults to {default!r}, the table says {option.command_line_default!r}")
+            isinstance(default, (list, tuple)) and list(default) == list(option.command_line_default)
+        ):
+            found.append(
+                f"{option.flag} defaults to {default!r}, the table says {option.command_line_default!r}"
+            )
     return found
 
 
@@ -86,9 +102,18 @@ def cpp_disagreements():
     if HEADER.read_text() != options.cpp_header():
         found.append(f"{HEADER} is stale: regenerate it with python -m mlp.options --cpp-header > {HEADER}")
     config = (REPO_ROOT / "cpp" / "src" / "model.hpp").read_text()
-    struct = config[config.index("struct TrainConfig"):]
+    struct = config[config.index("struct TrainConfig") :]
     struct = struct[: struct.index("\n};")]
-    for field in ("kEpochs", "kBatchSize", "kDropout", "kOptimizer", "kSchedule", "kShuffle", "kSeed", "kHiddenSizes"):
+    for field in (
+        "kEpochs",
+        "kBatchSize",
+        "kDropout",
+        "kOptimizer",
+        "kSchedule",
+        "kShuffle",
+        "kSeed",
+        "kHiddenSizes",
+    ):
         if f"defaults::{field}" not in struct:
             found.append(f"the C++ TrainConfig does not take {field} from train_defaults.hpp")
     return found
@@ -124,11 +149,17 @@ def _drifted(name, **changes):
 
 def test_a_drifted_default_or_name_is_caught():
     assert fit_disagreements(_drifted("epochs", default=24)) == [
-        "fit's epochs defaults to 25, the table says 24"]
-    assert any("dropout" in line for line in estimator_disagreements(_drifted("dropout", estimator_default=0.5)))
+        "fit's epochs defaults to 25, the table says 24"
+    ]
+    assert any(
+        "dropout" in line for line in estimator_disagreements(_drifted("dropout", estimator_default=0.5))
+    )
     assert "the table has max_epochs but MLPRegressor does not" in estimator_disagreements(
-        _drifted("epochs", estimator="max_epochs"), "MLPRegressor")
-    assert any("loss" in line for line in estimator_disagreements(options.OPTIONS, "MLPRegressor", {"loss": "mse"}))
+        _drifted("epochs", estimator="max_epochs"), "MLPRegressor"
+    )
+    assert any(
+        "loss" in line for line in estimator_disagreements(options.OPTIONS, "MLPRegressor", {"loss": "mse"})
+    )
     assert any("--lr" in line for line in cli_disagreements(_drifted("learning_rate", cli_default=0.1)))
     assert any("--speed" in line for line in cli_disagreements(_drifted("engine", cli="--speed")))
     renamed = dict(options.OPTIONS)
@@ -145,7 +176,10 @@ def test_help_shows_every_default():
 
 
 def test_validate_normalises_and_refuses_unknown_names():
-    assert options.validate({"batch_size": "full", "hidden_sizes": 64}) == {"batch_size": None, "hidden_sizes": [64]}
+    assert options.validate({"batch_size": "full", "hidden_sizes": 64}) == {
+        "batch_size": None,
+        "hidden_sizes": [64],
+    }
     with pytest.raises(TypeError, match="unknown training option.*epoch_count"):
         options.validate({"epoch_count": 3})
     with pytest.raises(ValueError, match="unknown schedule 'linear'; choose one of"):
@@ -155,4 +189,3 @@ def test_validate_normalises_and_refuses_unknown_names():
 def test_the_cpp_header_command_prints_the_header(capsys):
     assert options.main(["--cpp-header"]) == 0
     assert capsys.readouterr().out == options.cpp_header()
-

@@ -1,4 +1,5 @@
 """mlp.plots: every figure renders to a valid PNG; confusion matrix and report on hand-made labels."""
+
 import io
 import math
 import sys
@@ -44,7 +45,9 @@ def check_png(path, *, min_side=200, max_side=4000):
     with Image.open(io.BytesIO(data)) as image:
         width, height = image.size
     assert min_side <= width <= max_side and min_side <= height <= max_side, (width, height)
-    assert not [p for p in path.parent.iterdir() if p.name.startswith(".")], "a temporary file was left behind"
+    assert not [p for p in path.parent.iterdir() if p.name.startswith(".")], (
+        "a temporary file was left behind"
+    )
     return width, height
 
 
@@ -72,14 +75,16 @@ def test_confusion_matrix_on_hand_made_labels():
     # more classes than present: empty rows and columns
     np.testing.assert_array_equal(metrics.confusion_matrix(Y_TRUE, Y_PRED, 4)[3], [0, 0, 0, 0])
     # labels in a chosen order reorder rows and columns alike
-    np.testing.assert_array_equal(metrics.confusion_matrix(Y_TRUE, Y_PRED, [2, 0, 1]),
-                                  [[2, 1, 0], [0, 1, 1], [0, 0, 1]])
+    np.testing.assert_array_equal(
+        metrics.confusion_matrix(Y_TRUE, Y_PRED, [2, 0, 1]), [[2, 1, 0], [0, 1, 1], [0, 0, 1]]
+    )
 
 
 def test_confusion_matrix_with_label_values_and_strings():
     np.testing.assert_array_equal(metrics.confusion_matrix([3, 7, 7], [7, 7, 3]), [[0, 1], [1, 1]])
     np.testing.assert_array_equal(
-        metrics.confusion_matrix(["cat", "dog", "dog"], ["cat", "cat", "dog"], ["dog", "cat"]), [[1, 1], [0, 1]]
+        metrics.confusion_matrix(["cat", "dog", "dog"], ["cat", "cat", "dog"], ["dog", "cat"]),
+        [[1, 1], [0, 1]],
     )
 
 
@@ -151,8 +156,13 @@ def test_history_without_validation_draws_training_lines_only(model, tmp_path):
 
 
 def test_history_with_validation_draws_both(tmp_path):
-    history = {"epoch": [1, 2, 3], "loss": [1.0, 0.5, 0.4], "accuracy": [0.6, 0.8, 0.9],
-               "val_loss": [1.1, 0.6, 0.55], "val_accuracy": [0.55, 0.75, 0.85]}
+    history = {
+        "epoch": [1, 2, 3],
+        "loss": [1.0, 0.5, 0.4],
+        "accuracy": [0.6, 0.8, 0.9],
+        "val_loss": [1.1, 0.6, 0.55],
+        "val_accuracy": [0.55, 0.75, 0.85],
+    }
     fig = plots.plot_history(history, tmp_path / "h.png")
     check_png(tmp_path / "h.png")
     for ax in fig.axes:
@@ -240,8 +250,13 @@ def test_write_all_writes_five_pngs(linear_model, mnist, tmp_path):
     _, _, X_test, y_test = mnist
     folder = tmp_path / "new" / "plots"
     paths = plots.write_all(linear_model, X_test[:300], y_test[:300], folder)
-    assert [p.name for p in paths] == ["history.png", "predictions.png", "confusion_matrix.png",
-                                       "mistakes.png", "first_layer.png"]
+    assert [p.name for p in paths] == [
+        "history.png",
+        "predictions.png",
+        "confusion_matrix.png",
+        "mistakes.png",
+        "first_layer.png",
+    ]
     assert sorted(p.name for p in folder.iterdir()) == sorted(p.name for p in paths)
     for path in paths:
         check_png(path)

@@ -1,5 +1,6 @@
 """Named recipes (mlp/recipes.py, mlp train --recipe) and the regularisers they use: max-norm and label
 smoothing against their formulas, with a finite-difference check of the smoothed gradient."""
+
 import numpy as np
 import pytest
 
@@ -9,8 +10,9 @@ from mlp.cli import main
 from tests.helpers import host_backends, mnist_folder, put
 
 npx = pytest.importorskip("array_api_compat.numpy")
-needs_mnist = pytest.mark.skipif(mnist_folder() is None, reason="needs the real MNIST (MLP_DATA_DIR or ../shared/data/mnist)")
-
+needs_mnist = pytest.mark.skipif(
+    mnist_folder() is None, reason="needs the real MNIST (MLP_DATA_DIR or ../shared/data/mnist)"
+)
 
 
 # ---- the recipes ------------------------------------------------------------------------------------
@@ -48,8 +50,13 @@ def subset(n=1500):
 
 
 @needs_mnist
-@pytest.mark.parametrize("name, layers_, activation, chance", [
-    ("classic_fullbatch", [784, 128, 10], "relu", 0.3), ("classic_sigmoid_mse", [784, 64, 10], "sigmoid", 0.5)])
+@pytest.mark.parametrize(
+    "name, layers_, activation, chance",
+    [
+        ("classic_fullbatch", [784, 128, 10], "relu", 0.3),
+        ("classic_sigmoid_mse", [784, 64, 10], "sigmoid", 0.5),
+    ],
+)
 def test_the_classic_recipes_train_a_few_epochs_on_a_subset(name, layers_, activation, chance):
     X, y, X_test, y_test = subset()
     model = mlp.fit(X, y, **{**recipes.get(name), "epochs": 4}, seed=0)
@@ -77,13 +84,39 @@ def test_mlp_train_takes_a_recipe_and_explicit_flags_override_it(capsys, tmp_pat
     text = capsys.readouterr().out
     assert "recipe classic_fullbatch:" in text and "784 -> 128 relu" in text and "epoch 2/2" in text
     out_file = tmp_path / "m.npz"
-    assert main(["train", "--data", folder, "--limit", "500", "--seed", "0", "--recipe", "classic_sigmoid_mse",
-                 "--epochs", "1", "--hidden", "32", "--progress", "no", "--out", str(out_file)]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--data",
+                folder,
+                "--limit",
+                "500",
+                "--seed",
+                "0",
+                "--recipe",
+                "classic_sigmoid_mse",
+                "--epochs",
+                "1",
+                "--hidden",
+                "32",
+                "--progress",
+                "no",
+                "--out",
+                str(out_file),
+            ]
+        )
+        == 0
+    )
     text = capsys.readouterr().out
     assert "recipe classic_sigmoid_mse:" in text
     assert "784 -> 32 sigmoid -> 10 sigmoid" in text  # the recipe's activation and loss, the flag's width
     model = mlp.load(out_file)
-    assert model.config["epochs"] == 1 and model.config["learning_rate"] == 3.0 and model.config["batch_size"] == 32
+    assert (
+        model.config["epochs"] == 1
+        and model.config["learning_rate"] == 3.0
+        and model.config["batch_size"] == 32
+    )
 
 
 def test_mlp_train_refuses_an_unknown_recipe(capsys):
@@ -106,7 +139,10 @@ def test_max_norm_caps_each_hidden_units_incoming_weights_and_leaves_the_rest():
     W1 = rng.normal(size=(6, 5)) * np.array([0.1, 1.0, 3.0, 0.2, 5.0])  # some columns over the limit
     W2 = rng.normal(size=(5, 3)) * 10  # the output layer: never constrained
     for xp, device in host_backends():
-        params = [(put(W1, xp, device), put(np.zeros(5), xp, device)), (put(W2, xp, device), put(np.zeros(3), xp, device))]
+        params = [
+            (put(W1, xp, device), put(np.zeros(5), xp, device)),
+            (put(W2, xp, device), put(np.zeros(3), xp, device)),
+        ]
         layers.max_norm(params, 1.5, xp=xp)
         got = np.asarray(mlp._array_api.to_numpy(params[0][0]))
         norms = np.linalg.norm(W1, axis=0)
@@ -156,11 +192,15 @@ def test_the_smoothed_gradient_matches_central_differences_through_the_network()
     X, y = rng.normal(size=(6, 5)), rng.integers(0, 3, 6)
 
     def value():
-        return float(layers.loss_and_gradients(params, X, y, activation="tanh", loss="cross_entropy", l2=0.01, xp=npx,
-                                               label_smoothing=0.15)[0])
+        return float(
+            layers.loss_and_gradients(
+                params, X, y, activation="tanh", loss="cross_entropy", l2=0.01, xp=npx, label_smoothing=0.15
+            )[0]
+        )
 
-    _, grads, _ = layers.loss_and_gradients(params, X, y, activation="tanh", loss="cross_entropy", l2=0.01, xp=npx,
-                                            label_smoothing=0.15)
+    _, grads, _ = layers.loss_and_gradients(
+        params, X, y, activation="tanh", loss="cross_entropy", l2=0.01, xp=npx, label_smoothing=0.15
+    )
     h = 1e-4
     for (W, b), analytic in zip(params, grads):
         for p, g in zip((W, b), analytic):

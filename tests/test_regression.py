@@ -1,6 +1,7 @@
 """Regression (identity outputs, squared error) and target matrices in the core: mlp.fit on both
 engines, the model's predict/score (R^2), model files; then mlp.MLPRegressor: scikit-learn's checks,
 the same computation as mlp.fit, several outputs, early stopping on R^2, partial_fit, lbfgs, the array API."""
+
 import json
 import pickle
 import warnings
@@ -28,8 +29,17 @@ def friedman(n=300, d=5, outputs=1, seed=0):
 @pytest.mark.parametrize("outputs", [1, 3])
 def test_fit_learns_a_regression_and_scores_r2(outputs):
     X, y = friedman(outputs=outputs)
-    model = mlp.fit(X, y, loss="squared_error", hidden_sizes=[32], epochs=150, dropout=0.0, learning_rate=0.01,
-                    seed=0, dtype="float64")
+    model = mlp.fit(
+        X,
+        y,
+        loss="squared_error",
+        hidden_sizes=[32],
+        epochs=150,
+        dropout=0.0,
+        learning_rate=0.01,
+        seed=0,
+        dtype="float64",
+    )
     assert "accuracy" not in model.history and "val_accuracy" not in model.history
     assert model.history["loss"][-1] < model.history["loss"][0] / 5
     predicted = model.predict(X)
@@ -60,8 +70,17 @@ def test_both_engines_train_the_same_target_model(dtype, loss):
     X, y = friedman(n=200, outputs=2)
     if loss == "binary_cross_entropy":
         y = (y > np.median(y, axis=0)).astype(np.float64)
-    options = dict(loss=loss, hidden_sizes=[16, 8], epochs=3, batch_size=32, dropout=0.2, seed=4,
-                   dtype=dtype, weight_decay=0.01, clip_norm=5.0)
+    options = dict(
+        loss=loss,
+        hidden_sizes=[16, 8],
+        epochs=3,
+        batch_size=32,
+        dropout=0.2,
+        seed=4,
+        dtype=dtype,
+        weight_decay=0.01,
+        clip_norm=5.0,
+    )
     numba_model = mlp.fit(X, y, engine="numba", **options)
     xp_model = mlp.fit(X, y, engine="xp", **options)
     rtol = tolerance(dtype)
@@ -73,11 +92,28 @@ def test_both_engines_train_the_same_target_model(dtype, loss):
 
 def test_validation_data_and_early_stopping_on_targets():
     X, y = friedman(outputs=2)
-    model = mlp.fit(X[:250], y[:250], loss="squared_error", validation_data=(X[250:], y[250:]), epochs=5,
-                    hidden_sizes=[8], seed=0)
+    model = mlp.fit(
+        X[:250],
+        y[:250],
+        loss="squared_error",
+        validation_data=(X[250:], y[250:]),
+        epochs=5,
+        hidden_sizes=[8],
+        seed=0,
+    )
     assert len(model.history["val_loss"]) == 5 and "val_accuracy" not in model.history
-    model = mlp.fit(X, y, loss="squared_error", validation_split=0.2, early_stopping=True, patience=2, epochs=300,
-                    hidden_sizes=[8], seed=0, learning_rate=0.05)
+    model = mlp.fit(
+        X,
+        y,
+        loss="squared_error",
+        validation_split=0.2,
+        early_stopping=True,
+        patience=2,
+        epochs=300,
+        hidden_sizes=[8],
+        seed=0,
+        learning_rate=0.05,
+    )
     assert len(model.history["loss"]) < 300
     with pytest.raises(ValueError, match="y_val has 1 outputs but the model was trained on 2"):
         mlp.fit(X, y, loss="squared_error", validation_data=(X, y[:, 0]), epochs=1)
@@ -102,7 +138,9 @@ def test_bad_targets_are_named(y, error, message):
 def test_binary_cross_entropy_takes_indicator_rows():
     X, y = friedman(outputs=2)
     Y = (y > np.median(y, axis=0)).astype(np.int64)
-    model = mlp.fit(X, Y, loss="binary_cross_entropy", hidden_sizes=[32], epochs=100, learning_rate=0.01, seed=0)
+    model = mlp.fit(
+        X, Y, loss="binary_cross_entropy", hidden_sizes=[32], epochs=100, learning_rate=0.01, seed=0
+    )
     predicted = model.predict(X)
     assert predicted.shape == (300, 2) and set(np.unique(predicted)) <= {0, 1}
     proba = model.predict_proba(X)
@@ -113,7 +151,9 @@ def test_binary_cross_entropy_takes_indicator_rows():
         mlp.fit(X, Y * 2, loss="binary_cross_entropy", epochs=1)
 
 
-@pytest.mark.parametrize("loss, outputs", [("squared_error", 1), ("squared_error", 3), ("binary_cross_entropy", 2)])
+@pytest.mark.parametrize(
+    "loss, outputs", [("squared_error", 1), ("squared_error", 3), ("binary_cross_entropy", 2)]
+)
 def test_model_files_keep_target_models(tmp_path, loss, outputs):
     X, y = friedman(outputs=outputs)
     if loss == "binary_cross_entropy":
@@ -149,7 +189,9 @@ def _rewrite_metadata(path, change):
 )
 def test_inconsistent_target_model_files_are_refused(tmp_path, change, message):
     X, y = friedman(outputs=2)
-    path = mlp.fit(X, y, loss="squared_error", hidden_sizes=[4], epochs=1, seed=0).save(tmp_path / "model.npz")
+    path = mlp.fit(X, y, loss="squared_error", hidden_sizes=[4], epochs=1, seed=0).save(
+        tmp_path / "model.npz"
+    )
     _rewrite_metadata(path, change)
     with pytest.raises(mlp.ModelFileError, match=message):
         mlp.load(path)
@@ -177,7 +219,9 @@ def test_the_command_line_describes_target_models_and_refuses_to_classify_with_t
     from mlp.cli import main
 
     X, y = friedman(outputs=2)
-    path = mlp.fit(X, y, loss="squared_error", hidden_sizes=[4], epochs=1, seed=0).save(tmp_path / "model.npz")
+    path = mlp.fit(X, y, loss="squared_error", hidden_sizes=[4], epochs=1, seed=0).save(
+        tmp_path / "model.npz"
+    )
     assert main(["info", str(path)]) == 0
     out = capsys.readouterr().out
     assert "outputs: 2" in out and "loss squared_error" in out
@@ -186,7 +230,9 @@ def test_the_command_line_describes_target_models_and_refuses_to_classify_with_t
 
 
 # ---- MLPRegressor --------------------------------------------------------------------------------
-sklearn = pytest.importorskip("sklearn", reason="scikit-learn is the optional extra mlp-from-scratch[sklearn]")
+sklearn = pytest.importorskip(
+    "sklearn", reason="scikit-learn is the optional extra mlp-from-scratch[sklearn]"
+)
 from sklearn.base import clone  # noqa: E402
 from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
@@ -205,8 +251,14 @@ def fit_quietly(model, X, y):
 @parametrize_with_checks(
     [
         MLPRegressor(),
-        MLPRegressor(hidden_layer_sizes=(16, 8), solver="sgd", learning_rate="adaptive", learning_rate_init=0.01,
-                     clip_norm=1.0, batch_size=32),
+        MLPRegressor(
+            hidden_layer_sizes=(16, 8),
+            solver="sgd",
+            learning_rate="adaptive",
+            learning_rate_init=0.01,
+            clip_norm=1.0,
+            batch_size=32,
+        ),
         MLPRegressor(solver="lbfgs", max_iter=50),
     ]
 )
@@ -218,10 +270,35 @@ def test_sklearn_estimator_checks(estimator, check, monkeypatch):
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_fit_is_mlp_fit_with_the_same_seed(dtype):
     X, y = friedman(outputs=2)
-    reference = mlp.fit(X, y, loss="squared_error", seed=3, dtype=dtype, hidden_sizes=(8, 5), epochs=4, batch_size=32,
-                        schedule="constant", dropout=0.1, learning_rate=0.001, weight_decay=0.0, init="he_normal")
-    model = fit_quietly(MLPRegressor(random_state=3, dtype=dtype, hidden_layer_sizes=(8, 5), max_iter=4, batch_size=32,
-                                     dropout=0.1, alpha=0.0, init="he_normal"), X, y)
+    reference = mlp.fit(
+        X,
+        y,
+        loss="squared_error",
+        seed=3,
+        dtype=dtype,
+        hidden_sizes=(8, 5),
+        epochs=4,
+        batch_size=32,
+        schedule="constant",
+        dropout=0.1,
+        learning_rate=0.001,
+        weight_decay=0.0,
+        init="he_normal",
+    )
+    model = fit_quietly(
+        MLPRegressor(
+            random_state=3,
+            dtype=dtype,
+            hidden_layer_sizes=(8, 5),
+            max_iter=4,
+            batch_size=32,
+            dropout=0.1,
+            alpha=0.0,
+            init="he_normal",
+        ),
+        X,
+        y,
+    )
     rtol = tolerance(dtype)
     for (W, b), (W_ref, b_ref) in zip(model.model_.params, reference.params):
         np.testing.assert_allclose(W, W_ref, rtol=rtol, atol=rtol)

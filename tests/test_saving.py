@@ -1,4 +1,5 @@
 """Model files, checkpoints and resume, gradient logging."""
+
 import json
 import zipfile
 
@@ -6,11 +7,9 @@ import numpy as np
 import pytest
 
 import mlp
-from tests.helpers import blobs
 from mlp._array_api import to_numpy
 from mlp.model_file import ModelFileError
-
-
+from tests.helpers import blobs
 
 
 @pytest.fixture(scope="module")
@@ -107,7 +106,9 @@ def test_loading_refuses_bad_files(tmp_path, trained):
         mlp.load(tmp_path / "missing.npz")
 
     metadata = json.loads(arrays["metadata"].tobytes())
-    newer = dict(arrays, metadata=np.frombuffer(json.dumps({**metadata, "format_version": 99}).encode(), np.uint8))
+    newer = dict(
+        arrays, metadata=np.frombuffer(json.dumps({**metadata, "format_version": 99}).encode(), np.uint8)
+    )
     np.savez(tmp_path / "newer.npz", **newer)
     with pytest.raises(ModelFileError, match="upgrade mlp"):
         mlp.load(tmp_path / "newer.npz")
@@ -136,12 +137,27 @@ def test_gpu_device_without_cupy_says_how_to_install(tmp_path, trained, monkeypa
 
 
 # ---- checkpoints ------------------------------------------------------------------------------------
-RESUME_OPTIONS = dict(hidden_sizes=[8, 6], epochs=5, batch_size=16, dropout=0.2, optimizer="adam",
-                      schedule="cosine", validation_split=0.2, seed=3, log_gradients=True)
+RESUME_OPTIONS = dict(
+    hidden_sizes=[8, 6],
+    epochs=5,
+    batch_size=16,
+    dropout=0.2,
+    optimizer="adam",
+    schedule="cosine",
+    validation_split=0.2,
+    seed=3,
+    log_gradients=True,
+)
 
 
-@pytest.mark.parametrize("options", [{}, {"schedule": "plateau", "early_stopping": True, "patience": 10},
-                                     {"optimizer": "nesterov", "clip_norm": 0.5}])
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},
+        {"schedule": "plateau", "early_stopping": True, "patience": 10},
+        {"optimizer": "nesterov", "clip_norm": 0.5},
+    ],
+)
 def test_resumed_run_ends_with_the_same_weights_as_an_uninterrupted_one(tmp_path, options):
     X, y = blobs(n=200)
     kwargs = {**RESUME_OPTIONS, **options}
@@ -261,10 +277,16 @@ def test_format_version_1_files_still_load(tmp_path, trained):
 
 def test_an_unknown_format_version_says_what_to_do(tmp_path, trained):
     model, _, _ = trained
-    path = _rewrite_metadata(model.save(tmp_path / "m.npz"), tmp_path / "v3.npz",
-                             lambda metadata: {**metadata, "format_version": 3})
-    with pytest.raises(ModelFileError, match=r"mlp-model format version 3; this mlp reads format versions 1 to 2: "
-                                             r"upgrade mlp \(pip install -U mlp-from-scratch\)"):
+    path = _rewrite_metadata(
+        model.save(tmp_path / "m.npz"),
+        tmp_path / "v3.npz",
+        lambda metadata: {**metadata, "format_version": 3},
+    )
+    with pytest.raises(
+        ModelFileError,
+        match=r"mlp-model format version 3; this mlp reads format versions 1 to 2: "
+        r"upgrade mlp \(pip install -U mlp-from-scratch\)",
+    ):
         mlp.load(path)
 
 
@@ -302,14 +324,22 @@ def test_non_finite_schedule_state_survives_a_checkpoint(tmp_path, trained):
     from mlp.engines.checkpoints import load_checkpoint, save_checkpoint
 
     model, _, _ = trained
-    snapshot = {"state": [], "step_count": 0, "epoch": 0, "rng_state": np.random.default_rng(0).bit_generator.state,
-                "schedule_state": {"base_lr": 0.1, "best": float("inf"), "current": 0.1, "waited": 0}}
-    path = save_checkpoint(tmp_path / "c.npz", model, snapshot, history={}, fit_options={},
-                           best=(float("inf"), None, -1))
+    snapshot = {
+        "state": [],
+        "step_count": 0,
+        "epoch": 0,
+        "rng_state": np.random.default_rng(0).bit_generator.state,
+        "schedule_state": {"base_lr": 0.1, "best": float("inf"), "current": 0.1, "waited": 0},
+    }
+    path = save_checkpoint(
+        tmp_path / "c.npz", model, snapshot, history={}, fit_options={}, best=(float("inf"), None, -1)
+    )
     _strict_json(_metadata_text(path))
     _, state, best_params, metadata = load_checkpoint(path)
     assert state == [] and best_params is None
-    assert metadata["schedule_state"]["best"] == float("inf") and metadata["best"]["monitored"] == float("inf")
+    assert metadata["schedule_state"]["best"] == float("inf") and metadata["best"]["monitored"] == float(
+        "inf"
+    )
     assert metadata["best"]["epoch"] == -1
 
 
@@ -333,7 +363,9 @@ def test_a_save_killed_mid_way_leaves_a_temporary_file_that_the_next_save_remove
         "    time.sleep(60)\n"
     )
     target = tmp_path / "model.npz"
-    child = subprocess.Popen([sys.executable, "-c", script, str(target)], stdout=subprocess.PIPE, cwd=REPO_ROOT)
+    child = subprocess.Popen(
+        [sys.executable, "-c", script, str(target)], stdout=subprocess.PIPE, cwd=REPO_ROOT
+    )
     try:
         assert child.stdout.readline().strip() == b"writing"
     finally:
@@ -374,7 +406,11 @@ def test_check_writable_refuses_bad_output_paths_with_one_line(tmp_path):
     assert check_writable(tmp_path / "model.npz", "--out") == tmp_path / "model.npz"
     assert [p.name for p in tmp_path.iterdir()] == []  # the probe leaves nothing behind
     cases = [
-        (tmp_path / "missing" / "m.npz", {}, "--out .*missing/m.npz: the folder .*missing does not exist; create it"),
+        (
+            tmp_path / "missing" / "m.npz",
+            {},
+            "--out .*missing/m.npz: the folder .*missing does not exist; create it",
+        ),
         (tmp_path, {}, "is a folder; give a file name inside it"),
         (tmp_path / "file.txt" / "m.npz", {}, "file.txt is not a folder"),
         (tmp_path / "file.txt", {"folder": True}, "exists and is not a folder"),
@@ -386,7 +422,9 @@ def test_check_writable_refuses_bad_output_paths_with_one_line(tmp_path):
             check_writable(path, "--out", **kwargs)
         assert isinstance(info.value, ValueError) and isinstance(info.value, OSError)
         assert "\n" not in str(info.value)
-    assert check_writable(tmp_path / "new" / "pictures", "--plot", folder=True) == tmp_path / "new" / "pictures"
+    assert (
+        check_writable(tmp_path / "new" / "pictures", "--plot", folder=True) == tmp_path / "new" / "pictures"
+    )
     assert not (tmp_path / "new").exists()
 
 
@@ -394,8 +432,14 @@ def test_fit_checks_the_checkpoint_path_before_training(tmp_path):
     X, y = blobs()
     calls = []
     with pytest.raises(ValueError, match="checkpoint .*does not exist"):
-        mlp.fit(X, y, hidden_sizes=[4], epochs=1, checkpoint=tmp_path / "no" / "c.npz",
-                callbacks=[lambda *args: calls.append(args)])
+        mlp.fit(
+            X,
+            y,
+            hidden_sizes=[4],
+            epochs=1,
+            checkpoint=tmp_path / "no" / "c.npz",
+            callbacks=[lambda *args: calls.append(args)],
+        )
     assert calls == []
 
 

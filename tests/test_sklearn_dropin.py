@@ -5,20 +5,22 @@ runs it as written, then again with only the import line changed to `from mlp im
 asserts that both run and that our score is comparable (never worse than scikit-learn's by more than
 the snippet's margin; the margins are wide enough for the different initialisations of the two
 libraries, narrow enough to catch a parameter that is silently ignored)."""
+
 import textwrap
 import warnings
 
 import pytest
 
 pytest.importorskip("sklearn", reason="scikit-learn is the optional extra mlp-from-scratch[sklearn]")
-from sklearn.exceptions import ConvergenceWarning  # noqa: E402
+from sklearn.exceptions import ConvergenceWarning
 
 SKLEARN_IMPORT = "from sklearn.neural_network import"
 OURS_IMPORT = "from mlp import"
 
 SNIPPETS = {
     # scikit-learn's user guide example, word for word
-    "user_guide_lbfgs": ("""
+    "user_guide_lbfgs": (
+        """
         from sklearn.neural_network import MLPClassifier
         X = [[0., 0.], [1., 1.]]
         y = [0, 1]
@@ -30,8 +32,11 @@ SNIPPETS = {
         score = float(clf.score(X, y))
         assert shapes == [(2, 5), (5, 2), (2, 1)], shapes
         assert proba.shape == (2, 2)
-    """, 0.0),
-    "classifier_early_stopping": ("""
+    """,
+        0.0,
+    ),
+    "classifier_early_stopping": (
+        """
         from sklearn.datasets import load_digits
         from sklearn.model_selection import train_test_split
         from sklearn.neural_network import MLPClassifier
@@ -43,8 +48,11 @@ SNIPPETS = {
         assert clf.best_loss_ is None and clf.best_validation_score_ == max(clf.validation_scores_)
         assert len(clf.loss_curve_) == clf.n_iter_ == len(clf.validation_scores_) < 300
         assert clf.t_ == clf.n_iter_ * round(0.9 * len(X_train))
-    """, 0.03),
-    "regressor_make_regression": ("""
+    """,
+        0.03,
+    ),
+    "regressor_make_regression": (
+        """
         from sklearn.datasets import make_regression
         from sklearn.model_selection import train_test_split
         from sklearn.neural_network import MLPRegressor
@@ -54,8 +62,11 @@ SNIPPETS = {
         assert regr.predict(X_test[:2]).shape == (2,)
         score = regr.score(X_test, y_test)
         assert regr.n_outputs_ == 1 and regr.out_activation_ == "identity" and regr.n_layers_ == 3
-    """, 0.05),
-    "grid_search_alpha_and_layers": ("""
+    """,
+        0.05,
+    ),
+    "grid_search_alpha_and_layers": (
+        """
         from sklearn.datasets import load_iris
         from sklearn.model_selection import GridSearchCV
         from sklearn.neural_network import MLPClassifier
@@ -67,8 +78,11 @@ SNIPPETS = {
         search = GridSearchCV(pipe, grid, cv=3).fit(X, y)
         score = search.best_score_
         assert search.best_params_["mlpclassifier__alpha"] in (1e-4, 1e-1)
-    """, 0.05),
-    "pipeline_predict_proba_binary": ("""
+    """,
+        0.05,
+    ),
+    "pipeline_predict_proba_binary": (
+        """
         from sklearn.datasets import load_breast_cancer
         from sklearn.model_selection import train_test_split
         from sklearn.neural_network import MLPClassifier
@@ -83,8 +97,11 @@ SNIPPETS = {
         assert proba.shape == (len(X_test), 2) and abs(proba.sum(axis=1) - 1).max() < 1e-6
         assert model.named_steps["mlp"].n_outputs_ == 1
         score = model.score(X_test, y_test)
-    """, 0.03),
-    "partial_fit_loop": ("""
+    """,
+        0.03,
+    ),
+    "partial_fit_loop": (
+        """
         import numpy as np
         from sklearn.datasets import load_digits
         from sklearn.model_selection import train_test_split
@@ -97,8 +114,11 @@ SNIPPETS = {
             for start in range(0, len(X_train), 100):
                 clf.partial_fit(X_train[start:start + 100], y_train[start:start + 100], classes=classes)
         score = clf.score(X_test, y_test)
-    """, 0.04),
-    "lbfgs_small_set": ("""
+    """,
+        0.04,
+    ),
+    "lbfgs_small_set": (
+        """
         from sklearn.datasets import load_iris
         from sklearn.neural_network import MLPClassifier
         from sklearn.preprocessing import StandardScaler
@@ -108,8 +128,11 @@ SNIPPETS = {
         clf.fit(X, y)
         score = clf.score(X, y)
         assert clf.n_iter_ <= 500 and clf.loss_ < 0.2
-    """, 0.03),
-    "sgd_momentum_adaptive_regression": ("""
+    """,
+        0.03,
+    ),
+    "sgd_momentum_adaptive_regression": (
+        """
         from sklearn.datasets import make_friedman1
         from sklearn.neural_network import MLPRegressor
         X, y = make_friedman1(n_samples=1000, random_state=0)
@@ -117,8 +140,11 @@ SNIPPETS = {
                             learning_rate_init=0.01, momentum=0.9, nesterovs_momentum=True,
                             max_iter=300, random_state=0).fit(X[:800], y[:800])
         score = regr.score(X[800:], y[800:])
-    """, 0.1),
-    "multilabel_and_multioutput": ("""
+    """,
+        0.1,
+    ),
+    "multilabel_and_multioutput": (
+        """
         from sklearn.datasets import make_multilabel_classification, make_regression
         from sklearn.neural_network import MLPClassifier, MLPRegressor
         X, Y = make_multilabel_classification(n_samples=300, n_classes=4, random_state=0)
@@ -129,8 +155,11 @@ SNIPPETS = {
         regr = MLPRegressor(solver="lbfgs", max_iter=500, random_state=0).fit(Xr, Yr)
         assert regr.predict(Xr).shape == (300, 3)
         score = (clf.score(X, Y) + regr.score(Xr, Yr)) / 2
-    """, 0.1),
-    "pickle_round_trip": ("""
+    """,
+        0.1,
+    ),
+    "pickle_round_trip": (
+        """
         import pickle
         from sklearn.datasets import load_wine
         from sklearn.neural_network import MLPClassifier
@@ -142,7 +171,9 @@ SNIPPETS = {
         assert (restored.predict(X) == clf.predict(X)).all()
         assert (restored.predict_proba(X) == clf.predict_proba(X)).all()
         score = restored.score(X, y)
-    """, 0.03),
+    """,
+        0.03,
+    ),
 }
 
 

@@ -1,5 +1,6 @@
 """The shape of the code: no import cycles in mlp/ (module-level or inside functions), mlp_kernels
 independent of mlp, and no function over ~100 lines without a stated reason."""
+
 import ast
 from pathlib import Path
 
@@ -8,9 +9,12 @@ from tests.helpers import REPO_ROOT
 PACKAGE = REPO_ROOT / "mlp"
 LONG_FUNCTION = 100
 # Functions allowed past LONG_FUNCTION lines, each with its reason.
+TABLE_REASON = "a data table: one Option(...) literal per training option, no control flow"
 LONG_ALLOWED = {
+    "mlp/options.py:_training_options": TABLE_REASON,
+    "mlp/options.py:_loop_options": TABLE_REASON,
     "mlp/training.py:fit": "the signature spells out every option on its own line (32 lines) and the "
-                           "docstring summarises them; the body itself is under 70 lines",
+    "docstring summarises them; the body itself is under 70 lines",
 }
 
 
@@ -63,7 +67,7 @@ def find_cycle(graph):
         stack.append(node)
         for nxt in sorted(graph.get(node, ())):
             if state.get(nxt) == "open":
-                return stack[stack.index(nxt):] + [nxt]
+                return stack[stack.index(nxt) :] + [nxt]
             if nxt not in state:
                 cycle = visit(nxt)
                 if cycle:

@@ -1,14 +1,15 @@
 """The thread policy (mlp._threads): validation of n_threads, the decisions of the automatic policy
 given faked load readings, and that the caller's thread settings always come back. No timing here
 (figures: bench/test_busy.py)."""
+
 import numpy as np
 import pytest
 
 from mlp import _threads
 from mlp._threads import (
+    FORGET_AFTER,
     MIN_WINDOW,
     PROBE_SECONDS,
-    FORGET_AFTER,
     CpuReading,
     LoadMonitor,
     check_n_threads,
@@ -38,23 +39,25 @@ def test_check_n_threads_refuses_everything_else_naming_the_fix(value):
 
 def test_thread_limits_validates_before_touching_anything():
     before = _threads.current_threads()
-    with pytest.raises(ValueError, match="n_threads"):
-        with thread_limits(0):
-            pass  # pragma: no cover
+    with pytest.raises(ValueError, match="n_threads"), thread_limits(0):
+        pass  # pragma: no cover
     assert _threads.current_threads() == before
 
 
 # ---- the decision ---------------------------------------------------------------------------------
-@pytest.mark.parametrize("cores, others, expected", [
-    (2, 0.0, 2),    # quiet: every core
-    (2, 0.2, 2),    # a little background noise keeps both
-    (2, 0.5, 1),    # half a core taken: that core is not idle enough to share a product with
-    (2, 0.67, 1),   # one spinning process beside our two threads gets 2/3 of a core
-    (2, 1.0, 1),    # one core busy
-    (2, 3.5, 1),    # overloaded: never fewer than one
-    (8, 2.0, 6),
-    (1, 0.0, 1),
-])
+@pytest.mark.parametrize(
+    "cores, others, expected",
+    [
+        (2, 0.0, 2),  # quiet: every core
+        (2, 0.2, 2),  # a little background noise keeps both
+        (2, 0.5, 1),  # half a core taken: that core is not idle enough to share a product with
+        (2, 0.67, 1),  # one spinning process beside our two threads gets 2/3 of a core
+        (2, 1.0, 1),  # one core busy
+        (2, 3.5, 1),  # overloaded: never fewer than one
+        (8, 2.0, 6),
+        (1, 0.0, 1),
+    ],
+)
 def test_idle_cores_gives_one_thread_per_idle_core(cores, others, expected):
     assert idle_cores(cores, others) == expected
 
@@ -185,16 +188,19 @@ def test_read_cpu_without_proc_stat_is_none(tmp_path):
     assert read_cpu(str(tmp_path / "missing")) is None
 
 
-@pytest.mark.parametrize("files, expected", [
-    ({"cpu.max": "200000 100000\n"}, 2),
-    ({"cpu.max": "150000 100000\n"}, 2),
-    ({"cpu.max": "50000 100000\n"}, 1),
-    ({"cpu.max": "max 100000\n"}, _threads.NO_QUOTA),
-    ({"cpu/cpu.cfs_quota_us": "300000\n", "cpu/cpu.cfs_period_us": "100000\n"}, 3),
-    ({"cpu/cpu.cfs_quota_us": "-1\n", "cpu/cpu.cfs_period_us": "100000\n"}, _threads.NO_QUOTA),
-    ({"job/cpu.max": "100000 100000\n", "cpu.max": "max 100000\n"}, 1),  # the process's own v2 group
-    ({}, _threads.NO_QUOTA),
-])
+@pytest.mark.parametrize(
+    "files, expected",
+    [
+        ({"cpu.max": "200000 100000\n"}, 2),
+        ({"cpu.max": "150000 100000\n"}, 2),
+        ({"cpu.max": "50000 100000\n"}, 1),
+        ({"cpu.max": "max 100000\n"}, _threads.NO_QUOTA),
+        ({"cpu/cpu.cfs_quota_us": "300000\n", "cpu/cpu.cfs_period_us": "100000\n"}, 3),
+        ({"cpu/cpu.cfs_quota_us": "-1\n", "cpu/cpu.cfs_period_us": "100000\n"}, _threads.NO_QUOTA),
+        ({"job/cpu.max": "100000 100000\n", "cpu.max": "max 100000\n"}, 1),  # the process's own v2 group
+        ({}, _threads.NO_QUOTA),
+    ],
+)
 def test_cgroup_cpu_quota_caps_the_cores(tmp_path, files, expected):
     for name, text in files.items():
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
@@ -246,10 +252,9 @@ def test_explicit_n_threads_sets_the_pools_and_restores_the_callers_settings(cal
 
 def test_settings_come_back_after_an_exception(caller_has_three_threads):
     monitor = FixedMonitor(1)
-    with pytest.raises(KeyError):
-        with thread_limits(None, monitor=monitor):
-            assert set(_threads.current_threads().values()) == {1}
-            raise KeyError("boom")
+    with pytest.raises(KeyError), thread_limits(None, monitor=monitor):
+        assert set(_threads.current_threads().values()) == {1}
+        raise KeyError("boom")
     assert set(_threads.current_threads().values()) == {3}
     assert monitor.ended == 1
 

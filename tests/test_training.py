@@ -1,5 +1,6 @@
 """What `mlp.fit` promises: batching, reproducibility, schedules, validation, early stopping,
 callbacks, divergence errors, and a clear error for every kind of bad input."""
+
 import math
 import warnings
 
@@ -7,12 +8,9 @@ import numpy as np
 import pytest
 
 import mlp
-from tests.helpers import blobs
-from mlp import optimizers, schedules
-from mlp import TrainingError
+from mlp import TrainingError, optimizers, schedules
 from mlp.loop import evaluate
-
-
+from tests.helpers import blobs
 
 
 class CountingSGD(optimizers.SGD):
@@ -69,7 +67,9 @@ def test_epochs_zero_returns_the_initialised_model():
 
 def test_history_records_every_epoch():
     X, y = blobs()
-    model = mlp.fit(X, y, hidden_sizes=[8], epochs=4, batch_size=16, dropout=0.0, validation_split=0.25, seed=0)
+    model = mlp.fit(
+        X, y, hidden_sizes=[8], epochs=4, batch_size=16, dropout=0.0, validation_split=0.25, seed=0
+    )
     history = model.history
     assert history["epoch"] == [1, 2, 3, 4]
     for key in ("loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds"):
@@ -90,8 +90,19 @@ def test_linear_model_and_one_hot_labels():
 
 def test_mse_with_sigmoid_output_learns():
     X, y = blobs(n=300)
-    model = mlp.fit(X, y, hidden_sizes=[16], activation="sigmoid", loss="mse", optimizer="sgd",
-                    learning_rate=2.0, epochs=30, batch_size=10, schedule="constant", seed=0)
+    model = mlp.fit(
+        X,
+        y,
+        hidden_sizes=[16],
+        activation="sigmoid",
+        loss="mse",
+        optimizer="sgd",
+        learning_rate=2.0,
+        epochs=30,
+        batch_size=10,
+        schedule="constant",
+        seed=0,
+    )
     assert model.score(X, y) > 0.9
     np.testing.assert_allclose(model.predict_proba(X).sum(axis=1), 1.0, rtol=1e-5)
 
@@ -100,8 +111,18 @@ def test_early_stopping_restores_the_best_weights():
     X, y = blobs(n=200, seed=5)
     X_val, y_val = blobs(n=60, seed=6)
     y_val = np.random.default_rng(0).permutation(y_val)  # noisy validation labels: the loss turns up
-    model = mlp.fit(X, y, hidden_sizes=[32], epochs=40, learning_rate=0.01, schedule="constant",
-                    validation_data=(X_val, y_val), early_stopping=True, patience=3, seed=0)
+    model = mlp.fit(
+        X,
+        y,
+        hidden_sizes=[32],
+        epochs=40,
+        learning_rate=0.01,
+        schedule="constant",
+        validation_data=(X_val, y_val),
+        early_stopping=True,
+        patience=3,
+        seed=0,
+    )
     val = model.history["val_loss"]
     best = int(np.argmin(val))
     assert len(val) == best + 1 + 3  # stopped `patience` epochs after the best
@@ -139,8 +160,17 @@ def test_verbose_prints_every_n_epochs(capsys):
 def test_divergence_names_the_epoch_and_step():
     X, y = blobs()
     with pytest.raises(TrainingError, match=r"epoch 1, step \d+ of 4"):
-        mlp.fit(X * 1e30, y, hidden_sizes=[4], epochs=3, batch_size=32, optimizer="sgd",
-                learning_rate=1e10, schedule="constant", seed=0)
+        mlp.fit(
+            X * 1e30,
+            y,
+            hidden_sizes=[4],
+            epochs=3,
+            batch_size=32,
+            optimizer="sgd",
+            learning_rate=1e10,
+            schedule="constant",
+            seed=0,
+        )
 
 
 def test_very_deep_and_wide_network_trains():
@@ -178,8 +208,15 @@ def test_schedules_follow_their_formulas():
 
 def test_history_records_the_scheduled_rate():
     X, y = blobs()
-    model = mlp.fit(X, y, hidden_sizes=[4], epochs=4, learning_rate=0.1,
-                    schedule=schedules.StepDecay(step_size=1, gamma=0.5), seed=0)
+    model = mlp.fit(
+        X,
+        y,
+        hidden_sizes=[4],
+        epochs=4,
+        learning_rate=0.1,
+        schedule=schedules.StepDecay(step_size=1, gamma=0.5),
+        seed=0,
+    )
     assert model.history["lr"] == pytest.approx([0.1, 0.05, 0.025, 0.0125])
 
 
@@ -187,8 +224,18 @@ def test_history_records_the_scheduled_rate():
 @pytest.mark.parametrize(
     "X_change, y_change, error, message",
     [
-        (lambda X: np.where(np.arange(X.size).reshape(X.shape) == 5, np.nan, X), None, ValueError, "NaN or infinity"),
-        (lambda X: np.where(np.arange(X.size).reshape(X.shape) == 5, np.inf, X), None, ValueError, "NaN or infinity"),
+        (
+            lambda X: np.where(np.arange(X.size).reshape(X.shape) == 5, np.nan, X),
+            None,
+            ValueError,
+            "NaN or infinity",
+        ),
+        (
+            lambda X: np.where(np.arange(X.size).reshape(X.shape) == 5, np.inf, X),
+            None,
+            ValueError,
+            "NaN or infinity",
+        ),
         (lambda X: X[:, 0], None, ValueError, "must be 2-D"),
         (lambda X: X[:0], lambda y: y[:0], ValueError, "empty"),
         (lambda X: X[:, :0], None, ValueError, "0 features"),
@@ -265,7 +312,13 @@ def test_a_checkpoint_path_in_a_missing_folder_fails_before_training(tmp_path):
     X, y = blobs()
     calls = []
     with pytest.raises(ValueError, match="checkpoint.*does not exist"):
-        mlp.fit(X, y, epochs=3, checkpoint=tmp_path / "missing" / "ckpt.npz", callbacks=[lambda *a: calls.append(a)])
+        mlp.fit(
+            X,
+            y,
+            epochs=3,
+            checkpoint=tmp_path / "missing" / "ckpt.npz",
+            callbacks=[lambda *a: calls.append(a)],
+        )
     assert calls == []
 
 

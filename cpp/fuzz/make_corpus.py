@@ -8,6 +8,7 @@ The model-file builders (model_metadata, model_npz, zip_archive, npy_bytes) are 
 tests/test_file_agreement.py, which checks that the Python package and the C++ port accept and
 reject the same files.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -35,7 +36,13 @@ def npy_bytes(array, *, header=None, version=(1, 0)):
         return buffer.getvalue()
     text = header.encode("latin1")
     size_format = "<H" if version[0] == 1 else "<I"
-    return b"\x93NUMPY" + bytes(version) + struct.pack(size_format, len(text)) + text + np.asarray(array).tobytes()
+    return (
+        b"\x93NUMPY"
+        + bytes(version)
+        + struct.pack(size_format, len(text))
+        + text
+        + np.asarray(array).tobytes()
+    )
 
 
 def deflate(data, level=9):
@@ -61,14 +68,36 @@ def zip_archive(entries, *, comment=b""):
         flags = entry.get("flags", 0)
         local_name = entry.get("local_name", entry["name"]).encode()
         offset = len(out)
-        out += struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, flags, method, 0, 0x21, crc, csize, usize, len(local_name), 0)
+        out += struct.pack(
+            "<IHHHHHIIIHH", 0x04034B50, 20, flags, method, 0, 0x21, crc, csize, usize, len(local_name), 0
+        )
         out += local_name + payload
-        central += struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 20, 20, flags, method, 0, 0x21, crc, csize, usize,
-                               len(name), 0, 0, 0, 0, 0o100644 << 16, offset)
+        central += struct.pack(
+            "<IHHHHHHIIIHHHHHII",
+            0x02014B50,
+            20,
+            20,
+            flags,
+            method,
+            0,
+            0x21,
+            crc,
+            csize,
+            usize,
+            len(name),
+            0,
+            0,
+            0,
+            0,
+            0o100644 << 16,
+            offset,
+        )
         central += name
     cd_offset = len(out)
     out += central
-    out += struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, len(entries), len(entries), len(central), cd_offset, len(comment))
+    out += struct.pack(
+        "<IHHHHIIH", 0x06054B50, 0, 0, len(entries), len(entries), len(central), cd_offset, len(comment)
+    )
     return bytes(out + comment)
 
 
@@ -87,7 +116,12 @@ def model_metadata(sizes, *, version=2, dtype="float32", **changes):
         "preprocessing": {"input": "pixels / 255", "range": [0, 1]},
         "l2": 0.0,
         "config": {"epochs": 1},
-        "history": {"epoch": [1], "loss": [0.5], "accuracy": [0.9], "val_loss": [float("nan") if version == 1 else None]},
+        "history": {
+            "epoch": [1],
+            "loss": [0.5],
+            "accuracy": [0.9],
+            "val_loss": [float("nan") if version == 1 else None],
+        },
     }
     meta.update(changes)
     return {key: value for key, value in meta.items() if value is not _ABSENT}
@@ -111,12 +145,18 @@ def metadata_bytes(meta, *, allow_nan=False):
     return npy_bytes(np.frombuffer(text.encode() if isinstance(text, str) else text, dtype=np.uint8))
 
 
-def model_npz(sizes=(4, 3, 2), *, meta=None, arrays=None, method=0, extra=(), dtype="float32", allow_nan=False):
+def model_npz(
+    sizes=(4, 3, 2), *, meta=None, arrays=None, method=0, extra=(), dtype="float32", allow_nan=False
+):
     """An .npz model file's bytes: W<l>, b<l> and metadata (each replaceable), plus extra entries."""
     arrays = model_arrays(sizes, dtype=dtype) if arrays is None else arrays
     meta = model_metadata(sizes, dtype=dtype) if meta is None else meta
-    entries = [{"name": f"{key}.npy", "data": npy_bytes(value), "method": method} for key, value in arrays.items()]
-    entries.append({"name": "metadata.npy", "data": metadata_bytes(meta, allow_nan=allow_nan), "method": method})
+    entries = [
+        {"name": f"{key}.npy", "data": npy_bytes(value), "method": method} for key, value in arrays.items()
+    ]
+    entries.append(
+        {"name": "metadata.npy", "data": metadata_bytes(meta, allow_nan=allow_nan), "method": method}
+    )
     return zip_archive(entries + list(extra))
 
 
@@ -162,8 +202,30 @@ def zip64_local_offset(offset):
     """One central-directory entry whose ZIP64 extra field gives the local header offset `offset`."""
     name = b"W0.npy"
     extra = struct.pack("<HHQ", 0x0001, 8, offset)
-    central = struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 45, 45, 0, 0, 0, 0x21, 0, 0, 0, len(name), len(extra),
-                          0, 0, 0, 0, 0xFFFFFFFF) + name + extra
+    central = (
+        struct.pack(
+            "<IHHHHHHIIIHHHHHII",
+            0x02014B50,
+            45,
+            45,
+            0,
+            0,
+            0,
+            0x21,
+            0,
+            0,
+            0,
+            len(name),
+            len(extra),
+            0,
+            0,
+            0,
+            0,
+            0xFFFFFFFF,
+        )
+        + name
+        + extra
+    )
     eocd = struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, 1, 1, len(central), 0, 0)
     return central + eocd
 
@@ -181,16 +243,40 @@ def hostile_models():
         "valid_v2_null_preprocessing.npz": model_npz(meta=model_metadata(sizes, preprocessing=None)),
         "zip64_record_near_2_64.npz": zip64_end_record_at(2**64 - 16),
         "zip64_local_near_2_64.npz": zip64_local_offset(2**64 - 8),
-        "duplicate_W0.npz": model_npz(extra=[{"name": "W0.npy", "data": npy_bytes(np.zeros((4, 3), np.float32))}]),
-        "duplicate_metadata.npz": model_npz(extra=[{"name": "metadata.npy", "data": metadata_bytes(model_metadata(sizes, activation="tanh"))}]),
-        "bomb_extra_entry.npz": model_npz(extra=[{"name": "junk.npy", "data": b"", "method": 8,
-                                                  "compressed": deflate(bytes(8 << 20)), "usize": 8 << 20,
-                                                  "crc": zlib.crc32(bytes(8 << 20))}]),
+        "duplicate_W0.npz": model_npz(
+            extra=[{"name": "W0.npy", "data": npy_bytes(np.zeros((4, 3), np.float32))}]
+        ),
+        "duplicate_metadata.npz": model_npz(
+            extra=[{"name": "metadata.npy", "data": metadata_bytes(model_metadata(sizes, activation="tanh"))}]
+        ),
+        "bomb_extra_entry.npz": model_npz(
+            extra=[
+                {
+                    "name": "junk.npy",
+                    "data": b"",
+                    "method": 8,
+                    "compressed": deflate(bytes(8 << 20)),
+                    "usize": 8 << 20,
+                    "crc": zlib.crc32(bytes(8 << 20)),
+                }
+            ]
+        ),
         "bomb_understated_W0.npz": _understated_bomb(sizes, good),
         "absurd_sizes.npz": model_npz(meta=model_metadata((10**8, 10**8, 2))),
         "absurd_sizes_declared.npz": _declared_huge(sizes, good),
-        "bad_npy_header.npz": _with_entry(sizes, good, "W0", npy_bytes(good["W0"], header="{'descr': '<f4', 'shape': (4, 3), }\n")),
-        "npy_header_too_long.npz": _with_entry(sizes, good, "W0", npy_bytes(good["W0"], header="{'descr': '<f4', 'fortran_order': False, 'shape': (4, 3), }" + " " * 20000 + "\n", version=(2, 0))),
+        "bad_npy_header.npz": _with_entry(
+            sizes, good, "W0", npy_bytes(good["W0"], header="{'descr': '<f4', 'shape': (4, 3), }\n")
+        ),
+        "npy_header_too_long.npz": _with_entry(
+            sizes,
+            good,
+            "W0",
+            npy_bytes(
+                good["W0"],
+                header="{'descr': '<f4', 'fortran_order': False, 'shape': (4, 3), }" + " " * 20000 + "\n",
+                version=(2, 0),
+            ),
+        ),
         "wrong_dtype.npz": _with_entry(sizes, good, "W0", npy_bytes(good["W0"].astype(np.float64))),
         "wrong_shape.npz": _with_entry(sizes, good, "W0", npy_bytes(good["W0"].T.copy())),
         "nan_weights.npz": model_npz(arrays={**good, "b0": np.array([0, np.nan, 0], np.float32)}),
@@ -210,10 +296,14 @@ def hostile_models():
         "no_metadata.npz": zip_archive([(f"{k}.npy", npy_bytes(v)) for k, v in good.items()]),
         "truncated.npz": model_npz()[:-40],
         "bad_crc.npz": _corrupt_byte(model_npz(), 200),
-        "encrypted_flag.npz": zip_archive([{"name": f"{k}.npy", "data": npy_bytes(v), "flags": 1} for k, v in good.items()]
-                                          + [("metadata.npy", metadata_bytes(model_metadata(sizes)))]),
-        "names_differ.npz": zip_archive([{"name": f"{k}.npy", "data": npy_bytes(v), "local_name": f"x{k}.npy"}
-                                         for k, v in good.items()] + [("metadata.npy", metadata_bytes(model_metadata(sizes)))]),
+        "encrypted_flag.npz": zip_archive(
+            [{"name": f"{k}.npy", "data": npy_bytes(v), "flags": 1} for k, v in good.items()]
+            + [("metadata.npy", metadata_bytes(model_metadata(sizes)))]
+        ),
+        "names_differ.npz": zip_archive(
+            [{"name": f"{k}.npy", "data": npy_bytes(v), "local_name": f"x{k}.npy"} for k, v in good.items()]
+            + [("metadata.npy", metadata_bytes(model_metadata(sizes)))]
+        ),
         "not_a_zip.npz": b"hello, this is not a zip file at all" * 3,
         "single_npy.npz": npy_bytes(good["W0"]),
         "empty.npz": b"",
@@ -267,14 +357,16 @@ def corpus_files():
     limit_byte = bytes([20])  # fuzz_inflate's first byte: limit 2^20
     inflate = {f"gzip_{name}": limit_byte + data for name, data in gz.items()}
     sample = b"the quick brown fox jumps over the lazy dog " * 50
-    inflate.update({
-        "raw_stored": limit_byte + deflate(sample, 0),
-        "raw_fixed": limit_byte + _fixed_huffman(sample),
-        "raw_dynamic": limit_byte + deflate(bytes(range(256)) * 20 + sample),
-        "raw_bomb_64k_limit": bytes([16]) + deflate(bytes(4 << 20)),
-        "gzip_bomb": limit_byte + gzip_zeros(b"", 4 << 20),
-        "gzip_two_members": limit_byte + gzip_bytes(b"first ") + gzip_bytes(b"second"),
-    })
+    inflate.update(
+        {
+            "raw_stored": limit_byte + deflate(sample, 0),
+            "raw_fixed": limit_byte + _fixed_huffman(sample),
+            "raw_dynamic": limit_byte + deflate(bytes(range(256)) * 20 + sample),
+            "raw_bomb_64k_limit": bytes([16]) + deflate(bytes(4 << 20)),
+            "gzip_bomb": limit_byte + gzip_zeros(b"", 4 << 20),
+            "gzip_two_members": limit_byte + gzip_bytes(b"first ") + gzip_bytes(b"second"),
+        }
+    )
     json_texts = {
         "metadata_v2": json.dumps(model_metadata((784, 128, 10))),
         "metadata_v1_nan": json.dumps(model_metadata((784, 128, 10), version=1), allow_nan=True),
@@ -293,7 +385,8 @@ def corpus_files():
         "idx_images": b"\x01" + idx_images(3, 4, 5, pixels),
         "idx_images_gz": b"\x01" + gzip_bytes(idx_images(3, 4, 5, pixels)),
         "idx_images_gz_bomb": b"\x01" + gzip_zeros(idx_images(3, 4, 5, pixels), 8 << 20),
-        "idx_images_gz_huge_header": b"\x01" + gzip_bytes(struct.pack(">IIII", 0x803, 0xFFFFFFFF, 4096, 4096)),
+        "idx_images_gz_huge_header": b"\x01"
+        + gzip_bytes(struct.pack(">IIII", 0x803, 0xFFFFFFFF, 4096, 4096)),
         "idx_labels": b"\x02" + idx_labels([0, 1, 2]),
         "idx_labels_gz": b"\x02" + gzip_bytes(idx_labels([0, 1, 2])),
         "idx_labels_gz_bomb": b"\x02" + gzip_zeros(idx_labels([0, 1, 2]), 8 << 20),
@@ -313,7 +406,9 @@ def main():
                 old.unlink()
         for name, data in files.items():
             (folder / name).write_bytes(data)
-        print(f"{folder.relative_to(HERE.parent.parent)}: {len(files)} files, {sum(map(len, files.values()))} bytes")
+        print(
+            f"{folder.relative_to(HERE.parent.parent)}: {len(files)} files, {sum(map(len, files.values()))} bytes"
+        )
     return 0
 
 

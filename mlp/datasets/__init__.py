@@ -35,8 +35,8 @@ data raises :class:`DatasetNotFoundError`, failed downloads :class:`DownloadErro
 Modules: ``idx``, ``keras_npz``, ``csv``, ``mlpd`` (one per format), ``discovery`` (layouts and
 lookup), ``download`` (mirrors and cache), ``load`` (``load_mnist``), ``convert``, ``errors``.
 """
-from ._common import (FILE_NAMES, TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS, Limits,
-                      limits)
+
+from ._common import FILE_NAMES, TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS, Limits, limits
 from .convert import convert
 from .csv import save_csv
 from .discovery import default_cache_dir
@@ -51,18 +51,18 @@ __all__ = [
     "BINARY_MAGIC",
     "BINARY_VERSION",
     "DEFAULT_MIRRORS",
-    "DatasetFormatError",
-    "DatasetNotFoundError",
-    "DownloadError",
     "FILE_NAMES",
     "IMAGES_MAGIC",
     "LABELS_MAGIC",
-    "Limits",
     "MNIST_SHA256",
     "TEST_IMAGES",
     "TEST_LABELS",
     "TRAIN_IMAGES",
     "TRAIN_LABELS",
+    "DatasetFormatError",
+    "DatasetNotFoundError",
+    "DownloadError",
+    "Limits",
     "convert",
     "default_cache_dir",
     "download_mnist",

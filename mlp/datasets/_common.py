@@ -2,6 +2,7 @@
 
 Standard library and NumPy only; imports nothing else from the package but :mod:`.errors`.
 """
+
 from __future__ import annotations
 
 import os
@@ -93,12 +94,18 @@ def open_regular(path: Path) -> tuple[BinaryIO, int]:
 def check_declared(path, nbytes: int, what: str, *, compressed_size: int | None = None) -> None:
     """Refuse a declared size over the limit, or over what ``compressed_size`` bytes can inflate to."""
     if nbytes > limits.max_array_bytes:
-        raise bad(path, f"{what} declares {nbytes:,} bytes of data, more than the limit of "
-                        f"{limits.max_array_bytes:,} (mlp.datasets.limits.max_array_bytes; raise it "
-                        f"if the file is genuine)")
+        raise bad(
+            path,
+            f"{what} declares {nbytes:,} bytes of data, more than the limit of "
+            f"{limits.max_array_bytes:,} (mlp.datasets.limits.max_array_bytes; raise it "
+            f"if the file is genuine)",
+        )
     if compressed_size is not None and nbytes > MAX_DEFLATE_RATIO * compressed_size + 1024:
-        raise bad(path, f"{what} declares {nbytes:,} bytes of data, more than {compressed_size:,} "
-                        f"compressed bytes can hold: the header is corrupt")
+        raise bad(
+            path,
+            f"{what} declares {nbytes:,} bytes of data, more than {compressed_size:,} "
+            f"compressed bytes can hold: the header is corrupt",
+        )
 
 
 def read_exact(stream: BinaryIO, nbytes: int, path, what: str) -> np.ndarray:
@@ -110,7 +117,7 @@ def read_exact(stream: BinaryIO, nbytes: int, path, what: str) -> np.ndarray:
     view = memoryview(buffer)
     got = 0
     while got < nbytes:
-        n = stream.readinto(view[got:got + CHUNK])
+        n = stream.readinto(view[got : got + CHUNK])
         if not n:
             raise bad(path, f"truncated: {what} declares {nbytes:,} bytes of data but only {got:,} follow")
         got += n
@@ -145,8 +152,10 @@ def check_split(X: np.ndarray, y: np.ndarray, x_where, y_where=None) -> None:
         wrong = np.flatnonzero((y < 0) | (y >= NUM_CLASSES))
         if wrong.size:
             i = int(wrong[0])
-            raise bad(y_where, f"label {y[i]} at index {i} is outside 0..{NUM_CLASSES - 1} "
-                               f"({wrong.size} bad labels in all)")
+            raise bad(
+                y_where,
+                f"label {y[i]} at index {i} is outside 0..{NUM_CLASSES - 1} ({wrong.size} bad labels in all)",
+            )
 
 
 def pixels_to_uint8(X: np.ndarray, where, name: str = "pixels") -> np.ndarray:
@@ -175,8 +184,10 @@ def pixels_for_writing(X: np.ndarray, name: str) -> np.ndarray:
         return X.astype(np.uint8)
     if X.dtype.kind == "f":
         if X.size and not (np.isfinite(X).all() and X.min() >= 0 and X.max() <= 1):
-            raise ValueError(f"{name}: floating-point pixels must be normalized to [0, 1] as load_mnist "
-                             f"returns them; cast 0..255 data to uint8 first")
+            raise ValueError(
+                f"{name}: floating-point pixels must be normalized to [0, 1] as load_mnist "
+                f"returns them; cast 0..255 data to uint8 first"
+            )
         return np.rint(X * 255).astype(np.uint8)
     raise TypeError(f"{name}: pixels must be numeric, got dtype {X.dtype}")
 

@@ -1,4 +1,5 @@
 """``convert``: read a data set in any layout and write it in another (IDX, npz, CSV, .mlpd)."""
+
 from __future__ import annotations
 
 import os
@@ -18,8 +19,15 @@ __all__ = ["convert"]
 FORMATS = ("idx", "npz", "csv", "binary")
 
 
-def convert(src: str | os.PathLike | None, dst: str | os.PathLike, fmt: str, *, dataset: str = "mnist",
-            compress: bool = True, **load_options) -> list[Path]:
+def convert(
+    src: str | os.PathLike | None,
+    dst: str | os.PathLike,
+    fmt: str,
+    *,
+    dataset: str = "mnist",
+    compress: bool = True,
+    **load_options,
+) -> list[Path]:
     """Read a data set from ``src`` (any layout, or None for the default lookup) and write it to ``dst``.
 
     fmt:
@@ -34,8 +42,14 @@ def convert(src: str | os.PathLike | None, dst: str | os.PathLike, fmt: str, *, 
     dataset = normalize_dataset(dataset)
     if fmt not in FORMATS:
         raise ValueError(f"fmt must be 'idx', 'npz', 'csv' or 'binary', got {fmt!r}")
-    options = dict(download=True, cache_dir=None, mirrors=None, use_default_mirrors=True,
-                   timeout=DEFAULT_TIMEOUT, deadline=DEFAULT_DEADLINE)
+    options = dict(
+        download=True,
+        cache_dir=None,
+        mirrors=None,
+        use_default_mirrors=True,
+        timeout=DEFAULT_TIMEOUT,
+        deadline=DEFAULT_DEADLINE,
+    )
     unknown = set(load_options) - set(options)
     if unknown:
         raise TypeError(f"convert() got unexpected keyword arguments {sorted(unknown)}")
@@ -54,7 +68,10 @@ def convert(src: str | os.PathLike | None, dst: str | os.PathLike, fmt: str, *, 
         return [write_binary(dst / "train.mlpd", *train), write_binary(dst / "test.mlpd", *test)]
     suffix = ".gz" if compress else ""
     written = []
-    for (X, y), (images, labels) in ((train, (TRAIN_IMAGES, TRAIN_LABELS)), (test, (TEST_IMAGES, TEST_LABELS))):
+    for (X, y), (images, labels) in (
+        (train, (TRAIN_IMAGES, TRAIN_LABELS)),
+        (test, (TEST_IMAGES, TEST_LABELS)),
+    ):
         written.append(write_idx(dst / (images + suffix), X))
         written.append(write_idx(dst / (labels + suffix), y))
     return written

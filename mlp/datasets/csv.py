@@ -5,6 +5,7 @@ one streaming pass checks every line against ``limits.max_csv_line_bytes`` and t
 against ``limits.max_array_bytes``, so a file of one endless line or of millions of rows fails with
 a clear message instead of exhausting memory.
 """
+
 from __future__ import annotations
 
 import os
@@ -15,7 +16,17 @@ import numpy as np
 
 from mlp._files import atomic_write
 
-from ._common import COLS, PIXELS, ROWS, as_images, check_declared, check_split, limits, open_regular, pixels_to_uint8
+from ._common import (
+    COLS,
+    PIXELS,
+    ROWS,
+    as_images,
+    check_declared,
+    check_split,
+    limits,
+    open_regular,
+    pixels_to_uint8,
+)
 from .errors import bad
 
 __all__ = ["save_csv"]
@@ -34,8 +45,11 @@ def _scan(path: Path) -> tuple[bool, int]:
     with handle:
         for number, line in enumerate(iter(lambda: handle.readline(longest + 1), b""), start=1):
             if len(line) > longest and not line.endswith(b"\n"):
-                raise bad(path, f"line {number} is longer than {longest:,} bytes (an MNIST row is at most "
-                                f"about 4 KB; mlp.datasets.limits.max_csv_line_bytes); not an MNIST CSV?")
+                raise bad(
+                    path,
+                    f"line {number} is longer than {longest:,} bytes (an MNIST row is at most "
+                    f"about 4 KB; mlp.datasets.limits.max_csv_line_bytes); not an MNIST CSV?",
+                )
             if number == 1:
                 first_field = line.removeprefix(b"\xef\xbb\xbf").split(b",", 1)[0].strip().lstrip(b"+-")
                 has_header = bool(line.strip()) and not first_field.isdigit()
@@ -55,14 +69,17 @@ def load_csv(path: Path) -> tuple[np.ndarray, np.ndarray]:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # "input contained no data"
-            table = np.loadtxt(path, delimiter=",", dtype=np.int32, skiprows=int(has_header),
-                               ndmin=2, encoding="utf-8-sig")
+            table = np.loadtxt(
+                path, delimiter=",", dtype=np.int32, skiprows=int(has_header), ndmin=2, encoding="utf-8-sig"
+            )
     except UnicodeDecodeError as exc:
         raise bad(path, f"not a UTF-8 text CSV ({exc})") from None
     except (ValueError, OverflowError) as exc:
         message = str(exc).split("; use `usecols`")[0]
-        raise bad(path, f"bad CSV: {message} (counting data rows from 0"
-                        f"{', after the header' if has_header else ''})") from None
+        raise bad(
+            path,
+            f"bad CSV: {message} (counting data rows from 0{', after the header' if has_header else ''})",
+        ) from None
     if table.size == 0:
         raise bad(path, "no data rows")
     if table.shape[1] != PIXELS + 1:

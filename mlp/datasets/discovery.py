@@ -4,6 +4,7 @@ With a path, the first layout found there is used: the four IDX files (also in `
 torchvision ``MNIST/raw`` layout), a Keras ``mnist.npz``, Kaggle ``mnist_train.csv`` /
 ``mnist_test.csv``, or ``train.mlpd`` / ``test.mlpd``. Only the files of the wanted splits are read.
 """
+
 from __future__ import annotations
 
 import os
@@ -56,9 +57,11 @@ def _split_pair(path: Path) -> tuple[Path, Path] | None:
 def _looked_for(path: Path, dataset: str) -> str:
     tv = TORCHVISION_FOLDER[dataset]
     prefix = CSV_PREFIXES[dataset][0]
-    return (f"the four IDX files ({FILE_NAMES[0]}[.gz] and the others, also in raw/ or {tv}/raw/), "
-            f"{' or '.join(NPZ_NAMES[dataset])}, {prefix}_train.csv + {prefix}_test.csv, "
-            f"train.mlpd + test.mlpd")
+    return (
+        f"the four IDX files ({FILE_NAMES[0]}[.gz] and the others, also in raw/ or {tv}/raw/), "
+        f"{' or '.join(NPZ_NAMES[dataset])}, {prefix}_train.csv + {prefix}_test.csv, "
+        f"train.mlpd + test.mlpd"
+    )
 
 
 def _find_file_source(path: Path) -> tuple[str, object] | None:
@@ -71,7 +74,8 @@ def _find_file_source(path: Path) -> tuple[str, object] | None:
         if pair is None:
             raise DatasetNotFoundError(
                 f"{path}: cannot tell whether this is the train or the test split; put 'train' "
-                f"or 'test' in the file names (e.g. mnist_train.csv, train.mlpd) or pass their folder")
+                f"or 'test' in the file names (e.g. mnist_train.csv, train.mlpd) or pass their folder"
+            )
         return kind, pair
     if any(path in idx_candidates(path.parent, base) for base in FILE_NAMES):
         return "idx", path.parent
@@ -120,6 +124,9 @@ def load_path(path: Path, dataset: str, splits=("train", "test")) -> Splits:
         raise DatasetNotFoundError(f"{path} does not exist", dataset=dataset, looked_in=[str(path)])
     source = find_source(path, dataset)
     if source is None:
-        raise DatasetNotFoundError(f"no {PRETTY[dataset]} data found at {path}; looked for "
-                                   f"{_looked_for(path, dataset)}", dataset=dataset, looked_in=[str(path)])
+        raise DatasetNotFoundError(
+            f"no {PRETTY[dataset]} data found at {path}; looked for {_looked_for(path, dataset)}",
+            dataset=dataset,
+            looked_in=[str(path)],
+        )
     return load_source(*source, splits)

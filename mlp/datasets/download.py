@@ -12,6 +12,7 @@ server that drips bytes is abandoned once it passes, at most ``timeout`` later);
 more than the compressed file can take (``Content-Length`` is checked first); decompression into
 the cache stops at the size the IDX header declares, which may not exceed the real file's.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -25,14 +26,27 @@ import urllib.error
 import urllib.request
 import warnings
 import zlib
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from mlp._files import atomic_write, temporary_path
 from mlp._progress import progress_bar
 
-from ._common import (CHUNK, COLS, FILE_NAMES, PRETTY, ROWS, SPLIT_FILES, TEST_IMAGES, TEST_LABELS,
-                      TRAIN_IMAGES, TRAIN_LABELS, normalize_dataset, normalize_split, read_up_to)
+from ._common import (
+    CHUNK,
+    COLS,
+    FILE_NAMES,
+    PRETTY,
+    ROWS,
+    SPLIT_FILES,
+    TEST_IMAGES,
+    TEST_LABELS,
+    TRAIN_IMAGES,
+    TRAIN_LABELS,
+    normalize_dataset,
+    normalize_split,
+    read_up_to,
+)
 from .discovery import default_cache_dir
 from .errors import DownloadError, describe_start
 from .idx import IMAGES_MAGIC, LABELS_MAGIC, idx_candidates
@@ -54,8 +68,12 @@ KNOWN_SHA256: dict[str, dict[str, str] | None] = {"mnist": MNIST_SHA256, "fashio
 
 #: Uncompressed size of each file, the same for MNIST and Fashion-MNIST (60000 + 10000 images of
 #: 28x28): the most a header may declare and the base of the cap on what a mirror may send.
-CANONICAL_BYTES = {TRAIN_IMAGES: 16 + 60000 * 784, TRAIN_LABELS: 8 + 60000,
-                   TEST_IMAGES: 16 + 10000 * 784, TEST_LABELS: 8 + 10000}
+CANONICAL_BYTES = {
+    TRAIN_IMAGES: 16 + 60000 * 784,
+    TRAIN_LABELS: 8 + 60000,
+    TEST_IMAGES: 16 + 10000 * 784,
+    TEST_LABELS: 8 + 10000,
+}
 
 #: Public mirrors tried in order after any ``mirrors=`` given by the caller. Each serves
 #: ``<mirror><file name>.gz``. Tests replace this with empty lists.
@@ -91,10 +109,12 @@ def _download_cap(base: str) -> int:
 def manual_help(dataset: str, cache: Path | None = None) -> str:
     names = ", ".join(b + ".gz" for b in FILE_NAMES)
     where = f", or copy them into the cache folder {cache}" if cache is not None else ""
-    return (f"To supply the files by hand: put the four {PRETTY[dataset]} files ({names}; "
-            f"gzip-compressed or not) in one folder and pass it, load_mnist('/that/folder'), "
-            f"or set MLP_DATA_DIR=/that/folder{where}. A Keras mnist.npz or Kaggle "
-            f"mnist_train.csv/mnist_test.csv can be passed the same way.")
+    return (
+        f"To supply the files by hand: put the four {PRETTY[dataset]} files ({names}; "
+        f"gzip-compressed or not) in one folder and pass it, load_mnist('/that/folder'), "
+        f"or set MLP_DATA_DIR=/that/folder{where}. A Keras mnist.npz or Kaggle "
+        f"mnist_train.csv/mnist_test.csv can be passed the same way."
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -119,8 +139,10 @@ def _verify_header(source, base: str) -> tuple[bytes, int] | str:
         return f"images are {dims[1]}x{dims[2]}, expected {ROWS}x{COLS}"
     declared = offset + math.prod(dims)
     if declared > CANONICAL_BYTES[base]:
-        return (f"the header declares {declared:,} bytes, more than the {CANONICAL_BYTES[base]:,} of "
-                f"the real file; nothing past the header was read")
+        return (
+            f"the header declares {declared:,} bytes, more than the {CANONICAL_BYTES[base]:,} of "
+            f"the real file; nothing past the header was read"
+        )
     return head, declared
 
 
@@ -180,8 +202,10 @@ def _copy_response(response, out, *, cap: int, deadline_at: float, desc: str) ->
     length = response.headers.get("Content-Length") if response.headers else None
     total = int(length) if length and length.strip().isdigit() else None
     if total is not None and total > cap:
-        raise _MirrorFailure(f"the server announces {total:,} bytes, more than the {cap:,} this file can "
-                             f"take; nothing was read")
+        raise _MirrorFailure(
+            f"the server announces {total:,} bytes, more than the {cap:,} this file can "
+            f"take; nothing was read"
+        )
     read = getattr(response, "read1", response.read)
     received = 0
     with progress_bar(total, desc, unit="B") as bar:
@@ -204,22 +228,26 @@ def _fetch(url: str, part: Path, *, timeout: float, deadline_at: float, cap: int
         raise _DeadlinePassed("the deadline passed before this mirror was tried")
     request = urllib.request.Request(url, headers={"User-Agent": "mlp-datasets/1 (python urllib)"})
     try:
-        with urllib.request.urlopen(request, timeout=min(timeout, remaining)) as response, \
-                open(part, "wb") as out:
+        with (
+            urllib.request.urlopen(request, timeout=min(timeout, remaining)) as response,
+            open(part, "wb") as out,
+        ):
             _copy_response(response, out, cap=cap, deadline_at=deadline_at, desc=desc)
     except urllib.error.HTTPError as exc:
         raise _MirrorFailure(f"HTTP {exc.code} {exc.reason}") from None
     except urllib.error.URLError as exc:
         raise _MirrorFailure(f"cannot connect: {exc.reason}") from None
     except http.client.IncompleteRead as exc:
-        raise _MirrorFailure(f"truncated: connection closed after {len(exc.partial)} bytes "
-                             f"({exc.expected} more expected)") from None
+        raise _MirrorFailure(
+            f"truncated: connection closed after {len(exc.partial)} bytes ({exc.expected} more expected)"
+        ) from None
     except (http.client.HTTPException, OSError, ValueError) as exc:
         raise _MirrorFailure(f"{type(exc).__name__}: {exc}") from None
 
 
-def _fetch_verified(url: str, base: str, target: Path, expected_sha256: str | None, *,
-                    timeout: float, deadline_at: float) -> None:
+def _fetch_verified(
+    url: str, base: str, target: Path, expected_sha256: str | None, *, timeout: float, deadline_at: float
+) -> None:
     """Download ``url`` and put its verified, uncompressed content at ``target``."""
     with temporary_path(target, suffix=".part") as part:
         _fetch(url, part, timeout=timeout, deadline_at=deadline_at, cap=_download_cap(base), desc=base)
@@ -260,14 +288,24 @@ def _verify_cached(folder: Path, bases, known, force: bool) -> tuple[list[str], 
     return todo, notes
 
 
-def _fetch_one(base: str, urls: list[str], folder: Path, dataset: str, known, *, timeout: float,
-               deadline: float, deadline_at: float) -> None:
+def _fetch_one(
+    base: str,
+    urls: list[str],
+    folder: Path,
+    dataset: str,
+    known,
+    *,
+    timeout: float,
+    deadline: float,
+    deadline_at: float,
+) -> None:
     failures = []
     for mirror in urls:
         url = f"{mirror}{base}.gz"
         try:
-            _fetch_verified(url, base, folder / base, known and known[base], timeout=timeout,
-                            deadline_at=deadline_at)
+            _fetch_verified(
+                url, base, folder / base, known and known[base], timeout=timeout, deadline_at=deadline_at
+            )
             return
         except _DeadlinePassed as exc:
             failures.append((url, str(exc)))
@@ -275,17 +313,30 @@ def _fetch_one(base: str, urls: list[str], folder: Path, dataset: str, known, *,
                 f"could not download {PRETTY[dataset]} file {base}.gz within deadline={deadline:g} s "
                 f"(the whole download); the last mirror tried was {url} ({exc}). Nothing was written "
                 f"to {folder / base}. Retry on a faster connection or pass a larger deadline=.",
-                failures) from None
+                failures,
+            ) from None
         except _MirrorFailure as exc:
             failures.append((url, str(exc)))
     lines = "\n".join(f"  - {url}: {reason}" for url, reason in failures)
     raise DownloadError(
         f"could not download {PRETTY[dataset]} file {base}.gz; every mirror failed:\n{lines}\n"
-        f"Nothing was written to {folder / base}.\n{manual_help(dataset, folder)}", failures)
+        f"Nothing was written to {folder / base}.\n{manual_help(dataset, folder)}",
+        failures,
+    )
 
 
-def ensure_cache(folder: Path, dataset: str, bases=FILE_NAMES, *, download: bool, mirrors,
-                 use_default_mirrors: bool, timeout: float, deadline: float, force: bool = False) -> list[str]:
+def ensure_cache(
+    folder: Path,
+    dataset: str,
+    bases=FILE_NAMES,
+    *,
+    download: bool,
+    mirrors,
+    use_default_mirrors: bool,
+    timeout: float,
+    deadline: float,
+    force: bool = False,
+) -> list[str]:
     """Verify the cached files ``bases``, deleting corrupt ones, and fetch what is missing if allowed.
 
     Returns notes about what is missing (empty when every file asked for is there and good).
@@ -303,10 +354,12 @@ def ensure_cache(folder: Path, dataset: str, bases=FILE_NAMES, *, download: bool
         raise DownloadError(
             f"cannot download {PRETTY[dataset]}: no mirrors to try (mirrors= is empty and "
             f"use_default_mirrors=False); missing {', '.join(todo)} in {folder}.\n"
-            f"{manual_help(dataset, folder)}")
+            f"{manual_help(dataset, folder)}"
+        )
     for base in todo:
-        _fetch_one(base, urls, folder, dataset, known, timeout=timeout, deadline=deadline,
-                   deadline_at=deadline_at)
+        _fetch_one(
+            base, urls, folder, dataset, known, timeout=timeout, deadline=deadline, deadline_at=deadline_at
+        )
     return []
 
 
@@ -316,10 +369,17 @@ def check_time_limits(timeout: float, deadline: float) -> None:
             raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
 
 
-def download_mnist(folder: str | os.PathLike | None = None, *, dataset: str = "mnist",
-                   mirrors: Iterable[str] | None = None, use_default_mirrors: bool = True,
-                   timeout: float = DEFAULT_TIMEOUT, deadline: float = DEFAULT_DEADLINE,
-                   force: bool = False, split: str = "both") -> Path:
+def download_mnist(
+    folder: str | os.PathLike | None = None,
+    *,
+    dataset: str = "mnist",
+    mirrors: Iterable[str] | None = None,
+    use_default_mirrors: bool = True,
+    timeout: float = DEFAULT_TIMEOUT,
+    deadline: float = DEFAULT_DEADLINE,
+    force: bool = False,
+    split: str = "both",
+) -> Path:
     """Make sure ``folder`` (default: the cache folder) holds the verified IDX files of ``split``.
 
     Files already there are verified (corrupt ones deleted); missing ones are downloaded from
@@ -332,6 +392,15 @@ def download_mnist(folder: str | os.PathLike | None = None, *, dataset: str = "m
     bases = [base for s in normalize_split(split) for base in SPLIT_FILES[s]]
     check_time_limits(timeout, deadline)
     folder = Path(folder) if folder is not None else default_cache_dir(dataset)
-    ensure_cache(folder, dataset, bases, download=True, mirrors=mirrors,
-                 use_default_mirrors=use_default_mirrors, timeout=timeout, deadline=deadline, force=force)
+    ensure_cache(
+        folder,
+        dataset,
+        bases,
+        download=True,
+        mirrors=mirrors,
+        use_default_mirrors=use_default_mirrors,
+        timeout=timeout,
+        deadline=deadline,
+        force=force,
+    )
     return folder

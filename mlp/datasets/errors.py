@@ -5,10 +5,11 @@
 - :class:`DatasetNotFoundError` (a ``FileNotFoundError``): no data where it was looked for.
 - :class:`DownloadError` (a ``RuntimeError``): every mirror failed for a file.
 """
+
 from __future__ import annotations
 
 import os
-from typing import Sequence
+from collections.abc import Sequence
 
 __all__ = ["DatasetFormatError", "DatasetNotFoundError", "DownloadError"]
 

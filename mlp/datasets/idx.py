@@ -6,6 +6,7 @@ against :data:`limits` and against the file (or, compressed, against what the co
 hold) before allocating, and never inflate past it: a ``.gz`` that declares 300 images and then
 holds gigabytes of zeros fails after reading 300 images and at most 1 MiB more.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -19,8 +20,18 @@ import numpy as np
 
 from mlp._files import atomic_write
 
-from ._common import (COLS, CHUNK, FILE_NAMES, ROWS, SPLIT_FILES, check_declared, check_split,
-                      open_regular, read_exact, read_up_to)
+from ._common import (
+    CHUNK,
+    COLS,
+    FILE_NAMES,
+    ROWS,
+    SPLIT_FILES,
+    check_declared,
+    check_split,
+    open_regular,
+    read_exact,
+    read_up_to,
+)
 from .errors import DatasetNotFoundError, bad, describe_start
 
 __all__ = ["IMAGES_MAGIC", "LABELS_MAGIC", "read_idx", "write_idx"]
@@ -50,13 +61,17 @@ def _parse_header(stream, path) -> tuple[int, np.dtype, tuple[int, ...], int, in
     code, ndim = head[2], head[3]
     if head[:2] != b"\x00\x00" or code not in _IDX_TYPES or ndim == 0:
         start = head + read_up_to(stream, 12)
-        raise bad(path, f"not an IDX file: magic number {magic} (0x{magic:08x}); expected "
-                        f"{IMAGES_MAGIC} for images or {LABELS_MAGIC} for labels; {describe_start(start)}")
+        raise bad(
+            path,
+            f"not an IDX file: magic number {magic} (0x{magic:08x}); expected "
+            f"{IMAGES_MAGIC} for images or {LABELS_MAGIC} for labels; {describe_start(start)}",
+        )
     offset = 4 + 4 * ndim
     rest = read_up_to(stream, offset - 4)
     if len(rest) < offset - 4:
-        raise bad(path, f"truncated IDX header: {ndim} dimensions need {offset} bytes, "
-                        f"the file has {4 + len(rest)}")
+        raise bad(
+            path, f"truncated IDX header: {ndim} dimensions need {offset} bytes, the file has {4 + len(rest)}"
+        )
     dims = struct.unpack(f">{ndim}I", rest)
     dtype = _IDX_TYPES[code]
     return magic, dtype, dims, offset, math.prod(dims) * dtype.itemsize
@@ -70,11 +85,17 @@ def _read_raw(handle, size: int, path):
     magic, dtype, dims, offset, nbytes = _parse_header(handle, path)
     actual = size - offset
     if actual < nbytes:
-        raise bad(path, f"truncated: the header declares {_shape(dims)} values ({nbytes} bytes of data) "
-                        f"but only {actual} bytes follow")
+        raise bad(
+            path,
+            f"truncated: the header declares {_shape(dims)} values ({nbytes} bytes of data) "
+            f"but only {actual} bytes follow",
+        )
     if actual > nbytes:
-        raise bad(path, f"{actual - nbytes} unexpected trailing bytes after the {_shape(dims)} values "
-                        f"declared in the header")
+        raise bad(
+            path,
+            f"{actual - nbytes} unexpected trailing bytes after the {_shape(dims)} values "
+            f"declared in the header",
+        )
     check_declared(path, nbytes, "the IDX header")
     return magic, dtype, dims, read_exact(handle, nbytes, path, "the IDX header")
 
@@ -90,8 +111,9 @@ def _read_gzip(handle, size: int, path):
         raise bad(path, f"corrupt or truncated gzip data ({exc})") from None
     if extra:
         amount = f"{extra}" if extra < CHUNK else "more than 1 MiB of"
-        raise bad(path, f"{amount} unexpected trailing bytes after the {_shape(dims)} values "
-                        f"declared in the header")
+        raise bad(
+            path, f"{amount} unexpected trailing bytes after the {_shape(dims)} values declared in the header"
+        )
     return magic, dtype, dims, data
 
 
@@ -127,8 +149,10 @@ def write_idx(path: str | os.PathLike, array, *, compresslevel: int = 6) -> Path
     array = np.asarray(array)
     key = array.dtype.newbyteorder("=").str[1:] if array.dtype.kind in "uif" else None
     if key not in _IDX_CODES:
-        raise TypeError(f"IDX cannot store dtype {array.dtype}; cast to uint8, int8, int16, int32, "
-                        f"float32 or float64 first (labels: .astype(np.uint8))")
+        raise TypeError(
+            f"IDX cannot store dtype {array.dtype}; cast to uint8, int8, int16, int32, "
+            f"float32 or float64 first (labels: .astype(np.uint8))"
+        )
     if array.ndim == 0 or array.ndim > 255:
         raise ValueError(f"IDX needs 1 to 255 dimensions, got {array.ndim}")
     if any(d >= 2**32 for d in array.shape):
@@ -139,8 +163,9 @@ def write_idx(path: str | os.PathLike, array, *, compresslevel: int = 6) -> Path
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_write(path) as handle:
         if path.suffix == ".gz":
-            with gzip.GzipFile(filename=path.name, mode="wb", fileobj=handle, mtime=0,
-                               compresslevel=compresslevel) as gz:
+            with gzip.GzipFile(
+                filename=path.name, mode="wb", fileobj=handle, mtime=0, compresslevel=compresslevel
+            ) as gz:
                 gz.write(header)
                 gz.write(body)
         else:
@@ -172,7 +197,9 @@ def read_idx_expect(path: Path, kind: str) -> np.ndarray:
     magic, array = read_idx_with_magic(path)
     expected = IMAGES_MAGIC if kind == "images" else LABELS_MAGIC
     if magic != expected:
-        what = {IMAGES_MAGIC: "an images file", LABELS_MAGIC: "a labels file"}.get(magic, "a different IDX file")
+        what = {IMAGES_MAGIC: "an images file", LABELS_MAGIC: "a labels file"}.get(
+            magic, "a different IDX file"
+        )
         raise bad(path, f"magic number {magic}, expected {expected} ({kind}); this is {what}")
     if kind == "images" and array.shape[1:] != (ROWS, COLS):
         raise bad(path, f"images are {array.shape[1]}x{array.shape[2]}, expected {ROWS}x{COLS}")
@@ -186,7 +213,8 @@ def load_idx_folder(folder: Path, splits=("train", "test")) -> list[tuple[np.nda
     missing = [base for base in FILE_NAMES if base in found and found[base] is None]
     if missing:
         raise DatasetNotFoundError(
-            f"{folder}: incomplete IDX folder, missing {', '.join(b + '[.gz]' for b in missing)}")
+            f"{folder}: incomplete IDX folder, missing {', '.join(b + '[.gz]' for b in missing)}"
+        )
     result = []
     for split in splits:
         images_name, labels_name = SPLIT_FILES[split]

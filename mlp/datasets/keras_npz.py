@@ -7,6 +7,7 @@ the entry's uncompressed size in the directory and with :data:`limits`; then the
 bounded chunks that stop at the declared size (the CRC is checked at the end). Object arrays
 (pickles) are never loaded.
 """
+
 from __future__ import annotations
 
 import collections
@@ -22,8 +23,18 @@ import numpy as np
 
 from mlp._files import atomic_write
 
-from ._common import (COLS, PIXELS, ROWS, as_images, check_declared, check_split, open_regular,
-                      pixels_to_uint8, read_exact, read_up_to)
+from ._common import (
+    COLS,
+    PIXELS,
+    ROWS,
+    as_images,
+    check_declared,
+    check_split,
+    open_regular,
+    pixels_to_uint8,
+    read_exact,
+    read_up_to,
+)
 from .errors import DatasetFormatError, bad
 
 __all__ = ["save_npz"]
@@ -33,8 +44,19 @@ _SPLIT_KEYS = {"train": ("x_train", "y_train"), "test": ("x_test", "y_test")}
 _NPY_MAGIC = b"\x93NUMPY"
 _MAX_NPY_HEADER = 10_000
 # What a broken zip directory can make the standard library raise.
-_ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError, OverflowError,
-               struct.error, NotImplementedError, RuntimeError, zlib.error, KeyError)
+_ZIP_ERRORS = (
+    zipfile.BadZipFile,
+    zipfile.LargeZipFile,
+    OSError,
+    EOFError,
+    ValueError,
+    OverflowError,
+    struct.error,
+    NotImplementedError,
+    RuntimeError,
+    zlib.error,
+    KeyError,
+)
 
 
 def _entries(path: Path, archive: zipfile.ZipFile) -> dict[str, zipfile.ZipInfo]:
@@ -43,8 +65,11 @@ def _entries(path: Path, archive: zipfile.ZipFile) -> dict[str, zipfile.ZipInfo]
     counts = collections.Counter(info.filename for info in infos)
     twice = sorted(name for name, count in counts.items() if count > 1)
     if twice:
-        raise bad(path, f"holds more than one entry named {twice[0]!r}; refusing an ambiguous archive "
-                        f"(readers would disagree on which one counts)")
+        raise bad(
+            path,
+            f"holds more than one entry named {twice[0]!r}; refusing an ambiguous archive "
+            f"(readers would disagree on which one counts)",
+        )
     entries = {}
     for info in infos:
         key = info.filename[:-4] if info.filename.endswith(".npy") else info.filename
@@ -64,7 +89,7 @@ def _npy_header(stream, path, key: str) -> tuple[tuple[int, ...], bool, np.dtype
         raise
     except (zipfile.BadZipFile, EOFError, OSError, zlib.error) as exc:  # the zip stream, not the header
         raise bad(path, f"{key} is corrupt ({type(exc).__name__}: {exc})") from None
-    except Exception as exc:  # noqa: BLE001 - numpy's parser of the header text raises ValueError,
+    except Exception as exc:
         # SyntaxError, tokenize.TokenError, RecursionError, ... on malformed input: all mean "not .npy"
         raise bad(path, f"{key} is not a valid .npy array ({type(exc).__name__}: {exc})") from None
 
@@ -91,18 +116,27 @@ def _read_entry(path: Path, archive: zipfile.ZipFile, info: zipfile.ZipInfo, key
     if info.flag_bits & 0x1:
         raise bad(path, f"{key} is encrypted")
     if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
-        raise bad(path, f"{key} uses zip compression method {info.compress_type}; only stored or "
-                        f"deflated entries are read (save with np.savez or np.savez_compressed)")
+        raise bad(
+            path,
+            f"{key} uses zip compression method {info.compress_type}; only stored or "
+            f"deflated entries are read (save with np.savez or np.savez_compressed)",
+        )
     if info.compress_type == zipfile.ZIP_STORED and info.compress_size != info.file_size:
-        raise bad(path, f"{key} is stored uncompressed but its sizes disagree "
-                        f"({info.compress_size} and {info.file_size} bytes)")
+        raise bad(
+            path,
+            f"{key} is stored uncompressed but its sizes disagree "
+            f"({info.compress_size} and {info.file_size} bytes)",
+        )
     with archive.open(info) as stream:
         shape, fortran, dtype = _npy_header(stream, path, key)
         nbytes = math.prod(shape) * dtype.itemsize
         header_size = stream.tell()
         if header_size + nbytes != info.file_size:
-            raise bad(path, f"{key}: the .npy header declares shape {shape} of {dtype} ({nbytes:,} bytes) "
-                            f"but the zip entry holds {info.file_size - header_size:,} bytes of data")
+            raise bad(
+                path,
+                f"{key}: the .npy header declares shape {shape} of {dtype} ({nbytes:,} bytes) "
+                f"but the zip entry holds {info.file_size - header_size:,} bytes of data",
+            )
         deflated = info.compress_type == zipfile.ZIP_DEFLATED
         check_declared(path, nbytes, key, compressed_size=info.compress_size if deflated else None)
         data = read_exact(stream, nbytes, path, key)
@@ -116,7 +150,9 @@ def read_npz_arrays(path: Path, keys) -> dict[str, np.ndarray]:
     handle, _ = open_regular(path)
     with handle:
         if read_up_to(handle, len(_NPY_MAGIC)) == _NPY_MAGIC:
-            raise bad(path, "is a single .npy array; expected an .npz archive with keys " + ", ".join(NPZ_KEYS))
+            raise bad(
+                path, "is a single .npy array; expected an .npz archive with keys " + ", ".join(NPZ_KEYS)
+            )
         handle.seek(0)
         try:
             archive = zipfile.ZipFile(handle)
@@ -127,8 +163,11 @@ def read_npz_arrays(path: Path, keys) -> dict[str, np.ndarray]:
             missing = [k for k in keys if k not in entries]
             if missing:
                 found = ", ".join(sorted(entries)) or "none"
-                raise bad(path, f"missing key(s) {', '.join(missing)}; found {found} "
-                                f"(expected the Keras layout {', '.join(NPZ_KEYS)})")
+                raise bad(
+                    path,
+                    f"missing key(s) {', '.join(missing)}; found {found} "
+                    f"(expected the Keras layout {', '.join(NPZ_KEYS)})",
+                )
             arrays = {}
             for key in keys:
                 try:
@@ -158,8 +197,10 @@ def load_npz(path: Path, splits=("train", "test")) -> list[tuple[np.ndarray, np.
     """[(X uint8 (N, 28, 28), y uint8 (N,)) for each split], reading only those entries."""
     keys = [key for split in splits for key in _SPLIT_KEYS[split]]
     arrays = read_npz_arrays(path, keys)
-    return [_check_pair(path, arrays[x_key], arrays[y_key], x_key, y_key)
-            for x_key, y_key in (_SPLIT_KEYS[split] for split in splits)]
+    return [
+        _check_pair(path, arrays[x_key], arrays[y_key], x_key, y_key)
+        for x_key, y_key in (_SPLIT_KEYS[split] for split in splits)
+    ]
 
 
 def save_npz(path: str | os.PathLike, train, test, *, compress: bool = True) -> Path:

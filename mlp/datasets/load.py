@@ -1,9 +1,10 @@
 """``load_mnist``: the one entry point that finds, downloads if allowed, reads and prepares a data set."""
+
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 
@@ -18,19 +19,32 @@ __all__ = ["load_mnist"]
 _DTYPES = {"float32": np.float32, "float64": np.float64, "uint8": np.uint8}
 
 
-def _not_found(dataset: str, looked_in: list[str], places: list[str], download: bool,
-               deleted: int = 0) -> DatasetNotFoundError:
+def _not_found(
+    dataset: str, looked_in: list[str], places: list[str], download: bool, deleted: int = 0
+) -> DatasetNotFoundError:
     why = " (download=False)" if not download else ""
     if deleted:
         why += f"; deleted {deleted} corrupt cached file{'s' if deleted > 1 else ''}"
     return DatasetNotFoundError(
         f"{PRETTY[dataset]} not found in {' or '.join(places)}{why}. Pass its folder, "
         f"load_mnist('/path/to/{dataset}'), or download it once: mlp.datasets.download_mnist().",
-        dataset=dataset, looked_in=looked_in)
+        dataset=dataset,
+        looked_in=looked_in,
+    )
 
 
-def load_uint8(path, *, dataset: str, splits, download: bool, cache_dir, mirrors, use_default_mirrors: bool,
-               timeout: float, deadline: float) -> list[tuple[np.ndarray, np.ndarray]]:
+def load_uint8(
+    path,
+    *,
+    dataset: str,
+    splits,
+    download: bool,
+    cache_dir,
+    mirrors,
+    use_default_mirrors: bool,
+    timeout: float,
+    deadline: float,
+) -> list[tuple[np.ndarray, np.ndarray]]:
     """[(X uint8 (N, 28, 28), y uint8 (N,)) for each of ``splits``] from the lookup order."""
     if path is not None:
         return load_path(Path(path), dataset, splits)
@@ -43,15 +57,24 @@ def load_uint8(path, *, dataset: str, splits, download: bool, cache_dir, mirrors
                 source = find_source(candidate, dataset)
                 if source is not None:
                     return load_source(*source, splits)
-        looked_in.append(f"MLP_DATA_DIR={env}: no {PRETTY[dataset]} files in "
-                         f"{' or '.join(map(str, candidates))}")
+        looked_in.append(
+            f"MLP_DATA_DIR={env}: no {PRETTY[dataset]} files in {' or '.join(map(str, candidates))}"
+        )
         places.append(f"MLP_DATA_DIR={env}")
     else:
         looked_in.append("MLP_DATA_DIR: not set")
     folder = Path(cache_dir) if cache_dir is not None else default_cache_dir(dataset)
     bases = [base for split in splits for base in SPLIT_FILES[split]]
-    notes = ensure_cache(folder, dataset, bases, download=download, mirrors=mirrors,
-                         use_default_mirrors=use_default_mirrors, timeout=timeout, deadline=deadline)
+    notes = ensure_cache(
+        folder,
+        dataset,
+        bases,
+        download=download,
+        mirrors=mirrors,
+        use_default_mirrors=use_default_mirrors,
+        timeout=timeout,
+        deadline=deadline,
+    )
     if not notes:
         return load_idx_folder(folder, splits)
     looked_in.append(f"cache folder {folder}: {'; '.join(notes)}")
@@ -60,7 +83,9 @@ def load_uint8(path, *, dataset: str, splits, download: bool, cache_dir, mirrors
     raise _not_found(dataset, looked_in, places, download, deleted)
 
 
-def _finish(X: np.ndarray, y: np.ndarray, *, normalize: bool, flatten: bool, dtype) -> tuple[np.ndarray, np.ndarray]:
+def _finish(
+    X: np.ndarray, y: np.ndarray, *, normalize: bool, flatten: bool, dtype
+) -> tuple[np.ndarray, np.ndarray]:
     if flatten:
         X = X.reshape(len(X), -1)
     if normalize:
@@ -71,11 +96,21 @@ def _finish(X: np.ndarray, y: np.ndarray, *, normalize: bool, flatten: bool, dty
     return np.ascontiguousarray(X), y.astype(np.int64)
 
 
-def load_mnist(path: str | os.PathLike | None = None, *, dataset: str = "mnist", split: str = "both",
-               normalize: bool = True, flatten: bool = True, dtype: str = "float32", download: bool = True,
-               cache_dir: str | os.PathLike | None = None, mirrors: Iterable[str] | None = None,
-               use_default_mirrors: bool = True, timeout: float = DEFAULT_TIMEOUT,
-               deadline: float = DEFAULT_DEADLINE):
+def load_mnist(
+    path: str | os.PathLike | None = None,
+    *,
+    dataset: str = "mnist",
+    split: str = "both",
+    normalize: bool = True,
+    flatten: bool = True,
+    dtype: str = "float32",
+    download: bool = True,
+    cache_dir: str | os.PathLike | None = None,
+    mirrors: Iterable[str] | None = None,
+    use_default_mirrors: bool = True,
+    timeout: float = DEFAULT_TIMEOUT,
+    deadline: float = DEFAULT_DEADLINE,
+):
     """Load MNIST or Fashion-MNIST as ``(X_train, y_train), (X_test, y_test)``.
 
     Parameters
@@ -104,9 +139,17 @@ def load_mnist(path: str | os.PathLike | None = None, *, dataset: str = "mnist",
     if normalize and np_dtype is np.uint8:
         raise ValueError("dtype='uint8' keeps pixels 0..255: pass normalize=False with it")
     check_time_limits(timeout, deadline)
-    parts = load_uint8(path, dataset=dataset, splits=splits, download=download, cache_dir=cache_dir,
-                       mirrors=mirrors, use_default_mirrors=use_default_mirrors, timeout=timeout,
-                       deadline=deadline)
+    parts = load_uint8(
+        path,
+        dataset=dataset,
+        splits=splits,
+        download=download,
+        cache_dir=cache_dir,
+        mirrors=mirrors,
+        use_default_mirrors=use_default_mirrors,
+        timeout=timeout,
+        deadline=deadline,
+    )
     options = dict(normalize=normalize, flatten=flatten, dtype=np_dtype)
     finished = [_finish(X, y, **options) for X, y in parts]
     return finished[0] if split != "both" else tuple(finished)

@@ -14,6 +14,7 @@ Little-endian, no padding::
 The file size is exactly ``20 + n*rows*cols + n`` bytes; readers compare it with the file's size
 (and with ``limits.max_array_bytes``) before reading anything past the header.
 """
+
 from __future__ import annotations
 
 import math
@@ -25,8 +26,17 @@ import numpy as np
 
 from mlp._files import atomic_write
 
-from ._common import (COLS, ROWS, check_declared, check_split, labels_for_writing, open_regular,
-                      pixels_for_writing, read_exact, read_up_to)
+from ._common import (
+    COLS,
+    ROWS,
+    check_declared,
+    check_split,
+    labels_for_writing,
+    open_regular,
+    pixels_for_writing,
+    read_exact,
+    read_up_to,
+)
 from .errors import bad
 
 __all__ = ["BINARY_MAGIC", "BINARY_VERSION", "read_binary", "write_binary"]
@@ -77,14 +87,20 @@ def read_binary(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
         if magic != BINARY_MAGIC:
             raise bad(path, f"not an MLPD file: magic {magic!r}, expected {BINARY_MAGIC!r}")
         if version != BINARY_VERSION:
-            raise bad(path, f"MLPD version {version}; this reader knows version {BINARY_VERSION} "
-                            f"(regenerate with mlp.datasets.convert(src, dst, 'binary'))")
+            raise bad(
+                path,
+                f"MLPD version {version}; this reader knows version {BINARY_VERSION} "
+                f"(regenerate with mlp.datasets.convert(src, dst, 'binary'))",
+            )
         pixels = n * rows * cols
         expected = _HEADER.size + pixels + n
         if size != expected:
             problem = "truncated" if size < expected else "trailing bytes"
-            raise bad(path, f"{problem}: the header declares {n} images of {rows}x{cols} "
-                            f"({expected} bytes in all) but the file has {size} bytes")
+            raise bad(
+                path,
+                f"{problem}: the header declares {n} images of {rows}x{cols} "
+                f"({expected} bytes in all) but the file has {size} bytes",
+            )
         check_declared(path, pixels + n, "the MLPD header")
         X = read_exact(handle, pixels, path, "the MLPD header").reshape(n, rows, cols)
         y = read_exact(handle, n, path, "the MLPD header")

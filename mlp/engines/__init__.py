@@ -6,6 +6,7 @@
 
 `make_trainer` picks one; `fit` and the scikit-learn estimator both go through it.
 """
+
 from __future__ import annotations
 
 from . import numba_trainer

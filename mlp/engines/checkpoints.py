@@ -15,6 +15,7 @@ Non-finite numbers of the schedule state and of best.monitored are written as {"
 Reading checks every field and every array before the trainer sees any of it: a tampered file
 raises `ModelFileError`, never an exception from inside the trainer.
 """
+
 from __future__ import annotations
 
 import math
@@ -24,8 +25,8 @@ import numpy as np
 
 from .. import model_file
 from .._array_api import to_numpy
-from ..schedules import SCHEDULES
 from ..model_file import ModelFileError, integer_field, to_json
+from ..schedules import SCHEDULES
 
 __all__ = ["CHECKPOINT_FORMAT", "CHECKPOINT_VERSION", "load_checkpoint", "same_options", "save_checkpoint"]
 
@@ -37,12 +38,22 @@ MAX_STATE_SETS = 4  # optimizer arrays per parameter (Adam keeps 2)
 _SCHEDULE_INTEGERS = {"epochs": 1, "steps_per_epoch": 1, "step_size": 1, "patience": 0, "waited": 0}
 # Ranges of the built-in schedules' numbers: (low, high, low included); every other number must be
 # finite, except the plateau schedule's best loss, which starts at infinity.
-_SCHEDULE_RANGES = {"base_lr": (0.0, math.inf, False), "current": (0.0, math.inf, True),
-                    "min_lr": (0.0, math.inf, True), "warmup_epochs": (0.0, math.inf, True),
-                    "min_delta": (0.0, math.inf, True), "gamma": (0.0, 1.0, False), "factor": (0.0, 1.0, False)}
+_SCHEDULE_RANGES = {
+    "base_lr": (0.0, math.inf, False),
+    "current": (0.0, math.inf, True),
+    "min_lr": (0.0, math.inf, True),
+    "warmup_epochs": (0.0, math.inf, True),
+    "min_delta": (0.0, math.inf, True),
+    "gamma": (0.0, 1.0, False),
+    "factor": (0.0, 1.0, False),
+}
 # Names a restored schedule state must not overwrite: the schedules' methods and class attributes.
-_SCHEDULE_RESERVED = frozenset(name for cls in SCHEDULES.values() for name, value in vars(cls).items()
-                               if callable(value) or name == "name")
+_SCHEDULE_RESERVED = frozenset(
+    name
+    for cls in SCHEDULES.values()
+    for name, value in vars(cls).items()
+    if callable(value) or name == "name"
+)
 _STATE_NAME = re.compile(r"state[0-9]{1,9}")
 _NON_FINITE = {"inf": math.inf, "-inf": -math.inf, "nan": math.nan}
 
@@ -65,7 +76,9 @@ def save_checkpoint(path, model, snapshot, *, history, fit_options, best=None, f
     for index, state in enumerate(snapshot["state"]):
         arrays[f"state{index}"] = np.ascontiguousarray(state)
     if best is not None and best[1] is not None:
-        arrays.update(model_file.param_arrays([(to_numpy(W), to_numpy(b)) for W, b in best[1]], prefix="best_"))
+        arrays.update(
+            model_file.param_arrays([(to_numpy(W), to_numpy(b)) for W, b in best[1]], prefix="best_")
+        )
     schedule_state = snapshot.get("schedule_state")
     metadata = {
         **model.metadata(),
@@ -74,11 +87,18 @@ def save_checkpoint(path, model, snapshot, *, history, fit_options, best=None, f
         "epoch": int(snapshot["epoch"]),
         "step_count": int(snapshot["step_count"]),
         "rng_state": to_json(snapshot["rng_state"]),
-        "schedule_state": None if schedule_state is None else {str(k): encode_float(v) for k, v in schedule_state.items()},
+        "schedule_state": None
+        if schedule_state is None
+        else {str(k): encode_float(v) for k, v in schedule_state.items()},
         "fit_options": to_json(fit_options),
         "history": to_json(history),
-        "best": None if best is None else {"monitored": encode_float(float(best[0])), "epoch": int(best[2]),
-                                           "has_params": best[1] is not None},
+        "best": None
+        if best is None
+        else {
+            "monitored": encode_float(float(best[0])),
+            "epoch": int(best[2]),
+            "has_params": best[1] is not None,
+        },
         "finished": bool(finished),
     }
     return model_file.write_archive(path, arrays, metadata)
@@ -101,9 +121,15 @@ def load_checkpoint(path):
         descr = model_file.FLOAT_DESCR[metadata["dtype"]]
         shapes = model_file.param_shapes(metadata["layer_sizes"])
         state_shapes = _state_shapes(archive, shapes)
-        best_shapes = model_file.param_shapes(metadata["layer_sizes"], prefix="best_") \
-            if metadata["best"] is not None and metadata["best"]["has_params"] else []
-        total = sum(archive.header(name, descr=descr, shape=shape) for name, shape in shapes + state_shapes + best_shapes)
+        best_shapes = (
+            model_file.param_shapes(metadata["layer_sizes"], prefix="best_")
+            if metadata["best"] is not None and metadata["best"]["has_params"]
+            else []
+        )
+        total = sum(
+            archive.header(name, descr=descr, shape=shape)
+            for name, shape in shapes + state_shapes + best_shapes
+        )
         model_file.check_memory(archive, total, "the checkpoint's arrays")
         params = model_file.read_params(archive, shapes, descr)
         state = [archive.read(name, descr=descr, shape=shape, finite=True) for name, shape in state_shapes]
@@ -149,12 +175,18 @@ def _check_training_fields(metadata, where):
 
 def _check_rng_state(value, where):
     """A PCG64 state NumPy accepts (tried on a throw-away generator)."""
-    ok = (isinstance(value, dict) and value.get("bit_generator") == "PCG64"
-          and isinstance(value.get("state"), dict) and set(value["state"]) == {"state", "inc"}
-          and all(type(v) is int and 0 <= v < 2**128 for v in value["state"].values())
-          and value.get("has_uint32") in (0, 1) and type(value.get("has_uint32")) is int
-          and type(value.get("uinteger")) is int and 0 <= value["uinteger"] < 2**32
-          and set(value) == {"bit_generator", "state", "has_uint32", "uinteger"})
+    ok = (
+        isinstance(value, dict)
+        and value.get("bit_generator") == "PCG64"
+        and isinstance(value.get("state"), dict)
+        and set(value["state"]) == {"state", "inc"}
+        and all(type(v) is int and 0 <= v < 2**128 for v in value["state"].values())
+        and value.get("has_uint32") in (0, 1)
+        and type(value.get("has_uint32")) is int
+        and type(value.get("uinteger")) is int
+        and 0 <= value["uinteger"] < 2**32
+        and set(value) == {"bit_generator", "state", "has_uint32", "uinteger"}
+    )
     if ok:
         try:
             np.random.PCG64().state = value
@@ -188,8 +220,10 @@ def _check_schedule_state(value, where):
         elif key in _SCHEDULE_RANGES:
             low, high, closed = _SCHEDULE_RANGES[key]
             if not (math.isfinite(number) and (low <= number if closed else low < number) and number <= high):
-                raise ModelFileError(f"{where}: schedule_state[{key!r}] must be in {'[' if closed else '('}{low:g}, "
-                                     f"{high:g}], got {model_file._short(number)}")
+                raise ModelFileError(
+                    f"{where}: schedule_state[{key!r}] must be in {'[' if closed else '('}{low:g}, "
+                    f"{high:g}], got {model_file._short(number)}"
+                )
         elif key != "best" and not math.isfinite(number):
             raise ModelFileError(f"{where}: schedule_state[{key!r}] must be finite, got {number}")
         state[key] = number
@@ -200,7 +234,9 @@ def _check_best(value, where):
     if value is None:
         return None
     if not (isinstance(value, dict) and isinstance(value.get("has_params"), bool)):
-        raise ModelFileError(f"{where}: metadata field 'best' must be null or {{monitored, epoch, has_params}}")
+        raise ModelFileError(
+            f"{where}: metadata field 'best' must be null or {{monitored, epoch, has_params}}"
+        )
     return {
         "monitored": _decode_number(value.get("monitored"), where, "best['monitored']"),
         "epoch": integer_field(value, "epoch", where, low=-1, high=MAX_EPOCH),
@@ -209,9 +245,28 @@ def _check_best(value, where):
 
 
 # ---- resuming -----------------------------------------------------------------------------------
-RESUME_KEYS = ("hidden_sizes", "activation", "loss", "batch_size", "optimizer", "learning_rate", "weight_decay",
-               "dropout", "clip_value", "clip_norm", "schedule", "dtype", "epochs", "seed", "n_samples", "n_features",
-               "ranks", "augment", "max_norm", "label_smoothing")
+RESUME_KEYS = (
+    "hidden_sizes",
+    "activation",
+    "loss",
+    "batch_size",
+    "optimizer",
+    "learning_rate",
+    "weight_decay",
+    "dropout",
+    "clip_value",
+    "clip_norm",
+    "schedule",
+    "dtype",
+    "epochs",
+    "seed",
+    "n_samples",
+    "n_features",
+    "ranks",
+    "augment",
+    "max_norm",
+    "label_smoothing",
+)
 # Absent from an older file: MPI ranks of the run (one process; rank 0 writes the file); no augmentation,
 # max-norm or label smoothing.
 _RESUME_DEFAULTS = {"ranks": 1, "augment": None, "max_norm": None, "label_smoothing": 0.0}

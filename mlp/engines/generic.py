@@ -3,6 +3,7 @@
 Everything inside an epoch stays on the data's device. Per-step losses and correct counts are written
 into small device arrays and read back once per epoch, so a GPU never waits for the host mid-epoch.
 """
+
 from __future__ import annotations
 
 import math
@@ -40,9 +41,25 @@ class Trainer:
     back except once per epoch, for the metrics.
     """
 
-    def __init__(self, model, *, optimizer, learning_rate, schedule, epochs, batch_size, dropout=0.0,
-                 clip_value=None, clip_norm=None, shuffle=True, rng=None, log_gradients=False, augment=None,
-                 max_norm=None, label_smoothing=0.0):
+    def __init__(
+        self,
+        model,
+        *,
+        optimizer,
+        learning_rate,
+        schedule,
+        epochs,
+        batch_size,
+        dropout=0.0,
+        clip_value=None,
+        clip_norm=None,
+        shuffle=True,
+        rng=None,
+        log_gradients=False,
+        augment=None,
+        max_norm=None,
+        label_smoothing=0.0,
+    ):
         self.model = model
         self.optimizer = optimizer
         self.learning_rate = learning_rate
@@ -77,8 +94,15 @@ class Trainer:
         [dW0, db0, dW1, ...] that were applied; the logits)."""
         model, xp = self.model, self.model._xp
         value, grads, logits = layers.loss_and_gradients(
-            model.params, X_batch, y_batch, activation=model.activation, loss=model.loss, l2=model.l2,
-            xp=xp, dropout_masks=dropout_masks, label_smoothing=self.label_smoothing,
+            model.params,
+            X_batch,
+            y_batch,
+            activation=model.activation,
+            loss=model.loss,
+            l2=model.l2,
+            xp=xp,
+            dropout_masks=dropout_masks,
+            label_smoothing=self.label_smoothing,
         )
         flat_grads = [g for pair in grads for g in pair]
         if self.parallel is not None:  # the global batch's mean gradient: one allreduce of a packed buffer
@@ -86,10 +110,19 @@ class Trainer:
         if self._norms is not None:  # log_gradients: the norms before clipping
             self._norms.add(flat_grads[0::2])
         if self.clip_value is not None or self.clip_norm is not None:
-            flat_grads = clip_gradients(flat_grads, clip_value=self.clip_value, clip_norm=self.clip_norm, xp=xp)
+            flat_grads = clip_gradients(
+                flat_grads, clip_value=self.clip_value, clip_norm=self.clip_norm, xp=xp
+            )
         self.step_count += 1
-        self.optimizer.step(self.flat_params, flat_grads, self.state, lr=lr, t=self.step_count, xp=xp,
-                            is_weight=self.is_weight)
+        self.optimizer.step(
+            self.flat_params,
+            flat_grads,
+            self.state,
+            lr=lr,
+            t=self.step_count,
+            xp=xp,
+            is_weight=self.is_weight,
+        )
         if self.max_norm is not None:
             layers.max_norm(model.params, self.max_norm, xp=xp)
         return value, flat_grads, logits
@@ -106,8 +139,15 @@ class Trainer:
         if not self.dropout:
             return None
         keep, model = 1.0 - self.dropout, self.model
-        return [from_host((self.mask_rng.random((rows, width)) < keep) / keep, xp=model._xp, device=model.device,
-                          dtype=dtype) for width in model.hidden_sizes]
+        return [
+            from_host(
+                (self.mask_rng.random((rows, width)) < keep) / keep,
+                xp=model._xp,
+                device=model.device,
+                dtype=dtype,
+            )
+            for width in model.hidden_sizes
+        ]
 
     # ---- one epoch ------------------------------------------------------------------------------
     def run_epoch(self, X, y_index):
@@ -139,8 +179,14 @@ class Trainer:
             else:
                 X_batch, y_batch = xp.take(X, order[rows], axis=0), xp.take(y_index, order[rows], axis=0)
             if key is not None:  # the batch's own distortion, the same for any engine and rank count
-                X_batch = self.augmenter.batch(X_batch, key, step, batch.stop - batch.start,
-                                               (rows.start - batch.start, rows.stop - batch.start), xp=xp)
+                X_batch = self.augmenter.batch(
+                    X_batch,
+                    key,
+                    step,
+                    batch.stop - batch.start,
+                    (rows.start - batch.start, rows.stop - batch.start),
+                    xp=xp,
+                )
             masks = self.dropout_masks(X_batch.shape[0], X.dtype)
             lr = self.schedule.lr(self.epoch, step)
             value, _, logits = self.train_step(X_batch, y_batch, lr=lr, dropout_masks=masks)
@@ -191,8 +237,21 @@ class Trainer:
         self.schedule.epoch_end(self.epoch - 1, monitored)
 
     # ---- the state that outlives a call: checkpoints, warm starts, pickling ----------------------
-    OPTIONS = ("optimizer", "learning_rate", "schedule", "epochs", "batch_size", "dropout", "clip_value",
-               "clip_norm", "shuffle", "log_gradients", "augment", "max_norm", "label_smoothing")
+    OPTIONS = (
+        "optimizer",
+        "learning_rate",
+        "schedule",
+        "epochs",
+        "batch_size",
+        "dropout",
+        "clip_value",
+        "clip_norm",
+        "shuffle",
+        "log_gradients",
+        "augment",
+        "max_norm",
+        "label_smoothing",
+    )
 
     def snapshot(self):
         """Host copies of everything that changes while training, except the model's parameters."""
@@ -208,11 +267,15 @@ class Trainer:
         """Load a `snapshot` (optimizer state written in place, so a flat-buffer engine keeps its
         layout). With schedule=False the schedule starts over (a warm start)."""
         if len(snapshot["state"]) != len(self.state):
-            raise ValueError(f"the snapshot holds {len(snapshot['state'])} optimizer arrays, expected {len(self.state)}")
+            raise ValueError(
+                f"the snapshot holds {len(snapshot['state'])} optimizer arrays, expected {len(self.state)}"
+            )
         model = self.model
         for index, (target, saved) in enumerate(zip(self.state, snapshot["state"])):
             if tuple(saved.shape) != tuple(target.shape):
-                raise ValueError(f"optimizer array {index} has shape {tuple(saved.shape)}, expected {tuple(target.shape)}")
+                raise ValueError(
+                    f"optimizer array {index} has shape {tuple(saved.shape)}, expected {tuple(target.shape)}"
+                )
             target[...] = from_host(saved, xp=model._xp, device=model.device)
         self.step_count, self.epoch = int(snapshot["step_count"]), int(snapshot["epoch"])
         self.rng.bit_generator.state = snapshot["rng_state"]
@@ -221,8 +284,11 @@ class Trainer:
             self._scheduled = True
 
     def __getstate__(self):
-        return {"model": self.model, "options": {k: getattr(self, k) for k in self.OPTIONS},
-                "snapshot": self.snapshot()}
+        return {
+            "model": self.model,
+            "options": {k: getattr(self, k) for k in self.OPTIONS},
+            "snapshot": self.snapshot(),
+        }
 
     def __setstate__(self, state):
         self.__init__(state["model"], rng=np.random.default_rng(), **state["options"])
@@ -245,6 +311,8 @@ class _NormLog:
         xp, params = self.xp, self.model.params
         return {
             "grad_norm": [float(total) / steps for total in self.grad_sums],
-            "update_norm": [float(xp.sqrt(xp.sum((W - W0) * (W - W0)))) for (W, _), W0 in zip(params, self.weights_before)],
+            "update_norm": [
+                float(xp.sqrt(xp.sum((W - W0) * (W - W0)))) for (W, _), W0 in zip(params, self.weights_before)
+            ],
             "weight_norm": [float(xp.sqrt(xp.sum(W * W))) for W, _ in params],
         }

@@ -10,6 +10,7 @@ checkpoints, early stopping and the model's own methods see the same arrays.
 The random numbers are drawn exactly as the generic path draws them (one permutation per epoch, one
 float64 uniform per dropout unit), so both engines train the same network from the same seed.
 """
+
 from __future__ import annotations
 
 import math
@@ -30,8 +31,12 @@ except ImportError as error:  # kept, so that engine="numba" reports the real ca
 
 _OPTIMIZER_KERNELS = {"sgd", "momentum", "nesterov", "rmsprop", "adam", "adamw"}
 # The fused output-layer kernel of each loss.
-_LOSS_KERNELS = {"cross_entropy": "softmax_cross_entropy_sum", "mse": "sigmoid_mse_sum",
-                 "squared_error": "squared_error_sum", "binary_cross_entropy": "sigmoid_binary_cross_entropy_sum"}
+_LOSS_KERNELS = {
+    "cross_entropy": "softmax_cross_entropy_sum",
+    "mse": "sigmoid_mse_sum",
+    "squared_error": "squared_error_sum",
+    "binary_cross_entropy": "sigmoid_binary_cross_entropy_sum",
+}
 
 
 def supports(X, optimizer, loss):
@@ -103,7 +108,9 @@ class NumbaTrainer(Trainer):
         self.grad_W, self.grad_b = views(self.grad_flat)
 
         # Optimizer state: flat buffers, exposed per parameter in the generic order (for checkpoints).
-        n_buffers = {"sgd": 0, "momentum": 1, "nesterov": 1, "rmsprop": 1, "adam": 2, "adamw": 2}[self.optimizer.name]
+        n_buffers = {"sgd": 0, "momentum": 1, "nesterov": 1, "rmsprop": 1, "adam": 2, "adamw": 2}[
+            self.optimizer.name
+        ]
         self.state_flat = [np.zeros(total, dtype=dtype) for _ in range(n_buffers)]
         self.state = []
         for buffer in self.state_flat:
@@ -137,15 +144,18 @@ class NumbaTrainer(Trainer):
             return
         dtype, widths = self.dtype, self.model.layer_sizes[1:]
         self.X_batch = np.empty((batch, n_features), dtype=dtype)
-        self.y_batch = (np.empty((batch, widths[-1]), dtype=dtype) if self.regression
-                        else np.empty(batch, dtype=np.int64))
+        self.y_batch = (
+            np.empty((batch, widths[-1]), dtype=dtype) if self.regression else np.empty(batch, dtype=np.int64)
+        )
         self.Z = [np.empty((batch, w), dtype=dtype) for w in widths]  # activations (pre-dropout)
         self.D = [np.empty((batch, w), dtype=dtype) for w in widths[:-1]] if self.dropout else None
         self.U = [np.empty((batch, w), dtype=np.float64) for w in widths[:-1]] if self.dropout else None
         self.dA = [np.empty((batch, w), dtype=dtype) for w in widths[:-1]]
         self.dZ_out = np.empty((batch, widths[-1]), dtype=dtype)
         # augmented batches: two buffers, one trained on while the other is made
-        self.X_augmented = [np.empty((batch, n_features), dtype=dtype) for _ in range(2)] if self.augmenter else None
+        self.X_augmented = (
+            [np.empty((batch, n_features), dtype=dtype) for _ in range(2)] if self.augmenter else None
+        )
         self._buffers_for = (batch, n_features)
         self._view_cache = {}
 
@@ -162,10 +172,15 @@ class NumbaTrainer(Trainer):
             raise TypeError(f"X is {X.dtype} but the model is {self.dtype}")
         expected = (X.shape[0], self.model.layer_sizes[-1]) if self.regression else (X.shape[0],)
         if X.shape[1] != self.model.layer_sizes[0] or y_index.shape != expected:
-            raise ValueError(f"X {X.shape} and targets {y_index.shape} do not fit a model of "
-                             f"{self.model.layer_sizes[0]} inputs and {self.model.layer_sizes[-1]} outputs")
-        if not self.regression and y_index.size and (
-                int(y_index.min()) < 0 or int(y_index.max()) >= self.model.n_classes):
+            raise ValueError(
+                f"X {X.shape} and targets {y_index.shape} do not fit a model of "
+                f"{self.model.layer_sizes[0]} inputs and {self.model.layer_sizes[-1]} outputs"
+            )
+        if (
+            not self.regression
+            and y_index.size
+            and (int(y_index.min()) < 0 or int(y_index.max()) >= self.model.n_classes)
+        ):
             raise ValueError(f"labels must be class indices in [0, {self.model.n_classes})")
         self._prepared = (X, y_index)
         return X, y_index
@@ -180,7 +195,9 @@ class NumbaTrainer(Trainer):
         key = self.augment_key()
         augmented = None
         if key is not None:  # made one step ahead in a background thread (the kernel releases the GIL)
-            augmented = iter(Prefetcher(self._augmenting(X, order, key, step_size), steps, background=self.prefetch))
+            augmented = iter(
+                Prefetcher(self._augmenting(X, order, key, step_size), steps, background=self.prefetch)
+            )
         try:
             return self._run_steps(X, y_index, order, augmented, step_size, steps)
         finally:
@@ -238,7 +255,9 @@ class NumbaTrainer(Trainer):
             if self.log_gradients:
                 for layer, (W, _) in enumerate(model.params):
                     grad_sums[layer] += math.sqrt(
-                        kernels.processed_grad_sq_norm(self.grad_W[layer].reshape(-1), W.reshape(-1), model.l2, math.inf)
+                        kernels.processed_grad_sq_norm(
+                            self.grad_W[layer].reshape(-1), W.reshape(-1), model.l2, math.inf
+                        )
                     )
             if model.l2:  # the penalty of the weights the gradient was taken at
                 weights = self.flat[: self.n_weights]
@@ -262,7 +281,9 @@ class NumbaTrainer(Trainer):
             logs["accuracy"] = correct / n
         if self.log_gradients:
             logs["grad_norm"] = [total / steps for total in grad_sums]
-            logs["update_norm"] = [float(np.linalg.norm(W - W0)) for (W, _), W0 in zip(model.params, weights_before)]
+            logs["update_norm"] = [
+                float(np.linalg.norm(W - W0)) for (W, _), W0 in zip(model.params, weights_before)
+            ]
             logs["weight_norm"] = [float(np.linalg.norm(W)) for W, _ in model.params]
         return logs
 
@@ -270,11 +291,17 @@ class NumbaTrainer(Trainer):
         """Row views of the batch buffers for a batch of `rows` (cached: at most two sizes an epoch)."""
         views = self._view_cache.get(rows)
         if views is None:
+
             def cut(buffers):
                 return [b[:rows] for b in buffers]
 
-            views = (cut(self.Z), cut(self.D) if self.D else None, cut(self.U) if self.U else None,
-                     cut(self.dA), self.dZ_out[:rows])
+            views = (
+                cut(self.Z),
+                cut(self.D) if self.D else None,
+                cut(self.U) if self.U else None,
+                cut(self.dA),
+                self.dZ_out[:rows],
+            )
             self._view_cache[rows] = views
         return views
 
@@ -329,8 +356,10 @@ class NumbaTrainer(Trainer):
         scale = 1.0
         if self.clip_norm is not None:
             (pW, gW, _, l2W, _), (pb, gb, _, _, _) = self._blocks
-            norm = math.sqrt(kernels.processed_grad_sq_norm(gW, pW, l2W, self._clip_value)
-                             + kernels.processed_grad_sq_norm(gb, pb, 0.0, self._clip_value))
+            norm = math.sqrt(
+                kernels.processed_grad_sq_norm(gW, pW, l2W, self._clip_value)
+                + kernels.processed_grad_sq_norm(gb, pb, 0.0, self._clip_value)
+            )
             if norm > self.clip_norm:
                 scale = self.clip_norm / norm
         for p, g, moments, l2, decay in self._blocks:
@@ -340,18 +369,34 @@ class NumbaTrainer(Trainer):
         """The optimizer's kernel call for one block, with its hyper-parameters bound once."""
         opt, clip_value, name = self.optimizer, self._clip_value, self.optimizer.name
         if name == "sgd":
-            return lambda p, g, m, lr, l2, decay, scale: kernels.sgd_step_fused(p, g, lr, l2, clip_value, scale)
+            return lambda p, g, m, lr, l2, decay, scale: kernels.sgd_step_fused(
+                p, g, lr, l2, clip_value, scale
+            )
         if name in ("momentum", "nesterov"):
             mu, nesterov = opt.momentum, name == "nesterov"
             return lambda p, g, m, lr, l2, decay, scale: kernels.momentum_step_fused(
-                p, g, m[0], lr, mu, nesterov, l2, clip_value, scale)
+                p, g, m[0], lr, mu, nesterov, l2, clip_value, scale
+            )
         if name == "rmsprop":
             return lambda p, g, m, lr, l2, decay, scale: kernels.rmsprop_step_fused(
-                p, g, m[0], lr, opt.rho, opt.eps, l2, clip_value, scale)
+                p, g, m[0], lr, opt.rho, opt.eps, l2, clip_value, scale
+            )
         wd = opt.weight_decay if name == "adamw" else 0.0
         return lambda p, g, m, lr, l2, decay, scale: kernels.adam_step_fused(
-            p, g, m[0], m[1], lr, opt.beta1, opt.beta2, opt.eps, self.step_count, wd if decay else 0.0,
-            l2, clip_value, scale)
+            p,
+            g,
+            m[0],
+            m[1],
+            lr,
+            opt.beta1,
+            opt.beta2,
+            opt.eps,
+            self.step_count,
+            wd if decay else 0.0,
+            l2,
+            clip_value,
+            scale,
+        )
 
 
 def _smooth_labels(Z, y, scale, dZ, loss_sum, smoothing):
@@ -360,7 +405,9 @@ def _smooth_labels(Z, y, scale, dZ, loss_sum, smoothing):
     e * (Z[y] - mean(Z)), and dZ = (softmax - t) * scale = dZ + e * scale * (onehot - 1 / K)."""
     rows, k = Z.shape
     picked = Z[np.arange(rows), y]
-    loss_sum = loss_sum + smoothing * (float(picked.sum(dtype=np.float64)) - float(Z.sum(dtype=np.float64)) / k)
+    loss_sum = loss_sum + smoothing * (
+        float(picked.sum(dtype=np.float64)) - float(Z.sum(dtype=np.float64)) / k
+    )
     dZ[np.arange(rows), y] += smoothing * scale
     dZ -= smoothing * scale / k
     return loss_sum
@@ -383,8 +430,17 @@ def rng_fill(rng, out):
 def _known_steps():
     from .. import optimizers
 
-    return {cls.step for cls in (optimizers.SGD, optimizers.Momentum, optimizers.Nesterov, optimizers.RMSProp,
-                                 optimizers.Adam, optimizers.AdamW)}
+    return {
+        cls.step
+        for cls in (
+            optimizers.SGD,
+            optimizers.Momentum,
+            optimizers.Nesterov,
+            optimizers.RMSProp,
+            optimizers.Adam,
+            optimizers.AdamW,
+        )
+    }
 
 
 _KNOWN_STEPS = _known_steps()

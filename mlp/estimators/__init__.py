@@ -14,6 +14,7 @@ options table (`mlp/options.py`, its estimator column).
 scikit-learn is an optional extra (`pip install "mlp-from-scratch[sklearn]"`): importing `mlp` never
 imports it; this package does, and is imported only when an estimator is used.
 """
+
 from __future__ import annotations
 
 try:
@@ -22,8 +23,11 @@ try:
     from sklearn.utils.validation import validate_data  # noqa: F401  (scikit-learn >= 1.6)
 except ImportError as error:  # sklearn missing, or older than 1.6 (no validate_data / __sklearn_tags__)
     found = getattr(globals().get("sklearn"), "__version__", None)
-    reason = (f"scikit-learn {found} is too old; upgrade it with: pip install -U" if found
-              else "scikit-learn is not installed; install it with: pip install")
+    reason = (
+        f"scikit-learn {found} is too old; upgrade it with: pip install -U"
+        if found
+        else "scikit-learn is not installed; install it with: pip install"
+    )
     raise ImportError(
         f'mlp.MLPClassifier and mlp.MLPRegressor need scikit-learn >= 1.6, but {reason} "mlp-from-scratch[sklearn]"'
     ) from error

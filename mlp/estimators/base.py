@@ -13,6 +13,7 @@ training loss (or, with `early_stopping`, the validation score: accuracy or R^2)
 `tol`, training stops (`learning_rate="adaptive"`: the rate is divided by 5 first, until below 1e-6),
 and a `ConvergenceWarning` says when `max_iter` ran out first.
 """
+
 from __future__ import annotations
 
 import copy
@@ -32,7 +33,15 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .. import layers
 from .. import options as _options
-from .._array_api import dtype_name, float_dtype, from_host, get_namespace, is_array_api_obj, namespace_name, to_numpy
+from .._array_api import (
+    dtype_name,
+    float_dtype,
+    from_host,
+    get_namespace,
+    is_array_api_obj,
+    namespace_name,
+    to_numpy,
+)
 from .._memory import check_fits
 from .._threads import thread_limits
 from ..activations import ACTIVATIONS
@@ -98,10 +107,13 @@ def _check_number(name, value, *, low=None, high=None, low_open=False, high_open
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real) or not math.isfinite(value):
         raise ValueError(f"{name} must be a finite number, got {value!r}")
     if (low is not None and (value <= low if low_open else value < low)) or (
-            high is not None and (value >= high if high_open else value > high)):
+        high is not None and (value >= high if high_open else value > high)
+    ):
         left, right = ("(" if low_open else "["), (")" if high_open else "]")
-        raise ValueError(f"{name} must be in {left}{low if low is not None else '-inf'}, "
-                         f"{high if high is not None else 'inf'}{right}, got {value!r}")
+        raise ValueError(
+            f"{name} must be in {left}{low if low is not None else '-inf'}, "
+            f"{high if high is not None else 'inf'}{right}, got {value!r}"
+        )
     return float(value)
 
 
@@ -139,17 +151,23 @@ class BaseMLP(BaseEstimator):
         OPTS = _options.OPTIONS
         activation = ACTIVATION_ALIASES.get(self.activation, self.activation)
         if not isinstance(activation, str) or activation not in ACTIVATIONS:
-            raise ValueError(f"unknown activation {self.activation!r}; choose one of "
-                             f"{_choices(['identity', 'logistic', 'tanh', 'relu', 'leaky_relu', 'sigmoid'])}")
+            raise ValueError(
+                f"unknown activation {self.activation!r}; choose one of "
+                f"{_choices(['identity', 'logistic', 'tanh', 'relu', 'leaky_relu', 'sigmoid'])}"
+            )
         solver = self.solver
         if not isinstance(solver, Optimizer) and not (isinstance(solver, str) and solver in SOLVERS):
-            raise ValueError(f"unknown solver {solver!r}; choose one of {_choices(SOLVERS)} or pass an "
-                             "mlp.optimizers instance")
+            raise ValueError(
+                f"unknown solver {solver!r}; choose one of {_choices(SOLVERS)} or pass an "
+                "mlp.optimizers instance"
+            )
         schedule = self.learning_rate
         names = SKLEARN_SCHEDULES + tuple(n for n in SCHEDULES if n not in SKLEARN_SCHEDULES)
         if not isinstance(schedule, Schedule) and not (isinstance(schedule, str) and schedule in names):
-            raise ValueError(f"unknown learning_rate {schedule!r}; choose one of {_choices(names)} or pass an "
-                             "mlp.schedules instance")
+            raise ValueError(
+                f"unknown learning_rate {schedule!r}; choose one of {_choices(names)} or pass an "
+                "mlp.schedules instance"
+            )
         batch_size = self.batch_size
         if not (isinstance(batch_size, str) and batch_size in ("auto", "full")) and batch_size is not None:
             batch_size = _check_int("batch_size", batch_size)
@@ -159,7 +177,9 @@ class BaseMLP(BaseEstimator):
         if not isinstance(init, str) or (init != "auto" and init not in INITIALIZERS):
             raise ValueError(f"unknown init {init!r}; choose one of {_choices(['auto', *INITIALIZERS])}")
         verbose = self.verbose
-        verbose = int(verbose) if isinstance(verbose, (bool, np.bool_)) else _check_int("verbose", verbose, low=0)
+        verbose = (
+            int(verbose) if isinstance(verbose, (bool, np.bool_)) else _check_int("verbose", verbose, low=0)
+        )
         return dict(
             hidden_sizes=OPTS["hidden_sizes"].check("hidden_layer_sizes", self.hidden_layer_sizes),
             activation=activation,
@@ -168,7 +188,9 @@ class BaseMLP(BaseEstimator):
             alpha=_check_number("alpha", self.alpha, low=0.0),
             batch_size=batch_size,
             schedule=schedule,
-            learning_rate_init=_check_number("learning_rate_init", self.learning_rate_init, low=0.0, low_open=True),
+            learning_rate_init=_check_number(
+                "learning_rate_init", self.learning_rate_init, low=0.0, low_open=True
+            ),
             power_t=_check_number("power_t", self.power_t, low=0.0),
             max_iter=_check_int("max_iter", self.max_iter),
             shuffle=_check_flag("shuffle", self.shuffle),
@@ -178,8 +200,14 @@ class BaseMLP(BaseEstimator):
             momentum=_check_number("momentum", self.momentum, low=0.0, high=1.0, high_open=True),
             nesterovs_momentum=_check_flag("nesterovs_momentum", self.nesterovs_momentum),
             early_stopping=_check_flag("early_stopping", self.early_stopping),
-            validation_fraction=_check_number("validation_fraction", self.validation_fraction, low=0.0, high=1.0,
-                                              low_open=True, high_open=True),
+            validation_fraction=_check_number(
+                "validation_fraction",
+                self.validation_fraction,
+                low=0.0,
+                high=1.0,
+                low_open=True,
+                high_open=True,
+            ),
             beta_1=_check_number("beta_1", self.beta_1, low=0.0, high=1.0, high_open=True),
             beta_2=_check_number("beta_2", self.beta_2, low=0.0, high=1.0, high_open=True),
             epsilon=_check_number("epsilon", self.epsilon, low=0.0, low_open=True),
@@ -237,8 +265,11 @@ class BaseMLP(BaseEstimator):
         if batch_size == "auto":
             return min(200, n_samples)
         if batch_size > n_samples:
-            warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is going to be clipped",
-                          UserWarning, stacklevel=6)
+            warnings.warn(
+                "Got `batch_size` less than 1 or larger than sample size. It is going to be clipped",
+                UserWarning,
+                stacklevel=6,
+            )
         return min(batch_size, n_samples)
 
     def _l2(self, p, rows):
@@ -257,13 +288,16 @@ class BaseMLP(BaseEstimator):
     def _fit(self, X, y, *, incremental, classes=None):
         p = self._check_params()
         if incremental and p["solver"] == "lbfgs":
-            raise AttributeError("partial_fit is only available for stochastic optimizers. lbfgs is not stochastic.")
+            raise AttributeError(
+                "partial_fit is only available for stochastic optimizers. lbfgs is not stochastic."
+            )
         if incremental and p["early_stopping"]:
             raise ValueError("partial_fit does not support early_stopping=True")
         first = not (hasattr(self, "model_") and (incremental or p["warm_start"]))
         X, y, xp, device = self._validate_X_y(X, y, reset=first, dtype=p["dtype"])
-        targets = self._encode_targets(y, first=first, incremental=incremental, classes=classes, xp=xp, device=device,
-                                       dtype=X.dtype)
+        targets = self._encode_targets(
+            y, first=first, incremental=incremental, classes=classes, xp=xp, device=device, dtype=X.dtype
+        )
         if first:
             self._initialise(X, targets, p, xp=xp, device=device)
         if p["solver"] == "lbfgs":
@@ -282,9 +316,16 @@ class BaseMLP(BaseEstimator):
             host = sklearn_initial_parameters(sizes, p["activation"], self._rng)
         else:
             host = initial_parameters(sizes, p["init"], self._rng)
-        params = [(from_host(W, xp=xp, device=device, dtype=X.dtype), from_host(b, xp=xp, device=device, dtype=X.dtype))
-                  for W, b in host]
-        self.model_ = MLP(params, activation=p["activation"], loss=self._loss, classes=self._model_classes(xp, device))
+        params = [
+            (
+                from_host(W, xp=xp, device=device, dtype=X.dtype),
+                from_host(b, xp=xp, device=device, dtype=X.dtype),
+            )
+            for W, b in host
+        ]
+        self.model_ = MLP(
+            params, activation=p["activation"], loss=self._loss, classes=self._model_classes(xp, device)
+        )
         self._trainer = None
         self.n_iter_ = 0
         self.t_ = 0
@@ -304,10 +345,19 @@ class BaseMLP(BaseEstimator):
         rows = self._batch_rows(p, n_train)
         self.model_.l2 = self._l2(p, rows)
         return make_trainer(
-            self.model_, X_like, engine=p["engine"], optimizer=self._optimizer(p),
+            self.model_,
+            X_like,
+            engine=p["engine"],
+            optimizer=self._optimizer(p),
             learning_rate=p["learning_rate_init"],
-            schedule=self._schedule(p, n_train), epochs=p["max_iter"], batch_size=rows, dropout=p["dropout"],
-            clip_value=p["clip_value"], clip_norm=p["clip_norm"], shuffle=p["shuffle"], rng=self._rng,
+            schedule=self._schedule(p, n_train),
+            epochs=p["max_iter"],
+            batch_size=rows,
+            dropout=p["dropout"],
+            clip_value=p["clip_value"],
+            clip_norm=p["clip_norm"],
+            shuffle=p["shuffle"],
+            rng=self._rng,
         )
 
     def _fit_stochastic(self, X, targets, p, *, incremental, xp, device):
@@ -344,17 +394,31 @@ class BaseMLP(BaseEstimator):
                     stop[0] = True
                     if p["verbose"]:
                         watched = "Validation score" if X_val is not None else "Training loss"
-                        print(f"{watched} did not improve more than tol={p['tol']:f} for "
-                              f"{p['n_iter_no_change']} consecutive epochs. Stopping.", flush=True)
+                        print(
+                            f"{watched} did not improve more than tol={p['tol']:f} for "
+                            f"{p['n_iter_no_change']} consecutive epochs. Stopping.",
+                            flush=True,
+                        )
 
-        run_epochs(trainer, X, targets, until_epoch=trainer.epoch + (1 if incremental else p["max_iter"]),
-                   on_epoch=on_epoch, callbacks=[lambda epoch, logs, model: stop[0]], verbose=p["verbose"],
-                   n_threads=p["n_threads"])
+        run_epochs(
+            trainer,
+            X,
+            targets,
+            until_epoch=trainer.epoch + (1 if incremental else p["max_iter"]),
+            on_epoch=on_epoch,
+            callbacks=[lambda epoch, logs, model: stop[0]],
+            verbose=p["verbose"],
+            n_threads=p["n_threads"],
+        )
         if X_val is not None and self._best_params is not None:
             self.model_.set_params(self._best_params)  # the weights of the best validation score
         if not incremental and not stop[0] and self.n_iter_ == p["max_iter"]:
-            warnings.warn(f"Stochastic Optimizer: Maximum iterations ({p['max_iter']}) reached and the "
-                          "optimization hasn't converged yet.", ConvergenceWarning, stacklevel=4)
+            warnings.warn(
+                f"Stochastic Optimizer: Maximum iterations ({p['max_iter']}) reached and the "
+                "optimization hasn't converged yet.",
+                ConvergenceWarning,
+                stacklevel=4,
+            )
 
     def _count_no_improvement(self, p, validating):
         """scikit-learn's `_update_no_improvement_count`: count the epochs whose training loss (or, with
@@ -407,13 +471,16 @@ class BaseMLP(BaseEstimator):
         def unpack(theta):
             arrays, offset = [], 0
             for shape, size in zip(shapes, sizes):
-                arrays.append(from_host(theta[offset:offset + size].reshape(shape), xp=xp, device=device, dtype=dtype))
+                arrays.append(
+                    from_host(theta[offset : offset + size].reshape(shape), xp=xp, device=device, dtype=dtype)
+                )
                 offset += size
             return list(zip(arrays[0::2], arrays[1::2]))
 
         def loss_and_gradient(theta):
-            value, grads, _ = layers.loss_and_gradients(unpack(theta), X, targets, activation=model.activation,
-                                                        loss=model.loss, l2=model.l2, xp=xp)
+            value, grads, _ = layers.loss_and_gradients(
+                unpack(theta), X, targets, activation=model.activation, loss=model.loss, l2=model.l2, xp=xp
+            )
             flat = [to_numpy(g).astype(np.float64).ravel() for pair in grads for g in pair]
             return float(value), np.concatenate(flat)
 
@@ -424,10 +491,16 @@ class BaseMLP(BaseEstimator):
             if p["verbose"]:
                 print(f"Iteration {len(curve)}, loss = {curve[-1]:.8f}", flush=True)
 
-        theta = np.concatenate([to_numpy(a).astype(np.float64).ravel() for pair in model.params for a in pair])
+        theta = np.concatenate(
+            [to_numpy(a).astype(np.float64).ravel() for pair in model.params for a in pair]
+        )
         with thread_limits(p["n_threads"]):
             result = scipy.optimize.minimize(
-                loss_and_gradient, theta, method="L-BFGS-B", jac=True, callback=record,
+                loss_and_gradient,
+                theta,
+                method="L-BFGS-B",
+                jac=True,
+                callback=record,
                 options={"maxfun": p["max_fun"], "maxiter": p["max_iter"], "gtol": p["tol"]},
             )
         model.set_params(unpack(result.x))
@@ -438,9 +511,12 @@ class BaseMLP(BaseEstimator):
             self.best_loss_ = min([self.best_loss_, self.loss_, *curve])
         if result.status != 0:
             message = result.message.decode() if isinstance(result.message, bytes) else str(result.message)
-            warnings.warn(f"lbfgs failed to converge after {self.n_iter_} iteration(s) (status={result.status}): "
-                          f"{message}. Increase the number of iterations (max_iter, max_fun) or scale the data.",
-                          ConvergenceWarning, stacklevel=4)
+            warnings.warn(
+                f"lbfgs failed to converge after {self.n_iter_} iteration(s) (status={result.status}): "
+                f"{message}. Increase the number of iterations (max_iter, max_fun) or scale the data.",
+                ConvergenceWarning,
+                stacklevel=4,
+            )
 
     # ---- fitted views -------------------------------------------------------------------------------
     @property
@@ -467,7 +543,11 @@ class BaseMLP(BaseEstimator):
 
     def _input_namespace(self, X):
         """X's namespace when scikit-learn dispatches on the array API, else NumPy (X becomes NumPy)."""
-        if sklearn.get_config()["array_api_dispatch"] and is_array_api_obj(X) and not scipy.sparse.issparse(X):
+        if (
+            sklearn.get_config()["array_api_dispatch"]
+            and is_array_api_obj(X)
+            and not scipy.sparse.issparse(X)
+        ):
             return get_namespace(X)[0]
         return get_namespace(np.empty(0))[0]
 
@@ -479,8 +559,16 @@ class BaseMLP(BaseEstimator):
             wanted = [xp.float64, xp.float32] if dtype is None else float_dtype(dtype, xp=xp)
         else:
             wanted = float_dtype(self.model_.dtype, xp=xp)
-        X, y = validate_data(self, X, y, reset=reset, dtype=wanted, accept_sparse=["csr", "csc"], multi_output=True,
-                             y_numeric=not self._is_classifier())
+        X, y = validate_data(
+            self,
+            X,
+            y,
+            reset=reset,
+            dtype=wanted,
+            accept_sparse=["csr", "csc"],
+            multi_output=True,
+            y_numeric=not self._is_classifier(),
+        )
         X = _dense(X)
         xp, device = get_namespace(X)
         if not reset:
@@ -494,8 +582,9 @@ class BaseMLP(BaseEstimator):
     def _validate_X(self, X, method):
         check_is_fitted(self)
         xp = self._input_namespace(X)
-        X = validate_data(self, X, reset=False, dtype=float_dtype(self.model_.dtype, xp=xp),
-                          accept_sparse=["csr", "csc"])
+        X = validate_data(
+            self, X, reset=False, dtype=float_dtype(self.model_.dtype, xp=xp), accept_sparse=["csr", "csc"]
+        )
         X = _dense(X)
         self._check_same_namespace(*get_namespace(X), method)
         return X
@@ -532,8 +621,11 @@ def _dense(X):
     network's first layer multiplies dense rows; a MemoryLimitError, a ValueError, says so otherwise)."""
     if not scipy.sparse.issparse(X):
         return X
-    check_fits(X.shape[0] * X.shape[1] * X.dtype.itemsize, f"densifying the sparse X of shape {X.shape}",
-               "pass fewer rows at a time (partial_fit takes batches)")
+    check_fits(
+        X.shape[0] * X.shape[1] * X.dtype.itemsize,
+        f"densifying the sparse X of shape {X.shape}",
+        "pass fewer rows at a time (partial_fit takes batches)",
+    )
     return X.toarray()
 
 

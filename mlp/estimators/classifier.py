@@ -4,6 +4,7 @@ The output layer is scikit-learn's: softmax for three classes or more, one logis
 classes, one logistic output per label for multilabel targets (y an indicator matrix). Labels of any
 kind (strings, {3, 7}, negative integers, booleans) map to class indices here.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -185,7 +186,8 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
     def _check_solver(self):
         if self.solver == "lbfgs":
             raise AttributeError(
-                f"partial_fit is only available for stochastic optimizers. {self.solver} is not stochastic.")
+                f"partial_fit is only available for stochastic optimizers. {self.solver} is not stochastic."
+            )
         return True
 
     @available_if(_check_solver)
@@ -195,7 +197,9 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         `classes` (all the labels y will ever hold) is required on the first call (not for a multilabel
         indicator y). The caller decides when to stop."""
         if not hasattr(self, "model_") and classes is None and not _is_indicator(y):
-            raise ValueError("classes must be passed on the first call to partial_fit (all the labels y can hold)")
+            raise ValueError(
+                "classes must be passed on the first call to partial_fit (all the labels y can hold)"
+            )
         return self._fit(X, y, incremental=True, classes=classes)
 
     def _encode_targets(self, y, *, first, incremental, classes, xp, device, dtype):
@@ -206,12 +210,15 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         elif classes is not None and not self._multilabel:
             known = _sorted_classes(classes, xp=xp, device=device)
             if not _same_classes(known, self.classes_):
-                raise ValueError(f"classes={_describe(classes)} differs from the classes of the previous fit "
-                                 f"{_describe(self.classes_)}")
+                raise ValueError(
+                    f"classes={_describe(classes)} differs from the classes of the previous fit "
+                    f"{_describe(self.classes_)}"
+                )
         if self._multilabel:
             if not _is_indicator(y) or y.shape[1] != self.n_outputs_:
                 raise ValueError(
-                    f"y must be a 0/1 indicator matrix with {self.n_outputs_} columns, as in the first fit")
+                    f"y must be a 0/1 indicator matrix with {self.n_outputs_} columns, as in the first fit"
+                )
             return xp.astype(follow_X(y, xp=xp, device=device), dtype)
         y = _labels_1d(y)
         if not first and not incremental:  # a warm-started fit must see the same classes, as in scikit-learn
@@ -219,7 +226,8 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
             if not _same_classes(seen, self.classes_):
                 raise ValueError(
                     "warm_start can only be used where `y` has the same classes as in the previous call to fit. "
-                    f"Previously got {_describe(self.classes_)}, `y` has {_describe(seen)}")
+                    f"Previously got {_describe(self.classes_)}, `y` has {_describe(seen)}"
+                )
         indices = _labels_to_indices(y, self.classes_, xp=xp, device=device)
         if self._loss == "binary_cross_entropy":  # two classes: one logistic output, the second class is 1
             return xp.reshape(xp.astype(indices == 1, dtype), (-1, 1))
@@ -230,7 +238,11 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         if self._multilabel:
             check_classification_targets(y)
             self.classes_ = from_host(np.arange(y.shape[1]), xp=xp, device=device)
-            self._loss, self.n_outputs_, self.out_activation_ = "binary_cross_entropy", int(y.shape[1]), "logistic"
+            self._loss, self.n_outputs_, self.out_activation_ = (
+                "binary_cross_entropy",
+                int(y.shape[1]),
+                "logistic",
+            )
             return
         y = _labels_1d(y)
         check_classification_targets(y)
@@ -262,8 +274,9 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
             return super()._holdout_order(targets, n_val)
         strata = to_numpy(targets).reshape(-1)
         seed = int(self._rng.integers(np.iinfo(np.int32).max))
-        train, held_out = train_test_split(np.arange(strata.shape[0]), test_size=n_val, stratify=strata,
-                                           random_state=seed)
+        train, held_out = train_test_split(
+            np.arange(strata.shape[0]), test_size=n_val, stratify=strata, random_state=seed
+        )
         return np.concatenate([held_out, train])
 
     def _validation_score(self, X, targets):
@@ -317,7 +330,9 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
 
 # ---- labels --------------------------------------------------------------------------------------
 def _is_indicator(y):
-    return getattr(y, "ndim", np.ndim(y)) == 2 and y.shape[1] > 1 and type_of_target(y) == "multilabel-indicator"
+    return (
+        getattr(y, "ndim", np.ndim(y)) == 2 and y.shape[1] > 1 and type_of_target(y) == "multilabel-indicator"
+    )
 
 
 def _labels_1d(y):
@@ -360,8 +375,11 @@ def _labels_to_indices(y, classes, *, xp, device):
     if is_numeric(classes.dtype) and is_numeric(y.dtype):
         # Numeric classes live with X: the lookup stays on the device.
         y = follow_X(y, xp=xp, device=device)
-        if not dtype_name(classes.dtype).startswith("float") and dtype_name(y.dtype).startswith("float") \
-                and not bool(xp.all(y == xp.round(y))):
+        if (
+            not dtype_name(classes.dtype).startswith("float")
+            and dtype_name(y.dtype).startswith("float")
+            and not bool(xp.all(y == xp.round(y)))
+        ):
             raise ValueError(
                 f"y holds labels the model was not trained on, such as non-integers (it knows {_describe(classes)})"
             )

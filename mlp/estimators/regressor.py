@@ -3,6 +3,7 @@
 Identity outputs with the squared error, one output per target column; y of shape (n_samples,) or
 (n_samples, n_outputs). `predict` returns (n_samples,) for one output, as scikit-learn does.
 """
+
 from __future__ import annotations
 
 from sklearn.base import RegressorMixin
@@ -99,17 +100,19 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         self.engine = engine
         self.n_threads = n_threads
 
-
     def _check_loss(self):
         if self.loss != "squared_error":
-            raise ValueError(f"loss={self.loss!r} is not supported by mlp.MLPRegressor; use loss='squared_error'")
+            raise ValueError(
+                f"loss={self.loss!r} is not supported by mlp.MLPRegressor; use loss='squared_error'"
+            )
         return "squared_error"
 
     # ---- training -------------------------------------------------------------------------------
     def _check_solver(self):
         if self.solver == "lbfgs":
             raise AttributeError(
-                f"partial_fit is only available for stochastic optimizers. {self.solver} is not stochastic.")
+                f"partial_fit is only available for stochastic optimizers. {self.solver} is not stochastic."
+            )
         return True
 
     @available_if(_check_solver)

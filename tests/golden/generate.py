@@ -9,6 +9,7 @@ Deterministic: fixed seeds, single-threaded BLAS, fixed case list; regenerating 
 reproduces the files byte for byte. (Another CPU's BLAS kernel may round float matmuls differently in
 the last bit; `--check` then reports the largest difference in units of the dtype's epsilon.)
 """
+
 from __future__ import annotations
 
 import os
@@ -35,10 +36,23 @@ from mlp.schedules import make_schedule  # noqa: E402
 
 MAGIC = b"MLPGOLD\0"
 VERSION = 2
-ACTIVATIONS = ["identity", "relu", "leaky_relu", "sigmoid", "tanh"]  # codes 0..4, as the README's "The math, precisely"
+ACTIVATIONS = [
+    "identity",
+    "relu",
+    "leaky_relu",
+    "sigmoid",
+    "tanh",
+]  # codes 0..4, as the README's "The math, precisely"
 LOSSES = ["cross_entropy", "mse", "squared_error", "binary_cross_entropy"]  # codes 0..3
 OPTIMIZERS = ["sgd", "momentum", "nesterov", "rmsprop", "adam", "adamw"]
-LEARNING_RATES = {"sgd": 0.1, "momentum": 0.05, "nesterov": 0.05, "rmsprop": 0.01, "adam": 0.01, "adamw": 0.01}
+LEARNING_RATES = {
+    "sgd": 0.1,
+    "momentum": 0.05,
+    "nesterov": 0.05,
+    "rmsprop": 0.01,
+    "adam": 0.01,
+    "adamw": 0.01,
+}
 KIND_FLOAT, KIND_INT32 = 0, 1
 N_STEPS = 3
 
@@ -54,8 +68,15 @@ CASES = [
     ("tanh_mse_sgd_l2", [6, 5, 3], 8, "tanh", "mse", "sgd", {"l2": 0.05}),
     ("sigmoid_ce_adam_clipvalue", [6, 5, 4, 3], 8, "sigmoid", "cross_entropy", "adam", {"clip_value": 0.05}),
     ("leaky_relu_mse_rmsprop_clipnorm", [6, 6, 3], 8, "leaky_relu", "mse", "rmsprop", {"clip_norm": 0.1}),
-    ("relu_ce_momentum_all", [6, 5, 4, 3], 8, "relu", "cross_entropy", "momentum",
-     {"l2": 0.01, "clip_value": 0.5, "clip_norm": 0.2}),
+    (
+        "relu_ce_momentum_all",
+        [6, 5, 4, 3],
+        8,
+        "relu",
+        "cross_entropy",
+        "momentum",
+        {"l2": 0.01, "clip_value": 0.5, "clip_norm": 0.2},
+    ),
     ("linear_softmax_adam", [6, 3], 8, "relu", "cross_entropy", "adam", {"l2": 0.02}),
     ("deep_tanh_ce_adamw", [6, 5, 5, 5, 5, 3], 8, "tanh", "cross_entropy", "adamw", {"weight_decay": 0.01}),
     ("identity_ce_nesterov_l2", [6, 4, 3], 8, "identity", "cross_entropy", "nesterov", {"l2": 0.1}),
@@ -63,18 +84,46 @@ CASES = [
     ("batch_of_one_sigmoid_ce_sgd", [6, 5, 3], 1, "sigmoid", "cross_entropy", "sgd", {}),
     ("wide_tanh_mse_adam", [20, 40, 10], 30, "tanh", "mse", "adam", {"clip_norm": 1.0}),
     ("relu_ce_adam_dropout", [6, 7, 5, 3], 8, "relu", "cross_entropy", "adam", {"dropout": 0.3}),
-    ("tanh_mse_momentum_dropout_l2_clip", [6, 9, 3], 9, "tanh", "mse", "momentum",
-     {"dropout": 0.5, "l2": 0.01, "clip_norm": 0.3}),
+    (
+        "tanh_mse_momentum_dropout_l2_clip",
+        [6, 9, 3],
+        9,
+        "tanh",
+        "mse",
+        "momentum",
+        {"dropout": 0.5, "l2": 0.01, "clip_norm": 0.3},
+    ),
     # Targets as a matrix (mlp.losses.VALUE_LOSSES): regression (identity outputs) and multilabel.
     ("tanh_squared_error_adam_one_output", [6, 5, 1], 8, "tanh", "squared_error", "adam", {}),
-    ("relu_squared_error_momentum_l2_clip", [6, 7, 3], 8, "relu", "squared_error", "momentum",
-     {"l2": 0.02, "clip_value": 0.2, "clip_norm": 0.5}),
+    (
+        "relu_squared_error_momentum_l2_clip",
+        [6, 7, 3],
+        8,
+        "relu",
+        "squared_error",
+        "momentum",
+        {"l2": 0.02, "clip_value": 0.2, "clip_norm": 0.5},
+    ),
     ("linear_regression_sgd", [6, 2], 8, "identity", "squared_error", "sgd", {}),
-    ("leaky_relu_squared_error_adamw_dropout", [6, 8, 2], 9, "leaky_relu", "squared_error", "adamw",
-     {"dropout": 0.25, "weight_decay": 0.05}),
+    (
+        "leaky_relu_squared_error_adamw_dropout",
+        [6, 8, 2],
+        9,
+        "leaky_relu",
+        "squared_error",
+        "adamw",
+        {"dropout": 0.25, "weight_decay": 0.05},
+    ),
     ("sigmoid_binary_cross_entropy_rmsprop", [6, 5, 4], 8, "sigmoid", "binary_cross_entropy", "rmsprop", {}),
-    ("relu_binary_cross_entropy_nesterov_l2_clip", [6, 7, 3], 8, "relu", "binary_cross_entropy", "nesterov",
-     {"l2": 0.01, "clip_norm": 0.2}),
+    (
+        "relu_binary_cross_entropy_nesterov_l2_clip",
+        [6, 7, 3],
+        8,
+        "relu",
+        "binary_cross_entropy",
+        "nesterov",
+        {"l2": 0.01, "clip_norm": 0.2},
+    ),
 ]
 
 
@@ -94,8 +143,10 @@ def dropout_masks(rng, n, sizes, dropout, dtype):
     if not dropout:
         return [None] * N_STEPS
     keep = 1.0 - dropout
-    return [[((rng.random((n, width)) < keep) / keep).astype(dtype) for width in sizes[1:-1]]
-            for _ in range(N_STEPS)]
+    return [
+        [((rng.random((n, width)) < keep) / keep).astype(dtype) for width in sizes[1:-1]]
+        for _ in range(N_STEPS)
+    ]
 
 
 def run_case(case, dtype, seed):
@@ -110,7 +161,9 @@ def run_case(case, dtype, seed):
     else:  # multilabel 0/1 rows
         y = rng.integers(0, 2, size=(n, sizes[-1])).astype(dtype)
     init = initializers.default_init(activation)
-    params = [(W.astype(dtype), b.astype(dtype)) for W, b in initializers.initial_parameters(sizes, init, rng)]
+    params = [
+        (W.astype(dtype), b.astype(dtype)) for W, b in initializers.initial_parameters(sizes, init, rng)
+    ]
     dropout = options.get("dropout", 0.0)
     masks = dropout_masks(rng, n, sizes, dropout, dtype)
     xp, _ = get_namespace(X)
@@ -129,8 +182,9 @@ def run_case(case, dtype, seed):
         out.append((f"A{index + 1}", A))
     out.append(("logits", logits))
     _, dlogits = losses.get_loss(loss)(logits, y, xp=xp)
-    value, grads, _ = layers.loss_and_gradients(params, X, y, activation=activation, loss=loss, l2=l2, xp=xp,
-                                                dropout_masks=masks[0])
+    value, grads, _ = layers.loss_and_gradients(
+        params, X, y, activation=activation, loss=loss, l2=l2, xp=xp, dropout_masks=masks[0]
+    )
     out += [("loss", np.asarray(value, dtype=dtype)), ("dlogits", dlogits)]
     for index, (dW, db) in enumerate(grads):
         out += [(f"dW{index}", dW), (f"db{index}", db)]
@@ -138,18 +192,33 @@ def run_case(case, dtype, seed):
     # N_STEPS steps on the same batch through the library's own training step (constant learning
     # rate); the clipped gradients it applied at the first step are gW, gb.
     classes = np.arange(sizes[-1]) if losses.takes_class_indices(loss) else None
-    model = MLP([(W.copy(), b.copy()) for W, b in params], activation=activation, loss=loss, classes=classes, l2=l2)
+    model = MLP(
+        [(W.copy(), b.copy()) for W, b in params], activation=activation, loss=loss, classes=classes, l2=l2
+    )
     trainer = make_trainer(
-        model, X, engine="xp", optimizer=make_optimizer(opt_name, options), learning_rate=LEARNING_RATES[opt_name],
-        schedule=make_schedule("constant"), epochs=1, batch_size=n, dropout=dropout, clip_value=clip_value,
-        clip_norm=clip_norm, shuffle=False, rng=np.random.default_rng(seed),
+        model,
+        X,
+        engine="xp",
+        optimizer=make_optimizer(opt_name, options),
+        learning_rate=LEARNING_RATES[opt_name],
+        schedule=make_schedule("constant"),
+        epochs=1,
+        batch_size=n,
+        dropout=dropout,
+        clip_value=clip_value,
+        clip_norm=clip_norm,
+        shuffle=False,
+        rng=np.random.default_rng(seed),
     )
     step_losses = []
     for t in range(N_STEPS):
         value, applied, _ = trainer.train_step(X, y, lr=LEARNING_RATES[opt_name], dropout_masks=masks[t])
         if t == 0:
             for index in range(len(params)):
-                out += [(f"gW{index}", np.array(applied[2 * index])), (f"gb{index}", np.array(applied[2 * index + 1]))]
+                out += [
+                    (f"gW{index}", np.array(applied[2 * index])),
+                    (f"gb{index}", np.array(applied[2 * index + 1])),
+                ]
         step_losses.append(float(value))
     out.append(("step_losses", np.asarray(step_losses, dtype=dtype)))
     for index, (W, b) in enumerate(model.params):
@@ -170,7 +239,9 @@ def build(dtype):
         encoded = name.encode("ascii")
         blob += struct.pack("<I", len(encoded)) + encoded
         blob += struct.pack("<II", n, len(sizes) - 1) + struct.pack(f"<{len(sizes)}I", *sizes)
-        blob += struct.pack("<IIII", ACTIVATIONS.index(activation), LOSSES.index(loss), OPTIMIZERS.index(opt_name), N_STEPS)
+        blob += struct.pack(
+            "<IIII", ACTIVATIONS.index(activation), LOSSES.index(loss), OPTIMIZERS.index(opt_name), N_STEPS
+        )
         opt = make_optimizer(opt_name, options)
         blob += struct.pack(
             "<11d",
@@ -256,7 +327,9 @@ def compare(new, old, dtype):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="compare with the committed files instead of writing")
+    parser.add_argument(
+        "--check", action="store_true", help="compare with the committed files instead of writing"
+    )
     parser.add_argument("--out", type=Path, default=HERE, help="folder of the golden files")
     args = parser.parse_args(argv)
     status = 0

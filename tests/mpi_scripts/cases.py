@@ -1,6 +1,7 @@
 """Run under `mpiexec -n 2 python tests/mpi_scripts/cases.py CASE OUT_DIR`: each rank trains with
 comm=MPI.COMM_WORLD and pickles what it saw into OUT_DIR/rank{R}.pkl for tests/test_mpi.py to compare
 with a one-process run. CASE is one of the functions below."""
+
 import pickle
 import sys
 from pathlib import Path
@@ -10,8 +11,8 @@ from mpi4py import MPI
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-import mlp  # noqa: E402
-from tests.mpi_scripts.common import EQUIVALENCE_RUNS, data  # noqa: E402
+import mlp
+from tests.mpi_scripts.common import EQUIVALENCE_RUNS, data
 
 comm = MPI.COMM_WORLD
 rank = comm.Get_rank()
@@ -25,7 +26,7 @@ def caught(function):
     """(None, result) or (type name, message) of the exception function() raised."""
     try:
         return None, function()
-    except Exception as error:  # noqa: BLE001 - recorded for the test to check
+    except Exception as error:
         return type(error).__name__, str(error)
 
 
@@ -44,22 +45,46 @@ def coherence(out):
     results = {}
 
     # dropout: masks per rank from (seed, rank, epoch); the same on a second run
-    results["dropout"] = [params_of(mlp.fit(X, y, comm=comm, epochs=3, dropout=0.3, **base)) for _ in range(2)]
+    results["dropout"] = [
+        params_of(mlp.fit(X, y, comm=comm, epochs=3, dropout=0.3, **base)) for _ in range(2)
+    ]
 
     # early stopping on the reduced validation loss: every rank stops at the same epoch
-    model = mlp.fit(X, y, comm=comm, epochs=60, dropout=0.0, validation_split=0.25, early_stopping=True, patience=2,
-                    learning_rate=0.01, **base)
-    results["early_stopping"] = {"epochs": len(model.history["loss"]), "best_epoch": model.best_epoch,
-                                 "val_loss": model.history["val_loss"], "params": params_of(model)}
+    model = mlp.fit(
+        X,
+        y,
+        comm=comm,
+        epochs=60,
+        dropout=0.0,
+        validation_split=0.25,
+        early_stopping=True,
+        patience=2,
+        learning_rate=0.01,
+        **base,
+    )
+    results["early_stopping"] = {
+        "epochs": len(model.history["loss"]),
+        "best_epoch": model.best_epoch,
+        "val_loss": model.history["val_loss"],
+        "params": params_of(model),
+    }
 
     # a callback asking to stop on rank 1 only stops both
-    model = mlp.fit(X, y, comm=comm, epochs=6, dropout=0.0, callbacks=lambda epoch, logs, m: rank == 1 and epoch == 2,
-                    **base)
+    model = mlp.fit(
+        X,
+        y,
+        comm=comm,
+        epochs=6,
+        dropout=0.0,
+        callbacks=lambda epoch, logs, m: rank == 1 and epoch == 2,
+        **base,
+    )
     results["callback_stop"] = len(model.history["loss"])
 
     # divergence: the NaN check sees the summed losses, so both ranks raise TrainingError together
-    results["nan"] = caught(lambda: mlp.fit(X * 1e150, y, comm=comm, epochs=2, optimizer="sgd", learning_rate=1e6,
-                                            **base))
+    results["nan"] = caught(
+        lambda: mlp.fit(X * 1e150, y, comm=comm, epochs=2, optimizer="sgd", learning_rate=1e6, **base)
+    )
 
     # labels must agree: rank 1 calls class 2 "7"
     y_other = np.where(y == 2, 7, y) if rank == 1 else y
@@ -72,8 +97,9 @@ def coherence(out):
     results["bad_data"] = caught(lambda: mlp.fit(X_bad, y, comm=comm, epochs=1, **base))
 
     # the generic engine cannot take a rank's empty part of a last batch of 1 row
-    results["xp_short_batch"] = caught(lambda: mlp.fit(X, y, comm=comm, epochs=1, **dict(base, engine="xp",
-                                                                                          batch_size=299)))
+    results["xp_short_batch"] = caught(
+        lambda: mlp.fit(X, y, comm=comm, epochs=1, **dict(base, engine="xp", batch_size=299))
+    )
 
     # checkpoints: rank 0 writes and reads (rank 1's path does not even exist); a run stopped after
     # epoch 2 and resumed equals the run that was never interrupted, dropout masks included
@@ -82,8 +108,11 @@ def coherence(out):
     mlp.fit(X, y, comm=comm, callbacks=lambda epoch, logs, m: epoch == 2, **options)
     resumed = mlp.fit(X, y, comm=comm, resume=True, **options)
     straight = mlp.fit(X, y, comm=comm, epochs=4, dropout=0.2, **base)
-    results["resume"] = {"resumed": params_of(resumed), "straight": params_of(straight),
-                         "history": resumed.history["loss"]}
+    results["resume"] = {
+        "resumed": params_of(resumed),
+        "straight": params_of(straight),
+        "history": resumed.history["loss"],
+    }
     return results
 
 

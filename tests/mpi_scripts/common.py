@@ -1,4 +1,5 @@
 """The data and the runs that tests/test_mpi.py compares between 2 MPI ranks and one process."""
+
 import numpy as np
 
 # 300 rows in batches of 32: 9 full global batches and a last one of 12 rows (6 per rank).
@@ -11,10 +12,24 @@ EQUIVALENCE_RUNS = {
     "xp_adam": dict(_BASE, engine="xp", optimizer="adam"),
     # L2 in the loss, clipping of the summed gradient, log_gradients and a validation split (evaluated
     # in two halves and reduced) on each engine
-    "numba_l2_clip_val": dict(_BASE, engine="numba", optimizer="momentum", weight_decay=1e-3, clip_norm=0.5,
-                              log_gradients=True, validation_split=0.2),
-    "xp_l2_clip_val": dict(_BASE, engine="xp", optimizer="momentum", weight_decay=1e-3, clip_norm=0.5,
-                           log_gradients=True, validation_split=0.2),
+    "numba_l2_clip_val": dict(
+        _BASE,
+        engine="numba",
+        optimizer="momentum",
+        weight_decay=1e-3,
+        clip_norm=0.5,
+        log_gradients=True,
+        validation_split=0.2,
+    ),
+    "xp_l2_clip_val": dict(
+        _BASE,
+        engine="xp",
+        optimizer="momentum",
+        weight_decay=1e-3,
+        clip_norm=0.5,
+        log_gradients=True,
+        validation_split=0.2,
+    ),
     "numba_full_batch": dict(_BASE, engine="numba", optimizer="sgd", batch_size="full", schedule="constant"),
     # batches of 299 and 1 rows: rank 0 has no row of the second and adds zeros to its allreduce
     "numba_last_batch_of_one": dict(_BASE, engine="numba", batch_size=299),
