@@ -17,6 +17,7 @@ from ._layers import (
     gather_rows,
 )
 from ._losses import (
+    sigmoid_binary_cross_entropy_sum,
     sigmoid_mse_sum,
     softmax_cross_entropy_sum,
     squared_error_sum,

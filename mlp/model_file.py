@@ -46,6 +46,7 @@ from ._files import atomic_write
 from ._memory import MemoryLimitError, check_fits
 from .activations import ACTIVATIONS
 from .losses import LOSSES, VALUE_LOSSES
+from .options import MAX_HIDDEN_LAYERS, MAX_METADATA_BYTES, MAX_WIDTH
 
 __all__ = [
     "FORMAT_VERSION",
@@ -59,10 +60,8 @@ MODEL_FORMAT = "mlp-model"
 FORMAT_VERSION = 2
 READABLE_VERSIONS = (1, 2)
 
-# Limits on what a file may declare (the C++ port applies the same ones).
-MAX_WIDTH = 10**8  # n_features, each hidden width, the number of classes
-MAX_HIDDEN_LAYERS = 1000
-MAX_METADATA_BYTES = 16 << 20
+# Limits on what a file may declare: MAX_WIDTH, MAX_HIDDEN_LAYERS and MAX_METADATA_BYTES are the options
+# table's (the C++ port gets the same through train_defaults.hpp); these others are the reader's own.
 MAX_NPY_HEADER = 4096  # bytes of the .npy header's text; NumPy writes about 100
 MAX_ENTRIES = 16 * (MAX_HIDDEN_LAYERS + 1) + 16  # a checkpoint: parameters, optimizer state, best copy
 MAX_CENTRAL_DIRECTORY = 8 << 20

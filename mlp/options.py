@@ -45,6 +45,13 @@ DEFAULT_LEARNING_RATES = {
 DEFAULT_MOMENTUM = 0.9  # momentum / nesterov when momentum is None
 ADAMW_WEIGHT_DECAY = 0.01  # adamw's decoupled decay when weight_decay is None (0 for the others)
 
+# What a model file may hold: fit, mlp train and mlp-cpp refuse a network past these before training,
+# and every reader (Python's and the C++ port's) accepts anything within them, so whatever is written
+# can be read back. The C++ port gets them through the generated train_defaults.hpp.
+MAX_WIDTH = 10**8  # n_features, each hidden width, the number of outputs
+MAX_HIDDEN_LAYERS = 1000
+MAX_METADATA_BYTES = 16 << 20  # the JSON metadata entry of a model file or checkpoint
+
 
 # ---- checks: each returns the normalised value or raises a ValueError/TypeError saying the fix ----
 def _positive_int(name, value, *, allow_zero=False):
@@ -535,6 +542,11 @@ def cpp_header():
         f"constexpr const char* kSchedule = {_cpp_value(o['schedule'].default, 'string')};",
         "constexpr long long kSeed = -1;  // < 0: draw a seed and print it (fit's seed=None)",
         f"constexpr bool kShuffle = {_cpp_value(o['shuffle'].default, 'bool')};",
+        "",
+        "// What a model file may hold (mlp.options.MAX_*): refused before training, accepted by every reader.",
+        f"constexpr double kMaxWidth = {float(MAX_WIDTH)!r};",
+        f"constexpr unsigned kMaxHiddenLayers = {MAX_HIDDEN_LAYERS};",
+        f"constexpr unsigned long long kMaxMetadataBytes = {MAX_METADATA_BYTES}ULL;",
         "",
         "}  // namespace defaults",
         "}  // namespace mlp",

@@ -15,6 +15,8 @@ import subprocess
 import sys
 import textwrap
 import tracemalloc
+import warnings
+import zipfile
 import zlib
 from pathlib import Path
 

@@ -30,5 +30,10 @@ constexpr const char* kSchedule = "cosine";
 constexpr long long kSeed = -1;  // < 0: draw a seed and print it (fit's seed=None)
 constexpr bool kShuffle = true;
 
+// What a model file may hold (mlp.options.MAX_*): refused before training, accepted by every reader.
+constexpr double kMaxWidth = 100000000.0;
+constexpr unsigned kMaxHiddenLayers = 1000;
+constexpr unsigned long long kMaxMetadataBytes = 16777216ULL;
+
 }  // namespace defaults
 }  // namespace mlp

@@ -5,6 +5,7 @@
 gzip files exercising each DEFLATE block type, and .npz archives written by NumPy itself (named *.bin
 because the repository ignores *.npz outside tests/data). Deterministic: mtime 0, fixed content.
 """
+
 import gzip
 import io
 import zlib
