@@ -72,11 +72,11 @@ def run_epochs(
     steps = math.ceil(
         X.shape[0] / (X.shape[0] if trainer.batch_size is None else min(trainer.batch_size, X.shape[0]))
     )
-    total = until_epoch
+    total, epoch, patience_ran_out = until_epoch, trainer.epoch - 1, False
     for epoch in range(trainer.epoch, until_epoch):
         started = time.perf_counter()
         with (
-            progress_bar(steps, f"epoch {epoch + 1}/{total}", enabled=progress and root) as bar,
+            progress_bar(steps, f"epoch {epoch + 1}/{total}", enabled=progress if root else False) as bar,
             thread_limits(n_threads),
         ):
             trainer.on_step = bar.update
@@ -99,7 +99,7 @@ def run_epochs(
         if monitored < best.monitored - stopping.min_delta:
             best = Best(monitored, model.copy_params() if stopping.restore_best else None, epoch)
         elif stopping.patience is not None and epoch - best.epoch >= stopping.patience:
-            stop = True
+            stop = patience_ran_out = True
         if verbose and root and ((epoch + 1) % verbose == 0 or epoch + 1 == until_epoch or stop):
             print(format_logs(logs, total), flush=True)
         if on_epoch is not None:
@@ -113,9 +113,26 @@ def run_epochs(
             stop = parallel.any(stop)
         if stop:
             break
-    if stopping.restore_best and best.params is not None:
+    restored = stopping.restore_best and best.params is not None
+    if restored:
         model.set_params(best.params)
+    if verbose and root and (patience_ran_out or (restored and best.epoch != epoch)):
+        print(stopping_report(epoch, best, stopping, patience_ran_out, restored, validation is not None))
     return best
+
+
+def stopping_report(epoch, best, stopping, patience_ran_out, restored, validated):
+    """The line saying where early stopping ended the run and whose weights the model now holds
+    (0-based epoch indices in, 1-based epochs out)."""
+    name = "val_loss" if validated else "loss"
+    text = (
+        f"early stopping at epoch {epoch + 1}: {name} has not improved for {stopping.patience} epochs"
+        if patience_ran_out
+        else f"{name} was lowest at epoch {best.epoch + 1}"
+    )
+    if restored:
+        text += f"; restored the weights of epoch {best.epoch + 1} ({name} {best.monitored:.4f})"
+    return text
 
 
 def evaluate(model, X, y_index, *, xp):
