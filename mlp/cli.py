@@ -25,12 +25,25 @@ class CommandError(Exception):
     all_ranks = False  # under MPI: raised by every rank together (rank 0 prints it, all exit)
 
 
+class _DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Help that ends with "(default: X)" once: not when the text already says its default, and not
+    for a default of None (the text says what happens without the option) or an unset switch."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if "(default" in text or action.default is None or action.default is False:
+            return text
+        if isinstance(action.default, (list, tuple)):  # as typed: --hidden 256,128
+            return f"{text} (default: {','.join(map(str, action.default)) or 'none'})"
+        return super()._get_help_string(action)
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse with a one-line error message naming the subcommand (exit status 2), and every
     default shown in --help."""
 
     def __init__(self, *args, **kwargs):
-        kwargs.setdefault("formatter_class", argparse.ArgumentDefaultsHelpFormatter)
+        kwargs.setdefault("formatter_class", _DefaultsFormatter)
         kwargs.setdefault("allow_abbrev", False)  # --epoch must not silently mean --epochs
         super().__init__(*args, **kwargs)
 
@@ -116,7 +129,7 @@ def _add_option_flags(parser):
     for option in OPTIONS.values():
         if option.flag is None or option.name in _NOT_FLAGS:
             continue
-        kwargs = dict(dest=option.name, default=option.command_line_default, help=option.help)
+        kwargs = dict(dest=option.name, default=option.command_line_default, help=option.command_line_help)
         if option.choices:
             kwargs["choices"] = list(option.choices)
         else:
@@ -157,7 +170,16 @@ def _data_arguments(parser):
         help="folder or file holding the data set (default: $MLP_DATA_DIR, then the cache; "
         "fetch it once with `mlp download`)",
     )
-    parser.add_argument("--dataset", default="mnist", choices=["mnist", "fashion-mnist"])
+    _dataset_argument(parser)
+
+
+def _dataset_argument(parser):
+    parser.add_argument(
+        "--dataset",
+        default="mnist",
+        choices=["mnist", "fashion-mnist"],
+        help="which data set of 28x28 images",
+    )
 
 
 DEFAULT_OUT_FOLDER = "models"
@@ -195,7 +217,7 @@ def build_parser():
     train.add_argument("--no-save", action="store_true", help="do not save the model")
     train.add_argument("--plot", metavar="DIR", help="write loss curves and other pictures as PNG into DIR")
     train.add_argument(
-        "--limit", type=_count(1), default=None, help="train on the first N images only (quick runs)"
+        "--limit", type=_count(1), metavar="N", help="train on the first N images only (quick runs)"
     )
     train.add_argument(
         "--mpi",
@@ -225,15 +247,18 @@ def build_parser():
     convert.add_argument("source", help="folder or file holding MNIST in any supported layout")
     convert.add_argument("destination", help="output folder (or .npz file for --format npz)")
     convert.add_argument("--format", required=True, choices=["idx", "npz", "csv", "binary"])
-    convert.add_argument("--dataset", default="mnist", choices=["mnist", "fashion-mnist"])
+    _dataset_argument(convert)
 
     download = commands.add_parser(
         "download", help="download MNIST (checksum-verified) into the cache or a folder"
     )
     download.add_argument(
-        "--to", metavar="DIR", help="target folder (default: the cache, see `mlp download --help`)"
+        "--to",
+        metavar="DIR",
+        help="target folder (default: the cache, $XDG_CACHE_HOME/mlp/DATASET or ~/.cache/mlp/DATASET, "
+        "where mlp train looks without --data)",
     )
-    download.add_argument("--dataset", default="mnist", choices=["mnist", "fashion-mnist"])
+    _dataset_argument(download)
 
     info = commands.add_parser("info", help="describe a saved model")
     info.add_argument("model")
@@ -421,14 +446,16 @@ def cmd_train(args):
     started = time.perf_counter()
     target, (X_train, y_train), (X_test, y_test) = _on_every_rank(comm, lambda: _device_and_data(args))
     if args.recipe:
-        from .recipes import RECIPES
-
-        say(f"recipe {args.recipe}: {RECIPES[args.recipe].summary}")
+        say(_recipe_banner(args, X_train.shape[1], len(np.unique(y_train))))
     say(
         f"data: {X_train.shape[0]} training and {X_test.shape[0]} test images "
         f"({time.perf_counter() - started:.1f}s)",
         flush=True,
     )
+    if args.seed is None and comm is None:  # drawn here to be told as a flag (fit would say seed=N)
+        args.seed = int(np.random.SeedSequence().generate_state(1)[0])
+        if args.verbose:
+            say(f"seed {args.seed} (pass --seed {args.seed} to repeat this run)", flush=True)
     X_train, y_train, X_test_dev, y_test_dev = _to_device([X_train, y_train, X_test, y_test], target)
     settings = {name: getattr(args, name) for name in options.OPTIONS}
     if args.quiet:
@@ -464,6 +491,31 @@ def cmd_train(args):
             raise CommandError(f"cannot write pictures to {args.plot}: {_one_line(error)}") from None
         say(f"pictures written to {args.plot}: {', '.join(str(p.name) for p in map(_path, paths))}")
     return 0
+
+
+def _recipe_banner(args, n_features, n_classes):
+    """The recipe's settings as this run uses them: the recipe's, or the flags that override them."""
+    from .options import DEFAULT_LEARNING_RATES, OPTIONS
+    from .recipes import RECIPE_OPTIONS
+
+    rate = args.learning_rate if args.learning_rate is not None else DEFAULT_LEARNING_RATES[args.optimizer]
+    parts = [
+        f"{'-'.join(map(str, [n_features, *args.hidden_sizes, n_classes]))} {args.activation}",
+        f"loss {args.loss}",
+        f"{args.optimizer} {rate:g} with the {args.schedule} schedule",
+        "full batch" if args.batch_size in ("full", None) else f"batch {args.batch_size}",
+        f"dropout {args.dropout:g}",
+    ]
+    if args.augment is not None:
+        parts.append("augmented")
+    if args.max_norm is not None:
+        parts.append(f"max-norm {args.max_norm:g}")
+    if args.label_smoothing:
+        parts.append(f"label smoothing {args.label_smoothing:g}")
+    parts.append(f"{args.epochs} epoch{'' if args.epochs == 1 else 's'}")
+    overridden = sorted(OPTIONS[name].flag for name in set(getattr(args, "given", ())) & set(RECIPE_OPTIONS))
+    by_flags = f" with {', '.join(overridden)}" if overridden else ""
+    return f"recipe {args.recipe}{by_flags}: {', '.join(parts)}"
 
 
 _MPI_SIZE_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE")  # set by MPICH/Intel MPI/Slurm, by Open MPI

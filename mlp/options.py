@@ -140,7 +140,8 @@ class Option:
     name/default/help: as `mlp.fit` takes it. check(name, value) -> normalised value.
     choices: the allowed strings, where there is a fixed list (shown by --help).
     cli: the `mlp train` flag (None: not on the command line); cli_default: its default when it
-        deliberately differs from fit's (with the reason in cli_note).
+        deliberately differs from fit's (with the reason in cli_note); cli_help: its --help text where
+        fit's speaks Python (None, True, instances), saying "(default: ...)" for a default of None.
     estimator/estimator_default: the scikit-learn estimators' parameter name and default (None: not a
         parameter); estimator_note: how the estimator's value becomes fit's, where it is not the same.
     cpp: the C++ TrainConfig field (None: not in the port).
@@ -154,6 +155,7 @@ class Option:
     cli: str | None = SAME
     cli_default: object = SAME
     cli_note: str = ""
+    cli_help: str | None = None
     estimator: str | None = None
     estimator_default: object = SAME
     estimator_note: str = ""
@@ -166,6 +168,10 @@ class Option:
         if self.cli is SAME:
             return "--" + self.name.replace("_", "-")
         return self.cli
+
+    @property
+    def command_line_help(self):
+        return self.help if self.cli_help is None else self.cli_help
 
     @property
     def command_line_default(self):
@@ -190,6 +196,7 @@ def _model_options():
             "widths of the hidden layers ([] gives a linear softmax model)",
             lambda n, v: check_hidden_sizes(v, n),
             cli="--hidden",
+            cli_help="widths of the hidden layers (none gives a linear softmax model)",
             metavar="W1,W2,...",
             estimator="hidden_layer_sizes",
             estimator_default=(100,),
@@ -214,6 +221,8 @@ def _model_options():
             _choice(tuple(LOSSES)),
             ("cross_entropy", "mse"),
             cli_note="the command line trains classifiers: cross_entropy or mse",
+            cli_help="cross_entropy (softmax output) or mse (sigmoid outputs with squared error); the "
+            "regression and multilabel losses are fit's and the estimators'",
             estimator="loss",
             estimator_note="the classifier picks binary_cross_entropy itself for two classes and for "
             "multilabel targets; the regressor's default is squared_error",
@@ -265,6 +274,7 @@ def _training_options():
             "optimizer (or an mlp.optimizers instance in Python)",
             _choice(tuple(OPTIMIZERS), instance_of=Optimizer),
             tuple(OPTIMIZERS),
+            cli_help="the optimizer",
             estimator="solver",
             estimator_note="'sgd' is scikit-learn's: momentum (nesterov with nesterovs_momentum); 'adam' "
             "takes beta_1, beta_2, epsilon; 'lbfgs' runs SciPy's L-BFGS-B on the whole set",
@@ -278,6 +288,9 @@ def _training_options():
             + ")",
             lambda n, v: _number(n, v, low_inclusive=False, none_ok=True),
             cli="--lr",
+            cli_help="base learning rate (default: the optimizer's, "
+            + ", ".join(f"{k} {v:g}" for k, v in DEFAULT_LEARNING_RATES.items())
+            + ")",
             metavar="LR",
             estimator="learning_rate_init",
             estimator_default=0.001,
@@ -288,6 +301,7 @@ def _training_options():
             None,
             f"momentum of momentum/nesterov (None: {DEFAULT_MOMENTUM})",
             lambda n, v: _number(n, v, high=1.0, none_ok=True),
+            cli_help=f"momentum of momentum/nesterov (default: {DEFAULT_MOMENTUM})",
             estimator="momentum",
             estimator_default=DEFAULT_MOMENTUM,
             cpp="momentum",
@@ -298,6 +312,8 @@ def _training_options():
             f"L2 penalty (lambda/2)||W||^2; decoupled for adamw (None: "
             f"{ADAMW_WEIGHT_DECAY} for adamw, else 0)",
             lambda n, v: _number(n, v, none_ok=True),
+            cli_help=f"L2 penalty (lambda/2)||W||^2; decoupled for adamw (default: {ADAMW_WEIGHT_DECAY} "
+            "for adamw, else 0)",
             estimator="alpha",
             estimator_default=0.0001,
             estimator_note="scaled as scikit-learn does: weight_decay = alpha / rows per step "
@@ -318,6 +334,7 @@ def _training_options():
             None,
             "clip each gradient element to [-v, v] (None: off)",
             lambda n, v: _number(n, v, low_inclusive=False, none_ok=True),
+            cli_help="clip each gradient element to [-v, v] (default: off)",
             estimator="clip_value",
             cpp="clip_value",
         ),
@@ -326,6 +343,7 @@ def _training_options():
             None,
             "clip the global gradient norm (None: off)",
             lambda n, v: _number(n, v, low_inclusive=False, none_ok=True),
+            cli_help="clip the global gradient norm (default: off)",
             estimator="clip_norm",
             cpp="clip_norm",
         ),
@@ -336,6 +354,9 @@ def _training_options():
             "shift=2,rotation=10,scale=0.1,shear=10,elastic_alpha=34,elastic_sigma=4 (pixels, degrees, relative "
             "size; image_shape=28x28), or a dict or mlp.augment.Augment in Python; None: off",
             lambda n, v: check_augment(v, n),
+            cli_help="distort every training batch afresh: 'default', or fields such as "
+            "shift=2,rotation=10,scale=0.1,shear=10,elastic_alpha=34,elastic_sigma=4 (pixels, degrees, relative "
+            "size; image_shape=28x28) (default: off)",
             metavar="SPEC",
         ),
         Option(
@@ -343,6 +364,8 @@ def _training_options():
             None,
             "largest norm of each hidden unit's incoming weights, enforced after every step (None: off)",
             lambda n, v: _number(n, v, low_inclusive=False, none_ok=True),
+            cli_help="largest norm of each hidden unit's incoming weights, enforced after every step "
+            "(default: off)",
             metavar="C",
         ),
         Option(
@@ -358,6 +381,7 @@ def _training_options():
             "learning-rate schedule (or an mlp.schedules instance in Python)",
             _choice(tuple(SCHEDULES), instance_of=Schedule),
             tuple(SCHEDULES),
+            cli_help="learning-rate schedule",
             estimator="learning_rate",
             estimator_default="constant",
             estimator_note="also scikit-learn's 'invscaling' and 'adaptive' "
@@ -434,6 +458,8 @@ def _loop_options():
             "seed of the weights, shuffling and dropout (None: draw one, record it in "
             "model.config['seed'] and print it with verbose)",
             lambda n, v: check_seed(v, n),
+            cli_help="seed of the weights, shuffling and dropout (default: draw one and print it, "
+            "to repeat the run with --seed N)",
             metavar="N",
             estimator="random_state",
             cpp="seed",
@@ -451,6 +477,7 @@ def _loop_options():
             _progress,
             cli_default="auto",
             cli_note="a terminal user sees a bar; a pipe or log does not",
+            cli_help="a progress bar per epoch: auto (when stderr is a terminal), yes or no",
         ),
         Option(
             "engine",
@@ -466,6 +493,7 @@ def _loop_options():
             "BLAS threads while training (None: chosen per epoch from the idle cores)",
             _n_threads,
             cli="--threads",
+            cli_help="BLAS threads while training (default: chosen per epoch from the idle cores)",
             metavar="N",
             estimator="n_threads",
         ),

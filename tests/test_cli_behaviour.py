@@ -175,7 +175,7 @@ def test_seed_is_drawn_printed_and_repeatable(capsys, mnist_dir, tmp_path):
     )
     out = capsys.readouterr().out
     seed = mlp.load(tmp_path / "b.npz").config["seed"]
-    assert code == 0 and f"pass seed={seed} to repeat this run" in out
+    assert code == 0 and f"pass --seed {seed} to repeat this run" in out
 
 
 def test_gitignore_covers_the_default_outputs():

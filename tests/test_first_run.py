@@ -63,3 +63,42 @@ def test_python_m_mlp_options_keeps_stderr_empty():
     header = _run("-m", "mlp.options", "--cpp-header")
     assert header.returncode == 0 and header.stderr == ""
     assert header.stdout == (REPO_ROOT / "cpp" / "src" / "train_defaults.hpp").read_text()
+
+
+def _subcommand(name):
+    from mlp.cli import build_parser
+
+    return build_parser()[1][name]
+
+
+@pytest.mark.parametrize("command", ["train", "download"])
+def test_every_option_has_help_and_says_its_default_at_most_once(command):
+    parser = _subcommand(command)
+    formatter = parser._get_formatter()
+    for action in parser._actions:
+        text = formatter._expand_help(action) if action.help else ""
+        assert text.strip(), f"{action.option_strings} has no help"
+        assert text.count("(default") <= 1, text
+        assert "None" not in text and "True, False" not in text, text  # flags, not Python
+        assert f"mlp {command} --help" not in text, text
+
+
+def test_every_loss_the_help_names_is_accepted():
+    from mlp.losses import LOSSES
+
+    parser = _subcommand("train")
+    loss = next(action for action in parser._actions if action.dest == "loss")
+    named = {name for name in LOSSES if name in loss.help}
+    assert named and named <= set(loss.choices)
+    for name in loss.choices:
+        assert parser.parse_args(["--loss", name]).loss == name
+
+
+def test_the_recipe_banner_shows_the_settings_of_this_run(capsys, mnist_dir):
+    from mlp.cli import main
+
+    flags = ["--data", str(mnist_dir), "--limit", "200", "--no-save", "--seed", "0", "--log-every", "0"]
+    assert main(["train", "--recipe", "classic_fullbatch", "--epochs", "2", "--hidden", "16", *flags]) == 0
+    banner = capsys.readouterr().out.splitlines()[0]
+    assert banner.startswith("recipe classic_fullbatch with --epochs, --hidden: 784-16-10 relu")
+    assert banner.endswith(", 2 epochs") and "100" not in banner and "sgd 0.1" in banner

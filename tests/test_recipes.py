@@ -82,7 +82,8 @@ def test_mlp_train_takes_a_recipe_and_explicit_flags_override_it(capsys, tmp_pat
     args = ["train", "--data", folder, "--limit", "500", "--no-save", "--progress", "no", "--seed", "0"]
     assert main([*args, "--recipe", "classic_fullbatch", "--epochs", "2"]) == 0
     text = capsys.readouterr().out
-    assert "recipe classic_fullbatch:" in text and "784 -> 128 relu" in text and "epoch 2/2" in text
+    assert "recipe classic_fullbatch with --epochs: 784-128-10 relu" in text and "2 epochs" in text
+    assert "784 -> 128 relu" in text and "epoch 2/2" in text
     out_file = tmp_path / "m.npz"
     assert (
         main(
@@ -109,7 +110,7 @@ def test_mlp_train_takes_a_recipe_and_explicit_flags_override_it(capsys, tmp_pat
         == 0
     )
     text = capsys.readouterr().out
-    assert "recipe classic_sigmoid_mse:" in text
+    assert "recipe classic_sigmoid_mse with --epochs, --hidden: 784-32-10 sigmoid, loss mse" in text
     assert "784 -> 32 sigmoid -> 10 sigmoid" in text  # the recipe's activation and loss, the flag's width
     model = mlp.load(out_file)
     assert (
