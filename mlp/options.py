@@ -572,7 +572,7 @@ def cpp_header():
         f"constexpr bool kShuffle = {_cpp_value(o['shuffle'].default, 'bool')};",
         "",
         "// What a model file may hold (mlp.options.MAX_*): refused before training, accepted by every reader.",
-        f"constexpr double kMaxWidth = {float(MAX_WIDTH)!r};",
+        f"constexpr long long kMaxWidth = {MAX_WIDTH};",
         f"constexpr unsigned kMaxHiddenLayers = {MAX_HIDDEN_LAYERS};",
         f"constexpr unsigned long long kMaxMetadataBytes = {MAX_METADATA_BYTES}ULL;",
         "",

@@ -31,7 +31,7 @@ constexpr long long kSeed = -1;  // < 0: draw a seed and print it (fit's seed=No
 constexpr bool kShuffle = true;
 
 // What a model file may hold (mlp.options.MAX_*): refused before training, accepted by every reader.
-constexpr double kMaxWidth = 100000000.0;
+constexpr long long kMaxWidth = 100000000;
 constexpr unsigned kMaxHiddenLayers = 1000;
 constexpr unsigned long long kMaxMetadataBytes = 16777216ULL;
 
