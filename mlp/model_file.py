@@ -142,12 +142,18 @@ def _clip(text, limit) -> str:
 
 # ---- writing ------------------------------------------------------------------------------------
 def param_arrays(params, prefix=""):
-    """{"W0": W0, "b0": b0, ...} as C-contiguous host arrays (`prefix` goes before each name)."""
+    """{"W0": W0, "b0": b0, ...} as C-contiguous little-endian host arrays, as the format stores them
+    (`prefix` goes before each name)."""
     arrays = {}
     for index, (W, b) in enumerate(params):
-        arrays[f"{prefix}W{index}"] = np.ascontiguousarray(W)
-        arrays[f"{prefix}b{index}"] = np.ascontiguousarray(b)
+        arrays[f"{prefix}W{index}"] = _little_endian(W)
+        arrays[f"{prefix}b{index}"] = _little_endian(b)
     return arrays
+
+
+def _little_endian(array):
+    array = np.asarray(array)
+    return np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<"))
 
 
 def write_archive(path, arrays, metadata):
@@ -323,6 +329,11 @@ class Archive:
         info = self._info(key)
         with _zip_errors(self.where, f"reading {key}"), self._zip.open(info) as stream:
             got_descr, fortran, got_shape, header_bytes = _npy_header(stream, f"{self.where}: {key}")
+        if got_descr != descr and got_descr == ">" + descr[1:]:  # the right type, the wrong byte order
+            raise ModelFileError(
+                f"{self.where}: {key} is big-endian {_dtype_text(descr)} ({got_descr!r}); the format stores "
+                f"little-endian ({descr!r}): write the arrays with numpy as array.astype({descr!r})"
+            )
         if got_descr != descr:
             raise ModelFileError(
                 f"{self.where}: {key} has dtype {_dtype_text(got_descr)}, expected {_dtype_text(descr)}"

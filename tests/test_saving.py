@@ -481,3 +481,26 @@ def test_saving_into_a_missing_folder_names_the_file_asked_for(tmp_path, trained
     model, _, _ = trained
     with pytest.raises(FileNotFoundError, match=r"cannot write .*missing/m\.npz: the folder does not exist"):
         model.save(tmp_path / "missing" / "m.npz")
+
+
+def test_a_big_endian_array_is_named_as_such(tmp_path, trained):
+    """Once "W0 has dtype float32 ('>f4'), expected float32": the byte order was the difference."""
+    model, _, _ = trained
+    with np.load(model.save(tmp_path / "m.npz"), allow_pickle=False) as archive:
+        arrays = {key: archive[key] for key in archive.files}
+    np.savez(tmp_path / "big.npz", **dict(arrays, W1=arrays["W1"].astype(">f4")))
+    message = r"W1 is big-endian float32 \('>f4'\); the format stores little-endian \('<f4'\)"
+    with pytest.raises(ModelFileError, match=message):
+        mlp.load(tmp_path / "big.npz")
+
+
+def test_big_endian_parameters_are_written_little_endian(tmp_path, trained):
+    """The format stores '<f4' / '<f8' whatever the byte order of the arrays handed to the writer."""
+    from mlp.model_file import save_model_file
+
+    model, X, _ = trained
+    params = [(W.astype(">f4"), b.astype(">f4")) for W, b in model.get_weights()]
+    loaded = mlp.load(save_model_file(tmp_path / "m.npz", params, model.metadata()))
+    with np.load(tmp_path / "m.npz", allow_pickle=False) as archive:
+        assert {archive[key].dtype.str for key in archive.files if key != "metadata"} == {"<f4"}
+    np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
