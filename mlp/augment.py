@@ -33,7 +33,8 @@ from functools import lru_cache
 
 import numpy as np
 
-from ._array_api import from_host, get_namespace, is_numpy_namespace
+from ._array_api import dtype_name, from_host, get_namespace, is_numpy_namespace
+from ._validation import as_array
 
 __all__ = [
     "Augment",
@@ -351,14 +352,33 @@ def apply_generic(X, affine, noise, spec, *, xp):
 def augment(X, spec=None, *, seed=None, rng=None):
     """A randomly distorted copy of the images X (n, H*W): parameters drawn from `rng` or
     `np.random.default_rng(seed)`, in X's namespace, device and dtype. spec: as `check_augment`
-    takes it (None: the defaults)."""
+    takes it (None: the defaults). A list or tuple of rows becomes a NumPy array, as in `mlp.fit`."""
     spec = Augment() if spec is None else check_augment(spec)
     if spec is None:
         raise ValueError("augment(X, spec) needs a spec; 'none' turns augmentation off only in fit")
+    X = _images(X, spec)
     if rng is None:
         rng = np.random.default_rng(seed)
     affine, noise = draw(spec, rng, X.shape[0])
     return apply(X, affine, noise, spec)
+
+
+def _images(X, spec):
+    """X as `augment` takes it: any array-API array, or a list/tuple of rows made a NumPy array (as
+    `mlp.fit` does); a TypeError or ValueError says what is wrong with anything else."""
+    X = as_array(X, "X")
+    kind = dtype_name(X.dtype)
+    if kind == "bool" or not kind.startswith(("float", "int", "uint")):
+        raise TypeError(
+            f"augment needs X of real numbers (float or integer pixels), got dtype {kind}; pass an array "
+            "or a list of rows of numbers"
+        )
+    if len(X.shape) != 2:
+        raise ValueError(
+            f"augment needs X of shape (n_images, {spec.n_features}): one row of "
+            f"{spec.image_shape[0]}x{spec.image_shape[1]} pixels per image, got shape {tuple(X.shape)}"
+        )
+    return X
 
 
 def _check_batch(X, affine, noise, spec):

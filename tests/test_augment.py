@@ -374,3 +374,21 @@ def test_augmentation_helps_on_a_small_subset():
             ]
         )
     assert scores["default"] > scores[None] + 0.02, scores
+
+
+def test_augment_takes_lists_as_fit_does_and_says_what_it_takes():
+    """A list once raised AttributeError ('list' object has no attribute 'shape')."""
+    X = np.random.default_rng(0).random((2, 784))
+    reference = A.augment(X, A.Augment(), seed=3)
+    np.testing.assert_array_equal(A.augment(X.tolist(), A.Augment(), seed=3), reference)
+    np.testing.assert_array_equal(A.augment(tuple(map(tuple, X)), A.Augment(), seed=3), reference)
+    with pytest.raises(TypeError, match=r"augment needs X of real numbers .* got dtype bool"):
+        A.augment(np.zeros((2, 784), dtype=bool))
+    with pytest.raises(TypeError, match=r"augment needs X of real numbers .* got dtype str"):
+        A.augment([["0"] * 784])
+    with pytest.raises(TypeError, match="X could not be converted to an array"):
+        A.augment([[0.0] * 784, [0.0]])
+    with pytest.raises(TypeError, match="X is None"):
+        A.augment(None)
+    with pytest.raises(ValueError, match=r"augment needs X of shape \(n_images, 784\).* got shape \(784,\)"):
+        A.augment(X[0].tolist())
