@@ -341,15 +341,46 @@ def augment_rows(X, rows, affine, noise, basis_y, basis_x, alpha, height, width,
 
 
 # ---- compile up front --------------------------------------------------------------------------------
-def warmup(dtype=np.float32):
+def warmup(dtype=np.float32, on_compile=None):
     """Run every kernel once on tiny arrays of ``dtype`` (float32 or float64), with scalars of the
     types a training loop passes (Python float/int/bool), so that compilation or cache loading
     happens now.  Returns the seconds it took.
+
+    ``on_compile``: called once, without arguments, just before the first kernel that Numba has to
+    compile (found neither in this process nor in its on-disk cache); never when all of them load,
+    so a caller can tell its user why the first run waits.
     """
     dtype = np.dtype(dtype)
     if dtype not in _FLOATS:
         raise TypeError(f"kernels work on float32 or float64 arrays, not {dtype}")
     start = time.perf_counter()
+    if on_compile is None:
+        _call_every_kernel(dtype)
+    else:
+        with _on_first_compile(on_compile):
+            _call_every_kernel(dtype)
+    return time.perf_counter() - start
+
+
+def _on_first_compile(notify):
+    """A context in which ``notify()`` is called at the start of the first compilation, once. Numba
+    announces "numba:compile" after a cache miss only, so loading from its cache stays silent."""
+    from numba.core import event  # not at the top: _config checks the environment before Numba loads
+
+    class FirstCompile(event.Listener):
+        def on_start(self, data):
+            nonlocal notify
+            first, notify = notify, None
+            if first is not None:
+                first()
+
+        def on_end(self, data):
+            pass
+
+    return event.install_listener("numba:compile", FirstCompile())
+
+
+def _call_every_kernel(dtype):
     X = np.linspace(-1.0, 1.0, 12).reshape(4, 3).astype(dtype)
     y = np.array([0, 1, 2, 0], dtype=np.int64)
     idx = np.array([3, 1], dtype=np.int64)
@@ -397,4 +428,3 @@ def warmup(dtype=np.float32):
             2,
             np.empty_like(image),
         )
-    return time.perf_counter() - start

@@ -8,6 +8,7 @@ per-step work in an engine of `mlp.engines`.
 from __future__ import annotations
 
 import os
+import sys
 
 import numpy as np
 
@@ -19,8 +20,7 @@ from ._memory import check_training_memory
 from ._validation import check_features, check_labels, check_targets
 from .augment import check_images
 from .engines import TrainingError, make_trainer
-from .engines.checkpoints import load_checkpoint, same_options, save_checkpoint
-from .engines.numba_trainer import NumbaTrainer
+from .engines.checkpoints import check_checkpoint_path, load_checkpoint, same_options, save_checkpoint
 from .initializers import default_init, initial_parameters
 from .loop import Best, Stopping, run_epochs
 from .losses import takes_class_indices
@@ -222,6 +222,7 @@ def fit(
         model,
         X,
         engine=o["engine"],
+        on_compile=_say_compiling if o["verbose"] and _distributed.is_root(comm) else None,
         optimizer=opt,
         learning_rate=learning_rate,
         schedule=sched,
@@ -238,7 +239,7 @@ def fit(
         label_smoothing=o["label_smoothing"],
     )
     if parallel is not None:
-        parallel.check_batches(X.shape[0], o["batch_size"], empty_parts=isinstance(trainer, NumbaTrainer))
+        parallel.check_batches(X.shape[0], o["batch_size"], empty_parts=trainer.takes_empty_batch_parts)
         trainer.parallel = parallel
     stopping = Stopping(
         patience=o["patience"] if o["early_stopping"] else None,
@@ -288,6 +289,13 @@ def fit(
     if o["early_stopping"] and best.params is not None:
         model.best_epoch = best.epoch + 1
     return model
+
+
+def _say_compiling():
+    print(COMPILING, file=sys.stderr, flush=True)
+
+
+COMPILING = "compiling the Numba kernels (a few seconds, once: later runs load them from Numba's cache)"
 
 
 def _check_callbacks(callbacks):

@@ -102,3 +102,23 @@ def test_the_recipe_banner_shows_the_settings_of_this_run(capsys, mnist_dir):
     banner = capsys.readouterr().out.splitlines()[0]
     assert banner.startswith("recipe classic_fullbatch with --epochs, --hidden: 784-16-10 relu")
     assert banner.endswith(", 2 epochs") and "100" not in banner and "sgd 0.1" in banner
+
+
+FIT_ONE_EPOCH = (
+    "import mlp; from tests.helpers import blobs; X, y = blobs(); "
+    "mlp.fit(X, y, hidden_sizes=[4], epochs=1, seed=0, verbose={verbose})"
+)
+
+
+def test_the_first_fit_says_once_that_it_compiles_the_kernels(tmp_path):
+    pytest.importorskip("numba")
+    import os
+
+    from mlp.training import COMPILING
+
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "numba-cache")}  # nothing compiled there yet
+    first = _run("-c", FIT_ONE_EPOCH.format(verbose=1), env=env)
+    assert first.returncode == 0, first.stderr
+    assert first.stderr.count(COMPILING) == 1 and COMPILING not in first.stdout
+    again = _run("-c", FIT_ONE_EPOCH.format(verbose=1), env=env)
+    assert again.returncode == 0 and again.stderr == "", again.stderr  # loaded from the cache

@@ -1,5 +1,7 @@
 """Training engines: the objects that run epochs over a model's parameters, and the choice between them.
 
+    base.BaseTrainer            the epoch and the step every engine shares (batches, random numbers,
+                                schedule, MPI reduction, gradient norms, max-norm, logs)
     generic.Trainer             the array-API step (NumPy, CuPy, array-api-strict, ...)
     numba_trainer.NumbaTrainer  the same step on NumPy through the fused kernels of mlp_kernels
     checkpoints                 the training state written to and read from disk
@@ -10,23 +12,25 @@
 from __future__ import annotations
 
 from . import numba_trainer
-from .generic import Trainer, TrainingError, check_finite
+from .base import BaseTrainer, TrainingError, check_finite
+from .generic import Trainer
 
 ENGINES = ("auto", "numba", "xp")
 
-__all__ = ["ENGINES", "Trainer", "TrainingError", "check_finite", "choose_engine", "make_trainer"]
+__all__ = ["ENGINES", "BaseTrainer", "Trainer", "TrainingError", "check_finite", "choose_engine", "make_trainer"]
 
 
-def choose_engine(engine, X, optimizer, loss):
+def choose_engine(engine, X, optimizer, loss, *, on_compile=None):
     """The Trainer class for `engine` on data like X: the Numba one for NumPy float input when Numba
     is installed ("auto"), always ("numba", an error saying why when it cannot), or never ("xp").
-    The Numba kernels compile (or load their cache) here, outside the loop."""
+    The Numba kernels compile (or load their cache) here, outside the loop; on_compile() is called
+    once before they compile (not when they load from the cache)."""
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {', '.join(map(repr, ENGINES))}, got {engine!r}")
     if engine == "xp":
         return Trainer
     if numba_trainer.supports(X, optimizer, loss):
-        numba_trainer.warmup(X.dtype)
+        numba_trainer.warmup(X.dtype, on_compile)
         return numba_trainer.NumbaTrainer
     if engine == "numba":
         error = numba_trainer.import_error()
@@ -36,6 +40,7 @@ def choose_engine(engine, X, optimizer, loss):
     return Trainer
 
 
-def make_trainer(model, X, *, engine="auto", **options):
-    """A Trainer for `model` on data like X, chosen by `choose_engine`; options are Trainer's keywords."""
-    return choose_engine(engine, X, options["optimizer"], model.loss)(model, **options)
+def make_trainer(model, X, *, engine="auto", on_compile=None, **options):
+    """A Trainer for `model` on data like X, chosen by `choose_engine` (on_compile: see there);
+    options are Trainer's keywords."""
+    return choose_engine(engine, X, options["optimizer"], model.loss, on_compile=on_compile)(model, **options)

@@ -1,4 +1,4 @@
-"""The Numba engine: the same training step as `Trainer`, on NumPy arrays, through `mlp_kernels`.
+"""The Numba engine: the step of `mlp.engines.base.BaseTrainer` on NumPy arrays, through `mlp_kernels`.
 
 What changes is only where memory goes. All parameters live in one flat buffer (every weight
 matrix, then every bias), and so do their gradients and the optimizer's moments, so an optimizer
@@ -7,18 +7,21 @@ buffers allocated once; matrix products stay in BLAS (`np.matmul(..., out=...)`)
 elementwise is a fused kernel. The model's `params` become views into the flat buffer, so
 checkpoints, early stopping and the model's own methods see the same arrays.
 
-The random numbers are drawn exactly as the generic path draws them (one permutation per epoch, one
-float64 uniform per dropout unit), so both engines train the same network from the same seed.
+The epoch, the random numbers (one permutation per epoch, one float64 uniform per dropout unit), the
+step count, max-norm and the MPI reduction are the base's, so both engines train the same network
+from the same seed; label smoothing is `mlp.losses.smooth_labels` applied to the kernel's results.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
 
+from .. import losses
 from ..augment import Prefetcher, apply_kernel
-from .generic import Trainer, check_finite
+from .base import BaseTrainer
 
 try:  # Numba is an optional dependency (the extra mlp-from-scratch[numba])
     import mlp_kernels
@@ -56,9 +59,10 @@ def import_error():
     return _IMPORT_ERROR
 
 
-def warmup(dtype):
-    """Compile the kernels for `dtype` (or load them from Numba's cache) before the first epoch."""
-    mlp_kernels.warmup(dtype)
+def warmup(dtype, on_compile=None):
+    """Compile the kernels for `dtype` (or load them from Numba's cache) before the first epoch;
+    on_compile() is called first when they have to be compiled."""
+    mlp_kernels.warmup(dtype, on_compile=on_compile)
 
 
 def unsupported_reason(X, optimizer):
@@ -73,15 +77,17 @@ def unsupported_reason(X, optimizer):
     return None
 
 
-class NumbaTrainer(Trainer):
-    """A `Trainer` whose epoch runs on fused Numba kernels over preallocated NumPy buffers."""
+class NumbaTrainer(BaseTrainer):
+    """The engine whose steps run on fused Numba kernels over preallocated NumPy buffers."""
+
+    takes_empty_batch_parts = True  # a rank with no row of a batch adds zeros and joins the allreduce
 
     def __init__(self, model, **options):
         super().__init__(model, **options)
         dtype = model.params[0][0].dtype
         self.dtype = dtype
         sizes = model.layer_sizes
-        shapes_W = [(a, b) for a, b in zip(sizes[:-1], sizes[1:])]
+        shapes_W = [(a, b) for a, b in itertools.pairwise(sizes)]
         shapes_b = [(b,) for b in sizes[1:]]
         self.n_weights = sum(a * b for a, b in shapes_W)
         total = self.n_weights + sum(b for (b,) in shapes_b)
@@ -98,10 +104,10 @@ class NumbaTrainer(Trainer):
 
         self.flat = np.empty(total, dtype=dtype)
         W_views, b_views = views(self.flat)
-        for (W, b), W_view, b_view in zip(model.params, W_views, b_views):
+        for (W, b), W_view, b_view in zip(model.params, W_views, b_views, strict=True):
             W_view[...] = W
             b_view[...] = b
-        model.params = list(zip(W_views, b_views))
+        model.params = list(zip(W_views, b_views, strict=True))
         self.flat_params = [p for pair in model.params for p in pair]
 
         self.grad_flat = np.zeros(total, dtype=dtype)
@@ -115,7 +121,7 @@ class NumbaTrainer(Trainer):
         self.state = []
         for buffer in self.state_flat:
             W_state, b_state = views(buffer)
-            self.state += [p for pair in zip(W_state, b_state) for p in pair]
+            self.state += [p for pair in zip(W_state, b_state, strict=True) for p in pair]
 
         self.code = mlp_kernels.ACTIVATION_CODES[model.activation]
         self.loss_kernel = getattr(kernels, _LOSS_KERNELS[model.loss])
@@ -159,7 +165,6 @@ class NumbaTrainer(Trainer):
         self._buffers_for = (batch, n_features)
         self._view_cache = {}
 
-    # ---- one epoch ------------------------------------------------------------------------------
     def prepare_data(self, X, y_index):
         """C-contiguous X and int64 labels (regression: targets (n, k) in the model's dtype), so the
         kernels never see strides (a copy only if needed), checked once here: the loop calls the
@@ -185,107 +190,66 @@ class NumbaTrainer(Trainer):
         self._prepared = (X, y_index)
         return X, y_index
 
-    def run_epoch(self, X, y_index):
-        X, y_index = self.prepare_data(X, y_index)  # free when fit already prepared them
-        model, rng = self.model, self.rng
-        n = X.shape[0]
-        step_size, steps = self._begin_epoch(n)
-        self._allocate(step_size, X.shape[1])
-        order = rng.permutation(n) if self.shuffle and steps > 1 else None
-        key = self.augment_key()
+    # ---- what the base asks of an engine --------------------------------------------------------
+    def _epoch_batches(self, X, y_index, order, key, spans):
+        start, stop, _, _ = spans[0]
+        self._allocate(stop - start, X.shape[1])
         augmented = None
         if key is not None:  # made one step ahead in a background thread (the kernel releases the GIL)
             augmented = iter(
-                Prefetcher(self._augmenting(X, order, key, step_size), steps, background=self.prefetch)
+                Prefetcher(self._augmenting(X, order, key, spans), len(spans), background=self.prefetch)
             )
         try:
-            return self._run_steps(X, y_index, order, augmented, step_size, steps)
+            for _, _, lo, hi in spans:
+                rows = hi - lo
+                if order is None:
+                    X_batch, y_batch = X[lo:hi], y_index[lo:hi]
+                else:
+                    X_batch, y_batch = self.X_batch[:rows], self.y_batch[:rows]
+                    if augmented is None:
+                        kernels.gather_rows(X, order[lo:hi], X_batch)
+                    if self.regression:
+                        kernels.gather_rows(y_index, order[lo:hi], y_batch)
+                    else:
+                        kernels.gather_labels(y_index, order[lo:hi], y_batch)
+                if augmented is not None:
+                    X_batch = next(augmented)
+                yield X_batch, y_batch
         finally:
             if augmented is not None:
                 augmented.close()
 
-    def _augmenting(self, X, order, key, step_size):
+    def _augmenting(self, X, order, key, spans):
         """make(step) for the Prefetcher: the augmented rows of `step` (this rank's part over MPI)
         written into one of the two buffers, gathered through `order` (None: in order)."""
-        n, spec = X.shape[0], self.augment
-        rows_of = order if order is not None else np.arange(n, dtype=np.int64)
-        batches = [(start, min(start + step_size, n)) for start in range(0, n, step_size)]
-        # this rank's rows of every batch, found here: the worker thread must not call part(), which
-        # records the share of the step being trained
-        parts = batches if self.parallel is None else [self.parallel.part(*batch) for batch in batches]
+        rows_of = order if order is not None else np.arange(X.shape[0], dtype=np.int64)
 
         def make(step):
-            (start, stop), (first, last) = batches[step], parts[step]
-            affine, noise = self.augmenter.params(key, step, stop - start, (first - start, last - start))
-            out = self.X_augmented[step % 2][: last - first]
-            apply_kernel(kernels.augment_rows, X, rows_of[first:last], affine, noise, spec, out)
+            start, stop, lo, hi = spans[step]
+            affine, noise = self.augmenter.params(key, step, stop - start, (lo - start, hi - start))
+            out = self.X_augmented[step % 2][: hi - lo]
+            apply_kernel(kernels.augment_rows, X, rows_of[lo:hi], affine, noise, self.augment, out)
             return out
 
         return make
 
-    def _run_steps(self, X, y_index, order, augmented, step_size, steps):
-        model, n = self.model, X.shape[0]
-        step_losses = np.empty(steps)
-        correct = 0
-        lr = self.learning_rate
-        if self.log_gradients:
-            grad_sums = [0.0] * len(model.params)
-            weights_before = [W.copy() for W, _ in model.params]
-        for step in range(steps):
-            start, stop = step * step_size, min((step + 1) * step_size, n)
-            batch_rows = stop - start
-            if self.parallel is not None:  # this rank's part of the global batch
-                start, stop = self.parallel.part(start, stop)
-            rows = stop - start
-            if order is None:
-                X_batch, y_batch = X[start:stop], y_index[start:stop]
-            else:
-                X_batch, y_batch = self.X_batch[:rows], self.y_batch[:rows]
-                if augmented is None:
-                    kernels.gather_rows(X, order[start:stop], X_batch)
-                if self.regression:
-                    kernels.gather_rows(y_index, order[start:stop], y_batch)
-                else:
-                    kernels.gather_labels(y_index, order[start:stop], y_batch)
-            if augmented is not None:
-                X_batch = next(augmented)
-            loss_sum, n_correct = self._step_gradients(X_batch, y_batch, rows, batch_rows)
-            if self.parallel is not None:  # the global batch's mean gradient, on every rank
-                self.parallel.sum_gradients(self.grad_flat)
-            if self.log_gradients:
-                for layer, (W, _) in enumerate(model.params):
-                    grad_sums[layer] += math.sqrt(
-                        kernels.processed_grad_sq_norm(
-                            self.grad_W[layer].reshape(-1), W.reshape(-1), model.l2, math.inf
-                        )
-                    )
-            if model.l2:  # the penalty of the weights the gradient was taken at
-                weights = self.flat[: self.n_weights]
-                loss_sum += rows * 0.5 * model.l2 * float(np.dot(weights, weights))
-            self.step_count += 1
-            lr = self.schedule.lr(self.epoch, step)
-            self._update(lr)
-            if self.max_norm is not None:
-                _max_norm(model.params, self.max_norm)
-            step_losses[step] = loss_sum
-            correct += n_correct
-            if self.on_step is not None:
-                self.on_step(1)
+    def _dropout_buffers(self, rows):
+        """The uniforms themselves, in the float64 buffers the dropout kernels read."""
+        return self.draw_dropout_uniforms(self._views(rows)[2] or [])  # [] without hidden layers
 
-        if self.parallel is not None:  # every rank checks and reports the sums over all ranks
-            step_losses, correct = self.parallel.sum_epoch(step_losses, correct)
-        check_finite(step_losses, epoch=self.epoch, lr=lr)
-        self.epoch += 1
-        logs = {"epoch": self.epoch, "loss": float(step_losses.sum() / n), "lr": lr}
-        if not self.regression:
-            logs["accuracy"] = correct / n
-        if self.log_gradients:
-            logs["grad_norm"] = [total / steps for total in grad_sums]
-            logs["update_norm"] = [
-                float(np.linalg.norm(W - W0)) for (W, _), W0 in zip(model.params, weights_before)
-            ]
-            logs["weight_norm"] = [float(np.linalg.norm(W)) for W, _ in model.params]
-        return logs
+    def _reduce_gradients(self, parallel):
+        parallel.sum_gradients(self.grad_flat)
+
+    def _weight_gradient_norms(self):
+        model = self.model
+        return [
+            math.sqrt(
+                kernels.processed_grad_sq_norm(
+                    self.grad_W[layer].reshape(-1), W.reshape(-1), model.l2, math.inf
+                )
+            )
+            for layer, (W, _) in enumerate(model.params)
+        ]
 
     def _views(self, rows):
         """Row views of the batch buffers for a batch of `rows` (cached: at most two sizes an epoch)."""
@@ -305,15 +269,18 @@ class NumbaTrainer(Trainer):
             self._view_cache[rows] = views
         return views
 
-    def _step_gradients(self, X_batch, y_batch, rows, batch_rows=None):
+    def _gradients(self, X_batch, y_batch, batch_rows, dropout):
         """Forward and backward over one mini-batch into grad_flat; returns (loss sum, n correct).
 
-        The gradient is the loss sum over the `rows` divided by batch_rows (default rows): over MPI,
-        this rank's share of the mean over the whole global batch. The L2 term is not added here: the
-        update kernels add l2 * W to the weight gradients."""
-        params, last, code = self.model.params, len(self.model.params) - 1, self.code
-        scale = 1.0 / (batch_rows or rows)
-        Z, D, U, dA_views, dZ = self._views(rows)
+        The gradient is the loss sum over the rows divided by batch_rows: over MPI, this rank's share
+        of the mean over the whole global batch. The L2 term's gradient is not added here: the update
+        kernels add l2 * W to the weight gradients (its loss is added here, at the weights the
+        gradient was taken at)."""
+        model = self.model
+        params, last, code, rows = model.params, len(model.params) - 1, self.code, X_batch.shape[0]
+        scale = 1.0 / batch_rows
+        Z, D, _, dA_views, dZ = self._views(rows)
+        U = dropout
         A = X_batch
         inputs = [A]
         for layer in range(last):
@@ -321,8 +288,7 @@ class NumbaTrainer(Trainer):
             np.matmul(A, W, out=Z[layer])
             kernels.bias_activation_forward(Z[layer], b, code)
             A = Z[layer]
-            if D is not None:
-                rng_fill(self.mask_rng, U[layer])
+            if U is not None:
                 D[layer][...] = A
                 kernels.dropout_forward(D[layer], U[layer], self.keep)
                 A = D[layer]
@@ -336,7 +302,9 @@ class NumbaTrainer(Trainer):
         else:
             loss_sum, n_correct = self.loss_kernel(Z[last], y_batch, scale, dZ)
             if self.label_smoothing:
-                loss_sum = _smooth_labels(Z[last], y_batch, scale, dZ, loss_sum, self.label_smoothing)
+                loss_sum, dZ[...] = losses.smooth_labels(
+                    Z[last], y_batch, loss_sum, dZ, self.label_smoothing, scale, xp=model._xp
+                )
         grad_W, grad_b = self.grad_W, self.grad_b
         kernels.bias_gradient(dZ, grad_b[last])
         for layer in range(last, -1, -1):
@@ -349,7 +317,11 @@ class NumbaTrainer(Trainer):
                 kernels.dropout_backward(dA, U[layer - 1])
             kernels.activation_backward(dA, Z[layer - 1], code, grad_b[layer - 1])  # also the bias gradient
             dZ = dA
-        return float(loss_sum), int(n_correct)
+        loss_sum = float(loss_sum)
+        if model.l2:  # the penalty of the weights the gradient was taken at
+            weights = self.flat[: self.n_weights]
+            loss_sum += rows * 0.5 * model.l2 * float(np.dot(weights, weights))
+        return loss_sum, int(n_correct)
 
     def _update(self, lr):
         """Clip, then apply the optimizer to the weight block and the bias block."""
@@ -397,34 +369,6 @@ class NumbaTrainer(Trainer):
             clip_value,
             scale,
         )
-
-
-def _smooth_labels(Z, y, scale, dZ, loss_sum, smoothing):
-    """Turn the softmax cross-entropy kernel's results (loss sum, dZ = (softmax - onehot) * scale) into
-    those of the smoothed targets t = (1 - e) onehot + e / K: per row the loss gains
-    e * (Z[y] - mean(Z)), and dZ = (softmax - t) * scale = dZ + e * scale * (onehot - 1 / K)."""
-    rows, k = Z.shape
-    picked = Z[np.arange(rows), y]
-    loss_sum = loss_sum + smoothing * (
-        float(picked.sum(dtype=np.float64)) - float(Z.sum(dtype=np.float64)) / k
-    )
-    dZ[np.arange(rows), y] += smoothing * scale
-    dZ -= smoothing * scale / k
-    return loss_sum
-
-
-def _max_norm(params, limit):
-    """mlp.layers.max_norm on NumPy arrays, in place: hidden units' incoming weight columns scaled
-    to norm `limit` where longer."""
-    for W, _ in params[:-1]:
-        norms = np.sqrt(np.einsum("ij,ij->j", W, W))
-        if norms.max(initial=0.0) > limit:
-            W *= (limit / np.maximum(norms, limit)).astype(W.dtype)
-
-
-def rng_fill(rng, out):
-    """Uniforms in [0, 1) into a float64 buffer, the same numbers as rng.random(out.shape)."""
-    rng.random(out=out)
 
 
 def _known_steps():
