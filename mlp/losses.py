@@ -43,12 +43,23 @@ def softmax_cross_entropy(Z, y, *, xp, label_smoothing=0.0):
     the mean of -sum_k target_k log softmax(Z)_k and the gradient (softmax(Z) - target) / n."""
     n, k = Z.shape
     target = one_hot(y, k, xp=xp, dtype=Z.dtype)
-    if label_smoothing:
-        target = (1.0 - label_smoothing) * target + label_smoothing / k
     logp = log_softmax(Z, xp=xp)
-    loss = -xp.sum(logp * target) / n
+    loss_sum = -xp.sum(logp * target)
     dZ = (xp.exp(logp) - target) / n
-    return loss, dZ
+    if label_smoothing:
+        loss_sum, dZ = smooth_labels(Z, y, loss_sum, dZ, label_smoothing, 1.0 / n, xp=xp)
+    return loss_sum / n, dZ
+
+
+def smooth_labels(Z, y, loss_sum, dZ, smoothing, scale, *, xp):
+    """Turn softmax cross-entropy's loss sum and gradient dZ = (softmax(Z) - onehot(y)) * scale into
+    those of the smoothed targets t = (1 - e) onehot(y) + e / K: per row the loss gains
+    e * (Z[y] - mean(Z)) and dZ becomes (softmax(Z) - t) * scale = dZ + e * scale * (onehot - 1 / K).
+    Every engine calls this one function (the Numba engine on its kernel's results)."""
+    k = Z.shape[1]
+    onehot = one_hot(y, k, xp=xp, dtype=Z.dtype)
+    loss_sum = loss_sum + smoothing * (xp.sum(onehot * Z) - xp.sum(Z) / k)
+    return loss_sum, dZ + (smoothing * scale) * (onehot - 1.0 / k)
 
 
 def sigmoid_mse(Z, y, *, xp):

@@ -1,0 +1,336 @@
+"""What every engine shares: the epoch and the step around an engine's own arithmetic.
+
+`BaseTrainer.run_epoch` walks the batches of an epoch, draws every random number (the epoch's
+permutation, the augmentation key, the dropout uniforms), asks the schedule for each step's rate,
+counts the steps, reduces the gradients over MPI ranks, logs gradient norms, applies the max-norm
+constraint, reads the per-step losses back once, checks that they are finite and writes the logs. An
+engine supplies only what differs (see the methods marked "engine"):
+
+    _epoch_batches(X, y, order, key, spans)   the batches of an epoch, gathered (and augmented)
+    _dropout_buffers(rows)                      where this step's dropout uniforms go
+    _gradients(X_batch, y_batch, ...)           forward and backward: loss sum, correct count
+    _reduce_gradients(parallel)                 the MPI sum of its gradient storage
+    _weight_gradient_norms()                    per-layer norms of the weight gradients
+    _update(lr)                                 clipping and the optimizer step on its parameters
+    _to_host(values)                            the epoch's per-step numbers, read back once
+
+Because both engines get their random numbers and their step boundaries from here, training the
+same model from the same seed draws the same numbers on every engine by construction.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from .. import layers
+from .._array_api import from_host, to_numpy
+from ..augment import BatchAugmenter
+from ..distributed import batch_part
+from ..losses import takes_class_indices
+
+
+class TrainingError(RuntimeError):
+    """Training diverged (the loss became NaN or infinite)."""
+
+
+def check_finite(step_losses, *, epoch, lr):
+    """Raise TrainingError naming the first step (1-based) whose loss was NaN or infinite."""
+    bad = np.flatnonzero(~np.isfinite(step_losses))
+    if bad.size:
+        raise TrainingError(
+            f"the loss became {step_losses[bad[0]]} at epoch {epoch + 1}, step {bad[0] + 1} of "
+            f"{len(step_losses)} (learning rate {lr:g}); lower the learning rate, clip the gradients "
+            "(clip_norm=1.0) or check that X is scaled (e.g. pixels divided by 255)"
+        )
+
+
+class BaseTrainer:
+    """Everything that changes while a model trains: its parameters (updated in place), the optimizer
+    state, the step count, the random generator and the schedule.
+
+    `mlp.loop.run_epochs` drives one for `fit` and for the scikit-learn estimators; `partial_fit`
+    keeps one and calls `run_epoch` whenever new data arrives.
+    """
+
+    # Capabilities an engine declares (read by fit, never found out with isinstance):
+    # a rank may hold no row of a global batch over MPI (its part adds zeros to the sums)
+    takes_empty_batch_parts = False
+
+    def __init__(
+        self,
+        model,
+        *,
+        optimizer,
+        learning_rate,
+        schedule,
+        epochs,
+        batch_size,
+        dropout=0.0,
+        clip_value=None,
+        clip_norm=None,
+        shuffle=True,
+        rng=None,
+        log_gradients=False,
+        augment=None,
+        max_norm=None,
+        label_smoothing=0.0,
+    ):
+        self.model = model
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.schedule = schedule
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.dropout = dropout
+        self.clip_value, self.clip_norm = clip_value, clip_norm
+        self.shuffle = shuffle
+        self.log_gradients = log_gradients
+        self.augment = augment  # an mlp.augment.Augment: every batch distorted afresh (None: as it is)
+        self.augmenter = BatchAugmenter(augment) if augment is not None else None
+        self.max_norm = max_norm  # the largest norm of a hidden unit's incoming weights (None: free)
+        self.label_smoothing = label_smoothing
+        self.on_step = None  # called with 1 after every step (a progress bar's update)
+        self.rng = rng if rng is not None else np.random.default_rng()
+        self.step_count = 0  # optimizer steps taken (Adam's t)
+        self.epoch = 0  # epochs completed
+        self.state: list[Any] = []  # the optimizer's arrays, per parameter in [W0, b0, W1, ...] order
+        self._scheduled = False
+        self._norms = None
+        self.parallel = None  # a mlp.distributed.DataParallel when training over MPI ranks
+
+    # ---- the random numbers, drawn here for every engine ----------------------------------------
+    @property
+    def mask_rng(self):
+        """The generator of the dropout masks: the trainer's own, or this rank's over MPI (the
+        shuffling stays on `rng`, the same on every rank)."""
+        return self.rng if self.parallel is None else self.parallel.dropout_rng
+
+    def draw_dropout_uniforms(self, buffers):
+        """Fill one float64 (rows, width) buffer per hidden layer, in layer order, with uniforms in
+        [0, 1): a unit is kept where its uniform is below 1 - dropout."""
+        for buffer in buffers:
+            self.mask_rng.random(out=buffer)
+        return buffers
+
+    def augment_key(self):
+        """This epoch's augmentation key (one draw from the trainer's generator), or None without
+        augmentation: batches are drawn from (key, step), so they need no state of their own."""
+        return None if self.augmenter is None else int(self.rng.integers(2**63))
+
+    # ---- one epoch ------------------------------------------------------------------------------
+    def run_epoch(self, X, y_index):
+        """One pass over (X, y_index): X validated and in the model's dtype, y_index class indices
+        (or, for squared_error and binary_cross_entropy, the (n, k) target matrix in X's dtype).
+
+        Returns {"epoch", "loss", "accuracy", "lr"} (plus gradient norms with log_gradients): the mean
+        training loss (with the L2 term and dropout, as optimised) and accuracy of the mini-batches
+        as they were seen; no "accuracy" for a loss on a target matrix.
+        """
+        X, y_index = self.prepare_data(X, y_index)  # free when fit already prepared them
+        n = X.shape[0]
+        step_size, steps = self._begin_epoch(n)
+        order = self.rng.permutation(n) if self.shuffle and steps > 1 else None
+        key = self.augment_key()
+        spans = self._spans(n, step_size)
+        self._norms = _NormLog(self.model) if self.log_gradients else None
+        loss_sums, corrects, lr = [], [], self.learning_rate
+        batches = self._epoch_batches(X, y_index, order, key, spans)
+        try:
+            for step, (X_batch, y_batch) in enumerate(batches):
+                start, stop, _, _ = spans[step]
+                if self.parallel is not None:  # this rank's share of the global batch
+                    self.parallel.part(start, stop)
+                lr = self.schedule.lr(self.epoch, step)
+                dropout = self._dropout_buffers(X_batch.shape[0]) if self.dropout else None
+                loss_sum, correct = self.step(
+                    X_batch, y_batch, lr=lr, batch_rows=stop - start, dropout=dropout
+                )
+                loss_sums.append(loss_sum)
+                corrects.append(correct)
+                if self.on_step is not None:
+                    self.on_step(1)
+        finally:
+            close = getattr(batches, "close", None)
+            if close is not None:
+                close()
+        norms, self._norms = self._norms, None
+        # One read-back per epoch: the per-step losses and correct counts.
+        losses = np.asarray(self._to_host(loss_sums), dtype=np.float64)
+        correct = int(np.asarray(self._to_host(corrects)).sum()) if corrects else 0
+        if self.parallel is not None:  # every rank checks and reports the sums over all ranks
+            losses, correct = self.parallel.sum_epoch(losses, correct)
+        check_finite(losses, epoch=self.epoch, lr=lr)
+        self.epoch += 1
+        logs = {"epoch": self.epoch, "loss": float(losses.sum() / n), "lr": lr}
+        if takes_class_indices(self.model.loss):
+            logs["accuracy"] = float(correct / n)
+        if norms is not None:
+            logs.update(norms.logs(steps))
+        return logs
+
+    def step(self, X_batch, y_batch, *, lr, batch_rows=None, dropout=None):
+        """One optimizer step on a batch, the same for every engine: the gradients (the loss sum over
+        the batch's rows divided by `batch_rows`, the global batch's size over MPI), summed over the
+        ranks, logged, clipped and applied, then the max-norm constraint. Returns (loss sum with the
+        L2 term, correct count), each a number or a 0-d array that `_to_host` reads back later."""
+        rows = X_batch.shape[0]
+        loss_sum, correct = self._gradients(X_batch, y_batch, batch_rows or rows, dropout)
+        if self.parallel is not None:  # the global batch's mean gradient: one allreduce
+            self._reduce_gradients(self.parallel)
+        if self._norms is not None:  # log_gradients: the norms before clipping
+            self._norms.add(self._weight_gradient_norms())
+        self.step_count += 1
+        self._update(lr)
+        if self.max_norm is not None:
+            layers.max_norm(self.model.params, self.max_norm, xp=self.model._xp)
+        return loss_sum, correct
+
+    def _spans(self, n, step_size):
+        """[(start, stop, lo, hi)] of every step: the global batch's rows [start, stop) of the epoch's
+        order and this rank's part [lo, hi) of them (the whole batch on one process)."""
+        spans = []
+        for start in range(0, n, step_size):
+            stop = min(start + step_size, n)
+            lo, hi = (
+                (start, stop)
+                if self.parallel is None
+                else batch_part(start, stop, self.parallel.rank, self.parallel.size)
+            )
+            spans.append((start, stop, lo, hi))
+        return spans
+
+    def prepare_data(self, X, y_index):
+        """The arrays `run_epoch` works on best, made once before the epochs (the generic path takes
+        them as they are)."""
+        return X, y_index
+
+    def _begin_epoch(self, n):
+        """(rows per step, steps) for n samples; starts the schedule on the first epoch."""
+        step_size = n if self.batch_size is None else min(self.batch_size, n)
+        steps = math.ceil(n / step_size)
+        if not self._scheduled:
+            self.schedule.start(self.learning_rate, max(self.epochs, 1), steps)
+            self._scheduled = True
+        if self.parallel is not None:
+            self.parallel.start_epoch(self.epoch)
+        return step_size, steps
+
+    def end_epoch(self, monitored):
+        """Tell the schedule how the epoch went (the validation loss if any, else the training loss)."""
+        self.schedule.epoch_end(self.epoch - 1, monitored)
+
+    # ---- what an engine supplies ----------------------------------------------------------------
+    def _epoch_batches(self, X, y_index, order, key, spans):  # engine
+        """Yield (X_batch, y_batch) for every span: this rank's rows [lo, hi) of the global batch,
+        taken through `order` (None: in order) and distorted with augmentation `key` (None: as is)."""
+        raise NotImplementedError
+
+    def _dropout_buffers(self, rows):  # engine
+        """This step's dropout, drawn with `draw_dropout_uniforms` into float64 (rows, width)
+        buffers, in the form `_gradients` takes."""
+        raise NotImplementedError
+
+    def _gradients(self, X_batch, y_batch, batch_rows, dropout):  # engine
+        """Forward and backward into the engine's gradient storage: (loss sum over the rows, with the
+        L2 term; correct count, 0 for a loss on a target matrix)."""
+        raise NotImplementedError
+
+    def _reduce_gradients(self, parallel):  # engine
+        raise NotImplementedError
+
+    def _weight_gradient_norms(self):  # engine
+        """Per layer, the Euclidean norm of the weight gradient (L2 term included), a number or a
+        0-d array."""
+        raise NotImplementedError
+
+    def _update(self, lr):  # engine
+        """Clip the gradients (by value, then by global norm) and apply the optimizer with rate lr."""
+        raise NotImplementedError
+
+    def _to_host(self, values):  # engine
+        """A list of numbers or 0-d arrays -> a NumPy array, with one transfer from the device."""
+        return np.asarray(values)
+
+    # ---- the state that outlives a call: checkpoints, warm starts, pickling ----------------------
+    OPTIONS = (
+        "optimizer",
+        "learning_rate",
+        "schedule",
+        "epochs",
+        "batch_size",
+        "dropout",
+        "clip_value",
+        "clip_norm",
+        "shuffle",
+        "log_gradients",
+        "augment",
+        "max_norm",
+        "label_smoothing",
+    )
+
+    def snapshot(self):
+        """Host copies of everything that changes while training, except the model's parameters."""
+        return {
+            "state": [np.array(to_numpy(s), copy=True) for s in self.state],
+            "step_count": self.step_count,
+            "epoch": self.epoch,
+            "rng_state": self.rng.bit_generator.state,
+            "schedule_state": dict(vars(self.schedule)) if self._scheduled else None,
+        }
+
+    def restore(self, snapshot, *, schedule=True):
+        """Load a `snapshot` (optimizer state written in place, so a flat-buffer engine keeps its
+        layout). With schedule=False the schedule starts over (a warm start)."""
+        if len(snapshot["state"]) != len(self.state):
+            raise ValueError(
+                f"the snapshot holds {len(snapshot['state'])} optimizer arrays, expected {len(self.state)}"
+            )
+        model = self.model
+        for index, (target, saved) in enumerate(zip(self.state, snapshot["state"], strict=True)):
+            if tuple(saved.shape) != tuple(target.shape):
+                raise ValueError(
+                    f"optimizer array {index} has shape {tuple(saved.shape)}, expected {tuple(target.shape)}"
+                )
+            target[...] = from_host(saved, xp=model._xp, device=model.device)
+        self.step_count, self.epoch = int(snapshot["step_count"]), int(snapshot["epoch"])
+        self.rng.bit_generator.state = snapshot["rng_state"]
+        if schedule and snapshot.get("schedule_state"):
+            vars(self.schedule).update(snapshot["schedule_state"])
+            self._scheduled = True
+
+    def __getstate__(self):
+        return {
+            "model": self.model,
+            "options": {k: getattr(self, k) for k in self.OPTIONS},
+            "snapshot": self.snapshot(),
+        }
+
+    def __setstate__(self, state):
+        self.__init__(state["model"], rng=np.random.default_rng(), **state["options"])
+        self.restore(state["snapshot"])
+
+
+class _NormLog:
+    """Per-layer weight-gradient norms summed over an epoch's steps, and the weights at its start."""
+
+    def __init__(self, model):
+        self.model, self.xp = model, model._xp
+        self.grad_sums = [0.0] * len(model.params)
+        self.weights_before = [self.xp.asarray(W, copy=True) for W, _ in model.params]
+
+    def add(self, norms):
+        self.grad_sums = [total + norm for total, norm in zip(self.grad_sums, norms, strict=True)]
+
+    def logs(self, steps):
+        xp, params = self.xp, self.model.params
+        return {
+            "grad_norm": [float(total) / steps for total in self.grad_sums],
+            "update_norm": [
+                float(xp.sqrt(xp.sum((W - W0) * (W - W0))))
+                for (W, _), W0 in zip(params, self.weights_before, strict=True)
+            ],
+            "weight_norm": [float(xp.sqrt(xp.sum(W * W))) for W, _ in params],
+        }
