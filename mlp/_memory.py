@@ -37,8 +37,9 @@ PREDICT_BUDGET = 256 << 20  # bytes of activations per forward pass at predictio
 MAX_PREDICT_ROWS = 8192  # more rows per pass gains nothing measurable
 LIMIT_VARIABLE = "MLP_MEMORY_LIMIT"
 
-# Parameter-sized buffers each built-in optimizer keeps (Adam: first and second moments).
-OPTIMIZER_BUFFERS = {"sgd": 0, "momentum": 1, "nesterov": 1, "rmsprop": 1, "adam": 2, "adamw": 2}
+# Parameter-sized buffers each built-in optimizer keeps (Adam: first and second moments; the
+# estimators' L-BFGS-B: SciPy's 10 correction pairs and its work vectors, plus the flat float64 copies).
+OPTIMIZER_BUFFERS = {"sgd": 0, "momentum": 1, "nesterov": 1, "rmsprop": 1, "adam": 2, "adamw": 2, "lbfgs": 27}
 _ITEMSIZE = {"float32": 4, "float64": 8}
 
 

@@ -588,3 +588,113 @@ def test_predict_log_proba_of_an_mse_classifier_is_the_log_of_its_probabilities(
     model = fit_quietly(MLPClassifier(loss="mse", max_iter=30, **SMALL), X, y)
     proba = model.predict_proba(X)
     np.testing.assert_allclose(model.predict_log_proba(X), np.log(proba), rtol=1e-10)
+
+
+# ---- the model file of a fitted estimator; warm_start's network; the memory check -----------------------
+@pytest.mark.parametrize(
+    "labels", [np.array([3, 7]), np.array([3, 7, 11]), np.array([3.0, 7.0]), np.array([False, True])]
+)
+def test_the_saved_model_predicts_the_estimators_labels(tmp_path, labels):
+    """A binary classifier (one logistic output) once saved `classes: null`: mlp.load(p).predict gave
+    [[1]] where the estimator gave 7. The file holds the labels; two classes as the equivalent softmax."""
+    X, y = blobs(n=90, k=len(labels))
+    model = fit_quietly(MLPClassifier(max_iter=30, **SMALL), X, labels[y])
+    loaded = mlp.load(model.model_.save(tmp_path / "m.npz"))
+    assert loaded.predict(X).tolist() == model.predict(X).tolist()
+    np.testing.assert_allclose(loaded.predict_proba(X), model.predict_proba(X), rtol=1e-12, atol=1e-12)
+    assert loaded.score(X, labels[y]) == model.score(X, labels[y])
+
+
+@pytest.mark.parametrize(
+    "labels",
+    [np.array(["cat", "dog"]), np.array(["a", "b", "c"]), np.array([0, 2**63], np.uint64)],
+)
+def test_labels_a_model_file_cannot_hold_are_refused_at_save(tmp_path, labels):
+    X, y = blobs(n=90, k=len(labels))
+    model = fit_quietly(MLPClassifier(max_iter=5, **SMALL), X, labels[y])
+    with pytest.raises(
+        ValueError, match=r"cannot be saved: an mlp model file stores integer class labels.*LabelEncoder"
+    ):
+        model.model_.save(tmp_path / "m.npz")
+    assert not (tmp_path / "m.npz").exists()
+    assert pickle.loads(pickle.dumps(model)).predict(X).tolist() == model.predict(X).tolist()
+
+
+def test_a_multilabel_model_file_predicts_the_indicator_matrix(tmp_path):
+    X, y = blobs(n=90, k=3)
+    Y = np.stack([y == 0, y != 1], axis=1).astype(np.int64)
+    model = fit_quietly(MLPClassifier(max_iter=30, **SMALL), X, Y)
+    loaded = mlp.load(model.model_.save(tmp_path / "m.npz"))
+    np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
+
+
+@pytest.mark.parametrize(
+    "name, value, old",
+    [
+        ("hidden_layer_sizes", (9,), "(8,)"),
+        ("hidden_layer_sizes", (8, 8), "(8,)"),
+        ("activation", "tanh", "'relu'"),
+        ("loss", "mse", "'cross_entropy'"),
+        ("dtype", "float32", "'float64'"),
+    ],
+)
+def test_warm_start_refuses_a_changed_network(name, value, old):
+    """scikit-learn 1.9 keeps the old network silently (and trains it with the new activation)."""
+    X, y = blobs()
+    model = fit_quietly(MLPClassifier(max_iter=2, warm_start=True, **SMALL), X, y)
+    before = [to_numpy(W).copy() for W in model.coefs_]
+    model.set_params(**{name: value})
+    message = rf"{name} changed since the network was fitted \({re.escape(old)} then, {re.escape(repr(value))} now\)"
+    with pytest.raises(ValueError, match=message + ".*set warm_start=False"):
+        model.fit(X, y)
+    for W, W_before in zip(model.coefs_, before, strict=True):
+        np.testing.assert_array_equal(W, W_before)  # refused before training
+    with pytest.raises(ValueError, match=message + r".*call fit\(\)"):
+        model.partial_fit(X, y)
+    fit_quietly(model.set_params(warm_start=False), X, y)  # a new network
+    fit_quietly(model.set_params(warm_start=True), X, y)  # which warm_start then continues
+
+
+def test_warm_start_takes_the_same_network_under_another_name():
+    X, y = blobs()
+    model = fit_quietly(MLPClassifier(activation="logistic", max_iter=2, warm_start=True, **SMALL), X, y)
+    fit_quietly(model.set_params(activation="sigmoid", hidden_layer_sizes=[8], dtype="float64"), X, y)
+    assert model.n_iter_ == 2
+
+
+def test_the_regressor_refuses_a_changed_network():
+    from mlp.estimator import MLPRegressor
+
+    X, y = blobs()
+    model = fit_quietly(MLPRegressor(max_iter=2, warm_start=True, **SMALL), X, y.astype(float))
+    with pytest.raises(ValueError, match=r"activation changed since the network was fitted"):
+        model.set_params(activation="tanh").fit(X, y.astype(float))
+
+
+def test_the_estimators_share_fits_memory_check(monkeypatch):
+    """Once a raw numpy MemoryError (or the OOM killer) for a network that cannot fit, and
+    MLP_MEMORY_LIMIT ignored: now mlp.fit's check, with its message, before anything is allocated."""
+    from mlp._memory import MemoryLimitError
+    from mlp.estimator import MLPRegressor
+
+    X, y = blobs(n=40)
+    with pytest.raises(MemoryLimitError, match=r"training a 6-100000-100000-3 network .*hidden_layer_sizes"):
+        MLPClassifier(hidden_layer_sizes=(10**5, 10**5)).fit(X, y)
+    monkeypatch.setenv("MLP_MEMORY_LIMIT", "20000")
+    with pytest.raises(MemoryLimitError) as from_fit:
+        mlp.fit(X, y, hidden_sizes=[100], batch_size=32, optimizer="adam", epochs=1, verbose=0)
+    with pytest.raises(MemoryLimitError) as from_estimator:
+        MLPClassifier(hidden_layer_sizes=(100,), batch_size=32, dtype="float32").fit(X, y)
+    # the same estimate and words; only the way out names the estimator's parameters
+    assert str(from_estimator.value).split("; ")[0] == str(from_fit.value).split("; ")[0]
+    assert "use smaller hidden_layer_sizes or a smaller batch_size" in str(from_estimator.value)
+    with pytest.raises(ValueError, match=r"training a 6-100-1 network .* only 0.0 GiB is available"):
+        MLPRegressor(hidden_layer_sizes=(100,)).fit(X, y)
+    with pytest.raises(MemoryLimitError, match="MLP_MEMORY_LIMIT"):
+        MLPClassifier(hidden_layer_sizes=(100,), solver="lbfgs").fit(X, y)
+    monkeypatch.setenv("MLP_MEMORY_LIMIT", str(1 << 30))
+    model = fit_quietly(MLPClassifier(hidden_layer_sizes=(100,), batch_size=32, max_iter=1), X, y)
+    # a warm-started fit makes a new optimizer: checked again
+    monkeypatch.setenv("MLP_MEMORY_LIMIT", "20000")
+    with pytest.raises(MemoryLimitError):
+        model.set_params(warm_start=True).fit(X, y)

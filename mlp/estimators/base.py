@@ -42,7 +42,7 @@ from .._array_api import (
     namespace_name,
     to_numpy,
 )
-from .._memory import check_fits
+from .._memory import check_fits, check_training_memory
 from .._threads import thread_limits
 from ..activations import ACTIVATIONS
 from ..engines import make_trainer
@@ -257,14 +257,14 @@ class BaseMLP(BaseEstimator):
         return make_schedule(spec)
 
     @staticmethod
-    def _batch_rows(p, n_samples):
+    def _batch_rows(p, n_samples, *, warn=True):
         """scikit-learn's batch size: "auto" is min(200, n); larger than n is clipped (with its warning)."""
         batch_size = p["batch_size"]
         if batch_size in (None, "full"):
             return n_samples
         if batch_size == "auto":
             return min(200, n_samples)
-        if batch_size > n_samples:
+        if batch_size > n_samples and warn:
             warnings.warn(
                 "Got `batch_size` less than 1 or larger than sample size. It is going to be clipped",
                 UserWarning,
@@ -294,10 +294,14 @@ class BaseMLP(BaseEstimator):
         if incremental and p["early_stopping"]:
             raise ValueError("partial_fit does not support early_stopping=True")
         first = not (hasattr(self, "model_") and (incremental or p["warm_start"]))
+        if not first:
+            self._check_same_network(p, incremental=incremental)
         X, y, xp, device = self._validate_X_y(X, y, reset=first, dtype=p["dtype"])
         targets = self._encode_targets(
             y, first=first, incremental=incremental, classes=classes, xp=xp, device=device, dtype=X.dtype
         )
+        if first or not incremental:  # a new network or a new optimizer: refused up front when too large
+            self._check_memory(X, p)
         if first:
             self._initialise(X, targets, p, xp=xp, device=device)
         if p["solver"] == "lbfgs":
@@ -305,6 +309,54 @@ class BaseMLP(BaseEstimator):
         else:
             self._fit_stochastic(X, targets, p, incremental=incremental, xp=xp, device=device)
         return self
+
+    def _network_shape(self, p):
+        """The parameters that fix the network, as it was built (normalised: "logistic" is "sigmoid")."""
+        return {
+            "hidden_layer_sizes": tuple(p["hidden_sizes"]),
+            "activation": p["activation"],
+            "loss": p["loss"],
+        }
+
+    def _check_same_network(self, p, *, incremental):
+        """warm_start and partial_fit continue the network built by an earlier fit. A parameter that
+        shapes it (hidden_layer_sizes, activation, loss, dtype) changed since then would be ignored
+        (scikit-learn keeps the old network silently); a ValueError names it instead."""
+        built = dict(getattr(self, "_built_with", None) or {})  # absent in a model pickled before this check
+        now = self._network_shape(p)
+        built["dtype"] = self.model_.dtype
+        now["dtype"] = self.model_.dtype if p["dtype"] is None else p["dtype"]  # None: the fitted one
+        for name, value in built.items():
+            if now[name] != value:
+                how = (
+                    "partial_fit continues the existing network: set it back, or call fit() to build a new one"
+                    if incremental
+                    else "warm_start=True continues the existing network: set it back, or set warm_start=False "
+                    "to build a new one"
+                )
+                raise ValueError(
+                    f"{name} changed since the network was fitted ({value!r} then, {getattr(self, name)!r} "
+                    f"now); {how}"
+                )
+
+    def _check_memory(self, X, p):
+        """`mlp.fit`'s check (`check_training_memory`, the same estimate and message): a network, batch or
+        optimizer that cannot fit in the memory available (or in MLP_MEMORY_LIMIT bytes) raises
+        MemoryLimitError, a ValueError, before anything is allocated."""
+        n_samples = X.shape[0]
+        if p["solver"] == "lbfgs":
+            batch_rows, optimizer = None, "lbfgs"
+        else:
+            batch_rows, optimizer = self._batch_rows(p, n_samples, warn=False), self._optimizer(p)
+        check_training_memory(
+            [X.shape[1], *p["hidden_sizes"], self.n_outputs_],
+            batch_rows,
+            n_samples,
+            dtype_name(X.dtype),
+            optimizer,
+            p["dropout"],
+            hint="use smaller hidden_layer_sizes or a smaller batch_size",
+        )
 
     def _initialise(self, X, targets, p, *, xp, device):
         """Fresh weights and fitted attributes (a first fit, or a fit without warm_start). Random numbers
@@ -323,9 +375,8 @@ class BaseMLP(BaseEstimator):
             )
             for W, b in host
         ]
-        self.model_ = MLP(
-            params, activation=p["activation"], loss=self._loss, classes=self._model_classes(xp, device)
-        )
+        self.model_ = self._new_model(params, activation=p["activation"], xp=xp, device=device)
+        self._built_with = self._network_shape(p)
         self._trainer = None
         self.n_iter_ = 0
         self.t_ = 0
@@ -338,8 +389,9 @@ class BaseMLP(BaseEstimator):
             self.validation_scores_, self.best_validation_score_, self.best_loss_ = None, None, math.inf
         self._best_params = None
 
-    def _model_classes(self, xp, device):
-        return None
+    def _new_model(self, params, *, activation, xp, device):
+        """The `model_` around fresh parameters (the classifier's records its labels)."""
+        return MLP(params, activation=activation, loss=self._loss, classes=None)
 
     def _new_trainer(self, X_like, p, n_train):
         rows = self._batch_rows(p, n_train)

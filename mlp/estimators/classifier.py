@@ -16,6 +16,8 @@ from sklearn.utils.validation import column_or_1d
 
 from .._array_api import dtype_name, from_host, get_namespace, is_array_api_obj, to_numpy
 from ..losses import output_probabilities
+from ..model import MLP
+from ..model_file import save_model_file
 from .base import BaseMLP, follow_X, is_numeric
 
 __all__ = ["MLPClassifier"]
@@ -57,7 +59,10 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
     verbose : bool or int, default=False
         A line every `verbose` epochs.
     warm_start : bool, default=False
-        `fit` starts from the previous weights.
+        `fit` starts from the previous weights. The parameters that shape the network
+        (hidden_layer_sizes, activation, loss, dtype) must be those of the fit that built it: a changed
+        one raises a ValueError naming it (scikit-learn keeps the old network silently); set
+        warm_start=False to build a new network. `partial_fit` refuses them the same way.
     momentum : float, default=0.9
     nesterovs_momentum : bool, default=True
     early_stopping : bool, default=False
@@ -92,7 +97,16 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
     ----------
     classes_, n_features_in_, feature_names_in_, coefs_, intercepts_, loss_, best_loss_, loss_curve_,
     validation_scores_, best_validation_score_, n_iter_, t_, n_layers_, n_outputs_, out_activation_:
-    as scikit-learn's. model_ : mlp.MLP, the trained network (in X's namespace and on its device).
+    as scikit-learn's. model_ : mlp.MLP, the trained network (in X's namespace and on its device);
+    `model_.save(path)` writes a file whose `mlp.load(path).predict` gives the same labels as `predict`
+    (integer labels: the file format stores no others, and refuses strings with a ValueError).
+
+    Raises
+    ------
+    MemoryLimitError (a ValueError)
+        From `fit` and `partial_fit` before anything is allocated, when the network, a batch and the
+        optimizer's buffers cannot fit in the memory available (or in MLP_MEMORY_LIMIT bytes): the
+        same check and message as `mlp.fit`.
     """
 
     def __init__(
@@ -257,14 +271,23 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
             self._loss, self.n_outputs_ = self.loss, n_classes
             self.out_activation_ = "softmax" if self.loss == "cross_entropy" else "logistic"
 
-    def _model_classes(self, xp, device):
-        """The classes the raw `model_` records: the labels when they are integers (so `model_.save`
-        keeps them), else the indices 0..K-1; None for logistic outputs on a target matrix."""
+    def _new_model(self, params, *, activation, xp, device):
+        """A `ClassifierModel` recording the labels (None for a multilabel target matrix). The network
+        itself classifies into the integer labels, else the indices 0..K-1; with two classes it has one
+        logistic output and no classes."""
         if self._loss == "binary_cross_entropy":
-            return None
-        if dtype_name(self.classes_.dtype).startswith(("int", "uint")):
-            return self.classes_
-        return from_host(np.arange(self.n_outputs_), xp=xp, device=device)
+            classes = None
+        elif dtype_name(self.classes_.dtype).startswith(("int", "uint")):
+            classes = self.classes_
+        else:
+            classes = from_host(np.arange(self.n_outputs_), xp=xp, device=device)
+        return ClassifierModel(
+            params,
+            activation=activation,
+            loss=self._loss,
+            classes=classes,
+            labels=None if self._multilabel else self.classes_,
+        )
 
     def _holdout_order(self, targets, n_val):
         """scikit-learn's stratified split (train_test_split(stratify=y)) for one label per sample: the
@@ -326,6 +349,58 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
             # String (or other host-only) labels: the indices come to the host, the labels cannot leave it.
             return self.classes_[to_numpy(indices)]
         return xp.take(self.classes_, indices)
+
+
+# ---- the model and its file ----------------------------------------------------------------------
+class ClassifierModel(MLP):
+    """`MLPClassifier.model_`: the network as trained, plus the estimator's `labels` (its `classes_`;
+    None for multilabel), so that `save` writes a file whose `mlp.load(path).predict` gives the
+    estimator's labels.
+
+    The file stores a classifier's labels as integers: integer labels as they are, booleans as 0 and
+    1, floats that are whole numbers as those. Other labels (strings, uint64 beyond int64) cannot be
+    written: `save` raises a ValueError saying what to do rather than write a file that predicts
+    indices. Two classes (one logistic output z) are written as the equivalent softmax over the
+    logits (0, z): the same predictions and probabilities, in a file any reader of the format (the
+    C++ port too) takes.
+    """
+
+    def __init__(self, params, *, labels, **kwargs):
+        super().__init__(params, **kwargs)
+        self.labels = labels
+
+    def save(self, path):
+        """Write the model to `path` (.npz, no pickle) atomically with the estimator's labels as its
+        classes; `mlp.load(path).predict(X)` then equals `MLPClassifier.predict(X)`."""
+        params, metadata = self.get_weights(), self.metadata()
+        if self.labels is not None:
+            metadata["classes"] = _file_classes(self.labels)
+            if self.loss == "binary_cross_entropy":
+                W, b = params[-1]
+                params[-1] = (
+                    np.concatenate([np.zeros_like(W), W], axis=1),
+                    np.concatenate([np.zeros_like(b), b]),
+                )
+                metadata.update(loss="cross_entropy", n_outputs=2)
+        return save_model_file(path, params, metadata)
+
+
+def _file_classes(labels):
+    """The labels as the integers a model file stores, or a ValueError when they are not integers."""
+    values = _host_labels(labels)
+    whole = values.dtype.kind in "biu" or (
+        values.dtype.kind == "f" and bool(np.all(np.isfinite(values) & (values == np.round(values))))
+    )
+    if whole:
+        integers = [int(v) for v in values.tolist()]
+        if all(-(2**63) <= v < 2**63 for v in integers):  # the format's int64
+            return integers
+    raise ValueError(
+        f"this classifier's labels {_describe(labels)} cannot be saved: an mlp model file stores integer "
+        "class labels only. Fit on integer labels (e.g. encode them with sklearn.preprocessing.LabelEncoder "
+        "and map the predictions back with its inverse_transform), or keep the whole estimator with "
+        "pickle or joblib"
+    )
 
 
 # ---- labels --------------------------------------------------------------------------------------

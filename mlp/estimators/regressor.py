@@ -20,7 +20,9 @@ class MLPRegressor(RegressorMixin, BaseMLP):
 
     Parameters: those of `MLPClassifier` (scikit-learn's, then this library's extras), except that
     `loss` is scikit-learn's regressor loss: "squared_error" (the only one; scikit-learn's "poisson"
-    is not implemented). `early_stopping` watches the validation R^2, as in scikit-learn.
+    is not implemented). `early_stopping` watches the validation R^2, as in scikit-learn. Like
+    `MLPClassifier`, warm_start refuses a changed hidden_layer_sizes, activation or dtype with a
+    ValueError, and fit refuses a network that cannot fit in memory (`mlp.fit`'s check).
 
     Attributes
     ----------
