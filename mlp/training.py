@@ -20,7 +20,7 @@ from ._memory import check_training_memory
 from ._validation import check_features, check_labels, check_targets
 from .augment import check_images
 from .engines import TrainingError, make_trainer
-from .engines.checkpoints import check_checkpoint_path, load_checkpoint, same_options, save_checkpoint
+from .engines.checkpoints import load_checkpoint, same_options, save_checkpoint
 from .initializers import default_init, initial_parameters
 from .loop import Best, Stopping, run_epochs
 from .losses import takes_class_indices
