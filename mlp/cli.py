@@ -18,6 +18,8 @@ import time
 
 import numpy as np
 
+from ._version import __version__
+
 
 class CommandError(Exception):
     """A user-facing failure: printed as one line, exit status 1."""
@@ -188,6 +190,9 @@ _PRETTY = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST"}
 
 def build_parser():
     parser = _Parser(prog="mlp", description="Train and use from-scratch multilayer perceptrons.")
+    parser.add_argument(
+        "--version", action="version", version=f"%(prog)s {__version__}", help="print the version and exit"
+    )
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="COMMAND")
 
     train = commands.add_parser(
