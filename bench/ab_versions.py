@@ -82,7 +82,7 @@ def main(argv=None):
         default=os.environ.get("MLP_DATA_DIR") or str(HERE.parent.parent / "shared" / "data" / "mnist"),
     )
     args = parser.parse_args(argv)
-    print(f"old: {args.old}\nnew: {args.new}\nload: {open('/proc/loadavg').read().strip()}")
+    print(f"old: {args.old}\nnew: {args.new}\nload: {Path('/proc/loadavg').read_text().strip()}")
     print("| workload | engine | old s/epoch | new s/epoch | new / old |")
     print("| --- | --- | ---: | ---: | ---: |")
     for workload in args.workloads.split(","):
@@ -94,7 +94,7 @@ def main(argv=None):
                 new += measure(args.new.resolve(), workload, engine, epochs, args.data)
             a, b = statistics.median(old), statistics.median(new)
             print(f"| {workload} | {engine} | {a:.3f} | {b:.3f} | {b / a:.2f} |", flush=True)
-    print(f"load after: {open('/proc/loadavg').read().strip()}")
+    print(f"load after: {Path('/proc/loadavg').read_text().strip()}")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Benchmark fixtures: the real MNIST, the cores to use, and the machine recorded in every result
 (CPU model and vector extensions in the JSON's machine_info and in each benchmark's extra_info)."""
 
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -41,10 +42,8 @@ def pytest_benchmark_update_machine_info(config, machine_info):
 def versions():
     found = {}
     for module in ("numpy", "numba", "threadpoolctl", "torch", "sklearn"):
-        try:
+        with contextlib.suppress(Exception):  # not installed, or broken: not part of this run
             found[module] = __import__(module).__version__
-        except Exception:  # not installed, or broken: not part of this run
-            pass
     return found
 
 

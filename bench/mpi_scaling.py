@@ -151,7 +151,9 @@ def fit_line(points):
     """Least squares t = a + c*b over {b: t}."""
     bs, ts = list(points), [points[b] for b in points]
     mean_b, mean_t = statistics.fmean(bs), statistics.fmean(ts)
-    c = sum((b - mean_b) * (t - mean_t) for b, t in zip(bs, ts)) / sum((b - mean_b) ** 2 for b in bs)
+    c = sum((b - mean_b) * (t - mean_t) for b, t in zip(bs, ts, strict=True)) / sum(
+        (b - mean_b) ** 2 for b in bs
+    )
     return mean_t - c * mean_b, c
 
 
@@ -206,12 +208,12 @@ def markdown(runs, command, reference=None):
         "| ranks | rows per rank and step | epoch s | compute s | in-loop allreduce s | isolated allreduce ms | load average (start → end) |",
         "| ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
-    for run in sorted(runs, key=lambda r: r["ranks"]):
-        lines.append(
-            f"| {run['ranks']} | {GLOBAL_BATCH // run['ranks']} | {run['epoch_seconds']:.2f} | {run['compute_seconds']:.2f} "
-            f"| {run['allreduce_seconds']:.2f} | {run['isolated_allreduce_seconds'] * 1e3:.2f} "
-            f"| {run['loadavg_start']} → {run['loadavg_end']} |"
-        )
+    lines.extend(
+        f"| {run['ranks']} | {GLOBAL_BATCH // run['ranks']} | {run['epoch_seconds']:.2f} | {run['compute_seconds']:.2f} "
+        f"| {run['allreduce_seconds']:.2f} | {run['isolated_allreduce_seconds'] * 1e3:.2f} "
+        f"| {run['loadavg_start']} → {run['loadavg_end']} |"
+        for run in sorted(runs, key=lambda r: r["ranks"])
+    )
     two = next((r for r in runs if r["ranks"] == 2), None)
     lines += [
         "",

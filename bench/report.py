@@ -276,7 +276,7 @@ def plot(data, path):
         "torch": "#d62728",
         "sklearn": "#ff7f0e",
     }
-    for ax, name in zip(axes, names):
+    for ax, name in zip(axes, names, strict=False):  # the last axis, if any, is the busy panel
         rows = [(impl, table[name][impl][0], table[name][impl][2]) for impl in ORDER if impl in table[name]]
         labels = [NAMES[impl] for impl, _, _ in rows]
         seconds = [s for _, s, _ in rows]
@@ -302,7 +302,7 @@ def plot(data, path):
         ax.set_yticks(list(positions), labels, fontsize=8)
         ax.set_xscale("log")
         ax.invert_yaxis()
-        for p, value, v in zip(positions, loaded, busy.values()):
+        for p, value, v in zip(positions, loaded, busy.values(), strict=True):
             ax.text(value, p + 0.2, f" {value:.3g} s ({v['ratio']:.1f}×)", va="center", fontsize=8)
         ax.set_xlim(min(quiet) / 1.5, max(loaded) * 6)
         ax.set_title(

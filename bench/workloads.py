@@ -3,6 +3,7 @@ and the machine they ran on."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import platform
 import re
@@ -27,7 +28,7 @@ class Workload:
         """Matrix-multiply FLOPs of one epoch: forward, weight gradients, and input gradients of every
         layer but the first (2 FLOPs per multiply-add)."""
         sizes = self.layer_sizes(n_features, n_classes)
-        products = [a * b for a, b in zip(sizes[:-1], sizes[1:])]
+        products = [a * b for a, b in itertools.pairwise(sizes)]
         return 2 * n_samples * (2 * sum(products) + sum(products[1:]))
 
 
@@ -121,7 +122,7 @@ class TorchEpoch:
         self.torch = torch
         sizes = workload.layer_sizes()
         layers = []
-        for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+        for i, (a, b) in enumerate(itertools.pairwise(sizes)):
             layers.append(torch.nn.Linear(a, b))
             if i < len(sizes) - 2:
                 layers.append(torch.nn.ReLU())

@@ -28,7 +28,7 @@ def _row_max(Z, i):
 @jit
 def _is_first_argmax(Z, i, zmax, c):
     """Whether c is the first index of the largest element zmax of row i of Z (B, K)."""
-    if not Z[i, c] == zmax:
+    if Z[i, c] != zmax:  # also True when Z[i, c] is NaN
         return False
     ties = 0
     for j in range(c):

@@ -44,6 +44,7 @@ __all__ = [
     "processed_grad_sq_norm",
     "rmsprop_step_fused",
     "sgd_step_fused",
+    "sigmoid_binary_cross_entropy_sum",
     "sigmoid_mse_sum",
     "softmax_cross_entropy_sum",
     "squared_error_sum",

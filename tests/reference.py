@@ -186,7 +186,7 @@ def sigmoid_binary_cross_entropy(Z, Y, scale):
 def effective_gradient(g, p, l2, clip_value, grad_scale):
     """clip(g + l2 * p, -clip_value, clip_value) * grad_scale, elementwise."""
     out = []
-    for gi, pi in zip(g, p):
+    for gi, pi in zip(g, p, strict=True):
         x = float(gi) + l2 * float(pi)
         x = min(max(x, -clip_value), clip_value)
         out.append(x * grad_scale)

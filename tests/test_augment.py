@@ -46,9 +46,9 @@ def test_specs_are_read_from_every_form_and_bad_ones_say_how_to_fix_them():
     assert spec.scale == A.Augment().scale  # unnamed fields keep their defaults
     assert A.check_augment({"shear": 4}) == A.Augment(shear=4)
     assert A.check_augment(spec.to_dict()) == spec
-    with pytest.raises(ValueError, match="known: .*rotation"):
+    with pytest.raises(ValueError, match=r"known: .*rotation"):
         A.check_augment("spin=3")
-    with pytest.raises(ValueError, match="unknown field.*'spin'"):
+    with pytest.raises(ValueError, match=r"unknown field.*'spin'"):
         A.check_augment({"spin": 3})
     with pytest.raises(ValueError, match="rotation must be in \\[0, 180\\]"):
         A.Augment(rotation=-1)
@@ -266,7 +266,7 @@ def test_the_prefetcher_yields_in_order_and_raises_the_workers_error():
     seen = []
     with pytest.raises(ValueError, match="broken at 2"):
         for value in A.Prefetcher(make, 4):
-            seen.append(value)
+            seen.append(value)  # noqa: PERF402  (list() would lose the items seen before the error)
     assert seen == [0, 1]
 
 
@@ -304,7 +304,7 @@ def test_both_engines_train_the_same_network_with_augmentation(shuffle):
     fast = mlp.fit(X, y, engine="numba", **options)
     generic = mlp.fit(X, y, engine="xp", **options)
     np.testing.assert_allclose(fast.history["loss"], generic.history["loss"], rtol=1e-4)
-    for (W1, b1), (W2, b2) in zip(fast.get_weights(), generic.get_weights()):
+    for (W1, _b1), (W2, _b2) in zip(fast.get_weights(), generic.get_weights(), strict=True):
         np.testing.assert_allclose(W1, W2, atol=1e-4)
     assert fast.config["augment"] == A.Augment().to_dict()
 
@@ -350,7 +350,7 @@ def test_a_checkpointed_run_resumes_to_the_same_weights(tmp_path):
     whole = mlp.fit(X, y, epochs=3, **{k: v for k, v in options.items() if k != "checkpoint"})
     mlp.fit(X, y, epochs=3, callbacks=[lambda epoch, logs, model: epoch == 2], **options)
     resumed = mlp.fit(X, y, epochs=3, resume=True, **options)
-    for (W1, _), (W2, _) in zip(whole.get_weights(), resumed.get_weights()):
+    for (W1, _), (W2, _) in zip(whole.get_weights(), resumed.get_weights(), strict=True):
         np.testing.assert_array_equal(W1, W2)
 
 

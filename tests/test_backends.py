@@ -23,7 +23,7 @@ def test_training_stays_on_the_input_device_and_agrees_with_numpy(backend, float
     xp, device = backend
     model, reference, X, y = train_both(xp, device, float_name)
     rtol = tolerance(float_name)
-    for (W, b), (W_ref, b_ref) in zip(model.params, reference.params):
+    for (W, b), (W_ref, b_ref) in zip(model.params, reference.params, strict=True):
         for p, p_ref in ((W, W_ref), (b, b_ref)):
             assert_lives_on(p, xp, device)
             assert str(p.dtype).endswith(float_name)
@@ -54,7 +54,7 @@ def test_every_optimizer_runs_on_every_backend(backend, optimizer):
         clip_norm=10.0,
         schedule="cosine",
     )
-    for (W, _), (W_ref, _) in zip(model.params, reference.params):
+    for (W, _), (W_ref, _) in zip(model.params, reference.params, strict=True):
         assert_lives_on(W, xp, device)
         np.testing.assert_allclose(to_numpy(W), W_ref, rtol=1e-9, atol=1e-12)
 
@@ -67,7 +67,7 @@ def test_every_activation_and_loss_runs_on_every_backend(backend, activation, lo
     np.testing.assert_allclose(model.history["loss"], reference.history["loss"], rtol=1e-9)
     value, grads = model.loss_and_gradients(put(X, xp, device), put(y, xp, device))
     assert np.isfinite(value)
-    for (dW, db), (W, b) in zip(grads, model.params):
+    for (dW, db), (W, b) in zip(grads, model.params, strict=True):
         assert_lives_on(dW, xp, device)
         assert dW.shape == W.shape and db.shape == b.shape
 

@@ -180,7 +180,7 @@ def test_predict_reads_handwritten_digit_pictures(trained_model, mnist_dir, tmp_
     lines = result.stdout.strip().splitlines()
     assert len(lines) == 10 and all("probability" in line for line in lines)
     predicted = [int(line.split(":")[1].split()[0]) for line in lines]
-    assert sum(p == t for p, t in zip(predicted, y_test[:10].tolist())) >= 8
+    assert sum(p == t for p, t in zip(predicted, y_test[:10].tolist(), strict=True)) >= 8
 
     not_an_image = tmp_path / "notes.png"
     not_an_image.write_text("hello")

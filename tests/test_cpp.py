@@ -265,7 +265,7 @@ def trained_model(cli, mnist_dir, tmp_path_factory):
 
 
 def test_train_on_mnist(trained_model):
-    out, stdout = trained_model
+    _out, stdout = trained_model
     epochs = [line for line in stdout.splitlines() if line.startswith("epoch")]
     assert len(epochs) == 2
     losses = [float(line.split("loss")[1].split()[0]) for line in epochs]
@@ -635,7 +635,7 @@ def _assert_clean_failure(result, code=None):
 )
 def test_bad_flags(cli, mnist_dir, args):
     if args[:1] == ["train"]:
-        args = args + ["--data", mnist_dir]
+        args = [*args, "--data", mnist_dir]
     _assert_clean_failure(cli(*args, check=False), code=2)
 
 

@@ -70,8 +70,10 @@ def _npy_bytes(array) -> bytes:
 
 def _csv_bytes() -> bytes:
     header = "label," + ",".join(f"{r}x{c}" for r in range(1, 29) for c in range(1, 29))
-    rows = [",".join(map(str, [int(y)] + x.reshape(-1).tolist())) for x, y in zip(X_SEED, Y_SEED)]
-    return ("\n".join([header] + rows) + "\n").encode()
+    rows = [
+        ",".join(map(str, [int(y), *x.reshape(-1).tolist()])) for x, y in zip(X_SEED, Y_SEED, strict=True)
+    ]
+    return ("\n".join([header, *rows]) + "\n").encode()
 
 
 def _mlpd_bytes() -> bytes:

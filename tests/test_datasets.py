@@ -4,11 +4,13 @@ Downloads run against a local HTTP server on 127.0.0.1 only: the default public 
 replaced by empty lists and urlopen refuses any other host, so no test can reach the internet.
 """
 
+import contextlib
 import gzip
 import hashlib
 import http.server
 import io
 import os
+import re
 import shutil
 import socket
 import stat
@@ -98,13 +100,13 @@ def _subset(real, n_train=100, n_test=50):
 def _write_idx_folder(folder, train, test, suffix=""):
     folder.mkdir(parents=True, exist_ok=True)
     (X, y), (Xt, yt) = train, test
-    for name, array in zip(FILE_NAMES, (X, y, Xt, yt)):
+    for name, array in zip(FILE_NAMES, (X, y, Xt, yt), strict=True):
         write_idx(folder / (name + suffix), np.asarray(array).astype(np.uint8))
     return folder
 
 
 def _assert_equal_splits(got, want):
-    for (X, y), (Xw, yw) in zip(got, want):
+    for (X, y), (Xw, yw) in zip(got, want, strict=True):
         np.testing.assert_array_equal(X.reshape(Xw.shape), Xw)
         np.testing.assert_array_equal(y, yw)
 
@@ -178,10 +180,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        try:
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
             self.wfile.write(body)
-        except (BrokenPipeError, ConnectionResetError):
-            pass
 
 
 class _Server(http.server.ThreadingHTTPServer):
@@ -320,7 +320,7 @@ def test_sha256_constants_match_real_data(mnist_dir, raw_dir):
 
 
 def test_dtype_flatten_and_normalize_options(raw_dir, real):
-    (X, _), (Xt, yt) = load_mnist(raw_dir, dtype="float64", flatten=False)
+    (X, _), (Xt, _yt) = load_mnist(raw_dir, dtype="float64", flatten=False)
     assert X.dtype == np.float64 and X.shape == (60000, 28, 28)
     np.testing.assert_array_equal(Xt, real[1][0] / 255.0)
     (_, _), (Xt, _) = load_mnist(raw_dir, normalize=False, dtype="float32")
@@ -423,7 +423,7 @@ def test_binary_full_roundtrip_and_layout(tmp_path, raw_dir, real):
     data = test_path.read_bytes()
     assert struct.unpack_from("<4sIIII", data) == (b"MLPD", 1, 10000, 28, 28)
     assert len(data) == 20 + 10000 * 784 + 10000
-    (X, y), (Xt, yt) = real
+    (_X, _y), (Xt, yt) = real
     assert data[20 : 20 + 784] == Xt[0].tobytes()
     assert data[-10000:] == yt.astype(np.uint8).tobytes()
     Xr, yr = read_binary(test_path)
@@ -514,7 +514,7 @@ def test_wrong_magic(small_idx):
     ):
         load_mnist(small_idx)
     images.write_bytes(HTML_PAGE)
-    with pytest.raises(DatasetFormatError, match="not an IDX file.*HTML"):
+    with pytest.raises(DatasetFormatError, match=r"not an IDX file.*HTML"):
         load_mnist(small_idx)
     images.write_bytes(original)
     labels.write_bytes(b"\x00\x00\x08\x02" + labels.read_bytes()[4:])
@@ -535,7 +535,7 @@ def test_count_mismatch_and_label_range(small_idx, real):
     labels = real[0][1][:100].astype(np.uint8)
     labels[7] = 10
     write_idx(small_idx / FILE_NAMES[1], labels)
-    with pytest.raises(DatasetFormatError, match="label 10 at index 7 is outside 0..9"):
+    with pytest.raises(DatasetFormatError, match=re.escape("label 10 at index 7 is outside 0..9")):
         load_mnist(small_idx)
 
 
@@ -545,7 +545,7 @@ def test_incomplete_folder_and_nothing_found(small_idx, tmp_path):
         load_mnist(small_idx)
     empty = tmp_path / "empty"
     empty.mkdir()
-    with pytest.raises(DatasetNotFoundError, match="looked for.*mnist.npz.*mnist_train.csv"):
+    with pytest.raises(DatasetNotFoundError, match=r"looked for.*mnist.npz.*mnist_train.csv"):
         load_mnist(empty)
     with pytest.raises(DatasetNotFoundError, match="does not exist"):
         load_mnist(tmp_path / "nowhere")
@@ -567,11 +567,11 @@ def _edit_row(path, row, edit):
     "edit, message",
     [
         (lambda f: f[:-1], "number of columns changed"),
-        (lambda f: f + ["0"], "number of columns changed"),
-        (lambda f: f[:5] + ["1.5"] + f[6:], "could not convert string '1.5'"),
-        (lambda f: f[:5] + ["x"] + f[6:], "could not convert string 'x'"),
-        (lambda f: f[:5] + ["300"] + f[6:], r"pixels must be in 0..255"),
-        (lambda f: ["10"] + f[1:], "label 10 at index 2"),
+        (lambda f: [*f, "0"], "number of columns changed"),
+        (lambda f: [*f[:5], "1.5", *f[6:]], "could not convert string '1.5'"),
+        (lambda f: [*f[:5], "x", *f[6:]], "could not convert string 'x'"),
+        (lambda f: [*f[:5], "300", *f[6:]], r"pixels must be in 0..255"),
+        (lambda f: ["10", *f[1:]], "label 10 at index 2"),
     ],
 )
 def test_bad_csv(small_csv, edit, message):
@@ -589,7 +589,7 @@ def test_csv_wrong_width_everywhere_and_missing_partner(tmp_path):
     with pytest.raises(DatasetFormatError, match="3 columns; expected 785"):
         load_mnist(path)
     (tmp_path / "mnist_test.csv").unlink()
-    with pytest.raises(DatasetNotFoundError, match="mnist_test.csv not found"):
+    with pytest.raises(DatasetNotFoundError, match=re.escape("mnist_test.csv not found")):
         load_mnist(path)
 
 
@@ -621,7 +621,7 @@ def test_bad_npz(tmp_path, real):
         load_mnist(tmp_path / "f.npz")
     np.save(tmp_path / "g.npy", X)
     os.replace(tmp_path / "g.npy", tmp_path / "g.npz")
-    with pytest.raises(DatasetFormatError, match="single .npy array"):
+    with pytest.raises(DatasetFormatError, match=re.escape("single .npy array")):
         load_mnist(tmp_path / "g.npz")
 
 
@@ -632,7 +632,7 @@ def test_bad_binary(tmp_path):
     with pytest.raises(DatasetFormatError, match=r"train\.mlpd: not an MLPD file"):
         read_binary(path)
     path.write_bytes(data[:4] + struct.pack("<I", 2) + data[8:])
-    with pytest.raises(DatasetFormatError, match="version 2.*regenerate"):
+    with pytest.raises(DatasetFormatError, match=r"version 2.*regenerate"):
         read_binary(path)
     path.write_bytes(data[:-1])
     with pytest.raises(DatasetFormatError, match="truncated"):
@@ -728,7 +728,7 @@ def _closed_port_url():
 def test_all_mirrors_down(tmp_path, mirrors):
     cache = tmp_path / "cache"
     refused = _closed_port_url()
-    urls = mirrors("forbidden", "missing", "html", "truncated", "corrupt") + [refused]
+    urls = [*mirrors("forbidden", "missing", "html", "truncated", "corrupt"), refused]
     with pytest.raises(DownloadError) as info:
         _download(cache, urls)
     error = info.value
@@ -754,7 +754,7 @@ def test_timeout_is_a_mirror_failure(tmp_path, mirrors):
 
 
 def test_no_mirrors_at_all(tmp_path):
-    with pytest.raises(DownloadError, match="(?s)no mirrors to try.*MLP_DATA_DIR"):
+    with pytest.raises(DownloadError, match=r"(?s)no mirrors to try.*MLP_DATA_DIR"):
         _download(tmp_path / "cache", None)
 
 
@@ -775,7 +775,7 @@ def test_download_mnist_into_default_cache(tmp_path, mirrors, real):
 def test_fashion_download_is_checked_by_structure(tmp_path, mirrors):
     # No known hashes for Fashion-MNIST: a structurally valid file passes, an HTML page does not.
     cache = tmp_path / "fashion"
-    (X, y), _ = _download(cache, mirrors("html", "corrupt"), dataset="fashion-mnist")
+    (X, _y), _ = _download(cache, mirrors("html", "corrupt"), dataset="fashion-mnist")
     assert X.shape == (60000, 28, 28)
     assert sorted(p.name for p in cache.iterdir()) == sorted(FILE_NAMES)
 
@@ -804,10 +804,8 @@ def _huge(handler, base):
     handler.send_response(200)
     handler.send_header("Content-Length", str(10**12))
     handler.end_headers()
-    try:
+    with contextlib.suppress(BrokenPipeError, ConnectionResetError):
         handler.wfile.write(bytes(1000))
-    except (BrokenPipeError, ConnectionResetError):
-        pass
 
 
 def _endless(handler, base):
@@ -910,7 +908,7 @@ def test_time_limits_must_be_positive(tmp_path):
 
 
 def test_split_downloads_only_its_files(tmp_path, mirrors, real):
-    X, y = _download(tmp_path / "cache", mirrors("good"), split="test")
+    X, _y = _download(tmp_path / "cache", mirrors("good"), split="test")
     np.testing.assert_array_equal(X, real[1][0])
     assert sorted(name for _, name in mirrors.requests) == sorted(n + ".gz" for n in FILE_NAMES[2:])
     assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == sorted(FILE_NAMES[2:])

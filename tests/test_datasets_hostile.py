@@ -10,13 +10,12 @@ The helpers that build bombs are imported by tests/test_data_fuzz.py too.
 
 import gzip
 import os
+import re
 import struct
 import subprocess
 import sys
 import textwrap
 import tracemalloc
-import warnings
-import zipfile
 import zlib
 from pathlib import Path
 
@@ -78,7 +77,7 @@ def write_gzip_bomb(path, prefix: bytes, zeros_mib: int) -> Path:
 
 
 def npy_header(shape, descr="|u1") -> bytes:
-    text = "{'descr': %r, 'fortran_order': False, 'shape': %r, }" % (descr, tuple(shape))
+    text = f"{{'descr': {descr!r}, 'fortran_order': False, 'shape': {tuple(shape)!r}, }}"
     text += " " * ((64 - (10 + len(text) + 1) % 64) % 64) + "\n"
     return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(text)) + text.encode("latin1")
 
@@ -170,7 +169,7 @@ def idx_folder(tmp_path):
     folder = tmp_path / "idx"
     folder.mkdir()
     (X, y), (Xt, yt) = small_split(3), small_split(2)
-    for name, array in zip(FILE_NAMES, (X, y, Xt, yt)):
+    for name, array in zip(FILE_NAMES, (X, y, Xt, yt), strict=True):
         write_idx(folder / name, array)
     return folder
 
@@ -202,7 +201,7 @@ def test_idx_gzip_header_declaring_more_than_the_file_can_hold(tmp_path):
 def test_idx_declared_size_over_the_limit(tmp_path, monkeypatch):
     path = write_idx(tmp_path / "x.gz", np.zeros((50, 28, 28), np.uint8))
     monkeypatch.setattr(datasets.limits, "max_array_bytes", 10_000)
-    with pytest.raises(DatasetFormatError, match="more than the limit of 10,000.*max_array_bytes"):
+    with pytest.raises(DatasetFormatError, match=r"more than the limit of 10,000.*max_array_bytes"):
         read_idx(path)
     raw = write_idx(tmp_path / "x", np.zeros((50, 28, 28), np.uint8))
     with pytest.raises(DatasetFormatError, match="limit"):
@@ -251,7 +250,7 @@ def _keras_entries(X, y, Xt, yt):
 def test_npz_forged_entries_read_like_np_savez(tmp_path):
     (X, y), (Xt, yt) = small_split(4), small_split(2)
     path = forge_zip(tmp_path / "mnist.npz", _keras_entries(X, y, Xt, yt))
-    (Xr, yr), (Xtr, ytr) = load_mnist(path, normalize=False, dtype="uint8", flatten=False)
+    (Xr, _yr), (_Xtr, ytr) = load_mnist(path, normalize=False, dtype="uint8", flatten=False)
     np.testing.assert_array_equal(Xr, X)
     np.testing.assert_array_equal(ytr, yt)
 
@@ -293,7 +292,8 @@ def test_npz_entry_inflating_past_its_declared_size_stops_there(tmp_path):
 def test_npz_unknown_entries_are_never_inflated(tmp_path):
     (X, y), (Xt, yt) = small_split(4), small_split(2)
     garbage = b"\xff" * 64  # not even valid deflate data
-    entries = _keras_entries(X, y, Xt, yt) + [
+    entries = [
+        *_keras_entries(X, y, Xt, yt),
         ("extra.npy", garbage, 8, 0, 3 << 30),
         ("README", garbage, 12, 0, 10),
     ]
@@ -305,12 +305,12 @@ def test_npz_unknown_entries_are_never_inflated(tmp_path):
 def test_npz_duplicate_entry_names_are_refused(tmp_path):
     (X, y), (Xt, yt) = small_split(4), small_split(2)
     entries = _keras_entries(X, y, Xt, yt)
-    path = forge_zip(tmp_path / "mnist.npz", entries + [entries[1]])
-    with pytest.raises(DatasetFormatError, match="more than one entry named 'y_train.npy'"):
+    path = forge_zip(tmp_path / "mnist.npz", [*entries, entries[1]])
+    with pytest.raises(DatasetFormatError, match=re.escape("more than one entry named 'y_train.npy'")):
         load_mnist(path)
-    renamed = ("y_train",) + entries[1][1:]
-    path = forge_zip(tmp_path / "mnist2.npz", entries + [renamed])
-    with pytest.raises(DatasetFormatError, match="both 'y_train' and 'y_train.npy'"):
+    renamed = ("y_train", *entries[1][1:])
+    path = forge_zip(tmp_path / "mnist2.npz", [*entries, renamed])
+    with pytest.raises(DatasetFormatError, match=re.escape("both 'y_train' and 'y_train.npy'")):
         load_mnist(path)
 
 
@@ -333,7 +333,7 @@ def test_npz_odd_entries(tmp_path):
         "declares shape \\(5,\\)": stored(npy_header((5,)) + y.tobytes()),
     }
     for i, (message, entry) in enumerate(cases.items()):
-        path = forge_zip(tmp_path / f"m{i}.npz", [entries[0], entry] + entries[2:])
+        path = forge_zip(tmp_path / f"m{i}.npz", [entries[0], entry, *entries[2:]])
         with pytest.raises(DatasetFormatError, match=message):
             load_mnist(path)
 
@@ -343,7 +343,7 @@ def test_npz_split_reads_only_its_entries(tmp_path):
     entries = _keras_entries(X, y, Xt, yt)
     entries[0] = ("x_train.npy", b"\xff" * 64, 8, 0, 3 << 30)  # broken train images
     path = forge_zip(tmp_path / "mnist.npz", entries)
-    Xr, yr = load_mnist(path, split="test", normalize=False, dtype="uint8", flatten=False)
+    Xr, _yr = load_mnist(path, split="test", normalize=False, dtype="uint8", flatten=False)
     np.testing.assert_array_equal(Xr, Xt)
     with pytest.raises(DatasetFormatError, match="x_train"):
         load_mnist(path, split="train")
@@ -370,15 +370,15 @@ def test_csv_row_count_checked_against_the_limit(tmp_path, monkeypatch):
     (tmp_path / "mnist_train.csv").write_bytes(row * 50)
     (tmp_path / "mnist_test.csv").write_bytes(row * 5)
     monkeypatch.setattr(datasets.limits, "max_array_bytes", 20 * 785 * 4)
-    with pytest.raises(DatasetFormatError, match="50 rows of 785 numbers declares .* limit"):
+    with pytest.raises(DatasetFormatError, match=r"50 rows of 785 numbers declares .* limit"):
         load_mnist(tmp_path)
-    X, y = load_mnist(tmp_path, split="test")
+    X, _y = load_mnist(tmp_path, split="test")
     assert X.shape == (5, 784)
 
 
 def test_csv_not_utf8(tmp_path):
     (tmp_path / "mnist_train.csv").write_bytes(b"\xff\xfe" + b"1" + b",0" * 784 + b"\n")
-    with pytest.raises(DatasetFormatError, match="mnist_train.csv"):
+    with pytest.raises(DatasetFormatError, match=re.escape("mnist_train.csv")):
         load_mnist(tmp_path, split="train")
 
 
@@ -393,7 +393,7 @@ def test_mlpd_header_declaring_terabytes_reads_nothing(tmp_path):
 def test_mlpd_over_the_limit(tmp_path, monkeypatch):
     path = write_binary(tmp_path / "train.mlpd", *small_split(5))
     monkeypatch.setattr(datasets.limits, "max_array_bytes", 1000)
-    with pytest.raises(DatasetFormatError, match="MLPD header declares 3,925 bytes.*limit"):
+    with pytest.raises(DatasetFormatError, match=r"MLPD header declares 3,925 bytes.*limit"):
         read_binary(path)
 
 
@@ -421,9 +421,9 @@ def test_split_reads_only_its_files(idx_folder, tmp_path):
 def test_split_for_single_file_layouts(tmp_path):
     train, test = small_split(3), small_split(2)
     write_binary(tmp_path / "test.mlpd", *test)  # no train.mlpd at all
-    X, y = load_mnist(tmp_path, split="test", normalize=False, dtype="uint8", flatten=False)
+    X, _y = load_mnist(tmp_path, split="test", normalize=False, dtype="uint8", flatten=False)
     np.testing.assert_array_equal(X, test[0])
-    with pytest.raises(DatasetNotFoundError, match="train.mlpd not found"):
+    with pytest.raises(DatasetNotFoundError, match=re.escape("train.mlpd not found")):
         load_mnist(tmp_path, split="train")
     save_npz(tmp_path / "npz" / "mnist.npz", train, test)
     assert load_mnist(tmp_path / "npz", split="train")[0].shape == (3, 784)

@@ -34,8 +34,11 @@ from tests.helpers import REPO_ROOT, assert_lives_on, blobs, put, tolerance  # n
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
 
-def assert_same_params(a, b, rtol=tolerance("float64")):
-    for (W, bias), (W_ref, bias_ref) in zip(a.model_.params, b.model_.params):
+F64_RTOL = tolerance("float64")
+
+
+def assert_same_params(a, b, rtol=F64_RTOL):
+    for (W, bias), (W_ref, bias_ref) in zip(a.model_.params, b.model_.params, strict=True):
         np.testing.assert_allclose(to_numpy(W), to_numpy(W_ref), rtol=rtol, atol=rtol)
         np.testing.assert_allclose(to_numpy(bias), to_numpy(bias_ref), rtol=rtol, atol=rtol)
 
@@ -154,7 +157,7 @@ def test_fit_is_mlp_fit_with_the_same_seed(dtype):
     )
     # Same numbers, same order of operations; only BLAS may round differently (array alignment).
     rtol = tolerance(dtype)
-    for (W, b), (W_ref, b_ref) in zip(model.model_.params, reference.params):
+    for (W, b), (W_ref, b_ref) in zip(model.model_.params, reference.params, strict=True):
         np.testing.assert_allclose(W, W_ref, rtol=rtol, atol=rtol)
         np.testing.assert_allclose(b, b_ref, rtol=rtol, atol=rtol)
     assert model.loss_curve_ == pytest.approx(reference.history["loss"], rel=rtol)
@@ -329,7 +332,7 @@ def test_partial_fit_errors():
     with pytest.raises(ValueError, match="partial_fit does not support early_stopping=True"):
         MLPClassifier(early_stopping=True).partial_fit(X, y, classes=[0, 1, 2])
     assert not hasattr(MLPClassifier(solver="lbfgs"), "partial_fit")
-    with pytest.raises(AttributeError, match="has no attribute .partial_fit."):
+    with pytest.raises(AttributeError, match=r"has no attribute .partial_fit."):
         MLPClassifier(solver="lbfgs").partial_fit(X, y)
 
 
@@ -579,7 +582,7 @@ def test_lazy_export_from_the_package():
         pytest.skip("mlp/__init__.py has no lazy __getattr__ for MLPClassifier yet")
     assert mlp.MLPClassifier is MLPClassifier
     with pytest.raises(AttributeError):
-        mlp.NoSuchThing
+        _ = mlp.NoSuchThing
 
 
 def test_predict_log_proba_of_an_mse_classifier_is_the_log_of_its_probabilities():

@@ -189,7 +189,7 @@ def _with_w0(w0_bytes):
     good = corpus.model_arrays(SIZES)
     entries = [(f"{k}.npy", corpus.npy_bytes(v) if k != "W0" else w0_bytes) for k, v in good.items()]
     return corpus.zip_archive(
-        entries + [("metadata.npy", corpus.metadata_bytes(corpus.model_metadata(SIZES)))]
+        [*entries, ("metadata.npy", corpus.metadata_bytes(corpus.model_metadata(SIZES)))]
     )
 
 

@@ -314,17 +314,17 @@ def test_decompression_bombs_stop_at_the_declared_size(mlp_cpp, tiny_data, tmp_p
     gib = 1 << 30
     stream = _deflated_zeros(real, gib)  # real + 1 GiB of zeros, about 1 MiB
     bomb = corpus.zip_archive(
-        [{"name": "W0.npy", "data": real, "method": 8, "compressed": stream}] + rest + meta
+        [{"name": "W0.npy", "data": real, "method": 8, "compressed": stream}, *rest, *meta]
     )
     result = run_cli(
         mlp_cpp, "evaluate", _model(tmp_path, "bomb.npz", bomb), "--data", tiny_data, memory_mb=256
     )
     assert result.returncode == 0 and "test accuracy" in result.stdout, result.stderr
     unknown = corpus.zip_archive(
-        [("W0.npy", real)]
-        + rest
-        + meta
-        + [
+        [
+            ("W0.npy", real),
+            *rest,
+            *meta,
             {
                 "name": "junk.npy",
                 "data": b"",
@@ -332,7 +332,7 @@ def test_decompression_bombs_stop_at_the_declared_size(mlp_cpp, tiny_data, tmp_p
                 "compressed": stream,
                 "usize": len(real) + gib,
                 "crc": 0,
-            }
+            },
         ]
     )
     result = run_cli(
@@ -341,9 +341,11 @@ def test_decompression_bombs_stop_at_the_declared_size(mlp_cpp, tiny_data, tmp_p
     assert result.returncode == 0 and "test accuracy" in result.stdout, result.stderr
     # W0 declared as 1 GiB: refused before inflating (the metadata's (4, 3) needs at most 4 KiB)
     declared = corpus.zip_archive(
-        [{"name": "W0.npy", "data": real, "method": 8, "compressed": stream, "usize": len(real) + gib}]
-        + rest
-        + meta
+        [
+            {"name": "W0.npy", "data": real, "method": 8, "compressed": stream, "usize": len(real) + gib},
+            *rest,
+            *meta,
+        ]
     )
     assert_clean_error(
         run_cli(

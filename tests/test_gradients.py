@@ -127,7 +127,7 @@ def test_gradients_match_central_differences(problem, activation, loss, l2):
     whole_analytic = np.concatenate([g.ravel() for pair in analytic for g in pair])
     whole_numeric = np.concatenate([g.ravel() for pair in numeric for g in pair])
     assert relative_error(whole_analytic, whole_numeric) <= threshold, "the whole gradient vector"
-    for layer, ((dW, db), (nW, nb)) in enumerate(zip(analytic, numeric)):
+    for layer, ((dW, db), (nW, nb)) in enumerate(zip(analytic, numeric, strict=True)):
         assert relative_error(dW, nW, TENSOR_FLOOR) <= threshold, f"dW of layer {layer}"
         assert relative_error(db, nb, TENSOR_FLOOR) <= threshold, f"db of layer {layer}"
 
@@ -138,7 +138,7 @@ def test_model_loss_and_gradients_matches_layers_and_excludes_dropout():
     model = mlp.fit(X, y, hidden_sizes=[5], epochs=0, dropout=0.5, weight_decay=0.1, dtype="float64", seed=1)
     value, grads = model.loss_and_gradients(X, y)
     assert isinstance(value, float)
-    again, grads_again = model.loss_and_gradients(X, y)  # deterministic: no dropout inside
+    again, _grads_again = model.loss_and_gradients(X, y)  # deterministic: no dropout inside
     assert value == again
     expected, expected_grads, _ = layers.loss_and_gradients(
         model.params, X, y, activation="relu", loss="cross_entropy", l2=0.1, xp=xp

@@ -1,5 +1,6 @@
 """mlp.images: a user's own digit photo, prepared the way MNIST was made, reads like MNIST."""
 
+import re
 import struct
 import sys
 import zlib
@@ -174,7 +175,7 @@ def test_blank_images_raise(tmp_path):
 
 
 def test_bad_files_and_arrays_raise_clearly(tmp_path):
-    with pytest.raises(FileNotFoundError, match="missing.png"):
+    with pytest.raises(FileNotFoundError, match=re.escape("missing.png")):
         load_digit(tmp_path / "missing.png")
     (tmp_path / "notes.png").write_text("not an image")
     with pytest.raises(ValueError, match=r"notes\.png.*not an image"):
@@ -227,7 +228,7 @@ def test_huge_declared_images_are_refused_before_decoding(tmp_path, width, heigh
 def test_huge_arrays_and_pillow_images_are_refused(monkeypatch):
     lazy = np.broadcast_to(np.uint8(0), (7_000, 7_000))  # 49 million pixels, no memory
     with pytest.raises(
-        ValueError, match="7000 x 7000 = 49,000,000 pixels, more than mlp.images.MAX_IMAGE_PIXELS"
+        ValueError, match=re.escape("7000 x 7000 = 49,000,000 pixels, more than mlp.images.MAX_IMAGE_PIXELS")
     ):
         preprocess_digit(lazy)
     monkeypatch.setattr(images, "MAX_IMAGE_PIXELS", 100)

@@ -319,7 +319,7 @@ def test_sigmoid_and_tanh_accuracy_sweep(dtype, code):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("shape", SHAPES + [(300, 5)])
+@pytest.mark.parametrize("shape", [*SHAPES, (300, 5)])
 def test_bias_gradient(dtype, shape):
     rng = np.random.default_rng(3)
     dZ = logits(rng, shape, dtype)
@@ -588,7 +588,7 @@ def run_steps(name, dtype, size, case, steps=5, **hyper):
         np.testing.assert_array_equal(g, g_before)  # the gradient buffer is never modified
         assert p.dtype == dtype and all(s.dtype == dtype for s in state)
         assert_close(p, p_ref, tol)
-        for s, s_ref in zip(state, state_ref):
+        for s, s_ref in zip(state, state_ref, strict=True):
             assert_close(s, s_ref, tol)
 
 

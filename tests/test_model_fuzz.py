@@ -12,6 +12,7 @@ SHA-256), so another reader (the C++ port) can be checked against the same verdi
 """
 
 import io
+import itertools
 import json
 import math
 import os
@@ -25,7 +26,7 @@ import pytest
 
 hypothesis = pytest.importorskip("hypothesis", reason="the mutation tests need hypothesis (the test extra)")
 from hypothesis import HealthCheck, Phase, given, settings  # noqa: E402
-from hypothesis import strategies as st
+from hypothesis import strategies as st  # noqa: E402
 
 import mlp  # noqa: E402
 from mlp.engines.checkpoints import load_checkpoint, save_checkpoint  # noqa: E402
@@ -49,7 +50,7 @@ def _model():
     sizes = [5, 4, 3]
     params = [
         (rng.normal(size=(a, b)).astype(np.float32), rng.normal(size=b).astype(np.float32))
-        for a, b in zip(sizes[:-1], sizes[1:])
+        for a, b in itertools.pairwise(sizes)
     ]
     history = {"epoch": [1, 2], "loss": [0.9, 0.5], "val_loss": [math.nan, 0.6]}
     return mlp.MLP(
@@ -151,7 +152,7 @@ def _assert_consistent(kind, result):
         result.predict(np.ones((2, sizes[0]), dtype=result.dtype))  # a loaded model works
         repr(result)
     else:
-        params, state, best, metadata = result
+        params, state, _best, metadata = result
         sizes = metadata["layer_sizes"]
         flat = [p for pair in params for p in pair]
         assert len(state) % len(flat) == 0
@@ -238,7 +239,8 @@ MODEL_FIELDS = [
     "library_version",
     "unknown_field",
 ]
-CHECKPOINT_FIELDS = MODEL_FIELDS + [
+CHECKPOINT_FIELDS = [
+    *MODEL_FIELDS,
     "epoch",
     "step_count",
     "rng_state",
@@ -292,7 +294,7 @@ def test_entry_level_mutations(originals, tmp_path, kind, data, compression):
             del entries[index]
         elif action == "rename" and entries:
             entries[index] = (
-                data.draw(st.sampled_from(names + ["W9.npy", "metadata", "x/../W0.npy"])),
+                data.draw(st.sampled_from([*names, "W9.npy", "metadata", "x/../W0.npy"])),
                 entries[index][1],
             )
         elif action == "swap" and len(entries) > 1:
@@ -439,10 +441,7 @@ def test_big_declared_sizes(originals, tmp_path, data):
         sizes = [metadata["n_features"], *metadata["hidden_sizes"], len(metadata["classes"])][:3]
         for index, (name, _) in enumerate(entries):
             if name == "W0.npy":
-                header = "{'descr': '<f4', 'fortran_order': False, 'shape': (%d, %d), }\n" % (
-                    sizes[0],
-                    sizes[1],
-                )
+                header = f"{{'descr': '<f4', 'fortran_order': False, 'shape': ({sizes[0]}, {sizes[1]}), }}\n"
                 entries[index] = (name, _npy(header))
     _load(
         "model",
@@ -494,11 +493,13 @@ def test_an_unknown_deflated_entry_is_never_inflated(originals, tmp_path):
     """An extra deflated entry of 512 MiB of zeros (2.3 MB on disk) is not inflated."""
     path = tmp_path / "bomb.npz"
     path.write_bytes(originals["model"])
-    with zipfile.ZipFile(path, "a", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
-        with archive.open("padding.npy", "w", force_zip64=True) as sink:
-            zeros = bytes(1 << 24)
-            for _ in range(32):
-                sink.write(zeros)
+    with (
+        zipfile.ZipFile(path, "a", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as archive,
+        archive.open("padding.npy", "w", force_zip64=True) as sink,
+    ):
+        zeros = bytes(1 << 24)
+        for _ in range(32):
+            sink.write(zeros)
     assert path.stat().st_size < 4 << 20
     tracemalloc.start()
     try:

@@ -6,8 +6,10 @@ Each test launches `mpiexec -n 2` on a script of tests/mpi_scripts/ with a timeo
 the ranks pickled with a one-process run made here. In CI (mpi extra installed) they must run.
 """
 
+import itertools
 import os
 import pickle
+import re
 import shutil
 import subprocess
 import sys
@@ -79,12 +81,12 @@ def _params(model):
 
 def _assert_same_params(a, b, rtol):
     assert len(a) == len(b)
-    for index, (x, y) in enumerate(zip(a, b)):
+    for index, (x, y) in enumerate(zip(a, b, strict=True)):
         np.testing.assert_allclose(x, y, rtol=rtol, atol=rtol, err_msg=f"parameter array {index}")
 
 
 def _assert_identical(a, b):
-    for x, y in zip(a, b):
+    for x, y in zip(a, b, strict=True):
         np.testing.assert_array_equal(x, y)
 
 
@@ -94,7 +96,8 @@ def _assert_identical(a, b):
 def test_every_row_of_a_global_batch_goes_to_exactly_one_rank_in_order(size, rows):
     parts = [batch_part(40, 40 + rows, rank, size) for rank in range(size)]
     assert parts[0][0] == 40 and parts[-1][1] == 40 + rows
-    assert all(hi == next_lo for (_, hi), (next_lo, _) in zip(parts, parts[1:]))  # contiguous, in rank order
+    # contiguous, in rank order
+    assert all(hi == next_lo for (_, hi), (next_lo, _) in itertools.pairwise(parts))
     lengths = [hi - lo for lo, hi in parts]
     assert max(lengths) - min(lengths) <= 1 and (min(lengths) > 0 or rows < size)
 
@@ -123,7 +126,7 @@ def test_a_communicator_of_one_rank_trains_exactly_as_without_one():
 def test_comm_must_be_a_communicator():
     X, y = data()
     with pytest.raises(
-        TypeError, match="comm must be an mpi4py communicator such as MPI.COMM_WORLD, got str"
+        TypeError, match=re.escape("comm must be an mpi4py communicator such as MPI.COMM_WORLD, got str")
     ):
         mlp.fit(X, y, comm="world", epochs=1)
 
@@ -245,7 +248,9 @@ def test_dropout_masks_differ_per_rank_yet_runs_repeat(coherence):
         epochs=3,
         dropout=0.3,
     )
-    assert not all(np.allclose(a, b) for a, b in zip(first, _params(alone)))  # rank 1 drew its own masks
+    assert not all(
+        np.allclose(a, b) for a, b in zip(first, _params(alone), strict=True)
+    )  # rank 1 drew its own masks
 
 
 def test_early_stopping_and_callbacks_stop_every_rank_at_the_same_epoch(coherence):

@@ -104,7 +104,7 @@ def cpp_disagreements():
     config = (REPO_ROOT / "cpp" / "src" / "model.hpp").read_text()
     struct = config[config.index("struct TrainConfig") :]
     struct = struct[: struct.index("\n};")]
-    for field in (
+    fields = (
         "kEpochs",
         "kBatchSize",
         "kDropout",
@@ -113,9 +113,12 @@ def cpp_disagreements():
         "kShuffle",
         "kSeed",
         "kHiddenSizes",
-    ):
-        if f"defaults::{field}" not in struct:
-            found.append(f"the C++ TrainConfig does not take {field} from train_defaults.hpp")
+    )
+    found.extend(
+        f"the C++ TrainConfig does not take {field} from train_defaults.hpp"
+        for field in fields
+        if f"defaults::{field}" not in struct
+    )
     return found
 
 
@@ -180,7 +183,7 @@ def test_validate_normalises_and_refuses_unknown_names():
         "batch_size": None,
         "hidden_sizes": [64],
     }
-    with pytest.raises(TypeError, match="unknown training option.*epoch_count"):
+    with pytest.raises(TypeError, match=r"unknown training option.*epoch_count"):
         options.validate({"epoch_count": 3})
     with pytest.raises(ValueError, match="unknown schedule 'linear'; choose one of"):
         options.validate({"schedule": "linear"})

@@ -178,7 +178,7 @@ def test_predictions_mark_wrong_ones_in_red(model, mnist, tmp_path):
     predicted = model.predict(X_test[:25])
     axes = image_axes(fig)
     assert len(axes) == 25
-    for ax, p, t in zip(axes, predicted, y_test[:25]):
+    for ax, p, t in zip(axes, predicted, y_test[:25], strict=True):
         title = ax.title
         assert title.get_text() == f"pred {p} / true {t}"
         assert is_red(title.get_color()) == (p != t)

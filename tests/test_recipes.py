@@ -1,6 +1,8 @@
 """Named recipes (mlp/recipes.py, mlp train --recipe) and the regularisers they use: max-norm and label
 smoothing against their formulas, with a finite-difference check of the smoothed gradient."""
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -188,7 +190,7 @@ def test_the_smoothed_gradient_matches_central_differences_through_the_network()
     """float64, tanh (smooth): the fourth-order stencil, threshold 1e-7 (CS231n, as tests/test_gradients.py)."""
     rng = np.random.default_rng(3)
     sizes = [5, 4, 3]
-    params = [(rng.normal(size=(a, b)), rng.normal(size=b) * 0.1) for a, b in zip(sizes[:-1], sizes[1:])]
+    params = [(rng.normal(size=(a, b)), rng.normal(size=b) * 0.1) for a, b in itertools.pairwise(sizes)]
     X, y = rng.normal(size=(6, 5)), rng.integers(0, 3, 6)
 
     def value():
@@ -202,8 +204,8 @@ def test_the_smoothed_gradient_matches_central_differences_through_the_network()
         params, X, y, activation="tanh", loss="cross_entropy", l2=0.01, xp=npx, label_smoothing=0.15
     )
     h = 1e-4
-    for (W, b), analytic in zip(params, grads):
-        for p, g in zip((W, b), analytic):
+    for (W, b), analytic in zip(params, grads, strict=True):
+        for p, g in zip((W, b), analytic, strict=True):
             flat, numeric = p.reshape(-1), np.zeros(p.size)
             for i in range(flat.size):
                 x0 = flat[i]

@@ -84,7 +84,7 @@ def test_both_engines_train_the_same_target_model(dtype, loss):
     numba_model = mlp.fit(X, y, engine="numba", **options)
     xp_model = mlp.fit(X, y, engine="xp", **options)
     rtol = tolerance(dtype)
-    for (W, b), (W_ref, b_ref) in zip(numba_model.params, xp_model.params):
+    for (W, b), (W_ref, b_ref) in zip(numba_model.params, xp_model.params, strict=True):
         np.testing.assert_allclose(W, W_ref, rtol=rtol, atol=rtol)
         np.testing.assert_allclose(b, b_ref, rtol=rtol, atol=rtol)
     np.testing.assert_allclose(numba_model.history["loss"], xp_model.history["loss"], rtol=rtol)
@@ -300,7 +300,7 @@ def test_fit_is_mlp_fit_with_the_same_seed(dtype):
         y,
     )
     rtol = tolerance(dtype)
-    for (W, b), (W_ref, b_ref) in zip(model.model_.params, reference.params):
+    for (W, b), (W_ref, b_ref) in zip(model.model_.params, reference.params, strict=True):
         np.testing.assert_allclose(W, W_ref, rtol=rtol, atol=rtol)
         np.testing.assert_allclose(b, b_ref, rtol=rtol, atol=rtol)
     assert model.loss_curve_ == pytest.approx(reference.history["loss"], rel=rtol)

@@ -26,7 +26,7 @@ def test_save_and_load_round_trip(tmp_path, dtype):
     path = model.save(tmp_path / "model.npz")
     loaded = mlp.load(path)
     assert repr(loaded) == repr(model)
-    for (W, b), (W2, b2) in zip(model.params, loaded.params):
+    for (W, b), (W2, b2) in zip(model.params, loaded.params, strict=True):
         np.testing.assert_array_equal(W, W2)
         np.testing.assert_array_equal(b, b2)
         assert W2.dtype == np.dtype(dtype)
@@ -170,7 +170,7 @@ def test_resumed_run_ends_with_the_same_weights_as_an_uninterrupted_one(tmp_path
     first = mlp.fit(X, y, checkpoint=path, callbacks=[interrupt_after_two], **kwargs)
     assert len(first.history["loss"]) == 2 and path.exists()
     resumed = mlp.fit(X, y, checkpoint=path, resume=True, **kwargs)
-    for (W, b), (W2, b2) in zip(uninterrupted.params, resumed.params):
+    for (W, b), (W2, b2) in zip(uninterrupted.params, resumed.params, strict=True):
         np.testing.assert_array_equal(W, W2)
         np.testing.assert_array_equal(b, b2)
     assert resumed.history["loss"] == uninterrupted.history["loss"]
@@ -233,7 +233,7 @@ def test_metadata_is_strict_json_with_null_for_missing_values(tmp_path):
 
 
 def test_preprocessing_is_recorded_only_when_known(tmp_path, trained):
-    model, X, _ = trained
+    model, _X, _ = trained
     assert _strict_json(_metadata_text(model.save(tmp_path / "plain.npz")))["preprocessing"] is None
     assert "preprocessing" not in mlp.load(tmp_path / "plain.npz").config
     mnist = {"input": "pixels / 255", "range": [0.0, 1.0], "image_shape": [28, 28]}
@@ -294,7 +294,7 @@ def test_a_checkpoint_is_not_a_model_and_says_so(tmp_path):
     X, y = blobs()
     path = tmp_path / "ckpt.npz"
     mlp.fit(X, y, hidden_sizes=[4], epochs=1, checkpoint=path, seed=0)
-    with pytest.raises(ModelFileError, match="not an mlp-model file .*resume it with fit"):
+    with pytest.raises(ModelFileError, match=r"not an mlp-model file .*resume it with fit"):
         mlp.load(path)
 
 
@@ -315,7 +315,7 @@ def test_checkpoint_metadata_is_strict_and_version_1_checkpoints_resume(tmp_path
 
     old = _rewrite_metadata(path, tmp_path / "v1.npz", as_version_1)
     resumed = mlp.fit(X, y, checkpoint=old, resume=True, **options)
-    for (W, b), (W2, b2) in zip(uninterrupted.params, resumed.params):
+    for (W, b), (W2, b2) in zip(uninterrupted.params, resumed.params, strict=True):
         np.testing.assert_array_equal(W, W2)
         np.testing.assert_array_equal(b, b2)
 
@@ -431,7 +431,7 @@ def test_check_writable_refuses_bad_output_paths_with_one_line(tmp_path):
 def test_fit_checks_the_checkpoint_path_before_training(tmp_path):
     X, y = blobs()
     calls = []
-    with pytest.raises(ValueError, match="checkpoint .*does not exist"):
+    with pytest.raises(ValueError, match=r"checkpoint .*does not exist"):
         mlp.fit(
             X,
             y,
@@ -457,7 +457,7 @@ def test_a_model_too_large_for_the_memory_left_is_refused_before_reading(tmp_pat
     model, _, _ = trained
     path = model.save(tmp_path / "m.npz")
     monkeypatch.setenv("MLP_MEMORY_LIMIT", "100")
-    with pytest.raises(ModelFileError, match="loading the model's parameters from .* needs about"):
+    with pytest.raises(ModelFileError, match=r"loading the model's parameters from .* needs about"):
         mlp.load(path)
 
 

@@ -311,7 +311,7 @@ def test_huge_layers_are_refused_before_anything_is_allocated():
 def test_a_checkpoint_path_in_a_missing_folder_fails_before_training(tmp_path):
     X, y = blobs()
     calls = []
-    with pytest.raises(ValueError, match="checkpoint.*does not exist"):
+    with pytest.raises(ValueError, match=r"checkpoint.*does not exist"):
         mlp.fit(
             X,
             y,
@@ -343,7 +343,7 @@ def test_float_labels_that_are_not_whole_countable_numbers_are_refused(bad):
     X, y = blobs(n=20)
     labels = y.astype(float)
     labels[3] = bad
-    with pytest.raises(ValueError, match="labels|NaN or infinity|2\\*\\*53"):
+    with pytest.raises(ValueError, match=r"labels|NaN or infinity|2\*\*53"):
         mlp.fit(X, labels, epochs=1)
 
 

@@ -151,7 +151,7 @@ def dropout_masks(rng, n, sizes, dropout, dtype):
 
 def run_case(case, dtype, seed):
     """All tensors of one case, in the file order: a list of (tag, array)."""
-    name, sizes, n, activation, loss, opt_name, options = case
+    _name, sizes, n, activation, loss, opt_name, options = case
     rng = np.random.default_rng(seed)
     X = rng.standard_normal((n, sizes[0])).astype(dtype)
     if losses.takes_class_indices(loss):
