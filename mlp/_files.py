@@ -16,6 +16,7 @@ import errno
 import hashlib
 import os
 import re
+import stat
 import tempfile
 import time
 from collections.abc import Iterator
@@ -26,14 +27,22 @@ __all__ = [
     "OutputPathError",
     "atomic_write",
     "check_writable",
+    "make_folder",
+    "refuse_foreign",
+    "refuse_special",
     "remove_stale_temporaries",
     "sha256_of",
+    "starts_with",
     "temporary_path",
 ]
 
 _CHUNK = 1 << 20
 _WRITE_MODES = {"w", "wb", "wt", "w+", "w+b", "wb+", "w+t", "wt+"}
 _MAX_NAME_IN_PREFIX = 100  # keeps .NAME.mlp-PID-XXXXXXXX.part under the usual 255-byte limit
+# errno values of a failed write (full disk, quota, RLIMIT_FSIZE, I/O error, read-only file system)
+_WRITE_ERRNOS = {
+    getattr(errno, name) for name in ("ENOSPC", "EDQUOT", "EFBIG", "EIO", "EROFS") if hasattr(errno, name)
+}
 STALE_AFTER_SECONDS = 10 * 60  # a temporary file untouched this long is abandoned, whoever made it
 _TEMPORARY_NAME = re.compile(r"^\..*\.mlp-(?P<pid>\d{1,10})-[A-Za-z0-9_]{8}\.[A-Za-z0-9]{1,10}$", re.DOTALL)
 
@@ -42,6 +51,100 @@ class OutputPathError(OSError, ValueError):
     """An output path that cannot be written (missing folder, a folder given for a file, no permission).
 
     Raised before any work starts; both an OSError and a ValueError, so either kind of handler catches it."""
+
+
+def _special_kind(path: Path) -> str | None:
+    """What `path` is when it exists and is not a regular file ("a folder", "a FIFO", ...), else None.
+    Links are followed: a link to a FIFO is refused like the FIFO."""
+    try:
+        mode = os.stat(path).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError:
+        return None  # the write itself will say why (permissions, a loop of links)
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "an unknown kind of file"
+
+
+def refuse_special(path: str | os.PathLike, what: str = "output file") -> Path:
+    """Refuse an existing `path` that is not a regular file (a folder, device, FIFO or socket): every
+    writer of the package calls this before it creates anything, so none of them ever replaces, blocks
+    on or writes into such a thing. Raises OutputPathError with one line naming `what` and the fix;
+    returns `path` as a Path."""
+    path = Path(path)
+    kind = _special_kind(path)
+    if kind == "a folder":
+        raise OutputPathError(f"{what} {path} is a folder; give a file name inside it")
+    if kind is not None:
+        raise OutputPathError(f"{what} {path} is not a regular file (it is {kind}); give the path of a file")
+    return path
+
+
+def refuse_foreign(
+    path: str | os.PathLike, what: str, kind: str, is_own, *, hint: str = "give another path or delete it"
+) -> Path:
+    """Refuse to replace an existing file that is not of the `kind` this writer makes ("a PNG image",
+    "an IDX file"); `is_own(path)` tells (`starts_with` builds one from magic numbers). A writer
+    replaces its own kind of file (atomically), never a user's other file. Non-regular paths are
+    refused too (`refuse_special`). Raises OutputPathError with one line; returns `path` as a Path."""
+    path = refuse_special(path, what)
+    if not path.exists():
+        return path
+    try:
+        own = is_own(path)
+    except OSError as error:
+        raise OutputPathError(f"{what} {path} exists and cannot be read ({error.strerror}); {hint}") from None
+    if not own:
+        raise OutputPathError(f"{what} {path} exists and is not {kind}; {hint}")
+    return path
+
+
+def starts_with(*magics: bytes):
+    """A test for `refuse_foreign`: the file begins with one of `magics`."""
+
+    def test(path: Path) -> bool:
+        with open(path, "rb") as handle:
+            head = handle.read(max(map(len, magics)))
+        return any(head.startswith(magic) for magic in magics)
+
+    return test
+
+
+def make_folder(path: str | os.PathLike, what: str = "output folder") -> Path:
+    """Create the folder `path` (and its parents) unless it exists; an existing path that is not a
+    folder is refused with one line (OutputPathError), and any other failure names the folder."""
+    path = Path(path)
+    kind = _special_kind(path)
+    if kind is not None and kind != "a folder":
+        refuse_special(path, what)
+    if path.exists() and not path.is_dir():
+        raise OutputPathError(f"{what} {path} exists and is not a folder; give a folder name")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        reason = error.strerror or str(error)
+        raise OutputPathError(f"{what} {path}: cannot create the folder ({reason})") from None
+    return path
+
+
+def _write_error(error: OSError, path: Path, what: str, tmp: str | None = None) -> OSError:
+    """The same kind of OSError, its message naming the file the caller asked for (never our temporary
+    file): `cannot write checkpoint run.npz: No space left on device`."""
+    reason = error.strerror or errno.errorcode.get(error.errno or 0, "") or str(error)
+    other = getattr(error, "filename", None)
+    if other is not None and str(other) not in (str(path), str(tmp)):
+        reason = f"{reason} ({other})"
+    name = f"{what} {path}" if what else str(path)
+    if error.errno is None:
+        return OSError(f"cannot write {name}: {reason}")
+    return type(error)(error.errno, f"cannot write {name}: {reason}")
 
 
 def _current_umask() -> int:
@@ -119,16 +222,19 @@ def remove_stale_temporaries(folder: str | os.PathLike, *, now: float | None = N
     return removed
 
 
-def _make_temporary(path: Path, suffix: str) -> tuple[int, str]:
-    """An exclusively created, empty temporary file beside `path`: (fd, name)."""
+def _make_temporary(path: Path, suffix: str, what: str = "") -> tuple[int, str]:
+    """An exclusively created, empty temporary file beside `path`: (fd, name). An existing `path`
+    that is not a regular file is refused first (`refuse_special`)."""
+    refuse_special(path, what or "output file")
     folder = _folder_of(path)
     remove_stale_temporaries(folder)
     prefix = f".{path.name[:_MAX_NAME_IN_PREFIX]}.mlp-{os.getpid()}-"
     try:
         return tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=folder)
     except OSError as error:  # name the file the caller asked for, not our temporary one
+        name = f"{what} {path}" if what else str(path)
         reason = "the folder does not exist" if isinstance(error, FileNotFoundError) else error.strerror
-        raise type(error)(error.errno, f"cannot write {path}: {reason or error}") from None
+        raise type(error)(error.errno, f"cannot write {name}: {reason or error}") from None
 
 
 @contextlib.contextmanager
@@ -152,7 +258,12 @@ def temporary_path(path: str | os.PathLike, *, suffix: str = ".tmp") -> Iterator
 
 @contextlib.contextmanager
 def atomic_write(
-    path: str | os.PathLike, mode: str = "wb", *, encoding: str | None = None, newline: str | None = None
+    path: str | os.PathLike,
+    mode: str = "wb",
+    *,
+    encoding: str | None = None,
+    newline: str | None = None,
+    what: str = "",
 ) -> Iterator[IO]:
     """Open a temporary file beside ``path`` for writing; move it onto ``path`` on success.
 
@@ -160,6 +271,9 @@ def atomic_write(
     (``.NAME.mlp-PID-XXXXXXXX.tmp``), flushed and fsynced, then renamed over ``path`` with
     :func:`os.replace`, so readers see either the old file or the complete new one, never a partial
     file. If the ``with`` body raises, the temporary file is removed and ``path`` is left untouched.
+    An existing ``path`` that is not a regular file (folder, device, FIFO, socket) is refused before
+    anything is created (`refuse_special`). An OSError while writing (a full disk, a file-size limit)
+    names the file: ``cannot write WHAT PATH: No space left on device`` (`what`: "checkpoint", ...).
 
     >>> with atomic_write("model.npz") as f:      # doctest: +SKIP
     ...     f.write(data)
@@ -171,7 +285,7 @@ def atomic_write(
     if "b" not in mode and encoding is None:
         encoding = "utf-8"
     path = Path(path)
-    fd, tmp = _make_temporary(path, ".tmp")
+    fd, tmp = _make_temporary(path, ".tmp", what)
     try:
         # mkstemp creates the file 0600; give it the permissions a plain open() would.
         try:
@@ -179,10 +293,22 @@ def atomic_write(
         except OSError:
             pass
         with os.fdopen(fd, mode, encoding=encoding, newline=newline) as handle:
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
+            try:
+                yield handle
+            except OSError as error:  # the body's own errors (reading its source) keep their message
+                if error.errno in _WRITE_ERRNOS and not isinstance(error, OutputPathError):
+                    raise _write_error(error, path, what, tmp) from None
+                raise
+            try:
+                handle.flush()
+                os.fsync(handle.fileno())
+            except OSError as error:
+                raise _write_error(error, path, what, tmp) from None
+        refuse_special(path, what or "output file")  # made meanwhile? os.replace would swap it out
+        try:
+            os.replace(tmp, path)
+        except OSError as error:
+            raise _write_error(error, path, what, tmp) from None
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
@@ -214,10 +340,7 @@ def check_writable(path: str | os.PathLike, what: str = "output file", *, folder
             raise OutputPathError(f"{what} {path}: {target} is not a folder")
         _probe(target, path, what)
         return path
-    if path.is_dir():
-        raise OutputPathError(f"{what} {path} is a folder; give a file name inside it")
-    if path.exists() and not path.is_file():
-        raise OutputPathError(f"{what} {path} exists and is not a regular file; give another name")
+    refuse_special(path, what)
     parent = _folder_of(path)
     if not parent.exists():
         raise OutputPathError(f"{what} {path}: the folder {parent} does not exist; create it first")

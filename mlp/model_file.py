@@ -36,13 +36,14 @@ import math
 import os
 import stat
 import struct
+import warnings
 import zipfile
 import zlib
 from pathlib import Path
 
 import numpy as np
 
-from ._files import atomic_write
+from ._files import OutputPathError, atomic_write, refuse_special
 from ._memory import MemoryLimitError, check_fits
 from .activations import ACTIVATIONS
 from .losses import LOSSES, VALUE_LOSSES
@@ -51,7 +52,9 @@ from .options import MAX_HIDDEN_LAYERS, MAX_METADATA_BYTES, MAX_WIDTH
 __all__ = [
     "FORMAT_VERSION",
     "MODEL_FORMAT",
+    "MetadataTrimmedWarning",
     "ModelFileError",
+    "check_replaceable",
     "load_model_file",
     "save_model_file",
 ]
@@ -98,13 +101,14 @@ def to_json(value):
     return str(value)
 
 
-def encode_metadata(metadata) -> bytes:
-    """Strict UTF-8 JSON (allow_nan=False) of `metadata` after `to_json`; at most MAX_METADATA_BYTES."""
-    text = json.dumps(to_json(metadata), allow_nan=False, sort_keys=True, ensure_ascii=False)
-    data = text.encode("utf-8")
-    if len(data) > MAX_METADATA_BYTES:
+def encode_metadata(metadata, limit=None) -> bytes:
+    """Strict UTF-8 JSON (allow_nan=False) of `metadata` after `to_json`; at most `limit` bytes
+    (MAX_METADATA_BYTES)."""
+    limit = MAX_METADATA_BYTES if limit is None else limit
+    data = _encode(metadata)
+    if len(data) > limit:
         raise ValueError(
-            f"the model's metadata is {len(data):,} bytes, over the {MAX_METADATA_BYTES:,}-byte limit of the "
+            f"the model's metadata is {len(data):,} bytes, over the {limit:,}-byte limit of the "
             "file format; clear model.history or model.config of large values before saving"
         )
     return data
@@ -156,20 +160,151 @@ def _little_endian(array):
     return np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<"))
 
 
-def write_archive(path, arrays, metadata):
-    """Write `arrays` (name -> host array) and `metadata` (JSON-able) to `path` atomically; return path."""
+class MetadataTrimmedWarning(UserWarning):
+    """A model file or checkpoint was written without part of its history (the per-layer gradient
+    logs, then the oldest epochs), which did not fit in the format's metadata limit."""
+
+
+def _history_epochs(history):
+    return max((len(values) for values in history.values() if isinstance(values, list)), default=0)
+
+
+def fit_metadata(metadata, limit=None):
+    """(encoded metadata, what was left out): `metadata` as strict JSON within `limit` bytes
+    (MAX_METADATA_BYTES), so that whatever a long or heavily logged run recorded is still written in
+    a file every reader takes. Left out, in this order, only as far as needed: the per-epoch
+    per-layer logs of `log_gradients` (history keys whose entries are lists), then the oldest epochs
+    of the history (the newest are kept; history["epoch"] says which). `what` is a list of phrases
+    (empty when nothing was left out). When even an empty history does not fit (a huge `config`),
+    the ValueError of `encode_metadata` is raised."""
+    limit = MAX_METADATA_BYTES if limit is None else limit
+    metadata = to_json(metadata)  # once: the tries below only cut lists
+    data = _encode(metadata, plain=True)
+    history = metadata.get("history")
+    if len(data) <= limit:
+        return data, []
+    if not isinstance(history, dict) or not history:
+        return encode_metadata(metadata, limit), []  # raises: nothing here can be left out
+    dropped = []
+    layered = sorted(
+        key
+        for key, values in history.items()
+        if isinstance(values, list) and any(isinstance(item, list) for item in values)
+    )
+    if layered:
+        history = {key: values for key, values in history.items() if key not in layered}
+        dropped.append(f"the per-layer logs history[{', '.join(map(repr, layered))}]")
+        data = _encode({**metadata, "history": history}, plain=True)
+        if len(data) <= limit:
+            return data, dropped
+    epochs = _history_epochs(history)
+
+    def keeping(n):  # the last n epochs of every key
+        cut = {k: (v[len(v) - n :] if n else []) if isinstance(v, list) else v for k, v in history.items()}
+        return {**metadata, "history": cut}
+
+    # The encoded size of the last n epochs, computed from each entry's own length (JSON lists join
+    # their items with ", "), so a long history costs two encodings, not a search over encodings.
+    base = len(_encode(keeping(0), plain=True))
+    tails = [
+        np.concatenate([[0], np.cumsum([_json_length(item) for item in reversed(values)])])
+        for values in history.values()
+        if isinstance(values, list)
+    ]
+
+    def size(n):
+        total = base
+        for tail in tails:
+            kept = min(n, len(tail) - 1)
+            if kept:
+                total += int(tail[kept]) + 2 * (kept - 1)
+        return total
+
+    low, high = 0, epochs + 1  # size(low) fits (or low is 0), size(high) does not
+    while high - low > 1:
+        middle = (low + high) // 2
+        if size(middle) <= limit:
+            low = middle
+        else:
+            high = middle
+    data = _encode(keeping(low), plain=True)
+    while len(data) > limit and low > 0:  # never expected (the sizes add up exactly): be safe
+        low -= max(1, low // 100)
+        data = _encode(keeping(low), plain=True)
+    if len(data) > limit:
+        encode_metadata(keeping(0), limit)  # even no history does not fit: its ValueError
+    dropped.append(f"the oldest {epochs - low:,} of {epochs:,} epochs of history (the last {low:,} kept)")
+    return data, dropped
+
+
+def _json_length(value):
+    return len(json.dumps(value, allow_nan=False, ensure_ascii=False).encode("utf-8"))
+
+
+def _encode(metadata, *, plain=False):
+    """UTF-8 strict JSON; `plain`: `metadata` is already made of plain JSON values (`to_json`)."""
+    text = json.dumps(
+        metadata if plain else to_json(metadata), allow_nan=False, sort_keys=True, ensure_ascii=False
+    )
+    return text.encode("utf-8")
+
+
+def write_archive(path, arrays, metadata, *, what="model file"):
+    """Write `arrays` (name -> host array) and `metadata` (JSON-able) to `path` atomically; return path.
+
+    Metadata over the format's limit is shrunk by `fit_metadata` with a MetadataTrimmedWarning saying
+    what was left out, so the arrays are never lost to a long history. `what` names the file in
+    errors ("cannot write checkpoint run.npz: No space left on device")."""
     payload = dict(arrays)
-    payload["metadata"] = np.frombuffer(encode_metadata(metadata), dtype=np.uint8)
-    with atomic_write(path) as handle:
+    data, dropped = fit_metadata(metadata)
+    if dropped:
+        warnings.warn(
+            f"{what} {path}: the metadata was over the {MAX_METADATA_BYTES:,}-byte limit of the file "
+            f"format; written without {' and '.join(dropped)}",
+            MetadataTrimmedWarning,
+            stacklevel=3,
+        )
+    payload["metadata"] = np.frombuffer(data, dtype=np.uint8)
+    with atomic_write(path, what=what) as handle:
         np.savez(handle, **payload)
     return path
 
 
+def check_replaceable(path, what="model file", *, kind=MODEL_FORMAT, hint="give another path or delete it"):
+    """Before writing a `kind` file ("mlp-model", "mlp-checkpoint") at `path`: refuse (OutputPathError,
+    one line) an existing path that is not a regular file, or a file that is not of that kind (a text
+    file, a Keras mnist.npz, a checkpoint where a model goes), so that no user file is replaced by a
+    model. Only the zip directory and the metadata are read, with the reader's limits. Returns the
+    existing file's metadata (None when there is no file)."""
+    path = refuse_special(path, what)
+    if not path.exists():
+        return None
+    found = None
+    try:
+        with open_archive(path) as archive:
+            metadata = archive.read_metadata()
+        found = metadata.get("format")
+    except (ModelFileError, OSError):
+        metadata = None
+    if found == kind:
+        return metadata
+    holds = {
+        MODEL_FORMAT: "an mlp model",
+        "mlp-checkpoint": "an mlp training checkpoint",
+    }.get(found, "something else")
+    raise OutputPathError(
+        f"{what} {path} exists and is not {'an mlp model file' if kind == MODEL_FORMAT else 'an mlp checkpoint'}"
+        f" (it holds {holds}); {hint}"
+    )
+
+
 def save_model_file(path, params, metadata):
     """Write a model file: `params` [(W, b), ...] as host arrays, `metadata` the model's description
-    (hidden_sizes, activation, loss, n_features, classes, dtype, ...); format fields are added here."""
+    (hidden_sizes, activation, loss, n_features, classes, dtype, ...); format fields are added here.
+    An existing file at `path` is replaced (atomically) only when it is a model file itself."""
+    check_replaceable(path, "model file")
     full = {**metadata, "format": MODEL_FORMAT, "format_version": FORMAT_VERSION}
-    return write_archive(path, param_arrays(params), full)
+    return write_archive(path, param_arrays(params), full, what="model file")
 
 
 # ---- the archive, read with bounds --------------------------------------------------------------

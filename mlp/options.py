@@ -84,6 +84,16 @@ def check_hidden_sizes(value, name="hidden_sizes"):
     for size in sizes:
         if isinstance(size, bool) or not isinstance(size, numbers.Integral) or size < 1:
             raise ValueError(f"{name} must hold positive integers, got {value!r}")
+    # what a model file can hold, refused before training rather than when the trained model is saved
+    if len(sizes) > MAX_HIDDEN_LAYERS:
+        raise ValueError(
+            f"{name} has {len(sizes)} layers; a model file holds at most {MAX_HIDDEN_LAYERS} hidden layers"
+        )
+    widest = max(sizes, default=0)
+    if widest > MAX_WIDTH:
+        raise ValueError(
+            f"{name} holds a width of {int(widest):,}; a model file holds layer widths at most {MAX_WIDTH:,}"
+        )
     return [int(size) for size in sizes]
 
 

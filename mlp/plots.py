@@ -17,12 +17,11 @@ matplotlib is an optional extra (``pip install "mlp-from-scratch[plot]"``) impor
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 
 from ._array_api import to_numpy
-from ._files import atomic_write
+from ._files import atomic_write, make_folder, refuse_foreign, starts_with
 from .metrics import confusion_matrix
 
 __all__ = [
@@ -37,6 +36,7 @@ __all__ = [
 DPI = 100
 WRONG_COLOUR = "#d62728"  # red
 RIGHT_COLOUR = "black"
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 MAX_ANNOTATED_CLASSES = 30  # above this a confusion matrix shows colours only, no numbers
 
 
@@ -56,8 +56,11 @@ def _figure(layout="constrained", **kwargs):
 
 
 def _save(fig, path):
+    """Write `fig` as PNG to `path` (atomically); an existing file there is replaced only when it is
+    a PNG image itself, and a folder, device or FIFO is refused."""
     if path is not None:
-        with atomic_write(path, "wb") as handle:
+        refuse_foreign(path, "picture", "a PNG image", starts_with(_PNG_SIGNATURE))
+        with atomic_write(path, "wb", what="picture") as handle:
             fig.savefig(handle, format="png", dpi=DPI)
     return fig
 
@@ -370,8 +373,7 @@ def write_all(model, X_test, y_test, folder, *, image_shape=(28, 28)):
 
     history.png is left out when the model was never trained (its history is empty).
     """
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = make_folder(folder, "picture folder")
     paths = []
 
     def write(name, draw):

@@ -15,12 +15,11 @@ import numpy as np
 from . import distributed as _distributed
 from . import options as _options
 from ._array_api import float_dtype, from_host
-from ._files import check_writable
 from ._memory import check_training_memory
 from ._validation import check_features, check_labels, check_targets
 from .augment import check_images
 from .engines import TrainingError, make_trainer
-from .engines.checkpoints import load_checkpoint, same_options, save_checkpoint
+from .engines.checkpoints import check_checkpoint_path, load_checkpoint, same_options, save_checkpoint
 from .initializers import default_init, initial_parameters
 from .loop import Best, Stopping, run_epochs
 from .losses import takes_class_indices
@@ -140,7 +139,7 @@ def fit(
     )
     callbacks = _check_callbacks(callbacks)
     if o["checkpoint"] is not None and _distributed.is_root(comm):  # over MPI rank 0 writes it
-        check_writable(o["checkpoint"], "checkpoint")
+        check_checkpoint_path(o["checkpoint"], resume=o["resume"])
     X, xp, device = check_features(X, dtype=o["dtype"], name="X", warn_raw_pixels=True)
     check_images(o["augment"], X.shape[1])
     if o["label_smoothing"] and o["loss"] != "cross_entropy":

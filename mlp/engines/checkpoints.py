@@ -25,10 +25,18 @@ import numpy as np
 
 from .. import model_file
 from .._array_api import to_numpy
+from .._files import OutputPathError, check_writable
 from ..model_file import ModelFileError, integer_field, to_json
 from ..schedules import SCHEDULES
 
-__all__ = ["CHECKPOINT_FORMAT", "CHECKPOINT_VERSION", "load_checkpoint", "same_options", "save_checkpoint"]
+__all__ = [
+    "CHECKPOINT_FORMAT",
+    "CHECKPOINT_VERSION",
+    "check_checkpoint_path",
+    "load_checkpoint",
+    "same_options",
+    "save_checkpoint",
+]
 
 CHECKPOINT_FORMAT = "mlp-checkpoint"
 CHECKPOINT_VERSION = 2
@@ -101,7 +109,27 @@ def save_checkpoint(path, model, snapshot, *, history, fit_options, best=None, f
         },
         "finished": bool(finished),
     }
-    return model_file.write_archive(path, arrays, metadata)
+    return model_file.write_archive(path, arrays, metadata, what="checkpoint")
+
+
+def check_checkpoint_path(path, *, resume, what="checkpoint", resume_hint="resume=True"):
+    """Before the first epoch: `path` can be written, and an existing file there is one this run may
+    replace. Refused with one line (OutputPathError, a ValueError and an OSError): a folder, device,
+    FIFO or socket; a file that is not an mlp checkpoint (a text file, a data set, a trained model),
+    which is never overwritten; an existing checkpoint without `resume` (continuing it or starting
+    over is the user's choice, never made silently). With `resume`, an existing checkpoint is
+    continued (its options are compared when it is loaded). Only the zip directory and the metadata
+    are read, with the model-file reader's limits. Returns `path` as a Path."""
+    path = check_writable(path, what)
+    model_file.check_replaceable(
+        path, what, kind=CHECKPOINT_FORMAT, hint="give another path, or delete it if it is not needed"
+    )
+    if path.exists() and not resume:
+        raise OutputPathError(
+            f"{what} {path} already holds a training checkpoint; pass {resume_hint} to continue it or "
+            "remove it (or give another path) to start over"
+        )
+    return path
 
 
 # ---- reading ------------------------------------------------------------------------------------
