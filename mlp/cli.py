@@ -65,7 +65,12 @@ def _hidden(text):
         ) from None
     if any(size < 1 for size in sizes):
         raise argparse.ArgumentTypeError(f"widths must be positive, got {text!r}")
-    return sizes
+    from .options import check_hidden_sizes
+
+    try:  # what a model file can hold: refused now, not when the trained model is saved
+        return check_hidden_sizes(sizes, "--hidden")
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def _batch_size(text):
@@ -324,6 +329,8 @@ def _output_paths(args):
     """Check --out, --plot and --checkpoint before any data is read or any epoch is trained; pick the
     default model file. Returns the model path (None with --no-save)."""
     from ._files import check_writable
+    from .engines.checkpoints import check_checkpoint_path
+    from .model_file import check_replaceable
 
     out = None
     if not args.no_save:
@@ -341,16 +348,20 @@ def _output_paths(args):
             out = os.path.join(DEFAULT_OUT_FOLDER, time.strftime("mlp-%Y%m%d-%H%M%S.npz"))
         try:
             check_writable(out, "--out")
+            check_replaceable(out, "--out")  # an existing file is replaced only when it is a model
         except (OSError, ValueError) as error:
             raise CommandError(_one_line(error)) from None
     elif args.out:
         raise CommandError("--out and --no-save contradict each other; pass one")
-    for path, what, folder in ((args.plot, "--plot", True), (args.checkpoint, "--checkpoint", False)):
-        if path:
-            try:
-                check_writable(path, what, folder=folder)
-            except (OSError, ValueError) as error:
-                raise CommandError(_one_line(error)) from None
+    try:
+        if args.plot:
+            check_writable(args.plot, "--plot", folder=True)
+        if args.checkpoint:
+            check_checkpoint_path(
+                args.checkpoint, resume=args.resume, what="--checkpoint", resume_hint="--resume"
+            )
+    except (OSError, ValueError) as error:
+        raise CommandError(_one_line(error)) from None
     return out
 
 
@@ -477,14 +488,17 @@ def cmd_train(args):
         return 0
     model.config["preprocessing"] = dict(MNIST_PREPROCESSING)
     say(model)
-    accuracy = model.score(X_test_dev, y_test_dev)
-    say(f"test accuracy {accuracy:.4f}  training time {trained - loaded:.1f}s  seed {model.config['seed']}")
-    if out is not None:
-        try:
-            model.save(out)
-        except OSError as error:
-            raise CommandError(f"cannot write {out}: {_one_line(error)}") from None
-        print(f"model saved to {out}")
+    if out is not None:  # first: whatever fails after training, the model is kept
+        _save_trained(model, out)
+    saved = f" (the model is saved in {out})" if out is not None else ""
+    try:
+        accuracy = _test_accuracy(model, X_test, y_test, X_test_dev, y_test_dev, target, say)
+    except Exception as error:  # anything at all: the model is safe, the failure is reported
+        raise CommandError(f"cannot score the model on the test images: {_one_line(error)}{saved}") from None
+    if accuracy is not None:
+        say(
+            f"test accuracy {accuracy:.4f}  training time {trained - loaded:.1f}s  seed {model.config['seed']}"
+        )
     if args.plot:
         from . import plots
 
@@ -492,10 +506,91 @@ def cmd_train(args):
             paths = plots.write_all(
                 model if args.device == "cpu" else _host_copy(model), X_test, y_test, args.plot
             )
-        except OSError as error:
-            raise CommandError(f"cannot write pictures to {args.plot}: {_one_line(error)}") from None
+        except Exception as error:  # anything at all, as above
+            raise CommandError(f"cannot write pictures to {args.plot}: {_one_line(error)}{saved}") from None
         say(f"pictures written to {args.plot}: {', '.join(str(p.name) for p in map(_path, paths))}")
     return 0
+
+
+def _save_trained(model, out):
+    """Save the trained model to `out`. Metadata over the format's limit is shortened (a warning line
+    says what was left out). When `out` cannot be written, the model goes to a rescue file (beside
+    `out`, else in the current folder, else in the temporary folder) and a CommandError says where."""
+    import warnings
+
+    from .model_file import MetadataTrimmedWarning
+
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", MetadataTrimmedWarning)
+            model.save(out)
+    except Exception as error:  # anything at all: the trained model must not be lost
+        reason = _one_line(error)
+        rescued = _rescue(model, out)
+        if rescued is None:
+            raise CommandError(
+                f"{reason}; no rescue file could be written either: the model is lost"
+            ) from None
+        raise CommandError(f"{reason}; the trained model was saved to {rescued} instead") from None
+    for warning in caught:
+        if issubclass(warning.category, MetadataTrimmedWarning):
+            print(f"mlp train: warning: {_one_line(warning.message)}", file=sys.stderr)
+        else:
+            warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+    print(f"model saved to {out}")
+
+
+def _rescue(model, out):
+    """Save `model` under a new name beside `out`, else in the current folder, else in the temporary
+    folder (without history and config when they are what failed); the path written, or None."""
+    import os
+    import tempfile
+    from pathlib import Path
+
+    out = Path(out)
+    name = f"{out.stem or 'mlp'}.rescued-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.npz"
+    for folder in (out.parent, Path.cwd(), Path(tempfile.gettempdir())):
+        path = folder / name
+        for candidate in (model, _host_copy(model, history={}, config={})):
+            if not path.exists() and _saved(candidate, path):
+                return path
+    return None
+
+
+def _saved(model, path):
+    """True when `model` was written to `path`; False on any failure (the caller tries elsewhere)."""
+    try:
+        model.save(path)
+    except Exception:
+        return False
+    return True
+
+
+def _test_accuracy(model, X_test, y_test, X_test_dev, y_test_dev, target, say):
+    """The test accuracy, or None after a line saying why there is none. Test images whose label the
+    training data never held (a short --limit) are left out, and the line says so."""
+    from ._array_api import to_numpy
+
+    if model.classes_ is None:
+        return model.score(X_test_dev, y_test_dev)
+    classes = to_numpy(model.classes_)
+    known = np.isin(y_test, classes)
+    if known.all():
+        return model.score(X_test_dev, y_test_dev)
+    missing = sorted(set(np.unique(y_test[~known]).tolist()))
+    if not known.any():
+        say(
+            f"test accuracy: none; no test image has a label the training data held (it held only "
+            f"{classes.tolist()}; train on more images)"
+        )
+        return None
+    X_known, y_known = _to_device([X_test[known], y_test[known]], target)
+    accuracy = model.score(X_known, y_known)
+    say(
+        f"test accuracy {accuracy:.4f} on the {int(known.sum())} of {len(y_test)} test images whose labels "
+        f"the training data held (labels {missing} never appeared in it; train on more images)"
+    )
+    return None
 
 
 def _recipe_banner(args, n_features, n_classes):
@@ -572,8 +667,9 @@ def _check_memory(args, X, y):
         raise CommandError(_one_line(error)) from None
 
 
-def _host_copy(model):
-    """The same model with NumPy parameters (pictures are drawn on the host)."""
+def _host_copy(model, *, history=None, config=None):
+    """The same model with NumPy parameters (pictures are drawn on the host); `history` and `config`
+    replace the model's when given."""
     from ._array_api import to_numpy
     from .model import MLP
 
@@ -583,8 +679,8 @@ def _host_copy(model):
         loss=model.loss,
         classes=to_numpy(model.classes_),
         l2=model.l2,
-        history=model.history,
-        config=model.config,
+        history=model.history if history is None else history,
+        config=model.config if config is None else config,
     )
 
 
