@@ -19,7 +19,7 @@ import re
 import stat
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
@@ -88,12 +88,7 @@ def refuse_special(path: str | os.PathLike, what: str = "output file") -> Path:
 
 
 def refuse_foreign(
-    path: str | os.PathLike,
-    what: str,
-    kind: str,
-    is_own: Callable[[Path], bool],
-    *,
-    hint: str = "give another path or delete it",
+    path: str | os.PathLike, what: str, kind: str, is_own, *, hint: str = "give another path or delete it"
 ) -> Path:
     """Refuse to replace an existing file that is not of the `kind` this writer makes ("a PNG image",
     "an IDX file"); `is_own(path)` tells (`starts_with` builds one from magic numbers). A writer
@@ -111,7 +106,7 @@ def refuse_foreign(
     return path
 
 
-def starts_with(*magics: bytes) -> Callable[[Path], bool]:
+def starts_with(*magics: bytes):
     """A test for `refuse_foreign`: the file begins with one of `magics`."""
 
     def test(path: Path) -> bool:
@@ -191,7 +186,7 @@ def _process_is_gone(pid: int) -> bool:
     return False
 
 
-def remove_stale_temporaries(folder: str | os.PathLike[str], *, now: float | None = None) -> list[Path]:
+def remove_stale_temporaries(folder: str | os.PathLike, *, now: float | None = None) -> list[Path]:
     """Remove this library's temporary files in `folder` left by a save that never finished.
 
     A file counts as stale when it has our name pattern, is a regular file owned by the current user,
@@ -200,7 +195,7 @@ def remove_stale_temporaries(folder: str | os.PathLike[str], *, now: float | Non
     are ignored, since cleaning up is never worth failing a save for.
     """
     now = time.time() if now is None else now
-    removed: list[Path] = []
+    removed = []
     try:
         entries = list(os.scandir(folder))
     except OSError:
@@ -361,7 +356,7 @@ def _probe(folder: Path, path: Path, what: str) -> None:
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".probe.mlp-{os.getpid()}-", suffix=".tmp", dir=folder)
     except OSError as error:
-        reason = error.strerror or errno.errorcode.get(error.errno or 0, str(error))
+        reason = error.strerror or errno.errorcode.get(error.errno, str(error))
         raise OutputPathError(f"{what} {path}: cannot create files in {folder} ({reason})") from None
     os.close(fd)
     with contextlib.suppress(OSError):
@@ -378,3 +373,39 @@ def sha256_of(source: str | os.PathLike | bytes | bytearray | memoryview) -> str
         for chunk in iter(lambda: handle.read(_CHUNK), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def open_regular_file(
+    path: str | os.PathLike, what: str = "file", error: type[Exception] = ValueError
+) -> IO[bytes]:
+    """Open `path` for binary reading without ever blocking: opened with O_NONBLOCK (a FIFO with no
+    writer then opens at once instead of waiting forever), refused unless it is a regular file, and
+    only then switched back to blocking reads. Every reader of a path the user gives (model files,
+    data files, images) opens it here.
+
+    Raises FileNotFoundError ("PATH: no such WHAT") for a missing path, `error` with one line naming
+    the path and `what` for a folder, a device, a FIFO or a socket; other OSErrors (permissions) as
+    they are.
+    """
+    import stat  # here, so this function needs nothing else from the module
+
+    article = "an" if what[:1] in ("a", "e", "i", "o", "u") else "a"
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+    try:
+        fd = os.open(path, flags)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: no such {what}") from None
+    except IsADirectoryError:
+        raise error(f"{path} is a folder, not {article} {what}") from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise error(f"{path} is a folder, not {article} {what}")
+        if not stat.S_ISREG(mode):
+            raise error(f"{path} is not a regular file (a device, pipe or socket); give {article} {what}")
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise

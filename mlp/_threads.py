@@ -35,11 +35,9 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
 
 SLACK = 0.25  # a core counts as idle when others use at most 1 - SLACK of it
 PROBE_SECONDS = 0.05  # five ticks of /proc/stat on each core
@@ -49,7 +47,7 @@ USER_APIS = ("blas", "openmp")
 NO_QUOTA = 1 << 16
 
 
-def check_n_threads(value: Any) -> int | None:
+def check_n_threads(value):
     """`value` as `n_threads` takes it: None (the automatic policy) or an int >= 1."""
     if value is None:
         return None
@@ -61,7 +59,7 @@ def check_n_threads(value: Any) -> int | None:
     return int(value)
 
 
-def idle_cores(cores: int, others: float) -> int:
+def idle_cores(cores, others):
     """Threads for the next epoch: one per core that other processes (using `others` cores' worth
     of CPU on average) leave idle; at least 1, at most `cores`."""
     return max(1, min(cores, math.floor(cores - others + SLACK)))
@@ -78,7 +76,7 @@ class CpuReading:
     cores: int
 
 
-def read_cpu(stat_path: str = "/proc/stat") -> CpuReading | None:
+def read_cpu(stat_path="/proc/stat"):
     """A `CpuReading` now, or None where /proc/stat cannot be read."""
     try:
         allowed = os.sched_getaffinity(0)
@@ -105,12 +103,12 @@ def read_cpu(stat_path: str = "/proc/stat") -> CpuReading | None:
 
 
 @lru_cache(maxsize=1)
-def quota_cores() -> int:
+def quota_cores():
     """The cores this process's cgroup CPU quota allows (read once)."""
     return read_quota_cores()
 
 
-def read_quota_cores(root: str = "/sys/fs/cgroup", cgroup_file: str = "/proc/self/cgroup") -> int:
+def read_quota_cores(root="/sys/fs/cgroup", cgroup_file="/proc/self/cgroup"):
     """The cores a cgroup CPU quota allows (v2 cpu.max, v1 cpu.cfs_quota_us), rounded up; 65536 when
     there is none or it cannot be read."""
     candidates = [
@@ -142,19 +140,14 @@ class LoadMonitor:
     read() -> CpuReading or None, clock() -> seconds and sleep(seconds) are injectable for tests.
     """
 
-    def __init__(
-        self,
-        read: Callable[[], CpuReading | None] = read_cpu,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
+    def __init__(self, read=read_cpu, clock=time.monotonic, sleep=time.sleep):
         self._read, self._clock, self._sleep = read, clock, sleep
         self._lock = threading.Lock()
-        self._start: tuple[float, CpuReading] | None = None  # (time, reading) that opened the current window
-        self._ended: float | None = None  # when the last epoch ended
-        self._cores: int | None = None  # the last decision
+        self._start = None  # (time, reading) that opened the current window
+        self._ended = None  # when the last epoch ended
+        self._cores = None  # the last decision
 
-    def cores_free(self) -> int | None:
+    def cores_free(self):
         """Threads for the epoch about to start, or None when the machine cannot be read."""
         with self._lock:
             now, reading = self._clock(), self._read()
@@ -174,7 +167,7 @@ class LoadMonitor:
             self._start = (now, reading)
             return self._cores
 
-    def epoch_ended(self) -> None:
+    def epoch_ended(self):
         with self._lock:
             self._ended = self._clock()
 
@@ -183,10 +176,10 @@ MONITOR = LoadMonitor()
 
 
 # ---- setting the pools ----------------------------------------------------------------------------
-_selected: tuple[Any, Any] = (None, None)  # (threadpoolctl's controller, our selection of it)
+_selected = (None, None)  # (threadpoolctl's controller, our selection of it)
 
 
-def _pools() -> Any:
+def _pools():
     """A threadpoolctl controller of the loaded BLAS and OpenMP libraries (cached until a module is
     imported, as threadpoolctl's own cache)."""
     global _selected
@@ -205,11 +198,11 @@ def _pools() -> Any:
 
 
 @lru_cache(maxsize=1)
-def _own_cached_controller(threadpoolctl: Any, n_modules: int) -> Any:
+def _own_cached_controller(threadpoolctl, n_modules):
     return threadpoolctl.ThreadpoolController()
 
 
-def _numba_pool() -> tuple[Callable[[], int], Callable[[int], None], int] | None:
+def _numba_pool():
     """Numba's (get, set, most) when its threading layer is already running, else None (asking
     Numba would start the pool)."""
     if "numba" not in sys.modules:
@@ -221,14 +214,11 @@ def _numba_pool() -> tuple[Callable[[], int], Callable[[int], None], int] | None
         return None
     if not getattr(parallel, "_is_initialized", False):
         return None
-    # numba.config sets its attributes at import time, from the environment
-    return numba.get_num_threads, numba.set_num_threads, numba.config.NUMBA_NUM_THREADS  # type: ignore[attr-defined]
+    return numba.get_num_threads, numba.set_num_threads, numba.config.NUMBA_NUM_THREADS
 
 
 @contextlib.contextmanager
-def thread_limits(
-    n_threads: int | None = None, *, monitor: LoadMonitor | None = None
-) -> Iterator[int | None]:
+def thread_limits(n_threads=None, *, monitor=None):
     """Run the block (one epoch) with the BLAS/OpenMP pools at `n_threads` threads, or at the
     automatic policy's choice when None; the caller's settings come back afterwards.
 
@@ -262,6 +252,6 @@ def thread_limits(
         yield threads
 
 
-def current_threads() -> dict[str, int]:
+def current_threads():
     """{library file: threads} of the loaded BLAS and OpenMP pools (for reports and tests)."""
     return {lib.filepath: lib.num_threads for lib in _pools().lib_controllers}

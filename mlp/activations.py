@@ -6,53 +6,49 @@ array per layer. Every function takes the namespace as `xp=`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from ._array_api import Array, Namespace
-
 LEAKY_SLOPE = 0.01
 
 
-def identity(Z: Array, *, xp: Namespace) -> Array:
+def identity(Z, *, xp):
     return Z
 
 
-def identity_backward(dA: Array, A: Array, *, xp: Namespace) -> Array:
+def identity_backward(dA, A, *, xp):
     return dA
 
 
-def relu(Z: Array, *, xp: Namespace) -> Array:
+def relu(Z, *, xp):
     return xp.maximum(Z, 0.0)
 
 
-def relu_backward(dA: Array, A: Array, *, xp: Namespace) -> Array:
+def relu_backward(dA, A, *, xp):
     # relu'(0) = 0: the kink is assigned to the flat side, as in PyTorch.
     return xp.where(A > 0, dA, 0.0)
 
 
-def leaky_relu(Z: Array, *, xp: Namespace) -> Array:
+def leaky_relu(Z, *, xp):
     return xp.where(Z > 0, Z, LEAKY_SLOPE * Z)
 
 
-def leaky_relu_backward(dA: Array, A: Array, *, xp: Namespace) -> Array:
+def leaky_relu_backward(dA, A, *, xp):
     return xp.where(A > 0, dA, LEAKY_SLOPE * dA)
 
 
-def sigmoid(Z: Array, *, xp: Namespace) -> Array:
+def sigmoid(Z, *, xp):
     # exp of a non-positive number only, so large |Z| neither overflows nor warns.
     E = xp.exp(-xp.abs(Z))
     return xp.where(Z >= 0, 1.0 / (1.0 + E), E / (1.0 + E))
 
 
-def sigmoid_backward(dA: Array, A: Array, *, xp: Namespace) -> Array:
+def sigmoid_backward(dA, A, *, xp):
     return dA * A * (1.0 - A)
 
 
-def tanh(Z: Array, *, xp: Namespace) -> Array:
+def tanh(Z, *, xp):
     return xp.tanh(Z)
 
 
-def tanh_backward(dA: Array, A: Array, *, xp: Namespace) -> Array:
+def tanh_backward(dA, A, *, xp):
     return dA * (1.0 - A * A)
 
 
@@ -68,7 +64,7 @@ ACTIVATIONS = {
 KINKED = frozenset({"relu", "leaky_relu"})
 
 
-def get_activation(name: str) -> tuple[Callable[..., Array], Callable[..., Array]]:
+def get_activation(name):
     """Return `(forward, backward)` for an activation name, or raise a ValueError listing the choices."""
     try:
         return ACTIVATIONS[name]

@@ -841,18 +841,115 @@ def main(argv=None):
         subcommands[args.command].error(f"unrecognized arguments: {' '.join(unknown)}")
     if args.command == "train":
         args.given = _given_flags(argv)
+    problem = _environment_problem(getattr(args, "dataset", "mnist"))
+    if problem is not None:
+        print(f"mlp {args.command}: error: {problem}", file=sys.stderr)
+        return 2
+    stdout = sys.stdout
+    sys.stdout = _GuardedOutput(stdout)
     try:
-        return COMMANDS[args.command](args)
+        code = COMMANDS[args.command](args)
+        sys.stdout.flush()  # here, not at exit: a full disk or a closed pipe is reported below
+        return code
     except CommandError as error:
         return _fail(args.command, error)
     except KeyboardInterrupt:
         print(f"mlp {args.command}: interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:  # output piped into `head` and the like: stop quietly
-        import os
+    except (BrokenPipeError, _OutputError) as error:
+        _discard_output(stdout)
+        if isinstance(error, BrokenPipeError) or isinstance(error.error, BrokenPipeError):
+            return 141  # output piped into `head` and the like: stop quietly, as other tools do
+        reason = error.error.strerror or _one_line(error.error)
+        print(f"mlp {args.command}: error: cannot write to standard output: {reason}", file=sys.stderr)
+        return 1
+    finally:
+        sys.stdout = stdout
 
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 141
+
+class _OutputError(Exception):
+    """Writing to standard output failed (`error`: the OSError). Not an OSError itself, so that no
+    command's `except OSError` (meant for its files) reports it as a file's failure."""
+
+    def __init__(self, error):
+        super().__init__(str(error))
+        self.error = error
+
+
+def _escape_unencodable(error):
+    """Codec error handler "mlp-escape" for standard output: a path's undecodable bytes (lone
+    surrogates) go out as the bytes they were, as "surrogateescape" does, anything else the stream's
+    encoding lacks as a backslash escape, so that printing a path never fails."""
+    import codecs
+
+    if not isinstance(error, UnicodeEncodeError):
+        raise error
+    start = error.start
+    char = error.object[start]
+    if "\udc80" <= char <= "\udcff":
+        return bytes([ord(char) - 0xDC00]), start + 1
+    return codecs.backslashreplace_errors(
+        UnicodeEncodeError(error.encoding, error.object, start, start + 1, error.reason)
+    )
+
+
+class _GuardedOutput:
+    """Standard output for a command: a failed write or flush raises _OutputError, and text the
+    stream cannot encode (a non-ASCII path where the locale is ASCII) is written escaped."""
+
+    def __init__(self, stream):
+        self._stream = stream
+        errors = getattr(stream, "errors", None)
+        if errors in ("strict", "surrogateescape") and hasattr(stream, "reconfigure"):
+            import codecs
+
+            codecs.register_error("mlp-escape", _escape_unencodable)
+            stream.reconfigure(errors="mlp-escape")
+
+    def write(self, text):
+        try:
+            return self._stream.write(text)
+        except OSError as error:
+            raise _OutputError(error) from None
+
+    def flush(self):
+        try:
+            return self._stream.flush()
+        except OSError as error:
+            raise _OutputError(error) from None
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
+def _discard_output(stream):
+    """Point standard output at the null device, so that what is still buffered cannot fail again
+    when the interpreter exits."""
+    import contextlib
+    import os
+
+    with contextlib.suppress(OSError, ValueError, AttributeError):  # not a real file (captured in tests)
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, stream.fileno())
+        os.close(null)
+
+
+def _environment_problem(dataset):
+    """One line naming the first environment variable the library reads whose value it cannot use
+    (MLP_MEMORY_LIMIT, MLP_DATA_DIR, NUMBA_NUM_THREADS), or None when all are usable."""
+    from ._memory import available_bytes
+    from .datasets.discovery import data_dir_from_environment
+    from .engines import numba_trainer
+
+    try:
+        available_bytes()
+        data_dir_from_environment(dataset)
+    except ValueError as error:
+        return _one_line(error)
+    error = numba_trainer.import_error()
+    if isinstance(error, ValueError):  # Numba is installed but refused its environment
+        return _one_line(error)
+    return None
 
 
 def _given_flags(argv):

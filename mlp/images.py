@@ -53,6 +53,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ._files import open_regular_file
+
 __all__ = [
     "CANVAS_SIZE",
     "DIGIT_SIZE",
@@ -119,14 +121,16 @@ def _read_image(path: Path) -> np.ndarray:
     if path.is_dir():
         raise IsADirectoryError(21, "expected an image file, got a folder", str(path))
     Image, _ = _require_pillow()
+    handle = open_regular_file(path, "image file")  # a FIFO or a device is refused, never waited on
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our own limit is lower
-            opened = Image.open(path)  # reads the header only
-        with opened as image:
-            _check_pixels(image.size, path)
-            image.load()
-            return _pil_to_array(image)
+        with handle:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our own limit is lower
+                opened = Image.open(handle)  # reads the header only
+            with opened as image:
+                _check_pixels(image.size, path)
+                image.load()
+                return _pil_to_array(image)
     except Image.DecompressionBombError as error:  # over Pillow's limit: refused at open
         raise ValueError(
             f"{path}: the image is too large to read safely ({error}); crop it to the digit or scale it down"

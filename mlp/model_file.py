@@ -34,7 +34,6 @@ import contextlib
 import json
 import math
 import os
-import stat
 import struct
 import warnings
 import zipfile
@@ -43,7 +42,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._files import OutputPathError, atomic_write, refuse_special
+from ._files import OutputPathError, atomic_write, open_regular_file, refuse_special
 from ._memory import MemoryLimitError, check_fits
 from .activations import ACTIVATIONS
 from .losses import LOSSES, VALUE_LOSSES
@@ -536,27 +535,7 @@ class Archive:
 
 def _open_regular_file(path):
     """Open `path` for reading without blocking on a FIFO; refuse anything but a regular file."""
-    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
-    try:
-        fd = os.open(path, flags)
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{path}: no such model file") from None
-    except IsADirectoryError:
-        raise ModelFileError(f"{path} is a folder, not a model file") from None
-    try:
-        mode = os.fstat(fd).st_mode
-        if stat.S_ISDIR(mode):
-            raise ModelFileError(f"{path} is a folder, not a model file")
-        if not stat.S_ISREG(mode):
-            raise ModelFileError(
-                f"{path} is not a regular file (a device, pipe or socket); give a model file"
-            )
-        if hasattr(os, "set_blocking"):
-            os.set_blocking(fd, True)
-        return os.fdopen(fd, "rb")
-    except BaseException:
-        os.close(fd)
-        raise
+    return open_regular_file(path, "model file", ModelFileError)
 
 
 def _dtype_text(descr):

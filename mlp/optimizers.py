@@ -9,16 +9,10 @@ the 1-based step count. The formulas are the PyTorch conventions, written out in
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass, fields
-from typing import Any
-
-from ._array_api import Array, Namespace
 
 
-def clip_gradients(
-    grads: Sequence[Array], *, clip_value: float | None = None, clip_norm: float | None = None, xp: Namespace
-) -> Sequence[Array]:
+def clip_gradients(grads, *, clip_value=None, clip_norm=None, xp):
     """Clip by value (elementwise), then by global norm over all gradients.
 
     `grads` is a list of arrays; returns the clipped list (new arrays, the input is untouched). The
@@ -34,7 +28,7 @@ def clip_gradients(
     return grads
 
 
-def global_norm(arrays: Sequence[Array], *, xp: Namespace) -> Array:
+def global_norm(arrays, *, xp):
     """sqrt of the sum of squares over all arrays, as a 0-d array."""
     total = xp.sum(arrays[0] * arrays[0])
     for a in arrays[1:]:
@@ -46,27 +40,17 @@ def global_norm(arrays: Sequence[Array], *, xp: Namespace) -> Array:
 class Optimizer:
     name = "optimizer"
 
-    def init_state(self, params: Sequence[Array], *, xp: Namespace) -> list[Array]:
+    def init_state(self, params, *, xp):
         return []
 
-    def step(
-        self,
-        params: Sequence[Array],
-        grads: Sequence[Array],
-        state: Sequence[Array],
-        *,
-        lr: float,
-        t: int,
-        xp: Namespace,
-        is_weight: Sequence[bool] | None = None,
-    ) -> None:
+    def step(self, params, grads, state, *, lr, t, xp, is_weight=None):
         raise NotImplementedError
 
-    def config(self) -> dict[str, Any]:
+    def config(self):
         return {"name": self.name, **{f.name: getattr(self, f.name) for f in fields(self)}}
 
 
-def _zeros_like_all(params: Sequence[Array], xp: Namespace) -> list[Array]:
+def _zeros_like_all(params, xp):
     return [xp.zeros_like(p) for p in params]
 
 
@@ -76,18 +60,8 @@ class SGD(Optimizer):
 
     name = "sgd"
 
-    def step(
-        self,
-        params: Sequence[Array],
-        grads: Sequence[Array],
-        state: Sequence[Array],
-        *,
-        lr: float,
-        t: int,
-        xp: Namespace,
-        is_weight: Sequence[bool] | None = None,
-    ) -> None:
-        for p, g in zip(params, grads, strict=True):
+    def step(self, params, grads, state, *, lr, t, xp, is_weight=None):
+        for p, g in zip(params, grads):
             p -= lr * g
 
 
@@ -99,25 +73,15 @@ class Momentum(Optimizer):
     name = "momentum"
     nesterov = False
 
-    def __post_init__(self) -> None:
+    def __post_init__(self):
         _check_unit_interval("momentum", self.momentum)
 
-    def init_state(self, params: Sequence[Array], *, xp: Namespace) -> list[Array]:
+    def init_state(self, params, *, xp):
         return _zeros_like_all(params, xp)
 
-    def step(
-        self,
-        params: Sequence[Array],
-        grads: Sequence[Array],
-        state: Sequence[Array],
-        *,
-        lr: float,
-        t: int,
-        xp: Namespace,
-        is_weight: Sequence[bool] | None = None,
-    ) -> None:
+    def step(self, params, grads, state, *, lr, t, xp, is_weight=None):
         mu = self.momentum
-        for p, g, v in zip(params, grads, state, strict=True):
+        for p, g, v in zip(params, grads, state):
             v *= mu
             v += g
             if self.nesterov:
@@ -140,25 +104,15 @@ class RMSProp(Optimizer):
     eps: float = 1e-8
     name = "rmsprop"
 
-    def __post_init__(self) -> None:
+    def __post_init__(self):
         _check_unit_interval("rho", self.rho)
         _check_positive("eps", self.eps)
 
-    def init_state(self, params: Sequence[Array], *, xp: Namespace) -> list[Array]:
+    def init_state(self, params, *, xp):
         return _zeros_like_all(params, xp)
 
-    def step(
-        self,
-        params: Sequence[Array],
-        grads: Sequence[Array],
-        state: Sequence[Array],
-        *,
-        lr: float,
-        t: int,
-        xp: Namespace,
-        is_weight: Sequence[bool] | None = None,
-    ) -> None:
-        for p, g, s in zip(params, grads, state, strict=True):
+    def step(self, params, grads, state, *, lr, t, xp, is_weight=None):
+        for p, g, s in zip(params, grads, state):
             s *= self.rho
             s += (1.0 - self.rho) * (g * g)
             p -= lr * g / (xp.sqrt(s) + self.eps)
@@ -174,30 +128,20 @@ class Adam(Optimizer):
     eps: float = 1e-8
     name = "adam"
 
-    def __post_init__(self) -> None:
+    def __post_init__(self):
         _check_unit_interval("beta1", self.beta1)
         _check_unit_interval("beta2", self.beta2)
         _check_positive("eps", self.eps)
 
-    def init_state(self, params: Sequence[Array], *, xp: Namespace) -> list[Array]:
+    def init_state(self, params, *, xp):
         return _zeros_like_all(params, xp) + _zeros_like_all(params, xp)
 
-    def step(
-        self,
-        params: Sequence[Array],
-        grads: Sequence[Array],
-        state: Sequence[Array],
-        *,
-        lr: float,
-        t: int,
-        xp: Namespace,
-        is_weight: Sequence[bool] | None = None,
-    ) -> None:
+    def step(self, params, grads, state, *, lr, t, xp, is_weight=None):
         n = len(params)
         b1, b2 = self.beta1, self.beta2
         step_size = lr / (1.0 - b1**t)
         sqrt_correction = math.sqrt(1.0 - b2**t)
-        for p, g, m, v in zip(params, grads, state[:n], state[n:], strict=True):
+        for p, g, m, v in zip(params, grads, state[:n], state[n:]):
             m *= b1
             m += (1.0 - b1) * g
             v *= b2
@@ -212,21 +156,11 @@ class AdamW(Adam):
     weight_decay: float = 0.01
     name = "adamw"
 
-    def __post_init__(self) -> None:
+    def __post_init__(self):
         super().__post_init__()
         _check_non_negative("weight_decay", self.weight_decay)
 
-    def step(
-        self,
-        params: Sequence[Array],
-        grads: Sequence[Array],
-        state: Sequence[Array],
-        *,
-        lr: float,
-        t: int,
-        xp: Namespace,
-        is_weight: Sequence[bool] | None = None,
-    ) -> None:
+    def step(self, params, grads, state, *, lr, t, xp, is_weight=None):
         if self.weight_decay:
             for index, p in enumerate(params):
                 if is_weight is None or is_weight[index]:
@@ -237,7 +171,7 @@ class AdamW(Adam):
 OPTIMIZERS = {cls.name: cls for cls in (SGD, Momentum, Nesterov, RMSProp, Adam, AdamW)}
 
 
-def make_optimizer(spec: str | Optimizer, **overrides: Any) -> Optimizer:
+def make_optimizer(spec, **overrides):
     """An Optimizer from a name ('adam') or an instance (returned as is)."""
     if isinstance(spec, Optimizer):
         return spec
@@ -249,16 +183,16 @@ def make_optimizer(spec: str | Optimizer, **overrides: Any) -> Optimizer:
     return cls(**{k: v for k, v in overrides.items() if k in known and v is not None})
 
 
-def _check_unit_interval(name: str, value: float) -> None:
+def _check_unit_interval(name, value):
     if not (isinstance(value, (int, float)) and 0.0 <= value < 1.0):
         raise ValueError(f"{name} must be a number in [0, 1), got {value!r}")
 
 
-def _check_positive(name: str, value: float) -> None:
+def _check_positive(name, value):
     if not (isinstance(value, (int, float)) and value > 0 and math.isfinite(value)):
         raise ValueError(f"{name} must be a positive number, got {value!r}")
 
 
-def _check_non_negative(name: str, value: float) -> None:
+def _check_non_negative(name, value):
     if not (isinstance(value, (int, float)) and value >= 0 and math.isfinite(value)):
         raise ValueError(f"{name} must be a non-negative number, got {value!r}")

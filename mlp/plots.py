@@ -17,24 +17,12 @@ matplotlib is an optional extra (``pip install "mlp-from-scratch[plot]"``) impor
 from __future__ import annotations
 
 import math
-import os
-from collections.abc import Callable, Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from ._array_api import Array, to_numpy
+from ._array_api import to_numpy
 from ._files import atomic_write, make_folder, refuse_foreign, starts_with
 from .metrics import confusion_matrix
-
-if TYPE_CHECKING:
-    from matplotlib.axes import Axes
-    from matplotlib.figure import Figure
-    from matplotlib.ticker import PercentFormatter
-
-    from .model import MLP
-
 
 __all__ = [
     "plot_confident_mistakes",
@@ -55,9 +43,7 @@ MAX_ANNOTATED_CLASSES = 30  # above this a confusion matrix shows colours only, 
 # --------------------------------------------------------------------------------------------
 # Plumbing
 # --------------------------------------------------------------------------------------------
-def _figure(
-    layout: Literal["constrained", "compressed", "tight"] | None = "constrained", **kwargs: Any
-) -> Figure:
+def _figure(layout="constrained", **kwargs):
     """A new Figure, without pyplot. ImportError with the install command when matplotlib is missing."""
     try:
         import matplotlib  # noqa: F401  (imported first so a blocked parent fails here)
@@ -69,7 +55,7 @@ def _figure(
     return Figure(layout=layout, **kwargs)
 
 
-def _save(fig: Figure, path: str | os.PathLike[str] | None) -> Figure:
+def _save(fig, path):
     """Write `fig` as PNG to `path` (atomically); an existing file there is replaced only when it is
     a PNG image itself, and a folder, device or FIFO is refused."""
     if path is not None:
@@ -79,7 +65,7 @@ def _save(fig: Figure, path: str | os.PathLike[str] | None) -> Figure:
     return fig
 
 
-def _labels_as_given(model: MLP, y: Array) -> np.ndarray:
+def _labels_as_given(model, y):
     """y as NumPy labels (original values); one-hot rows become the label of their 1."""
     y = to_numpy(y)
     if y.ndim == 2:
@@ -87,18 +73,18 @@ def _labels_as_given(model: MLP, y: Array) -> np.ndarray:
     return y.reshape(-1)
 
 
-def _check_n(n: Any, name: str = "n") -> int:
+def _check_n(n, name="n"):
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise ValueError(f"{name} must be a positive integer, got {n!r}")
     return int(n)
 
 
-def _grid(count: int) -> tuple[int, int]:
+def _grid(count):
     cols = max(1, math.ceil(math.sqrt(count)))
     return math.ceil(count / cols), cols
 
 
-def _as_images(X: Array, image_shape: Sequence[int]) -> np.ndarray:
+def _as_images(X, image_shape):
     X = to_numpy(X)
     if X.ndim != 2:
         raise ValueError(f"X must be 2-D (n_samples, n_features); got shape {X.shape}")
@@ -110,7 +96,7 @@ def _as_images(X: Array, image_shape: Sequence[int]) -> np.ndarray:
     return X.reshape((X.shape[0], *image_shape))
 
 
-def _image_grid(count: int, *, cell: float, title_lines: int, suptitle: str) -> tuple[Figure, list[Axes]]:
+def _image_grid(count, *, cell, title_lines, suptitle):
     """A figure with a grid of `count` square image axes (axes off) and room for titles above each.
 
     Laid out by hand rather than by the constrained layout engine, which is slow for many axes.
@@ -140,12 +126,10 @@ def _image_grid(count: int, *, cell: float, title_lines: int, suptitle: str) -> 
     return fig, list(axes.flat)[:count]
 
 
-def _image_panel(
-    images: np.ndarray, titles: Sequence[str], colours: Sequence[str], *, suptitle: str, cell: float = 1.35
-) -> Figure:
+def _image_panel(images, titles, colours, *, suptitle, cell=1.35):
     lines = max(title.count("\n") + 1 for title in titles)
     fig, axes = _image_grid(len(images), cell=cell, title_lines=lines, suptitle=suptitle)
-    for ax, image, title, colour in zip(axes, images, titles, colours, strict=True):
+    for ax, image, title, colour in zip(axes, images, titles, colours):
         ax.imshow(
             image, cmap="gray_r", vmin=0.0, vmax=max(1.0, float(np.max(image))), interpolation="nearest"
         )
@@ -153,7 +137,7 @@ def _image_panel(
     return fig
 
 
-def _format_label(value: Any) -> str:
+def _format_label(value):
     value = value.item() if hasattr(value, "item") else value
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
@@ -161,7 +145,7 @@ def _format_label(value: Any) -> str:
 # --------------------------------------------------------------------------------------------
 # Training history
 # --------------------------------------------------------------------------------------------
-def plot_history(history: dict[str, Any], path: str | os.PathLike[str] | None = None) -> Figure:
+def plot_history(history, path=None):
     """Loss and accuracy per epoch, training and validation, in two panels.
 
     history: a model's ``history`` dict (``epoch``, ``loss``, ``accuracy``, ``val_loss``,
@@ -195,7 +179,7 @@ def plot_history(history: dict[str, Any], path: str | os.PathLike[str] | None = 
     return _save(fig, path)
 
 
-def plot_gradient_norms(history: dict[str, Any], path: str | os.PathLike[str] | None = None) -> Figure:
+def plot_gradient_norms(history, path=None):
     """Per-layer gradient norms (mean over each epoch's steps, before clipping) and update norms per
     epoch, log scale: what `log_gradients=True` (`mlp train --log-gradients`) records."""
     history = getattr(history, "history", history)
@@ -223,7 +207,7 @@ def plot_gradient_norms(history: dict[str, Any], path: str | os.PathLike[str] | 
     return _save(fig, path)
 
 
-def _percent_formatter() -> PercentFormatter:
+def _percent_formatter():
     from matplotlib.ticker import PercentFormatter
 
     return PercentFormatter(xmax=1.0)
@@ -232,14 +216,7 @@ def _percent_formatter() -> PercentFormatter:
 # --------------------------------------------------------------------------------------------
 # Predictions
 # --------------------------------------------------------------------------------------------
-def plot_predictions(
-    model: MLP,
-    X: Array,
-    y: Array | None,
-    path: str | os.PathLike[str] | None = None,
-    n: int = 25,
-    image_shape: Sequence[int] = (28, 28),
-) -> Figure:
+def plot_predictions(model, X, y, path=None, n=25, image_shape=(28, 28)):
     """The first ``n`` images of X with predicted and true labels; wrong predictions in red.
 
     y may be None (then only the predictions are shown).
@@ -254,22 +231,13 @@ def plot_predictions(
     else:
         true = _labels_as_given(model, y)[:n]
         right = predicted == true
-        titles = [
-            f"pred {_format_label(p)} / true {_format_label(t)}" for p, t in zip(predicted, true, strict=True)
-        ]
+        titles = [f"pred {_format_label(p)} / true {_format_label(t)}" for p, t in zip(predicted, true)]
         colours = [RIGHT_COLOUR if ok else WRONG_COLOUR for ok in right]
         suptitle = f"Predictions for the first {n} images: {int(right.sum())} right, {int(n - right.sum())} wrong (red)"
     return _save(_image_panel(images, titles, colours, suptitle=suptitle, cell=1.55), path)
 
 
-def plot_confident_mistakes(
-    model: MLP,
-    X: Array,
-    y: Array,
-    path: str | os.PathLike[str] | None = None,
-    n: int = 16,
-    image_shape: Sequence[int] = (28, 28),
-) -> Figure:
+def plot_confident_mistakes(model, X, y, path=None, n=16, image_shape=(28, 28)):
     """The ``n`` wrong predictions the model was most sure of: predicted label and its probability,
     and the true label. A figure saying so is made when there are no mistakes."""
     n = _check_n(n)
@@ -304,14 +272,7 @@ def plot_confident_mistakes(
 # --------------------------------------------------------------------------------------------
 # Confusion matrix and per-class scores (NumPy only)
 # --------------------------------------------------------------------------------------------
-def plot_confusion_matrix(
-    model_or_matrix: MLP | Array,
-    X: Array | None = None,
-    y: Array | None = None,
-    path: str | os.PathLike[str] | None = None,
-    *,
-    labels: Sequence[Any] | None = None,
-) -> Figure:
+def plot_confusion_matrix(model_or_matrix, X=None, y=None, path=None, *, labels=None):
     """A confusion matrix as a heat map with the count in each cell (up to 30 classes).
 
     Either a trained model with X and y (the model's predictions on X against y), or a square
@@ -321,15 +282,15 @@ def plot_confusion_matrix(
         if X is None or y is None:
             raise ValueError("plot_confusion_matrix(model, X, y): X and y are needed with a model")
         model = model_or_matrix
-        label_values = to_numpy(model.classes_) if labels is None else np.asarray(labels)
-        matrix = confusion_matrix(_labels_as_given(model, y), to_numpy(model.predict(X)), label_values)
+        labels = to_numpy(model.classes_) if labels is None else np.asarray(labels)
+        matrix = confusion_matrix(_labels_as_given(model, y), to_numpy(model.predict(X)), labels)
     else:
         matrix = np.asarray(to_numpy(model_or_matrix))
         if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1]:
             raise ValueError(f"a confusion matrix must be square; got shape {matrix.shape}")
-        label_values = np.arange(matrix.shape[0]) if labels is None else np.asarray(labels)
-        if label_values.size != matrix.shape[0]:
-            raise ValueError(f"{label_values.size} labels for a {matrix.shape[0]}-class matrix")
+        labels = np.arange(matrix.shape[0]) if labels is None else np.asarray(labels)
+        if labels.size != matrix.shape[0]:
+            raise ValueError(f"{labels.size} labels for a {matrix.shape[0]}-class matrix")
     k = matrix.shape[0]
     total = matrix.sum()
     accuracy = np.trace(matrix) / total if total else float("nan")
@@ -339,7 +300,7 @@ def plot_confusion_matrix(
     ax = fig.subplots()
     shown = ax.imshow(matrix, cmap="Blues", interpolation="nearest")
     fig.colorbar(shown, ax=ax, shrink=0.8, label="count")
-    names = [_format_label(label) for label in label_values]
+    names = [_format_label(label) for label in labels]
     ax.set_xticks(np.arange(k), names, rotation=90 if max(map(len, names)) > 3 else 0)
     ax.set_yticks(np.arange(k), names)
     ax.set_xlabel("predicted label")
@@ -365,9 +326,7 @@ def plot_confusion_matrix(
 # --------------------------------------------------------------------------------------------
 # Weights
 # --------------------------------------------------------------------------------------------
-def plot_first_layer_weights(
-    model: MLP, path: str | os.PathLike[str] | None = None, n: int = 64, image_shape: Sequence[int] = (28, 28)
-) -> Figure:
+def plot_first_layer_weights(model, path=None, n=64, image_shape=(28, 28)):
     """The first ``n`` columns of the first layer's W (one per unit) as images: blue where a pixel's
     ink excites the unit, red where it inhibits; each image has its own symmetric colour scale.
 
@@ -394,7 +353,7 @@ def plot_first_layer_weights(
         suptitle = f"First hidden layer: weights of {count} of its {fan_out} units"
 
     fig, axes = _image_grid(count, cell=1.2, title_lines=1, suptitle=suptitle + " (blue +, red -)")
-    for ax, image, title in zip(axes, images, titles, strict=True):
+    for ax, image, title in zip(axes, images, titles):
         limit = float(np.max(np.abs(image))) or 1.0
         ax.imshow(image, cmap="RdBu", vmin=-limit, vmax=limit, interpolation="nearest")
         ax.set_title(title, fontsize=8)
@@ -407,14 +366,7 @@ def plot_first_layer_weights(
 FILE_NAMES = ("history.png", "predictions.png", "confusion_matrix.png", "mistakes.png", "first_layer.png")
 
 
-def write_all(
-    model: MLP,
-    X_test: Array,
-    y_test: Array,
-    folder: str | os.PathLike[str],
-    *,
-    image_shape: Sequence[int] = (28, 28),
-) -> list[Path]:
+def write_all(model, X_test, y_test, folder, *, image_shape=(28, 28)):
     """Write the five standard plots into ``folder`` (made if needed) and return their paths:
     history.png, predictions.png, confusion_matrix.png, mistakes.png, first_layer.png, and
     gradients.png when the history holds gradient norms (log_gradients=True).
@@ -422,9 +374,9 @@ def write_all(
     history.png is left out when the model was never trained (its history is empty).
     """
     folder = make_folder(folder, "picture folder")
-    paths: list[Path] = []
+    paths = []
 
-    def write(name: str, draw: Callable[[Path], object]) -> None:
+    def write(name, draw):
         path = folder / name
         draw(path)
         paths.append(path)

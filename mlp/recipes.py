@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
-from typing import Any
 
 from . import options as _options
 
@@ -136,12 +135,12 @@ RECIPES = {
 }
 
 
-def names() -> list[str]:
+def names():
     """The recipe names, in the order of the table."""
     return list(RECIPES)
 
 
-def get(name: str) -> dict[str, Any]:
+def get(name):
     """The fit keyword arguments of recipe `name`: every option of `RECIPE_OPTIONS` (a fresh copy;
     pass them to `mlp.fit` as **kwargs, adding a seed and any run settings)."""
     if not isinstance(name, str) or name not in RECIPES:
@@ -151,7 +150,7 @@ def get(name: str) -> dict[str, Any]:
     return settings
 
 
-def describe(name: str) -> str:
+def describe(name):
     """One paragraph on recipe `name`: its summary and where its choices come from."""
     get(name)
     recipe = RECIPES[name]

@@ -1,19 +1,21 @@
 """What every reader and writer of the package shares: constants, size limits, bounded reads, checks.
 
-Standard library and NumPy only; imports nothing else from the package but :mod:`.errors`.
+Standard library and NumPy only; imports nothing else from the package but :mod:`.errors` and
+``mlp._files`` (its one safe opener of input files).
 """
 
 from __future__ import annotations
 
 import os
-import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
 
-from .errors import DatasetNotFoundError, bad
+from mlp._files import open_regular_file
+
+from .errors import DatasetFormatError, DatasetNotFoundError, bad
 
 TRAIN_IMAGES = "train-images-idx3-ubyte"
 TRAIN_LABELS = "train-labels-idx1-ubyte"
@@ -75,20 +77,15 @@ def normalize_split(split: str) -> tuple[str, ...]:
 
 
 def open_regular(path: Path) -> tuple[BinaryIO, int]:
-    """Open a regular file for reading: (handle, size). Devices, pipes and folders are refused."""
+    """Open a regular file for reading: (handle, size). Devices, pipes and folders are refused, and a
+    FIFO never blocks (the package's one opener, ``mlp._files.open_regular_file``)."""
     try:
-        handle = open(path, "rb")
+        handle = open_regular_file(path, "data file", lambda message: DatasetFormatError(message, path=path))
     except FileNotFoundError:
         raise DatasetNotFoundError(f"{path} does not exist") from None
-    except IsADirectoryError:
-        raise bad(path, "is a folder; pass a data file or load_mnist(folder)") from None
     except OSError as exc:
         raise bad(path, f"cannot be read ({exc.strerror or exc})") from None
-    info = os.fstat(handle.fileno())
-    if not stat.S_ISREG(info.st_mode):
-        handle.close()
-        raise bad(path, "is not a regular file (a device, a pipe or a folder); pass the data file itself")
-    return handle, info.st_size
+    return handle, os.fstat(handle.fileno()).st_size
 
 
 def check_declared(path, nbytes: int, what: str, *, compressed_size: int | None = None) -> None:

@@ -19,7 +19,7 @@ from .idx import find_idx_file, idx_candidates, load_idx_folder
 from .keras_npz import load_npz
 from .mlpd import load_binary
 
-__all__ = ["default_cache_dir"]
+__all__ = ["data_dir_from_environment", "default_cache_dir"]
 
 TORCHVISION_FOLDER = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST"}
 NPZ_NAMES = {"mnist": ("mnist.npz",), "fashion-mnist": ("fashion-mnist.npz", "fashion_mnist.npz")}
@@ -28,12 +28,54 @@ CSV_PREFIXES = {"mnist": ("mnist",), "fashion-mnist": ("fashion-mnist", "fashion
 Splits = list[tuple[np.ndarray, np.ndarray]]
 
 
+DATA_DIR_VARIABLE = "MLP_DATA_DIR"
+
+
 def default_cache_dir(dataset: str = "mnist") -> Path:
-    """``$XDG_CACHE_HOME/mlp/<dataset>`` if XDG_CACHE_HOME is an absolute path, else ``~/.cache/mlp/<dataset>``."""
+    """``$XDG_CACHE_HOME/mlp/<dataset>`` if XDG_CACHE_HOME is an absolute path, else ``~/.cache/mlp/<dataset>``.
+
+    A ValueError saying what to set when neither names a folder (no HOME and no entry for this user
+    in the password database, as in a container running under a random UID)."""
     dataset = normalize_dataset(dataset)
     xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg) if xdg and os.path.isabs(xdg) else Path.home() / ".cache"
-    return base / "mlp" / dataset
+    if xdg and os.path.isabs(xdg):
+        return Path(xdg) / "mlp" / dataset
+    try:
+        home = Path.home()
+    except (RuntimeError, KeyError, OSError):
+        raise ValueError(
+            "no cache folder for the data: HOME is not set and XDG_CACHE_HOME is not an absolute path; "
+            "set XDG_CACHE_HOME=/a/writable/folder, or MLP_DATA_DIR to the data's folder, or pass a folder"
+        ) from None
+    return home / ".cache" / "mlp" / dataset
+
+
+def data_dir_from_environment(dataset: str = "mnist") -> Path | None:
+    """``$MLP_DATA_DIR`` as a Path, None when it is unset or empty.
+
+    A ValueError naming the variable when it cannot be where data is: a file that is not one of the
+    data files :func:`find_source` recognises (a folder is what it should name), or not a path at all.
+    A folder that does not exist is not an error: the lookup goes on to the cache.
+    """
+    value = os.environ.get(DATA_DIR_VARIABLE)
+    if not value:
+        return None
+    accepted = "point it at the folder that holds the data (the four IDX files, or mnist/ and fashion-mnist/), or unset it"
+    path = Path(value)
+    try:
+        is_file = "\0" not in value and path.exists() and not path.is_dir()
+        source = find_source(path, normalize_dataset(dataset)) if is_file else None
+    except DatasetNotFoundError:
+        source = None
+    except (OSError, ValueError) as error:
+        raise ValueError(f"{DATA_DIR_VARIABLE}={value!r} cannot be used ({error}); {accepted}") from None
+    if "\0" in value:
+        raise ValueError(
+            f"{DATA_DIR_VARIABLE}={value!r} is not a path (it holds a NUL character); {accepted}"
+        )
+    if is_file and source is None:
+        raise ValueError(f"{DATA_DIR_VARIABLE}={value!r} is a file, not a folder; {accepted}")
+    return path
 
 
 def env_candidates(root: Path, dataset: str) -> list[Path]:

@@ -9,7 +9,14 @@ from pathlib import Path
 import numpy as np
 
 from ._common import PRETTY, SPLIT_FILES, normalize_dataset, normalize_split
-from .discovery import default_cache_dir, env_candidates, find_source, load_path, load_source
+from .discovery import (
+    data_dir_from_environment,
+    default_cache_dir,
+    env_candidates,
+    find_source,
+    load_path,
+    load_source,
+)
 from .download import DEFAULT_DEADLINE, DEFAULT_TIMEOUT, check_time_limits, ensure_cache
 from .errors import DatasetNotFoundError
 from .idx import load_idx_folder
@@ -49,9 +56,10 @@ def load_uint8(
     if path is not None:
         return load_path(Path(path), dataset, splits)
     looked_in, places = [], []
-    env = os.environ.get("MLP_DATA_DIR")
-    if env:
-        candidates = env_candidates(Path(env), dataset)
+    root = data_dir_from_environment(dataset)
+    env = str(root) if root is not None else None
+    if root is not None:
+        candidates = env_candidates(root, dataset)
         for candidate in candidates:
             if candidate.exists():
                 source = find_source(candidate, dataset)

@@ -29,6 +29,9 @@ def choose_engine(engine, X, optimizer, loss, *, on_compile=None):
         raise ValueError(f"engine must be one of {', '.join(map(repr, ENGINES))}, got {engine!r}")
     if engine == "xp":
         return Trainer
+    error = numba_trainer.import_error()
+    if isinstance(error, ValueError):  # Numba is installed but refused its environment (NUMBA_NUM_THREADS)
+        raise error.with_traceback(None)
     if numba_trainer.supports(X, optimizer, loss):
         numba_trainer.warmup(X.dtype, on_compile)
         return numba_trainer.NumbaTrainer
