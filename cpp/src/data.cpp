@@ -10,6 +10,7 @@
 #include "inflate.hpp"
 #include "files.hpp"
 #include "npz.hpp"
+#include "train_defaults.hpp"
 
 namespace mlp {
 
@@ -204,7 +205,7 @@ std::vector<double> as_doubles(const NpyArray& a, bool floats_only, const std::s
   return out;
 }
 
-constexpr std::size_t kMaxValueWidth = 100000000;  // features, outputs: mlp.model_file's MAX_WIDTH
+constexpr std::size_t kMaxValueWidth = defaults::kMaxWidth;  // features, outputs: mlp.options.MAX_WIDTH
 constexpr std::size_t kMaxValueRows = 0x7FFFFFFF;
 
 }  // namespace
@@ -239,7 +240,7 @@ ValueDataset load_value_split(const NpzArchive& archive, const std::string& spli
   if (d.outputs == 0) fail(path + ": " + ys + " has 0 columns; give at least one target per sample");
   if (d.n > kMaxValueRows) fail(path + ": " + xs + " has more than 2^31 - 1 rows");
   if (d.features > kMaxValueWidth || d.outputs > kMaxValueWidth)
-    fail(path + ": more than 10^8 features or outputs");
+    fail(path + ": more than " + std::to_string(kMaxValueWidth) + " features or outputs (the model file's limit)");
   d.X = as_doubles(xa, true, path + ": " + xs);
   d.Y = as_doubles(ya, false, path + ": " + ys);
   return d;

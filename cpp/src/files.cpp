@@ -1,4 +1,5 @@
-// files.cpp - bounded reads of regular files; exclusive, no-follow creation of temporary files.
+// files.cpp - bounded reads of regular files; exclusive, no-follow creation of temporary files;
+// writes that replace regular files only.
 #include "files.hpp"
 
 #include <cctype>
@@ -65,7 +66,7 @@ mode_t current_umask() {
 
 // Creates "<path>.tmp-<pid>-<random hex>" exclusively (never an existing file, never through a
 // symlink), mode 0600. Returns the descriptor and sets name.
-int create_temporary(const std::string& path, std::string& name) {
+int create_temporary(const std::string& path, const std::string& what, std::string& name) {
   std::random_device device;
   std::mt19937_64 rng((static_cast<uint64_t>(device()) << 32) ^ device() ^ static_cast<uint64_t>(::getpid()));
   for (int attempt = 0; attempt < 100; ++attempt) {
@@ -78,19 +79,38 @@ int create_temporary(const std::string& path, std::string& name) {
       const int err = errno;
       std::string dir, base;
       split_path(path, dir, base);
-      fail(path + ": cannot write there (" + errno_text(err) + "; is the folder '" + dir +
-           "' there and writable?)");
+      if (err == ENOENT) fail(what + " " + path + ": the folder " + dir + " does not exist; create it first");
+      fail(what + " " + path + ": cannot create files in " + dir + " (" + errno_text(err) + ")");
     }
   }
-  fail(path + ": cannot create a temporary file beside it (100 names taken)");
+  fail(what + " " + path + ": cannot create a temporary file beside it (100 names taken)");
 }
 
+// The checks of mlp._files.check_writable, with its messages: an existing path must be a regular file
+// (never a folder, a device, a FIFO or a socket, which a rename would replace), and its folder a folder.
+void check_target(const std::string& path, const std::string& what) {
+  if (path.empty()) fail(what + ": the path is empty; give a file name");
+  struct stat st;
+  if (::stat(path.c_str(), &st) == 0) {
+    if (S_ISDIR(st.st_mode)) fail(what + " " + path + " is a folder; give a file name inside it");
+    if (!S_ISREG(st.st_mode)) fail(what + " " + path + " exists and is not a regular file; give another name");
+  }
+  std::string dir, base;
+  split_path(path, dir, base);
+  if (::stat(dir.c_str(), &st) != 0) {
+    if (errno == ENOENT) fail(what + " " + path + ": the folder " + dir + " does not exist; create it first");
+  } else if (!S_ISDIR(st.st_mode)) {
+    fail(what + " " + path + ": " + dir + " is not a folder");
+  }
+}
+
+// write() until done; with SIGXFSZ ignored (main), a file-size limit is EFBIG here, not a silent death.
 void write_all(int fd, const uint8_t* data, std::size_t size, const std::string& path) {
   while (size > 0) {
     const ssize_t n = ::write(fd, data, size);
     if (n < 0) {
       if (errno == EINTR) continue;
-      fail(path + ": write failed (" + errno_text(errno) + ")");
+      fail("cannot write " + path + ": " + errno_text(errno));
     }
     data += n;
     size -= static_cast<std::size_t>(n);
@@ -158,36 +178,36 @@ int remove_stale_temporaries(const std::string& path) {
   return removed;
 }
 
-void write_file_atomic(const std::string& path, const std::vector<uint8_t>& bytes) {
+void write_file_atomic(const std::string& path, const std::vector<uint8_t>& bytes, const std::string& what) {
+  check_target(path, what);
   struct stat target;
   const bool replacing = ::stat(path.c_str(), &target) == 0;
-  if (replacing && S_ISDIR(target.st_mode)) fail(path + " is a folder; give a file name");
-  const mode_t mode = replacing && S_ISREG(target.st_mode) ? (target.st_mode & 07777) : (0666 & ~current_umask());
+  const mode_t mode = replacing ? (target.st_mode & 07777) : (0666 & ~current_umask());
   remove_stale_temporaries(path);
   std::string tmp;
-  const int fd = create_temporary(path, tmp);
+  const int fd = create_temporary(path, what, tmp);
   try {
     Fd f(fd);
     write_all(fd, bytes.data(), bytes.size(), path);
-    if (::fsync(fd) != 0) fail(path + ": write failed (" + errno_text(errno) + "; disk full?)");
+    if (::fsync(fd) != 0) fail("cannot write " + path + ": " + errno_text(errno));
     ::fchmod(fd, mode);
     const int closed = ::close(fd);
     f.fd = -1;
-    if (closed != 0) fail(path + ": write failed (" + errno_text(errno) + "; disk full?)");
+    if (closed != 0) fail("cannot write " + path + ": " + errno_text(errno));
+    check_target(path, what);  // again: a device or folder put there meanwhile is not replaced either
     if (::rename(tmp.c_str(), path.c_str()) != 0)
-      fail(path + ": cannot rename the temporary file into place (" + errno_text(errno) + ")");
+      fail("cannot write " + path + ": cannot rename the temporary file into place (" + errno_text(errno) + ")");
   } catch (...) {
     ::unlink(tmp.c_str());
     throw;
   }
 }
 
-void check_can_write(const std::string& path) {
-  struct stat st;
-  if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) fail(path + " is a folder; give a file name");
+void check_can_write(const std::string& path, const std::string& what) {
+  check_target(path, what);
   remove_stale_temporaries(path);
   std::string tmp;
-  ::close(create_temporary(path, tmp));
+  ::close(create_temporary(path, what, tmp));
   ::unlink(tmp.c_str());
 }
 

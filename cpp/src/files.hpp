@@ -5,8 +5,8 @@
 // Writing never opens a predictable name: a temporary file "<path>.tmp-<pid>-<random>" is created
 // with O_CREAT|O_EXCL|O_NOFOLLOW (a planted symlink or file at that name is never followed or
 // truncated), written, flushed to disk and renamed over path, so the previous file stays whole
-// until the new one is complete. Temporary files left by a save that was killed (their process no
-// longer exists) are removed by the next save to the same path.
+// until the new one is complete; only a regular file is ever replaced. Temporary files left by a
+// save that was killed (their process no longer exists) are removed by the next save to the same path.
 #pragma once
 
 #include <cstdint>
@@ -23,12 +23,18 @@ constexpr std::uint64_t kMaxFileBytes = std::uint64_t(1) << 34;
 std::vector<uint8_t> read_file(const std::string& path, std::uint64_t max_bytes = kMaxFileBytes);
 
 // Writes bytes to a new temporary file beside path and renames it over path (atomic on POSIX file
-// systems). The file gets the permissions of the file it replaces, else 0666 minus the umask.
-void write_file_atomic(const std::string& path, const std::vector<uint8_t>& bytes);
+// systems). The file gets the permissions of the file it replaces, else 0666 minus the umask. An
+// existing path that is not a regular file (a folder, a device such as /dev/null, a FIFO, a socket)
+// is refused, never replaced. Any failure ("cannot write PATH: File too large", a full disk, ...)
+// removes the temporary file and leaves path as it was. Messages start with `what` and the path,
+// as mlp._files.check_writable's do.
+void write_file_atomic(const std::string& path, const std::vector<uint8_t>& bytes,
+                       const std::string& what = "output file");
 
 // Fails early (before hours of training) when path could not be written: its folder is missing or
-// not writable, or path is a folder. Creates and removes a temporary file the same safe way.
-void check_can_write(const std::string& path);
+// not writable, or path exists and is not a regular file. Creates and removes a temporary file the
+// same safe way. The messages are mlp._files.check_writable's.
+void check_can_write(const std::string& path, const std::string& what = "output file");
 
 // Removes "<path>.tmp-<pid>[-...]" files whose process no longer runs (left by a killed save) and
 // that belong to this user; returns how many were removed. Called by write_file_atomic.

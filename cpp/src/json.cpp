@@ -1,6 +1,7 @@
 // json.cpp - recursive-descent JSON parser (RFC 8259, depth-limited) and a compact writer.
 #include "json.hpp"
 
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -116,8 +117,17 @@ class Parser {
       if (!digit()) fail("bad number");
       while (digit()) ++i_;
     }
-    Json v = Json::of(std::strtod(s_.substr(start, i_ - start).c_str(), nullptr));
+    const std::string text = s_.substr(start, i_ - start);
+    Json v = Json::of(std::strtod(text.c_str(), nullptr));
     v.integer = integer;
+    if (integer) {
+      errno = 0;
+      const long long exact = std::strtoll(text.c_str(), nullptr, 10);
+      if (errno != ERANGE) {
+        v.exact = true;
+        v.int64 = exact;
+      }
+    }
     return v;
   }
   static void put_utf8(std::string& out, unsigned cp) {
@@ -207,7 +217,8 @@ void dump_value(std::string& out, const Json& v) {
     case Json::BOOL: out += v.boolean ? "true" : "false"; break;
     case Json::NUMBER: {
       char buf[32];
-      if (std::isnan(v.number)) std::snprintf(buf, sizeof buf, "NaN");
+      if (v.exact) std::snprintf(buf, sizeof buf, "%lld", v.int64);
+      else if (std::isnan(v.number)) std::snprintf(buf, sizeof buf, "NaN");
       else if (std::isinf(v.number)) std::snprintf(buf, sizeof buf, v.number > 0 ? "Infinity" : "-Infinity");
       else if (v.number == std::floor(v.number) && std::fabs(v.number) < 1e15)
         std::snprintf(buf, sizeof buf, "%.0f", v.number);

@@ -12,6 +12,10 @@ struct Json {
   bool boolean = false;
   double number = 0.0;
   bool integer = false;  // written without fraction or exponent ("784", not "784.0"): Python's int
+  // An integer literal within int64 keeps its exact value here (a double holds integers exactly only
+  // to 2^53; Python's json keeps them all): class labels such as 2^53 + 1 read and write unchanged.
+  bool exact = false;
+  long long int64 = 0;
   std::string string;
   std::vector<Json> array;
   std::vector<std::pair<std::string, Json>> object;  // insertion order kept
@@ -27,6 +31,12 @@ struct Json {
   bool is_string() const { return type == STRING; }
 
   static Json of(double v) { Json j; j.type = NUMBER; j.number = v; return j; }
+  static Json of_int(long long v) {
+    Json j = of(static_cast<double>(v));
+    j.integer = j.exact = true;
+    j.int64 = v;
+    return j;
+  }
   static Json of(const std::string& v) { Json j; j.type = STRING; j.string = v; return j; }
   static Json of_bool(bool v) { Json j; j.type = BOOL; j.boolean = v; return j; }
   static Json make_array() { Json j; j.type = ARRAY; return j; }

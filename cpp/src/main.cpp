@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cmath>
 #include <cerrno>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -195,9 +196,20 @@ class Args {
   std::vector<std::string> positional_;
 };
 
-// Fails early (before any training) when the folder of an output file does not exist or is not
-// writable: files.hpp creates and removes a temporary file there (exclusively, no symlink followed).
-void check_writable(const std::string& path) { check_can_write(path); }
+// Fails early (before any training) when an output file could not be written: its folder is missing
+// or not writable, or the path is a folder, a device, a FIFO or a socket (files.hpp, with the
+// messages of mlp._files.check_writable).
+void check_writable(const std::string& path) { check_can_write(path, "output file"); }
+
+// 100000000 -> "100,000,000"
+std::string with_commas(unsigned long long v) {
+  std::string digits = std::to_string(v), out;
+  for (std::size_t i = 0; i < digits.size(); ++i) {
+    if (i && (digits.size() - i) % 3 == 0) out += ',';
+    out += digits[i];
+  }
+  return out;
+}
 
 long long parse_int(const std::string& text, const std::string& option, long long lo, long long hi) {
   errno = 0;
@@ -223,6 +235,8 @@ double parse_number(const std::string& text, const std::string& option, double l
   return v;
 }
 
+// "128,64" -> {128, 64}; the limits are the model file's (mlp.options.MAX_WIDTH, MAX_HIDDEN_LAYERS), so
+// that every network trained here can be saved and read back, by this program and by Python.
 std::vector<int> parse_hidden(const std::string& text) {
   std::vector<int> sizes;
   if (text.empty() || text == "none") return sizes;
@@ -232,9 +246,16 @@ std::vector<int> parse_hidden(const std::string& text) {
     const std::string part = text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
     errno = 0;
     char* end = nullptr;
-    const long v = std::strtol(part.c_str(), &end, 10);
-    if (part.empty() || *end != '\0' || errno == ERANGE || v < 1 || v > 1000000)
+    const long long v = std::strtoll(part.c_str(), &end, 10);
+    if (part.empty() || *end != '\0' || v < 1 || (errno == ERANGE && v < 0))
       throw UsageError("--hidden must be comma-separated positive widths such as 128,64, got '" + text + "'");
+    if (errno == ERANGE || v > defaults::kMaxWidth)
+      throw UsageError("--hidden: hidden width " + part + " is over the limit of the model file: layer widths at most " +
+                       with_commas(static_cast<unsigned long long>(defaults::kMaxWidth)));
+    if (sizes.size() == defaults::kMaxHiddenLayers)
+      throw UsageError("--hidden lists more than " + std::to_string(defaults::kMaxHiddenLayers) +
+                       " widths; the model file holds at most " + std::to_string(defaults::kMaxHiddenLayers) +
+                       " hidden layers");
     sizes.push_back(static_cast<int>(v));
     if (comma == std::string::npos) break;
     start = comma + 1;
@@ -302,7 +323,8 @@ Model<T> train_and_report(const TrainConfig& config, const Batch<T>& batch, int 
 template <class T>
 void save_trained(const Model<T>& model, const std::string& out, bool quiet) {
   if (out.empty()) return;
-  save_model(model, out);
+  const std::string note = save_model(model, out);
+  if (!note.empty()) std::fprintf(stderr, "mlp-cpp: warning: %s\n", note.c_str());
   if (!quiet) std::printf("saved %s\n", out.c_str());
 }
 
@@ -629,9 +651,11 @@ int cmd_convert(int argc, char** argv) {
   if (!args.positional().empty()) throw UsageError("unexpected argument '" + args.positional()[0] + "'");
   const std::string dir = require_data(args);
   if (!args.has("out") || args.get("out").empty()) throw UsageError("--out DIR is required");
+  const std::string out_dir = args.get("out");
+  for (const char* split : {"train", "test"}) check_writable(out_dir + "/" + split + ".mlpd");
   for (const char* split : {"train", "test"}) {
     const Dataset d = load_split(dir, split);
-    const std::string path = args.get("out") + "/" + split + ".mlpd";
+    const std::string path = out_dir + "/" + split + ".mlpd";
     write_mlpd(path, d);
     std::printf("wrote %s (%zu images)\n", path.c_str(), d.n);
   }
@@ -670,6 +694,9 @@ std::string one_line(std::string s) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Under a file-size limit (ulimit -f) a write past it would kill the process without a word and
+  // leave its temporary file; ignored, the write fails with EFBIG and is reported like any other.
+  std::signal(SIGXFSZ, SIG_IGN);
   try {
     return dispatch(argc, argv);
   } catch (const UsageError& e) {

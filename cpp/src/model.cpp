@@ -409,7 +409,7 @@ Model<T> train(const TrainConfig& c, const Batch<T>& data, int n_features, int n
   config.set("clip_norm", number_or_null(c.clip_norm));
   config.set("schedule", Json::of(c.schedule));
   config.set("dtype", Json::of(std::string(sizeof(T) == 4 ? "float32" : "float64")));
-  config.set("seed", Json::of(static_cast<double>(c.seed)));
+  config.set("seed", Json::of_int(static_cast<long long>(c.seed)));
   Json history = Json::make_object();
   for (const char* key : {"epoch", "loss", "accuracy", "lr", "seconds"})
     if (by_class || std::string(key) != "accuracy") history.set(key, Json::make_array());
@@ -467,12 +467,15 @@ Model<T> train(const TrainConfig& c, const Batch<T>& data, int n_features, int n
       long step_correct = 0;
       const double value = by_class ? backward_pass(m, ws, X, y, nb, l2, grads, &step_correct)
                                     : backward_pass(m, ws, X, Y, nb, l2, grads);
-      if (!std::isfinite(value)) {
-        char msg[256];
+      // The loss is summed in double, but a mean loss the training dtype cannot hold has diverged
+      // as surely as an infinite one (Python computes it in that dtype and stops there: targets
+      // near 1e38 in float32 are a loss of inf, not 5e75).
+      if (!std::isfinite(static_cast<T>(value))) {
+        char msg[320];
         std::snprintf(msg, sizeof msg,
-                      "the loss became %g at epoch %d, step %d of %d (learning rate %g); lower the learning rate "
-                      "or clip the gradients (--clip-norm 1)",
-                      value, epoch + 1, step + 1, steps, lr_now);
+                      "the loss became %g at epoch %d, step %d of %d (learning rate %g); lower the learning rate, "
+                      "clip the gradients (--clip-norm 1) or check that the inputs and targets are scaled",
+                      static_cast<double>(static_cast<T>(value)), epoch + 1, step + 1, steps, lr_now);
         fail(msg);
       }
       clip_gradients(grads, c.clip_value, c.clip_norm);
@@ -494,9 +497,9 @@ Model<T> train(const TrainConfig& c, const Batch<T>& data, int n_features, int n
     const double row[] = {static_cast<double>(stats.epoch), stats.loss, stats.accuracy, stats.lr, stats.seconds};
     for (std::size_t k = 0, slot = 0; k < 5; ++k)  // (no accuracy column for the value losses)
       if (by_class || k != 2) history.object[slot++].second.array.push_back(Json::of(row[k]));
-    m.metadata.set("history", history);
     if (on_epoch) on_epoch(stats);
   }
+  m.metadata.set("history", std::move(history));  // once: a copy per epoch costs epochs^2
   return m;
 }
 
@@ -576,7 +579,7 @@ ValueScores evaluate_values(const Model<T>& m, const T* X, const T* Y, std::size
 // ---- model files ------------------------------------------------------------------------------
 
 template <class T>
-void save_model(const Model<T>& m, const std::string& path) {
+std::string save_model(const Model<T>& m, const std::string& path) {
   Json meta = Json::make_object();
   meta.set("format", Json::of(std::string("mlp-model")));
   const bool by_class = takes_class_indices(m.loss);
@@ -591,7 +594,7 @@ void save_model(const Model<T>& m, const std::string& path) {
   meta.set("loss", Json::of(std::string(loss_name(m.loss))));
   meta.set("n_features", Json::of(m.sizes[0]));
   Json classes = Json::make_array();
-  for (int64_t v : m.classes) classes.array.push_back(Json::of(static_cast<double>(v)));
+  for (int64_t v : m.classes) classes.array.push_back(Json::of_int(v));
   meta.set("classes", by_class ? classes : Json());  // null for a model trained on a target matrix
   meta.set("n_outputs", Json::of(m.sizes.back()));
   meta.set("dtype", Json::of(std::string(dtype_name<T>())));
@@ -626,18 +629,35 @@ void save_model(const Model<T>& m, const std::string& path) {
       arrays.push_back(NpyArray::from_doubles(bl, reinterpret_cast<const double*>(m.b[l].data()), bshape));
     }
   }
-  arrays.push_back(NpyArray::from_bytes("metadata", meta.dump()));
+  std::string text = meta.dump();
+  std::string note;
+  if (text.size() > defaults::kMaxMetadataBytes && meta.find("history")) {
+    // A long run's history (about 100 bytes an epoch) can outgrow what every reader accepts; the
+    // model is worth more than its history, so it is saved without it rather than not at all.
+    const std::size_t before = text.size();
+    meta.set("history", Json());
+    text = meta.dump();
+    note = "the training history made the metadata " + std::to_string(before) + " bytes, over the " +
+           std::to_string(defaults::kMaxMetadataBytes) + "-byte limit of a model file; " + path +
+           " is saved without it";
+  }
+  if (text.size() > defaults::kMaxMetadataBytes)
+    fail("cannot write " + path + ": its metadata is " + std::to_string(text.size()) + " bytes, over the " +
+         std::to_string(defaults::kMaxMetadataBytes) + "-byte limit of a model file");
+  arrays.push_back(NpyArray::from_bytes("metadata", text));
   write_npz(path, arrays);
+  return note;
 }
 
 namespace {
 
-// Limits checked before anything is allocated from a model file's sizes.
-// (The same limits as mlp/model_file.py: both programs accept and refuse the same files.)
-constexpr std::uint64_t kMaxMetadataBytes = std::uint64_t(16) << 20;  // the JSON metadata entry
-constexpr std::uint64_t kMaxParameters = std::uint64_t(1) << 31;      // 8 GiB of float32 weights
-constexpr double kMaxLayerWidth = 1e8;                                 // n_features, hidden sizes, classes
-constexpr std::size_t kMaxHiddenLayers = 1000;
+// Limits checked before anything is allocated from a model file's sizes: the metadata's size, the
+// widths and the number of hidden layers are mlp.options' MAX_* (train_defaults.hpp, generated), so
+// both programs accept and refuse the same files, and mlp-cpp train refuses what it could not save.
+constexpr std::uint64_t kMaxMetadataBytes = defaults::kMaxMetadataBytes;  // the JSON metadata entry
+constexpr double kMaxLayerWidth = static_cast<double>(defaults::kMaxWidth);  // n_features, hidden sizes, outputs
+constexpr std::size_t kMaxHiddenLayers = defaults::kMaxHiddenLayers;
+constexpr std::uint64_t kMaxParameters = std::uint64_t(1) << 31;  // 8 GiB of float32 weights (this port's own)
 
 std::string shape_text(const std::vector<std::size_t>& s) {
   std::string t = "(";
@@ -760,8 +780,15 @@ Description read_description(const NpzArchive& archive, const std::string& path)
       fail(path + ": metadata field 'classes' is missing or empty");
     if (classes->array.size() > kMaxLayerWidth) fail(path + ": metadata lists too many classes");
     for (const Json& cl : classes->array) {
-      if (!integral(cl, -9223372036854775808.0, 9223372036854774784.0))  // [-2^63, 2^63): int64
-        fail(path + ": metadata 'classes' must hold integers (string labels are not supported by the C++ port)");
+      // int64, exactly as Python reads them: an integer literal keeps every digit (2^53 + 1 stays
+      // itself); an integral float literal (3.0) counts, as in mlp.model_file.integer_field.
+      if (cl.exact) {
+        d.classes.push_back(cl.int64);
+        continue;
+      }
+      if (cl.integer || !integral(cl, -9223372036854775808.0, 9223372036854774784.0))  // [-2^63, 2^63)
+        fail(path + ": metadata 'classes' must hold integers from -2^63 to 2^63 - 1 (string labels are not "
+             "supported by the C++ port)");
       d.classes.push_back(static_cast<int64_t>(cl.number));
     }
     std::vector<int64_t> sorted = d.classes;
@@ -888,7 +915,7 @@ AnyModel load_model(const NpzArchive& archive) {
   template double backward_pass<T>(const Model<T>&, Workspace<T>&, const T*, const T*, int, double,        \
                                    std::vector<std::vector<T>>&);                                           \
   template std::vector<T> scale_pixels<T>(const uint8_t*, std::size_t, double);                                    \
-  template void save_model<T>(const Model<T>&, const std::string&);
+  template std::string save_model<T>(const Model<T>&, const std::string&);
 
 MLP_MODEL_INSTANTIATE(float)
 MLP_MODEL_INSTANTIATE(double)

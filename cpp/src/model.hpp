@@ -171,8 +171,11 @@ std::vector<T> scale_pixels(const uint8_t* pixels, std::size_t count, double div
 double pixel_divisor(const Json& metadata, const std::string& path);
 
 // ---- model files (.npz, see the README's "The math, precisely") ------------------------------------------------------
+// Writes the model file (write_file_atomic: a temporary file renamed into place). Returns a note for
+// the user, empty unless something was left out: a training history that would take the metadata
+// over defaults::kMaxMetadataBytes is dropped (the weights are kept), and the note says so.
 template <class T>
-void save_model(const Model<T>& model, const std::string& path);
+std::string save_model(const Model<T>& model, const std::string& path);
 
 // A model file in whichever dtype it was saved: exactly one of f32 / f64 is filled.
 struct AnyModel {

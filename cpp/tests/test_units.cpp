@@ -2,6 +2,7 @@
 //   test_units [DATA_DIR]     (DATA_DIR: cpp/tests/data, for the gzip and NumPy-written fixtures)
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <atomic>
@@ -11,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "data.hpp"
@@ -583,6 +585,13 @@ static void test_json() {
   CHECK(j.find("s")->string == "x\"y\xc3\xa9", "json string escapes");
   CHECK(j.find("t")->boolean && j.find("n")->type == Json::NUL && std::isnan(j.find("o")->find("k")->number), "json literals");
   CHECK(Json::parse(j.dump()).dump() == j.dump(), "json dump/parse round trip");
+  const Json big = Json::parse("[9007199254740993, -9223372036854775808, 9223372036854775808, 3.0]");
+  CHECK(big.array[0].exact && big.array[0].int64 == 9007199254740993LL && big.array[1].exact &&
+            big.array[1].int64 == INT64_MIN && !big.array[2].exact && big.array[2].integer && !big.array[3].exact,
+        "json integers: exact within int64, not past it nor for 3.0");
+  CHECK(big.dump() == "[9007199254740993, -9223372036854775808, 9.2233720368547758e+18, 3]" &&
+            Json::of_int(INT64_MAX).dump() == "9223372036854775807",
+        "json integers written with every digit: %s", big.dump().c_str());
   for (const char* bad : {"", "{", "[1,]", "{\"a\" 1}", "tru", "\"abc", "{\"a\":1}x", "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["})
     CHECK(throws([&] { Json::parse(bad); }), "invalid JSON '%s' must throw", bad);
 }
@@ -604,6 +613,20 @@ static void test_model_file() {
             any.f32.classes == m.classes && any.f32.W[1] == m.W[1] && any.f32.b[0] == m.b[0],
         "model file round trip");
   CHECK(throws([&] { load_model(g_data_dir + "/numpy_savez.bin"); }), "an npz without model metadata must be rejected");
+  // Class labels past 2^53 (a double's exact integers) keep every digit, as Python's int does.
+  m.classes = {INT64_MIN, (int64_t(1) << 53), (int64_t(1) << 53) + 1, INT64_MAX};
+  m.sizes.back() = 4;
+  m.allocate();
+  save_model(m, path);
+  CHECK(load_model(path).f32.classes == m.classes, "classes beyond 2^53 must survive a round trip exactly");
+  // Only a regular file is ever replaced; a FIFO (or a device) at the path stays what it was.
+  const std::string fifo = g_tmp + "/fifo.npz";
+  ::unlink(fifo.c_str());
+  CHECK(::mkfifo(fifo.c_str(), 0600) == 0, "mkfifo");
+  CHECK(throws([&] { save_model(m, fifo); }, "not a regular file"), "a FIFO must not be replaced by a model");
+  struct stat st;
+  CHECK(::stat(fifo.c_str(), &st) == 0 && S_ISFIFO(st.st_mode), "the FIFO must still be a FIFO");
+  ::unlink(fifo.c_str());
 }
 
 static void test_training_smoke() {
