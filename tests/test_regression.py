@@ -262,6 +262,10 @@ def fit_quietly(model, X, y):
         MLPRegressor(solver="lbfgs", max_iter=50),
     ]
 )
+# scikit-learn's checks fit a few dozen rows for a few epochs: a run that does not converge, and a
+# batch_size clipped to the number of rows, are what they ask for (the warnings are tested on their own)
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.filterwarnings("ignore:Got `batch_size` less than 1 or larger than sample size:UserWarning")
 def test_sklearn_estimator_checks(estimator, check, monkeypatch):
     monkeypatch.setenv("SCIPY_ARRAY_API", "1")
     check(estimator)
