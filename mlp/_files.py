@@ -83,7 +83,7 @@ def refuse_special(path: str | os.PathLike, what: str = "output file") -> Path:
     if kind == "a folder":
         raise OutputPathError(f"{what} {path} is a folder; give a file name inside it")
     if kind is not None:
-        raise OutputPathError(f"{what} {path} is not a regular file (it is {kind}); give the path of a file")
+        raise OutputPathError(f"{what} {path} is not a regular file (it is {kind}); give another path")
     return path
 
 
@@ -121,9 +121,8 @@ def make_folder(path: str | os.PathLike, what: str = "output folder") -> Path:
     """Create the folder `path` (and its parents) unless it exists; an existing path that is not a
     folder is refused with one line (OutputPathError), and any other failure names the folder."""
     path = Path(path)
-    kind = _special_kind(path)
-    if kind is not None and kind != "a folder":
-        refuse_special(path, what)
+    if _special_kind(path) not in (None, "a folder"):
+        refuse_special(path, what)  # a device, FIFO or socket: the one message for those
     if path.exists() and not path.is_dir():
         raise OutputPathError(f"{what} {path} exists and is not a folder; give a folder name")
     try:
@@ -142,9 +141,18 @@ def _write_error(error: OSError, path: Path, what: str, tmp: str | None = None) 
     if other is not None and str(other) not in (str(path), str(tmp)):
         reason = f"{reason} ({other})"
     name = f"{what} {path}" if what else str(path)
-    if error.errno is None:
-        return OSError(f"cannot write {name}: {reason}")
-    return type(error)(error.errno, f"cannot write {name}: {reason}")
+    return _named_error(error, f"cannot write {name}: {reason}")
+
+
+def _named_error(error: OSError, message: str) -> OSError:
+    """An OSError of `error`'s type and errno whose text is `message` alone (no "[Errno 28]" before
+    it, so that the command line prints it as it is)."""
+    try:
+        named = type(error)(message)
+    except TypeError:  # a subclass with another constructor
+        named = OSError(message)
+    named.errno = error.errno
+    return named
 
 
 def _current_umask() -> int:
@@ -234,7 +242,7 @@ def _make_temporary(path: Path, suffix: str, what: str = "") -> tuple[int, str]:
     except OSError as error:  # name the file the caller asked for, not our temporary one
         name = f"{what} {path}" if what else str(path)
         reason = "the folder does not exist" if isinstance(error, FileNotFoundError) else error.strerror
-        raise type(error)(error.errno, f"cannot write {name}: {reason or error}") from None
+        raise _named_error(error, f"cannot write {name}: {reason or error}") from None
 
 
 @contextlib.contextmanager
@@ -292,7 +300,8 @@ def atomic_write(
             os.chmod(tmp, 0o666 & ~_current_umask())
         except OSError:
             pass
-        with os.fdopen(fd, mode, encoding=encoding, newline=newline) as handle:
+        handle = os.fdopen(fd, mode, encoding=encoding, newline=newline)
+        try:
             try:
                 yield handle
             except OSError as error:  # the body's own errors (reading its source) keep their message
@@ -302,8 +311,12 @@ def atomic_write(
             try:
                 handle.flush()
                 os.fsync(handle.fileno())
+                handle.close()
             except OSError as error:
                 raise _write_error(error, path, what, tmp) from None
+        finally:
+            with contextlib.suppress(OSError):  # after a failure the buffered rest fails again: known
+                handle.close()
         refuse_special(path, what or "output file")  # made meanwhile? os.replace would swap it out
         try:
             os.replace(tmp, path)
@@ -328,6 +341,8 @@ def check_writable(path: str | os.PathLike, what: str = "output file", *, folder
     if str(path) == "":
         raise OutputPathError(f"{what}: the path is empty; give a file name")
     if folder:
+        if _special_kind(path) not in (None, "a folder"):
+            refuse_special(path, what)  # a device, FIFO or socket: the one message for those
         if path.exists() and not path.is_dir():
             raise OutputPathError(f"{what} {path} exists and is not a folder; give a folder name")
         target = path

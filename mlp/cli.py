@@ -328,7 +328,7 @@ def _to_device(arrays, target):
 def _output_paths(args):
     """Check --out, --plot and --checkpoint before any data is read or any epoch is trained; pick the
     default model file. Returns the model path (None with --no-save)."""
-    from ._files import check_writable
+    from ._files import check_writable, make_folder
     from .engines.checkpoints import check_checkpoint_path
     from .model_file import check_replaceable
 
@@ -339,12 +339,9 @@ def _output_paths(args):
             import os
 
             try:
-                os.makedirs(DEFAULT_OUT_FOLDER, exist_ok=True)
+                make_folder(DEFAULT_OUT_FOLDER, "the default model folder")
             except OSError as error:
-                raise CommandError(
-                    f"cannot make the default model folder {DEFAULT_OUT_FOLDER}/: {_one_line(error)}; "
-                    "pass --out PATH or --no-save"
-                ) from None
+                raise CommandError(f"{_one_line(error)}; pass --out PATH or --no-save") from None
             out = os.path.join(DEFAULT_OUT_FOLDER, time.strftime("mlp-%Y%m%d-%H%M%S.npz"))
         try:
             check_writable(out, "--out")
@@ -765,8 +762,11 @@ def cmd_convert(args):
 
 def cmd_download(args):
     from . import datasets
+    from ._files import check_writable
 
     try:
+        if args.to is not None:  # before any download: a file, device or FIFO there is refused
+            check_writable(args.to, "--to", folder=True)
         folder = datasets.download_mnist(args.to, dataset=args.dataset)
     except (OSError, ValueError, RuntimeError) as error:
         raise CommandError(_one_line(error)) from None

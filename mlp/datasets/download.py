@@ -29,7 +29,7 @@ import zlib
 from collections.abc import Iterable
 from pathlib import Path
 
-from mlp._files import atomic_write, temporary_path
+from mlp._files import atomic_write, make_folder, temporary_path
 from mlp._progress import progress_bar
 
 from ._common import (
@@ -348,7 +348,7 @@ def ensure_cache(
         return []
     if not download:
         return notes + [f"missing {', '.join(todo)}"]
-    folder.mkdir(parents=True, exist_ok=True)
+    make_folder(folder, "download folder")  # a file, device or FIFO there is refused in one line
     urls = _mirror_list(dataset, mirrors, use_default_mirrors)
     if not urls:
         raise DownloadError(
