@@ -6,6 +6,8 @@ Everything else in `mlp` is written against the array API standard and receives 
 
 from __future__ import annotations
 
+from typing import Any, TypeAlias
+
 import array_api_compat
 import numpy as np
 from array_api_compat import (
@@ -19,6 +21,11 @@ from array_api_compat import (
 )
 
 __all__ = [
+    "Array",
+    "DType",
+    "Device",
+    "Namespace",
+    "Params",
     "array_device",
     "float_dtype",
     "from_host",
@@ -31,20 +38,33 @@ __all__ = [
     "to_numpy",
 ]
 
+# The types in annotations. The standard defines behaviour, not classes to name: an array is whatever
+# its library makes, so these are Any to the type checker and say to the reader what is meant.
+Array: TypeAlias = Any
+"""An array-API array: a NumPy, CuPy or array_api_strict array, or any other conforming library's."""
+Namespace: TypeAlias = Any
+"""An array-API namespace (the `xp` of the code), such as ``array_api_compat.numpy``."""
+Device: TypeAlias = Any
+"""A device of a namespace: the string "cpu" for NumPy, a ``cupy.cuda.Device``, ..."""
+DType: TypeAlias = Any
+"""A dtype object of a namespace, such as ``xp.float32``."""
+Params: TypeAlias = "list[tuple[Array, Array]]"
+"""A network's parameters: one (W, b) pair per layer, W (fan_in, fan_out) and b (fan_out,)."""
+
 FLOAT_DTYPE_NAMES = ("float32", "float64")
 
 
-def get_namespace(*arrays):
+def get_namespace(*arrays: Array) -> tuple[Namespace, Device]:
     """Return `(xp, device)` of the arrays. NumPy input gets the array-API-compatible numpy wrapper."""
     xp = array_namespace(*arrays)
     return xp, array_device(arrays[0])
 
 
-def is_array_api_obj(x) -> bool:
+def is_array_api_obj(x: object) -> bool:
     return array_api_compat.is_array_api_obj(x)
 
 
-def namespace_name(xp) -> str:
+def namespace_name(xp: Namespace) -> str:
     """A short human name for a namespace: 'numpy', 'cupy', 'array_api_strict' or the module name."""
     if is_numpy_namespace(xp):
         return "numpy"
@@ -55,7 +75,7 @@ def namespace_name(xp) -> str:
     return getattr(xp, "__name__", str(xp))
 
 
-def float_dtype(name, *, xp):
+def float_dtype(name: str | DType, *, xp: Namespace) -> DType:
     """The namespace's floating dtype for 'float32' or 'float64' (a dtype object is also accepted)."""
     if not isinstance(name, str):
         name = _dtype_name(name)
@@ -64,18 +84,18 @@ def float_dtype(name, *, xp):
     return getattr(xp, name)
 
 
-def _dtype_name(dtype) -> str:
+def _dtype_name(dtype: DType) -> str:
     # numpy/cupy dtypes have .name; others print as "torch.float32", "array_api_strict.float32", ...
     text = str(getattr(dtype, "name", dtype))
     return text.rsplit(".", 1)[-1]
 
 
-def dtype_name(dtype) -> str:
+def dtype_name(dtype: DType) -> str:
     """'float32', 'int64', ... for any namespace's dtype object."""
     return _dtype_name(dtype)
 
 
-def from_host(array, *, xp, device, dtype=None):
+def from_host(array: Any, *, xp: Namespace, device: Device, dtype: DType | None = None) -> Array:
     """Move a host (NumPy) array or Python scalar into namespace `xp` on `device`, once.
 
     This is the only way host data enters a namespace: random numbers, permutations and masks are
@@ -84,7 +104,7 @@ def from_host(array, *, xp, device, dtype=None):
     return xp.asarray(array, dtype=dtype, device=device)
 
 
-def to_numpy(x) -> np.ndarray:
+def to_numpy(x: Any) -> np.ndarray:
     """Copy an array of any supported namespace to a NumPy array on the host.
 
     For tests, model files and explicit user requests only: training never calls this.
@@ -103,18 +123,18 @@ def to_numpy(x) -> np.ndarray:
     return np.asarray(x)
 
 
-def same_device(a, b) -> bool:
+def same_device(a: Device, b: Device) -> bool:
     """Compare two devices. CuPy devices are not hashable, so compare pairwise with ==."""
     return a == b
 
 
-def row_chunks(n_rows, chunk):
+def row_chunks(n_rows: int, chunk: int) -> list[slice]:
     """Slices covering range(n_rows) in pieces of at most `chunk`, never past the end (the standard
     leaves out-of-bounds slice stops unspecified)."""
     return [slice(start, min(start + chunk, n_rows)) for start in range(0, n_rows, chunk)]
 
 
-def resolve_namespace(device=None, xp=None):
+def resolve_namespace(device: Device | None = None, xp: Namespace | None = None) -> tuple[Namespace, Device]:
     """(xp, device) for a device string: NumPy on the CPU for None or 'cpu', CuPy for 'gpu', 'cuda'
     or 'cuda:N'. With `xp` given, (xp, device) are returned as they are.
 

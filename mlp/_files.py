@@ -19,7 +19,7 @@ import re
 import stat
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
 
@@ -88,7 +88,12 @@ def refuse_special(path: str | os.PathLike, what: str = "output file") -> Path:
 
 
 def refuse_foreign(
-    path: str | os.PathLike, what: str, kind: str, is_own, *, hint: str = "give another path or delete it"
+    path: str | os.PathLike,
+    what: str,
+    kind: str,
+    is_own: Callable[[Path], bool],
+    *,
+    hint: str = "give another path or delete it",
 ) -> Path:
     """Refuse to replace an existing file that is not of the `kind` this writer makes ("a PNG image",
     "an IDX file"); `is_own(path)` tells (`starts_with` builds one from magic numbers). A writer
@@ -106,7 +111,7 @@ def refuse_foreign(
     return path
 
 
-def starts_with(*magics: bytes):
+def starts_with(*magics: bytes) -> Callable[[Path], bool]:
     """A test for `refuse_foreign`: the file begins with one of `magics`."""
 
     def test(path: Path) -> bool:
@@ -194,7 +199,7 @@ def _process_is_gone(pid: int) -> bool:
     return False
 
 
-def remove_stale_temporaries(folder: str | os.PathLike, *, now: float | None = None) -> list[Path]:
+def remove_stale_temporaries(folder: str | os.PathLike[str], *, now: float | None = None) -> list[Path]:
     """Remove this library's temporary files in `folder` left by a save that never finished.
 
     A file counts as stale when it has our name pattern, is a regular file owned by the current user,
@@ -203,7 +208,7 @@ def remove_stale_temporaries(folder: str | os.PathLike, *, now: float | None = N
     are ignored, since cleaning up is never worth failing a save for.
     """
     now = time.time() if now is None else now
-    removed = []
+    removed: list[Path] = []
     try:
         entries = list(os.scandir(folder))
     except OSError:
@@ -371,7 +376,7 @@ def _probe(folder: Path, path: Path, what: str) -> None:
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".probe.mlp-{os.getpid()}-", suffix=".tmp", dir=folder)
     except OSError as error:
-        reason = error.strerror or errno.errorcode.get(error.errno, str(error))
+        reason = error.strerror or errno.errorcode.get(error.errno or 0, str(error))
         raise OutputPathError(f"{what} {path}: cannot create files in {folder} ({reason})") from None
     os.close(fd)
     with contextlib.suppress(OSError):

@@ -15,7 +15,9 @@ Standard library only, so that any module can import it.
 
 from __future__ import annotations
 
+import itertools
 import os
+from collections.abc import Sequence
 
 __all__ = [
     "MemoryLimitError",
@@ -78,7 +80,7 @@ def _meminfo_available():
     return None
 
 
-def _cgroup_headroom():
+def _cgroup_headroom() -> int | None:
     """memory.max - memory.current of this process's cgroup (v2), when a limit is set."""
     try:
         with open("/sys/fs/cgroup/memory.max", "rb") as handle:
@@ -92,11 +94,11 @@ def _cgroup_headroom():
         return None
 
 
-def _gib(nbytes) -> str:
+def _gib(nbytes: float) -> str:
     return f"{nbytes / GIB:,.1f} GiB"
 
 
-def check_fits(nbytes, what, option_hint) -> None:
+def check_fits(nbytes: int, what: str, option_hint: str) -> None:
     """Raise MemoryLimitError when `nbytes` exceed the memory available now.
 
     `what` names the computation ("training this network"), `option_hint` the way out
@@ -110,7 +112,7 @@ def check_fits(nbytes, what, option_hint) -> None:
         )
 
 
-def _itemsize(dtype) -> int:
+def _itemsize(dtype: object) -> int:
     name = str(getattr(dtype, "name", dtype)).rsplit(".", 1)[-1]
     try:
         return _ITEMSIZE[name]
@@ -118,19 +120,27 @@ def _itemsize(dtype) -> int:
         raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}") from None
 
 
-def _check_sizes(layer_sizes):
+def _check_sizes(layer_sizes: Sequence[int]) -> list[int]:
     sizes = [int(size) for size in layer_sizes]
     if len(sizes) < 2 or any(size < 1 for size in sizes):
         raise ValueError(f"layer_sizes must be at least two positive widths, got {list(layer_sizes)!r}")
     return sizes
 
 
-def n_parameters(layer_sizes) -> int:
+def n_parameters(layer_sizes: Sequence[int]) -> int:
     sizes = _check_sizes(layer_sizes)
-    return sum(fan_in * fan_out + fan_out for fan_in, fan_out in zip(sizes[:-1], sizes[1:]))
+    return sum(fan_in * fan_out + fan_out for fan_in, fan_out in itertools.pairwise(sizes))
 
 
-def training_bytes(layer_sizes, *, batch_size, n_samples, dtype, optimizer_buffers, dropout) -> int:
+def training_bytes(
+    layer_sizes: Sequence[int],
+    *,
+    batch_size: int | None,
+    n_samples: int,
+    dtype: object,
+    optimizer_buffers: int,
+    dropout: float,
+) -> int:
     """Bytes the library allocates to train a network of `layer_sizes` ([n_features, *hidden, n_classes]).
 
     Parameters, their gradients and `optimizer_buffers` parameter-sized buffers; for one batch
@@ -153,22 +163,22 @@ def training_bytes(layer_sizes, *, batch_size, n_samples, dtype, optimizer_buffe
     return parameters * item + rows * per_row * item + n_samples * per_sample
 
 
-def optimizer_buffers(optimizer) -> int:
+def optimizer_buffers(optimizer: object) -> int:
     """Parameter-sized buffers an optimizer keeps: by name, or an `mlp.optimizers` instance's name;
     2 (the most of any built-in) for one not known here."""
     name = optimizer if isinstance(optimizer, str) else getattr(optimizer, "name", None)
-    return OPTIMIZER_BUFFERS.get(name, 2)
+    return OPTIMIZER_BUFFERS.get(name, 2) if isinstance(name, str) else 2
 
 
 def check_training_memory(
-    layer_sizes,
-    batch_size,
-    n_samples,
-    dtype,
-    optimizer_name,
-    dropout,
+    layer_sizes: Sequence[int],
+    batch_size: int | None,
+    n_samples: int,
+    dtype: object,
+    optimizer_name: object,
+    dropout: float,
     *,
-    hint="use smaller hidden_sizes or a smaller batch_size",
+    hint: str = "use smaller hidden_sizes or a smaller batch_size",
 ) -> int:
     """Refuse (MemoryLimitError, a ValueError) a training run that cannot fit; return its estimate in bytes.
 
@@ -194,14 +204,16 @@ def check_training_memory(
     return nbytes
 
 
-def prediction_row_bytes(layer_sizes, dtype) -> int:
+def prediction_row_bytes(layer_sizes: Sequence[int], dtype: object) -> int:
     """Bytes one row of input costs in a forward pass: its input row, each hidden layer's
     pre-activation and activation, and the output's logits and probabilities."""
     sizes = _check_sizes(layer_sizes)
     return _itemsize(dtype) * (sizes[0] + 2 * sum(sizes[1:-1]) + 2 * sizes[-1])
 
 
-def prediction_chunk_rows(layer_sizes, dtype, budget_bytes=PREDICT_BUDGET) -> int:
+def prediction_chunk_rows(
+    layer_sizes: Sequence[int], dtype: object, budget_bytes: int = PREDICT_BUDGET
+) -> int:
     """Rows per forward pass so that one pass allocates at most about `budget_bytes` (at least 1 row,
     at most 8192)."""
     per_row = prediction_row_bytes(layer_sizes, dtype)

@@ -13,19 +13,30 @@ is silent, ``enabled=True`` without it raises ImportError with the install comma
 from __future__ import annotations
 
 import sys
+from typing import Literal, Protocol
 
 __all__ = ["progress_bar"]
 
 _INSTALL_HINT = 'progress bars need tqdm: pip install "mlp-from-scratch[progress]"'
 
 
+class ProgressBar(Protocol):
+    """What callers use of a bar: a tqdm bar, or the silent `_NoBar`."""
+
+    def __enter__(self) -> ProgressBar: ...
+    def __exit__(self, *exc_info: object) -> bool | None: ...
+    def update(self, n: int = 1) -> bool | None: ...
+    def set_postfix_str(self, text: str = "", refresh: bool = True) -> None: ...
+    def close(self) -> None: ...
+
+
 class _NoBar:
     """The silent stand-in: the same methods as a tqdm bar, doing nothing."""
 
-    def __enter__(self):
+    def __enter__(self) -> _NoBar:
         return self
 
-    def __exit__(self, *exc_info) -> bool:
+    def __exit__(self, *exc_info: object) -> Literal[False]:
         return False
 
     def update(self, n: int = 1) -> None:
@@ -38,7 +49,7 @@ class _NoBar:
         pass
 
 
-def _is_terminal(stream) -> bool:
+def _is_terminal(stream: object) -> bool:
     isatty = getattr(stream, "isatty", None)
     try:
         return bool(isatty()) if isatty is not None else False
@@ -48,7 +59,7 @@ def _is_terminal(stream) -> bool:
 
 def progress_bar(
     total: int | None, desc: str, *, enabled: bool | str = "auto", unit: str = "step", leave: bool = False
-):
+) -> ProgressBar:
     """A context manager with ``.update(n)``: a tqdm bar on stderr, or a silent stand-in.
 
     total: the number of units expected (None when unknown). desc: the label at the left.

@@ -35,9 +35,11 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 SLACK = 0.25  # a core counts as idle when others use at most 1 - SLACK of it
 PROBE_SECONDS = 0.05  # five ticks of /proc/stat on each core
@@ -47,7 +49,7 @@ USER_APIS = ("blas", "openmp")
 NO_QUOTA = 1 << 16
 
 
-def check_n_threads(value):
+def check_n_threads(value: Any) -> int | None:
     """`value` as `n_threads` takes it: None (the automatic policy) or an int >= 1."""
     if value is None:
         return None
@@ -59,7 +61,7 @@ def check_n_threads(value):
     return int(value)
 
 
-def idle_cores(cores, others):
+def idle_cores(cores: int, others: float) -> int:
     """Threads for the next epoch: one per core that other processes (using `others` cores' worth
     of CPU on average) leave idle; at least 1, at most `cores`."""
     return max(1, min(cores, math.floor(cores - others + SLACK)))
@@ -76,7 +78,7 @@ class CpuReading:
     cores: int
 
 
-def read_cpu(stat_path="/proc/stat"):
+def read_cpu(stat_path: str = "/proc/stat") -> CpuReading | None:
     """A `CpuReading` now, or None where /proc/stat cannot be read."""
     try:
         allowed = os.sched_getaffinity(0)
@@ -103,12 +105,12 @@ def read_cpu(stat_path="/proc/stat"):
 
 
 @lru_cache(maxsize=1)
-def quota_cores():
+def quota_cores() -> int:
     """The cores this process's cgroup CPU quota allows (read once)."""
     return read_quota_cores()
 
 
-def read_quota_cores(root="/sys/fs/cgroup", cgroup_file="/proc/self/cgroup"):
+def read_quota_cores(root: str = "/sys/fs/cgroup", cgroup_file: str = "/proc/self/cgroup") -> int:
     """The cores a cgroup CPU quota allows (v2 cpu.max, v1 cpu.cfs_quota_us), rounded up; 65536 when
     there is none or it cannot be read."""
     candidates = [
@@ -140,14 +142,19 @@ class LoadMonitor:
     read() -> CpuReading or None, clock() -> seconds and sleep(seconds) are injectable for tests.
     """
 
-    def __init__(self, read=read_cpu, clock=time.monotonic, sleep=time.sleep):
+    def __init__(
+        self,
+        read: Callable[[], CpuReading | None] = read_cpu,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self._read, self._clock, self._sleep = read, clock, sleep
         self._lock = threading.Lock()
-        self._start = None  # (time, reading) that opened the current window
-        self._ended = None  # when the last epoch ended
-        self._cores = None  # the last decision
+        self._start: tuple[float, CpuReading] | None = None  # (time, reading) that opened the current window
+        self._ended: float | None = None  # when the last epoch ended
+        self._cores: int | None = None  # the last decision
 
-    def cores_free(self):
+    def cores_free(self) -> int | None:
         """Threads for the epoch about to start, or None when the machine cannot be read."""
         with self._lock:
             now, reading = self._clock(), self._read()
@@ -167,7 +174,7 @@ class LoadMonitor:
             self._start = (now, reading)
             return self._cores
 
-    def epoch_ended(self):
+    def epoch_ended(self) -> None:
         with self._lock:
             self._ended = self._clock()
 
@@ -176,10 +183,10 @@ MONITOR = LoadMonitor()
 
 
 # ---- setting the pools ----------------------------------------------------------------------------
-_selected = (None, None)  # (threadpoolctl's controller, our selection of it)
+_selected: tuple[Any, Any] = (None, None)  # (threadpoolctl's controller, our selection of it)
 
 
-def _pools():
+def _pools() -> Any:
     """A threadpoolctl controller of the loaded BLAS and OpenMP libraries (cached until a module is
     imported, as threadpoolctl's own cache)."""
     global _selected
@@ -198,11 +205,11 @@ def _pools():
 
 
 @lru_cache(maxsize=1)
-def _own_cached_controller(threadpoolctl, n_modules):
+def _own_cached_controller(threadpoolctl: Any, n_modules: int) -> Any:
     return threadpoolctl.ThreadpoolController()
 
 
-def _numba_pool():
+def _numba_pool() -> tuple[Callable[[], int], Callable[[int], None], int] | None:
     """Numba's (get, set, most) when its threading layer is already running, else None (asking
     Numba would start the pool)."""
     if "numba" not in sys.modules:
@@ -214,11 +221,14 @@ def _numba_pool():
         return None
     if not getattr(parallel, "_is_initialized", False):
         return None
-    return numba.get_num_threads, numba.set_num_threads, numba.config.NUMBA_NUM_THREADS
+    # numba.config sets its attributes at import time, from the environment
+    return numba.get_num_threads, numba.set_num_threads, numba.config.NUMBA_NUM_THREADS  # type: ignore[attr-defined]
 
 
 @contextlib.contextmanager
-def thread_limits(n_threads=None, *, monitor=None):
+def thread_limits(
+    n_threads: int | None = None, *, monitor: LoadMonitor | None = None
+) -> Iterator[int | None]:
     """Run the block (one epoch) with the BLAS/OpenMP pools at `n_threads` threads, or at the
     automatic policy's choice when None; the caller's settings come back afterwards.
 
@@ -252,6 +262,6 @@ def thread_limits(n_threads=None, *, monitor=None):
         yield threads
 
 
-def current_threads():
+def current_threads() -> dict[str, int]:
     """{library file: threads} of the loaded BLAS and OpenMP pools (for reports and tests)."""
     return {lib.filepath: lib.num_threads for lib in _pools().lib_controllers}

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import numbers
 import warnings
+from typing import Any
 
 import numpy as np
 
 from ._array_api import (
+    Array,
+    Device,
+    DType,
+    Namespace,
     array_device,
     dtype_name,
     float_dtype,
@@ -18,7 +23,7 @@ from ._array_api import (
 )
 
 
-def as_array(x, name):
+def as_array(x: Any, name: str) -> Array:
     """Accept any array-API array as is; lists and other sequences become NumPy arrays."""
     if is_array_api_obj(x):
         return x
@@ -30,7 +35,16 @@ def as_array(x, name):
         raise TypeError(f"{name} could not be converted to an array: {error}") from None
 
 
-def check_features(X, *, dtype, name="X", n_features=None, xp=None, device=None, warn_raw_pixels=False):
+def check_features(
+    X: Array,
+    *,
+    dtype: DType,
+    name: str = "X",
+    n_features: int | None = None,
+    xp: Namespace | None = None,
+    device: Device | None = None,
+    warn_raw_pixels: bool = False,
+) -> tuple[Array, Namespace, Device]:
     """Validate a feature matrix and return it in `dtype` (a copy only when the dtype changes).
 
     Returns (X, xp, device). With `xp`/`device` given, X must already live there.
@@ -81,7 +95,7 @@ class RawPixelsWarning(UserWarning):
     """X looks like unscaled 0-255 pixel values."""
 
 
-def _warn_if_raw_pixels(X, *, xp, name):
+def _warn_if_raw_pixels(X: Array, *, xp: Namespace, name: str) -> None:
     """Warn when X holds whole numbers in [0, 255] reaching above 1: raw pixels, which train badly
     (0.60 instead of 0.89 accuracy for one epoch of a plain network on MNIST)."""
     high = float(xp.max(X))
@@ -94,12 +108,14 @@ def _warn_if_raw_pixels(X, *, xp, name):
         )
 
 
-def is_integral_dtype(dtype):
+def is_integral_dtype(dtype: DType) -> bool:
     kind = dtype_name(dtype)
     return kind.startswith("int") or kind.startswith("uint")
 
 
-def check_labels(y, n_samples, *, xp, device, classes=None, name="y"):
+def check_labels(
+    y: Array, n_samples: int, *, xp: Namespace, device: Device, classes: Array | None = None, name: str = "y"
+) -> tuple[Array, Array]:
     """Validate labels and return (class indices int64 on the device, classes array).
 
     Accepts integer labels of any values (e.g. {3, 7}; `classes` keeps them) or one-hot rows (n, K).
@@ -146,7 +162,7 @@ def check_labels(y, n_samples, *, xp, device, classes=None, name="y"):
     return clipped, classes
 
 
-def _one_hot_to_indices(y, *, xp, classes, name):
+def _one_hot_to_indices(y: Array, *, xp: Namespace, classes: Array | None, name: str) -> tuple[Array, Array]:
     kind = dtype_name(y.dtype)
     if kind.startswith("complex"):
         raise TypeError(f"{name} must hold real numbers, got dtype {kind}")
@@ -163,31 +179,44 @@ def _one_hot_to_indices(y, *, xp, classes, name):
     return xp.astype(xp.argmax(y, axis=1), xp.int64), classes
 
 
-def _describe(classes):
+def _describe(classes: Array) -> str:
     values = to_numpy(classes).tolist()
     return "{" + ", ".join(map(str, values[:20])) + (", ..." if len(values) > 20 else "") + "}"
 
 
-def check_positive_int(value, name, *, allow_zero=False):
+def check_positive_int(value: Any, name: str, *, allow_zero: bool = False) -> int:
     low = 0 if allow_zero else 1
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
         raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
     return int(value)
 
 
-def check_rate(value, name, *, low=0.0, high=None, low_inclusive=True):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value):
+def check_rate(
+    value: Any, name: str, *, low: float = 0.0, high: float | None = None, low_inclusive: bool = True
+) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(float(value)):
         raise ValueError(f"{name} must be a finite number, got {value!r}")
-    ok = value >= low if low_inclusive else value > low
+    number = float(value)
+    ok = number >= low if low_inclusive else number > low
     if high is not None:
-        ok = ok and value < high
+        ok = ok and number < high
     if not ok:
         bounds = f"{'[' if low_inclusive else '('}{low}, {high if high is not None else 'inf'})"
         raise ValueError(f"{name} must be in {bounds}, got {value!r}")
     return float(value)
 
 
-def check_targets(y, n_samples, *, xp, device, dtype, n_outputs=None, name="y", unit_interval=False):
+def check_targets(
+    y: Array,
+    n_samples: int,
+    *,
+    xp: Namespace,
+    device: Device,
+    dtype: DType,
+    n_outputs: int | None = None,
+    name: str = "y",
+    unit_interval: bool = False,
+) -> Array:
     """Validate real-valued targets (regression, or 0/1 indicator rows) and return them as a float
     matrix (n_samples, k) in `dtype`, in X's namespace and on its device.
 

@@ -6,49 +6,53 @@ array per layer. Every function takes the namespace as `xp=`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from ._array_api import Array, Namespace
+
 LEAKY_SLOPE = 0.01
 
 
-def identity(Z, *, xp):
+def identity(Z: Array, *, xp: Namespace) -> Array:
     return Z
 
 
-def identity_backward(dA, A, *, xp):
+def identity_backward(dA: Array, A: Array, *, xp: Namespace) -> Array:
     return dA
 
 
-def relu(Z, *, xp):
+def relu(Z: Array, *, xp: Namespace) -> Array:
     return xp.maximum(Z, 0.0)
 
 
-def relu_backward(dA, A, *, xp):
+def relu_backward(dA: Array, A: Array, *, xp: Namespace) -> Array:
     # relu'(0) = 0: the kink is assigned to the flat side, as in PyTorch.
     return xp.where(A > 0, dA, 0.0)
 
 
-def leaky_relu(Z, *, xp):
+def leaky_relu(Z: Array, *, xp: Namespace) -> Array:
     return xp.where(Z > 0, Z, LEAKY_SLOPE * Z)
 
 
-def leaky_relu_backward(dA, A, *, xp):
+def leaky_relu_backward(dA: Array, A: Array, *, xp: Namespace) -> Array:
     return xp.where(A > 0, dA, LEAKY_SLOPE * dA)
 
 
-def sigmoid(Z, *, xp):
+def sigmoid(Z: Array, *, xp: Namespace) -> Array:
     # exp of a non-positive number only, so large |Z| neither overflows nor warns.
     E = xp.exp(-xp.abs(Z))
     return xp.where(Z >= 0, 1.0 / (1.0 + E), E / (1.0 + E))
 
 
-def sigmoid_backward(dA, A, *, xp):
+def sigmoid_backward(dA: Array, A: Array, *, xp: Namespace) -> Array:
     return dA * A * (1.0 - A)
 
 
-def tanh(Z, *, xp):
+def tanh(Z: Array, *, xp: Namespace) -> Array:
     return xp.tanh(Z)
 
 
-def tanh_backward(dA, A, *, xp):
+def tanh_backward(dA: Array, A: Array, *, xp: Namespace) -> Array:
     return dA * (1.0 - A * A)
 
 
@@ -64,7 +68,7 @@ ACTIVATIONS = {
 KINKED = frozenset({"relu", "leaky_relu"})
 
 
-def get_activation(name):
+def get_activation(name: str) -> tuple[Callable[..., Array], Callable[..., Array]]:
     """Return `(forward, backward)` for an activation name, or raise a ValueError listing the choices."""
     try:
         return ACTIVATIONS[name]

@@ -27,13 +27,25 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, fields
 from functools import lru_cache
+from typing import Any, Generic, TypeVar
 
 import numpy as np
+from numpy.random import Generator
 
-from ._array_api import dtype_name, from_host, get_namespace, is_numpy_namespace
+from ._array_api import (
+    Array,
+    Device,
+    DType,
+    Namespace,
+    dtype_name,
+    from_host,
+    get_namespace,
+    is_numpy_namespace,
+)
 from ._validation import as_array
 
 __all__ = [
@@ -51,6 +63,8 @@ __all__ = [
     "elastic_field",
     "smoothing_matrix",
 ]
+
+T = TypeVar("T")
 
 _LIMITS = {  # name: (low, high, what it is)
     "shift": (0.0, None, "largest shift in pixels along each axis"),
@@ -78,13 +92,14 @@ class Augment:
     shear: float = 10.0
     elastic_alpha: float = 34.0
     elastic_sigma: float = 4.0
-    image_shape: tuple = (28, 28)
+    image_shape: tuple[int, int] = (28, 28)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         for name, (low, high, what) in _LIMITS.items():
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
                 raise TypeError(f"augment {name} must be a finite number ({what}), got {value!r}")
+            value = float(value)
             if value < low or (high is not None and value > high) or (name == "elastic_sigma" and value <= 0):
                 bound = (
                     f"in [{low:g}, {high:g}]"
@@ -93,7 +108,7 @@ class Augment:
                 )
                 raise ValueError(f"augment {name} must be {bound} ({what}), got {value!r}")
             object.__setattr__(self, name, float(value))
-        shape = self.image_shape
+        shape: tuple[Any, ...] = self.image_shape
         try:
             shape = tuple(shape)
         except TypeError:
@@ -107,26 +122,26 @@ class Augment:
         object.__setattr__(self, "image_shape", (int(shape[0]), int(shape[1])))
 
     @property
-    def n_features(self):
+    def n_features(self) -> int:
         return self.image_shape[0] * self.image_shape[1]
 
     @property
-    def elastic(self):
+    def elastic(self) -> bool:
         return self.elastic_alpha > 0
 
-    def to_dict(self):
+    def to_dict(self) -> dict[str, Any]:
         """The spec as plain JSON values (model.config, checkpoints)."""
         values = asdict(self)
         values["image_shape"] = list(self.image_shape)
         return values
 
-    def __str__(self):
+    def __str__(self) -> str:
         return ",".join(
             f"{f.name}={getattr(self, f.name):g}" for f in fields(self) if f.name != "image_shape"
         ) + (f",image_shape={self.image_shape[0]}x{self.image_shape[1]}")
 
 
-def check_augment(value, name="augment"):
+def check_augment(value: Any, name: str = "augment") -> Augment | None:
     """None (no augmentation), or an `Augment` from: an `Augment`; True or "default" (the defaults);
     a dict of its fields; a string "shift=2,rotation=10,elastic_alpha=0,image_shape=28x28" (the
     command line's form, unnamed fields keep their defaults). False, "none" and "off" give None."""
@@ -157,9 +172,9 @@ def check_augment(value, name="augment"):
     )
 
 
-def _parse(text, name):
+def _parse(text: str, name: str) -> dict[str, Any]:
     known = {f.name for f in fields(Augment)}
-    values = {}
+    values: dict[str, Any] = {}
     for part in text.split(","):
         key, sep, number = part.partition("=")
         key = key.strip().replace("-", "_")
@@ -184,7 +199,7 @@ def _parse(text, name):
 
 
 # ---- the random numbers: on the host, from a seed ---------------------------------------------------
-def draw(spec, rng, n):
+def draw(spec: Augment, rng: Generator, n: int) -> tuple[np.ndarray, np.ndarray | None]:
     """(affine, noise) for n images. affine (n, 6) float64: the source point of pixel (x, y) is
     (a0 x + a1 y + a2, a3 x + a4 y + a5) before the elastic field; noise (n, 2, r_y, r_x) float32
     normals of variance 1/3, the x then y displacement's coordinates in the blur's leading eigenvectors
@@ -215,8 +230,8 @@ def draw(spec, rng, n):
 
 
 @lru_cache(maxsize=16)
-def _smoothing(size, sigma):
-    radius = min(int(math.ceil(3.0 * sigma)), size - 1)
+def _smoothing(size: int, sigma: float) -> tuple[np.ndarray, int]:
+    radius = min(math.ceil(3.0 * sigma), size - 1)
     offsets = np.arange(-radius, radius + 1, dtype=np.float64)
     weights = np.exp(-0.5 * (offsets / sigma) ** 2)
     weights /= weights.sum()
@@ -229,7 +244,7 @@ def _smoothing(size, sigma):
 
 
 @lru_cache(maxsize=16)
-def _basis(size, sigma):
+def _basis(size: int, sigma: float) -> np.ndarray:
     G, _ = _smoothing(size, sigma)
     values, vectors = np.linalg.eigh(G @ G.T)
     values, vectors = np.clip(values[::-1], 0.0, None), vectors[:, ::-1]
@@ -244,7 +259,7 @@ def _basis(size, sigma):
 BASIS_LOSS = 1e-4  # the share of the field's variance left out per axis
 
 
-def elastic_basis(size, sigma):
+def elastic_basis(size: int, sigma: float) -> np.ndarray:
     """B (size, r) with B B.T = G G.T (G the blur of `smoothing_matrix`) up to the BASIS_LOSS share
     of its trace. Simard's field G_y N G_x.T, N uniform in [-1, 1] (variance 1/3), has covariance
     (G_x G_x.T) x (G_y G_y.T) / 3; so has B_y Z B_x.T for Z normal with variance 1/3 (r_y, r_x): the
@@ -253,14 +268,16 @@ def elastic_basis(size, sigma):
     return _basis(int(size), float(sigma))
 
 
-def smoothing_matrix(size, sigma):
+def smoothing_matrix(size: int, sigma: float) -> tuple[np.ndarray, int]:
     """(G, radius): the (size, size) matrix of a zero-padded Gaussian blur of std `sigma`, truncated at
     radius = min(ceil(3 sigma), size - 1); field @ G.T blurs rows, G @ field columns."""
     return _smoothing(int(size), float(sigma))
 
 
 # ---- the sampling -----------------------------------------------------------------------------------
-def apply(X, affine, noise, spec, *, xp=None):
+def apply(
+    X: Array, affine: np.ndarray, noise: np.ndarray | None, spec: Augment, *, xp: Namespace | None = None
+) -> Array:
     """X (n, H*W) -> a new augmented array (n, H*W) in X's namespace, device and dtype, from the
     host parameters of `draw`. The fused kernel for NumPy float input when Numba is installed;
     `apply_generic` otherwise (the same numbers up to rounding)."""
@@ -281,7 +298,7 @@ def apply(X, affine, noise, spec, *, xp=None):
     return apply_generic(X, affine, noise, spec, xp=xp)
 
 
-def elastic_field(noise, spec, *, xp, device, dtype):
+def elastic_field(noise: np.ndarray, spec: Augment, *, xp: Namespace, device: Device, dtype: DType) -> Array:
     """alpha * B_y @ noise @ B_x.T: Simard's displacement field (n, 2, H, W) in pixels, in namespace
     xp, from `draw`'s noise (two batched matrix products with the bases of `elastic_basis`)."""
     height, width = spec.image_shape
@@ -291,7 +308,15 @@ def elastic_field(noise, spec, *, xp, device, dtype):
     return spec.elastic_alpha * (B_y @ (raw @ xp.matrix_transpose(B_x)))
 
 
-def apply_kernel(kernel, X, rows, affine, noise, spec, out):
+def apply_kernel(
+    kernel: Callable[..., None],
+    X: np.ndarray,
+    rows: np.ndarray,
+    affine: np.ndarray,
+    noise: np.ndarray | None,
+    spec: Augment,
+    out: np.ndarray,
+) -> None:
     """out[i] = the augmented X[rows[i]] (NumPy) through an `augment_rows` kernel (checked or
     unchecked): field, affine map and sampling fused, one image at a time."""
     height, width = spec.image_shape
@@ -302,14 +327,16 @@ def apply_kernel(kernel, X, rows, affine, noise, spec, out):
 
 
 @lru_cache(maxsize=16)
-def _bases(height, width, sigma, dtype):
+def _bases(height: int, width: int, sigma: float, dtype: str) -> tuple[np.ndarray, np.ndarray]:
     return (
         np.ascontiguousarray(elastic_basis(height, sigma), dtype=dtype),
         np.ascontiguousarray(elastic_basis(width, sigma), dtype=dtype),
     )
 
 
-def apply_generic(X, affine, noise, spec, *, xp):
+def apply_generic(
+    X: Array, affine: np.ndarray, noise: np.ndarray | None, spec: Augment, *, xp: Namespace
+) -> Array:
     """The sampling in the array API: the source points, then four gathers and a bilinear mix."""
     n = X.shape[0]
     height, width = spec.image_shape
@@ -320,7 +347,7 @@ def apply_generic(X, affine, noise, spec, *, xp):
     x = xp.reshape(xp.arange(width, dtype=dtype, device=device), (1, 1, width))
     y = xp.reshape(xp.arange(height, dtype=dtype, device=device), (1, height, 1))
 
-    def col(k):
+    def col(k: int) -> Array:
         return xp.reshape(a[:, k], (n, 1, 1))
 
     source_x = col(0) * x + col(1) * y + col(2)
@@ -349,7 +376,7 @@ def apply_generic(X, affine, noise, spec, *, xp):
     return xp.reshape(out, (n, height * width))
 
 
-def augment(X, spec=None, *, seed=None, rng=None):
+def augment(X: Array, spec: Any = None, *, seed: int | None = None, rng: Generator | None = None) -> Array:
     """A randomly distorted copy of the images X (n, H*W): parameters drawn from `rng` or
     `np.random.default_rng(seed)`, in X's namespace, device and dtype. spec: as `check_augment`
     takes it (None: the defaults). A list or tuple of rows becomes a NumPy array, as in `mlp.fit`."""
@@ -363,7 +390,7 @@ def augment(X, spec=None, *, seed=None, rng=None):
     return apply(X, affine, noise, spec)
 
 
-def _images(X, spec):
+def _images(X: Array, spec: Augment) -> Array:
     """X as `augment` takes it: any array-API array, or a list/tuple of rows made a NumPy array (as
     `mlp.fit` does); a TypeError or ValueError says what is wrong with anything else."""
     X = as_array(X, "X")
@@ -381,7 +408,7 @@ def _images(X, spec):
     return X
 
 
-def _check_batch(X, affine, noise, spec):
+def _check_batch(X: Array, affine: np.ndarray, noise: np.ndarray | None, spec: Augment) -> None:
     if len(X.shape) != 2 or X.shape[1] != spec.n_features:
         raise ValueError(
             f"augmentation needs rows of {spec.image_shape[0]}x{spec.image_shape[1]} = {spec.n_features} "
@@ -394,7 +421,7 @@ def _check_batch(X, affine, noise, spec):
         raise ValueError("noise must be draw()'s elastic noise for the same spec and rows")
 
 
-def _kernels():
+def _kernels() -> Any:
     try:
         import mlp_kernels
     except ImportError:
@@ -402,7 +429,7 @@ def _kernels():
     return mlp_kernels
 
 
-def check_images(spec, n_features):
+def check_images(spec: Augment | None, n_features: int) -> None:
     """A ValueError saying how to fix a spec whose image_shape does not match the data."""
     if spec is not None and spec.n_features != n_features:
         h, w = spec.image_shape
@@ -420,10 +447,12 @@ class BatchAugmenter:
     draws the whole global batch's numbers and keeps its rows, so the ranks augment exactly what one
     process would."""
 
-    def __init__(self, spec):
+    def __init__(self, spec: Augment) -> None:
         self.spec = spec
 
-    def params(self, key, step, batch_rows, part=None):
+    def params(
+        self, key: int, step: int, batch_rows: int, part: tuple[int, int] | None = None
+    ) -> tuple[np.ndarray, np.ndarray | None]:
         """(affine, noise) for step `step` of an epoch with `key`: batch_rows rows, cut to the
         half-open row range `part` (relative to the batch) when given."""
         affine, noise = draw(self.spec, np.random.default_rng([key, step]), batch_rows)
@@ -432,22 +461,31 @@ class BatchAugmenter:
             noise = None if noise is None else noise[part[0] : part[1]]
         return affine, noise
 
-    def batch(self, X_batch, key, step, batch_rows, part=None, *, xp=None):
+    def batch(
+        self,
+        X_batch: Array,
+        key: int,
+        step: int,
+        batch_rows: int,
+        part: tuple[int, int] | None = None,
+        *,
+        xp: Namespace | None = None,
+    ) -> Array:
         """The augmented batch (generic engines): a new array in X_batch's namespace."""
         affine, noise = self.params(key, step, batch_rows, part)
         return apply(X_batch, affine, noise, self.spec, xp=xp)
 
 
-class Prefetcher:
+class Prefetcher(Generic[T]):
     """Runs make(step) for steps 0..count-1 one step ahead in a single background thread: while the
     caller trains on step s, step s+1 is made. `make` must write into a buffer that the caller no
     longer reads (two alternating buffers are enough). Iterating yields make's results in order;
     an exception in make is raised in the caller."""
 
-    def __init__(self, make, count, *, background=True):
+    def __init__(self, make: Callable[[int], T], count: int, *, background: bool = True) -> None:
         self.make, self.count, self.background = make, count, background
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[T]:
         if not self.background or self.count <= 1:
             for step in range(self.count):
                 yield self.make(step)

@@ -36,25 +36,39 @@ in the README's "More than one machine".
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import sys
 import time
 import traceback
 import zlib
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import numpy as np
+
+from ._array_api import Array, Namespace
+
+if TYPE_CHECKING:
+    from .model import MLP
+
+Comm = Any  # an mpi4py communicator (mpi4py is optional and untyped)
+E = TypeVar("E", bound=BaseException)
+F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
 
 __all__ = ["DataParallel", "abort_on_error", "batch_part", "is_root", "start"]
 
 ALL_RANKS = "mlp_raised_on_all_ranks"  # attribute marking an exception every rank raises together
 ABORT_GRACE_SECONDS = 1.0  # pause between printing a one-rank failure and MPI_Abort (see end_job)
-_calls = []  # one entry per running decorated call: has it reached the agreement of `start`?
+# one entry per running decorated call: has it reached the agreement of `start`?
+_calls: list[dict[str, bool]] = []
 _HASH_ROWS = 4096
 _OPTIONS_NOT_COMPARED = ("verbose", "progress", "n_threads", "checkpoint")
 
 
-def _mpi():
+def _mpi() -> Any:
     try:
         from mpi4py import MPI
     except ImportError as error:  # a communicator cannot exist without it, but say so clearly
@@ -64,7 +78,7 @@ def _mpi():
     return MPI
 
 
-def check_comm(comm):
+def check_comm(comm: Comm | None) -> Comm | None:
     """The communicator, checked to look like an mpi4py one (None stays None)."""
     if comm is None:
         return None
@@ -77,30 +91,30 @@ def check_comm(comm):
     return comm
 
 
-def is_root(comm):
+def is_root(comm: Comm | None) -> bool:
     """True on rank 0 of `comm`, and always without one."""
     return comm is None or comm.Get_rank() == 0
 
 
-def all_ranks(error):
+def all_ranks(error: E) -> E:
     """Mark `error` as raised by every rank together (it propagates instead of aborting the job)."""
     setattr(error, ALL_RANKS, True)
     return error
 
 
-def raised_on_all_ranks(error):
+def raised_on_all_ranks(error: BaseException) -> bool:
     from .engines import TrainingError
 
     return bool(getattr(error, ALL_RANKS, False)) or isinstance(error, TrainingError)
 
 
-def abort_on_error(function):
+def abort_on_error(function: F) -> F:
     """Decorate a function taking `comm=`: with more than one rank, an exception that not every rank
     raises together is printed (rank, type, message; the traceback for anything but a ValueError,
     TypeError or OSError) and ends all ranks with `comm.Abort(1)`."""
 
     @functools.wraps(function)
-    def run(*args, comm=None, **kwargs):
+    def run(*args: Any, comm: Comm | None = None, **kwargs: Any) -> Any:
         comm = check_comm(comm)
         if comm is None or comm.Get_size() == 1:
             return function(*args, comm=comm, **kwargs)
@@ -113,17 +127,18 @@ def abort_on_error(function):
                 raise
             if not call["started"]:  # the others wait in start's allgather: tell them, raise everywhere
                 comm.allgather(("error", f"{type(error).__name__}: {_one_line(error)}", None))
-                raise all_ranks(error)
+                all_ranks(error)
+                raise
             abort(comm, error)
         except BaseException as error:  # KeyboardInterrupt, SystemExit: the other ranks must not hang
             abort(comm, error)
         finally:
             _calls.pop()
 
-    return run
+    return cast(F, run)
 
 
-def abort(comm, error, code=1):
+def abort(comm: Comm, error: BaseException, code: int = 1) -> None:
     """Print `error` with this rank and end every rank of the job."""
     rank, size = comm.Get_rank(), comm.Get_size()
     text = _one_line(error)
@@ -136,24 +151,30 @@ def abort(comm, error, code=1):
         end_job(comm, code)
 
 
-def end_job(comm, code=1):
+def end_job(comm: Comm, code: int = 1) -> None:
     """Abort every rank of `comm`; this process exits even where MPI_Abort returns (as MPICH's may)."""
     try:
         sys.stdout.flush()
         sys.stderr.flush()
         # the launcher kills every rank on MPI_Abort and drops output it has not forwarded yet (seen
         # under load: an empty stderr); a moment's pause lets this rank's message reach the user
-        try:
+        with contextlib.suppress(BaseException):  # a second Ctrl-C: abort now rather than skip it
             time.sleep(ABORT_GRACE_SECONDS)
-        except BaseException:  # a second Ctrl-C: abort now rather than skip it
-            pass
         comm.Abort(code)
     finally:
         os._exit(code)
 
 
 # ---- agreement before training --------------------------------------------------------------------
-def start(comm, X, y_index, classes, *, options, seed):
+def start(
+    comm: Comm | None,
+    X: Array,
+    y_index: Array,
+    classes: Array | None,
+    *,
+    options: dict[str, Any],
+    seed: int | None,
+) -> DataParallel | None:
     """Compare what every rank passed and agree on the seed: a `DataParallel` for `comm`, or None
     without a communicator or with one rank. Raises ValueError (on every rank) on any difference."""
     comm = check_comm(comm)
@@ -196,7 +217,7 @@ def start(comm, X, y_index, classes, *, options, seed):
     return DataParallel(comm, seed=gathered[0][2])
 
 
-def _crc32(array):
+def _crc32(array: np.ndarray) -> int:
     """CRC-32 of an array's bytes, row block by row block (no whole-array copy)."""
     crc = 0
     if array.ndim == 0 or array.shape[0] == 0:
@@ -206,7 +227,7 @@ def _crc32(array):
     return crc
 
 
-def _comparable(options):
+def _comparable(options: dict[str, Any]) -> dict[str, Any]:
     simple = (bool, int, float, str, type(None), list, tuple)
     return {
         key: (value if isinstance(value, simple) else type(value).__name__)
@@ -215,17 +236,17 @@ def _comparable(options):
     }
 
 
-def _one_line(error):
+def _one_line(error: BaseException) -> str:
     return " ".join(str(error).split()) or type(error).__name__
 
 
-def _short(value):
+def _short(value: object) -> str:
     text = repr(value)
     return text if len(text) <= 120 else text[:117] + "..."
 
 
 # ---- during training -------------------------------------------------------------------------------
-def batch_part(start, stop, rank, size):
+def batch_part(start: int, stop: int, rank: int, size: int) -> tuple[int, int]:
     """Rank `rank` of `size`'s contiguous rows [lo, hi) of the global batch [start, stop): with m rows,
     [start + floor(rank*m/size), start + floor((rank+1)*m/size)). The parts cover the batch in rank
     order, differ in length by at most one row, and are empty only when m < size."""
@@ -237,22 +258,22 @@ class DataParallel:
     """One rank's view of a data-parallel run: its part of every global batch, the allreduces, and its
     dropout generator. Engines hold one as `trainer.parallel` (None on one process)."""
 
-    def __init__(self, comm, *, seed):
+    def __init__(self, comm: Comm, *, seed: int) -> None:
         self.comm = comm
         self.rank, self.size = comm.Get_rank(), comm.Get_size()
         self.seed = int(seed)
-        self.dropout_rng = None
+        self.dropout_rng: np.random.Generator | None = None
         self.fraction = 1.0  # this rank's share of the current global batch
         self.allreduce_seconds = 0.0  # time spent in the gradient allreduces (read by the benchmark)
         self.allreduces = 0
-        self._packed = None
+        self._packed: np.ndarray | None = None
         self._MPI = _mpi()
 
     @property
-    def root(self):
+    def root(self) -> bool:
         return self.rank == 0
 
-    def check_batches(self, n_rows, batch_size, *, empty_parts):
+    def check_batches(self, n_rows: int, batch_size: int | None, *, empty_parts: bool) -> None:
         """Without `empty_parts` (the generic engine, whose mean loss over no rows is undefined),
         every global batch of an epoch over n_rows must give each rank at least one row. The Numba
         engine takes empty parts: such a rank adds zeros to the sums and still joins the allreduce."""
@@ -268,17 +289,17 @@ class DataParallel:
                 )
             )
 
-    def start_epoch(self, epoch):
+    def start_epoch(self, epoch: int) -> None:
         """This rank's dropout generator for `epoch`, from (seed, rank, epoch)."""
         self.dropout_rng = np.random.default_rng([self.seed, self.rank, int(epoch)])
 
-    def part(self, start, stop):
+    def part(self, start: int, stop: int) -> tuple[int, int]:
         """This rank's rows [lo, hi) of the global batch [start, stop); remembers its share."""
         lo, hi = batch_part(start, stop, self.rank, self.size)
         self.fraction = (hi - lo) / (stop - start) if stop > start else 0.0
         return lo, hi
 
-    def sum_gradients(self, flat):
+    def sum_gradients(self, flat: np.ndarray) -> np.ndarray:
         """Sum a flat NumPy gradient buffer over all ranks in place: the one allreduce of a step."""
         started = time.perf_counter()
         self.comm.Allreduce(self._MPI.IN_PLACE, flat, op=self._MPI.SUM)
@@ -286,7 +307,7 @@ class DataParallel:
         self.allreduces += 1
         return flat
 
-    def sum_gradient_list(self, grads):
+    def sum_gradient_list(self, grads: Sequence[Array]) -> list[np.ndarray]:
         """The generic engine's per-parameter gradients (means over this rank's part), weighted by its
         share of the global batch, packed once into a flat buffer, summed over ranks, and returned
         as views of that buffer shaped like `grads`."""
@@ -303,13 +324,13 @@ class DataParallel:
         self.sum_gradients(flat)
         return views
 
-    def sum_epoch(self, step_losses, correct):
+    def sum_epoch(self, step_losses: Sequence[float] | np.ndarray, correct: float) -> tuple[np.ndarray, int]:
         """(per-step loss sums, correct count) summed over ranks: the numbers of the whole epoch."""
         buffer = np.concatenate([np.asarray(step_losses, dtype=np.float64), [float(correct)]])
         self.comm.Allreduce(self._MPI.IN_PLACE, buffer, op=self._MPI.SUM)
-        return buffer[:-1], int(round(buffer[-1]))
+        return buffer[:-1], int(round(buffer[-1]))  # noqa: RUF046  (NumPy 1's round() of a float64 is a float64)
 
-    def evaluate(self, model, X, y_index, *, xp):
+    def evaluate(self, model: MLP, X: Array, y_index: Array, *, xp: Namespace) -> tuple[float, float | None]:
         """Mean loss and accuracy (None for a loss on a target matrix) over (X, y_index), each rank
         evaluating its part, the sums reduced."""
         from .loop import evaluate
@@ -322,11 +343,11 @@ class DataParallel:
         self.comm.Allreduce(self._MPI.IN_PLACE, sums, op=self._MPI.SUM)
         return float(sums[0] / X.shape[0]), (round(sums[1]) / X.shape[0] if sums[2] else None)
 
-    def any(self, flag):
+    def any(self, flag: object) -> bool:
         """True on every rank when `flag` is true on any."""
         return bool(self.comm.allreduce(bool(flag), op=self._MPI.LOR))
 
-    def from_root(self, function, *args):
+    def from_root(self, function: Callable[..., T], *args: Any) -> T:
         """function(*args) run on rank 0 and its result broadcast; its exception raised on every rank."""
         result, error = None, None
         if self.root:

@@ -5,15 +5,21 @@ Shapes: X (n, d); W (fan_in, fan_out); b (fan_out,). Forward is Z = X @ W + b.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import cast
+
+from ._array_api import Array, Namespace, Params
 from .activations import get_activation
 from .losses import get_loss
 
 
-def dense_forward(A_prev, W, b, *, xp):
+def dense_forward(A_prev: Array, W: Array, b: Array, *, xp: Namespace) -> Array:
     return A_prev @ W + b
 
 
-def dense_backward(dZ, A_prev, W, *, xp, need_input_grad=True):
+def dense_backward(
+    dZ: Array, A_prev: Array, W: Array, *, xp: Namespace, need_input_grad: bool = True
+) -> tuple[Array | None, Array, Array]:
     """Gradients of a dense layer: (dA_prev or None, dW, db)."""
     dW = xp.matrix_transpose(A_prev) @ dZ
     db = xp.sum(dZ, axis=0)
@@ -21,7 +27,9 @@ def dense_backward(dZ, A_prev, W, *, xp, need_input_grad=True):
     return dA_prev, dW, db
 
 
-def forward(params, X, activation, *, xp, dropout_masks=None):
+def forward(
+    params: Params, X: Array, activation: str, *, xp: Namespace, dropout_masks: Sequence[Array] | None = None
+) -> tuple[Array, list[Array], list[Array]]:
     """Run the network. Return (logits, inputs, outputs): inputs[l] is what layer l received (X, or
     hidden layer l-1's output after dropout); outputs[l] is hidden layer l's activation before dropout,
     which is what the activation's derivative needs."""
@@ -35,10 +43,19 @@ def forward(params, X, activation, *, xp, dropout_masks=None):
     return dense_forward(inputs[-1], W, b, xp=xp), inputs, outputs
 
 
-def backward(params, inputs, outputs, dZ, activation, *, xp, dropout_masks=None):
+def backward(
+    params: Params,
+    inputs: Sequence[Array],
+    outputs: Sequence[Array],
+    dZ: Array,
+    activation: str,
+    *,
+    xp: Namespace,
+    dropout_masks: Sequence[Array] | None = None,
+) -> Params:
     """Back-propagate dL/dlogits through the network; return [(dW, db), ...] per layer."""
     _, act_backward = get_activation(activation)
-    grads = [None] * len(params)
+    grads: list[tuple[Array, Array] | None] = [None] * len(params)
     for layer in range(len(params) - 1, -1, -1):
         W, _ = params[layer]
         dA_prev, dW, db = dense_backward(dZ, inputs[layer], W, xp=xp, need_input_grad=layer > 0)
@@ -47,10 +64,10 @@ def backward(params, inputs, outputs, dZ, activation, *, xp, dropout_masks=None)
             if dropout_masks is not None:
                 dA_prev = dA_prev * dropout_masks[layer - 1]
             dZ = act_backward(dA_prev, outputs[layer - 1], xp=xp)
-    return grads
+    return cast("Params", grads)  # every layer filled in
 
 
-def l2_penalty(params, l2, *, xp):
+def l2_penalty(params: Params, l2: float, *, xp: Namespace) -> Array:
     """(l2 / 2) * sum of squared weights (biases are not penalised), as a 0-d array."""
     total = 0.0
     for W, _ in params:
@@ -59,8 +76,17 @@ def l2_penalty(params, l2, *, xp):
 
 
 def loss_and_gradients(
-    params, X, y, *, activation, loss, l2=0.0, xp, dropout_masks=None, label_smoothing=0.0
-):
+    params: Params,
+    X: Array,
+    y: Array,
+    *,
+    activation: str,
+    loss: str,
+    l2: float = 0.0,
+    xp: Namespace,
+    dropout_masks: Sequence[Array] | None = None,
+    label_smoothing: float = 0.0,
+) -> tuple[Array, Params, Array]:
     """Mean loss (0-d array, L2 term included) and per-layer gradients for integer labels y
     (label_smoothing: cross_entropy's smoothed targets, see `mlp.losses.softmax_cross_entropy`)."""
     logits, inputs, outputs = forward(params, X, activation, xp=xp, dropout_masks=dropout_masks)
@@ -73,11 +99,11 @@ def loss_and_gradients(
     grads = backward(params, inputs, outputs, dZ, activation, xp=xp, dropout_masks=dropout_masks)
     if l2:
         value = value + l2_penalty(params, l2, xp=xp)
-        grads = [(dW + l2 * W, db) for (dW, db), (W, _) in zip(grads, params)]
+        grads = [(dW + l2 * W, db) for (dW, db), (W, _) in zip(grads, params, strict=True)]
     return value, grads, logits
 
 
-def max_norm(params, limit, *, xp):
+def max_norm(params: Params, limit: float, *, xp: Namespace) -> None:
     """The max-norm constraint (Srivastava et al. 2014), in place: every hidden unit's incoming weight
     vector (a column of a hidden layer's W) is scaled down to Euclidean norm `limit` when longer.
     The output layer is left free. Call after each optimizer step."""

@@ -14,29 +14,35 @@ finite for logits of any size. `CLASS_LOSSES` take class indices and report an a
 
 from __future__ import annotations
 
+from collections.abc import Callable
 
-def one_hot(y, n_classes, *, xp, dtype):
+from ._array_api import Array, Device, DType, Namespace
+
+
+def one_hot(y: Array, n_classes: int, *, xp: Namespace, dtype: DType) -> Array:
     """(n,) integer indices -> (n, K) array of 0/1 in `dtype`."""
     classes = xp.arange(n_classes, dtype=y.dtype, device=_device(y))
     return xp.astype(y[:, None] == classes[None, :], dtype)
 
 
-def log_softmax(Z, *, xp):
+def log_softmax(Z: Array, *, xp: Namespace) -> Array:
     shifted = Z - xp.max(Z, axis=1, keepdims=True)
     return shifted - xp.log(xp.sum(xp.exp(shifted), axis=1, keepdims=True))
 
 
-def softmax(Z, *, xp):
+def softmax(Z: Array, *, xp: Namespace) -> Array:
     shifted = xp.exp(Z - xp.max(Z, axis=1, keepdims=True))
     return shifted / xp.sum(shifted, axis=1, keepdims=True)
 
 
-def log_sigmoid(Z, *, xp):
+def log_sigmoid(Z: Array, *, xp: Namespace) -> Array:
     """log(sigmoid(Z)) = -softplus(-Z), finite for any Z: min(Z, 0) - log1p(exp(-|Z|))."""
     return xp.minimum(Z, 0.0) - xp.log1p(xp.exp(-xp.abs(Z)))
 
 
-def softmax_cross_entropy(Z, y, *, xp, label_smoothing=0.0):
+def softmax_cross_entropy(
+    Z: Array, y: Array, *, xp: Namespace, label_smoothing: float = 0.0
+) -> tuple[Array, Array]:
     """Mean of -log softmax(Z)[y] and its gradient (softmax(Z) - onehot(y)) / n.
 
     label_smoothing e: the target is (1 - e) onehot(y) + e / K (Szegedy et al. 2016), so the loss is
@@ -51,7 +57,9 @@ def softmax_cross_entropy(Z, y, *, xp, label_smoothing=0.0):
     return loss_sum / n, dZ
 
 
-def smooth_labels(Z, y, loss_sum, dZ, smoothing, scale, *, xp):
+def smooth_labels(
+    Z: Array, y: Array, loss_sum: Array, dZ: Array, smoothing: float, scale: float, *, xp: Namespace
+) -> tuple[Array, Array]:
     """Turn softmax cross-entropy's loss sum and gradient dZ = (softmax(Z) - onehot(y)) * scale into
     those of the smoothed targets t = (1 - e) onehot(y) + e / K: per row the loss gains
     e * (Z[y] - mean(Z)) and dZ becomes (softmax(Z) - t) * scale = dZ + e * scale * (onehot - 1 / K).
@@ -62,7 +70,7 @@ def smooth_labels(Z, y, loss_sum, dZ, smoothing, scale, *, xp):
     return loss_sum, dZ + (smoothing * scale) * (onehot - 1.0 / k)
 
 
-def sigmoid_mse(Z, y, *, xp):
+def sigmoid_mse(Z: Array, y: Array, *, xp: Namespace) -> tuple[Array, Array]:
     """Mean over rows of 0.5 * ||sigmoid(Z) - onehot(y)||^2 and its gradient with respect to Z."""
     from .activations import sigmoid
 
@@ -75,7 +83,7 @@ def sigmoid_mse(Z, y, *, xp):
     return loss, dZ
 
 
-def squared_error(Z, Y, *, xp):
+def squared_error(Z: Array, Y: Array, *, xp: Namespace) -> tuple[Array, Array]:
     """Identity outputs: mean over rows of 0.5 * ||Z - Y||^2 and its gradient (Z - Y) / n.
 
     Y (n, k) real targets in Z's dtype. For one output this is scikit-learn's squared loss; for k
@@ -85,7 +93,7 @@ def squared_error(Z, Y, *, xp):
     return 0.5 * xp.sum(diff * diff) / n, diff / n
 
 
-def sigmoid_binary_cross_entropy(Z, Y, *, xp):
+def sigmoid_binary_cross_entropy(Z: Array, Y: Array, *, xp: Namespace) -> tuple[Array, Array]:
     """Sigmoid outputs, one binary cross-entropy per column (multilabel; one column for two
     classes): mean over rows of -sum_k [Y log s(Z) + (1 - Y) log(1 - s(Z))], gradient
     (sigmoid(Z) - Y) / n. Y (n, k) in [0, 1]. Written with log-sigmoids, so finite for any Z."""
@@ -98,7 +106,7 @@ def sigmoid_binary_cross_entropy(Z, Y, *, xp):
     return loss, (sigmoid(Z, xp=xp) - Y) / n
 
 
-def output_probabilities(Z, loss, *, xp):
+def output_probabilities(Z: Array, loss: str, *, xp: Namespace) -> Array:
     """Class probabilities from logits: softmax for cross-entropy, normalised sigmoids for MSE,
     the sigmoid of each output for binary cross-entropy (each column its own probability)."""
     if loss == "cross_entropy":
@@ -113,7 +121,7 @@ def output_probabilities(Z, loss, *, xp):
     return A / xp.sum(A, axis=1, keepdims=True)
 
 
-def output_values(Z, loss, *, xp):
+def output_values(Z: Array, loss: str, *, xp: Namespace) -> Array:
     """What the network outputs for logits Z: the values themselves for squared_error, else the
     probabilities of `output_probabilities`."""
     return Z if loss == "squared_error" else output_probabilities(Z, loss, xp=xp)
@@ -135,19 +143,19 @@ OUTPUT_ACTIVATIONS = {
 }
 
 
-def takes_class_indices(loss):
+def takes_class_indices(loss: str) -> bool:
     """Whether `loss` trains on class indices (and reports an accuracy), not on a target matrix."""
     return loss in CLASS_LOSSES
 
 
-def get_loss(name):
+def get_loss(name: str) -> Callable[..., tuple[Array, Array]]:
     try:
         return LOSSES[name]
     except (KeyError, TypeError):
         raise ValueError(f"unknown loss {name!r}; choose one of {', '.join(map(repr, LOSSES))}") from None
 
 
-def _device(x):
+def _device(x: Array) -> Device:
     from ._array_api import array_device
 
     return array_device(x)

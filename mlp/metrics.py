@@ -5,14 +5,14 @@ Used by the command line's `evaluate` and by `mlp.plots`; no plotting library ne
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
-from ._array_api import to_numpy
+from ._array_api import Array, to_numpy
 
 
-def _label_list(y_true, y_pred, labels):
+def _label_list(y_true: Array, y_pred: Array, labels: int | Array | None) -> np.ndarray:
     if labels is None:
         return np.union1d(y_true, y_pred)
     if isinstance(labels, (int, np.integer)) and not isinstance(labels, bool):
@@ -27,7 +27,7 @@ def _label_list(y_true, y_pred, labels):
     return labels
 
 
-def confusion_matrix(y_true, y_pred, labels=None):
+def confusion_matrix(y_true: Array, y_pred: Array, labels: int | Array | None = None) -> np.ndarray:
     """Counts (n_classes, n_classes) as a NumPy int64 array: row = true label, column = predicted.
 
     labels: the class count n (labels 0..n-1), or the label values in the order wanted, or None for
@@ -41,7 +41,7 @@ def confusion_matrix(y_true, y_pred, labels=None):
     order = np.argsort(labels, kind="stable")
     sorted_labels = labels[order]
 
-    def index_of(values, name):
+    def index_of(values: np.ndarray, name: str) -> np.ndarray:
         position = np.clip(np.searchsorted(sorted_labels, values), 0, sorted_labels.size - 1)
         unknown = sorted_labels[position] != values
         if np.any(unknown):
@@ -58,14 +58,16 @@ class ClassificationReport(NamedTuple):
     """``scores``: {label: {"precision", "recall", "f1", "support"}, "accuracy": float,
     "macro avg": {...}, "weighted avg": {...}}; ``text``: the same as a table. ``str()`` gives the text."""
 
-    scores: dict
+    scores: dict[Any, Any]
     text: str
 
-    def __str__(self):
+    def __str__(self) -> str:
         return self.text
 
 
-def classification_report(y_true, y_pred, labels=None, *, digits=3):
+def classification_report(
+    y_true: Array, y_pred: Array, labels: int | Array | None = None, *, digits: int = 3
+) -> ClassificationReport:
     """Per-class precision, recall, F1 and support, their macro and support-weighted means, and the
     accuracy. Returns a :class:`ClassificationReport` (``scores, text = ...``).
 
@@ -84,7 +86,7 @@ def classification_report(y_true, y_pred, labels=None, *, digits=3):
     f1 = np.divide(2 * precision * recall, both, out=np.zeros_like(hits), where=both > 0)
     total = int(support.sum())
 
-    scores = {}
+    scores: dict[Any, Any] = {}
     for i, label in enumerate(labels.tolist()):
         scores[label] = {
             "precision": float(precision[i]),
@@ -114,14 +116,14 @@ def classification_report(y_true, y_pred, labels=None, *, digits=3):
         f"{'':>{width}} {'precision':>{column}} {'recall':>{column}} {'f1':>{column}} {'support':>{column}}"
     )
 
-    def row(name, entry):
+    def row(name: str, entry: dict[str, Any]) -> str:
         return (
             f"{name:>{width}} {entry['precision']:>{column}.{digits}f} {entry['recall']:>{column}.{digits}f} "
             f"{entry['f1']:>{column}.{digits}f} {entry['support']:>{column}d}"
         )
 
     lines = [header, ""]
-    lines += [row(name, scores[label]) for name, label in zip(names, labels.tolist())]
+    lines += [row(name, scores[label]) for name, label in zip(names, labels.tolist(), strict=True)]
     lines += [
         "",
         f"{'accuracy':>{width}} {'':>{column}} {'':>{column}} {scores['accuracy']:>{column}.{digits}f} "

@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
 import numpy as np
 
 from . import layers
 from ._array_api import (
+    Array,
+    Device,
+    Namespace,
+    Params,
     dtype_name,
     from_host,
     get_namespace,
@@ -34,7 +43,17 @@ class MLP:
     `n_outputs` outputs.
     """
 
-    def __init__(self, params, *, activation, loss, classes, l2=0.0, history=None, config=None):
+    def __init__(
+        self,
+        params: Iterable[tuple[Array, Array]],
+        *,
+        activation: str,
+        loss: str,
+        classes: Array | None,
+        l2: float = 0.0,
+        history: dict[str, Any] | None = None,
+        config: dict[str, Any] | None = None,
+    ) -> None:
         self.params = [(W, b) for W, b in params]
         self.activation = activation
         self.loss = loss
@@ -44,49 +63,49 @@ class MLP:
         self.config = dict(config or {})
         self._xp, self.device = get_namespace(self.params[0][0])
 
-    def __getstate__(self):
+    def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         del state["_xp"]  # a namespace module cannot be pickled; it is found again from the arrays
         return state
 
-    def __setstate__(self, state):
+    def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self._xp, self.device = get_namespace(self.params[0][0])
 
     # -- description -------------------------------------------------------------------------
     @property
-    def layer_sizes(self):
+    def layer_sizes(self) -> list[int]:
         return [self.params[0][0].shape[0]] + [W.shape[1] for W, _ in self.params]
 
     @property
-    def hidden_sizes(self):
+    def hidden_sizes(self) -> list[int]:
         return self.layer_sizes[1:-1]
 
     @property
-    def n_features_in_(self):
+    def n_features_in_(self) -> int:
         return self.layer_sizes[0]
 
     @property
-    def n_classes(self):
+    def n_classes(self) -> int:
         return self.layer_sizes[-1]
 
     @property
-    def n_outputs(self):
+    def n_outputs(self) -> int:
         return self.layer_sizes[-1]
 
     @property
-    def is_regressor(self):
+    def is_regressor(self) -> bool:
         return self.loss == "squared_error"
 
     @property
-    def dtype(self):
+    def dtype(self) -> str:
         return dtype_name(self.params[0][0].dtype)
 
     @property
-    def n_parameters(self):
+    def n_parameters(self) -> int:
         return sum(W.shape[0] * W.shape[1] + b.shape[0] for W, b in self.params)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         sizes = self.layer_sizes
         output = OUTPUT_ACTIVATIONS[self.loss]
         parts = [str(sizes[0])] + [f"{h} {self.activation}" for h in sizes[1:-1]] + [f"{sizes[-1]} {output}"]
@@ -96,23 +115,23 @@ class MLP:
         )
 
     # -- inference -----------------------------------------------------------------------------
-    def _check_X(self, X):
+    def _check_X(self, X: Array) -> Array:
         X, _, _ = check_features(
             X, dtype=self.dtype, n_features=self.n_features_in_, xp=self._xp, device=self.device
         )
         return X
 
-    def _chunk_rows(self):
+    def _chunk_rows(self) -> int:
         """Rows per forward pass: as many as fit in about 256 MiB of activations for these layer widths
         (8192 for a small network; a handful for one with 10^6 classes)."""
         return prediction_chunk_rows(self.layer_sizes, self.dtype)
 
-    def _forward_chunks(self, X):
+    def _forward_chunks(self, X: Array) -> Iterator[tuple[slice, Array]]:
         """(rows, logits) for consecutive chunks of the checked X; one chunk in memory at a time."""
         for rows in row_chunks(X.shape[0], self._chunk_rows()):
             yield rows, layers.forward(self.params, X[rows, ...], self.activation, xp=self._xp)[0]
 
-    def _check_output_fits(self, n_rows, what):
+    def _check_output_fits(self, n_rows: int, what: str) -> None:
         nbytes = n_rows * self.n_classes * np.dtype(self.dtype).itemsize
         check_fits(
             nbytes,
@@ -120,14 +139,14 @@ class MLP:
             "pass fewer rows at a time, or use predict(), which keeps only the labels",
         )
 
-    def decision_function(self, X):
+    def decision_function(self, X: Array) -> Array:
         """Logits (n, n_classes). MemoryLimitError (a ValueError) when the result itself cannot fit."""
         X = self._check_X(X)
         self._check_output_fits(X.shape[0], "the logits")
         chunks = [logits for _, logits in self._forward_chunks(X)]
         return chunks[0] if len(chunks) == 1 else self._xp.concat(chunks, axis=0)
 
-    def predict_proba(self, X):
+    def predict_proba(self, X: Array) -> Array:
         """Class probabilities (n, n_classes), columns in the order of `classes_` (binary_cross_entropy:
         the probability of each output; a regression model has none: ValueError)."""
         if self.is_regressor:
@@ -138,12 +157,12 @@ class MLP:
         chunks = [output_probabilities(logits, self.loss, xp=xp) for _, logits in self._forward_chunks(X)]
         return chunks[0] if len(chunks) == 1 else xp.concat(chunks, axis=0)
 
-    def _predict_indices(self, X):
+    def _predict_indices(self, X: Array) -> Array:
         xp = self._xp
         chunks = [xp.argmax(logits, axis=1) for _, logits in self._forward_chunks(X)]
         return chunks[0] if len(chunks) == 1 else xp.concat(chunks, axis=0)
 
-    def predict(self, X):
+    def predict(self, X: Array) -> Array:
         """Predicted labels (original label values), in X's namespace and on its device. A regression
         model returns its outputs ((n,) for one output, else (n, k)); a binary_cross_entropy model
         0/1 rows (n, k), int64, where an output's probability is above 0.5."""
@@ -156,7 +175,7 @@ class MLP:
             return xp.astype(values > 0, xp.int64)  # sigmoid(z) > 0.5 exactly when z > 0
         return values[:, 0] if values.shape[1] == 1 else values
 
-    def score(self, X, y):
+    def score(self, X: Array, y: Array) -> float:
         """Accuracy on (X, y) as a Python float; for regression the coefficient of determination R^2
         (averaged over the outputs, as scikit-learn's r2_score); for binary_cross_entropy the share
         of rows whose every output is right."""
@@ -176,7 +195,7 @@ class MLP:
         return int(xp.sum(xp.astype(predicted == y_index, xp.int64))) / X.shape[0]
 
     # -- gradients, for checking ----------------------------------------------------------------
-    def loss_and_gradients(self, X, y, *, l2=None):
+    def loss_and_gradients(self, X: Array, y: Array, *, l2: float | None = None) -> tuple[float, Params]:
         """Mean loss (a Python float, including the L2 term) and the gradients [(dW, db), ...] of the
         loss with respect to `params`, on (X, y) as given: no dropout, no shuffling."""
         X = self._check_X(X)
@@ -198,7 +217,7 @@ class MLP:
         return float(value), grads
 
     # -- files ---------------------------------------------------------------------------------
-    def metadata(self):
+    def metadata(self) -> dict[str, Any]:
         """The model's description as written into model files and checkpoints (JSON-able)."""
         return {
             "library_version": __version__,
@@ -216,21 +235,21 @@ class MLP:
             "history": self.history,
         }
 
-    def save(self, path):
+    def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the model to `path` (.npz, no pickle) atomically; `mlp.load(path)` reads it back."""
         return save_model_file(path, self.get_weights(), self.metadata())
 
-    def copy_params(self):
+    def copy_params(self) -> Params:
         """A copy of the parameters, on the same device (for snapshots such as early stopping)."""
         xp = self._xp
         return [(xp.asarray(W, copy=True), xp.asarray(b, copy=True)) for W, b in self.params]
 
-    def set_params(self, params):
+    def set_params(self, params: Sequence[tuple[Array, Array]]) -> None:
         """Overwrite the parameters in place (the arrays keep their identity, so an optimizer holding
         them keeps working) with arrays of the same shapes."""
         if len(params) != len(self.params):
             raise ValueError(f"expected {len(self.params)} layers of parameters, got {len(params)}")
-        for (W, b), (W_new, b_new) in zip(self.params, params):
+        for (W, b), (W_new, b_new) in zip(self.params, params, strict=True):
             if tuple(W_new.shape) != tuple(W.shape) or tuple(b_new.shape) != tuple(b.shape):
                 raise ValueError(
                     f"parameter shapes {tuple(W_new.shape)}, {tuple(b_new.shape)} do not match the "
@@ -239,12 +258,12 @@ class MLP:
             W[...] = W_new
             b[...] = b_new
 
-    def get_weights(self):
+    def get_weights(self) -> list[tuple[np.ndarray, np.ndarray]]:
         """Parameters as NumPy arrays on the host (an explicit copy)."""
         return [(to_numpy(W), to_numpy(b)) for W, b in self.params]
 
 
-def load(path, *, device=None, xp=None):
+def load(path: str | os.PathLike[str], *, device: Device | None = None, xp: Namespace | None = None) -> MLP:
     """Read a model file written by `MLP.save` (or the C++ port).
 
     The parameters go to `device` ("cpu": NumPy, the default; "gpu", "cuda" or "cuda:N": CuPy), or to
@@ -273,7 +292,7 @@ def load(path, *, device=None, xp=None):
     )
 
 
-def r2_score(Y, predicted, *, xp):
+def r2_score(Y: Array, predicted: Array, *, xp: Namespace) -> float:
     """Coefficient of determination of (n, k) predictions, averaged over the k outputs (scikit-learn's
     r2_score with multioutput="uniform_average"): 1 - SS_res / SS_tot per output; an output whose
     targets are constant scores 1 when predicted exactly, else 0, as scikit-learn does."""

@@ -9,10 +9,16 @@ the 1-based step count. The formulas are the PyTorch conventions, written out in
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
+from typing import Any
+
+from ._array_api import Array, Namespace
 
 
-def clip_gradients(grads, *, clip_value=None, clip_norm=None, xp):
+def clip_gradients(
+    grads: Sequence[Array], *, clip_value: float | None = None, clip_norm: float | None = None, xp: Namespace
+) -> Sequence[Array]:
     """Clip by value (elementwise), then by global norm over all gradients.
 
     `grads` is a list of arrays; returns the clipped list (new arrays, the input is untouched). The
@@ -28,7 +34,7 @@ def clip_gradients(grads, *, clip_value=None, clip_norm=None, xp):
     return grads
 
 
-def global_norm(arrays, *, xp):
+def global_norm(arrays: Sequence[Array], *, xp: Namespace) -> Array:
     """sqrt of the sum of squares over all arrays, as a 0-d array."""
     total = xp.sum(arrays[0] * arrays[0])
     for a in arrays[1:]:
@@ -40,17 +46,27 @@ def global_norm(arrays, *, xp):
 class Optimizer:
     name = "optimizer"
 
-    def init_state(self, params, *, xp):
+    def init_state(self, params: Sequence[Array], *, xp: Namespace) -> list[Array]:
         return []
 
-    def step(self, params, grads, state, *, lr, t, xp, is_weight=None):
+    def step(
+        self,
+        params: Sequence[Array],
+        grads: Sequence[Array],
+        state: Sequence[Array],
+        *,
+        lr: float,
+        t: int,
+        xp: Namespace,
+        is_weight: Sequence[bool] | None = None,
+    ) -> None:
         raise NotImplementedError
 
-    def config(self):
+    def config(self) -> dict[str, Any]:
         return {"name": self.name, **{f.name: getattr(self, f.name) for f in fields(self)}}
 
 
-def _zeros_like_all(params, xp):
+def _zeros_like_all(params: Sequence[Array], xp: Namespace) -> list[Array]:
     return [xp.zeros_like(p) for p in params]
 
 
@@ -60,8 +76,18 @@ class SGD(Optimizer):
 
     name = "sgd"
 
-    def step(self, params, grads, state, *, lr, t, xp, is_weight=None):
-        for p, g in zip(params, grads):
+    def step(
+        self,
+        params: Sequence[Array],
+        grads: Sequence[Array],
+        state: Sequence[Array],
+        *,
+        lr: float,
+        t: int,
+        xp: Namespace,
+        is_weight: Sequence[bool] | None = None,
+    ) -> None:
+        for p, g in zip(params, grads, strict=True):
             p -= lr * g
 
 
@@ -73,15 +99,25 @@ class Momentum(Optimizer):
     name = "momentum"
     nesterov = False
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         _check_unit_interval("momentum", self.momentum)
 
-    def init_state(self, params, *, xp):
+    def init_state(self, params: Sequence[Array], *, xp: Namespace) -> list[Array]:
         return _zeros_like_all(params, xp)
 
-    def step(self, params, grads, state, *, lr, t, xp, is_weight=None):
+    def step(
+        self,
+        params: Sequence[Array],
+        grads: Sequence[Array],
+        state: Sequence[Array],
+        *,
+        lr: float,
+        t: int,
+        xp: Namespace,
+        is_weight: Sequence[bool] | None = None,
+    ) -> None:
         mu = self.momentum
-        for p, g, v in zip(params, grads, state):
+        for p, g, v in zip(params, grads, state, strict=True):
             v *= mu
             v += g
             if self.nesterov:
@@ -104,15 +140,25 @@ class RMSProp(Optimizer):
     eps: float = 1e-8
     name = "rmsprop"
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         _check_unit_interval("rho", self.rho)
         _check_positive("eps", self.eps)
 
-    def init_state(self, params, *, xp):
+    def init_state(self, params: Sequence[Array], *, xp: Namespace) -> list[Array]:
         return _zeros_like_all(params, xp)
 
-    def step(self, params, grads, state, *, lr, t, xp, is_weight=None):
-        for p, g, s in zip(params, grads, state):
+    def step(
+        self,
+        params: Sequence[Array],
+        grads: Sequence[Array],
+        state: Sequence[Array],
+        *,
+        lr: float,
+        t: int,
+        xp: Namespace,
+        is_weight: Sequence[bool] | None = None,
+    ) -> None:
+        for p, g, s in zip(params, grads, state, strict=True):
             s *= self.rho
             s += (1.0 - self.rho) * (g * g)
             p -= lr * g / (xp.sqrt(s) + self.eps)
@@ -128,20 +174,30 @@ class Adam(Optimizer):
     eps: float = 1e-8
     name = "adam"
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         _check_unit_interval("beta1", self.beta1)
         _check_unit_interval("beta2", self.beta2)
         _check_positive("eps", self.eps)
 
-    def init_state(self, params, *, xp):
+    def init_state(self, params: Sequence[Array], *, xp: Namespace) -> list[Array]:
         return _zeros_like_all(params, xp) + _zeros_like_all(params, xp)
 
-    def step(self, params, grads, state, *, lr, t, xp, is_weight=None):
+    def step(
+        self,
+        params: Sequence[Array],
+        grads: Sequence[Array],
+        state: Sequence[Array],
+        *,
+        lr: float,
+        t: int,
+        xp: Namespace,
+        is_weight: Sequence[bool] | None = None,
+    ) -> None:
         n = len(params)
         b1, b2 = self.beta1, self.beta2
         step_size = lr / (1.0 - b1**t)
         sqrt_correction = math.sqrt(1.0 - b2**t)
-        for p, g, m, v in zip(params, grads, state[:n], state[n:]):
+        for p, g, m, v in zip(params, grads, state[:n], state[n:], strict=True):
             m *= b1
             m += (1.0 - b1) * g
             v *= b2
@@ -156,11 +212,21 @@ class AdamW(Adam):
     weight_decay: float = 0.01
     name = "adamw"
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         super().__post_init__()
         _check_non_negative("weight_decay", self.weight_decay)
 
-    def step(self, params, grads, state, *, lr, t, xp, is_weight=None):
+    def step(
+        self,
+        params: Sequence[Array],
+        grads: Sequence[Array],
+        state: Sequence[Array],
+        *,
+        lr: float,
+        t: int,
+        xp: Namespace,
+        is_weight: Sequence[bool] | None = None,
+    ) -> None:
         if self.weight_decay:
             for index, p in enumerate(params):
                 if is_weight is None or is_weight[index]:
@@ -171,7 +237,7 @@ class AdamW(Adam):
 OPTIMIZERS = {cls.name: cls for cls in (SGD, Momentum, Nesterov, RMSProp, Adam, AdamW)}
 
 
-def make_optimizer(spec, **overrides):
+def make_optimizer(spec: str | Optimizer, **overrides: Any) -> Optimizer:
     """An Optimizer from a name ('adam') or an instance (returned as is)."""
     if isinstance(spec, Optimizer):
         return spec
@@ -183,16 +249,16 @@ def make_optimizer(spec, **overrides):
     return cls(**{k: v for k, v in overrides.items() if k in known and v is not None})
 
 
-def _check_unit_interval(name, value):
+def _check_unit_interval(name: str, value: float) -> None:
     if not (isinstance(value, (int, float)) and 0.0 <= value < 1.0):
         raise ValueError(f"{name} must be a number in [0, 1), got {value!r}")
 
 
-def _check_positive(name, value):
+def _check_positive(name: str, value: float) -> None:
     if not (isinstance(value, (int, float)) and value > 0 and math.isfinite(value)):
         raise ValueError(f"{name} must be a positive number, got {value!r}")
 
 
-def _check_non_negative(name, value):
+def _check_non_negative(name: str, value: float) -> None:
     if not (isinstance(value, (int, float)) and value >= 0 and math.isfinite(value)):
         raise ValueError(f"{name} must be a non-negative number, got {value!r}")

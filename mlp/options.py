@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import numbers
 import sys
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -29,7 +31,8 @@ from .losses import LOSSES
 from .optimizers import OPTIMIZERS
 from .schedules import SCHEDULES
 
-SAME = object()  # "as fit's default" in the per-surface columns
+SAME: Any = object()  # "as fit's default" in the per-surface columns
+Check = Callable[[str, Any], Any]  # check(name, value) -> the normalised value, or a ValueError/TypeError
 ENGINES = ("auto", "numba", "xp")
 DTYPES = ("float32", "float64")
 
@@ -54,23 +57,31 @@ MAX_METADATA_BYTES = 16 << 20  # the JSON metadata entry of a model file or chec
 
 
 # ---- checks: each returns the normalised value or raises a ValueError/TypeError saying the fix ----
-def _positive_int(name, value, *, allow_zero=False):
+def _positive_int(name: str, value: Any, *, allow_zero: bool = False) -> int:
     return check_positive_int(value, name, allow_zero=allow_zero)
 
 
-def _number(name, value, *, low=0.0, high=None, low_inclusive=True, none_ok=False):
+def _number(
+    name: str,
+    value: Any,
+    *,
+    low: float = 0.0,
+    high: float | None = None,
+    low_inclusive: bool = True,
+    none_ok: bool = False,
+) -> float | None:
     if value is None and none_ok:
         return None
     return check_rate(value, name, low=low, high=high, low_inclusive=low_inclusive)
 
 
-def _flag(name, value):
+def _flag(name: str, value: Any) -> bool:
     if not isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name} must be True or False, got {value!r}")
     return bool(value)
 
 
-def check_hidden_sizes(value, name="hidden_sizes"):
+def check_hidden_sizes(value: Any, name: str = "hidden_sizes") -> list[int]:
     if isinstance(value, numbers.Integral) and not isinstance(value, bool):
         value = [value]
     if isinstance(value, (str, bytes)):
@@ -97,7 +108,7 @@ def check_hidden_sizes(value, name="hidden_sizes"):
     return [int(size) for size in sizes]
 
 
-def check_batch_size(value, name="batch_size"):
+def check_batch_size(value: Any, name: str = "batch_size") -> int | None:
     if value is None or (isinstance(value, str) and value == "full"):
         return None
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
@@ -105,7 +116,7 @@ def check_batch_size(value, name="batch_size"):
     return int(value)
 
 
-def check_seed(value, name="seed"):
+def check_seed(value: Any, name: str = "seed") -> int | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
@@ -113,11 +124,11 @@ def check_seed(value, name="seed"):
     return int(value)
 
 
-def _choice(choices, *, instance_of=None):
+def _choice(choices: Sequence[str], *, instance_of: type | None = None) -> Check:
     """A check accepting one of `choices` (or an instance of the `instance_of` class, for optimizers
     and schedules passed as objects)."""
 
-    def check(name, value):
+    def check(name: str, value: Any) -> Any:
         if instance_of is not None and isinstance(value, instance_of):
             return value
         if isinstance(value, str) and value in choices:
@@ -129,17 +140,17 @@ def _choice(choices, *, instance_of=None):
     return check
 
 
-def _progress(name, value):
+def _progress(name: str, value: Any) -> bool | str:
     if value == "auto" or isinstance(value, (bool, np.bool_)):
         return value if value == "auto" else bool(value)
     raise ValueError(f"{name} must be True, False or 'auto', got {value!r}")
 
 
-def _verbose(name, value):
+def _verbose(name: str, value: Any) -> int:
     return _positive_int(name, int(value) if isinstance(value, (bool, np.bool_)) else value, allow_zero=True)
 
 
-def _n_threads(name, value):
+def _n_threads(name: str, value: Any) -> int | None:
     return check_n_threads(value)
 
 
@@ -158,10 +169,10 @@ class Option:
     """
 
     name: str
-    default: object
+    default: Any
     help: str
-    check: object = None
-    choices: tuple = ()
+    check: Check | None = None
+    choices: tuple[str, ...] = ()
     cli: str | None = SAME
     cli_default: object = SAME
     cli_note: str = ""
@@ -171,31 +182,31 @@ class Option:
     estimator_note: str = ""
     cpp: str | None = None
     metavar: str | None = None
-    extra: dict = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
-    def flag(self):
+    def flag(self) -> str | None:
         if self.cli is SAME:
             return "--" + self.name.replace("_", "-")
         return self.cli
 
     @property
-    def command_line_help(self):
+    def command_line_help(self) -> str:
         return self.help if self.cli_help is None else self.cli_help
 
     @property
-    def command_line_default(self):
+    def command_line_default(self) -> object:
         return self.default if self.cli_default is SAME else self.cli_default
 
     @property
-    def estimator_value(self):
+    def estimator_value(self) -> object:
         return self.default if self.estimator_default is SAME else self.estimator_default
 
-    def validate(self, value):
+    def validate(self, value: Any) -> Any:
         return value if self.check is None else self.check(self.name, value)
 
 
-def _model_options():
+def _model_options() -> list[Option]:
     """The network and its loss: layer widths, activation, loss, initialiser."""
     activations = tuple(ACTIVATIONS)
     inits = ("auto", *INITIALIZERS)
@@ -251,7 +262,7 @@ def _model_options():
     ]
 
 
-def _training_options():
+def _training_options() -> list[Option]:
     """How the weights are updated: epochs, batches, optimizer, regularisation, schedule."""
     from .optimizers import Optimizer
     from .schedules import Schedule
@@ -401,7 +412,7 @@ def _training_options():
     ]
 
 
-def _loop_options():
+def _loop_options() -> list[Option]:
     """Validation, early stopping, output, reproducibility and the engine."""
     return [
         Option(
@@ -517,7 +528,7 @@ RUNTIME_ONLY = ("validation_data", "callbacks", "comm")
 REGRESSOR_DEFAULTS = {"loss": "squared_error"}
 
 
-def validate(values):
+def validate(values: dict[str, Any]) -> dict[str, Any]:
     """{name: value} -> the same names with every value checked and normalised (unknown names
     raise a TypeError listing the known ones)."""
     unknown = sorted(set(values) - set(OPTIONS))
@@ -526,12 +537,12 @@ def validate(values):
     return {name: OPTIONS[name].validate(value) for name, value in values.items()}
 
 
-def defaults():
+def defaults() -> dict[str, Any]:
     """fit's defaults, {name: value}."""
     return {name: option.default for name, option in OPTIONS.items()}
 
 
-def estimator_defaults(regressor=False):
+def estimator_defaults(regressor: bool = False) -> dict[str, Any]:
     """The estimators' parameters that come from the table and their defaults, {parameter: value}
     (MLPClassifier's; MLPRegressor's with regressor=True)."""
     values = {o.estimator: o.estimator_value for o in OPTIONS.values() if o.estimator}
@@ -539,7 +550,7 @@ def estimator_defaults(regressor=False):
 
 
 # ---- the C++ port's defaults -----------------------------------------------------------------------
-def _cpp_value(value, kind):
+def _cpp_value(value: object, kind: str) -> str:
     if kind == "string":
         return f'"{value}"'
     if kind == "bool":
@@ -547,7 +558,7 @@ def _cpp_value(value, kind):
     return repr(value) if kind == "double" else str(value)
 
 
-def cpp_header():
+def cpp_header() -> str:
     """The text of cpp/src/train_defaults.hpp: the C++ TrainConfig's defaults, from this table."""
     o = OPTIONS
     lines = [
@@ -593,7 +604,7 @@ def cpp_header():
     return "\n".join(lines)
 
 
-def main(argv=None):
+def main(argv: Sequence[str] | None = None) -> int:
     import argparse
 
     parser = argparse.ArgumentParser(

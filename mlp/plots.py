@@ -17,12 +17,24 @@ matplotlib is an optional extra (``pip install "mlp-from-scratch[plot]"``) impor
 from __future__ import annotations
 
 import math
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from ._array_api import to_numpy
+from ._array_api import Array, to_numpy
 from ._files import atomic_write, make_folder, refuse_foreign, starts_with
 from .metrics import confusion_matrix
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import PercentFormatter
+
+    from .model import MLP
+
 
 __all__ = [
     "plot_confident_mistakes",
@@ -43,7 +55,9 @@ MAX_ANNOTATED_CLASSES = 30  # above this a confusion matrix shows colours only, 
 # --------------------------------------------------------------------------------------------
 # Plumbing
 # --------------------------------------------------------------------------------------------
-def _figure(layout="constrained", **kwargs):
+def _figure(
+    layout: Literal["constrained", "compressed", "tight"] | None = "constrained", **kwargs: Any
+) -> Figure:
     """A new Figure, without pyplot. ImportError with the install command when matplotlib is missing."""
     try:
         import matplotlib  # noqa: F401  (imported first so a blocked parent fails here)
@@ -55,7 +69,7 @@ def _figure(layout="constrained", **kwargs):
     return Figure(layout=layout, **kwargs)
 
 
-def _save(fig, path):
+def _save(fig: Figure, path: str | os.PathLike[str] | None) -> Figure:
     """Write `fig` as PNG to `path` (atomically); an existing file there is replaced only when it is
     a PNG image itself, and a folder, device or FIFO is refused."""
     if path is not None:
@@ -65,7 +79,7 @@ def _save(fig, path):
     return fig
 
 
-def _labels_as_given(model, y):
+def _labels_as_given(model: MLP, y: Array) -> np.ndarray:
     """y as NumPy labels (original values); one-hot rows become the label of their 1."""
     y = to_numpy(y)
     if y.ndim == 2:
@@ -73,18 +87,18 @@ def _labels_as_given(model, y):
     return y.reshape(-1)
 
 
-def _check_n(n, name="n"):
+def _check_n(n: Any, name: str = "n") -> int:
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise ValueError(f"{name} must be a positive integer, got {n!r}")
     return int(n)
 
 
-def _grid(count):
+def _grid(count: int) -> tuple[int, int]:
     cols = max(1, math.ceil(math.sqrt(count)))
     return math.ceil(count / cols), cols
 
 
-def _as_images(X, image_shape):
+def _as_images(X: Array, image_shape: Sequence[int]) -> np.ndarray:
     X = to_numpy(X)
     if X.ndim != 2:
         raise ValueError(f"X must be 2-D (n_samples, n_features); got shape {X.shape}")
@@ -96,7 +110,7 @@ def _as_images(X, image_shape):
     return X.reshape((X.shape[0], *image_shape))
 
 
-def _image_grid(count, *, cell, title_lines, suptitle):
+def _image_grid(count: int, *, cell: float, title_lines: int, suptitle: str) -> tuple[Figure, list[Axes]]:
     """A figure with a grid of `count` square image axes (axes off) and room for titles above each.
 
     Laid out by hand rather than by the constrained layout engine, which is slow for many axes.
@@ -126,10 +140,12 @@ def _image_grid(count, *, cell, title_lines, suptitle):
     return fig, list(axes.flat)[:count]
 
 
-def _image_panel(images, titles, colours, *, suptitle, cell=1.35):
+def _image_panel(
+    images: np.ndarray, titles: Sequence[str], colours: Sequence[str], *, suptitle: str, cell: float = 1.35
+) -> Figure:
     lines = max(title.count("\n") + 1 for title in titles)
     fig, axes = _image_grid(len(images), cell=cell, title_lines=lines, suptitle=suptitle)
-    for ax, image, title, colour in zip(axes, images, titles, colours):
+    for ax, image, title, colour in zip(axes, images, titles, colours, strict=True):
         ax.imshow(
             image, cmap="gray_r", vmin=0.0, vmax=max(1.0, float(np.max(image))), interpolation="nearest"
         )
@@ -137,7 +153,7 @@ def _image_panel(images, titles, colours, *, suptitle, cell=1.35):
     return fig
 
 
-def _format_label(value):
+def _format_label(value: Any) -> str:
     value = value.item() if hasattr(value, "item") else value
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
@@ -145,7 +161,7 @@ def _format_label(value):
 # --------------------------------------------------------------------------------------------
 # Training history
 # --------------------------------------------------------------------------------------------
-def plot_history(history, path=None):
+def plot_history(history: dict[str, Any], path: str | os.PathLike[str] | None = None) -> Figure:
     """Loss and accuracy per epoch, training and validation, in two panels.
 
     history: a model's ``history`` dict (``epoch``, ``loss``, ``accuracy``, ``val_loss``,
@@ -179,7 +195,7 @@ def plot_history(history, path=None):
     return _save(fig, path)
 
 
-def plot_gradient_norms(history, path=None):
+def plot_gradient_norms(history: dict[str, Any], path: str | os.PathLike[str] | None = None) -> Figure:
     """Per-layer gradient norms (mean over each epoch's steps, before clipping) and update norms per
     epoch, log scale: what `log_gradients=True` (`mlp train --log-gradients`) records."""
     history = getattr(history, "history", history)
@@ -207,7 +223,7 @@ def plot_gradient_norms(history, path=None):
     return _save(fig, path)
 
 
-def _percent_formatter():
+def _percent_formatter() -> PercentFormatter:
     from matplotlib.ticker import PercentFormatter
 
     return PercentFormatter(xmax=1.0)
@@ -216,7 +232,14 @@ def _percent_formatter():
 # --------------------------------------------------------------------------------------------
 # Predictions
 # --------------------------------------------------------------------------------------------
-def plot_predictions(model, X, y, path=None, n=25, image_shape=(28, 28)):
+def plot_predictions(
+    model: MLP,
+    X: Array,
+    y: Array | None,
+    path: str | os.PathLike[str] | None = None,
+    n: int = 25,
+    image_shape: Sequence[int] = (28, 28),
+) -> Figure:
     """The first ``n`` images of X with predicted and true labels; wrong predictions in red.
 
     y may be None (then only the predictions are shown).
@@ -231,13 +254,22 @@ def plot_predictions(model, X, y, path=None, n=25, image_shape=(28, 28)):
     else:
         true = _labels_as_given(model, y)[:n]
         right = predicted == true
-        titles = [f"pred {_format_label(p)} / true {_format_label(t)}" for p, t in zip(predicted, true)]
+        titles = [
+            f"pred {_format_label(p)} / true {_format_label(t)}" for p, t in zip(predicted, true, strict=True)
+        ]
         colours = [RIGHT_COLOUR if ok else WRONG_COLOUR for ok in right]
         suptitle = f"Predictions for the first {n} images: {int(right.sum())} right, {int(n - right.sum())} wrong (red)"
     return _save(_image_panel(images, titles, colours, suptitle=suptitle, cell=1.55), path)
 
 
-def plot_confident_mistakes(model, X, y, path=None, n=16, image_shape=(28, 28)):
+def plot_confident_mistakes(
+    model: MLP,
+    X: Array,
+    y: Array,
+    path: str | os.PathLike[str] | None = None,
+    n: int = 16,
+    image_shape: Sequence[int] = (28, 28),
+) -> Figure:
     """The ``n`` wrong predictions the model was most sure of: predicted label and its probability,
     and the true label. A figure saying so is made when there are no mistakes."""
     n = _check_n(n)
@@ -272,7 +304,14 @@ def plot_confident_mistakes(model, X, y, path=None, n=16, image_shape=(28, 28)):
 # --------------------------------------------------------------------------------------------
 # Confusion matrix and per-class scores (NumPy only)
 # --------------------------------------------------------------------------------------------
-def plot_confusion_matrix(model_or_matrix, X=None, y=None, path=None, *, labels=None):
+def plot_confusion_matrix(
+    model_or_matrix: MLP | Array,
+    X: Array | None = None,
+    y: Array | None = None,
+    path: str | os.PathLike[str] | None = None,
+    *,
+    labels: Sequence[Any] | None = None,
+) -> Figure:
     """A confusion matrix as a heat map with the count in each cell (up to 30 classes).
 
     Either a trained model with X and y (the model's predictions on X against y), or a square
@@ -282,15 +321,15 @@ def plot_confusion_matrix(model_or_matrix, X=None, y=None, path=None, *, labels=
         if X is None or y is None:
             raise ValueError("plot_confusion_matrix(model, X, y): X and y are needed with a model")
         model = model_or_matrix
-        labels = to_numpy(model.classes_) if labels is None else np.asarray(labels)
-        matrix = confusion_matrix(_labels_as_given(model, y), to_numpy(model.predict(X)), labels)
+        label_values = to_numpy(model.classes_) if labels is None else np.asarray(labels)
+        matrix = confusion_matrix(_labels_as_given(model, y), to_numpy(model.predict(X)), label_values)
     else:
         matrix = np.asarray(to_numpy(model_or_matrix))
         if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1]:
             raise ValueError(f"a confusion matrix must be square; got shape {matrix.shape}")
-        labels = np.arange(matrix.shape[0]) if labels is None else np.asarray(labels)
-        if labels.size != matrix.shape[0]:
-            raise ValueError(f"{labels.size} labels for a {matrix.shape[0]}-class matrix")
+        label_values = np.arange(matrix.shape[0]) if labels is None else np.asarray(labels)
+        if label_values.size != matrix.shape[0]:
+            raise ValueError(f"{label_values.size} labels for a {matrix.shape[0]}-class matrix")
     k = matrix.shape[0]
     total = matrix.sum()
     accuracy = np.trace(matrix) / total if total else float("nan")
@@ -300,7 +339,7 @@ def plot_confusion_matrix(model_or_matrix, X=None, y=None, path=None, *, labels=
     ax = fig.subplots()
     shown = ax.imshow(matrix, cmap="Blues", interpolation="nearest")
     fig.colorbar(shown, ax=ax, shrink=0.8, label="count")
-    names = [_format_label(label) for label in labels]
+    names = [_format_label(label) for label in label_values]
     ax.set_xticks(np.arange(k), names, rotation=90 if max(map(len, names)) > 3 else 0)
     ax.set_yticks(np.arange(k), names)
     ax.set_xlabel("predicted label")
@@ -326,7 +365,9 @@ def plot_confusion_matrix(model_or_matrix, X=None, y=None, path=None, *, labels=
 # --------------------------------------------------------------------------------------------
 # Weights
 # --------------------------------------------------------------------------------------------
-def plot_first_layer_weights(model, path=None, n=64, image_shape=(28, 28)):
+def plot_first_layer_weights(
+    model: MLP, path: str | os.PathLike[str] | None = None, n: int = 64, image_shape: Sequence[int] = (28, 28)
+) -> Figure:
     """The first ``n`` columns of the first layer's W (one per unit) as images: blue where a pixel's
     ink excites the unit, red where it inhibits; each image has its own symmetric colour scale.
 
@@ -353,7 +394,7 @@ def plot_first_layer_weights(model, path=None, n=64, image_shape=(28, 28)):
         suptitle = f"First hidden layer: weights of {count} of its {fan_out} units"
 
     fig, axes = _image_grid(count, cell=1.2, title_lines=1, suptitle=suptitle + " (blue +, red -)")
-    for ax, image, title in zip(axes, images, titles):
+    for ax, image, title in zip(axes, images, titles, strict=True):
         limit = float(np.max(np.abs(image))) or 1.0
         ax.imshow(image, cmap="RdBu", vmin=-limit, vmax=limit, interpolation="nearest")
         ax.set_title(title, fontsize=8)
@@ -366,7 +407,14 @@ def plot_first_layer_weights(model, path=None, n=64, image_shape=(28, 28)):
 FILE_NAMES = ("history.png", "predictions.png", "confusion_matrix.png", "mistakes.png", "first_layer.png")
 
 
-def write_all(model, X_test, y_test, folder, *, image_shape=(28, 28)):
+def write_all(
+    model: MLP,
+    X_test: Array,
+    y_test: Array,
+    folder: str | os.PathLike[str],
+    *,
+    image_shape: Sequence[int] = (28, 28),
+) -> list[Path]:
     """Write the five standard plots into ``folder`` (made if needed) and return their paths:
     history.png, predictions.png, confusion_matrix.png, mistakes.png, first_layer.png, and
     gradients.png when the history holds gradient norms (log_gradients=True).
@@ -374,9 +422,9 @@ def write_all(model, X_test, y_test, folder, *, image_shape=(28, 28)):
     history.png is left out when the model was never trained (its history is empty).
     """
     folder = make_folder(folder, "picture folder")
-    paths = []
+    paths: list[Path] = []
 
-    def write(name, draw):
+    def write(name: str, draw: Callable[[Path], object]) -> None:
         path = folder / name
         draw(path)
         paths.append(path)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
+from typing import Any
 
 from . import options as _options
 
@@ -135,12 +136,12 @@ RECIPES = {
 }
 
 
-def names():
+def names() -> list[str]:
     """The recipe names, in the order of the table."""
     return list(RECIPES)
 
 
-def get(name):
+def get(name: str) -> dict[str, Any]:
     """The fit keyword arguments of recipe `name`: every option of `RECIPE_OPTIONS` (a fresh copy;
     pass them to `mlp.fit` as **kwargs, adding a seed and any run settings)."""
     if not isinstance(name, str) or name not in RECIPES:
@@ -150,7 +151,7 @@ def get(name):
     return settings
 
 
-def describe(name):
+def describe(name: str) -> str:
     """One paragraph on recipe `name`: its summary and where its choices come from."""
     get(name)
     recipe = RECIPES[name]

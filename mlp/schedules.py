@@ -11,13 +11,13 @@ from dataclasses import dataclass
 class Schedule:
     name = "constant"
 
-    def start(self, base_lr, epochs, steps_per_epoch):
+    def start(self, base_lr: float, epochs: int, steps_per_epoch: int) -> None:
         self.base_lr, self.epochs, self.steps_per_epoch = base_lr, epochs, steps_per_epoch
 
-    def lr(self, epoch, step):
+    def lr(self, epoch: int, step: int) -> float:
         return self.base_lr
 
-    def epoch_end(self, epoch, monitored):
+    def epoch_end(self, epoch: int, monitored: float) -> None:
         """Called after each epoch with the monitored loss (validation loss if any, else training)."""
 
 
@@ -32,12 +32,12 @@ class StepDecay(Schedule):
     gamma: float = 0.1
     name = "step"
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if not (isinstance(self.step_size, int) and self.step_size >= 1):
             raise ValueError(f"step_size must be a positive integer, got {self.step_size!r}")
         _check_factor("gamma", self.gamma)
 
-    def lr(self, epoch, step):
+    def lr(self, epoch: int, step: int) -> float:
         return self.base_lr * self.gamma ** (epoch // self.step_size)
 
 
@@ -48,10 +48,10 @@ class ExponentialDecay(Schedule):
     gamma: float = 0.95
     name = "exponential"
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         _check_factor("gamma", self.gamma)
 
-    def lr(self, epoch, step):
+    def lr(self, epoch: int, step: int) -> float:
         return self.base_lr * self.gamma**epoch
 
 
@@ -64,13 +64,13 @@ class CosineDecay(Schedule):
     min_lr: float = 0.0
     name = "cosine"
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if not (isinstance(self.warmup_epochs, (int, float)) and self.warmup_epochs >= 0):
             raise ValueError(f"warmup_epochs must be >= 0, got {self.warmup_epochs!r}")
         if not (isinstance(self.min_lr, (int, float)) and self.min_lr >= 0):
             raise ValueError(f"min_lr must be >= 0, got {self.min_lr!r}")
 
-    def lr(self, epoch, step):
+    def lr(self, epoch: int, step: int) -> float:
         progress = epoch + step / self.steps_per_epoch
         if progress < self.warmup_epochs:
             return self.base_lr * (progress + 1.0 / self.steps_per_epoch) / self.warmup_epochs
@@ -90,19 +90,19 @@ class ReduceOnPlateau(Schedule):
     min_lr: float = 0.0
     name = "plateau"
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         _check_factor("factor", self.factor)
         if not (isinstance(self.patience, int) and self.patience >= 0):
             raise ValueError(f"patience must be a non-negative integer, got {self.patience!r}")
 
-    def start(self, base_lr, epochs, steps_per_epoch):
+    def start(self, base_lr: float, epochs: int, steps_per_epoch: int) -> None:
         super().start(base_lr, epochs, steps_per_epoch)
         self.current, self.best, self.waited = base_lr, math.inf, 0
 
-    def lr(self, epoch, step):
+    def lr(self, epoch: int, step: int) -> float:
         return self.current
 
-    def epoch_end(self, epoch, monitored):
+    def epoch_end(self, epoch: int, monitored: float) -> None:
         if monitored < self.best - self.min_delta:
             self.best, self.waited = monitored, 0
             return
@@ -115,7 +115,7 @@ class ReduceOnPlateau(Schedule):
 SCHEDULES = {cls.name: cls for cls in (Schedule, StepDecay, ExponentialDecay, CosineDecay, ReduceOnPlateau)}
 
 
-def make_schedule(spec):
+def make_schedule(spec: str | Schedule | None) -> Schedule:
     """A Schedule from a name ('cosine'), None (constant) or an instance (returned as is)."""
     if spec is None:
         return Schedule()
@@ -127,6 +127,6 @@ def make_schedule(spec):
         raise ValueError(f"unknown schedule {spec!r}; choose one of {', '.join(SCHEDULES)}") from None
 
 
-def _check_factor(name, value):
+def _check_factor(name: str, value: float) -> None:
     if not (isinstance(value, (int, float)) and 0.0 < value <= 1.0):
         raise ValueError(f"{name} must be a number in (0, 1], got {value!r}")
