@@ -27,10 +27,13 @@ def loadavg():
 
 
 def pytest_configure(config):
+    if not config.pluginmanager.hasplugin("benchmark"):
+        raise pytest.UsageError('the benchmarks need pytest-benchmark: pip install -e ".[bench]"')
     config.addinivalue_line("markers", "peer: a library the project is compared with")
     LOADAVG["start"] = loadavg()
 
 
+@pytest.hookimpl(optionalhook=True)  # pytest-benchmark's hook: unknown to pytest without it
 def pytest_benchmark_update_machine_info(config, machine_info):
     """pytest-benchmark's hook: beside its own machine_info, the CPU model, AVX2/AVX-512 and the BLAS,
     the versions measured, and the load average when the run started and ended."""

@@ -122,3 +122,10 @@ def test_the_first_fit_says_once_that_it_compiles_the_kernels(tmp_path):
     assert first.stderr.count(COMPILING) == 1 and COMPILING not in first.stdout
     again = _run("-c", FIT_ONE_EPOCH.format(verbose=1), env=env)
     assert again.returncode == 0 and again.stderr == "", again.stderr  # loaded from the cache
+
+
+def test_the_benchmarks_without_pytest_benchmark_name_the_extra():
+    result = _run("-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:benchmark", "bench")
+    assert result.returncode != 0
+    assert 'the benchmarks need pytest-benchmark: pip install -e ".[bench]"' in result.stderr + result.stdout
+    assert "Traceback" not in result.stderr + result.stdout and "INTERNALERROR" not in result.stdout
