@@ -731,6 +731,244 @@ def test_bad_model_files(cli, tmp_path, trained_model, mnist_dir):
     )
 
 
+# ---- the user's files: never replaced unless regular, never left half-written ----------------------
+
+TINY = CPP / "tests" / "data" / "tiny"
+
+
+def _train_tiny(*extra):
+    return ("train", "--data", TINY, "--hidden", "4", "--epochs", "1", "--seed", "0", "--quiet", *extra)
+
+
+def _make_node(path, kind):
+    """A file of `kind` at path: a private character device (1, 3) like /dev/null, a FIFO, a socket
+    or a folder. Returns what keeps it alive (the socket), or None."""
+    import socket
+    import stat
+
+    if kind == "device":
+        if os.geteuid() != 0:
+            pytest.skip("making a device node (mknod) needs root")
+        try:
+            os.mknod(path, stat.S_IFCHR | 0o600, os.makedev(1, 3))
+        except PermissionError:
+            pytest.skip("this container does not allow mknod, even to root")
+    elif kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "socket":
+        if len(str(path)) >= 100:
+            pytest.skip("the temporary path is too long for a Unix socket")
+        server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        server.bind(str(path))
+        return server
+    else:
+        path.mkdir()
+    return None
+
+
+def _kind_of(path):
+    import stat
+
+    mode = os.lstat(path).st_mode
+    for kind, test in (("device", stat.S_ISCHR), ("fifo", stat.S_ISFIFO), ("socket", stat.S_ISSOCK)):
+        if test(mode):
+            return kind
+    return "folder" if stat.S_ISDIR(mode) else "other"
+
+
+def _temporaries(folder):
+    return sorted(p.name for p in folder.iterdir() if ".tmp-" in p.name)
+
+
+@pytest.mark.parametrize("kind", ["device", "fifo", "socket", "folder"])
+def test_output_that_is_not_a_regular_file_is_refused(cli, tmp_path, kind):
+    """`--out /dev/null` run as root used to replace the device with a regular file: every writer
+    refuses an existing path that is not a regular file, before training, with one line (the words of
+    mlp._files.check_writable), and the node is still what it was. Tested on a private device node."""
+    target = tmp_path / f"{kind}.npz"
+    keep = _make_node(target, kind)
+    try:
+        result = cli(*_train_tiny("--out", target), check=False)
+        _assert_clean_failure(result, code=1)
+        fragment = "is a folder; give a file name inside it" if kind == "folder" else "is not a regular file"
+        assert f"output file {target}" in result.stderr and fragment in result.stderr
+        assert "test accuracy" not in result.stdout  # refused before training
+        assert _kind_of(target) == kind
+        if kind == "fifo":  # evaluate --predictions and convert --out are held to the same rule
+            values = tmp_path / "values.npz"
+            _value_data(values, outputs=1, n_train=50, n_test=20)
+            regressor = tmp_path / "regressor.npz"
+            cli(
+                "train", "--data", values, "--hidden", "4", "--epochs", "1", "--seed", "0", "--out", regressor
+            )
+            _assert_clean_failure(
+                cli("evaluate", regressor, "--data", values, "--predictions", target, check=False)
+            )
+            folder = tmp_path / "converted"
+            folder.mkdir()
+            os.mkfifo(folder / "test.mlpd")
+            _assert_clean_failure(cli("convert", "--data", TINY, "--out", folder, check=False), code=1)
+            assert not (folder / "train.mlpd").exists()  # checked before anything was written
+            assert _kind_of(target) == _kind_of(folder / "test.mlpd") == "fifo"
+        assert _temporaries(tmp_path) == []
+    finally:
+        if keep is not None:
+            keep.close()
+
+
+def test_file_size_limit_is_a_message_not_a_silent_death(cli, tmp_path):
+    """Under `ulimit -f` a write past the limit used to kill mlp-cpp with SIGXFSZ, no message, its
+    temporary file left behind: now one line ("cannot write PATH: File too large"), exit status 1,
+    the temporary file removed and the file already at --out untouched."""
+    import resource
+
+    out = tmp_path / "model.npz"
+    out.write_bytes(b"the user's previous model")
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1024, 1024))
+
+    result = subprocess.run(
+        [str(cli.exe), *map(str, _train_tiny("--out", out))],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        preexec_fn=limit,
+    )
+    _assert_clean_failure(result, code=1)
+    assert f"cannot write {out}: File too large" in result.stderr
+    assert out.read_bytes() == b"the user's previous model"
+    assert _temporaries(tmp_path) == []
+
+
+def test_network_limits_are_the_model_files(cli, tmp_path):
+    """--hidden is held to the model file's limits (mlp.options MAX_WIDTH, MAX_HIDDEN_LAYERS, through
+    the generated header) before any data is read: mlp-cpp used to write a 1,001-layer network that no
+    reader accepts, and called a 10^8-plus width a format error. 1,000 layers save and read back."""
+    from mlp.options import MAX_HIDDEN_LAYERS, MAX_WIDTH
+
+    too_deep = ",".join(["1"] * (MAX_HIDDEN_LAYERS + 1))
+    for hidden, words in (
+        (str(MAX_WIDTH + 1), f"layer widths at most {MAX_WIDTH:,}"),
+        ("4," + str(10**30), f"layer widths at most {MAX_WIDTH:,}"),
+        (too_deep, f"at most {MAX_HIDDEN_LAYERS} hidden layers"),
+    ):
+        result = cli(
+            "train", "--data", tmp_path / "never-read", "--hidden", hidden, "--epochs", "1", check=False
+        )
+        _assert_clean_failure(result, code=2)
+        assert words in result.stderr
+    deepest = tmp_path / "deepest.npz"
+    deep = ",".join(["2"] * MAX_HIDDEN_LAYERS)
+    cli(
+        "train", "--data", TINY, "--hidden", deep, "--epochs", "1", "--seed", "0", "--quiet", "--out", deepest
+    )
+    import mlp
+
+    assert mlp.load(deepest).hidden_sizes == [2] * MAX_HIDDEN_LAYERS
+    cli("evaluate", deepest, "--data", TINY)
+
+
+def test_class_labels_beyond_2_53_read_as_python_reads_them(cli, tmp_path):
+    """Python keeps class labels as int64 (JSON integers, every digit); the port read them as doubles,
+    so 2^53 and 2^53 + 1 became one class (the file refused as listing a class twice) and 2^63 - 1
+    overflowed. Now both accept the same file; the port's own round trip is in test_units."""
+    import mlp
+
+    classes = [-(2**63), 2**53, 2**53 + 1, 2**63 - 1]
+    rng = np.random.default_rng(0)
+    X = rng.random((40, 64)).astype(np.float32)
+    model = mlp.fit(X, np.array(classes * 10, np.int64), hidden_sizes=[4], epochs=1, seed=0, verbose=False)
+    path = tmp_path / "big_labels.npz"
+    _save_python_model(model, path)
+    assert [int(c) for c in mlp.load(path).classes_] == classes
+    result = cli("evaluate", path, "--data", TINY)  # (the tiny set's labels 0..9 are none of these)
+    assert "64 -> 4 relu -> 4 softmax" in result.stdout
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_a_loss_the_dtype_cannot_hold_stops_training_as_in_python(cli, tmp_path, dtype):
+    """Targets near 1e38: Python computes the float32 loss, finds inf and stops (TrainingError); the
+    port summed in double and trained on at a loss of 5e75. Now it stops with the same words, exit
+    status 1 and nothing written. In float64 both train (5e75 is finite there)."""
+    import mlp
+    from mlp.engines.generic import TrainingError
+
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((100, 3)), np.full(100, 1e38)
+    data = tmp_path / "huge_targets.npz"
+    np.savez(data, X_train=X, y_train=y)
+    out = tmp_path / "model.npz"
+    result = cli(
+        "train",
+        "--data",
+        data,
+        "--hidden",
+        "4",
+        "--epochs",
+        "2",
+        "--seed",
+        "0",
+        "--dtype",
+        dtype,
+        "--out",
+        out,
+        check=False,
+    )
+    if dtype == "float32":
+        with pytest.raises(TrainingError, match="the loss became inf at epoch 1, step 1"):
+            mlp.fit(
+                X, y, loss="squared_error", hidden_sizes=[4], epochs=2, seed=0, dtype=dtype, verbose=False
+            )
+        _assert_clean_failure(result, code=1)
+        assert "the loss became inf at epoch 1, step 1 of" in result.stderr
+        assert not out.exists() and _temporaries(tmp_path) == []
+    else:
+        mlp.fit(X, y, loss="squared_error", hidden_sizes=[4], epochs=2, seed=0, dtype=dtype, verbose=False)
+        assert result.returncode == 0, result.stderr
+        assert out.exists()
+
+
+def test_a_history_too_long_for_the_file_is_dropped_not_the_model(cli, tmp_path):
+    """300,000 epochs make about 18 MB of history, over the 16 MiB metadata limit every reader
+    enforces: the model is saved without its history and a warning says so (the port used to write a
+    file neither side could read)."""
+    import mlp
+    from mlp.options import MAX_METADATA_BYTES
+
+    out = tmp_path / "long.npz"
+    result = cli(
+        "train",
+        "--data",
+        TINY,
+        "--hidden",
+        "none",
+        "--train-limit",
+        "2",
+        "--test-limit",
+        "0",
+        "--batch-size",
+        "full",
+        "--epochs",
+        "300000",
+        "--seed",
+        "0",
+        "--threads",
+        "1",
+        "--quiet",
+        "--out",
+        out,
+        timeout=600,
+    )
+    warning = result.stderr.splitlines()
+    assert len(warning) == 1 and warning[0].startswith("mlp-cpp: warning: the training history"), (
+        result.stderr
+    )
+    assert f"{MAX_METADATA_BYTES}-byte limit" in warning[0]
+    assert mlp.load(out).history == {}
+    cli("evaluate", out, "--data", TINY)
+
+
 # ---- the no-libraries configuration and the sanitizers ---------------------------------------------
 
 
