@@ -406,3 +406,29 @@ def test_a_file_size_limit_names_the_file_in_one_line_on_the_command_line(tmp_pa
     assert done.stderr.strip() == f"mlp train: error: cannot write checkpoint {checkpoint}: File too large"
     assert not checkpoint.exists()
     _no_temporaries(tmp_path)
+
+
+@pytest.mark.slow
+def test_mlp_train_checkpoint_refuses_anything_but_a_checkpoint_it_was_told_to_resume(tmp_path, mnist_dir):
+    train = ["train", "--data", mnist_dir, "--limit", "200", "--epochs", "1", "--hidden", "4"]
+    train += ["--progress", "no", "--seed", "0", "--no-save"]
+    keras = mlp.datasets.convert(mnist_dir, tmp_path / "mnist.npz", "npz")[0]
+    model = mlp.fit(*blobs(n=20, d=3, k=2), hidden_sizes=[2], epochs=1).save(tmp_path / "model.npz")
+    for path, holds in ((keras, "something else"), (model, "an mlp model")):
+        before = path.read_bytes()
+        for resume in ([], ["--resume"]):
+            done = _cli(*train, "--checkpoint", path, *resume, cwd=tmp_path)
+            _assert_cli_refused(done, path, "file")
+            assert f"is not an mlp checkpoint (it holds {holds}); give another path" in done.stderr
+            assert "data:" not in done.stdout  # refused before any data was read
+        assert path.read_bytes() == before
+
+    checkpoint = tmp_path / "run.npz"
+    assert _cli(*train, "--checkpoint", checkpoint, cwd=tmp_path).returncode == 0
+    before = checkpoint.read_bytes()
+    done = _cli(*train, "--checkpoint", checkpoint, cwd=tmp_path)
+    assert done.returncode == 1 and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert "already holds a training checkpoint; pass --resume to continue it or remove it" in done.stderr
+    assert checkpoint.read_bytes() == before
+    done = _cli(*train, "--checkpoint", checkpoint, "--resume", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
