@@ -189,6 +189,47 @@ def _dataset_argument(parser):
     )
 
 
+def _mirror(text):
+    from .datasets.download import check_mirror
+
+    try:
+        return check_mirror(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _seconds(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = None
+    if value is None or not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"takes a positive number of seconds such as 600, got {text!r}")
+    return value
+
+
+def _download_arguments(download):
+    """`mlp download`'s --mirror and --deadline (the mirrors= and deadline= of download_mnist)."""
+    from .datasets.download import DEFAULT_DEADLINE, DEFAULT_TIMEOUT
+
+    download.add_argument(
+        "--mirror",
+        metavar="URL",
+        action="append",
+        type=_mirror,
+        help="URL of a folder holding the .gz files (a private mirror, or file:///a/folder/), tried before "
+        "the public mirrors; repeat it for more",
+    )
+    download.add_argument(
+        "--deadline",
+        metavar="SECONDS",
+        type=_seconds,
+        default=DEFAULT_DEADLINE,
+        help=f"give up the whole download after this many seconds (each network read also gives up after "
+        f"{DEFAULT_TIMEOUT:g} s)",
+    )
+
+
 DEFAULT_OUT_FOLDER = "models"
 _PRETTY = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST"}
 
@@ -269,6 +310,7 @@ def build_parser():
         "where mlp train looks without --data)",
     )
     _dataset_argument(download)
+    _download_arguments(download)
 
     info = commands.add_parser("info", help="describe a saved model")
     info.add_argument("model")
@@ -767,7 +809,9 @@ def cmd_download(args):
     try:
         if args.to is not None:  # before any download: a file, device or FIFO there is refused
             check_writable(args.to, "--to", folder=True)
-        folder = datasets.download_mnist(args.to, dataset=args.dataset)
+        folder = datasets.download_mnist(
+            args.to, dataset=args.dataset, mirrors=args.mirror, deadline=args.deadline
+        )
     except (OSError, ValueError, RuntimeError) as error:
         raise CommandError(_one_line(error)) from None
     print(f"{args.dataset} is in {folder}; train with: mlp train --data {folder}")

@@ -889,12 +889,12 @@ def test_a_header_declaring_more_than_the_real_file_is_refused(tmp_path, mirrors
     assert "more than the 47,040,016 of the real file" in info.value.failures[0][1]
 
 
-def test_verified_copy_never_writes_past_the_declared_size():
-    content = idx_bytes(np.arange(10, dtype=np.uint8))
+def test_verified_copy_never_writes_past_the_declared_size(small_canonical):
+    content = idx_bytes(np.arange(100, dtype=np.uint8) % 10)  # the real file's count (here 100)
     sink = io.BytesIO()
     source = io.BytesIO(content + bytes(10 * MiB))
     problem = datasets.download.verify_stream(source, FILE_NAMES[1], None, sink)
-    assert "more data than the 18 bytes" in problem
+    assert "more data than the 108 bytes" in problem
     assert sink.getvalue() == content
     assert source.tell() == len(content) + 1  # one byte past the declared end, no more
 

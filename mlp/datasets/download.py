@@ -1,11 +1,12 @@
 """Download MNIST / Fashion-MNIST into the cache folder, verified, bounded in time and size.
 
 Downloads use urllib only. Each file is streamed to a hidden temporary file beside its final
-place, decompressed, checked (IDX magic number, dimensions, declared size no larger than the real
-file's; for MNIST the SHA-256 of the *uncompressed* content, so any faithful mirror passes whether
-it serves .gz or not), and only then renamed into place: a failed, truncated, corrupt or oversized
-download never lands at the final path. A cached file that fails the check is deleted and fetched
-again.
+place, decompressed, checked (IDX magic number, dimensions, and the real file's counts: 60000 training
+and 10000 test images of 28x28 and as many labels, so a sample or a small set of the same shape is
+refused; for MNIST also the SHA-256 of the *uncompressed* content, so any faithful mirror passes
+whether it serves .gz or not), and only then renamed into place: a failed, truncated, corrupt,
+oversized or undersized download never lands at the final path. A cached file that fails the check
+is deleted and fetched again.
 
 Bounds: ``timeout`` seconds for any one network read; ``deadline`` seconds for the whole call (a
 server that drips bytes is abandoned once it passes, at most ``timeout`` later); no mirror may send
@@ -23,6 +24,7 @@ import os
 import struct
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import warnings
 import zlib
@@ -51,7 +53,7 @@ from .discovery import default_cache_dir
 from .errors import DownloadError, describe_start
 from .idx import IMAGES_MAGIC, LABELS_MAGIC, idx_candidates
 
-__all__ = ["DEFAULT_MIRRORS", "MNIST_SHA256", "download_mnist"]
+__all__ = ["DEFAULT_MIRRORS", "MNIST_SHA256", "check_mirror", "download_mnist"]
 
 #: SHA-256 of the *uncompressed* canonical MNIST files (the .gz bytes differ between mirrors).
 MNIST_SHA256 = {
@@ -142,6 +144,12 @@ def _verify_header(source, base: str) -> tuple[bytes, int] | str:
         return (
             f"the header declares {declared:,} bytes, more than the {CANONICAL_BYTES[base]:,} of "
             f"the real file; nothing past the header was read"
+        )
+    real = (CANONICAL_BYTES[base] - offset) // max(math.prod(dims[1:]), 1)
+    if dims[0] != real:  # a sample or another data set of the same shape: not the real files
+        what = "images" if len(dims) == 3 else "labels"
+        return (
+            f"holds {dims[0]:,} {what}, not the {real:,} of the real file; nothing past the header was read"
         )
     return head, declared
 
@@ -260,10 +268,25 @@ def _fetch_verified(
             raise _MirrorFailure(f"corrupt or truncated gzip data ({exc})") from None
 
 
+MIRROR_SCHEMES = ("http", "https", "ftp", "file")
+
+
+def check_mirror(url) -> str:
+    """``url`` when it can be a mirror (an http, https, ftp or file URL of the folder holding the
+    ``.gz`` files), else a ValueError saying what is accepted."""
+    parts = urllib.parse.urlsplit(url) if isinstance(url, str) else None
+    if parts is None or parts.scheme not in MIRROR_SCHEMES or not (parts.netloc or parts.scheme == "file"):
+        raise ValueError(
+            f"a mirror must be the URL of a folder holding the .gz files, such as "
+            f"https://example.org/mnist/ ({', '.join(MIRROR_SCHEMES)}), got {url!r}"
+        )
+    return url
+
+
 def _mirror_list(dataset: str, mirrors: Iterable[str] | None, use_default_mirrors: bool) -> list[str]:
     if isinstance(mirrors, (str, bytes)):
         mirrors = [mirrors]
-    found = list(mirrors or [])
+    found = [check_mirror(mirror) for mirror in mirrors or []]
     if use_default_mirrors:
         found += [m for m in DEFAULT_MIRRORS.get(dataset, []) if m not in found]
     return [m if m.endswith("/") else m + "/" for m in found]
