@@ -519,7 +519,7 @@ def cmd_train(args):
     try:
         model = mlp.fit(X_train, y_train, **settings, comm=comm)
     except (ValueError, TypeError, ImportError, OSError, mlp.TrainingError) as error:
-        failure = CommandError(_one_line(error))
+        failure = CommandError(_in_flags(_one_line(error)))
         failure.all_ranks = comm is not None  # fit ends the job itself on an error of one rank only
         raise failure from None
     trained = time.perf_counter()
@@ -871,6 +871,23 @@ def _path(p):
     from pathlib import Path
 
     return Path(p)
+
+
+def _in_flags(message: str) -> str:
+    """fit's message with its keywords spelled as the `mlp train` flags: "label_smoothing works with
+    loss='cross_entropy' only" becomes "--label-smoothing works with --loss cross_entropy only". Only
+    `name=value` and the names with an underscore are changed, never a plain word such as "loss"."""
+    import re
+
+    from .options import OPTIONS
+
+    for name, option in OPTIONS.items():
+        if option.flag is None:
+            continue
+        message = re.sub(rf"(?<![\w.-]){name}=(['\"]?)([^\s,;'\"]*)\1", rf"{option.flag} \2", message)
+        if "_" in name:
+            message = re.sub(rf"(?<![\w.'\"-]){name}\b(?!['\"])", option.flag, message)
+    return message
 
 
 def _one_line(error):

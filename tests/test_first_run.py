@@ -129,3 +129,15 @@ def test_the_benchmarks_without_pytest_benchmark_name_the_extra():
     assert result.returncode != 0
     assert 'the benchmarks need pytest-benchmark: pip install -e ".[bench]"' in result.stderr + result.stdout
     assert "Traceback" not in result.stderr + result.stdout and "INTERNALERROR" not in result.stdout
+
+
+def test_an_error_from_fit_names_the_flags(capsys, mnist_dir):
+    from mlp.cli import main
+
+    flags = ["--data", str(mnist_dir), "--limit", "100", "--no-save", "--hidden", "4", "--epochs", "1"]
+    assert main(["train", *flags, "--loss", "mse", "--label-smoothing", "0.1"]) == 1
+    err = capsys.readouterr().err
+    assert (
+        err
+        == "mlp train: error: --label-smoothing works with --loss cross_entropy only, not 'mse'; set it to 0\n"
+    )
