@@ -57,6 +57,13 @@ TRAIN_ONE_EPOCH = (
 )
 
 
+HELP_COMPILES = (  # `mlp --help` in-process, then how many kernel signatures were compiled
+    "import contextlib, mlp_kernels.unchecked as u\nfrom mlp.cli import main\n"
+    "with contextlib.suppress(SystemExit):\n    main(['--help'])\n"
+    "print('compiled', sum(len(getattr(u, name).signatures) for name in u.__all__))"
+)
+
+
 @pytest.mark.skipif(
     not hasattr(numba.config, "CACHE_LOCATOR_CLASSES"), reason="this Numba cannot restrict its cache locators"
 )
@@ -74,6 +81,10 @@ def test_no_writable_cache_folder_is_a_one_line_warning_not_a_crash(tmp_path):
     assert result.stdout.startswith("usage: mlp")
     note = _one_line(result.stderr)
     assert "KernelCacheWarning" in note and "NUMBA_CACHE_DIR" in note
+    helped = subprocess.run(
+        [sys.executable, "-c", HELP_COMPILES], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert helped.stdout.strip().splitlines()[-1] == "compiled 0", helped.stderr
     trained = subprocess.run(
         [sys.executable, "-c", TRAIN_ONE_EPOCH],
         env=env,
