@@ -301,10 +301,8 @@ def atomic_write(
     fd, tmp = _make_temporary(path, ".tmp", what)
     try:
         # mkstemp creates the file 0600; give it the permissions a plain open() would.
-        try:
+        with contextlib.suppress(OSError):
             os.chmod(tmp, 0o666 & ~_current_umask())
-        except OSError:
-            pass
         handle = os.fdopen(fd, mode, encoding=encoding, newline=newline)
         try:
             try:

@@ -301,10 +301,12 @@ def test_prediction_checks_the_width_and_unknown_labels():
     assert model.predict(X[0:1]).shape == (1,)
 
 
-def test_huge_layers_are_refused_before_anything_is_allocated():
+def test_huge_layers_are_refused_before_anything_is_allocated(monkeypatch):
     X, y = blobs()
+    # 10**8 is the widest a model file holds (10**9 is refused as that); 8 GB cannot hold its training
+    monkeypatch.setenv("MLP_MEMORY_LIMIT", "8e9")
     with pytest.raises(ValueError, match=r"GiB.*hidden_sizes") as caught:
-        mlp.fit(X, y, hidden_sizes=[10**9], epochs=1)
+        mlp.fit(X, y, hidden_sizes=[10**8], epochs=1)
     assert isinstance(caught.value, MemoryError)  # also a MemoryError, for callers that catch that
 
 
