@@ -53,27 +53,27 @@ def default_cache_dir(dataset: str = "mnist") -> Path:
 def data_dir_from_environment(dataset: str = "mnist") -> Path | None:
     """``$MLP_DATA_DIR`` as a Path, None when it is unset or empty.
 
-    A ValueError naming the variable when it cannot be where data is: a file that is not one of the
-    data files :func:`find_source` recognises (a folder is what it should name), or not a path at all.
-    A folder that does not exist is not an error: the lookup goes on to the cache.
+    A ValueError naming the variable when it names a file that is not one of the data files
+    :func:`find_source` recognises (a folder is what it should name). A folder that does not exist
+    is not an error: the lookup goes on to the cache.
     """
     value = os.environ.get(DATA_DIR_VARIABLE)
     if not value:
         return None
-    accepted = "point it at the folder that holds the data (the four IDX files, or mnist/ and fashion-mnist/), or unset it"
+    accepted = (
+        "point it at the folder that holds the data (the four IDX files, or mnist/ and fashion-mnist/), "
+        "or unset it"
+    )
     path = Path(value)
     try:
-        is_file = "\0" not in value and path.exists() and not path.is_dir()
-        source = find_source(path, normalize_dataset(dataset)) if is_file else None
+        if not path.exists() or path.is_dir():
+            return path
+        source = find_source(path, normalize_dataset(dataset))
     except DatasetNotFoundError:
         source = None
-    except (OSError, ValueError) as error:
+    except (OSError, ValueError) as error:  # a name too long for the file system, and the like
         raise ValueError(f"{DATA_DIR_VARIABLE}={value!r} cannot be used ({error}); {accepted}") from None
-    if "\0" in value:
-        raise ValueError(
-            f"{DATA_DIR_VARIABLE}={value!r} is not a path (it holds a NUL character); {accepted}"
-        )
-    if is_file and source is None:
+    if source is None:
         raise ValueError(f"{DATA_DIR_VARIABLE}={value!r} is a file, not a folder; {accepted}")
     return path
 
