@@ -280,13 +280,13 @@ def build_parser():
     evaluate = commands.add_parser(
         "evaluate", help="accuracy, per-class report and confusion matrix of a model"
     )
-    evaluate.add_argument("model")
+    evaluate.add_argument("model", help="a model file saved by mlp train or MLP.save (.npz)")
     _data_arguments(evaluate)
-    evaluate.add_argument("--device", default="cpu")
+    evaluate.add_argument("--device", default="cpu", help="cpu, gpu or cuda:N (needs CuPy)")
 
     predict = commands.add_parser("predict", help="recognise handwritten digits in PNG/JPEG files")
-    predict.add_argument("model")
-    predict.add_argument("images", nargs="+")
+    predict.add_argument("model", help="a model file saved by mlp train or MLP.save (.npz)")
+    predict.add_argument("images", nargs="+", help="PNG or JPEG files, one digit each")
     predict.add_argument(
         "--invert",
         choices=["auto", "yes", "no"],
@@ -297,7 +297,12 @@ def build_parser():
     convert = commands.add_parser("convert", help="write the data set in another format")
     convert.add_argument("source", help="folder or file holding MNIST in any supported layout")
     convert.add_argument("destination", help="output folder (or .npz file for --format npz)")
-    convert.add_argument("--format", required=True, choices=["idx", "npz", "csv", "binary"])
+    convert.add_argument(
+        "--format",
+        required=True,
+        choices=["idx", "npz", "csv", "binary"],
+        help="the four IDX files, one .npz, CSV files, or the C++ port's binary files",
+    )
     _dataset_argument(convert)
 
     download = commands.add_parser(
@@ -313,7 +318,7 @@ def build_parser():
     _download_arguments(download)
 
     info = commands.add_parser("info", help="describe a saved model")
-    info.add_argument("model")
+    info.add_argument("model", help="a model file saved by mlp train or MLP.save (.npz)")
     return parser, commands.choices
 
 

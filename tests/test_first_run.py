@@ -71,7 +71,7 @@ def _subcommand(name):
     return build_parser()[1][name]
 
 
-@pytest.mark.parametrize("command", ["train", "download"])
+@pytest.mark.parametrize("command", ["train", "download", "evaluate", "predict", "convert", "info"])
 def test_every_option_has_help_and_says_its_default_at_most_once(command):
     parser = _subcommand(command)
     formatter = parser._get_formatter()
