@@ -23,7 +23,7 @@ _warnings.filterwarnings(
 )
 
 
-def __getattr__(name):
+def __getattr__(name: str) -> type:
     # scikit-learn is the optional extra mlp-from-scratch[sklearn]: the estimator is imported when first asked for.
     if name in ("MLPClassifier", "MLPRegressor"):
         from . import estimators  # without scikit-learn: ImportError saying how to install it

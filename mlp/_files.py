@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
+import io
 import os
 import re
 import stat
@@ -394,8 +395,8 @@ def sha256_of(source: str | os.PathLike | bytes | bytearray | memoryview) -> str
 
 
 def open_regular_file(
-    path: str | os.PathLike, what: str = "file", error: type[Exception] = ValueError
-) -> IO[bytes]:
+    path: str | os.PathLike, what: str = "file", error: Callable[[str], Exception] = ValueError
+) -> io.BufferedReader:
     """Open `path` for binary reading without ever blocking: opened with O_NONBLOCK (a FIFO with no
     writer then opens at once instead of waiting forever), refused unless it is a regular file, and
     only then switched back to blocking reads. Every reader of a path the user gives (model files,

@@ -69,7 +69,7 @@ def available_bytes() -> int:
     return min(candidates) if candidates else FALLBACK_AVAILABLE
 
 
-def _meminfo_available():
+def _meminfo_available() -> int | None:
     try:
         with open("/proc/meminfo", "rb") as handle:
             for line in handle.read(1 << 16).splitlines():

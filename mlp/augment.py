@@ -27,7 +27,8 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Callable, Iterator
+from collections import abc
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, fields
 from functools import lru_cache
@@ -485,7 +486,7 @@ class Prefetcher(Generic[T]):
     def __init__(self, make: Callable[[int], T], count: int, *, background: bool = True) -> None:
         self.make, self.count, self.background = make, count, background
 
-    def __iter__(self) -> Iterator[T]:
+    def __iter__(self) -> abc.Generator[T, None, None]:
         if not self.background or self.count <= 1:
             for step in range(self.count):
                 yield self.make(step)

@@ -44,7 +44,7 @@ import time
 import traceback
 import zlib
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, cast
 
 import numpy as np
 
@@ -138,7 +138,7 @@ def abort_on_error(function: F) -> F:
     return cast(F, run)
 
 
-def abort(comm: Comm, error: BaseException, code: int = 1) -> None:
+def abort(comm: Comm, error: BaseException, code: int = 1) -> NoReturn:
     """Print `error` with this rank and end every rank of the job."""
     rank, size = comm.Get_rank(), comm.Get_size()
     text = _one_line(error)
@@ -151,7 +151,7 @@ def abort(comm: Comm, error: BaseException, code: int = 1) -> None:
         end_job(comm, code)
 
 
-def end_job(comm: Comm, code: int = 1) -> None:
+def end_job(comm: Comm, code: int = 1) -> NoReturn:
     """Abort every rank of `comm`; this process exits even where MPI_Abort returns (as MPICH's may)."""
     try:
         sys.stdout.flush()

@@ -50,10 +50,14 @@ import struct
 import sys
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 import numpy as np
 
 from ._files import open_regular_file
+
+if TYPE_CHECKING:
+    from PIL.Image import Image as PILImage
 
 __all__ = [
     "CANVAS_SIZE",
@@ -75,7 +79,7 @@ MAX_IMAGE_PIXELS = 40_000_000  #: larger images are refused before decoding (one
 _CENTRE = CANVAS_SIZE // 2  # (14, 14): where MNIST puts the centre of mass, 0-based
 
 
-def _require_pillow():
+def _require_pillow() -> tuple[Any, Any]:
     try:
         import PIL  # noqa: F401
         from PIL import Image, ImageOps
@@ -90,7 +94,9 @@ def _require_pillow():
 # --------------------------------------------------------------------------------------------
 # Reading
 # --------------------------------------------------------------------------------------------
-def load_digit(path_or_array, *, invert="auto"):
+def load_digit(
+    path_or_array: str | os.PathLike[str] | np.ndarray | PILImage, *, invert: str | bool = "auto"
+) -> np.ndarray:
     """Read a handwritten digit and return it as MNIST would have it: float32 (784,) in [0, 1].
 
     path_or_array: a path to an image file (PNG, JPEG, ...), a Pillow image, or a 2-D greyscale
@@ -110,7 +116,7 @@ def load_digit(path_or_array, *, invert="auto"):
     return preprocess_digit(path_or_array, invert=invert)
 
 
-def _is_pil_image(obj):
+def _is_pil_image(obj: object) -> TypeGuard[PILImage]:
     PIL_Image = getattr(sys.modules.get("PIL"), "Image", None)  # never imports Pillow itself
     return PIL_Image is not None and isinstance(obj, PIL_Image.Image)
 
@@ -146,7 +152,7 @@ def _read_image(path: Path) -> np.ndarray:
         raise ValueError(f"{path}: the image could not be decoded: {error}") from None
 
 
-def _check_pixels(size, where=None) -> None:
+def _check_pixels(size: tuple[int, int], where: object = None) -> None:
     """Refuse an image of more than MAX_IMAGE_PIXELS pixels (size: width, height)."""
     width, height = size
     if width * height > MAX_IMAGE_PIXELS:
@@ -157,7 +163,7 @@ def _check_pixels(size, where=None) -> None:
         )
 
 
-def _pil_to_array(image) -> np.ndarray:
+def _pil_to_array(image: PILImage) -> np.ndarray:
     """Greyscale (or greyscale composited onto white) NumPy array of a Pillow image, upright."""
     _, ImageOps = _require_pillow()
     _check_pixels(image.size)
@@ -176,7 +182,7 @@ def _pil_to_array(image) -> np.ndarray:
 # --------------------------------------------------------------------------------------------
 # Preprocessing (NumPy only)
 # --------------------------------------------------------------------------------------------
-def preprocess_digit(image, *, invert="auto"):
+def preprocess_digit(image: np.ndarray | PILImage, *, invert: str | bool = "auto") -> np.ndarray:
     """MNIST-style preprocessing of one digit image: float32 (784,) in [0, 1], white ink on black,
     larger side 20 px, centre of mass at pixel (14, 14). See the module documentation.
 
@@ -229,7 +235,7 @@ def preprocess_digit(image, *, invert="auto"):
     return np.clip(canvas, 0.0, 1.0).astype(np.float32).reshape(-1)
 
 
-def _to_grey(image) -> np.ndarray:
+def _to_grey(image: np.ndarray | PILImage) -> np.ndarray:
     """float64 (H, W) in [0, 1]; colour by luminance, alpha composited onto white."""
     if _is_pil_image(image):  # a Pillow image given directly
         image = _pil_to_array(image)

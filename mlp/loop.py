@@ -8,14 +8,23 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from . import layers
-from ._array_api import row_chunks
+from ._array_api import Array, Namespace, Params, row_chunks
 from ._memory import prediction_chunk_rows
 from ._progress import progress_bar
 from ._threads import thread_limits
 from .losses import get_loss, takes_class_indices
+
+if TYPE_CHECKING:
+    from .engines import BaseTrainer
+    from .model import MLP
+
+# callback(epoch, logs, model): True stops the training
+Callback = Callable[[int, dict[str, Any], "MLP"], object]
 
 
 @dataclass
@@ -24,7 +33,7 @@ class Best:
     they are to be restored) and its 0-based epoch index."""
 
     monitored: float = math.inf
-    params: list | None = None
+    params: Params | None = None
     epoch: int = -1
 
 
@@ -39,22 +48,22 @@ class Stopping:
 
 
 def run_epochs(
-    trainer,
-    X,
-    y_index,
+    trainer: BaseTrainer,
+    X: Array,
+    y_index: Array,
     *,
-    until_epoch,
-    validation=None,
-    stopping=None,
-    best=None,
-    history=None,
-    callbacks=(),
-    on_epoch=None,
-    verbose=0,
-    progress=False,
-    n_threads=None,
-    checkpoint=None,
-):
+    until_epoch: int,
+    validation: tuple[Array, Array] | None = None,
+    stopping: Stopping | None = None,
+    best: Best | None = None,
+    history: dict[str, list[Any]] | None = None,
+    callbacks: Sequence[Callback] = (),
+    on_epoch: Callable[[dict[str, Any], Best], object] | None = None,
+    verbose: int = 0,
+    progress: bool | str = False,
+    n_threads: int | None = None,
+    checkpoint: Callable[[bool, Best], object] | None = None,
+) -> Best:
     """Train `trainer` epoch by epoch until its epoch count reaches `until_epoch` or a stop.
 
     validation: (X_val, y_val) evaluated after every epoch; the monitored loss is its loss, else the
@@ -114,14 +123,16 @@ def run_epochs(
         if stop:
             break
     restored = stopping.restore_best and best.params is not None
-    if restored:
+    if restored and best.params is not None:  # (restored says so; repeated for the type checker)
         model.set_params(best.params)
     if verbose and root and (patience_ran_out or (restored and best.epoch != epoch)):
         print(stopping_report(epoch, best, stopping, patience_ran_out, restored, validation is not None))
     return best
 
 
-def stopping_report(epoch, best, stopping, patience_ran_out, restored, validated):
+def stopping_report(
+    epoch: int, best: Best, stopping: Stopping, patience_ran_out: bool, restored: bool, validated: bool
+) -> str:
     """The line saying where early stopping ended the run and whose weights the model now holds
     (0-based epoch indices in, 1-based epochs out)."""
     name = "val_loss" if validated else "loss"
@@ -135,7 +146,7 @@ def stopping_report(epoch, best, stopping, patience_ran_out, restored, validated
     return text
 
 
-def evaluate(model, X, y_index, *, xp):
+def evaluate(model: MLP, X: Array, y_index: Array, *, xp: Namespace) -> tuple[float, float | None]:
     """Mean loss (without the L2 term) and accuracy over (X, y_index), in chunks; two Python floats
     (the accuracy None for a loss on a target matrix, such as regression)."""
     loss_fn, classes = get_loss(model.loss), takes_class_indices(model.loss)
@@ -150,7 +161,7 @@ def evaluate(model, X, y_index, *, xp):
     return float(total_loss) / X.shape[0], int(correct) / X.shape[0] if classes else None
 
 
-def format_logs(logs, epochs):
+def format_logs(logs: dict[str, Any], epochs: int) -> str:
     """One line per epoch: loss, accuracy, validation, learning rate, seconds."""
     width = len(str(epochs))
     text = f"epoch {logs['epoch']:>{width}}/{epochs}  loss {logs['loss']:.4f}"

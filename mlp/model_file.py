@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import itertools
 import json
 import math
 import os
@@ -38,7 +39,9 @@ import struct
 import warnings
 import zipfile
 import zlib
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import IO, Any, Literal
 
 import numpy as np
 
@@ -79,7 +82,7 @@ class ModelFileError(ValueError):
 
 
 # ---- JSON ---------------------------------------------------------------------------------------
-def to_json(value):
+def to_json(value: Any) -> Any:
     """Plain JSON values: NumPy scalars to Python numbers, tuples and arrays to lists, keys to
     strings, NaN and infinity to None (strict JSON has no token for them), anything else to str."""
     if isinstance(value, dict):
@@ -100,7 +103,7 @@ def to_json(value):
     return str(value)
 
 
-def encode_metadata(metadata, limit=None) -> bytes:
+def encode_metadata(metadata: dict[str, Any], limit: int | None = None) -> bytes:
     """Strict UTF-8 JSON (allow_nan=False) of `metadata` after `to_json`; at most `limit` bytes
     (MAX_METADATA_BYTES)."""
     limit = MAX_METADATA_BYTES if limit is None else limit
@@ -113,7 +116,7 @@ def encode_metadata(metadata, limit=None) -> bytes:
     return data
 
 
-def _reject_duplicate_keys(pairs):
+def _reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     result = {}
     for key, value in pairs:
         if key in result:
@@ -122,7 +125,7 @@ def _reject_duplicate_keys(pairs):
     return result
 
 
-def decode_metadata(data: bytes, where: str) -> dict:
+def decode_metadata(data: bytes, where: str) -> dict[str, Any]:
     """The metadata object; NaN and Infinity tokens (written by format version 1) are accepted."""
     try:
         metadata = json.loads(data.decode("utf-8"), object_pairs_hook=_reject_duplicate_keys)
@@ -133,18 +136,18 @@ def decode_metadata(data: bytes, where: str) -> dict:
     return metadata
 
 
-def _short(value, limit=60) -> str:
+def _short(value: object, limit: int = 60) -> str:
     """A value for an error message: repr() (str() for an exception), cut to `limit` characters."""
     text = str(value) if isinstance(value, BaseException) else repr(value)
     return _clip(text, limit)
 
 
-def _clip(text, limit) -> str:
+def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 # ---- writing ------------------------------------------------------------------------------------
-def param_arrays(params, prefix=""):
+def param_arrays(params: Sequence[tuple[np.ndarray, np.ndarray]], prefix: str = "") -> dict[str, np.ndarray]:
     """{"W0": W0, "b0": b0, ...} as C-contiguous little-endian host arrays, as the format stores them
     (`prefix` goes before each name)."""
     arrays = {}
@@ -154,7 +157,7 @@ def param_arrays(params, prefix=""):
     return arrays
 
 
-def _little_endian(array):
+def _little_endian(array: np.ndarray) -> np.ndarray:
     array = np.asarray(array)
     return np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<"))
 
@@ -164,11 +167,11 @@ class MetadataTrimmedWarning(UserWarning):
     logs, then the oldest epochs), which did not fit in the format's metadata limit."""
 
 
-def _history_epochs(history):
+def _history_epochs(history: dict[str, Any]) -> int:
     return max((len(values) for values in history.values() if isinstance(values, list)), default=0)
 
 
-def fit_metadata(metadata, limit=None):
+def fit_metadata(metadata: dict[str, Any], limit: int | None = None) -> tuple[bytes, list[str]]:
     """(encoded metadata, what was left out): `metadata` as strict JSON within `limit` bytes
     (MAX_METADATA_BYTES), so that whatever a long or heavily logged run recorded is still written in
     a file every reader takes. Left out, in this order, only as far as needed: the per-epoch
@@ -198,7 +201,7 @@ def fit_metadata(metadata, limit=None):
             return data, dropped
     epochs = _history_epochs(history)
 
-    def keeping(n):  # the last n epochs of every key
+    def keeping(n: int) -> dict[str, Any]:  # the last n epochs of every key
         cut = {k: (v[len(v) - n :] if n else []) if isinstance(v, list) else v for k, v in history.items()}
         return {**metadata, "history": cut}
 
@@ -211,7 +214,7 @@ def fit_metadata(metadata, limit=None):
         if isinstance(values, list)
     ]
 
-    def size(n):
+    def size(n: int) -> int:
         total = base
         for tail in tails:
             kept = min(n, len(tail) - 1)
@@ -236,11 +239,11 @@ def fit_metadata(metadata, limit=None):
     return data, dropped
 
 
-def _json_length(value):
+def _json_length(value: Any) -> int:
     return len(json.dumps(value, allow_nan=False, ensure_ascii=False).encode("utf-8"))
 
 
-def _encode(metadata, *, plain=False):
+def _encode(metadata: dict[str, Any], *, plain: bool = False) -> bytes:
     """UTF-8 strict JSON; `plain`: `metadata` is already made of plain JSON values (`to_json`)."""
     text = json.dumps(
         metadata if plain else to_json(metadata), allow_nan=False, sort_keys=True, ensure_ascii=False
@@ -248,13 +251,19 @@ def _encode(metadata, *, plain=False):
     return text.encode("utf-8")
 
 
-def write_archive(path, arrays, metadata, *, what="model file"):
+def write_archive(
+    path: str | os.PathLike[str],
+    arrays: dict[str, np.ndarray],
+    metadata: dict[str, Any],
+    *,
+    what: str = "model file",
+) -> str | os.PathLike[str]:
     """Write `arrays` (name -> host array) and `metadata` (JSON-able) to `path` atomically; return path.
 
     Metadata over the format's limit is shrunk by `fit_metadata` with a MetadataTrimmedWarning saying
     what was left out, so the arrays are never lost to a long history. `what` names the file in
     errors ("cannot write checkpoint run.npz: No space left on device")."""
-    payload = dict(arrays)
+    payload: dict[str, Any] = dict(arrays)
     data, dropped = fit_metadata(metadata)
     if dropped:
         warnings.warn(
@@ -269,7 +278,13 @@ def write_archive(path, arrays, metadata, *, what="model file"):
     return path
 
 
-def check_replaceable(path, what="model file", *, kind=MODEL_FORMAT, hint="give another path or delete it"):
+def check_replaceable(
+    path: str | os.PathLike[str],
+    what: str = "model file",
+    *,
+    kind: str = MODEL_FORMAT,
+    hint: str = "give another path or delete it",
+) -> dict[str, Any] | None:
     """Before writing a `kind` file ("mlp-model", "mlp-checkpoint") at `path`: refuse (OutputPathError,
     one line) an existing path that is not a regular file, or a file that is not of that kind (a text
     file, a Keras mnist.npz, a checkpoint where a model goes), so that no user file is replaced by a
@@ -287,17 +302,17 @@ def check_replaceable(path, what="model file", *, kind=MODEL_FORMAT, hint="give 
         metadata = None
     if found == kind:
         return metadata
-    holds = {
-        MODEL_FORMAT: "an mlp model",
-        "mlp-checkpoint": "an mlp training checkpoint",
-    }.get(found, "something else")
+    kinds: dict[Any, str] = {MODEL_FORMAT: "an mlp model", "mlp-checkpoint": "an mlp training checkpoint"}
+    holds = kinds.get(found, "something else")
     raise OutputPathError(
         f"{what} {path} exists and is not {'an mlp model file' if kind == MODEL_FORMAT else 'an mlp checkpoint'}"
         f" (it holds {holds}); {hint}"
     )
 
 
-def save_model_file(path, params, metadata):
+def save_model_file(
+    path: str | os.PathLike[str], params: Sequence[tuple[np.ndarray, np.ndarray]], metadata: dict[str, Any]
+) -> str | os.PathLike[str]:
     """Write a model file: `params` [(W, b), ...] as host arrays, `metadata` the model's description
     (hidden_sizes, activation, loss, n_features, classes, dtype, ...); format fields are added here.
     An existing file at `path` is replaced (atomically) only when it is a model file itself."""
@@ -308,7 +323,7 @@ def save_model_file(path, params, metadata):
 
 # ---- the archive, read with bounds --------------------------------------------------------------
 @contextlib.contextmanager
-def _zip_errors(where, doing):
+def _zip_errors(where: str, doing: str) -> Iterator[None]:
     """Turn anything zipfile or zlib raises on a damaged archive into one ModelFileError."""
     try:
         yield
@@ -334,14 +349,14 @@ def _zip_errors(where, doing):
         ) from None
 
 
-def _read_exact(stream, n, where, what):
+def _read_exact(stream: IO[bytes], n: int, where: str, what: str) -> bytes:
     data = stream.read(n)
     if len(data) != n:
         raise ModelFileError(f"{where}: {what} ends early (truncated file)")
     return data
 
 
-def _end_record(handle, size, where):
+def _end_record(handle: IO[bytes], size: int, where: str) -> tuple[int, int]:
     """(entries, central directory size) from the zip's end record (zip64 aware), checked against
     the limits before zipfile parses the directory."""
     tail_length = min(size, 22 + 0xFFFF)
@@ -376,7 +391,7 @@ class Archive:
     """An open `.npz` whose central directory has been checked: `keys` maps each array name
     ("W0") to its zip entry. Use as a context manager."""
 
-    def __init__(self, path):
+    def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         self.where = str(path)
         self._handle = _open_regular_file(self.path)
@@ -387,20 +402,20 @@ class Archive:
             self._handle.close()
             raise
 
-    def __enter__(self):
+    def __enter__(self) -> Archive:
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> Literal[False]:
         self.close()
         return False
 
-    def close(self):
+    def close(self) -> None:
         zf = getattr(self, "_zip", None)
         if zf is not None:
             zf.close()
         self._handle.close()
 
-    def _directory(self):
+    def _directory(self) -> dict[str, zipfile.ZipInfo]:
         where, handle = self.where, self._handle
         if handle.read(2) != b"PK" or self.size < 22:
             raise ModelFileError(f"{where} is not an .npz file (no ZIP header); is it the right file?")
@@ -413,7 +428,7 @@ class Archive:
             raise ModelFileError(
                 f"{where}: the archive holds {len(infos):,} entries; a model file has at most {MAX_ENTRIES:,}"
             )
-        keys = {}
+        keys: dict[str, zipfile.ZipInfo] = {}
         for info in infos:
             key = info.filename[:-4] if info.filename.endswith(".npy") else info.filename
             if key in keys:
@@ -424,10 +439,10 @@ class Archive:
             keys[key] = info
         return keys
 
-    def __contains__(self, key):
+    def __contains__(self, key: object) -> bool:
         return key in self.keys
 
-    def _info(self, key):
+    def _info(self, key: str) -> zipfile.ZipInfo:
         info = self.keys.get(key)
         if info is None:
             raise ModelFileError(f"{self.where} lacks the array {key!r}")
@@ -457,7 +472,7 @@ class Archive:
             )
         return info
 
-    def header(self, key, *, descr, shape):
+    def header(self, key: str, *, descr: str, shape: tuple[int, ...]) -> int:
         """Check `key`'s .npy header against the expected `descr` ('<f4') and `shape`, and the zip
         directory's size against header + data; return the number of data bytes. Reads only the header."""
         info = self._info(key)
@@ -486,7 +501,7 @@ class Archive:
             )
         return data_bytes
 
-    def read(self, key, *, descr, shape, finite=False):
+    def read(self, key: str, *, descr: str, shape: tuple[int, ...], finite: bool = False) -> np.ndarray:
         """The array `key` (checked by `header` again, then read in chunks into one buffer)."""
         self.header(key, descr=descr, shape=shape)
         info = self._info(key)
@@ -494,7 +509,7 @@ class Archive:
         with _zip_errors(self.where, f"reading {key}"), self._zip.open(info) as stream:
             _, fortran, _, _ = _npy_header(stream, f"{self.where}: {key}")
             flat = np.empty(math.prod(shape), dtype=dtype)
-            view = memoryview(flat).cast("B")
+            view = flat.data.cast("B")
             position = 0
             while position < len(view):
                 chunk = stream.read(min(_READ_CHUNK, len(view) - position))
@@ -511,7 +526,7 @@ class Archive:
             raise ModelFileError(f"{self.where}: {key} contains NaN or infinity")
         return array
 
-    def read_metadata(self):
+    def read_metadata(self) -> dict[str, Any]:
         """The metadata JSON object (at most MAX_METADATA_BYTES), not yet checked field by field."""
         info = self.keys.get("metadata")
         if info is None:
@@ -533,12 +548,12 @@ class Archive:
         return decode_metadata(data.tobytes(), self.where)
 
 
-def _open_regular_file(path):
+def _open_regular_file(path: str | os.PathLike[str]) -> IO[bytes]:
     """Open `path` for reading without blocking on a FIFO; refuse anything but a regular file."""
     return open_regular_file(path, "model file", ModelFileError)
 
 
-def _dtype_text(descr):
+def _dtype_text(descr: str) -> str | None:
     """'float32' for the dtypes this format uses, else e.g. "int32 ('<i4')" (or the raw text)."""
     name = None
     if len(descr) <= 16:
@@ -551,7 +566,7 @@ def _dtype_text(descr):
     return f"{name} ({descr!r})" if name else _short(descr, 30)
 
 
-def _npy_header(stream, where):
+def _npy_header(stream: IO[bytes], where: str) -> tuple[str, bool, tuple[int, ...], int]:
     """(descr, fortran_order, shape, header bytes) of a .npy stream, read with limits."""
     start = _read_exact(stream, 10, where, "the .npy header")
     if start[:6] != b"\x93NUMPY":
@@ -590,7 +605,9 @@ def _npy_header(stream, where):
 
 
 # ---- metadata fields ----------------------------------------------------------------------------
-def integer_field(metadata, key, where, *, low, high, default=None):
+def integer_field(
+    metadata: dict[str, Any], key: str, where: str, *, low: int, high: int, default: int | None = None
+) -> int:
     """metadata[key] as a Python int in [low, high] (an integral JSON float such as 3.0 counts)."""
     value = metadata.get(key, default)
     if isinstance(value, float) and math.isfinite(value) and value.is_integer():
@@ -602,7 +619,7 @@ def integer_field(metadata, key, where, *, low, high, default=None):
     return value
 
 
-def _integer_list(values, key, where, *, low, high, max_length):
+def _integer_list(values: Any, key: str, where: str, *, low: int, high: int, max_length: int) -> list[int]:
     if not isinstance(values, list) or len(values) > max_length:
         raise ModelFileError(
             f"{where}: metadata field {key!r} must be a list of at most {max_length:,} integers, "
@@ -616,7 +633,7 @@ def _integer_list(values, key, where, *, low, high, max_length):
     return result
 
 
-def _history(value, where):
+def _history(value: Any, where: str) -> dict[str, Any]:
     """{key: [number or None or [numbers], ...]} with None read back as NaN (strict JSON has no NaN)."""
     if value is None:
         return {}
@@ -625,7 +642,7 @@ def _history(value, where):
             f"{where}: metadata field 'history' must be an object of lists, got {_short(value)}"
         )
 
-    def number(item, key):
+    def number(item: Any, key: str) -> Any:
         if item is None:
             return math.nan
         if isinstance(item, bool) or not isinstance(item, (int, float)):
@@ -646,7 +663,9 @@ def _history(value, where):
     return history
 
 
-def check_model_metadata(metadata, where, *, expected_format=MODEL_FORMAT):
+def check_model_metadata(
+    metadata: dict[str, Any], where: str, *, expected_format: str = MODEL_FORMAT
+) -> dict[str, Any]:
     """Check the description of a model (also the model part of a checkpoint) field by field, and
     return it normalised: `layer_sizes` added, history's nulls read as NaN, defaults filled in."""
     kind = metadata.get("format")
@@ -744,15 +763,15 @@ def check_model_metadata(metadata, where, *, expected_format=MODEL_FORMAT):
     }
 
 
-def param_shapes(layer_sizes, prefix=""):
+def param_shapes(layer_sizes: Sequence[int], prefix: str = "") -> list[tuple[str, tuple[int, ...]]]:
     """[(name, shape), ...] of the arrays of a network with `layer_sizes`, in file order."""
-    shapes = []
-    for index, (fan_in, fan_out) in enumerate(zip(layer_sizes[:-1], layer_sizes[1:])):
+    shapes: list[tuple[str, tuple[int, ...]]] = []
+    for index, (fan_in, fan_out) in enumerate(itertools.pairwise(layer_sizes)):
         shapes += [(f"{prefix}W{index}", (fan_in, fan_out)), (f"{prefix}b{index}", (fan_out,))]
     return shapes
 
 
-def check_memory(archive, nbytes, what):
+def check_memory(archive: Archive, nbytes: int, what: str) -> None:
     """ModelFileError (naming the size) when `nbytes` for `what` cannot fit in memory now."""
     try:
         check_fits(nbytes, f"loading {what} from {archive.where}", "load it on a machine with more memory")
@@ -760,19 +779,23 @@ def check_memory(archive, nbytes, what):
         raise ModelFileError(str(error)) from None
 
 
-def read_params(archive, names_and_shapes, descr):
+def read_params(
+    archive: Archive, names_and_shapes: Sequence[tuple[str, tuple[int, ...]]], descr: str
+) -> list[tuple[np.ndarray, np.ndarray]]:
     """[(W, b), ...] read from `archive` (headers already checked by the caller), finite."""
     arrays = [archive.read(name, descr=descr, shape=shape, finite=True) for name, shape in names_and_shapes]
-    return list(zip(arrays[0::2], arrays[1::2]))
+    return list(zip(arrays[0::2], arrays[1::2], strict=True))
 
 
-def open_archive(path):
+def open_archive(path: str | os.PathLike[str]) -> Archive:
     """An `Archive` for `path` with its directory checked (FileNotFoundError when missing)."""
     return Archive(path)
 
 
 # ---- reading a model ----------------------------------------------------------------------------
-def load_model_file(path):
+def load_model_file(
+    path: str | os.PathLike[str],
+) -> tuple[list[tuple[np.ndarray, np.ndarray]], dict[str, Any]]:
     """Read a model file with every check: ([(W, b), ...] host arrays, metadata).
 
     `metadata` is normalised (see `check_model_metadata`): it has `layer_sizes`, history's nulls are

@@ -9,71 +9,79 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
 from . import distributed as _distributed
 from . import options as _options
-from ._array_api import float_dtype, from_host
+from ._array_api import Array, Device, Namespace, Params, float_dtype, from_host
 from ._memory import check_training_memory
 from ._validation import check_features, check_labels, check_targets
 from .augment import check_images
 from .engines import TrainingError, make_trainer
 from .engines.checkpoints import check_checkpoint_path, load_checkpoint, same_options, save_checkpoint
 from .initializers import default_init, initial_parameters
-from .loop import Best, Stopping, run_epochs
+from .loop import Best, Callback, Stopping, run_epochs
 from .losses import takes_class_indices
 from .model import MLP
-from .optimizers import make_optimizer
-from .schedules import make_schedule
+from .optimizers import Optimizer, make_optimizer
+from .schedules import Schedule, make_schedule
+
+if TYPE_CHECKING:
+    from .augment import Augment
+    from .distributed import Comm, DataParallel
+    from .engines import BaseTrainer
 
 __all__ = ["TrainingError", "build_optimizer", "fit"]
 
 _D = _options.defaults()
+T = TypeVar("T")
 HISTORY_KEYS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds")
 GRADIENT_KEYS = ("grad_norm", "update_norm", "weight_norm")
 
 
 @_distributed.abort_on_error
 def fit(
-    X,
-    y,
+    X: Array,
+    y: Array,
     *,
-    hidden_sizes=_D["hidden_sizes"],
-    activation=_D["activation"],
-    loss=_D["loss"],
-    init=_D["init"],
-    epochs=_D["epochs"],
-    batch_size=_D["batch_size"],
-    optimizer=_D["optimizer"],
-    learning_rate=_D["learning_rate"],
-    momentum=_D["momentum"],
-    weight_decay=_D["weight_decay"],
-    dropout=_D["dropout"],
-    clip_value=_D["clip_value"],
-    clip_norm=_D["clip_norm"],
-    augment=_D["augment"],
-    max_norm=_D["max_norm"],
-    label_smoothing=_D["label_smoothing"],
-    schedule=_D["schedule"],
-    validation_data=None,
-    validation_split=_D["validation_split"],
-    early_stopping=_D["early_stopping"],
-    patience=_D["patience"],
-    min_delta=_D["min_delta"],
-    callbacks=(),
-    comm=None,
-    verbose=_D["verbose"],
-    dtype=_D["dtype"],
-    seed=_D["seed"],
-    shuffle=_D["shuffle"],
-    checkpoint=_D["checkpoint"],
-    resume=_D["resume"],
-    log_gradients=_D["log_gradients"],
-    progress=_D["progress"],
-    engine=_D["engine"],
-    n_threads=_D["n_threads"],
-):
+    hidden_sizes: Sequence[int] | int = _D["hidden_sizes"],
+    activation: str = _D["activation"],
+    loss: str = _D["loss"],
+    init: str = _D["init"],
+    epochs: int = _D["epochs"],
+    batch_size: int | str | None = _D["batch_size"],
+    optimizer: str | Optimizer = _D["optimizer"],
+    learning_rate: float | None = _D["learning_rate"],
+    momentum: float | None = _D["momentum"],
+    weight_decay: float | None = _D["weight_decay"],
+    dropout: float = _D["dropout"],
+    clip_value: float | None = _D["clip_value"],
+    clip_norm: float | None = _D["clip_norm"],
+    augment: bool | str | dict[str, Any] | Augment | None = _D["augment"],
+    max_norm: float | None = _D["max_norm"],
+    label_smoothing: float = _D["label_smoothing"],
+    schedule: str | Schedule | None = _D["schedule"],
+    validation_data: tuple[Array, Array] | None = None,
+    validation_split: float = _D["validation_split"],
+    early_stopping: bool = _D["early_stopping"],
+    patience: int = _D["patience"],
+    min_delta: float = _D["min_delta"],
+    callbacks: Callback | Sequence[Callback] = (),
+    comm: Comm | None = None,
+    verbose: int | bool = _D["verbose"],
+    dtype: str = _D["dtype"],
+    seed: int | None = _D["seed"],
+    shuffle: bool = _D["shuffle"],
+    checkpoint: str | os.PathLike[str] | None = _D["checkpoint"],
+    resume: bool = _D["resume"],
+    log_gradients: bool = _D["log_gradients"],
+    progress: bool | str = _D["progress"],
+    engine: str = _D["engine"],
+    n_threads: int | None = _D["n_threads"],
+) -> MLP:
     """Train a multilayer perceptron on (X, y) and return the trained `MLP`.
 
     X: (n_samples, n_features) NumPy, CuPy or any array-API array; the model lives in its namespace
@@ -204,7 +212,7 @@ def fit(
     keys = (
         HISTORY_KEYS if classes is not None else tuple(k for k in HISTORY_KEYS if not k.endswith("accuracy"))
     )
-    history = {key: [] for key in keys + (GRADIENT_KEYS if o["log_gradients"] else ())}
+    history: dict[str, list[Any]] = {key: [] for key in keys + (GRADIENT_KEYS if o["log_gradients"] else ())}
     model = MLP(
         params,
         activation=o["activation"],
@@ -257,7 +265,7 @@ def fit(
         if finished:
             until = trainer.epoch  # the checkpointed run had already stopped early
 
-    def save(stop, best):
+    def save(stop: bool, best: Best) -> None:
         if parallel is not None and not parallel.root:
             return
         save_checkpoint(
@@ -290,14 +298,14 @@ def fit(
     return model
 
 
-def _say_compiling():
+def _say_compiling() -> None:
     print(COMPILING, file=sys.stderr, flush=True)
 
 
 COMPILING = "compiling the Numba kernels (a few seconds, once: later runs load them from Numba's cache)"
 
 
-def _check_callbacks(callbacks):
+def _check_callbacks(callbacks: Callback | Sequence[Callback] | None) -> list[Callback]:
     if callable(callbacks):
         callbacks = [callbacks]
     callbacks = list(callbacks or ())
@@ -306,7 +314,17 @@ def _check_callbacks(callbacks):
     return callbacks
 
 
-def _targets(y, n_samples, o, *, xp, device, classes=None, n_outputs=None, name="y"):
+def _targets(
+    y: Array,
+    n_samples: int,
+    o: dict[str, Any],
+    *,
+    xp: Namespace,
+    device: Device,
+    classes: Array | None = None,
+    n_outputs: int | None = None,
+    name: str = "y",
+) -> tuple[Array, Array | None]:
     """(targets, classes): class indices and the classes for a classification loss; for
     squared_error and binary_cross_entropy a float matrix (n, k) and None."""
     if takes_class_indices(o["loss"]):
@@ -324,7 +342,17 @@ def _targets(y, n_samples, o, *, xp, device, classes=None, n_outputs=None, name=
     return values, None
 
 
-def _validation_set(X, y_index, classes, validation_data, o, rng, *, xp, device):
+def _validation_set(
+    X: Array,
+    y_index: Array,
+    classes: Array | None,
+    validation_data: Any,
+    o: dict[str, Any],
+    rng: np.random.Generator,
+    *,
+    xp: Namespace,
+    device: Device,
+) -> tuple[Array, Array, tuple[Array, Array] | None]:
     """(X, y_index, (X_val, y_val) or None): validation_data checked, or validation_split drawn from rng."""
     if validation_data is not None:
         if o["validation_split"]:
@@ -347,7 +375,7 @@ def _validation_set(X, y_index, classes, validation_data, o, rng, *, xp, device)
         return X, y_index, (X_val, y_val)
     if not o["validation_split"]:
         return X, y_index, None
-    n_val = int(round(X.shape[0] * o["validation_split"]))
+    n_val = int(round(X.shape[0] * o["validation_split"]))  # noqa: RUF046  (NumPy 1: a NumPy shape's round() is a float)
     if n_val < 1 or n_val >= X.shape[0]:
         raise ValueError(
             f"validation_split={o['validation_split']} leaves {n_val} validation and "
@@ -358,13 +386,19 @@ def _validation_set(X, y_index, classes, validation_data, o, rng, *, xp, device)
     return xp.take(X, order[n_val:], axis=0), xp.take(y_index, order[n_val:], axis=0), validation
 
 
-def build_optimizer(optimizer, *, learning_rate=None, momentum=None, weight_decay=None):
+def build_optimizer(
+    optimizer: str | Optimizer,
+    *,
+    learning_rate: float | None = None,
+    momentum: float | None = None,
+    weight_decay: float | None = None,
+) -> tuple[Optimizer, float, float, float]:
     """The optimizer with mlp's defaults: returns (optimizer, learning_rate, weight_decay, l2), where
     l2 is the penalty added to the loss (0 for AdamW, whose decay is decoupled)."""
     check = _options.OPTIONS
     opt_name = optimizer if isinstance(optimizer, str) else getattr(optimizer, "name", None)
     if learning_rate is None:
-        learning_rate = _options.DEFAULT_LEARNING_RATES.get(opt_name, 1e-3)
+        learning_rate = _options.DEFAULT_LEARNING_RATES.get(opt_name or "", 1e-3)
     learning_rate = check["learning_rate"].validate(learning_rate)
     if weight_decay is None:
         weight_decay = _options.ADAMW_WEIGHT_DECAY if opt_name == "adamw" else 0.0
@@ -377,12 +411,20 @@ def build_optimizer(optimizer, *, learning_rate=None, momentum=None, weight_deca
     return opt, learning_rate, weight_decay, 0.0 if decoupled else weight_decay
 
 
-def _on_root(parallel, function, *args):
+def _on_root(parallel: DataParallel | None, function: Callable[..., T], *args: Any) -> T:
     """function(*args) here, or over MPI on rank 0 with the result sent to every rank."""
     return function(*args) if parallel is None else parallel.from_root(function, *args)
 
 
-def _resume(trainer, path, fit_options, history, *, early_stopping, parallel=None):
+def _resume(
+    trainer: BaseTrainer,
+    path: str | os.PathLike[str],
+    fit_options: dict[str, Any],
+    history: dict[str, list[Any]],
+    *,
+    early_stopping: bool,
+    parallel: DataParallel | None = None,
+) -> tuple[Best, bool]:
     """Restore a Trainer (in place) from a checkpoint; return (early-stopping Best, finished)."""
     model, xp = trainer.model, trainer.model._xp
     params, state, best_params, metadata = _on_root(parallel, load_checkpoint, path)
@@ -394,7 +436,7 @@ def _resume(trainer, path, fit_options, history, *, early_stopping, parallel=Non
             )
         )
 
-    def to_device(pairs):
+    def to_device(pairs: Sequence[tuple[np.ndarray, np.ndarray]]) -> Params:
         return [
             (from_host(W, xp=xp, device=model.device), from_host(b, xp=xp, device=model.device))
             for W, b in pairs

@@ -6,12 +6,14 @@ Standard library and NumPy only; imports nothing else from the package but :mod:
 
 from __future__ import annotations
 
+import io
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Protocol
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from mlp._files import open_regular_file
 
@@ -76,7 +78,15 @@ def normalize_split(split: str) -> tuple[str, ...]:
 # --------------------------------------------------------------------------------------------
 
 
-def open_regular(path: Path) -> tuple[BinaryIO, int]:
+class BinaryStream(Protocol):
+    """What the readers read from: a file, a gzip stream or a zip entry, opened in binary mode."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
+    def readinto(self, buffer: memoryview, /) -> int | None: ...
+    def tell(self) -> int: ...
+
+
+def open_regular(path: Path) -> tuple[io.BufferedReader, int]:
     """Open a regular file for reading: (handle, size). Devices, pipes and folders are refused, and a
     FIFO never blocks (the package's one opener, ``mlp._files.open_regular_file``)."""
     try:
@@ -88,7 +98,9 @@ def open_regular(path: Path) -> tuple[BinaryIO, int]:
     return handle, os.fstat(handle.fileno()).st_size
 
 
-def check_declared(path, nbytes: int, what: str, *, compressed_size: int | None = None) -> None:
+def check_declared(
+    path: str | os.PathLike, nbytes: int, what: str, *, compressed_size: int | None = None
+) -> None:
     """Refuse a declared size over the limit, or over what ``compressed_size`` bytes can inflate to."""
     if nbytes > limits.max_array_bytes:
         raise bad(
@@ -105,13 +117,13 @@ def check_declared(path, nbytes: int, what: str, *, compressed_size: int | None 
         )
 
 
-def read_exact(stream: BinaryIO, nbytes: int, path, what: str) -> np.ndarray:
+def read_exact(stream: BinaryStream, nbytes: int, path: str | os.PathLike, what: str) -> np.ndarray:
     """Exactly ``nbytes`` bytes of ``stream`` as a new uint8 array, read in bounded chunks.
 
     The size must already be checked (:func:`check_declared`). Fewer bytes: "truncated".
     """
     buffer = np.empty(nbytes, dtype=np.uint8)
-    view = memoryview(buffer)
+    view = buffer.data
     got = 0
     while got < nbytes:
         n = stream.readinto(view[got : got + CHUNK])
@@ -121,7 +133,7 @@ def read_exact(stream: BinaryIO, nbytes: int, path, what: str) -> np.ndarray:
     return buffer
 
 
-def read_up_to(stream: BinaryIO, nbytes: int) -> bytes:
+def read_up_to(stream: BinaryStream, nbytes: int) -> bytes:
     """At most ``nbytes`` bytes (fewer only at the end of the stream)."""
     parts, got = [], 0
     while got < nbytes:
@@ -138,7 +150,9 @@ def read_up_to(stream: BinaryIO, nbytes: int) -> bytes:
 # --------------------------------------------------------------------------------------------
 
 
-def check_split(X: np.ndarray, y: np.ndarray, x_where, y_where=None) -> None:
+def check_split(
+    X: np.ndarray, y: np.ndarray, x_where: str | os.PathLike, y_where: str | os.PathLike | None = None
+) -> None:
     """Counts match and labels are in 0..9 (X: (N, 28, 28) uint8, y: (N,) integer)."""
     y_where = x_where if y_where is None else y_where
     if X.shape[0] != y.shape[0]:
@@ -155,7 +169,7 @@ def check_split(X: np.ndarray, y: np.ndarray, x_where, y_where=None) -> None:
             )
 
 
-def pixels_to_uint8(X: np.ndarray, where, name: str = "pixels") -> np.ndarray:
+def pixels_to_uint8(X: np.ndarray, where: str | os.PathLike, name: str = "pixels") -> np.ndarray:
     """Integer pixels in 0..255 -> uint8, or a DatasetFormatError."""
     if X.dtype == np.uint8:
         return X
@@ -189,7 +203,7 @@ def pixels_for_writing(X: np.ndarray, name: str) -> np.ndarray:
     raise TypeError(f"{name}: pixels must be numeric, got dtype {X.dtype}")
 
 
-def labels_for_writing(y, n: int, *, max_label: int = NUM_CLASSES - 1) -> np.ndarray:
+def labels_for_writing(y: ArrayLike, n: int, *, max_label: int = NUM_CLASSES - 1) -> np.ndarray:
     y = np.asarray(y)
     if y.shape != (n,):
         raise ValueError(f"labels must have shape ({n},) to match the images, got {y.shape}")
@@ -200,7 +214,7 @@ def labels_for_writing(y, n: int, *, max_label: int = NUM_CLASSES - 1) -> np.nda
     return y.astype(np.uint8)
 
 
-def as_images(X, y, name: str) -> tuple[np.ndarray, np.ndarray]:
+def as_images(X: ArrayLike, y: ArrayLike, name: str) -> tuple[np.ndarray, np.ndarray]:
     """(N, 28, 28) uint8 images and (N,) uint8 labels 0..9 from what load_mnist returns."""
     X = np.asarray(X)
     if X.ndim == 2 and X.shape[1] == PIXELS:

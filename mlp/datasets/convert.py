@@ -6,6 +6,7 @@ import os
 import re
 import zipfile
 from pathlib import Path
+from typing import Any
 
 from .._files import make_folder, refuse_foreign, starts_with
 from ._common import SPLITS, TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS, normalize_dataset
@@ -29,7 +30,7 @@ def convert(
     *,
     dataset: str = "mnist",
     compress: bool = True,
-    **load_options,
+    **load_options: Any,
 ) -> list[Path]:
     """Read a data set from ``src`` (any layout, or None for the default lookup) and write it to ``dst``.
 
@@ -50,7 +51,7 @@ def convert(
     dataset = normalize_dataset(dataset)
     if fmt not in FORMATS:
         raise ValueError(f"fmt must be 'idx', 'npz', 'csv' or 'binary', got {fmt!r}")
-    options = dict(
+    options: dict[str, Any] = dict(
         download=True,
         cache_dir=None,
         mirrors=None,
@@ -88,7 +89,7 @@ def convert(
     return targets
 
 
-def _targets(dst, fmt, dataset, compress):
+def _targets(dst: Path, fmt: str, dataset: str, compress: bool) -> list[Path]:
     """The files `convert` writes, in its return order."""
     if fmt == "npz":
         return [dst]
@@ -101,7 +102,7 @@ def _targets(dst, fmt, dataset, compress):
     return [dst / (name + suffix) for name in (TRAIN_IMAGES, TRAIN_LABELS, TEST_IMAGES, TEST_LABELS)]
 
 
-def _keras_npz(path):
+def _keras_npz(path: Path) -> bool:
     """A Keras-style data .npz (x_train in it), not a trained model or another archive."""
     try:
         with zipfile.ZipFile(path) as archive:
@@ -111,7 +112,7 @@ def _keras_npz(path):
     return "x_train.npy" in names and "metadata.npy" not in names
 
 
-def _mnist_csv(path):
+def _mnist_csv(path: Path) -> bool:
     with open(path, "rb") as handle:
         return re.match(rb"(label,|[0-9]+,)", handle.read(16)) is not None
 

@@ -13,6 +13,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from mlp._files import atomic_write
 
@@ -90,7 +91,13 @@ def load_csv(path: Path) -> tuple[np.ndarray, np.ndarray]:
     return X, y.astype(np.uint8)
 
 
-def save_csv(folder: str | os.PathLike, train, test, *, prefix: str = "mnist") -> tuple[Path, Path]:
+def save_csv(
+    folder: str | os.PathLike,
+    train: tuple[ArrayLike, ArrayLike],
+    test: tuple[ArrayLike, ArrayLike],
+    *,
+    prefix: str = "mnist",
+) -> tuple[Path, Path]:
     """Write Kaggle-style ``<prefix>_train.csv`` and ``<prefix>_test.csv`` into ``folder`` (atomic).
 
     A header row ``label,1x1,1x2,...,28x28``, then per image its label and 784 pixels 0..255.

@@ -8,7 +8,9 @@ torchvision ``MNIST/raw`` layout), a Keras ``mnist.npz``, Kaggle ``mnist_train.c
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 
@@ -26,6 +28,7 @@ NPZ_NAMES = {"mnist": ("mnist.npz",), "fashion-mnist": ("fashion-mnist.npz", "fa
 CSV_PREFIXES = {"mnist": ("mnist",), "fashion-mnist": ("fashion-mnist", "fashion_mnist")}
 
 Splits = list[tuple[np.ndarray, np.ndarray]]
+Where = Path | tuple[Path, Path]  # a folder or file, or the (train, test) pair of files
 
 
 DATA_DIR_VARIABLE = "MLP_DATA_DIR"
@@ -106,7 +109,7 @@ def _looked_for(path: Path, dataset: str) -> str:
     )
 
 
-def _find_file_source(path: Path) -> tuple[str, object] | None:
+def _find_file_source(path: Path) -> tuple[str, Where] | None:
     name = path.name.lower()
     if name.endswith(".npz"):
         return "npz", path
@@ -124,7 +127,7 @@ def _find_file_source(path: Path) -> tuple[str, object] | None:
     return None
 
 
-def find_source(path: Path, dataset: str) -> tuple[str, object] | None:
+def find_source(path: Path, dataset: str) -> tuple[str, Where] | None:
     """(kind, where) of the first layout found at ``path``, or None."""
     if path.is_file():
         return _find_file_source(path)
@@ -145,22 +148,23 @@ def find_source(path: Path, dataset: str) -> tuple[str, object] | None:
     return None
 
 
-def load_source(kind: str, where, splits=("train", "test")) -> Splits:
+def load_source(kind: str, where: Where, splits: Sequence[str] = ("train", "test")) -> Splits:
     """[(X uint8 (N, 28, 28), y uint8 (N,)) for each of ``splits``] from what find_source found."""
     if kind == "idx":
-        return load_idx_folder(where, splits)
+        return load_idx_folder(cast(Path, where), splits)
     if kind == "npz":
-        return load_npz(where, splits)
-    files = dict(zip(("train", "test"), where))
+        return load_npz(cast(Path, where), splits)
+    pair = cast("tuple[Path, Path]", where)  # csv, binary: the two files
+    files = dict(zip(("train", "test"), pair, strict=True))
     for split in splits:
         if not files[split].is_file():
-            other = [p for p in where if p != files[split]][0]
+            other = next(p for p in pair if p != files[split])
             raise DatasetNotFoundError(f"{files[split]} not found (needed beside {other})")
     loader = load_csv if kind == "csv" else load_binary
     return [loader(files[split]) for split in splits]
 
 
-def load_path(path: Path, dataset: str, splits=("train", "test")) -> Splits:
+def load_path(path: Path, dataset: str, splits: Sequence[str] = ("train", "test")) -> Splits:
     """The splits from a folder or file given by the caller (any layout)."""
     if not path.exists():
         raise DatasetNotFoundError(f"{path} does not exist", dataset=dataset, looked_in=[str(path)])

@@ -19,6 +19,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import http.client
+import io
 import math
 import os
 import struct
@@ -28,8 +29,9 @@ import urllib.parse
 import urllib.request
 import warnings
 import zlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import IO
 
 from mlp._files import atomic_write, make_folder, temporary_path
 from mlp._progress import progress_bar
@@ -45,6 +47,7 @@ from ._common import (
     TEST_LABELS,
     TRAIN_IMAGES,
     TRAIN_LABELS,
+    BinaryStream,
     normalize_dataset,
     normalize_split,
     read_up_to,
@@ -124,7 +127,7 @@ def manual_help(dataset: str, cache: Path | None = None) -> str:
 # --------------------------------------------------------------------------------------------
 
 
-def _verify_header(source, base: str) -> tuple[bytes, int] | str:
+def _verify_header(source: BinaryStream, base: str) -> tuple[bytes, int] | str:
     """(header bytes, declared total size) of an IDX stream for ``base``, or the problem."""
     head = read_up_to(source, 4)
     expected_magic = IMAGES_MAGIC if "images" in base else LABELS_MAGIC
@@ -154,7 +157,9 @@ def _verify_header(source, base: str) -> tuple[bytes, int] | str:
     return head, declared
 
 
-def verify_stream(source, base: str, expected_sha256: str | None, sink=None) -> str | None:
+def verify_stream(
+    source: BinaryStream, base: str, expected_sha256: str | None, sink: IO[bytes] | None = None
+) -> str | None:
     """Read an uncompressed IDX stream, copying it to ``sink``; return a problem or None.
 
     Checks the magic number for ``base``, the dimensions, that the size matches the header (reading
@@ -185,7 +190,7 @@ def verify_stream(source, base: str, expected_sha256: str | None, sink=None) -> 
     return None
 
 
-def _open_content(path: Path):
+def _open_content(path: Path) -> gzip.GzipFile | io.BufferedReader:
     """Open a downloaded/cached file for reading its uncompressed content."""
     with open(path, "rb") as handle:
         start = handle.read(2)
@@ -206,7 +211,9 @@ def check_file(path: Path, base: str, expected_sha256: str | None) -> str | None
 # --------------------------------------------------------------------------------------------
 
 
-def _copy_response(response, out, *, cap: int, deadline_at: float, desc: str) -> None:
+def _copy_response(
+    response: http.client.HTTPResponse, out: IO[bytes], *, cap: int, deadline_at: float, desc: str
+) -> None:
     length = response.headers.get("Content-Length") if response.headers else None
     total = int(length) if length and length.strip().isdigit() else None
     if total is not None and total > cap:
@@ -271,11 +278,16 @@ def _fetch_verified(
 MIRROR_SCHEMES = ("http", "https", "ftp", "file")
 
 
-def check_mirror(url) -> str:
+def check_mirror(url: object) -> str:
     """``url`` when it can be a mirror (an http, https, ftp or file URL of the folder holding the
     ``.gz`` files), else a ValueError saying what is accepted."""
     parts = urllib.parse.urlsplit(url) if isinstance(url, str) else None
-    if parts is None or parts.scheme not in MIRROR_SCHEMES or not (parts.netloc or parts.scheme == "file"):
+    if (
+        not isinstance(url, str)
+        or parts is None
+        or parts.scheme not in MIRROR_SCHEMES
+        or not (parts.netloc or parts.scheme == "file")
+    ):
         raise ValueError(
             f"a mirror must be the URL of a folder holding the .gz files, such as "
             f"https://example.org/mnist/ ({', '.join(MIRROR_SCHEMES)}), got {url!r}"
@@ -292,13 +304,17 @@ def _mirror_list(dataset: str, mirrors: Iterable[str] | None, use_default_mirror
     return [m if m.endswith("/") else m + "/" for m in found]
 
 
-def _verify_cached(folder: Path, bases, known, force: bool) -> tuple[list[str], list[str]]:
+def _verify_cached(
+    folder: Path, bases: Sequence[str], known: dict[str, str] | None, force: bool
+) -> tuple[list[str], list[str]]:
     """(files still to fetch, notes): corrupt cached files are deleted with a warning."""
     notes, todo = [], []
     for base in bases:
         good = False
         for path in [p for p in idx_candidates(folder, base) if p.is_file()]:
-            problem = "forced re-download" if force else check_file(path, base, known and known[base])
+            problem = (
+                "forced re-download" if force else check_file(path, base, known[base] if known else None)
+            )
             if problem is None:
                 good = True  # later spellings are never read: find_idx_file stops at this one
                 break
@@ -316,7 +332,7 @@ def _fetch_one(
     urls: list[str],
     folder: Path,
     dataset: str,
-    known,
+    known: dict[str, str] | None,
     *,
     timeout: float,
     deadline: float,
@@ -327,7 +343,12 @@ def _fetch_one(
         url = f"{mirror}{base}.gz"
         try:
             _fetch_verified(
-                url, base, folder / base, known and known[base], timeout=timeout, deadline_at=deadline_at
+                url,
+                base,
+                folder / base,
+                known[base] if known else None,
+                timeout=timeout,
+                deadline_at=deadline_at,
             )
             return
         except _DeadlinePassed as exc:
@@ -351,10 +372,10 @@ def _fetch_one(
 def ensure_cache(
     folder: Path,
     dataset: str,
-    bases=FILE_NAMES,
+    bases: Sequence[str] = FILE_NAMES,
     *,
     download: bool,
-    mirrors,
+    mirrors: Iterable[str] | None,
     use_default_mirrors: bool,
     timeout: float,
     deadline: float,
@@ -370,7 +391,7 @@ def ensure_cache(
     if not todo:
         return []
     if not download:
-        return notes + [f"missing {', '.join(todo)}"]
+        return [*notes, f"missing {', '.join(todo)}"]
     make_folder(folder, "download folder")  # a file, device or FIFO there is refused in one line
     urls = _mirror_list(dataset, mirrors, use_default_mirrors)
     if not urls:

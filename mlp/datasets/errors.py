@@ -46,7 +46,7 @@ class DownloadError(RuntimeError):
         self.failures = list(failures)
 
 
-def bad(path, problem: str) -> DatasetFormatError:
+def bad(path: str | os.PathLike, problem: str) -> DatasetFormatError:
     """A DatasetFormatError whose message starts with the file."""
     return DatasetFormatError(f"{path}: {problem}", path=path)
 

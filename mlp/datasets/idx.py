@@ -10,13 +10,17 @@ holds gigabytes of zeros fails after reading 300 images and at most 1 MiB more.
 from __future__ import annotations
 
 import gzip
+import io
 import math
 import os
 import struct
 import zlib
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from mlp._files import atomic_write
 
@@ -26,6 +30,7 @@ from ._common import (
     FILE_NAMES,
     ROWS,
     SPLIT_FILES,
+    BinaryStream,
     check_declared,
     check_split,
     open_regular,
@@ -40,7 +45,7 @@ IMAGES_MAGIC = 2051  # 0x00000803: unsigned bytes, 3 dimensions
 LABELS_MAGIC = 2049  # 0x00000801: unsigned bytes, 1 dimension
 
 # IDX type codes (third byte of the magic number) -> big-endian dtype.
-_IDX_TYPES = {
+_IDX_TYPES: dict[int, np.dtype[Any]] = {
     0x08: np.dtype("u1"),
     0x09: np.dtype("i1"),
     0x0B: np.dtype(">i2"),
@@ -50,9 +55,12 @@ _IDX_TYPES = {
 }
 _IDX_CODES = {dt.newbyteorder("=").str[1:]: code for code, dt in _IDX_TYPES.items()}  # 'u1' -> 0x08
 _GZIP_MAGIC = b"\x1f\x8b"
+_Read = tuple[int, np.dtype[Any], tuple[int, ...], np.ndarray]  # (magic, dtype, dims, the raw bytes)
 
 
-def _parse_header(stream, path) -> tuple[int, np.dtype, tuple[int, ...], int, int]:
+def _parse_header(
+    stream: BinaryStream, path: str | os.PathLike
+) -> tuple[int, np.dtype[Any], tuple[int, ...], int, int]:
     """Read and check an IDX header: (magic, dtype, dims, header bytes, data bytes)."""
     head = read_up_to(stream, 4)
     if len(head) < 4:
@@ -77,11 +85,11 @@ def _parse_header(stream, path) -> tuple[int, np.dtype, tuple[int, ...], int, in
     return magic, dtype, dims, offset, math.prod(dims) * dtype.itemsize
 
 
-def _shape(dims) -> str:
+def _shape(dims: Sequence[int]) -> str:
     return " x ".join(map(str, dims))
 
 
-def _read_raw(handle, size: int, path):
+def _read_raw(handle: io.BufferedReader, size: int, path: str | os.PathLike) -> _Read:
     magic, dtype, dims, offset, nbytes = _parse_header(handle, path)
     actual = size - offset
     if actual < nbytes:
@@ -100,10 +108,10 @@ def _read_raw(handle, size: int, path):
     return magic, dtype, dims, read_exact(handle, nbytes, path, "the IDX header")
 
 
-def _read_gzip(handle, size: int, path):
+def _read_gzip(handle: io.BufferedReader, size: int, path: str | os.PathLike) -> _Read:
     try:
         with gzip.GzipFile(fileobj=handle, mode="rb") as stream:
-            magic, dtype, dims, offset, nbytes = _parse_header(stream, path)
+            magic, dtype, dims, _offset, nbytes = _parse_header(stream, path)
             check_declared(path, nbytes, "the IDX header", compressed_size=size)
             data = read_exact(stream, nbytes, path, f"the IDX header ({_shape(dims)} values)")
             extra = len(read_up_to(stream, CHUNK))  # bounded: a bomb stops here
@@ -140,7 +148,7 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     return read_idx_with_magic(Path(path))[1]
 
 
-def write_idx(path: str | os.PathLike, array, *, compresslevel: int = 6) -> Path:
+def write_idx(path: str | os.PathLike, array: ArrayLike, *, compresslevel: int = 6) -> Path:
     """Write ``array`` as an IDX file, atomically; gzip-compressed when ``path`` ends in ``.gz``.
 
     The dtype must be one IDX knows: uint8, int8, int16, int32, float32 or float64.
@@ -206,7 +214,9 @@ def read_idx_expect(path: Path, kind: str) -> np.ndarray:
     return array
 
 
-def load_idx_folder(folder: Path, splits=("train", "test")) -> list[tuple[np.ndarray, np.ndarray]]:
+def load_idx_folder(
+    folder: Path, splits: Sequence[str] = ("train", "test")
+) -> list[tuple[np.ndarray, np.ndarray]]:
     """[(X uint8 (N, 28, 28), y uint8 (N,)) for each split], reading only the files of ``splits``."""
     wanted = [name for split in splits for name in SPLIT_FILES[split]]
     found = {base: find_idx_file(folder, base) for base in wanted}
@@ -218,8 +228,10 @@ def load_idx_folder(folder: Path, splits=("train", "test")) -> list[tuple[np.nda
     result = []
     for split in splits:
         images_name, labels_name = SPLIT_FILES[split]
-        X = read_idx_expect(found[images_name], "images")
-        y = read_idx_expect(found[labels_name], "labels")
-        check_split(X, y, found[images_name], found[labels_name])
+        images, labels = found[images_name], found[labels_name]
+        assert images is not None and labels is not None  # none missing, checked above
+        X = read_idx_expect(images, "images")
+        y = read_idx_expect(labels, "labels")
+        check_split(X, y, images, labels)
         result.append((X, y))
     return result

@@ -17,9 +17,12 @@ import struct
 import warnings
 import zipfile
 import zlib
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from mlp._files import atomic_write
 
@@ -27,6 +30,7 @@ from ._common import (
     COLS,
     PIXELS,
     ROWS,
+    BinaryStream,
     as_images,
     check_declared,
     check_split,
@@ -79,7 +83,7 @@ def _entries(path: Path, archive: zipfile.ZipFile) -> dict[str, zipfile.ZipInfo]
     return entries
 
 
-def _npy_header(stream, path, key: str) -> tuple[tuple[int, ...], bool, np.dtype]:
+def _npy_header(stream: BinaryStream, path: Path, key: str) -> tuple[tuple[int, ...], bool, np.dtype[Any]]:
     """(shape, fortran_order, dtype) from the header of one ``.npy`` entry, checked."""
     try:
         with warnings.catch_warnings():
@@ -94,7 +98,9 @@ def _npy_header(stream, path, key: str) -> tuple[tuple[int, ...], bool, np.dtype
         raise bad(path, f"{key} is not a valid .npy array ({type(exc).__name__}: {exc})") from None
 
 
-def _checked_header(stream, path, key: str) -> tuple[tuple[int, ...], bool, np.dtype]:
+def _checked_header(
+    stream: BinaryStream, path: Path, key: str
+) -> tuple[tuple[int, ...], bool, np.dtype[Any]]:
     major, _minor = np.lib.format.read_magic(stream)
     if major == 1:
         shape, fortran, dtype = np.lib.format.read_array_header_1_0(stream, max_header_size=_MAX_NPY_HEADER)
@@ -127,7 +133,8 @@ def _read_entry(path: Path, archive: zipfile.ZipFile, info: zipfile.ZipInfo, key
             f"{key} is stored uncompressed but its sizes disagree "
             f"({info.compress_size} and {info.file_size} bytes)",
         )
-    with archive.open(info) as stream:
+    with archive.open(info) as entry:
+        stream = cast("BinaryStream", entry)  # a zipfile.ZipExtFile, an io.BufferedIOBase
         shape, fortran, dtype = _npy_header(stream, path, key)
         nbytes = math.prod(shape) * dtype.itemsize
         header_size = stream.tell()
@@ -145,7 +152,7 @@ def _read_entry(path: Path, archive: zipfile.ZipFile, info: zipfile.ZipInfo, key
     return data.view(dtype).reshape(shape, order="F" if fortran else "C")
 
 
-def read_npz_arrays(path: Path, keys) -> dict[str, np.ndarray]:
+def read_npz_arrays(path: Path, keys: Sequence[str]) -> dict[str, np.ndarray]:
     """The arrays ``keys`` of an .npz file; a DatasetFormatError for anything wrong with it."""
     handle, _ = open_regular(path)
     with handle:
@@ -168,18 +175,20 @@ def read_npz_arrays(path: Path, keys) -> dict[str, np.ndarray]:
                     f"missing key(s) {', '.join(missing)}; found {found} "
                     f"(expected the Keras layout {', '.join(NPZ_KEYS)})",
                 )
-            arrays = {}
+            arrays: dict[str, np.ndarray] = {}
             for key in keys:
                 try:
                     arrays[key] = _read_entry(path, archive, entries[key], key)
-                except DatasetFormatError:
+                except DatasetFormatError:  # noqa: PERF203  (each entry's zip error names its key)
                     raise
                 except _ZIP_ERRORS as exc:
                     raise bad(path, f"{key} is corrupt ({type(exc).__name__}: {exc})") from None
     return arrays
 
 
-def _check_pair(path: Path, X: np.ndarray, y: np.ndarray, x_key: str, y_key: str):
+def _check_pair(
+    path: Path, X: np.ndarray, y: np.ndarray, x_key: str, y_key: str
+) -> tuple[np.ndarray, np.ndarray]:
     if X.ndim == 2 and X.shape[1] == PIXELS:
         X = X.reshape(-1, ROWS, COLS)
     if X.ndim != 3 or X.shape[1:] != (ROWS, COLS):
@@ -193,7 +202,7 @@ def _check_pair(path: Path, X: np.ndarray, y: np.ndarray, x_key: str, y_key: str
     return np.ascontiguousarray(X), y.astype(np.uint8)
 
 
-def load_npz(path: Path, splits=("train", "test")) -> list[tuple[np.ndarray, np.ndarray]]:
+def load_npz(path: Path, splits: Sequence[str] = ("train", "test")) -> list[tuple[np.ndarray, np.ndarray]]:
     """[(X uint8 (N, 28, 28), y uint8 (N,)) for each split], reading only those entries."""
     keys = [key for split in splits for key in _SPLIT_KEYS[split]]
     arrays = read_npz_arrays(path, keys)
@@ -203,7 +212,13 @@ def load_npz(path: Path, splits=("train", "test")) -> list[tuple[np.ndarray, np.
     ]
 
 
-def save_npz(path: str | os.PathLike, train, test, *, compress: bool = True) -> Path:
+def save_npz(
+    path: str | os.PathLike,
+    train: tuple[ArrayLike, ArrayLike],
+    test: tuple[ArrayLike, ArrayLike],
+    *,
+    compress: bool = True,
+) -> Path:
     """Save ``(X_train, y_train), (X_test, y_test)`` as a Keras-style ``mnist.npz`` (atomic).
 
     Stored as uint8 ``x_*`` of shape (N, 28, 28) and uint8 ``y_*`` of shape (N,). X may be
@@ -211,7 +226,7 @@ def save_npz(path: str | os.PathLike, train, test, *, compress: bool = True) -> 
     ``compress=False`` writes faster and larger (np.savez instead of np.savez_compressed).
     """
     path = Path(path)
-    arrays = {}
+    arrays: dict[str, Any] = {}
     path.parent.mkdir(parents=True, exist_ok=True)
     for (X, y), suffix in ((train, "train"), (test, "test")):
         X, y = as_images(X, y, f"x_{suffix}")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +23,8 @@ from .idx import load_idx_folder
 
 __all__ = ["load_mnist"]
 
-_DTYPES = {"float32": np.float32, "float64": np.float64, "uint8": np.uint8}
+_DTYPES: dict[str, type[np.generic]] = {"float32": np.float32, "float64": np.float64, "uint8": np.uint8}
+Split = tuple[np.ndarray, np.ndarray]  # (X, y) of one split
 
 
 def _not_found(
@@ -41,13 +42,13 @@ def _not_found(
 
 
 def load_uint8(
-    path,
+    path: str | os.PathLike | None,
     *,
     dataset: str,
-    splits,
+    splits: Sequence[str],
     download: bool,
-    cache_dir,
-    mirrors,
+    cache_dir: str | os.PathLike | None,
+    mirrors: Iterable[str] | None,
     use_default_mirrors: bool,
     timeout: float,
     deadline: float,
@@ -92,7 +93,7 @@ def load_uint8(
 
 
 def _finish(
-    X: np.ndarray, y: np.ndarray, *, normalize: bool, flatten: bool, dtype
+    X: np.ndarray, y: np.ndarray, *, normalize: bool, flatten: bool, dtype: type[np.generic]
 ) -> tuple[np.ndarray, np.ndarray]:
     if flatten:
         X = X.reshape(len(X), -1)
@@ -118,7 +119,7 @@ def load_mnist(
     use_default_mirrors: bool = True,
     timeout: float = DEFAULT_TIMEOUT,
     deadline: float = DEFAULT_DEADLINE,
-):
+) -> Split | tuple[Split, ...]:
     """Load MNIST or Fashion-MNIST as ``(X_train, y_train), (X_test, y_test)``.
 
     Parameters
@@ -158,6 +159,5 @@ def load_mnist(
         timeout=timeout,
         deadline=deadline,
     )
-    options = dict(normalize=normalize, flatten=flatten, dtype=np_dtype)
-    finished = [_finish(X, y, **options) for X, y in parts]
+    finished = [_finish(X, y, normalize=normalize, flatten=flatten, dtype=np_dtype) for X, y in parts]
     return finished[0] if split != "both" else tuple(finished)

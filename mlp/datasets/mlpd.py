@@ -23,6 +23,7 @@ import struct
 from pathlib import Path
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from mlp._files import atomic_write
 
@@ -46,7 +47,7 @@ BINARY_VERSION = 1
 _HEADER = struct.Struct("<4sIIII")  # magic, version, n, rows, cols
 
 
-def write_binary(path: str | os.PathLike, X, y) -> Path:
+def write_binary(path: str | os.PathLike, X: ArrayLike, y: ArrayLike) -> Path:
     """Write one split in the ``.mlpd`` format of the module docstring (atomic).
 
     X: (n, rows, cols), or (n, d) stored as square images when d is a perfect square, else

@@ -11,16 +11,31 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from .._array_api import Array
 from . import numba_trainer
 from .base import BaseTrainer, TrainingError, check_finite
 from .generic import Trainer
+
+if TYPE_CHECKING:
+    from ..model import MLP
+    from ..optimizers import Optimizer
 
 ENGINES = ("auto", "numba", "xp")
 
 __all__ = ["ENGINES", "BaseTrainer", "Trainer", "TrainingError", "check_finite", "choose_engine", "make_trainer"]
 
 
-def choose_engine(engine, X, optimizer, loss, *, on_compile=None):
+def choose_engine(
+    engine: str,
+    X: Array,
+    optimizer: Optimizer,
+    loss: str,
+    *,
+    on_compile: Callable[[], object] | None = None,
+) -> type[BaseTrainer]:
     """The Trainer class for `engine` on data like X: the Numba one for NumPy float input when Numba
     is installed ("auto"), always ("numba", an error saying why when it cannot), or never ("xp").
     The Numba kernels compile (or load their cache) here, outside the loop; on_compile() is called
@@ -43,7 +58,14 @@ def choose_engine(engine, X, optimizer, loss, *, on_compile=None):
     return Trainer
 
 
-def make_trainer(model, X, *, engine="auto", on_compile=None, **options):
+def make_trainer(
+    model: MLP,
+    X: Array,
+    *,
+    engine: str = "auto",
+    on_compile: Callable[[], object] | None = None,
+    **options: Any,
+) -> BaseTrainer:
     """A Trainer for `model` on data like X, chosen by `choose_engine` (on_compile: see there);
     options are Trainer's keywords."""
     return choose_engine(engine, X, options["optimizer"], model.loss, on_compile=on_compile)(model, **options)

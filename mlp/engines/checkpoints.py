@@ -19,15 +19,22 @@ raises `ModelFileError`, never an exception from inside the trainer.
 from __future__ import annotations
 
 import math
+import os
 import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .. import model_file
-from .._array_api import to_numpy
+from .._array_api import Params, to_numpy
 from .._files import OutputPathError, check_writable
 from ..model_file import ModelFileError, integer_field, to_json
 from ..schedules import SCHEDULES
+
+if TYPE_CHECKING:
+    from ..model import MLP
 
 __all__ = [
     "CHECKPOINT_FORMAT",
@@ -67,14 +74,23 @@ _NON_FINITE = {"inf": math.inf, "-inf": -math.inf, "nan": math.nan}
 
 
 # ---- writing ------------------------------------------------------------------------------------
-def encode_float(value):
+def encode_float(value: Any) -> Any:
     """A number for strict JSON: finite as is, non-finite as {"__float__": "inf" | "-inf" | "nan"}."""
     if isinstance(value, (float, np.floating)) and not math.isfinite(value):
         return {"__float__": "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")}
     return to_json(value)
 
 
-def save_checkpoint(path, model, snapshot, *, history, fit_options, best=None, finished=False):
+def save_checkpoint(
+    path: str | os.PathLike[str],
+    model: MLP,
+    snapshot: dict[str, Any],
+    *,
+    history: dict[str, Any],
+    fit_options: dict[str, Any],
+    best: tuple[float, Params | None, int] | None = None,
+    finished: bool = False,
+) -> str | os.PathLike[str]:
     """Write `model` (an MLP) and the trainer's `snapshot` (`Trainer.snapshot()`: state, step_count,
     epoch, rng_state, schedule_state) to `path` atomically; return the path.
 
@@ -112,7 +128,9 @@ def save_checkpoint(path, model, snapshot, *, history, fit_options, best=None, f
     return model_file.write_archive(path, arrays, metadata, what="checkpoint")
 
 
-def check_checkpoint_path(path, *, resume, what="checkpoint", resume_hint="resume=True"):
+def check_checkpoint_path(
+    path: str | os.PathLike[str], *, resume: bool, what: str = "checkpoint", resume_hint: str = "resume=True"
+) -> Path:
     """Before the first epoch: `path` can be written, and an existing file there is one this run may
     replace. Refused with one line (OutputPathError, a ValueError and an OSError): a folder, device,
     FIFO or socket; a file that is not an mlp checkpoint (a text file, a data set, a trained model),
@@ -133,7 +151,14 @@ def check_checkpoint_path(path, *, resume, what="checkpoint", resume_hint="resum
 
 
 # ---- reading ------------------------------------------------------------------------------------
-def load_checkpoint(path):
+def load_checkpoint(
+    path: str | os.PathLike[str],
+) -> tuple[
+    list[tuple[np.ndarray, np.ndarray]],
+    list[np.ndarray],
+    list[tuple[np.ndarray, np.ndarray]] | None,
+    dict[str, Any],
+]:
     """Host arrays and metadata of a checkpoint: (params, optimizer_state, best_params or None, metadata).
 
     Every array is checked against the model's shapes and dtype (an optimizer state is shaped like its
@@ -165,7 +190,9 @@ def load_checkpoint(path):
     return params, state, best_params, metadata
 
 
-def _state_shapes(archive, param_shapes):
+def _state_shapes(
+    archive: model_file.Archive, param_shapes: Sequence[tuple[str, tuple[int, ...]]]
+) -> list[tuple[str, tuple[int, ...]]]:
     """[(name, shape)] of state0, state1, ...: numbered without gaps, a whole number of sets of the
     parameters (at most MAX_STATE_SETS)."""
     numbers = sorted(int(key[5:]) for key in archive.keys if _STATE_NAME.fullmatch(key))
@@ -178,12 +205,12 @@ def _state_shapes(archive, param_shapes):
     return [(f"state{index}", param_shapes[index % n][1]) for index in numbers]
 
 
-def _numbers_text(numbers):
+def _numbers_text(numbers: Sequence[int]) -> str:
     text = ", ".join(map(str, numbers[:8]))
     return (text + ", ..." if len(numbers) > 8 else text) or "(none)"
 
 
-def _check_training_fields(metadata, where):
+def _check_training_fields(metadata: dict[str, Any], where: str) -> dict[str, Any]:
     """The checkpoint-only fields, checked and decoded."""
     fields = {
         "epoch": integer_field(metadata, "epoch", where, low=0, high=MAX_EPOCH),
@@ -201,7 +228,7 @@ def _check_training_fields(metadata, where):
     return fields
 
 
-def _check_rng_state(value, where):
+def _check_rng_state(value: Any, where: str) -> dict[str, Any]:
     """A PCG64 state NumPy accepts (tried on a throw-away generator)."""
     ok = (
         isinstance(value, dict)
@@ -225,7 +252,7 @@ def _check_rng_state(value, where):
     return value
 
 
-def _decode_number(value, where, what):
+def _decode_number(value: Any, where: str, what: str) -> Any:
     if isinstance(value, dict) and set(value) == {"__float__"} and str(value["__float__"]) in _NON_FINITE:
         return _NON_FINITE[value["__float__"]]
     if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -233,7 +260,7 @@ def _decode_number(value, where, what):
     return value
 
 
-def _check_schedule_state(value, where):
+def _check_schedule_state(value: Any, where: str) -> dict[str, Any] | None:
     if value is None:
         return None
     if not isinstance(value, dict) or len(value) > 64:
@@ -258,7 +285,7 @@ def _check_schedule_state(value, where):
     return state
 
 
-def _check_best(value, where):
+def _check_best(value: Any, where: str) -> dict[str, Any] | None:
     if value is None:
         return None
     if not (isinstance(value, dict) and isinstance(value.get("has_params"), bool)):
@@ -300,7 +327,7 @@ RESUME_KEYS = (
 _RESUME_DEFAULTS = {"ranks": 1, "augment": None, "max_norm": None, "label_smoothing": 0.0}
 
 
-def same_options(saved, current):
+def same_options(saved: dict[str, Any], current: dict[str, Any]) -> list[str]:
     """The fit options that must match for a checkpoint to be resumed: a list of differences, each
     "key: checkpoint A, now B" (empty when they agree)."""
     differences = []

@@ -18,7 +18,7 @@ imports it; this package does, and is imported only when an estimator is used.
 from __future__ import annotations
 
 try:
-    import sklearn
+    import sklearn  # noqa: F401  (its version is read through globals() when the next imports fail)
     from sklearn.base import BaseEstimator  # noqa: F401
     from sklearn.utils.validation import validate_data  # noqa: F401  (scikit-learn >= 1.6)
 except ImportError as error:  # sklearn missing, or older than 1.6 (no validate_data / __sklearn_tags__)
