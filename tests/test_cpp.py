@@ -22,6 +22,7 @@ import os
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -929,43 +930,32 @@ def test_a_loss_the_dtype_cannot_hold_stops_training_as_in_python(cli, tmp_path,
         assert out.exists()
 
 
-def test_a_history_too_long_for_the_file_is_dropped_not_the_model(cli, tmp_path):
+def test_a_history_too_long_for_the_file_loses_its_oldest_epochs_not_the_model(cli, tmp_path):
     """300,000 epochs make about 18 MB of history, over the 16 MiB metadata limit every reader
-    enforces: the model is saved without its history and a warning says so (the port used to write a
-    file neither side could read)."""
+    enforces: as mlp.model_file.fit_metadata does, the oldest epochs are left out, the newest that fit
+    kept, with one warning in Python's words (the port used to write a file no reader accepts)."""
     import mlp
     from mlp.options import MAX_METADATA_BYTES
 
     out = tmp_path / "long.npz"
+    epochs = 300_000
     result = cli(
-        "train",
-        "--data",
-        TINY,
-        "--hidden",
-        "none",
-        "--train-limit",
-        "2",
-        "--test-limit",
-        "0",
-        "--batch-size",
-        "full",
-        "--epochs",
-        "300000",
-        "--seed",
-        "0",
-        "--threads",
-        "1",
-        "--quiet",
-        "--out",
-        out,
-        timeout=600,
-    )
+        "train", "--data", TINY, "--hidden", "none", "--train-limit", "2", "--test-limit", "0",
+        "--batch-size", "full", "--epochs", epochs, "--seed", "0", "--threads", "1", "--quiet",
+        "--out", out, timeout=600,
+    )  # fmt: skip
     warning = result.stderr.splitlines()
-    assert len(warning) == 1 and warning[0].startswith("mlp-cpp: warning: the training history"), (
-        result.stderr
-    )
-    assert f"{MAX_METADATA_BYTES}-byte limit" in warning[0]
-    assert mlp.load(out).history == {}
+    assert len(warning) == 1, result.stderr
+    assert warning[0].startswith(f"mlp-cpp: warning: model file {out}: the metadata was over the ")
+    assert f"{MAX_METADATA_BYTES:,}-byte limit of the file format; written without the oldest" in warning[0]
+    with zipfile.ZipFile(out) as archive:
+        raw = archive.read("metadata.npy")
+    assert MAX_METADATA_BYTES - 200 < len(raw) - raw.index(b"\n") - 1 <= MAX_METADATA_BYTES  # as full as fits
+    history = mlp.load(out).history
+    kept = len(history["epoch"])
+    assert 0 < kept < epochs and f"of {epochs:,} epochs of history (the last {kept:,} kept)" in warning[0]
+    assert history["epoch"][-1] == epochs and history["epoch"][0] == epochs - kept + 1
+    assert all(len(values) == kept for values in history.values())
     cli("evaluate", out, "--data", TINY)
 
 

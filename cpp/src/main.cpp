@@ -7,6 +7,7 @@
 //
 // Every error is one line on stderr ("mlp-cpp: error: ...") and a non-zero exit status:
 // 2 for a bad command line, 1 for anything else (unreadable data, malformed files, divergence).
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cerrno>
@@ -240,6 +241,10 @@ double parse_number(const std::string& text, const std::string& option, double l
 std::vector<int> parse_hidden(const std::string& text) {
   std::vector<int> sizes;
   if (text.empty() || text == "none") return sizes;
+  const std::size_t layers = 1 + static_cast<std::size_t>(std::count(text.begin(), text.end(), ','));
+  if (layers > defaults::kMaxHiddenLayers)  // (mlp.options.check_hidden_sizes's words)
+    throw UsageError("--hidden has " + std::to_string(layers) + " layers; a model file holds at most " +
+                     std::to_string(defaults::kMaxHiddenLayers) + " hidden layers");
   std::size_t start = 0;
   while (true) {
     const std::size_t comma = text.find(',', start);
@@ -250,12 +255,10 @@ std::vector<int> parse_hidden(const std::string& text) {
     if (part.empty() || *end != '\0' || v < 1 || (errno == ERANGE && v < 0))
       throw UsageError("--hidden must be comma-separated positive widths such as 128,64, got '" + text + "'");
     if (errno == ERANGE || v > defaults::kMaxWidth)
-      throw UsageError("--hidden: hidden width " + part + " is over the limit of the model file: layer widths at most " +
+      throw UsageError("--hidden holds a width of " +
+                       (errno == ERANGE ? part : with_commas(static_cast<unsigned long long>(v))) +
+                       "; a model file holds layer widths at most " +
                        with_commas(static_cast<unsigned long long>(defaults::kMaxWidth)));
-    if (sizes.size() == defaults::kMaxHiddenLayers)
-      throw UsageError("--hidden lists more than " + std::to_string(defaults::kMaxHiddenLayers) +
-                       " widths; the model file holds at most " + std::to_string(defaults::kMaxHiddenLayers) +
-                       " hidden layers");
     sizes.push_back(static_cast<int>(v));
     if (comma == std::string::npos) break;
     start = comma + 1;

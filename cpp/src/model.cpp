@@ -578,6 +578,75 @@ ValueScores evaluate_values(const Model<T>& m, const T* X, const T* Y, std::size
 
 // ---- model files ------------------------------------------------------------------------------
 
+namespace {
+
+// The metadata as JSON within `limit` bytes, as mlp.model_file.fit_metadata makes it: a long run's
+// history (about 60 bytes an epoch) can outgrow what every reader accepts, and the model is worth
+// more than its oldest epochs, so only the newest epochs that fit are kept (`dropped` says how many
+// went). Sizes come from each entry's own length (arrays join items with ", "), so a long history
+// costs two dumps, not a search over dumps. Throws when even an empty history does not fit.
+std::string fit_metadata(Json meta, std::size_t limit, std::string& dropped) {
+  std::string text = meta.dump();
+  const Json* found = meta.find("history");
+  if (text.size() <= limit || !found || found->type != Json::OBJECT) {
+    if (text.size() > limit)
+      fail("the model's metadata is " + with_commas(text.size()) + " bytes, over the " + with_commas(limit) +
+           "-byte limit of the file format");
+    return text;
+  }
+  const Json history = *found;
+  std::size_t epochs = 0;
+  for (const auto& kv : history.object)
+    if (kv.second.type == Json::ARRAY) epochs = std::max(epochs, kv.second.array.size());
+  auto keeping = [&](std::size_t n) {  // the last n entries of every list
+    Json cut = history;
+    for (auto& kv : cut.object)
+      if (kv.second.type == Json::ARRAY) {
+        auto& items = kv.second.array;
+        items.erase(items.begin(), items.end() - static_cast<std::ptrdiff_t>(std::min(n, items.size())));
+      }
+    return cut;
+  };
+  meta.set("history", keeping(0));
+  const std::size_t base = meta.dump().size();
+  std::vector<std::vector<std::size_t>> tails;  // tails[k][n]: bytes of the last n items of list k
+  for (const auto& kv : history.object) {
+    if (kv.second.type != Json::ARRAY) continue;
+    const auto& items = kv.second.array;
+    std::vector<std::size_t> tail(1, 0);
+    for (auto it = items.rbegin(); it != items.rend(); ++it) tail.push_back(tail.back() + it->dump().size());
+    tails.push_back(std::move(tail));
+  }
+  auto size = [&](std::size_t n) {
+    std::size_t total = base;
+    for (const auto& tail : tails) {
+      const std::size_t kept = std::min(n, tail.size() - 1);
+      if (kept) total += tail[kept] + 2 * (kept - 1);
+    }
+    return total;
+  };
+  std::size_t low = 0, high = epochs + 1;  // size(low) fits (or low is 0), size(high) does not
+  while (high - low > 1) {
+    const std::size_t middle = (low + high) / 2;
+    (size(middle) <= limit ? low : high) = middle;
+  }
+  meta.set("history", keeping(low));
+  text = meta.dump();
+  while (text.size() > limit && low > 0) {  // never expected (the sizes add up exactly): be safe
+    low -= std::max<std::size_t>(1, low / 100);
+    meta.set("history", keeping(low));
+    text = meta.dump();
+  }
+  if (text.size() > limit)
+    fail("the model's metadata is " + with_commas(text.size()) + " bytes even without its history, over the " +
+         with_commas(limit) + "-byte limit of the file format");
+  dropped = "the oldest " + with_commas(epochs - low) + " of " + with_commas(epochs) +
+            " epochs of history (the last " + with_commas(low) + " kept)";
+  return text;
+}
+
+}  // namespace
+
 template <class T>
 std::string save_model(const Model<T>& m, const std::string& path) {
   Json meta = Json::make_object();
@@ -629,21 +698,15 @@ std::string save_model(const Model<T>& m, const std::string& path) {
       arrays.push_back(NpyArray::from_doubles(bl, reinterpret_cast<const double*>(m.b[l].data()), bshape));
     }
   }
-  std::string text = meta.dump();
-  std::string note;
-  if (text.size() > defaults::kMaxMetadataBytes && meta.find("history")) {
-    // A long run's history (about 100 bytes an epoch) can outgrow what every reader accepts; the
-    // model is worth more than its history, so it is saved without it rather than not at all.
-    const std::size_t before = text.size();
-    meta.set("history", Json());
-    text = meta.dump();
-    note = "the training history made the metadata " + std::to_string(before) + " bytes, over the " +
-           std::to_string(defaults::kMaxMetadataBytes) + "-byte limit of a model file; " + path +
-           " is saved without it";
+  std::string note, text;
+  try {
+    text = fit_metadata(meta, defaults::kMaxMetadataBytes, note);
+  } catch (const std::runtime_error& e) {
+    fail("cannot write " + path + ": " + e.what());
   }
-  if (text.size() > defaults::kMaxMetadataBytes)
-    fail("cannot write " + path + ": its metadata is " + std::to_string(text.size()) + " bytes, over the " +
-         std::to_string(defaults::kMaxMetadataBytes) + "-byte limit of a model file");
+  if (!note.empty())
+    note = "model file " + path + ": the metadata was over the " + with_commas(defaults::kMaxMetadataBytes) +
+           "-byte limit of the file format; written without " + note;
   arrays.push_back(NpyArray::from_bytes("metadata", text));
   write_npz(path, arrays);
   return note;
@@ -730,9 +793,13 @@ Description read_description(const NpzArchive& archive, const std::string& path)
   const NpzEntry* entry = archive.find("metadata");
   if (!entry) fail(path + ": no 'metadata' entry (not an mlp model file)");
   if (entry->name != "metadata.npy") fail(path + ": the entry '" + entry->name + "' is not a .npy array");
-  const NpyArray array = archive.read(*entry, kMaxMetadataBytes);
+  // The limit is on the JSON, as in mlp.model_file (the entry also holds the .npy header).
+  const NpyArray array = archive.read(*entry, kMaxMetadataBytes + 12 + kMaxNpyHeader);
   if (array.descr != "|u1" || array.shape.size() != 1)
     fail(path + ": the metadata entry is not a 1-D uint8 array of JSON text");
+  if (array.shape[0] > kMaxMetadataBytes)
+    fail(path + ": the metadata is " + with_commas(array.shape[0]) + " bytes, over the " +
+         with_commas(kMaxMetadataBytes) + "-byte limit");
   const std::string text(array.data.begin(), array.data.end());
   if (!valid_utf8(text)) fail(path + ": metadata is not valid UTF-8 text");
   Description d;

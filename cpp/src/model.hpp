@@ -171,9 +171,10 @@ std::vector<T> scale_pixels(const uint8_t* pixels, std::size_t count, double div
 double pixel_divisor(const Json& metadata, const std::string& path);
 
 // ---- model files (.npz, see the README's "The math, precisely") ------------------------------------------------------
-// Writes the model file (write_file_atomic: a temporary file renamed into place). Returns a note for
-// the user, empty unless something was left out: a training history that would take the metadata
-// over defaults::kMaxMetadataBytes is dropped (the weights are kept), and the note says so.
+// Writes the model file (write_file_atomic: a temporary file renamed into place). Returns a warning
+// for the user, empty unless something was left out: when the history would take the metadata over
+// defaults::kMaxMetadataBytes, its oldest epochs are (the newest that fit are kept, the weights
+// always), as mlp.model_file.fit_metadata does, and the warning says how many, in Python's words.
 template <class T>
 std::string save_model(const Model<T>& model, const std::string& path);
 
