@@ -25,7 +25,15 @@ if TYPE_CHECKING:
 
 ENGINES = ("auto", "numba", "xp")
 
-__all__ = ["ENGINES", "BaseTrainer", "Trainer", "TrainingError", "check_finite", "choose_engine", "make_trainer"]
+__all__ = [
+    "ENGINES",
+    "BaseTrainer",
+    "Trainer",
+    "TrainingError",
+    "check_finite",
+    "choose_engine",
+    "make_trainer",
+]
 
 
 def choose_engine(
