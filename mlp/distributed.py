@@ -169,7 +169,7 @@ def end_job(comm: Comm, code: int = 1) -> NoReturn:
 def start(
     comm: Comm | None,
     X: Array,
-    y_index: Array,
+    targets: Array,
     classes: Array | None,
     *,
     options: dict[str, Any],
@@ -196,7 +196,7 @@ def start(
         "dtype": str(X.dtype),
         "classes": None if classes is None else np.asarray(classes).tolist(),
         "X crc32": _crc32(X),
-        "y crc32": _crc32(np.asarray(y_index)),
+        "y crc32": _crc32(np.asarray(targets)),
         "seed": seed,
         "options": _comparable(options),
     }
@@ -330,15 +330,15 @@ class DataParallel:
         self.comm.Allreduce(self._MPI.IN_PLACE, buffer, op=self._MPI.SUM)
         return buffer[:-1], int(round(buffer[-1]))  # noqa: RUF046  (NumPy 1's round() of a float64 is a float64)
 
-    def evaluate(self, model: MLP, X: Array, y_index: Array, *, xp: Namespace) -> tuple[float, float | None]:
-        """Mean loss and accuracy (None for a loss on a target matrix) over (X, y_index), each rank
+    def evaluate(self, model: MLP, X: Array, targets: Array, *, xp: Namespace) -> tuple[float, float | None]:
+        """Mean loss and accuracy (None for a loss on a target matrix) over (X, targets), each rank
         evaluating its part, the sums reduced."""
         from .loop import evaluate
 
         lo, hi = self.part(0, X.shape[0])
         sums = np.zeros(3)  # loss sum, correct count, ranks that measured an accuracy
         if hi > lo:
-            loss, accuracy = evaluate(model, X[lo:hi], y_index[lo:hi], xp=xp)
+            loss, accuracy = evaluate(model, X[lo:hi], targets[lo:hi], xp=xp)
             sums[:] = loss * (hi - lo), (accuracy or 0.0) * (hi - lo), accuracy is not None
         self.comm.Allreduce(self._MPI.IN_PLACE, sums, op=self._MPI.SUM)
         return float(sums[0] / X.shape[0]), (round(sums[1]) / X.shape[0] if sums[2] else None)

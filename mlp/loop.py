@@ -50,7 +50,7 @@ class Stopping:
 def run_epochs(
     trainer: BaseTrainer,
     X: Array,
-    y_index: Array,
+    targets: Array,
     *,
     until_epoch: int,
     validation: tuple[Array, Array] | None = None,
@@ -77,7 +77,7 @@ def run_epochs(
     root = parallel is None or parallel.root
     stopping = stopping or Stopping()
     best = best or Best()
-    X, y_index = trainer.prepare_data(X, y_index)
+    X, targets = trainer.prepare_data(X, targets)
     steps = math.ceil(
         X.shape[0] / (X.shape[0] if trainer.batch_size is None else min(trainer.batch_size, X.shape[0]))
     )
@@ -89,7 +89,7 @@ def run_epochs(
             thread_limits(n_threads),
         ):
             trainer.on_step = bar.update
-            logs = trainer.run_epoch(X, y_index)
+            logs = trainer.run_epoch(X, targets)
             trainer.on_step = None
             if validation is not None:
                 logs["val_loss"], accuracy = (evaluate if parallel is None else parallel.evaluate)(
@@ -146,13 +146,13 @@ def stopping_report(
     return text
 
 
-def evaluate(model: MLP, X: Array, y_index: Array, *, xp: Namespace) -> tuple[float, float | None]:
-    """Mean loss (without the L2 term) and accuracy over (X, y_index), in chunks; two Python floats
+def evaluate(model: MLP, X: Array, targets: Array, *, xp: Namespace) -> tuple[float, float | None]:
+    """Mean loss (without the L2 term) and accuracy over (X, targets), in chunks; two Python floats
     (the accuracy None for a loss on a target matrix, such as regression)."""
     loss_fn, classes = get_loss(model.loss), takes_class_indices(model.loss)
     total_loss, correct = 0.0, 0
     for rows in row_chunks(X.shape[0], prediction_chunk_rows(model.layer_sizes, model.dtype)):
-        X_chunk, y_chunk = X[rows, ...], y_index[rows, ...]
+        X_chunk, y_chunk = X[rows, ...], targets[rows, ...]
         logits = layers.forward(model.params, X_chunk, model.activation, xp=xp)[0]
         value, _ = loss_fn(logits, y_chunk, xp=xp)
         total_loss = total_loss + value * X_chunk.shape[0]

@@ -200,15 +200,15 @@ class MLP:
         loss with respect to `params`, on (X, y) as given: no dropout, no shuffling."""
         X = self._check_X(X)
         if takes_class_indices(self.loss):
-            y_index, _ = check_labels(y, X.shape[0], xp=self._xp, device=self.device, classes=self.classes_)
+            targets, _ = check_labels(y, X.shape[0], xp=self._xp, device=self.device, classes=self.classes_)
         else:
-            y_index = check_targets(
+            targets = check_targets(
                 y, X.shape[0], xp=self._xp, device=self.device, dtype=self.dtype, n_outputs=self.n_outputs
             )
         value, grads, _ = layers.loss_and_gradients(
             self.params,
             X,
-            y_index,
+            targets,
             activation=self.activation,
             loss=self.loss,
             l2=self.l2 if l2 is None else l2,

@@ -154,8 +154,8 @@ def fit(
         raise ValueError(
             f"label_smoothing works with loss='cross_entropy' only, not {o['loss']!r}; set it to 0"
         )
-    y_index, classes = _targets(y, X.shape[0], o, xp=xp, device=device)
-    n_outputs = int(classes.shape[0]) if classes is not None else int(y_index.shape[1])
+    targets, classes = _targets(y, X.shape[0], o, xp=xp, device=device)
+    n_outputs = int(classes.shape[0]) if classes is not None else int(targets.shape[1])
     opt, learning_rate, weight_decay, l2 = build_optimizer(
         o["optimizer"],
         learning_rate=o["learning_rate"],
@@ -167,15 +167,15 @@ def fit(
     sizes = [X.shape[1], *o["hidden_sizes"], n_outputs]
     check_training_memory(sizes, o["batch_size"], X.shape[0], o["dtype"], opt, o["dropout"])
 
-    parallel = _distributed.start(comm, X, y_index, classes, options=o, seed=o["seed"])  # None on one process
+    parallel = _distributed.start(comm, X, targets, classes, options=o, seed=o["seed"])  # None on one process
     seed = o["seed"] if parallel is None else parallel.seed
     if seed is None:  # still reproducible from the recorded seed, and resumable
         seed = int(np.random.SeedSequence().generate_state(1)[0])
         if o["verbose"]:
             print(f"seed {seed} (pass seed={seed} to repeat this run)", flush=True)
     rng = np.random.default_rng(seed)
-    X, y_index, validation = _validation_set(
-        X, y_index, classes, validation_data, o, rng, xp=xp, device=device
+    X, targets, validation = _validation_set(
+        X, targets, classes, validation_data, o, rng, xp=xp, device=device
     )
 
     float_type = float_dtype(o["dtype"], xp=xp)
@@ -281,7 +281,7 @@ def fit(
     best = run_epochs(
         trainer,
         X,
-        y_index,
+        targets,
         until_epoch=until,
         validation=validation,
         stopping=stopping,
@@ -344,7 +344,7 @@ def _targets(
 
 def _validation_set(
     X: Array,
-    y_index: Array,
+    targets: Array,
     classes: Array | None,
     validation_data: Any,
     o: dict[str, Any],
@@ -353,7 +353,7 @@ def _validation_set(
     xp: Namespace,
     device: Device,
 ) -> tuple[Array, Array, tuple[Array, Array] | None]:
-    """(X, y_index, (X_val, y_val) or None): validation_data checked, or validation_split drawn from rng."""
+    """(X, targets, (X_val, y_val) or None): validation_data checked, or validation_split drawn from rng."""
     if validation_data is not None:
         if o["validation_split"]:
             raise ValueError("pass either validation_data or validation_split, not both")
@@ -369,12 +369,12 @@ def _validation_set(
             xp=xp,
             device=device,
             classes=classes,
-            n_outputs=None if classes is not None else y_index.shape[1],
+            n_outputs=None if classes is not None else targets.shape[1],
             name="y_val",
         )
-        return X, y_index, (X_val, y_val)
+        return X, targets, (X_val, y_val)
     if not o["validation_split"]:
-        return X, y_index, None
+        return X, targets, None
     n_val = int(round(X.shape[0] * o["validation_split"]))  # noqa: RUF046  (NumPy 1: a NumPy shape's round() is a float)
     if n_val < 1 or n_val >= X.shape[0]:
         raise ValueError(
@@ -382,8 +382,8 @@ def _validation_set(
             f"{X.shape[0] - n_val} training samples; both need at least one"
         )
     order = from_host(rng.permutation(X.shape[0]), xp=xp, device=device)
-    validation = (xp.take(X, order[:n_val], axis=0), xp.take(y_index, order[:n_val], axis=0))
-    return xp.take(X, order[n_val:], axis=0), xp.take(y_index, order[n_val:], axis=0), validation
+    validation = (xp.take(X, order[:n_val], axis=0), xp.take(targets, order[:n_val], axis=0))
+    return xp.take(X, order[n_val:], axis=0), xp.take(targets, order[n_val:], axis=0), validation
 
 
 def build_optimizer(

@@ -121,15 +121,16 @@ class BaseTrainer:
         return None if self.augmenter is None else int(self.rng.integers(2**63))
 
     # ---- one epoch ------------------------------------------------------------------------------
-    def run_epoch(self, X, y_index):
-        """One pass over (X, y_index): X validated and in the model's dtype, y_index class indices
-        (or, for squared_error and binary_cross_entropy, the (n, k) target matrix in X's dtype).
+    def run_epoch(self, X, targets):
+        """One pass over (X, targets): X validated and in the model's dtype; targets the class
+        indices, or the (n, k) target matrix of a value loss (squared_error, binary_cross_entropy)
+        in X's dtype.
 
         Returns {"epoch", "loss", "accuracy", "lr"} (plus gradient norms with log_gradients): the mean
         training loss (with the L2 term and dropout, as optimised) and accuracy of the mini-batches
         as they were seen; no "accuracy" for a loss on a target matrix.
         """
-        X, y_index = self.prepare_data(X, y_index)  # free when fit already prepared them
+        X, targets = self.prepare_data(X, targets)  # free when fit already prepared them
         n = X.shape[0]
         step_size, steps = self._begin_epoch(n)
         order = self.rng.permutation(n) if self.shuffle and steps > 1 else None
@@ -137,7 +138,7 @@ class BaseTrainer:
         spans = self._spans(n, step_size)
         self._norms = _NormLog(self.model) if self.log_gradients else None
         loss_sums, corrects, lr = [], [], self.learning_rate
-        batches = self._epoch_batches(X, y_index, order, key, spans)
+        batches = self._epoch_batches(X, targets, order, key, spans)
         try:
             for step, (X_batch, y_batch) in enumerate(batches):
                 start, stop, _, _ = spans[step]
@@ -202,10 +203,10 @@ class BaseTrainer:
             spans.append((start, stop, lo, hi))
         return spans
 
-    def prepare_data(self, X, y_index):
+    def prepare_data(self, X, targets):
         """The arrays `run_epoch` works on best, made once before the epochs (the generic path takes
         them as they are)."""
-        return X, y_index
+        return X, targets
 
     def _begin_epoch(self, n):
         """(rows per step, steps) for n samples; starts the schedule on the first epoch."""
@@ -223,7 +224,7 @@ class BaseTrainer:
         self.schedule.epoch_end(self.epoch - 1, monitored)
 
     # ---- what an engine supplies ----------------------------------------------------------------
-    def _epoch_batches(self, X, y_index, order, key, spans):  # engine
+    def _epoch_batches(self, X, targets, order, key, spans):  # engine
         """Yield (X_batch, y_batch) for every span: this rank's rows [lo, hi) of the global batch,
         taken through `order` (None: in order) and distorted with augmentation `key` (None: as is)."""
         raise NotImplementedError

@@ -39,15 +39,15 @@ class Trainer(BaseTrainer):
         return self._value, self._grads, self._logits
 
     # ---- what the base asks of an engine --------------------------------------------------------
-    def _epoch_batches(self, X, y_index, order, key, spans):
+    def _epoch_batches(self, X, targets, order, key, spans):
         xp, device = self.model._xp, self.model.device
         if order is not None:
             order = from_host(order, xp=xp, device=device)
         for step, (start, stop, lo, hi) in enumerate(spans):
             if order is None:
-                X_batch, y_batch = X[lo:hi, ...], y_index[lo:hi, ...]
+                X_batch, y_batch = X[lo:hi, ...], targets[lo:hi, ...]
             else:
-                X_batch, y_batch = xp.take(X, order[lo:hi], axis=0), xp.take(y_index, order[lo:hi], axis=0)
+                X_batch, y_batch = xp.take(X, order[lo:hi], axis=0), xp.take(targets, order[lo:hi], axis=0)
             if key is not None:  # the batch's own distortion, the same for any engine and rank count
                 X_batch = self.augmenter.batch(
                     X_batch, key, step, stop - start, (lo - start, hi - start), xp=xp

@@ -165,33 +165,33 @@ class NumbaTrainer(BaseTrainer):
         self._buffers_for = (batch, n_features)
         self._view_cache = {}
 
-    def prepare_data(self, X, y_index):
+    def prepare_data(self, X, targets):
         """C-contiguous X and int64 labels (regression: targets (n, k) in the model's dtype), so the
         kernels never see strides (a copy only if needed), checked once here: the loop calls the
         kernels unchecked."""
         X = np.ascontiguousarray(X)
-        y_index = np.ascontiguousarray(y_index, dtype=self.dtype if self.regression else np.int64)
-        if self._prepared and X is self._prepared[0] and y_index is self._prepared[1]:
-            return X, y_index
+        targets = np.ascontiguousarray(targets, dtype=self.dtype if self.regression else np.int64)
+        if self._prepared and X is self._prepared[0] and targets is self._prepared[1]:
+            return X, targets
         if mlp_kernels.check_float_arrays(2, X=X) != self.dtype:
             raise TypeError(f"X is {X.dtype} but the model is {self.dtype}")
         expected = (X.shape[0], self.model.layer_sizes[-1]) if self.regression else (X.shape[0],)
-        if X.shape[1] != self.model.layer_sizes[0] or y_index.shape != expected:
+        if X.shape[1] != self.model.layer_sizes[0] or targets.shape != expected:
             raise ValueError(
-                f"X {X.shape} and targets {y_index.shape} do not fit a model of "
+                f"X {X.shape} and targets {targets.shape} do not fit a model of "
                 f"{self.model.layer_sizes[0]} inputs and {self.model.layer_sizes[-1]} outputs"
             )
         if (
             not self.regression
-            and y_index.size
-            and (int(y_index.min()) < 0 or int(y_index.max()) >= self.model.n_classes)
+            and targets.size
+            and (int(targets.min()) < 0 or int(targets.max()) >= self.model.n_classes)
         ):
             raise ValueError(f"labels must be class indices in [0, {self.model.n_classes})")
-        self._prepared = (X, y_index)
-        return X, y_index
+        self._prepared = (X, targets)
+        return X, targets
 
     # ---- what the base asks of an engine --------------------------------------------------------
-    def _epoch_batches(self, X, y_index, order, key, spans):
+    def _epoch_batches(self, X, targets, order, key, spans):
         start, stop, _, _ = spans[0]
         self._allocate(stop - start, X.shape[1])
         augmented = None
@@ -203,15 +203,15 @@ class NumbaTrainer(BaseTrainer):
             for _, _, lo, hi in spans:
                 rows = hi - lo
                 if order is None:
-                    X_batch, y_batch = X[lo:hi], y_index[lo:hi]
+                    X_batch, y_batch = X[lo:hi], targets[lo:hi]
                 else:
                     X_batch, y_batch = self.X_batch[:rows], self.y_batch[:rows]
                     if augmented is None:
                         kernels.gather_rows(X, order[lo:hi], X_batch)
                     if self.regression:
-                        kernels.gather_rows(y_index, order[lo:hi], y_batch)
+                        kernels.gather_rows(targets, order[lo:hi], y_batch)
                     else:
-                        kernels.gather_labels(y_index, order[lo:hi], y_batch)
+                        kernels.gather_labels(targets, order[lo:hi], y_batch)
                 if augmented is not None:
                     X_batch = next(augmented)
                 yield X_batch, y_batch
