@@ -81,10 +81,11 @@ def refuse_special(path: str | os.PathLike, what: str = "output file") -> Path:
     returns `path` as a Path."""
     path = Path(path)
     kind = _special_kind(path)
+    name = f"{what} {path}" if what else str(path)
     if kind == "a folder":
-        raise OutputPathError(f"{what} {path} is a folder; give a file name inside it")
+        raise OutputPathError(f"{name} is a folder; give a file name inside it")
     if kind is not None:
-        raise OutputPathError(f"{what} {path} is not a regular file (it is {kind}); give another path")
+        raise OutputPathError(f"{name} is not a regular file (it is {kind}); give another path")
     return path
 
 
@@ -129,13 +130,14 @@ def make_folder(path: str | os.PathLike, what: str = "output folder") -> Path:
     path = Path(path)
     if _special_kind(path) not in (None, "a folder"):
         refuse_special(path, what)  # a device, FIFO or socket: the one message for those
+    name = f"{what} {path}" if what else str(path)
     if path.exists() and not path.is_dir():
-        raise OutputPathError(f"{what} {path} exists and is not a folder; give a folder name")
+        raise OutputPathError(f"{name} exists and is not a folder; give a folder name")
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         reason = error.strerror or str(error)
-        raise OutputPathError(f"{what} {path}: cannot create the folder ({reason})") from None
+        raise OutputPathError(f"{name}: cannot create the folder ({reason})") from None
     return path
 
 
