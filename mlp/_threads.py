@@ -49,14 +49,14 @@ USER_APIS = ("blas", "openmp")
 NO_QUOTA = 1 << 16
 
 
-def check_n_threads(value: Any) -> int | None:
-    """`value` as `n_threads` takes it: None (the automatic policy) or an int >= 1."""
+def check_n_threads(value: Any, name: str = "n_threads") -> int | None:
+    """`value` as `n_threads` takes it: None (the automatic policy) or an int >= 1; a message names `name`."""
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
         raise ValueError(
-            f"n_threads must be None (one thread per idle core, decided every epoch) or an integer >= 1, "
-            f"got {value!r}; for example n_threads=1 keeps training on one core"
+            f"{name} must be None (one thread per idle core, decided every epoch) or an integer >= 1, "
+            f"got {value!r}; for example {name}=1 keeps training on one core"
         )
     return int(value)
 

@@ -192,18 +192,38 @@ def check_positive_int(value: Any, name: str, *, allow_zero: bool = False) -> in
 
 
 def check_rate(
-    value: Any, name: str, *, low: float = 0.0, high: float | None = None, low_inclusive: bool = True
+    value: Any,
+    name: str,
+    *,
+    low: float = 0.0,
+    high: float | None = None,
+    low_inclusive: bool = True,
+    high_inclusive: bool = False,
 ) -> float:
+    """A finite real number in [low, high) (the brackets as the keywords say), as a float."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(float(value)):
         raise ValueError(f"{name} must be a finite number, got {value!r}")
     number = float(value)
     ok = number >= low if low_inclusive else number > low
     if high is not None:
-        ok = ok and number < high
+        ok = ok and (number <= high if high_inclusive else number < high)
     if not ok:
-        bounds = f"{'[' if low_inclusive else '('}{low}, {high if high is not None else 'inf'})"
-        raise ValueError(f"{name} must be in {bounds}, got {value!r}")
+        left, right = "[" if low_inclusive else "(", "]" if high_inclusive else ")"
+        raise ValueError(
+            f"{name} must be in {left}{low}, {high if high is not None else 'inf'}{right}, got {value!r}"
+        )
     return float(value)
+
+
+class FlagError(TypeError, ValueError):
+    """A switch given something other than True or False: a TypeError, and a ValueError as scikit-learn's
+    parameter errors are, so code written for either catches it."""
+
+
+def check_flag(value: Any, name: str) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise FlagError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
 
 
 def check_targets(

@@ -53,36 +53,25 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def _hidden(text):
-    parts = text.split(",")
+def _widths(text):
+    """--hidden 128,64 as [128, 64] ('none' or nothing: no hidden layer); text that is no list of
+    integers stays text, for the table's check to refuse."""
     if text.strip() in ("", "none", "[]"):
         return []
     try:
-        sizes = [int(part) for part in parts]
+        return [int(part) for part in text.split(",")]
     except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"takes comma-separated widths like 128,64 (or 'none' for no hidden layer), got {text!r}"
-        ) from None
-    if any(size < 1 for size in sizes):
-        raise argparse.ArgumentTypeError(f"widths must be positive, got {text!r}")
-    from .options import check_hidden_sizes
-
-    try:  # what a model file can hold: refused now, not when the trained model is saved
-        return check_hidden_sizes(sizes, "--hidden")
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
+        return text
 
 
-def _batch_size(text):
-    if text == "full":
-        return "full"
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"takes a positive integer or 'full', got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be positive, got {value}")
-    return value
+def _number(text):
+    """The text as an int or a float where it is one, else as it is (for the table's check to refuse)."""
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
 
 
 def _count(low):
@@ -98,34 +87,28 @@ def _count(low):
     return parse
 
 
-def _progress(text):
-    choices = {"auto": "auto", "yes": True, "no": False}
-    if text not in choices:
-        raise argparse.ArgumentTypeError(f"takes auto, yes or no, got {text!r}")
-    return choices[text]
+def _yes_no(text):
+    """--progress auto|yes|no as fit's 'auto', True, False (other text stays, for the table's check)."""
+    return {"auto": "auto", "yes": True, "no": False}.get(text, text)
 
 
-def _augment(text):
-    from .augment import check_augment
+def _checked(option, parse):
+    """argparse's type for an option of the table: the text parsed (`parse`), then checked by the
+    table's check under the flag's name; its message is the one-line error as it stands."""
 
-    try:
-        return check_augment(text, "--augment")
-    except (TypeError, ValueError) as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
+    def convert(text):
+        try:
+            return option.validate_command_line(parse(text))
+        except (TypeError, ValueError) as error:
+            # an ArgumentError of no argument: printed as it is, not after "argument --lr: "
+            raise argparse.ArgumentError(None, str(error)) from None
+
+    return convert
 
 
-# How each option of the table is read from the command line (the rest: float, or the choices).
-_CLI_TYPES = {
-    "hidden_sizes": _hidden,
-    "batch_size": _batch_size,
-    "epochs": _count(0),
-    "patience": _count(0),
-    "verbose": _count(0),
-    "seed": _count(0),
-    "n_threads": _count(1),
-    "progress": _progress,
-    "augment": _augment,
-}
+# How the text of each option of the table is read (the rest: a number, or one of the choices as it
+# is); every value is then checked by the table, so a message is fit's with the flag for the name.
+_CLI_PARSERS = {"hidden_sizes": _widths, "progress": _yes_no, "augment": str}
 _NOT_FLAGS = ("checkpoint", "resume", "log_gradients", "early_stopping", "shuffle")  # added by hand below
 
 
@@ -139,8 +122,7 @@ def _add_option_flags(parser):
         kwargs = dict(dest=option.name, default=option.command_line_default, help=option.command_line_help)
         if option.choices:
             kwargs["choices"] = list(option.choices)
-        else:
-            kwargs["type"] = _CLI_TYPES.get(option.name, float)
+        kwargs["type"] = _checked(option, _CLI_PARSERS.get(option.name, str if option.choices else _number))
         if option.metavar:
             kwargs["metavar"] = option.metavar
         if option.name == "progress":
@@ -386,12 +368,9 @@ def _output_paths(args):
             import os
 
             try:
-                make_folder(DEFAULT_OUT_FOLDER, "")
+                make_folder(DEFAULT_OUT_FOLDER, "the default model folder")
             except OSError as error:
-                raise CommandError(
-                    f"cannot make the default model folder {DEFAULT_OUT_FOLDER}/: {_one_line(error)}; "
-                    "pass --out PATH or --no-save"
-                ) from None
+                raise CommandError(f"{_one_line(error)}; pass --out PATH or --no-save") from None
             out = os.path.join(DEFAULT_OUT_FOLDER, time.strftime("mlp-%Y%m%d-%H%M%S.npz"))
         try:
             check_writable(out, "--out")

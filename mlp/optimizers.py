@@ -14,6 +14,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from ._array_api import Array, Namespace
+from ._validation import check_rate
 
 
 def clip_gradients(
@@ -249,16 +250,15 @@ def make_optimizer(spec: str | Optimizer, **overrides: Any) -> Optimizer:
     return cls(**{k: v for k, v in overrides.items() if k in known and v is not None})
 
 
+# The constructors' checks: the options table's helper, so fit, the estimators and the command line,
+# which check their values through the table first, never see another message for the same value.
 def _check_unit_interval(name: str, value: float) -> None:
-    if not (isinstance(value, (int, float)) and 0.0 <= value < 1.0):
-        raise ValueError(f"{name} must be a number in [0, 1), got {value!r}")
+    check_rate(value, name, high=1.0)
 
 
 def _check_positive(name: str, value: float) -> None:
-    if not (isinstance(value, (int, float)) and value > 0 and math.isfinite(value)):
-        raise ValueError(f"{name} must be a positive number, got {value!r}")
+    check_rate(value, name, low_inclusive=False)
 
 
 def _check_non_negative(name: str, value: float) -> None:
-    if not (isinstance(value, (int, float)) and value >= 0 and math.isfinite(value)):
-        raise ValueError(f"{name} must be a non-negative number, got {value!r}")
+    check_rate(value, name)

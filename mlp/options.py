@@ -1,11 +1,15 @@
 """The training options, once: name, default, allowed values, help, and how each surface spells them.
 
-`mlp.fit` validates its keywords through this table, the command line builds its `train` flags from
-it (help shows every default), `mlp.MLPClassifier` and `mlp.MLPRegressor` take the names and
-defaults of its `estimator` column (scikit-learn's names: hidden_layer_sizes, max_iter, solver,
-alpha, learning_rate_init, ...; `REGRESSOR_DEFAULTS` lists where the regressor's default differs;
-the few solver settings with no fit keyword are listed in tests/test_options.py), and the C++ port's
-`cpp/src/train_defaults.hpp` is generated from it:
+Each option is checked here and nowhere else, a message naming the option as the caller spells it:
+`mlp.fit` validates its keywords through this table (`validate`), the command line builds its `train`
+flags from it (help shows every default) and checks their values with it under the flag's name
+(`Option.validate_command_line`), `mlp.MLPClassifier` and `mlp.MLPRegressor` take the names, defaults
+and checks of its `estimator` columns (scikit-learn's names: hidden_layer_sizes, max_iter, solver,
+alpha, learning_rate_init, ...; `validate_estimator`; `REGRESSOR_DEFAULTS` and `REGRESSOR_CHECKS` say
+where the regressor differs; the few solver settings with no fit keyword, listed in
+tests/test_options.py, are checked by the helpers of `mlp._validation` the checks here use), and the
+C++ port's `cpp/src/train_defaults.hpp` is generated from it, its TrainConfig fields named by the
+`cpp` column:
 
     python -m mlp.options --cpp-header > cpp/src/train_defaults.hpp
 
@@ -23,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from ._threads import check_n_threads
-from ._validation import check_positive_int, check_rate
+from ._validation import check_flag, check_positive_int, check_rate
 from .activations import ACTIVATIONS
 from .augment import check_augment
 from .initializers import INITIALIZERS
@@ -35,6 +39,12 @@ SAME: Any = object()  # "as fit's default" in the per-surface columns
 Check = Callable[[str, Any], Any]  # check(name, value) -> the normalised value, or a ValueError/TypeError
 ENGINES = ("auto", "numba", "xp")
 DTYPES = ("float32", "float64")
+# What the estimators take beyond fit's values (their `estimator_check`s): scikit-learn's solvers
+# ("sgd" is its momentum SGD), schedules and activations ("logistic" is "sigmoid").
+SOLVERS = ("lbfgs", "sgd", "adam", "adamw", "rmsprop", "momentum", "nesterov")
+SKLEARN_SCHEDULES = ("constant", "invscaling", "adaptive")
+SKLEARN_ACTIVATIONS = ("identity", "logistic", "tanh", "relu")
+CLASSIFIER_LOSSES = ("cross_entropy", "mse")  # MLPClassifier's; MLPRegressor's in REGRESSOR_CHECKS
 
 # Base learning rate of each optimizer when learning_rate is None (the C++ port reads the same).
 DEFAULT_LEARNING_RATES = {
@@ -76,9 +86,7 @@ def _number(
 
 
 def _flag(name: str, value: Any) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be True or False, got {value!r}")
-    return bool(value)
+    return check_flag(value, name)
 
 
 def check_hidden_sizes(value: Any, name: str = "hidden_sizes") -> list[int]:
@@ -108,34 +116,42 @@ def check_hidden_sizes(value: Any, name: str = "hidden_sizes") -> list[int]:
     return [int(size) for size in sizes]
 
 
-def check_batch_size(value: Any, name: str = "batch_size") -> int | None:
+def check_batch_size(value: Any, name: str = "batch_size", *, auto: bool = False) -> int | str | None:
+    """A positive integer, None or 'full' (full batch: None); with `auto`, also the estimators' 'auto'."""
     if value is None or (isinstance(value, str) and value == "full"):
         return None
+    if auto and isinstance(value, str) and value == "auto":
+        return value
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, None or 'full', got {value!r}")
+        either = "None, 'full' or 'auto'" if auto else "None or 'full'"
+        raise ValueError(f"{name} must be a positive integer, {either}, got {value!r}")
     return int(value)
 
 
-def check_seed(value: Any, name: str = "seed") -> int | None:
-    if value is None:
-        return None
+def check_seed(value: Any, name: str = "seed", *, random_state: bool = False) -> Any:
+    """None or a non-negative integer; with `random_state`, also a numpy.random.RandomState (the
+    estimators' random_state, as scikit-learn's)."""
+    if value is None or (random_state and isinstance(value, np.random.RandomState)):
+        return value
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
-        raise TypeError(f"{name} must be a non-negative integer or None, got {value!r}")
+        also = ", None or a numpy.random.RandomState" if random_state else " or None"
+        raise TypeError(f"{name} must be a non-negative integer{also}, got {value!r}")
     return int(value)
 
 
-def _choice(choices: Sequence[str], *, instance_of: type | None = None) -> Check:
+def _choice(choices: Sequence[str], *, instance_of: type | None = None, none_ok: bool = False) -> Check:
     """A check accepting one of `choices` (or an instance of the `instance_of` class, for optimizers
-    and schedules passed as objects)."""
+    and schedules passed as objects; or None with `none_ok`)."""
 
     def check(name: str, value: Any) -> Any:
-        if instance_of is not None and isinstance(value, instance_of):
+        if (instance_of is not None and isinstance(value, instance_of)) or (none_ok and value is None):
             return value
         if isinstance(value, str) and value in choices:
             return value
-        listed = [repr(c) for c in choices]
-        either = listed[0] if len(listed) == 1 else f"{', '.join(listed[:-1])} or {listed[-1]}"
-        raise ValueError(f"unknown {name} {value!r}; choose one of {either}")
+        listed = ["None"] * none_ok + [repr(c) for c in choices]
+        either = listed[0] if len(listed) == 1 else f"one of {', '.join(listed[:-1])} or {listed[-1]}"
+        instance = f" or pass an {instance_of.__module__} instance" if instance_of is not None else ""
+        raise ValueError(f"unknown {name} {value!r}; choose {either}{instance}")
 
     return check
 
@@ -151,7 +167,7 @@ def _verbose(name: str, value: Any) -> int:
 
 
 def _n_threads(name: str, value: Any) -> int | None:
-    return check_n_threads(value)
+    return check_n_threads(value, name)
 
 
 @dataclass(frozen=True)
@@ -164,8 +180,10 @@ class Option:
         deliberately differs from fit's (with the reason in cli_note); cli_help: its --help text where
         fit's speaks Python (None, True, instances), saying "(default: ...)" for a default of None.
     estimator/estimator_default: the scikit-learn estimators' parameter name and default (None: not a
-        parameter); estimator_note: how the estimator's value becomes fit's, where it is not the same.
-    cpp: the C++ TrainConfig field (None: not in the port).
+        parameter); estimator_note: how the estimator's value becomes fit's, where it is not the same;
+        estimator_check: the estimators' check where scikit-learn allows other values than fit (None:
+        `check`); messages name the scikit-learn parameter.
+    cpp: the C++ TrainConfig field (None: not in the port; tests/test_options.py holds the port to it).
     """
 
     name: str
@@ -180,6 +198,7 @@ class Option:
     estimator: str | None = None
     estimator_default: object = SAME
     estimator_note: str = ""
+    estimator_check: Check | None = None
     cpp: str | None = None
     metavar: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
@@ -202,8 +221,15 @@ class Option:
     def estimator_value(self) -> object:
         return self.default if self.estimator_default is SAME else self.estimator_default
 
-    def validate(self, value: Any) -> Any:
-        return value if self.check is None else self.check(self.name, value)
+    def validate(self, value: Any, name: str | None = None) -> Any:
+        """`value` checked and normalised; a message names `name` (fit's name when not given)."""
+        return value if self.check is None else self.check(name or self.name, value)
+
+    def validate_command_line(self, value: Any) -> Any:
+        """The value of the `mlp train` flag checked and normalised, a message naming the flag: one of
+        `choices` where the option has them (strings only; for loss fewer than fit takes), else `check`."""
+        name = self.flag or self.name
+        return _choice(self.choices)(name, value) if self.choices else self.validate(value, name)
 
 
 def _model_options() -> list[Option]:
@@ -231,6 +257,9 @@ def _model_options() -> list[Option]:
             activations,
             estimator="activation",
             estimator_note="scikit-learn's 'logistic' is 'sigmoid'",
+            estimator_check=_choice(
+                (*SKLEARN_ACTIVATIONS, *(a for a in activations if a not in SKLEARN_ACTIVATIONS))
+            ),
             cpp="activation",
         ),
         Option(
@@ -247,6 +276,7 @@ def _model_options() -> list[Option]:
             estimator="loss",
             estimator_note="the classifier picks binary_cross_entropy itself for two classes and for "
             "multilabel targets; the regressor's default is squared_error",
+            estimator_check=_choice(CLASSIFIER_LOSSES),
             cpp="loss",
         ),
         Option(
@@ -276,6 +306,7 @@ def _training_options() -> list[Option]:
             estimator="max_iter",
             estimator_default=200,
             estimator_note="lbfgs: its most iterations",
+            estimator_check=_positive_int,  # at least 1, as scikit-learn
             cpp="epochs",
         ),
         Option(
@@ -287,6 +318,7 @@ def _training_options() -> list[Option]:
             estimator="batch_size",
             estimator_default="auto",
             estimator_note="'auto' is min(200, n_samples); larger is clipped",
+            estimator_check=lambda n, v: check_batch_size(v, n, auto=True),
             cpp="batch_size",
         ),
         Option(
@@ -299,6 +331,7 @@ def _training_options() -> list[Option]:
             estimator="solver",
             estimator_note="'sgd' is scikit-learn's: momentum (nesterov with nesterovs_momentum); 'adam' "
             "takes beta_1, beta_2, epsilon; 'lbfgs' runs SciPy's L-BFGS-B on the whole set",
+            estimator_check=_choice(SOLVERS, instance_of=Optimizer),
             cpp="optimizer",
         ),
         Option(
@@ -315,6 +348,7 @@ def _training_options() -> list[Option]:
             metavar="LR",
             estimator="learning_rate_init",
             estimator_default=0.001,
+            estimator_check=lambda n, v: _number(n, v, low_inclusive=False),
             cpp="lr",
         ),
         Option(
@@ -325,6 +359,7 @@ def _training_options() -> list[Option]:
             cli_help=f"momentum of momentum/nesterov (default: {DEFAULT_MOMENTUM})",
             estimator="momentum",
             estimator_default=DEFAULT_MOMENTUM,
+            estimator_check=lambda n, v: _number(n, v, high=1.0),
             cpp="momentum",
         ),
         Option(
@@ -339,6 +374,7 @@ def _training_options() -> list[Option]:
             estimator_default=0.0001,
             estimator_note="scaled as scikit-learn does: weight_decay = alpha / rows per step "
             "(alpha / n_samples for lbfgs); adamw: the decoupled decay itself",
+            estimator_check=_number,
             cpp="weight_decay",
         ),
         Option(
@@ -407,6 +443,10 @@ def _training_options() -> list[Option]:
             estimator_default="constant",
             estimator_note="also scikit-learn's 'invscaling' and 'adaptive' "
             "(used with solver='sgd' only, as there)",
+            estimator_check=_choice(
+                (*SKLEARN_SCHEDULES, *(s for s in SCHEDULES if s not in SKLEARN_SCHEDULES)),
+                instance_of=Schedule,
+            ),
             cpp="schedule",
         ),
     ]
@@ -423,6 +463,7 @@ def _loop_options() -> list[Option]:
             estimator="validation_fraction",
             estimator_default=0.1,
             estimator_note="held out only with early_stopping",
+            estimator_check=lambda n, v: _number(n, v, high=1.0, low_inclusive=False),
         ),
         Option(
             "early_stopping",
@@ -442,6 +483,7 @@ def _loop_options() -> list[Option]:
             estimator_default=10,
             estimator_note="the estimators always stop on it (scikit-learn's rule: more "
             "than n_iter_no_change epochs without an improvement of tol)",
+            estimator_check=_positive_int,  # at least 1, as scikit-learn
         ),
         Option(
             "min_delta",
@@ -472,6 +514,8 @@ def _loop_options() -> list[Option]:
             DTYPES,
             estimator="dtype",
             estimator_default=None,
+            estimator_note="None: X's float dtype",
+            estimator_check=_choice(DTYPES, none_ok=True),
         ),
         Option(
             "seed",
@@ -483,6 +527,7 @@ def _loop_options() -> list[Option]:
             "to repeat the run with --seed N)",
             metavar="N",
             estimator="random_state",
+            estimator_check=lambda n, v: check_seed(v, n, random_state=True),
             cpp="seed",
         ),
         Option(
@@ -524,8 +569,9 @@ def _loop_options() -> list[Option]:
 OPTIONS = {option.name: option for option in (*_model_options(), *_training_options(), *_loop_options())}
 # Keywords of fit that are not settings of a run and have no entry above.
 RUNTIME_ONLY = ("validation_data", "callbacks", "comm")
-# Where MLPRegressor's default differs from the estimator column (MLPClassifier's).
+# Where MLPRegressor's default and check differ from the estimator columns (MLPClassifier's).
 REGRESSOR_DEFAULTS = {"loss": "squared_error"}
+REGRESSOR_CHECKS = {"loss": _choice(("squared_error",))}
 
 
 def validate(values: dict[str, Any]) -> dict[str, Any]:
@@ -535,6 +581,19 @@ def validate(values: dict[str, Any]) -> dict[str, Any]:
     if unknown:
         raise TypeError(f"unknown training option(s) {', '.join(unknown)}; known: {', '.join(OPTIONS)}")
     return {name: OPTIONS[name].validate(value) for name, value in values.items()}
+
+
+def validate_estimator(params: dict[str, Any], *, regressor: bool = False) -> dict[str, Any]:
+    """{parameter: value} of the estimators' parameters that come from the table (scikit-learn's names)
+    -> the same names with every value checked and normalised, a message naming the parameter
+    (MLPClassifier's checks; MLPRegressor's with regressor=True)."""
+    options = {o.estimator: o for o in OPTIONS.values() if o.estimator}
+    checked = {}
+    for name, value in params.items():
+        option = options[name]
+        check = (regressor and REGRESSOR_CHECKS.get(name)) or option.estimator_check or option.check
+        checked[name] = value if check is None else check(name, value)
+    return checked
 
 
 def defaults() -> dict[str, Any]:

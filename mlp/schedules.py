@@ -6,6 +6,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from ._validation import check_positive_int, check_rate
+
 
 @dataclass
 class Schedule:
@@ -33,8 +35,7 @@ class StepDecay(Schedule):
     name = "step"
 
     def __post_init__(self) -> None:
-        if not (isinstance(self.step_size, int) and self.step_size >= 1):
-            raise ValueError(f"step_size must be a positive integer, got {self.step_size!r}")
+        check_positive_int(self.step_size, "step_size")
         _check_factor("gamma", self.gamma)
 
     def lr(self, epoch: int, step: int) -> float:
@@ -65,10 +66,8 @@ class CosineDecay(Schedule):
     name = "cosine"
 
     def __post_init__(self) -> None:
-        if not (isinstance(self.warmup_epochs, (int, float)) and self.warmup_epochs >= 0):
-            raise ValueError(f"warmup_epochs must be >= 0, got {self.warmup_epochs!r}")
-        if not (isinstance(self.min_lr, (int, float)) and self.min_lr >= 0):
-            raise ValueError(f"min_lr must be >= 0, got {self.min_lr!r}")
+        check_rate(self.warmup_epochs, "warmup_epochs")
+        check_rate(self.min_lr, "min_lr")
 
     def lr(self, epoch: int, step: int) -> float:
         progress = epoch + step / self.steps_per_epoch
@@ -92,8 +91,7 @@ class ReduceOnPlateau(Schedule):
 
     def __post_init__(self) -> None:
         _check_factor("factor", self.factor)
-        if not (isinstance(self.patience, int) and self.patience >= 0):
-            raise ValueError(f"patience must be a non-negative integer, got {self.patience!r}")
+        check_positive_int(self.patience, "patience", allow_zero=True)
 
     def start(self, base_lr: float, epochs: int, steps_per_epoch: int) -> None:
         super().start(base_lr, epochs, steps_per_epoch)
@@ -128,5 +126,4 @@ def make_schedule(spec: str | Schedule | None) -> Schedule:
 
 
 def _check_factor(name: str, value: float) -> None:
-    if not (isinstance(value, (int, float)) and 0.0 < value <= 1.0):
-        raise ValueError(f"{name} must be a number in (0, 1], got {value!r}")
+    check_rate(value, name, low_inclusive=False, high=1.0, high_inclusive=True)

@@ -123,13 +123,13 @@ def test_convert_writes_the_binary_files_the_cpp_port_reads(mnist_dir, tmp_path)
 @pytest.mark.parametrize(
     "args, fragments",
     [
-        (["train", "--epochs", "x"], ["--epochs", "takes an integer"]),
+        (["train", "--epochs", "x"], ["--epochs must be an integer >= 0, got 'x'"]),
         (["train", "--hidden", "12,-3"], ["--hidden", "positive"]),
         (["train", "--batch-size", "half"], ["--batch-size"]),
-        (["train", "--optimizer", "lbfgs"], ["--optimizer", "invalid choice"]),
+        (["train", "--optimizer", "lbfgs"], ["unknown --optimizer 'lbfgs'; choose one of"]),
         (["train", "--resume"], ["--resume needs --checkpoint"]),
         (["train", "--data", "{empty}"], ["no MNIST data found"]),
-        (["train", "--data", "{mnist}", "--lr", "-1", "--limit", "100", "--epochs", "1"], ["learning_rate"]),
+        (["train", "--lr", "-1"], ["--lr must be in (0.0, inf), got -1"]),  # before any data is read
         (["train", "--data", "{mnist}", "--device", "tpu", "--limit", "100"], ["--device tpu"]),
         (["evaluate", "{missing}"], ["no such model file"]),
         (["evaluate", "{garbage}"], ["not an .npz file"]),

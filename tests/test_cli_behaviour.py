@@ -102,7 +102,7 @@ def test_hidden_is_parsed_strictly(capsys, hidden):
     with pytest.raises(SystemExit) as stop:
         main(["train", "--hidden", hidden])
     err = capsys.readouterr().err
-    assert stop.value.code == 2 and err.startswith("mlp train: error: argument --hidden")
+    assert stop.value.code == 2 and err.startswith("mlp train: error: --hidden must hold")
 
 
 def test_an_unknown_flag_names_the_subcommand(capsys):

@@ -4,13 +4,14 @@ a drifted copy of the table is shown to produce them, so these tests can fail.""
 
 import dataclasses
 import inspect
+import re
 
 import pytest
 
 import mlp
 from mlp import options
 from mlp.cli import build_parser
-from tests.helpers import REPO_ROOT
+from tests.helpers import REPO_ROOT, blobs
 
 HEADER = REPO_ROOT / "cpp" / "src" / "train_defaults.hpp"
 # The estimators' parameters with no fit keyword: scikit-learn's warm starts, and its solvers' settings
@@ -97,27 +98,38 @@ def cli_disagreements(table):
     return found
 
 
-def cpp_disagreements():
+def trainconfig_fields():
+    """{field: its declaration line} of the C++ TrainConfig (several fields may share a line)."""
+    config = (REPO_ROOT / "cpp" / "src" / "model.hpp").read_text()
+    struct = config[config.index("struct TrainConfig") :]
+    struct = struct[struct.index("\n") + 1 : struct.index("\n};")]
+    fields = {}
+    for line in struct.splitlines():
+        code = line.split("//")[0]
+        for name in re.findall(r"(\w+)\s*(?:=|\{)", code):
+            fields.setdefault(name, line)
+    return fields
+
+
+def cpp_disagreements(table=options.OPTIONS):
+    """The generated header against the table, and the table's cpp column against the C++ TrainConfig:
+    every field it names is declared there with its default from the header, and every field taking a
+    default from the header is named by an option."""
     found = []
     if HEADER.read_text() != options.cpp_header():
         found.append(f"{HEADER} is stale: regenerate it with python -m mlp.options --cpp-header > {HEADER}")
-    config = (REPO_ROOT / "cpp" / "src" / "model.hpp").read_text()
-    struct = config[config.index("struct TrainConfig") :]
-    struct = struct[: struct.index("\n};")]
-    fields = (
-        "kEpochs",
-        "kBatchSize",
-        "kDropout",
-        "kOptimizer",
-        "kSchedule",
-        "kShuffle",
-        "kSeed",
-        "kHiddenSizes",
-    )
+    fields = trainconfig_fields()
+    named = {option.cpp: name for name, option in table.items() if option.cpp}
+    for field, name in named.items():
+        if field not in fields:
+            found.append(f"the C++ TrainConfig has no {field} (the cpp column of {name})")
+        elif "defaults::" not in fields[field]:
+            found.append(f"the C++ TrainConfig's {field} does not take its default from train_defaults.hpp")
+    first_on_line = {line: field for field, line in reversed(fields.items())}
     found.extend(
-        f"the C++ TrainConfig does not take {field} from train_defaults.hpp"
-        for field in fields
-        if f"defaults::{field}" not in struct
+        f"the C++ TrainConfig's {field} takes a default from train_defaults.hpp but no option names it"
+        for line, field in first_on_line.items()
+        if "defaults::" in line and field not in named
     )
     return found
 
@@ -168,6 +180,10 @@ def test_a_drifted_default_or_name_is_caught():
     renamed = dict(options.OPTIONS)
     renamed["epochz"] = dataclasses.replace(renamed.pop("epochs"), name="epochz")
     assert "the table has epochz but fit does not" in fit_disagreements(renamed)
+    assert cpp_disagreements(_drifted("epochs", cpp="n_epochs")) == [
+        "the C++ TrainConfig has no n_epochs (the cpp column of epochs)",
+        "the C++ TrainConfig's epochs takes a default from train_defaults.hpp but no option names it",
+    ]
 
 
 def test_help_shows_every_default():
@@ -192,3 +208,111 @@ def test_validate_normalises_and_refuses_unknown_names():
 def test_the_cpp_header_command_prints_the_header(capsys):
     assert options.main(["--cpp-header"]) == 0
     assert capsys.readouterr().out == options.cpp_header()
+
+
+# ---- one check per option: fit, the estimators and `mlp train` all ask the table ---------------------
+# A value each option with a check refuses, on every surface that takes the option (the command line
+# is given str(value), or the text beside it).
+BAD_VALUES = {
+    "hidden_sizes": ([4, 0], "4,0"),
+    "activation": "swish",
+    "loss": "hinge",
+    "init": "zeros",
+    "epochs": -1,
+    "batch_size": 0,
+    "optimizer": "newton",
+    "learning_rate": -1.0,
+    "momentum": 1.5,
+    "weight_decay": -1.0,
+    "dropout": 1.0,
+    "clip_value": 0.0,
+    "clip_norm": -1.0,
+    "augment": "bogus",
+    "max_norm": 0.0,
+    "label_smoothing": 1.0,
+    "schedule": "linear",
+    "validation_split": 1.0,
+    "early_stopping": "yes",
+    "patience": -1,
+    "min_delta": -1.0,
+    "verbose": -1,
+    "dtype": "float16",
+    "seed": -1,
+    "shuffle": "yes",
+    "resume": "yes",
+    "log_gradients": "yes",
+    "progress": "maybe",
+    "engine": "gpu",
+    "n_threads": 0,
+}
+CHECKED = sorted(name for name, option in options.OPTIONS.items() if option.check is not None)
+
+
+def _refusal(call):
+    with pytest.raises((ValueError, TypeError)) as caught:
+        call()
+    return str(caught.value)
+
+
+def _refusals(name, capsys):
+    """{surface: its message} for the bad value of option `name`: fit's, the estimator's (when it takes
+    the option) and `mlp train`'s (when the option has a flag that takes a value)."""
+    option = options.OPTIONS[name]
+    value, text = BAD_VALUES[name] if isinstance(BAD_VALUES[name], tuple) else (BAD_VALUES[name], None)
+    X, y = blobs(n=20)
+    found = {"fit": _refusal(lambda: mlp.fit(X, y, **{name: value}))}
+    if option.estimator:
+        estimators = pytest.importorskip("mlp.estimator", reason="the estimators need scikit-learn")
+        found["estimator"] = _refusal(lambda: estimators.MLPClassifier(**{option.estimator: value}).fit(X, y))
+    train = _train_parser()
+    if option.flag in {s for action in train._actions if action.type for s in action.option_strings}:
+        with pytest.raises(SystemExit) as exit:
+            train.parse_args([option.flag, str(value) if text is None else text])
+        line = capsys.readouterr().err
+        assert exit.value.code == 2 and line.endswith(" (see mlp train --help)\n"), line
+        found["cli"] = line.removeprefix("mlp train: error: ").removesuffix(" (see mlp train --help)\n")
+    return found
+
+
+def test_every_checked_option_has_a_bad_value():
+    assert sorted(BAD_VALUES) == CHECKED
+
+
+@pytest.mark.parametrize("name", CHECKED)
+def test_a_bad_value_gets_the_tables_message_on_every_surface(name, capsys):
+    """fit's message is the table's; the estimator's is the table's under the scikit-learn name, and the
+    command line's under the flag: fit's own with the name replaced, where the surface takes what fit
+    takes (no estimator_check, no choices of its own)."""
+    option = options.OPTIONS[name]
+    value = BAD_VALUES[name][0] if isinstance(BAD_VALUES[name], tuple) else BAD_VALUES[name]
+    found = _refusals(name, capsys)
+    assert found["fit"] == _refusal(lambda: option.validate(value))
+    if "estimator" in found:
+        assert found["estimator"] == _refusal(lambda: options.validate_estimator({option.estimator: value}))
+        if option.estimator_check is None:
+            assert found["estimator"] == found["fit"].replace(name, option.estimator)
+    if "cli" in found:
+        assert found["cli"] == _refusal(lambda: option.validate_command_line(value))
+        if not option.choices:
+            assert found["cli"] == found["fit"].replace(name, option.flag)
+        assert option.flag in found["cli"] and name not in found["cli"].replace(option.flag, "")
+
+
+@pytest.mark.parametrize("name", CHECKED)
+def test_no_surface_checks_an_option_before_the_table(name, capsys, monkeypatch):
+    """With the table's check of `name` replaced by one refusing everything in its own words, fit, the
+    estimator and the command line report those words: none of them refuses the value itself first
+    (the command line's choices are the table's choices column, checked by its own helper)."""
+
+    def refuse(reported, value):
+        raise ValueError(f"{reported}: refused by the table")
+
+    option = options.OPTIONS[name]
+    replaced = dataclasses.replace(option, check=refuse, estimator_check=option.estimator_check and refuse)
+    monkeypatch.setitem(options.OPTIONS, name, replaced)
+    found = _refusals(name, capsys)
+    assert found.pop("fit") == f"{name}: refused by the table"
+    if "estimator" in found:
+        assert found.pop("estimator") == f"{option.estimator}: refused by the table"
+    if "cli" in found and not option.choices:
+        assert found.pop("cli") == f"{option.flag}: refused by the table"

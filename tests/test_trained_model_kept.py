@@ -46,7 +46,9 @@ def test_mlp_train_refuses_too_many_hidden_layers_in_one_line():
     )
     assert done.returncode == 2
     err = done.stderr.strip()
-    assert err.startswith("mlp train: error: argument --hidden:") and "at most 1000 hidden layers" in err
+    assert (
+        err.startswith("mlp train: error: --hidden has 1001 layers") and "at most 1000 hidden layers" in err
+    )
     assert "\n" not in err
 
 

@@ -44,18 +44,16 @@ from .._array_api import (
 )
 from .._memory import check_fits, check_training_memory
 from .._threads import thread_limits
-from ..activations import ACTIVATIONS
+from .._validation import check_flag, check_positive_int, check_rate
 from ..engines import make_trainer
-from ..initializers import INITIALIZERS, initial_parameters
+from ..initializers import initial_parameters
 from ..loop import run_epochs
 from ..model import MLP
 from ..optimizers import SGD, Adam, AdamW, Momentum, Nesterov, Optimizer, RMSProp
-from ..schedules import SCHEDULES, Schedule, make_schedule
+from ..schedules import Schedule, make_schedule
 
 # scikit-learn's names where they differ from the library's (the options table's estimator notes).
 ACTIVATION_ALIASES = {"logistic": "sigmoid"}
-SOLVERS = ("lbfgs", "sgd", "adam", "adamw", "rmsprop", "momentum", "nesterov")
-SKLEARN_SCHEDULES = ("constant", "invscaling", "adaptive")  # scikit-learn's learning_rate values
 ADAPTIVE_MIN_LR = 1e-6  # scikit-learn's: "adaptive" stops once the rate would fall below this
 ADAPTIVE_FACTOR = 5.0
 
@@ -102,38 +100,6 @@ class Adaptive(Schedule):
         return True
 
 
-# ---- parameter checks (at fit time, as scikit-learn requires) ------------------------------------------
-def _check_number(name, value, *, low=None, high=None, low_open=False, high_open=False):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number, got {value!r}")
-    if (low is not None and (value <= low if low_open else value < low)) or (
-        high is not None and (value >= high if high_open else value > high)
-    ):
-        left, right = ("(" if low_open else "["), (")" if high_open else "]")
-        raise ValueError(
-            f"{name} must be in {left}{low if low is not None else '-inf'}, "
-            f"{high if high is not None else 'inf'}{right}, got {value!r}"
-        )
-    return float(value)
-
-
-def _check_int(name, value, low=1):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or value < low:
-        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
-    return int(value)
-
-
-def _check_flag(name, value):
-    if not isinstance(value, (bool, np.bool_)):
-        raise ValueError(f"{name} must be True or False, got {value!r}")
-    return bool(value)
-
-
-def _choices(values):
-    listed = [repr(v) for v in values]
-    return f"{', '.join(listed[:-1])} or {listed[-1]}"
-
-
 class BaseMLP(BaseEstimator):
     """The shared machinery; `MLPClassifier` and `MLPRegressor` define the targets and outputs.
 
@@ -146,84 +112,27 @@ class BaseMLP(BaseEstimator):
 
     # ---- the parameters, checked and translated ------------------------------------------------------
     def _check_params(self):
-        """Every hyper-parameter checked (ValueError/TypeError naming it and its allowed values);
-        returns a dict of the normalised values."""
-        OPTS = _options.OPTIONS
-        activation = ACTIVATION_ALIASES.get(self.activation, self.activation)
-        if not isinstance(activation, str) or activation not in ACTIVATIONS:
-            raise ValueError(
-                f"unknown activation {self.activation!r}; choose one of "
-                f"{_choices(['identity', 'logistic', 'tanh', 'relu', 'leaky_relu', 'sigmoid'])}"
-            )
-        solver = self.solver
-        if not isinstance(solver, Optimizer) and not (isinstance(solver, str) and solver in SOLVERS):
-            raise ValueError(
-                f"unknown solver {solver!r}; choose one of {_choices(SOLVERS)} or pass an "
-                "mlp.optimizers instance"
-            )
-        schedule = self.learning_rate
-        names = SKLEARN_SCHEDULES + tuple(n for n in SCHEDULES if n not in SKLEARN_SCHEDULES)
-        if not isinstance(schedule, Schedule) and not (isinstance(schedule, str) and schedule in names):
-            raise ValueError(
-                f"unknown learning_rate {schedule!r}; choose one of {_choices(names)} or pass an "
-                "mlp.schedules instance"
-            )
-        batch_size = self.batch_size
-        if not (isinstance(batch_size, str) and batch_size in ("auto", "full")) and batch_size is not None:
-            batch_size = _check_int("batch_size", batch_size)
-        if self.dtype not in (None, "float32", "float64"):
-            raise ValueError(f"dtype must be None, 'float32' or 'float64', got {self.dtype!r}")
-        init = self.init
-        if not isinstance(init, str) or (init != "auto" and init not in INITIALIZERS):
-            raise ValueError(f"unknown init {init!r}; choose one of {_choices(['auto', *INITIALIZERS])}")
-        verbose = self.verbose
-        verbose = (
-            int(verbose) if isinstance(verbose, (bool, np.bool_)) else _check_int("verbose", verbose, low=0)
+        """Every hyper-parameter checked at fit time, as scikit-learn requires (a ValueError/TypeError
+        naming it and its allowed values); returns a dict of the normalised values. The parameters of the
+        options table go through its checks (`mlp.options.validate_estimator`), scikit-learn's solver
+        settings that fit has no keyword for through the helpers of `mlp._validation`."""
+        p = _options.validate_estimator(
+            {name: getattr(self, name) for name in _options.estimator_defaults()},
+            regressor=not self._is_classifier(),
         )
-        return dict(
-            hidden_sizes=OPTS["hidden_sizes"].check("hidden_layer_sizes", self.hidden_layer_sizes),
-            activation=activation,
-            loss=self._check_loss(),
-            solver=solver,
-            alpha=_check_number("alpha", self.alpha, low=0.0),
-            batch_size=batch_size,
-            schedule=schedule,
-            learning_rate_init=_check_number(
-                "learning_rate_init", self.learning_rate_init, low=0.0, low_open=True
-            ),
-            power_t=_check_number("power_t", self.power_t, low=0.0),
-            max_iter=_check_int("max_iter", self.max_iter),
-            shuffle=_check_flag("shuffle", self.shuffle),
-            tol=_check_number("tol", self.tol, low=0.0),
-            verbose=verbose,
-            warm_start=_check_flag("warm_start", self.warm_start),
-            momentum=_check_number("momentum", self.momentum, low=0.0, high=1.0, high_open=True),
-            nesterovs_momentum=_check_flag("nesterovs_momentum", self.nesterovs_momentum),
-            early_stopping=_check_flag("early_stopping", self.early_stopping),
-            validation_fraction=_check_number(
-                "validation_fraction",
-                self.validation_fraction,
-                low=0.0,
-                high=1.0,
-                low_open=True,
-                high_open=True,
-            ),
-            beta_1=_check_number("beta_1", self.beta_1, low=0.0, high=1.0, high_open=True),
-            beta_2=_check_number("beta_2", self.beta_2, low=0.0, high=1.0, high_open=True),
-            epsilon=_check_number("epsilon", self.epsilon, low=0.0, low_open=True),
-            n_iter_no_change=_check_int("n_iter_no_change", self.n_iter_no_change),
-            max_fun=_check_int("max_fun", self.max_fun),
-            init=init,
-            dropout=OPTS["dropout"].check("dropout", self.dropout),
-            clip_value=OPTS["clip_value"].check("clip_value", self.clip_value),
-            clip_norm=OPTS["clip_norm"].check("clip_norm", self.clip_norm),
-            dtype=self.dtype,
-            engine=OPTS["engine"].check("engine", self.engine),
-            n_threads=OPTS["n_threads"].check("n_threads", self.n_threads),
+        p["hidden_sizes"] = p.pop("hidden_layer_sizes")
+        p["schedule"] = p.pop("learning_rate")
+        p["activation"] = ACTIVATION_ALIASES.get(p["activation"], p["activation"])
+        p.update(
+            power_t=check_rate(self.power_t, "power_t"),
+            warm_start=check_flag(self.warm_start, "warm_start"),
+            nesterovs_momentum=check_flag(self.nesterovs_momentum, "nesterovs_momentum"),
+            beta_1=check_rate(self.beta_1, "beta_1", high=1.0),
+            beta_2=check_rate(self.beta_2, "beta_2", high=1.0),
+            epsilon=check_rate(self.epsilon, "epsilon", low_inclusive=False),
+            max_fun=check_positive_int(self.max_fun, "max_fun"),
         )
-
-    def _check_loss(self):
-        raise NotImplementedError
+        return p
 
     def _optimizer(self, p):
         """The library optimizer for `solver` (scikit-learn's "sgd" is momentum SGD, Nesterov's by default)."""

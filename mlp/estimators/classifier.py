@@ -22,8 +22,6 @@ from .base import BaseMLP, follow_X, is_numeric
 
 __all__ = ["MLPClassifier"]
 
-CLASSIFIER_LOSSES = ("cross_entropy", "mse")
-
 
 class MLPClassifier(ClassifierMixin, BaseMLP):
     """Multilayer perceptron classifier: scikit-learn's `MLPClassifier`, same parameters and attributes.
@@ -184,11 +182,6 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
     @classmethod
     def _is_classifier(cls):
         return True
-
-    def _check_loss(self):
-        if not isinstance(self.loss, str) or self.loss not in CLASSIFIER_LOSSES:
-            raise ValueError(f"unknown loss {self.loss!r} for MLPClassifier; choose 'cross_entropy' or 'mse'")
-        return self.loss
 
     # ---- training -------------------------------------------------------------------------------
     def fit(self, X, y):

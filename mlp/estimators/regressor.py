@@ -102,13 +102,6 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         self.engine = engine
         self.n_threads = n_threads
 
-    def _check_loss(self):
-        if self.loss != "squared_error":
-            raise ValueError(
-                f"loss={self.loss!r} is not supported by mlp.MLPRegressor; use loss='squared_error'"
-            )
-        return "squared_error"
-
     # ---- training -------------------------------------------------------------------------------
     def _check_solver(self):
         if self.solver == "lbfgs":
