@@ -28,6 +28,7 @@ __all__ = [
     "OutputPathError",
     "atomic_write",
     "check_writable",
+    "is_write_error",
     "make_folder",
     "refuse_foreign",
     "refuse_special",
@@ -35,6 +36,7 @@ __all__ = [
     "sha256_of",
     "starts_with",
     "temporary_path",
+    "write_error",
 ]
 
 _CHUNK = 1 << 20
@@ -139,6 +141,17 @@ def make_folder(path: str | os.PathLike, what: str = "output folder") -> Path:
         reason = error.strerror or str(error)
         raise OutputPathError(f"{name}: cannot create the folder ({reason})") from None
     return path
+
+
+def is_write_error(error: BaseException) -> bool:
+    """True for an OSError of a failed write (a full disk, a quota, a file-size limit, an I/O error, a
+    read-only file system): the machine's fault, not the data's or the network's."""
+    return isinstance(error, OSError) and error.errno in _WRITE_ERRNOS
+
+
+def write_error(error: OSError, path: str | os.PathLike, what: str = "") -> OSError:
+    """`error` as `cannot write WHAT PATH: No space left on device`, same type and errno."""
+    return _write_error(error, Path(path), what)
 
 
 def _write_error(error: OSError, path: Path, what: str, tmp: str | None = None) -> OSError:
@@ -311,7 +324,7 @@ def atomic_write(
             try:
                 yield handle
             except OSError as error:  # the body's own errors (reading its source) keep their message
-                if error.errno in _WRITE_ERRNOS and not isinstance(error, OutputPathError):
+                if is_write_error(error) and not isinstance(error, OutputPathError):
                     raise _write_error(error, path, what, tmp) from None
                 raise
             try:

@@ -22,6 +22,7 @@ import subprocess
 import sys
 import threading
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -432,3 +433,23 @@ def test_mlp_train_checkpoint_refuses_anything_but_a_checkpoint_it_was_told_to_r
     assert checkpoint.read_bytes() == before
     done = _cli(*train, "--checkpoint", checkpoint, "--resume", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.parametrize("where", ["download", "unpack"])
+def test_a_full_disk_while_downloading_names_the_file_and_tries_no_other_mirror(
+    where, tmp_path, monkeypatch, mnist_dir
+):
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    if where == "download":  # writing the downloaded bytes to the temporary .part file
+        monkeypatch.setattr("mlp.datasets.download._copy_response", full)
+    else:  # writing the unpacked, verified file into place
+        monkeypatch.setattr("mlp._files.os.fsync", full)
+    folder = tmp_path / "cache"
+    mirror = Path(mnist_dir).resolve().as_uri() + "/"
+    with pytest.raises(OSError) as info:
+        mlp.datasets.download_mnist(folder, mirrors=[mirror], use_default_mirrors=False, split="test")
+    assert str(info.value) == f"cannot write {folder / 't10k-images-idx3-ubyte'}: No space left on device"
+    assert info.value.errno == errno.ENOSPC and not isinstance(info.value, mlp.datasets.DownloadError)
+    assert sorted(p.name for p in folder.iterdir()) == []  # no temporary or partial file left

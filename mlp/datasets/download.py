@@ -33,7 +33,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import IO
 
-from mlp._files import atomic_write, make_folder, temporary_path
+from mlp._files import atomic_write, is_write_error, make_folder, temporary_path, write_error
 from mlp._progress import progress_bar
 
 from ._common import (
@@ -257,6 +257,8 @@ def _fetch(url: str, part: Path, *, timeout: float, deadline_at: float, cap: int
             f"truncated: connection closed after {len(exc.partial)} bytes ({exc.expected} more expected)"
         ) from None
     except (http.client.HTTPException, OSError, ValueError) as exc:
+        if is_write_error(exc):  # the disk, not the mirror: no other mirror can help
+            raise
         raise _MirrorFailure(f"{type(exc).__name__}: {exc}") from None
 
 
@@ -265,13 +267,18 @@ def _fetch_verified(
 ) -> None:
     """Download ``url`` and put its verified, uncompressed content at ``target``."""
     with temporary_path(target, suffix=".part") as part:
-        _fetch(url, part, timeout=timeout, deadline_at=deadline_at, cap=_download_cap(base), desc=base)
+        try:
+            _fetch(url, part, timeout=timeout, deadline_at=deadline_at, cap=_download_cap(base), desc=base)
+        except OSError as exc:  # only a failed write gets here: name the file, not the temporary one
+            raise write_error(exc, target) from None
         try:
             with _open_content(part) as source, atomic_write(target) as sink:
                 problem = verify_stream(source, base, expected_sha256, sink)
                 if problem is not None:
                     raise _MirrorFailure(problem)  # inside atomic_write: nothing lands at target
         except (OSError, EOFError, zlib.error) as exc:
+            if is_write_error(exc):  # named by atomic_write; a full disk is no mirror's fault
+                raise
             raise _MirrorFailure(f"corrupt or truncated gzip data ({exc})") from None
 
 
