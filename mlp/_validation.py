@@ -215,14 +215,15 @@ def check_rate(
     return float(value)
 
 
-class FlagError(TypeError, ValueError):
-    """A switch given something other than True or False: a TypeError, and a ValueError as scikit-learn's
-    parameter errors are, so code written for either catches it."""
+class ParameterError(TypeError, ValueError):
+    """A parameter of the wrong kind (a switch that is no bool, a seed that is no non-negative integer):
+    a TypeError, and a ValueError as scikit-learn's parameter errors are, so code written for either
+    catches it."""
 
 
 def check_flag(value: Any, name: str) -> bool:
     if not isinstance(value, (bool, np.bool_)):
-        raise FlagError(f"{name} must be True or False, got {value!r}")
+        raise ParameterError(f"{name} must be True or False, got {value!r}")
     return bool(value)
 
 

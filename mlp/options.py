@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from ._threads import check_n_threads
-from ._validation import check_flag, check_positive_int, check_rate
+from ._validation import ParameterError, check_flag, check_positive_int, check_rate
 from .activations import ACTIVATIONS
 from .augment import check_augment
 from .initializers import INITIALIZERS
@@ -135,7 +135,7 @@ def check_seed(value: Any, name: str = "seed", *, random_state: bool = False) ->
         return value
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
         also = ", None or a numpy.random.RandomState" if random_state else " or None"
-        raise TypeError(f"{name} must be a non-negative integer{also}, got {value!r}")
+        raise ParameterError(f"{name} must be a non-negative integer{also}, got {value!r}")
     return int(value)
 
 
@@ -463,7 +463,6 @@ def _loop_options() -> list[Option]:
             estimator="validation_fraction",
             estimator_default=0.1,
             estimator_note="held out only with early_stopping",
-            estimator_check=lambda n, v: _number(n, v, high=1.0, low_inclusive=False),
         ),
         Option(
             "early_stopping",

@@ -201,3 +201,54 @@ def test_the_swap_really_uses_this_library():
     ours = run_snippet(source.replace(SKLEARN_IMPORT, OURS_IMPORT))
     assert type(ours["clf"]).__module__.startswith("mlp.")
     assert ours["predicted"] == [1, 0]
+
+
+# A value scikit-learn's MLPClassifier refuses for each of its parameters (MLPRegressor's are the same).
+REFUSED = {
+    "hidden_layer_sizes": (4, 0),
+    "activation": "swish",
+    "solver": "newton",
+    "alpha": -1.0,
+    "batch_size": 0,
+    "learning_rate": "linear",
+    "learning_rate_init": 0.0,
+    "power_t": -1.0,
+    "max_iter": 0,
+    "shuffle": "yes",
+    "random_state": -1,
+    "tol": -1.0,
+    "verbose": -1,
+    "warm_start": "yes",
+    "momentum": 1.5,
+    "nesterovs_momentum": "yes",
+    "early_stopping": "yes",
+    "validation_fraction": 1.0,
+    "beta_1": 1.0,
+    "beta_2": -0.5,
+    "epsilon": 0.0,
+    "n_iter_no_change": 0,
+    "max_fun": 0,
+}
+
+
+@pytest.mark.parametrize("parameter", sorted(REFUSED))
+def test_a_value_scikit_learn_refuses_is_refused_with_an_error_its_users_catch(parameter):
+    """scikit-learn raises InvalidParameterError, a ValueError and a TypeError; code catching ValueError
+    (the usual) catches ours too, and ours names the parameter."""
+    from sklearn.neural_network import MLPClassifier as Theirs
+
+    from mlp import MLPClassifier as Ours
+
+    X, y = [[0.0, 0.0], [1.0, 1.0], [1.0, 0.0], [0.0, 1.0]], [0, 1, 1, 0]
+    with pytest.raises(ValueError):
+        Theirs(**{parameter: REFUSED[parameter]}).fit(X, y)
+    with pytest.raises(ValueError, match=parameter):
+        Ours(**{parameter: REFUSED[parameter]}).fit(X, y)
+
+
+def test_every_parameter_of_scikit_learn_has_a_refused_value():
+    import inspect
+
+    from sklearn.neural_network import MLPClassifier as Theirs
+
+    assert sorted(REFUSED) == sorted(set(inspect.signature(Theirs).parameters))
