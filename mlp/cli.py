@@ -368,9 +368,12 @@ def _output_paths(args):
             import os
 
             try:
-                make_folder(DEFAULT_OUT_FOLDER, "the default model folder")
+                make_folder(DEFAULT_OUT_FOLDER, "")
             except OSError as error:
-                raise CommandError(f"{_one_line(error)}; pass --out PATH or --no-save") from None
+                raise CommandError(
+                    f"cannot make the default model folder {DEFAULT_OUT_FOLDER}/: {_one_line(error)}; "
+                    "pass --out PATH or --no-save"
+                ) from None
             out = os.path.join(DEFAULT_OUT_FOLDER, time.strftime("mlp-%Y%m%d-%H%M%S.npz"))
         try:
             check_writable(out, "--out")
@@ -382,6 +385,9 @@ def _output_paths(args):
     try:
         if args.plot:
             check_writable(args.plot, "--plot", folder=True)
+            from .plots import check_folder
+
+            check_folder(args.plot)  # a picture's name taken by a folder, FIFO or a file that is no PNG
         if args.checkpoint:
             check_checkpoint_path(
                 args.checkpoint, resume=args.resume, what="--checkpoint", resume_hint="--resume"

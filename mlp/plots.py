@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 
 
 __all__ = [
+    "check_folder",
     "plot_confident_mistakes",
     "plot_confusion_matrix",
     "plot_first_layer_weights",
@@ -407,6 +408,18 @@ def plot_first_layer_weights(
 FILE_NAMES = ("history.png", "predictions.png", "confusion_matrix.png", "mistakes.png", "first_layer.png")
 
 
+def check_folder(folder: str | os.PathLike[str]) -> None:
+    """Refuse (OutputPathError, one line) a `write_all` folder where a picture cannot go: a file, FIFO
+    or device in place of the folder, or in place of one of its pictures a folder, device, FIFO or a
+    file that is not a PNG (only earlier pictures are replaced). Nothing is created; `mlp train
+    --plot` calls this before training."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        make_folder(folder, "picture folder")  # refused: the one message for what is there
+    for name in (*FILE_NAMES, "gradients.png"):
+        refuse_foreign(folder / name, "picture", "a PNG image", starts_with(_PNG_SIGNATURE))
+
+
 def write_all(
     model: MLP,
     X_test: Array,
@@ -419,8 +432,10 @@ def write_all(
     history.png, predictions.png, confusion_matrix.png, mistakes.png, first_layer.png, and
     gradients.png when the history holds gradient norms (log_gradients=True).
 
-    history.png is left out when the model was never trained (its history is empty).
+    history.png is left out when the model was never trained (its history is empty). Every one of
+    these paths is checked (`check_folder`) before the first is written.
     """
+    check_folder(folder)
     folder = make_folder(folder, "picture folder")
     paths: list[Path] = []
 

@@ -279,6 +279,7 @@ def test_cli_writers_refuse_what_is_in_the_way_and_leave_it_alone(writer, kind, 
     # download --to needs no network: its first file is refused before any mirror is tried
     done = _cli(*args, cwd=tmp_path)
     _assert_cli_refused(done, target, kind)
+    assert "data:" not in done.stdout  # refused before any data was read, let alone trained on
     assert _look(target) == before
     _no_temporaries(folder)
 
