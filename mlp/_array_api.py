@@ -15,10 +15,12 @@ from array_api_compat import (
     is_array_api_strict_namespace,
     is_cupy_namespace,
     is_numpy_namespace,
+    is_writeable_array,
 )
 from array_api_compat import (
     device as array_device,
 )
+from array_api_extra import at
 
 __all__ = [
     "Array",
@@ -27,11 +29,14 @@ __all__ = [
     "Namespace",
     "Params",
     "array_device",
+    "assign",
+    "at",
     "float_dtype",
     "from_host",
     "get_namespace",
     "is_cupy_namespace",
     "is_numpy_namespace",
+    "is_writeable_array",
     "namespace_name",
     "resolve_namespace",
     "same_device",
@@ -121,6 +126,16 @@ def to_numpy(x: Any) -> np.ndarray:
 
         return np.asarray(xp.asarray(array_api_compat.to_device(x, array_api_strict.Device("CPU_DEVICE"))))
     return np.asarray(x)
+
+
+def assign(target: Array, value: Array, *, xp: Namespace) -> Array:
+    """`target` holding `value` (same shape): written into `target` where its library allows in-place
+    updates (NumPy, CuPy, PyTorch, array-api-strict: the same array comes back, so views into a flat
+    buffer stay views), a new array where it does not (JAX). The caller rebinds to the result.
+
+    The standard leaves `target[...] = value` optional; array-api-extra's `at` is its portable
+    spelling."""
+    return at(target)[...].set(value, xp=xp)
 
 
 def same_device(a: Device, b: Device) -> bool:

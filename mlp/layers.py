@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import cast
 
-from ._array_api import Array, Namespace, Params
+from ._array_api import Array, Namespace, Params, assign
 from .activations import get_activation
 from .losses import get_loss
 
@@ -103,10 +103,17 @@ def loss_and_gradients(
     return value, grads, logits
 
 
-def max_norm(params: Params, limit: float, *, xp: Namespace) -> None:
-    """The max-norm constraint (Srivastava et al. 2014), in place: every hidden unit's incoming weight
-    vector (a column of a hidden layer's W) is scaled down to Euclidean norm `limit` when longer.
-    The output layer is left free. Call after each optimizer step."""
-    for W, _ in params[:-1]:
+def max_norm(params: Params, limit: float, *, xp: Namespace) -> Params:
+    """The max-norm constraint (Srivastava et al. 2014): every hidden unit's incoming weight vector (a
+    column of a hidden layer's W) is scaled down to Euclidean norm `limit` when longer. The output
+    layer is left free. Call after each optimizer step.
+
+    Returns the constrained parameters. The weights are written in place where their library allows
+    it (NumPy, CuPy, PyTorch, array-api-strict: the same arrays come back); for immutable arrays
+    (JAX) they are new arrays, so rebind: `params = max_norm(params, limit, xp=xp)`."""
+    constrained = []
+    for W, b in params[:-1]:
         norms = xp.sqrt(xp.sum(W * W, axis=0))
-        W[...] = W * (limit / xp.clip(norms, min=limit))  # 1 exactly where the norm is within the limit
+        scaled = W * (limit / xp.clip(norms, min=limit))  # 1 exactly where the norm is within the limit
+        constrained.append((assign(W, scaled, xp=xp), b))
+    return [*constrained, *params[-1:]]

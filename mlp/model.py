@@ -15,6 +15,7 @@ from ._array_api import (
     Device,
     Namespace,
     Params,
+    assign,
     dtype_name,
     from_host,
     get_namespace,
@@ -245,8 +246,10 @@ class MLP:
         return [(xp.asarray(W, copy=True), xp.asarray(b, copy=True)) for W, b in self.params]
 
     def set_params(self, params: Sequence[tuple[Array, Array]]) -> None:
-        """Overwrite the parameters in place (the arrays keep their identity, so an optimizer holding
-        them keeps working) with arrays of the same shapes."""
+        """Set the parameters to `params`, arrays of the same shapes. They are written into the arrays
+        the model holds where their library allows it (NumPy, CuPy, PyTorch, array-api-strict: the
+        arrays keep their identity, so a trainer's views into its flat buffer stay views); immutable
+        arrays (JAX) are replaced by new ones."""
         if len(params) != len(self.params):
             raise ValueError(f"expected {len(self.params)} layers of parameters, got {len(params)}")
         for (W, b), (W_new, b_new) in zip(self.params, params, strict=True):
@@ -255,8 +258,11 @@ class MLP:
                     f"parameter shapes {tuple(W_new.shape)}, {tuple(b_new.shape)} do not match the "
                     f"model's {tuple(W.shape)}, {tuple(b.shape)}"
                 )
-            W[...] = W_new
-            b[...] = b_new
+        xp = self._xp
+        self.params = [
+            (assign(W, W_new, xp=xp), assign(b, b_new, xp=xp))
+            for (W, b), (W_new, b_new) in zip(self.params, params, strict=True)
+        ]
 
     def get_weights(self) -> list[tuple[np.ndarray, np.ndarray]]:
         """Parameters as NumPy arrays on the host (an explicit copy)."""

@@ -142,11 +142,11 @@ def test_max_norm_caps_each_hidden_units_incoming_weights_and_leaves_the_rest():
     W1 = rng.normal(size=(6, 5)) * np.array([0.1, 1.0, 3.0, 0.2, 5.0])  # some columns over the limit
     W2 = rng.normal(size=(5, 3)) * 10  # the output layer: never constrained
     for xp, device in host_backends():
-        params = [
-            (put(W1, xp, device), put(np.zeros(5), xp, device)),
-            (put(W2, xp, device), put(np.zeros(3), xp, device)),
+        params = [  # copies: NumPy's would otherwise share W1's memory and constrain it in place
+            (put(W1.copy(), xp, device), put(np.zeros(5), xp, device)),
+            (put(W2.copy(), xp, device), put(np.zeros(3), xp, device)),
         ]
-        layers.max_norm(params, 1.5, xp=xp)
+        params = layers.max_norm(params, 1.5, xp=xp)  # new arrays where they are immutable (JAX)
         got = np.asarray(mlp._array_api.to_numpy(params[0][0]))
         norms = np.linalg.norm(W1, axis=0)
         expected = W1 * np.where(norms > 1.5, 1.5 / norms, 1.0)

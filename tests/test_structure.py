@@ -114,6 +114,20 @@ def test_kernels_do_not_import_mlp():
                 assert (node.module or "").split(".")[0] != "mlp", path
 
 
+def test_only_the_plumbing_module_imports_the_array_api_helpers():
+    """array_api_compat and array_api_extra are imported by mlp/_array_api.py alone; everything else
+    takes the namespace and the helpers from it."""
+    plumbing = {"array_api_compat", "array_api_extra"}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if path.name == "_array_api.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.level == 0:
+                names = [node.module or ""]
+            assert not any(name.split(".")[0] in plumbing for name in names), path
+
+
 def long_functions(root=PACKAGE):
     found = {}
     for path in sorted(Path(root).rglob("*.py")):

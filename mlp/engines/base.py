@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from .. import layers
-from .._array_api import from_host, to_numpy
+from .._array_api import assign, from_host, to_numpy
 from ..augment import BatchAugmenter
 from ..distributed import batch_part
 from ..losses import takes_class_indices
@@ -185,8 +185,8 @@ class BaseTrainer:
             self._norms.add(self._weight_gradient_norms())
         self.step_count += 1
         self._update(lr)
-        if self.max_norm is not None:
-            layers.max_norm(self.model.params, self.max_norm, xp=self.model._xp)
+        if self.max_norm is not None:  # in place where the arrays allow it (the Numba engine's views)
+            self.model.params = layers.max_norm(self.model.params, self.max_norm, xp=self.model._xp)
         return loss_sum, correct
 
     def _spans(self, n, step_size):
@@ -283,19 +283,22 @@ class BaseTrainer:
         }
 
     def restore(self, snapshot, *, schedule=True):
-        """Load a `snapshot` (optimizer state written in place, so a flat-buffer engine keeps its
-        layout). With schedule=False the schedule starts over (a warm start)."""
+        """Load a `snapshot`: the optimizer state is written into the arrays where their library
+        allows it (so a flat-buffer engine keeps its layout), new arrays where it does not (JAX). With
+        schedule=False the schedule starts over (a warm start)."""
         if len(snapshot["state"]) != len(self.state):
             raise ValueError(
                 f"the snapshot holds {len(snapshot['state'])} optimizer arrays, expected {len(self.state)}"
             )
-        model = self.model
+        model, state = self.model, []
         for index, (target, saved) in enumerate(zip(self.state, snapshot["state"], strict=True)):
             if tuple(saved.shape) != tuple(target.shape):
                 raise ValueError(
                     f"optimizer array {index} has shape {tuple(saved.shape)}, expected {tuple(target.shape)}"
                 )
-            target[...] = from_host(saved, xp=model._xp, device=model.device)
+            saved = from_host(saved, xp=model._xp, device=model.device)
+            state.append(assign(target, saved, xp=model._xp))
+        self.state = state
         self.step_count, self.epoch = int(snapshot["step_count"]), int(snapshot["epoch"])
         self.rng.bit_generator.state = snapshot["rng_state"]
         if schedule and snapshot.get("schedule_state"):

@@ -12,25 +12,33 @@ import numpy as np
 from .. import layers
 from .._array_api import from_host, to_numpy
 from ..losses import takes_class_indices
-from ..optimizers import clip_gradients
+from ..optimizers import apply_step, clip_gradients
 from .base import BaseTrainer, TrainingError, check_finite
 
 __all__ = ["Trainer", "TrainingError", "check_finite"]
 
 
 class Trainer(BaseTrainer):
-    """The array-API engine: per-parameter arrays in the input's namespace and on its device."""
+    """The array-API engine: per-parameter arrays in the input's namespace and on its device.
+
+    It writes into no array (the standard leaves in-place updates optional, and JAX's arrays are
+    immutable): every step makes new parameters and a new optimizer state, and rebinds
+    `model.params` and `state` to them."""
 
     def __init__(self, model, **options):
         super().__init__(model, **options)
-        self.flat_params = [p for pair in model.params for p in pair]
-        self.is_weight = [index % 2 == 0 for index in range(len(self.flat_params))]
+        self.is_weight = [index % 2 == 0 for index in range(2 * len(model.params))]
         self.state = self.optimizer.init_state(self.flat_params, xp=model._xp)
         self._grads = self._logits = self._value = None
 
+    @property
+    def flat_params(self):
+        """The model's current parameters in the optimizer's order [W0, b0, W1, b1, ...]."""
+        return [p for pair in self.model.params for p in pair]
+
     def train_step(self, X_batch, y_batch, *, lr, dropout_masks=None):
         """One optimizer step on a mini-batch (`BaseTrainer.step`: forward, backward, clipping,
-        update, in place), with the dropout masks given.
+        update; `model.params` and `state` then hold new arrays), with the dropout masks given.
 
         dropout_masks: one (rows, width) array of 0 or 1/keep per hidden layer, or None for no
         dropout. Returns (mean loss with the L2 term, as a 0-d array; the clipped flat gradients
@@ -98,7 +106,8 @@ class Trainer(BaseTrainer):
             self._grads = clip_gradients(
                 self._grads, clip_value=self.clip_value, clip_norm=self.clip_norm, xp=xp
             )
-        self.optimizer.step(
+        params, self.state = apply_step(
+            self.optimizer,
             self.flat_params,
             self._grads,
             self.state,
@@ -107,6 +116,7 @@ class Trainer(BaseTrainer):
             xp=xp,
             is_weight=self.is_weight,
         )
+        self.model.params = list(zip(params[0::2], params[1::2], strict=True))
 
     def _to_host(self, values):
         """One transfer: the step values stacked on the device, then copied."""

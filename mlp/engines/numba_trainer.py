@@ -49,7 +49,7 @@ def supports(X, optimizer, loss):
         and isinstance(X, np.ndarray)
         and X.dtype in (np.float32, np.float64)
         and getattr(optimizer, "name", None) in _OPTIMIZER_KERNELS
-        and type(optimizer).step in _KNOWN_STEPS
+        and _built_in_step(optimizer)
         and loss in _LOSS_KERNELS
     )
 
@@ -72,7 +72,7 @@ def unsupported_reason(X, optimizer):
         return f'engine="numba" could not import its kernels (mlp_kernels): {_IMPORT_ERROR}'
     if not isinstance(X, np.ndarray):
         return f'engine="numba" trains on NumPy arrays only, got {type(X).__module__}.{type(X).__name__}; use engine="xp"'
-    if type(optimizer).step not in _KNOWN_STEPS:
+    if not _built_in_step(optimizer):
         return f'engine="numba" has kernels for the built-in optimizers only, not {type(optimizer).__name__}; use engine="xp"'
     return None
 
@@ -372,10 +372,11 @@ class NumbaTrainer(BaseTrainer):
 
 
 def _known_steps():
+    """(step, update) of the built-in optimizers: a subclass that overrides either has its own math."""
     from .. import optimizers
 
     return {
-        cls.step
+        (cls.step, cls.update)
         for cls in (
             optimizers.SGD,
             optimizers.Momentum,
@@ -388,3 +389,7 @@ def _known_steps():
 
 
 _KNOWN_STEPS = _known_steps()
+
+
+def _built_in_step(optimizer):
+    return (type(optimizer).step, type(optimizer).update) in _KNOWN_STEPS
