@@ -66,12 +66,13 @@ def _widths(text):
 
 def _number(text):
     """The text as an int or a float where it is one, else as it is (for the table's check to refuse)."""
-    for kind in (int, float):
+    try:
+        return int(text)
+    except ValueError:
         try:
-            return kind(text)
+            return float(text)
         except ValueError:
-            pass
-    return text
+            return text
 
 
 def _count(low):
