@@ -1,6 +1,6 @@
 """`mlp download --mirror URL --deadline SECONDS`, and downloads that are not the real data set.
 
-Against the local HTTP server of tests/test_datasets.py only (127.0.0.1; the public mirrors are
+Against the local HTTP server of tests/datasets/helpers.py only (127.0.0.1; the public mirrors are
 emptied and urlopen refuses any other host), in-process so that nothing can reach the internet.
 """
 
@@ -13,7 +13,7 @@ import pytest
 from mlp import datasets
 from mlp.cli import main
 from mlp.datasets import FILE_NAMES, DownloadError
-from tests.test_datasets import (  # noqa: F401 - fixtures: the local mirrors, isolated from the network
+from tests.datasets.helpers import (  # noqa: F401 - fixtures: the local mirrors, isolated from the network
     _assert_cache_complete,
     http_server,
     isolated,
