@@ -124,7 +124,7 @@ def run_epochs(
             break
     restored = stopping.restore_best and best.params is not None
     if restored and best.params is not None:  # (restored says so; repeated for the type checker)
-        model.set_params(best.params)
+        model.set_weights(best.params)
     if verbose and root and (patience_ran_out or (restored and best.epoch != epoch)):
         print(stopping_report(epoch, best, stopping, patience_ran_out, restored, validation is not None))
     return best

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -245,11 +246,11 @@ class MLP:
         xp = self._xp
         return [(xp.asarray(W, copy=True), xp.asarray(b, copy=True)) for W, b in self.params]
 
-    def set_params(self, params: Sequence[tuple[Array, Array]]) -> None:
-        """Set the parameters to `params`, arrays of the same shapes. They are written into the arrays
-        the model holds where their library allows it (NumPy, CuPy, PyTorch, array-api-strict: the
-        arrays keep their identity, so a trainer's views into its flat buffer stay views); immutable
-        arrays (JAX) are replaced by new ones."""
+    def set_weights(self, params: Sequence[tuple[Array, Array]]) -> None:
+        """Set the parameters to `params`, arrays of the same shapes (the inverse of `get_weights`).
+        They are written into the arrays the model holds where their library allows it (NumPy, CuPy,
+        PyTorch, array-api-strict: the arrays keep their identity, so a trainer's views into its flat
+        buffer stay views); immutable arrays (JAX) are replaced by new ones."""
         if len(params) != len(self.params):
             raise ValueError(f"expected {len(self.params)} layers of parameters, got {len(params)}")
         for (W, b), (W_new, b_new) in zip(self.params, params, strict=True):
@@ -263,6 +264,13 @@ class MLP:
             (assign(W, W_new, xp=xp), assign(b, b_new, xp=xp))
             for (W, b), (W_new, b_new) in zip(self.params, params, strict=True)
         ]
+
+    def set_params(self, params: Sequence[tuple[Array, Array]]) -> None:
+        """Deprecated alias of `set_weights` (scikit-learn's `set_params` sets hyper-parameters, not
+        weights); removed in the next version."""
+        message = "MLP.set_params is deprecated and will be removed; use MLP.set_weights"
+        warnings.warn(message, DeprecationWarning, stacklevel=2)
+        self.set_weights(params)
 
     def get_weights(self) -> list[tuple[np.ndarray, np.ndarray]]:
         """Parameters as NumPy arrays on the host (an explicit copy)."""

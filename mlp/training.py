@@ -442,7 +442,7 @@ def _resume(
             for W, b in pairs
         ]
 
-    model.set_params(to_device(params))
+    model.set_weights(to_device(params))
     trainer.restore(
         {
             "state": state,

@@ -372,7 +372,7 @@ class BaseMLP(BaseEstimator):
             n_threads=p["n_threads"],
         )
         if X_val is not None and self._best_params is not None:
-            self.model_.set_params(self._best_params)  # the weights of the best validation score
+            self.model_.set_weights(self._best_params)  # the weights of the best validation score
         if not incremental and not stop[0] and self.n_iter_ == p["max_iter"]:
             warnings.warn(
                 f"Stochastic Optimizer: Maximum iterations ({p['max_iter']}) reached and the "
@@ -464,7 +464,7 @@ class BaseMLP(BaseEstimator):
                 callback=record,
                 options={"maxfun": p["max_fun"], "maxiter": p["max_iter"], "gtol": p["tol"]},
             )
-        model.set_params(unpack(result.x))
+        model.set_weights(unpack(result.x))
         self.n_iter_ = min(int(result.nit), p["max_iter"])
         self.loss_ = float(result.fun)
         self.loss_curve_.extend(curve)

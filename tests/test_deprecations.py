@@ -1,0 +1,23 @@
+"""Renamed public names keep working for one version, with a DeprecationWarning naming the new one."""
+
+import warnings
+
+import numpy as np
+import pytest
+
+import mlp
+
+
+def test_set_params_is_a_deprecated_alias_of_set_weights():
+    X = np.random.default_rng(0).normal(size=(20, 3)).astype(np.float32)
+    model = mlp.fit(X, np.arange(20) % 2, hidden_sizes=[4], epochs=0, seed=0)
+    weights = [(W + 1, b - 1) for W, b in model.get_weights()]
+    with pytest.warns(DeprecationWarning, match=r"MLP\.set_weights") as caught:
+        model.set_params(weights)
+    assert caught[0].filename == __file__  # points at the caller
+    for (W, b), (W_set, b_set) in zip(model.get_weights(), weights, strict=True):
+        np.testing.assert_array_equal(W, W_set)
+        np.testing.assert_array_equal(b, b_set)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model.set_weights(model.get_weights())  # the new name warns of nothing
