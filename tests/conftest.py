@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from tests.helpers import mnist_folder
+from tests.helpers import jax_backend, mnist_folder
 
 
 @pytest.fixture(scope="session")
@@ -53,12 +53,17 @@ def _backend_cases():
 
         return xp, xp.asarray(0.0).device
 
+    def jax_case():
+        pytest.importorskip("jax", reason='JAX is not installed (pip install "jax[cpu]")')
+        return jax_backend()
+
     return [
         pytest.param(numpy_case, id="numpy"),
         pytest.param(strict_case("CPU_DEVICE"), id="strict-cpu"),
         pytest.param(strict_case("device1"), id="strict-device1"),
         pytest.param(cupy_case, id="cupy", marks=pytest.mark.gpu),
         pytest.param(torch_case, id="torch-cpu"),
+        pytest.param(jax_case, id="jax-cpu"),
     ]
 
 

@@ -1,5 +1,6 @@
 """Helpers shared by the test modules (plain functions; the fixtures live in conftest.py)."""
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -54,8 +55,9 @@ def tolerance(dtype_name):
 
 
 def host_backends():
-    """(xp, device) pairs available without a GPU: NumPy, and array-api-strict on its default and its
-    second device when it is installed (for loops inside one test; the `backend` fixture covers more)."""
+    """(xp, device) pairs available without a GPU: NumPy, array-api-strict on its default and its
+    second device, and JAX on the CPU, each when it is installed (for loops inside one test; the
+    `backend` fixture covers more)."""
     import array_api_compat.numpy as npx
 
     found = [(npx, "cpu")]
@@ -65,4 +67,18 @@ def host_backends():
         found += [(strict, strict.Device("CPU_DEVICE")), (strict, strict.Device("device1"))]
     except ImportError:
         pass
+    with contextlib.suppress(ImportError):
+        found.append(jax_backend())
     return found
+
+
+def jax_backend():
+    """(jax.numpy, the first CPU device), with 64-bit floats enabled (JAX makes float32 arrays of
+    float64 data otherwise). JAX arrays are immutable: `x[i] = v` raises, and `p -= g` makes a new
+    array and leaves the one that others hold as it was. ImportError when JAX is not installed."""
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+    import jax.numpy as jnp
+
+    return jnp, jax.devices("cpu")[0]

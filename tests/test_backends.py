@@ -1,12 +1,15 @@
 """The same training code on every namespace x device x dtype: outputs stay where the input was, and
 results agree with NumPy for the same seed."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
 import mlp
+from mlp import engines, layers, optimizers, schedules
 from mlp._array_api import array_device, to_numpy
-from tests.helpers import assert_lives_on, blobs, put, tolerance
+from tests.helpers import assert_lives_on, blobs, jax_backend, put, tolerance
 
 OPTIONS = dict(hidden_sizes=[8, 5], epochs=3, batch_size=32, seed=0)
 
@@ -122,3 +125,152 @@ def test_model_rejects_data_from_another_device():
     with pytest.raises(TypeError, match="namespace"):
         model.predict(X)
     assert array_device(model.predict(put(X, xs, xs.Device("device1")))) == xs.Device("device1")
+
+
+# ---- immutable arrays: the generic path writes into no array -----------------------------------------
+def test_save_and_load_agree_with_numpy_on_every_backend(backend, float_name, tmp_path):
+    xp, device = backend
+    model, reference, X, y = train_both(xp, device, float_name)
+    loaded = mlp.load(model.save(tmp_path / "model.npz"), xp=xp, device=device)
+    X_dev = put(X, xp, device)
+    assert_lives_on(loaded.params[0][0], xp, device)
+    labels = loaded.predict(X_dev)
+    assert_lives_on(labels, xp, device)
+    np.testing.assert_array_equal(to_numpy(labels), reference.predict(X))
+    rtol = tolerance(float_name)
+    np.testing.assert_allclose(
+        to_numpy(loaded.predict_proba(X_dev)), reference.predict_proba(X), rtol=rtol, atol=rtol
+    )
+    assert loaded.score(X_dev, put(y, xp, device)) == pytest.approx(reference.score(X, y))
+
+
+def test_every_step_option_agrees_with_numpy_on_every_backend(backend, tmp_path):
+    """Max-norm, dropout, clipping, gradient logs, label smoothing, early stopping with the best
+    weights restored, and a checkpoint resumed: the paths that used to write into arrays."""
+    xp, device = backend
+    X, y = blobs(n=150)
+    options = dict(
+        hidden_sizes=[8, 5],
+        epochs=5,
+        batch_size=32,
+        seed=0,
+        dtype="float64",
+        optimizer="momentum",
+        max_norm=1.0,
+        dropout=0.2,
+        clip_norm=2.0,
+        log_gradients=True,
+        label_smoothing=0.1,
+        validation_split=0.2,
+        early_stopping=True,
+        patience=2,
+    )
+    reference = mlp.fit(X, y, **options)
+    checkpoint = tmp_path / "run.npz"
+    X_dev, y_dev = put(X, xp, device), put(y, xp, device)
+    mlp.fit(X_dev, y_dev, **options, checkpoint=checkpoint, callbacks=[lambda epoch, logs, m: epoch == 2])
+    model = mlp.fit(X_dev, y_dev, **options, checkpoint=checkpoint, resume=True)
+    for (W, b), (W_ref, b_ref) in zip(model.params, reference.params, strict=True):
+        assert_lives_on(W, xp, device)
+        np.testing.assert_allclose(to_numpy(W), W_ref, rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(to_numpy(b), b_ref, rtol=1e-9, atol=1e-12)
+    assert model.history["val_loss"] == pytest.approx(reference.history["val_loss"], rel=1e-9)
+    for W, _ in model.params[:-1]:
+        assert float(xp.max(xp.sqrt(xp.sum(W * W, axis=0)))) <= 1.0 + 1e-12
+
+
+@dataclasses.dataclass
+class HalvedSGD(optimizers.Optimizer):
+    """A user's optimizer in the functional form: p = p - (lr/2) g, with a step counter as state."""
+
+    name = "halved_sgd"
+
+    def init_state(self, params, *, xp):
+        return [xp.zeros_like(params[0])]
+
+    def update(self, params, grads, state, *, lr, t, xp, is_weight=None):
+        return [p - (lr / 2) * g for p, g in zip(params, grads, strict=True)], [state[0] + 1.0]
+
+
+def test_a_custom_optimizer_with_update_trains_on_every_backend(backend):
+    xp, device = backend
+    X, y = blobs()
+    model = mlp.fit(
+        put(X, xp, device),
+        put(y, xp, device),
+        optimizer=HalvedSGD(),
+        learning_rate=0.01,
+        **OPTIONS,
+        dtype="float64",
+    )
+    reference = mlp.fit(X, y, optimizer="sgd", learning_rate=0.005, **OPTIONS, dtype="float64")
+    for (W, _), (W_ref, _) in zip(model.params, reference.params, strict=True):
+        assert_lives_on(W, xp, device)
+        np.testing.assert_allclose(to_numpy(W), W_ref, rtol=1e-9, atol=1e-12)
+    with pytest.raises(ValueError, match="built-in optimizers"):  # its own math: no Numba kernel
+        mlp.fit(X, y, optimizer=HalvedSGD(), engine="numba", **OPTIONS)
+
+
+class InPlaceSGD(optimizers.Optimizer):
+    """A user's optimizer in the in-place form (the interface before `update`)."""
+
+    def step(self, params, grads, state, *, lr, t, xp, is_weight=None):
+        for p, g in zip(params, grads, strict=True):
+            p -= lr * g
+
+
+def test_an_in_place_optimizer_trains_on_writeable_arrays_and_is_refused_on_immutable_ones():
+    X, y = blobs()
+    model = mlp.fit(X, y, optimizer=InPlaceSGD(), learning_rate=0.01, **OPTIONS)
+    reference = mlp.fit(X, y, optimizer="sgd", learning_rate=0.01, engine="xp", **OPTIONS)
+    np.testing.assert_array_equal(model.params[0][0], reference.params[0][0])
+    pytest.importorskip("jax", reason='JAX is not installed (pip install "jax[cpu]")')
+    jnp, device = jax_backend()
+    with pytest.raises(TypeError, match=r"InPlaceSGD.step updates the parameters in place.*implement update"):
+        mlp.fit(put(X, jnp, device), put(y, jnp, device), optimizer=InPlaceSGD(), **OPTIONS)
+    params = [put(np.ones(3), jnp, device)]
+    with pytest.raises(TypeError, match="implement update"):  # the built-ins' in-place form alike
+        optimizers.SGD().step(params, params, [], lr=0.1, t=1, xp=jnp)
+
+
+def read_only(array):
+    array = np.array(array, copy=True)
+    array.flags.writeable = False
+    return array
+
+
+def test_the_generic_engine_writes_into_no_array():
+    """Read-only NumPy arrays stand in for immutable ones where JAX is not installed: training,
+    max-norm, a restored snapshot, set_weights and prediction never write into an array."""
+    X, y = blobs()
+    model = mlp.fit(X, y, hidden_sizes=[6, 4], epochs=0, seed=0, dtype="float64")
+    model.params = [(read_only(W), read_only(b)) for W, b in model.params]
+    before = [np.array(W) for W, _ in model.params]
+    trainer = engines.Trainer(
+        model,
+        optimizer=optimizers.Adam(),
+        learning_rate=1e-2,
+        schedule=schedules.Schedule(),
+        epochs=2,
+        batch_size=32,
+        dropout=0.2,
+        clip_value=1.0,
+        clip_norm=1.0,
+        max_norm=1.5,
+        rng=np.random.default_rng(0),
+    )
+    trainer.state = [read_only(s) for s in trainer.state]
+    X_fixed = read_only(X)
+    trainer.run_epoch(X_fixed, read_only(y))
+    snapshot, params = trainer.snapshot(), model.copy_params()
+    trainer.run_epoch(X_fixed, read_only(y))
+    model.params = [(read_only(W), read_only(b)) for W, b in model.params]
+    trainer.state = [read_only(s) for s in trainer.state]
+    trainer.restore(snapshot)
+    model.set_weights(params)
+    for (W, _), W_saved in zip(model.params, params, strict=True):
+        np.testing.assert_array_equal(W, W_saved[0])
+    assert not any(np.array_equal(W, W0) for (W, _), W0 in zip(model.params, before, strict=True))
+    assert model.predict(X_fixed).shape == (X.shape[0],)
+    constrained = layers.max_norm(model.params, 0.5, xp=model._xp)
+    assert float(np.max(np.linalg.norm(constrained[0][0], axis=0))) <= 0.5 + 1e-12
