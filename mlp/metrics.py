@@ -1,6 +1,8 @@
-"""Classification metrics on host arrays (NumPy only): the confusion matrix and per-class report.
+"""Metrics: the confusion matrix and per-class report of a classifier on host arrays (NumPy only),
+and the coefficient of determination of a regressor in any array namespace.
 
-Used by the command line's `evaluate` and by `mlp.plots`; no plotting library needed.
+Used by the command line's `evaluate`, by `mlp.plots`, by `MLP.score` and `MLPRegressor.score`; no
+plotting library needed.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from ._array_api import Array, to_numpy
+from ._array_api import Array, Namespace, to_numpy
 
 
 def _label_list(y_true: Array, y_pred: Array, labels: int | Array | None) -> np.ndarray:
@@ -131,3 +133,14 @@ def classification_report(
     ]
     lines += [row(key, scores[key]) for key in ("macro avg", "weighted avg")]
     return ClassificationReport(scores, "\n".join(lines) + "\n")
+
+
+def r2_score(Y: Array, predicted: Array, *, xp: Namespace) -> float:
+    """Coefficient of determination of (n, k) predictions, averaged over the k outputs (scikit-learn's
+    r2_score with multioutput="uniform_average"): 1 - SS_res / SS_tot per output; an output whose
+    targets are constant scores 1 when predicted exactly, else 0, as scikit-learn does."""
+    residual = xp.sum((Y - predicted) ** 2, axis=0)
+    total = xp.sum((Y - xp.mean(Y, axis=0, keepdims=True)) ** 2, axis=0)
+    res, tot = to_numpy(residual).astype(np.float64), to_numpy(total).astype(np.float64)
+    scores = np.where(tot > 0, 1.0 - res / np.where(tot > 0, tot, 1.0), np.where(res == 0, 1.0, 0.0))
+    return float(np.mean(scores))

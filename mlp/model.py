@@ -29,6 +29,7 @@ from ._memory import check_fits, prediction_chunk_rows
 from ._validation import check_features, check_labels, check_targets
 from ._version import __version__
 from .losses import OUTPUT_ACTIVATIONS, output_probabilities, takes_class_indices
+from .metrics import r2_score
 from .model_file import load_model_file, save_model_file
 
 __all__ = ["MLP", "load"]
@@ -304,14 +305,3 @@ def load(path: str | os.PathLike[str], *, device: Device | None = None, xp: Name
         history=metadata["history"],
         config=config,
     )
-
-
-def r2_score(Y: Array, predicted: Array, *, xp: Namespace) -> float:
-    """Coefficient of determination of (n, k) predictions, averaged over the k outputs (scikit-learn's
-    r2_score with multioutput="uniform_average"): 1 - SS_res / SS_tot per output; an output whose
-    targets are constant scores 1 when predicted exactly, else 0, as scikit-learn does."""
-    residual = xp.sum((Y - predicted) ** 2, axis=0)
-    total = xp.sum((Y - xp.mean(Y, axis=0, keepdims=True)) ** 2, axis=0)
-    res, tot = to_numpy(residual).astype(np.float64), to_numpy(total).astype(np.float64)
-    scores = np.where(tot > 0, 1.0 - res / np.where(tot > 0, tot, 1.0), np.where(res == 0, 1.0, 0.0))
-    return float(np.mean(scores))

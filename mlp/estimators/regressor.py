@@ -9,7 +9,7 @@ from __future__ import annotations
 from sklearn.base import RegressorMixin
 from sklearn.utils.metaestimators import available_if
 
-from ..model import r2_score
+from ..metrics import r2_score
 from .base import BaseMLP, follow_X
 
 __all__ = ["MLPRegressor"]
