@@ -13,6 +13,7 @@ Every failure the user can cause ends in one line on stderr and a non-zero exit,
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
 
@@ -511,7 +512,8 @@ def cmd_train(args):
         settings.update(verbose=0, progress=False)
     loaded = time.perf_counter()
     try:
-        model = mlp.fit(X_train, y_train, **settings, comm=comm)
+        with _trimmed_metadata_in_one_line():  # a checkpoint's history outgrowing the format
+            model = mlp.fit(X_train, y_train, **settings, comm=comm)
     except (ValueError, TypeError, ImportError, OSError, mlp.TrainingError) as error:
         failure = CommandError(_in_flags(_one_line(error)))
         failure.all_ranks = comm is not None  # fit ends the job itself on an error of one rank only
@@ -571,6 +573,32 @@ def _save_trained(model, out):
         else:
             warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
     print(f"model saved to {out}")
+
+
+@contextlib.contextmanager
+def _trimmed_metadata_in_one_line():
+    """Show a MetadataTrimmedWarning as one `mlp train: warning:` line, once per file (a checkpoint
+    would repeat it after every epoch); other warnings as usual."""
+    import warnings
+
+    from .model_file import MetadataTrimmedWarning
+
+    said: set[str] = set()
+    show_others = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if not issubclass(category, MetadataTrimmedWarning):
+            show_others(message, category, filename, lineno, file, line)
+            return
+        where = str(message).split(": the metadata", 1)[0]
+        if where not in said:
+            said.add(where)
+            print(f"mlp train: warning: {_one_line(message)}", file=sys.stderr, flush=True)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", MetadataTrimmedWarning)
+        warnings.showwarning = show
+        yield
 
 
 def _rescue(model, out):

@@ -99,11 +99,14 @@ def test_a_checkpoint_with_too_much_history_is_still_written_and_resumable(small
 
 
 def test_mlp_train_warns_in_one_line_and_saves_a_readable_model(small_limit, mnist_dir, tmp_path, capsys):
-    out = tmp_path / "m.npz"
+    out, checkpoint = tmp_path / "m.npz", tmp_path / "c.npz"
     args = ["train", "--data", mnist_dir, "--limit", "300", "--epochs", "8", "--hidden", "8,8,8,8,8,8,8,8"]
-    assert main([*map(str, args), "--log-gradients", "--progress", "no", "-q", "--out", str(out)]) == 0
+    args += ["--log-gradients", "--progress", "no", "-q", "--out", out, "--checkpoint", checkpoint]
+    assert main(list(map(str, args))) == 0
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith(f"mlp train: warning: model file {out}: the metadata was over")
+    assert len(err) == 2, err  # the checkpoint's once (not after every epoch), then the model's
+    assert err[0].startswith(f"mlp train: warning: checkpoint {checkpoint}: the metadata was over")
+    assert err[1].startswith(f"mlp train: warning: model file {out}: the metadata was over")
     assert "grad_norm" not in mlp.load(out).history
 
 
