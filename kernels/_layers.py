@@ -20,7 +20,7 @@ ACTIVATION_CODES = {
     "sigmoid": SIGMOID,
     "tanh": TANH,
 }
-LEAKY_SLOPE = 0.01
+LEAKY_SLOPE = 0.01  # mlp.activations.LEAKY_SLOPE (this package cannot import mlp): tests/test_structure.py
 
 
 @jit

@@ -10,6 +10,8 @@ from collections.abc import Callable
 
 from ._array_api import Array, Namespace
 
+# Also in mlp_kernels (kernels/_layers.py, which cannot import mlp, while Numba is optional here) and
+# in the C++ port (kLeakySlope): tests/test_structure.py checks that the three agree.
 LEAKY_SLOPE = 0.01
 
 

@@ -26,6 +26,7 @@ from .initializers import default_init, initial_parameters
 from .loop import Best, Callback, Stopping, run_epochs
 from .losses import takes_class_indices
 from .model import MLP
+from .model_file import SCALAR_HISTORY_KEYS
 from .optimizers import Optimizer, make_optimizer
 from .schedules import Schedule, make_schedule
 
@@ -38,7 +39,6 @@ __all__ = ["TrainingError", "build_optimizer", "fit"]
 
 _D = _options.defaults()
 T = TypeVar("T")
-HISTORY_KEYS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds")
 GRADIENT_KEYS = ("grad_norm", "update_norm", "weight_norm")
 
 
@@ -210,7 +210,9 @@ def fit(
             label_smoothing=o["label_smoothing"],
         )
     keys = (
-        HISTORY_KEYS if classes is not None else tuple(k for k in HISTORY_KEYS if not k.endswith("accuracy"))
+        SCALAR_HISTORY_KEYS
+        if classes is not None
+        else tuple(k for k in SCALAR_HISTORY_KEYS if not k.endswith("accuracy"))
     )
     history: dict[str, list[Any]] = {key: [] for key in keys + (GRADIENT_KEYS if o["log_gradients"] else ())}
     model = MLP(

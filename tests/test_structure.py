@@ -1,7 +1,9 @@
 """The shape of the code: no import cycles in mlp/ (module-level or inside functions), mlp_kernels
-independent of mlp, and no function over ~100 lines without a stated reason."""
+independent of mlp (the constants both need agree), and no function over ~100 lines without a
+stated reason."""
 
 import ast
+import re
 from pathlib import Path
 
 from tests.helpers import REPO_ROOT
@@ -114,6 +116,25 @@ def test_kernels_do_not_import_mlp():
                 assert (node.module or "").split(".")[0] != "mlp", path
 
 
+def module_constant(path, name):
+    """The literal value of a module-level `name = literal` in the file at path (no import needed)."""
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.Assign) and [getattr(t, "id", None) for t in node.targets] == [name]:
+            return ast.literal_eval(node.value)
+    raise AssertionError(f"{name} is not assigned in {path}")
+
+
+def test_the_leaky_relu_slope_is_the_same_everywhere():
+    """mlp_kernels cannot import mlp and mlp cannot require Numba, so each keeps its own copy of the
+    slope (as the C++ port does): they agree."""
+    slope = module_constant(PACKAGE / "activations.py", "LEAKY_SLOPE")
+    assert module_constant(REPO_ROOT / "kernels" / "_layers.py", "LEAKY_SLOPE") == slope
+    header = REPO_ROOT / "cpp" / "src" / "mlp.hpp"
+    if header.exists():  # the C++ port travels with the checkout and the sdist, not the wheel
+        (cpp,) = re.findall(r"constexpr double kLeakySlope = ([0-9.eE+-]+);", header.read_text())
+        assert float(cpp) == slope
+
+
 def test_only_the_plumbing_module_imports_the_array_api_helpers():
     """array_api_compat and array_api_extra are imported by mlp/_array_api.py alone; everything else
     takes the namespace and the helpers from it."""
@@ -142,3 +163,62 @@ def long_functions(root=PACKAGE):
 def test_no_function_over_100_lines_without_a_reason():
     too_long = {name: n for name, n in long_functions().items() if name not in LONG_ALLOWED}
     assert too_long == {}, f"split these or give a reason in LONG_ALLOWED: {too_long}"
+
+
+NPZ_READER = "mlp/_npz.py"
+
+
+def npz_parsing(root=PACKAGE):
+    """[(file, what)] of every module but NPZ_READER that reads zip archives or .npy headers itself:
+    imports zipfile or numpy.lib.format, or calls np.load or ast.literal_eval."""
+    found = []
+    for path in sorted(Path(root).rglob("*.py")):
+        name = path.relative_to(root.parent).as_posix()
+        if name == NPZ_READER:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                found += [(name, a.name) for a in node.names if a.name.split(".")[0] == "zipfile"]
+                found += [(name, a.name) for a in node.names if a.name.startswith("numpy.lib.format")]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                module = node.module or ""
+                if module.split(".")[0] == "zipfile" or module.startswith("numpy.lib.format"):
+                    found.append((name, module))
+                if module == "numpy.lib" and any(a.name == "format" for a in node.names):
+                    found.append((name, "numpy.lib.format"))
+                if module == "ast" and any(a.name == "literal_eval" for a in node.names):
+                    found.append((name, "ast.literal_eval"))
+            elif isinstance(node, ast.Attribute):
+                base = node.value
+                if node.attr == "format" and isinstance(base, ast.Attribute) and base.attr == "lib":
+                    found.append((name, "numpy.lib.format"))
+                if node.attr == "load" and isinstance(base, ast.Name) and base.id in ("np", "numpy"):
+                    found.append((name, "np.load"))
+                if node.attr == "literal_eval":
+                    found.append((name, "ast.literal_eval"))
+    return found
+
+
+def test_only_the_npz_reader_parses_zip_files_and_npy_headers():
+    """Model files, checkpoints and Keras-style data sets are all read by mlp/_npz.py (its bounds, its
+    checks); no other module of mlp/ opens a zip archive or parses a .npy header."""
+    assert npz_parsing() == []
+    graph = import_graph()
+    for reader in ("mlp.model_file", "mlp.datasets.keras_npz", "mlp.datasets.convert"):
+        assert "mlp._npz" in graph[reader], reader
+    assert "mlp._files" in graph["mlp._npz"]  # its one safe opener of input files
+
+
+def test_the_npz_check_sees_a_second_reader(tmp_path):
+    package = tmp_path / "mlp"
+    package.mkdir()
+    (package / "_npz.py").write_text("import zipfile\nimport ast\nast.literal_eval('1')\n")
+    (package / "other.py").write_text(
+        "import zipfile\nimport numpy as np\nfrom numpy.lib import format\nnp.lib.format.read_magic\nnp.load\n"
+    )
+    assert sorted(npz_parsing(package)) == [
+        ("mlp/other.py", "np.load"),
+        ("mlp/other.py", "numpy.lib.format"),
+        ("mlp/other.py", "numpy.lib.format"),
+        ("mlp/other.py", "zipfile"),
+    ]

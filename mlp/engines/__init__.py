@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .._array_api import Array
+from ..options import ENGINES  # the choices, defined once with the other options
 from . import numba_trainer
 from .base import BaseTrainer, TrainingError, check_finite
 from .generic import Trainer
@@ -22,8 +23,6 @@ from .generic import Trainer
 if TYPE_CHECKING:
     from ..model import MLP
     from ..optimizers import Optimizer
-
-ENGINES = ("auto", "numba", "xp")
 
 __all__ = [
     "ENGINES",
