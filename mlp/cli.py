@@ -14,24 +14,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
-from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import numpy as np
 
 from ._version import __version__
-
-if TYPE_CHECKING:
-    from .distributed import Comm
-    from .model import MLP
-    from .options import Option
-
-T = TypeVar("T")
-Target = tuple[Any, Any] | None  # (xp, device) of --device, None for the CPU
 
 
 class CommandError(Exception):
@@ -44,7 +32,7 @@ class _DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
     """Help that ends with "(default: X)" once: not when the text already says its default, and not
     for a default of None (the text says what happens without the option) or an unset switch."""
 
-    def _get_help_string(self, action: argparse.Action) -> str | None:
+    def _get_help_string(self, action):
         text = action.help or ""
         if "(default" in text or action.default is None or action.default is False:
             return text
@@ -57,16 +45,16 @@ class _Parser(argparse.ArgumentParser):
     """argparse with a one-line error message naming the subcommand (exit status 2), and every
     default shown in --help."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args, **kwargs):
         kwargs.setdefault("formatter_class", _DefaultsFormatter)
         kwargs.setdefault("allow_abbrev", False)  # --epoch must not silently mean --epochs
         super().__init__(*args, **kwargs)
 
-    def error(self, message: str) -> NoReturn:
+    def error(self, message):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def _widths(text: str) -> list[int] | str:
+def _widths(text):
     """--hidden 128,64 as [128, 64] ('none' or nothing: no hidden layer); text that is no list of
     integers stays text, for the table's check to refuse."""
     if text.strip() in ("", "none", "[]"):
@@ -77,7 +65,7 @@ def _widths(text: str) -> list[int] | str:
         return text
 
 
-def _number(text: str) -> int | float | str:
+def _number(text):
     """The text as an int or a float where it is one, else as it is (for the table's check to refuse)."""
     try:
         return int(text)
@@ -88,8 +76,8 @@ def _number(text: str) -> int | float | str:
             return text
 
 
-def _count(low: int) -> Callable[[str], int]:
-    def parse(text: str) -> int:
+def _count(low):
+    def parse(text):
         try:
             value = int(text)
         except ValueError:
@@ -101,17 +89,16 @@ def _count(low: int) -> Callable[[str], int]:
     return parse
 
 
-def _yes_no(text: str) -> str | bool:
+def _yes_no(text):
     """--progress auto|yes|no as fit's 'auto', True, False (other text stays, for the table's check)."""
-    values: dict[str, str | bool] = {"auto": "auto", "yes": True, "no": False}
-    return values.get(text, text)
+    return {"auto": "auto", "yes": True, "no": False}.get(text, text)
 
 
-def _checked(option: Option, parse: Callable[[str], Any]) -> Callable[[str], Any]:
+def _checked(option, parse):
     """argparse's type for an option of the table: the text parsed (`parse`), then checked by the
     table's check under the flag's name; its message is the one-line error as it stands."""
 
-    def convert(text: str) -> Any:
+    def convert(text):
         try:
             return option.validate_command_line(parse(text))
         except (TypeError, ValueError) as error:
@@ -123,20 +110,18 @@ def _checked(option: Option, parse: Callable[[str], Any]) -> Callable[[str], Any
 
 # How the text of each option of the table is read (the rest: a number, or one of the choices as it
 # is); every value is then checked by the table, so a message is fit's with the flag for the name.
-_CLI_PARSERS: dict[str, Callable[[str], Any]] = {"hidden_sizes": _widths, "progress": _yes_no, "augment": str}
+_CLI_PARSERS = {"hidden_sizes": _widths, "progress": _yes_no, "augment": str}
 _NOT_FLAGS = ("checkpoint", "resume", "log_gradients", "early_stopping", "shuffle")  # added by hand below
 
 
-def _add_option_flags(parser: argparse.ArgumentParser) -> None:
+def _add_option_flags(parser):
     """The `train` flags for every option of the table that has one, with the table's help and default."""
     from .options import OPTIONS
 
     for option in OPTIONS.values():
         if option.flag is None or option.name in _NOT_FLAGS:
             continue
-        kwargs: dict[str, Any] = dict(
-            dest=option.name, default=option.command_line_default, help=option.command_line_help
-        )
+        kwargs = dict(dest=option.name, default=option.command_line_default, help=option.command_line_help)
         if option.choices:
             kwargs["choices"] = list(option.choices)
         kwargs["type"] = _checked(option, _CLI_PARSERS.get(option.name, str if option.choices else _number))
@@ -169,7 +154,7 @@ def _add_option_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resume", action="store_true", help="continue from --checkpoint if it exists")
 
 
-def _data_arguments(parser: argparse.ArgumentParser) -> None:
+def _data_arguments(parser):
     parser.add_argument(
         "--data",
         metavar="PATH",
@@ -179,7 +164,7 @@ def _data_arguments(parser: argparse.ArgumentParser) -> None:
     _dataset_argument(parser)
 
 
-def _dataset_argument(parser: argparse.ArgumentParser) -> None:
+def _dataset_argument(parser):
     parser.add_argument(
         "--dataset",
         default="mnist",
@@ -188,7 +173,7 @@ def _dataset_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _mirror(text: str) -> str:
+def _mirror(text):
     from .datasets.download import check_mirror
 
     try:
@@ -197,7 +182,7 @@ def _mirror(text: str) -> str:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
-def _seconds(text: str) -> float:
+def _seconds(text):
     try:
         value = float(text)
     except ValueError:
@@ -207,7 +192,7 @@ def _seconds(text: str) -> float:
     return value
 
 
-def _download_arguments(download: argparse.ArgumentParser) -> None:
+def _download_arguments(download):
     """`mlp download`'s --mirror and --deadline (the mirrors= and deadline= of download_mnist)."""
     from .datasets.download import DEFAULT_DEADLINE, DEFAULT_TIMEOUT
 
@@ -233,7 +218,7 @@ DEFAULT_OUT_FOLDER = "models"
 _PRETTY = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST"}
 
 
-def build_parser() -> tuple[_Parser, dict[str, _Parser]]:
+def build_parser():
     parser = _Parser(prog="mlp", description="Train and use from-scratch multilayer perceptrons.")
     parser.add_argument(
         "--version", action="version", version=f"%(prog)s {__version__}", help="print the version and exit"
@@ -322,9 +307,8 @@ def build_parser() -> tuple[_Parser, dict[str, _Parser]]:
 
 
 # ---- commands -----------------------------------------------------------------------------------
-def _load_data(args: argparse.Namespace, split: str = "both") -> Any:
-    """The data set for a command: a short error naming --data and `mlp download` when it is missing.
-    (X, y) for one split, ((X_train, y_train), (X_test, y_test)) for both."""
+def _load_data(args, split="both"):
+    """The data set for a command: a short error naming --data and `mlp download` when it is missing."""
     from . import datasets
 
     try:
@@ -350,7 +334,7 @@ def _load_data(args: argparse.Namespace, split: str = "both") -> Any:
         raise CommandError(_one_line(error)) from None
 
 
-def _resolve_device(device: str) -> Target:
+def _resolve_device(device):
     """(xp, device) for --device, checked before any data is read; None for the CPU."""
     from ._array_api import resolve_namespace
 
@@ -362,7 +346,7 @@ def _resolve_device(device: str) -> Target:
         raise CommandError(f"--device {device}: {_one_line(error)}") from None
 
 
-def _to_device(arrays: list[Any], target: Target) -> list[Any]:
+def _to_device(arrays, target):
     """Move host arrays to the resolved device once, before training."""
     from ._array_api import from_host
 
@@ -372,7 +356,7 @@ def _to_device(arrays: list[Any], target: Target) -> list[Any]:
     return [from_host(a, xp=xp, device=device) for a in arrays]
 
 
-def _output_paths(args: argparse.Namespace) -> str | None:
+def _output_paths(args):
     """Check --out, --plot and --checkpoint before any data is read or any epoch is trained; pick the
     default model file. Returns the model path (None with --no-save)."""
     from ._files import check_writable, make_folder
@@ -415,13 +399,13 @@ def _output_paths(args: argparse.Namespace) -> str | None:
     return out
 
 
-def _check_outputs(args: argparse.Namespace) -> str | None:
+def _check_outputs(args):
     if args.plot:
         _require_plotting()
     return _output_paths(args)
 
 
-def _agreed(comm: Comm | None, check: Callable[[], T]) -> T | None:
+def _agreed(comm, check):
     """check() on rank 0 alone (it alone writes files), its outcome told to every rank: the value on
     rank 0 (None elsewhere). When it fails, the other ranks raise a CommandError with its message and
     rank 0 raises the failure itself, all marked as raised together: every rank exits with status 1,
@@ -449,7 +433,7 @@ def _agreed(comm: Comm | None, check: Callable[[], T]) -> T | None:
     return value
 
 
-def _device_and_data(args: argparse.Namespace) -> tuple[Target, tuple[Any, Any], tuple[Any, Any]]:
+def _device_and_data(args):
     """The --device target and the data (cut to --limit), their size checked against memory."""
     target = _resolve_device(args.device)
     (X_train, y_train), test = _load_data(args)
@@ -459,14 +443,13 @@ def _device_and_data(args: argparse.Namespace) -> tuple[Target, tuple[Any, Any],
     return target, (X_train, y_train), test
 
 
-def _on_every_rank(comm: Comm | None, work: Callable[[], T]) -> T:
+def _on_every_rank(comm, work):
     """work() on every rank, then an agreement: when it failed anywhere, every rank raises one
     CommandError together (marked so; rank 0 prints it once, all exit 1, nothing aborted), naming the
     rank when not all failed. A failure other than a CommandError stays raised on its own rank."""
     if comm is None or comm.Get_size() == 1:
         return work()
-    value: Any = None
-    message, own = None, None
+    value, message, own = None, None, None
     try:
         value = work()
     except BaseException as error:  # the others wait in allgather for this rank's answer
@@ -485,14 +468,14 @@ def _on_every_rank(comm: Comm | None, work: Callable[[], T]) -> T:
     )
 
 
-def _raised_together(message: str) -> CommandError:
+def _raised_together(message):
     """A CommandError that every rank raises at once: rank 0 prints it, every rank exits 1."""
     failure = CommandError(message)
     failure.all_ranks = True
     return failure
 
 
-def cmd_train(args: argparse.Namespace) -> int:
+def cmd_train(args):
     import mlp
 
     from . import options
@@ -502,7 +485,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.recipe:  # the recipe's settings, then the flags given explicitly
         from . import recipes
 
-        given: set[str] = getattr(args, "given", set())
+        given = getattr(args, "given", set())
         for name, value in recipes.get(args.recipe).items():
             if name not in given:
                 setattr(args, name, value)
@@ -564,7 +547,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _save_trained(model: MLP, out: str) -> None:
+def _save_trained(model, out):
     """Save the trained model to `out`. Metadata over the format's limit is shortened (a warning line
     says what was left out). When `out` cannot be written, the model goes to a rescue file (beside
     `out`, else in the current folder, else in the temporary folder) and a CommandError says where."""
@@ -593,7 +576,7 @@ def _save_trained(model: MLP, out: str) -> None:
 
 
 @contextlib.contextmanager
-def _trimmed_metadata_in_one_line() -> Iterator[None]:
+def _trimmed_metadata_in_one_line():
     """Show a MetadataTrimmedWarning as one `mlp train: warning:` line, once per file (a checkpoint
     would repeat it after every epoch); other warnings as usual."""
     import warnings
@@ -618,16 +601,16 @@ def _trimmed_metadata_in_one_line() -> Iterator[None]:
         yield
 
 
-def _rescue(model: MLP, out: str) -> Path | None:
+def _rescue(model, out):
     """Save `model` under a new name beside `out`, else in the current folder, else in the temporary
     folder (without history and config when they are what failed); the path written, or None."""
     import os
     import tempfile
     from pathlib import Path
 
-    beside = Path(out)
-    name = f"{beside.stem or 'mlp'}.rescued-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.npz"
-    for folder in (beside.parent, Path.cwd(), Path(tempfile.gettempdir())):
+    out = Path(out)
+    name = f"{out.stem or 'mlp'}.rescued-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.npz"
+    for folder in (out.parent, Path.cwd(), Path(tempfile.gettempdir())):
         path = folder / name
         for candidate in (model, _host_copy(model, history={}, config={})):
             if not path.exists() and _saved(candidate, path):
@@ -635,7 +618,7 @@ def _rescue(model: MLP, out: str) -> Path | None:
     return None
 
 
-def _saved(model: MLP, path: Path) -> bool:
+def _saved(model, path):
     """True when `model` was written to `path`; False on any failure (the caller tries elsewhere)."""
     try:
         model.save(path)
@@ -644,15 +627,7 @@ def _saved(model: MLP, path: Path) -> bool:
     return True
 
 
-def _test_accuracy(
-    model: MLP,
-    X_test: np.ndarray,
-    y_test: np.ndarray,
-    X_test_dev: Any,
-    y_test_dev: Any,
-    target: Target,
-    say: Callable[..., None],
-) -> float | None:
+def _test_accuracy(model, X_test, y_test, X_test_dev, y_test_dev, target, say):
     """The test accuracy, or None after a line saying why there is none. Test images whose label the
     training data never held (a short --limit) are left out, and the line says so."""
     from ._array_api import to_numpy
@@ -679,7 +654,7 @@ def _test_accuracy(
     return None
 
 
-def _recipe_banner(args: argparse.Namespace, n_features: int, n_classes: int) -> str:
+def _recipe_banner(args, n_features, n_classes):
     """The recipe's settings as this run uses them: the recipe's, or the flags that override them."""
     from .options import DEFAULT_LEARNING_RATES, OPTIONS
     from .recipes import RECIPE_OPTIONS
@@ -699,9 +674,7 @@ def _recipe_banner(args: argparse.Namespace, n_features: int, n_classes: int) ->
     if args.label_smoothing:
         parts.append(f"label smoothing {args.label_smoothing:g}")
     parts.append(f"{args.epochs} epoch{'' if args.epochs == 1 else 's'}")
-    overridden = sorted(
-        str(OPTIONS[name].flag) for name in set(getattr(args, "given", ())) & set(RECIPE_OPTIONS)
-    )  # (every recipe option has a flag)
+    overridden = sorted(OPTIONS[name].flag for name in set(getattr(args, "given", ())) & set(RECIPE_OPTIONS))
     by_flags = f" with {', '.join(overridden)}" if overridden else ""
     return f"recipe {args.recipe}{by_flags}: {', '.join(parts)}"
 
@@ -709,7 +682,7 @@ def _recipe_banner(args: argparse.Namespace, n_features: int, n_classes: int) ->
 _MPI_SIZE_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE")  # set by MPICH/Intel MPI/Slurm, by Open MPI
 
 
-def _mpi_launched() -> bool:
+def _mpi_launched():
     """True when an MPI launcher started this process as one of several ranks."""
     import os
 
@@ -720,7 +693,7 @@ def _mpi_launched() -> bool:
     return False
 
 
-def _mpi_comm(requested: bool) -> Comm | None:
+def _mpi_comm(requested):
     """MPI.COMM_WORLD for `--mpi` or an mpiexec launch of more than one rank; None otherwise (or with
     a single rank)."""
     if not (requested or _mpi_launched()):
@@ -735,7 +708,7 @@ def _mpi_comm(requested: bool) -> Comm | None:
     return comm if comm.Get_size() > 1 else None
 
 
-def _check_memory(args: argparse.Namespace, X: np.ndarray, y: np.ndarray) -> None:
+def _check_memory(args, X, y):
     """fit checks this too; here the way out is worded in flags."""
     from ._memory import check_training_memory
 
@@ -755,9 +728,7 @@ def _check_memory(args: argparse.Namespace, X: np.ndarray, y: np.ndarray) -> Non
         raise CommandError(_one_line(error)) from None
 
 
-def _host_copy(
-    model: MLP, *, history: dict[str, Any] | None = None, config: dict[str, Any] | None = None
-) -> MLP:
+def _host_copy(model, *, history=None, config=None):
     """The same model with NumPy parameters (pictures are drawn on the host); `history` and `config`
     replace the model's when given."""
     from ._array_api import to_numpy
@@ -774,7 +745,7 @@ def _host_copy(
     )
 
 
-def _load_model(path: str, device: str = "cpu", *, classifier: bool = False) -> MLP:
+def _load_model(path, device="cpu", *, classifier=False):
     import mlp
 
     try:
@@ -788,7 +759,7 @@ def _load_model(path: str, device: str = "cpu", *, classifier: bool = False) -> 
     return model
 
 
-def cmd_evaluate(args: argparse.Namespace) -> int:
+def cmd_evaluate(args):
     from ._array_api import to_numpy
     from .metrics import classification_report, confusion_matrix
 
@@ -813,12 +784,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     matrix = confusion_matrix(y_test, predicted, labels)
     width = max(len(str(matrix.max())), max(len(str(label)) for label in labels.tolist())) + 1
     print(" " * 6 + "".join(f"{label!s:>{width}}" for label in labels.tolist()))
-    for label, row in zip(labels.tolist(), matrix, strict=True):
+    for label, row in zip(labels.tolist(), matrix):
         print(f"{label!s:>5} " + "".join(f"{count:>{width}d}" for count in row))
     return 0
 
 
-def cmd_predict(args: argparse.Namespace) -> int:
+def cmd_predict(args):
     from ._array_api import to_numpy
 
     _require_plotting(what="reading images")
@@ -827,8 +798,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     model = _load_model(args.model, classifier=True)
     if model.n_features_in_ != 784:
         raise CommandError(f"the model takes {model.n_features_in_} features, not 28x28 images")
-    inverts: dict[str, str | bool] = {"auto": "auto", "yes": True, "no": False}
-    invert = inverts[args.invert]
+    invert = {"auto": "auto", "yes": True, "no": False}[args.invert]
     for path in args.images:
         try:
             x = load_digit(path, invert=invert)
@@ -842,7 +812,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_convert(args: argparse.Namespace) -> int:
+def cmd_convert(args):
     from . import datasets
 
     try:
@@ -854,7 +824,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_download(args: argparse.Namespace) -> int:
+def cmd_download(args):
     from . import datasets
     from ._files import check_writable
 
@@ -870,7 +840,7 @@ def cmd_download(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_info(args: argparse.Namespace) -> int:
+def cmd_info(args):
     model = _load_model(args.model)
     history = model.history or {}
     print(model)
@@ -909,7 +879,7 @@ COMMANDS = {
 MNIST_PREPROCESSING = {"input": "pixels / 255", "range": [0.0, 1.0], "image_shape": [28, 28]}
 
 
-def _require_plotting(what: str = "--plot") -> None:
+def _require_plotting(what="--plot"):
     try:
         import matplotlib  # noqa: F401
         import PIL  # noqa: F401
@@ -919,7 +889,9 @@ def _require_plotting(what: str = "--plot") -> None:
         ) from None
 
 
-def _path(p: str | os.PathLike[str]) -> Path:
+def _path(p):
+    from pathlib import Path
+
     return Path(p)
 
 
@@ -940,12 +912,12 @@ def _in_flags(message: str) -> str:
     return message
 
 
-def _one_line(error: object) -> str:
+def _one_line(error):
     text = str(error).strip() or type(error).__name__
     return " ".join(text.split())
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv=None):
     parser, subcommands = build_parser()
     args, unknown = parser.parse_known_args(argv)
     if unknown:  # name the subcommand in the error, as `mlp train: error: ...`
@@ -982,12 +954,12 @@ class _OutputError(Exception):
     """Writing to standard output failed (`error`: the OSError). Not an OSError itself, so that no
     command's `except OSError` (meant for its files) reports it as a file's failure."""
 
-    def __init__(self, error: OSError) -> None:
+    def __init__(self, error):
         super().__init__(str(error))
         self.error = error
 
 
-def _escape_unencodable(error: UnicodeError) -> tuple[str | bytes, int]:
+def _escape_unencodable(error):
     """Codec error handler "mlp-escape" for standard output: a path's undecodable bytes (lone
     surrogates) go out as the bytes they were, as "surrogateescape" does, anything else the stream's
     encoding lacks as a backslash escape, so that printing a path never fails."""
@@ -1008,7 +980,7 @@ class _GuardedOutput:
     """Standard output for a command: a failed write or flush raises _OutputError, and text the
     stream cannot encode (a non-ASCII path where the locale is ASCII) is written escaped."""
 
-    def __init__(self, stream: IO[str]) -> None:
+    def __init__(self, stream):
         self._stream = stream
         errors = getattr(stream, "errors", None)
         if errors in ("strict", "surrogateescape") and hasattr(stream, "reconfigure"):
@@ -1017,23 +989,23 @@ class _GuardedOutput:
             codecs.register_error("mlp-escape", _escape_unencodable)
             stream.reconfigure(errors="mlp-escape")
 
-    def write(self, text: str) -> int:
+    def write(self, text):
         try:
             return self._stream.write(text)
         except OSError as error:
             raise _OutputError(error) from None
 
-    def flush(self) -> None:
+    def flush(self):
         try:
             return self._stream.flush()
         except OSError as error:
             raise _OutputError(error) from None
 
-    def __getattr__(self, name: str) -> Any:
+    def __getattr__(self, name):
         return getattr(self._stream, name)
 
 
-def _discard_output(stream: IO[str]) -> None:
+def _discard_output(stream):
     """Point standard output at the null device, so that what is still buffered cannot fail again
     when the interpreter exits."""
     import contextlib
@@ -1045,7 +1017,7 @@ def _discard_output(stream: IO[str]) -> None:
         os.close(null)
 
 
-def _environment_problem(dataset: str) -> str | None:
+def _environment_problem(dataset):
     """One line naming the first environment variable the library reads whose value it cannot use
     (MLP_MEMORY_LIMIT, MLP_DATA_DIR, NUMBA_NUM_THREADS), or None when all are usable."""
     from ._memory import available_bytes
@@ -1057,13 +1029,13 @@ def _environment_problem(dataset: str) -> str | None:
         data_dir_from_environment(dataset)
     except ValueError as error:
         return _one_line(error)
-    numba_error = numba_trainer.import_error()
-    if isinstance(numba_error, ValueError):  # Numba is installed but refused its environment
-        return _one_line(numba_error)
+    error = numba_trainer.import_error()
+    if isinstance(error, ValueError):  # Numba is installed but refused its environment
+        return _one_line(error)
     return None
 
 
-def _given_flags(argv: Sequence[str] | None) -> set[str]:
+def _given_flags(argv):
     """The `mlp train` options set explicitly on the command line (their dests), so that they
     override a --recipe: the same parse with every default suppressed."""
     parser, subcommands = build_parser()
@@ -1073,7 +1045,7 @@ def _given_flags(argv: Sequence[str] | None) -> set[str]:
     return set(vars(namespace)) - {"command"}
 
 
-def _fail(command: str, error: CommandError) -> int:
+def _fail(command, error):
     """Print a CommandError and return exit status 1. Under MPI an error of this rank alone ends every
     rank (the others would wait for it forever); one that all ranks raised is printed by rank 0."""
     comm = None

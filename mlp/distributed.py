@@ -293,9 +293,14 @@ class DataParallel:
         """This rank's dropout generator for `epoch`, from (seed, rank, epoch)."""
         self.dropout_rng = np.random.default_rng([self.seed, self.rank, int(epoch)])
 
+    def rows_of(self, start: int, stop: int) -> tuple[int, int]:
+        """This rank's rows [lo, hi) of the global batch [start, stop), without recording the share
+        (engines list an epoch's parts with it before training on them)."""
+        return batch_part(start, stop, self.rank, self.size)
+
     def part(self, start: int, stop: int) -> tuple[int, int]:
         """This rank's rows [lo, hi) of the global batch [start, stop); remembers its share."""
-        lo, hi = batch_part(start, stop, self.rank, self.size)
+        lo, hi = self.rows_of(start, stop)
         self.fraction = (hi - lo) / (stop - start) if stop > start else 0.0
         return lo, hi
 

@@ -17,13 +17,10 @@ and a `ConvergenceWarning` says when `max_iter` ran out first.
 from __future__ import annotations
 
 import copy
-import itertools
 import math
 import numbers
 import warnings
-from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.optimize
@@ -37,11 +34,6 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from .. import layers
 from .. import options as _options
 from .._array_api import (
-    Array,
-    Device,
-    DType,
-    Namespace,
-    Params,
     dtype_name,
     float_dtype,
     from_host,
@@ -60,12 +52,6 @@ from ..model import MLP
 from ..optimizers import SGD, Adam, AdamW, Momentum, Nesterov, Optimizer, RMSProp
 from ..schedules import Schedule, make_schedule
 
-if TYPE_CHECKING:
-    from typing_extensions import Self
-
-    from ..engines import BaseTrainer
-    from ..loop import Best
-
 # scikit-learn's names where they differ from the library's (the options table's estimator notes).
 ACTIVATION_ALIASES = {"logistic": "sigmoid"}
 ADAPTIVE_MIN_LR = 1e-6  # scikit-learn's: "adaptive" stops once the rate would fall below this
@@ -82,14 +68,14 @@ class InvScaling(Schedule):
     samples_per_epoch: int = 1
     name = "invscaling"
 
-    def start(self, base_lr: float, epochs: int, steps_per_epoch: int) -> None:
+    def start(self, base_lr, epochs, steps_per_epoch):
         super().start(base_lr, epochs, steps_per_epoch)
         self.samples_seen = 0
 
-    def lr(self, epoch: int, step: int) -> float:
+    def lr(self, epoch, step):
         return self.base_lr / (self.samples_seen + 1) ** self.power_t
 
-    def epoch_end(self, epoch: int, monitored: float) -> None:
+    def epoch_end(self, epoch, monitored):
         self.samples_seen += self.samples_per_epoch
 
 
@@ -100,14 +86,14 @@ class Adaptive(Schedule):
 
     name = "adaptive"
 
-    def start(self, base_lr: float, epochs: int, steps_per_epoch: int) -> None:
+    def start(self, base_lr, epochs, steps_per_epoch):
         super().start(base_lr, epochs, steps_per_epoch)
         self.current = base_lr
 
-    def lr(self, epoch: int, step: int) -> float:
+    def lr(self, epoch, step):
         return self.current
 
-    def reduce(self) -> bool:
+    def reduce(self):
         if self.current <= ADAPTIVE_MIN_LR:
             return False
         self.current /= ADAPTIVE_FACTOR
@@ -124,25 +110,8 @@ class BaseMLP(BaseEstimator):
 
     _default_loss = "cross_entropy"
 
-    # Fitted state, set by fit (scikit-learn's names; the scores and best values are None where
-    # scikit-learn leaves them None: with or without early stopping).
-    model_: MLP
-    n_iter_: int
-    t_: int
-    n_layers_: int
-    loss_: float
-    loss_curve_: list[float]
-    validation_scores_: list[float] | Any
-    best_validation_score_: float | Any
-    best_loss_: float | Any
-    _trainer: BaseTrainer | None
-    _best_params: Params | None
-    _rng: np.random.Generator
-    _built_with: dict[str, Any]
-    _no_improvement_count: int
-
     # ---- the parameters, checked and translated ------------------------------------------------------
-    def _check_params(self) -> dict[str, Any]:
+    def _check_params(self):
         """Every hyper-parameter checked at fit time, as scikit-learn requires (a ValueError/TypeError
         naming it and its allowed values); returns a dict of the normalised values. The parameters of the
         options table go through its checks (`mlp.options.validate_estimator`), scikit-learn's solver
@@ -165,7 +134,7 @@ class BaseMLP(BaseEstimator):
         )
         return p
 
-    def _optimizer(self, p: dict[str, Any]) -> Optimizer:
+    def _optimizer(self, p):
         """The library optimizer for `solver` (scikit-learn's "sgd" is momentum SGD, Nesterov's by default)."""
         solver = p["solver"]
         if isinstance(solver, Optimizer):
@@ -182,7 +151,7 @@ class BaseMLP(BaseEstimator):
             return AdamW(beta1=p["beta_1"], beta2=p["beta_2"], eps=p["epsilon"], weight_decay=p["alpha"])
         return RMSProp(eps=p["epsilon"])
 
-    def _schedule(self, p: dict[str, Any], n_samples: int) -> Schedule:
+    def _schedule(self, p, n_samples):
         """The learning-rate schedule; scikit-learn's "invscaling" and "adaptive" apply to solver="sgd"
         only (as there: any other solver keeps the rate constant)."""
         spec = p["schedule"]
@@ -197,7 +166,7 @@ class BaseMLP(BaseEstimator):
         return make_schedule(spec)
 
     @staticmethod
-    def _batch_rows(p: dict[str, Any], n_samples: int, *, warn: bool = True) -> int:
+    def _batch_rows(p, n_samples, *, warn=True):
         """scikit-learn's batch size: "auto" is min(200, n); larger than n is clipped (with its warning)."""
         batch_size = p["batch_size"]
         if batch_size in (None, "full"):
@@ -212,7 +181,7 @@ class BaseMLP(BaseEstimator):
             )
         return min(batch_size, n_samples)
 
-    def _l2(self, p: dict[str, Any], rows: int) -> float:
+    def _l2(self, p, rows):
         """scikit-learn's alpha as the library's L2 coefficient: alpha / rows of the step (its gradient is
         (X'delta + alpha W) / rows); AdamW decays the weights itself instead."""
         if isinstance(p["solver"], Optimizer) or p["solver"] == "adamw":
@@ -220,12 +189,12 @@ class BaseMLP(BaseEstimator):
         return p["alpha"] / rows
 
     # ---- fitting ------------------------------------------------------------------------------------
-    def fit(self, X: Array, y: Array) -> Self:
+    def fit(self, X, y):
         """Fit the model to X (n_samples, n_features; dense, or SciPy sparse CSR/CSC) and y; returns
         self. With `warm_start` and a fitted model, training continues from its weights."""
         return self._fit(X, y, incremental=False)
 
-    def _fit(self, X: Array, y: Array, *, incremental: bool, classes: Array | None = None) -> Self:
+    def _fit(self, X, y, *, incremental, classes=None):
         p = self._check_params()
         if incremental and p["solver"] == "lbfgs":
             raise AttributeError(
@@ -250,7 +219,7 @@ class BaseMLP(BaseEstimator):
             self._fit_stochastic(X, targets, p, incremental=incremental, xp=xp, device=device)
         return self
 
-    def _network_shape(self, p: dict[str, Any]) -> dict[str, Any]:
+    def _network_shape(self, p):
         """The parameters that fix the network, as it was built (normalised: "logistic" is "sigmoid")."""
         return {
             "hidden_layer_sizes": tuple(p["hidden_sizes"]),
@@ -258,7 +227,7 @@ class BaseMLP(BaseEstimator):
             "loss": p["loss"],
         }
 
-    def _check_same_network(self, p: dict[str, Any], *, incremental: bool) -> None:
+    def _check_same_network(self, p, *, incremental):
         """warm_start and partial_fit continue the network built by an earlier fit. A parameter that
         shapes it (hidden_layer_sizes, activation, loss, dtype) changed since then would be ignored
         (scikit-learn keeps the old network silently); a ValueError names it instead."""
@@ -279,12 +248,11 @@ class BaseMLP(BaseEstimator):
                     f"now); {how}"
                 )
 
-    def _check_memory(self, X: Array, p: dict[str, Any]) -> None:
+    def _check_memory(self, X, p):
         """`mlp.fit`'s check (`check_training_memory`, the same estimate and message): a network, batch or
         optimizer that cannot fit in the memory available (or in MLP_MEMORY_LIMIT bytes) raises
         MemoryLimitError, a ValueError, before anything is allocated."""
         n_samples = X.shape[0]
-        optimizer: str | Optimizer
         if p["solver"] == "lbfgs":
             batch_rows, optimizer = None, "lbfgs"
         else:
@@ -299,9 +267,7 @@ class BaseMLP(BaseEstimator):
             hint="use smaller hidden_layer_sizes or a smaller batch_size",
         )
 
-    def _initialise(
-        self, X: Array, targets: Array, p: dict[str, Any], *, xp: Namespace, device: Device
-    ) -> None:
+    def _initialise(self, X, targets, p, *, xp, device):
         """Fresh weights and fitted attributes (a first fit, or a fit without warm_start). Random numbers
         come from one Generator in `mlp.fit`'s order: the weights, then each epoch's shuffle and
         dropout masks (the early-stopping split comes after the weights)."""
@@ -332,11 +298,11 @@ class BaseMLP(BaseEstimator):
             self.validation_scores_, self.best_validation_score_, self.best_loss_ = None, None, math.inf
         self._best_params = None
 
-    def _new_model(self, params: Params, *, activation: str, xp: Namespace, device: Device) -> MLP:
+    def _new_model(self, params, *, activation, xp, device):
         """The `model_` around fresh parameters (the classifier's records its labels)."""
         return MLP(params, activation=activation, loss=self._loss, classes=None)
 
-    def _new_trainer(self, X_like: Array, p: dict[str, Any], n_train: int) -> BaseTrainer:
+    def _new_trainer(self, X_like, p, n_train):
         rows = self._batch_rows(p, n_train)
         self.model_.l2 = self._l2(p, rows)
         return make_trainer(
@@ -355,9 +321,7 @@ class BaseMLP(BaseEstimator):
             rng=self._rng,
         )
 
-    def _fit_stochastic(
-        self, X: Array, targets: Array, p: dict[str, Any], *, incremental: bool, xp: Namespace, device: Device
-    ) -> None:
+    def _fit_stochastic(self, X, targets, p, *, incremental, xp, device):
         """Epochs through `mlp.loop.run_epochs` (one epoch for partial_fit), with scikit-learn's
         stopping rule, curves and counters kept from each epoch's logs."""
         X_val = T_val = None
@@ -371,11 +335,11 @@ class BaseMLP(BaseEstimator):
                 trainer.schedule.samples_per_epoch = n
         else:  # a new optimizer for every fit, as scikit-learn (warm_start keeps the weights only)
             trainer = self._trainer = self._new_trainer(X, p, n)
-        schedule = trainer.schedule
+        adaptive = isinstance(trainer.schedule, Adaptive)
         stop = [False]
         self.n_iter_ = 0
 
-        def on_epoch(logs: dict[str, Any], best: Best) -> None:
+        def on_epoch(logs, best):
             self.n_iter_ += 1
             self.t_ += n
             self.loss_ = logs["loss"]
@@ -383,10 +347,10 @@ class BaseMLP(BaseEstimator):
             if X_val is not None:
                 self.validation_scores_.append(self._validation_score(X_val, T_val))
             if self._count_no_improvement(p, X_val is not None) > p["n_iter_no_change"]:
-                if isinstance(schedule, Adaptive) and schedule.reduce():
+                if adaptive and trainer.schedule.reduce():
                     self._no_improvement_count = 0
                     if p["verbose"]:
-                        print(f"Setting learning rate to {schedule.current:f}", flush=True)
+                        print(f"Setting learning rate to {trainer.schedule.current:f}", flush=True)
                 elif not incremental:
                     stop[0] = True
                     if p["verbose"]:
@@ -417,7 +381,7 @@ class BaseMLP(BaseEstimator):
                 stacklevel=4,
             )
 
-    def _count_no_improvement(self, p: dict[str, Any], validating: bool) -> int:
+    def _count_no_improvement(self, p, validating):
         """scikit-learn's `_update_no_improvement_count`: count the epochs whose training loss (or, with
         early stopping, validation score) did not improve on the best by `tol`; keep the best."""
         tol = p["tol"]
@@ -435,9 +399,7 @@ class BaseMLP(BaseEstimator):
             self.best_loss_ = min(self.best_loss_, loss)
         return self._no_improvement_count
 
-    def _split_validation(
-        self, X: Array, targets: Array, p: dict[str, Any], *, xp: Namespace, device: Device
-    ) -> tuple[Array, Array, Array, Array]:
+    def _split_validation(self, X, targets, p, *, xp, device):
         """Hold out ceil(validation_fraction * n) samples (at least 2, as scikit-learn) drawn from the
         estimator's random stream (stratified by class for a single-output classifier, as scikit-learn)."""
         n = X.shape[0]
@@ -452,11 +414,11 @@ class BaseMLP(BaseEstimator):
         X_val, T_val = xp.take(X, order[:n_val], axis=0), xp.take(targets, order[:n_val], axis=0)
         return xp.take(X, order[n_val:], axis=0), xp.take(targets, order[n_val:], axis=0), X_val, T_val
 
-    def _holdout_order(self, targets: Array, n_val: int) -> np.ndarray:
+    def _holdout_order(self, targets, n_val):
         """A permutation of the samples (host int64) whose first n_val form the validation set."""
         return self._rng.permutation(targets.shape[0])
 
-    def _fit_lbfgs(self, X: Array, targets: Array, p: dict[str, Any]) -> None:
+    def _fit_lbfgs(self, X, targets, p):
         """scikit-learn's lbfgs: SciPy's L-BFGS-B on the flat parameter vector (float64 on the host, as
         SciPy requires; each evaluation moves it to the model's device and the gradient back) with the
         library's loss and gradients; the L2 term is alpha / n_samples as scikit-learn scales it."""
@@ -467,26 +429,25 @@ class BaseMLP(BaseEstimator):
         shapes = [tuple(a.shape) for pair in model.params for a in pair]
         sizes = [math.prod(shape) for shape in shapes]
 
-        def unpack(theta: np.ndarray) -> Params:
-            arrays: list[Array] = []
-            offset = 0
-            for shape, size in zip(shapes, sizes, strict=True):
+        def unpack(theta):
+            arrays, offset = [], 0
+            for shape, size in zip(shapes, sizes):
                 arrays.append(
                     from_host(theta[offset : offset + size].reshape(shape), xp=xp, device=device, dtype=dtype)
                 )
                 offset += size
-            return list(zip(arrays[0::2], arrays[1::2], strict=True))
+            return list(zip(arrays[0::2], arrays[1::2]))
 
-        def loss_and_gradient(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        def loss_and_gradient(theta):
             value, grads, _ = layers.loss_and_gradients(
                 unpack(theta), X, targets, activation=model.activation, loss=model.loss, l2=model.l2, xp=xp
             )
             flat = [to_numpy(g).astype(np.float64).ravel() for pair in grads for g in pair]
             return float(value), np.concatenate(flat)
 
-        curve: list[float] = []
+        curve = []
 
-        def record(intermediate_result: Any) -> None:
+        def record(intermediate_result):
             curve.append(float(intermediate_result.fun))
             if p["verbose"]:
                 print(f"Iteration {len(curve)}, loss = {curve[-1]:.8f}", flush=True)
@@ -520,19 +481,19 @@ class BaseMLP(BaseEstimator):
 
     # ---- fitted views -------------------------------------------------------------------------------
     @property
-    def coefs_(self) -> list[Array]:
+    def coefs_(self):
         """The weight matrices, W[i] of shape (fan_in, fan_out), in X's namespace and device."""
         check_is_fitted(self)
         return [W for W, _ in self.model_.params]
 
     @property
-    def intercepts_(self) -> list[Array]:
+    def intercepts_(self):
         """The bias vectors, one per layer."""
         check_is_fitted(self)
         return [b for _, b in self.model_.params]
 
     # ---- input validation ---------------------------------------------------------------------------
-    def __sklearn_tags__(self) -> Any:
+    def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.array_api_support = True
         tags.input_tags.sparse = True
@@ -541,7 +502,7 @@ class BaseMLP(BaseEstimator):
         tags.target_tags.multi_output = True
         return tags
 
-    def _input_namespace(self, X: Any) -> Namespace:
+    def _input_namespace(self, X):
         """X's namespace when scikit-learn dispatches on the array API, else NumPy (X becomes NumPy)."""
         if (
             sklearn.get_config()["array_api_dispatch"]
@@ -551,9 +512,7 @@ class BaseMLP(BaseEstimator):
             return get_namespace(X)[0]
         return get_namespace(np.empty(0))[0]
 
-    def _validate_X_y(
-        self, X: Any, y: Any, *, reset: bool, dtype: str | None
-    ) -> tuple[Array, Array, Namespace, Device]:
+    def _validate_X_y(self, X, y, *, reset, dtype):
         """validate_data for fit/partial_fit; returns (dense X in the model's float dtype, y, xp, device).
         With `reset` (a new model) the dtype is `dtype`, or follows X when None; else the model's."""
         xp = self._input_namespace(X)
@@ -578,10 +537,10 @@ class BaseMLP(BaseEstimator):
         return X, y, xp, device
 
     @classmethod
-    def _is_classifier(cls) -> bool:
+    def _is_classifier(cls):
         return False
 
-    def _validate_X(self, X: Any, method: str) -> Array:
+    def _validate_X(self, X, method):
         check_is_fitted(self)
         xp = self._input_namespace(X)
         X = validate_data(
@@ -591,7 +550,7 @@ class BaseMLP(BaseEstimator):
         self._check_same_namespace(*get_namespace(X), method)
         return X
 
-    def _check_same_namespace(self, xp: Namespace, device: Device, method: str) -> None:
+    def _check_same_namespace(self, xp, device, method):
         model = self.model_
         if namespace_name(xp) == namespace_name(model._xp) and device == model.device:
             return
@@ -602,25 +561,23 @@ class BaseMLP(BaseEstimator):
             "API dispatch on, pass arrays of the namespace used in fit)"
         )
 
-    def _logits(self, X: Array) -> Array:
+    def _logits(self, X):
         return self.model_.decision_function(X)
 
 
 # ---- helpers ------------------------------------------------------------------------------------------
-def sklearn_initial_parameters(
-    layer_sizes: Sequence[int], activation: str, rng: np.random.Generator
-) -> list[tuple[np.ndarray, np.ndarray]]:
+def sklearn_initial_parameters(layer_sizes, activation, rng):
     """scikit-learn's initialisation (init="auto"): weights and biases uniform in +-sqrt(6 / (fan_in +
     fan_out)) (+-sqrt(2 / ...) for the logistic activation), drawn layer by layer, W then b, from `rng`."""
     factor = 2.0 if activation == "sigmoid" else 6.0
     params = []
-    for fan_in, fan_out in itertools.pairwise(layer_sizes):
+    for fan_in, fan_out in zip(layer_sizes[:-1], layer_sizes[1:]):
         bound = math.sqrt(factor / (fan_in + fan_out))
         params.append((rng.uniform(-bound, bound, (fan_in, fan_out)), rng.uniform(-bound, bound, fan_out)))
     return params
 
 
-def _dense(X: Any) -> Array:
+def _dense(X):
     """A SciPy sparse X becomes a dense NumPy array once, after checking that it fits in memory (the
     network's first layer multiplies dense rows; a MemoryLimitError, a ValueError, says so otherwise)."""
     if not scipy.sparse.issparse(X):
@@ -633,7 +590,7 @@ def _dense(X: Any) -> Array:
     return X.toarray()
 
 
-def follow_X(y: Array, *, xp: Namespace, device: Device) -> Array:
+def follow_X(y, *, xp, device):
     """y in X's namespace and on its device ("everything follows X"). NumPy arrays are moved once;
     arrays in another namespace or on another device go through the host (targets only, once)."""
     if isinstance(y, np.ndarray):
@@ -644,11 +601,11 @@ def follow_X(y: Array, *, xp: Namespace, device: Device) -> Array:
     return from_host(to_numpy(y), xp=xp, device=device)
 
 
-def is_numeric(dtype: DType) -> bool:
+def is_numeric(dtype):
     return dtype_name(dtype).startswith(("int", "uint", "float"))
 
 
-def _generator(random_state: int | np.random.RandomState | None) -> np.random.Generator:
+def _generator(random_state):
     """A NumPy Generator: an int seeds it directly (as `mlp.fit(seed=...)` does); None or a
     RandomState instance draw a seed, following scikit-learn's `random_state` convention."""
     if isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool):
