@@ -14,12 +14,24 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import sys
 import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import numpy as np
 
 from ._version import __version__
+
+if TYPE_CHECKING:
+    from .distributed import Comm
+    from .model import MLP
+    from .options import Option
+
+T = TypeVar("T")
+Target = tuple[Any, Any] | None  # (xp, device) of --device, None for the CPU
 
 
 class CommandError(Exception):
@@ -32,7 +44,7 @@ class _DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
     """Help that ends with "(default: X)" once: not when the text already says its default, and not
     for a default of None (the text says what happens without the option) or an unset switch."""
 
-    def _get_help_string(self, action):
+    def _get_help_string(self, action: argparse.Action) -> str | None:
         text = action.help or ""
         if "(default" in text or action.default is None or action.default is False:
             return text
@@ -45,16 +57,16 @@ class _Parser(argparse.ArgumentParser):
     """argparse with a one-line error message naming the subcommand (exit status 2), and every
     default shown in --help."""
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("formatter_class", _DefaultsFormatter)
         kwargs.setdefault("allow_abbrev", False)  # --epoch must not silently mean --epochs
         super().__init__(*args, **kwargs)
 
-    def error(self, message):
+    def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def _widths(text):
+def _widths(text: str) -> list[int] | str:
     """--hidden 128,64 as [128, 64] ('none' or nothing: no hidden layer); text that is no list of
     integers stays text, for the table's check to refuse."""
     if text.strip() in ("", "none", "[]"):
@@ -65,7 +77,7 @@ def _widths(text):
         return text
 
 
-def _number(text):
+def _number(text: str) -> int | float | str:
     """The text as an int or a float where it is one, else as it is (for the table's check to refuse)."""
     try:
         return int(text)
@@ -76,8 +88,8 @@ def _number(text):
             return text
 
 
-def _count(low):
-    def parse(text):
+def _count(low: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
         try:
             value = int(text)
         except ValueError:
@@ -89,16 +101,17 @@ def _count(low):
     return parse
 
 
-def _yes_no(text):
+def _yes_no(text: str) -> str | bool:
     """--progress auto|yes|no as fit's 'auto', True, False (other text stays, for the table's check)."""
-    return {"auto": "auto", "yes": True, "no": False}.get(text, text)
+    values: dict[str, str | bool] = {"auto": "auto", "yes": True, "no": False}
+    return values.get(text, text)
 
 
-def _checked(option, parse):
+def _checked(option: Option, parse: Callable[[str], Any]) -> Callable[[str], Any]:
     """argparse's type for an option of the table: the text parsed (`parse`), then checked by the
     table's check under the flag's name; its message is the one-line error as it stands."""
 
-    def convert(text):
+    def convert(text: str) -> Any:
         try:
             return option.validate_command_line(parse(text))
         except (TypeError, ValueError) as error:
@@ -110,18 +123,20 @@ def _checked(option, parse):
 
 # How the text of each option of the table is read (the rest: a number, or one of the choices as it
 # is); every value is then checked by the table, so a message is fit's with the flag for the name.
-_CLI_PARSERS = {"hidden_sizes": _widths, "progress": _yes_no, "augment": str}
+_CLI_PARSERS: dict[str, Callable[[str], Any]] = {"hidden_sizes": _widths, "progress": _yes_no, "augment": str}
 _NOT_FLAGS = ("checkpoint", "resume", "log_gradients", "early_stopping", "shuffle")  # added by hand below
 
 
-def _add_option_flags(parser):
+def _add_option_flags(parser: argparse.ArgumentParser) -> None:
     """The `train` flags for every option of the table that has one, with the table's help and default."""
     from .options import OPTIONS
 
     for option in OPTIONS.values():
         if option.flag is None or option.name in _NOT_FLAGS:
             continue
-        kwargs = dict(dest=option.name, default=option.command_line_default, help=option.command_line_help)
+        kwargs: dict[str, Any] = dict(
+            dest=option.name, default=option.command_line_default, help=option.command_line_help
+        )
         if option.choices:
             kwargs["choices"] = list(option.choices)
         kwargs["type"] = _checked(option, _CLI_PARSERS.get(option.name, str if option.choices else _number))
@@ -154,7 +169,7 @@ def _add_option_flags(parser):
     parser.add_argument("--resume", action="store_true", help="continue from --checkpoint if it exists")
 
 
-def _data_arguments(parser):
+def _data_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--data",
         metavar="PATH",
@@ -164,7 +179,7 @@ def _data_arguments(parser):
     _dataset_argument(parser)
 
 
-def _dataset_argument(parser):
+def _dataset_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--dataset",
         default="mnist",
@@ -173,7 +188,7 @@ def _dataset_argument(parser):
     )
 
 
-def _mirror(text):
+def _mirror(text: str) -> str:
     from .datasets.download import check_mirror
 
     try:
@@ -182,7 +197,7 @@ def _mirror(text):
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
-def _seconds(text):
+def _seconds(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
@@ -192,7 +207,7 @@ def _seconds(text):
     return value
 
 
-def _download_arguments(download):
+def _download_arguments(download: argparse.ArgumentParser) -> None:
     """`mlp download`'s --mirror and --deadline (the mirrors= and deadline= of download_mnist)."""
     from .datasets.download import DEFAULT_DEADLINE, DEFAULT_TIMEOUT
 
@@ -218,7 +233,7 @@ DEFAULT_OUT_FOLDER = "models"
 _PRETTY = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST"}
 
 
-def build_parser():
+def build_parser() -> tuple[_Parser, dict[str, _Parser]]:
     parser = _Parser(prog="mlp", description="Train and use from-scratch multilayer perceptrons.")
     parser.add_argument(
         "--version", action="version", version=f"%(prog)s {__version__}", help="print the version and exit"
@@ -307,8 +322,9 @@ def build_parser():
 
 
 # ---- commands -----------------------------------------------------------------------------------
-def _load_data(args, split="both"):
-    """The data set for a command: a short error naming --data and `mlp download` when it is missing."""
+def _load_data(args: argparse.Namespace, split: str = "both") -> Any:
+    """The data set for a command: a short error naming --data and `mlp download` when it is missing.
+    (X, y) for one split, ((X_train, y_train), (X_test, y_test)) for both."""
     from . import datasets
 
     try:
@@ -334,7 +350,7 @@ def _load_data(args, split="both"):
         raise CommandError(_one_line(error)) from None
 
 
-def _resolve_device(device):
+def _resolve_device(device: str) -> Target:
     """(xp, device) for --device, checked before any data is read; None for the CPU."""
     from ._array_api import resolve_namespace
 
@@ -346,7 +362,7 @@ def _resolve_device(device):
         raise CommandError(f"--device {device}: {_one_line(error)}") from None
 
 
-def _to_device(arrays, target):
+def _to_device(arrays: list[Any], target: Target) -> list[Any]:
     """Move host arrays to the resolved device once, before training."""
     from ._array_api import from_host
 
@@ -356,7 +372,7 @@ def _to_device(arrays, target):
     return [from_host(a, xp=xp, device=device) for a in arrays]
 
 
-def _output_paths(args):
+def _output_paths(args: argparse.Namespace) -> str | None:
     """Check --out, --plot and --checkpoint before any data is read or any epoch is trained; pick the
     default model file. Returns the model path (None with --no-save)."""
     from ._files import check_writable, make_folder
@@ -399,13 +415,13 @@ def _output_paths(args):
     return out
 
 
-def _check_outputs(args):
+def _check_outputs(args: argparse.Namespace) -> str | None:
     if args.plot:
         _require_plotting()
     return _output_paths(args)
 
 
-def _agreed(comm, check):
+def _agreed(comm: Comm | None, check: Callable[[], T]) -> T | None:
     """check() on rank 0 alone (it alone writes files), its outcome told to every rank: the value on
     rank 0 (None elsewhere). When it fails, the other ranks raise a CommandError with its message and
     rank 0 raises the failure itself, all marked as raised together: every rank exits with status 1,
@@ -433,7 +449,7 @@ def _agreed(comm, check):
     return value
 
 
-def _device_and_data(args):
+def _device_and_data(args: argparse.Namespace) -> tuple[Target, tuple[Any, Any], tuple[Any, Any]]:
     """The --device target and the data (cut to --limit), their size checked against memory."""
     target = _resolve_device(args.device)
     (X_train, y_train), test = _load_data(args)
@@ -443,13 +459,14 @@ def _device_and_data(args):
     return target, (X_train, y_train), test
 
 
-def _on_every_rank(comm, work):
+def _on_every_rank(comm: Comm | None, work: Callable[[], T]) -> T:
     """work() on every rank, then an agreement: when it failed anywhere, every rank raises one
     CommandError together (marked so; rank 0 prints it once, all exit 1, nothing aborted), naming the
     rank when not all failed. A failure other than a CommandError stays raised on its own rank."""
     if comm is None or comm.Get_size() == 1:
         return work()
-    value, message, own = None, None, None
+    value: Any = None
+    message, own = None, None
     try:
         value = work()
     except BaseException as error:  # the others wait in allgather for this rank's answer
@@ -468,14 +485,14 @@ def _on_every_rank(comm, work):
     )
 
 
-def _raised_together(message):
+def _raised_together(message: str) -> CommandError:
     """A CommandError that every rank raises at once: rank 0 prints it, every rank exits 1."""
     failure = CommandError(message)
     failure.all_ranks = True
     return failure
 
 
-def cmd_train(args):
+def cmd_train(args: argparse.Namespace) -> int:
     import mlp
 
     from . import options
@@ -485,7 +502,7 @@ def cmd_train(args):
     if args.recipe:  # the recipe's settings, then the flags given explicitly
         from . import recipes
 
-        given = getattr(args, "given", set())
+        given: set[str] = getattr(args, "given", set())
         for name, value in recipes.get(args.recipe).items():
             if name not in given:
                 setattr(args, name, value)
@@ -547,7 +564,7 @@ def cmd_train(args):
     return 0
 
 
-def _save_trained(model, out):
+def _save_trained(model: MLP, out: str) -> None:
     """Save the trained model to `out`. Metadata over the format's limit is shortened (a warning line
     says what was left out). When `out` cannot be written, the model goes to a rescue file (beside
     `out`, else in the current folder, else in the temporary folder) and a CommandError says where."""
@@ -576,7 +593,7 @@ def _save_trained(model, out):
 
 
 @contextlib.contextmanager
-def _trimmed_metadata_in_one_line():
+def _trimmed_metadata_in_one_line() -> Iterator[None]:
     """Show a MetadataTrimmedWarning as one `mlp train: warning:` line, once per file (a checkpoint
     would repeat it after every epoch); other warnings as usual."""
     import warnings
@@ -601,16 +618,16 @@ def _trimmed_metadata_in_one_line():
         yield
 
 
-def _rescue(model, out):
+def _rescue(model: MLP, out: str) -> Path | None:
     """Save `model` under a new name beside `out`, else in the current folder, else in the temporary
     folder (without history and config when they are what failed); the path written, or None."""
     import os
     import tempfile
     from pathlib import Path
 
-    out = Path(out)
-    name = f"{out.stem or 'mlp'}.rescued-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.npz"
-    for folder in (out.parent, Path.cwd(), Path(tempfile.gettempdir())):
+    beside = Path(out)
+    name = f"{beside.stem or 'mlp'}.rescued-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.npz"
+    for folder in (beside.parent, Path.cwd(), Path(tempfile.gettempdir())):
         path = folder / name
         for candidate in (model, _host_copy(model, history={}, config={})):
             if not path.exists() and _saved(candidate, path):
@@ -618,7 +635,7 @@ def _rescue(model, out):
     return None
 
 
-def _saved(model, path):
+def _saved(model: MLP, path: Path) -> bool:
     """True when `model` was written to `path`; False on any failure (the caller tries elsewhere)."""
     try:
         model.save(path)
@@ -627,7 +644,15 @@ def _saved(model, path):
     return True
 
 
-def _test_accuracy(model, X_test, y_test, X_test_dev, y_test_dev, target, say):
+def _test_accuracy(
+    model: MLP,
+    X_test: np.ndarray,
+    y_test: np.ndarray,
+    X_test_dev: Any,
+    y_test_dev: Any,
+    target: Target,
+    say: Callable[..., None],
+) -> float | None:
     """The test accuracy, or None after a line saying why there is none. Test images whose label the
     training data never held (a short --limit) are left out, and the line says so."""
     from ._array_api import to_numpy
@@ -654,7 +679,7 @@ def _test_accuracy(model, X_test, y_test, X_test_dev, y_test_dev, target, say):
     return None
 
 
-def _recipe_banner(args, n_features, n_classes):
+def _recipe_banner(args: argparse.Namespace, n_features: int, n_classes: int) -> str:
     """The recipe's settings as this run uses them: the recipe's, or the flags that override them."""
     from .options import DEFAULT_LEARNING_RATES, OPTIONS
     from .recipes import RECIPE_OPTIONS
@@ -674,7 +699,9 @@ def _recipe_banner(args, n_features, n_classes):
     if args.label_smoothing:
         parts.append(f"label smoothing {args.label_smoothing:g}")
     parts.append(f"{args.epochs} epoch{'' if args.epochs == 1 else 's'}")
-    overridden = sorted(OPTIONS[name].flag for name in set(getattr(args, "given", ())) & set(RECIPE_OPTIONS))
+    overridden = sorted(
+        str(OPTIONS[name].flag) for name in set(getattr(args, "given", ())) & set(RECIPE_OPTIONS)
+    )  # (every recipe option has a flag)
     by_flags = f" with {', '.join(overridden)}" if overridden else ""
     return f"recipe {args.recipe}{by_flags}: {', '.join(parts)}"
 
@@ -682,7 +709,7 @@ def _recipe_banner(args, n_features, n_classes):
 _MPI_SIZE_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE")  # set by MPICH/Intel MPI/Slurm, by Open MPI
 
 
-def _mpi_launched():
+def _mpi_launched() -> bool:
     """True when an MPI launcher started this process as one of several ranks."""
     import os
 
@@ -693,7 +720,7 @@ def _mpi_launched():
     return False
 
 
-def _mpi_comm(requested):
+def _mpi_comm(requested: bool) -> Comm | None:
     """MPI.COMM_WORLD for `--mpi` or an mpiexec launch of more than one rank; None otherwise (or with
     a single rank)."""
     if not (requested or _mpi_launched()):
@@ -708,7 +735,7 @@ def _mpi_comm(requested):
     return comm if comm.Get_size() > 1 else None
 
 
-def _check_memory(args, X, y):
+def _check_memory(args: argparse.Namespace, X: np.ndarray, y: np.ndarray) -> None:
     """fit checks this too; here the way out is worded in flags."""
     from ._memory import check_training_memory
 
@@ -728,7 +755,9 @@ def _check_memory(args, X, y):
         raise CommandError(_one_line(error)) from None
 
 
-def _host_copy(model, *, history=None, config=None):
+def _host_copy(
+    model: MLP, *, history: dict[str, Any] | None = None, config: dict[str, Any] | None = None
+) -> MLP:
     """The same model with NumPy parameters (pictures are drawn on the host); `history` and `config`
     replace the model's when given."""
     from ._array_api import to_numpy
@@ -745,7 +774,7 @@ def _host_copy(model, *, history=None, config=None):
     )
 
 
-def _load_model(path, device="cpu", *, classifier=False):
+def _load_model(path: str, device: str = "cpu", *, classifier: bool = False) -> MLP:
     import mlp
 
     try:
@@ -759,7 +788,7 @@ def _load_model(path, device="cpu", *, classifier=False):
     return model
 
 
-def cmd_evaluate(args):
+def cmd_evaluate(args: argparse.Namespace) -> int:
     from ._array_api import to_numpy
     from .metrics import classification_report, confusion_matrix
 
@@ -784,12 +813,12 @@ def cmd_evaluate(args):
     matrix = confusion_matrix(y_test, predicted, labels)
     width = max(len(str(matrix.max())), max(len(str(label)) for label in labels.tolist())) + 1
     print(" " * 6 + "".join(f"{label!s:>{width}}" for label in labels.tolist()))
-    for label, row in zip(labels.tolist(), matrix):
+    for label, row in zip(labels.tolist(), matrix, strict=True):
         print(f"{label!s:>5} " + "".join(f"{count:>{width}d}" for count in row))
     return 0
 
 
-def cmd_predict(args):
+def cmd_predict(args: argparse.Namespace) -> int:
     from ._array_api import to_numpy
 
     _require_plotting(what="reading images")
@@ -798,7 +827,8 @@ def cmd_predict(args):
     model = _load_model(args.model, classifier=True)
     if model.n_features_in_ != 784:
         raise CommandError(f"the model takes {model.n_features_in_} features, not 28x28 images")
-    invert = {"auto": "auto", "yes": True, "no": False}[args.invert]
+    inverts: dict[str, str | bool] = {"auto": "auto", "yes": True, "no": False}
+    invert = inverts[args.invert]
     for path in args.images:
         try:
             x = load_digit(path, invert=invert)
@@ -812,7 +842,7 @@ def cmd_predict(args):
     return 0
 
 
-def cmd_convert(args):
+def cmd_convert(args: argparse.Namespace) -> int:
     from . import datasets
 
     try:
@@ -824,7 +854,7 @@ def cmd_convert(args):
     return 0
 
 
-def cmd_download(args):
+def cmd_download(args: argparse.Namespace) -> int:
     from . import datasets
     from ._files import check_writable
 
@@ -840,7 +870,7 @@ def cmd_download(args):
     return 0
 
 
-def cmd_info(args):
+def cmd_info(args: argparse.Namespace) -> int:
     model = _load_model(args.model)
     history = model.history or {}
     print(model)
@@ -879,7 +909,7 @@ COMMANDS = {
 MNIST_PREPROCESSING = {"input": "pixels / 255", "range": [0.0, 1.0], "image_shape": [28, 28]}
 
 
-def _require_plotting(what="--plot"):
+def _require_plotting(what: str = "--plot") -> None:
     try:
         import matplotlib  # noqa: F401
         import PIL  # noqa: F401
@@ -889,9 +919,7 @@ def _require_plotting(what="--plot"):
         ) from None
 
 
-def _path(p):
-    from pathlib import Path
-
+def _path(p: str | os.PathLike[str]) -> Path:
     return Path(p)
 
 
@@ -912,12 +940,12 @@ def _in_flags(message: str) -> str:
     return message
 
 
-def _one_line(error):
+def _one_line(error: object) -> str:
     text = str(error).strip() or type(error).__name__
     return " ".join(text.split())
 
 
-def main(argv=None):
+def main(argv: Sequence[str] | None = None) -> int:
     parser, subcommands = build_parser()
     args, unknown = parser.parse_known_args(argv)
     if unknown:  # name the subcommand in the error, as `mlp train: error: ...`
@@ -954,12 +982,12 @@ class _OutputError(Exception):
     """Writing to standard output failed (`error`: the OSError). Not an OSError itself, so that no
     command's `except OSError` (meant for its files) reports it as a file's failure."""
 
-    def __init__(self, error):
+    def __init__(self, error: OSError) -> None:
         super().__init__(str(error))
         self.error = error
 
 
-def _escape_unencodable(error):
+def _escape_unencodable(error: UnicodeError) -> tuple[str | bytes, int]:
     """Codec error handler "mlp-escape" for standard output: a path's undecodable bytes (lone
     surrogates) go out as the bytes they were, as "surrogateescape" does, anything else the stream's
     encoding lacks as a backslash escape, so that printing a path never fails."""
@@ -980,7 +1008,7 @@ class _GuardedOutput:
     """Standard output for a command: a failed write or flush raises _OutputError, and text the
     stream cannot encode (a non-ASCII path where the locale is ASCII) is written escaped."""
 
-    def __init__(self, stream):
+    def __init__(self, stream: IO[str]) -> None:
         self._stream = stream
         errors = getattr(stream, "errors", None)
         if errors in ("strict", "surrogateescape") and hasattr(stream, "reconfigure"):
@@ -989,23 +1017,23 @@ class _GuardedOutput:
             codecs.register_error("mlp-escape", _escape_unencodable)
             stream.reconfigure(errors="mlp-escape")
 
-    def write(self, text):
+    def write(self, text: str) -> int:
         try:
             return self._stream.write(text)
         except OSError as error:
             raise _OutputError(error) from None
 
-    def flush(self):
+    def flush(self) -> None:
         try:
             return self._stream.flush()
         except OSError as error:
             raise _OutputError(error) from None
 
-    def __getattr__(self, name):
+    def __getattr__(self, name: str) -> Any:
         return getattr(self._stream, name)
 
 
-def _discard_output(stream):
+def _discard_output(stream: IO[str]) -> None:
     """Point standard output at the null device, so that what is still buffered cannot fail again
     when the interpreter exits."""
     import contextlib
@@ -1017,7 +1045,7 @@ def _discard_output(stream):
         os.close(null)
 
 
-def _environment_problem(dataset):
+def _environment_problem(dataset: str) -> str | None:
     """One line naming the first environment variable the library reads whose value it cannot use
     (MLP_MEMORY_LIMIT, MLP_DATA_DIR, NUMBA_NUM_THREADS), or None when all are usable."""
     from ._memory import available_bytes
@@ -1029,13 +1057,13 @@ def _environment_problem(dataset):
         data_dir_from_environment(dataset)
     except ValueError as error:
         return _one_line(error)
-    error = numba_trainer.import_error()
-    if isinstance(error, ValueError):  # Numba is installed but refused its environment
-        return _one_line(error)
+    numba_error = numba_trainer.import_error()
+    if isinstance(numba_error, ValueError):  # Numba is installed but refused its environment
+        return _one_line(numba_error)
     return None
 
 
-def _given_flags(argv):
+def _given_flags(argv: Sequence[str] | None) -> set[str]:
     """The `mlp train` options set explicitly on the command line (their dests), so that they
     override a --recipe: the same parse with every default suppressed."""
     parser, subcommands = build_parser()
@@ -1045,7 +1073,7 @@ def _given_flags(argv):
     return set(vars(namespace)) - {"command"}
 
 
-def _fail(command, error):
+def _fail(command: str, error: CommandError) -> int:
     """Print a CommandError and return exit status 1. Under MPI an error of this rank alone ends every
     rank (the others would wait for it forever); one that all ranks raised is printed by rank 0."""
     comm = None

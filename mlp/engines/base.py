@@ -70,23 +70,23 @@ class BaseTrainer:
 
     def __init__(
         self,
-        model,
+        model: MLP,
         *,
-        optimizer,
-        learning_rate,
-        schedule,
-        epochs,
-        batch_size,
-        dropout=0.0,
-        clip_value=None,
-        clip_norm=None,
-        shuffle=True,
-        rng=None,
-        log_gradients=False,
-        augment=None,
-        max_norm=None,
-        label_smoothing=0.0,
-    ):
+        optimizer: Optimizer,
+        learning_rate: float,
+        schedule: Schedule,
+        epochs: int,
+        batch_size: int | None,
+        dropout: float = 0.0,
+        clip_value: float | None = None,
+        clip_norm: float | None = None,
+        shuffle: bool = True,
+        rng: np.random.Generator | None = None,
+        log_gradients: bool = False,
+        augment: Augment | None = None,
+        max_norm: float | None = None,
+        label_smoothing: float = 0.0,
+    ) -> None:
         self.model = model
         self.optimizer = optimizer
         self.learning_rate = learning_rate
@@ -101,36 +101,41 @@ class BaseTrainer:
         self.augmenter = BatchAugmenter(augment) if augment is not None else None
         self.max_norm = max_norm  # the largest norm of a hidden unit's incoming weights (None: free)
         self.label_smoothing = label_smoothing
-        self.on_step = None  # called with 1 after every step (a progress bar's update)
+        self.on_step: Callable[[int], object] | None = (
+            None  # called with 1 after every step (a progress bar's update)
+        )
         self.rng = rng if rng is not None else np.random.default_rng()
         self.step_count = 0  # optimizer steps taken (Adam's t)
         self.epoch = 0  # epochs completed
         self.state: list[Any] = []  # the optimizer's arrays, per parameter in [W0, b0, W1, ...] order
         self._scheduled = False
-        self._norms = None
-        self.parallel = None  # a mlp.distributed.DataParallel when training over MPI ranks
+        self._norms: _NormLog | None = None
+        self.parallel: DataParallel | None = None  # set when training over MPI ranks
 
     # ---- the random numbers, drawn here for every engine ----------------------------------------
     @property
-    def mask_rng(self):
+    def mask_rng(self) -> np.random.Generator:
         """The generator of the dropout masks: the trainer's own, or this rank's over MPI (the
         shuffling stays on `rng`, the same on every rank)."""
-        return self.rng if self.parallel is None else self.parallel.dropout_rng
+        if self.parallel is None:
+            return self.rng
+        assert self.parallel.dropout_rng is not None  # DataParallel.start_epoch made it, before any step
+        return self.parallel.dropout_rng
 
-    def draw_dropout_uniforms(self, buffers):
+    def draw_dropout_uniforms(self, buffers: list[np.ndarray]) -> list[np.ndarray]:
         """Fill one float64 (rows, width) buffer per hidden layer, in layer order, with uniforms in
         [0, 1): a unit is kept where its uniform is below 1 - dropout."""
         for buffer in buffers:
             self.mask_rng.random(out=buffer)
         return buffers
 
-    def augment_key(self):
+    def augment_key(self) -> int | None:
         """This epoch's augmentation key (one draw from the trainer's generator), or None without
         augmentation: batches are drawn from (key, step), so they need no state of their own."""
         return None if self.augmenter is None else int(self.rng.integers(2**63))
 
     # ---- one epoch ------------------------------------------------------------------------------
-    def run_epoch(self, X, targets):
+    def run_epoch(self, X: Array, targets: Array) -> dict[str, Any]:
         """One pass over (X, targets): X validated and in the model's dtype; targets the class
         indices, or the (n, k) target matrix of a value loss (squared_error, binary_cross_entropy)
         in X's dtype.
@@ -146,7 +151,9 @@ class BaseTrainer:
         key = self.augment_key()
         spans = self._spans(n, step_size)
         self._norms = _NormLog(self.model) if self.log_gradients else None
-        loss_sums, corrects, lr = [], [], self.learning_rate
+        loss_sums: list[Any] = []
+        corrects: list[Any] = []
+        lr = self.learning_rate
         batches = self._epoch_batches(X, targets, order, key, spans)
         try:
             for step, (X_batch, y_batch) in enumerate(batches):
@@ -174,14 +181,16 @@ class BaseTrainer:
             losses, correct = self.parallel.sum_epoch(losses, correct)
         check_finite(losses, epoch=self.epoch, lr=lr)
         self.epoch += 1
-        logs = {"epoch": self.epoch, "loss": float(losses.sum() / n), "lr": lr}
+        logs: dict[str, Any] = {"epoch": self.epoch, "loss": float(losses.sum() / n), "lr": lr}
         if takes_class_indices(self.model.loss):
             logs["accuracy"] = float(correct / n)
         if norms is not None:
             logs.update(norms.logs(steps))
         return logs
 
-    def step(self, X_batch, y_batch, *, lr, batch_rows=None, dropout=None):
+    def step(
+        self, X_batch: Array, y_batch: Array, *, lr: float, batch_rows: int | None = None, dropout: Any = None
+    ) -> tuple[Any, Any]:
         """One optimizer step on a batch, the same for every engine: the gradients (the loss sum over
         the batch's rows divided by `batch_rows`, the global batch's size over MPI), summed over the
         ranks, logged, clipped and applied, then the max-norm constraint. Returns (loss sum with the
@@ -224,39 +233,43 @@ class BaseTrainer:
             self.parallel.start_epoch(self.epoch)
         return step_size, steps
 
-    def end_epoch(self, monitored):
+    def end_epoch(self, monitored: float) -> None:
         """Tell the schedule how the epoch went (the validation loss if any, else the training loss)."""
         self.schedule.epoch_end(self.epoch - 1, monitored)
 
     # ---- what an engine supplies ----------------------------------------------------------------
-    def _epoch_batches(self, X, targets, order, key, spans):  # engine
+    def _epoch_batches(  # engine
+        self, X: Array, targets: Array, order: np.ndarray | None, key: int | None, spans: Sequence[Span]
+    ) -> Iterator[tuple[Array, Array]]:
         """Yield (X_batch, y_batch) for every span: this rank's rows [lo, hi) of the global batch,
         taken through `order` (None: in order) and distorted with augmentation `key` (None: as is)."""
         raise NotImplementedError
 
-    def _dropout_buffers(self, rows):  # engine
+    def _dropout_buffers(self, rows: int) -> Any:  # engine
         """This step's dropout, drawn with `draw_dropout_uniforms` into float64 (rows, width)
         buffers, in the form `_gradients` takes."""
         raise NotImplementedError
 
-    def _gradients(self, X_batch, y_batch, batch_rows, dropout):  # engine
+    def _gradients(
+        self, X_batch: Array, y_batch: Array, batch_rows: int, dropout: Any
+    ) -> tuple[Any, Any]:  # engine
         """Forward and backward into the engine's gradient storage: (loss sum over the rows, with the
         L2 term; correct count, 0 for a loss on a target matrix)."""
         raise NotImplementedError
 
-    def _reduce_gradients(self, parallel):  # engine
+    def _reduce_gradients(self, parallel: DataParallel) -> None:  # engine
         raise NotImplementedError
 
-    def _weight_gradient_norms(self):  # engine
+    def _weight_gradient_norms(self) -> list[Any]:  # engine
         """Per layer, the Euclidean norm of the weight gradient (L2 term included), a number or a
         0-d array."""
         raise NotImplementedError
 
-    def _update(self, lr):  # engine
+    def _update(self, lr: float) -> None:  # engine
         """Clip the gradients (by value, then by global norm) and apply the optimizer with rate lr."""
         raise NotImplementedError
 
-    def _to_host(self, values):  # engine
+    def _to_host(self, values: Sequence[Any]) -> np.ndarray:  # engine
         """A list of numbers or 0-d arrays -> a NumPy array, with one transfer from the device."""
         return np.asarray(values)
 
@@ -277,7 +290,7 @@ class BaseTrainer:
         "label_smoothing",
     )
 
-    def snapshot(self):
+    def snapshot(self) -> dict[str, Any]:
         """Host copies of everything that changes while training, except the model's parameters."""
         return {
             "state": [np.array(to_numpy(s), copy=True) for s in self.state],
@@ -287,7 +300,7 @@ class BaseTrainer:
             "schedule_state": dict(vars(self.schedule)) if self._scheduled else None,
         }
 
-    def restore(self, snapshot, *, schedule=True):
+    def restore(self, snapshot: dict[str, Any], *, schedule: bool = True) -> None:
         """Load a `snapshot`: the optimizer state is written into the arrays where their library
         allows it (so a flat-buffer engine keeps its layout), new arrays where it does not (JAX). With
         schedule=False the schedule starts over (a warm start)."""
@@ -310,30 +323,30 @@ class BaseTrainer:
             vars(self.schedule).update(snapshot["schedule_state"])
             self._scheduled = True
 
-    def __getstate__(self):
+    def __getstate__(self) -> dict[str, Any]:
         return {
             "model": self.model,
             "options": {k: getattr(self, k) for k in self.OPTIONS},
             "snapshot": self.snapshot(),
         }
 
-    def __setstate__(self, state):
-        self.__init__(state["model"], rng=np.random.default_rng(), **state["options"])
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["model"], rng=np.random.default_rng(), **state["options"])  # type: ignore[misc]
         self.restore(state["snapshot"])
 
 
 class _NormLog:
     """Per-layer weight-gradient norms summed over an epoch's steps, and the weights at its start."""
 
-    def __init__(self, model):
+    def __init__(self, model: MLP) -> None:
         self.model, self.xp = model, model._xp
-        self.grad_sums = [0.0] * len(model.params)
+        self.grad_sums: list[Any] = [0.0] * len(model.params)
         self.weights_before = [self.xp.asarray(W, copy=True) for W, _ in model.params]
 
-    def add(self, norms):
+    def add(self, norms: Sequence[Any]) -> None:
         self.grad_sums = [total + norm for total, norm in zip(self.grad_sums, norms, strict=True)]
 
-    def logs(self, steps):
+    def logs(self, steps: int) -> dict[str, list[float]]:
         xp, params = self.xp, self.model.params
         return {
             "grad_norm": [float(total) / steps for total in self.grad_sums],

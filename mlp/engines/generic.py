@@ -7,13 +7,20 @@ device scalars and are read back once per epoch, so a GPU never waits for the ho
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 
 from .. import layers
-from .._array_api import from_host, to_numpy
+from .._array_api import Array, from_host, to_numpy
 from ..losses import takes_class_indices
 from ..optimizers import apply_step, clip_gradients
-from .base import BaseTrainer, TrainingError, check_finite
+from .base import BaseTrainer, Span, TrainingError, check_finite
+
+if TYPE_CHECKING:
+    from ..distributed import DataParallel
+    from ..model import MLP
 
 __all__ = ["Trainer", "TrainingError", "check_finite"]
 
@@ -25,18 +32,22 @@ class Trainer(BaseTrainer):
     immutable): every step makes new parameters and a new optimizer state, and rebinds
     `model.params` and `state` to them."""
 
-    def __init__(self, model, **options):
+    def __init__(self, model: MLP, **options: Any) -> None:
         super().__init__(model, **options)
         self.is_weight = [index % 2 == 0 for index in range(2 * len(model.params))]
         self.state = self.optimizer.init_state(self.flat_params, xp=model._xp)
-        self._grads = self._logits = self._value = None
+        self._grads: Sequence[Array] = []
+        self._logits: Array = None
+        self._value: Array = None
 
     @property
-    def flat_params(self):
+    def flat_params(self) -> list[Array]:
         """The model's current parameters in the optimizer's order [W0, b0, W1, b1, ...]."""
         return [p for pair in self.model.params for p in pair]
 
-    def train_step(self, X_batch, y_batch, *, lr, dropout_masks=None):
+    def train_step(
+        self, X_batch: Array, y_batch: Array, *, lr: float, dropout_masks: Sequence[Array] | None = None
+    ) -> tuple[Array, Sequence[Array], Array]:
         """One optimizer step on a mini-batch (`BaseTrainer.step`: forward, backward, clipping,
         update; `model.params` and `state` then hold new arrays), with the dropout masks given.
 
@@ -47,7 +58,9 @@ class Trainer(BaseTrainer):
         return self._value, self._grads, self._logits
 
     # ---- what the base asks of an engine --------------------------------------------------------
-    def _epoch_batches(self, X, targets, order, key, spans):
+    def _epoch_batches(
+        self, X: Array, targets: Array, order: np.ndarray | None, key: int | None, spans: Sequence[Span]
+    ) -> Iterator[tuple[Array, Array]]:
         xp, device = self.model._xp, self.model.device
         if order is not None:
             order = from_host(order, xp=xp, device=device)
@@ -56,13 +69,14 @@ class Trainer(BaseTrainer):
                 X_batch, y_batch = X[lo:hi, ...], targets[lo:hi, ...]
             else:
                 X_batch, y_batch = xp.take(X, order[lo:hi], axis=0), xp.take(targets, order[lo:hi], axis=0)
-            if key is not None:  # the batch's own distortion, the same for any engine and rank count
+            # the batch's own distortion, the same for any engine and rank count (key: augmentation is on)
+            if key is not None and self.augmenter is not None:
                 X_batch = self.augmenter.batch(
                     X_batch, key, step, stop - start, (lo - start, hi - start), xp=xp
                 )
             yield X_batch, y_batch
 
-    def _dropout_buffers(self, rows):
+    def _dropout_buffers(self, rows: int) -> list[Array]:
         """Inverted-dropout masks, 0 or 1/keep, from uniforms drawn on the host and moved to the
         model's device once."""
         keep, model = 1.0 - self.dropout, self.model
@@ -72,7 +86,7 @@ class Trainer(BaseTrainer):
             for u in uniforms
         ]
 
-    def _gradients(self, X_batch, y_batch, batch_rows, dropout):
+    def _gradients(self, X_batch: Array, y_batch: Array, batch_rows: int, dropout: Any) -> tuple[Array, Any]:
         model, xp = self.model, self.model._xp
         rows = X_batch.shape[0]
         value, grads, logits = layers.loss_and_gradients(
@@ -93,14 +107,14 @@ class Trainer(BaseTrainer):
             correct = xp.sum(xp.astype(xp.argmax(logits, axis=1) == y_batch, xp.int64))
         return value * rows, correct
 
-    def _reduce_gradients(self, parallel):
+    def _reduce_gradients(self, parallel: DataParallel) -> None:
         self._grads = parallel.sum_gradient_list(self._grads)
 
-    def _weight_gradient_norms(self):
+    def _weight_gradient_norms(self) -> list[Array]:
         xp = self.model._xp
         return [xp.sqrt(xp.sum(dW * dW)) for dW in self._grads[0::2]]
 
-    def _update(self, lr):
+    def _update(self, lr: float) -> None:
         xp = self.model._xp
         if self.clip_value is not None or self.clip_norm is not None:
             self._grads = clip_gradients(
@@ -118,7 +132,7 @@ class Trainer(BaseTrainer):
         )
         self.model.params = list(zip(params[0::2], params[1::2], strict=True))
 
-    def _to_host(self, values):
+    def _to_host(self, values: Sequence[Any]) -> np.ndarray:
         """One transfer: the step values stacked on the device, then copied."""
         if not values or isinstance(values[0], (int, float)):
             return np.asarray(values)

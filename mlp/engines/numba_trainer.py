@@ -16,13 +16,22 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .. import losses
 from ..augment import Prefetcher, apply_kernel
-from .base import BaseTrainer
+from .base import BaseTrainer, Span
 
+if TYPE_CHECKING:
+    from .._array_api import DType
+    from ..distributed import DataParallel
+    from ..model import MLP
+    from ..optimizers import Optimizer
+
+_IMPORT_ERROR: ImportError | None
 try:  # Numba is an optional dependency (the extra mlp-from-scratch[numba])
     import mlp_kernels
     from mlp_kernels import unchecked as kernels
@@ -42,7 +51,7 @@ _LOSS_KERNELS = {
 }
 
 
-def supports(X, optimizer, loss):
+def supports(X: object, optimizer: Optimizer, loss: str) -> bool:
     """Whether the Numba engine can train on X with this optimizer and loss."""
     return (
         NUMBA_AVAILABLE
@@ -54,18 +63,18 @@ def supports(X, optimizer, loss):
     )
 
 
-def import_error():
+def import_error() -> ImportError | None:
     """The ImportError that made the kernels unavailable, or None."""
     return _IMPORT_ERROR
 
 
-def warmup(dtype, on_compile=None):
+def warmup(dtype: DType, on_compile: Callable[[], object] | None = None) -> None:
     """Compile the kernels for `dtype` (or load them from Numba's cache) before the first epoch;
     on_compile() is called first when they have to be compiled."""
     mlp_kernels.warmup(dtype, on_compile=on_compile)
 
 
-def unsupported_reason(X, optimizer):
+def unsupported_reason(X: object, optimizer: Optimizer) -> str | None:
     if not NUMBA_AVAILABLE:
         if getattr(_IMPORT_ERROR, "name", None) in ("numba", "llvmlite"):
             return 'engine="numba" needs Numba: pip install "mlp-from-scratch[numba]"'
@@ -82,7 +91,7 @@ class NumbaTrainer(BaseTrainer):
 
     takes_empty_batch_parts = True  # a rank with no row of a batch adds zeros and joins the allreduce
 
-    def __init__(self, model, **options):
+    def __init__(self, model: MLP, **options: Any) -> None:
         super().__init__(model, **options)
         dtype = model.params[0][0].dtype
         self.dtype = dtype
@@ -92,8 +101,10 @@ class NumbaTrainer(BaseTrainer):
         self.n_weights = sum(a * b for a, b in shapes_W)
         total = self.n_weights + sum(b for (b,) in shapes_b)
 
-        def views(flat):
-            W_views, b_views, offset = [], [], 0
+        def views(flat: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
+            W_views: list[np.ndarray] = []
+            b_views: list[np.ndarray] = []
+            offset = 0
             for shape in shapes_W:
                 W_views.append(flat[offset : offset + shape[0] * shape[1]].reshape(shape))
                 offset += shape[0] * shape[1]
@@ -128,9 +139,9 @@ class NumbaTrainer(BaseTrainer):
         # targets: an (n, k) float matrix (regression, two classes as one output, multilabel)
         self.regression = model.loss in ("squared_error", "binary_cross_entropy")
         self.keep = 1.0 - self.dropout
-        self._buffers_for = None
-        self._view_cache = {}
-        self._prepared = ()
+        self._buffers_for: tuple[int, int] | None = None
+        self._view_cache: dict[int, tuple[Any, ...]] = {}
+        self._prepared: tuple[np.ndarray, ...] = ()
 
         # The two blocks the optimizer walks: (params, grads, moments, l2 of the loss, decoupled decay?)
         nw = self.n_weights
@@ -144,7 +155,7 @@ class NumbaTrainer(BaseTrainer):
         self._step = self._make_step()
 
     # ---- buffers --------------------------------------------------------------------------------
-    def _allocate(self, batch, n_features):
+    def _allocate(self, batch: int, n_features: int) -> None:
         """Per-layer buffers for mini-batches of up to `batch` rows (allocated once per shape)."""
         if self._buffers_for == (batch, n_features):
             return
@@ -165,7 +176,7 @@ class NumbaTrainer(BaseTrainer):
         self._buffers_for = (batch, n_features)
         self._view_cache = {}
 
-    def prepare_data(self, X, targets):
+    def prepare_data(self, X: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """C-contiguous X and int64 labels (regression: targets (n, k) in the model's dtype), so the
         kernels never see strides (a copy only if needed), checked once here: the loop calls the
         kernels unchecked."""
@@ -191,7 +202,14 @@ class NumbaTrainer(BaseTrainer):
         return X, targets
 
     # ---- what the base asks of an engine --------------------------------------------------------
-    def _epoch_batches(self, X, targets, order, key, spans):
+    def _epoch_batches(
+        self,
+        X: np.ndarray,
+        targets: np.ndarray,
+        order: np.ndarray | None,
+        key: int | None,
+        spans: Sequence[Span],
+    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         start, stop, _, _ = spans[0]
         self._allocate(stop - start, X.shape[1])
         augmented = None
@@ -219,28 +237,32 @@ class NumbaTrainer(BaseTrainer):
             if augmented is not None:
                 augmented.close()
 
-    def _augmenting(self, X, order, key, spans):
+    def _augmenting(
+        self, X: np.ndarray, order: np.ndarray | None, key: int, spans: Sequence[Span]
+    ) -> Callable[[int], np.ndarray]:
         """make(step) for the Prefetcher: the augmented rows of `step` (this rank's part over MPI)
         written into one of the two buffers, gathered through `order` (None: in order)."""
         rows_of = order if order is not None else np.arange(X.shape[0], dtype=np.int64)
+        augmenter, buffers, spec = self.augmenter, self.X_augmented, self.augment
+        assert augmenter is not None and buffers is not None and spec is not None  # augmentation is on
 
-        def make(step):
+        def make(step: int) -> np.ndarray:
             start, stop, lo, hi = spans[step]
-            affine, noise = self.augmenter.params(key, step, stop - start, (lo - start, hi - start))
-            out = self.X_augmented[step % 2][: hi - lo]
-            apply_kernel(kernels.augment_rows, X, rows_of[lo:hi], affine, noise, self.augment, out)
+            affine, noise = augmenter.params(key, step, stop - start, (lo - start, hi - start))
+            out = buffers[step % 2][: hi - lo]
+            apply_kernel(kernels.augment_rows, X, rows_of[lo:hi], affine, noise, spec, out)
             return out
 
         return make
 
-    def _dropout_buffers(self, rows):
+    def _dropout_buffers(self, rows: int) -> list[np.ndarray]:
         """The uniforms themselves, in the float64 buffers the dropout kernels read."""
         return self.draw_dropout_uniforms(self._views(rows)[2] or [])  # [] without hidden layers
 
-    def _reduce_gradients(self, parallel):
+    def _reduce_gradients(self, parallel: DataParallel) -> None:
         parallel.sum_gradients(self.grad_flat)
 
-    def _weight_gradient_norms(self):
+    def _weight_gradient_norms(self) -> list[float]:
         model = self.model
         return [
             math.sqrt(
@@ -251,12 +273,12 @@ class NumbaTrainer(BaseTrainer):
             for layer, (W, _) in enumerate(model.params)
         ]
 
-    def _views(self, rows):
+    def _views(self, rows: int) -> tuple[Any, ...]:
         """Row views of the batch buffers for a batch of `rows` (cached: at most two sizes an epoch)."""
         views = self._view_cache.get(rows)
         if views is None:
 
-            def cut(buffers):
+            def cut(buffers: list[np.ndarray]) -> list[np.ndarray]:
                 return [b[:rows] for b in buffers]
 
             views = (
@@ -269,7 +291,9 @@ class NumbaTrainer(BaseTrainer):
             self._view_cache[rows] = views
         return views
 
-    def _gradients(self, X_batch, y_batch, batch_rows, dropout):
+    def _gradients(
+        self, X_batch: np.ndarray, y_batch: np.ndarray, batch_rows: int, dropout: list[np.ndarray] | None
+    ) -> tuple[float, int]:
         """Forward and backward over one mini-batch into grad_flat; returns (loss sum, n correct).
 
         The gradient is the loss sum over the rows divided by batch_rows: over MPI, this rank's share
@@ -323,7 +347,7 @@ class NumbaTrainer(BaseTrainer):
             loss_sum += rows * 0.5 * model.l2 * float(np.dot(weights, weights))
         return loss_sum, int(n_correct)
 
-    def _update(self, lr):
+    def _update(self, lr: float) -> None:
         """Clip, then apply the optimizer to the weight block and the bias block."""
         scale = 1.0
         if self.clip_norm is not None:
@@ -337,9 +361,11 @@ class NumbaTrainer(BaseTrainer):
         for p, g, moments, l2, decay in self._blocks:
             self._step(p, g, moments, lr, l2, decay, scale)
 
-    def _make_step(self):
+    def _make_step(self) -> Callable[..., None]:
         """The optimizer's kernel call for one block, with its hyper-parameters bound once."""
-        opt, clip_value, name = self.optimizer, self._clip_value, self.optimizer.name
+        # opt: the optimizer class that `name` names, with its own hyper-parameters
+        opt: Any = self.optimizer
+        clip_value, name = self._clip_value, self.optimizer.name
         if name == "sgd":
             return lambda p, g, m, lr, l2, decay, scale: kernels.sgd_step_fused(
                 p, g, lr, l2, clip_value, scale
@@ -371,7 +397,7 @@ class NumbaTrainer(BaseTrainer):
         )
 
 
-def _known_steps():
+def _known_steps() -> set[tuple[Callable[..., Any], Callable[..., Any]]]:
     """(step, update) of the built-in optimizers: a subclass that overrides either has its own math."""
     from .. import optimizers
 
@@ -391,5 +417,5 @@ def _known_steps():
 _KNOWN_STEPS = _known_steps()
 
 
-def _built_in_step(optimizer):
+def _built_in_step(optimizer: Optimizer) -> bool:
     return (type(optimizer).step, type(optimizer).update) in _KNOWN_STEPS

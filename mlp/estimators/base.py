@@ -17,10 +17,13 @@ and a `ConvergenceWarning` says when `max_iter` ran out first.
 from __future__ import annotations
 
 import copy
+import itertools
 import math
 import numbers
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.optimize
@@ -34,6 +37,11 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from .. import layers
 from .. import options as _options
 from .._array_api import (
+    Array,
+    Device,
+    DType,
+    Namespace,
+    Params,
     dtype_name,
     float_dtype,
     from_host,
@@ -52,6 +60,12 @@ from ..model import MLP
 from ..optimizers import SGD, Adam, AdamW, Momentum, Nesterov, Optimizer, RMSProp
 from ..schedules import Schedule, make_schedule
 
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
+    from ..engines import BaseTrainer
+    from ..loop import Best
+
 # scikit-learn's names where they differ from the library's (the options table's estimator notes).
 ACTIVATION_ALIASES = {"logistic": "sigmoid"}
 ADAPTIVE_MIN_LR = 1e-6  # scikit-learn's: "adaptive" stops once the rate would fall below this
@@ -68,14 +82,14 @@ class InvScaling(Schedule):
     samples_per_epoch: int = 1
     name = "invscaling"
 
-    def start(self, base_lr, epochs, steps_per_epoch):
+    def start(self, base_lr: float, epochs: int, steps_per_epoch: int) -> None:
         super().start(base_lr, epochs, steps_per_epoch)
         self.samples_seen = 0
 
-    def lr(self, epoch, step):
+    def lr(self, epoch: int, step: int) -> float:
         return self.base_lr / (self.samples_seen + 1) ** self.power_t
 
-    def epoch_end(self, epoch, monitored):
+    def epoch_end(self, epoch: int, monitored: float) -> None:
         self.samples_seen += self.samples_per_epoch
 
 
@@ -86,14 +100,14 @@ class Adaptive(Schedule):
 
     name = "adaptive"
 
-    def start(self, base_lr, epochs, steps_per_epoch):
+    def start(self, base_lr: float, epochs: int, steps_per_epoch: int) -> None:
         super().start(base_lr, epochs, steps_per_epoch)
         self.current = base_lr
 
-    def lr(self, epoch, step):
+    def lr(self, epoch: int, step: int) -> float:
         return self.current
 
-    def reduce(self):
+    def reduce(self) -> bool:
         if self.current <= ADAPTIVE_MIN_LR:
             return False
         self.current /= ADAPTIVE_FACTOR
@@ -110,8 +124,25 @@ class BaseMLP(BaseEstimator):
 
     _default_loss = "cross_entropy"
 
+    # Fitted state, set by fit (scikit-learn's names; the scores and best values are None where
+    # scikit-learn leaves them None: with or without early stopping).
+    model_: MLP
+    n_iter_: int
+    t_: int
+    n_layers_: int
+    loss_: float
+    loss_curve_: list[float]
+    validation_scores_: list[float] | Any
+    best_validation_score_: float | Any
+    best_loss_: float | Any
+    _trainer: BaseTrainer | None
+    _best_params: Params | None
+    _rng: np.random.Generator
+    _built_with: dict[str, Any]
+    _no_improvement_count: int
+
     # ---- the parameters, checked and translated ------------------------------------------------------
-    def _check_params(self):
+    def _check_params(self) -> dict[str, Any]:
         """Every hyper-parameter checked at fit time, as scikit-learn requires (a ValueError/TypeError
         naming it and its allowed values); returns a dict of the normalised values. The parameters of the
         options table go through its checks (`mlp.options.validate_estimator`), scikit-learn's solver
@@ -134,7 +165,7 @@ class BaseMLP(BaseEstimator):
         )
         return p
 
-    def _optimizer(self, p):
+    def _optimizer(self, p: dict[str, Any]) -> Optimizer:
         """The library optimizer for `solver` (scikit-learn's "sgd" is momentum SGD, Nesterov's by default)."""
         solver = p["solver"]
         if isinstance(solver, Optimizer):
@@ -151,7 +182,7 @@ class BaseMLP(BaseEstimator):
             return AdamW(beta1=p["beta_1"], beta2=p["beta_2"], eps=p["epsilon"], weight_decay=p["alpha"])
         return RMSProp(eps=p["epsilon"])
 
-    def _schedule(self, p, n_samples):
+    def _schedule(self, p: dict[str, Any], n_samples: int) -> Schedule:
         """The learning-rate schedule; scikit-learn's "invscaling" and "adaptive" apply to solver="sgd"
         only (as there: any other solver keeps the rate constant)."""
         spec = p["schedule"]
@@ -166,7 +197,7 @@ class BaseMLP(BaseEstimator):
         return make_schedule(spec)
 
     @staticmethod
-    def _batch_rows(p, n_samples, *, warn=True):
+    def _batch_rows(p: dict[str, Any], n_samples: int, *, warn: bool = True) -> int:
         """scikit-learn's batch size: "auto" is min(200, n); larger than n is clipped (with its warning)."""
         batch_size = p["batch_size"]
         if batch_size in (None, "full"):
@@ -181,7 +212,7 @@ class BaseMLP(BaseEstimator):
             )
         return min(batch_size, n_samples)
 
-    def _l2(self, p, rows):
+    def _l2(self, p: dict[str, Any], rows: int) -> float:
         """scikit-learn's alpha as the library's L2 coefficient: alpha / rows of the step (its gradient is
         (X'delta + alpha W) / rows); AdamW decays the weights itself instead."""
         if isinstance(p["solver"], Optimizer) or p["solver"] == "adamw":
@@ -189,12 +220,12 @@ class BaseMLP(BaseEstimator):
         return p["alpha"] / rows
 
     # ---- fitting ------------------------------------------------------------------------------------
-    def fit(self, X, y):
+    def fit(self, X: Array, y: Array) -> Self:
         """Fit the model to X (n_samples, n_features; dense, or SciPy sparse CSR/CSC) and y; returns
         self. With `warm_start` and a fitted model, training continues from its weights."""
         return self._fit(X, y, incremental=False)
 
-    def _fit(self, X, y, *, incremental, classes=None):
+    def _fit(self, X: Array, y: Array, *, incremental: bool, classes: Array | None = None) -> Self:
         p = self._check_params()
         if incremental and p["solver"] == "lbfgs":
             raise AttributeError(
@@ -219,7 +250,7 @@ class BaseMLP(BaseEstimator):
             self._fit_stochastic(X, targets, p, incremental=incremental, xp=xp, device=device)
         return self
 
-    def _network_shape(self, p):
+    def _network_shape(self, p: dict[str, Any]) -> dict[str, Any]:
         """The parameters that fix the network, as it was built (normalised: "logistic" is "sigmoid")."""
         return {
             "hidden_layer_sizes": tuple(p["hidden_sizes"]),
@@ -227,7 +258,7 @@ class BaseMLP(BaseEstimator):
             "loss": p["loss"],
         }
 
-    def _check_same_network(self, p, *, incremental):
+    def _check_same_network(self, p: dict[str, Any], *, incremental: bool) -> None:
         """warm_start and partial_fit continue the network built by an earlier fit. A parameter that
         shapes it (hidden_layer_sizes, activation, loss, dtype) changed since then would be ignored
         (scikit-learn keeps the old network silently); a ValueError names it instead."""
@@ -248,11 +279,12 @@ class BaseMLP(BaseEstimator):
                     f"now); {how}"
                 )
 
-    def _check_memory(self, X, p):
+    def _check_memory(self, X: Array, p: dict[str, Any]) -> None:
         """`mlp.fit`'s check (`check_training_memory`, the same estimate and message): a network, batch or
         optimizer that cannot fit in the memory available (or in MLP_MEMORY_LIMIT bytes) raises
         MemoryLimitError, a ValueError, before anything is allocated."""
         n_samples = X.shape[0]
+        optimizer: str | Optimizer
         if p["solver"] == "lbfgs":
             batch_rows, optimizer = None, "lbfgs"
         else:
@@ -267,7 +299,9 @@ class BaseMLP(BaseEstimator):
             hint="use smaller hidden_layer_sizes or a smaller batch_size",
         )
 
-    def _initialise(self, X, targets, p, *, xp, device):
+    def _initialise(
+        self, X: Array, targets: Array, p: dict[str, Any], *, xp: Namespace, device: Device
+    ) -> None:
         """Fresh weights and fitted attributes (a first fit, or a fit without warm_start). Random numbers
         come from one Generator in `mlp.fit`'s order: the weights, then each epoch's shuffle and
         dropout masks (the early-stopping split comes after the weights)."""
@@ -298,11 +332,11 @@ class BaseMLP(BaseEstimator):
             self.validation_scores_, self.best_validation_score_, self.best_loss_ = None, None, math.inf
         self._best_params = None
 
-    def _new_model(self, params, *, activation, xp, device):
+    def _new_model(self, params: Params, *, activation: str, xp: Namespace, device: Device) -> MLP:
         """The `model_` around fresh parameters (the classifier's records its labels)."""
         return MLP(params, activation=activation, loss=self._loss, classes=None)
 
-    def _new_trainer(self, X_like, p, n_train):
+    def _new_trainer(self, X_like: Array, p: dict[str, Any], n_train: int) -> BaseTrainer:
         rows = self._batch_rows(p, n_train)
         self.model_.l2 = self._l2(p, rows)
         return make_trainer(
@@ -321,7 +355,9 @@ class BaseMLP(BaseEstimator):
             rng=self._rng,
         )
 
-    def _fit_stochastic(self, X, targets, p, *, incremental, xp, device):
+    def _fit_stochastic(
+        self, X: Array, targets: Array, p: dict[str, Any], *, incremental: bool, xp: Namespace, device: Device
+    ) -> None:
         """Epochs through `mlp.loop.run_epochs` (one epoch for partial_fit), with scikit-learn's
         stopping rule, curves and counters kept from each epoch's logs."""
         X_val = T_val = None
@@ -335,11 +371,11 @@ class BaseMLP(BaseEstimator):
                 trainer.schedule.samples_per_epoch = n
         else:  # a new optimizer for every fit, as scikit-learn (warm_start keeps the weights only)
             trainer = self._trainer = self._new_trainer(X, p, n)
-        adaptive = isinstance(trainer.schedule, Adaptive)
+        schedule = trainer.schedule
         stop = [False]
         self.n_iter_ = 0
 
-        def on_epoch(logs, best):
+        def on_epoch(logs: dict[str, Any], best: Best) -> None:
             self.n_iter_ += 1
             self.t_ += n
             self.loss_ = logs["loss"]
@@ -347,10 +383,10 @@ class BaseMLP(BaseEstimator):
             if X_val is not None:
                 self.validation_scores_.append(self._validation_score(X_val, T_val))
             if self._count_no_improvement(p, X_val is not None) > p["n_iter_no_change"]:
-                if adaptive and trainer.schedule.reduce():
+                if isinstance(schedule, Adaptive) and schedule.reduce():
                     self._no_improvement_count = 0
                     if p["verbose"]:
-                        print(f"Setting learning rate to {trainer.schedule.current:f}", flush=True)
+                        print(f"Setting learning rate to {schedule.current:f}", flush=True)
                 elif not incremental:
                     stop[0] = True
                     if p["verbose"]:
@@ -381,7 +417,7 @@ class BaseMLP(BaseEstimator):
                 stacklevel=4,
             )
 
-    def _count_no_improvement(self, p, validating):
+    def _count_no_improvement(self, p: dict[str, Any], validating: bool) -> int:
         """scikit-learn's `_update_no_improvement_count`: count the epochs whose training loss (or, with
         early stopping, validation score) did not improve on the best by `tol`; keep the best."""
         tol = p["tol"]
@@ -399,7 +435,9 @@ class BaseMLP(BaseEstimator):
             self.best_loss_ = min(self.best_loss_, loss)
         return self._no_improvement_count
 
-    def _split_validation(self, X, targets, p, *, xp, device):
+    def _split_validation(
+        self, X: Array, targets: Array, p: dict[str, Any], *, xp: Namespace, device: Device
+    ) -> tuple[Array, Array, Array, Array]:
         """Hold out ceil(validation_fraction * n) samples (at least 2, as scikit-learn) drawn from the
         estimator's random stream (stratified by class for a single-output classifier, as scikit-learn)."""
         n = X.shape[0]
@@ -414,11 +452,11 @@ class BaseMLP(BaseEstimator):
         X_val, T_val = xp.take(X, order[:n_val], axis=0), xp.take(targets, order[:n_val], axis=0)
         return xp.take(X, order[n_val:], axis=0), xp.take(targets, order[n_val:], axis=0), X_val, T_val
 
-    def _holdout_order(self, targets, n_val):
+    def _holdout_order(self, targets: Array, n_val: int) -> np.ndarray:
         """A permutation of the samples (host int64) whose first n_val form the validation set."""
         return self._rng.permutation(targets.shape[0])
 
-    def _fit_lbfgs(self, X, targets, p):
+    def _fit_lbfgs(self, X: Array, targets: Array, p: dict[str, Any]) -> None:
         """scikit-learn's lbfgs: SciPy's L-BFGS-B on the flat parameter vector (float64 on the host, as
         SciPy requires; each evaluation moves it to the model's device and the gradient back) with the
         library's loss and gradients; the L2 term is alpha / n_samples as scikit-learn scales it."""
@@ -429,25 +467,26 @@ class BaseMLP(BaseEstimator):
         shapes = [tuple(a.shape) for pair in model.params for a in pair]
         sizes = [math.prod(shape) for shape in shapes]
 
-        def unpack(theta):
-            arrays, offset = [], 0
-            for shape, size in zip(shapes, sizes):
+        def unpack(theta: np.ndarray) -> Params:
+            arrays: list[Array] = []
+            offset = 0
+            for shape, size in zip(shapes, sizes, strict=True):
                 arrays.append(
                     from_host(theta[offset : offset + size].reshape(shape), xp=xp, device=device, dtype=dtype)
                 )
                 offset += size
-            return list(zip(arrays[0::2], arrays[1::2]))
+            return list(zip(arrays[0::2], arrays[1::2], strict=True))
 
-        def loss_and_gradient(theta):
+        def loss_and_gradient(theta: np.ndarray) -> tuple[float, np.ndarray]:
             value, grads, _ = layers.loss_and_gradients(
                 unpack(theta), X, targets, activation=model.activation, loss=model.loss, l2=model.l2, xp=xp
             )
             flat = [to_numpy(g).astype(np.float64).ravel() for pair in grads for g in pair]
             return float(value), np.concatenate(flat)
 
-        curve = []
+        curve: list[float] = []
 
-        def record(intermediate_result):
+        def record(intermediate_result: Any) -> None:
             curve.append(float(intermediate_result.fun))
             if p["verbose"]:
                 print(f"Iteration {len(curve)}, loss = {curve[-1]:.8f}", flush=True)
@@ -481,19 +520,19 @@ class BaseMLP(BaseEstimator):
 
     # ---- fitted views -------------------------------------------------------------------------------
     @property
-    def coefs_(self):
+    def coefs_(self) -> list[Array]:
         """The weight matrices, W[i] of shape (fan_in, fan_out), in X's namespace and device."""
         check_is_fitted(self)
         return [W for W, _ in self.model_.params]
 
     @property
-    def intercepts_(self):
+    def intercepts_(self) -> list[Array]:
         """The bias vectors, one per layer."""
         check_is_fitted(self)
         return [b for _, b in self.model_.params]
 
     # ---- input validation ---------------------------------------------------------------------------
-    def __sklearn_tags__(self):
+    def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
         tags.array_api_support = True
         tags.input_tags.sparse = True
@@ -502,7 +541,7 @@ class BaseMLP(BaseEstimator):
         tags.target_tags.multi_output = True
         return tags
 
-    def _input_namespace(self, X):
+    def _input_namespace(self, X: Any) -> Namespace:
         """X's namespace when scikit-learn dispatches on the array API, else NumPy (X becomes NumPy)."""
         if (
             sklearn.get_config()["array_api_dispatch"]
@@ -512,7 +551,9 @@ class BaseMLP(BaseEstimator):
             return get_namespace(X)[0]
         return get_namespace(np.empty(0))[0]
 
-    def _validate_X_y(self, X, y, *, reset, dtype):
+    def _validate_X_y(
+        self, X: Any, y: Any, *, reset: bool, dtype: str | None
+    ) -> tuple[Array, Array, Namespace, Device]:
         """validate_data for fit/partial_fit; returns (dense X in the model's float dtype, y, xp, device).
         With `reset` (a new model) the dtype is `dtype`, or follows X when None; else the model's."""
         xp = self._input_namespace(X)
@@ -537,10 +578,10 @@ class BaseMLP(BaseEstimator):
         return X, y, xp, device
 
     @classmethod
-    def _is_classifier(cls):
+    def _is_classifier(cls) -> bool:
         return False
 
-    def _validate_X(self, X, method):
+    def _validate_X(self, X: Any, method: str) -> Array:
         check_is_fitted(self)
         xp = self._input_namespace(X)
         X = validate_data(
@@ -550,7 +591,7 @@ class BaseMLP(BaseEstimator):
         self._check_same_namespace(*get_namespace(X), method)
         return X
 
-    def _check_same_namespace(self, xp, device, method):
+    def _check_same_namespace(self, xp: Namespace, device: Device, method: str) -> None:
         model = self.model_
         if namespace_name(xp) == namespace_name(model._xp) and device == model.device:
             return
@@ -561,23 +602,25 @@ class BaseMLP(BaseEstimator):
             "API dispatch on, pass arrays of the namespace used in fit)"
         )
 
-    def _logits(self, X):
+    def _logits(self, X: Array) -> Array:
         return self.model_.decision_function(X)
 
 
 # ---- helpers ------------------------------------------------------------------------------------------
-def sklearn_initial_parameters(layer_sizes, activation, rng):
+def sklearn_initial_parameters(
+    layer_sizes: Sequence[int], activation: str, rng: np.random.Generator
+) -> list[tuple[np.ndarray, np.ndarray]]:
     """scikit-learn's initialisation (init="auto"): weights and biases uniform in +-sqrt(6 / (fan_in +
     fan_out)) (+-sqrt(2 / ...) for the logistic activation), drawn layer by layer, W then b, from `rng`."""
     factor = 2.0 if activation == "sigmoid" else 6.0
     params = []
-    for fan_in, fan_out in zip(layer_sizes[:-1], layer_sizes[1:]):
+    for fan_in, fan_out in itertools.pairwise(layer_sizes):
         bound = math.sqrt(factor / (fan_in + fan_out))
         params.append((rng.uniform(-bound, bound, (fan_in, fan_out)), rng.uniform(-bound, bound, fan_out)))
     return params
 
 
-def _dense(X):
+def _dense(X: Any) -> Array:
     """A SciPy sparse X becomes a dense NumPy array once, after checking that it fits in memory (the
     network's first layer multiplies dense rows; a MemoryLimitError, a ValueError, says so otherwise)."""
     if not scipy.sparse.issparse(X):
@@ -590,7 +633,7 @@ def _dense(X):
     return X.toarray()
 
 
-def follow_X(y, *, xp, device):
+def follow_X(y: Array, *, xp: Namespace, device: Device) -> Array:
     """y in X's namespace and on its device ("everything follows X"). NumPy arrays are moved once;
     arrays in another namespace or on another device go through the host (targets only, once)."""
     if isinstance(y, np.ndarray):
@@ -601,11 +644,11 @@ def follow_X(y, *, xp, device):
     return from_host(to_numpy(y), xp=xp, device=device)
 
 
-def is_numeric(dtype):
+def is_numeric(dtype: DType) -> bool:
     return dtype_name(dtype).startswith(("int", "uint", "float"))
 
 
-def _generator(random_state):
+def _generator(random_state: int | np.random.RandomState | None) -> np.random.Generator:
     """A NumPy Generator: an int seeds it directly (as `mlp.fit(seed=...)` does); None or a
     RandomState instance draw a seed, following scikit-learn's `random_state` convention."""
     if isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool):

@@ -7,6 +7,10 @@ kind (strings, {3, 7}, negative integers, booleans) map to class indices here.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 from sklearn.base import ClassifierMixin
 from sklearn.model_selection import train_test_split
@@ -14,11 +18,27 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import column_or_1d
 
-from .._array_api import dtype_name, from_host, get_namespace, is_array_api_obj, to_numpy
+from .._array_api import (
+    Array,
+    Device,
+    DType,
+    Namespace,
+    Params,
+    dtype_name,
+    from_host,
+    get_namespace,
+    is_array_api_obj,
+    to_numpy,
+)
 from ..losses import output_probabilities
 from ..model import MLP
 from ..model_file import save_model_file
+from ..optimizers import Optimizer
+from ..schedules import Schedule
 from .base import BaseMLP, follow_X, is_numeric
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 __all__ = ["MLPClassifier"]
 
@@ -109,39 +129,39 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
 
     def __init__(
         self,
-        hidden_layer_sizes=(100,),
-        activation="relu",
+        hidden_layer_sizes: int | Sequence[int] = (100,),
+        activation: str = "relu",
         *,
-        solver="adam",
-        alpha=0.0001,
-        batch_size="auto",
-        learning_rate="constant",
-        learning_rate_init=0.001,
-        power_t=0.5,
-        max_iter=200,
-        shuffle=True,
-        random_state=None,
-        tol=1e-4,
-        verbose=False,
-        warm_start=False,
-        momentum=0.9,
-        nesterovs_momentum=True,
-        early_stopping=False,
-        validation_fraction=0.1,
-        beta_1=0.9,
-        beta_2=0.999,
-        epsilon=1e-8,
-        n_iter_no_change=10,
-        max_fun=15000,
-        loss="cross_entropy",
-        init="auto",
-        dropout=0.0,
-        clip_value=None,
-        clip_norm=None,
-        dtype=None,
-        engine="auto",
-        n_threads=None,
-    ):
+        solver: str | Optimizer = "adam",
+        alpha: float = 0.0001,
+        batch_size: int | str = "auto",
+        learning_rate: str | Schedule = "constant",
+        learning_rate_init: float = 0.001,
+        power_t: float = 0.5,
+        max_iter: int = 200,
+        shuffle: bool = True,
+        random_state: int | np.random.RandomState | None = None,
+        tol: float = 1e-4,
+        verbose: bool | int = False,
+        warm_start: bool = False,
+        momentum: float = 0.9,
+        nesterovs_momentum: bool = True,
+        early_stopping: bool = False,
+        validation_fraction: float = 0.1,
+        beta_1: float = 0.9,
+        beta_2: float = 0.999,
+        epsilon: float = 1e-8,
+        n_iter_no_change: int = 10,
+        max_fun: int = 15000,
+        loss: str = "cross_entropy",
+        init: str = "auto",
+        dropout: float = 0.0,
+        clip_value: float | None = None,
+        clip_norm: float | None = None,
+        dtype: str | None = None,
+        engine: str = "auto",
+        n_threads: int | None = None,
+    ) -> None:
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -174,23 +194,23 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         self.engine = engine
         self.n_threads = n_threads
 
-    def __sklearn_tags__(self):
+    def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
         tags.classifier_tags.multi_label = True
         return tags
 
     @classmethod
-    def _is_classifier(cls):
+    def _is_classifier(cls) -> bool:
         return True
 
     # ---- training -------------------------------------------------------------------------------
-    def fit(self, X, y):
+    def fit(self, X: Any, y: Any) -> Self:
         """Fit the model to X (n_samples, n_features; dense or SciPy sparse CSR/CSC) and y: labels of
         any kind (n_samples,), or a 0/1 indicator matrix (n_samples, n_labels) for multilabel
         classification. Returns self."""
         return self._fit(X, y, incremental=False)
 
-    def _check_solver(self):
+    def _check_solver(self) -> bool:
         if self.solver == "lbfgs":
             raise AttributeError(
                 f"partial_fit is only available for stochastic optimizers. {self.solver} is not stochastic."
@@ -198,7 +218,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         return True
 
     @available_if(_check_solver)
-    def partial_fit(self, X, y, classes=None):
+    def partial_fit(self, X: Any, y: Any, classes: Any = None) -> Self:
         """One epoch over (X, y), continuing the same optimizer state; returns self.
 
         `classes` (all the labels y will ever hold) is required on the first call (not for a multilabel
@@ -209,7 +229,17 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
             )
         return self._fit(X, y, incremental=True, classes=classes)
 
-    def _encode_targets(self, y, *, first, incremental, classes, xp, device, dtype):
+    def _encode_targets(
+        self,
+        y: Any,
+        *,
+        first: bool,
+        incremental: bool,
+        classes: Any,
+        xp: Namespace,
+        device: Device,
+        dtype: DType,
+    ) -> Array:
         """The targets the trainer sees: class indices (softmax, mse) or a 0/1 float matrix (logistic
         outputs: two classes, multilabel). On the first call the classes and the output layer are chosen."""
         if first:
@@ -240,7 +270,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
             return xp.reshape(xp.astype(indices == 1, dtype), (-1, 1))
         return indices
 
-    def _choose_outputs(self, y, classes, *, xp, device):
+    def _choose_outputs(self, y: Any, classes: Array, *, xp: Namespace, device: Device) -> None:
         self._multilabel = _is_indicator(y)
         if self._multilabel:
             check_classification_targets(y)
@@ -264,7 +294,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
             self._loss, self.n_outputs_ = self.loss, n_classes
             self.out_activation_ = "softmax" if self.loss == "cross_entropy" else "logistic"
 
-    def _new_model(self, params, *, activation, xp, device):
+    def _new_model(self, params: Params, *, activation: str, xp: Namespace, device: Device) -> MLP:
         """A `ClassifierModel` recording the labels (None for a multilabel target matrix). The network
         itself classifies into the integer labels, else the indices 0..K-1; with two classes it has one
         logistic output and no classes."""
@@ -282,7 +312,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
             labels=None if self._multilabel else self.classes_,
         )
 
-    def _holdout_order(self, targets, n_val):
+    def _holdout_order(self, targets: Array, n_val: int) -> np.ndarray:
         """scikit-learn's stratified split (train_test_split(stratify=y)) for one label per sample: the
         validation set keeps the class proportions. The class indices come to the host for it, once
         per fit; multilabel targets are split at random, as in scikit-learn."""
@@ -295,7 +325,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         )
         return np.concatenate([held_out, train])
 
-    def _validation_score(self, X, targets):
+    def _validation_score(self, X: Array, targets: Array) -> float:
         """Accuracy on held-out (X, encoded targets), as scikit-learn's early stopping watches it."""
         xp = self.model_._xp
         logits = self._logits(X)
@@ -306,19 +336,19 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         return float(xp.sum(xp.astype(right, xp.float64))) / X.shape[0]
 
     # ---- prediction -----------------------------------------------------------------------------
-    def predict_proba(self, X):
+    def predict_proba(self, X: Any) -> Array:
         """Class probabilities (n_samples, n_classes), columns in the order of `classes_` (multilabel:
         the probability of each label), in X's namespace and on its device."""
         return self._proba(self._validate_X(X, "predict_proba"))
 
-    def _proba(self, X):
+    def _proba(self, X: Array) -> Array:
         model, xp = self.model_, self.model_._xp
         if self._loss != "binary_cross_entropy":
             return model.predict_proba(X)
         p = output_probabilities(self._logits(X), "binary_cross_entropy", xp=xp)
         return p if self._multilabel else xp.concat([1.0 - p, p], axis=1)
 
-    def predict_log_proba(self, X):
+    def predict_log_proba(self, X: Any) -> Array:
         """The log of `predict_proba`, as scikit-learn computes it (-inf where a probability is 0)."""
         proba = self._proba(self._validate_X(X, "predict_log_proba"))
         xp = self.model_._xp
@@ -327,7 +357,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
                 return np.log(proba)
         return xp.log(proba)
 
-    def predict(self, X):
+    def predict(self, X: Any) -> Array:
         """Predicted labels (n_samples,), values of `classes_`; multilabel: a 0/1 indicator matrix."""
         X = self._validate_X(X, "predict")
         xp = self.model_._xp
@@ -358,11 +388,11 @@ class ClassifierModel(MLP):
     C++ port too) takes.
     """
 
-    def __init__(self, params, *, labels, **kwargs):
+    def __init__(self, params: Params, *, labels: Array, **kwargs: Any) -> None:
         super().__init__(params, **kwargs)
         self.labels = labels
 
-    def save(self, path):
+    def save(self, path: str | os.PathLike[str]) -> str | os.PathLike[str]:
         """Write the model to `path` (.npz, no pickle) atomically with the estimator's labels as its
         classes; `mlp.load(path).predict(X)` then equals `MLPClassifier.predict(X)`."""
         params, metadata = self.get_weights(), self.metadata()
@@ -378,7 +408,7 @@ class ClassifierModel(MLP):
         return save_model_file(path, params, metadata)
 
 
-def _file_classes(labels):
+def _file_classes(labels: Array) -> list[int]:
     """The labels as the integers a model file stores, or a ValueError when they are not integers."""
     values = _host_labels(labels)
     whole = values.dtype.kind in "biu" or (
@@ -397,13 +427,13 @@ def _file_classes(labels):
 
 
 # ---- labels --------------------------------------------------------------------------------------
-def _is_indicator(y):
+def _is_indicator(y: Any) -> bool:
     return (
         getattr(y, "ndim", np.ndim(y)) == 2 and y.shape[1] > 1 and type_of_target(y) == "multilabel-indicator"
     )
 
 
-def _labels_1d(y):
+def _labels_1d(y: Any) -> Any:
     """A column vector becomes 1-D, with scikit-learn's DataConversionWarning."""
     if getattr(y, "ndim", 1) == 2 and y.shape[1] == 1:
         if isinstance(y, np.ndarray):
@@ -413,11 +443,11 @@ def _labels_1d(y):
     return y
 
 
-def _host_labels(y):
+def _host_labels(y: Array) -> np.ndarray:
     return y if isinstance(y, np.ndarray) else to_numpy(y)
 
 
-def _fit_classes(y, *, xp, device):
+def _fit_classes(y: Array, *, xp: Namespace, device: Device) -> Array:
     """Sorted classes of y: in X's namespace and on its device when the labels are numbers; a NumPy
     array for strings and other host-only labels."""
     if is_numeric(y.dtype):
@@ -425,7 +455,7 @@ def _fit_classes(y, *, xp, device):
     return np.unique(_host_labels(y))
 
 
-def _sorted_classes(classes, *, xp, device):
+def _sorted_classes(classes: Any, *, xp: Namespace, device: Device) -> Array:
     """partial_fit's `classes` argument, deduplicated and sorted, placed like `_fit_classes` places them."""
     if is_array_api_obj(classes) and not isinstance(classes, np.ndarray):
         classes = to_numpy(classes)
@@ -437,7 +467,7 @@ def _sorted_classes(classes, *, xp, device):
     return classes
 
 
-def _labels_to_indices(y, classes, *, xp, device):
+def _labels_to_indices(y: Array, classes: Array, *, xp: Namespace, device: Device) -> Array:
     """Index of each label of y in the sorted `classes` (int64, X's namespace and device); a
     ValueError names the first unknown label."""
     if is_numeric(classes.dtype) and is_numeric(y.dtype):
@@ -476,12 +506,12 @@ def _labels_to_indices(y, classes, *, xp, device):
     return from_host(indices.astype(np.int64), xp=xp, device=device)
 
 
-def _same_classes(a, b):
+def _same_classes(a: np.ndarray, b: np.ndarray) -> bool:
     a, b = _host_labels(a), _host_labels(b)
     return a.shape == b.shape and bool(np.all(a == b))
 
 
-def _describe(classes):
+def _describe(classes: Array) -> str:
     values = _host_labels(classes) if is_array_api_obj(classes) else np.asarray(classes)
     values = values.tolist()
     return "{" + ", ".join(map(repr, values[:20])) + (", ..." if len(values) > 20 else "") + "}"

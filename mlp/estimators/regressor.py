@@ -6,11 +6,21 @@ Identity outputs with the squared error, one output per target column; y of shap
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
 from sklearn.base import RegressorMixin
 from sklearn.utils.metaestimators import available_if
 
+from .._array_api import Array, Device, DType, Namespace
 from ..metrics import r2_score
+from ..optimizers import Optimizer
+from ..schedules import Schedule
 from .base import BaseMLP, follow_X
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 __all__ = ["MLPRegressor"]
 
@@ -37,39 +47,39 @@ class MLPRegressor(RegressorMixin, BaseMLP):
 
     def __init__(
         self,
-        loss="squared_error",
-        hidden_layer_sizes=(100,),
-        activation="relu",
+        loss: str = "squared_error",
+        hidden_layer_sizes: int | Sequence[int] = (100,),
+        activation: str = "relu",
         *,
-        solver="adam",
-        alpha=0.0001,
-        batch_size="auto",
-        learning_rate="constant",
-        learning_rate_init=0.001,
-        power_t=0.5,
-        max_iter=200,
-        shuffle=True,
-        random_state=None,
-        tol=1e-4,
-        verbose=False,
-        warm_start=False,
-        momentum=0.9,
-        nesterovs_momentum=True,
-        early_stopping=False,
-        validation_fraction=0.1,
-        beta_1=0.9,
-        beta_2=0.999,
-        epsilon=1e-8,
-        n_iter_no_change=10,
-        max_fun=15000,
-        init="auto",
-        dropout=0.0,
-        clip_value=None,
-        clip_norm=None,
-        dtype=None,
-        engine="auto",
-        n_threads=None,
-    ):
+        solver: str | Optimizer = "adam",
+        alpha: float = 0.0001,
+        batch_size: int | str = "auto",
+        learning_rate: str | Schedule = "constant",
+        learning_rate_init: float = 0.001,
+        power_t: float = 0.5,
+        max_iter: int = 200,
+        shuffle: bool = True,
+        random_state: int | np.random.RandomState | None = None,
+        tol: float = 1e-4,
+        verbose: bool | int = False,
+        warm_start: bool = False,
+        momentum: float = 0.9,
+        nesterovs_momentum: bool = True,
+        early_stopping: bool = False,
+        validation_fraction: float = 0.1,
+        beta_1: float = 0.9,
+        beta_2: float = 0.999,
+        epsilon: float = 1e-8,
+        n_iter_no_change: int = 10,
+        max_fun: int = 15000,
+        init: str = "auto",
+        dropout: float = 0.0,
+        clip_value: float | None = None,
+        clip_norm: float | None = None,
+        dtype: str | None = None,
+        engine: str = "auto",
+        n_threads: int | None = None,
+    ) -> None:
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -103,7 +113,7 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         self.n_threads = n_threads
 
     # ---- training -------------------------------------------------------------------------------
-    def _check_solver(self):
+    def _check_solver(self) -> bool:
         if self.solver == "lbfgs":
             raise AttributeError(
                 f"partial_fit is only available for stochastic optimizers. {self.solver} is not stochastic."
@@ -111,11 +121,21 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         return True
 
     @available_if(_check_solver)
-    def partial_fit(self, X, y):
+    def partial_fit(self, X: Any, y: Any) -> Self:
         """One epoch over (X, y), continuing the same optimizer state; returns self."""
         return self._fit(X, y, incremental=True)
 
-    def _encode_targets(self, y, *, first, incremental, classes, xp, device, dtype):
+    def _encode_targets(
+        self,
+        y: Any,
+        *,
+        first: bool,
+        incremental: bool,
+        classes: Any,
+        xp: Namespace,
+        device: Device,
+        dtype: DType,
+    ) -> Array:
         """y as an (n_samples, n_outputs) matrix in X's dtype, namespace and device."""
         y = follow_X(y, xp=xp, device=device)
         if y.ndim == 1:
@@ -126,12 +146,12 @@ class MLPRegressor(RegressorMixin, BaseMLP):
             raise ValueError(f"y has {y.shape[1]} outputs but the model was fitted on {self.n_outputs_}")
         return xp.astype(y, dtype)
 
-    def _validation_score(self, X, targets):
+    def _validation_score(self, X: Array, targets: Array) -> float:
         """R^2 on held-out (X, targets), as scikit-learn's early stopping watches it."""
         return r2_score(targets, self._logits(X), xp=self.model_._xp)
 
     # ---- prediction -----------------------------------------------------------------------------
-    def predict(self, X):
+    def predict(self, X: Any) -> Array:
         """Predicted values: (n_samples,) for one output, else (n_samples, n_outputs); in X's namespace
         and on its device."""
         X = self._validate_X(X, "predict")
