@@ -46,14 +46,21 @@ def _resolve(node, current, is_package, known):
 
 
 def import_graph(root=PACKAGE, package="mlp"):
-    """{module: set of modules it imports}, counting every import statement anywhere in the file."""
+    """{module: set of modules it imports}, counting every import statement anywhere in the file except
+    those under `if TYPE_CHECKING:` (annotations only, never run)."""
     known = modules(root, package)
     graph = {}
     for name, path in known.items():
         tree = ast.parse(path.read_text(), filename=str(path))
         edges = set()
+        typing_only = {
+            id(inner)
+            for node in ast.walk(tree)
+            if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
+            for inner in ast.walk(node)
+        }
         for node in ast.walk(tree):
-            if isinstance(node, (ast.Import, ast.ImportFrom)):
+            if isinstance(node, (ast.Import, ast.ImportFrom)) and id(node) not in typing_only:
                 edges.update(_resolve(node, name, path.name == "__init__.py", known))
         edges.discard(name)
         graph[name] = edges
