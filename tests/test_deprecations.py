@@ -1,5 +1,7 @@
 """Renamed public names keep working for one version, with a DeprecationWarning naming the new one."""
 
+import importlib
+import sys
 import warnings
 
 import numpy as np
@@ -21,3 +23,12 @@ def test_set_params_is_a_deprecated_alias_of_set_weights():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         model.set_weights(model.get_weights())  # the new name warns of nothing
+
+
+def test_mlp_estimator_is_a_deprecated_shim_of_mlp_estimators(monkeypatch):
+    estimators = pytest.importorskip("mlp.estimators", reason="the estimators need scikit-learn")
+    monkeypatch.delitem(sys.modules, "mlp.estimator", raising=False)  # imported anew: it warns again
+    with pytest.warns(DeprecationWarning, match=r"mlp\.estimator is deprecated.*mlp\.estimators"):
+        shim = importlib.import_module("mlp.estimator")
+    assert shim.MLPClassifier is estimators.MLPClassifier and shim.MLPRegressor is estimators.MLPRegressor
+    assert "deprecated" in shim.__doc__.lower()

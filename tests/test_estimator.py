@@ -27,7 +27,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
 
 import mlp  # noqa: E402
 from mlp._array_api import to_numpy  # noqa: E402
-from mlp.estimator import MLPClassifier  # noqa: E402
+from mlp.estimators import MLPClassifier  # noqa: E402
 from tests.helpers import REPO_ROOT, assert_lives_on, blobs, put, tolerance  # noqa: E402
 
 # Short runs on purpose: the ConvergenceWarning they earn is tested once, below.
@@ -565,7 +565,7 @@ def test_missing_sklearn_says_how_to_install_it():
         import mlp
         mlp.fit([[0.0], [1.0]], [0, 1], hidden_sizes=[2], epochs=1)  # the core works without it
         try:
-            import mlp.estimator
+            import mlp.estimators
         except ImportError as error:
             print(error)
         if "__getattr__" in vars(mlp):  # the lazy mlp.MLPClassifier export
@@ -670,7 +670,7 @@ def test_warm_start_takes_the_same_network_under_another_name():
 
 
 def test_the_regressor_refuses_a_changed_network():
-    from mlp.estimator import MLPRegressor
+    from mlp.estimators import MLPRegressor
 
     X, y = blobs()
     model = fit_quietly(MLPRegressor(max_iter=2, warm_start=True, **SMALL), X, y.astype(float))
@@ -682,7 +682,7 @@ def test_the_estimators_share_fits_memory_check(monkeypatch):
     """Once a raw numpy MemoryError (or the OOM killer) for a network that cannot fit, and
     MLP_MEMORY_LIMIT ignored: now mlp.fit's check, with its message, before anything is allocated."""
     from mlp._memory import MemoryLimitError
-    from mlp.estimator import MLPRegressor
+    from mlp.estimators import MLPRegressor
 
     X, y = blobs(n=40)
     with pytest.raises(MemoryLimitError, match=r"training a 6-100000-100000-3 network .*hidden_layer_sizes"):

@@ -38,7 +38,9 @@ def fit_disagreements(table):
 
 
 def estimator_disagreements(table, kind="MLPClassifier", regressor_defaults=options.REGRESSOR_DEFAULTS):
-    estimator = getattr(pytest.importorskip("mlp.estimator", reason="the estimators need scikit-learn"), kind)
+    estimator = getattr(
+        pytest.importorskip("mlp.estimators", reason="the estimators need scikit-learn"), kind
+    )
     parameters = inspect.signature(estimator.__init__).parameters
     names = set(parameters) - {"self"}
     expected = {o.estimator: o.estimator_value for o in table.values() if o.estimator}
@@ -59,7 +61,7 @@ def estimator_disagreements(table, kind="MLPClassifier", regressor_defaults=opti
 def sklearn_disagreements(kind):
     """The estimator against scikit-learn's own: every parameter of scikit-learn's, with its default."""
     neural_network = pytest.importorskip("sklearn.neural_network", reason="needs scikit-learn")
-    ours = inspect.signature(getattr(pytest.importorskip("mlp.estimator"), kind).__init__).parameters
+    ours = inspect.signature(getattr(pytest.importorskip("mlp.estimators"), kind).__init__).parameters
     theirs = inspect.signature(getattr(neural_network, kind).__init__).parameters
     found = [f"{kind} lacks scikit-learn's {name}" for name in theirs if name not in ours]
     found += [
@@ -262,7 +264,7 @@ def _refusals(name, capsys):
     X, y = blobs(n=20)
     found = {"fit": _refusal(lambda: mlp.fit(X, y, **{name: value}))}
     if option.estimator:
-        estimators = pytest.importorskip("mlp.estimator", reason="the estimators need scikit-learn")
+        estimators = pytest.importorskip("mlp.estimators", reason="the estimators need scikit-learn")
         found["estimator"] = _refusal(lambda: estimators.MLPClassifier(**{option.estimator: value}).fit(X, y))
     train = _train_parser()
     if option.flag in {s for action in train._actions if action.type for s in action.option_strings}:

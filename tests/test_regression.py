@@ -237,7 +237,7 @@ from sklearn.base import clone  # noqa: E402
 from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
 
-from mlp.estimator import MLPRegressor  # noqa: E402
+from mlp.estimators import MLPRegressor  # noqa: E402
 
 SMALL = dict(hidden_layer_sizes=(16,), batch_size=32, random_state=0)
 
