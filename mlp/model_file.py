@@ -16,37 +16,34 @@ Format "mlp-model", version 2 (version 1 still loads):
 Version 2 differs from 1 only in the JSON: strict (version 1 wrote NaN for a missing val_loss), and
 `preprocessing` is null unless the trainer recorded it (version 1 always claimed MNIST's).
 
-Reading a file trusts nothing in it. In order, before anything large is allocated or inflated:
-the zip's end record (entry count and directory size capped), its central directory (no duplicate
-names, only stored or deflated entries, every entry inside the file, sizes consistent with the
-compression), the metadata entry (at most 16 MiB) and its JSON (an object, known format and version,
-every field of the right type and within limits), then each expected array's `.npy` header (version
-1 or 2, at most 4 KiB, the dtype and shape the metadata implies, and the size in the zip directory
-equal to header + data) and the memory the parameters need. Only then are the arrays read, and each
-must be finite. Entries not expected are ignored and never inflated. Every malformed file raises
-`ModelFileError` (a ValueError); a missing path raises FileNotFoundError.
+Reading a file trusts nothing in it. The archive is read by `mlp._npz.NpzReader`, the package's one
+.npz reader (its zip directory, entries, .npy headers and data, with its limits; see that module);
+this module adds what a model file must hold. In order, before anything large is allocated or
+inflated: the zip's end record and central directory, the metadata entry (at most 16 MiB) and its JSON
+(an object, known format and version, every field of the right type and within limits), then each
+expected array's `.npy` header (the dtype and shape the metadata implies, and the size in the zip
+directory equal to header + data) and the memory the parameters need. Only then are the arrays read,
+and each must be finite. Entries not expected are ignored and never inflated. Every malformed file
+raises `ModelFileError` (a ValueError); a missing path raises FileNotFoundError.
 """
 
 from __future__ import annotations
 
-import ast
 import contextlib
 import itertools
 import json
 import math
 import os
-import struct
 import warnings
-import zipfile
-import zlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import Any, Literal
 
 import numpy as np
 
-from ._files import OutputPathError, atomic_write, open_regular_file, refuse_special
+from ._files import OutputPathError, atomic_write, refuse_special
 from ._memory import MemoryLimitError, check_fits
+from ._npz import NpzError, NpzReader
 from .activations import ACTIVATIONS
 from .losses import LOSSES, VALUE_LOSSES
 from .options import MAX_HIDDEN_LAYERS, MAX_METADATA_BYTES, MAX_WIDTH
@@ -66,12 +63,8 @@ FORMAT_VERSION = 2
 READABLE_VERSIONS = (1, 2)
 
 # Limits on what a file may declare: MAX_WIDTH, MAX_HIDDEN_LAYERS and MAX_METADATA_BYTES are the options
-# table's (the C++ port gets the same through train_defaults.hpp); these others are the reader's own.
-MAX_NPY_HEADER = 4096  # bytes of the .npy header's text; NumPy writes about 100
-MAX_ENTRIES = 16 * (MAX_HIDDEN_LAYERS + 1) + 16  # a checkpoint: parameters, optimizer state, best copy
-MAX_CENTRAL_DIRECTORY = 8 << 20
-MAX_DEFLATE_RATIO = 1032  # the most deflate can compress: more declared output is a lie
-_READ_CHUNK = 1 << 20
+# table's (the C++ port gets the same through train_defaults.hpp); the structural ones (entries, zip
+# directory, .npy header, deflate ratio) are those of mlp._npz, the one .npz reader.
 FLOAT_DESCR = {"float32": "<f4", "float64": "<f8"}
 SCALAR_HISTORY_KEYS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds")
 
@@ -126,13 +119,28 @@ def _reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 def decode_metadata(data: bytes, where: str) -> dict[str, Any]:
-    """The metadata object; NaN and Infinity tokens (written by format version 1) are accepted."""
+    """The metadata object. NaN and Infinity tokens (written by format version 1) are accepted in
+    version 1 only: version 2 is strict JSON, and a file of version 2 holding one is refused."""
+    tokens: list[str] = []
+
+    def constant(token: str) -> float:
+        tokens.append(token)
+        return float(token)
+
     try:
-        metadata = json.loads(data.decode("utf-8"), object_pairs_hook=_reject_duplicate_keys)
+        metadata = json.loads(
+            data.decode("utf-8"), object_pairs_hook=_reject_duplicate_keys, parse_constant=constant
+        )
     except (ValueError, UnicodeDecodeError, RecursionError) as error:
         raise ModelFileError(f"{where}: its metadata is not valid JSON ({_short(error, 120)})") from None
     if not isinstance(metadata, dict):
         raise ModelFileError(f"{where}: its metadata is a JSON {type(metadata).__name__}, not an object")
+    version = metadata.get("format_version")
+    if tokens and isinstance(version, (int, float)) and not isinstance(version, bool) and version >= 2:
+        raise ModelFileError(
+            f"{where}: its metadata holds the token {tokens[0]}, which format version 2 (strict JSON) "
+            "does not allow; null stands for a missing value"
+        )
     return metadata
 
 
@@ -321,86 +329,29 @@ def save_model_file(
     return write_archive(path, param_arrays(params), full, what="model file")
 
 
-# ---- the archive, read with bounds --------------------------------------------------------------
+# ---- the archive: mlp._npz's reader with the format's checks on each array -----------------------
 @contextlib.contextmanager
-def _zip_errors(where: str, doing: str) -> Iterator[None]:
-    """Turn anything zipfile or zlib raises on a damaged archive into one ModelFileError."""
+def _model_errors() -> Iterator[None]:
+    """The reader's NpzError, with its message, as this module's ModelFileError."""
     try:
         yield
-    except ModelFileError:
-        raise
-    except (
-        zipfile.BadZipFile,
-        zipfile.LargeZipFile,
-        zlib.error,
-        EOFError,
-        OSError,
-        ValueError,
-        NotImplementedError,
-        RuntimeError,
-        struct.error,
-        OverflowError,
-        KeyError,
-        IndexError,
-        UnicodeDecodeError,
-    ) as error:
-        raise ModelFileError(
-            f"{where} is truncated or corrupt ({doing}: {type(error).__name__}: {_clip(str(error), 160)})"
-        ) from None
-
-
-def _read_exact(stream: IO[bytes], n: int, where: str, what: str) -> bytes:
-    data = stream.read(n)
-    if len(data) != n:
-        raise ModelFileError(f"{where}: {what} ends early (truncated file)")
-    return data
-
-
-def _end_record(handle: IO[bytes], size: int, where: str) -> tuple[int, int]:
-    """(entries, central directory size) from the zip's end record (zip64 aware), checked against
-    the limits before zipfile parses the directory."""
-    tail_length = min(size, 22 + 0xFFFF)
-    handle.seek(size - tail_length)
-    tail = handle.read(tail_length)
-    at = len(tail) - 22 if tail[-22:-18] == b"PK\x05\x06" else tail.rfind(b"PK\x05\x06")
-    if at < 0 or at + 22 > len(tail):
-        raise ModelFileError(f"{where} is truncated or not an .npz file (no zip end record)")
-    entries, directory_size = struct.unpack("<10xHI6x", tail[at : at + 22])
-    locator = tail[at - 20 : at] if at >= 20 else b""
-    has_locator = locator[:4] == b"PK\x06\x07"
-    if (entries == 0xFFFF or directory_size == 0xFFFFFFFF) and not has_locator:
-        raise ModelFileError(f"{where}: its zip64 end record is missing (truncated or corrupt file)")
-    if has_locator:  # zip64 (zipfile then trusts these numbers, so they are the ones to check)
-        (offset,) = struct.unpack("<8xQ4x", locator)
-        if offset > size - 56:
-            raise ModelFileError(f"{where}: its zip64 end record points past the end of the file")
-        handle.seek(offset)
-        record = handle.read(56)
-        if record[:4] != b"PK\x06\x06":
-            raise ModelFileError(f"{where}: its zip64 end record is corrupt")
-        entries, directory_size = struct.unpack("<32xQQ8x", record)
-    if entries > MAX_ENTRIES or directory_size > min(MAX_CENTRAL_DIRECTORY, size):
-        raise ModelFileError(
-            f"{where}: the archive declares {entries:,} entries in a {directory_size:,}-byte directory; a model "
-            f"file has at most {MAX_ENTRIES:,} entries"
-        )
-    return entries, directory_size
+    except NpzError as error:
+        raise ModelFileError(str(error)) from None
 
 
 class Archive:
-    """An open `.npz` whose central directory has been checked: `keys` maps each array name
-    ("W0") to its zip entry. Use as a context manager."""
+    """An open model file or checkpoint: `mlp._npz.NpzReader` (the zip directory, the entries, the
+    `.npy` headers and the data, read with bounds) plus the format's checks of each array's dtype and
+    shape. `keys` maps each array name ("W0") to its zip entry. Every problem raises ModelFileError.
+    Use as a context manager."""
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
-        self.where = str(path)
-        self._handle = _open_regular_file(self.path)
-        try:
-            self.size = os.fstat(self._handle.fileno()).st_size
-            self.keys = self._directory()
-        except BaseException:
-            self._handle.close()
-            raise
+        with _model_errors():
+            self._reader = NpzReader.open(path, "model file")
+        self.where = self._reader.where
+        self.keys = self._reader.keys
+        self.size = self._reader.size
 
     def __enter__(self) -> Archive:
         return self
@@ -410,74 +361,17 @@ class Archive:
         return False
 
     def close(self) -> None:
-        zf = getattr(self, "_zip", None)
-        if zf is not None:
-            zf.close()
-        self._handle.close()
-
-    def _directory(self) -> dict[str, zipfile.ZipInfo]:
-        where, handle = self.where, self._handle
-        if handle.read(2) != b"PK" or self.size < 22:
-            raise ModelFileError(f"{where} is not an .npz file (no ZIP header); is it the right file?")
-        with _zip_errors(where, "reading the zip directory"):
-            _end_record(handle, self.size, where)
-            handle.seek(0)
-            self._zip = zipfile.ZipFile(handle)
-            infos = self._zip.infolist()
-        if len(infos) > MAX_ENTRIES:
-            raise ModelFileError(
-                f"{where}: the archive holds {len(infos):,} entries; a model file has at most {MAX_ENTRIES:,}"
-            )
-        keys: dict[str, zipfile.ZipInfo] = {}
-        for info in infos:
-            key = info.filename[:-4] if info.filename.endswith(".npy") else info.filename
-            if key in keys:
-                raise ModelFileError(
-                    f"{where}: the archive holds the array {key!r} twice; refusing an ambiguous file "
-                    "(readers disagree on which copy counts)"
-                )
-            keys[key] = info
-        return keys
+        self._reader.close()
 
     def __contains__(self, key: object) -> bool:
         return key in self.keys
 
-    def _info(self, key: str) -> zipfile.ZipInfo:
-        info = self.keys.get(key)
-        if info is None:
-            raise ModelFileError(f"{self.where} lacks the array {key!r}")
-        if not info.filename.endswith(".npy"):
-            raise ModelFileError(f"{self.where}: the entry {info.filename!r} is not a .npy array")
-        if info.flag_bits & 0x1:
-            raise ModelFileError(f"{self.where}: the entry {info.filename!r} is encrypted")
-        if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
-            raise ModelFileError(
-                f"{self.where}: the entry {info.filename!r} uses zip compression method {info.compress_type}; "
-                "only stored and deflated entries are read (write the file with numpy.savez or savez_compressed)"
-            )
-        if info.header_offset + 30 + info.compress_size > self.size:
-            raise ModelFileError(
-                f"{self.where}: the entry {info.filename!r} extends past the end of the file "
-                "(truncated or corrupt)"
-            )
-        if info.compress_type == zipfile.ZIP_STORED and info.compress_size != info.file_size:
-            raise ModelFileError(
-                f"{self.where}: the stored entry {info.filename!r} declares {info.file_size:,} "
-                f"bytes but holds {info.compress_size:,}"
-            )
-        if info.file_size > MAX_DEFLATE_RATIO * info.compress_size + 1024:
-            raise ModelFileError(
-                f"{self.where}: the entry {info.filename!r} claims {info.file_size:,} bytes from "
-                f"{info.compress_size:,} compressed, more than deflate can produce (corrupt or crafted file)"
-            )
-        return info
-
     def header(self, key: str, *, descr: str, shape: tuple[int, ...]) -> int:
         """Check `key`'s .npy header against the expected `descr` ('<f4') and `shape`, and the zip
         directory's size against header + data; return the number of data bytes. Reads only the header."""
-        info = self._info(key)
-        with _zip_errors(self.where, f"reading {key}"), self._zip.open(info) as stream:
-            got_descr, fortran, got_shape, header_bytes = _npy_header(stream, f"{self.where}: {key}")
+        with _model_errors():
+            found = self._reader.header(key)
+        got_descr, got_shape = found.descr, found.shape
         if got_descr != descr and got_descr == ">" + descr[1:]:  # the right type, the wrong byte order
             raise ModelFileError(
                 f"{self.where}: {key} is big-endian {_dtype_text(descr)} ({got_descr!r}); the format stores "
@@ -491,49 +385,31 @@ class Archive:
             raise ModelFileError(
                 f"{self.where}: {key} has shape {_short(got_shape)}, expected {tuple(shape)}"
             )
-        if fortran and len(shape) > 2:
+        if found.fortran_order and len(shape) > 2:
             raise ModelFileError(f"{self.where}: {key} is a Fortran-ordered array of {len(shape)} dimensions")
-        data_bytes = math.prod(shape) * np.dtype(descr).itemsize
-        if info.file_size != header_bytes + data_bytes:
-            raise ModelFileError(
-                f"{self.where}: {key} is {info.file_size:,} bytes in the zip directory but its header and shape "
-                f"make {header_bytes + data_bytes:,} (truncated or tampered with)"
-            )
-        return data_bytes
+        with _model_errors():
+            return found.data_bytes()
 
     def read(self, key: str, *, descr: str, shape: tuple[int, ...], finite: bool = False) -> np.ndarray:
-        """The array `key` (checked by `header` again, then read in chunks into one buffer)."""
-        self.header(key, descr=descr, shape=shape)
-        info = self._info(key)
-        dtype = np.dtype(descr)
-        with _zip_errors(self.where, f"reading {key}"), self._zip.open(info) as stream:
-            _, fortran, _, _ = _npy_header(stream, f"{self.where}: {key}")
-            flat = np.empty(math.prod(shape), dtype=dtype)
-            view = flat.data.cast("B")
-            position = 0
-            while position < len(view):
-                chunk = stream.read(min(_READ_CHUNK, len(view) - position))
-                if not chunk:
-                    raise ModelFileError(f"{self.where}: {key} ends early (truncated or corrupt file)")
-                view[position : position + len(chunk)] = chunk
-                position += len(chunk)
-            if stream.read(1):  # also makes zipfile check the CRC
-                raise ModelFileError(f"{self.where}: {key} holds more data than its shape")
-        array = flat.reshape(shape, order="F" if fortran else "C")
-        if fortran:
-            array = np.ascontiguousarray(array)
+        """The array `key` (checked by `header`, then read by the reader, at most the bytes the
+        expected shape takes), C-contiguous."""
+        nbytes = self.header(key, descr=descr, shape=shape)
+        with _model_errors():
+            array = self._reader.read(key, max_bytes=nbytes)
+        if array.dtype != np.dtype(descr) or array.shape != tuple(shape):  # the file changed meanwhile
+            raise ModelFileError(f"{self.where}: {key} changed while it was read")
+        array = np.ascontiguousarray(array)
         if finite and not np.all(np.isfinite(array)):
             raise ModelFileError(f"{self.where}: {key} contains NaN or infinity")
         return array
 
     def read_metadata(self) -> dict[str, Any]:
         """The metadata JSON object (at most MAX_METADATA_BYTES), not yet checked field by field."""
-        info = self.keys.get("metadata")
-        if info is None:
+        if "metadata" not in self.keys:
             raise ModelFileError(f"{self.where} has no 'metadata' entry: not an mlp model file")
-        self._info("metadata")
-        with _zip_errors(self.where, "reading the metadata"), self._zip.open(info) as stream:
-            descr, _, shape, _ = _npy_header(stream, f"{self.where}: metadata")
+        with _model_errors():
+            found = self._reader.header("metadata")
+        descr, shape = found.descr, found.shape
         if descr != "|u1" or len(shape) != 1:
             raise ModelFileError(
                 f"{self.where}: the metadata entry must be a 1-D uint8 array, got "
@@ -548,11 +424,6 @@ class Archive:
         return decode_metadata(data.tobytes(), self.where)
 
 
-def _open_regular_file(path: str | os.PathLike[str]) -> IO[bytes]:
-    """Open `path` for reading without blocking on a FIFO; refuse anything but a regular file."""
-    return open_regular_file(path, "model file", ModelFileError)
-
-
 def _dtype_text(descr: str) -> str | None:
     """'float32' for the dtypes this format uses, else e.g. "int32 ('<i4')" (or the raw text)."""
     name = None
@@ -564,44 +435,6 @@ def _dtype_text(descr: str) -> str | None:
     if descr in ("<f4", "<f8", "|u1"):
         return name
     return f"{name} ({descr!r})" if name else _short(descr, 30)
-
-
-def _npy_header(stream: IO[bytes], where: str) -> tuple[str, bool, tuple[int, ...], int]:
-    """(descr, fortran_order, shape, header bytes) of a .npy stream, read with limits."""
-    start = _read_exact(stream, 10, where, "the .npy header")
-    if start[:6] != b"\x93NUMPY":
-        raise ModelFileError(f"{where} is not a .npy array (bad magic)")
-    major = start[6]
-    if major == 1:
-        length, prefix = int.from_bytes(start[8:10], "little"), 10
-    elif major == 2:
-        length, prefix = (
-            int.from_bytes(start[8:10] + _read_exact(stream, 2, where, "the .npy header"), "little"),
-            12,
-        )
-    else:
-        raise ModelFileError(f"{where}: .npy format version {major} is not supported (1 and 2 are)")
-    if length > MAX_NPY_HEADER:
-        raise ModelFileError(
-            f"{where}: its .npy header is {length:,} bytes, over the {MAX_NPY_HEADER}-byte limit"
-        )
-    text = _read_exact(stream, length, where, "the .npy header").decode("latin-1")
-    try:
-        header = ast.literal_eval(text)
-    except (ValueError, SyntaxError, TypeError, RecursionError, MemoryError):
-        header = None
-    if not (isinstance(header, dict) and set(header) == {"descr", "fortran_order", "shape"}):
-        raise ModelFileError(f"{where}: malformed .npy header {_short(_clip(text.strip(), 60))}")
-    descr, fortran, shape = header["descr"], header["fortran_order"], header["shape"]
-    if not (
-        isinstance(descr, str)
-        and isinstance(fortran, bool)
-        and isinstance(shape, tuple)
-        and len(shape) <= 32
-        and all(type(d) is int and 0 <= d < 2**62 for d in shape)
-    ):
-        raise ModelFileError(f"{where}: malformed .npy header {_short(_clip(text.strip(), 60))}")
-    return descr, fortran, shape, prefix + length
 
 
 # ---- metadata fields ----------------------------------------------------------------------------

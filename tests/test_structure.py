@@ -170,3 +170,62 @@ def long_functions(root=PACKAGE):
 def test_no_function_over_100_lines_without_a_reason():
     too_long = {name: n for name, n in long_functions().items() if name not in LONG_ALLOWED}
     assert too_long == {}, f"split these or give a reason in LONG_ALLOWED: {too_long}"
+
+
+NPZ_READER = "mlp/_npz.py"
+
+
+def npz_parsing(root=PACKAGE):
+    """[(file, what)] of every module but NPZ_READER that reads zip archives or .npy headers itself:
+    imports zipfile or numpy.lib.format, or calls np.load or ast.literal_eval."""
+    found = []
+    for path in sorted(Path(root).rglob("*.py")):
+        name = path.relative_to(root.parent).as_posix()
+        if name == NPZ_READER:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                found += [(name, a.name) for a in node.names if a.name.split(".")[0] == "zipfile"]
+                found += [(name, a.name) for a in node.names if a.name.startswith("numpy.lib.format")]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                module = node.module or ""
+                if module.split(".")[0] == "zipfile" or module.startswith("numpy.lib.format"):
+                    found.append((name, module))
+                if module == "numpy.lib" and any(a.name == "format" for a in node.names):
+                    found.append((name, "numpy.lib.format"))
+                if module == "ast" and any(a.name == "literal_eval" for a in node.names):
+                    found.append((name, "ast.literal_eval"))
+            elif isinstance(node, ast.Attribute):
+                base = node.value
+                if node.attr == "format" and isinstance(base, ast.Attribute) and base.attr == "lib":
+                    found.append((name, "numpy.lib.format"))
+                if node.attr == "load" and isinstance(base, ast.Name) and base.id in ("np", "numpy"):
+                    found.append((name, "np.load"))
+                if node.attr == "literal_eval":
+                    found.append((name, "ast.literal_eval"))
+    return found
+
+
+def test_only_the_npz_reader_parses_zip_files_and_npy_headers():
+    """Model files, checkpoints and Keras-style data sets are all read by mlp/_npz.py (its bounds, its
+    checks); no other module of mlp/ opens a zip archive or parses a .npy header."""
+    assert npz_parsing() == []
+    graph = import_graph()
+    for reader in ("mlp.model_file", "mlp.datasets.keras_npz", "mlp.datasets.convert"):
+        assert "mlp._npz" in graph[reader], reader
+    assert "mlp._files" in graph["mlp._npz"]  # its one safe opener of input files
+
+
+def test_the_npz_check_sees_a_second_reader(tmp_path):
+    package = tmp_path / "mlp"
+    package.mkdir()
+    (package / "_npz.py").write_text("import zipfile\nimport ast\nast.literal_eval('1')\n")
+    (package / "other.py").write_text(
+        "import zipfile\nimport numpy as np\nfrom numpy.lib import format\nnp.lib.format.read_magic\nnp.load\n"
+    )
+    assert sorted(npz_parsing(package)) == [
+        ("mlp/other.py", "np.load"),
+        ("mlp/other.py", "numpy.lib.format"),
+        ("mlp/other.py", "numpy.lib.format"),
+        ("mlp/other.py", "zipfile"),
+    ]

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import os
 import re
-import zipfile
 from pathlib import Path
 from typing import Any
 
 from .._files import make_folder, refuse_foreign, starts_with
+from .._npz import NpzError, NpzReader
 from ._common import SPLITS, TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS, normalize_dataset
 from .csv import save_csv
 from .discovery import CSV_PREFIXES, NPZ_NAMES
@@ -105,11 +105,10 @@ def _targets(dst: Path, fmt: str, dataset: str, compress: bool) -> list[Path]:
 def _keras_npz(path: Path) -> bool:
     """A Keras-style data .npz (x_train in it), not a trained model or another archive."""
     try:
-        with zipfile.ZipFile(path) as archive:
-            names = set(archive.namelist())
-    except (zipfile.BadZipFile, ValueError, EOFError, NotImplementedError):
+        with NpzReader.open(path, "data file") as archive:  # only the zip directory is read
+            return "x_train" in archive and "metadata" not in archive
+    except NpzError:
         return False
-    return "x_train.npy" in names and "metadata.npy" not in names
 
 
 def _mnist_csv(path: Path) -> bool:

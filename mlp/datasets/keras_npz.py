@@ -1,42 +1,36 @@
 """Keras-style ``mnist.npz``: a zip of ``x_train.npy``, ``y_train.npy``, ``x_test.npy``, ``y_test.npy``.
 
-Read without ``np.load``, so that nothing is inflated before it is checked: the zip central
-directory first (duplicate names refused, unknown entries ignored and never inflated, only stored or
-deflated entries), then the ``.npy`` header of each wanted entry, whose declared size must agree with
-the entry's uncompressed size in the directory and with :data:`limits`; then the data, inflated in
-bounded chunks that stop at the declared size (the CRC is checked at the end). Object arrays
-(pickles) are never loaded.
+Read by ``mlp._npz``, the package's one .npz reader (never ``np.load``), so that nothing is inflated
+before it is checked: the zip directory first (duplicate names refused, unknown entries ignored and
+never inflated, only stored or deflated entries), then the ``.npy`` header of each wanted entry, whose
+declared size must agree with the entry's uncompressed size in the directory and stay within
+:data:`limits`; then the data, inflated in bounded chunks that stop at the declared size (the CRC is
+checked at the end). Object arrays (pickles) are never loaded. This module adds what a Keras
+``mnist.npz`` must hold: the four keys, integer arrays, (N, 28, 28) images and N labels.
 """
 
 from __future__ import annotations
 
-import collections
-import math
 import os
-import struct
-import warnings
-import zipfile
-import zlib
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
 
 from mlp._files import atomic_write
+from mlp._npz import NpzError, NpzReader
 
 from ._common import (
     COLS,
     PIXELS,
     ROWS,
-    BinaryStream,
     as_images,
-    check_declared,
     check_split,
+    limits,
     open_regular,
     pixels_to_uint8,
-    read_exact,
     read_up_to,
 )
 from .errors import DatasetFormatError, bad
@@ -46,130 +40,26 @@ __all__ = ["save_npz"]
 NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
 _SPLIT_KEYS = {"train": ("x_train", "y_train"), "test": ("x_test", "y_test")}
 _NPY_MAGIC = b"\x93NUMPY"
-_MAX_NPY_HEADER = 10_000
-# What a broken zip directory can make the standard library raise.
-_ZIP_ERRORS = (
-    zipfile.BadZipFile,
-    zipfile.LargeZipFile,
-    OSError,
-    EOFError,
-    ValueError,
-    OverflowError,
-    struct.error,
-    NotImplementedError,
-    RuntimeError,
-    zlib.error,
-    KeyError,
-)
-
-
-def _entries(path: Path, archive: zipfile.ZipFile) -> dict[str, zipfile.ZipInfo]:
-    """Key (entry name without ``.npy``) -> ZipInfo; refuses duplicate names or keys."""
-    infos = archive.infolist()
-    counts = collections.Counter(info.filename for info in infos)
-    twice = sorted(name for name, count in counts.items() if count > 1)
-    if twice:
-        raise bad(
-            path,
-            f"holds more than one entry named {twice[0]!r}; refusing an ambiguous archive "
-            f"(readers would disagree on which one counts)",
-        )
-    entries = {}
-    for info in infos:
-        key = info.filename[:-4] if info.filename.endswith(".npy") else info.filename
-        if key in entries:
-            raise bad(path, f"holds both {key!r} and {key + '.npy'!r}; refusing an ambiguous archive")
-        entries[key] = info
-    return entries
-
-
-def _npy_header(stream: BinaryStream, path: Path, key: str) -> tuple[tuple[int, ...], bool, np.dtype[Any]]:
-    """(shape, fortran_order, dtype) from the header of one ``.npy`` entry, checked."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # "created on Python 2", odd escapes: parsed or refused below
-            return _checked_header(stream, path, key)
-    except DatasetFormatError:
-        raise
-    except (zipfile.BadZipFile, EOFError, OSError, zlib.error) as exc:  # the zip stream, not the header
-        raise bad(path, f"{key} is corrupt ({type(exc).__name__}: {exc})") from None
-    except Exception as exc:
-        # SyntaxError, tokenize.TokenError, RecursionError, ... on malformed input: all mean "not .npy"
-        raise bad(path, f"{key} is not a valid .npy array ({type(exc).__name__}: {exc})") from None
-
-
-def _checked_header(
-    stream: BinaryStream, path: Path, key: str
-) -> tuple[tuple[int, ...], bool, np.dtype[Any]]:
-    major, _minor = np.lib.format.read_magic(stream)
-    if major == 1:
-        shape, fortran, dtype = np.lib.format.read_array_header_1_0(stream, max_header_size=_MAX_NPY_HEADER)
-    elif major == 2:
-        shape, fortran, dtype = np.lib.format.read_array_header_2_0(stream, max_header_size=_MAX_NPY_HEADER)
-    else:
-        raise ValueError(f".npy format version {major} (this reader knows 1 and 2)")
-    if dtype.hasobject:
-        raise bad(path, f"{key} is an object array, which is never loaded (no pickles)")
-    if dtype.kind not in "biuf" or dtype.shape:
-        raise bad(path, f"{key} has dtype {dtype}; expected integer pixels or labels")
-    if any(d < 0 for d in shape):
-        raise bad(path, f"{key} declares the impossible shape {shape}")
-    return tuple(shape), bool(fortran), dtype
-
-
-def _read_entry(path: Path, archive: zipfile.ZipFile, info: zipfile.ZipInfo, key: str) -> np.ndarray:
-    """One array, its declared size checked against the zip directory before anything is inflated."""
-    if info.flag_bits & 0x1:
-        raise bad(path, f"{key} is encrypted")
-    if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
-        raise bad(
-            path,
-            f"{key} uses zip compression method {info.compress_type}; only stored or "
-            f"deflated entries are read (save with np.savez or np.savez_compressed)",
-        )
-    if info.compress_type == zipfile.ZIP_STORED and info.compress_size != info.file_size:
-        raise bad(
-            path,
-            f"{key} is stored uncompressed but its sizes disagree "
-            f"({info.compress_size} and {info.file_size} bytes)",
-        )
-    with archive.open(info) as entry:
-        stream = cast("BinaryStream", entry)  # a zipfile.ZipExtFile, an io.BufferedIOBase
-        shape, fortran, dtype = _npy_header(stream, path, key)
-        nbytes = math.prod(shape) * dtype.itemsize
-        header_size = stream.tell()
-        if header_size + nbytes != info.file_size:
-            raise bad(
-                path,
-                f"{key}: the .npy header declares shape {shape} of {dtype} ({nbytes:,} bytes) "
-                f"but the zip entry holds {info.file_size - header_size:,} bytes of data",
-            )
-        deflated = info.compress_type == zipfile.ZIP_DEFLATED
-        check_declared(path, nbytes, key, compressed_size=info.compress_size if deflated else None)
-        data = read_exact(stream, nbytes, path, key)
-        if read_up_to(stream, 1):
-            raise bad(path, f"{key}: more data than its .npy header declares")
-    return data.view(dtype).reshape(shape, order="F" if fortran else "C")
 
 
 def read_npz_arrays(path: Path, keys: Sequence[str]) -> dict[str, np.ndarray]:
-    """The arrays ``keys`` of an .npz file; a DatasetFormatError for anything wrong with it."""
+    """The arrays ``keys`` of an .npz file, read by the package's one .npz reader (``mlp._npz``) with
+    at most ``limits.max_array_bytes`` of data each; a DatasetFormatError for anything wrong with it."""
     handle, _ = open_regular(path)
-    with handle:
+    try:
         if read_up_to(handle, len(_NPY_MAGIC)) == _NPY_MAGIC:
             raise bad(
                 path, "is a single .npy array; expected an .npz archive with keys " + ", ".join(NPZ_KEYS)
             )
         handle.seek(0)
-        try:
-            archive = zipfile.ZipFile(handle)
-        except _ZIP_ERRORS as exc:
-            raise bad(path, f"cannot read as a NumPy .npz archive ({exc})") from None
-        with archive:
-            entries = _entries(path, archive)
-            missing = [k for k in keys if k not in entries]
+    except BaseException:
+        handle.close()
+        raise
+    try:
+        with NpzReader(handle, str(path)) as archive:
+            missing = [k for k in keys if k not in archive]
             if missing:
-                found = ", ".join(sorted(entries)) or "none"
+                found = ", ".join(sorted(archive.keys)) or "none"
                 raise bad(
                     path,
                     f"missing key(s) {', '.join(missing)}; found {found} "
@@ -177,12 +67,14 @@ def read_npz_arrays(path: Path, keys: Sequence[str]) -> dict[str, np.ndarray]:
                 )
             arrays: dict[str, np.ndarray] = {}
             for key in keys:
-                try:
-                    arrays[key] = _read_entry(path, archive, entries[key], key)
-                except DatasetFormatError:  # noqa: PERF203  (each entry's zip error names its key)
-                    raise
-                except _ZIP_ERRORS as exc:
-                    raise bad(path, f"{key} is corrupt ({type(exc).__name__}: {exc})") from None
+                dtype = archive.header(key).dtype()  # object arrays (pickles) are refused here
+                if dtype.kind not in "biuf" or dtype.shape:
+                    raise bad(path, f"{key} has dtype {dtype}; expected integer pixels or labels")
+                arrays[key] = archive.read(
+                    key, max_bytes=limits.max_array_bytes, limit_name="mlp.datasets.limits.max_array_bytes"
+                )
+    except NpzError as error:
+        raise DatasetFormatError(str(error), path=path) from None
     return arrays
 
 
