@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -45,6 +44,8 @@ class MLP:
     (loss squared_error: regression; binary_cross_entropy: multilabel) has `classes_` None and
     `n_outputs` outputs.
     """
+
+    best_epoch: int  # set by fit with early stopping: the 1-based epoch whose weights the model holds
 
     def __init__(
         self,
@@ -238,7 +239,7 @@ class MLP:
             "history": self.history,
         }
 
-    def save(self, path: str | os.PathLike[str]) -> Path:
+    def save(self, path: str | os.PathLike[str]) -> str | os.PathLike[str]:
         """Write the model to `path` (.npz, no pickle) atomically; `mlp.load(path)` reads it back."""
         return save_model_file(path, self.get_weights(), self.metadata())
 
