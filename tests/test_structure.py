@@ -136,10 +136,14 @@ def test_the_leaky_relu_slope_is_the_same_everywhere():
     slope (as the C++ port does): they agree."""
     slope = module_constant(PACKAGE / "activations.py", "LEAKY_SLOPE")
     assert module_constant(REPO_ROOT / "kernels" / "_layers.py", "LEAKY_SLOPE") == slope
-    header = REPO_ROOT / "cpp" / "src" / "mlp.hpp"
-    if header.exists():  # the C++ port travels with the checkout and the sdist, not the wheel
-        (cpp,) = re.findall(r"constexpr double kLeakySlope = ([0-9.eE+-]+);", header.read_text())
-        assert float(cpp) == slope
+    sources = REPO_ROOT / "cpp" / "src"
+    if sources.is_dir():  # the C++ port travels with the checkout and the sdist, not the wheel
+        cpp = [
+            float(value)
+            for path in sorted(sources.rglob("*.[ch]pp"))
+            for value in re.findall(r"\bkLeakySlope\s*=\s*([0-9.eE+-]+)", path.read_text())
+        ]
+        assert cpp and all(value == slope for value in cpp), cpp
 
 
 def test_only_the_plumbing_module_imports_the_array_api_helpers():
