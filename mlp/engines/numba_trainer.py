@@ -41,7 +41,57 @@ except ImportError as error:  # kept, so that engine="numba" reports the real ca
     mlp_kernels = kernels = None
     NUMBA_AVAILABLE, _IMPORT_ERROR = False, error
 
-_OPTIMIZER_KERNELS = {"sgd", "momentum", "nesterov", "rmsprop", "adam", "adamw"}
+# A block's step: (params, grads, moments, lr, l2, decoupled decay?, clip-norm scale) -> None.
+Step = Callable[[np.ndarray, np.ndarray, list[np.ndarray], float, float, bool, float], None]
+
+
+def _sgd_step(opt: Any, clip_value: float, trainer: NumbaTrainer) -> Step:
+    return lambda p, g, m, lr, l2, decay, scale: kernels.sgd_step_fused(p, g, lr, l2, clip_value, scale)
+
+
+def _momentum_step(opt: Any, clip_value: float, trainer: NumbaTrainer) -> Step:
+    mu, nesterov = opt.momentum, opt.name == "nesterov"
+    return lambda p, g, m, lr, l2, decay, scale: kernels.momentum_step_fused(
+        p, g, m[0], lr, mu, nesterov, l2, clip_value, scale
+    )
+
+
+def _rmsprop_step(opt: Any, clip_value: float, trainer: NumbaTrainer) -> Step:
+    return lambda p, g, m, lr, l2, decay, scale: kernels.rmsprop_step_fused(
+        p, g, m[0], lr, opt.rho, opt.eps, l2, clip_value, scale
+    )
+
+
+def _adam_step(opt: Any, clip_value: float, trainer: NumbaTrainer) -> Step:
+    wd = opt.weight_decay if opt.name == "adamw" else 0.0
+    return lambda p, g, m, lr, l2, decay, scale: kernels.adam_step_fused(
+        p,
+        g,
+        m[0],
+        m[1],
+        lr,
+        opt.beta1,
+        opt.beta2,
+        opt.eps,
+        trainer.step_count,  # read at each step
+        wd if decay else 0.0,
+        l2,
+        clip_value,
+        scale,
+    )
+
+
+# The optimizers the fused kernels implement, once: name (the class of mlp.optimizers.OPTIMIZERS
+# whose step the kernel reproduces) -> (moment buffers per parameter, the kernel call for one block
+# with the optimizer's hyper-parameters bound: opt is that class, with its own hyper-parameters).
+_OPTIMIZER_KERNELS: dict[str, tuple[int, Callable[[Any, float, NumbaTrainer], Step]]] = {
+    "sgd": (0, _sgd_step),
+    "momentum": (1, _momentum_step),
+    "nesterov": (1, _momentum_step),
+    "rmsprop": (1, _rmsprop_step),
+    "adam": (2, _adam_step),
+    "adamw": (2, _adam_step),
+}
 # The fused output-layer kernel of each loss.
 _LOSS_KERNELS = {
     "cross_entropy": "softmax_cross_entropy_sum",
@@ -125,9 +175,7 @@ class NumbaTrainer(BaseTrainer):
         self.grad_W, self.grad_b = views(self.grad_flat)
 
         # Optimizer state: flat buffers, exposed per parameter in the generic order (for checkpoints).
-        n_buffers = {"sgd": 0, "momentum": 1, "nesterov": 1, "rmsprop": 1, "adam": 2, "adamw": 2}[
-            self.optimizer.name
-        ]
+        n_buffers, make_step = _OPTIMIZER_KERNELS[self.optimizer.name]
         self.state_flat = [np.zeros(total, dtype=dtype) for _ in range(n_buffers)]
         self.state = []
         for buffer in self.state_flat:
@@ -152,7 +200,7 @@ class NumbaTrainer(BaseTrainer):
         )
         self.prefetch = True  # make the next augmented batch in a background thread (False: in turn)
         self._clip_value = math.inf if self.clip_value is None else float(self.clip_value)
-        self._step = self._make_step()
+        self._step = make_step(self.optimizer, self._clip_value, self)  # hyper-parameters bound once
 
     # ---- buffers --------------------------------------------------------------------------------
     def _allocate(self, batch: int, n_features: int) -> None:
@@ -361,57 +409,13 @@ class NumbaTrainer(BaseTrainer):
         for p, g, moments, l2, decay in self._blocks:
             self._step(p, g, moments, lr, l2, decay, scale)
 
-    def _make_step(self) -> Callable[..., None]:
-        """The optimizer's kernel call for one block, with its hyper-parameters bound once."""
-        # opt: the optimizer class that `name` names, with its own hyper-parameters
-        opt: Any = self.optimizer
-        clip_value, name = self._clip_value, self.optimizer.name
-        if name == "sgd":
-            return lambda p, g, m, lr, l2, decay, scale: kernels.sgd_step_fused(
-                p, g, lr, l2, clip_value, scale
-            )
-        if name in ("momentum", "nesterov"):
-            mu, nesterov = opt.momentum, name == "nesterov"
-            return lambda p, g, m, lr, l2, decay, scale: kernels.momentum_step_fused(
-                p, g, m[0], lr, mu, nesterov, l2, clip_value, scale
-            )
-        if name == "rmsprop":
-            return lambda p, g, m, lr, l2, decay, scale: kernels.rmsprop_step_fused(
-                p, g, m[0], lr, opt.rho, opt.eps, l2, clip_value, scale
-            )
-        wd = opt.weight_decay if name == "adamw" else 0.0
-        return lambda p, g, m, lr, l2, decay, scale: kernels.adam_step_fused(
-            p,
-            g,
-            m[0],
-            m[1],
-            lr,
-            opt.beta1,
-            opt.beta2,
-            opt.eps,
-            self.step_count,
-            wd if decay else 0.0,
-            l2,
-            clip_value,
-            scale,
-        )
-
 
 def _known_steps() -> set[tuple[Callable[..., Any], Callable[..., Any]]]:
     """(step, update) of the built-in optimizers: a subclass that overrides either has its own math."""
     from .. import optimizers
 
-    return {
-        (cls.step, cls.update)
-        for cls in (
-            optimizers.SGD,
-            optimizers.Momentum,
-            optimizers.Nesterov,
-            optimizers.RMSProp,
-            optimizers.Adam,
-            optimizers.AdamW,
-        )
-    }
+    classes = [optimizers.OPTIMIZERS[name] for name in _OPTIMIZER_KERNELS]
+    return {(cls.step, cls.update) for cls in classes}
 
 
 _KNOWN_STEPS = _known_steps()
