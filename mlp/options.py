@@ -1,7 +1,7 @@
 """The training options, once: name, default, allowed values, help, and how each surface spells them.
 
 Each option is checked here and nowhere else, a message naming the option as the caller spells it:
-`mlp.fit` validates its keywords through this table (`validate`), the command line builds its `train`
+`mlp.fit` validates its keywords into one `TrainingOptions` (`resolve`), the command line builds its `train`
 flags from it (help shows every default) and checks their values with it under the flag's name
 (`Option.validate_command_line`), `mlp.MLPClassifier` and `mlp.MLPRegressor` take the names, defaults
 and checks of its `estimator` columns (scikit-learn's names: hidden_layer_sizes, max_iter, solver,
@@ -21,8 +21,8 @@ from __future__ import annotations
 import numbers
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, fields
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -34,6 +34,13 @@ from .initializers import INITIALIZERS
 from .losses import LOSSES
 from .optimizers import OPTIMIZERS
 from .schedules import SCHEDULES
+
+if TYPE_CHECKING:
+    import os
+
+    from .augment import Augment
+    from .optimizers import Optimizer
+    from .schedules import Schedule
 
 SAME: Any = object()  # "as fit's default" in the per-surface columns
 Check = Callable[[str, Any], Any]  # check(name, value) -> the normalised value, or a ValueError/TypeError
@@ -580,6 +587,55 @@ def validate(values: dict[str, Any]) -> dict[str, Any]:
     if unknown:
         raise TypeError(f"unknown training option(s) {', '.join(unknown)}; known: {', '.join(OPTIONS)}")
     return {name: OPTIONS[name].validate(value) for name, value in values.items()}
+
+
+@dataclass(frozen=True)
+class TrainingOptions:
+    """fit's training options, every one checked and normalised by its entry of the table: built by
+    `resolve`, read as attributes (`options.epochs`). The fields are the table's names in its order
+    (tests/test_options.py holds them to it), typed as its checks return them."""
+
+    hidden_sizes: list[int]
+    activation: str
+    loss: str
+    init: str
+    epochs: int
+    batch_size: int | None  # None: full batch
+    optimizer: str | Optimizer
+    learning_rate: float | None
+    momentum: float | None
+    weight_decay: float | None
+    dropout: float
+    clip_value: float | None
+    clip_norm: float | None
+    augment: Augment | None
+    max_norm: float | None
+    label_smoothing: float
+    schedule: str | Schedule
+    validation_split: float
+    early_stopping: bool
+    patience: int
+    min_delta: float
+    verbose: int
+    dtype: str
+    seed: int | None
+    shuffle: bool
+    checkpoint: str | os.PathLike[str] | None
+    resume: bool
+    log_gradients: bool
+    progress: bool | str
+    engine: str
+    n_threads: int | None
+
+    def as_dict(self) -> dict[str, Any]:
+        """{name: value} in the table's order (the values themselves, not copies)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+def resolve(values: dict[str, Any]) -> TrainingOptions:
+    """fit's options from {name: value}: every value checked and normalised as `validate` does (in the
+    table's order, so the first bad one is reported), the ones not given at the table's defaults."""
+    return TrainingOptions(**validate({**defaults(), **values}))
 
 
 def validate_estimator(params: dict[str, Any], *, regressor: bool = False) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
@@ -110,75 +111,67 @@ def fit(
     progress: a tqdm bar per epoch (True, or "auto" on a terminal). engine: auto | numba | xp.
     n_threads: BLAS threads while training (None: chosen per epoch from the idle cores).
     """
-    o = _options.validate(
-        dict(
-            hidden_sizes=hidden_sizes,
-            activation=activation,
-            loss=loss,
-            init=init,
-            epochs=epochs,
-            batch_size=batch_size,
-            optimizer=optimizer,
-            learning_rate=learning_rate,
-            momentum=momentum,
-            weight_decay=weight_decay,
-            dropout=dropout,
-            clip_value=clip_value,
-            clip_norm=clip_norm,
-            augment=augment,
-            max_norm=max_norm,
-            label_smoothing=label_smoothing,
-            schedule=schedule,
-            validation_split=validation_split,
-            early_stopping=early_stopping,
-            patience=patience,
-            min_delta=min_delta,
-            verbose=verbose,
-            dtype=dtype,
-            seed=seed,
-            shuffle=shuffle,
-            checkpoint=checkpoint,
-            resume=resume,
-            log_gradients=log_gradients,
-            progress=progress,
-            engine=engine,
-            n_threads=n_threads,
-        )
-    )
+    given = locals()  # fit's arguments; tests/test_options.py holds its keywords to the table's names
+    o = _options.resolve({name: given[name] for name in _options.OPTIONS})
     callbacks = _check_callbacks(callbacks)
-    if o["checkpoint"] is not None and _distributed.is_root(comm):  # over MPI rank 0 writes it
-        check_checkpoint_path(o["checkpoint"], resume=o["resume"])
-    X, xp, device = check_features(X, dtype=o["dtype"], name="X", warn_raw_pixels=True)
-    check_images(o["augment"], X.shape[1])
-    if o["label_smoothing"] and o["loss"] != "cross_entropy":
-        raise ValueError(
-            f"label_smoothing works with loss='cross_entropy' only, not {o['loss']!r}; set it to 0"
-        )
+    ready = _prepare(X, y, o, validation_data=validation_data, comm=comm)
+    if o.epochs > 0:
+        _run(ready, o, callbacks=callbacks, comm=comm)
+    return ready.model
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """What `_prepare` builds for `_run`: the untrained model, the rows it trains and validates on,
+    the optimizer and schedule, the run's generator, the MPI part (None on one process), and the
+    config the model records."""
+
+    model: MLP
+    X: Array
+    targets: Array
+    validation: tuple[Array, Array] | None
+    optimizer: Optimizer
+    learning_rate: float
+    schedule: Schedule | str
+    rng: np.random.Generator
+    parallel: DataParallel | None
+    config: dict[str, Any]
+
+
+def _prepare(
+    X: Array,
+    y: Array,
+    o: _options.TrainingOptions,
+    *,
+    validation_data: tuple[Array, Array] | None,
+    comm: Comm | None,
+) -> _Prepared:
+    """Check the data against the options, build the optimizer, schedule and model, and agree over
+    MPI: everything the epochs need, before the first of them."""
+    if o.checkpoint is not None and _distributed.is_root(comm):  # over MPI rank 0 writes it
+        check_checkpoint_path(o.checkpoint, resume=o.resume)
+    X, xp, device = check_features(X, dtype=o.dtype, name="X", warn_raw_pixels=True)
+    check_images(o.augment, X.shape[1])
+    if o.label_smoothing and o.loss != "cross_entropy":
+        raise ValueError(f"label_smoothing works with loss='cross_entropy' only, not {o.loss!r}; set it to 0")
     targets, classes = _targets(y, X.shape[0], o, xp=xp, device=device)
     n_outputs = int(classes.shape[0]) if classes is not None else int(targets.shape[1])
     opt, learning_rate, weight_decay, l2 = build_optimizer(
-        o["optimizer"],
-        learning_rate=o["learning_rate"],
-        momentum=o["momentum"],
-        weight_decay=o["weight_decay"],
+        o.optimizer, learning_rate=o.learning_rate, momentum=o.momentum, weight_decay=o.weight_decay
     )
-    sched = make_schedule(o["schedule"])
-    init = default_init(o["activation"]) if o["init"] == "auto" else o["init"]
-    sizes = [X.shape[1], *o["hidden_sizes"], n_outputs]
-    check_training_memory(sizes, o["batch_size"], X.shape[0], o["dtype"], opt, o["dropout"])
+    sched = make_schedule(o.schedule)
+    init = default_init(o.activation) if o.init == "auto" else o.init
+    sizes = [X.shape[1], *o.hidden_sizes, n_outputs]
+    check_training_memory(sizes, o.batch_size, X.shape[0], o.dtype, opt, o.dropout)
 
-    parallel = _distributed.start(comm, X, targets, classes, options=o, seed=o["seed"])  # None on one process
-    seed = o["seed"] if parallel is None else parallel.seed
-    if seed is None:  # still reproducible from the recorded seed, and resumable
-        seed = int(np.random.SeedSequence().generate_state(1)[0])
-        if o["verbose"]:
-            print(f"seed {seed} (pass seed={seed} to repeat this run)", flush=True)
+    # None on one process; over MPI every rank's data and options compared, rank 0's seed agreed
+    parallel = _distributed.start(comm, X, targets, classes, options=o.as_dict(), seed=o.seed)
+    seed = _seed(o, parallel)
     rng = np.random.default_rng(seed)
     X, targets, validation = _validation_set(
         X, targets, classes, validation_data, o, rng, xp=xp, device=device
     )
-
-    float_type = float_dtype(o["dtype"], xp=xp)
+    float_type = float_dtype(o.dtype, xp=xp)
     params = [
         (
             from_host(W, xp=xp, device=device, dtype=float_type),
@@ -186,118 +179,171 @@ def fit(
         )
         for W, b in initial_parameters(sizes, init, rng)
     ]
-    config = dict(
-        hidden_sizes=o["hidden_sizes"],
-        activation=o["activation"],
-        loss=o["loss"],
+    config = _config(
+        o,
         init=init,
-        epochs=o["epochs"],
-        batch_size=o["batch_size"],
-        optimizer=opt.config(),
-        learning_rate=learning_rate,
-        weight_decay=weight_decay,
-        dropout=o["dropout"],
-        clip_value=o["clip_value"],
-        clip_norm=o["clip_norm"],
-        schedule=getattr(sched, "name", str(sched)),
-        dtype=o["dtype"],
-        seed=seed,
-    )
-    if o["augment"] is not None or o["max_norm"] is not None or o["label_smoothing"]:  # recorded when used
-        config.update(
-            augment=None if o["augment"] is None else o["augment"].to_dict(),
-            max_norm=o["max_norm"],
-            label_smoothing=o["label_smoothing"],
-        )
-    keys = (
-        SCALAR_HISTORY_KEYS
-        if classes is not None
-        else tuple(k for k in SCALAR_HISTORY_KEYS if not k.endswith("accuracy"))
-    )
-    history: dict[str, list[Any]] = {key: [] for key in keys + (GRADIENT_KEYS if o["log_gradients"] else ())}
-    model = MLP(
-        params,
-        activation=o["activation"],
-        loss=o["loss"],
-        classes=classes,
-        l2=l2,
-        history=history,
-        config=config,
-    )
-    if o["epochs"] == 0:
-        return model
-
-    trainer = make_trainer(
-        model,
-        X,
-        engine=o["engine"],
-        on_compile=_say_compiling if o["verbose"] and _distributed.is_root(comm) else None,
         optimizer=opt,
         learning_rate=learning_rate,
+        weight_decay=weight_decay,
         schedule=sched,
-        epochs=o["epochs"],
-        batch_size=o["batch_size"],
-        dropout=o["dropout"],
-        clip_value=o["clip_value"],
-        clip_norm=o["clip_norm"],
-        shuffle=o["shuffle"],
-        rng=rng,
-        log_gradients=o["log_gradients"],
-        augment=o["augment"],
-        max_norm=o["max_norm"],
-        label_smoothing=o["label_smoothing"],
+        seed=seed,
     )
-    if parallel is not None:
-        parallel.check_batches(X.shape[0], o["batch_size"], empty_parts=trainer.takes_empty_batch_parts)
-        trainer.parallel = parallel
+    model = MLP(
+        params,
+        activation=o.activation,
+        loss=o.loss,
+        classes=classes,
+        l2=l2,
+        history=_empty_history(o, classified=classes is not None),
+        config=config,
+    )
+    return _Prepared(model, X, targets, validation, opt, learning_rate, sched, rng, parallel, config)
+
+
+def _seed(o: _options.TrainingOptions, parallel: DataParallel | None) -> int:
+    """The run's seed: the one given (rank 0's over MPI), else one drawn here and printed with
+    verbose, so that the run can still be repeated (and resumed) from the recorded seed."""
+    seed = o.seed if parallel is None else parallel.seed
+    if seed is None:
+        seed = int(np.random.SeedSequence().generate_state(1)[0])
+        if o.verbose:
+            print(f"seed {seed} (pass seed={seed} to repeat this run)", flush=True)
+    return seed
+
+
+def _config(
+    o: _options.TrainingOptions,
+    *,
+    init: str,
+    optimizer: Optimizer,
+    learning_rate: float,
+    weight_decay: float,
+    schedule: Schedule | str,
+    seed: int,
+) -> dict[str, Any]:
+    """`model.config`: the settings the run used, the defaults resolved (augment, max_norm and
+    label_smoothing recorded only when used)."""
+    config = dict(
+        hidden_sizes=o.hidden_sizes,
+        activation=o.activation,
+        loss=o.loss,
+        init=init,
+        epochs=o.epochs,
+        batch_size=o.batch_size,
+        optimizer=optimizer.config(),
+        learning_rate=learning_rate,
+        weight_decay=weight_decay,
+        dropout=o.dropout,
+        clip_value=o.clip_value,
+        clip_norm=o.clip_norm,
+        schedule=getattr(schedule, "name", str(schedule)),
+        dtype=o.dtype,
+        seed=seed,
+    )
+    if o.augment is not None or o.max_norm is not None or o.label_smoothing:
+        config.update(
+            augment=None if o.augment is None else o.augment.to_dict(),
+            max_norm=o.max_norm,
+            label_smoothing=o.label_smoothing,
+        )
+    return config
+
+
+def _empty_history(o: _options.TrainingOptions, *, classified: bool) -> dict[str, list[Any]]:
+    """{key: []} for every number an epoch records (no accuracies without classes; the gradient
+    norms with log_gradients)."""
+    keys = (
+        SCALAR_HISTORY_KEYS
+        if classified
+        else tuple(k for k in SCALAR_HISTORY_KEYS if not k.endswith("accuracy"))
+    )
+    return {key: [] for key in keys + (GRADIENT_KEYS if o.log_gradients else ())}
+
+
+def _run(
+    ready: _Prepared, o: _options.TrainingOptions, *, callbacks: list[Callback], comm: Comm | None
+) -> None:
+    """Train `ready.model` in place: the epochs (from the checkpoint with resume), a checkpoint after
+    each, and the best weights kept with early stopping."""
+    model, parallel, X = ready.model, ready.parallel, ready.X
+    trainer = _make_trainer(ready, o, comm=comm)
     stopping = Stopping(
-        patience=o["patience"] if o["early_stopping"] else None,
-        min_delta=o["min_delta"],
-        restore_best=o["early_stopping"],
+        patience=o.patience if o.early_stopping else None,
+        min_delta=o.min_delta,
+        restore_best=o.early_stopping,
     )
-    fit_options = {**config, "n_samples": X.shape[0], "n_features": X.shape[1]}
+    fit_options = {**ready.config, "n_samples": X.shape[0], "n_features": X.shape[1]}
     if parallel is not None:
         fit_options["ranks"] = parallel.size
-    best, until = Best(), o["epochs"]
-    path = o["checkpoint"]
-    if path is not None and o["resume"] and _on_root(parallel, os.path.exists, path):
+    best, until = Best(), o.epochs
+    path = o.checkpoint
+    if path is not None and o.resume and _on_root(parallel, os.path.exists, path):
         best, finished = _resume(
-            trainer, path, fit_options, history, early_stopping=o["early_stopping"], parallel=parallel
+            trainer, path, fit_options, model.history, early_stopping=o.early_stopping, parallel=parallel
         )
         if finished:
             until = trainer.epoch  # the checkpointed run had already stopped early
 
     def save(stop: bool, best: Best) -> None:
-        if parallel is not None and not parallel.root:
+        if path is None or (parallel is not None and not parallel.root):  # over MPI rank 0 writes it
             return
         save_checkpoint(
             path,
             model,
             trainer.snapshot(),
-            history=history,
+            history=model.history,
             fit_options=fit_options,
-            best=(best.monitored, best.params, best.epoch) if o["early_stopping"] else None,
+            best=(best.monitored, best.params, best.epoch) if o.early_stopping else None,
             finished=stop,
         )
 
     best = run_epochs(
         trainer,
         X,
-        targets,
+        ready.targets,
         until_epoch=until,
-        validation=validation,
+        validation=ready.validation,
         stopping=stopping,
         best=best,
-        history=history,
+        history=model.history,
         callbacks=callbacks,
-        verbose=o["verbose"],
-        progress=o["progress"],
-        n_threads=o["n_threads"],
+        verbose=o.verbose,
+        progress=o.progress,
+        n_threads=o.n_threads,
         checkpoint=save if path is not None else None,
     )
-    if o["early_stopping"] and best.params is not None:
+    if o.early_stopping and best.params is not None:
         model.best_epoch = best.epoch + 1
-    return model
+
+
+def _make_trainer(ready: _Prepared, o: _options.TrainingOptions, *, comm: Comm | None) -> BaseTrainer:
+    """The engine's trainer for the prepared run; over MPI its batches checked against the ranks."""
+    trainer = make_trainer(
+        ready.model,
+        ready.X,
+        engine=o.engine,
+        on_compile=_say_compiling if o.verbose and _distributed.is_root(comm) else None,
+        optimizer=ready.optimizer,
+        learning_rate=ready.learning_rate,
+        schedule=ready.schedule,
+        epochs=o.epochs,
+        batch_size=o.batch_size,
+        dropout=o.dropout,
+        clip_value=o.clip_value,
+        clip_norm=o.clip_norm,
+        shuffle=o.shuffle,
+        rng=ready.rng,
+        log_gradients=o.log_gradients,
+        augment=o.augment,
+        max_norm=o.max_norm,
+        label_smoothing=o.label_smoothing,
+    )
+    if ready.parallel is not None:
+        ready.parallel.check_batches(
+            ready.X.shape[0], o.batch_size, empty_parts=trainer.takes_empty_batch_parts
+        )
+        trainer.parallel = ready.parallel
+    return trainer
 
 
 def _say_compiling() -> None:
@@ -319,7 +365,7 @@ def _check_callbacks(callbacks: Callback | Sequence[Callback] | None) -> list[Ca
 def _targets(
     y: Array,
     n_samples: int,
-    o: dict[str, Any],
+    o: _options.TrainingOptions,
     *,
     xp: Namespace,
     device: Device,
@@ -329,17 +375,17 @@ def _targets(
 ) -> tuple[Array, Array | None]:
     """(targets, classes): class indices and the classes for a classification loss; for
     squared_error and binary_cross_entropy a float matrix (n, k) and None."""
-    if takes_class_indices(o["loss"]):
+    if takes_class_indices(o.loss):
         return check_labels(y, n_samples, xp=xp, device=device, classes=classes, name=name)
     values = check_targets(
         y,
         n_samples,
         xp=xp,
         device=device,
-        dtype=o["dtype"],
+        dtype=o.dtype,
         n_outputs=n_outputs,
         name=name,
-        unit_interval=o["loss"] == "binary_cross_entropy",
+        unit_interval=o.loss == "binary_cross_entropy",
     )
     return values, None
 
@@ -349,7 +395,7 @@ def _validation_set(
     targets: Array,
     classes: Array | None,
     validation_data: Any,
-    o: dict[str, Any],
+    o: _options.TrainingOptions,
     rng: np.random.Generator,
     *,
     xp: Namespace,
@@ -357,12 +403,12 @@ def _validation_set(
 ) -> tuple[Array, Array, tuple[Array, Array] | None]:
     """(X, targets, (X_val, y_val) or None): validation_data checked, or validation_split drawn from rng."""
     if validation_data is not None:
-        if o["validation_split"]:
+        if o.validation_split:
             raise ValueError("pass either validation_data or validation_split, not both")
         if not (isinstance(validation_data, (tuple, list)) and len(validation_data) == 2):
             raise TypeError("validation_data must be a pair (X_val, y_val)")
         X_val, _, _ = check_features(
-            validation_data[0], dtype=o["dtype"], name="X_val", n_features=X.shape[1], xp=xp, device=device
+            validation_data[0], dtype=o.dtype, name="X_val", n_features=X.shape[1], xp=xp, device=device
         )
         y_val, _ = _targets(
             validation_data[1],
@@ -375,12 +421,12 @@ def _validation_set(
             name="y_val",
         )
         return X, targets, (X_val, y_val)
-    if not o["validation_split"]:
+    if not o.validation_split:
         return X, targets, None
-    n_val = int(round(X.shape[0] * o["validation_split"]))  # noqa: RUF046  (NumPy 1: a NumPy shape's round() is a float)
+    n_val = int(round(X.shape[0] * o.validation_split))  # noqa: RUF046  (NumPy 1: a NumPy shape's round() is a float)
     if n_val < 1 or n_val >= X.shape[0]:
         raise ValueError(
-            f"validation_split={o['validation_split']} leaves {n_val} validation and "
+            f"validation_split={o.validation_split} leaves {n_val} validation and "
             f"{X.shape[0] - n_val} training samples; both need at least one"
         )
     order = from_host(rng.permutation(X.shape[0]), xp=xp, device=device)

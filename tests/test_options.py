@@ -207,6 +207,17 @@ def test_validate_normalises_and_refuses_unknown_names():
         options.validate({"schedule": "linear"})
 
 
+def test_fits_options_travel_as_one_frozen_object_holding_exactly_the_tables_options():
+    assert [f.name for f in dataclasses.fields(options.TrainingOptions)] == list(options.OPTIONS)
+    resolved = options.resolve({"batch_size": "full", "hidden_sizes": 64})
+    expected = {**options.validate(options.defaults()), "batch_size": None, "hidden_sizes": [64]}
+    assert resolved.as_dict() == expected
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        resolved.epochs = 3
+    with pytest.raises(TypeError, match=r"unknown training option.*epoch_count"):
+        options.resolve({"epoch_count": 3})
+
+
 def test_the_cpp_header_command_prints_the_header(capsys):
     assert options.main(["--cpp-header"]) == 0
     assert capsys.readouterr().out == options.cpp_header()
