@@ -23,6 +23,7 @@ from typing import IO, TYPE_CHECKING, Any, NoReturn, TextIO, TypeVar
 
 import numpy as np
 
+from . import distributed as _distributed
 from ._version import __version__
 
 if TYPE_CHECKING:
@@ -37,7 +38,15 @@ Target = tuple[Any, Any] | None  # (xp, device) of --device, None for the CPU
 class CommandError(Exception):
     """A user-facing failure: printed as one line, exit status 1."""
 
-    all_ranks = False  # under MPI: raised by every rank together (rank 0 prints it, all exit)
+    @property
+    def all_ranks(self) -> bool:
+        """Under MPI: raised by every rank together (rank 0 prints it, all exit), as the agreements
+        of `mlp.distributed` mark what they raise (`mlp.distributed.all_ranks`)."""
+        return bool(getattr(self, _distributed.ALL_RANKS, False))
+
+    @all_ranks.setter
+    def all_ranks(self, together: bool) -> None:
+        setattr(self, _distributed.ALL_RANKS, together)
 
 
 class _DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -421,34 +430,6 @@ def _check_outputs(args: argparse.Namespace) -> str | None:
     return _output_paths(args)
 
 
-def _agreed(comm: Comm | None, check: Callable[[], T]) -> T | None:
-    """check() on rank 0 alone (it alone writes files), its outcome told to every rank: the value on
-    rank 0 (None elsewhere). When it fails, the other ranks raise a CommandError with its message and
-    rank 0 raises the failure itself, all marked as raised together: every rank exits with status 1,
-    rank 0 prints it once, and nothing is aborted (no message for the launcher to lose)."""
-    if comm is None or comm.Get_size() == 1:
-        return check()
-    if comm.Get_rank() != 0:
-        message = comm.bcast(None, root=0)
-        if message is None:
-            return None
-        raise _raised_together(message)
-    try:
-        value = check()
-    except BaseException as error:  # anything at all: the other ranks wait in bcast for an answer
-        comm.bcast(
-            str(error)
-            if isinstance(error, CommandError)
-            else f"{type(error).__name__} on rank 0: {_one_line(error)}",
-            root=0,
-        )
-        if isinstance(error, CommandError):
-            error.all_ranks = True
-        raise
-    comm.bcast(None, root=0)
-    return value
-
-
 def _device_and_data(args: argparse.Namespace) -> tuple[Target, tuple[Any, Any], tuple[Any, Any]]:
     """The --device target and the data (cut to --limit), their size checked against memory."""
     target = _resolve_device(args.device)
@@ -457,39 +438,6 @@ def _device_and_data(args: argparse.Namespace) -> tuple[Target, tuple[Any, Any],
         X_train, y_train = X_train[: args.limit], y_train[: args.limit]
     _check_memory(args, X_train, y_train)
     return target, (X_train, y_train), test
-
-
-def _on_every_rank(comm: Comm | None, work: Callable[[], T]) -> T:
-    """work() on every rank, then an agreement: when it failed anywhere, every rank raises one
-    CommandError together (marked so; rank 0 prints it once, all exit 1, nothing aborted), naming the
-    rank when not all failed. A failure other than a CommandError stays raised on its own rank."""
-    if comm is None or comm.Get_size() == 1:
-        return work()
-    value: Any = None
-    message, own = None, None
-    try:
-        value = work()
-    except BaseException as error:  # the others wait in allgather for this rank's answer
-        own = error
-        message = (
-            str(error) if isinstance(error, CommandError) else f"{type(error).__name__}: {_one_line(error)}"
-        )
-    failed = [(rank, text) for rank, text in enumerate(comm.allgather(message)) if text is not None]
-    if not failed:
-        return value
-    if own is not None and not isinstance(own, CommandError):
-        raise own
-    rank, text = failed[0]
-    raise _raised_together(
-        text if len(failed) == comm.Get_size() else f"on rank {rank} of {comm.Get_size()}: {text}"
-    )
-
-
-def _raised_together(message: str) -> CommandError:
-    """A CommandError that every rank raises at once: rank 0 prints it, every rank exits 1."""
-    failure = CommandError(message)
-    failure.all_ranks = True
-    return failure
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -508,10 +456,12 @@ def cmd_train(args: argparse.Namespace) -> int:
                 setattr(args, name, value)
     comm = _mpi_comm(args.mpi)
     root = comm is None or comm.Get_rank() == 0  # over MPI rank 0 alone prints and writes files
-    out = _agreed(comm, lambda: _check_outputs(args))
+    out = _distributed.agreed(comm, lambda: _check_outputs(args), failure=CommandError)
     say = (lambda *a, **k: None) if args.quiet or not root else print
     started = time.perf_counter()
-    target, (X_train, y_train), (X_test, y_test) = _on_every_rank(comm, lambda: _device_and_data(args))
+    target, (X_train, y_train), (X_test, y_test) = _distributed.on_every_rank(
+        comm, lambda: _device_and_data(args), failure=CommandError
+    )
     if args.recipe:
         say(_recipe_banner(args, X_train.shape[1], len(np.unique(y_train))))
     say(
@@ -713,24 +663,10 @@ def _recipe_banner(args: argparse.Namespace, n_features: int, n_classes: int) ->
     return f"recipe {args.recipe}{by_flags}: {', '.join(parts)}"
 
 
-_MPI_SIZE_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE")  # set by MPICH/Intel MPI/Slurm, by Open MPI
-
-
-def _mpi_launched() -> bool:
-    """True when an MPI launcher started this process as one of several ranks."""
-    import os
-
-    for name in _MPI_SIZE_VARIABLES:
-        value = os.environ.get(name, "")
-        if value.isdigit() and int(value) > 1:
-            return True
-    return False
-
-
 def _mpi_comm(requested: bool) -> Comm | None:
     """MPI.COMM_WORLD for `--mpi` or an mpiexec launch of more than one rank; None otherwise (or with
     a single rank)."""
-    if not (requested or _mpi_launched()):
+    if not (requested or _distributed.launched_as_ranks()):
         return None
     try:
         from mpi4py import MPI
@@ -1083,11 +1019,7 @@ def _given_flags(argv: Sequence[str] | None) -> set[str]:
 def _fail(command: str, error: CommandError) -> int:
     """Print a CommandError and return exit status 1. Under MPI an error of this rank alone ends every
     rank (the others would wait for it forever); one that all ranks raised is printed by rank 0."""
-    comm = None
-    if "mpi4py.MPI" in sys.modules:
-        from mpi4py import MPI
-
-        comm = MPI.COMM_WORLD if MPI.Is_initialized() and not MPI.Is_finalized() else None
+    comm = _distributed.running_world()
     if comm is None or comm.Get_size() == 1:
         print(f"mlp {command}: error: {error}", file=sys.stderr)
         return 1
@@ -1097,9 +1029,7 @@ def _fail(command: str, error: CommandError) -> int:
             print(f"mlp {command}: error: {error}", file=sys.stderr)
         return 1
     print(f"mlp {command}: error on rank {rank} of {size}: {error}", file=sys.stderr, flush=True)
-    from .distributed import end_job
-
-    end_job(comm, 1)
+    _distributed.end_job(comm, 1)
 
 
 if __name__ == "__main__":

@@ -24,6 +24,8 @@ What else is agreed
   check sees the same numbers everywhere and raises `TrainingError` on every rank together. The
   validation set is split across ranks the same way and its sums reduced, so early stopping and
   the schedule decide alike; a callback asking to stop on any rank stops all of them.
+- `mpiexec -n N mlp train` agrees before that: rank 0 alone checks the output paths (`agreed`), every
+  rank loads the data (`on_every_rank`), and a failure of either is raised by every rank together.
 - Checkpoints are written by rank 0 only and read by rank 0 only (then broadcast), so they may live
   on a disk the other nodes do not see; a checkpoint resumes only with the same number of ranks.
 - An exception on one rank (a bug, a full disk, a callback that raises) is printed with the rank and
@@ -58,7 +60,17 @@ E = TypeVar("E", bound=BaseException)
 F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
 
-__all__ = ["DataParallel", "abort_on_error", "batch_part", "is_root", "start"]
+__all__ = [
+    "DataParallel",
+    "abort_on_error",
+    "agreed",
+    "batch_part",
+    "is_root",
+    "launched_as_ranks",
+    "on_every_rank",
+    "running_world",
+    "start",
+]
 
 ALL_RANKS = "mlp_raised_on_all_ranks"  # attribute marking an exception every rank raises together
 ABORT_GRACE_SECONDS = 1.0  # pause between printing a one-rank failure and MPI_Abort (see end_job)
@@ -243,6 +255,82 @@ def _one_line(error: BaseException) -> str:
 def _short(value: object) -> str:
     text = repr(value)
     return text if len(text) <= 120 else text[:117] + "..."
+
+
+# ---- the command line's agreement before fit -------------------------------------------------------
+# `mpiexec -n N mlp train` checks its outputs and loads the data on every rank before fit's own
+# agreement (`start`). A failure there must reach every rank at once: one rank raising alone would
+# leave the others waiting in a collective, and aborting would lose its message to the launcher.
+MPI_SIZE_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE")  # set by MPICH/Intel MPI/Slurm, by Open MPI
+
+
+def launched_as_ranks() -> bool:
+    """True when an MPI launcher started this process as one of several ranks."""
+    for name in MPI_SIZE_VARIABLES:
+        value = os.environ.get(name, "")
+        if value.isdigit() and int(value) > 1:
+            return True
+    return False
+
+
+def running_world() -> Comm | None:
+    """MPI.COMM_WORLD when mpi4py is imported and MPI is running (initialised, not yet finalised);
+    None otherwise. It never imports mpi4py itself."""
+    if "mpi4py.MPI" not in sys.modules:
+        return None
+    MPI = sys.modules["mpi4py.MPI"]
+    return MPI.COMM_WORLD if MPI.Is_initialized() and not MPI.Is_finalized() else None
+
+
+def agreed(comm: Comm | None, check: Callable[[], T], *, failure: type[Exception]) -> T | None:
+    """check() on rank 0 alone (it alone writes files), its outcome told to every rank: the value on
+    rank 0 (None elsewhere). When it fails, the other ranks raise `failure` with its message and
+    rank 0 raises the failure itself, all marked as raised together (`all_ranks`), so that rank 0
+    alone reports it and nothing is aborted. A `failure` keeps its message; anything else is told
+    as "TypeName on rank 0: message"."""
+    if comm is None or comm.Get_size() == 1:
+        return check()
+    if comm.Get_rank() != 0:
+        message = comm.bcast(None, root=0)
+        if message is None:
+            return None
+        raise all_ranks(failure(message))
+    try:
+        value = check()
+    except BaseException as error:  # anything at all: the other ranks wait in bcast for an answer
+        expected = isinstance(error, failure)
+        comm.bcast(
+            str(error) if expected else f"{type(error).__name__} on rank 0: {_one_line(error)}", root=0
+        )
+        if expected:
+            all_ranks(error)
+        raise
+    comm.bcast(None, root=0)
+    return value
+
+
+def on_every_rank(comm: Comm | None, work: Callable[[], T], *, failure: type[Exception]) -> T:
+    """work() on every rank, then an agreement: when it raised a `failure` anywhere, every rank raises
+    one `failure` together (marked `all_ranks`), with the message as one process would give it when
+    every rank failed, else naming the first rank that did. Any other exception stays raised on its
+    own rank (the others raise the agreed `failure` naming it)."""
+    if comm is None or comm.Get_size() == 1:
+        return work()
+    value: Any = None
+    message, own = None, None
+    try:
+        value = work()
+    except BaseException as error:  # the others wait in allgather for this rank's answer
+        own = error
+        message = str(error) if isinstance(error, failure) else f"{type(error).__name__}: {_one_line(error)}"
+    failed = [(rank, text) for rank, text in enumerate(comm.allgather(message)) if text is not None]
+    if not failed:
+        return value
+    if own is not None and not isinstance(own, failure):
+        raise own
+    rank, text = failed[0]
+    size = comm.Get_size()
+    raise all_ranks(failure(text if len(failed) == size else f"on rank {rank} of {size}: {text}"))
 
 
 # ---- during training -------------------------------------------------------------------------------

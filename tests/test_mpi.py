@@ -19,8 +19,8 @@ import numpy as np
 import pytest
 
 import mlp
-from mlp.cli import CommandError, _agreed, _on_every_rank
-from mlp.distributed import batch_part
+from mlp.cli import CommandError
+from mlp.distributed import agreed, batch_part, on_every_rank
 from tests.helpers import REPO_ROOT
 from tests.mpi_scripts.common import EQUIVALENCE_RUNS, data
 
@@ -151,6 +151,14 @@ class _TwoRanksSeenFrom:
 
     def allgather(self, value):  # `sent` plays the other rank's part
         return [value, self.sent] if self.rank == 0 else [self.sent, value]
+
+
+def _agreed(comm, check):  # as `mlp train` agrees: its CommandError is the failure told as it is
+    return agreed(comm, check, failure=CommandError)
+
+
+def _on_every_rank(comm, work):
+    return on_every_rank(comm, work, failure=CommandError)
 
 
 @pytest.mark.parametrize(
