@@ -672,6 +672,10 @@ def _cpp_value(value: object, kind: str) -> str:
     return repr(value) if kind == "double" else str(value)
 
 
+def _cpp_names(names: Sequence[str]) -> str:
+    return ", ".join(f'"{name}"' for name in names)
+
+
 def cpp_header() -> str:
     """The text of cpp/src/train_defaults.hpp: the C++ TrainConfig's defaults, from this table."""
     o = OPTIONS
@@ -688,11 +692,7 @@ def cpp_header() -> str:
         f"constexpr int kEpochs = {o['epochs'].default};",
         f"constexpr int kBatchSize = {o['batch_size'].default};  // 0 on the command line: full batch",
         f"constexpr const char* kOptimizer = {_cpp_value(o['optimizer'].default, 'string')};",
-        "constexpr double kLearningRate = 0.0;  // 0: the optimizer's default below",
-    ]
-    for name, rate in DEFAULT_LEARNING_RATES.items():
-        lines.append(f"constexpr double kLearningRate_{name} = {rate!r};")
-    lines += [
+        "constexpr double kLearningRate = 0.0;  // 0: the optimizer's default (kOptimizers below)",
         f"constexpr double kMomentum = {DEFAULT_MOMENTUM!r};",
         f"constexpr const char* kActivation = {_cpp_value(o['activation'].default, 'string')};",
         f"constexpr const char* kLoss = {_cpp_value(o['loss'].default, 'string')};",
@@ -710,6 +710,22 @@ def cpp_header() -> str:
         f"constexpr long long kMaxWidth = {MAX_WIDTH};",
         f"constexpr unsigned kMaxHiddenLayers = {MAX_HIDDEN_LAYERS};",
         f"constexpr unsigned long long kMaxMetadataBytes = {MAX_METADATA_BYTES}ULL;",
+        "",
+        "// The names each option takes, in the Python package's order (mlp.optimizers.OPTIMIZERS,",
+        "// mlp.schedules.SCHEDULES, mlp.activations.ACTIVATIONS, mlp.losses.LOSSES,",
+        "// mlp.initializers.INITIALIZERS). The port refuses by name one it does not implement, and its",
+        "// unit test `defaults` fails while any is missing.",
+        "struct OptimizerName {",
+        "  const char* name;",
+        "  double learning_rate;  // without --lr (mlp.options.DEFAULT_LEARNING_RATES)",
+        "};",
+        "constexpr OptimizerName kOptimizers[] = {",
+        *(f'    {{"{name}", {DEFAULT_LEARNING_RATES[name]!r}}},' for name in OPTIMIZERS),
+        "};",
+        f"constexpr const char* kSchedules[] = {{{_cpp_names(SCHEDULES)}}};",
+        f"constexpr const char* kActivations[] = {{{_cpp_names(ACTIVATIONS)}}};",
+        f"constexpr const char* kLosses[] = {{{_cpp_names(LOSSES)}}};",
+        f"constexpr const char* kInitializers[] = {{{_cpp_names(INITIALIZERS)}}};",
         "",
         "}  // namespace defaults",
         "}  // namespace mlp",

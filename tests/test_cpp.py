@@ -253,7 +253,7 @@ def trained_model(cli, mnist_dir, tmp_path_factory):
         "64",
         "--epochs",
         "2",
-        "--train-limit",
+        "--limit",
         "10000",
         "--batch-size",
         "64",
@@ -940,7 +940,7 @@ def test_a_history_too_long_for_the_file_loses_its_oldest_epochs_not_the_model(c
     out = tmp_path / "long.npz"
     epochs = 300_000
     result = cli(
-        "train", "--data", TINY, "--hidden", "none", "--train-limit", "2", "--test-limit", "0",
+        "train", "--data", TINY, "--hidden", "none", "--limit", "2", "--test-limit", "0",
         "--batch-size", "full", "--epochs", epochs, "--seed", "0", "--threads", "1", "--quiet",
         "--out", out, timeout=600,
     )  # fmt: skip
@@ -990,7 +990,7 @@ def test_no_libraries_build(request, mnist_dir, tmp_path):
         "2",
         "--lr",
         "0.005",
-        "--train-limit",
+        "--limit",
         "3000",
         "--test-limit",
         "1000",

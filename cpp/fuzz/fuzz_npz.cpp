@@ -8,7 +8,7 @@
 #include <stdexcept>
 #include <vector>
 
-#include "model.hpp"
+#include "model_file.hpp"
 #include "npz.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {

@@ -30,6 +30,9 @@
 #include "gemm.hpp"
 #include "inflate.hpp"
 #include "model.hpp"
+#include "model_file.hpp"
+#include "network.hpp"
+#include "training.hpp"
 #include "npz.hpp"
 
 #ifndef MLP_VERSION
@@ -50,6 +53,12 @@ std::string join_sizes(const int (&sizes)[N]) {
   std::string s;
   for (std::size_t i = 0; i < N; ++i) s += (i ? "," : "") + std::to_string(sizes[i]);
   return s.empty() ? "none" : s;
+}
+
+// "a, b, c" -> "a|b|c"
+std::string names_with_bars(std::string names) {
+  for (std::size_t at; (at = names.find(", ")) != std::string::npos;) names.replace(at, 2, "|");
+  return names;
 }
 
 std::string format_g(double v) {
@@ -83,16 +92,15 @@ std::string train_help() {
   h += row("--epochs N", "passes over the training set", std::to_string(d::kEpochs));
   h += row("--batch-size N|full", "mini-batch size, or full-batch gradient descent",
            d::kBatchSize > 0 ? std::to_string(d::kBatchSize) : std::string("full"));
-  h += row("--optimizer NAME", "sgd|momentum|nesterov|rmsprop|adam|adamw", d::kOptimizer);
+  h += row("--optimizer NAME", names_with_bars(optimizer_names()), d::kOptimizer);
   h += row("--lr X", "learning rate (by optimizer, see below)",
            d::kLearningRate > 0 ? format_g(d::kLearningRate) : std::string("by optimizer"));
-  h += std::string(27, ' ') + "sgd " + format_g(d::kLearningRate_sgd) + ", momentum " +
-       format_g(d::kLearningRate_momentum) + ", nesterov " + format_g(d::kLearningRate_nesterov) + ", rmsprop " +
-       format_g(d::kLearningRate_rmsprop) + ", adam " + format_g(d::kLearningRate_adam) + ", adamw " +
-       format_g(d::kLearningRate_adamw) + "\n";
-  h += row("--schedule NAME", "constant|step|exponential|cosine|plateau", d::kSchedule);
+  std::string rates;
+  for (const auto& o : d::kOptimizers) rates += (rates.empty() ? "" : ", ") + std::string(o.name) + " " + format_g(o.learning_rate);
+  h += std::string(27, ' ') + rates + "\n";
+  h += row("--schedule NAME", names_with_bars(schedule_names()), d::kSchedule);
   h += row("--momentum X", "momentum / nesterov coefficient", format_g(d::kMomentum));
-  h += row("--activation NAME", "relu|leaky_relu|sigmoid|tanh|identity", d::kActivation);
+  h += row("--activation NAME", names_with_bars(activation_names()), d::kActivation);
   h += row("--loss NAME", "cross_entropy|mse (.npz: squared_error|binary_cross_entropy)", d::kLoss);
   h += row("--init NAME", "auto: He for the ReLU family, else Glorot uniform", d::kInit);
   h += std::string(27, ' ') + "or " + initializer_names() + "\n";
@@ -104,14 +112,14 @@ std::string train_help() {
   h += row("--seed N", "initialisation, shuffling and dropout seed",
            d::kSeed >= 0 ? std::to_string(d::kSeed) : std::string("drawn, printed"));
   h += row("--dtype float32|float64", "arithmetic precision", "float32");
-  h += row("--train-limit N", "use only the first N training images", "all");
-  h += row("--test-limit N", "use only the first N test images", "all");
-  h += row("--no-shuffle", "keep the file order in every epoch", d::kShuffle ? "shuffle" : "no shuffle");
+  h += row("--limit N", "train on the first N images (rows) only", "all");
+  h += row("--test-limit N", "test on the first N images (rows) only", "all");
+  h += row("--shuffle, --no-shuffle", "reshuffle the samples every epoch", d::kShuffle ? "shuffle" : "no shuffle");
   h += row("--threads N", "worker threads ($MLP_NUM_THREADS, else all cores)", "all");
   h += row("--gemm own|blas", "matrix products: own GEMM or linked CBLAS ($MLP_GEMM)",
            gemm_backend() == GemmBackend::blas ? "blas" : "own");
   h += row("--out PATH", "save the model (.npz, read by numpy and mlp)", "none");
-  h += row("--quiet", "print only the final test accuracy", "off");
+  h += row("--quiet, -q", "print only the final test accuracy", "off");
   return h;
 }
 
@@ -169,10 +177,12 @@ class Args {
           if (values_.count(key)) throw UsageError("option --" + key + " given twice");
           values_[key] = value;
         } else {
-          throw UsageError("unknown option --" + key);
+          throw UsageError("unknown option --" + key + renamed(key));
         }
       } else if (a == "-h") {
         values_["help"] = "1";
+      } else if (a == "-q" && contains(flags, "quiet")) {
+        values_["quiet"] = "1";
       } else if (!a.empty() && a[0] == '-' && a.size() > 1) {
         throw UsageError("unknown option " + a);
       } else {
@@ -188,6 +198,12 @@ class Args {
   const std::vector<std::string>& positional() const { return positional_; }
 
  private:
+  // The flags renamed to the Python CLI's names (mlp train): a hint for an old command line.
+  static std::string renamed(const std::string& key) {
+    if (key == "train-limit") return " (now --limit, as in mlp train)";
+    if (key == "learning-rate") return " (use --lr, as in mlp train)";
+    return "";
+  }
   static bool contains(const std::vector<std::string>& v, const std::string& s) {
     for (const auto& x : v)
       if (x == s) return true;
@@ -201,16 +217,6 @@ class Args {
 // or not writable, or the path is a folder, a device, a FIFO or a socket (files.hpp, with the
 // messages of mlp._files.check_writable).
 void check_writable(const std::string& path) { check_can_write(path, "output file"); }
-
-// 100000000 -> "100,000,000"
-std::string with_commas(unsigned long long v) {
-  std::string digits = std::to_string(v), out;
-  for (std::size_t i = 0; i < digits.size(); ++i) {
-    if (i && (digits.size() - i) % 3 == 0) out += ',';
-    out += digits[i];
-  }
-  return out;
-}
 
 long long parse_int(const std::string& text, const std::string& option, long long lo, long long hi) {
   errno = 0;
@@ -256,9 +262,9 @@ std::vector<int> parse_hidden(const std::string& text) {
       throw UsageError("--hidden must be comma-separated positive widths such as 128,64, got '" + text + "'");
     if (errno == ERANGE || v > defaults::kMaxWidth)
       throw UsageError("--hidden holds a width of " +
-                       (errno == ERANGE ? part : with_commas(static_cast<unsigned long long>(v))) +
+                       (errno == ERANGE ? part : with_commas(static_cast<std::size_t>(v))) +
                        "; a model file holds layer widths at most " +
-                       with_commas(static_cast<unsigned long long>(defaults::kMaxWidth)));
+                       with_commas(static_cast<std::size_t>(defaults::kMaxWidth)));
     sizes.push_back(static_cast<int>(v));
     if (comma == std::string::npos) break;
     start = comma + 1;
@@ -484,52 +490,25 @@ int run_train(const TrainConfig& config, Dataset& train_set, Dataset& test_set, 
   return 0;
 }
 
-int cmd_train(int argc, char** argv) {
-  const Args args(argc, argv, 2,
-                  {"data", "hidden", "epochs", "batch-size", "optimizer", "lr", "learning-rate", "schedule", "momentum",
-                   "activation", "loss", "init", "weight-decay", "dropout", "clip-value", "clip-norm", "seed", "dtype",
-                   "train-limit", "test-limit", "threads", "gemm", "out"},
-                  {"help", "quiet", "no-shuffle"});
-  if (args.has("help")) {
-    std::fputs(train_help().c_str(), stdout);
-    return 0;
-  }
-  if (!args.positional().empty()) throw UsageError("unexpected argument '" + args.positional()[0] + "'");
-  TrainConfig c;
-  const std::string dir = require_data(args);
-  if (args.has("hidden")) c.hidden = parse_hidden(args.get("hidden"));
-  if (args.has("epochs")) c.epochs = static_cast<int>(parse_int(args.get("epochs"), "epochs", 0, 1000000));
-  if (args.has("batch-size")) {
-    const std::string b = args.get("batch-size");
-    c.batch_size = b == "full" ? 0 : static_cast<int>(parse_int(b, "batch-size", 1, 1 << 30));
-  }
+// --optimizer, --schedule, --activation, --loss, --init: names from the generated tables.
+void parse_names(const Args& args, bool values, TrainConfig& c) {
   if (args.has("optimizer")) {
     c.optimizer = args.get("optimizer");
     if (!is_optimizer(c.optimizer))
-      throw UsageError("unknown optimizer '" + c.optimizer + "'; choose sgd, momentum, nesterov, rmsprop, adam or adamw");
-  }
-  if (args.has("lr") && args.has("learning-rate")) throw UsageError("give --lr or --learning-rate, not both");
-  if (args.has("lr") || args.has("learning-rate")) {
-    const std::string key = args.has("lr") ? "lr" : "learning-rate";
-    c.lr = parse_number(args.get(key), key, 0.0, false);
+      throw UsageError("unknown optimizer '" + c.optimizer + "'; choose " + optimizer_names());
   }
   if (args.has("schedule")) {
     c.schedule = args.get("schedule");
-    if (!is_schedule(c.schedule))
-      throw UsageError("unknown schedule '" + c.schedule + "'; choose constant, step, exponential, cosine or plateau");
+    if (!is_schedule(c.schedule)) throw UsageError("unknown schedule '" + c.schedule + "'; choose " + schedule_names());
   }
-  if (args.has("momentum")) c.momentum = parse_number(args.get("momentum"), "momentum", 0.0, true, 1.0, false);
   if (args.has("activation")) {
     c.activation = activation_from_name(args.get("activation"));
     if (c.activation < 0)
-      throw UsageError("unknown activation '" + args.get("activation") + "'; choose relu, leaky_relu, sigmoid, tanh or identity");
+      throw UsageError("unknown activation '" + args.get("activation") + "'; choose " + activation_names());
   }
-  const bool values = is_value_data(dir);
   if (args.has("loss")) {
     c.loss = loss_from_name(args.get("loss"));
-    if (c.loss < 0)
-      throw UsageError("unknown loss '" + args.get("loss") +
-                       "'; choose cross_entropy or mse (images), squared_error or binary_cross_entropy (--data FILE.npz)");
+    if (c.loss < 0) throw UsageError("unknown loss '" + args.get("loss") + "'; choose " + loss_names());
     if (values && takes_class_indices(c.loss))
       throw UsageError("--loss " + args.get("loss") + " trains on class labels; with --data FILE.npz (real-valued "
                        "targets) choose squared_error or binary_cross_entropy");
@@ -544,60 +523,117 @@ int cmd_train(int argc, char** argv) {
     if (c.init != "auto" && !is_initializer(c.init))
       throw UsageError("unknown init '" + c.init + "'; choose auto, " + initializer_names());
   }
+}
+
+// --seed, else the table's default, else (as mlp.fit(seed=None)) a fresh seed, printed so that the
+// run can be repeated.
+uint64_t parse_seed(const Args& args) {
+  if (args.has("seed")) return static_cast<uint64_t>(parse_int(args.get("seed"), "seed", 0, (1LL << 62)));
+  if (defaults::kSeed >= 0) return static_cast<uint64_t>(defaults::kSeed);
+  std::random_device device;
+  const uint64_t seed = ((static_cast<uint64_t>(device()) << 32) ^ device()) & ((uint64_t(1) << 31) - 1);
+  if (!args.has("quiet"))
+    std::printf("seed %llu (drawn; --seed %llu repeats this run)\n", static_cast<unsigned long long>(seed),
+                static_cast<unsigned long long>(seed));
+  return seed;
+}
+
+// The training options of the command line (mlp train's flag names), over TrainConfig's defaults.
+TrainConfig parse_train_config(const Args& args, bool values) {
+  TrainConfig c;
+  if (args.has("hidden")) c.hidden = parse_hidden(args.get("hidden"));
+  if (args.has("epochs")) c.epochs = static_cast<int>(parse_int(args.get("epochs"), "epochs", 0, 1000000));
+  if (args.has("batch-size")) {
+    const std::string b = args.get("batch-size");
+    c.batch_size = b == "full" ? 0 : static_cast<int>(parse_int(b, "batch-size", 1, 1 << 30));
+  }
+  if (args.has("lr")) c.lr = parse_number(args.get("lr"), "lr", 0.0, false);
+  if (args.has("momentum")) c.momentum = parse_number(args.get("momentum"), "momentum", 0.0, true, 1.0, false);
+  parse_names(args, values, c);
   if (args.has("weight-decay")) c.weight_decay = parse_number(args.get("weight-decay"), "weight-decay", 0.0, true);
   if (args.has("dropout")) c.dropout = parse_number(args.get("dropout"), "dropout", 0.0, true, 1.0, false);
   if (args.has("clip-value")) c.clip_value = parse_number(args.get("clip-value"), "clip-value", 0.0, false);
   if (args.has("clip-norm")) c.clip_norm = parse_number(args.get("clip-norm"), "clip-norm", 0.0, false);
-  if (args.has("seed")) {
-    c.seed = static_cast<uint64_t>(parse_int(args.get("seed"), "seed", 0, (1LL << 62)));
-  } else if (defaults::kSeed >= 0) {
-    c.seed = static_cast<uint64_t>(defaults::kSeed);
-  } else {  // as mlp.fit(seed=None): a fresh seed, printed so that the run can be repeated
-    std::random_device device;
-    c.seed = ((static_cast<uint64_t>(device()) << 32) ^ device()) & ((uint64_t(1) << 31) - 1);
-    if (!args.has("quiet")) std::printf("seed %llu (drawn; --seed %llu repeats this run)\n",
-                                        static_cast<unsigned long long>(c.seed), static_cast<unsigned long long>(c.seed));
-  }
+  if (args.has("shuffle") && args.has("no-shuffle")) throw UsageError("give --shuffle or --no-shuffle, not both");
+  if (args.has("shuffle")) c.shuffle = true;
   if (args.has("no-shuffle")) c.shuffle = false;
-  const std::string dtype = args.get("dtype", "float32");
-  if (dtype != "float32" && dtype != "float64") throw UsageError("--dtype must be float32 or float64, got '" + dtype + "'");
-  const long long train_limit = args.has("train-limit") ? parse_int(args.get("train-limit"), "train-limit", 1, 1LL << 40) : -1;
-  const long long test_limit = args.has("test-limit") ? parse_int(args.get("test-limit"), "test-limit", 0, 1LL << 40) : -1;
-  apply_threads(args);
-  apply_gemm(args);
-  const std::string out = args.get("out");
-  if (args.has("out") && out.empty()) throw UsageError("--out needs a file name");
-  if (!out.empty()) check_writable(out);
+  c.seed = parse_seed(args);
+  return c;
+}
 
-  const bool quiet = args.has("quiet");
-  if (values) {
-    const NpzArchive archive(dir);
-    ValueDataset train_set = load_value_split(archive, "train");
-    ValueDataset test_set;
-    const bool has_test = has_value_split(archive, "test");
-    if (has_test) test_set = load_value_split(archive, "test");
-    if (train_limit > 0) truncate(train_set, static_cast<std::size_t>(train_limit));
-    if (test_limit >= 0) truncate(test_set, static_cast<std::size_t>(test_limit));
-    if (has_test && (test_set.features != train_set.features || test_set.outputs != train_set.outputs))
-      throw std::runtime_error(dir + ": X_test, y_test have " + std::to_string(test_set.features) + " features and " +
-                               std::to_string(test_set.outputs) + " outputs but X_train, y_train have " +
-                               std::to_string(train_set.features) + " and " + std::to_string(train_set.outputs));
-    check_unit_interval(train_set, c.loss);
-    if (has_test) check_unit_interval(test_set, c.loss);
-    const ValueDataset* test = has_test ? &test_set : nullptr;
-    return dtype == "float32" ? run_train_values<float>(c, train_set, test, out, quiet)
-                              : run_train_values<double>(c, train_set, test, out, quiet);
-  }
-  Dataset train_set = load_split(dir, "train");
-  Dataset test_set = load_split(dir, "test");
-  if (train_limit > 0) truncate(train_set, static_cast<std::size_t>(train_limit));
-  if (test_limit >= 0) truncate(test_set, static_cast<std::size_t>(test_limit));
+// What to train on and where the model goes: --data, --limit, --test-limit, --dtype, --out, --quiet.
+struct TrainRun {
+  std::string data, dtype, out;
+  long long limit = -1, test_limit = -1;  // -1: all
+  bool quiet = false;
+};
+
+TrainRun parse_train_run(const Args& args) {
+  TrainRun r;
+  r.data = require_data(args);
+  r.dtype = args.get("dtype", "float32");
+  if (r.dtype != "float32" && r.dtype != "float64")
+    throw UsageError("--dtype must be float32 or float64, got '" + r.dtype + "'");
+  if (args.has("limit")) r.limit = parse_int(args.get("limit"), "limit", 1, 1LL << 40);
+  if (args.has("test-limit")) r.test_limit = parse_int(args.get("test-limit"), "test-limit", 0, 1LL << 40);
+  r.out = args.get("out");
+  if (args.has("out") && r.out.empty()) throw UsageError("--out needs a file name");
+  r.quiet = args.has("quiet");
+  return r;
+}
+
+// Training on X_train, y_train (and X_test, y_test when present) of an .npz of real-valued targets.
+int train_on_values(const TrainConfig& c, const TrainRun& r) {
+  const NpzArchive archive(r.data);
+  ValueDataset train_set = load_value_split(archive, "train");
+  ValueDataset test_set;
+  const bool has_test = has_value_split(archive, "test");
+  if (has_test) test_set = load_value_split(archive, "test");
+  if (r.limit > 0) truncate(train_set, static_cast<std::size_t>(r.limit));
+  if (r.test_limit >= 0) truncate(test_set, static_cast<std::size_t>(r.test_limit));
+  if (has_test && (test_set.features != train_set.features || test_set.outputs != train_set.outputs))
+    throw std::runtime_error(r.data + ": X_test, y_test have " + std::to_string(test_set.features) + " features and " +
+                             std::to_string(test_set.outputs) + " outputs but X_train, y_train have " +
+                             std::to_string(train_set.features) + " and " + std::to_string(train_set.outputs));
+  check_unit_interval(train_set, c.loss);
+  if (has_test) check_unit_interval(test_set, c.loss);
+  const ValueDataset* test = has_test ? &test_set : nullptr;
+  return r.dtype == "float32" ? run_train_values<float>(c, train_set, test, r.out, r.quiet)
+                              : run_train_values<double>(c, train_set, test, r.out, r.quiet);
+}
+
+// Training on the images of a folder (train and test splits).
+int train_on_images(const TrainConfig& c, const TrainRun& r) {
+  Dataset train_set = load_split(r.data, "train");
+  Dataset test_set = load_split(r.data, "test");
+  if (r.limit > 0) truncate(train_set, static_cast<std::size_t>(r.limit));
+  if (r.test_limit >= 0) truncate(test_set, static_cast<std::size_t>(r.test_limit));
   if (test_set.n > 0 && test_set.features() != train_set.features())
     throw std::runtime_error(test_set.source + ": test images are " + std::to_string(test_set.rows) + "x" +
                              std::to_string(test_set.cols) + " but training images are " +
                              std::to_string(train_set.rows) + "x" + std::to_string(train_set.cols));
-  return dtype == "float32" ? run_train<float>(c, train_set, test_set, out, quiet)
-                            : run_train<double>(c, train_set, test_set, out, quiet);
+  return r.dtype == "float32" ? run_train<float>(c, train_set, test_set, r.out, r.quiet)
+                              : run_train<double>(c, train_set, test_set, r.out, r.quiet);
+}
+
+int cmd_train(int argc, char** argv) {
+  const Args args(argc, argv, 2,
+                  {"data", "hidden", "epochs", "batch-size", "optimizer", "lr", "schedule", "momentum", "activation",
+                   "loss", "init", "weight-decay", "dropout", "clip-value", "clip-norm", "seed", "dtype", "limit",
+                   "test-limit", "threads", "gemm", "out"},
+                  {"help", "quiet", "shuffle", "no-shuffle"});
+  if (args.has("help")) {
+    std::fputs(train_help().c_str(), stdout);
+    return 0;
+  }
+  if (!args.positional().empty()) throw UsageError("unexpected argument '" + args.positional()[0] + "'");
+  const TrainRun run = parse_train_run(args);
+  const bool values = is_value_data(run.data);
+  const TrainConfig config = parse_train_config(args, values);
+  apply_threads(args);
+  apply_gemm(args);
+  if (!run.out.empty()) check_writable(run.out);
+  return values ? train_on_values(config, run) : train_on_images(config, run);
 }
 
 int cmd_evaluate(int argc, char** argv) {

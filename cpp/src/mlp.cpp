@@ -4,10 +4,12 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <iterator>
 #include <limits>
 
 #include "gemm.hpp"
 #include "parallel.hpp"
+#include "train_defaults.hpp"
 
 
 namespace mlp {
@@ -36,41 +38,52 @@ inline T activate(T z, int activation) {
 
 }  // namespace
 
+// The codes index the generated name tables (mlp.activations.ACTIVATIONS, mlp.losses.LOSSES): a
+// name the tables add is refused here until a code implements it.
+namespace {
+constexpr bool same_text(const char* a, const char* b) { return *a == *b && (*a == '\0' || same_text(a + 1, b + 1)); }
+}  // namespace
+static_assert(same_text(defaults::kActivations[IDENTITY], "identity") && same_text(defaults::kActivations[RELU], "relu") &&
+                  same_text(defaults::kActivations[LEAKY_RELU], "leaky_relu") &&
+                  same_text(defaults::kActivations[SIGMOID], "sigmoid") && same_text(defaults::kActivations[TANH], "tanh"),
+              "the Activation codes follow mlp.activations.ACTIVATIONS (train_defaults.hpp)");
+static_assert(same_text(defaults::kLosses[CROSS_ENTROPY], "cross_entropy") && same_text(defaults::kLosses[MSE], "mse") &&
+                  same_text(defaults::kLosses[SQUARED_ERROR], "squared_error") &&
+                  same_text(defaults::kLosses[BINARY_CROSS_ENTROPY], "binary_cross_entropy"),
+              "the LossKind codes follow mlp.losses.LOSSES (train_defaults.hpp)");
+constexpr int kActivationCount = TANH + 1, kLossCount = BINARY_CROSS_ENTROPY + 1;
+
 int activation_from_name(const std::string& name) {
-  if (name == "identity" || name == "linear") return IDENTITY;
-  if (name == "relu") return RELU;
-  if (name == "leaky_relu") return LEAKY_RELU;
-  if (name == "sigmoid") return SIGMOID;
-  if (name == "tanh") return TANH;
+  if (name == "linear") return IDENTITY;
+  for (int a = 0; a < kActivationCount; ++a)
+    if (name == defaults::kActivations[a]) return a;
   return -1;
 }
 
 const char* activation_name(int activation) {
-  switch (activation) {
-    case IDENTITY: return "identity";
-    case RELU: return "relu";
-    case LEAKY_RELU: return "leaky_relu";
-    case SIGMOID: return "sigmoid";
-    case TANH: return "tanh";
-    default: return "?";
-  }
+  return activation >= 0 && activation < kActivationCount ? defaults::kActivations[activation] : "?";
+}
+
+std::string activation_names() {
+  std::string s;
+  for (int a = 0; a < kActivationCount; ++a) s += (a ? ", " : "") + std::string(defaults::kActivations[a]);
+  return s;
 }
 
 int loss_from_name(const std::string& name) {
-  if (name == "cross_entropy") return CROSS_ENTROPY;
-  if (name == "mse") return MSE;
-  if (name == "squared_error") return SQUARED_ERROR;
-  if (name == "binary_cross_entropy") return BINARY_CROSS_ENTROPY;
+  for (int l = 0; l < kLossCount; ++l)
+    if (name == defaults::kLosses[l]) return l;
   return -1;
 }
 
+std::string loss_names() {
+  std::string s;
+  for (int l = 0; l < kLossCount; ++l) s += (l ? ", " : "") + std::string(defaults::kLosses[l]);
+  return s;
+}
+
 const char* loss_name(int loss) {
-  switch (loss) {
-    case MSE: return "mse";
-    case SQUARED_ERROR: return "squared_error";
-    case BINARY_CROSS_ENTROPY: return "binary_cross_entropy";
-    default: return "cross_entropy";
-  }
+  return loss >= 0 && loss < kLossCount ? defaults::kLosses[loss] : defaults::kLosses[CROSS_ENTROPY];
 }
 
 bool takes_class_indices(int loss) { return loss == CROSS_ENTROPY || loss == MSE; }
@@ -476,20 +489,22 @@ template <class T> void normal(T* W, int fan_in, int fan_out, Rng& rng) {
 }
 
 namespace {
-const char* const kInitNames[] = {"he_normal",    "he_uniform",    "glorot_normal", "glorot_uniform",
-                                  "lecun_normal", "lecun_uniform", "normal"};
-}
+// The initialisers implemented by initialize() below (mlp.initializers.INITIALIZERS, generated, may
+// list more: those are refused by name).
+const char* const kInitNames[] = {"he_normal",      "he_uniform",   "glorot_normal", "glorot_uniform", "xavier_normal",
+                                  "xavier_uniform", "lecun_normal", "lecun_uniform", "normal"};
+}  // namespace
 
 bool is_initializer(const std::string& name) {
-  if (name == "xavier_normal" || name == "xavier_uniform") return true;
-  for (const char* n : kInitNames)
-    if (name == n) return true;
-  return false;
+  const bool listed = std::find(std::begin(defaults::kInitializers), std::end(defaults::kInitializers), name) !=
+                      std::end(defaults::kInitializers);
+  return listed && std::find(std::begin(kInitNames), std::end(kInitNames), name) != std::end(kInitNames);
 }
 
 std::string initializer_names() {
   std::string s;
-  for (const char* n : kInitNames) s += (s.empty() ? "" : ", ") + std::string(n);
+  for (const char* n : defaults::kInitializers)
+    if (is_initializer(n)) s += (s.empty() ? "" : ", ") + std::string(n);
   return s;
 }
 

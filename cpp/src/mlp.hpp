@@ -24,8 +24,10 @@ constexpr double kLeakySlope = 0.01;
 // "relu" -> RELU etc.; returns -1 for an unknown name.
 int activation_from_name(const std::string& name);
 const char* activation_name(int activation);
+std::string activation_names();  // "identity, relu, ...": the implemented ones, for messages
 int loss_from_name(const std::string& name);
 const char* loss_name(int loss);
+std::string loss_names();  // "cross_entropy, mse, ...", for messages
 // Whether `loss` trains on class indices (and reports an accuracy), not on a target matrix
 // (mlp.losses.takes_class_indices).
 bool takes_class_indices(int loss);

@@ -10,13 +10,7 @@ constexpr int kHiddenSizes[] = {256, 128};
 constexpr int kEpochs = 25;
 constexpr int kBatchSize = 128;  // 0 on the command line: full batch
 constexpr const char* kOptimizer = "adam";
-constexpr double kLearningRate = 0.0;  // 0: the optimizer's default below
-constexpr double kLearningRate_sgd = 0.1;
-constexpr double kLearningRate_momentum = 0.05;
-constexpr double kLearningRate_nesterov = 0.05;
-constexpr double kLearningRate_rmsprop = 0.001;
-constexpr double kLearningRate_adam = 0.001;
-constexpr double kLearningRate_adamw = 0.001;
+constexpr double kLearningRate = 0.0;  // 0: the optimizer's default (kOptimizers below)
 constexpr double kMomentum = 0.9;
 constexpr const char* kActivation = "relu";
 constexpr const char* kLoss = "cross_entropy";
@@ -34,6 +28,27 @@ constexpr bool kShuffle = true;
 constexpr long long kMaxWidth = 100000000;
 constexpr unsigned kMaxHiddenLayers = 1000;
 constexpr unsigned long long kMaxMetadataBytes = 16777216ULL;
+
+// The names each option takes, in the Python package's order (mlp.optimizers.OPTIMIZERS,
+// mlp.schedules.SCHEDULES, mlp.activations.ACTIVATIONS, mlp.losses.LOSSES,
+// mlp.initializers.INITIALIZERS). The port refuses by name one it does not implement, and its
+// unit test `defaults` fails while any is missing.
+struct OptimizerName {
+  const char* name;
+  double learning_rate;  // without --lr (mlp.options.DEFAULT_LEARNING_RATES)
+};
+constexpr OptimizerName kOptimizers[] = {
+    {"sgd", 0.1},
+    {"momentum", 0.05},
+    {"nesterov", 0.05},
+    {"rmsprop", 0.001},
+    {"adam", 0.001},
+    {"adamw", 0.001},
+};
+constexpr const char* kSchedules[] = {"constant", "step", "exponential", "cosine", "plateau"};
+constexpr const char* kActivations[] = {"identity", "relu", "leaky_relu", "sigmoid", "tanh"};
+constexpr const char* kLosses[] = {"cross_entropy", "mse", "squared_error", "binary_cross_entropy"};
+constexpr const char* kInitializers[] = {"he_normal", "he_uniform", "glorot_normal", "glorot_uniform", "xavier_normal", "xavier_uniform", "lecun_normal", "lecun_uniform", "normal"};
 
 }  // namespace defaults
 }  // namespace mlp

@@ -61,8 +61,12 @@ run_ok(evaluate ${WORK}/regressor.npz --data ${WORK}/values.npz --predictions ${
 if(NOT OUT MATCHES "test mse" OR NOT EXISTS "${WORK}/predictions.npz")
   message(FATAL_ERROR "evaluate of a regression model printed no mean squared error or wrote no predictions:\n${OUT}")
 endif()
-run_ok(train --data ${WORK}/values.npz --hidden 4 --epochs 2 --dtype float64 --no-shuffle --quiet)
-
+run_ok(train --data ${WORK}/values.npz --hidden 4 --epochs 2 --dtype float64 --no-shuffle -q)
+# The Python CLI's flag names (mlp train): --limit, --shuffle / --no-shuffle, -q.
+run_ok(train --data ${TINY} --hidden 4 --epochs 1 --seed 1 --limit 3 --shuffle --test-limit 2)
+if(NOT OUT MATCHES "data: 3 training images" OR NOT OUT MATCHES "2 images\\)")
+  message(FATAL_ERROR "--limit 3 --test-limit 2 did not limit the data:\n${OUT}")
+endif()
 # Bad command lines: exit 2.
 run_fails(2)
 run_fails(2 bogus)
@@ -78,6 +82,8 @@ run_fails(2 train --data ${TINY} --activation swish)
 run_fails(2 train --data ${TINY} --dtype float16)
 run_fails(2 train --data ${TINY} --dropout 1)
 run_fails(2 train --data ${TINY} --frobnicate 3)
+run_fails(2 train --data ${TINY} --train-limit 3)
+run_fails(2 train --data ${TINY} --shuffle --no-shuffle)
 run_fails(2 train --data ${TINY} --epochs)
 run_fails(2 train --data ${TINY} --gemm mkl)
 run_fails(2 train --hidden 8)

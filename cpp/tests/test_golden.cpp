@@ -20,6 +20,8 @@
 #include "gemm.hpp"
 #include "mlp.hpp"
 #include "model.hpp"
+#include "network.hpp"
+#include "optimizers.hpp"
 #include "npz.hpp"
 
 using namespace mlp;

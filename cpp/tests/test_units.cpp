@@ -21,6 +21,10 @@
 #include "json.hpp"
 #include "mlp.hpp"
 #include "model.hpp"
+#include "model_file.hpp"
+#include "network.hpp"
+#include "optimizers.hpp"
+#include "training.hpp"
 #include "npz.hpp"
 #include "parallel.hpp"
 #include "train_defaults.hpp"
@@ -687,16 +691,25 @@ static void test_training_smoke() {
   CHECK(one.W[0] == two.W[0] && one.W[2] == two.W[2] && one.b[1] == two.b[1], "1 and 2 threads train identically");
 }
 
-// The defaults generated from mlp/options.py name things the port knows, and the port's own tables
-// (the learning rate of each optimizer) agree with them.
+// The defaults generated from mlp/options.py name things the port knows, and every name in the
+// generated tables (optimizers, schedules, activations, losses, initialisers) is implemented here.
 static void test_defaults() {
-  const std::pair<const char*, double> rates[] = {
-      {"sgd", defaults::kLearningRate_sgd},         {"momentum", defaults::kLearningRate_momentum},
-      {"nesterov", defaults::kLearningRate_nesterov}, {"rmsprop", defaults::kLearningRate_rmsprop},
-      {"adam", defaults::kLearningRate_adam},       {"adamw", defaults::kLearningRate_adamw}};
-  for (const auto& r : rates)
-    CHECK(default_learning_rate(r.first) == r.second, "default learning rate of %s: %g in model.cpp, %g in the table",
-          r.first, default_learning_rate(r.first), r.second);
+  for (const auto& entry : defaults::kOptimizers) {
+    CHECK(is_optimizer(entry.name), "optimizer %s (mlp.optimizers.OPTIMIZERS) is not implemented", entry.name);
+    CHECK(default_learning_rate(entry.name) == entry.learning_rate, "default learning rate of %s", entry.name);
+  }
+  for (const char* name : defaults::kSchedules)
+    CHECK(is_schedule(name), "schedule %s (mlp.schedules.SCHEDULES) is not implemented", name);
+  for (const char* name : defaults::kActivations)
+    CHECK(activation_from_name(name) >= 0 && activation_name(activation_from_name(name)) == std::string(name),
+          "activation %s (mlp.activations.ACTIVATIONS) is not implemented", name);
+  for (const char* name : defaults::kLosses)
+    CHECK(loss_from_name(name) >= 0 && loss_name(loss_from_name(name)) == std::string(name),
+          "loss %s (mlp.losses.LOSSES) is not implemented", name);
+  for (const char* name : defaults::kInitializers)
+    CHECK(is_initializer(name), "initializer %s (mlp.initializers.INITIALIZERS) is not implemented", name);
+  CHECK(!is_optimizer("lbfgs") && !is_schedule("linear") && activation_from_name("swish") < 0 && loss_from_name("hinge") < 0,
+        "names outside the tables are refused");
   CHECK(is_optimizer(defaults::kOptimizer), "default optimizer %s", defaults::kOptimizer);
   CHECK(is_schedule(defaults::kSchedule), "default schedule %s", defaults::kSchedule);
   CHECK(std::string(defaults::kInit) == "auto" || is_initializer(defaults::kInit), "default init %s", defaults::kInit);
