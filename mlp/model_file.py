@@ -119,13 +119,28 @@ def _reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 def decode_metadata(data: bytes, where: str) -> dict[str, Any]:
-    """The metadata object; NaN and Infinity tokens (written by format version 1) are accepted."""
+    """The metadata object. NaN and Infinity tokens (written by format version 1) are accepted in
+    version 1 only: version 2 is strict JSON, and a file of version 2 holding one is refused."""
+    tokens: list[str] = []
+
+    def constant(token: str) -> float:
+        tokens.append(token)
+        return float(token)
+
     try:
-        metadata = json.loads(data.decode("utf-8"), object_pairs_hook=_reject_duplicate_keys)
+        metadata = json.loads(
+            data.decode("utf-8"), object_pairs_hook=_reject_duplicate_keys, parse_constant=constant
+        )
     except (ValueError, UnicodeDecodeError, RecursionError) as error:
         raise ModelFileError(f"{where}: its metadata is not valid JSON ({_short(error, 120)})") from None
     if not isinstance(metadata, dict):
         raise ModelFileError(f"{where}: its metadata is a JSON {type(metadata).__name__}, not an object")
+    version = metadata.get("format_version")
+    if tokens and isinstance(version, (int, float)) and not isinstance(version, bool) and version >= 2:
+        raise ModelFileError(
+            f"{where}: its metadata holds the token {tokens[0]}, which format version 2 (strict JSON) "
+            "does not allow; null stands for a missing value"
+        )
     return metadata
 
 

@@ -283,8 +283,9 @@ def test_cpp_model_loads_in_python(trained_model, mnist_dir):
     with np.load(out, allow_pickle=False) as archive:
         assert sorted(archive.files) == ["W0", "W1", "b0", "b1", "metadata"]
         params = [(archive["W0"], archive["b0"]), (archive["W1"], archive["b1"])]
-        meta = json.loads(bytes(archive["metadata"]).decode("utf-8"))
-    assert meta["format"] == "mlp-model" and meta["format_version"] == 1
+        text = bytes(archive["metadata"]).decode("utf-8")
+    meta = json.loads(text, parse_constant=lambda token: pytest.fail(f"{token} in strict JSON metadata"))
+    assert meta["format"] == "mlp-model" and meta["format_version"] == 2
     assert meta["hidden_sizes"] == [64] and meta["n_features"] == 784 and meta["classes"] == list(range(10))
     assert meta["dtype"] == "float32" and params[0][0].dtype == np.float32 and params[0][0].shape == (784, 64)
     assert meta["preprocessing"]["input"] == "pixels / 255" and meta["producer"].startswith("mlp-cpp")
@@ -704,7 +705,7 @@ def test_bad_model_files(cli, tmp_path, trained_model, mnist_dir):
         variant("wrong_shape", W1=np.zeros((65, 10), np.float32)),
         variant("missing_array", b1=None),
         variant("wrong_dtype", W0=arrays["W0"].astype(np.float64)),
-        variant("future_version", meta_format_version=2),
+        variant("future_version", meta_format_version=3),
         variant("bad_activation", meta_activation="gelu"),
         variant("too_few_hidden", meta_hidden_sizes=[]),
         variant("nan_weights", W0=np.full_like(arrays["W0"], np.nan)),

@@ -64,6 +64,15 @@ def _extra_cases():
         "json_nan_token_v2_history.npz": npz(
             meta=m(SIZES, history={"val_loss": [float("nan")]}), allow_nan=True
         ),
+        "json_infinity_token_v2_history.npz": npz(
+            meta=m(SIZES, history={"loss": [float("inf")]}), allow_nan=True
+        ),
+        "json_minus_infinity_token_v2_config.npz": npz(
+            meta=m(SIZES, config={"clip_norm": float("-inf")}), allow_nan=True
+        ),
+        "valid_v1_infinity_token_history.npz": npz(
+            meta=m(SIZES, version=1, history={"loss": [float("inf")]}), allow_nan=True
+        ),
         "json_trailing_garbage.npz": npz(meta=json.dumps(m(SIZES)) + " x"),
         "json_bom.npz": npz(meta=b"\xef\xbb\xbf" + json.dumps(m(SIZES)).encode()),
         "metadata_float_array.npz": corpus.zip_archive(
@@ -257,7 +266,6 @@ def test_python_and_cpp_agree(name, mlp_cpp, tiny_data, tmp_path):
         "history_null.npz",
         "history_per_layer.npz",
         "version_2_float.npz",
-        "json_nan_token_v2_history.npz",
         "extra_layer_entry.npz",
         "extra_unknown_entry.npz",
         "extra_entry_bad_local_name.npz",

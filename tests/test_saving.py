@@ -275,6 +275,30 @@ def test_format_version_1_files_still_load(tmp_path, trained):
     assert resaved["format_version"] == 2 and resaved["preprocessing"] == mnist
 
 
+@pytest.mark.parametrize("token", ["NaN", "Infinity", "-Infinity"])
+def test_format_version_2_refuses_nan_and_infinity_tokens(tmp_path, trained, token):
+    """Version 2 is strict JSON: a NaN or Infinity token (which only version 1 wrote) is refused,
+    the message naming it; the same metadata as version 1 loads."""
+    model, _, _ = trained
+
+    def with_token(version):
+        def change(metadata):
+            metadata["format_version"] = version
+            metadata["history"]["val_loss"] = [float(token.lower().replace("infinity", "inf"))]
+            return json.dumps(metadata, allow_nan=True)
+
+        return change
+
+    saved = model.save(tmp_path / "m.npz")
+    path = _rewrite_metadata(saved, tmp_path / "v2.npz", with_token(2))
+    assert token in _metadata_text(path)
+    with pytest.raises(
+        ModelFileError, match=rf"holds the token {token}, which format version 2 \(strict JSON\)"
+    ):
+        mlp.load(path)
+    mlp.load(_rewrite_metadata(saved, tmp_path / "v1.npz", with_token(1)))
+
+
 def test_an_unknown_format_version_says_what_to_do(tmp_path, trained):
     model, _, _ = trained
     path = _rewrite_metadata(

@@ -14,7 +14,7 @@ namespace {
 
 class Parser {
  public:
-  explicit Parser(const std::string& s) : s_(s) {}
+  Parser(const std::string& s, std::string* nonfinite) : s_(s), nonfinite_(nonfinite) {}
   Json document() {
     Json v = value(0);
     skip_ws();
@@ -24,7 +24,13 @@ class Parser {
 
  private:
   const std::string& s_;
+  std::string* nonfinite_;  // receives the first NaN / Infinity / -Infinity token, when not null
   std::size_t i_ = 0;
+
+  Json nonfinite(const char* token, double v) {
+    if (nonfinite_ && nonfinite_->empty()) *nonfinite_ = token;
+    return Json::of(v);
+  }
 
   [[noreturn]] void fail(const char* what) const {
     throw std::runtime_error(std::string("invalid JSON: ") + what + " at offset " + std::to_string(i_));
@@ -80,14 +86,14 @@ class Parser {
       expect_word("null");
     } else if (c == 'N') {  // Python's json.dumps writes NaN / Infinity by default
       expect_word("NaN");
-      v = Json::of(std::nan(""));
+      v = nonfinite("NaN", std::nan(""));
     } else if (c == 'I') {
       expect_word("Infinity");
-      v = Json::of(HUGE_VAL);
+      v = nonfinite("Infinity", HUGE_VAL);
     } else if (c == '-' || (c >= '0' && c <= '9')) {
       if (s_.compare(i_, 9, "-Infinity") == 0) {
         i_ += 9;
-        return Json::of(-HUGE_VAL);
+        return nonfinite("-Infinity", -HUGE_VAL);
       }
       v = number();
     } else {
@@ -218,8 +224,7 @@ void dump_value(std::string& out, const Json& v) {
     case Json::NUMBER: {
       char buf[32];
       if (v.exact) std::snprintf(buf, sizeof buf, "%lld", v.int64);
-      else if (std::isnan(v.number)) std::snprintf(buf, sizeof buf, "NaN");
-      else if (std::isinf(v.number)) std::snprintf(buf, sizeof buf, v.number > 0 ? "Infinity" : "-Infinity");
+      else if (!std::isfinite(v.number)) std::snprintf(buf, sizeof buf, "null");  // strict JSON, as mlp.model_file.to_json
       else if (v.number == std::floor(v.number) && std::fabs(v.number) < 1e15)
         std::snprintf(buf, sizeof buf, "%.0f", v.number);
       else std::snprintf(buf, sizeof buf, "%.17g", v.number);
@@ -250,7 +255,7 @@ void dump_value(std::string& out, const Json& v) {
 
 }  // namespace
 
-Json Json::parse(const std::string& text) { return Parser(text).document(); }
+Json Json::parse(const std::string& text, std::string* nonfinite) { return Parser(text, nonfinite).document(); }
 
 bool valid_utf8(const std::string& text) {
   const auto* s = reinterpret_cast<const unsigned char*>(text.data());

@@ -21,10 +21,13 @@ struct Json {
   std::vector<std::pair<std::string, Json>> object;  // insertion order kept
 
   // Throws std::runtime_error("invalid JSON: ... at offset N"). Reads what Python's json.loads
-  // reads: RFC 8259 plus NaN, Infinity and -Infinity (format version 1 files have them). A key that
+  // reads: RFC 8259 plus NaN, Infinity and -Infinity (format version 1 files have them; the first
+  // such token goes to *nonfinite when given, for the readers of version 2 to refuse). A key that
   // appears twice in one object is refused (as mlp.model_file refuses it), nesting past 500 too.
-  static Json parse(const std::string& text);
-  std::string dump() const;  // compact, keys in insertion order
+  static Json parse(const std::string& text, std::string* nonfinite = nullptr);
+  // Compact, keys in insertion order; strict: a NaN or infinite number is written as null (as
+  // mlp.model_file.to_json writes it).
+  std::string dump() const;
 
   const Json* find(const std::string& key) const;  // null when absent or not an object
   bool is_number() const { return type == NUMBER; }

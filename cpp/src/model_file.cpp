@@ -1,4 +1,5 @@
-// model_file.cpp - writing and reading model files, as mlp/model_file.py (format "mlp-model").
+// model_file.cpp - writing and reading model files, as mlp/model_file.py (format "mlp-model",
+// version 2: strict JSON metadata, null where a value is missing; version 1 files still load).
 #include "model_file.hpp"
 
 #include <algorithm>
@@ -102,9 +103,9 @@ std::string save_model(const Model<T>& m, const std::string& path) {
   Json meta = Json::make_object();
   meta.set("format", Json::of(std::string("mlp-model")));
   const bool by_class = takes_class_indices(m.loss);
-  // Version 2 for a model without classes (its preprocessing is null unless recorded, as version 2
-  // means); a classifier's file stays version 1, which every reader of the format accepts.
-  meta.set("format_version", Json::of(by_class ? 1.0 : 2.0));
+  // Version 2, as mlp.model_file.FORMAT_VERSION: strict JSON (Json::dump writes null for NaN, as
+  // for a missing val_loss) and preprocessing null unless known.
+  meta.set("format_version", Json::of_int(2));
   meta.set("library_version", Json::of(std::string("0.1.0")));
   Json hidden = Json::make_array();
   for (int l = 1; l + 1 < static_cast<int>(m.sizes.size()); ++l) hidden.array.push_back(Json::of(m.sizes[l]));
@@ -255,8 +256,9 @@ Json read_metadata(const NpzArchive& archive, const std::string& path) {
   const std::string text(array.data.begin(), array.data.end());
   if (!valid_utf8(text)) fail(path + ": metadata is not valid UTF-8 text");
   Json meta;
+  std::string nonfinite;  // the first NaN / Infinity token, refused in version 2 below
   try {
-    meta = Json::parse(text);
+    meta = Json::parse(text, &nonfinite);
   } catch (const std::exception& ex) {
     fail(path + ": metadata: " + ex.what());
   }
@@ -268,6 +270,9 @@ Json read_metadata(const NpzArchive& archive, const std::string& path) {
   if (!version || !integral(*version, 1, 1e18)) fail(path + ": metadata field 'format_version' must be a positive integer");
   if (version->number != 1 && version->number != 2)
     fail(path + ": model format_version " + version->dump() + " is not supported (this program reads versions 1 and 2)");
+  if (version->number == 2 && !nonfinite.empty())  // (as mlp.model_file.decode_metadata)
+    fail(path + ": its metadata holds the token " + nonfinite +
+         ", which format version 2 (strict JSON) does not allow; null stands for a missing value");
   return meta;
 }
 

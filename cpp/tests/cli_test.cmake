@@ -67,6 +67,12 @@ run_ok(train --data ${TINY} --hidden 4 --epochs 1 --seed 1 --limit 3 --shuffle -
 if(NOT OUT MATCHES "data: 3 training images" OR NOT OUT MATCHES "2 images\\)")
   message(FATAL_ERROR "--limit 3 --test-limit 2 did not limit the data:\n${OUT}")
 endif()
+# The version 2 metadata is strict JSON: no NaN or Infinity token.
+file(STRINGS "${WORK}/model.npz" METADATA REGEX "\"format_version\"")
+if(NOT METADATA MATCHES "\"format_version\": 2[,}]" OR METADATA MATCHES "NaN|Infinity")
+  message(FATAL_ERROR "${WORK}/model.npz is not written as format version 2 with strict JSON")
+endif()
+
 # Bad command lines: exit 2.
 run_fails(2)
 run_fails(2 bogus)
