@@ -174,6 +174,96 @@ def test_no_function_over_100_lines_without_a_reason():
     assert too_long == {}, f"split these or give a reason in LONG_ALLOWED: {too_long}"
 
 
+def test_no_kernel_function_over_100_lines_without_a_reason():
+    too_long = {
+        name: n for name, n in long_functions(REPO_ROOT / "kernels").items() if name not in LONG_ALLOWED
+    }
+    assert too_long == {}, f"split these or give a reason in LONG_ALLOWED: {too_long}"
+
+
+CPP_SOURCES = REPO_ROOT / "cpp" / "src"
+_CPP_SKIPPED = re.compile(r"//[^\n]*|/\*.*?\*/|\"(?:\\.|[^\"\\\n])*\"|'(?:\\.|[^'\\\n])*'", re.S)
+
+
+_CPP_NOT_SIGNATURE = re.compile(r"\s*$|\s*template\b|\s*(public|private|protected)\s*:\s*$")
+
+
+def _cpp_code(text):
+    """C++ text with comments, string and character literals and preprocessor lines blanked out
+    (newlines kept, so that every offset keeps its line)."""
+    text = _CPP_SKIPPED.sub(lambda m: re.sub(r"[^\n]", " ", m.group()), text)
+    return re.sub(r"(?m)^[ \t]*#.*$", "", text)
+
+
+def _matching_brace(code, i):
+    depth = 0
+    for j in range(i, len(code)):
+        depth += {"{": 1, "}": -1}.get(code[j], 0)
+        if depth == 0:
+            return j
+    raise AssertionError("unbalanced braces")
+
+
+def cpp_function_lengths(text):
+    """{name: lines} of the functions defined in C++ source text, by matching braces. A `{` met in a
+    namespace or class scope opens a function when the text before it (since the last `;`, `{` or
+    `}`, `template <...>` aside) holds a `(`; the function runs from the first line of that text
+    (template lines and access labels aside) to the matching `}`. Namespaces, classes and structs are entered, other
+    braces (tables, enums) skipped."""
+    code = _cpp_code(text)
+    lengths, i, start = {}, 0, 0
+    while i < len(code):
+        if code[i] in ";}":
+            start = i + 1
+        elif code[i] == "{":
+            header = code[start:i]
+            plain = re.sub(r"\btemplate\s*<[^<>]*(?:<[^<>]*>[^<>]*)*>", "", header)
+            scope = re.search(r"\b(namespace|class|struct|union)\b", plain.split("(")[0])
+            if scope and "=" not in plain:
+                start = i = i + 1  # look inside
+                continue
+            end = _matching_brace(code, i)
+            if "(" in plain and not scope:
+                lines = header.split("\n")
+                first = next((n for n, line in enumerate(lines) if not _CPP_NOT_SIGNATURE.match(line)), 0)
+                words = re.findall(r"[\w:~<>]+", plain.split("(")[0])
+                name = words[-1] if words else "?"
+                length = code.count("\n", start, end) - first + 1
+                lengths[name] = max(length, lengths.get(name, 0))
+            i = start = end + 1
+            continue
+        i += 1
+    return lengths
+
+
+def long_cpp_functions(root=CPP_SOURCES):
+    found = {}
+    for path in sorted(Path(root).glob("*.cpp")):
+        for name, length in cpp_function_lengths(path.read_text()).items():
+            if length > LONG_FUNCTION:
+                found[f"{path.relative_to(REPO_ROOT).as_posix()}:{name}"] = length
+    return found
+
+
+def test_no_cpp_function_over_100_lines_without_a_reason():
+    if not CPP_SOURCES.exists():  # the C++ port travels with the checkout and the sdist, not the wheel
+        return
+    too_long = {name: n for name, n in long_cpp_functions().items() if name not in LONG_ALLOWED}
+    assert too_long == {}, f"split these or give a reason in LONG_ALLOWED: {too_long}"
+
+
+def test_the_cpp_line_count_finds_functions_and_only_them():
+    body = "  x += 1;  // {\n" * 98
+    text = (
+        '// a file\nnamespace mlp {\nnamespace {\nconst char* const kNames[] = {"a{", "b"};\n}  // namespace\n'
+        "template <class T>\nclass Box {\n public:\n  int get() const { return 1; }\n};\n"
+        f"template <class T>\nint long_one(int x,\n             int y) {{\n{body}  return x;\n}}\n"
+        "#define M(T) template int long_one<T>(int, int);\n"
+        "void Box::set(int v) {\n  if (v) {\n    auto f = [](int z) { return z; };\n  }\n}\n}  // namespace mlp\n"
+    )
+    assert cpp_function_lengths(text) == {"get": 1, "long_one": 102, "Box::set": 5}
+
+
 NPZ_READER = "mlp/_npz.py"
 
 
