@@ -42,6 +42,7 @@ __all__ = [
     "check_float_arrays",
     "dropout_backward",
     "dropout_forward",
+    "exp_poisson_sum",
     "gather_labels",
     "gather_rows",
     "momentum_step_fused",
@@ -240,6 +241,17 @@ def sigmoid_binary_cross_entropy_sum(Z, Y, scale, dZ):
     return _k.sigmoid_binary_cross_entropy_sum(Z, Y, scale, dZ)
 
 
+def exp_poisson_sum(Z, Y, scale, dZ):
+    """Exp outputs + half Poisson deviance per output (counts; scikit-learn's poisson loss) over
+    logits Z (B, K) and targets Y (B, K) >= 0 of the same dtype: returns the SUM over rows of
+    sum_k [xlogy(Y_k, Y_k) - Y_k - Y_k Z_k + exp(Z_k)] as a float64 (finite where exp(Z) underflows)
+    and writes dZ = (exp(Z) - Y) * scale (dZ may be Z)."""
+    _check_target_loss_args(Z, Y, scale, dZ)
+    if not np.all(Y >= 0):
+        raise ValueError("Y must hold values >= 0 (counts) for the Poisson loss")
+    return _k.exp_poisson_sum(Z, Y, scale, dZ)
+
+
 def _check_target_loss_args(Z, Y, scale, dZ):
     check_float_arrays(2, Z=Z, Y=Y, dZ=dZ)
     _check_shape("Y", Y, Z.shape)
@@ -404,6 +416,7 @@ def _call_every_kernel(dtype):
     sigmoid_mse_sum(Z, labels, 0.5, dZ)
     squared_error_sum(Z, X[:2], 0.5, dZ)
     sigmoid_binary_cross_entropy_sum(Z, X[:2], 0.5, dZ)
+    exp_poisson_sum(Z, np.abs(X[:2]), 0.5, dZ)
     p = np.ones(5, dtype=dtype)
     g = np.full(5, 0.5, dtype=dtype)
     s1, s2 = np.zeros(5, dtype=dtype), np.zeros(5, dtype=dtype)

@@ -6,8 +6,9 @@ place).  ``scale`` multiplies the gradient: pass 1/B for the gradient of the mea
 The classification losses take y int64 (B,) class indices in [0, K) (checked by the caller) and
 return (loss_sum, n_correct): loss_sum is the float64 SUM over rows (divide by B for the mean loss)
 and n_correct the number of rows whose first largest logit is at y[i].  The losses on a target
-matrix, ``squared_error_sum`` (regression) and ``sigmoid_binary_cross_entropy_sum`` (two classes,
-multilabel), take targets Y (B, K) of Z's dtype and return the loss sum only.
+matrix, ``squared_error_sum`` (regression), ``sigmoid_binary_cross_entropy_sum`` (two classes,
+multilabel) and ``exp_poisson_sum`` (counts), take targets Y (B, K) of Z's dtype and return the loss
+sum only.
 """
 
 import math
@@ -123,5 +124,28 @@ def sigmoid_binary_cross_entropy_sum(Z, Y, scale, dZ):
             x = float(z)
             row += max(x, 0.0) + math.log1p(math.exp(-abs(x))) - float(t) * x
             dZ[i, c] = (sigmoid(z) - t) * sc
+        loss += row
+    return loss
+
+
+@jit
+def exp_poisson_sum(Z, Y, scale, dZ):
+    """Exp outputs + half Poisson deviance per output (counts, Y >= 0; scikit-learn's poisson loss).
+    Per element: loss_sum += xlogy(y, y) - y - y * z + exp(z)  (= y log(y / mu) - y + mu with
+    mu = exp(z), written with log mu = z: finite where exp(z) underflows; y log y is 0 for y = 0);
+    dZ = (exp(z) - y) * scale.  Returns loss_sum.
+    """
+    n, k = Z.shape
+    T = Z.dtype.type
+    sc = T(scale)
+    loss = 0.0
+    for i in range(n):
+        row = 0.0
+        for c in range(k):
+            z, t = Z[i, c], Y[i, c]
+            x, y = float(z), float(t)
+            mu = math.exp(x)
+            row += (y * math.log(y) if y > 0.0 else 0.0) - y - y * x + mu
+            dZ[i, c] = (T(mu) - t) * sc
         loss += row
     return loss

@@ -17,6 +17,7 @@ from ._layers import (
     gather_rows,
 )
 from ._losses import (
+    exp_poisson_sum,
     sigmoid_binary_cross_entropy_sum,
     sigmoid_mse_sum,
     softmax_cross_entropy_sum,
@@ -38,6 +39,7 @@ __all__ = [
     "bias_gradient",
     "dropout_backward",
     "dropout_forward",
+    "exp_poisson_sum",
     "gather_labels",
     "gather_rows",
     "momentum_step_fused",

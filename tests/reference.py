@@ -180,6 +180,21 @@ def sigmoid_binary_cross_entropy(Z, Y, scale):
     return loss_sum, dZ
 
 
+def exp_poisson(Z, Y, scale):
+    """Exp outputs, counts Y (n, K) >= 0: half Poisson deviance. Returns (loss_sum, dZ)."""
+    n, K = Z.shape
+    loss_sum = 0.0
+    dZ = np.zeros((n, K))
+    for i in range(n):
+        for k in range(K):
+            z, t = float(Z[i, k]), float(Y[i, k])
+            mu = math.exp(z)
+            # t log(t / mu) - t + mu, with log mu = z; t log t is 0 at t = 0
+            loss_sum += (t * math.log(t) if t > 0 else 0.0) - t * z - t + mu
+            dZ[i, k] = (mu - t) * scale
+    return loss_sum, dZ
+
+
 # ---- gradient processing and optimizers: lists of Python floats in, new float64 arrays out ----
 
 

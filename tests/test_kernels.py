@@ -7,6 +7,7 @@ a subprocess, which checks the kernels' plain-Python meaning and the pure-Python
 scalar math helpers; inside that run JIT_DISABLED is True.
 """
 
+import math
 import os
 import subprocess
 import sys
@@ -470,6 +471,42 @@ def test_sigmoid_binary_cross_entropy_extreme_logits(dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(1, 1), (1, 3), (5, 1), (7, 17), (16, 10)])
+@pytest.mark.parametrize("in_place", [False, True])
+def test_exp_poisson(dtype, shape, in_place):
+    rng = np.random.default_rng(8)
+    Z = logits(rng, shape, dtype, spread=1.0)
+    Y = rng.poisson(2.0, shape).astype(dtype)
+    Y[0] = 0.0  # a row of zero counts: y log y is 0 there, the loss sum_k exp(z)
+    Y[-1, 0] = 3.0
+    Z[-1, 0] = np.log(Y[-1, 0])  # predicted exactly: (nearly) zero loss and gradient for that output
+    expected_loss, expected_dZ = ref.exp_poisson(Z, Y, 1.0 / shape[0])
+    # the magnitude of the terms: exp(Z) and Y (and Y log Y, Y Z, smaller than their sum here)
+    magnitude = float(np.max(np.exp(Z.astype(np.float64)) + Y))
+    dZ = Z if in_place else np.full_like(Z, np.nan)
+    loss = kernels.exp_poisson_sum(Z, Y, 1.0 / shape[0], dZ)
+    assert isinstance(loss, float) and np.isfinite(loss)
+    assert_close(loss, expected_loss, accumulated_tol(dtype), scale=shape[0] * shape[1] * magnitude)
+    assert_close(dZ, expected_dZ, elementwise_tol(dtype), scale=magnitude / shape[0])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_exp_poisson_extreme_logits_and_nan(dtype):
+    # exp(-1000) underflows to 0: the loss is written with log mu = z, so it stays finite (1000 * 2
+    # for a count of 2, where scikit-learn's xlogy(y, y / exp(z)) would be infinite)
+    Z = np.array([[-1000.0, -50.0, 30.0]], dtype=dtype)
+    Y = np.array([[2.0, 0.0, 3.0]], dtype=dtype)
+    dZ = np.empty_like(Z)
+    loss = kernels.exp_poisson_sum(Z, Y, 1.0, dZ)
+    expected = (2 * math.log(2) - 2 + 2000.0) + math.exp(-50.0) + (3 * math.log(3) - 3 - 90 + math.exp(30.0))
+    assert np.isfinite(loss) and loss == pytest.approx(expected, rel=1e-6)
+    np.testing.assert_allclose(dZ, [[-2.0, 0.0, math.exp(30.0) - 3]], rtol=1e-6, atol=1e-6)
+    assert np.isnan(kernels.exp_poisson_sum(np.full((1, 1), np.nan, dtype), Y[:, :1].copy(), 1.0, dZ[:, :1]))
+    with pytest.raises(ValueError, match=r"Y must hold values >= 0"):
+        kernels.exp_poisson_sum(Z, -Y, 1.0, dZ)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 def test_squared_error_extreme_and_nan_values(dtype):
     Z = np.array([[1e3, -1e3], [np.nan, 0.0]], dtype=dtype)
     Y = np.array([[-1e3, 1e3], [0.0, 0.0]], dtype=dtype)
@@ -518,6 +555,13 @@ def test_squared_error_extreme_and_nan_values(dtype):
             ),
             ValueError,
             "dZ has shape|C-contiguous",
+        ),
+        (
+            lambda: kernels.exp_poisson_sum(
+                np.zeros((2, 3)), np.zeros((2, 3), np.float32), 1.0, np.zeros((2, 3))
+            ),
+            TypeError,
+            "one dtype per call",
         ),
     ],
 )
