@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numbers
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
@@ -672,7 +672,7 @@ def _cpp_value(value: object, kind: str) -> str:
     return repr(value) if kind == "double" else str(value)
 
 
-def _cpp_names(names: Sequence[str]) -> str:
+def _cpp_names(names: Iterable[str]) -> str:
     return ", ".join(f'"{name}"' for name in names)
 
 
