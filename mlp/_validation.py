@@ -237,12 +237,14 @@ def check_targets(
     n_outputs: int | None = None,
     name: str = "y",
     unit_interval: bool = False,
+    non_negative: bool = False,
 ) -> Array:
     """Validate real-valued targets (regression, or 0/1 indicator rows) and return them as a float
     matrix (n_samples, k) in `dtype`, in X's namespace and on its device.
 
     y of shape (n,) becomes (n, 1). With `n_outputs` given (validation data, scoring), y must have
-    that many columns. unit_interval: every value must lie in [0, 1] (binary cross-entropy)."""
+    that many columns. unit_interval: every value must lie in [0, 1] (binary cross-entropy);
+    non_negative: every value must be >= 0 (counts, the Poisson loss)."""
     y = as_array(y, name)
     y_xp, _ = get_namespace(y)
     if y_xp is not xp:
@@ -273,4 +275,9 @@ def check_targets(
         )
     if unit_interval and not bool(xp.all((y >= 0) & (y <= 1))):
         raise ValueError(f"{name} must hold values in [0, 1] (0/1 indicator rows) for binary cross-entropy")
+    if non_negative and not bool(xp.all(y >= 0)):
+        raise ValueError(
+            f"{name} must hold non-negative values (counts or rates) for the poisson loss; "
+            f"its smallest is {float(xp.min(y))}"
+        )
     return y

@@ -4,6 +4,7 @@
     mse                   sigmoid outputs, squared error        targets: class indices (n,)
     squared_error         identity outputs, squared error       targets: real values (n, k)  (regression)
     binary_cross_entropy  sigmoid outputs, binary cross-entropy targets: 0/1 values (n, k)   (multilabel)
+    poisson               exp outputs, half Poisson deviance    targets: counts >= 0 (n, k)  (regression)
 
 Each loss takes the logits Z (n, k) and the targets, and returns the mean loss over the rows (a 0-d
 array: no host synchronisation) together with dL/dZ. Fusing the output non-linearity with the loss
@@ -106,6 +107,21 @@ def sigmoid_binary_cross_entropy(Z: Array, Y: Array, *, xp: Namespace) -> tuple[
     return loss, (sigmoid(Z, xp=xp) - Y) / n
 
 
+def exp_poisson(Z: Array, Y: Array, *, xp: Namespace) -> tuple[Array, Array]:
+    """Exp outputs (the predicted mean is exp(Z)), half Poisson deviance: mean over rows of
+    sum_k [xlogy(Y, Y) - Y - Y Z + exp(Z)], gradient (exp(Z) - Y) / n. Y (n, k) >= 0.
+
+    scikit-learn's poisson loss (MLPRegressor(loss="poisson"): sum over the outputs of the mean over
+    the rows of xlogy(y, y / mu) - y + mu, mu = exp(z)), written with log mu = Z so that it stays
+    finite where exp(Z) underflows to 0; xlogy(y, y) is 0 for y = 0 (the limit)."""
+    n = Z.shape[0]
+    mu = xp.exp(Z)
+    positive = Y > 0
+    y_log_y = xp.where(positive, Y * xp.log(xp.where(positive, Y, xp.ones_like(Y))), xp.zeros_like(Y))
+    loss = xp.sum(y_log_y - Y - Y * Z + mu) / n
+    return loss, (mu - Y) / n
+
+
 def output_probabilities(Z: Array, loss: str, *, xp: Namespace) -> Array:
     """Class probabilities from logits: softmax for cross-entropy, normalised sigmoids for MSE,
     the sigmoid of each output for binary cross-entropy (each column its own probability)."""
@@ -122,8 +138,10 @@ def output_probabilities(Z: Array, loss: str, *, xp: Namespace) -> Array:
 
 
 def output_values(Z: Array, loss: str, *, xp: Namespace) -> Array:
-    """What the network outputs for logits Z: the values themselves for squared_error, else the
-    probabilities of `output_probabilities`."""
+    """What the network outputs for logits Z: the values themselves for squared_error, exp(Z) for
+    poisson (the predicted means), else the probabilities of `output_probabilities`."""
+    if loss == "poisson":
+        return xp.exp(Z)
     return Z if loss == "squared_error" else output_probabilities(Z, loss, xp=xp)
 
 
@@ -132,14 +150,19 @@ LOSSES = {
     "mse": sigmoid_mse,
     "squared_error": squared_error,
     "binary_cross_entropy": sigmoid_binary_cross_entropy,
+    "poisson": exp_poisson,
 }
 CLASS_LOSSES = frozenset({"cross_entropy", "mse"})  # targets: class indices; an accuracy is reported
-VALUE_LOSSES = frozenset({"squared_error", "binary_cross_entropy"})  # targets: a float matrix (n, k)
+# targets: a float matrix (n, k)
+VALUE_LOSSES = frozenset({"squared_error", "binary_cross_entropy", "poisson"})
+# the outputs are values (identity, exp): predict gives them, score is R^2
+REGRESSION_LOSSES = frozenset({"squared_error", "poisson"})
 OUTPUT_ACTIVATIONS = {
     "cross_entropy": "softmax",
     "mse": "sigmoid",
     "squared_error": "identity",
     "binary_cross_entropy": "sigmoid",
+    "poisson": "exp",
 }
 
 

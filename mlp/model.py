@@ -27,7 +27,7 @@ from ._array_api import (
 from ._memory import check_fits, prediction_chunk_rows
 from ._validation import check_features, check_labels, check_targets
 from ._version import __version__
-from .losses import OUTPUT_ACTIVATIONS, output_probabilities, takes_class_indices
+from .losses import OUTPUT_ACTIVATIONS, REGRESSION_LOSSES, output_probabilities, takes_class_indices
 from .metrics import r2_score
 from .model_file import load_model_file, save_model_file
 
@@ -41,7 +41,7 @@ class MLP:
     `score` and `loss_and_gradients`, which return Python floats.
 
     A classifier (loss cross_entropy or mse) has `classes_`; a model trained on a target matrix
-    (loss squared_error: regression; binary_cross_entropy: multilabel) has `classes_` None and
+    (loss squared_error or poisson: regression; binary_cross_entropy: multilabel) has `classes_` None and
     `n_outputs` outputs.
     """
 
@@ -99,7 +99,7 @@ class MLP:
 
     @property
     def is_regressor(self) -> bool:
-        return self.loss == "squared_error"
+        return self.loss in REGRESSION_LOSSES
 
     @property
     def dtype(self) -> str:
@@ -154,7 +154,7 @@ class MLP:
         """Class probabilities (n, n_classes), columns in the order of `classes_` (binary_cross_entropy:
         the probability of each output; a regression model has none: ValueError)."""
         if self.is_regressor:
-            raise ValueError("a regression model (loss='squared_error') predicts values: use predict()")
+            raise ValueError(f"a regression model (loss={self.loss!r}) predicts values: use predict()")
         X = self._check_X(X)
         self._check_output_fits(X.shape[0], "the probabilities")
         xp = self._xp
@@ -168,8 +168,9 @@ class MLP:
 
     def predict(self, X: Array) -> Array:
         """Predicted labels (original label values), in X's namespace and on its device. A regression
-        model returns its outputs ((n,) for one output, else (n, k)); a binary_cross_entropy model
-        0/1 rows (n, k), int64, where an output's probability is above 0.5."""
+        model returns its outputs ((n,) for one output, else (n, k); poisson: exp of them, the predicted
+        means); a binary_cross_entropy model 0/1 rows (n, k), int64, where an output's probability
+        is above 0.5."""
         X = self._check_X(X)
         if self.classes_ is not None:
             return self._xp.take(self.classes_, self._predict_indices(X))
@@ -177,6 +178,8 @@ class MLP:
         values = self.decision_function(X)
         if self.loss == "binary_cross_entropy":
             return xp.astype(values > 0, xp.int64)  # sigmoid(z) > 0.5 exactly when z > 0
+        if self.loss == "poisson":
+            values = xp.exp(values)  # the predicted means
         return values[:, 0] if values.shape[1] == 1 else values
 
     def score(self, X: Array, y: Array) -> float:
@@ -207,7 +210,13 @@ class MLP:
             targets, _ = check_labels(y, X.shape[0], xp=self._xp, device=self.device, classes=self.classes_)
         else:
             targets = check_targets(
-                y, X.shape[0], xp=self._xp, device=self.device, dtype=self.dtype, n_outputs=self.n_outputs
+                y,
+                X.shape[0],
+                xp=self._xp,
+                device=self.device,
+                dtype=self.dtype,
+                n_outputs=self.n_outputs,
+                non_negative=self.loss == "poisson",
             )
         value, grads, _ = layers.loss_and_gradients(
             self.params,

@@ -88,13 +88,15 @@ def fit(
     X: (n_samples, n_features) NumPy, CuPy or any array-API array; the model lives in its namespace
     and on its device. y: integer labels (n_samples,) of any values, or one-hot rows (n_samples, K);
     with loss="squared_error" (regression) real targets (n_samples,) or (n_samples, k); with
-    loss="binary_cross_entropy" (multilabel) 0/1 rows (n_samples, k).
+    loss="binary_cross_entropy" (multilabel) 0/1 rows (n_samples, k); with loss="poisson" (counts)
+    non-negative targets (n_samples,) or (n_samples, k).
     Every option, its default and its allowed values: `python -m mlp.options` (the table in
     `mlp/options.py`); the README explains each. In short:
 
     hidden_sizes, activation, loss, init: the network (loss cross_entropy = softmax output, mse =
         sigmoid outputs with squared error, squared_error = identity outputs for regression,
-        binary_cross_entropy = independent sigmoid outputs for multilabel targets). epochs, batch_size (None / "full": full batch).
+        binary_cross_entropy = independent sigmoid outputs for multilabel targets, poisson = exp
+        outputs with the half Poisson deviance for counts). epochs, batch_size (None / "full": full batch).
     optimizer (or an `mlp.optimizers` instance), learning_rate (None: the optimizer's default),
         momentum, weight_decay (L2; decoupled for adamw), dropout, clip_value / clip_norm, schedule.
     augment: distort every training batch afresh (`mlp.augment`: "default", a dict or an Augment; rows
@@ -374,7 +376,7 @@ def _targets(
     name: str = "y",
 ) -> tuple[Array, Array | None]:
     """(targets, classes): class indices and the classes for a classification loss; for
-    squared_error and binary_cross_entropy a float matrix (n, k) and None."""
+    squared_error, binary_cross_entropy and poisson a float matrix (n, k) and None."""
     if takes_class_indices(o.loss):
         return check_labels(y, n_samples, xp=xp, device=device, classes=classes, name=name)
     values = check_targets(
@@ -386,6 +388,7 @@ def _targets(
         n_outputs=n_outputs,
         name=name,
         unit_interval=o.loss == "binary_cross_entropy",
+        non_negative=o.loss == "poisson",
     )
     return values, None
 

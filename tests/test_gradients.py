@@ -97,11 +97,13 @@ def problems(draw):
     init = mlp.initializers.initial_parameters(sizes, "glorot_normal", rng)
     # Biases are not zero here so their gradients are exercised away from the initial point.
     params = [(W * 1.5, rng.normal(0, 0.5, size=b.shape)) for W, b in init]
-    # Targets of the losses on a target matrix: real values (squared_error) and probabilities in
-    # [0, 1] (binary_cross_entropy; 0/1 rows are the usual case, any value in between is allowed).
+    # Targets of the losses on a target matrix: real values (squared_error), probabilities in
+    # [0, 1] (binary_cross_entropy; 0/1 rows are the usual case, any value in between is allowed)
+    # and counts >= 0 (poisson; zeros included, where y log y is 0).
     targets = {
         "squared_error": rng.normal(0, 1, size=(n, n_classes)),
         "binary_cross_entropy": rng.random((n, n_classes)),
+        "poisson": rng.poisson(1.5, size=(n, n_classes)).astype(np.float64),
     }
     return params, X, y, targets
 

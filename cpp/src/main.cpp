@@ -1,7 +1,7 @@
 // main.cpp - the mlp-cpp command line: train on MNIST, evaluate a model file, convert data.
 //
 //   mlp-cpp train --data DIR [--hidden 128,64] [--epochs N] [--batch-size N|full] ... [--out model.npz]
-//   mlp-cpp train --data FILE.npz [--loss squared_error|binary_cross_entropy] ...   (real-valued targets)
+//   mlp-cpp train --data FILE.npz [--loss squared_error|binary_cross_entropy|poisson] ...   (real-valued targets)
 //   mlp-cpp evaluate MODEL.npz --data DIR|FILE.npz [--predictions OUT.npz]
 //   mlp-cpp convert --data DIR --out DIR2     (IDX[.gz] -> train.mlpd / test.mlpd)
 //
@@ -85,7 +85,8 @@ std::string train_help() {
       "With --data FILE.npz (arrays X_train, y_train and optionally X_test, y_test; y real values, one\n"
       "column or several) it trains on real-valued targets instead: regression with --loss squared_error\n"
       "(the default for such a file; identity outputs), multilabel with --loss binary_cross_entropy\n"
-      "(0/1 targets, sigmoid outputs), and reports the test mean squared error and R^2.\n"
+      "(0/1 targets, sigmoid outputs), counts with --loss poisson (targets >= 0, exp outputs), and\n"
+      "reports the test mean squared error and R^2.\n"
       "Defaults (in brackets) are mlp.fit's, from the one table of options in mlp/options.py.\n"
       "\n";
   h += row("--hidden 128,64", "hidden layer widths ('' or none: no hidden layer)", join_sizes(d::kHiddenSizes));
@@ -101,7 +102,7 @@ std::string train_help() {
   h += row("--schedule NAME", names_with_bars(schedule_names()), d::kSchedule);
   h += row("--momentum X", "momentum / nesterov coefficient", format_g(d::kMomentum));
   h += row("--activation NAME", names_with_bars(activation_names()), d::kActivation);
-  h += row("--loss NAME", "cross_entropy|mse (.npz: squared_error|binary_cross_entropy)", d::kLoss);
+  h += row("--loss NAME", "cross_entropy|mse (.npz: squared_error|binary_cross_entropy|poisson)", d::kLoss);
   h += row("--init NAME", "auto: He for the ReLU family, else Glorot uniform", d::kInit);
   h += std::string(27, ' ') + "or " + initializer_names() + "\n";
   h += row("--weight-decay X", "L2 lambda; adamw: decoupled decay, default " + format_g(d::kWeightDecayAdamw),
@@ -129,7 +130,7 @@ const char* const kEvaluateHelp =
     "\n"
     "Print the architecture of a model file (written by mlp-cpp or by the Python package) and its\n"
     "accuracy and mean loss on the test split in DIR. A model trained on real-valued targets (loss\n"
-    "squared_error or binary_cross_entropy, no classes) is evaluated on X_test, y_test of FILE.npz:\n"
+    "squared_error, binary_cross_entropy or poisson, no classes) is evaluated on X_test, y_test of FILE.npz:\n"
     "mean squared error, R^2 and its loss (binary_cross_entropy: also the share of rows entirely right).\n"
     "--predictions writes the network's outputs, an (n, outputs) array named 'predictions', to OUT.npz.\n";
 
@@ -287,8 +288,14 @@ std::vector<T> cast_values(const std::vector<double>& v) {
   return std::vector<T>(v.begin(), v.end());
 }
 
-// Refuses targets outside [0, 1] for binary cross-entropy (as mlp.fit's check_targets).
-void check_unit_interval(const ValueDataset& d, int loss) {
+// Refuses targets outside [0, 1] for binary cross-entropy and negative ones for poisson (as mlp.fit's
+// check_targets).
+void check_target_range(const ValueDataset& d, int loss) {
+  if (loss == POISSON)
+    for (std::size_t i = 0; i < d.Y.size(); ++i)
+      if (!(d.Y[i] >= 0.0))
+        throw std::runtime_error(d.source + ": loss poisson needs non-negative targets (counts), but y_" + d.split +
+                                 " holds " + format_g(d.Y[i]) + " (element " + std::to_string(i) + ")");
   if (loss != BINARY_CROSS_ENTROPY) return;
   for (std::size_t i = 0; i < d.Y.size(); ++i)
     if (d.Y[i] < 0.0 || d.Y[i] > 1.0)
@@ -341,7 +348,7 @@ void save_trained(const Model<T>& model, const std::string& out, bool quiet) {
 template <class T>
 int run_train_values(const TrainConfig& config, const ValueDataset& train_set, const ValueDataset* test_set,
                      const std::string& out, bool quiet) {
-  check_unit_interval(train_set, config.loss);
+  check_target_range(train_set, config.loss);
   const std::vector<T> X = cast_values<T>(train_set.X), Y = cast_values<T>(train_set.Y);
   Batch<T> batch;
   batch.X = X.data();
@@ -379,7 +386,7 @@ int evaluate_values_file(const Model<T>& m, const std::string& data, long long t
   if (test_set.outputs != static_cast<std::size_t>(m.sizes.back()))
     throw std::runtime_error(data + ": y_test has " + std::to_string(test_set.outputs) +
                              " outputs but the model has " + std::to_string(m.sizes.back()));
-  check_unit_interval(test_set, m.loss);
+  check_target_range(test_set, m.loss);
   const std::vector<T> X = cast_values<T>(test_set.X), Y = cast_values<T>(test_set.Y);
   std::vector<T> outputs;
   const ValueScores s = evaluate_values(m, X.data(), Y.data(), test_set.n, predictions.empty() ? nullptr : &outputs);
@@ -511,7 +518,7 @@ void parse_names(const Args& args, bool values, TrainConfig& c) {
     if (c.loss < 0) throw UsageError("unknown loss '" + args.get("loss") + "'; choose " + loss_names());
     if (values && takes_class_indices(c.loss))
       throw UsageError("--loss " + args.get("loss") + " trains on class labels; with --data FILE.npz (real-valued "
-                       "targets) choose squared_error or binary_cross_entropy");
+                       "targets) choose squared_error, binary_cross_entropy or poisson");
     if (!values && !takes_class_indices(c.loss))
       throw UsageError("--loss " + args.get("loss") + " trains on real-valued targets: give them as --data FILE.npz "
                        "(X_train, y_train, X_test, y_test)");
@@ -595,8 +602,8 @@ int train_on_values(const TrainConfig& c, const TrainRun& r) {
     throw std::runtime_error(r.data + ": X_test, y_test have " + std::to_string(test_set.features) + " features and " +
                              std::to_string(test_set.outputs) + " outputs but X_train, y_train have " +
                              std::to_string(train_set.features) + " and " + std::to_string(train_set.outputs));
-  check_unit_interval(train_set, c.loss);
-  if (has_test) check_unit_interval(test_set, c.loss);
+  check_target_range(train_set, c.loss);
+  if (has_test) check_target_range(test_set, c.loss);
   const ValueDataset* test = has_test ? &test_set : nullptr;
   return r.dtype == "float32" ? run_train_values<float>(c, train_set, test, r.out, r.quiet)
                               : run_train_values<double>(c, train_set, test, r.out, r.quiet);
@@ -661,7 +668,7 @@ int cmd_evaluate(int argc, char** argv) {
     return evaluate_values_file(any.f64, dir, test_limit, predictions);
   }
   if (!predictions.empty())
-    throw UsageError("--predictions is for models trained on real-valued targets (squared_error, binary_cross_entropy)");
+    throw UsageError("--predictions is for models trained on real-valued targets (squared_error, binary_cross_entropy, poisson)");
   if (is_value_data(dir))
     throw std::runtime_error(args.positional()[0] + " is a classifier (loss " + loss_name(loss) +
                              "): evaluate it on images (--data DIR), not on " + dir);

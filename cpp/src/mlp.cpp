@@ -49,9 +49,10 @@ static_assert(same_text(defaults::kActivations[IDENTITY], "identity") && same_te
               "the Activation codes follow mlp.activations.ACTIVATIONS (train_defaults.hpp)");
 static_assert(same_text(defaults::kLosses[CROSS_ENTROPY], "cross_entropy") && same_text(defaults::kLosses[MSE], "mse") &&
                   same_text(defaults::kLosses[SQUARED_ERROR], "squared_error") &&
-                  same_text(defaults::kLosses[BINARY_CROSS_ENTROPY], "binary_cross_entropy"),
+                  same_text(defaults::kLosses[BINARY_CROSS_ENTROPY], "binary_cross_entropy") &&
+                  same_text(defaults::kLosses[POISSON], "poisson"),
               "the LossKind codes follow mlp.losses.LOSSES (train_defaults.hpp)");
-constexpr int kActivationCount = TANH + 1, kLossCount = BINARY_CROSS_ENTROPY + 1;
+constexpr int kActivationCount = TANH + 1, kLossCount = POISSON + 1;
 
 int activation_from_name(const std::string& name) {
   if (name == "linear") return IDENTITY;
@@ -89,7 +90,7 @@ const char* loss_name(int loss) {
 bool takes_class_indices(int loss) { return loss == CROSS_ENTROPY || loss == MSE; }
 
 const char* output_activation_name(int loss) {
-  return loss == CROSS_ENTROPY ? "softmax" : loss == SQUARED_ERROR ? "identity" : "sigmoid";
+  return loss == CROSS_ENTROPY ? "softmax" : loss == SQUARED_ERROR ? "identity" : loss == POISSON ? "exp" : "sigmoid";
 }
 
 // ---- layers ---------------------------------------------------------------------------------
@@ -245,9 +246,30 @@ double sigmoid_binary_cross_entropy(T* dZ, const T* Z, const T* Y, int n, int k)
   return total / n;
 }
 
+// As mlp.losses.exp_poisson: y log(y / mu) - y + mu with log mu = z, and y log y = 0 at y = 0.
+template <class T>
+double exp_poisson(T* dZ, const T* Z, const T* Y, int n, int k) {
+  double total = 0.0;
+  const T tn = static_cast<T>(n);
+  const std::size_t size = static_cast<std::size_t>(n) * k;
+  for (std::size_t i = 0; i < size; ++i) {
+    const T z = Z[i], y = Y[i];
+    const T mu = std::exp(z);
+    const double yd = static_cast<double>(y), zd = static_cast<double>(z);
+    total += (yd > 0.0 ? yd * std::log(yd) : 0.0) - yd - yd * zd + std::exp(zd);
+    if (dZ) dZ[i] = (mu - y) / tn;
+  }
+  return total / n;
+}
+
 template <class T>
 void output_values(T* Z, int n, int k, int loss) {
   if (loss == SQUARED_ERROR) return;
+  if (loss == POISSON) {
+    const std::size_t size = static_cast<std::size_t>(n) * k;
+    for (std::size_t i = 0; i < size; ++i) Z[i] = std::exp(Z[i]);
+    return;
+  }
   for (int i = 0; i < n; ++i) {
     T* z = Z + static_cast<std::size_t>(i) * k;
     if (loss == CROSS_ENTROPY) {
@@ -532,6 +554,7 @@ bool initialize(T* W, const std::string& name, int fan_in, int fan_out, Rng& rng
   template double sigmoid_mse<T>(T*, const T*, const int32_t*, int, int);                         \
   template double squared_error<T>(T*, const T*, const T*, int, int);                              \
   template double sigmoid_binary_cross_entropy<T>(T*, const T*, const T*, int, int);               \
+  template double exp_poisson<T>(T*, const T*, const T*, int, int);                                \
   template void output_values<T>(T*, int, int, int);                                               \
   template long count_correct<T>(const T*, const int32_t*, int, int);                             \
   template void predict_classes<T>(int32_t*, const T*, int, int);                                 \

@@ -15,9 +15,10 @@ namespace mlp {
 // Activation codes shared with the Numba kernels.
 enum Activation : int { IDENTITY = 0, RELU = 1, LEAKY_RELU = 2, SIGMOID = 3, TANH = 4 };
 // Losses as mlp/losses.py names them. CROSS_ENTROPY and MSE train on class indices; SQUARED_ERROR
-// (identity outputs: regression) and BINARY_CROSS_ENTROPY (sigmoid outputs: multilabel) on a target
-// matrix (n, k) of real values in the model's dtype (mlp.losses.VALUE_LOSSES).
-enum LossKind : int { CROSS_ENTROPY = 0, MSE = 1, SQUARED_ERROR = 2, BINARY_CROSS_ENTROPY = 3 };
+// (identity outputs: regression), BINARY_CROSS_ENTROPY (sigmoid outputs: multilabel) and POISSON (exp
+// outputs: counts) on a target matrix (n, k) of real values in the model's dtype
+// (mlp.losses.VALUE_LOSSES).
+enum LossKind : int { CROSS_ENTROPY = 0, MSE = 1, SQUARED_ERROR = 2, BINARY_CROSS_ENTROPY = 3, POISSON = 4 };
 
 constexpr double kLeakySlope = 0.01;
 
@@ -31,7 +32,7 @@ std::string loss_names();  // "cross_entropy, mse, ...", for messages
 // Whether `loss` trains on class indices (and reports an accuracy), not on a target matrix
 // (mlp.losses.takes_class_indices).
 bool takes_class_indices(int loss);
-// The output layer's non-linearity: "softmax", "sigmoid" or "identity" (mlp.losses.OUTPUT_ACTIVATIONS).
+// The output layer's non-linearity: "softmax", "sigmoid", "identity" or "exp" (mlp.losses.OUTPUT_ACTIVATIONS).
 const char* output_activation_name(int loss);
 
 // ---- layers ---------------------------------------------------------------------------------
@@ -80,7 +81,14 @@ double squared_error(T* dZ, const T* Z, const T* Y, int n, int k);
 template <class T>
 double sigmoid_binary_cross_entropy(T* dZ, const T* Z, const T* Y, int n, int k);
 
-// What the network outputs for logits Z (n, k), in place: Z itself for squared_error, sigmoid(Z) for
+// Exp outputs (mu = exp(Z)), half Poisson deviance per column (counts Y >= 0; scikit-learn's poisson
+// loss): returns (1/n) sum_i sum_k [xlogy(Y, Y) - Y - Y Z + exp(Z)], written with log mu = Z so it is
+// finite where exp(Z) underflows; dZ = (exp(Z) - Y) / n when dZ is not null (dZ may alias Z).
+template <class T>
+double exp_poisson(T* dZ, const T* Z, const T* Y, int n, int k);
+
+// What the network outputs for logits Z (n, k), in place: Z itself for squared_error, exp(Z) for
+// poisson, sigmoid(Z) for
 // binary_cross_entropy and (normalised) mse, softmax(Z) for cross_entropy (mlp.losses.output_values).
 template <class T>
 void output_values(T* Z, int n, int k, int loss);

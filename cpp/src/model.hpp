@@ -25,7 +25,7 @@ struct Model {
   int loss = CROSS_ENTROPY;
   std::vector<std::vector<T>> W, b;  // W[l]: (sizes[l], sizes[l+1]); b[l]: (sizes[l+1],)
   std::vector<int64_t> classes;      // label value of each output column; empty for the value losses
-                                     // (squared_error, binary_cross_entropy: "classes": null in files)
+                                     // (squared_error, binary_cross_entropy, poisson: "classes": null)
   int image_rows = 0, image_cols = 0;  // recorded as preprocessing.image_shape when known
   // Extra metadata: a loaded file's fields (kept when re-saving); train() puts l2, config and
   // history here, as mlp.model.MLP.metadata does.
@@ -34,7 +34,8 @@ struct Model {
   int layers() const { return static_cast<int>(sizes.size()) - 1; }
   std::size_t n_parameters() const;
   // "784 -> 128 relu -> 64 relu -> 10 softmax; loss=cross_entropy, 109,386 parameters, float32"
-  // (the output is "identity" for squared_error, "sigmoid" for mse and binary_cross_entropy)
+  // (the output is "identity" for squared_error, "exp" for poisson, "sigmoid" for mse and
+  // binary_cross_entropy)
   std::string describe() const;
   // Allocates zero W and b for sizes.
   void allocate();

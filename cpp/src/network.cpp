@@ -86,6 +86,7 @@ double backward_impl(const Model<T>& m, Workspace<T>& ws, const T* X, const int3
     case CROSS_ENTROPY: value = softmax_cross_entropy(dZ, dZ, y, n, K); break;
     case MSE: value = sigmoid_mse(dZ, dZ, y, n, K); break;
     case SQUARED_ERROR: value = squared_error(dZ, dZ, Y, n, K); break;
+    case POISSON: value = exp_poisson(dZ, dZ, Y, n, K); break;
     default: value = sigmoid_binary_cross_entropy(dZ, dZ, Y, n, K);
   }
   int pingpong = 0;
@@ -169,8 +170,10 @@ ValueScores evaluate_values(const Model<T>& m, const T* X, const T* Y, std::size
     forward_pass(m, ws, X + start * features, nb);
     T* Z = ws.logits.data();
     const T* Yc = Y + start * K;
-    const double value = m.loss == SQUARED_ERROR ? squared_error<T>(nullptr, Z, Yc, nb, static_cast<int>(K))
-                                                 : sigmoid_binary_cross_entropy<T>(nullptr, Z, Yc, nb, static_cast<int>(K));
+    const int k = static_cast<int>(K);
+    const double value = m.loss == SQUARED_ERROR ? squared_error<T>(nullptr, Z, Yc, nb, k)
+                         : m.loss == POISSON     ? exp_poisson<T>(nullptr, Z, Yc, nb, k)
+                                                 : sigmoid_binary_cross_entropy<T>(nullptr, Z, Yc, nb, k);
     s.loss += value * nb;
     if (m.loss == BINARY_CROSS_ENTROPY)
       for (int i = 0; i < nb; ++i) {

@@ -34,7 +34,7 @@ void forward_pass(const Model<T>& m, Workspace<T>& ws, const T* X, int n);
 template <class T>
 double backward_pass(const Model<T>& m, Workspace<T>& ws, const T* X, const int32_t* y, int n, double l2,
                      std::vector<std::vector<T>>& grads, long* correct = nullptr);
-// The same for the value losses (squared_error, binary_cross_entropy): targets Y (n, n_outputs).
+// The same for the value losses (squared_error, binary_cross_entropy, poisson): targets Y (n, n_outputs).
 template <class T>
 double backward_pass(const Model<T>& m, Workspace<T>& ws, const T* X, const T* Y, int n, double l2,
                      std::vector<std::vector<T>>& grads);
@@ -51,7 +51,7 @@ std::pair<double, double> evaluate(const Model<T>& model, const T* X, const int3
 //   accuracy  binary_cross_entropy: the share of rows whose every output is right (output > 0.5), as
 //             MLP.score; NaN for squared_error
 // outputs, when not null, receives what the network outputs (n, n_outputs): the values for
-// squared_error, the probabilities for binary_cross_entropy.
+// squared_error, exp(z) (the predicted means) for poisson, the probabilities for binary_cross_entropy.
 struct ValueScores {
   double loss = 0.0, mse = 0.0, r2 = 0.0, accuracy = 0.0;
 };

@@ -47,7 +47,7 @@ constexpr OptimizerName kOptimizers[] = {
 };
 constexpr const char* kSchedules[] = {"constant", "step", "exponential", "cosine", "plateau"};
 constexpr const char* kActivations[] = {"identity", "relu", "leaky_relu", "sigmoid", "tanh"};
-constexpr const char* kLosses[] = {"cross_entropy", "mse", "squared_error", "binary_cross_entropy"};
+constexpr const char* kLosses[] = {"cross_entropy", "mse", "squared_error", "binary_cross_entropy", "poisson"};
 constexpr const char* kInitializers[] = {"he_normal", "he_uniform", "glorot_normal", "glorot_uniform", "xavier_normal", "xavier_uniform", "lecun_normal", "lecun_uniform", "normal"};
 
 }  // namespace defaults

@@ -26,7 +26,8 @@ struct EpochStats {
 // Training data: either X (n, features) already scaled, or pixels (n, features) of 0..255, scaled on
 // the fly (divided by 255) as mini-batches are gathered: a quarter of the memory traffic of gathering
 // float rows. Targets: y, class indices in [0, n_outputs), for cross_entropy and mse; Y, a matrix
-// (n, n_outputs) of real values, for squared_error and binary_cross_entropy (values in [0, 1]).
+// (n, n_outputs) of real values, for squared_error, binary_cross_entropy (values in [0, 1]) and
+// poisson (values >= 0).
 template <class T>
 struct Batch {
   const T* X = nullptr;

@@ -211,7 +211,8 @@ static void test_parallel() {
 
 // ---- gradients vs central differences (double) ----------------------------------------------------
 
-// Class indices y for cross_entropy and mse, the target matrix Y for squared_error and binary_cross_entropy.
+// Class indices y for cross_entropy and mse, the target matrix Y for squared_error, binary_cross_entropy
+// and poisson.
 static double backward_of(Model<double>& m, Workspace<double>& ws, const std::vector<double>& X,
                           const std::vector<int32_t>& y, const std::vector<double>& Y, int n, double l2,
                           std::vector<std::vector<double>>& g) {
@@ -232,7 +233,7 @@ static void test_gradients() {
   double worst_smooth = 0.0, worst_kink = 0.0;
   for (const auto& sizes : archs)
     for (int act = 0; act <= 4; ++act)
-      for (int loss = CROSS_ENTROPY; loss <= BINARY_CROSS_ENTROPY; ++loss)
+      for (int loss = CROSS_ENTROPY; loss <= POISSON; ++loss)
         for (double l2 : {0.0, 0.1}) {
           Rng rng(static_cast<uint64_t>(act * 10 + loss + sizes.size() * 100));
           Model<double> m;
@@ -249,8 +250,12 @@ static void test_gradients() {
           for (auto& v : X) v = rng.normal();
           std::vector<int32_t> y(n);
           for (auto& v : y) v = static_cast<int32_t>(rng.below(static_cast<uint64_t>(K)));
-          std::vector<double> Y(static_cast<size_t>(n) * K);  // real targets, or 0/1 for binary cross-entropy
-          for (auto& v : Y) v = loss == BINARY_CROSS_ENTROPY ? static_cast<double>(rng.below(2)) : 2.0 * rng.normal();
+          // real targets, 0/1 for binary cross-entropy, counts 0..3 for poisson
+          std::vector<double> Y(static_cast<size_t>(n) * K);
+          for (auto& v : Y)
+            v = loss == BINARY_CROSS_ENTROPY ? static_cast<double>(rng.below(2))
+                : loss == POISSON            ? static_cast<double>(rng.below(4))
+                                             : 2.0 * rng.normal();
           Workspace<double> ws(m.sizes, n, false);
           forward_pass(m, ws, X.data(), n);
           // Kink guard: skip ReLU-family cases whose pre-activations come within 1e-3 of 0.
@@ -318,6 +323,13 @@ static void test_losses() {
   const double bce = sigmoid_binary_cross_entropy(db.data(), Zb.data(), Yb.data(), 1, 3);
   CHECK(std::fabs(bce - (1000.0 + 0.0 + std::log(2.0))) < 1e-9, "binary cross-entropy %.17g", bce);
   CHECK(db[0] == -1.0 && db[1] == 0.0 && db[2] == 0.5, "binary cross-entropy gradient sigmoid(Z) - Y");
+  // Poisson (exp outputs) stays finite where exp(z) underflows: y (log y - z) - y + exp(z), y log y = 0 at y = 0.
+  std::vector<double> Zp = {-1000.0, 0.0, std::log(3.0), 1.0}, Yp = {2.0, 0.0, 3.0, 1.0}, dp(4);
+  const double pl = exp_poisson(dp.data(), Zp.data(), Yp.data(), 2, 2);
+  const double expected_pl = ((2 * std::log(2.0) - 2 + 2000.0) + 1.0 + 0.0 + (std::exp(1.0) - 2.0)) / 2;
+  CHECK(std::fabs(pl - expected_pl) < 1e-9, "poisson %.17g, expected %.17g", pl, expected_pl);
+  CHECK(dp[0] == -1.0 && dp[1] == 0.5 && std::fabs(dp[2]) < 1e-15 && std::fabs(dp[3] - (std::exp(1.0) - 1) / 2) < 1e-15,
+        "poisson gradient (exp(Z) - Y) / n");
   // Activations at large |z|.
   std::vector<float> z = {-100.0f, 100.0f, 0.0f, -0.5f}, a(4);
   activation_forward(a.data(), z.data(), 4, SIGMOID);

@@ -98,6 +98,7 @@ _LOSS_KERNELS = {
     "mse": "sigmoid_mse_sum",
     "squared_error": "squared_error_sum",
     "binary_cross_entropy": "sigmoid_binary_cross_entropy_sum",
+    "poisson": "exp_poisson_sum",
 }
 
 
@@ -184,8 +185,8 @@ class NumbaTrainer(BaseTrainer):
 
         self.code = mlp_kernels.ACTIVATION_CODES[model.activation]
         self.loss_kernel = getattr(kernels, _LOSS_KERNELS[model.loss])
-        # targets: an (n, k) float matrix (regression, two classes as one output, multilabel)
-        self.regression = model.loss in ("squared_error", "binary_cross_entropy")
+        # targets: an (n, k) float matrix (regression, counts, two classes as one output, multilabel)
+        self.regression = model.loss in ("squared_error", "binary_cross_entropy", "poisson")
         self.keep = 1.0 - self.dropout
         self._buffers_for: tuple[int, int] | None = None
         self._view_cache: dict[int, tuple[Any, ...]] = {}
