@@ -2,7 +2,7 @@
 //
 //   test_golden [GOLDEN_DIR]      (default: tests/golden; reads golden_float32.bin, golden_float64.bin)
 //
-// For every case (class labels, or a target matrix for squared_error and binary_cross_entropy):
+// For every case (class labels, or a target matrix for squared_error, binary_cross_entropy and poisson):
 // forward (hidden activations, logits), loss, dL/dlogits, every gradient, the clipped
 // gradients, then N optimizer steps (the loss before each and the final parameters). Dropout cases carry
 // their masks (0 or 1/keep per hidden unit, per step), which replace the port's own random draws. Each tensor is
@@ -120,7 +120,7 @@ Case read_case(Reader& r, std::size_t float_size) {
   c.loss = static_cast<int>(r.u32("loss"));
   c.optimizer = static_cast<int>(r.u32("optimizer"));
   c.steps = static_cast<int>(r.u32("steps"));
-  if (c.activation > 4 || c.loss > 3 || c.optimizer > 5 || c.steps < 1 || c.steps > 1000)
+  if (c.activation > 4 || c.loss > POISSON || c.optimizer > 5 || c.steps < 1 || c.steps > 1000)
     throw std::runtime_error(r.path() + ": case " + c.name + ": unknown activation, loss or optimizer code, or bad step count");
   double* fields[] = {&c.lr, &c.l2, &c.weight_decay, &c.clip_value, &c.clip_norm,
                       &c.momentum, &c.rho, &c.beta1, &c.beta2, &c.eps, &c.dropout};
@@ -200,7 +200,7 @@ void run_case(const Case& c, Tolerance tol) {
   std::vector<T> X(static_cast<std::size_t>(n) * c.sizes[0]);
   load(X, "X");
   // y: class indices (n,) int32 for cross_entropy and mse; a target matrix (n, K) in the file's
-  // dtype for squared_error and binary_cross_entropy.
+  // dtype for squared_error, binary_cross_entropy and poisson.
   const bool by_class = takes_class_indices(c.loss);
   const Tensor& yt = c.get("y");
   const std::vector<int32_t>& y = yt.ints;

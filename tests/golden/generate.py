@@ -43,7 +43,7 @@ ACTIVATIONS = [
     "sigmoid",
     "tanh",
 ]  # codes 0..4, as the README's "The math, precisely"
-LOSSES = ["cross_entropy", "mse", "squared_error", "binary_cross_entropy"]  # codes 0..3
+LOSSES = ["cross_entropy", "mse", "squared_error", "binary_cross_entropy", "poisson"]  # codes 0..4
 OPTIMIZERS = ["sgd", "momentum", "nesterov", "rmsprop", "adam", "adamw"]
 LEARNING_RATES = {
     "sgd": 0.1,
@@ -124,6 +124,9 @@ CASES = [
         "nesterov",
         {"l2": 0.01, "clip_norm": 0.2},
     ),
+    # Counts (exp outputs, half Poisson deviance), zeros among them; last, so the cases above keep
+    # their seeds and bytes.
+    ("tanh_poisson_adam_l2_clip", [6, 5, 3], 8, "tanh", "poisson", "adam", {"l2": 0.01, "clip_norm": 0.5}),
 ]
 
 
@@ -158,6 +161,8 @@ def run_case(case, dtype, seed):
         y = rng.integers(0, sizes[-1], size=n).astype(np.int64)
     elif loss == "squared_error":  # real targets (n, k), away from zero so the outputs have work to do
         y = (2.0 * rng.standard_normal((n, sizes[-1])) + 0.5).astype(dtype)
+    elif loss == "poisson":  # counts (n, k) >= 0, zeros included
+        y = rng.poisson(1.5, size=(n, sizes[-1])).astype(dtype)
     else:  # multilabel 0/1 rows
         y = rng.integers(0, 2, size=(n, sizes[-1])).astype(dtype)
     init = initializers.default_init(activation)
