@@ -252,6 +252,26 @@ class MLP:
         """Write the model to `path` (.npz, no pickle) atomically; `mlp.load(path)` reads it back."""
         return save_model_file(path, self.get_weights(), self.metadata())
 
+    def to_onnx(self, path: str | os.PathLike[str]) -> str | os.PathLike[str]:
+        """Write the model to `path` as an ONNX file (opset 21), atomically; return `path`.
+
+        The graph is this library's own forward pass run on ndonnx arrays. Input ``X`` (batch,
+        n_features) in the model's dtype, the batch dimension dynamic; outputs ``label`` (as `predict`:
+        the class labels, or 0/1 rows for binary_cross_entropy) and ``probabilities`` (as
+        `predict_proba`), or for regression ``predictions`` (as `predict`). See `mlp.onnx`.
+
+        Raises ImportError when ndonnx or onnx is missing (pip install "mlp-from-scratch[onnx]"),
+        ValueError for a model ONNX cannot hold, OutputPathError for a folder, device, FIFO or
+        non-ONNX file at `path`.
+
+        >>> model.to_onnx("model.onnx")  # doctest: +SKIP
+        >>> import onnxruntime  # doctest: +SKIP
+        >>> label, proba = onnxruntime.InferenceSession("model.onnx").run(None, {"X": X})  # doctest: +SKIP
+        """
+        from .onnx import export
+
+        return export(self, path)
+
     def copy_params(self) -> Params:
         """A copy of the parameters, on the same device (for snapshots such as early stopping)."""
         xp = self._xp
