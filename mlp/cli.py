@@ -327,6 +327,17 @@ def build_parser() -> tuple[_Parser, dict[str, _Parser]]:
 
     info = commands.add_parser("info", help="describe a saved model")
     info.add_argument("model", help="a model file saved by mlp train or MLP.save (.npz)")
+
+    export = commands.add_parser(
+        "export",
+        help="write a saved model as ONNX, for onnxruntime and other ONNX runtimes",
+        description="Write a saved model as an ONNX file (opset 21, dynamic batch; needs "
+        "mlp-from-scratch[onnx]). Input X; outputs label and probabilities (classifiers, multilabel) "
+        "or predictions (regression).",
+    )
+    export.add_argument("model", help="a model file saved by mlp train or MLP.save (.npz)")
+    export.add_argument("out", help="the file to write (.onnx)")
+    export.add_argument("--format", choices=["onnx"], default="onnx", help="the output format")
     return parser, commands.choices
 
 
@@ -841,6 +852,24 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from ._files import check_writable
+    from .onnx import OPSET, output_names, require
+
+    try:
+        require()  # before the model is read: the install command comes first
+        check_writable(args.out, "output file")
+    except (OSError, ValueError, ImportError) as error:
+        raise CommandError(_one_line(error)) from None
+    model = _load_model(args.model)
+    try:
+        model.to_onnx(args.out)
+    except (OSError, ValueError, ImportError, RuntimeError) as error:
+        raise CommandError(_one_line(error)) from None
+    print(f"wrote {args.out}: ONNX opset {OPSET}, input X, outputs {', '.join(output_names(model.loss))}")
+    return 0
+
+
 COMMANDS = {
     "train": cmd_train,
     "evaluate": cmd_evaluate,
@@ -848,6 +877,7 @@ COMMANDS = {
     "convert": cmd_convert,
     "download": cmd_download,
     "info": cmd_info,
+    "export": cmd_export,
 }
 MNIST_PREPROCESSING = {"input": "pixels / 255", "range": [0.0, 1.0], "image_shape": [28, 28]}
 

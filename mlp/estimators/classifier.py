@@ -373,6 +373,17 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
             return self.classes_[to_numpy(indices)]
         return xp.take(self.classes_, indices)
 
+    def to_onnx(self, path: str | os.PathLike[str]) -> str | os.PathLike[str]:
+        """Write the fitted network to `path` as an ONNX file (opset 21); return `path`. Its outputs
+        ``label`` and ``probabilities`` equal `predict` and `predict_proba`, with this estimator's
+        `classes_` as the labels (strings too; see `mlp.MLP.to_onnx`, `mlp.onnx`)."""
+        from sklearn.utils.validation import check_is_fitted
+
+        from ..onnx import export
+
+        check_is_fitted(self)
+        return export(self.model_, path, labels=None if self._multilabel else self.classes_)
+
 
 # ---- the model and its file ----------------------------------------------------------------------
 class ClassifierModel(MLP):

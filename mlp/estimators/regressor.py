@@ -20,6 +20,8 @@ from ..schedules import Schedule
 from .base import BaseMLP, follow_X
 
 if TYPE_CHECKING:
+    from os import PathLike
+
     from typing_extensions import Self
 
 __all__ = ["MLPRegressor"]
@@ -157,3 +159,13 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         X = self._validate_X(X, "predict")
         outputs = self._logits(X)
         return outputs[:, 0] if outputs.shape[1] == 1 else outputs
+
+    def to_onnx(self, path: str | PathLike[str]) -> str | PathLike[str]:
+        """Write the fitted network to `path` as an ONNX file (opset 21); return `path`. Its output
+        ``predictions`` equals `predict` (see `mlp.MLP.to_onnx`, `mlp.onnx`)."""
+        from sklearn.utils.validation import check_is_fitted
+
+        from ..onnx import export
+
+        check_is_fitted(self)
+        return export(self.model_, path)
