@@ -441,7 +441,7 @@ class DataParallel:
         return bool(self.comm.allreduce(bool(flag), op=self._MPI.LOR))
 
     def from_root(self, function: Callable[..., T], *args: Any) -> T:
-        """function(*args) run on rank 0 and its result broadcast; its exception raised on every rank."""
+        """`function(*args)` run on rank 0 and its result broadcast; its exception raised on every rank."""
         result, error = None, None
         if self.root:
             try:

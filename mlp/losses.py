@@ -37,7 +37,7 @@ def softmax(Z: Array, *, xp: Namespace) -> Array:
 
 
 def log_sigmoid(Z: Array, *, xp: Namespace) -> Array:
-    """log(sigmoid(Z)) = -softplus(-Z), finite for any Z: min(Z, 0) - log1p(exp(-|Z|))."""
+    """log(sigmoid(Z)) = -softplus(-Z), finite for any Z: `min(Z, 0) - log1p(exp(-|Z|))`."""
     return xp.minimum(Z, 0.0) - xp.log1p(xp.exp(-xp.abs(Z)))
 
 

@@ -13,6 +13,7 @@ Format "mlp-model", version 2 (version 1 still loads):
                           classes is null for a model trained on a target matrix (loss
                           squared_error or binary_cross_entropy), whose n_outputs gives the
                           output width (files of classifiers may also carry n_outputs)
+
 Version 2 differs from 1 only in the JSON: strict (version 1 wrote NaN for a missing val_loss), and
 `preprocessing` is null unless the trainer recorded it (version 1 always claimed MNIST's).
 

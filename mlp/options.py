@@ -183,13 +183,16 @@ class Option:
 
     name/default/help: as `mlp.fit` takes it. check(name, value) -> normalised value.
     choices: the allowed strings, where there is a fixed list (shown by --help).
+
     cli: the `mlp train` flag (None: not on the command line); cli_default: its default when it
         deliberately differs from fit's (with the reason in cli_note); cli_help: its --help text where
         fit's speaks Python (None, True, instances), saying "(default: ...)" for a default of None.
+
     estimator/estimator_default: the scikit-learn estimators' parameter name and default (None: not a
         parameter); estimator_note: how the estimator's value becomes fit's, where it is not the same;
         estimator_check: the estimators' check where scikit-learn allows other values than fit (None:
         `check`); messages name the scikit-learn parameter.
+
     cpp: the C++ TrainConfig field (None: not in the port; tests/test_options.py holds the port to it).
     """
 

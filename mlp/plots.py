@@ -10,8 +10,8 @@ also writes it as a PNG (atomically: a temporary file renamed into place). Figur
 opens and no global state is touched; show one in a notebook by leaving it as a cell's value.
 
 matplotlib is an optional extra (``pip install "mlp-from-scratch[plot]"``) imported only when a figure is made.
-:func:`confusion_matrix` and :func:`classification_report` need NumPy only. Arrays of any namespace
-(CuPy, ...) are copied to the host with ``to_numpy``: plotting is an explicit request for host data.
+:func:`~mlp.metrics.confusion_matrix` and :func:`~mlp.metrics.classification_report` need NumPy only.
+Arrays of any namespace (CuPy, ...) are copied to the host with ``to_numpy``: plotting is an explicit request for host data.
 """
 
 from __future__ import annotations
@@ -316,7 +316,7 @@ def plot_confusion_matrix(
     """A confusion matrix as a heat map with the count in each cell (up to 30 classes).
 
     Either a trained model with X and y (the model's predictions on X against y), or a square
-    matrix of counts (e.g. from :func:`confusion_matrix`) with optional ``labels`` for its rows.
+    matrix of counts (e.g. from :func:`~mlp.metrics.confusion_matrix`) with optional ``labels`` for its rows.
     """
     if hasattr(model_or_matrix, "predict"):
         if X is None or y is None:

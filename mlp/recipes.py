@@ -1,5 +1,7 @@
 """Named training recipes: every setting of a network and its training, under one name.
 
+::
+
     mlp.fit(X, y, **mlp.recipes.get("best"), seed=0)
     mlp train --recipe best --data DIR            # explicit flags override the recipe's settings
 
@@ -143,7 +145,7 @@ def names() -> list[str]:
 
 def get(name: str) -> dict[str, Any]:
     """The fit keyword arguments of recipe `name`: every option of `RECIPE_OPTIONS` (a fresh copy;
-    pass them to `mlp.fit` as **kwargs, adding a seed and any run settings)."""
+    pass them to `mlp.fit` as `**kwargs`, adding a seed and any run settings)."""
     if not isinstance(name, str) or name not in RECIPES:
         raise ValueError(f"unknown recipe {name!r}; choose one of {', '.join(map(repr, RECIPES))}")
     settings = copy.deepcopy({**_BASE, **RECIPES[name].settings})

@@ -108,6 +108,7 @@ def fit(
         rank passing the same X, y and options; which rows each rank takes: `mlp.distributed`.
     verbose: a line every N epochs. dtype: float32 | float64. seed: None draws one and records it in
         `model.config["seed"]` (printed with verbose), so every run can be repeated.
+
     checkpoint / resume: save after every epoch; continue from it (bit-identical on the CPU).
     log_gradients: per-layer gradient, update and weight norms in `history`.
     progress: a tqdm bar per epoch (True, or "auto" on a terminal). engine: auto | numba | xp.

@@ -40,6 +40,7 @@ def convert(
       when ``compress``);
       "csv": ``dst/mnist_train.csv`` and ``dst/mnist_test.csv`` (Kaggle layout);
       "binary": ``dst/train.mlpd`` and ``dst/test.mlpd``.
+
     ``load_options`` (download, cache_dir, mirrors, timeout, deadline, ...) go to the lookup when
     ``src`` is None. Returns the paths written.
 

@@ -46,8 +46,11 @@ __all__ = ["MLPClassifier"]
 class MLPClassifier(ClassifierMixin, BaseMLP):
     """Multilayer perceptron classifier: scikit-learn's `MLPClassifier`, same parameters and attributes.
 
-    Parameters (scikit-learn's, same meanings and defaults)
-    ----------------------------------------------------
+    The Parameters are scikit-learn's, with the same meanings and defaults; the Other Parameters are
+    this library's extras.
+
+    Parameters
+    ----------
     hidden_layer_sizes : array-like of int, default=(100,)
         Widths of the hidden layers; () is a linear model.
     activation : {"identity", "logistic", "tanh", "relu"}, default="relu"
@@ -93,8 +96,8 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
     max_fun : int, default=15000
         Most loss evaluations of lbfgs.
 
-    Extras (this library's)
-    -----------------------
+    Other Parameters
+    ----------------
     loss : {"cross_entropy", "mse"}, default="cross_entropy"
         "mse": sigmoid outputs with squared error, one per class.
     init : str, default="auto"
