@@ -43,6 +43,7 @@ __all__ = [
     "dropout_backward",
     "dropout_forward",
     "exp_poisson_sum",
+    "exp_poisson_sum_weighted",
     "gather_labels",
     "gather_rows",
     "momentum_step_fused",
@@ -50,9 +51,13 @@ __all__ = [
     "rmsprop_step_fused",
     "sgd_step_fused",
     "sigmoid_binary_cross_entropy_sum",
+    "sigmoid_binary_cross_entropy_sum_weighted",
     "sigmoid_mse_sum",
+    "sigmoid_mse_sum_weighted",
     "softmax_cross_entropy_sum",
+    "softmax_cross_entropy_sum_weighted",
     "squared_error_sum",
+    "squared_error_sum_weighted",
     "warmup",
 ]
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
@@ -252,6 +257,56 @@ def exp_poisson_sum(Z, Y, scale, dZ):
     return _k.exp_poisson_sum(Z, Y, scale, dZ)
 
 
+def _check_row_weights(w, rows):
+    if not isinstance(w, np.ndarray) or w.dtype != np.float64 or w.ndim != 1:
+        raise TypeError("w must be a 1-D float64 NumPy array (one weight per row)")
+    if not w.flags.c_contiguous:
+        raise ValueError("w must be C-contiguous (np.ascontiguousarray(w))")
+    _check_shape("w", w, (rows,))
+    if not np.all(np.isfinite(w) & (w >= 0)):
+        raise ValueError("w must hold finite weights >= 0")
+
+
+def softmax_cross_entropy_sum_weighted(Z, y, w, scale, dZ):
+    """softmax_cross_entropy_sum with a weight per row, w (B,) float64 >= 0: returns (SUM over rows
+    of w_i times row i's loss, correct count) and writes dZ_i = (softmax(Z_i) - onehot(y_i)) * w_i *
+    scale.  Pass scale = 1/sum(w) for the gradient of the weighted mean."""
+    _check_loss_args(Z, y, scale, dZ)
+    _check_row_weights(w, Z.shape[0])
+    return _k.softmax_cross_entropy_sum_weighted(Z, y, w, scale, dZ)
+
+
+def sigmoid_mse_sum_weighted(Z, y, w, scale, dZ):
+    """sigmoid_mse_sum with a weight per row (see softmax_cross_entropy_sum_weighted)."""
+    _check_loss_args(Z, y, scale, dZ)
+    _check_row_weights(w, Z.shape[0])
+    return _k.sigmoid_mse_sum_weighted(Z, y, w, scale, dZ)
+
+
+def squared_error_sum_weighted(Z, Y, w, scale, dZ):
+    """squared_error_sum with a weight per row, w (B,) float64 >= 0: returns the SUM over rows of w_i
+    times row i's loss and writes dZ_i = (Z_i - Y_i) * w_i * scale."""
+    _check_target_loss_args(Z, Y, scale, dZ)
+    _check_row_weights(w, Z.shape[0])
+    return _k.squared_error_sum_weighted(Z, Y, w, scale, dZ)
+
+
+def exp_poisson_sum_weighted(Z, Y, w, scale, dZ):
+    """exp_poisson_sum with a weight per row (see squared_error_sum_weighted); Y >= 0."""
+    _check_target_loss_args(Z, Y, scale, dZ)
+    if not np.all(Y >= 0):
+        raise ValueError("Y must hold values >= 0 (counts) for the Poisson loss")
+    _check_row_weights(w, Z.shape[0])
+    return _k.exp_poisson_sum_weighted(Z, Y, w, scale, dZ)
+
+
+def sigmoid_binary_cross_entropy_sum_weighted(Z, Y, w, scale, dZ):
+    """sigmoid_binary_cross_entropy_sum with a weight per row (see squared_error_sum_weighted)."""
+    _check_target_loss_args(Z, Y, scale, dZ)
+    _check_row_weights(w, Z.shape[0])
+    return _k.sigmoid_binary_cross_entropy_sum_weighted(Z, Y, w, scale, dZ)
+
+
 def _check_target_loss_args(Z, Y, scale, dZ):
     check_float_arrays(2, Z=Z, Y=Y, dZ=dZ)
     _check_shape("Y", Y, Z.shape)
@@ -416,6 +471,12 @@ def _call_every_kernel(dtype):
     sigmoid_mse_sum(Z, labels, 0.5, dZ)
     squared_error_sum(Z, X[:2], 0.5, dZ)
     sigmoid_binary_cross_entropy_sum(Z, X[:2], 0.5, dZ)
+    w = np.array([0.5, 2.0])
+    softmax_cross_entropy_sum_weighted(Z, labels, w, 0.5, dZ)
+    sigmoid_mse_sum_weighted(Z, labels, w, 0.5, dZ)
+    squared_error_sum_weighted(Z, X[:2], w, 0.5, dZ)
+    sigmoid_binary_cross_entropy_sum_weighted(Z, X[:2], w, 0.5, dZ)
+    exp_poisson_sum_weighted(Z, np.abs(X[:2]), w, 0.5, dZ)
     exp_poisson_sum(Z, np.abs(X[:2]), 0.5, dZ)
     p = np.ones(5, dtype=dtype)
     g = np.full(5, 0.5, dtype=dtype)

@@ -30,6 +30,13 @@ from ._optim import (
     rmsprop_step_fused,
     sgd_step_fused,
 )
+from ._weighted import (
+    exp_poisson_sum_weighted,
+    sigmoid_binary_cross_entropy_sum_weighted,
+    sigmoid_mse_sum_weighted,
+    softmax_cross_entropy_sum_weighted,
+    squared_error_sum_weighted,
+)
 
 __all__ = [
     "activation_backward",
@@ -40,6 +47,7 @@ __all__ = [
     "dropout_backward",
     "dropout_forward",
     "exp_poisson_sum",
+    "exp_poisson_sum_weighted",
     "gather_labels",
     "gather_rows",
     "momentum_step_fused",
@@ -47,7 +55,11 @@ __all__ = [
     "rmsprop_step_fused",
     "sgd_step_fused",
     "sigmoid_binary_cross_entropy_sum",
+    "sigmoid_binary_cross_entropy_sum_weighted",
     "sigmoid_mse_sum",
+    "sigmoid_mse_sum_weighted",
     "softmax_cross_entropy_sum",
+    "softmax_cross_entropy_sum_weighted",
     "squared_error_sum",
+    "squared_error_sum_weighted",
 ]

@@ -281,3 +281,78 @@ def check_targets(
             f"its smallest is {float(xp.min(y))}"
         )
     return y
+
+
+def check_sample_weight(
+    sample_weight: Any,
+    n_samples: int,
+    *,
+    classes: np.ndarray | None = None,
+    labels: np.ndarray | None = None,
+    class_weight: Any = None,
+) -> np.ndarray | None:
+    """fit's sample_weight and class_weight as one float64 NumPy array of n_samples weights, or None
+    when both are None (every row weighs 1: the unweighted arithmetic, untouched).
+
+    sample_weight: None or n_samples finite numbers >= 0, not all 0. class_weight (classification
+    only: `classes` the sorted class values, `labels` each row's class index): None, "balanced"
+    (n_samples / (n_classes * bincount(y)), as scikit-learn's compute_class_weight) or {label:
+    weight} with labels among the classes (the others weigh 1); each row's sample weight is then
+    multiplied by its class's weight, as scikit-learn's classifiers compose them."""
+    weights = None
+    if sample_weight is not None:
+        values = to_numpy(as_array(sample_weight, "sample_weight"))
+        if values.dtype.kind not in "iufb":
+            raise TypeError(f"sample_weight must hold real numbers, got dtype {values.dtype}")
+        if values.shape != (n_samples,):
+            raise ValueError(
+                f"sample_weight must have shape ({n_samples},), one weight per sample; got {values.shape}"
+            )
+        weights = values.astype(np.float64)
+        if not np.all(np.isfinite(weights)):
+            raise ValueError("sample_weight holds NaN or infinity; weights must be finite")
+        if np.any(weights < 0):
+            raise ValueError("sample_weight holds negative values; weights must be >= 0")
+    if class_weight is not None:
+        if classes is None or labels is None:
+            raise ValueError("class_weight works with a classification loss (cross_entropy or mse) only")
+        per_class = _class_weights(class_weight, np.asarray(classes), np.asarray(labels))
+        by_row = per_class[np.asarray(labels)]
+        weights = by_row if weights is None else weights * by_row
+    if weights is not None and not np.any(weights > 0):
+        raise ValueError("the sample weights are all 0; at least one sample needs a positive weight")
+    return weights
+
+
+def _class_weights(class_weight: Any, classes: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """One float64 weight per class, as scikit-learn's compute_class_weight."""
+    if isinstance(class_weight, str):
+        if class_weight != "balanced":
+            raise ValueError(
+                f"class_weight must be None, 'balanced' or a dict {{label: weight}}, got {class_weight!r}"
+            )
+        counts = np.bincount(labels, minlength=classes.shape[0]).astype(np.float64)
+        # classes without a training row (possible with given classes) weigh nothing: no row uses them
+        return np.divide(
+            labels.shape[0], classes.shape[0] * counts, out=np.zeros_like(counts), where=counts > 0
+        )
+    if not isinstance(class_weight, dict):
+        raise TypeError(
+            f"class_weight must be None, 'balanced' or a dict {{label: weight}}, got {class_weight!r}"
+        )
+    per_class = np.ones(classes.shape[0])
+    for label, weight in class_weight.items():
+        where = np.flatnonzero(classes == label) if not isinstance(label, str) else np.array([], dtype=int)
+        if where.size != 1:
+            raise ValueError(
+                f"class_weight has label {label!r}, which is not a class of y ({_describe(classes)})"
+            )
+        if (
+            isinstance(weight, bool)
+            or not isinstance(weight, numbers.Real)
+            or not np.isfinite(float(weight))
+            or weight < 0
+        ):
+            raise ValueError(f"class_weight[{label!r}] must be a finite number >= 0, got {weight!r}")
+        per_class[where[0]] = float(weight)
+    return per_class

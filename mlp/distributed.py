@@ -8,7 +8,9 @@ global batch k is rows order[k*B : (k+1)*B] (B = batch_size; the last one may be
 batch of m rows, rank r of N takes the contiguous part [floor(r*m/N), floor((r+1)*m/N)). Each rank
 computes the gradient of its part scaled by 1/m (not by its own row count), and ONE allreduce (a sum)
 of the flat gradient buffer per step gives every rank the mean gradient of the whole global batch, the
-one a single process computes. Every rank then takes the same optimizer step, so the parameters stay
+one a single process computes (with sample weights, the weighted sum of its part over the global
+batch's weight sum, which every rank computes from the whole set it holds, so no collective is added).
+Every rank then takes the same optimizer step, so the parameters stay
 identical on all ranks and equal one process's up to the order of floating-point sums. A rank whose
 part of a short last batch is empty adds zeros and still joins the allreduce (the Numba engine; the
 generic engine asks for at least N rows in every global batch, checked before the first epoch).
@@ -16,7 +18,7 @@ generic engine asks for at least N rows in every global batch, checked before th
 What else is agreed
 -------------------
 - Before training, one allgather compares what every rank passed: sample and feature counts, dtype,
-  classes, a CRC-32 of X and of y, and the options; any difference is a ValueError on every rank.
+  classes, a CRC-32 of X, of y and of the sample weights, and the options; any difference is a ValueError on every rank.
   The seed is rank 0's (drawn there when seed=None), so the initial weights are the same everywhere.
 - Dropout masks differ per rank but are reproducible: rank r draws them in epoch e from a generator
   seeded with (seed, rank, e), so a run resumed at an epoch boundary draws the same masks again.
@@ -186,6 +188,7 @@ def start(
     *,
     options: dict[str, Any],
     seed: int | None,
+    sample_weight: np.ndarray | None = None,
 ) -> DataParallel | None:
     """Compare what every rank passed and agree on the seed: a `DataParallel` for `comm`, or None
     without a communicator or with one rank. Raises ValueError (on every rank) on any difference."""
@@ -209,6 +212,7 @@ def start(
         "classes": None if classes is None else np.asarray(classes).tolist(),
         "X crc32": _crc32(X),
         "y crc32": _crc32(np.asarray(targets)),
+        "sample_weight crc32": None if sample_weight is None else _crc32(sample_weight),
         "seed": seed,
         "options": _comparable(options),
     }
@@ -423,17 +427,28 @@ class DataParallel:
         self.comm.Allreduce(self._MPI.IN_PLACE, buffer, op=self._MPI.SUM)
         return buffer[:-1], int(round(buffer[-1]))  # noqa: RUF046  (NumPy 1's round() of a float64 is a float64)
 
-    def evaluate(self, model: MLP, X: Array, targets: Array, *, xp: Namespace) -> tuple[float, float | None]:
+    def evaluate(
+        self, model: MLP, X: Array, targets: Array, sample_weight: Array | None = None, *, xp: Namespace
+    ) -> tuple[float, float | None]:
         """Mean loss and accuracy (None for a loss on a target matrix) over (X, targets), each rank
-        evaluating its part, the sums reduced."""
+        evaluating its part, the sums reduced; weighted means with sample_weight."""
         from .loop import evaluate
 
         lo, hi = self.part(0, X.shape[0])
         sums = np.zeros(3)  # loss sum, correct count, ranks that measured an accuracy
         if hi > lo:
-            loss, accuracy = evaluate(model, X[lo:hi], targets[lo:hi], xp=xp)
-            sums[:] = loss * (hi - lo), (accuracy or 0.0) * (hi - lo), accuracy is not None
+            if sample_weight is None:
+                loss, accuracy = evaluate(model, X[lo:hi], targets[lo:hi], xp=xp)
+                sums[:] = loss * (hi - lo), (accuracy or 0.0) * (hi - lo), accuracy is not None
+            else:  # the weighted sums: this part's weighted means times its weight
+                part = sample_weight[lo:hi]
+                loss, accuracy = evaluate(model, X[lo:hi], targets[lo:hi], part, xp=xp)
+                weight = float(np.sum(part))
+                sums[:] = loss * weight, (accuracy or 0.0) * weight, accuracy is not None
         self.comm.Allreduce(self._MPI.IN_PLACE, sums, op=self._MPI.SUM)
+        if sample_weight is not None:
+            total = float(np.sum(sample_weight)) or 1.0
+            return float(sums[0] / total), (float(sums[1] / total) if sums[2] else None)
         return float(sums[0] / X.shape[0]), (round(sums[1]) / X.shape[0] if sums[2] else None)
 
     def any(self, flag: object) -> bool:

@@ -86,16 +86,21 @@ def loss_and_gradients(
     xp: Namespace,
     dropout_masks: Sequence[Array] | None = None,
     label_smoothing: float = 0.0,
+    row_weights: Array | None = None,
 ) -> tuple[Array, Params, Array]:
     """Mean loss (0-d array, L2 term included) and per-layer gradients for integer labels y
-    (label_smoothing: cross_entropy's smoothed targets, see `mlp.losses.softmax_cross_entropy`)."""
+    (label_smoothing: cross_entropy's smoothed targets, see `mlp.losses.softmax_cross_entropy`).
+
+    row_weights (n,): the loss is sum_i row_weights[i] * loss_i instead of the mean (w / sum(w): the
+    weighted mean of `mlp.fit`'s sample_weight); the L2 term is added as it is."""
     logits, inputs, outputs = forward(params, X, activation, xp=xp, dropout_masks=dropout_masks)
+    weighted = {} if row_weights is None else {"row_weights": row_weights}
     if label_smoothing:
         if loss != "cross_entropy":
             raise ValueError(f"label_smoothing works with loss='cross_entropy' only, not {loss!r}")
-        value, dZ = get_loss(loss)(logits, y, xp=xp, label_smoothing=label_smoothing)
+        value, dZ = get_loss(loss)(logits, y, xp=xp, label_smoothing=label_smoothing, **weighted)
     else:
-        value, dZ = get_loss(loss)(logits, y, xp=xp)
+        value, dZ = get_loss(loss)(logits, y, xp=xp, **weighted)
     grads = backward(params, inputs, outputs, dZ, activation, xp=xp, dropout_masks=dropout_masks)
     if l2:
         value = value + l2_penalty(params, l2, xp=xp)

@@ -53,7 +53,7 @@ def run_epochs(
     targets: Array,
     *,
     until_epoch: int,
-    validation: tuple[Array, Array] | None = None,
+    validation: tuple[Array, ...] | None = None,
     stopping: Stopping | None = None,
     best: Best | None = None,
     history: dict[str, list[Any]] | None = None,
@@ -63,11 +63,13 @@ def run_epochs(
     progress: bool | str = False,
     n_threads: int | None = None,
     checkpoint: Callable[[bool, Best], object] | None = None,
+    sample_weight: Any = None,
 ) -> Best:
     """Train `trainer` epoch by epoch until its epoch count reaches `until_epoch` or a stop.
 
-    validation: (X_val, y_val) evaluated after every epoch; the monitored loss is its loss, else the
-    training loss. history: {key: list} appended with each epoch's logs (NaN for a missing key).
+    validation: (X_val, y_val) or (X_val, y_val, sample_weight_val) evaluated after every epoch; the
+    monitored loss is its (weighted) loss, else the training loss. sample_weight: the training rows'
+    weights (`BaseTrainer.run_epoch`). history: {key: list} appended with each epoch's logs (NaN for a missing key).
     callbacks: `callback(epoch, logs, model)`; True stops. on_epoch(logs, best): the caller's own
     bookkeeping. checkpoint(stop, best): called after each epoch to save the state.
     Returns the final `Best` (with the best parameters restored into the model when asked).
@@ -89,7 +91,7 @@ def run_epochs(
             thread_limits(n_threads),
         ):
             trainer.on_step = bar.update
-            logs = trainer.run_epoch(X, targets)
+            logs = trainer.run_epoch(X, targets, sample_weight)
             trainer.on_step = None
             if validation is not None:
                 logs["val_loss"], accuracy = (evaluate if parallel is None else parallel.evaluate)(
@@ -146,18 +148,33 @@ def stopping_report(
     return text
 
 
-def evaluate(model: MLP, X: Array, targets: Array, *, xp: Namespace) -> tuple[float, float | None]:
+def evaluate(
+    model: MLP, X: Array, targets: Array, sample_weight: Array | None = None, *, xp: Namespace
+) -> tuple[float, float | None]:
     """Mean loss (without the L2 term) and accuracy over (X, targets), in chunks; two Python floats
-    (the accuracy None for a loss on a target matrix, such as regression)."""
+    (the accuracy None for a loss on a target matrix, such as regression). With sample_weight (X's
+    namespace and device), both are weighted means, as scikit-learn weights its validation score."""
     loss_fn, classes = get_loss(model.loss), takes_class_indices(model.loss)
     total_loss, correct = 0.0, 0
+    total_weight = X.shape[0] if sample_weight is None else float(xp.sum(sample_weight))
     for rows in row_chunks(X.shape[0], prediction_chunk_rows(model.layer_sizes, model.dtype)):
         X_chunk, y_chunk = X[rows, ...], targets[rows, ...]
         logits = layers.forward(model.params, X_chunk, model.activation, xp=xp)[0]
-        value, _ = loss_fn(logits, y_chunk, xp=xp)
-        total_loss = total_loss + value * X_chunk.shape[0]
-        if classes:
-            correct = correct + xp.sum(xp.astype(xp.argmax(logits, axis=1) == y_chunk, xp.int64))
+        hits = xp.argmax(logits, axis=1) == y_chunk if classes else None
+        if sample_weight is None:
+            value, _ = loss_fn(logits, y_chunk, xp=xp)
+            total_loss = total_loss + value * X_chunk.shape[0]
+            if hits is not None:
+                correct = correct + xp.sum(xp.astype(hits, xp.int64))
+            continue
+        w_chunk = sample_weight[rows, ...]
+        value, _ = loss_fn(logits, y_chunk, xp=xp, row_weights=w_chunk)  # sum_i w_i l_i
+        total_loss = total_loss + value
+        if hits is not None:
+            correct = correct + xp.sum(xp.astype(hits, w_chunk.dtype) * w_chunk)
+    if sample_weight is not None:  # the weighted means (a validation set weighing 0 counts as 0)
+        total = total_weight or 1.0
+        return float(total_loss) / total, float(correct) / total if classes else None
     return float(total_loss) / X.shape[0], int(correct) / X.shape[0] if classes else None
 
 

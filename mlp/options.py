@@ -276,8 +276,7 @@ def _model_options() -> list[Option]:
             "loss",
             "cross_entropy",
             "cross_entropy (softmax output), mse (sigmoid outputs), squared_error "
-            "(identity outputs: regression), binary_cross_entropy (sigmoid outputs: multilabel) or "
-            "poisson (exp outputs: counts)",
+            "(identity outputs: regression) or binary_cross_entropy (sigmoid outputs: multilabel)",
             # fit takes every loss; `mlp train` (image classification) and the C++ port the class losses
             _choice(tuple(LOSSES)),
             ("cross_entropy", "mse"),
@@ -286,7 +285,7 @@ def _model_options() -> list[Option]:
             "regression and multilabel losses are fit's and the estimators'",
             estimator="loss",
             estimator_note="the classifier picks binary_cross_entropy itself for two classes and for "
-            "multilabel targets; the regressor takes squared_error (its default) or poisson",
+            "multilabel targets; the regressor's default is squared_error",
             estimator_check=_choice(CLASSIFIER_LOSSES),
             cpp="loss",
         ),
@@ -578,10 +577,10 @@ def _loop_options() -> list[Option]:
 
 OPTIONS = {option.name: option for option in (*_model_options(), *_training_options(), *_loop_options())}
 # Keywords of fit that are not settings of a run and have no entry above.
-RUNTIME_ONLY = ("validation_data", "callbacks", "comm")
+RUNTIME_ONLY = ("validation_data", "callbacks", "comm", "sample_weight", "class_weight")
 # Where MLPRegressor's default and check differ from the estimator columns (MLPClassifier's).
 REGRESSOR_DEFAULTS = {"loss": "squared_error"}
-REGRESSOR_CHECKS = {"loss": _choice(("squared_error", "poisson"))}
+REGRESSOR_CHECKS = {"loss": _choice(("squared_error",))}
 
 
 def validate(values: dict[str, Any]) -> dict[str, Any]:

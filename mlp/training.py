@@ -17,9 +17,9 @@ import numpy as np
 
 from . import distributed as _distributed
 from . import options as _options
-from ._array_api import Array, Device, Namespace, Params, float_dtype, from_host
+from ._array_api import Array, Device, Namespace, Params, float_dtype, from_host, to_numpy
 from ._memory import check_training_memory
-from ._validation import check_features, check_labels, check_targets
+from ._validation import check_features, check_labels, check_sample_weight, check_targets
 from .augment import check_images
 from .engines import TrainingError, make_trainer
 from .engines.checkpoints import check_checkpoint_path, load_checkpoint, same_options, save_checkpoint
@@ -72,6 +72,8 @@ def fit(
     min_delta: float = _D["min_delta"],
     callbacks: Callback | Sequence[Callback] = (),
     comm: Comm | None = None,
+    sample_weight: Array | None = None,
+    class_weight: str | dict[Any, float] | None = None,
     verbose: int | bool = _D["verbose"],
     dtype: str = _D["dtype"],
     seed: int | None = _D["seed"],
@@ -106,6 +108,13 @@ def fit(
         (restores the best weights). callbacks: `callback(epoch, logs, model)`; True stops.
     comm: an mpi4py communicator (MPI.COMM_WORLD under `mpiexec -n N`): data-parallel training, every
         rank passing the same X, y and options; which rows each rank takes: `mlp.distributed`.
+    sample_weight: (n_samples,) finite weights >= 0, not all 0: each batch's loss is the weighted
+        mean sum_i w_i l_i / sum_i w_i, its L2 term scaled by rows / sum_i w_i (scikit-learn's alpha
+        over the weight sum); a batch weighing 0 takes no step. class_weight: None, "balanced"
+        (n_samples / (n_classes * bincount(y))) or {label: weight}; multiplies each row's weight
+        (classification losses). The held-out rows of validation_split keep their weights, and the
+        validation loss and accuracy are weighted, as scikit-learn weights its validation score;
+        validation_data may be (X_val, y_val, sample_weight_val).
     verbose: a line every N epochs. dtype: float32 | float64. seed: None draws one and records it in
         `model.config["seed"]` (printed with verbose), so every run can be repeated.
 
@@ -117,7 +126,15 @@ def fit(
     given = locals()  # fit's arguments; tests/test_options.py holds its keywords to the table's names
     o = _options.resolve({name: given[name] for name in _options.OPTIONS})
     callbacks = _check_callbacks(callbacks)
-    ready = _prepare(X, y, o, validation_data=validation_data, comm=comm)
+    ready = _prepare(
+        X,
+        y,
+        o,
+        validation_data=validation_data,
+        comm=comm,
+        sample_weight=sample_weight,
+        class_weight=class_weight,
+    )
     if o.epochs > 0:
         _run(ready, o, callbacks=callbacks, comm=comm)
     return ready.model
@@ -132,13 +149,14 @@ class _Prepared:
     model: MLP
     X: Array
     targets: Array
-    validation: tuple[Array, Array] | None
+    validation: tuple[Array, ...] | None  # (X_val, y_val) or (X_val, y_val, sample_weight_val)
     optimizer: Optimizer
     learning_rate: float
     schedule: Schedule | str
     rng: np.random.Generator
     parallel: DataParallel | None
     config: dict[str, Any]
+    sample_weight: np.ndarray | None = None  # the training rows' weights (float64, host); None: all 1
 
 
 def _prepare(
@@ -146,8 +164,10 @@ def _prepare(
     y: Array,
     o: _options.TrainingOptions,
     *,
-    validation_data: tuple[Array, Array] | None,
+    validation_data: tuple[Array, ...] | None,
     comm: Comm | None,
+    sample_weight: Array | None = None,
+    class_weight: str | dict[Any, float] | None = None,
 ) -> _Prepared:
     """Check the data against the options, build the optimizer, schedule and model, and agree over
     MPI: everything the epochs need, before the first of them."""
@@ -158,6 +178,7 @@ def _prepare(
     if o.label_smoothing and o.loss != "cross_entropy":
         raise ValueError(f"label_smoothing works with loss='cross_entropy' only, not {o.loss!r}; set it to 0")
     targets, classes = _targets(y, X.shape[0], o, xp=xp, device=device)
+    weights = _sample_weights(sample_weight, class_weight, targets, classes, X.shape[0])
     n_outputs = int(classes.shape[0]) if classes is not None else int(targets.shape[1])
     opt, learning_rate, weight_decay, l2 = build_optimizer(
         o.optimizer, learning_rate=o.learning_rate, momentum=o.momentum, weight_decay=o.weight_decay
@@ -168,11 +189,13 @@ def _prepare(
     check_training_memory(sizes, o.batch_size, X.shape[0], o.dtype, opt, o.dropout)
 
     # None on one process; over MPI every rank's data and options compared, rank 0's seed agreed
-    parallel = _distributed.start(comm, X, targets, classes, options=o.as_dict(), seed=o.seed)
+    parallel = _distributed.start(
+        comm, X, targets, classes, options=o.as_dict(), seed=o.seed, sample_weight=weights
+    )
     seed = _seed(o, parallel)
     rng = np.random.default_rng(seed)
-    X, targets, validation = _validation_set(
-        X, targets, classes, validation_data, o, rng, xp=xp, device=device
+    X, targets, validation, weights = _validation_set(
+        X, targets, classes, validation_data, o, rng, xp=xp, device=device, sample_weight=weights
     )
     float_type = float_dtype(o.dtype, xp=xp)
     params = [
@@ -200,7 +223,27 @@ def _prepare(
         history=_empty_history(o, classified=classes is not None),
         config=config,
     )
-    return _Prepared(model, X, targets, validation, opt, learning_rate, sched, rng, parallel, config)
+    return _Prepared(model, X, targets, validation, opt, learning_rate, sched, rng, parallel, config, weights)
+
+
+def _sample_weights(
+    sample_weight: Array | None,
+    class_weight: str | dict[Any, float] | None,
+    targets: Array,
+    classes: Array | None,
+    n_samples: int,
+) -> np.ndarray | None:
+    """fit's sample_weight and class_weight as one float64 host array (None: unweighted)."""
+    if sample_weight is None and class_weight is None:
+        return None
+    labels = to_numpy(targets) if classes is not None and class_weight is not None else None
+    return check_sample_weight(
+        sample_weight,
+        n_samples,
+        classes=None if classes is None else to_numpy(classes),
+        labels=labels,
+        class_weight=class_weight,
+    )
 
 
 def _seed(o: _options.TrainingOptions, parallel: DataParallel | None) -> int:
@@ -314,6 +357,7 @@ def _run(
         progress=o.progress,
         n_threads=o.n_threads,
         checkpoint=save if path is not None else None,
+        sample_weight=ready.sample_weight,
     )
     if o.early_stopping and best.params is not None:
         model.best_epoch = best.epoch + 1
@@ -404,13 +448,18 @@ def _validation_set(
     *,
     xp: Namespace,
     device: Device,
-) -> tuple[Array, Array, tuple[Array, Array] | None]:
-    """(X, targets, (X_val, y_val) or None): validation_data checked, or validation_split drawn from rng."""
+    sample_weight: np.ndarray | None = None,
+) -> tuple[Array, Array, tuple[Array, ...] | None, np.ndarray | None]:
+    """(X, targets, (X_val, y_val[, w_val]) or None, the training rows' weights): validation_data
+    checked, or validation_split drawn from rng (the held-out rows keep their weights, on X's
+    device in its dtype, so that the validation loss is weighted as scikit-learn's score)."""
     if validation_data is not None:
         if o.validation_split:
             raise ValueError("pass either validation_data or validation_split, not both")
-        if not (isinstance(validation_data, (tuple, list)) and len(validation_data) == 2):
-            raise TypeError("validation_data must be a pair (X_val, y_val)")
+        if not (isinstance(validation_data, (tuple, list)) and len(validation_data) in (2, 3)):
+            raise TypeError(
+                "validation_data must be a pair (X_val, y_val) or (X_val, y_val, sample_weight_val)"
+            )
         X_val, _, _ = check_features(
             validation_data[0], dtype=o.dtype, name="X_val", n_features=X.shape[1], xp=xp, device=device
         )
@@ -424,18 +473,45 @@ def _validation_set(
             n_outputs=None if classes is not None else targets.shape[1],
             name="y_val",
         )
-        return X, targets, (X_val, y_val)
+        if len(validation_data) == 2 or validation_data[2] is None:
+            return X, targets, (X_val, y_val), sample_weight
+        w_val = check_sample_weight(validation_data[2], X_val.shape[0])
+        assert w_val is not None  # given, so checked into an array
+        return X, targets, (X_val, y_val, _weights_like(w_val, o, xp=xp, device=device)), sample_weight
     if not o.validation_split:
-        return X, targets, None
+        return X, targets, None, sample_weight
     n_val = int(round(X.shape[0] * o.validation_split))  # noqa: RUF046  (NumPy 1: a NumPy shape's round() is a float)
     if n_val < 1 or n_val >= X.shape[0]:
         raise ValueError(
             f"validation_split={o.validation_split} leaves {n_val} validation and "
             f"{X.shape[0] - n_val} training samples; both need at least one"
         )
-    order = from_host(rng.permutation(X.shape[0]), xp=xp, device=device)
-    validation = (xp.take(X, order[:n_val], axis=0), xp.take(targets, order[:n_val], axis=0))
-    return xp.take(X, order[n_val:], axis=0), xp.take(targets, order[n_val:], axis=0), validation
+    host_order = rng.permutation(X.shape[0])
+    order = from_host(host_order, xp=xp, device=device)
+    validation: tuple[Array, ...] = (
+        xp.take(X, order[:n_val], axis=0),
+        xp.take(targets, order[:n_val], axis=0),
+    )
+    if sample_weight is not None:
+        validation += (_weights_like(sample_weight[host_order[:n_val]], o, xp=xp, device=device),)
+        sample_weight = sample_weight[host_order[n_val:]]
+        if not np.any(sample_weight > 0):
+            raise ValueError(
+                "the training rows left by validation_split all weigh 0; at least one needs a positive weight"
+            )
+    return (
+        xp.take(X, order[n_val:], axis=0),
+        xp.take(targets, order[n_val:], axis=0),
+        validation,
+        sample_weight,
+    )
+
+
+def _weights_like(
+    weights: np.ndarray, o: _options.TrainingOptions, *, xp: Namespace, device: Device
+) -> Array:
+    """Host weights on the data's device, in the training dtype."""
+    return from_host(weights, xp=xp, device=device, dtype=float_dtype(o.dtype, xp=xp))
 
 
 def build_optimizer(

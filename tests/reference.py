@@ -255,3 +255,15 @@ def adam_step(p, g, m, v, lr, beta1, beta2, eps, t, decoupled_wd, l2, clip_value
         m_new.append(mi)
         v_new.append(vi)
     return np.array(p_new), np.array(m_new), np.array(v_new)
+
+
+def weighted(loss, Z, y, w, scale):
+    """A loss reference above with a weight per row: row i alone with scale * w[i], its loss counted
+    w[i] times. Returns what the unweighted reference returns (loss sum, [n_correct,] dZ)."""
+    n = Z.shape[0]
+    rows = [loss(Z[i : i + 1], y[i : i + 1], scale * float(w[i])) for i in range(n)]
+    total = sum(float(w[i]) * row[0] for i, row in enumerate(rows))
+    dZ = np.concatenate([row[-1] for row in rows]) if n else np.zeros(Z.shape)
+    if len(rows[0] if rows else ()) == 3:
+        return total, sum(row[1] for row in rows), dZ
+    return total, dZ

@@ -6,7 +6,9 @@ counts the steps, reduces the gradients over MPI ranks, logs gradient norms, app
 constraint, reads the per-step losses back once, checks that they are finite and writes the logs. An
 engine supplies only what differs (see the methods marked "engine"):
 
-    _epoch_batches(X, y, order, key, spans)   the batches of an epoch, gathered (and augmented)
+    _epoch_batches(X, y, w, order, key, spans)  the batches of an epoch (and their sample weights),
+                                                gathered (and augmented)
+    _engine_weights(w)                          the sample weights as the engine gathers them
     _dropout_buffers(rows)                      where this step's dropout uniforms go
     _gradients(X_batch, y_batch, ...)           forward and backward: loss sum, correct count
     _reduce_gradients(parallel)                 the MPI sum of its gradient storage
@@ -111,6 +113,7 @@ class BaseTrainer:
         self._scheduled = False
         self._norms: _NormLog | None = None
         self.parallel: DataParallel | None = None  # set when training over MPI ranks
+        self._weights_cache: tuple[Any, tuple[np.ndarray, Any]] | None = None  # (given, prepared)
 
     # ---- the random numbers, drawn here for every engine ----------------------------------------
     @property
@@ -135,10 +138,13 @@ class BaseTrainer:
         return None if self.augmenter is None else int(self.rng.integers(2**63))
 
     # ---- one epoch ------------------------------------------------------------------------------
-    def run_epoch(self, X: Array, targets: Array) -> dict[str, Any]:
+    def run_epoch(self, X: Array, targets: Array, sample_weight: Any = None) -> dict[str, Any]:
         """One pass over (X, targets): X validated and in the model's dtype; targets the class
         indices, or the (n, k) target matrix of a value loss (squared_error, binary_cross_entropy)
-        in X's dtype.
+        in X's dtype. sample_weight: None, or n finite weights >= 0 (checked by fit's
+        `check_sample_weight`): each batch's loss is then the weighted mean sum_i w_i l_i / sum_i w_i
+        over the global batch and its L2 term is scaled by rows / sum_i w_i (scikit-learn's alpha /
+        sum of weights); a batch whose weights sum to 0 takes no step.
 
         Returns {"epoch", "loss", "accuracy", "lr"} (plus gradient norms with log_gradients): the mean
         training loss (with the L2 term and dropout, as optimised) and accuracy of the mini-batches
@@ -146,24 +152,36 @@ class BaseTrainer:
         """
         X, targets = self.prepare_data(X, targets)  # free when fit already prepared them
         n = X.shape[0]
+        weights = self._prepare_weights(sample_weight, n)
         step_size, steps = self._begin_epoch(n)
         order = self.rng.permutation(n) if self.shuffle and steps > 1 else None
         key = self.augment_key()
         spans = self._spans(n, step_size)
+        weight_sums = None if weights is None else _weight_sums(weights[0], order, spans)
         self._norms = _NormLog(self.model) if self.log_gradients else None
         loss_sums: list[Any] = []
         corrects: list[Any] = []
         lr = self.learning_rate
-        batches = self._epoch_batches(X, targets, order, key, spans)
+        batches = self._epoch_batches(X, targets, None if weights is None else weights[1], order, key, spans)
         try:
-            for step, (X_batch, y_batch) in enumerate(batches):
+            for step, (X_batch, y_batch, w_batch) in enumerate(batches):
                 start, stop, _, _ = spans[step]
                 if self.parallel is not None:  # this rank's share of the global batch
                     self.parallel.part(start, stop)
                 lr = self.schedule.lr(self.epoch, step)
+                if weight_sums is not None and not weight_sums[step] > 0:  # no weight: no step
+                    loss_sums.append(0.0)
+                    corrects.append(0)
+                    continue
                 dropout = self._dropout_buffers(X_batch.shape[0]) if self.dropout else None
                 loss_sum, correct = self.step(
-                    X_batch, y_batch, lr=lr, batch_rows=stop - start, dropout=dropout
+                    X_batch,
+                    y_batch,
+                    lr=lr,
+                    batch_rows=stop - start,
+                    dropout=dropout,
+                    weights=w_batch,
+                    weight_sum=None if weight_sums is None else float(weight_sums[step]),
                 )
                 loss_sums.append(loss_sum)
                 corrects.append(correct)
@@ -189,14 +207,26 @@ class BaseTrainer:
         return logs
 
     def step(
-        self, X_batch: Array, y_batch: Array, *, lr: float, batch_rows: int | None = None, dropout: Any = None
+        self,
+        X_batch: Array,
+        y_batch: Array,
+        *,
+        lr: float,
+        batch_rows: int | None = None,
+        dropout: Any = None,
+        weights: Any = None,
+        weight_sum: float | None = None,
     ) -> tuple[Any, Any]:
         """One optimizer step on a batch, the same for every engine: the gradients (the loss sum over
-        the batch's rows divided by `batch_rows`, the global batch's size over MPI), summed over the
-        ranks, logged, clipped and applied, then the max-norm constraint. Returns (loss sum with the
-        L2 term, correct count), each a number or a 0-d array that `_to_host` reads back later."""
+        the batch's rows divided by `batch_rows`, the global batch's size over MPI; with `weights`,
+        this part's rows' weights in the engine's form, the weighted sum divided by `weight_sum`, the
+        global batch's), summed over the ranks, logged, clipped and applied, then the max-norm
+        constraint. Returns (loss sum with the L2 term, correct count), each a number or a 0-d array
+        that `_to_host` reads back later: with weights, the weighted mean times the batch's rows."""
         rows = X_batch.shape[0]
-        loss_sum, correct = self._gradients(X_batch, y_batch, batch_rows or rows, dropout)
+        loss_sum, correct = self._gradients(
+            X_batch, y_batch, batch_rows or rows, dropout, weights=weights, weight_sum=weight_sum
+        )
         if self.parallel is not None:  # the global batch's mean gradient: one allreduce
             self._reduce_gradients(self.parallel)
         if self._norms is not None:  # log_gradients: the norms before clipping
@@ -216,6 +246,21 @@ class BaseTrainer:
             lo, hi = (start, stop) if self.parallel is None else self.parallel.rows_of(start, stop)
             spans.append((start, stop, lo, hi))
         return spans
+
+    def _prepare_weights(self, sample_weight: Any, n: int) -> tuple[np.ndarray, Any] | None:
+        """(host float64 copy, the engine's form) of the sample weights, made once per array given
+        (every epoch of a fit passes the same one), or None without weights."""
+        if sample_weight is None:
+            return None
+        cached = self._weights_cache
+        if cached is not None and cached[0] is sample_weight:
+            return cached[1]
+        host = np.ascontiguousarray(to_numpy(sample_weight), dtype=np.float64)
+        if host.shape != (n,):
+            raise ValueError(f"sample_weight has shape {host.shape}, expected ({n},)")
+        prepared = (host, self._engine_weights(host))
+        self._weights_cache = (sample_weight, prepared)
+        return prepared
 
     def prepare_data(self, X: Array, targets: Array) -> tuple[Array, Array]:
         """The arrays `run_epoch` works on best, made once before the epochs (the generic path takes
@@ -239,11 +284,23 @@ class BaseTrainer:
 
     # ---- what an engine supplies ----------------------------------------------------------------
     def _epoch_batches(  # engine
-        self, X: Array, targets: Array, order: np.ndarray | None, key: int | None, spans: Sequence[Span]
-    ) -> Iterator[tuple[Array, Array]]:
-        """Yield (X_batch, y_batch) for every span: this rank's rows [lo, hi) of the global batch,
-        taken through `order` (None: in order) and distorted with augmentation `key` (None: as is)."""
+        self,
+        X: Array,
+        targets: Array,
+        weights: Any,
+        order: np.ndarray | None,
+        key: int | None,
+        spans: Sequence[Span],
+    ) -> Iterator[tuple[Array, Array, Any]]:
+        """Yield (X_batch, y_batch, w_batch) for every span: this rank's rows [lo, hi) of the global
+        batch, taken through `order` (None: in order) and distorted with augmentation `key` (None: as
+        is); w_batch their weights, gathered from `weights` (the engine's form, None: unweighted)."""
         raise NotImplementedError
+
+    def _engine_weights(self, weights: np.ndarray) -> Any:  # engine
+        """The float64 host sample weights as `_epoch_batches` gathers them (the host array itself
+        unless the engine works elsewhere)."""
+        return weights
 
     def _dropout_buffers(self, rows: int) -> Any:  # engine
         """This step's dropout, drawn with `draw_dropout_uniforms` into float64 (rows, width)
@@ -251,10 +308,19 @@ class BaseTrainer:
         raise NotImplementedError
 
     def _gradients(
-        self, X_batch: Array, y_batch: Array, batch_rows: int, dropout: Any
+        self,
+        X_batch: Array,
+        y_batch: Array,
+        batch_rows: int,
+        dropout: Any,
+        *,
+        weights: Any = None,
+        weight_sum: float | None = None,
     ) -> tuple[Any, Any]:  # engine
         """Forward and backward into the engine's gradient storage: (loss sum over the rows, with the
-        L2 term; correct count, 0 for a loss on a target matrix)."""
+        L2 term; correct count, 0 for a loss on a target matrix). With weights (this part's rows'),
+        the gradient of sum_i w_i l_i / weight_sum plus the L2 term scaled by batch_rows / weight_sum,
+        and as loss sum batch_rows / weight_sum * sum_i w_i l_i plus this part's rows times that term."""
         raise NotImplementedError
 
     def _reduce_gradients(self, parallel: DataParallel) -> None:  # engine
@@ -333,6 +399,13 @@ class BaseTrainer:
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__init__(state["model"], rng=np.random.default_rng(), **state["options"])  # type: ignore[misc]
         self.restore(state["snapshot"])
+
+
+def _weight_sums(weights: np.ndarray, order: np.ndarray | None, spans: Sequence[Span]) -> np.ndarray:
+    """The sum of the sample weights of every global batch (float64, on the host: every rank
+    holds all the weights, so every rank gets the same sums without a collective)."""
+    ordered = weights if order is None else weights[order]
+    return np.array([math.fsum(ordered[start:stop]) for start, stop, _, _ in spans])
 
 
 class _NormLog:

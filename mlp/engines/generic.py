@@ -59,22 +59,38 @@ class Trainer(BaseTrainer):
 
     # ---- what the base asks of an engine --------------------------------------------------------
     def _epoch_batches(
-        self, X: Array, targets: Array, order: np.ndarray | None, key: int | None, spans: Sequence[Span]
-    ) -> Iterator[tuple[Array, Array]]:
+        self,
+        X: Array,
+        targets: Array,
+        weights: Array | None,
+        order: np.ndarray | None,
+        key: int | None,
+        spans: Sequence[Span],
+    ) -> Iterator[tuple[Array, Array, Array | None]]:
         xp, device = self.model._xp, self.model.device
         if order is not None:
             order = from_host(order, xp=xp, device=device)
         for step, (start, stop, lo, hi) in enumerate(spans):
+            w_batch = None
             if order is None:
                 X_batch, y_batch = X[lo:hi, ...], targets[lo:hi, ...]
+                if weights is not None:
+                    w_batch = weights[lo:hi]
             else:
                 X_batch, y_batch = xp.take(X, order[lo:hi], axis=0), xp.take(targets, order[lo:hi], axis=0)
+                if weights is not None:
+                    w_batch = xp.take(weights, order[lo:hi], axis=0)
             # the batch's own distortion, the same for any engine and rank count (key: augmentation is on)
             if key is not None and self.augmenter is not None:
                 X_batch = self.augmenter.batch(
                     X_batch, key, step, stop - start, (lo - start, hi - start), xp=xp
                 )
-            yield X_batch, y_batch
+            yield X_batch, y_batch, w_batch
+
+    def _engine_weights(self, weights: np.ndarray) -> Array:
+        """The weights on the model's device, in its dtype."""
+        model = self.model
+        return from_host(weights, xp=model._xp, device=model.device, dtype=model.params[0][0].dtype)
 
     def _dropout_buffers(self, rows: int) -> list[Array]:
         """Inverted-dropout masks, 0 or 1/keep, from uniforms drawn on the host and moved to the
@@ -86,19 +102,36 @@ class Trainer(BaseTrainer):
             for u in uniforms
         ]
 
-    def _gradients(self, X_batch: Array, y_batch: Array, batch_rows: int, dropout: Any) -> tuple[Array, Any]:
+    def _gradients(
+        self,
+        X_batch: Array,
+        y_batch: Array,
+        batch_rows: int,
+        dropout: Any,
+        *,
+        weights: Array | None = None,
+        weight_sum: float | None = None,
+    ) -> tuple[Array, Any]:
         model, xp = self.model, self.model._xp
         rows = X_batch.shape[0]
+        l2, row_weights = model.l2, None
+        if weights is not None and weight_sum is not None:
+            # Row i counts w_i / weight_sum, over MPI divided by this rank's row share (which
+            # sum_gradient_list multiplies back), so the ranks' sum is the global weighted mean; the
+            # L2 term is scikit-learn's: alpha / sum of weights where it is alpha / rows unweighted.
+            row_weights = weights * (batch_rows / (weight_sum * rows))
+            l2 = l2 * (batch_rows / weight_sum)
         value, grads, logits = layers.loss_and_gradients(
             model.params,
             X_batch,
             y_batch,
             activation=model.activation,
             loss=model.loss,
-            l2=model.l2,
+            l2=l2,
             xp=xp,
             dropout_masks=dropout,
             label_smoothing=self.label_smoothing,
+            row_weights=row_weights,
         )
         self._value, self._logits = value, logits
         self._grads = [g for pair in grads for g in pair]  # means over this rank's rows (weighted over MPI)

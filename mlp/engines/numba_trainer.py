@@ -92,7 +92,7 @@ _OPTIMIZER_KERNELS: dict[str, tuple[int, Callable[[Any, float, NumbaTrainer], St
     "adam": (2, _adam_step),
     "adamw": (2, _adam_step),
 }
-# The fused output-layer kernel of each loss.
+# The fused output-layer kernel of each loss (its weighted form: the name + "_weighted").
 _LOSS_KERNELS = {
     "cross_entropy": "softmax_cross_entropy_sum",
     "mse": "sigmoid_mse_sum",
@@ -185,6 +185,8 @@ class NumbaTrainer(BaseTrainer):
 
         self.code = mlp_kernels.ACTIVATION_CODES[model.activation]
         self.loss_kernel = getattr(kernels, _LOSS_KERNELS[model.loss])
+        self.weighted_loss_kernel = getattr(kernels, _LOSS_KERNELS[model.loss] + "_weighted", None)
+        self._l2_scale = 1.0  # this step's L2 factor: rows / sum of weights with sample weights
         # targets: an (n, k) float matrix (regression, counts, two classes as one output, multilabel)
         self.regression = model.loss in ("squared_error", "binary_cross_entropy", "poisson")
         self.keep = 1.0 - self.dropout
@@ -218,6 +220,7 @@ class NumbaTrainer(BaseTrainer):
         self.U = [np.empty((batch, w), dtype=np.float64) for w in widths[:-1]] if self.dropout else None
         self.dA = [np.empty((batch, w), dtype=dtype) for w in widths[:-1]]
         self.dZ_out = np.empty((batch, widths[-1]), dtype=dtype)
+        self.w_batch = np.empty(batch, dtype=np.float64)  # sample weights gathered through the order
         # augmented batches: two buffers, one trained on while the other is made
         self.X_augmented = (
             [np.empty((batch, n_features), dtype=dtype) for _ in range(2)] if self.augmenter else None
@@ -255,10 +258,11 @@ class NumbaTrainer(BaseTrainer):
         self,
         X: np.ndarray,
         targets: np.ndarray,
+        weights: np.ndarray | None,
         order: np.ndarray | None,
         key: int | None,
         spans: Sequence[Span],
-    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray | None]]:
         start, stop, _, _ = spans[0]
         self._allocate(stop - start, X.shape[1])
         augmented = None
@@ -269,6 +273,11 @@ class NumbaTrainer(BaseTrainer):
         try:
             for _, _, lo, hi in spans:
                 rows = hi - lo
+                w_batch = None
+                if weights is not None:
+                    w_batch = weights[lo:hi] if order is None else self.w_batch[:rows]
+                    if order is not None:
+                        np.take(weights, order[lo:hi], out=w_batch)
                 if order is None:
                     X_batch, y_batch = X[lo:hi], targets[lo:hi]
                 else:
@@ -281,7 +290,7 @@ class NumbaTrainer(BaseTrainer):
                         kernels.gather_labels(targets, order[lo:hi], y_batch)
                 if augmented is not None:
                     X_batch = next(augmented)
-                yield X_batch, y_batch
+                yield X_batch, y_batch, w_batch
         finally:
             if augmented is not None:
                 augmented.close()
@@ -316,7 +325,7 @@ class NumbaTrainer(BaseTrainer):
         return [
             math.sqrt(
                 kernels.processed_grad_sq_norm(
-                    self.grad_W[layer].reshape(-1), W.reshape(-1), model.l2, math.inf
+                    self.grad_W[layer].reshape(-1), W.reshape(-1), model.l2 * self._l2_scale, math.inf
                 )
             )
             for layer, (W, _) in enumerate(model.params)
@@ -341,17 +350,27 @@ class NumbaTrainer(BaseTrainer):
         return views
 
     def _gradients(
-        self, X_batch: np.ndarray, y_batch: np.ndarray, batch_rows: int, dropout: list[np.ndarray] | None
+        self,
+        X_batch: np.ndarray,
+        y_batch: np.ndarray,
+        batch_rows: int,
+        dropout: list[np.ndarray] | None,
+        *,
+        weights: np.ndarray | None = None,
+        weight_sum: float | None = None,
     ) -> tuple[float, int]:
         """Forward and backward over one mini-batch into grad_flat; returns (loss sum, n correct).
 
         The gradient is the loss sum over the rows divided by batch_rows: over MPI, this rank's share
         of the mean over the whole global batch. The L2 term's gradient is not added here: the update
         kernels add l2 * W to the weight gradients (its loss is added here, at the weights the
-        gradient was taken at)."""
+        gradient was taken at). With weights, the weighted loss sum divided by weight_sum (the global
+        batch's), and the L2 term scaled by batch_rows / weight_sum (`_l2_scale`, read by the update)."""
         model = self.model
         params, last, code, rows = model.params, len(model.params) - 1, self.code, X_batch.shape[0]
-        scale = 1.0 / batch_rows
+        scale, self._l2_scale = 1.0 / batch_rows, 1.0
+        if weights is not None and weight_sum is not None:
+            scale, self._l2_scale = 1.0 / weight_sum, batch_rows / weight_sum
         Z, D, _, dA_views, dZ = self._views(rows)
         U = dropout
         A = X_batch
@@ -370,7 +389,9 @@ class NumbaTrainer(BaseTrainer):
         np.matmul(A, W, out=Z[last])
         kernels.bias_activation_forward(Z[last], b, mlp_kernels.IDENTITY)
 
-        if self.regression:
+        if weights is not None:
+            loss_sum, n_correct = self._weighted_loss(Z[last], y_batch, weights, scale, dZ)
+        elif self.regression:
             loss_sum, n_correct = self.loss_kernel(Z[last], y_batch, scale, dZ), 0
         else:
             loss_sum, n_correct = self.loss_kernel(Z[last], y_batch, scale, dZ)
@@ -391,10 +412,29 @@ class NumbaTrainer(BaseTrainer):
             kernels.activation_backward(dA, Z[layer - 1], code, grad_b[layer - 1])  # also the bias gradient
             dZ = dA
         loss_sum = float(loss_sum)
+        if weights is not None:  # the weighted mean, times the global batch's rows as the unweighted sum
+            loss_sum *= batch_rows * scale
         if model.l2:  # the penalty of the weights the gradient was taken at
-            weights = self.flat[: self.n_weights]
-            loss_sum += rows * 0.5 * model.l2 * float(np.dot(weights, weights))
+            flat_W = self.flat[: self.n_weights]
+            loss_sum += rows * 0.5 * (model.l2 * self._l2_scale) * float(np.dot(flat_W, flat_W))
         return loss_sum, int(n_correct)
+
+    def _weighted_loss(
+        self, Z: np.ndarray, y_batch: np.ndarray, weights: np.ndarray, scale: float, dZ: np.ndarray
+    ) -> tuple[float, int]:
+        """The weighted loss kernel: (sum_i w_i l_i, n correct), dZ_i = g_i * w_i * scale."""
+        if self.weighted_loss_kernel is None:
+            raise ValueError(
+                f"loss={self.model.loss!r} takes no sample weights on the Numba engine; use engine='xp'"
+            )
+        if self.regression:
+            return self.weighted_loss_kernel(Z, y_batch, weights, scale, dZ), 0
+        loss_sum, n_correct = self.weighted_loss_kernel(Z, y_batch, weights, scale, dZ)
+        if self.label_smoothing:
+            loss_sum, dZ[...] = losses.smooth_labels(
+                Z, y_batch, loss_sum, dZ, self.label_smoothing, scale, xp=self.model._xp, row_weights=weights
+            )
+        return loss_sum, n_correct
 
     def _update(self, lr: float) -> None:
         """Clip, then apply the optimizer to the weight block and the bias block."""
@@ -402,13 +442,13 @@ class NumbaTrainer(BaseTrainer):
         if self.clip_norm is not None:
             (pW, gW, _, l2W, _), (pb, gb, _, _, _) = self._blocks
             norm = math.sqrt(
-                kernels.processed_grad_sq_norm(gW, pW, l2W, self._clip_value)
+                kernels.processed_grad_sq_norm(gW, pW, l2W * self._l2_scale, self._clip_value)
                 + kernels.processed_grad_sq_norm(gb, pb, 0.0, self._clip_value)
             )
             if norm > self.clip_norm:
                 scale = self.clip_norm / norm
         for p, g, moments, l2, decay in self._blocks:
-            self._step(p, g, moments, lr, l2, decay, scale)
+            self._step(p, g, moments, lr, l2 * self._l2_scale, decay, scale)
 
 
 def _known_steps() -> set[tuple[Callable[..., Any], Callable[..., Any]]]:

@@ -33,6 +33,20 @@ EQUIVALENCE_RUNS = {
     "numba_full_batch": dict(_BASE, engine="numba", optimizer="sgd", batch_size="full", schedule="constant"),
     # batches of 299 and 1 rows: rank 0 has no row of the second and adds zeros to its allreduce
     "numba_last_batch_of_one": dict(_BASE, engine="numba", batch_size=299),
+    # sample weights (some 0) times the balanced class weights: the weighted mean of a global batch is
+    # its weighted sum over the batch's weight sum on every rank; the held-out rows keep their weights
+    **{
+        f"{engine}_weighted": dict(
+            _BASE,
+            engine=engine,
+            optimizer="adam",
+            weight_decay=1e-3,
+            validation_split=0.2,
+            sample_weight=np.random.default_rng(7).integers(0, 4, N_ROWS).astype(float),
+            class_weight="balanced",
+        )
+        for engine in ("numba", "xp")
+    },
 }
 
 
