@@ -276,7 +276,8 @@ def _model_options() -> list[Option]:
             "loss",
             "cross_entropy",
             "cross_entropy (softmax output), mse (sigmoid outputs), squared_error "
-            "(identity outputs: regression) or binary_cross_entropy (sigmoid outputs: multilabel)",
+            "(identity outputs: regression), binary_cross_entropy (sigmoid outputs: multilabel) or "
+            "poisson (exp outputs: counts)",
             # fit takes every loss; `mlp train` (image classification) and the C++ port the class losses
             _choice(tuple(LOSSES)),
             ("cross_entropy", "mse"),
@@ -285,7 +286,7 @@ def _model_options() -> list[Option]:
             "regression and multilabel losses are fit's and the estimators'",
             estimator="loss",
             estimator_note="the classifier picks binary_cross_entropy itself for two classes and for "
-            "multilabel targets; the regressor's default is squared_error",
+            "multilabel targets; the regressor takes squared_error (its default) or poisson",
             estimator_check=_choice(CLASSIFIER_LOSSES),
             cpp="loss",
         ),
@@ -580,7 +581,7 @@ OPTIONS = {option.name: option for option in (*_model_options(), *_training_opti
 RUNTIME_ONLY = ("validation_data", "callbacks", "comm", "sample_weight", "class_weight")
 # Where MLPRegressor's default and check differ from the estimator columns (MLPClassifier's).
 REGRESSOR_DEFAULTS = {"loss": "squared_error"}
-REGRESSOR_CHECKS = {"loss": _choice(("squared_error",))}
+REGRESSOR_CHECKS = {"loss": _choice(("squared_error", "poisson"))}
 
 
 def validate(values: dict[str, Any]) -> dict[str, Any]:

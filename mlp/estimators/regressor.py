@@ -1,6 +1,7 @@
 """`MLPRegressor`: scikit-learn's multilayer-perceptron regressor, on this library's engines.
 
-Identity outputs with the squared error, one output per target column; y of shape (n_samples,) or
+Identity outputs with the squared error (loss="squared_error"), or exp outputs with the half Poisson
+deviance (loss="poisson", for counts), one output per target column; y of shape (n_samples,) or
 (n_samples, n_outputs). `predict` returns (n_samples,) for one output, as scikit-learn does.
 """
 
@@ -31,8 +32,9 @@ class MLPRegressor(RegressorMixin, BaseMLP):
     """Multilayer perceptron regressor: scikit-learn's `MLPRegressor`, same parameters and attributes.
 
     Parameters: those of `MLPClassifier` (scikit-learn's, then this library's extras), except that
-    `loss` is scikit-learn's regressor loss: "squared_error" (the only one; scikit-learn's "poisson"
-    is not implemented). `early_stopping` watches the validation R^2, as in scikit-learn. Like
+    `loss` is scikit-learn's regressor loss: "squared_error" or "poisson" (exp outputs, half Poisson
+    deviance, y >= 0: a ValueError otherwise). `early_stopping` watches the validation R^2, as in
+    scikit-learn. Like
     `MLPClassifier`, warm_start refuses a changed hidden_layer_sizes, activation or dtype with a
     ValueError, and fit refuses a network that cannot fit in memory (`mlp.fit`'s check).
 
@@ -40,11 +42,13 @@ class MLPRegressor(RegressorMixin, BaseMLP):
     ----------
     n_features_in_, feature_names_in_, coefs_, intercepts_, loss_, best_loss_, loss_curve_,
     validation_scores_ (R^2), best_validation_score_, n_iter_, t_, n_layers_, n_outputs_,
-    out_activation_ ("identity"): as scikit-learn's. model_ : mlp.MLP, the trained network.
+    out_activation_ ("identity", or "exp" for poisson): as scikit-learn's. model_ : mlp.MLP, the
+    trained network.
 
     The loss is 0.5 * mean over the rows of the squared error summed over the outputs: scikit-learn's
     for one output; for k outputs scikit-learn reports the mean over the outputs instead (k times less)
-    while following the same gradient.
+    while following the same gradient. The poisson loss is scikit-learn's: the mean over the rows of
+    xlogy(y, y / mu) - y + mu summed over the outputs, mu = exp(logits) the predicted mean.
     """
 
     def __init__(
@@ -142,23 +146,36 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         y = follow_X(y, xp=xp, device=device)
         if y.ndim == 1:
             y = xp.reshape(y, (-1, 1))
-        if first:
-            self._loss, self.n_outputs_, self.out_activation_ = "squared_error", int(y.shape[1]), "identity"
+        if first:  # self.loss was checked by _check_params
+            self._loss, self.n_outputs_ = self.loss, int(y.shape[1])
+            self.out_activation_ = "exp" if self.loss == "poisson" else "identity"
         elif y.shape[1] != self.n_outputs_:
             raise ValueError(f"y has {y.shape[1]} outputs but the model was fitted on {self.n_outputs_}")
+        if self._loss == "poisson" and not bool(xp.all(y >= 0)):
+            raise ValueError("loss='poisson' needs non-negative targets y (counts or rates)")
         return xp.astype(y, dtype)
 
     def _validation_score(self, X: Array, targets: Array) -> float:
         """R^2 on held-out (X, targets), as scikit-learn's early stopping watches it."""
-        return r2_score(targets, self._logits(X), xp=self.model_._xp)
+        return r2_score(targets, self._outputs(X), xp=self.model_._xp)
 
     # ---- prediction -----------------------------------------------------------------------------
     def predict(self, X: Any) -> Array:
         """Predicted values: (n_samples,) for one output, else (n_samples, n_outputs); in X's namespace
         and on its device."""
         X = self._validate_X(X, "predict")
-        outputs = self._logits(X)
+        outputs = self._outputs(X)
         return outputs[:, 0] if outputs.shape[1] == 1 else outputs
+
+    def _outputs(self, X: Array) -> Array:
+        """What the network outputs: the logits (identity), or exp of them for poisson."""
+        logits = self._logits(X)
+        return self.model_._xp.exp(logits) if self._loss == "poisson" else logits
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.target_tags.positive_only = self.loss == "poisson"  # counts: scikit-learn's checks draw y >= 0
+        return tags
 
     def to_onnx(self, path: str | PathLike[str]) -> str | PathLike[str]:
         """Write the fitted network to `path` as an ONNX file (opset 21); return `path`. Its output
