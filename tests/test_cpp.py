@@ -380,6 +380,8 @@ def _value_data(path, *, outputs, loss="squared_error", n_train=600, n_test=200,
     )
     if loss == "binary_cross_entropy":
         Y = (Y > 0).astype(np.float64)
+    if loss == "poisson":  # counts whose log-mean is the smooth function
+        Y = rng.poisson(np.exp(Y)).astype(np.float64)
     if outputs == 1:
         Y = Y[:, 0]
     np.savez(path, X_train=X[:n_train], y_train=Y[:n_train], X_test=X[n_train:], y_test=Y[n_train:])
@@ -555,6 +557,67 @@ def test_multilabel_models_both_ways(cli, tmp_path):
         rtol=2e-5,
         atol=2e-6,
     )
+
+
+def test_poisson_models_both_ways(cli, tmp_path):
+    """poisson (exp outputs, counts): a port-trained model loads in Python with the same predicted
+    means and R^2; a Python-trained one gives the same means through the port; negative counts are
+    refused with one line."""
+    import mlp
+
+    data = tmp_path / "counts.npz"
+    X_test, Y_test = _value_data(data, outputs=2, loss="poisson")
+    out = tmp_path / "cpp_poisson.npz"
+    result = cli(
+        "train",
+        "--data",
+        data,
+        "--loss",
+        "poisson",
+        "--hidden",
+        "16",
+        "--epochs",
+        "20",
+        "--optimizer",
+        "adam",
+        "--lr",
+        "0.01",
+        "--seed",
+        "0",
+        "--dtype",
+        "float64",
+        "--out",
+        out,
+    )
+    assert "-> 2 exp; loss=poisson" in result.stdout
+    _, r2 = _value_scores(result.stdout)
+    model = mlp.load(out)
+    assert model.loss == "poisson" and model.classes_ is None and model.n_outputs == 2
+    # counts with means in [1/e, e]: the Poisson noise leaves little of the variance to explain
+    assert model.score(X_test, Y_test) == pytest.approx(r2, abs=1e-4) and r2 > 0.1
+    cli("evaluate", out, "--data", data, "--predictions", tmp_path / "p.npz")
+    np.testing.assert_allclose(
+        _predictions(tmp_path / "p.npz"), model.predict(X_test), rtol=1e-11, atol=1e-12
+    )
+
+    with np.load(data) as archive:
+        python_model = mlp.fit(
+            archive["X_train"], archive["y_train"], loss="poisson", hidden_sizes=[8], epochs=3, seed=1
+        )
+    python_model.save(tmp_path / "python_poisson.npz")
+    cli("evaluate", tmp_path / "python_poisson.npz", "--data", data, "--predictions", tmp_path / "q.npz")
+    np.testing.assert_allclose(
+        _predictions(tmp_path / "q.npz"),
+        python_model.predict(X_test.astype(np.float32)),
+        rtol=2e-5,
+        atol=2e-6,
+    )
+
+    negative = tmp_path / "negative.npz"
+    np.savez(negative, X_train=X_test, y_train=-Y_test - 1.0)
+    result = cli("train", "--data", negative, "--loss", "poisson", "--epochs", "1", check=False)
+    _assert_clean_failure(result, code=1)
+    assert "non-negative" in result.stderr
 
 
 def test_bad_value_data(cli, tmp_path, trained_model):

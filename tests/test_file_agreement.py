@@ -146,10 +146,11 @@ def _extra_cases():
             + [("metadata.npy", corpus.metadata_bytes(m(SIZES)))],
             comment=b"hi",
         ),
-        # Models trained on a target matrix (squared_error: regression; binary_cross_entropy:
+        # Models trained on a target matrix (squared_error, poisson: regression; binary_cross_entropy:
         # multilabel): classes null, n_outputs the output width. And n_outputs in a classifier's file.
         "valid_v2_regression.npz": npz(meta=value_model()),
         "valid_v2_multilabel.npz": npz(meta=value_model(loss="binary_cross_entropy", activation="tanh")),
+        "valid_v2_poisson.npz": npz(meta=value_model(loss="poisson")),  # exp outputs, counts
         "valid_v1_regression.npz": npz(meta=value_model(version=1), allow_nan=True),
         "regression_classes_absent.npz": npz(meta=value_model(classes=corpus.ABSENT)),
         "regression_classes_listed.npz": npz(meta=value_model(classes=[0, 1])),
