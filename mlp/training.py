@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -321,6 +322,8 @@ def _run(
     fit_options = {**ready.config, "n_samples": X.shape[0], "n_features": X.shape[1]}
     if parallel is not None:
         fit_options["ranks"] = parallel.size
+    if ready.sample_weight is not None:  # a checkpoint resumes with the same weights only
+        fit_options["sample_weight"] = f"crc32 {zlib.crc32(ready.sample_weight.tobytes()):08x}"
     best, until = Best(), o.epochs
     path = o.checkpoint
     if path is not None and o.resume and _on_root(parallel, os.path.exists, path):

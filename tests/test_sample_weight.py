@@ -363,3 +363,19 @@ def test_the_weighted_kernels_check_their_weights():
     ]:
         with pytest.raises((TypeError, ValueError), match=message):
             mlp_kernels.softmax_cross_entropy_sum_weighted(Z, y, w, 1.0, np.empty_like(Z))
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_checkpoint_resumes_with_the_same_weights_only(engine, tmp_path):
+    X, y = problem("cross_entropy")
+    weights = 1.0 + np.arange(X.shape[0]) % 3
+    path = tmp_path / "run.ckpt"
+    options = dict(batch_size=8, shuffle=True, sample_weight=weights, checkpoint=path)
+    whole = run(X, y, "cross_entropy", engine, **{**options, "checkpoint": None})
+    run(X, y, "cross_entropy", engine, **options, callbacks=lambda epoch, logs, model: epoch == 2)
+    resumed = run(X, y, "cross_entropy", engine, **options, resume=True)
+    assert_same_network(resumed, whole, rtol=0, atol=0)
+    with pytest.raises(ValueError, match="sample_weight"):
+        run(X, y, "cross_entropy", engine, **{**options, "sample_weight": weights[::-1].copy()}, resume=True)
+    with pytest.raises(ValueError, match="sample_weight"):
+        run(X, y, "cross_entropy", engine, **{**options, "sample_weight": None}, resume=True)

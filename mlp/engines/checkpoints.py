@@ -321,10 +321,17 @@ RESUME_KEYS = (
     "augment",
     "max_norm",
     "label_smoothing",
+    "sample_weight",
 )
 # Absent from an older file: MPI ranks of the run (one process; rank 0 writes the file); no augmentation,
-# max-norm or label smoothing.
-_RESUME_DEFAULTS = {"ranks": 1, "augment": None, "max_norm": None, "label_smoothing": 0.0}
+# max-norm, label smoothing or sample weights.
+_RESUME_DEFAULTS = {
+    "ranks": 1,
+    "augment": None,
+    "max_norm": None,
+    "label_smoothing": 0.0,
+    "sample_weight": None,
+}
 
 
 def same_options(saved: dict[str, Any], current: dict[str, Any]) -> list[str]:
