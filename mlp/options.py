@@ -78,6 +78,13 @@ def _positive_int(name: str, value: Any, *, allow_zero: bool = False) -> int:
     return check_positive_int(value, name, allow_zero=allow_zero)
 
 
+def _patience_or_inf(name: str, value: Any) -> float:
+    """scikit-learn's n_iter_no_change: an int of at least 1, or infinity (training never stops early)."""
+    if isinstance(value, numbers.Real) and not isinstance(value, bool) and value == np.inf:
+        return float(value)
+    return check_positive_int(value, name)
+
+
 def _number(
     name: str,
     value: Any,
@@ -492,8 +499,8 @@ def _loop_options() -> list[Option]:
             estimator="n_iter_no_change",
             estimator_default=10,
             estimator_note="the estimators always stop on it (scikit-learn's rule: more "
-            "than n_iter_no_change epochs without an improvement of tol)",
-            estimator_check=_positive_int,  # at least 1, as scikit-learn
+            "than n_iter_no_change epochs without an improvement of tol; np.inf: never)",
+            estimator_check=_patience_or_inf,  # at least 1, or np.inf (never stop), as scikit-learn
         ),
         Option(
             "min_delta",

@@ -174,6 +174,131 @@ SNIPPETS = {
     """,
         0.03,
     ),
+    "weighted_fits_side_by_side": (
+        """
+        import numpy as np
+        from sklearn.datasets import load_breast_cancer, load_wine
+        from sklearn.model_selection import train_test_split
+        from sklearn.neural_network import MLPClassifier
+        from sklearn.preprocessing import StandardScaler
+        X, y = load_breast_cancer(return_X_y=True)
+        X = StandardScaler().fit_transform(X)
+        w = np.where(y == 0, 5.0, 1.0)
+        X_train, X_test, y_train, y_test, w_train, w_test = train_test_split(X, y, w, stratify=y, random_state=0)
+        clf = MLPClassifier(hidden_layer_sizes=(10,), solver="lbfgs", alpha=3.0, max_iter=1000, tol=1e-8,
+                            random_state=0).fit(X_train, y_train, sample_weight=w_train)
+        cancer = clf.score(X_test, y_test, sample_weight=w_test)
+        X, y = load_wine(return_X_y=True)
+        X = StandardScaler().fit_transform(X)
+        w = np.random.default_rng(1).uniform(0.2, 3.0, len(y))
+        clf = MLPClassifier(hidden_layer_sizes=(10,), max_iter=300, random_state=0).fit(X, y, sample_weight=w)
+        wine = clf.score(X, y, sample_weight=w)
+        score = (cancer + wine) / 2
+    """,
+        0.01,
+    ),
+    "metadata_routing_pipeline_grid_search": (
+        """
+        import numpy as np
+        import sklearn
+        from sklearn.datasets import load_iris
+        from sklearn.model_selection import GridSearchCV
+        from sklearn.neural_network import MLPClassifier
+        from sklearn.pipeline import Pipeline
+        from sklearn.preprocessing import StandardScaler
+        X, y = load_iris(return_X_y=True)
+        w = np.random.default_rng(0).uniform(0.5, 2.0, len(y))
+        with sklearn.config_context(enable_metadata_routing=True):
+            mlp = MLPClassifier(max_iter=300, random_state=0)
+            mlp.set_fit_request(sample_weight=True).set_score_request(sample_weight=True)
+            pipe = Pipeline([("scale", StandardScaler().set_fit_request(sample_weight=False)), ("mlp", mlp)])
+            search = GridSearchCV(pipe, {"mlp__alpha": [1e-4, 1e-1]}, cv=3).fit(X, y, sample_weight=w)
+        score = search.best_score_
+        assert search.best_params_["mlp__alpha"] in (1e-4, 1e-1)
+    """,
+        0.05,
+    ),
+    "weighted_early_stopping_and_partial_fit": (
+        """
+        import numpy as np
+        from sklearn.datasets import load_digits
+        from sklearn.model_selection import train_test_split
+        from sklearn.neural_network import MLPClassifier, MLPRegressor
+        X, y = load_digits(return_X_y=True)
+        X_train, X_test, y_train, y_test = train_test_split(X / 16.0, y, random_state=0)
+        w = np.where(y_train % 2 == 0, 2.0, 1.0)
+        clf = MLPClassifier(hidden_layer_sizes=(64,), early_stopping=True, n_iter_no_change=5,
+                            random_state=1).fit(X_train, y_train, sample_weight=w)
+        assert clf.best_validation_score_ == max(clf.validation_scores_)
+        stream = MLPClassifier(hidden_layer_sizes=(50,), random_state=0)
+        for epoch in range(5):
+            for start in range(0, len(X_train), 100):
+                rows = slice(start, start + 100)
+                stream.partial_fit(X_train[rows], y_train[rows], sample_weight=w[rows], classes=np.unique(y))
+        regr = MLPRegressor(hidden_layer_sizes=(20,), max_iter=50, random_state=0)
+        regr.partial_fit(X_train, y_train.astype(float), sample_weight=w)
+        score = (clf.score(X_test, y_test) + stream.score(X_test, y_test)) / 2
+    """,
+        0.04,
+    ),
+    "start_from_known_weights": (
+        """
+        import numpy as np
+        from sklearn.datasets import load_iris
+        from sklearn.neural_network import MLPClassifier
+        from sklearn.preprocessing import StandardScaler
+        X, y = load_iris(return_X_y=True)
+        X = StandardScaler().fit_transform(X)
+        teacher = MLPClassifier(hidden_layer_sizes=(8,), max_iter=500, random_state=0).fit(X, y)
+        student = MLPClassifier(hidden_layer_sizes=(8,), max_iter=5, warm_start=True, random_state=1).fit(X, y)
+        student.coefs_ = [c.copy() for c in teacher.coefs_]
+        student.intercepts_ = [b.copy() for b in teacher.intercepts_]
+        assert np.allclose(student.predict_proba(X), teacher.predict_proba(X))
+        student.fit(X, y)  # warm start goes on from the assigned weights
+        score = student.score(X, y)
+    """,
+        0.03,
+    ),
+    "never_stop_early_and_verbose": (
+        """
+        import contextlib
+        import io
+        import numpy as np
+        from sklearn.datasets import load_iris
+        from sklearn.neural_network import MLPClassifier
+        X, y = load_iris(return_X_y=True)
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            clf = MLPClassifier(max_iter=30, n_iter_no_change=np.inf, tol=10.0, random_state=0).fit(X, y)
+            MLPClassifier(max_iter=30, early_stopping=True, n_iter_no_change=2, tol=10.0, verbose=True,
+                          random_state=0).fit(X, y)
+        assert clf.n_iter_ == 30
+        lines = out.getvalue().splitlines()
+        assert lines[0].startswith("Iteration 1, loss = ") and lines[1].startswith("Validation score: ")
+        assert lines[-1].startswith("Validation score did not improve more than tol=10.000000 for 2 "
+                                    "consecutive epochs. Stopping."), lines[-1]
+        score = clf.score(X, y)
+    """,
+        0.05,
+    ),
+    "diverging_fit": (
+        """
+        import numpy as np
+        from sklearn.datasets import make_regression
+        from sklearn.neural_network import MLPRegressor
+        X, y = make_regression(n_samples=200, n_features=5, random_state=0)
+        settings = dict(hidden_layer_sizes=(8,), solver="sgd", learning_rate_init=1.0, max_iter=50, random_state=0)
+        try:
+            MLPRegressor(**settings).fit(X, y * 1e3)
+            raise AssertionError("a diverging fit must raise")
+        except ValueError as error:
+            assert str(error).startswith("Solver produced non-finite parameter weights."), error
+        regr = MLPRegressor(early_stopping=True, **settings).fit(X, y * 1e3)  # keeps the best weights
+        assert all(np.isfinite(c).all() for c in regr.coefs_)
+        score = 0.0
+    """,
+        0.0,
+    ),
 }
 
 
@@ -252,3 +377,197 @@ def test_every_parameter_of_scikit_learn_has_a_refused_value():
     from sklearn.neural_network import MLPClassifier as Theirs
 
     assert sorted(REFUSED) == sorted(set(inspect.signature(Theirs).parameters))
+
+
+def test_weighted_scores_are_within_001_of_scikit_learns_on_each_data_set():
+    source = SNIPPETS["weighted_fits_side_by_side"][0]
+    theirs = run_snippet(source)
+    ours = run_snippet(source.replace(SKLEARN_IMPORT, OURS_IMPORT))
+    for name in ("cancer", "wine"):
+        assert abs(ours[name] - theirs[name]) <= 0.01, (name, ours[name], theirs[name])
+
+
+def test_weighted_lbfgs_minimises_scikit_learns_objective():
+    """Started from scikit-learn's weighted optimum (assigned coefs_ and intercepts_), our weighted lbfgs
+    finds it optimal too: the same loss, the same predictions."""
+    import numpy as np
+    from sklearn.datasets import load_diabetes
+    from sklearn.neural_network import MLPRegressor as Theirs
+    from sklearn.preprocessing import StandardScaler
+
+    from mlp import MLPRegressor as Ours
+
+    X, y = load_diabetes(return_X_y=True)
+    X, y = StandardScaler().fit_transform(X), (y - y.mean()) / y.std()
+    w = np.random.default_rng(0).uniform(0.2, 3.0, len(y))
+    settings = dict(
+        hidden_layer_sizes=(5,), solver="lbfgs", alpha=3.0, max_iter=1000, tol=1e-10, random_state=0
+    )
+    theirs = Theirs(**settings).fit(X, y, sample_weight=w)
+    ours = Ours(warm_start=True, **settings).fit(X, y, sample_weight=w)
+    ours.coefs_, ours.intercepts_ = theirs.coefs_, theirs.intercepts_
+    assert np.array_equal(ours.predict(X), theirs.predict(X))
+    ours.fit(X, y, sample_weight=w)
+    assert abs(ours.loss_ - theirs.loss_) < 1e-5 * theirs.loss_
+    assert np.abs(ours.predict(X) - theirs.predict(X)).max() < 1e-3
+
+
+def test_assigned_weights_are_checked():
+    import numpy as np
+
+    from mlp import MLPClassifier
+
+    clf = MLPClassifier(hidden_layer_sizes=(3,), max_iter=2).fit([[0.0, 1.0], [1.0, 0.0]] * 5, [0, 1] * 5)
+    with pytest.raises(
+        ValueError, match=r"coefs_\[0\] has shape \(2, 4\); the network's layer 0 needs \(2, 3\)"
+    ):
+        clf.coefs_ = [np.zeros((2, 4)), np.zeros((3, 1))]
+    with pytest.raises(ValueError, match="intercepts_ needs 2 arrays, one per layer, got 1"):
+        clf.intercepts_ = [np.zeros(3)]
+
+
+# ---- the same exception or warning, with the same words, as scikit-learn's on the same case --------------
+def _three_blobs(n):
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    y = np.arange(n) % 3
+    return rng.normal(size=(n, 4)) + y[:, None], y
+
+
+def _warm_start_other_classes(lib):
+    X, y = _three_blobs(60)
+    clf = lib.MLPClassifier(hidden_layer_sizes=(4,), max_iter=3, warm_start=True, random_state=0).fit(X, y)
+    clf.fit(X, y % 2)
+
+
+def _stratified_split_too_small(lib):
+    X, y = _three_blobs(10)  # two classes (stratified, as scikit-learn): 10 % of 10 rows, 1 held out
+    lib.MLPClassifier(early_stopping=True, random_state=0).fit(X, y % 2)
+
+
+def _a_class_of_one(lib):
+    X, y = _three_blobs(30)
+    y[:] = 0
+    y[0] = 1  # a class of one sample cannot be stratified
+    lib.MLPClassifier(early_stopping=True, random_state=0).fit(X, y)
+
+
+def _validation_set_too_small(lib):
+    X, y = _three_blobs(10)  # 10 % of 10 rows: 1 held out
+    lib.MLPRegressor(early_stopping=True, random_state=0).fit(X, y.astype(float))
+
+
+def _early_stopping_on_one_sample(lib):
+    lib.MLPClassifier(early_stopping=True).fit([[1.0, 2.0]], [0])
+
+
+def _partial_fit_without_classes(lib):
+    X, y = _three_blobs(30)
+    lib.MLPClassifier().partial_fit(X, y)
+
+
+def _partial_fit_unseen_class(lib):
+    X, y = _three_blobs(30)
+    clf = lib.MLPClassifier(hidden_layer_sizes=(4,), random_state=0).partial_fit(X, y, classes=[0, 1, 2])
+    clf.partial_fit(X, y * 2)
+
+
+def _partial_fit_other_classes(lib):
+    X, y = _three_blobs(30)
+    clf = lib.MLPClassifier(hidden_layer_sizes=(4,), random_state=0).partial_fit(X, y, classes=[0, 1, 2])
+    clf.partial_fit(X, y, classes=[0, 1, 2, 3])
+
+
+def _sample_weight_of_another_length(lib):
+    X, y = _three_blobs(30)
+    lib.MLPClassifier(max_iter=2).fit(X, y, sample_weight=[1.0] * 29)
+
+
+def _diverging_fit(lib):
+    X, y = _three_blobs(60)
+    lib.MLPRegressor(
+        hidden_layer_sizes=(8,), solver="sgd", learning_rate_init=1.0, max_iter=20, random_state=0
+    ).fit(X, y * 1e6)
+
+
+ERRORS = {
+    f.__name__.lstrip("_"): f
+    for f in (
+        _warm_start_other_classes,
+        _stratified_split_too_small,
+        _a_class_of_one,
+        _validation_set_too_small,
+        _early_stopping_on_one_sample,
+        _partial_fit_without_classes,
+        _partial_fit_unseen_class,
+        _partial_fit_other_classes,
+        _sample_weight_of_another_length,
+        _diverging_fit,
+    )
+}
+
+
+def _raised(case, lib):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            case(lib)
+        except Exception as error:
+            return type(error).__name__, str(error)
+    return None
+
+
+@pytest.mark.parametrize("name", sorted(ERRORS))
+def test_errors_are_scikit_learns(name):
+    import sklearn.neural_network
+
+    import mlp
+
+    theirs = _raised(ERRORS[name], sklearn.neural_network)
+    assert theirs is not None
+    assert _raised(ERRORS[name], mlp) == theirs
+
+
+def _warm_start_fits(lib):
+    X, y = _three_blobs(60)
+    clf = lib.MLPClassifier(hidden_layer_sizes=(4,), max_iter=3, warm_start=True, random_state=0)
+    clf.fit(X, y)
+    clf.fit(X, y)
+
+
+def _lbfgs_max_fun(lib):
+    X, y = _three_blobs(60)
+    lib.MLPClassifier(hidden_layer_sizes=(4,), solver="lbfgs", max_fun=3, random_state=0).fit(X, y)
+
+
+def _lbfgs_max_iter(lib):
+    X, y = _three_blobs(60)
+    lib.MLPClassifier(hidden_layer_sizes=(4,), solver="lbfgs", max_iter=2, random_state=0).fit(X, y)
+
+
+WARNINGS = {f.__name__.lstrip("_"): f for f in (_warm_start_fits, _lbfgs_max_fun, _lbfgs_max_iter)}
+
+
+def _told(case, lib):
+    import re
+
+    with warnings.catch_warnings(record=True) as told:
+        warnings.simplefilter("always")
+        case(lib)
+    # the iteration counts of two different starting points may differ: compared as N
+    return [
+        (w.category.__name__, re.sub(r"after \d+ iteration", "after N iteration", str(w.message)))
+        for w in told
+    ]
+
+
+@pytest.mark.parametrize("name", sorted(WARNINGS))
+def test_warnings_are_scikit_learns(name):
+    import sklearn.neural_network
+
+    import mlp
+
+    theirs = _told(WARNINGS[name], sklearn.neural_network)
+    assert theirs and all(category == "ConvergenceWarning" for category, _ in theirs)
+    assert _told(WARNINGS[name], mlp) == theirs

@@ -31,8 +31,10 @@ import scipy.sparse
 import sklearn
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection._split import _validate_shuffle_split
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.optimize import _check_optimize_result
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from .. import layers
 from .. import options as _options
@@ -53,7 +55,7 @@ from .._array_api import (
 from .._memory import check_fits, check_training_memory
 from .._threads import thread_limits
 from .._validation import check_flag, check_positive_int, check_rate
-from ..engines import make_trainer
+from ..engines import TrainingError, make_trainer
 from ..initializers import initial_parameters
 from ..loop import run_epochs
 from ..model import MLP
@@ -220,12 +222,21 @@ class BaseMLP(BaseEstimator):
         return p["alpha"] / rows
 
     # ---- fitting ------------------------------------------------------------------------------------
-    def fit(self, X: Array, y: Array) -> Self:
+    def fit(self, X: Array, y: Array, sample_weight: Array | None = None) -> Self:
         """Fit the model to X (n_samples, n_features; dense, or SciPy sparse CSR/CSC) and y; returns
-        self. With `warm_start` and a fitted model, training continues from its weights."""
-        return self._fit(X, y, incremental=False)
+        self. With `warm_start` and a fitted model, training continues from its weights.
+        `sample_weight` (n_samples,) weighs each row's loss, as in scikit-learn."""
+        return self._fit(X, y, incremental=False, sample_weight=sample_weight)
 
-    def _fit(self, X: Array, y: Array, *, incremental: bool, classes: Array | None = None) -> Self:
+    def _fit(
+        self,
+        X: Array,
+        y: Array,
+        *,
+        incremental: bool,
+        classes: Array | None = None,
+        sample_weight: Array | None = None,
+    ) -> Self:
         p = self._check_params()
         if incremental and p["solver"] == "lbfgs":
             raise AttributeError(
@@ -240,15 +251,34 @@ class BaseMLP(BaseEstimator):
         targets = self._encode_targets(
             y, first=first, incremental=incremental, classes=classes, xp=xp, device=device, dtype=X.dtype
         )
+        weights = self._sample_weights(y, sample_weight, n_samples=X.shape[0], incremental=incremental)
         if first or not incremental:  # a new network or a new optimizer: refused up front when too large
             self._check_memory(X, p)
         if first:
             self._initialise(X, targets, p, xp=xp, device=device)
         if p["solver"] == "lbfgs":
-            self._fit_lbfgs(X, targets, p)
+            self._fit_lbfgs(X, targets, p, weights)
         else:
-            self._fit_stochastic(X, targets, p, incremental=incremental, xp=xp, device=device)
+            self._fit_stochastic(X, targets, p, weights, incremental=incremental, xp=xp, device=device)
+        if not all(bool(xp.all(xp.isfinite(a))) for pair in self.model_.params for a in pair):
+            raise ValueError(  # scikit-learn's words
+                "Solver produced non-finite parameter weights. The input data may"
+                " contain large values and need to be preprocessed."
+            )
         return self
+
+    def _sample_weights(
+        self, y: Any, sample_weight: Any, *, n_samples: int, incremental: bool
+    ) -> np.ndarray | None:
+        """The rows' weights (float64, on the host) checked as scikit-learn checks them, or None where
+        they are all equal: scikit-learn divides by the weights' sum, so equal weights train as none."""
+        if sample_weight is None:
+            return None
+        if is_array_api_obj(sample_weight) and not isinstance(sample_weight, np.ndarray):
+            sample_weight = to_numpy(sample_weight)
+        return _unless_uniform(
+            _check_sample_weight(sample_weight, np.empty((n_samples, 0)), dtype=np.float64)
+        )
 
     def _network_shape(self, p: dict[str, Any]) -> dict[str, Any]:
         """The parameters that fix the network, as it was built (normalised: "logistic" is "sigmoid")."""
@@ -356,13 +386,24 @@ class BaseMLP(BaseEstimator):
         )
 
     def _fit_stochastic(
-        self, X: Array, targets: Array, p: dict[str, Any], *, incremental: bool, xp: Namespace, device: Device
+        self,
+        X: Array,
+        targets: Array,
+        p: dict[str, Any],
+        weights: np.ndarray | None,
+        *,
+        incremental: bool,
+        xp: Namespace,
+        device: Device,
     ) -> None:
         """Epochs through `mlp.loop.run_epochs` (one epoch for partial_fit), with scikit-learn's
-        stopping rule, curves and counters kept from each epoch's logs."""
-        X_val = T_val = None
+        stopping rule, curves, counters and verbose lines kept from each epoch's logs. A diverging
+        loss raises scikit-learn's ValueError, or with early stopping ends the fit on the best weights."""
+        X_val = T_val = w_val = None
         if p["early_stopping"]:
-            X, targets, X_val, T_val = self._split_validation(X, targets, p, xp=xp, device=device)
+            X, targets, weights, X_val, T_val, w_val = self._split_validation(
+                X, targets, weights, p, xp=xp, device=device
+            )
         n = X.shape[0]
         if incremental and self._trainer is not None:
             trainer = self._trainer  # partial_fit: the same optimizer state, step count and schedule
@@ -380,33 +421,49 @@ class BaseMLP(BaseEstimator):
             self.t_ += n
             self.loss_ = logs["loss"]
             self.loss_curve_.append(logs["loss"])
+            if p["verbose"]:
+                print(f"Iteration {self.n_iter_}, loss = {self.loss_:.8f}", flush=True)
             if X_val is not None:
-                self.validation_scores_.append(self._validation_score(X_val, T_val))
+                self.validation_scores_.append(self._validation_score(X_val, T_val, w_val))
+                if p["verbose"]:
+                    print(f"Validation score: {self.validation_scores_[-1]:f}", flush=True)
             if self._count_no_improvement(p, X_val is not None) > p["n_iter_no_change"]:
-                if isinstance(schedule, Adaptive) and schedule.reduce():
-                    self._no_improvement_count = 0
-                    if p["verbose"]:
-                        print(f"Setting learning rate to {schedule.current:f}", flush=True)
-                elif not incremental:
-                    stop[0] = True
-                    if p["verbose"]:
-                        watched = "Validation score" if X_val is not None else "Training loss"
-                        print(
-                            f"{watched} did not improve more than tol={p['tol']:f} for "
-                            f"{p['n_iter_no_change']} consecutive epochs. Stopping.",
-                            flush=True,
-                        )
+                watched = "Validation score" if X_val is not None else "Training loss"
+                message = (
+                    f"{watched} did not improve more than tol={p['tol']:f} for "
+                    f"{int(p['n_iter_no_change'])} consecutive epochs."
+                )
+                if isinstance(schedule, Adaptive):
+                    if schedule.reduce():
+                        self._no_improvement_count = 0
+                        message += f" Setting learning rate to {schedule.current:f}"
+                    else:
+                        stop[0] = not incremental
+                        message += " Learning rate too small. Stopping."
+                else:
+                    stop[0] = not incremental
+                    message += " Stopping."
+                if p["verbose"]:
+                    print(message, flush=True)
 
-        run_epochs(
-            trainer,
-            X,
-            targets,
-            until_epoch=trainer.epoch + (1 if incremental else p["max_iter"]),
-            on_epoch=on_epoch,
-            callbacks=[lambda epoch, logs, model: stop[0]],
-            verbose=p["verbose"],
-            n_threads=p["n_threads"],
-        )
+        try:
+            run_epochs(
+                trainer,
+                X,
+                targets,
+                until_epoch=trainer.epoch + (1 if incremental else p["max_iter"]),
+                on_epoch=on_epoch,
+                callbacks=[lambda epoch, logs, model: stop[0]],
+                n_threads=p["n_threads"],
+                sample_weight=weights,  # the weighted mean loss, L2 over the weights' sum (scikit-learn's)
+            )
+        except TrainingError:
+            if X_val is None or self._best_params is None:
+                raise ValueError(  # scikit-learn's words for non-finite weights
+                    "Solver produced non-finite parameter weights. The input data may"
+                    " contain large values and need to be preprocessed."
+                ) from None
+            stop[0] = True  # the loss diverged: the best weights so far are kept, as scikit-learn keeps them
         if X_val is not None and self._best_params is not None:
             self.model_.set_weights(self._best_params)  # the weights of the best validation score
         if not incremental and not stop[0] and self.n_iter_ == p["max_iter"]:
@@ -436,34 +493,49 @@ class BaseMLP(BaseEstimator):
         return self._no_improvement_count
 
     def _split_validation(
-        self, X: Array, targets: Array, p: dict[str, Any], *, xp: Namespace, device: Device
-    ) -> tuple[Array, Array, Array, Array]:
-        """Hold out ceil(validation_fraction * n) samples (at least 2, as scikit-learn) drawn from the
-        estimator's random stream (stratified by class for a single-output classifier, as scikit-learn)."""
+        self,
+        X: Array,
+        targets: Array,
+        weights: np.ndarray | None,
+        p: dict[str, Any],
+        *,
+        xp: Namespace,
+        device: Device,
+    ) -> tuple[Array, Array, np.ndarray | None, Array, Array, np.ndarray | None]:
+        """Hold out ceil(validation_fraction * n) samples, at least 2, with their weights (X, targets,
+        weights of the training rows, then of the held-out rows), drawn from the estimator's random
+        stream (stratified by class for a single-output classifier), refused as scikit-learn's
+        train_test_split refuses them, with its messages."""
         n = X.shape[0]
-        n_val = math.ceil(p["validation_fraction"] * n)
-        if n_val < 2 or n - n_val < 1:
+        _, n_val = _validate_shuffle_split(n, p["validation_fraction"], None, default_test_size=0.25)
+        host_order = self._holdout_order(targets, n_val)
+        if n_val < 2:
             raise ValueError(
-                f"early_stopping with validation_fraction={self.validation_fraction} holds out {n_val} of "
-                f"n_samples={n}: the validation set is too small. Increase 'validation_fraction' or the size of "
-                "your dataset, or pass early_stopping=False"
+                "The validation set is too small. Increase 'validation_fraction' or the size of your dataset."
             )
-        order = from_host(self._holdout_order(targets, n_val), xp=xp, device=device)
+        order = from_host(host_order, xp=xp, device=device)
         X_val, T_val = xp.take(X, order[:n_val], axis=0), xp.take(targets, order[:n_val], axis=0)
-        return xp.take(X, order[n_val:], axis=0), xp.take(targets, order[n_val:], axis=0), X_val, T_val
+        X, targets = xp.take(X, order[n_val:], axis=0), xp.take(targets, order[n_val:], axis=0)
+        if weights is None:
+            return X, targets, None, X_val, T_val, None
+        return X, targets, weights[host_order[n_val:]], X_val, T_val, weights[host_order[:n_val]]
 
     def _holdout_order(self, targets: Array, n_val: int) -> np.ndarray:
         """A permutation of the samples (host int64) whose first n_val form the validation set."""
         return self._rng.permutation(targets.shape[0])
 
-    def _fit_lbfgs(self, X: Array, targets: Array, p: dict[str, Any]) -> None:
+    def _fit_lbfgs(self, X: Array, targets: Array, p: dict[str, Any], weights: np.ndarray | None) -> None:
         """scikit-learn's lbfgs: SciPy's L-BFGS-B on the flat parameter vector (float64 on the host, as
         SciPy requires; each evaluation moves it to the model's device and the gradient back) with the
-        library's loss and gradients; the L2 term is alpha / n_samples as scikit-learn scales it."""
+        library's loss and gradients; the L2 term is alpha / n_samples as scikit-learn scales it (with
+        weights: the weighted mean loss and alpha / sum(weights), scikit-learn's objective)."""
         model = self.model_
         xp, device = model._xp, model.device
         dtype = float_dtype(model.dtype, xp=xp)
         model.l2 = p["alpha"] / X.shape[0]
+        if weights is not None:  # the weighted mean loss; the L2 term alpha / sum(weights), scikit-learn's
+            model.l2 = p["alpha"] / float(weights.sum())
+            weights = from_host(weights / weights.sum(), xp=xp, device=device, dtype=dtype)
         shapes = [tuple(a.shape) for pair in model.params for a in pair]
         sizes = [math.prod(shape) for shape in shapes]
 
@@ -479,7 +551,14 @@ class BaseMLP(BaseEstimator):
 
         def loss_and_gradient(theta: np.ndarray) -> tuple[float, np.ndarray]:
             value, grads, _ = layers.loss_and_gradients(
-                unpack(theta), X, targets, activation=model.activation, loss=model.loss, l2=model.l2, xp=xp
+                unpack(theta),
+                X,
+                targets,
+                activation=model.activation,
+                loss=model.loss,
+                l2=model.l2,
+                xp=xp,
+                row_weights=weights,
             )
             flat = [to_numpy(g).astype(np.float64).ravel() for pair in grads for g in pair]
             return float(value), np.concatenate(flat)
@@ -504,19 +583,15 @@ class BaseMLP(BaseEstimator):
                 options={"maxfun": p["max_fun"], "maxiter": p["max_iter"], "gtol": p["tol"]},
             )
         model.set_weights(unpack(result.x))
-        self.n_iter_ = min(int(result.nit), p["max_iter"])
+        with warnings.catch_warnings(record=True) as told:  # scikit-learn's ConvergenceWarning (max_iter,
+            warnings.simplefilter("always", ConvergenceWarning)  # max_fun), told from the caller's line
+            self.n_iter_ = _check_optimize_result("lbfgs", result, p["max_iter"])
         self.loss_ = float(result.fun)
         self.loss_curve_.extend(curve)
         if self.best_loss_ is not None:
             self.best_loss_ = min([self.best_loss_, self.loss_, *curve])
-        if result.status != 0:
-            message = result.message.decode() if isinstance(result.message, bytes) else str(result.message)
-            warnings.warn(
-                f"lbfgs failed to converge after {self.n_iter_} iteration(s) (status={result.status}): "
-                f"{message}. Increase the number of iterations (max_iter, max_fun) or scale the data.",
-                ConvergenceWarning,
-                stacklevel=4,
-            )
+        for warning in told:
+            warnings.warn(warning.message, warning.category, stacklevel=4)
 
     # ---- fitted views -------------------------------------------------------------------------------
     @property
@@ -525,11 +600,42 @@ class BaseMLP(BaseEstimator):
         check_is_fitted(self)
         return [W for W, _ in self.model_.params]
 
+    @coefs_.setter
+    def coefs_(self, values: Sequence[Any]) -> None:
+        self._set_layer_arrays("coefs_", values, 0)
+
     @property
     def intercepts_(self) -> list[Array]:
         """The bias vectors, one per layer."""
         check_is_fitted(self)
         return [b for _, b in self.model_.params]
+
+    @intercepts_.setter
+    def intercepts_(self, values: Sequence[Any]) -> None:
+        self._set_layer_arrays("intercepts_", values, 1)
+
+    def _set_layer_arrays(self, name: str, values: Sequence[Any], part: int) -> None:
+        """Assigned `coefs_` (part 0) or `intercepts_` (part 1), as scikit-learn users start from known
+        weights: one array per layer, each of the fitted network's shape, copied into the model (its
+        namespace, device and dtype), which predict and a following warm-started fit then use."""
+        check_is_fitted(self)
+        model = self.model_
+        current = [pair[part] for pair in model.params]
+        values = list(values)
+        if len(values) != len(current):
+            raise ValueError(f"{name} needs {len(current)} arrays, one per layer, got {len(values)}")
+        arrays = []
+        for index, (value, old) in enumerate(zip(values, current, strict=True)):
+            host = to_numpy(value) if is_array_api_obj(value) and not isinstance(value, np.ndarray) else value
+            host = np.asarray(host, dtype=np.float64)
+            if host.shape != tuple(old.shape):
+                raise ValueError(
+                    f"{name}[{index}] has shape {host.shape}; the network's layer {index} needs {tuple(old.shape)}"
+                )
+            arrays.append(from_host(host, xp=model._xp, device=model.device, dtype=old.dtype))
+        model.set_weights(
+            [(new, b) if part == 0 else (W, new) for (W, b), new in zip(model.params, arrays, strict=True)]
+        )
 
     # ---- input validation ---------------------------------------------------------------------------
     def __sklearn_tags__(self) -> Any:
@@ -642,6 +748,10 @@ def follow_X(y: Array, *, xp: Namespace, device: Device) -> Array:
     if namespace_name(y_xp) == namespace_name(xp) and y_device == device:
         return y
     return from_host(to_numpy(y), xp=xp, device=device)
+
+
+def _unless_uniform(weights: np.ndarray) -> np.ndarray | None:
+    return None if bool(np.all(weights == weights[0])) else weights
 
 
 def is_numeric(dtype: DType) -> bool:

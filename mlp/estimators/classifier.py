@@ -14,9 +14,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from sklearn.base import ClassifierMixin
 from sklearn.model_selection import train_test_split
+from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
-from sklearn.utils.validation import column_or_1d
+from sklearn.utils.validation import _check_sample_weight, column_or_1d
 
 from .._array_api import (
     Array,
@@ -78,7 +79,8 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         same numbers as `mlp.fit(..., seed=random_state)`.
     tol : float, default=1e-4
     verbose : bool or int, default=False
-        A line every `verbose` epochs.
+        scikit-learn's lines: `Iteration N, loss = ...` every epoch, `Validation score: ...` with early
+        stopping, and why training stopped.
     warm_start : bool, default=False
         `fit` starts from the previous weights. The parameters that shape the network
         (hidden_layer_sizes, activation, loss, dtype) must be those of the fit that built it: a changed
@@ -92,7 +94,8 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
     validation_fraction : float, default=0.1
     beta_1, beta_2, epsilon : float, default=0.9, 0.999, 1e-8
         Adam's.
-    n_iter_no_change : int, default=10
+    n_iter_no_change : int or np.inf, default=10
+        np.inf: never stop early.
     max_fun : int, default=15000
         Most loss evaluations of lbfgs.
 
@@ -113,6 +116,11 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         "auto": the fused Numba kernels for NumPy input when installed, else the array-API path.
     n_threads : int or None, default=None
         BLAS threads while training (None: chosen per epoch from the idle cores).
+    class_weight : dict, "balanced" or None, default=None
+        Weights of the classes, {label: weight}, or "balanced" (n_samples / (n_classes * count of the
+        class)), as scikit-learn's other classifiers take it: each row's loss is weighed by its class's
+        weight times its `sample_weight`. "balanced" is refused by `partial_fit` (as by
+        SGDClassifier's): pass the dict `compute_class_weight` gives instead.
 
     Attributes
     ----------
@@ -164,6 +172,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         dtype: str | None = None,
         engine: str = "auto",
         n_threads: int | None = None,
+        class_weight: dict[Any, float] | str | None = None,
     ) -> None:
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -196,6 +205,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         self.dtype = dtype
         self.engine = engine
         self.n_threads = n_threads
+        self.class_weight = class_weight
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
@@ -207,11 +217,12 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         return True
 
     # ---- training -------------------------------------------------------------------------------
-    def fit(self, X: Any, y: Any) -> Self:
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> Self:
         """Fit the model to X (n_samples, n_features; dense or SciPy sparse CSR/CSC) and y: labels of
         any kind (n_samples,), or a 0/1 indicator matrix (n_samples, n_labels) for multilabel
-        classification. Returns self."""
-        return self._fit(X, y, incremental=False)
+        classification. `sample_weight` (n_samples,) weighs each row's loss (times `class_weight`'s
+        weight of its class). Returns self."""
+        return self._fit(X, y, incremental=False, sample_weight=sample_weight)
 
     def _check_solver(self) -> bool:
         if self.solver == "lbfgs":
@@ -221,16 +232,45 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         return True
 
     @available_if(_check_solver)
-    def partial_fit(self, X: Any, y: Any, classes: Any = None) -> Self:
+    def partial_fit(self, X: Any, y: Any, sample_weight: Any = None, classes: Any = None) -> Self:
         """One epoch over (X, y), continuing the same optimizer state; returns self.
 
         `classes` (all the labels y will ever hold) is required on the first call (not for a multilabel
-        indicator y). The caller decides when to stop."""
+        indicator y). `sample_weight` as in `fit`. The caller decides when to stop."""
         if not hasattr(self, "model_") and classes is None and not _is_indicator(y):
-            raise ValueError(
-                "classes must be passed on the first call to partial_fit (all the labels y can hold)"
+            raise ValueError("classes must be passed on the first call to partial_fit.")  # scikit-learn's
+        return self._fit(X, y, incremental=True, classes=classes, sample_weight=sample_weight)
+
+    def _sample_weights(
+        self, y: Any, sample_weight: Any, *, n_samples: int, incremental: bool
+    ) -> np.ndarray | None:
+        """`sample_weight` times `class_weight`'s weight of each row's class, as scikit-learn's
+        classifiers compose them (`compute_sample_weight`); None where all are equal."""
+        if self.class_weight is None:
+            return super()._sample_weights(y, sample_weight, n_samples=n_samples, incremental=incremental)
+        if self.class_weight == "balanced" and incremental:
+            raise ValueError(  # scikit-learn's SGDClassifier's words
+                "class_weight 'balanced' is not supported for partial_fit. In order to use 'balanced' "
+                "weights, use compute_class_weight('balanced', classes=classes, y=y). In place of y you can "
+                "use a large enough sample of the full training set target to properly estimate the class "
+                "frequency distributions. Pass the resulting weights as the class_weight parameter."
             )
-        return self._fit(X, y, incremental=True, classes=classes)
+        if not (self.class_weight == "balanced" or isinstance(self.class_weight, dict)):
+            raise ValueError(
+                f"The 'class_weight' parameter of {type(self).__name__} must be a str among {{'balanced'}}, "
+                f"an instance of 'dict' or None. Got {self.class_weight!r} instead."
+            )
+        labels = _host_labels(y) if is_array_api_obj(y) else np.asarray(y)
+        weights = compute_sample_weight(self.class_weight, _labels_1d(labels))
+        if sample_weight is not None:
+            weights = weights * _check_sample_weight(
+                to_numpy(sample_weight)
+                if is_array_api_obj(sample_weight) and not isinstance(sample_weight, np.ndarray)
+                else sample_weight,
+                np.empty((n_samples, 0)),
+                dtype=np.float64,
+            )
+        return super()._sample_weights(y, weights, n_samples=n_samples, incremental=incremental)
 
     def _encode_targets(
         self,
@@ -250,9 +290,9 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         elif classes is not None and not self._multilabel:
             known = _sorted_classes(classes, xp=xp, device=device)
             if not _same_classes(known, self.classes_):
-                raise ValueError(
-                    f"classes={_describe(classes)} differs from the classes of the previous fit "
-                    f"{_describe(self.classes_)}"
+                raise ValueError(  # scikit-learn's words
+                    f"`classes={classes!r}` is not the same as on last call to partial_fit, was: "
+                    f"{_host_labels(self.classes_)!r}"
                 )
         if self._multilabel:
             if not _is_indicator(y) or y.shape[1] != self.n_outputs_:
@@ -264,9 +304,20 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         if not first and not incremental:  # a warm-started fit must see the same classes, as in scikit-learn
             seen = _fit_classes(y, xp=xp, device=device)
             if not _same_classes(seen, self.classes_):
-                raise ValueError(
+                raise ValueError(  # scikit-learn's words
                     "warm_start can only be used where `y` has the same classes as in the previous call to fit. "
-                    f"Previously got {_describe(self.classes_)}, `y` has {_describe(seen)}"
+                    f"Previously got {_host_labels(self.classes_)}, `y` has {_host_labels(seen)}"
+                )
+        elif incremental:  # partial_fit: labels outside classes_ are refused as scikit-learn refuses them
+            seen = _host_labels(_fit_classes(y, xp=xp, device=device))
+            known = _host_labels(self.classes_)
+            try:
+                unknown = np.setdiff1d(seen, known, assume_unique=True)
+            except (TypeError, ValueError):  # labels that do not compare with the classes
+                unknown = seen
+            if len(unknown):
+                raise ValueError(
+                    f"`y` has classes not in `self.classes_`. `self.classes_` has {known}. 'y' has {seen}."
                 )
         indices = _labels_to_indices(y, self.classes_, xp=xp, device=device)
         if self._loss == "binary_cross_entropy":  # two classes: one logistic output, the second class is 1
@@ -316,26 +367,38 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         )
 
     def _holdout_order(self, targets: Array, n_val: int) -> np.ndarray:
-        """scikit-learn's stratified split (train_test_split(stratify=y)) for one label per sample: the
-        validation set keeps the class proportions. The class indices come to the host for it, once
-        per fit; multilabel targets are split at random, as in scikit-learn."""
+        """scikit-learn's stratified split (train_test_split(stratify=y)): the validation set keeps the
+        class proportions. Two classes are always stratified, as in scikit-learn (with its errors when
+        the split cannot hold each class); more classes where the split can hold each (scikit-learn
+        splits them at random), else at random; multilabel targets at random, as in scikit-learn. The
+        class indices come to the host for it, once per fit."""
         if self._multilabel:
             return super()._holdout_order(targets, n_val)
-        strata = to_numpy(targets).reshape(-1)
+        strata: np.ndarray = to_numpy(targets).reshape(-1)
+        if self.n_outputs_ == 1:  # as scikit-learn's (n, 1) boolean column, so that its errors name the same
+            strata = strata.astype(bool).reshape(-1, 1)
+        else:
+            counts = np.bincount(strata.astype(np.int64))
+            counts = counts[counts > 0]
+            if counts.min() < 2 or min(n_val, strata.shape[0] - n_val) < counts.shape[0]:
+                return super()._holdout_order(targets, n_val)
         seed = int(self._rng.integers(np.iinfo(np.int32).max))
         train, held_out = train_test_split(
             np.arange(strata.shape[0]), test_size=n_val, stratify=strata, random_state=seed
         )
         return np.concatenate([held_out, train])
 
-    def _validation_score(self, X: Array, targets: Array) -> float:
-        """Accuracy on held-out (X, encoded targets), as scikit-learn's early stopping watches it."""
+    def _validation_score(self, X: Array, targets: Array, weights: np.ndarray | None = None) -> float:
+        """Accuracy on held-out (X, encoded targets), weighted by `weights` when given, as
+        scikit-learn's early stopping watches it."""
         xp = self.model_._xp
         logits = self._logits(X)
         if self._loss == "binary_cross_entropy":
             right = xp.all(xp.astype(logits > 0, targets.dtype) == targets, axis=1)
         else:
             right = xp.argmax(logits, axis=1) == targets
+        if weights is not None:
+            return float(np.average(to_numpy(right).astype(np.float64), weights=weights))
         return float(xp.sum(xp.astype(right, xp.float64))) / X.shape[0]
 
     # ---- prediction -----------------------------------------------------------------------------

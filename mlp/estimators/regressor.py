@@ -12,9 +12,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sklearn.base import RegressorMixin
+from sklearn.metrics import r2_score as sklearn_r2_score
 from sklearn.utils.metaestimators import available_if
 
-from .._array_api import Array, Device, DType, Namespace
+from .._array_api import Array, Device, DType, Namespace, to_numpy
 from ..metrics import r2_score
 from ..optimizers import Optimizer
 from ..schedules import Schedule
@@ -127,9 +128,10 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         return True
 
     @available_if(_check_solver)
-    def partial_fit(self, X: Any, y: Any) -> Self:
-        """One epoch over (X, y), continuing the same optimizer state; returns self."""
-        return self._fit(X, y, incremental=True)
+    def partial_fit(self, X: Any, y: Any, sample_weight: Any = None) -> Self:
+        """One epoch over (X, y), continuing the same optimizer state (`sample_weight` as in `fit`);
+        returns self."""
+        return self._fit(X, y, incremental=True, sample_weight=sample_weight)
 
     def _encode_targets(
         self,
@@ -155,8 +157,13 @@ class MLPRegressor(RegressorMixin, BaseMLP):
             raise ValueError("loss='poisson' needs non-negative targets y (counts or rates)")
         return xp.astype(y, dtype)
 
-    def _validation_score(self, X: Array, targets: Array) -> float:
-        """R^2 on held-out (X, targets), as scikit-learn's early stopping watches it."""
+    def _validation_score(self, X: Array, targets: Array, weights: np.ndarray | None = None) -> float:
+        """R^2 on held-out (X, targets), weighted by `weights` when given, as scikit-learn's early
+        stopping watches it."""
+        if weights is not None:
+            return float(
+                sklearn_r2_score(to_numpy(targets), to_numpy(self._outputs(X)), sample_weight=weights)
+            )
         return r2_score(targets, self._outputs(X), xp=self.model_._xp)
 
     # ---- prediction -----------------------------------------------------------------------------
