@@ -261,7 +261,7 @@ class MLP:
         `predict_proba`), or for regression ``predictions`` (as `predict`). See `mlp.onnx`.
 
         Raises ImportError when ndonnx or onnx is missing (pip install "mlp-from-scratch[onnx]"),
-        ValueError for a model ONNX cannot hold, OutputPathError for a folder, device, FIFO or
+        ValueError for a model ONNX cannot hold, OutputPathError for a folder, FIFO, other special or
         non-ONNX file at `path`.
 
         >>> model.to_onnx("model.onnx")  # doctest: +SKIP

@@ -72,7 +72,7 @@ def export(
     model: MLP, path: str | os.PathLike[str], *, labels: Array | None = None
 ) -> str | os.PathLike[str]:
     """Write `model` to `path` as an ONNX file (atomically; an existing file that is not an ONNX
-    model, a folder, a device or a FIFO is refused); return `path`.
+    model, a folder, a FIFO or another special file is refused); return `path`.
 
     labels: the class labels to output instead of `model.classes_` (an estimator's `classes_`, of
     any kind ONNX holds: integers, floats, booleans, strings). A model with one logistic output

@@ -379,3 +379,23 @@ def test_a_checkpoint_resumes_with_the_same_weights_only(engine, tmp_path):
         run(X, y, "cross_entropy", engine, **{**options, "sample_weight": weights[::-1].copy()}, resume=True)
     with pytest.raises(ValueError, match="sample_weight"):
         run(X, y, "cross_entropy", engine, **{**options, "sample_weight": None}, resume=True)
+
+
+def test_weights_in_the_data_namespace_and_on_its_device_train_as_numpy_weights():
+    xps = pytest.importorskip("array_api_strict")
+    X, y = problem("cross_entropy", n=40)
+    weights = 1.0 + np.arange(40) % 4
+    options = dict(batch_size=8, shuffle=True, validation_split=0.25, class_weight="balanced")
+    on_host = run(X, y, "cross_entropy", "xp", sample_weight=weights, **options)
+    device = xps.Device("device1")  # array-api-strict's second device: nothing may cross to the default one
+    moved = run(
+        xps.asarray(X, device=device),
+        xps.asarray(y, device=device),
+        "cross_entropy",
+        "xp",
+        sample_weight=xps.asarray(weights, device=device),
+        **options,
+    )
+    assert moved.params[0][0].device == device
+    assert_same_network(moved, on_host, rtol=0, atol=0)
+    np.testing.assert_array_equal(moved.history["val_loss"], on_host.history["val_loss"])
