@@ -288,12 +288,13 @@ SNIPPETS = {
         from sklearn.neural_network import MLPRegressor
         X, y = make_regression(n_samples=200, n_features=5, random_state=0)
         settings = dict(hidden_layer_sizes=(8,), solver="sgd", learning_rate_init=1.0, max_iter=50, random_state=0)
-        try:
-            MLPRegressor(**settings).fit(X, y * 1e3)
-            raise AssertionError("a diverging fit must raise")
-        except ValueError as error:
-            assert str(error).startswith("Solver produced non-finite parameter weights."), error
-        regr = MLPRegressor(early_stopping=True, **settings).fit(X, y * 1e3)  # keeps the best weights
+        with np.errstate(all="ignore"):  # the overflows on the way to infinity are the point here
+            try:
+                MLPRegressor(**settings).fit(X, y * 1e3)
+                raise AssertionError("a diverging fit must raise")
+            except ValueError as error:
+                assert str(error).startswith("Solver produced non-finite parameter weights."), error
+            regr = MLPRegressor(early_stopping=True, **settings).fit(X, y * 1e3)  # keeps the best weights
         assert all(np.isfinite(c).all() for c in regr.coefs_)
         score = 0.0
     """,
@@ -484,6 +485,16 @@ def _sample_weight_of_another_length(lib):
     lib.MLPClassifier(max_iter=2).fit(X, y, sample_weight=[1.0] * 29)
 
 
+def _weights_all_zero(lib):
+    X, y = _three_blobs(30)
+    lib.MLPClassifier(max_iter=2).fit(X, y, sample_weight=[0.0] * 30)
+
+
+def _a_nan_weight(lib):
+    X, y = _three_blobs(30)
+    lib.MLPRegressor(max_iter=2).partial_fit(X, y.astype(float), sample_weight=[float("nan")] + [1.0] * 29)
+
+
 def _diverging_fit(lib):
     X, y = _three_blobs(60)
     lib.MLPRegressor(
@@ -503,6 +514,8 @@ ERRORS = {
         _partial_fit_unseen_class,
         _partial_fit_other_classes,
         _sample_weight_of_another_length,
+        _weights_all_zero,
+        _a_nan_weight,
         _diverging_fit,
     )
 }
