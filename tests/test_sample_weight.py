@@ -399,3 +399,38 @@ def test_weights_in_the_data_namespace_and_on_its_device_train_as_numpy_weights(
     assert moved.params[0][0].device == device
     assert_same_network(moved, on_host, rtol=0, atol=0)
     np.testing.assert_array_equal(moved.history["val_loss"], on_host.history["val_loss"])
+
+
+@pytest.mark.parametrize("loss", ["cross_entropy", "squared_error", "binary_cross_entropy"])
+def test_the_weighted_loss_and_gradient_are_scikit_learns(loss):
+    # scikit-learn 1.9's MLP._backprop with sample_weight and alpha: the library's loss with row
+    # weights w / S and l2 = alpha / S (fit's weight_decay = alpha / n, scaled by n / S per batch)
+    neural_network = pytest.importorskip("sklearn.neural_network")
+    rng = np.random.default_rng(0)
+    # one output for squared_error: scikit-learn's loss is the mean over the outputs, the library's the sum
+    n, alpha, k = 12, 0.3, 1 if loss == "squared_error" else 3
+    X = rng.normal(size=(n, 4))
+    w = rng.gamma(1.0, size=n) * (np.arange(n) % 4 != 0)
+    params = [(rng.normal(size=(4, 5)), rng.normal(size=5)), (rng.normal(size=(5, k)), rng.normal(size=k))]
+    if loss == "cross_entropy":
+        y = np.arange(n) % k
+        Y, estimator, name, out = np.eye(k)[y], neural_network.MLPClassifier, "log_loss", "softmax"
+    elif loss == "binary_cross_entropy":
+        y = Y = (rng.random((n, k)) < 0.5).astype(float)
+        estimator, name, out = neural_network.MLPClassifier, "log_loss", "logistic"
+    else:
+        y = Y = rng.normal(size=(n, k))
+        estimator, name, out = neural_network.MLPRegressor, "squared_error", "identity"
+    sk = estimator(hidden_layer_sizes=(5,), activation="tanh", alpha=alpha)
+    sk.coefs_, sk.intercepts_ = [W.copy() for W, _ in params], [b.copy() for _, b in params]
+    sk.n_layers_, sk.out_activation_, sk.loss = 3, out, name
+    buffers = [[X, np.empty((n, 5)), np.empty((n, k))], [np.empty((n, 5)), np.empty((n, k))]]
+    grads = [[np.empty_like(W) for W, _ in params], [np.empty_like(b) for _, b in params]]
+    expected, dW, db = sk._backprop(X, Y, w, *buffers, *grads)
+    value, ours, _ = layers.loss_and_gradients(
+        params, X, y, activation="tanh", loss=loss, l2=alpha / w.sum(), xp=xp, row_weights=w / w.sum()
+    )
+    assert float(value) == pytest.approx(expected, rel=1e-13)
+    for (gW, gb), W_grad, b_grad in zip(ours, dW, db, strict=True):
+        np.testing.assert_allclose(gW, W_grad, rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(gb, b_grad, rtol=1e-12, atol=1e-15)
