@@ -135,12 +135,19 @@ def classification_report(
     return ClassificationReport(scores, "\n".join(lines) + "\n")
 
 
-def r2_score(Y: Array, predicted: Array, *, xp: Namespace) -> float:
+def r2_score(Y: Array, predicted: Array, *, xp: Namespace, sample_weight: Array | None = None) -> float:
     """Coefficient of determination of (n, k) predictions, averaged over the k outputs (scikit-learn's
     r2_score with multioutput="uniform_average"): 1 - SS_res / SS_tot per output; an output whose
-    targets are constant scores 1 when predicted exactly, else 0, as scikit-learn does."""
-    residual = xp.sum((Y - predicted) ** 2, axis=0)
-    total = xp.sum((Y - xp.mean(Y, axis=0, keepdims=True)) ** 2, axis=0)
+    targets are constant scores 1 when predicted exactly, else 0, as scikit-learn does. sample_weight
+    (n,), in Y's namespace and on its device: the sums and the mean weighted, as scikit-learn's."""
+    if sample_weight is None:
+        residual = xp.sum((Y - predicted) ** 2, axis=0)
+        total = xp.sum((Y - xp.mean(Y, axis=0, keepdims=True)) ** 2, axis=0)
+    else:
+        w = xp.reshape(sample_weight, (-1, 1))
+        mean = xp.sum(w * Y, axis=0, keepdims=True) / xp.sum(w)
+        residual = xp.sum(w * (Y - predicted) ** 2, axis=0)
+        total = xp.sum(w * (Y - mean) ** 2, axis=0)
     res, tot = to_numpy(residual).astype(np.float64), to_numpy(total).astype(np.float64)
     scores = np.where(tot > 0, 1.0 - res / np.where(tot > 0, tot, 1.0), np.where(res == 0, 1.0, 0.0))
     return float(np.mean(scores))

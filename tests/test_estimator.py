@@ -764,3 +764,19 @@ def test_early_stopping_split_keeps_the_weights_with_their_rows():
     assert len(w_val) == 12 and len(w_train) == 108
     np.testing.assert_array_equal(X_train[:, 0] + 1.0, w_train)
     np.testing.assert_array_equal(X_val[:, 0] + 1.0, w_val)
+
+
+def test_weighted_validation_scores_are_scikit_learns():
+    from sklearn.metrics import accuracy_score, r2_score
+
+    from mlp.estimators import MLPRegressor
+
+    X, y = blobs()
+    w = np.random.default_rng(0).uniform(0.1, 3.0, len(y))
+    clf = fit_quietly(MLPClassifier(max_iter=2, **SMALL), X, y)
+    assert clf._validation_score(X, y, w) == pytest.approx(accuracy_score(y, clf.predict(X), sample_weight=w))
+    targets = np.stack([y * 1.0, X[:, 0]], axis=1)
+    regr = fit_quietly(MLPRegressor(max_iter=2, **SMALL), X, targets)
+    assert regr._validation_score(X, targets, w) == pytest.approx(
+        r2_score(targets, regr.predict(X), sample_weight=w), rel=1e-12
+    )

@@ -401,9 +401,11 @@ class BaseMLP(BaseEstimator):
         loss raises scikit-learn's ValueError, or with early stopping ends the fit on the best weights."""
         X_val = T_val = w_val = None
         if p["early_stopping"]:
-            X, targets, weights, X_val, T_val, w_val = self._split_validation(
+            X, targets, weights, X_val, T_val, w_host = self._split_validation(
                 X, targets, weights, p, xp=xp, device=device
             )
+            if w_host is not None:  # moved once: the validation score is weighed where X_val lives
+                w_val = from_host(w_host, xp=xp, device=device, dtype=X.dtype)
         n = X.shape[0]
         if incremental and self._trainer is not None:
             trainer = self._trainer  # partial_fit: the same optimizer state, step count and schedule

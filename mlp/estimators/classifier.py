@@ -388,9 +388,9 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         )
         return np.concatenate([held_out, train])
 
-    def _validation_score(self, X: Array, targets: Array, weights: np.ndarray | None = None) -> float:
-        """Accuracy on held-out (X, encoded targets), weighted by `weights` when given, as
-        scikit-learn's early stopping watches it."""
+    def _validation_score(self, X: Array, targets: Array, weights: Array | None = None) -> float:
+        """Accuracy on held-out (X, encoded targets), weighted by `weights` (X's namespace, device and
+        dtype) when given, as scikit-learn's early stopping watches it."""
         xp = self.model_._xp
         logits = self._logits(X)
         if self._loss == "binary_cross_entropy":
@@ -398,7 +398,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         else:
             right = xp.argmax(logits, axis=1) == targets
         if weights is not None:
-            return float(np.average(to_numpy(right).astype(np.float64), weights=weights))
+            return float(xp.sum(weights * xp.astype(right, weights.dtype))) / float(xp.sum(weights))
         return float(xp.sum(xp.astype(right, xp.float64))) / X.shape[0]
 
     # ---- prediction -----------------------------------------------------------------------------

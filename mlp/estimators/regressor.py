@@ -12,10 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sklearn.base import RegressorMixin
-from sklearn.metrics import r2_score as sklearn_r2_score
 from sklearn.utils.metaestimators import available_if
 
-from .._array_api import Array, Device, DType, Namespace, to_numpy
+from .._array_api import Array, Device, DType, Namespace
 from ..metrics import r2_score
 from ..optimizers import Optimizer
 from ..schedules import Schedule
@@ -157,14 +156,10 @@ class MLPRegressor(RegressorMixin, BaseMLP):
             raise ValueError("loss='poisson' needs non-negative targets y (counts or rates)")
         return xp.astype(y, dtype)
 
-    def _validation_score(self, X: Array, targets: Array, weights: np.ndarray | None = None) -> float:
-        """R^2 on held-out (X, targets), weighted by `weights` when given, as scikit-learn's early
-        stopping watches it."""
-        if weights is not None:
-            return float(
-                sklearn_r2_score(to_numpy(targets), to_numpy(self._outputs(X)), sample_weight=weights)
-            )
-        return r2_score(targets, self._outputs(X), xp=self.model_._xp)
+    def _validation_score(self, X: Array, targets: Array, weights: Array | None = None) -> float:
+        """R^2 on held-out (X, targets), weighted by `weights` (X's namespace, device and dtype) when
+        given, as scikit-learn's early stopping watches it."""
+        return r2_score(targets, self._outputs(X), xp=self.model_._xp, sample_weight=weights)
 
     # ---- prediction -----------------------------------------------------------------------------
     def predict(self, X: Any) -> Array:
