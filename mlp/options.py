@@ -137,6 +137,8 @@ def check_batch_size(value: Any, name: str = "batch_size", *, auto: bool = False
     if auto and isinstance(value, str) and value == "auto":
         return value
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        if name.startswith("--"):  # a flag cannot be None: say what can be typed
+            raise ValueError(f"{name} must be a positive integer or full, got {value!r}")
         either = "None, 'full' or 'auto'" if auto else "None or 'full'"
         raise ValueError(f"{name} must be a positive integer, {either}, got {value!r}")
     return int(value)
@@ -173,6 +175,8 @@ def _choice(choices: Sequence[str], *, instance_of: type | None = None, none_ok:
 def _progress(name: str, value: Any) -> bool | str:
     if value == "auto" or isinstance(value, (bool, np.bool_)):
         return value if value == "auto" else bool(value)
+    if name.startswith("--"):  # the flag's words, not fit's
+        raise ValueError(f"{name} takes auto, yes or no, got {value!r}")
     raise ValueError(f"{name} must be True, False or 'auto', got {value!r}")
 
 

@@ -141,3 +141,16 @@ def test_an_error_from_fit_names_the_flags(capsys, mnist_dir):
         err
         == "mlp train: error: --label-smoothing works with --loss cross_entropy only, not 'mse'; set it to 0\n"
     )
+
+
+@pytest.mark.parametrize("flags", [["--progress", "maybe"], ["--lr", "-1"], ["--batch-size", "abc"]])
+def test_a_bad_flag_value_is_told_in_flag_words(capsys, flags):
+    """The command line says what the flag takes as typed on the command line, not fit's Python."""
+    from mlp.cli import main
+
+    with pytest.raises(SystemExit) as stop:
+        main(["train", "--no-save", *flags])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith(f"mlp train: error: {flags[0]} ")
+    assert "True" not in err and "None" not in err, err

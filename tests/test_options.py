@@ -306,9 +306,14 @@ def test_a_bad_value_gets_the_tables_message_on_every_surface(name, capsys):
             assert found["estimator"] == found["fit"].replace(name, option.estimator)
     if "cli" in found:
         assert found["cli"] == _refusal(lambda: option.validate_command_line(value))
-        if not option.choices:
+        if not option.choices and name not in FLAG_WORDED:
             assert found["cli"] == found["fit"].replace(name, option.flag)
         assert option.flag in found["cli"] and name not in found["cli"].replace(option.flag, "")
+
+
+# Options whose values the command line spells otherwise than Python (--batch-size full, --progress
+# yes|no): the table words their message for the flag, without fit's None/True/False.
+FLAG_WORDED = ("batch_size", "progress")
 
 
 @pytest.mark.parametrize("name", CHECKED)
