@@ -140,7 +140,8 @@ sphinx_gallery_conf = {
     "matplotlib_animations": False,
     "within_subsection_order": "FileNameSortKey",
     "reference_url": {"mlp": None},
-    "image_scrapers": ("matplotlib",),
+    # the first shows the figures of mlp.plots, made without pyplot (docs/_ext/gallery_scraper.py)
+    "image_scrapers": ("gallery_scraper.scrape_mlp_figures", "matplotlib"),
     "abort_on_example_error": False,
     "only_warn_on_example_error": False,
     "show_memory": False,

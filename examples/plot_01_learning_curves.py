@@ -59,4 +59,4 @@ for epoch, loss, val_loss in zip(
 #
 # The cosine schedule (the default) lowers the learning rate to nearly zero by the last epoch, which
 # is why the curves settle at the end.
-mlp.plots.plot_history(model.history)
+fig = mlp.plots.plot_history(model.history)

@@ -19,7 +19,7 @@ model = mlp.fit(X_train[:10_000], y_train[:10_000], hidden_sizes=[128], epochs=1
 # Row = the true digit, column = the prediction; the diagonal holds the correct answers. Off the
 # diagonal, the largest counts name the pairs the network confuses (4 and 9, 3 and 5, 7 and 2 are
 # the usual ones).
-mlp.plots.plot_confusion_matrix(model, X_test, y_test)
+fig = mlp.plots.plot_confusion_matrix(model, X_test, y_test)
 
 # %%
 # Per-class precision and recall
@@ -33,10 +33,10 @@ print(report)
 # ---------------------------
 # The wrong predictions the model was surest of, with the predicted label and its probability and
 # the true label. Some are digits a person would misread too; some are badly written or mislabelled.
-mlp.plots.plot_confident_mistakes(model, X_test, y_test, n=16)
+fig = mlp.plots.plot_confident_mistakes(model, X_test, y_test, n=16)
 
 # %%
 # A grid of predictions
 # ---------------------
 # The first test images with their predicted and true labels; wrong ones in red.
-mlp.plots.plot_predictions(model, X_test, y_test, n=25)
+fig = mlp.plots.plot_predictions(model, X_test, y_test, n=25)

@@ -22,7 +22,7 @@ print("first layer:", W.shape, "(fan_in, fan_out): one column per hidden unit")
 # %%
 # The first 64 units as images. Blobs and strokes in the centre are the parts of digits the units
 # look for; a unit that looks like noise is one the rest of the network barely uses.
-mlp.plots.plot_first_layer_weights(model, n=64)
+fig = mlp.plots.plot_first_layer_weights(model, n=64)
 
 # %%
 # Without training
@@ -30,4 +30,4 @@ mlp.plots.plot_first_layer_weights(model, n=64)
 # For comparison, the same network with a learning rate so small that training leaves the initial
 # weights as they were: He-initialised noise, no structure.
 untrained = mlp.fit(X_train[:256], y_train[:256], hidden_sizes=[64], epochs=1, learning_rate=1e-12, seed=0)
-mlp.plots.plot_first_layer_weights(untrained, n=64)
+fig = mlp.plots.plot_first_layer_weights(untrained, n=64)

@@ -63,4 +63,4 @@ print(f"test accuracy after 4 epochs: {model.score(X_test, y_test):.4f}")
 # %%
 # On distorted digits the training loss stays above the validation loss: the training images are
 # harder than the test images, which is the regularisation the recipe relies on instead of dropout.
-mlp.plots.plot_history(model.history)
+fig = mlp.plots.plot_history(model.history)
