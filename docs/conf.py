@@ -60,9 +60,10 @@ html_theme_options = {
     "navigation_with_keys": False,
     "footer_start": ["copyright"],
     "footer_end": ["sphinx-version", "theme-version"],
-    "secondary_sidebar_items": ["page-toc", "sourcelink"],
+    "secondary_sidebar_items": {"**": ["page-toc", "sourcelink"], "options": [], "index": []},
 }
-html_sidebars = {"index": [], "getting_started": []}
+# The home page and the wide options table use the whole width.
+html_sidebars = {"index": [], "getting_started": [], "options": []}
 html_show_sourcelink = False
 
 # ---- API reference ---------------------------------------------------------------------------------

@@ -15,6 +15,11 @@ def _cell(value: object) -> str:
     return text.replace("|", "\\|") if text else ""
 
 
+def _sentence(value: object) -> str:
+    text = _cell(value)
+    return text if not text or text.endswith((".", "!", "?")) else text + "."
+
+
 def _code(value: object) -> str:
     text = _cell(repr(value))
     return f"``{text}``"
@@ -46,13 +51,13 @@ def options_table() -> str:
         estimator = ""
         if option.estimator:
             estimator = f"``{option.estimator}`` ({_code(option.estimator_value)})"
-        help_text = _cell(option.help)
+        help_text = _sentence(option.help)
         if option.choices:
-            help_text += ". ``mlp train`` takes " + ", ".join(f"``{c}``" for c in option.choices) + "."
+            help_text += " ``mlp train`` takes " + ", ".join(f"``{c}``" for c in option.choices) + "."
         if option.cli_note:
-            help_text += " " + _cell(option.cli_note)
+            help_text += " " + _sentence(option.cli_note)
         if option.estimator_note:
-            help_text += " Estimators: " + _cell(option.estimator_note)
+            help_text += " Estimators: " + _sentence(option.estimator_note)
         rows += [
             f"   * - ``{option.name}``",
             f"     - {_code(option.default)}",
