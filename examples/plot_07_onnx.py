@@ -11,6 +11,7 @@ here onnxruntime. Needs ``pip install "mlp-from-scratch[onnx]" onnxruntime``.
 import tempfile
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
 import onnxruntime
 
@@ -41,3 +42,11 @@ label, probabilities = session.run(None, {"X": X_test})
 print("labels equal:", bool(np.array_equal(label, model.predict(X_test))))
 print("largest probability difference:", float(np.abs(probabilities - model.predict_proba(X_test)).max()))
 print(f"accuracy through onnxruntime: {np.mean(label == y_test):.4f}")
+
+# %%
+# Each of the 100 000 probabilities, onnxruntime's against Python's: one line.
+fig, ax = plt.subplots(figsize=(4, 4), layout="constrained")
+ax.plot(model.predict_proba(X_test).ravel(), probabilities.ravel(), ".", ms=2, alpha=0.3)
+ax.set_xlabel("MLP.predict_proba")
+ax.set_ylabel("onnxruntime")
+ax.set_aspect("equal")
