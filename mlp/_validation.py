@@ -19,6 +19,7 @@ from ._array_api import (
     from_host,
     get_namespace,
     is_array_api_obj,
+    row_chunks,
     to_numpy,
 )
 
@@ -82,6 +83,9 @@ def check_features(
     ):
         raise TypeError(f"{name} must hold real numbers (float or integer), got dtype {kind}")
     target = float_dtype(dtype, xp=xp)
+    if isinstance(X, np.memmap):  # out of core: checked in chunks, never copied
+        _check_memmap(X, target, name=name, warn_raw_pixels=warn_raw_pixels)
+        return X, xp, device
     if X.dtype != target:
         X = xp.astype(X, target)  # explicit conversion: the caller's array is never modified
     if not bool(xp.all(xp.isfinite(X))):
@@ -89,6 +93,37 @@ def check_features(
     if warn_raw_pixels:
         _warn_if_raw_pixels(X, xp=xp, name=name)
     return X, xp, device
+
+
+CHUNK_BYTES = 32 << 20  # how much of a memory-mapped X its checks read at a time
+
+
+def _check_memmap(X: np.memmap, dtype: Any, *, name: str, warn_raw_pixels: bool) -> None:
+    """A memory-mapped X checked without reading it all into memory: it must already be in the
+    model's dtype and C order (converting it would copy all of it), and its finiteness (and whether it
+    holds raw pixels) is read CHUNK_BYTES at a time."""
+    if X.dtype != dtype:
+        other = f", or train in dtype='{X.dtype}'" if X.dtype.name in ("float32", "float64") else ""
+        raise TypeError(
+            f"{name} is a memory map of {X.dtype} but the model is {np.dtype(dtype)}; converting it "
+            f"would read it all into memory: write it as {np.dtype(dtype)} (np.lib.format.open_memmap)"
+            f"{other}"
+        )
+    if not X.flags.c_contiguous:
+        raise ValueError(
+            f"{name} is a memory map in Fortran (or strided) order; gathering its rows would copy it "
+            "all: write it in C order (rows one after another)"
+        )
+    low, high, whole = np.inf, -np.inf, True
+    for rows in row_chunks(X.shape[0], max(1, CHUNK_BYTES // (X.shape[1] * X.itemsize))):
+        chunk = np.asarray(X[rows])
+        if not np.isfinite(chunk).all():
+            raise ValueError(f"{name} contains NaN or infinity; clean or impute the data before training")
+        if warn_raw_pixels:
+            low, high = min(low, float(chunk.min())), max(high, float(chunk.max()))
+            whole = whole and bool((np.round(chunk) == chunk).all())
+    if warn_raw_pixels and 1.0 < high <= 255.0 and low >= 0.0 and whole:
+        _warn_raw_pixels(name, high)
 
 
 class RawPixelsWarning(UserWarning):
@@ -100,12 +135,16 @@ def _warn_if_raw_pixels(X: Array, *, xp: Namespace, name: str) -> None:
     (0.60 instead of 0.89 accuracy for one epoch of a plain network on MNIST)."""
     high = float(xp.max(X))
     if 1.0 < high <= 255.0 and float(xp.min(X)) >= 0.0 and bool(xp.all(xp.round(X) == X)):
-        warnings.warn(
-            f"{name} holds whole numbers from 0 to {high:g}: raw pixel values? Scale them to [0, 1] "
-            f"first ({name} / 255.0); unscaled inputs train much worse",
-            RawPixelsWarning,
-            stacklevel=4,
-        )
+        _warn_raw_pixels(name, high)
+
+
+def _warn_raw_pixels(name: str, high: float) -> None:
+    warnings.warn(
+        f"{name} holds whole numbers from 0 to {high:g}: raw pixel values? Scale them to [0, 1] "
+        f"first ({name} / 255.0); unscaled inputs train much worse",
+        RawPixelsWarning,
+        stacklevel=5,
+    )
 
 
 def is_integral_dtype(dtype: DType) -> bool:

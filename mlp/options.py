@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ._order import BLOCK_WINDOW
 from ._threads import check_n_threads
 from ._validation import ParameterError, check_flag, check_positive_int, check_rate
 from .activations import ACTIVATIONS
@@ -101,6 +102,10 @@ def _number(
 
 def _flag(name: str, value: Any) -> bool:
     return check_flag(value, name)
+
+
+def _shuffle_block(name: str, value: Any) -> int | None:
+    return None if value is None else check_positive_int(value, name)
 
 
 def check_hidden_sizes(value: Any, name: str = "hidden_sizes") -> list[int]:
@@ -554,6 +559,18 @@ def _loop_options() -> list[Option]:
         Option(
             "shuffle", True, "reshuffle the samples every epoch", _flag, estimator="shuffle", cpp="shuffle"
         ),
+        Option(
+            "shuffle_block",
+            None,
+            "shuffle in blocks of this many consecutive rows: the blocks in a random order, the rows "
+            f"mixed within each run of {BLOCK_WINDOW} blocks, so that an epoch reads a memory-mapped X "
+            "in mostly sequential runs (None: every row anywhere)",
+            _shuffle_block,
+            cli_help="shuffle in blocks of this many consecutive rows: the blocks in a random order, the "
+            f"rows mixed within each run of {BLOCK_WINDOW} blocks, for data read from disk (default: "
+            "every row anywhere)",
+            metavar="ROWS",
+        ),
         Option("checkpoint", None, "save a checkpoint here after every epoch", None, metavar="PATH"),
         Option("resume", False, "continue from the checkpoint if it exists", _flag),
         Option("log_gradients", False, "record per-layer gradient, update and weight norms", _flag),
@@ -635,6 +652,7 @@ class TrainingOptions:
     dtype: str
     seed: int | None
     shuffle: bool
+    shuffle_block: int | None  # None: a full shuffle
     checkpoint: str | os.PathLike[str] | None
     resume: bool
     log_gradients: bool

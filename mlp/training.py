@@ -79,6 +79,7 @@ def fit(
     dtype: str = _D["dtype"],
     seed: int | None = _D["seed"],
     shuffle: bool = _D["shuffle"],
+    shuffle_block: int | None = _D["shuffle_block"],
     checkpoint: str | os.PathLike[str] | None = _D["checkpoint"],
     resume: bool = _D["resume"],
     log_gradients: bool = _D["log_gradients"],
@@ -119,6 +120,8 @@ def fit(
     verbose: a line every N epochs. dtype: float32 | float64. seed: None draws one and records it in
         `model.config["seed"]` (printed with verbose), so every run can be repeated.
 
+    X larger than memory: a C-order `numpy.memmap` in the model's dtype is never copied (README, "Out
+        of core"); shuffle_block (rows per block, `mlp._order`) keeps its reads mostly sequential.
     checkpoint / resume: save after every epoch; continue from it (bit-identical on the CPU).
     log_gradients: per-layer gradient, update and weight norms in `history`.
     progress: a tqdm bar per epoch (True, or "auto" on a terminal). engine: auto | numba | xp.
@@ -293,6 +296,8 @@ def _config(
             max_norm=o.max_norm,
             label_smoothing=o.label_smoothing,
         )
+    if o.shuffle_block is not None:  # recorded only when used, as the options above
+        config["shuffle_block"] = o.shuffle_block
     return config
 
 
@@ -382,6 +387,7 @@ def _make_trainer(ready: _Prepared, o: _options.TrainingOptions, *, comm: Comm |
         clip_value=o.clip_value,
         clip_norm=o.clip_norm,
         shuffle=o.shuffle,
+        shuffle_block=o.shuffle_block,
         rng=ready.rng,
         log_gradients=o.log_gradients,
         augment=o.augment,
@@ -483,6 +489,11 @@ def _validation_set(
         return X, targets, (X_val, y_val, _weights_like(w_val, o, xp=xp, device=device)), sample_weight
     if not o.validation_split:
         return X, targets, None, sample_weight
+    if isinstance(X, np.memmap):  # the training rows would be gathered into memory: all of X
+        raise ValueError(
+            "validation_split copies the training rows of X into memory, and X is a memory map; "
+            "hold out rows of the map instead: validation_data=(X[-n:], y[-n:]) and train on X[:-n]"
+        )
     n_val = int(round(X.shape[0] * o.validation_split))  # noqa: RUF046  (NumPy 1: a NumPy shape's round() is a float)
     if n_val < 1 or n_val >= X.shape[0]:
         raise ValueError(

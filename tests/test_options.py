@@ -255,6 +255,7 @@ BAD_VALUES = {
     "dtype": "float16",
     "seed": -1,
     "shuffle": "yes",
+    "shuffle_block": 0,
     "resume": "yes",
     "log_gradients": "yes",
     "progress": "maybe",

@@ -30,6 +30,7 @@ import numpy as np
 
 from .. import layers
 from .._array_api import Array, assign, from_host, to_numpy
+from .._order import block_order
 from ..augment import BatchAugmenter
 from ..losses import takes_class_indices
 
@@ -83,6 +84,7 @@ class BaseTrainer:
         clip_value: float | None = None,
         clip_norm: float | None = None,
         shuffle: bool = True,
+        shuffle_block: int | None = None,
         rng: np.random.Generator | None = None,
         log_gradients: bool = False,
         augment: Augment | None = None,
@@ -98,6 +100,7 @@ class BaseTrainer:
         self.dropout = dropout
         self.clip_value, self.clip_norm = clip_value, clip_norm
         self.shuffle = shuffle
+        self.shuffle_block = shuffle_block  # rows per block of `block_order` (None: a full shuffle)
         self.log_gradients = log_gradients
         self.augment = augment  # an mlp.augment.Augment: every batch distorted afresh (None: as it is)
         self.augmenter = BatchAugmenter(augment) if augment is not None else None
@@ -132,6 +135,13 @@ class BaseTrainer:
             self.mask_rng.random(out=buffer)
         return buffers
 
+    def epoch_order(self, n: int) -> np.ndarray:
+        """The order of this epoch's rows: a full permutation, or with shuffle_block the block order
+        of `mlp._order` (mostly sequential reads of a memory-mapped X)."""
+        if self.shuffle_block is None:
+            return self.rng.permutation(n)
+        return block_order(n, self.shuffle_block, self.rng)
+
     def augment_key(self) -> int | None:
         """This epoch's augmentation key (one draw from the trainer's generator), or None without
         augmentation: batches are drawn from (key, step), so they need no state of their own."""
@@ -154,7 +164,7 @@ class BaseTrainer:
         n = X.shape[0]
         weights = self._prepare_weights(sample_weight, n)
         step_size, steps = self._begin_epoch(n)
-        order = self.rng.permutation(n) if self.shuffle and steps > 1 else None
+        order = self.epoch_order(n) if self.shuffle and steps > 1 else None
         key = self.augment_key()
         spans = self._spans(n, step_size)
         weight_sums = None if weights is None else _weight_sums(weights[0], order, spans)
@@ -350,6 +360,7 @@ class BaseTrainer:
         "clip_value",
         "clip_norm",
         "shuffle",
+        "shuffle_block",
         "log_gradients",
         "augment",
         "max_norm",
