@@ -284,6 +284,13 @@ def build_parser() -> tuple[_Parser, dict[str, _Parser]]:
         help="data-parallel training over the MPI ranks of `mpiexec -n N mlp train ...` (implied "
         "when mpiexec starts more than one rank; needs mlp-from-scratch[mpi])",
     )
+    train.add_argument(
+        "--mpi-timeout",
+        type=_seconds,
+        metavar="SECONDS",
+        help="over MPI, end the job when a rank waits this long for the others, naming the ranks that "
+        f"did not arrive (default: ${_distributed.TIMEOUT_VARIABLE}, else {_distributed.DEFAULT_TIMEOUT:g})",
+    )
 
     evaluate = commands.add_parser(
         "evaluate", help="accuracy, per-class report and confusion matrix of a model"
@@ -467,11 +474,19 @@ def cmd_train(args: argparse.Namespace) -> int:
                 setattr(args, name, value)
     comm = _mpi_comm(args.mpi)
     root = comm is None or comm.Get_rank() == 0  # over MPI rank 0 alone prints and writes files
-    out = _distributed.agreed(comm, lambda: _check_outputs(args), failure=CommandError)
+    timeout = args.mpi_timeout
+    if comm is not None:  # $MLP_MPI_TIMEOUT checked on every rank alike, before the first wait
+        try:
+            timeout = _distributed.resolve_timeout(timeout)
+        except ValueError as error:
+            failure = CommandError(str(error))
+            failure.all_ranks = True
+            raise failure from None
+    out = _distributed.agreed(comm, lambda: _check_outputs(args), failure=CommandError, timeout=timeout)
     say = (lambda *a, **k: None) if args.quiet or not root else print
     started = time.perf_counter()
     target, (X_train, y_train), (X_test, y_test) = _distributed.on_every_rank(
-        comm, lambda: _device_and_data(args), failure=CommandError
+        comm, lambda: _device_and_data(args), failure=CommandError, timeout=timeout
     )
     if args.recipe:
         say(_recipe_banner(args, X_train.shape[1], len(np.unique(y_train))))
@@ -491,7 +506,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     loaded = time.perf_counter()
     try:
         with _trimmed_metadata_in_one_line():  # a checkpoint's history outgrowing the format
-            model = mlp.fit(X_train, y_train, **settings, comm=comm)
+            model = mlp.fit(X_train, y_train, **settings, comm=comm, comm_timeout=timeout)
     except (ValueError, TypeError, ImportError, OSError, mlp.TrainingError) as error:
         failure = CommandError(_in_flags(_one_line(error)))
         failure.all_ranks = comm is not None  # fit ends the job itself on an error of one rank only

@@ -33,6 +33,11 @@ What else is agreed
 - An exception on one rank (a bug, a full disk, a callback that raises) is printed with the rank and
   ends the whole job with `Abort`, never leaving the other ranks waiting in a collective. Errors that
   every rank raises together (a ValueError from the checks above, TrainingError) propagate normally.
+- A rank that stops responding (stopped, stuck in I/O, never calling fit) ends the job too: every
+  collective here is non-blocking and waited on with a deadline, `comm_timeout` seconds (fit's
+  keyword, else the environment variable MLP_MPI_TIMEOUT, else 600), after which a waiting rank
+  prints which ranks did not arrive and where, and aborts the job (`complete`). torch.distributed's
+  `timeout` does the same for its collectives.
 
 Only NumPy arrays are supported here; the GPU plan (CuPy buffers through NCCL or a CUDA-aware MPI) is
 in the README's "More than one machine".
@@ -76,8 +81,10 @@ __all__ = [
 
 ALL_RANKS = "mlp_raised_on_all_ranks"  # attribute marking an exception every rank raises together
 ABORT_GRACE_SECONDS = 1.0  # pause between printing a one-rank failure and MPI_Abort (see end_job)
-# one entry per running decorated call: has it reached the agreement of `start`?
-_calls: list[dict[str, bool]] = []
+TIMEOUT_VARIABLE = "MLP_MPI_TIMEOUT"  # seconds a rank waits at a collective for the others
+DEFAULT_TIMEOUT = 600.0  # generous: a slow rank's data loading, checkpoint or validation fits in it
+# one entry per running decorated call: has it reached the agreement of `start`? its timeout?
+_calls: list[dict[str, Any]] = []
 _HASH_ROWS = 4096
 _OPTIONS_NOT_COMPARED = ("verbose", "progress", "n_threads", "checkpoint")
 
@@ -125,14 +132,17 @@ def raised_on_all_ranks(error: BaseException) -> bool:
 def abort_on_error(function: F) -> F:
     """Decorate a function taking `comm=`: with more than one rank, an exception that not every rank
     raises together is printed (rank, type, message; the traceback for anything but a ValueError,
-    TypeError or OSError) and ends all ranks with `comm.Abort(1)`."""
+    TypeError or OSError) and ends all ranks with `comm.Abort(1)`. Its `comm_timeout` keyword (None:
+    `resolve_timeout`'s default) bounds every wait of the call for the other ranks (`complete`)."""
 
     @functools.wraps(function)
     def run(*args: Any, comm: Comm | None = None, **kwargs: Any) -> Any:
         comm = check_comm(comm)
+        given = kwargs.get("comm_timeout")  # every collective of the call waits this long at most
+        timeout = resolve_timeout(given) if given is not None or comm is not None else DEFAULT_TIMEOUT
         if comm is None or comm.Get_size() == 1:
             return function(*args, comm=comm, **kwargs)
-        call = {"started": False}
+        call: dict[str, Any] = {"started": False, "timeout": timeout}
         _calls.append(call)
         try:
             return function(*args, comm=comm, **kwargs)
@@ -140,6 +150,7 @@ def abort_on_error(function: F) -> F:
             if raised_on_all_ranks(error):
                 raise
             if not call["started"]:  # the others wait in start's allgather: tell them, raise everywhere
+                arrive(comm, what="fit's agreement before training", timeout=timeout)
                 comm.allgather(("error", f"{type(error).__name__}: {_one_line(error)}", None))
                 all_ranks(error)
                 raise
@@ -179,6 +190,127 @@ def end_job(comm: Comm, code: int = 1) -> NoReturn:
         os._exit(code)
 
 
+# ---- waiting for the other ranks, with a deadline ---------------------------------------------------
+# Every collective of this module is non-blocking (Iallreduce, or an Ibarrier before a pickled
+# collective) and completed by `complete`, which polls it with Test. Past `timeout` seconds the job
+# ends (`end_job`) with a message naming the ranks that never arrived: a rank waiting longer than
+# `_roll_call_after` tells every other rank "I am at collective k" (a point-to-point message with
+# `ROLL_CALL_TAG`), so at the deadline the ranks that told nothing are the missing ones. A collective
+# that completes at once costs one Test and a counter; messages are sent only by slow waits.
+ROLL_CALL_TAG = 32_111  # the tag of those messages on the training communicator (MPI allows >= 32767)
+_SPIN_SECONDS = 0.02  # Test in a tight loop this long, then nap between Tests (the slow rank's CPU)
+_NAP_SECONDS = 0.0005
+_collectives = [0]  # collectives entered through `complete`: the same count on every rank
+_last_seen: dict[int, int] = {}  # rank -> the latest collective it told us it was waiting at
+_roll_calls: list[Any] = []  # our unfinished roll-call sends
+
+
+def resolve_timeout(timeout: float | None) -> float:
+    """The seconds a rank waits at a collective: `timeout`, else $MLP_MPI_TIMEOUT, else 600. A
+    positive number; anything else is a one-line ValueError naming where it came from."""
+    source = "comm_timeout"
+    if timeout is None:
+        text = os.environ.get(TIMEOUT_VARIABLE, "").strip()
+        if not text:
+            return DEFAULT_TIMEOUT
+        source = f"the environment variable {TIMEOUT_VARIABLE}"
+        try:
+            timeout = float(text)
+        except ValueError:
+            timeout = text  # type: ignore[assignment]  (refused below with the others)
+    valid = isinstance(timeout, (int, float)) and not isinstance(timeout, bool)
+    if not valid or not 0 < float(timeout) < float("inf"):  # type: ignore[arg-type]
+        raise ValueError(f"{source} must be a positive number of seconds (such as 600), got {timeout!r}")
+    return float(timeout)  # type: ignore[arg-type]
+
+
+def complete(comm: Comm, request: Any, *, what: str, timeout: float) -> None:
+    """Wait for `request`, a collective every rank of `comm` joins; past `timeout` seconds, end the
+    job with a message naming `what` and the ranks that did not arrive at it."""
+    _collectives[0] += 1
+    if request.Test():
+        return
+    collective = _collectives[0]
+    started = time.monotonic()
+    roll_call, deadline = started + _roll_call_after(timeout), started + timeout
+    while not request.Test():
+        now = time.monotonic()
+        if roll_call and now >= roll_call:
+            _tell_others(comm, collective)
+            roll_call = 0.0
+        if now >= deadline and _give_up(comm, request, collective, what=what, timeout=timeout):
+            return
+        if now - started > _SPIN_SECONDS:
+            time.sleep(_NAP_SECONDS)
+
+
+def arrive(comm: Comm, *, what: str, timeout: float) -> None:
+    """Before a blocking pickled collective (allgather, bcast): an Ibarrier completed within `timeout`,
+    so that the collective itself starts with every rank present. A communicator without Ibarrier (a
+    test double) is not waited on."""
+    if hasattr(comm, "Ibarrier") and comm.Get_size() > 1:
+        complete(comm, comm.Ibarrier(), what=what, timeout=timeout)
+
+
+def _roll_call_after(timeout: float) -> float:
+    return min(0.5, timeout / 4)
+
+
+def _tell_others(comm: Comm, collective: int) -> None:
+    """Tell every other rank that this one waits at `collective` (and read what they told us)."""
+    _read_roll_calls(comm)
+    _roll_calls[:] = [request for request in _roll_calls if not request.Test()]
+    me = comm.Get_rank()
+    for rank in range(comm.Get_size()):
+        if rank != me:
+            with contextlib.suppress(Exception):  # a rank that has left MPI: it will be named
+                _roll_calls.append(comm.isend(collective, dest=rank, tag=ROLL_CALL_TAG))
+
+
+def _read_roll_calls(comm: Comm) -> None:
+    MPI = _mpi()
+    status = MPI.Status()
+    with contextlib.suppress(Exception):
+        while comm.iprobe(source=MPI.ANY_SOURCE, tag=ROLL_CALL_TAG, status=status):
+            source = status.Get_source()
+            _last_seen[source] = max(_last_seen.get(source, 0), comm.recv(source=source, tag=ROLL_CALL_TAG))
+
+
+def _give_up(comm: Comm, request: Any, collective: int, *, what: str, timeout: float) -> bool:
+    """At the deadline: wait a last roll call for the latest arrivals (True if the collective completes
+    meanwhile), then name the ranks that did not arrive and end the job. The lowest waiting rank
+    reports; the others give it time to, and end the job themselves if it could not."""
+    me, size = comm.Get_rank(), comm.Get_size()
+    _tell_others(comm, collective)
+    until = time.monotonic() + _roll_call_after(timeout) + 0.1
+    while time.monotonic() < until:
+        if request.Test():
+            return True
+        time.sleep(_NAP_SECONDS)
+    _read_roll_calls(comm)
+    arrived = {me} | {rank for rank, seen in _last_seen.items() if seen >= collective}
+    if min(arrived) < me:  # a lower rank waits too and reports: end the job only if it could not
+        until = time.monotonic() + 2 * ABORT_GRACE_SECONDS + 2.0
+        while time.monotonic() < until:
+            if request.Test():
+                return True
+            time.sleep(0.01)
+    missing = [rank for rank in range(size) if rank not in arrived]
+    who = (
+        f"rank{'s' if len(missing) > 1 else ''} {', '.join(map(str, missing))} did not arrive "
+        "(stopped, stuck, or not calling fit)"
+        if missing
+        else "every rank arrived but it did not complete"
+    )
+    print(
+        f"mlp: rank {me} of {size} waited {timeout:g} s at {what}; {who}; ending all {size} ranks "
+        f"(the limit is comm_timeout, {TIMEOUT_VARIABLE} or mlp train --mpi-timeout)",
+        file=sys.stderr,
+        flush=True,
+    )
+    end_job(comm)
+
+
 # ---- agreement before training --------------------------------------------------------------------
 def start(
     comm: Comm | None,
@@ -189,6 +321,7 @@ def start(
     options: dict[str, Any],
     seed: int | None,
     sample_weight: np.ndarray | None = None,
+    timeout: float | None = None,
 ) -> DataParallel | None:
     """Compare what every rank passed and agree on the seed: a `DataParallel` for `comm`, or None
     without a communicator or with one rank. Raises ValueError (on every rank) on any difference."""
@@ -204,6 +337,8 @@ def start(
         )
     if _calls:
         _calls[-1]["started"] = True
+    if timeout is None:  # the comm_timeout of the fit call that `abort_on_error` decorates
+        timeout = _calls[-1]["timeout"] if _calls else resolve_timeout(None)
     candidate = seed if seed is not None else int(np.random.SeedSequence().generate_state(1)[0])
     facts = {
         "samples": int(X.shape[0]),
@@ -216,6 +351,7 @@ def start(
         "seed": seed,
         "options": _comparable(options),
     }
+    arrive(comm, what="fit's agreement before training", timeout=timeout)
     gathered = comm.allgather(("ok", facts, candidate))
     for rank, (status, message, _) in enumerate(gathered):
         if status == "error":
@@ -230,7 +366,7 @@ def start(
                         f"{_short(other[key])}, rank 0 has {_short(first[key])}"
                     )
                 )
-    return DataParallel(comm, seed=gathered[0][2])
+    return DataParallel(comm, seed=gathered[0][2], timeout=timeout)
 
 
 def _crc32(array: np.ndarray) -> int:
@@ -286,15 +422,20 @@ def running_world() -> Comm | None:
     return MPI.COMM_WORLD if MPI.Is_initialized() and not MPI.Is_finalized() else None
 
 
-def agreed(comm: Comm | None, check: Callable[[], T], *, failure: type[Exception]) -> T | None:
+def agreed(
+    comm: Comm | None, check: Callable[[], T], *, failure: type[Exception], timeout: float | None = None
+) -> T | None:
     """check() on rank 0 alone (it alone writes files), its outcome told to every rank: the value on
     rank 0 (None elsewhere). When it fails, the other ranks raise `failure` with its message and
     rank 0 raises the failure itself, all marked as raised together (`all_ranks`), so that rank 0
     alone reports it and nothing is aborted. A `failure` keeps its message; anything else is told
-    as "TypeName on rank 0: message"."""
+    as "TypeName on rank 0: message". timeout: as `resolve_timeout`."""
     if comm is None or comm.Get_size() == 1:
         return check()
+    seconds = resolve_timeout(timeout)
+    what = "the command line's check of its outputs on rank 0"
     if comm.Get_rank() != 0:
+        arrive(comm, what=what, timeout=seconds)
         message = comm.bcast(None, root=0)
         if message is None:
             return None
@@ -303,21 +444,25 @@ def agreed(comm: Comm | None, check: Callable[[], T], *, failure: type[Exception
         value = check()
     except BaseException as error:  # anything at all: the other ranks wait in bcast for an answer
         expected = isinstance(error, failure)
+        arrive(comm, what=what, timeout=seconds)
         comm.bcast(
             str(error) if expected else f"{type(error).__name__} on rank 0: {_one_line(error)}", root=0
         )
         if expected:
             all_ranks(error)
         raise
+    arrive(comm, what=what, timeout=seconds)
     comm.bcast(None, root=0)
     return value
 
 
-def on_every_rank(comm: Comm | None, work: Callable[[], T], *, failure: type[Exception]) -> T:
+def on_every_rank(
+    comm: Comm | None, work: Callable[[], T], *, failure: type[Exception], timeout: float | None = None
+) -> T:
     """work() on every rank, then an agreement: when it raised a `failure` anywhere, every rank raises
     one `failure` together (marked `all_ranks`), with the message as one process would give it when
     every rank failed, else naming the first rank that did. Any other exception stays raised on its
-    own rank (the others raise the agreed `failure` naming it)."""
+    own rank (the others raise the agreed `failure` naming it). timeout: as `resolve_timeout`."""
     if comm is None or comm.Get_size() == 1:
         return work()
     value: Any = None
@@ -327,6 +472,7 @@ def on_every_rank(comm: Comm | None, work: Callable[[], T], *, failure: type[Exc
     except BaseException as error:  # the others wait in allgather for this rank's answer
         own = error
         message = str(error) if isinstance(error, failure) else f"{type(error).__name__}: {_one_line(error)}"
+    arrive(comm, what="the agreement after loading the data on every rank", timeout=resolve_timeout(timeout))
     failed = [(rank, text) for rank, text in enumerate(comm.allgather(message)) if text is not None]
     if not failed:
         return value
@@ -350,8 +496,9 @@ class DataParallel:
     """One rank's view of a data-parallel run: its part of every global batch, the allreduces, and its
     dropout generator. Engines hold one as `trainer.parallel` (None on one process)."""
 
-    def __init__(self, comm: Comm, *, seed: int) -> None:
+    def __init__(self, comm: Comm, *, seed: int, timeout: float = DEFAULT_TIMEOUT) -> None:
         self.comm = comm
+        self.timeout = timeout  # seconds to wait at a collective for the other ranks (`complete`)
         self.rank, self.size = comm.Get_rank(), comm.Get_size()
         self.seed = int(seed)
         self.dropout_rng: np.random.Generator | None = None
@@ -399,7 +546,7 @@ class DataParallel:
     def sum_gradients(self, flat: np.ndarray) -> np.ndarray:
         """Sum a flat NumPy gradient buffer over all ranks in place: the one allreduce of a step."""
         started = time.perf_counter()
-        self.comm.Allreduce(self._MPI.IN_PLACE, flat, op=self._MPI.SUM)
+        self._sum(flat, what="the gradient allreduce")
         self.allreduce_seconds += time.perf_counter() - started
         self.allreduces += 1
         return flat
@@ -424,7 +571,7 @@ class DataParallel:
     def sum_epoch(self, step_losses: Sequence[float] | np.ndarray, correct: float) -> tuple[np.ndarray, int]:
         """(per-step loss sums, correct count) summed over ranks: the numbers of the whole epoch."""
         buffer = np.concatenate([np.asarray(step_losses, dtype=np.float64), [float(correct)]])
-        self.comm.Allreduce(self._MPI.IN_PLACE, buffer, op=self._MPI.SUM)
+        self._sum(buffer, what="the epoch's loss sums")
         return buffer[:-1], int(round(buffer[-1]))  # noqa: RUF046  (NumPy 1's round() of a float64 is a float64)
 
     def evaluate(
@@ -445,14 +592,20 @@ class DataParallel:
                 loss, accuracy = evaluate(model, X[lo:hi], targets[lo:hi], part, xp=xp)
                 weight = float(np.sum(part))
                 sums[:] = loss * weight, (accuracy or 0.0) * weight, accuracy is not None
-        self.comm.Allreduce(self._MPI.IN_PLACE, sums, op=self._MPI.SUM)
+        self._sum(sums, what="the validation sums")
         if sample_weight is not None:
             total = float(np.sum(sample_weight)) or 1.0
             return float(sums[0] / total), (float(sums[1] / total) if sums[2] else None)
         return float(sums[0] / X.shape[0]), (round(sums[1]) / X.shape[0] if sums[2] else None)
 
+    def _sum(self, buffer: np.ndarray, *, what: str) -> None:
+        """Sum a NumPy buffer over all ranks in place, within the timeout."""
+        request = self.comm.Iallreduce(self._MPI.IN_PLACE, buffer, op=self._MPI.SUM)
+        complete(self.comm, request, what=what, timeout=self.timeout)
+
     def any(self, flag: object) -> bool:
         """True on every rank when `flag` is true on any."""
+        arrive(self.comm, what="the agreement on stopping", timeout=self.timeout)
         return bool(self.comm.allreduce(bool(flag), op=self._MPI.LOR))
 
     def from_root(self, function: Callable[..., T], *args: Any) -> T:
@@ -463,6 +616,7 @@ class DataParallel:
                 result = function(*args)
             except Exception as caught:
                 error = caught
+        arrive(self.comm, what="a broadcast from rank 0", timeout=self.timeout)
         result, error = self.comm.bcast((result, error), root=0)
         if error is not None:
             raise all_ranks(error)

@@ -73,6 +73,7 @@ def fit(
     min_delta: float = _D["min_delta"],
     callbacks: Callback | Sequence[Callback] = (),
     comm: Comm | None = None,
+    comm_timeout: float | None = None,
     sample_weight: Array | None = None,
     class_weight: str | dict[Any, float] | None = None,
     verbose: int | bool = _D["verbose"],
@@ -110,6 +111,9 @@ def fit(
         (restores the best weights). callbacks: `callback(epoch, logs, model)`; True stops.
     comm: an mpi4py communicator (MPI.COMM_WORLD under `mpiexec -n N`): data-parallel training, every
         rank passing the same X, y and options; which rows each rank takes: `mlp.distributed`.
+    comm_timeout: seconds a rank waits at a collective for the others before the job ends with a
+        message naming the ranks that did not arrive (a stopped or stuck rank; one not calling fit).
+        None: the environment variable MLP_MPI_TIMEOUT, else 600.
     sample_weight: (n_samples,) finite weights >= 0, not all 0: each batch's loss is the weighted
         mean sum_i w_i l_i / sum_i w_i, its L2 term scaled by rows / sum_i w_i (scikit-learn's alpha
         over the weight sum); a batch weighing 0 takes no step. class_weight: None, "balanced"

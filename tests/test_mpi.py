@@ -6,13 +6,16 @@ Each test launches `mpiexec -n 2` on a script of tests/mpi_scripts/ with a timeo
 the ranks pickled with a one-process run made here. In CI (mpi extra installed) they must run.
 """
 
+import contextlib
 import itertools
 import os
 import pickle
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +23,7 @@ import pytest
 
 import mlp
 from mlp.cli import CommandError
-from mlp.distributed import agreed, batch_part, on_every_rank
+from mlp.distributed import agreed, batch_part, on_every_rank, resolve_timeout
 from tests.helpers import REPO_ROOT
 from tests.mpi_scripts.common import EQUIVALENCE_RUNS, data
 
@@ -344,6 +347,48 @@ def test_an_exception_on_one_rank_ends_the_job_with_its_message(tmp_path):
     assert done.returncode != 0
     assert "rank 1 of 2 failed" in done.stderr and "RuntimeError: boom on rank 1 at epoch 2" in done.stderr
     assert not list(tmp_path.glob("rank*.pkl"))  # neither rank went on to finish
+
+
+@pytest.mark.parametrize(
+    ("case", "where", "environment"),
+    [
+        ("stopped", "the agreement on stopping", {}),  # SIGSTOP after epoch 1, comm_timeout=3
+        ("absent", "fit's agreement before training", {"MLP_MPI_TIMEOUT": "3"}),  # never calls fit
+    ],
+)
+def test_a_rank_that_stops_responding_ends_the_job_naming_it(tmp_path, monkeypatch, case, where, environment):
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    started = time.monotonic()
+    try:
+        done = _launch([sys.executable, SCRIPT, case, tmp_path], cwd=tmp_path, timeout=90)
+    finally:  # a stopped rank must not outlive the test, whatever the launcher did
+        for pid in tmp_path.glob("rank*.pid"):
+            with contextlib.suppress(ProcessLookupError, ValueError):
+                os.kill(int(pid.read_text()), signal.SIGKILL)
+    assert done.returncode != 0, done.stdout + done.stderr
+    assert f"mlp: rank 0 of 2 waited 3 s at {where}; rank 1 did not arrive" in done.stderr, done.stderr
+    assert "MLP_MPI_TIMEOUT" in done.stderr
+    assert time.monotonic() - started < 60  # 3 s, a last roll call, the abort's grace and two imports
+    assert not list(tmp_path.glob("rank*.pkl"))
+
+
+def test_the_timeout_is_a_positive_number_of_seconds(monkeypatch):
+    X, y = data()
+    with pytest.raises(
+        ValueError, match=r"^comm_timeout must be a positive number of seconds \(such as 600\), got 0$"
+    ):
+        mlp.fit(X, y, epochs=1, comm_timeout=0)
+    monkeypatch.setenv("MLP_MPI_TIMEOUT", "soon")
+    with pytest.raises(
+        ValueError, match=r"^the environment variable MLP_MPI_TIMEOUT must be a positive number"
+    ):
+        resolve_timeout(None)
+    mlp.fit(X, y, epochs=1)  # one process never reads it
+    monkeypatch.setenv("MLP_MPI_TIMEOUT", " 2.5 ")
+    assert resolve_timeout(None) == 2.5 and resolve_timeout(7) == 7.0
+    monkeypatch.delenv("MLP_MPI_TIMEOUT")
+    assert resolve_timeout(None) == 600
 
 
 def test_mpiexec_mlp_train_prints_and_saves_on_rank_0_only(tmp_path, mnist_dir):

@@ -2,8 +2,11 @@
 comm=MPI.COMM_WORLD and pickles what it saw into OUT_DIR/rank{R}.pkl for tests/test_mpi.py to compare
 with a one-process run. CASE is one of the functions below."""
 
+import os
 import pickle
+import signal
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -128,7 +131,42 @@ def failure(out):
     return {"finished": True}  # never reached
 
 
-CASES = {"equivalence": equivalence, "coherence": coherence, "failure": failure}
+def stopped(out):
+    """Rank 1 stops itself (SIGSTOP) at the end of epoch 1, as a rank stuck in I/O would; rank 0
+    must end the job after comm_timeout=3 seconds, naming rank 1. The test SIGKILLs rank 1 (its pid
+    is in OUT_DIR/rank1.pid) whatever happens."""
+    X, y = data()
+    (out / f"rank{rank}.pid").write_text(str(os.getpid()))
+
+    def stop(epoch, logs, model):
+        if rank == 1 and epoch == 1:
+            os.kill(os.getpid(), signal.SIGSTOP)
+
+    mlp.fit(
+        X, y, comm=comm, comm_timeout=3, hidden_sizes=[8], epochs=50, batch_size=32, seed=0, callbacks=stop
+    )
+    return {"finished": True}  # never reached
+
+
+def absent(out):
+    """Rank 1 never calls fit (it sleeps, as a rank waiting on a lost file would); rank 0 must end the
+    job after MLP_MPI_TIMEOUT seconds (set by the test), naming rank 1."""
+    (out / f"rank{rank}.pid").write_text(str(os.getpid()))
+    if rank == 1:
+        time.sleep(300)
+        return {"finished": True}  # never reached: the job ends first
+    X, y = data()
+    mlp.fit(X, y, comm=comm, hidden_sizes=[8], epochs=2, batch_size=32, seed=0)
+    return {"finished": True}  # never reached
+
+
+CASES = {
+    "equivalence": equivalence,
+    "coherence": coherence,
+    "failure": failure,
+    "stopped": stopped,
+    "absent": absent,
+}
 
 if __name__ == "__main__":
     case, out = sys.argv[1], Path(sys.argv[2])
