@@ -321,10 +321,13 @@ def start(
     options: dict[str, Any],
     seed: int | None,
     sample_weight: np.ndarray | None = None,
+    sharded: bool = False,
     timeout: float | None = None,
 ) -> DataParallel | None:
     """Compare what every rank passed and agree on the seed: a `DataParallel` for `comm`, or None
-    without a communicator or with one rank. Raises ValueError (on every rank) on any difference."""
+    without a communicator or with one rank. Raises ValueError (on every rank) on any difference.
+    With `sharded`, each rank's rows are its own: only their width, dtype and the options are
+    compared, and the row counts and the classes (their union) are gathered instead (`Shards`)."""
     comm = check_comm(comm)
     if comm is None or comm.Get_size() == 1:
         return None
@@ -351,8 +354,16 @@ def start(
         "seed": seed,
         "options": _comparable(options),
     }
+    own: dict[str, Any] = {}  # with sharded: what differs by rank, gathered rather than compared
+    if sharded:
+        own = {key: facts.pop(key) for key in ("samples", "classes", "sample_weight crc32")}
+        for key in ("X crc32", "y crc32"):
+            facts.pop(key)
+        facts["targets"] = "labels" if classes is not None else int(np.asarray(targets).shape[1])
+        facts["sample_weight"] = sample_weight is not None
+    facts["sharded"] = sharded
     arrive(comm, what="fit's agreement before training", timeout=timeout)
-    gathered = comm.allgather(("ok", facts, candidate))
+    gathered = comm.allgather(("ok", {**facts, "own": own}, candidate))
     for rank, (status, message, _) in enumerate(gathered):
         if status == "error":
             raise all_ranks(ValueError(f"rank {rank} of {comm.Get_size()} failed: {message}"))
@@ -366,7 +377,10 @@ def start(
                         f"{_short(other[key])}, rank 0 has {_short(first[key])}"
                     )
                 )
-    return DataParallel(comm, seed=gathered[0][2], timeout=timeout)
+    parallel = DataParallel(comm, seed=gathered[0][2])
+    if sharded:
+        parallel.shards = Shards.of([other["own"] for _, other, _ in gathered], comm.Get_rank())
+    return parallel
 
 
 def _crc32(array: np.ndarray) -> int:
@@ -492,6 +506,70 @@ def batch_part(start: int, stop: int, rank: int, size: int) -> tuple[int, int]:
     return start + rank * m // size, start + (rank + 1) * m // size
 
 
+class Shards:
+    """Which rows each rank holds with `fit(..., comm=, sharded=True)`: rank r passes n_r rows, which
+    are rows [offset_r, offset_r + n_r) of the concatenation of every rank's rows in rank order
+    (offset_r = n_0 + ... + n_{r-1}; N = the sum). Training on them equals one process training on
+    that concatenation (module docstring, "Sharded data")."""
+
+    def __init__(self, rows: Sequence[int], rank: int, classes: list[Any] | None) -> None:
+        self.rows = [int(n) for n in rows]  # every rank's row count, in rank order
+        self.rank = rank
+        self.offset = sum(self.rows[:rank])
+        self.samples = sum(self.rows)
+        self.classes = classes  # the union of the ranks' classes, sorted (None: value targets)
+        self.weights_crc32: int | None = None  # of the sample weights every rank passed, in rank order
+        # the training rows: their count over all ranks, and the sorted positions of this rank's
+        # training rows among them (local training row k is at global position positions[k])
+        self.total = self.samples
+        self.positions = np.arange(self.offset, self.offset + self.rows[rank], dtype=np.int64)
+
+    @classmethod
+    def of(cls, gathered: Sequence[dict[str, Any]], rank: int) -> Shards:
+        """From every rank's {"samples", "classes", "sample_weight crc32"}: the row counts, the union
+        of the classes and one CRC-32 of the ranks' sample weights (None without)."""
+        labels = [own["classes"] for own in gathered]
+        union = None if labels[0] is None else sorted(set().union(*labels))
+        shards = cls([own["samples"] for own in gathered], rank, union)
+        crcs = [own["sample_weight crc32"] for own in gathered]
+        if crcs[0] is not None:
+            shards.weights_crc32 = zlib.crc32(np.asarray(crcs, dtype=np.uint32).tobytes())
+        return shards
+
+    def hold_out(self, order: np.ndarray, n_val: int) -> tuple[np.ndarray, np.ndarray]:
+        """validation_split over the shards: `order` is the permutation of all N rows one process
+        draws; its first n_val rows are held out, the rest train in that order. Returns this rank's
+        (validation rows, training rows) as local indices, each in `order`'s order, and keeps the
+        training rows' positions for `epoch`."""
+        lo, hi = self.offset, self.offset + self.rows[self.rank]
+        held, rest = order[:n_val], order[n_val:]
+        mine = (rest >= lo) & (rest < hi)
+        self.total = int(rest.shape[0])
+        self.positions = np.flatnonzero(mine).astype(np.int64)
+        return held[(held >= lo) & (held < hi)] - lo, rest[mine] - lo
+
+    def epoch(
+        self, order: np.ndarray | None, step_size: int
+    ) -> tuple[np.ndarray, list[tuple[int, int, int, int]]]:
+        """This rank's rows of an epoch over the `total` training rows in `order` (None: in order),
+        global batch b being positions order[b*B:(b+1)*B]: (local rows, spans) where span b is
+        (start, stop) of the global batch and [lo, hi) the part of the local rows that falls in it,
+        in the batch's order. One batch at a time, so the extra memory is O(batch) besides `order`."""
+        positions, n = self.positions, self.positions.shape[0]
+        parts, spans, lo = [], [], 0
+        for start in range(0, self.total, step_size):
+            stop = min(start + step_size, self.total)
+            batch = np.arange(start, stop) if order is None else order[start:stop]
+            where = np.searchsorted(positions, batch)
+            found = where < n
+            found[found] = positions[where[found]] == batch[found]
+            part = where[found]
+            parts.append(part)
+            spans.append((start, stop, lo, lo + part.shape[0]))
+            lo += part.shape[0]
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64), spans
+
+
 class DataParallel:
     """One rank's view of a data-parallel run: its part of every global batch, the allreduces, and its
     dropout generator. Engines hold one as `trainer.parallel` (None on one process)."""
@@ -507,6 +585,7 @@ class DataParallel:
         self.allreduces = 0
         self._packed: np.ndarray | None = None
         self._MPI = _mpi()
+        self.shards: Shards | None = None  # with sharded=True: every rank's rows are its own
 
     @property
     def root(self) -> bool:
@@ -542,6 +621,16 @@ class DataParallel:
         lo, hi = self.rows_of(start, stop)
         self.fraction = (hi - lo) / (stop - start) if stop > start else 0.0
         return lo, hi
+
+    def share(self, start: int, stop: int, lo: int, hi: int) -> None:
+        """Remember this rank's share of the global batch [start, stop): its part has hi - lo rows."""
+        self.fraction = (hi - lo) / (stop - start) if stop > start else 0.0
+
+    def sum_values(self, values: np.ndarray) -> np.ndarray:
+        """A float64 vector summed over all ranks (a new array)."""
+        total = np.array(values, dtype=np.float64)
+        self.comm.Allreduce(self._MPI.IN_PLACE, total, op=self._MPI.SUM)
+        return total
 
     def sum_gradients(self, flat: np.ndarray) -> np.ndarray:
         """Sum a flat NumPy gradient buffer over all ranks in place: the one allreduce of a step."""
@@ -581,6 +670,8 @@ class DataParallel:
         evaluating its part, the sums reduced; weighted means with sample_weight."""
         from .loop import evaluate
 
+        if self.shards is not None:
+            return self._evaluate_shards(model, X, targets, sample_weight, xp=xp)
         lo, hi = self.part(0, X.shape[0])
         sums = np.zeros(3)  # loss sum, correct count, ranks that measured an accuracy
         if hi > lo:
@@ -597,6 +688,26 @@ class DataParallel:
             total = float(np.sum(sample_weight)) or 1.0
             return float(sums[0] / total), (float(sums[1] / total) if sums[2] else None)
         return float(sums[0] / X.shape[0]), (round(sums[1]) / X.shape[0] if sums[2] else None)
+
+    def _evaluate_shards(
+        self, model: MLP, X: Array, targets: Array, sample_weight: Array | None, *, xp: Namespace
+    ) -> tuple[float, float | None]:
+        """evaluate with sharded data: each rank evaluates all of its own rows (maybe none), and the
+        loss and hit sums and the row count (or weight sum) are reduced."""
+        from .loop import evaluate
+
+        sums = np.zeros(4)  # loss sum, correct count, ranks that measured an accuracy, rows or weight
+        rows = X.shape[0]
+        if rows:
+            loss, accuracy = evaluate(model, X, targets, sample_weight, xp=xp)
+            weight = rows if sample_weight is None else float(np.sum(np.asarray(sample_weight)))
+            sums[:] = loss * weight, (accuracy or 0.0) * weight, accuracy is not None, weight
+        sums = self.sum_values(sums)
+        total = sums[3] or 1.0
+        accuracy = None
+        if sums[2]:
+            accuracy = round(sums[1]) / total if sample_weight is None else float(sums[1] / total)
+        return float(sums[0] / total), accuracy
 
     def _sum(self, buffer: np.ndarray, *, what: str) -> None:
         """Sum a NumPy buffer over all ranks in place, within the timeout."""

@@ -80,9 +80,9 @@ def run_epochs(
     stopping = stopping or Stopping()
     best = best or Best()
     X, targets = trainer.prepare_data(X, targets)
-    steps = math.ceil(
-        X.shape[0] / (X.shape[0] if trainer.batch_size is None else min(trainer.batch_size, X.shape[0]))
-    )
+    shards = None if parallel is None else parallel.shards
+    rows = X.shape[0] if shards is None else shards.total
+    steps = math.ceil(rows / (rows if trainer.batch_size is None else min(trainer.batch_size, rows)))
     total, epoch, patience_ran_out = until_epoch, trainer.epoch - 1, False
     for epoch in range(trainer.epoch, until_epoch):
         started = time.perf_counter()

@@ -34,7 +34,7 @@ from .schedules import Schedule, make_schedule
 
 if TYPE_CHECKING:
     from .augment import Augment
-    from .distributed import Comm, DataParallel
+    from .distributed import Comm, DataParallel, Shards
     from .engines import BaseTrainer
 
 __all__ = ["TrainingError", "build_optimizer", "fit"]
@@ -74,6 +74,7 @@ def fit(
     callbacks: Callback | Sequence[Callback] = (),
     comm: Comm | None = None,
     comm_timeout: float | None = None,
+    sharded: bool = False,
     sample_weight: Array | None = None,
     class_weight: str | dict[Any, float] | None = None,
     verbose: int | bool = _D["verbose"],
@@ -114,6 +115,10 @@ def fit(
     comm_timeout: seconds a rank waits at a collective for the others before the job ends with a
         message naming the ranks that did not arrive (a stopped or stuck rank; one not calling fit).
         None: the environment variable MLP_MPI_TIMEOUT, else 600.
+    sharded: with comm, each rank passes only its own rows (X, y, sample_weight; any number of rows,
+        at least one; a rank may hold a single class): the result equals one process trained on the
+        ranks' rows concatenated in rank order, with the same global batches (`mlp.distributed`,
+        "Sharded data"). False: every rank passes the same whole set.
     sample_weight: (n_samples,) finite weights >= 0, not all 0: each batch's loss is the weighted
         mean sum_i w_i l_i / sum_i w_i, its L2 term scaled by rows / sum_i w_i (scikit-learn's alpha
         over the weight sum); a batch weighing 0 takes no step. class_weight: None, "balanced"
@@ -142,6 +147,7 @@ def fit(
         comm=comm,
         sample_weight=sample_weight,
         class_weight=class_weight,
+        sharded=sharded,
     )
     if o.epochs > 0:
         _run(ready, o, callbacks=callbacks, comm=comm)
@@ -176,9 +182,11 @@ def _prepare(
     comm: Comm | None,
     sample_weight: Array | None = None,
     class_weight: str | dict[Any, float] | None = None,
+    sharded: bool = False,
 ) -> _Prepared:
     """Check the data against the options, build the optimizer, schedule and model, and agree over
     MPI: everything the epochs need, before the first of them."""
+    sharded = _check_sharded(sharded, o)
     if o.checkpoint is not None and _distributed.is_root(comm):  # over MPI rank 0 writes it
         check_checkpoint_path(o.checkpoint, resume=o.resume)
     X, xp, device = check_features(X, dtype=o.dtype, name="X", warn_raw_pixels=True)
@@ -186,7 +194,8 @@ def _prepare(
     if o.label_smoothing and o.loss != "cross_entropy":
         raise ValueError(f"label_smoothing works with loss='cross_entropy' only, not {o.loss!r}; set it to 0")
     targets, classes = _targets(y, X.shape[0], o, xp=xp, device=device)
-    weights = _sample_weights(sample_weight, class_weight, targets, classes, X.shape[0])
+    # sharded: the class weights wait for every rank's classes (the agreement below)
+    weights = _sample_weights(sample_weight, None if sharded else class_weight, targets, classes, X.shape[0])
     n_outputs = int(classes.shape[0]) if classes is not None else int(targets.shape[1])
     opt, learning_rate, weight_decay, l2 = build_optimizer(
         o.optimizer, learning_rate=o.learning_rate, momentum=o.momentum, weight_decay=o.weight_decay
@@ -198,12 +207,27 @@ def _prepare(
 
     # None on one process; over MPI every rank's data and options compared, rank 0's seed agreed
     parallel = _distributed.start(
-        comm, X, targets, classes, options=o.as_dict(), seed=o.seed, sample_weight=weights
+        comm, X, targets, classes, options=o.as_dict(), seed=o.seed, sample_weight=weights, sharded=sharded
     )
+    if parallel is not None and parallel.shards is not None:  # the classes of all ranks' rows
+        targets, classes, weights = _shard_targets(
+            parallel, y, X.shape[0], o, sample_weight, class_weight, xp=xp, device=device
+        )
+        n_outputs = int(classes.shape[0]) if classes is not None else int(targets.shape[1])
+        sizes = [X.shape[1], *o.hidden_sizes, n_outputs]
     seed = _seed(o, parallel)
     rng = np.random.default_rng(seed)
     X, targets, validation, weights = _validation_set(
-        X, targets, classes, validation_data, o, rng, xp=xp, device=device, sample_weight=weights
+        X,
+        targets,
+        classes,
+        validation_data,
+        o,
+        rng,
+        xp=xp,
+        device=device,
+        sample_weight=weights,
+        shards=None if parallel is None else parallel.shards,
     )
     float_type = float_dtype(o.dtype, xp=xp)
     params = [
@@ -232,6 +256,45 @@ def _prepare(
         config=config,
     )
     return _Prepared(model, X, targets, validation, opt, learning_rate, sched, rng, parallel, config, weights)
+
+
+def _check_sharded(sharded: Any, o: _options.TrainingOptions) -> bool:
+    """fit's `sharded`, checked: a bool, and no augmentation with it (its distortions are drawn for
+    a batch's contiguous rows, which a shard's rows of a batch are not)."""
+    if not isinstance(sharded, (bool, np.bool_)):
+        raise TypeError(f"sharded must be True or False, got {sharded!r}")
+    if sharded and o.augment is not None:
+        raise ValueError("augment does not work with sharded=True yet; augment the rows before fit")
+    return bool(sharded)
+
+
+def _shard_targets(
+    parallel: DataParallel,
+    y: Array,
+    n_samples: int,
+    o: _options.TrainingOptions,
+    sample_weight: Array | None,
+    class_weight: str | dict[Any, float] | None,
+    *,
+    xp: Namespace,
+    device: Device,
+) -> tuple[Array, Array | None, np.ndarray | None]:
+    """(targets, classes, weights) of this rank's rows with sharded data: labels indexed into the
+    union of every rank's classes, and class_weight="balanced" counted over all ranks' rows."""
+    shards = parallel.shards
+    assert shards is not None
+    union = None
+    if shards.classes is not None:
+        union = from_host(np.asarray(shards.classes), xp=xp, device=device)
+    targets, classes = _targets(y, n_samples, o, xp=xp, device=device, classes=union)
+    if class_weight == "balanced" and classes is not None:
+        counts = np.bincount(to_numpy(targets), minlength=int(classes.shape[0]))
+        counts = parallel.sum_values(counts)
+        class_weight = {
+            label: shards.samples / (len(counts) * count)
+            for label, count in zip(to_numpy(classes).tolist(), counts.tolist(), strict=True)
+        }
+    return targets, classes, _sample_weights(sample_weight, class_weight, targets, classes, n_samples)
 
 
 def _sample_weights(
@@ -333,6 +396,11 @@ def _run(
         fit_options["ranks"] = parallel.size
     if ready.sample_weight is not None:  # a checkpoint resumes with the same weights only
         fit_options["sample_weight"] = f"crc32 {zlib.crc32(ready.sample_weight.tobytes()):08x}"
+    shards = None if parallel is None else parallel.shards
+    if shards is not None:  # the same on every rank: all ranks' rows
+        fit_options["n_samples"], fit_options["shards"] = shards.samples, shards.rows
+        if shards.weights_crc32 is not None:  # of every rank's sample weights, agreed in `start`
+            fit_options["sample_weight"] = f"crc32 {shards.weights_crc32:08x}"
     best, until = Best(), o.epochs
     path = o.checkpoint
     if path is not None and o.resume and _on_root(parallel, os.path.exists, path):
@@ -399,9 +467,10 @@ def _make_trainer(ready: _Prepared, o: _options.TrainingOptions, *, comm: Comm |
         label_smoothing=o.label_smoothing,
     )
     if ready.parallel is not None:
-        ready.parallel.check_batches(
-            ready.X.shape[0], o.batch_size, empty_parts=trainer.takes_empty_batch_parts
-        )
+        if ready.parallel.shards is None:  # sharded, both engines add zeros for a part without rows
+            ready.parallel.check_batches(
+                ready.X.shape[0], o.batch_size, empty_parts=trainer.takes_empty_batch_parts
+            )
         trainer.parallel = ready.parallel
     return trainer
 
@@ -462,10 +531,13 @@ def _validation_set(
     xp: Namespace,
     device: Device,
     sample_weight: np.ndarray | None = None,
+    shards: Shards | None = None,
 ) -> tuple[Array, Array, tuple[Array, ...] | None, np.ndarray | None]:
     """(X, targets, (X_val, y_val[, w_val]) or None, the training rows' weights): validation_data
     checked, or validation_split drawn from rng (the held-out rows keep their weights, on X's
-    device in its dtype, so that the validation loss is weighted as scikit-learn's score)."""
+    device in its dtype, so that the validation loss is weighted as scikit-learn's score). With
+    sharded data, this rank's rows of the split one process makes of all N rows (`Shards.hold_out`);
+    validation_data is then this rank's own."""
     if validation_data is not None:
         if o.validation_split:
             raise ValueError("pass either validation_data or validation_split, not both")
@@ -498,13 +570,21 @@ def _validation_set(
             "validation_split copies the training rows of X into memory, and X is a memory map; "
             "hold out rows of the map instead: validation_data=(X[-n:], y[-n:]) and train on X[:-n]"
         )
-    n_val = int(round(X.shape[0] * o.validation_split))  # noqa: RUF046  (NumPy 1: a NumPy shape's round() is a float)
-    if n_val < 1 or n_val >= X.shape[0]:
+    rows = X.shape[0] if shards is None else shards.samples
+    n_val = int(round(rows * o.validation_split))  # noqa: RUF046  (NumPy 1: a NumPy shape's round() is a float)
+    if n_val < 1 or n_val >= rows:
         raise ValueError(
             f"validation_split={o.validation_split} leaves {n_val} validation and "
-            f"{X.shape[0] - n_val} training samples; both need at least one"
+            f"{rows - n_val} training samples; both need at least one"
         )
-    host_order = rng.permutation(X.shape[0])
+    host_order = rng.permutation(rows)
+    if shards is not None:  # this rank's held-out and training rows, each in host_order's order
+        held, kept = shards.hold_out(host_order, n_val)
+        validation_rows: tuple[Array, ...] = (xp.take(X, held, axis=0), xp.take(targets, held, axis=0))
+        if sample_weight is not None:
+            validation_rows += (_weights_like(sample_weight[held], o, xp=xp, device=device),)
+            sample_weight = sample_weight[kept]
+        return xp.take(X, kept, axis=0), xp.take(targets, kept, axis=0), validation_rows, sample_weight
     order = from_host(host_order, xp=xp, device=device)
     validation: tuple[Array, ...] = (
         xp.take(X, order[:n_val], axis=0),

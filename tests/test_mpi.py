@@ -25,7 +25,7 @@ import mlp
 from mlp.cli import CommandError
 from mlp.distributed import agreed, batch_part, on_every_rank, resolve_timeout
 from tests.helpers import REPO_ROOT
-from tests.mpi_scripts.common import EQUIVALENCE_RUNS, data
+from tests.mpi_scripts.common import EQUIVALENCE_RUNS, SHARD_CUTS, SHARDED_RUNS, data, sorted_data
 
 RANKS = 2
 TIMEOUT = 180  # seconds for one mpiexec launch (a few seconds when the Numba cache is warm)
@@ -475,3 +475,100 @@ def test_a_command_line_error_found_by_rank_0_ends_every_rank_cleanly(tmp_path, 
     assert done.returncode == 1, done.stdout + done.stderr
     assert done.stderr.count("mlp train: error: --out") == 1 and "does not exist" in done.stderr
     assert "Abort" not in done.stderr and "data:" not in done.stdout
+
+
+# ---- sharded=True: each rank passes only its rows ------------------------------------------------
+SHARDED_SCRIPT = REPO_ROOT / "tests" / "mpi_scripts" / "sharded.py"
+
+
+def _run_sharded(case, tmp_path, ranks=RANKS):
+    """mpiexec -n RANKS tests/mpi_scripts/sharded.py CASE: what every rank pickled."""
+    command = [_mpiexec(), "-n", str(ranks), sys.executable, str(SHARDED_SCRIPT), case, str(tmp_path)]
+    try:
+        done = subprocess.run(
+            command, cwd=tmp_path, env=_environment(), capture_output=True, text=True, timeout=TIMEOUT
+        )
+    except subprocess.TimeoutExpired as error:
+        pytest.fail(f"{' '.join(command)} did not finish within {TIMEOUT}s\n{error.stdout}\n{error.stderr}")
+    if case == "failure":
+        return done
+    assert done.returncode == 0, f"sharded {case} failed:\n{done.stdout}\n{done.stderr}"
+    return [pickle.loads((tmp_path / f"rank{rank}.pkl").read_bytes()) for rank in range(ranks)]
+
+
+@pytest.fixture(scope="module", params=[2, 3], ids=["2 ranks", "3 ranks"])
+def sharded_equivalence(request, tmp_path_factory):
+    ranks = request.param
+    return ranks, _run_sharded("equivalence", tmp_path_factory.mktemp(f"sharded{ranks}"), ranks)
+
+
+@pytest.fixture(scope="module")
+def sharded_coherence(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("sharded_coherence")
+    return _run_sharded("coherence", folder), folder
+
+
+def test_sharded_ranks_train_the_network_of_one_process_on_the_rows_concatenated(sharded_equivalence):
+    # each rank passes only its rows (equal and unequal shards; with 2 unequal ones rank 0 holds class
+    # 0 only): the model equals one process's on all the rows in rank order, both engines, float64
+    ranks, results = sharded_equivalence
+    X, y = sorted_data()
+    for cut_name in SHARD_CUTS[ranks]:
+        for name, options in SHARDED_RUNS.items():
+            alone = mlp.fit(X, y, **options)
+            first = results[0][cut_name, name]
+            for other in results[1:]:
+                _assert_identical(first["params"], other[cut_name, name]["params"])
+            _assert_same_params(first["params"], _params(alone), rtol=1e-10)
+            for key in ("loss", "accuracy", "val_loss", "val_accuracy", "grad_norm", "update_norm"):
+                if key in alone.history:
+                    np.testing.assert_allclose(
+                        np.array(first["history"][key], dtype=float),
+                        np.array(alone.history[key], dtype=float),
+                        rtol=1e-10,
+                        err_msg=f"{cut_name} {name} {key}",
+                    )
+
+
+def test_sharded_ranks_agree_on_classes_early_stopping_and_checkpoints(sharded_coherence):
+    (rank0, rank1), folder = sharded_coherence
+    X, y = sorted_data()
+    assert rank0["classes_seen"] == [0] and rank1["classes_seen"] == [0, 1, 2]
+    options = dict(hidden_sizes=[16, 8], batch_size=32, dtype="float64", seed=5, engine="numba", dropout=0.0)
+    alone = mlp.fit(
+        X, y, epochs=60, validation_split=0.25, early_stopping=True, patience=2, learning_rate=0.01, **options
+    )
+    for result in (rank0, rank1):
+        stopped = result["early_stopping"]
+        assert stopped["classes"] == [0, 1, 2]  # the union of the ranks' classes
+        assert stopped["epochs"] == len(alone.history["loss"]) < 60
+        assert stopped["best_epoch"] == alone.best_epoch
+        np.testing.assert_allclose(stopped["val_loss"], alone.history["val_loss"], rtol=1e-10)
+        _assert_same_params(stopped["params"], _params(alone), rtol=1e-10)
+        _assert_identical(result["resume"]["resumed"], result["resume"]["straight"])
+        kind, message = result["other_cut"]
+        assert kind == "ValueError" and "shards: checkpoint [100, 200], now [150, 150]" in message
+        kind, message = result["features"]
+        assert kind == "ValueError" and "rank 1 has features 11, rank 0 has 12" in message
+    with pytest.raises(ValueError, match="ranks: checkpoint 2, now 1"):  # one process cannot continue it
+        mlp.fit(X, y, epochs=4, checkpoint=str(folder / "sharded.ckpt"), resume=True, **options)
+    assert rank1["bad_data"] == (
+        "ValueError",
+        "X contains NaN or infinity; clean or impute the data before training",
+    )
+    assert rank0["bad_data"][1].startswith("rank 1 of 2 failed: ValueError: X contains NaN")
+
+
+def test_an_exception_on_one_sharded_rank_ends_the_job_with_its_message(tmp_path):
+    done = _run_sharded("failure", tmp_path)
+    assert done.returncode != 0
+    assert "rank 1 of 2 failed" in done.stderr and "RuntimeError: boom on rank 1 at epoch 2" in done.stderr
+    assert not list(tmp_path.glob("rank*.pkl"))
+
+
+def test_sharded_is_refused_with_augmentation_and_must_be_a_flag():
+    X, y = data()
+    with pytest.raises(TypeError, match="sharded must be True or False"):
+        mlp.fit(X, y, epochs=1, sharded="yes")
+    with pytest.raises(ValueError, match="augment does not work with sharded=True"):
+        mlp.fit(X, y, epochs=1, sharded=True, augment="default")

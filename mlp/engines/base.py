@@ -163,11 +163,23 @@ class BaseTrainer:
         X, targets = self.prepare_data(X, targets)  # free when fit already prepared them
         n = X.shape[0]
         weights = self._prepare_weights(sample_weight, n)
+        shards = None if self.parallel is None else self.parallel.shards
+        if shards is not None:  # sharded over MPI: the epoch runs over every rank's training rows
+            n = shards.total
         step_size, steps = self._begin_epoch(n)
         order = self.epoch_order(n) if self.shuffle and steps > 1 else None
         key = self.augment_key()
-        spans = self._spans(n, step_size)
-        weight_sums = None if weights is None else _weight_sums(weights[0], order, spans)
+        if shards is None:
+            spans = self._spans(n, step_size)
+            weight_sums = None if weights is None else _weight_sums(weights[0], order, spans)
+        else:  # this rank's rows of each global batch, in a local order; the weight sums reduced
+            assert self.parallel is not None
+            order, spans = shards.epoch(order, step_size)
+            if weights is not None:
+                local = [(lo, hi, lo, hi) for _, _, lo, hi in spans]
+                weight_sums = self.parallel.sum_values(_weight_sums(weights[0], order, local))
+            else:
+                weight_sums = None
         self._norms = _NormLog(self.model) if self.log_gradients else None
         loss_sums: list[Any] = []
         corrects: list[Any] = []
@@ -177,7 +189,7 @@ class BaseTrainer:
             for step, (X_batch, y_batch, w_batch) in enumerate(batches):
                 start, stop, _, _ = spans[step]
                 if self.parallel is not None:  # this rank's share of the global batch
-                    self.parallel.part(start, stop)
+                    self.parallel.share(*spans[step])
                 lr = self.schedule.lr(self.epoch, step)
                 if weight_sums is not None and not weight_sums[step] > 0:  # no weight: no step
                     loss_sums.append(0.0)

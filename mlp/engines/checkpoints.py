@@ -318,6 +318,7 @@ RESUME_KEYS = (
     "n_samples",
     "n_features",
     "ranks",
+    "shards",
     "augment",
     "max_norm",
     "label_smoothing",
@@ -327,6 +328,7 @@ RESUME_KEYS = (
 # max-norm, label smoothing or sample weights.
 _RESUME_DEFAULTS = {
     "ranks": 1,
+    "shards": None,
     "augment": None,
     "max_norm": None,
     "label_smoothing": 0.0,

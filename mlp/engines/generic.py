@@ -114,6 +114,11 @@ class Trainer(BaseTrainer):
     ) -> tuple[Array, Any]:
         model, xp = self.model, self.model._xp
         rows = X_batch.shape[0]
+        if rows == 0:  # sharded over MPI, this rank holds no row of the batch: it adds zeros
+            self._grads = [xp.zeros_like(p) for p in self.flat_params]
+            self._value = xp.zeros((), dtype=model.params[0][0].dtype, device=model.device)
+            self._logits = None
+            return self._value, 0
         l2, row_weights = model.l2, None
         if weights is not None and weight_sum is not None:
             # Row i counts w_i / weight_sum, over MPI divided by this rank's row share (which

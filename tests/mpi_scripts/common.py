@@ -56,3 +56,35 @@ def data():
     centers = rng.normal(0, 2, size=(N_CLASSES, N_FEATURES))
     y = rng.integers(0, N_CLASSES, size=N_ROWS)
     return centers[y] + rng.normal(0, 1.5, size=(N_ROWS, N_FEATURES)), y
+
+
+# sharded=True: each rank passes only its rows, [cut[r], cut[r+1]) of data(); by rank count, equal and
+# unequal shards (with 2 ranks, rank 0's 100 rows of the label-sorted data hold one class only)
+SHARD_CUTS = {
+    2: {"equal": [0, 150, 300], "unequal": [0, 100, 300]},
+    3: {"equal": [0, 100, 200, 300], "unequal": [0, 41, 230, 300]},
+}
+SHARDED_RUNS = {
+    f"{engine}_{name}": dict(_BASE, engine=engine, **extra)
+    for engine in ("numba", "xp")
+    for name, extra in {
+        "adam": dict(optimizer="adam"),
+        "l2_clip_val": dict(
+            optimizer="momentum", weight_decay=1e-3, clip_norm=0.5, log_gradients=True, validation_split=0.2
+        ),
+        "weighted": dict(
+            optimizer="adam",
+            validation_split=0.2,
+            sample_weight=np.random.default_rng(7).integers(0, 4, N_ROWS).astype(float),
+            class_weight="balanced",
+        ),
+        "last_batch_of_one": dict(batch_size=299),
+    }.items()
+}
+
+
+def sorted_data():
+    """data() with its rows sorted by label, so that a shard may hold one class only."""
+    X, y = data()
+    order = np.argsort(y, kind="stable")
+    return X[order], y[order]
