@@ -209,19 +209,19 @@ def resolve_timeout(timeout: float | None) -> float:
     """The seconds a rank waits at a collective: `timeout`, else $MLP_MPI_TIMEOUT, else 600. A
     positive number; anything else is a one-line ValueError naming where it came from."""
     source = "comm_timeout"
+    value: object = timeout
     if timeout is None:
         text = os.environ.get(TIMEOUT_VARIABLE, "").strip()
         if not text:
             return DEFAULT_TIMEOUT
         source = f"the environment variable {TIMEOUT_VARIABLE}"
         try:
-            timeout = float(text)
+            value = float(text)
         except ValueError:
-            timeout = text  # type: ignore[assignment]  (refused below with the others)
-    valid = isinstance(timeout, (int, float)) and not isinstance(timeout, bool)
-    if not valid or not 0 < float(timeout) < float("inf"):  # type: ignore[arg-type]
-        raise ValueError(f"{source} must be a positive number of seconds (such as 600), got {timeout!r}")
-    return float(timeout)  # type: ignore[arg-type]
+            value = text  # refused below with the others
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 < float(value) < float("inf"):
+        raise ValueError(f"{source} must be a positive number of seconds (such as 600), got {value!r}")
+    return float(value)
 
 
 def complete(comm: Comm, request: Any, *, what: str, timeout: float) -> None:
