@@ -377,7 +377,7 @@ def start(
                         f"{_short(other[key])}, rank 0 has {_short(first[key])}"
                     )
                 )
-    parallel = DataParallel(comm, seed=gathered[0][2])
+    parallel = DataParallel(comm, seed=gathered[0][2], timeout=timeout)
     if sharded:
         parallel.shards = Shards.of([other["own"] for _, other, _ in gathered], comm.Get_rank())
     return parallel
