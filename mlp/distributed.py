@@ -34,9 +34,9 @@ What else is agreed
   ends the whole job with `Abort`, never leaving the other ranks waiting in a collective. Errors that
   every rank raises together (a ValueError from the checks above, TrainingError) propagate normally.
 - A rank that stops responding (stopped, stuck in I/O, never calling fit) ends the job too: every
-  collective here is non-blocking and waited on with a deadline, `comm_timeout` seconds (fit's
-  keyword, else the environment variable MLP_MPI_TIMEOUT, else 600), after which a waiting rank
-  prints which ranks did not arrive and where, and aborts the job (`complete`). torch.distributed's
+  collective here is watched by a thread with a deadline, `comm_timeout` seconds (fit's keyword,
+  else the environment variable MLP_MPI_TIMEOUT, else 600), after which a waiting rank prints
+  which ranks did not arrive and where, and aborts the job (`watching`). torch.distributed's
   `timeout` does the same for its collectives.
 
 Only NumPy arrays are supported here; the GPU plan (CuPy buffers through NCCL or a CUDA-aware MPI) is
@@ -49,10 +49,11 @@ import contextlib
 import functools
 import os
 import sys
+import threading
 import time
 import traceback
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, cast
 
 import numpy as np
@@ -133,7 +134,7 @@ def abort_on_error(function: F) -> F:
     """Decorate a function taking `comm=`: with more than one rank, an exception that not every rank
     raises together is printed (rank, type, message; the traceback for anything but a ValueError,
     TypeError or OSError) and ends all ranks with `comm.Abort(1)`. Its `comm_timeout` keyword (None:
-    `resolve_timeout`'s default) bounds every wait of the call for the other ranks (`complete`)."""
+    `resolve_timeout`'s default) bounds every wait of the call for the other ranks (`watching`)."""
 
     @functools.wraps(function)
     def run(*args: Any, comm: Comm | None = None, **kwargs: Any) -> Any:
@@ -191,16 +192,19 @@ def end_job(comm: Comm, code: int = 1) -> NoReturn:
 
 
 # ---- waiting for the other ranks, with a deadline ---------------------------------------------------
-# Every collective of this module is non-blocking (Iallreduce, or an Ibarrier before a pickled
-# collective) and completed by `complete`, which polls it with Test. Past `timeout` seconds the job
-# ends (`end_job`) with a message naming the ranks that never arrived: a rank waiting longer than
-# `_roll_call_after` tells every other rank "I am at collective k" (a point-to-point message with
-# `ROLL_CALL_TAG`), so at the deadline the ranks that told nothing are the missing ones. A collective
-# that completes at once costs one Test and a counter; messages are sent only by slow waits.
+# Every collective of this module runs inside `watching`, which records it (what, since when, how
+# long it may take) for a watchdog thread, started with the first one. The collective itself is the
+# same blocking MPI call as without a deadline: the step pays for two assignments. Past `timeout`
+# seconds the watchdog ends the job (`end_job`) with a message naming the ranks that never arrived:
+# a rank waiting longer than `_roll_call_after` tells every other rank "I am at collective k" (a
+# point-to-point message with `ROLL_CALL_TAG`, sent from the watchdog thread, which MPI's
+# THREAD_MULTIPLE allows: mpi4py's default), so at the deadline the ranks that told nothing are the
+# missing ones.
 ROLL_CALL_TAG = 32_111  # the tag of those messages on the training communicator (MPI allows >= 32767)
-_SPIN_SECONDS = 0.02  # Test in a tight loop this long, then nap between Tests (the slow rank's CPU)
-_NAP_SECONDS = 0.0005
-_collectives = [0]  # collectives entered through `complete`: the same count on every rank
+_WATCH_PERIOD = 0.05  # seconds between the watchdog's looks at the collective in progress
+_collectives = [0]  # collectives entered through `watching`: the same count on every rank
+_watched: list[Any] = [None]  # (comm, collective, what, timeout, started) of the one in progress
+_watchdog: list[threading.Thread] = []
 _last_seen: dict[int, int] = {}  # rank -> the latest collective it told us it was waiting at
 _roll_calls: list[Any] = []  # our unfinished roll-call sends
 
@@ -224,40 +228,65 @@ def resolve_timeout(timeout: float | None) -> float:
     return float(value)
 
 
-def complete(comm: Comm, request: Any, *, what: str, timeout: float) -> None:
-    """Wait for `request`, a collective every rank of `comm` joins; past `timeout` seconds, end the
-    job with a message naming `what` and the ranks that did not arrive at it."""
+@contextlib.contextmanager
+def watching(comm: Comm, *, what: str, timeout: float) -> Iterator[None]:
+    """Run a collective every rank of `comm` joins (the body) under the watchdog: past `timeout`
+    seconds, the job ends with a message naming `what` and the ranks that did not arrive at it."""
     _collectives[0] += 1
-    if request.Test():
-        return
-    collective = _collectives[0]
-    started = time.monotonic()
-    roll_call, deadline = started + _roll_call_after(timeout), started + timeout
-    while not request.Test():
-        now = time.monotonic()
-        if roll_call and now >= roll_call:
-            _tell_others(comm, collective)
-            roll_call = 0.0
-        if now >= deadline and _give_up(comm, request, collective, what=what, timeout=timeout):
-            return
-        if now - started > _SPIN_SECONDS:
-            time.sleep(_NAP_SECONDS)
+    if not _watchdog:
+        _watchdog.append(threading.Thread(target=_watch, name="mlp MPI watchdog", daemon=True))
+        _watchdog[0].start()
+    _watched[0] = (comm, _collectives[0], what, timeout, time.monotonic())
+    try:
+        yield
+    finally:
+        _watched[0] = None
 
 
 def arrive(comm: Comm, *, what: str, timeout: float) -> None:
-    """Before a blocking pickled collective (allgather, bcast): an Ibarrier completed within `timeout`,
-    so that the collective itself starts with every rank present. A communicator without Ibarrier (a
-    test double) is not waited on."""
-    if hasattr(comm, "Ibarrier") and comm.Get_size() > 1:
-        complete(comm, comm.Ibarrier(), what=what, timeout=timeout)
+    """A barrier under the watchdog, before a pickled collective (allgather, bcast), which then starts
+    with every rank present. A communicator without Barrier (a test double) is not waited on."""
+    if hasattr(comm, "Barrier") and comm.Get_size() > 1:
+        with watching(comm, what=what, timeout=timeout):
+            comm.Barrier()
+
+
+def _watch() -> None:
+    """The watchdog thread: roll calls for slow collectives, the end of the job for late ones."""
+    told = 0
+    while True:
+        time.sleep(_WATCH_PERIOD)
+        watched = _watched[0]
+        if watched is None:
+            continue
+        comm, collective, what, timeout, started = watched
+        waited = time.monotonic() - started
+        if waited >= _roll_call_after(timeout) and told != collective:
+            _tell_others(comm, collective)
+            told = collective
+        if waited >= timeout:
+            _give_up(comm, collective, what=what, timeout=timeout)
+
+
+def _in_progress(collective: int) -> bool:
+    watched = _watched[0]
+    return watched is not None and watched[1] == collective
 
 
 def _roll_call_after(timeout: float) -> float:
     return min(0.5, timeout / 4)
 
 
+def _can_talk() -> bool:
+    """True when this thread may call MPI while the main one waits in a collective."""
+    MPI = _mpi()
+    return bool(MPI.Query_thread() >= MPI.THREAD_MULTIPLE)
+
+
 def _tell_others(comm: Comm, collective: int) -> None:
     """Tell every other rank that this one waits at `collective` (and read what they told us)."""
+    if not _can_talk():
+        return
     _read_roll_calls(comm)
     _roll_calls[:] = [request for request in _roll_calls if not request.Test()]
     me = comm.Get_rank()
@@ -276,32 +305,37 @@ def _read_roll_calls(comm: Comm) -> None:
             _last_seen[source] = max(_last_seen.get(source, 0), comm.recv(source=source, tag=ROLL_CALL_TAG))
 
 
-def _give_up(comm: Comm, request: Any, collective: int, *, what: str, timeout: float) -> bool:
-    """At the deadline: wait a last roll call for the latest arrivals (True if the collective completes
+def _give_up(comm: Comm, collective: int, *, what: str, timeout: float) -> None:
+    """At the deadline: wait a last roll call for the latest arrivals (return if the collective ends
     meanwhile), then name the ranks that did not arrive and end the job. The lowest waiting rank
     reports; the others give it time to, and end the job themselves if it could not."""
     me, size = comm.Get_rank(), comm.Get_size()
     _tell_others(comm, collective)
     until = time.monotonic() + _roll_call_after(timeout) + 0.1
     while time.monotonic() < until:
-        if request.Test():
-            return True
-        time.sleep(_NAP_SECONDS)
-    _read_roll_calls(comm)
+        if not _in_progress(collective):
+            return
+        time.sleep(0.01)
+    talked = _can_talk()
+    if talked:
+        _read_roll_calls(comm)
     arrived = {me} | {rank for rank, seen in _last_seen.items() if seen >= collective}
-    if min(arrived) < me:  # a lower rank waits too and reports: end the job only if it could not
+    if talked and min(arrived) < me:  # a lower rank waits too and reports: end the job if it could not
         until = time.monotonic() + 2 * ABORT_GRACE_SECONDS + 2.0
         while time.monotonic() < until:
-            if request.Test():
-                return True
+            if not _in_progress(collective):
+                return
             time.sleep(0.01)
     missing = [rank for rank in range(size) if rank not in arrived]
-    who = (
-        f"rank{'s' if len(missing) > 1 else ''} {', '.join(map(str, missing))} did not arrive "
-        "(stopped, stuck, or not calling fit)"
-        if missing
-        else "every rank arrived but it did not complete"
-    )
+    if not talked:
+        who = "the ranks missing cannot be named (MPI runs without THREAD_MULTIPLE)"
+    elif missing:
+        plural = "s" if len(missing) > 1 else ""
+        who = (
+            f"rank{plural} {', '.join(map(str, missing))} did not arrive (stopped, stuck, or not calling fit)"
+        )
+    else:
+        who = "every rank arrived but it did not complete"
     print(
         f"mlp: rank {me} of {size} waited {timeout:g} s at {what}; {who}; ending all {size} ranks "
         f"(the limit is comm_timeout, {TIMEOUT_VARIABLE} or mlp train --mpi-timeout)",
@@ -576,7 +610,7 @@ class DataParallel:
 
     def __init__(self, comm: Comm, *, seed: int, timeout: float = DEFAULT_TIMEOUT) -> None:
         self.comm = comm
-        self.timeout = timeout  # seconds to wait at a collective for the other ranks (`complete`)
+        self.timeout = timeout  # seconds to wait at a collective for the other ranks (`watching`)
         self.rank, self.size = comm.Get_rank(), comm.Get_size()
         self.seed = int(seed)
         self.dropout_rng: np.random.Generator | None = None
@@ -710,9 +744,9 @@ class DataParallel:
         return float(sums[0] / total), accuracy
 
     def _sum(self, buffer: np.ndarray, *, what: str) -> None:
-        """Sum a NumPy buffer over all ranks in place, within the timeout."""
-        request = self.comm.Iallreduce(self._MPI.IN_PLACE, buffer, op=self._MPI.SUM)
-        complete(self.comm, request, what=what, timeout=self.timeout)
+        """Sum a NumPy buffer over all ranks in place, under the watchdog (`watching`)."""
+        with watching(self.comm, what=what, timeout=self.timeout):
+            self.comm.Allreduce(self._MPI.IN_PLACE, buffer, op=self._MPI.SUM)
 
     def any(self, flag: object) -> bool:
         """True on every rank when `flag` is true on any."""

@@ -452,6 +452,33 @@ def test_pickle_keeps_predictions_and_optimizer_state():
     assert_same_params(restored, model)
 
 
+class _Communicator:
+    """Stands for an mpi4py communicator made by Dup or Split, which cannot be copied or pickled."""
+
+    def __deepcopy__(self, memo):
+        raise ValueError("cannot serialize 'mpi4py.MPI.Intracomm' instance")
+
+    def __reduce__(self):
+        raise ValueError("cannot serialize 'mpi4py.MPI.Intracomm' instance")
+
+
+def test_comm_is_a_parameter_that_clone_shares_and_pickles_leave_out():
+    comm = _Communicator()
+    estimator = MLPClassifier(max_iter=2, comm=comm, **SMALL)
+    assert estimator.get_params()["comm"] is comm  # stored as given, checked by fit
+    twin = clone(estimator)
+    assert twin.comm is comm and estimator.comm is comm and twin is not estimator
+    assert {k: v for k, v in twin.get_params().items() if k != "comm"} == {
+        k: v for k, v in estimator.get_params().items() if k != "comm"
+    }
+    assert pickle.loads(pickle.dumps(estimator)).comm is None and estimator.comm is comm
+    X, y = blobs()
+    with pytest.raises(
+        TypeError, match=re.escape("comm must be an mpi4py communicator such as MPI.COMM_WORLD, got str")
+    ):
+        MLPClassifier(comm="world").fit(X, y)
+
+
 def test_pipeline_grid_search_and_cross_validation():
     X, y = blobs(n=150)
     X = X * 50 + 200  # badly scaled on purpose: the scaler in front matters

@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -389,6 +390,26 @@ def test_the_timeout_is_a_positive_number_of_seconds(monkeypatch):
     assert resolve_timeout(None) == 2.5 and resolve_timeout(7) == 7.0
     monkeypatch.delenv("MLP_MPI_TIMEOUT")
     assert resolve_timeout(None) == 600
+
+
+def test_the_estimators_train_over_mpi_and_every_rank_holds_the_same_model(tmp_path):
+    estimators = pytest.importorskip("mlp.estimators", reason="the estimators need scikit-learn")
+    rank0, rank1 = _run_case("estimators", tmp_path)
+    for name in ("classifier", "regressor", "unseeded"):  # unseeded: rank 0's seed, agreed
+        _assert_identical(rank0[name]["coefs"], rank1[name]["coefs"])
+        np.testing.assert_array_equal(rank0[name]["predict"], rank1[name]["predict"])
+        assert rank0[name]["loss_curve"] == rank1[name]["loss_curve"]
+    X, y = data()
+    options = dict(hidden_layer_sizes=(16,), max_iter=4, batch_size=32, dtype="float64", engine="numba")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # 4 iterations: not converged
+        alone = {
+            "classifier": estimators.MLPClassifier(random_state=0, early_stopping=True, **options).fit(X, y),
+            "regressor": estimators.MLPRegressor(random_state=0, **options).fit(X, X[:, 0]),
+        }
+    for name, model in alone.items():  # float64: one process's network up to the order of the sums
+        _assert_same_params(rank0[name]["coefs"], [*model.coefs_, *model.intercepts_], rtol=1e-10)
+        np.testing.assert_allclose(rank0[name]["loss_curve"], model.loss_curve_, rtol=1e-10)
 
 
 def test_mpiexec_mlp_train_prints_and_saves_on_rank_0_only(tmp_path, mnist_dir):

@@ -17,6 +17,7 @@ and a `ConvergenceWarning` says when `max_iter` ran out first.
 from __future__ import annotations
 
 import copy
+import functools
 import itertools
 import math
 import numbers
@@ -36,6 +37,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.optimize import _check_optimize_result
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
+from .. import distributed as _distributed
 from .. import layers
 from .. import options as _options
 from .._array_api import (
@@ -222,6 +224,16 @@ class BaseMLP(BaseEstimator):
         return p["alpha"] / rows
 
     # ---- fitting ------------------------------------------------------------------------------------
+    def _check_solver(self) -> bool:
+        """partial_fit is there for the stochastic solvers only (scikit-learn's rule and message): an
+        AttributeError for lbfgs, so that hasattr(estimator, "partial_fit") is False. The one check:
+        the subclasses' `available_if` and `_fit` both call it."""
+        if self.solver == "lbfgs":
+            raise AttributeError(
+                f"partial_fit is only available for stochastic optimizers. {self.solver} is not stochastic."
+            )
+        return True
+
     def fit(self, X: Array, y: Array, sample_weight: Array | None = None) -> Self:
         """Fit the model to X (n_samples, n_features; dense, or SciPy sparse CSR/CSC) and y; returns
         self. With `warm_start` and a fitted model, training continues from its weights.
@@ -237,11 +249,29 @@ class BaseMLP(BaseEstimator):
         classes: Array | None = None,
         sample_weight: Array | None = None,
     ) -> Self:
+        """fit and partial_fit; with `comm` (more than one rank) under `mlp.distributed`'s rule: an
+        exception on one rank alone ends the job, and no rank waits past MLP_MPI_TIMEOUT seconds."""
+        comm = _distributed.check_comm(getattr(self, "comm", None))  # absent from models pickled before it
+        if comm is None or comm.Get_size() == 1:
+            return self._fit_over(X, y, incremental=incremental, classes=classes, sample_weight=sample_weight)
+        fit_over = _distributed.abort_on_error(self._fit_over)
+        return fit_over(
+            X, y, incremental=incremental, classes=classes, sample_weight=sample_weight, comm=comm
+        )
+
+    def _fit_over(
+        self,
+        X: Array,
+        y: Array,
+        *,
+        incremental: bool,
+        classes: Array | None = None,
+        sample_weight: Array | None = None,
+        comm: Any = None,
+    ) -> Self:
         p = self._check_params()
-        if incremental and p["solver"] == "lbfgs":
-            raise AttributeError(
-                "partial_fit is only available for stochastic optimizers. lbfgs is not stochastic."
-            )
+        if incremental:
+            self._check_solver()
         if incremental and p["early_stopping"]:
             raise ValueError("partial_fit does not support early_stopping=True")
         first = not (hasattr(self, "model_") and (incremental or p["warm_start"]))
@@ -254,18 +284,61 @@ class BaseMLP(BaseEstimator):
         weights = self._sample_weights(y, sample_weight, n_samples=X.shape[0], incremental=incremental)
         if first or not incremental:  # a new network or a new optimizer: refused up front when too large
             self._check_memory(X, p)
+        parallel = self._start(comm, X, targets, weights, p, incremental=incremental)
         if first:
-            self._initialise(X, targets, p, xp=xp, device=device)
+            self._initialise(
+                X, targets, p, xp=xp, device=device, seed=None if parallel is None else parallel.seed
+            )
         if p["solver"] == "lbfgs":
             self._fit_lbfgs(X, targets, p, weights)
         else:
-            self._fit_stochastic(X, targets, p, weights, incremental=incremental, xp=xp, device=device)
+            self._fit_stochastic(
+                X, targets, p, weights, incremental=incremental, xp=xp, device=device, parallel=parallel
+            )
         if not all(bool(xp.all(xp.isfinite(a))) for pair in self.model_.params for a in pair):
-            raise ValueError(  # scikit-learn's words
-                "Solver produced non-finite parameter weights. The input data may"
-                " contain large values and need to be preprocessed."
+            raise _distributed.all_ranks(  # scikit-learn's words; over MPI every rank has the same weights
+                ValueError(
+                    "Solver produced non-finite parameter weights. The input data may"
+                    " contain large values and need to be preprocessed."
+                )
             )
         return self
+
+    def _start(
+        self,
+        comm: Any,
+        X: Array,
+        targets: Array,
+        weights: np.ndarray | None,
+        p: dict[str, Any],
+        *,
+        incremental: bool,
+    ) -> _distributed.DataParallel | None:
+        """Over MPI (`comm` of several ranks): `mlp.fit`'s agreement (`mlp.distributed.start`): every rank's
+        data, weights and parameters compared, and rank 0's seed taken where random_state is not an int,
+        so that every rank builds the same network; None on one process."""
+        if comm is None:
+            return None
+        random_state = self.random_state
+        seed = (
+            int(random_state)
+            if isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool)
+            else None
+        )
+        parameters = self.get_params(deep=False)
+        options = {name: value for name, value in parameters.items() if name not in ("comm", "random_state")}
+        options["partial_fit"] = incremental
+        classes = getattr(self, "classes_", None) if self._is_classifier() else None
+        parallel = _distributed.start(
+            comm, X, targets, classes, options=options, seed=seed, sample_weight=weights
+        )
+        if parallel is not None and p["solver"] == "lbfgs":
+            raise _distributed.all_ranks(
+                ValueError(
+                    "solver='lbfgs' does not train over MPI (comm=); choose a stochastic solver such as 'adam'"
+                )
+            )
+        return parallel
 
     def _sample_weights(
         self, y: Any, sample_weight: Any, *, n_samples: int, incremental: bool
@@ -330,12 +403,20 @@ class BaseMLP(BaseEstimator):
         )
 
     def _initialise(
-        self, X: Array, targets: Array, p: dict[str, Any], *, xp: Namespace, device: Device
+        self,
+        X: Array,
+        targets: Array,
+        p: dict[str, Any],
+        *,
+        xp: Namespace,
+        device: Device,
+        seed: int | None = None,
     ) -> None:
         """Fresh weights and fitted attributes (a first fit, or a fit without warm_start). Random numbers
         come from one Generator in `mlp.fit`'s order: the weights, then each epoch's shuffle and
-        dropout masks (the early-stopping split comes after the weights)."""
-        self._rng = _generator(self.random_state)
+        dropout masks (the early-stopping split comes after the weights). seed: the one every MPI rank
+        agreed on (None: from random_state)."""
+        self._rng = _generator(self.random_state if seed is None else seed)
         sizes = [X.shape[1], *p["hidden_sizes"], self.n_outputs_]
         if p["init"] == "auto":
             host = sklearn_initial_parameters(sizes, p["activation"], self._rng)
@@ -395,10 +476,13 @@ class BaseMLP(BaseEstimator):
         incremental: bool,
         xp: Namespace,
         device: Device,
+        parallel: _distributed.DataParallel | None = None,
     ) -> None:
         """Epochs through `mlp.loop.run_epochs` (one epoch for partial_fit), with scikit-learn's
         stopping rule, curves, counters and verbose lines kept from each epoch's logs. A diverging
-        loss raises scikit-learn's ValueError, or with early stopping ends the fit on the best weights."""
+        loss raises scikit-learn's ValueError, or with early stopping ends the fit on the best weights.
+        Over MPI (`parallel`) each rank trains on its part of every batch as `mlp.fit` does, the
+        losses are summed over the ranks, rank 0 computes the validation score for all and prints."""
         X_val = T_val = w_val = None
         if p["early_stopping"]:
             X, targets, weights, X_val, T_val, w_host = self._split_validation(
@@ -414,6 +498,10 @@ class BaseMLP(BaseEstimator):
                 trainer.schedule.samples_per_epoch = n
         else:  # a new optimizer for every fit, as scikit-learn (warm_start keeps the weights only)
             trainer = self._trainer = self._new_trainer(X, p, n)
+        trainer.parallel = parallel
+        if parallel is not None:
+            parallel.check_batches(n, trainer.batch_size, empty_parts=trainer.takes_empty_batch_parts)
+        verbose = p["verbose"] and (parallel is None or parallel.root)
         schedule = trainer.schedule
         stop = [False]
         self.n_iter_ = 0
@@ -423,11 +511,14 @@ class BaseMLP(BaseEstimator):
             self.t_ += n
             self.loss_ = logs["loss"]
             self.loss_curve_.append(logs["loss"])
-            if p["verbose"]:
+            if verbose:
                 print(f"Iteration {self.n_iter_}, loss = {self.loss_:.8f}", flush=True)
             if X_val is not None:
-                self.validation_scores_.append(self._validation_score(X_val, T_val, w_val))
-                if p["verbose"]:
+                score = self._validation_score
+                if parallel is not None:  # the same score on every rank, so that they stop together
+                    score = functools.partial(parallel.from_root, score)
+                self.validation_scores_.append(score(X_val, T_val, w_val))
+                if verbose:
                     print(f"Validation score: {self.validation_scores_[-1]:f}", flush=True)
             if self._count_no_improvement(p, X_val is not None) > p["n_iter_no_change"]:
                 watched = "Validation score" if X_val is not None else "Training loss"
@@ -445,7 +536,7 @@ class BaseMLP(BaseEstimator):
                 else:
                     stop[0] = not incremental
                     message += " Stopping."
-                if p["verbose"]:
+                if verbose:
                     print(message, flush=True)
 
         try:
@@ -461,9 +552,11 @@ class BaseMLP(BaseEstimator):
             )
         except TrainingError:
             if X_val is None or self._best_params is None:
-                raise ValueError(  # scikit-learn's words for non-finite weights
-                    "Solver produced non-finite parameter weights. The input data may"
-                    " contain large values and need to be preprocessed."
+                raise _distributed.all_ranks(  # scikit-learn's words for non-finite weights
+                    ValueError(
+                        "Solver produced non-finite parameter weights. The input data may"
+                        " contain large values and need to be preprocessed."
+                    )
                 ) from None
             stop[0] = True  # the loss diverged: the best weights so far are kept, as scikit-learn keeps them
         if X_val is not None and self._best_params is not None:
@@ -638,6 +731,24 @@ class BaseMLP(BaseEstimator):
         model.set_weights(
             [(new, b) if part == 0 else (W, new) for (W, b), new in zip(model.params, arrays, strict=True)]
         )
+
+    # ---- a communicator is shared, never copied --------------------------------------------------------
+    def __sklearn_clone__(self) -> Self:
+        """scikit-learn's clone, except that `comm` is the same communicator in the clone: it stands for
+        the processes of the running job (only MPI's predefined communicators can be deep-copied)."""
+        comm = getattr(self, "comm", None)
+        if comm is None:
+            return super().__sklearn_clone__()
+        twin = copy.copy(self)  # a shallow copy without the communicator, cloned as usual
+        twin.comm = None
+        twin = twin.__sklearn_clone__()
+        twin.comm = comm
+        return twin
+
+    def __getstate__(self) -> dict[str, Any]:
+        """The pickled state leaves the communicator out (None): it belongs to the job that ran."""
+        state: dict[str, Any] = super().__getstate__()
+        return state if state.get("comm") is None else {**state, "comm": None}
 
     # ---- input validation ---------------------------------------------------------------------------
     def __sklearn_tags__(self) -> Any:

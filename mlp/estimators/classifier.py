@@ -121,6 +121,13 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         class)), as scikit-learn's other classifiers take it: each row's loss is weighed by its class's
         weight times its `sample_weight`. "balanced" is refused by `partial_fit` (as by
         SGDClassifier's): pass the dict `compute_class_weight` gives instead.
+    comm : mpi4py communicator or None, default=None
+        Under `mpiexec -n N`, e.g. ``MPI.COMM_WORLD``: `fit` and `partial_fit` train data-parallel as
+        `mlp.fit(..., comm=)` does, every rank passing the same X, y and parameters, each training on
+        its part of every batch. Every rank ends with the same fitted weights, so any rank can
+        predict; rank 0 alone prints. A rank that stops responding ends the job after
+        $MLP_MPI_TIMEOUT seconds (600 by default). Not solver="lbfgs". `clone` shares the
+        communicator (it is not copied) and pickling leaves it out (None).
 
     Attributes
     ----------
@@ -173,6 +180,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         engine: str = "auto",
         n_threads: int | None = None,
         class_weight: dict[Any, float] | str | None = None,
+        comm: Any = None,
     ) -> None:
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -206,6 +214,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         self.engine = engine
         self.n_threads = n_threads
         self.class_weight = class_weight
+        self.comm = comm
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()

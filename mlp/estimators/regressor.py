@@ -36,7 +36,8 @@ class MLPRegressor(RegressorMixin, BaseMLP):
     deviance, y >= 0: a ValueError otherwise). `early_stopping` watches the validation R^2, as in
     scikit-learn. Like
     `MLPClassifier`, warm_start refuses a changed hidden_layer_sizes, activation or dtype with a
-    ValueError, and fit refuses a network that cannot fit in memory (`mlp.fit`'s check).
+    ValueError, and fit refuses a network that cannot fit in memory (`mlp.fit`'s check). `comm`
+    (an mpi4py communicator) trains data-parallel over MPI ranks, as `MLPClassifier`'s.
 
     Attributes
     ----------
@@ -85,6 +86,7 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         dtype: str | None = None,
         engine: str = "auto",
         n_threads: int | None = None,
+        comm: Any = None,
     ) -> None:
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -117,6 +119,7 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         self.dtype = dtype
         self.engine = engine
         self.n_threads = n_threads
+        self.comm = comm
 
     # ---- training -------------------------------------------------------------------------------
     def _check_solver(self) -> bool:

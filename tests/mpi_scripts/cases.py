@@ -160,12 +160,40 @@ def absent(out):
     return {"finished": True}  # never reached
 
 
+def estimators(out):
+    """MLPClassifier and MLPRegressor with comm=: every rank ends with the same fitted weights and
+    predictions (random_state=None: rank 0's seed), equal to one process's for an int random_state."""
+    from sklearn.base import clone
+
+    from mlp.estimators import MLPClassifier, MLPRegressor
+
+    X, y = data()
+    options = dict(hidden_layer_sizes=(16,), max_iter=4, batch_size=32, dtype="float64", engine="numba")
+    results = {}
+    for name, estimator in {
+        "classifier": MLPClassifier(random_state=0, early_stopping=True, **options),
+        "regressor": MLPRegressor(random_state=0, **options),
+        "unseeded": MLPClassifier(**options),
+    }.items():
+        model = clone(estimator.set_params(comm=comm))  # clone keeps the communicator
+        assert model.comm is comm
+        target = X[:, 0] if name == "regressor" else y
+        model.fit(X, target)
+        results[name] = {
+            "coefs": [np.array(a) for a in (*model.coefs_, *model.intercepts_)],
+            "predict": np.asarray(model.predict(X)),
+            "loss_curve": list(model.loss_curve_),
+        }
+    return results
+
+
 CASES = {
     "equivalence": equivalence,
     "coherence": coherence,
     "failure": failure,
     "stopped": stopped,
     "absent": absent,
+    "estimators": estimators,
 }
 
 if __name__ == "__main__":
