@@ -3,8 +3,9 @@
 Every file is written to a temporary file in the target's folder and renamed into place, so a reader
 sees the old file or the complete new one, never half a file. Temporary files are created exclusively
 (``mkstemp``: ``O_EXCL``, no symlink followed) under a recognisable name,
-``.NAME.mlp-PID-XXXXXXXX.tmp``, so one left behind by a process killed mid-save (``kill -9``, power
-loss) is removed by the next save into the same folder.
+``.NAME.mlp-PID-XXXXXXXX.tmp`` (a download's ``.part``: a dot and up to 10 letters or digits), so
+one left behind by a process killed mid-save (``kill -9``, power loss) is removed by the next save
+into the same folder.
 
 Standard library only, so that any part of the package (or a script) can import it.
 """
@@ -41,7 +42,7 @@ __all__ = [
 
 _CHUNK = 1 << 20
 _WRITE_MODES = {"w", "wb", "wt", "w+", "w+b", "wb+", "w+t", "wt+"}
-_MAX_NAME_IN_PREFIX = 100  # keeps .NAME.mlp-PID-XXXXXXXX.part under the usual 255-byte limit
+_MAX_NAME_IN_PREFIX = 100  # keeps .NAME.mlp-PID-XXXXXXXX.SUFFIX (.tmp, .part) under the 255-byte limit
 # errno values of a failed write (full disk, quota, RLIMIT_FSIZE, I/O error, read-only file system)
 _WRITE_ERRNOS = {
     getattr(errno, name) for name in ("ENOSPC", "EDQUOT", "EFBIG", "EIO", "EROFS") if hasattr(errno, name)
@@ -251,11 +252,18 @@ def remove_stale_temporaries(folder: str | os.PathLike[str], *, now: float | Non
     return removed
 
 
-def _make_temporary(path: Path, suffix: str, what: str = "") -> tuple[int, str]:
-    """An exclusively created, empty temporary file beside `path`: (fd, name). An existing `path`
-    that is not a regular file is refused first (`refuse_special`)."""
+def _link_target(path: Path) -> Path:
+    """Where a write to `path` lands: a symbolic link (or a chain of them) resolved to the file it
+    names, existing or not, so that the link stays and its target is replaced (the checks already
+    follow links, so they apply to the target); any other path as it is."""
+    return Path(os.path.realpath(path)) if os.path.islink(path) else path
+
+
+def _make_temporary(path: Path, suffix: str, what: str = "", folder: Path | None = None) -> tuple[int, str]:
+    """An exclusively created, empty temporary file beside `path` (in `folder` when given): (fd,
+    name). An existing `path` that is not a regular file is refused first (`refuse_special`)."""
     refuse_special(path, what or "output file")
-    folder = _folder_of(path)
+    folder = _folder_of(path) if folder is None else folder
     remove_stale_temporaries(folder)
     prefix = f".{path.name[:_MAX_NAME_IN_PREFIX]}.mlp-{os.getpid()}-"
     try:
@@ -300,8 +308,9 @@ def atomic_write(
     (``.NAME.mlp-PID-XXXXXXXX.tmp``), flushed and fsynced, then renamed over ``path`` with
     :func:`os.replace`, so readers see either the old file or the complete new one, never a partial
     file. If the ``with`` body raises, the temporary file is removed and ``path`` is left untouched.
-    An existing ``path`` that is not a regular file (folder, device, FIFO, socket) is refused before
-    anything is created (`refuse_special`). An OSError while writing (a full disk, a file-size limit)
+    A symbolic link at ``path`` stays: the file it names (even one that does not exist yet) is
+    replaced, through a temporary file beside that file. An existing ``path`` that is not a regular
+    file (folder, device, FIFO, socket) is refused before anything is created (`refuse_special`). An OSError while writing (a full disk, a file-size limit)
     names the file: ``cannot write WHAT PATH: No space left on device`` (`what`: "checkpoint", ...).
 
     >>> with atomic_write("model.npz") as f:      # doctest: +SKIP
@@ -314,7 +323,8 @@ def atomic_write(
     if "b" not in mode and encoding is None:
         encoding = "utf-8"
     path = Path(path)
-    fd, tmp = _make_temporary(path, ".tmp", what)
+    target = _link_target(path)  # os.replace onto a link would replace the link, not its file
+    fd, tmp = _make_temporary(path, ".tmp", what, _folder_of(target))
     try:
         # mkstemp creates the file 0600; give it the permissions a plain open() would.
         with contextlib.suppress(OSError):
@@ -338,14 +348,14 @@ def atomic_write(
                 handle.close()
         refuse_special(path, what or "output file")  # made meanwhile? os.replace would swap it out
         try:
-            os.replace(tmp, path)
+            os.replace(tmp, target)
         except OSError as error:
             raise _write_error(error, path, what, tmp) from None
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
-    _fsync_folder(_folder_of(path))
+    _fsync_folder(_folder_of(target))
 
 
 def check_writable(path: str | os.PathLike, what: str = "output file", *, folder: bool = False) -> Path:

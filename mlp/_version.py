@@ -1,3 +1,3 @@
 """The library version, in one place (read by the package and written into model files)."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0.dev0"

@@ -710,7 +710,10 @@ def _cpp_names(names: Iterable[str]) -> str:
 
 
 def cpp_header() -> str:
-    """The text of cpp/src/train_defaults.hpp: the C++ TrainConfig's defaults, from this table."""
+    """The text of cpp/src/train_defaults.hpp: the C++ TrainConfig's defaults, from this table, and
+    the library version (mlp/_version.py, the one place it is written)."""
+    from ._version import __version__
+
     o = OPTIONS
     lines = [
         "// train_defaults.hpp - the C++ port's training defaults, generated from mlp/options.py:",
@@ -720,6 +723,9 @@ def cpp_header() -> str:
         "",
         "namespace mlp {",
         "namespace defaults {",
+        "",
+        "// The library version (mlp/_version.py): `mlp-cpp version` and the model files' library_version.",
+        f"constexpr const char* kVersion = {_cpp_value(__version__, 'string')};",
         "",
         f"constexpr int kHiddenSizes[] = {{{', '.join(map(str, o['hidden_sizes'].default))}}};",
         f"constexpr int kEpochs = {o['epochs'].default};",

@@ -302,7 +302,7 @@ def test_cpp_model_loads_in_python(trained_model, mnist_dir):
 
 
 def _save_python_model(model, path):
-    """A Python-trained model in the the README's "The math, precisely" file format (MLP.save when the package has it)."""
+    """A Python-trained model in the README's "The math, precisely" file format (MLP.save when the package has it)."""
     if hasattr(model, "save"):
         model.save(path)
         return
@@ -805,6 +805,23 @@ def _train_tiny(*extra):
     return ("train", "--data", TINY, "--hidden", "4", "--epochs", "1", "--seed", "0", "--quiet", *extra)
 
 
+def _train_width(width, *extra):
+    """_train_tiny with `width` hidden units."""
+    return (
+        "train",
+        "--data",
+        TINY,
+        "--hidden",
+        str(width),
+        "--epochs",
+        "1",
+        "--seed",
+        "0",
+        "--quiet",
+        *extra,
+    )
+
+
 def _make_node(path, kind):
     """A file of `kind` at path: a private character device (1, 3) like /dev/null, a FIFO, a socket
     or a folder. Returns what keeps it alive (the socket), or None."""
@@ -845,18 +862,41 @@ def _temporaries(folder):
     return sorted(p.name for p in folder.iterdir() if ".tmp-" in p.name)
 
 
+def _python_refusal(check, *args):
+    """The one line the Python package refuses with (`check(*args)` raising OutputPathError): what
+    `mlp` prints after "mlp COMMAND: error: ", and what the port must print after "mlp-cpp: error: "."""
+    from mlp._files import OutputPathError
+
+    with pytest.raises(OutputPathError) as info:
+        check(*args)
+    return str(info.value)
+
+
+def _assert_refused_as_python(result, message):
+    _assert_clean_failure(result, code=1)
+    assert result.stderr == f"mlp-cpp: error: {message}\n"
+
+
 @pytest.mark.parametrize("kind", ["device", "fifo", "socket", "folder"])
 def test_output_that_is_not_a_regular_file_is_refused(cli, tmp_path, kind):
     """`--out /dev/null` run as root used to replace the device with a regular file: every writer
     refuses an existing path that is not a regular file, before training, with one line (the words of
-    mlp._files.check_writable), and the node is still what it was. Tested on a private device node."""
+    mlp._files.check_writable, compared in full), and the node is still what it was. Tested on a
+    private device node."""
+    from mlp._files import check_writable
+
     target = tmp_path / f"{kind}.npz"
     keep = _make_node(target, kind)
     try:
         result = cli(*_train_tiny("--out", target), check=False)
-        _assert_clean_failure(result, code=1)
-        fragment = "is a folder; give a file name inside it" if kind == "folder" else "is not a regular file"
-        assert f"output file {target}" in result.stderr and fragment in result.stderr
+        expected = {
+            "folder": f"--out {target} is a folder; give a file name inside it",
+            "fifo": f"--out {target} is not a regular file (it is a FIFO); give another path",
+            "device": f"--out {target} is not a regular file (it is a device); give another path",
+            "socket": f"--out {target} is not a regular file (it is a socket); give another path",
+        }[kind]
+        assert _python_refusal(check_writable, target, "--out") == expected  # what `mlp train` says
+        _assert_refused_as_python(result, expected)
         assert "test accuracy" not in result.stdout  # refused before training
         assert _kind_of(target) == kind
         if kind == "fifo":  # evaluate --predictions and convert --out are held to the same rule
@@ -866,19 +906,148 @@ def test_output_that_is_not_a_regular_file_is_refused(cli, tmp_path, kind):
             cli(
                 "train", "--data", values, "--hidden", "4", "--epochs", "1", "--seed", "0", "--out", regressor
             )
-            _assert_clean_failure(
-                cli("evaluate", regressor, "--data", values, "--predictions", target, check=False)
+            _assert_refused_as_python(
+                cli("evaluate", regressor, "--data", values, "--predictions", target, check=False),
+                _python_refusal(check_writable, target, "--predictions"),
             )
             folder = tmp_path / "converted"
             folder.mkdir()
             os.mkfifo(folder / "test.mlpd")
-            _assert_clean_failure(cli("convert", "--data", TINY, "--out", folder, check=False), code=1)
+            _assert_refused_as_python(  # mlp convert's name for the path: "destination"
+                cli("convert", "--data", TINY, "--out", folder, check=False),
+                _python_refusal(check_writable, folder / "test.mlpd", "destination"),
+            )
             assert not (folder / "train.mlpd").exists()  # checked before anything was written
             assert _kind_of(target) == _kind_of(folder / "test.mlpd") == "fifo"
         assert _temporaries(tmp_path) == []
     finally:
         if keep is not None:
             keep.close()
+
+
+def test_a_file_of_another_kind_is_refused_and_one_of_the_writers_own_kind_replaced(cli, tmp_path):
+    """`mlp-cpp train --out notes.npz` used to replace the user's text file, and `convert --out DIR` a
+    text DIR/train.mlpd, where Python refuses both: each writer replaces only its own kind of file (a
+    model file, an .mlpd file, an .npz of predictions), and refuses anything else before any work
+    with Python's line, word for word, leaving it as it was."""
+    import mlp
+    from mlp._files import refuse_foreign
+    from mlp.datasets.convert import _KINDS
+    from mlp.model_file import check_replaceable
+
+    notes = tmp_path / "notes.npz"
+    notes.write_bytes(b"my notes, not to be overwritten\n")
+    result = cli(*_train_tiny("--out", notes), check=False)
+    message = f"--out {notes} exists and is not an mlp model file (it holds something else); give another path or delete it"
+    assert _python_refusal(check_replaceable, notes, "--out") == message  # what `mlp train --out` says
+    _assert_refused_as_python(result, message)
+    assert notes.read_bytes() == b"my notes, not to be overwritten\n"
+
+    checkpoint = tmp_path / "run.npz"  # a Python training checkpoint is not a model either
+    X = np.random.default_rng(0).standard_normal((30, 3))
+    mlp.fit(X, (X[:, 0] > 0).astype(int), hidden_sizes=[2], epochs=1, seed=0, checkpoint=checkpoint)
+    before = checkpoint.read_bytes()
+    _assert_refused_as_python(
+        cli(*_train_tiny("--out", checkpoint), check=False),
+        _python_refusal(check_replaceable, checkpoint, "--out"),
+    )
+    assert "(it holds an mlp training checkpoint)" in _python_refusal(check_replaceable, checkpoint, "--out")
+    assert checkpoint.read_bytes() == before
+
+    model = tmp_path / "model.npz"  # a model is replaced by a model
+    cli(*_train_width(3, "--out", model))
+    cli(*_train_width(5, "--out", model))
+    assert mlp.load(model).hidden_sizes == [5]
+
+    folder = tmp_path / "converted"
+    folder.mkdir()
+    user_file = folder / "train.mlpd"
+    user_file.write_bytes(b"my notes\n")
+    result = cli("convert", "--data", TINY, "--out", folder, check=False)
+    message = f"destination {user_file} exists and is not an .mlpd file; give another path or delete it"
+    assert _python_refusal(refuse_foreign, user_file, "destination", *_KINDS["binary"]) == message
+    _assert_refused_as_python(result, message)
+    assert user_file.read_bytes() == b"my notes\n" and not (folder / "test.mlpd").exists()
+    user_file.unlink()
+    cli("convert", "--data", TINY, "--out", folder)
+    cli("convert", "--data", TINY, "--out", folder)  # a rerun replaces its own files
+    assert user_file.read_bytes().startswith(b"MLPD")
+
+    values = tmp_path / "values.npz"
+    _value_data(values, outputs=1, n_train=50, n_test=20)
+    regressor = tmp_path / "regressor.npz"
+    cli("train", "--data", values, "--hidden", "4", "--epochs", "1", "--seed", "0", "--out", regressor)
+    predictions = tmp_path / "predictions.npz"
+    for other in (notes, regressor, values):  # a user's file, a model, a data set: never replaced
+        before = other.read_bytes()
+        result = cli("evaluate", regressor, "--data", values, "--predictions", other, check=False)
+        _assert_refused_as_python(
+            result,
+            f"--predictions {other} exists and is not an .npz of predictions; give another path or delete it",
+        )
+        assert other.read_bytes() == before
+    cli("evaluate", regressor, "--data", values, "--predictions", predictions)
+    cli("evaluate", regressor, "--data", values, "--predictions", predictions)  # its own kind: replaced
+    assert _predictions(predictions).shape == (20, 1)
+    assert _temporaries(tmp_path) == [] and _temporaries(folder) == []
+
+
+def test_a_link_at_the_output_path_stays_and_its_file_is_replaced(cli, tmp_path):
+    """`--out link.npz` (link.npz -> m.npz) used to leave a plain file where the link was. Now the
+    link stays and the file it names is replaced (in its own folder); the own-kind and non-regular
+    checks apply to that file; a dangling link gets the file it names written, as in Python."""
+    import mlp
+
+    real = tmp_path / "m.npz"
+    cli(*_train_width(3, "--out", real))
+    link = tmp_path / "link.npz"
+    link.symlink_to("m.npz")
+    cli(*_train_width(5, "--out", link))
+    assert link.is_symlink() and os.readlink(link) == "m.npz"
+    assert mlp.load(real).hidden_sizes == [5]
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    dangling = tmp_path / "dangling.npz"
+    dangling.symlink_to(elsewhere / "new.npz")
+    cli(*_train_tiny("--out", dangling))
+    assert dangling.is_symlink() and mlp.load(elsewhere / "new.npz").hidden_sizes == [4]
+
+    notes = tmp_path / "notes.txt"
+    notes.write_bytes(b"my notes\n")
+    to_notes = tmp_path / "notes.npz"
+    to_notes.symlink_to(notes)
+    _assert_refused_as_python(
+        cli(*_train_tiny("--out", to_notes), check=False),
+        f"--out {to_notes} exists and is not an mlp model file (it holds something else); give another path or delete it",
+    )
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    to_fifo = tmp_path / "fifo.npz"
+    to_fifo.symlink_to(fifo)
+    _assert_refused_as_python(
+        cli(*_train_tiny("--out", to_fifo), check=False),
+        f"--out {to_fifo} is not a regular file (it is a FIFO); give another path",
+    )
+    assert notes.read_bytes() == b"my notes\n" and to_notes.is_symlink() and to_fifo.is_symlink()
+    assert _kind_of(fifo) == "fifo"
+    assert _temporaries(tmp_path) == [] and _temporaries(elsewhere) == []
+
+
+def test_the_version_is_the_python_packages(cli, cpp_build, tmp_path):
+    """One version, mlp/_version.py: `mlp-cpp version`, the model files' library_version and
+    producer, and CMake's project version (its numeric part) all read it."""
+    import mlp
+
+    assert cli("version").stdout.startswith(f"mlp-cpp {mlp.__version__} (")
+    out = tmp_path / "model.npz"
+    cli(*_train_tiny("--out", out))
+    with np.load(out, allow_pickle=False) as archive:
+        meta = json.loads(bytes(archive["metadata"]).decode("utf-8"))
+    assert meta["library_version"] == mlp.__version__ and meta["producer"] == f"mlp-cpp {mlp.__version__}"
+    cache = (cpp_build / "CMakeCache.txt").read_text()
+    numeric = ".".join(mlp.__version__.split(".")[:3])
+    assert f"CMAKE_PROJECT_VERSION:STATIC={numeric}\n" in cache
 
 
 def test_file_size_limit_is_a_message_not_a_silent_death(cli, tmp_path):
@@ -888,7 +1057,9 @@ def test_file_size_limit_is_a_message_not_a_silent_death(cli, tmp_path):
     import resource
 
     out = tmp_path / "model.npz"
-    out.write_bytes(b"the user's previous model")
+    cli(*_train_width(40, "--out", out))  # the user's previous model, over the limit below
+    previous = out.read_bytes()
+    assert len(previous) > 1024
 
     def limit():
         resource.setrlimit(resource.RLIMIT_FSIZE, (1024, 1024))
@@ -902,7 +1073,7 @@ def test_file_size_limit_is_a_message_not_a_silent_death(cli, tmp_path):
     )
     _assert_clean_failure(result, code=1)
     assert f"cannot write {out}: File too large" in result.stderr
-    assert out.read_bytes() == b"the user's previous model"
+    assert out.read_bytes() == previous
     assert _temporaries(tmp_path) == []
 
 

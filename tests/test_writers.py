@@ -186,10 +186,6 @@ API_FILE_WRITERS = [
 @pytest.mark.parametrize("writer", API_FILE_WRITERS)
 def test_api_writers_refuse_what_is_in_the_way_and_leave_it_alone(writer, kind, small, tmp_path, mnist_dir):
     model, X, y = small
-    if writer == "download_mnist" and kind == "file":
-        pytest.skip(
-            "a file under an MNIST name in the cache folder is verified, and deleted when corrupt (documented)"
-        )
     folder = tmp_path / "out"
     folder.mkdir()
     name = {
@@ -241,8 +237,6 @@ CLI_FILE_WRITERS = [
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("writer", CLI_FILE_WRITERS)
 def test_cli_writers_refuse_what_is_in_the_way_and_leave_it_alone(writer, kind, tmp_path, mnist_dir):
-    if writer == "download --to" and kind == "file":
-        pytest.skip("a file under an MNIST name in the download folder is verified, and deleted when corrupt")
     folder = tmp_path / "out"
     folder.mkdir()
     name = {
@@ -362,6 +356,48 @@ def test_each_writer_replaces_only_a_file_of_its_own_kind(small, tmp_path, mnist
     plots.plot_history(model.history, picture)  # a PNG over a PNG
     assert picture.read_bytes().startswith(b"\x89PNG")
     _no_temporaries(tmp_path)
+
+
+# ---- a symbolic link at the path: it stays, and the file it names is what is written -------------
+def test_a_link_at_the_path_stays_and_the_file_it_names_is_replaced(small, tmp_path):
+    """`MLP.save("link.npz")` with link.npz -> m.npz used to leave a plain file where the link was
+    (os.replace on the link's path). Now the link stays and the file it names is replaced; the
+    own-kind and non-regular checks apply to that file; a dangling link gets its file written."""
+    model, X, y = small
+    real = mlp.fit(X, y, hidden_sizes=[5], epochs=1, seed=1).save(tmp_path / "m.npz")
+    link = tmp_path / "link.npz"
+    link.symlink_to("m.npz")
+    model.save(link)
+    assert link.is_symlink() and os.readlink(link) == "m.npz"
+    assert mlp.load(real).hidden_sizes == [3]
+
+    elsewhere = tmp_path / "elsewhere"  # the temporary file goes beside the target, not the link
+    elsewhere.mkdir()
+    across = tmp_path / "across.npz"
+    across.symlink_to(elsewhere / "model.npz")
+    model.save(across)  # a dangling link: the file it names is written
+    assert across.is_symlink() and mlp.load(elsewhere / "model.npz").hidden_sizes == [3]
+    model.save(across)  # and replaced, through the link, the next time
+    assert across.is_symlink() and mlp.load(across).hidden_sizes == [3]
+
+    notes = tmp_path / "notes.txt"
+    notes.write_bytes(USER_BYTES)
+    to_notes = tmp_path / "notes.npz"
+    to_notes.symlink_to(notes)
+    with pytest.raises(OutputPathError) as info:
+        model.save(to_notes)
+    message = f"model file {to_notes} exists and is not an mlp model file (it holds something else)"
+    assert str(info.value) == message + "; give another path or delete it"
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    to_fifo = tmp_path / "fifo.npz"
+    to_fifo.symlink_to(fifo)
+    error = _api(lambda: model.save(to_fifo), fifo=fifo)
+    assert str(error) == f"model file {to_fifo} is not a regular file (it is a FIFO); give another path"
+    assert notes.read_bytes() == USER_BYTES and to_notes.is_symlink() and to_fifo.is_symlink()
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+    _no_temporaries(tmp_path)
+    _no_temporaries(elsewhere)
 
 
 # ---- a failed write names the file ----------------------------------------------------------------

@@ -3,6 +3,7 @@
 #include "data.hpp"
 
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <stdexcept>
 #include <sys/stat.h>
@@ -152,7 +153,17 @@ Dataset load_split(const std::string& dir, const std::string& split) {
   return d;
 }
 
-void write_mlpd(const std::string& path, const Dataset& d) {
+Writer mlpd_writer(const std::string& what) {
+  return Writer{what, [](const std::string& path) -> std::string {
+    char head[4] = {0, 0, 0, 0};
+    std::FILE* f = std::fopen(path.c_str(), "rb");
+    const std::size_t n = f ? std::fread(head, 1, 4, f) : 0;
+    if (f) std::fclose(f);
+    return n == 4 && std::memcmp(head, "MLPD", 4) == 0 ? "" : "an .mlpd file";
+  }};
+}
+
+void write_mlpd(const std::string& path, const Dataset& d, const std::string& what) {
   std::vector<uint8_t> out = {'M', 'L', 'P', 'D'};
   put_le32(out, 1);
   put_le32(out, static_cast<uint32_t>(d.n));
@@ -160,7 +171,7 @@ void write_mlpd(const std::string& path, const Dataset& d) {
   put_le32(out, static_cast<uint32_t>(d.cols));
   out.insert(out.end(), d.pixels.begin(), d.pixels.end());
   out.insert(out.end(), d.labels.begin(), d.labels.end());
-  write_file_atomic(path, out);
+  write_file_atomic(path, out, mlpd_writer(what));
 }
 
 void truncate(Dataset& d, std::size_t n) {

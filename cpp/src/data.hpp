@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "files.hpp"  // Writer
+
 namespace mlp {
 
 struct Dataset {
@@ -35,7 +37,12 @@ void parse_idx_labels(Dataset& d, const std::vector<uint8_t>& bytes, const std::
 std::vector<uint8_t> decode_idx(std::vector<uint8_t> bytes, bool images, const std::string& source);
 
 // Writes the .mlpd format (little-endian header "MLPD", version 1, n, rows, cols; pixels; labels).
-void write_mlpd(const std::string& path, const Dataset& d);
+// An existing file is replaced only when it is an .mlpd file itself (mlpd_writer).
+void write_mlpd(const std::string& path, const Dataset& d, const std::string& what = "destination");
+
+// The writer of .mlpd files (mlp.datasets.convert's): an existing file is replaced only when it
+// starts with the magic "MLPD", else "WHAT PATH exists and is not an .mlpd file; give another path or delete it".
+Writer mlpd_writer(const std::string& what = "destination");
 
 // Keeps the first n examples (no-op when n >= d.n).
 void truncate(Dataset& d, std::size_t n);

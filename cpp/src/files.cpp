@@ -1,5 +1,5 @@
 // files.cpp - bounded reads of regular files; exclusive, no-follow creation of temporary files;
-// writes that replace regular files only.
+// writes that replace regular files of the writer's own kind only, through links to them.
 #include "files.hpp"
 
 #include <cctype>
@@ -86,17 +86,33 @@ int create_temporary(const std::string& path, const std::string& what, std::stri
   fail(what + " " + path + ": cannot create a temporary file beside it (100 names taken)");
 }
 
-// The checks of mlp._files.check_writable, with its messages: an existing path must be a regular file
-// (never a folder, a device, a FIFO or a socket, which a rename would replace), and its folder a folder.
-void check_target(const std::string& path, const std::string& what) {
+// What an existing path that is not a regular file is, in mlp._files._special_kind's words.
+std::string special_kind(mode_t mode) {
+  if (S_ISFIFO(mode)) return "a FIFO";
+  if (S_ISSOCK(mode)) return "a socket";
+  if (S_ISCHR(mode) || S_ISBLK(mode)) return "a device";
+  return "an unknown kind of file";
+}
+
+// The checks of mlp._files.check_writable and refuse_foreign, with their messages, word for word:
+// an existing path must be a regular file (never a folder, a device, a FIFO or a socket, which a
+// rename would replace) of the writer's own kind, and its folder a folder. Links are followed: the
+// checks apply to the file a link names.
+void check_target(const std::string& path, const Writer& writer) {
+  const std::string& what = writer.what;
   if (path.empty()) fail(what + ": the path is empty; give a file name");
   struct stat st;
   if (::stat(path.c_str(), &st) == 0) {
     if (S_ISDIR(st.st_mode)) fail(what + " " + path + " is a folder; give a file name inside it");
-    if (!S_ISREG(st.st_mode)) fail(what + " " + path + " exists and is not a regular file; give another name");
+    if (!S_ISREG(st.st_mode))
+      fail(what + " " + path + " is not a regular file (it is " + special_kind(st.st_mode) + "); give another path");
+    if (writer.not_own) {
+      const std::string kind = writer.not_own(path);
+      if (!kind.empty()) fail(what + " " + path + " exists and is not " + kind + "; give another path or delete it");
+    }
   }
   std::string dir, base;
-  split_path(path, dir, base);
+  split_path(link_target(path), dir, base);
   if (::stat(dir.c_str(), &st) != 0) {
     if (errno == ENOENT) fail(what + " " + path + ": the folder " + dir + " does not exist; create it first");
   } else if (!S_ISDIR(st.st_mode)) {
@@ -146,6 +162,23 @@ std::vector<uint8_t> read_file(const std::string& path, std::uint64_t max_bytes)
   return bytes;
 }
 
+std::string link_target(const std::string& path) {
+  std::string current = path;
+  for (int hop = 0; hop < 40; ++hop) {  // 40: the kernel's own limit on a chain of links
+    struct stat st;
+    if (::lstat(current.c_str(), &st) != 0 || !S_ISLNK(st.st_mode)) return current;
+    std::vector<char> buffer(static_cast<std::size_t>(st.st_size > 0 ? st.st_size : 255) + 1);
+    const ssize_t n = ::readlink(current.c_str(), buffer.data(), buffer.size());
+    if (n < 0 || static_cast<std::size_t>(n) >= buffer.size()) return current;  // changed meanwhile: as it is
+    const std::string link(buffer.data(), static_cast<std::size_t>(n));
+    if (link.empty()) return current;
+    std::string dir, base;
+    split_path(current, dir, base);
+    current = link[0] == '/' ? link : dir + "/" + link;
+  }
+  return path;  // a loop of links: the write fails on it and says so
+}
+
 int remove_stale_temporaries(const std::string& path) {
   std::string dir, base;
   split_path(path, dir, base);
@@ -179,13 +212,18 @@ int remove_stale_temporaries(const std::string& path) {
 }
 
 void write_file_atomic(const std::string& path, const std::vector<uint8_t>& bytes, const std::string& what) {
-  check_target(path, what);
-  struct stat target;
-  const bool replacing = ::stat(path.c_str(), &target) == 0;
-  const mode_t mode = replacing ? (target.st_mode & 07777) : (0666 & ~current_umask());
-  remove_stale_temporaries(path);
+  write_file_atomic(path, bytes, Writer{what, nullptr});
+}
+
+void write_file_atomic(const std::string& path, const std::vector<uint8_t>& bytes, const Writer& writer) {
+  check_target(path, writer);
+  const std::string target = link_target(path);  // a link stays; the file it names is replaced
+  struct stat existing;
+  const bool replacing = ::stat(target.c_str(), &existing) == 0;
+  const mode_t mode = replacing ? (existing.st_mode & 07777) : (0666 & ~current_umask());
+  remove_stale_temporaries(target);
   std::string tmp;
-  const int fd = create_temporary(path, what, tmp);
+  const int fd = create_temporary(target, writer.what, tmp);
   try {
     Fd f(fd);
     write_all(fd, bytes.data(), bytes.size(), path);
@@ -194,8 +232,8 @@ void write_file_atomic(const std::string& path, const std::vector<uint8_t>& byte
     const int closed = ::close(fd);
     f.fd = -1;
     if (closed != 0) fail("cannot write " + path + ": " + errno_text(errno));
-    check_target(path, what);  // again: a device or folder put there meanwhile is not replaced either
-    if (::rename(tmp.c_str(), path.c_str()) != 0)
+    check_target(path, writer);  // again: a device, folder or user's file put there meanwhile is not replaced either
+    if (::rename(tmp.c_str(), target.c_str()) != 0)
       fail("cannot write " + path + ": cannot rename the temporary file into place (" + errno_text(errno) + ")");
   } catch (...) {
     ::unlink(tmp.c_str());
@@ -203,11 +241,14 @@ void write_file_atomic(const std::string& path, const std::vector<uint8_t>& byte
   }
 }
 
-void check_can_write(const std::string& path, const std::string& what) {
-  check_target(path, what);
-  remove_stale_temporaries(path);
+void check_can_write(const std::string& path, const std::string& what) { check_can_write(path, Writer{what, nullptr}); }
+
+void check_can_write(const std::string& path, const Writer& writer) {
+  check_target(path, writer);
+  const std::string target = link_target(path);
+  remove_stale_temporaries(target);
   std::string tmp;
-  ::close(create_temporary(path, what, tmp));
+  ::close(create_temporary(target, writer.what, tmp));
   ::unlink(tmp.c_str());
 }
 

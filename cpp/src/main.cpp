@@ -35,10 +35,6 @@
 #include "training.hpp"
 #include "npz.hpp"
 
-#ifndef MLP_VERSION
-#define MLP_VERSION "0.1.0"
-#endif
-
 namespace {
 
 using namespace mlp;
@@ -215,9 +211,18 @@ class Args {
 };
 
 // Fails early (before any training) when an output file could not be written: its folder is missing
-// or not writable, or the path is a folder, a device, a FIFO or a socket (files.hpp, with the
-// messages of mlp._files.check_writable).
-void check_writable(const std::string& path) { check_can_write(path, "output file"); }
+// or not writable, the path is a folder, a device, a FIFO or a socket, or a file of another kind than
+// the writer's (files.hpp, with the messages of mlp._files.check_writable and refuse_foreign, and
+// the names the mlp command gives the paths: "--out", "destination").
+void check_writable(const std::string& path, const Writer& writer) { check_can_write(path, writer); }
+
+// --predictions replaces only an .npz of predictions (what it writes), as mlp convert replaces only
+// its own .npz: never a model, a data set or a user's other file.
+Writer predictions_writer() {
+  return Writer{"--predictions", [](const std::string& path) {
+    return not_npz_with(path, "predictions", "an .npz of predictions");
+  }};
+}
 
 long long parse_int(const std::string& text, const std::string& option, long long lo, long long hi) {
   errno = 0;
@@ -339,7 +344,7 @@ Model<T> train_and_report(const TrainConfig& config, const Batch<T>& batch, int 
 template <class T>
 void save_trained(const Model<T>& model, const std::string& out, bool quiet) {
   if (out.empty()) return;
-  const std::string note = save_model(model, out);
+  const std::string note = save_model(model, out, "--out");
   if (!note.empty()) std::fprintf(stderr, "mlp-cpp: warning: %s\n", note.c_str());
   if (!quiet) std::printf("saved %s\n", out.c_str());
 }
@@ -394,7 +399,8 @@ int evaluate_values_file(const Model<T>& m, const std::string& data, long long t
   if (!predictions.empty()) {
     const std::vector<std::size_t> shape = {test_set.n, test_set.outputs};
     write_npz(predictions, {sizeof(T) == 4 ? NpyArray::from_floats("predictions", reinterpret_cast<const float*>(outputs.data()), shape)
-                                           : NpyArray::from_doubles("predictions", reinterpret_cast<const double*>(outputs.data()), shape)});
+                                           : NpyArray::from_doubles("predictions", reinterpret_cast<const double*>(outputs.data()), shape)},
+              predictions_writer());
     std::printf("wrote %s\n", predictions.c_str());
   }
   return 0;
@@ -639,7 +645,7 @@ int cmd_train(int argc, char** argv) {
   const TrainConfig config = parse_train_config(args, values);
   apply_threads(args);
   apply_gemm(args);
-  if (!run.out.empty()) check_writable(run.out);
+  if (!run.out.empty()) check_writable(run.out, model_writer("--out"));
   return values ? train_on_values(config, run) : train_on_images(config, run);
 }
 
@@ -656,7 +662,7 @@ int cmd_evaluate(int argc, char** argv) {
   const std::string predictions = args.get("predictions");
   if (args.has("predictions") && predictions.empty()) throw UsageError("--predictions needs a file name");
   const long long test_limit = args.has("test-limit") ? parse_int(args.get("test-limit"), "test-limit", 1, 1LL << 40) : -1;
-  if (!predictions.empty()) check_writable(predictions);
+  if (!predictions.empty()) check_writable(predictions, predictions_writer());
   const AnyModel any = load_model(args.positional()[0]);
   const int loss = any.dtype == "float32" ? any.f32.loss : any.f64.loss;
   if (!takes_class_indices(loss)) {
@@ -698,7 +704,7 @@ int cmd_convert(int argc, char** argv) {
   const std::string dir = require_data(args);
   if (!args.has("out") || args.get("out").empty()) throw UsageError("--out DIR is required");
   const std::string out_dir = args.get("out");
-  for (const char* split : {"train", "test"}) check_writable(out_dir + "/" + split + ".mlpd");
+  for (const char* split : {"train", "test"}) check_writable(out_dir + "/" + split + ".mlpd", mlpd_writer());
   for (const char* split : {"train", "test"}) {
     const Dataset d = load_split(dir, split);
     const std::string path = out_dir + "/" + split + ".mlpd";
@@ -716,7 +722,7 @@ int dispatch(int argc, char** argv) {
     return 0;
   }
   if (cmd == "--version" || cmd == "version") {
-    std::printf("mlp-cpp %s (gemm %s%s%s; inflate %s; %d thread%s)\n", MLP_VERSION,
+    std::printf("mlp-cpp %s (gemm %s%s%s; inflate %s; %d thread%s)\n", defaults::kVersion,
                 gemm_backend_description(gemm_backend()).c_str(), gemm_has_blas() ? ", also " : "",
                 gemm_has_blas() ? gemm_backend_description(gemm_backend() == GemmBackend::own ? GemmBackend::blas
                                                                                             : GemmBackend::own).c_str()

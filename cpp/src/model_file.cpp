@@ -98,15 +98,38 @@ std::string fit_metadata(Json meta, std::size_t limit, std::string& dropped) {
 
 }  // namespace
 
+Writer model_writer(const std::string& what) {
+  return Writer{what, [](const std::string& path) -> std::string {
+    std::string found;
+    if (starts_like_zip(path)) {
+      try {
+        const NpzArchive archive(path);
+        const NpzEntry* entry = archive.find("metadata");
+        if (entry && entry->name == "metadata.npy") {
+          const NpyArray array = archive.read(*entry, defaults::kMaxMetadataBytes + 12 + kMaxNpyHeader);
+          const Json meta = Json::parse(std::string(array.data.begin(), array.data.end()));
+          const Json* format = meta.type == Json::OBJECT ? meta.find("format") : nullptr;
+          if (format && format->is_string()) found = format->string;
+        }
+      } catch (const std::exception&) {
+        found.clear();  // unreadable as a model file: something else
+      }
+    }
+    if (found == "mlp-model") return "";
+    return std::string("an mlp model file (it holds ") +
+           (found == "mlp-checkpoint" ? "an mlp training checkpoint" : "something else") + ")";
+  }};
+}
+
 template <class T>
-std::string save_model(const Model<T>& m, const std::string& path) {
+std::string save_model(const Model<T>& m, const std::string& path, const std::string& what) {
   Json meta = Json::make_object();
   meta.set("format", Json::of(std::string("mlp-model")));
   const bool by_class = takes_class_indices(m.loss);
   // Version 2, as mlp.model_file.FORMAT_VERSION: strict JSON (Json::dump writes null for NaN, as
   // for a missing val_loss) and preprocessing null unless known.
   meta.set("format_version", Json::of_int(2));
-  meta.set("library_version", Json::of(std::string("0.1.0")));
+  meta.set("library_version", Json::of(std::string(defaults::kVersion)));
   Json hidden = Json::make_array();
   for (int l = 1; l + 1 < static_cast<int>(m.sizes.size()); ++l) hidden.array.push_back(Json::of(m.sizes[l]));
   meta.set("hidden_sizes", hidden);
@@ -118,7 +141,7 @@ std::string save_model(const Model<T>& m, const std::string& path) {
   meta.set("classes", by_class ? classes : Json());  // null for a model trained on a target matrix
   meta.set("n_outputs", Json::of(m.sizes.back()));
   meta.set("dtype", Json::of(std::string(dtype_name<T>())));
-  meta.set("producer", Json::of(std::string("mlp-cpp ") + MLP_VERSION));
+  meta.set("producer", Json::of(std::string("mlp-cpp ") + defaults::kVersion));
   Json pre = Json::make_object();  // as mlp.cli.MNIST_PREPROCESSING; null for data given as floats
   pre.set("input", Json::of(std::string("pixels / 255")));
   Json range = Json::make_array();
@@ -159,7 +182,7 @@ std::string save_model(const Model<T>& m, const std::string& path) {
     note = "model file " + path + ": the metadata was over the " + with_commas(defaults::kMaxMetadataBytes) +
            "-byte limit of the file format; written without " + note;
   arrays.push_back(NpyArray::from_bytes("metadata", text));
-  write_npz(path, arrays);
+  write_npz(path, arrays, model_writer(what));
   return note;
 }
 
@@ -441,7 +464,7 @@ AnyModel load_model(const NpzArchive& archive) {
   return any;
 }
 
-template std::string save_model<float>(const Model<float>&, const std::string&);
-template std::string save_model<double>(const Model<double>&, const std::string&);
+template std::string save_model<float>(const Model<float>&, const std::string&, const std::string&);
+template std::string save_model<double>(const Model<double>&, const std::string&, const std::string&);
 
 }  // namespace mlp

@@ -20,8 +20,15 @@ double pixel_divisor(const Json& metadata, const std::string& path);
 // for the user, empty unless something was left out: when the history would take the metadata over
 // defaults::kMaxMetadataBytes, its oldest epochs are (the newest that fit are kept, the weights
 // always), as mlp.model_file.fit_metadata does, and the warning says how many, in Python's words.
+// An existing file at path is replaced only when it is a model file itself (model_writer).
 template <class T>
-std::string save_model(const Model<T>& model, const std::string& path);
+std::string save_model(const Model<T>& model, const std::string& path, const std::string& what = "model file");
+
+// The writer of model files (mlp.model_file.check_replaceable): an existing file is replaced only
+// when its metadata's "format" is "mlp-model"; anything else is refused with Python's words,
+// "WHAT PATH exists and is not an mlp model file (it holds something else); give another path or
+// delete it". Only the zip header, the directory and the metadata entry are looked at.
+Writer model_writer(const std::string& what = "model file");
 
 // A model file in whichever dtype it was saved: exactly one of f32 / f64 is filled.
 struct AnyModel {

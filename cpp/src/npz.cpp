@@ -412,7 +412,7 @@ std::vector<NpyArray> read_npz(const std::string& path) {
   return arrays;
 }
 
-void write_npz(const std::string& path, const std::vector<NpyArray>& arrays) {
+void write_npz(const std::string& path, const std::vector<NpyArray>& arrays, const Writer& writer) {
   std::vector<uint8_t> out, central;
   // Fixed DOS time stamp (1980-01-01 00:00) so identical models give identical files.
   const uint32_t dos_time = 0, dos_date = (0 << 9) | (1 << 5) | 1;
@@ -440,7 +440,31 @@ void write_npz(const std::string& path, const std::vector<NpyArray>& arrays) {
   wr32(out, 0x06054b50); wr16(out, 0); wr16(out, 0);
   wr16(out, static_cast<uint32_t>(arrays.size())); wr16(out, static_cast<uint32_t>(arrays.size()));
   wr32(out, static_cast<uint32_t>(central.size())); wr32(out, cd_offset); wr16(out, 0);
-  write_file_atomic(path, out);
+  write_file_atomic(path, out, writer);
+}
+
+bool starts_like_zip(const std::string& path) {
+  // The first four bytes only: a user's large text file is never read whole to be refused.
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) return false;
+  unsigned char head[4] = {0, 0, 0, 0};
+  const std::size_t n = std::fread(head, 1, 4, f);
+  std::fclose(f);
+  return n == 4 && head[0] == 'P' && head[1] == 'K' &&
+         ((head[2] == 3 && head[3] == 4) || (head[2] == 5 && head[3] == 6));
+}
+
+std::string not_npz_with(const std::string& path, const std::string& key, const std::string& kind) {
+  if (!starts_like_zip(path)) return kind;
+  try {
+    const NpzArchive archive(path);
+    const NpzEntry* entry = archive.find(key);
+    if (!entry || entry->name != key + ".npy") return kind;
+    if (key != "metadata" && archive.find("metadata")) return kind;
+    return "";
+  } catch (const std::exception&) {
+    return kind;
+  }
 }
 
 }  // namespace mlp

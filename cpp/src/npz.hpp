@@ -89,7 +89,15 @@ class NpzArchive {
 // Reads every entry of an .npz file. Throws std::runtime_error("<path>: ...").
 std::vector<NpyArray> read_npz(const std::string& path);
 
-// Writes an .npz archive (stored entries) to a temporary file beside path, then renames it.
-void write_npz(const std::string& path, const std::vector<NpyArray>& arrays);
+// Writes an .npz archive (stored entries) to a temporary file beside path, then renames it
+// (write_file_atomic: `writer` names the path and says which existing file may be replaced).
+void write_npz(const std::string& path, const std::vector<NpyArray>& arrays, const Writer& writer = Writer{});
+
+// Whether path begins with a zip header (its first four bytes, nothing more read).
+bool starts_like_zip(const std::string& path);
+
+// For a Writer: "" when path is a zip archive (an .npz) holding an entry `key`.npy and, unless
+// `key` is "metadata", none named metadata.npy (mlp.datasets.convert's test of its own .npz); else `kind`.
+std::string not_npz_with(const std::string& path, const std::string& key, const std::string& kind);
 
 }  // namespace mlp

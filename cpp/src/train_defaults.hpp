@@ -6,6 +6,9 @@
 namespace mlp {
 namespace defaults {
 
+// The library version (mlp/_version.py): `mlp-cpp version` and the model files' library_version.
+constexpr const char* kVersion = "0.2.0.dev0";
+
 constexpr int kHiddenSizes[] = {256, 128};
 constexpr int kEpochs = 25;
 constexpr int kBatchSize = 128;  // 0 on the command line: full batch
