@@ -663,7 +663,7 @@ class DataParallel:
     def sum_values(self, values: np.ndarray) -> np.ndarray:
         """A float64 vector summed over all ranks (a new array)."""
         total = np.array(values, dtype=np.float64)
-        self.comm.Allreduce(self._MPI.IN_PLACE, total, op=self._MPI.SUM)
+        self._sum(total, what="the sums of the shards")
         return total
 
     def sum_gradients(self, flat: np.ndarray) -> np.ndarray:
