@@ -11,6 +11,7 @@ import pytest
 
 import mlp
 from mlp._order import BLOCK_WINDOW, block_order
+from mlp._validation import RawPixelsWarning
 from mlp.engines import BaseTrainer
 from mlp.engines import numba_trainer as numba_engine
 
@@ -67,14 +68,14 @@ _CHILD = textwrap.dedent(
     import numpy as np
     import mlp
 
-    path, rows = sys.argv[1], int(sys.argv[2])
+    path, rows, engine = sys.argv[1], int(sys.argv[2]), sys.argv[3]
     y = np.arange(rows) % 3
-    mlp.fit(np.zeros((64, 64), np.float32), y[:64], hidden_sizes=[4], epochs=1)  # compile, threads
+    mlp.fit(np.zeros((64, 64), np.float32), y[:64], hidden_sizes=[4], epochs=1, engine=engine)  # compile
     vm = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmSize")) << 10
     X = np.load(path, mmap_mode="r")
     limit = vm + X.nbytes + X.nbytes // 2  # the map and half of it again: no room for a copy
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-    model = mlp.fit(X, y, hidden_sizes=[4], epochs=1, batch_size=1024, shuffle_block=4096, seed=0)
+    model = mlp.fit(X, y, hidden_sizes=[4], epochs=1, batch_size=1024, shuffle_block=4096, engine=engine)
     assert model.predict(X).shape == (rows,)
     try:
         np.array(X)
@@ -85,7 +86,8 @@ _CHILD = textwrap.dedent(
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/status")
-def test_memmap_larger_than_the_memory_left_trains(tmp_path):
+@pytest.mark.parametrize("engine", ENGINES)
+def test_memmap_larger_than_the_memory_left_trains(engine, tmp_path):
     rows, width = 200_000, 256  # 205 MB of float32
     path = tmp_path / "big.npy"
     X = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(rows, width))
@@ -95,7 +97,7 @@ def test_memmap_larger_than_the_memory_left_trains(tmp_path):
     X.flush()
     del X
     done = subprocess.run(
-        [sys.executable, "-c", _CHILD, str(path), str(rows)],
+        [sys.executable, "-c", _CHILD, str(path), str(rows), engine],
         capture_output=True,
         text=True,
         timeout=300,
@@ -103,6 +105,13 @@ def test_memmap_larger_than_the_memory_left_trains(tmp_path):
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "trained; a copy failed" in done.stdout
+
+
+def test_memmap_of_raw_pixels_warns(tmp_path):
+    X, y = _data()
+    pixels = _mapped(np.round(np.abs(X) * 60).astype(np.float32), tmp_path)
+    with pytest.warns(RawPixelsWarning, match="raw pixel"):
+        mlp.fit(pixels, y, epochs=1, hidden_sizes=[4])
 
 
 @pytest.mark.parametrize(("n", "block"), [(1, 1), (10, 3), (100, 7), (64, 64), (5, 10), (1000, 16)])
