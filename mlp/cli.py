@@ -291,6 +291,13 @@ def build_parser() -> tuple[_Parser, dict[str, _Parser]]:
         help="over MPI, end the job when a rank waits this long for the others, naming the ranks that "
         f"did not arrive (default: ${_distributed.TIMEOUT_VARIABLE}, else {_distributed.DEFAULT_TIMEOUT:g})",
     )
+    train.add_argument(
+        "--shard",
+        action="store_true",
+        help="under mpiexec, each rank reads only its slice of the training rows (rank r of N: rows "
+        "[r*n/N, (r+1)*n/N) of the n rows, after --limit) and fit trains with sharded=True: the "
+        "model of one process on all rows, in 1/N of the memory per rank",
+    )
 
     evaluate = commands.add_parser(
         "evaluate", help="accuracy, per-class report and confusion matrix of a model"
@@ -451,11 +458,39 @@ def _check_outputs(args: argparse.Namespace) -> str | None:
 def _device_and_data(args: argparse.Namespace) -> tuple[Target, tuple[Any, Any], tuple[Any, Any]]:
     """The --device target and the data (cut to --limit), their size checked against memory."""
     target = _resolve_device(args.device)
-    (X_train, y_train), test = _load_data(args)
-    if args.limit is not None:
-        X_train, y_train = X_train[: args.limit], y_train[: args.limit]
+    if getattr(args, "shard", False):
+        (X_train, y_train), test = _load_shard(args)
+    else:
+        (X_train, y_train), test = _load_data(args)
+        if args.limit is not None:
+            X_train, y_train = X_train[: args.limit], y_train[: args.limit]
     _check_memory(args, X_train, y_train)
     return target, (X_train, y_train), test
+
+
+def _load_shard(args: argparse.Namespace) -> tuple[tuple[Any, Any], tuple[Any, Any]]:
+    """--shard: this rank's rows of the training split (`mlp.datasets.shard`), prepared as
+    load_mnist prepares them; the test split on rank 0 only (the others score nothing)."""
+    from . import datasets
+    from .datasets.load import _finish
+    from .datasets.shard import read_train_rows
+
+    comm = _distributed.running_world()
+    rank, size = (0, 1) if comm is None else (comm.Get_rank(), comm.Get_size())
+
+    def select(n: int) -> tuple[int, int]:
+        return _distributed.batch_part(0, n if args.limit is None else min(n, args.limit), rank, size)
+
+    try:
+        X, y = read_train_rows(args.data, args.dataset, select)
+    except datasets.DatasetNotFoundError as error:
+        raise CommandError(f"{_one_line(error)}; pass --data FOLDER") from None
+    except (OSError, ValueError) as error:
+        raise CommandError(_one_line(error)) from None
+    train = _finish(X, y, normalize=True, flatten=True, dtype=np.float32)
+    if rank == 0:
+        return train, _load_data(args, split="test")
+    return train, (np.zeros((0, X.shape[1] * X.shape[2]), dtype=np.float32), np.zeros(0, dtype=np.int64))
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -492,6 +527,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         say(_recipe_banner(args, X_train.shape[1], len(np.unique(y_train))))
     say(
         f"data: {X_train.shape[0]} training and {X_test.shape[0]} test images "
+        f"{'on rank 0 (--shard) ' if getattr(args, 'shard', False) else ''}"
         f"({time.perf_counter() - started:.1f}s)",
         flush=True,
     )
@@ -501,6 +537,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             say(f"seed {args.seed} (pass --seed {args.seed} to repeat this run)", flush=True)
     X_train, y_train, X_test_dev, y_test_dev = _to_device([X_train, y_train, X_test, y_test], target)
     settings = {name: getattr(args, name) for name in options.OPTIONS}
+    if getattr(args, "shard", False):  # every rank holds its own rows
+        settings["sharded"] = True
     if args.quiet:
         settings.update(verbose=0, progress=False)
     loaded = time.perf_counter()

@@ -15,6 +15,21 @@ identical on all ranks and equal one process's up to the order of floating-point
 part of a short last batch is empty adds zeros and still joins the allreduce (the Numba engine; the
 generic engine asks for at least N rows in every global batch, checked before the first epoch).
 
+Sharded data
+------------
+With `fit(..., sharded=True)` each rank passes only its own rows: rank r's n_r rows are rows
+[offset_r, offset_r + n_r) of the N rows of every rank's rows concatenated in rank order, and the run
+equals one process trained on that concatenation (`Shards`). The agreement before training gathers
+the row counts and the classes (their union becomes the model's) instead of comparing CRCs. Every
+rank draws the permutation of N one process draws from the seed (N int64: 8 bytes a row, drawn whole,
+since it must be that very permutation; the data stays O(shard)); global batch b is the positions
+order[b*B : (b+1)*B], and a rank trains on those of its rows that fall in it, in the batch's order
+(`Shards.epoch`), perhaps none: it then adds zeros and still joins the allreduce (both engines). Its
+gradient is scaled by 1/m of the global batch (or the batch's weight sum, reduced once per epoch), so
+the allreduce gives one process's mean gradient. validation_split holds out the rows one process
+holds out (`Shards.hold_out`), each rank keeping its own; validation sums and counts are reduced.
+Checkpoints record the shard sizes: a resume needs the same ranks and the same shards.
+
 What else is agreed
 -------------------
 - Before training, one allgather compares what every rank passed: sample and feature counts, dtype,

@@ -593,3 +593,50 @@ def test_sharded_is_refused_with_augmentation_and_must_be_a_flag():
         mlp.fit(X, y, epochs=1, sharded="yes")
     with pytest.raises(ValueError, match="augment does not work with sharded=True"):
         mlp.fit(X, y, epochs=1, sharded=True, augment="default")
+
+
+@pytest.mark.parametrize("layout", ["idx", "idx.gz", "mlpd", "npz", "npz stored"])
+def test_a_shard_reads_only_its_rows_of_every_file_layout(tmp_path, layout):
+    from mlp.datasets.idx import write_idx
+    from mlp.datasets.keras_npz import save_npz
+    from mlp.datasets.mlpd import write_binary
+    from mlp.datasets.shard import read_train_rows
+
+    rng = np.random.default_rng(0)
+    X = rng.integers(0, 256, (103, 28, 28), dtype=np.uint8)
+    y = rng.integers(0, 10, 103).astype(np.uint8)
+    if layout.startswith("idx"):
+        ext = ".gz" if layout.endswith("gz") else ""
+        for base, array in (("train-images-idx3-ubyte", X), ("train-labels-idx1-ubyte", y)):
+            write_idx(tmp_path / (base + ext), array)
+        for base, array in (("t10k-images-idx3-ubyte", X[:5]), ("t10k-labels-idx1-ubyte", y[:5])):
+            write_idx(tmp_path / (base + ext), array)
+    elif layout == "mlpd":
+        write_binary(tmp_path / "train.mlpd", X, y)
+        write_binary(tmp_path / "test.mlpd", X[:5], y[:5])
+    else:
+        save_npz(tmp_path / "mnist.npz", (X, y), (X[:5], y[:5]), compress=layout == "npz")
+    for ranks in (1, 2, 3):
+        parts = [
+            read_train_rows(tmp_path, "mnist", lambda n, r=r, size=ranks: batch_part(0, n, r, size))
+            for r in range(ranks)
+        ]
+        np.testing.assert_array_equal(np.concatenate([part[0] for part in parts]), X)
+        np.testing.assert_array_equal(np.concatenate([part[1] for part in parts]), y)
+    X_part, y_part = read_train_rows(tmp_path, "mnist", lambda n: (40, 41))
+    np.testing.assert_array_equal(X_part, X[40:41])
+    np.testing.assert_array_equal(y_part, y[40:41])
+
+
+def test_mpiexec_mlp_train_shard_reads_a_slice_per_rank_and_trains_the_whole_set_model(tmp_path, mnist_dir):
+    # every rank reads only its half of the (gzip) IDX files; the model equals the whole-set run's
+    common = ["-m", "mlp", "train", "--data", mnist_dir, "--limit", "2000", "--epochs", "2", "--hidden", "32"]
+    common += ["--progress", "no", "--seed", "1", "--dropout", "0"]
+    shard = _launch([sys.executable, *common, "--shard", "--out", tmp_path / "s.npz"], cwd=tmp_path)
+    assert shard.returncode == 0, shard.stdout + shard.stderr
+    assert "data: 1000 training and 10000 test images on rank 0 (--shard)" in shard.stdout
+    whole = _launch([sys.executable, *common, "--out", tmp_path / "w.npz"], cwd=tmp_path)
+    assert whole.returncode == 0, whole.stdout + whole.stderr
+    sharded, everything = mlp.load(tmp_path / "s.npz"), mlp.load(tmp_path / "w.npz")
+    _assert_same_params(_params(sharded), _params(everything), rtol=1e-4)
+    np.testing.assert_allclose(sharded.history["loss"], everything.history["loss"], rtol=1e-6)
