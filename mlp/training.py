@@ -131,6 +131,7 @@ def fit(
 
     X larger than memory: a C-order `numpy.memmap` in the model's dtype is never copied (README, "Out
         of core"); shuffle_block (rows per block, `mlp._order`) keeps its reads mostly sequential.
+
     checkpoint / resume: save after every epoch; continue from it (bit-identical on the CPU).
     log_gradients: per-layer gradient, update and weight norms in `history`.
     progress: a tqdm bar per epoch (True, or "auto" on a terminal). engine: auto | numba | xp.
