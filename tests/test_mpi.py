@@ -571,6 +571,13 @@ def test_sharded_ranks_agree_on_classes_early_stopping_and_checkpoints(sharded_c
         assert kind == "ValueError" and "shards: checkpoint [100, 200], now [150, 150]" in message
         kind, message = result["features"]
         assert kind == "ValueError" and "rank 1 has features 11, rank 0 has 12" in message
+    # each rank's own validation_data: the metrics of one process on them concatenated in rank order
+    cuts = SHARD_CUTS[2]["unequal"]
+    held = np.concatenate([np.arange(cuts[r], cuts[r] + 20) for r in range(2)])
+    alone = mlp.fit(X, y, epochs=2, validation_data=(X[held], y[held]), **options)
+    for key in ("val_loss", "val_accuracy"):
+        np.testing.assert_allclose(rank0["validation_data"][key], alone.history[key], rtol=1e-10)
+        assert rank0["validation_data"][key] == rank1["validation_data"][key]
     with pytest.raises(ValueError, match="ranks: checkpoint 2, now 1"):  # one process cannot continue it
         mlp.fit(X, y, epochs=4, checkpoint=str(folder / "sharded.ckpt"), resume=True, **options)
     assert rank1["bad_data"] == (

@@ -86,6 +86,21 @@ def coherence(out):
         "classes": np.asarray(model.classes_).tolist(),
     }
 
+    # validation_data: each rank passes its own held-out rows (here the first 20 of its shard)
+    model = mlp.fit(
+        X[rows],
+        y[rows],
+        comm=comm,
+        sharded=True,
+        epochs=2,
+        validation_data=(X[rows][:20], y[rows][:20]),
+        **BASE,
+    )
+    results["validation_data"] = {
+        "val_loss": model.history["val_loss"],
+        "val_accuracy": model.history["val_accuracy"],
+    }
+
     # checkpoints: a run stopped after epoch 2 and resumed equals the run never interrupted
     options = dict(epochs=4, checkpoint=str(out / "sharded.ckpt"), **BASE)
     mlp.fit(X[rows], y[rows], comm=comm, sharded=True, callbacks=lambda epoch, logs, m: epoch == 2, **options)
