@@ -606,7 +606,15 @@ def _loop_options() -> list[Option]:
 
 OPTIONS = {option.name: option for option in (*_model_options(), *_training_options(), *_loop_options())}
 # Keywords of fit that are not settings of a run and have no entry above.
-RUNTIME_ONLY = ("validation_data", "callbacks", "comm", "comm_timeout", "sharded", "sample_weight", "class_weight")
+RUNTIME_ONLY = (
+    "validation_data",
+    "callbacks",
+    "comm",
+    "comm_timeout",
+    "sharded",
+    "sample_weight",
+    "class_weight",
+)
 # Where MLPRegressor's default and check differ from the estimator columns (MLPClassifier's).
 REGRESSOR_DEFAULTS = {"loss": "squared_error"}
 REGRESSOR_CHECKS = {"loss": _choice(("squared_error", "poisson"))}
