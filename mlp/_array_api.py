@@ -34,6 +34,7 @@ __all__ = [
     "float_dtype",
     "from_host",
     "get_namespace",
+    "index_dtype",
     "is_cupy_namespace",
     "is_numpy_namespace",
     "is_writeable_array",
@@ -93,6 +94,16 @@ def _dtype_name(dtype: DType) -> str:
     # numpy/cupy dtypes have .name; others print as "torch.float32", "array_api_strict.float32", ...
     text = str(getattr(dtype, "name", dtype))
     return text.rsplit(".", 1)[-1]
+
+
+def index_dtype(xp: Namespace, device: Device | None = None) -> DType:
+    """The namespace's default integer dtype, for the index and count arrays the library makes: int64
+    on NumPy, CuPy, PyTorch and array-api-strict, and on JAX with 64-bit types enabled; int32 on JAX
+    in its default setup, where asking for int64 truncates to int32 with a warning."""
+    info = getattr(xp, "__array_namespace_info__", None)
+    if info is None:  # a namespace older than the 2023.12 standard
+        return xp.int64
+    return info().default_dtypes(device=device)["integral"]
 
 
 def dtype_name(dtype: DType) -> str:

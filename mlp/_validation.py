@@ -18,6 +18,7 @@ from ._array_api import (
     float_dtype,
     from_host,
     get_namespace,
+    index_dtype,
     is_array_api_obj,
     row_chunks,
     to_numpy,
@@ -155,7 +156,8 @@ def is_integral_dtype(dtype: DType) -> bool:
 def check_labels(
     y: Array, n_samples: int, *, xp: Namespace, device: Device, classes: Array | None = None, name: str = "y"
 ) -> tuple[Array, Array]:
-    """Validate labels and return (class indices int64 on the device, classes array).
+    """Validate labels and return (class indices on the device, in the namespace's default integer
+    dtype (`index_dtype`), classes array).
 
     Accepts integer labels of any values (e.g. {3, 7}; `classes` keeps them) or one-hot rows (n, K).
     With `classes` given (validation data, scoring), labels must be among them.
@@ -179,7 +181,7 @@ def check_labels(
         raise ValueError(f"{name} must be 1-D class labels or 2-D one-hot rows; got shape {tuple(y.shape)}")
     kind = dtype_name(y.dtype)
     if kind == "bool":
-        y = xp.astype(y, xp.int64)
+        y = xp.astype(y, index_dtype(xp, device))
     elif kind.startswith("float"):
         if not bool(xp.all(xp.isfinite(y))):
             raise ValueError(f"{name} holds NaN or infinity; labels must be whole numbers")
@@ -189,12 +191,12 @@ def check_labels(
             )
         if not bool(xp.all(y == xp.round(y))):
             raise ValueError(f"{name} must hold integer class labels; got non-integer values such as 0.5")
-        y = xp.astype(y, xp.int64)
+        y = xp.astype(y, index_dtype(xp, device))
     elif not is_integral_dtype(y.dtype):
         raise TypeError(f"{name} must hold integer class labels, got dtype {kind}")
     if classes is None:
         classes = xp.unique_values(y)
-    indices = xp.astype(xp.searchsorted(classes, xp.astype(y, classes.dtype)), xp.int64)
+    indices = xp.astype(xp.searchsorted(classes, xp.astype(y, classes.dtype)), index_dtype(xp, device))
     clipped = xp.clip(indices, 0, classes.shape[0] - 1)
     if not bool(xp.all(xp.take(classes, clipped) == xp.astype(y, classes.dtype))):
         raise ValueError(f"{name} holds labels the model was not trained on (it knows {_describe(classes)})")
@@ -205,8 +207,8 @@ def _one_hot_to_indices(y: Array, *, xp: Namespace, classes: Array | None, name:
     kind = dtype_name(y.dtype)
     if kind.startswith("complex"):
         raise TypeError(f"{name} must hold real numbers, got dtype {kind}")
-    if not kind.startswith("float"):
-        y = xp.astype(y, xp.float64)
+    if not kind.startswith("float"):  # bool or integer: sums of 0/1 count exactly in integers
+        y = xp.astype(y, index_dtype(xp, array_device(y)))
     if not bool(xp.all((y == 0) | (y == 1))) or not bool(xp.all(xp.sum(y, axis=1) == 1)):
         raise ValueError(f"a 2-D {name} must be one-hot: 0/1 values with exactly one 1 per row")
     if classes is not None and y.shape[1] != classes.shape[0]:
@@ -214,8 +216,8 @@ def _one_hot_to_indices(y: Array, *, xp: Namespace, classes: Array | None, name:
             f"one-hot {name} has {y.shape[1]} columns but the model knows {classes.shape[0]} classes"
         )
     if classes is None:
-        classes = xp.arange(y.shape[1], dtype=xp.int64, device=array_device(y))
-    return xp.astype(xp.argmax(y, axis=1), xp.int64), classes
+        classes = xp.arange(y.shape[1], dtype=index_dtype(xp, array_device(y)), device=array_device(y))
+    return xp.astype(xp.argmax(y, axis=1), index_dtype(xp, array_device(y))), classes
 
 
 def _describe(classes: Array) -> str:

@@ -45,6 +45,7 @@ from ._array_api import (
     dtype_name,
     from_host,
     get_namespace,
+    index_dtype,
     is_numpy_namespace,
 )
 from ._validation import as_array
@@ -362,9 +363,10 @@ def apply_generic(
     source_y = xp.clip(source_y, -2.0, float(height + 1))
     x0, y0 = xp.floor(source_x), xp.floor(source_y)
     fx, fy = source_x - x0, source_y - y0
-    x0, y0 = xp.astype(x0, xp.int64), xp.astype(y0, xp.int64)
+    integer = index_dtype(xp, device)  # int64, but int32 on JAX without 64-bit types
+    x0, y0 = xp.astype(x0, integer), xp.astype(y0, integer)
     flat = xp.reshape(X, (n * height * width,))
-    base = xp.reshape(xp.arange(n, dtype=xp.int64, device=device) * (height * width), (n, 1, 1))
+    base = xp.reshape(xp.arange(n, dtype=integer, device=device) * (height * width), (n, 1, 1))
     out = xp.zeros((n, height, width), dtype=dtype, device=device)
     zero = xp.zeros((), dtype=dtype, device=device)
     for dy, wy in ((0, 1.0 - fy), (1, fy)):

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from . import layers
-from ._array_api import Array, Namespace, Params, row_chunks
+from ._array_api import Array, Namespace, Params, index_dtype, row_chunks
 from ._memory import prediction_chunk_rows
 from ._progress import progress_bar
 from ._threads import thread_limits
@@ -165,7 +165,7 @@ def evaluate(
             value, _ = loss_fn(logits, y_chunk, xp=xp)
             total_loss = total_loss + value * X_chunk.shape[0]
             if hits is not None:
-                correct = correct + xp.sum(xp.astype(hits, xp.int64))
+                correct = correct + xp.sum(xp.astype(hits, index_dtype(xp, model.device)))
             continue
         w_chunk = sample_weight[rows, ...]
         value, _ = loss_fn(logits, y_chunk, xp=xp, row_weights=w_chunk)  # sum_i w_i l_i

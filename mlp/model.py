@@ -19,6 +19,7 @@ from ._array_api import (
     dtype_name,
     from_host,
     get_namespace,
+    index_dtype,
     namespace_name,
     resolve_namespace,
     row_chunks,
@@ -169,15 +170,16 @@ class MLP:
     def predict(self, X: Array) -> Array:
         """Predicted labels (original label values), in X's namespace and on its device. A regression
         model returns its outputs ((n,) for one output, else (n, k); poisson: exp of them, the predicted
-        means); a binary_cross_entropy model 0/1 rows (n, k), int64, where an output's probability
-        is above 0.5."""
+        means); a binary_cross_entropy model 0/1 rows (n, k) in the namespace's default integer
+        dtype (int64; int32 on JAX without 64-bit types), where an output's probability is above
+        0.5."""
         X = self._check_X(X)
         if self.classes_ is not None:
             return self._xp.take(self.classes_, self._predict_indices(X))
         xp = self._xp
         values = self.decision_function(X)
         if self.loss == "binary_cross_entropy":
-            return xp.astype(values > 0, xp.int64)  # sigmoid(z) > 0.5 exactly when z > 0
+            return xp.astype(values > 0, index_dtype(xp, self.device))  # sigmoid(z) > 0.5 exactly when z > 0
         if self.loss == "poisson":
             values = xp.exp(values)  # the predicted means
         return values[:, 0] if values.shape[1] == 1 else values
@@ -196,10 +198,10 @@ class MLP:
             if self.is_regressor:
                 return r2_score(Y, xp.reshape(predicted, Y.shape), xp=xp)
             rows_right = xp.all(xp.astype(predicted, Y.dtype) == Y, axis=1)
-            return int(xp.sum(xp.astype(rows_right, xp.int64))) / X.shape[0]
+            return int(xp.sum(xp.astype(rows_right, index_dtype(xp, self.device)))) / X.shape[0]
         y_index, _ = check_labels(y, X.shape[0], xp=xp, device=self.device, classes=self.classes_)
         predicted = self._predict_indices(X)
-        return int(xp.sum(xp.astype(predicted == y_index, xp.int64))) / X.shape[0]
+        return int(xp.sum(xp.astype(predicted == y_index, index_dtype(xp, self.device)))) / X.shape[0]
 
     # -- gradients, for checking ----------------------------------------------------------------
     def loss_and_gradients(self, X: Array, y: Array, *, l2: float | None = None) -> tuple[float, Params]:

@@ -1,10 +1,11 @@
 """Shared fixtures: array namespaces x devices x dtypes, and the real MNIST folder."""
 
+import contextlib
 import os
 
 import pytest
 
-from tests.helpers import jax_backend, mnist_folder
+from tests.helpers import jax_backend, jax_without_x64, mnist_folder
 
 
 @pytest.fixture(scope="session")
@@ -57,6 +58,12 @@ def _backend_cases():
         pytest.importorskip("jax", reason='JAX is not installed (pip install "jax[cpu]")')
         return jax_backend()
 
+    def jax_x32_case():
+        pytest.importorskip("jax", reason='JAX is not installed (pip install "jax[cpu]")')
+        return jax_without_x64()
+
+    jax_x32_case.float32_only = True  # type: ignore[attr-defined]
+
     return [
         pytest.param(numpy_case, id="numpy"),
         pytest.param(strict_case("CPU_DEVICE"), id="strict-cpu"),
@@ -64,13 +71,23 @@ def _backend_cases():
         pytest.param(cupy_case, id="cupy", marks=pytest.mark.gpu),
         pytest.param(torch_case, id="torch-cpu"),
         pytest.param(jax_case, id="jax-cpu"),
+        pytest.param(jax_x32_case, id="jax-cpu-x32"),
     ]
 
 
 @pytest.fixture(params=_backend_cases())
 def backend(request):
-    """(xp, device) for every available array namespace and device; skips with a reason if absent."""
-    return request.param()
+    """(xp, device) for every available array namespace and device; skips with a reason if absent.
+    JAX runs twice: with 64-bit types, and in its default setup without them (jax-cpu-x32), which
+    has no float64 and so runs only in the tests that take float_name, for float32."""
+    load = request.param
+    if getattr(load, "float32_only", False) and (
+        "float_name" not in request.fixturenames or request.getfixturevalue("float_name") != "float32"
+    ):
+        pytest.skip("JAX without 64-bit types has no float64: only float_name='float32' tests run on it")
+    with contextlib.ExitStack() as stack:
+        found = load()
+        yield stack.enter_context(found) if isinstance(found, contextlib.AbstractContextManager) else found
 
 
 @pytest.fixture(params=["float32", "float64"])

@@ -82,3 +82,19 @@ def jax_backend():
     import jax.numpy as jnp
 
     return jnp, jax.devices("cpu")[0]
+
+
+@contextlib.contextmanager
+def jax_without_x64():
+    """(jax.numpy, the first CPU device) with JAX in its default setup for the block: no 64-bit
+    types, so int64 and float64 requests truncate to int32 and float32 with a warning. The setting
+    is global; it is put back as it was. ImportError when JAX is not installed."""
+    import jax
+    import jax.numpy as jnp
+
+    before = jax.config.jax_enable_x64
+    jax.config.update("jax_enable_x64", False)
+    try:
+        yield jnp, jax.devices("cpu")[0]
+    finally:
+        jax.config.update("jax_enable_x64", before)

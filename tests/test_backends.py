@@ -2,13 +2,15 @@
 results agree with NumPy for the same seed."""
 
 import dataclasses
+import warnings
 
 import numpy as np
 import pytest
 
 import mlp
 from mlp import engines, layers, optimizers, schedules
-from mlp._array_api import array_device, to_numpy
+from mlp._array_api import array_device, dtype_name, index_dtype, to_numpy
+from mlp._validation import check_labels
 from tests.helpers import assert_lives_on, blobs, jax_backend, put, tolerance
 
 OPTIONS = dict(hidden_sizes=[8, 5], epochs=3, batch_size=32, seed=0)
@@ -23,25 +25,43 @@ def train_both(xp, device, float_name, **options):
 
 
 def test_training_stays_on_the_input_device_and_agrees_with_numpy(backend, float_name):
+    """Also on JAX in its default setup (no 64-bit types): no int64 request truncated with a warning."""
     xp, device = backend
-    model, reference, X, y = train_both(xp, device, float_name)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model, reference, X, y = train_both(xp, device, float_name)
+        X_dev = put(X, xp, device)
+        proba, labels = model.predict_proba(X_dev), model.predict(X_dev)
+        score = model.score(X_dev, put(y, xp, device))
     rtol = tolerance(float_name)
     for (W, b), (W_ref, b_ref) in zip(model.params, reference.params, strict=True):
         for p, p_ref in ((W, W_ref), (b, b_ref)):
             assert_lives_on(p, xp, device)
             assert str(p.dtype).endswith(float_name)
             np.testing.assert_allclose(to_numpy(p), p_ref, rtol=rtol, atol=rtol)
-    X_dev = put(X, xp, device)
-    proba = model.predict_proba(X_dev)
     assert_lives_on(proba, xp, device)
     assert proba.shape == (X.shape[0], 3)
     np.testing.assert_allclose(to_numpy(xp.sum(proba, axis=1)), 1.0, rtol=rtol)
-    labels = model.predict(X_dev)
     assert_lives_on(labels, xp, device)
     np.testing.assert_array_equal(to_numpy(labels), reference.predict(X))
-    score = model.score(X_dev, put(y, xp, device))
     assert isinstance(score, float) and score == pytest.approx(reference.score(X, y))
     assert model.history["loss"] == pytest.approx(reference.history["loss"], rel=rtol)
+
+
+def test_index_arrays_take_the_namespace_default_integer(backend, float_name):
+    """Labels as class indices and predicted 0/1 rows: int64, but int32 on JAX without 64-bit types
+    (asking it for int64 would truncate with a warning)."""
+    xp, device = backend
+    expected = "int32" if xp.__name__ == "jax.numpy" and xp.asarray(0).dtype == xp.int32 else "int64"
+    assert dtype_name(index_dtype(xp, device)) == expected
+    X, y = blobs(k=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        indices, _ = check_labels(put(y == 1, xp, device), X.shape[0], xp=xp, device=device)
+        onehot = put(np.eye(2)[y].astype(np.int32), xp, device)
+        model = mlp.fit(put(X, xp, device), onehot, loss="binary_cross_entropy", hidden_sizes=[4], epochs=1)
+        predicted = model.predict(put(X, xp, device))
+    assert dtype_name(indices.dtype) == expected and dtype_name(predicted.dtype) == expected
 
 
 @pytest.mark.parametrize("optimizer", ["sgd", "momentum", "nesterov", "rmsprop", "adam", "adamw"])

@@ -213,6 +213,9 @@ def test_wheel_holds_every_module_and_the_typing_marker(dists):
         metadata = archive.read(f"{info}/METADATA").decode()
     assert f"\nVersion: {mlp.__version__}\n" in metadata
     assert "\nLicense-Expression: MIT\n" in metadata
+    for classifier in ("Typing :: Typed", "Programming Language :: Python :: 3.13"):
+        assert f"\nClassifier: {classifier}\n" in metadata
+    assert "\nClassifier: License ::" not in metadata  # the license expression says it
     assert f"{info}/licenses/LICENSE" in dists.wheel_files
 
 

@@ -313,7 +313,7 @@ def hostile_models():
 
 def _with_entry(sizes, good, key, data):
     entries = [(f"{k}.npy", npy_bytes(v) if k != key else data) for k, v in good.items()]
-    return zip_archive(entries + [("metadata.npy", metadata_bytes(model_metadata(sizes)))])
+    return zip_archive([*entries, ("metadata.npy", metadata_bytes(model_metadata(sizes)))])
 
 
 def _understated_bomb(sizes, good):
@@ -321,7 +321,7 @@ def _understated_bomb(sizes, good):
     real = npy_bytes(good["W0"])
     entries = [{"name": "W0.npy", "data": real, "method": 8, "compressed": deflate(real + bytes(8 << 20))}]
     entries += [(f"{k}.npy", npy_bytes(v)) for k, v in good.items() if k != "W0"]
-    return zip_archive(entries + [("metadata.npy", metadata_bytes(model_metadata(sizes)))])
+    return zip_archive([*entries, ("metadata.npy", metadata_bytes(model_metadata(sizes)))])
 
 
 def _declared_huge(sizes, good):
@@ -331,7 +331,7 @@ def _declared_huge(sizes, good):
     w0 = npy_bytes(np.zeros((1, 1), np.float32))
     entries = [{"name": "W0.npy", "data": w0, "method": 8, "usize": 30000 * 30000 * 4 + 128}]
     entries += [(f"{k}.npy", npy_bytes(v)) for k, v in good.items() if k != "W0"]
-    return zip_archive(entries + [("metadata.npy", metadata_bytes(meta))])
+    return zip_archive([*entries, ("metadata.npy", metadata_bytes(meta))])
 
 
 def _fixed_huffman(data):

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .. import layers
-from .._array_api import Array, from_host, to_numpy
+from .._array_api import Array, from_host, index_dtype, to_numpy
 from ..losses import takes_class_indices
 from ..optimizers import apply_step, clip_gradients
 from .base import BaseTrainer, Span, TrainingError, check_finite
@@ -142,7 +142,7 @@ class Trainer(BaseTrainer):
         self._grads = [g for pair in grads for g in pair]  # means over this rank's rows (weighted over MPI)
         correct = 0
         if takes_class_indices(model.loss):
-            correct = xp.sum(xp.astype(xp.argmax(logits, axis=1) == y_batch, xp.int64))
+            correct = xp.sum(xp.astype(xp.argmax(logits, axis=1) == y_batch, index_dtype(xp, model.device)))
         return value * rows, correct
 
     def _reduce_gradients(self, parallel: DataParallel) -> None:

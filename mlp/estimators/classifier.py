@@ -28,6 +28,7 @@ from .._array_api import (
     dtype_name,
     from_host,
     get_namespace,
+    index_dtype,
     is_array_api_obj,
     to_numpy,
 )
@@ -408,7 +409,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
             right = xp.argmax(logits, axis=1) == targets
         if weights is not None:
             return float(xp.sum(weights * xp.astype(right, weights.dtype))) / float(xp.sum(weights))
-        return float(xp.sum(xp.astype(right, xp.float64))) / X.shape[0]
+        return int(xp.sum(xp.astype(right, index_dtype(xp, self.model_.device)))) / X.shape[0]
 
     # ---- prediction -----------------------------------------------------------------------------
     def predict_proba(self, X: Any) -> Array:
@@ -438,9 +439,10 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         xp = self.model_._xp
         logits = self._logits(X)
         if self._multilabel:
-            return xp.astype(logits > 0, xp.int64)
+            return xp.astype(logits > 0, index_dtype(xp, self.model_.device))
         if self._loss == "binary_cross_entropy":
-            indices = xp.astype(logits[:, 0] > 0, xp.int64)  # sigmoid(z) > 0.5 exactly when z > 0
+            # sigmoid(z) > 0.5 exactly when z > 0
+            indices = xp.astype(logits[:, 0] > 0, index_dtype(xp, self.model_.device))
         else:
             indices = xp.argmax(logits, axis=1)
         if isinstance(self.classes_, np.ndarray) and not isinstance(indices, np.ndarray):
@@ -554,7 +556,7 @@ def _sorted_classes(classes: Any, *, xp: Namespace, device: Device) -> Array:
 
 
 def _labels_to_indices(y: Array, classes: Array, *, xp: Namespace, device: Device) -> Array:
-    """Index of each label of y in the sorted `classes` (int64, X's namespace and device); a
+    """Index of each label of y in the sorted `classes` (`index_dtype`, X's namespace and device); a
     ValueError names the first unknown label."""
     if is_numeric(classes.dtype) and is_numeric(y.dtype):
         # Numeric classes live with X: the lookup stays on the device.
@@ -576,7 +578,7 @@ def _labels_to_indices(y: Array, classes: Array, *, xp: Namespace, device: Devic
                 f"y holds labels the model was not trained on, such as {first.item()!r} "
                 f"(it knows {_describe(classes)})"
             )
-        return xp.astype(indices, xp.int64)
+        return xp.astype(indices, index_dtype(xp, device))
     classes, y = _host_labels(classes), _host_labels(y)
     try:
         indices = np.clip(np.searchsorted(classes, y), 0, classes.shape[0] - 1)

@@ -6,7 +6,6 @@ gzip files exercising each DEFLATE block type, and .npz archives written by NumP
 because the repository ignores *.npz outside tests/data). Deterministic: mtime 0, fixed content.
 """
 
-import gzip
 import io
 import zlib
 from pathlib import Path
