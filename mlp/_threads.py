@@ -54,6 +54,11 @@ def check_n_threads(value: Any, name: str = "n_threads") -> int | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        if name.startswith("--"):  # a command-line flag: None cannot be typed, leaving the flag out can
+            raise ValueError(
+                f"{name} takes an integer >= 1, got {value!r} (leave {name} out for one thread per idle "
+                f"core, decided every epoch); for example {name} 1 keeps training on one core"
+            )
         raise ValueError(
             f"{name} must be None (one thread per idle core, decided every epoch) or an integer >= 1, "
             f"got {value!r}; for example {name}=1 keeps training on one core"

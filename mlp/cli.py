@@ -97,14 +97,17 @@ def _number(text: str) -> int | float | str:
             return text
 
 
-def _count(low: int) -> Callable[[str], int]:
+def _count(flag: str, low: int) -> Callable[[str], int]:
+    """argparse's type for an integer flag of at least `low`; its message names the flag as the
+    table's flags do ("--limit must be >= 1, got 0"), not in argparse's "argument --limit:" form."""
+
     def parse(text: str) -> int:
         try:
             value = int(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"takes an integer, got {text!r}") from None
+            raise argparse.ArgumentError(None, f"{flag} takes an integer, got {text!r}") from None
         if value < low:
-            raise argparse.ArgumentTypeError(f"must be >= {low}, got {value}")
+            raise argparse.ArgumentError(None, f"{flag} must be >= {low}, got {value}")
         return value
 
     return parse
@@ -276,7 +279,10 @@ def build_parser() -> tuple[_Parser, dict[str, _Parser]]:
     train.add_argument("--no-save", action="store_true", help="do not save the model")
     train.add_argument("--plot", metavar="DIR", help="write loss curves and other pictures as PNG into DIR")
     train.add_argument(
-        "--limit", type=_count(1), metavar="N", help="train on the first N images only (quick runs)"
+        "--limit",
+        type=_count("--limit", 1),
+        metavar="N",
+        help="train on the first N images only (quick runs)",
     )
     train.add_argument(
         "--mpi",
@@ -592,10 +598,11 @@ def _save_trained(model: MLP, out: str) -> None:
             model.save(out)
     except Exception as error:  # anything at all: the trained model must not be lost
         reason = _one_line(error)
-        rescued = _rescue(model, out)
+        rescued, tried = _rescue(model, out)
         if rescued is None:
             raise CommandError(
-                f"{reason}; no rescue file could be written either: the model is lost"
+                f"{reason}; no rescue file could be written either (tried {'; '.join(tried)}): "
+                f"the model is lost"
             ) from None
         raise CommandError(f"{reason}; the trained model was saved to {rescued} instead") from None
     for warning in caught:
@@ -639,21 +646,36 @@ def _trimmed_metadata_in_one_line() -> Iterator[None]:
         yield
 
 
-def _rescue(model: MLP, out: str) -> Path | None:
+def _rescue(model: MLP, out: str) -> tuple[Path | None, list[str]]:
     """Save `model` under a new name beside `out`, else in the current folder, else in the temporary
-    folder (without history and config when they are what failed); the path written, or None."""
+    folder (without history and config when they are what failed): (the path written, or None; what
+    was tried, one phrase each). Never raises: the caller still has its one line to print."""
     import os
     import tempfile
     from pathlib import Path
 
     beside = Path(out)
     name = f"{beside.stem or 'mlp'}.rescued-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.npz"
-    for folder in (beside.parent, Path.cwd(), Path(tempfile.gettempdir())):
+    tried: list[str] = []
+    bare: list[MLP | None] = []  # the copy without history and config: built once, on first need
+    failed_copy = ""
+    for folder in dict.fromkeys((beside.parent, Path.cwd(), Path(tempfile.gettempdir()))):
         path = folder / name
-        for candidate in (model, _host_copy(model, history={}, config={})):
-            if not path.exists() and _saved(candidate, path):
-                return path
-    return None
+        if path.exists():
+            tried.append(f"{path} (exists)")
+            continue
+        if _saved(model, path):
+            return path, tried
+        if not bare:
+            try:
+                bare.append(_host_copy(model, history={}, config={}))
+            except Exception as error:  # anything at all: the error line must still come out
+                bare.append(None)
+                failed_copy = f"a copy without history and config failed: {_one_line(error)}"
+        if bare[0] is not None and _saved(bare[0], path):
+            return path, tried
+        tried.append(str(path))
+    return None, [*tried, failed_copy] if failed_copy else tried
 
 
 def _saved(model: MLP, path: Path) -> bool:
@@ -952,7 +974,8 @@ def _path(p: str | os.PathLike[str]) -> Path:
 def _in_flags(message: str) -> str:
     """fit's message with its keywords spelled as the `mlp train` flags: "label_smoothing works with
     loss='cross_entropy' only" becomes "--label-smoothing works with --loss cross_entropy only". Only
-    `name=value` and the names with an underscore are changed, never a plain word such as "loss"."""
+    `name=value`, a resume's "name: checkpoint A, now B" and the names with an underscore are
+    changed, never a plain word such as "loss"."""
     import re
 
     from .options import OPTIONS
@@ -961,6 +984,8 @@ def _in_flags(message: str) -> str:
         if option.flag is None:
             continue
         message = re.sub(rf"(?<![\w.-]){name}=(['\"]?)([^\s,;'\"]*)\1", rf"{option.flag} \2", message)
+        # a resume's differences: "name: checkpoint A, now B"
+        message = re.sub(rf"(?<![\w.-]){name}(?=: checkpoint )", option.flag, message)
         if "_" in name:
             message = re.sub(rf"(?<![\w.'\"-]){name}\b(?!['\"])", option.flag, message)
     return message
@@ -973,9 +998,12 @@ def _one_line(error: object) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser, subcommands = build_parser()
-    args, unknown = parser.parse_known_args(argv)
-    if unknown:  # name the subcommand in the error, as `mlp train: error: ...`
-        subcommands[args.command].error(f"unrecognized arguments: {' '.join(unknown)}")
+    try:
+        args = _parse_guarded(parser, subcommands, argv)
+    except (BrokenPipeError, _OutputError) as error:  # --help or --version, into a full disk or a pipe
+        words = sys.argv[1:] if argv is None else list(argv)
+        name = " ".join(["mlp", *[word for word in words if word in COMMANDS][:1]])
+        return _output_failed(name, sys.stdout, error)
     if args.command == "train":
         args.given = _given_flags(argv)
     problem = _environment_problem(getattr(args, "dataset", "mnist"))
@@ -985,7 +1013,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     stdout = sys.stdout
     sys.stdout = _GuardedOutput(stdout)
     try:
-        code = COMMANDS[args.command](args)
+        with _library_notes_in_one_line(args.command):
+            code = COMMANDS[args.command](args)
         sys.stdout.flush()  # here, not at exit: a full disk or a closed pipe is reported below
         return code
     except CommandError as error:
@@ -994,14 +1023,68 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"mlp {args.command}: interrupted", file=sys.stderr)
         return 130
     except (BrokenPipeError, _OutputError) as error:
-        _discard_output(stdout)
-        if isinstance(error, BrokenPipeError) or isinstance(error.error, BrokenPipeError):
-            return 141  # output piped into `head` and the like: stop quietly, as other tools do
-        reason = error.error.strerror or _one_line(error.error)
-        print(f"mlp {args.command}: error: cannot write to standard output: {reason}", file=sys.stderr)
-        return 1
+        return _output_failed(f"mlp {args.command}", stdout, error)
     finally:
         sys.stdout = stdout
+
+
+def _parse_guarded(
+    parser: _Parser, subcommands: dict[str, _Parser], argv: Sequence[str] | None
+) -> argparse.Namespace:
+    """Parse the command line with standard output guarded, as a command's: --help and --version
+    print there, and a failed write or flush raises _OutputError (argparse would drop it silently)."""
+    stdout = sys.stdout
+    sys.stdout = _GuardedOutput(stdout)
+    try:
+        args, unknown = parser.parse_known_args(argv)
+        if unknown:  # name the subcommand in the error, as `mlp train: error: ...`
+            subcommands[args.command].error(f"unrecognized arguments: {' '.join(unknown)}")
+        return args
+    except SystemExit as done:
+        if not done.code:  # help or version printed: it must reach its destination
+            sys.stdout.flush()
+        raise
+    finally:
+        sys.stdout = stdout
+
+
+def _output_failed(name: str, stdout: IO[str], error: BaseException) -> int:
+    """Writing to standard output failed: quietly 141 for a closed pipe, else one line and 1."""
+    _discard_output(stdout)
+    cause = error.error if isinstance(error, _OutputError) else error
+    if isinstance(cause, BrokenPipeError):
+        return 141  # output piped into `head` and the like: stop quietly, as other tools do
+    reason = getattr(cause, "strerror", None) or _one_line(cause)
+    print(f"{name}: error: cannot write to standard output: {reason}", file=sys.stderr)
+    return 1
+
+
+@contextlib.contextmanager
+def _library_notes_in_one_line(command: str) -> Iterator[None]:
+    """Show the notes the data layer gives as warnings (a corrupt cached file being replaced) as
+    one `mlp COMMAND: warning:` line each, without Python's source line; other warnings as usual."""
+    import warnings
+
+    show_others = warnings.showwarning
+
+    def show(
+        message: Warning | str,
+        category: type[Warning],
+        filename: str,
+        lineno: int,
+        file: TextIO | None = None,
+        line: str | None = None,
+    ) -> None:
+        from .datasets.download import CacheWarning
+
+        if issubclass(category, CacheWarning):
+            print(f"mlp {command}: warning: {_one_line(message)}", file=sys.stderr, flush=True)
+        else:
+            show_others(message, category, filename, lineno, file, line)
+
+    with warnings.catch_warnings():
+        warnings.showwarning = show
+        yield
 
 
 class _OutputError(Exception):

@@ -139,7 +139,8 @@ def stopping_report(
     (0-based epoch indices in, 1-based epochs out)."""
     name = "val_loss" if validated else "loss"
     text = (
-        f"early stopping at epoch {epoch + 1}: {name} has not improved for {stopping.patience} epochs"
+        f"early stopping at epoch {epoch + 1}: {name} has not improved for {stopping.patience} "
+        f"epoch{'' if stopping.patience == 1 else 's'}"
         if patience_ran_out
         else f"{name} was lowest at epoch {best.epoch + 1}"
     )

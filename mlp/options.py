@@ -783,19 +783,49 @@ def cpp_header() -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     import argparse
+    import contextlib
+    import io
 
     parser = argparse.ArgumentParser(
         prog="python -m mlp.options", description="Print the training options table."
     )
     parser.add_argument("--cpp-header", action="store_true", help="print cpp/src/train_defaults.hpp")
-    args = parser.parse_args(argv)
-    if args.cpp_header:
-        sys.stdout.write(cpp_header())
-        return 0
-    width = max(map(len, OPTIONS))
-    for option in OPTIONS.values():
-        print(f"{option.name:<{width}}  {option.default!r:<14} {option.help}")
+    printed = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(printed):  # --help: written below, where a failure is caught
+            args = parser.parse_args(argv)
+    except SystemExit as done:
+        if done.code:
+            raise
+        args = None
+    try:
+        if args is None:
+            sys.stdout.write(printed.getvalue())
+        elif args.cpp_header:
+            sys.stdout.write(cpp_header())
+        else:
+            width = max(map(len, OPTIONS))
+            for option in OPTIONS.values():
+                print(f"{option.name:<{width}}  {option.default!r:<14} {option.help}")
+        sys.stdout.flush()  # here, not at exit: a full disk or a closed pipe is reported below
+    except OSError as error:
+        return _output_failed(parser.prog, error)
     return 0
+
+
+def _output_failed(prog: str, error: OSError) -> int:
+    """Standard output failed: one line and 1 (quietly 141 for a closed pipe), never a traceback."""
+    import contextlib
+    import os
+
+    with contextlib.suppress(OSError, ValueError, AttributeError):  # what is still buffered goes nowhere
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, sys.stdout.fileno())
+        os.close(null)
+    if isinstance(error, BrokenPipeError):
+        return 141
+    print(f"{prog}: error: cannot write to standard output: {error.strerror or error}", file=sys.stderr)
+    return 1
 
 
 if __name__ == "__main__":

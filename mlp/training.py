@@ -655,11 +655,20 @@ def _resume(
     """Restore a Trainer (in place) from a checkpoint; return (early-stopping Best, finished)."""
     model, xp = trainer.model, trainer.model._xp
     params, state, best_params, metadata = _on_root(parallel, load_checkpoint, path)
-    differences = same_options(metadata.get("fit_options") or {}, fit_options)
+    saved_options = metadata.get("fit_options") or {}
+    differences = same_options(saved_options, fit_options)
     if differences:  # the same on every rank (the checkpoint is rank 0's)
+        epochs = ""
+        if any(difference.startswith("epochs:") for difference in differences):
+            epochs = (
+                "; the number of epochs cannot be changed on resume, not even raised to train longer: "
+                f"resume with epochs={saved_options.get('epochs')}, or train for "
+                f"epochs={fit_options.get('epochs')} from the start with another checkpoint path"
+            )
         raise _distributed.all_ranks(
             ValueError(
                 f"cannot resume from {path}: it was made with other options ({'; '.join(differences)})"
+                f"{epochs}"
             )
         )
 

@@ -105,6 +105,41 @@ def test_hidden_is_parsed_strictly(capsys, hidden):
     assert stop.value.code == 2 and err.startswith("mlp train: error: --hidden must hold")
 
 
+@pytest.mark.parametrize(
+    "args, says",
+    [
+        (["--limit", "0"], "--limit must be >= 1, got 0"),
+        (["--limit", "ten"], "--limit takes an integer, got 'ten'"),
+        (["--epochs", "-1"], "--epochs must be an integer >= 0, got -1"),
+        (
+            ["--threads", "0"],
+            "--threads takes an integer >= 1, got 0 (leave --threads out for one thread per idle core, "
+            "decided every epoch); for example --threads 1 keeps training on one core",
+        ),
+    ],
+)
+def test_a_bad_flag_value_is_one_line_in_the_same_form(capsys, args, says):
+    with pytest.raises(SystemExit) as stop:
+        main(["train", *args])
+    (line,) = capsys.readouterr().err.splitlines()
+    assert stop.value.code == 2 and line.startswith(f"mlp train: error: {says}"), line
+    assert "argument --" not in line and "None" not in line
+
+
+def test_a_resume_mismatch_names_every_option_as_its_flag(capsys, mnist_dir, tmp_path):
+    checkpoint = str(tmp_path / "ckpt.npz")
+    code, _, err = train(capsys, mnist_dir, "--checkpoint", checkpoint, "--no-save")
+    assert code == 0, err
+    again = ["--checkpoint", checkpoint, "--resume", "--hidden", "8", "--epochs", "2", "--no-save"]
+    code, _, err = train(capsys, mnist_dir, *again)
+    (line,) = err.splitlines()
+    assert code == 1 and "(--hidden: checkpoint [16], now [8]; --epochs: checkpoint 1, now 2)" in line, line
+    assert line.endswith(
+        "the number of epochs cannot be changed on resume, not even raised to train longer: resume with "
+        "--epochs 1, or train for --epochs 2 from the start with another checkpoint path"
+    ), line
+
+
 def test_an_unknown_flag_names_the_subcommand(capsys):
     with pytest.raises(SystemExit) as stop:
         main(["train", "--epoch", "3"])

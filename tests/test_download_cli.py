@@ -5,12 +5,14 @@ emptied and urlopen refuses any other host), in-process so that nothing can reac
 """
 
 import gzip
+import socket
 import time
 
 import numpy as np
 import pytest
 
 from mlp import datasets
+from mlp._files import OutputPathError, sha256_of
 from mlp.cli import main
 from mlp.datasets import FILE_NAMES, DownloadError
 from tests.datasets.helpers import (  # noqa: F401 - fixtures: the local mirrors, isolated from the network
@@ -69,14 +71,101 @@ def test_the_api_refuses_a_sample_and_keeps_nothing(tmp_path, sample_mirror):
     assert _files(tmp_path) == []
 
 
-def test_a_cached_sample_is_replaced_by_the_real_files(tmp_path, sample_mirror, mirrors, raw_dir):  # noqa: F811
-    cache = tmp_path / "cache"
-    cache.mkdir()
+def _write_samples(folder):
+    """The four files as well-formed IDX sets of SAMPLE items (the right shape, too few): {name: bytes}."""
+    folder.mkdir(parents=True, exist_ok=True)
     for name in FILE_NAMES:
         shape = (SAMPLE, 28, 28) if "images" in name else (SAMPLE,)
-        (cache / name).write_bytes(idx_bytes(np.zeros(shape, np.uint8)))
-    with pytest.warns(UserWarning, match="deleting corrupt cached file .*holds 100"):
-        datasets.download_mnist(cache, mirrors=mirrors("good"))
+        (folder / name).write_bytes(idx_bytes(np.zeros(shape, np.uint8)))
+    return {name: (folder / name).read_bytes() for name in FILE_NAMES}
+
+
+def _unreachable_mirror():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}/"  # nothing listens there once the socket is closed
+
+
+def _contents(folder):
+    return {p.name: p.read_bytes() for p in folder.iterdir()}
+
+
+def test_a_cached_sample_is_replaced_by_the_real_files(tmp_path, mirrors, raw_dir):  # noqa: F811
+    cache = datasets.default_cache_dir()
+    _write_samples(cache)
+    with pytest.warns(datasets.CacheWarning, match="corrupt cached file .*holds 100"):
+        datasets.download_mnist(mirrors=mirrors("good"))
+    _assert_cache_complete(cache)
+
+
+def test_the_users_folder_keeps_its_files_when_the_mirror_is_unreachable(capsys, tmp_path, mirrors):  # noqa: F811
+    folder = tmp_path / "mine"
+    before = _write_samples(folder)
+    code, out, err = _download(capsys, "--to", str(folder), "--mirror", _unreachable_mirror())
+    assert code == 1 and out == ""
+    (line,) = err.splitlines()
+    assert line.startswith(
+        f"mlp download: error: {folder / FILE_NAMES[0]} exists and is not the real MNIST file"
+    )
+    assert "holds 100 images, not the 60,000 of the real file" in line
+    assert f"move it out of {folder} (or delete it)" in line and "nothing was downloaded" in line
+    assert _contents(folder) == before  # not one file deleted, replaced or added
+
+
+def test_the_users_folder_is_never_replaced_even_when_the_mirror_works(capsys, tmp_path, mirrors):  # noqa: F811
+    folder = tmp_path / "mine"
+    before = _write_samples(folder)
+    code, _, err = _download(capsys, "--to", str(folder), "--mirror", mirrors("good")[0])
+    assert code == 1 and "exists and is not the real MNIST file" in err
+    with pytest.raises(OutputPathError, match="exists and is not the real MNIST file"):
+        datasets.download_mnist(folder, mirrors=mirrors("good"))
+    assert mirrors.requests == []  # refused before anything was fetched
+    assert _contents(folder) == before
+
+
+def test_the_cache_keeps_its_file_until_a_verified_one_replaces_it(tmp_path, sample_mirror, mirrors):  # noqa: F811
+    cache = datasets.default_cache_dir()
+    before = _write_samples(cache)
+    for mirror in (_unreachable_mirror(), sample_mirror):  # nothing, then a file that fails the check
+        with pytest.warns(datasets.CacheWarning), pytest.raises(datasets.DownloadError) as info:
+            datasets.download_mnist(mirrors=[mirror], split="train")
+        assert "Nothing was written" in str(info.value)
+        assert _contents(cache) == before  # the old files, still there and unchanged; no temporary file
+    with pytest.warns(datasets.CacheWarning):
+        datasets.download_mnist(mirrors=mirrors("good"), split="train")
+    after = _contents(cache)
+    assert sorted(after) == sorted(FILE_NAMES)
+    for name in FILE_NAMES[:2]:  # replaced, by files that pass the check
+        assert sha256_of(cache / name) == datasets.MNIST_SHA256[name]
+    assert {name: after[name] for name in FILE_NAMES[2:]} == {n: before[n] for n in FILE_NAMES[2:]}
+
+
+def test_the_cache_replaces_other_spellings_only_once_the_verified_file_is_in(tmp_path, mirrors):  # noqa: F811
+    cache = datasets.default_cache_dir()
+    _write_samples(cache)
+    for name in FILE_NAMES:  # the same samples, gzipped, under a name the lookup takes too
+        (cache / (name + ".gz")).write_bytes(gzip.compress((cache / name).read_bytes()))
+        (cache / name).unlink()
+    with pytest.warns(datasets.CacheWarning), pytest.raises(datasets.DownloadError):
+        datasets.download_mnist(mirrors=[_unreachable_mirror()])
+    assert sorted(_contents(cache)) == sorted(name + ".gz" for name in FILE_NAMES)
+    with pytest.warns(datasets.CacheWarning):
+        datasets.download_mnist(mirrors=mirrors("good"))
+    _assert_cache_complete(cache)  # the .gz samples went once the verified files were in place
+
+
+def test_the_command_line_shows_a_cache_note_as_one_line(capsys, tmp_path, mirrors):  # noqa: F811
+    cache = datasets.default_cache_dir()
+    _write_samples(cache)
+    code, _, err = _download(capsys, "--mirror", mirrors("good")[0])
+    assert code == 0, err
+    lines = err.splitlines()
+    assert len(lines) == 4, err
+    for line, name in zip(lines, FILE_NAMES, strict=True):
+        assert line.startswith(f"mlp download: warning: corrupt cached file {cache / name} (holds 100 ")
+        assert line.endswith("downloading a verified replacement")
+    assert "UserWarning" not in err and "Warning" not in err
     _assert_cache_complete(cache)
 
 

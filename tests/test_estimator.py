@@ -347,6 +347,20 @@ def test_partial_fit_errors():
         MLPClassifier(solver="lbfgs").partial_fit(X, y)
 
 
+@pytest.mark.parametrize("kind", ["MLPClassifier", "MLPRegressor"])
+def test_lbfgs_has_no_partial_fit_by_the_one_check_of_the_base(kind):
+    from mlp import estimators
+
+    estimator_class = getattr(estimators, kind)
+    assert "_check_solver" not in vars(estimator_class)  # the base's check, not a copy of it
+    estimator = estimator_class(solver="lbfgs")
+    assert not hasattr(estimator, "partial_fit")
+    X, y = blobs()
+    says = "partial_fit is only available for stochastic optimizers. lbfgs is not stochastic."
+    with pytest.raises(AttributeError, match=re.escape(says)):
+        estimator._fit(X, y, incremental=True)  # what partial_fit runs: the same check
+
+
 def test_warm_start_continues_from_the_weights():
     X, y = blobs()
     # Plain SGD keeps no optimizer state, so 3 + 2 warm-started epochs are exactly 5 epochs.
@@ -647,14 +661,21 @@ def test_the_saved_model_predicts_the_estimators_labels(tmp_path, labels):
 
 
 @pytest.mark.parametrize(
-    "labels",
-    [np.array(["cat", "dog"]), np.array(["a", "b", "c"]), np.array([0, 2**63], np.uint64)],
+    "labels, stores",
+    [
+        (np.array(["cat", "dog"]), "integer class labels only"),
+        (np.array(["a", "b", "c"]), "integer class labels only"),
+        (
+            np.array([0, 2**63], np.uint64),
+            r"class labels as int64, from -2\*\*63 to 2\*\*63 - 1, and these are",
+        ),
+    ],
 )
-def test_labels_a_model_file_cannot_hold_are_refused_at_save(tmp_path, labels):
+def test_labels_a_model_file_cannot_hold_are_refused_at_save(tmp_path, labels, stores):
     X, y = blobs(n=90, k=len(labels))
     model = fit_quietly(MLPClassifier(max_iter=5, **SMALL), X, labels[y])
     with pytest.raises(
-        ValueError, match=r"cannot be saved: an mlp model file stores integer class labels.*LabelEncoder"
+        ValueError, match=rf"cannot be saved: an mlp model file stores {stores}.*LabelEncoder"
     ):
         model.model_.save(tmp_path / "m.npz")
     assert not (tmp_path / "m.npz").exists()

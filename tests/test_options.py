@@ -316,8 +316,8 @@ def test_a_bad_value_gets_the_tables_message_on_every_surface(name, capsys):
 
 
 # Options whose values the command line spells otherwise than Python (--batch-size full, --progress
-# yes|no): the table words their message for the flag, without fit's None/True/False.
-FLAG_WORDED = ("batch_size", "progress")
+# yes|no, --threads left out): the table words their message for the flag, without fit's None/True/False.
+FLAG_WORDED = ("batch_size", "progress", "n_threads")
 
 
 @pytest.mark.parametrize("name", CHECKED)

@@ -185,6 +185,19 @@ def test_resume_refuses_a_checkpoint_made_with_other_options(tmp_path):
         mlp.fit(X, y, hidden_sizes=[5], epochs=1, checkpoint=path, resume=True, seed=0)
 
 
+def test_resume_says_the_epochs_cannot_be_raised(tmp_path):
+    X, y = blobs()
+    path = tmp_path / "ckpt.npz"
+    mlp.fit(X, y, hidden_sizes=[4], epochs=1, checkpoint=path, seed=0)
+    with pytest.raises(ValueError) as info:
+        mlp.fit(X, y, hidden_sizes=[4], epochs=3, checkpoint=path, resume=True, seed=0)
+    assert str(info.value).endswith(
+        "(epochs: checkpoint 1, now 3); the number of epochs cannot be changed on resume, not even raised "
+        "to train longer: resume with epochs=1, or train for epochs=3 from the start with another "
+        "checkpoint path"
+    )
+
+
 def test_resume_without_a_checkpoint_starts_fresh(tmp_path):
     X, y = blobs()
     path = tmp_path / "new.npz"

@@ -202,6 +202,62 @@ def test_a_full_disk_at_the_end_puts_the_model_in_a_rescue_file_beside_out(
     assert json.loads(raw[raw.index(b"\n") + 1 :])["history"]["epoch"] == [1]
 
 
+def _small_model():
+    X, y = blobs(n=20, d=3, k=2)
+    return mlp.fit(X, y, hidden_sizes=[2], epochs=1, verbose=0)
+
+
+def test_when_no_rescue_file_can_be_written_the_line_names_what_was_tried(tmp_path, monkeypatch):
+    from mlp import cli
+
+    out = tmp_path / "m.npz"
+    copies = []
+
+    def no_save(self, path):
+        raise OSError(f"cannot write model file {path}: No space left on device")
+
+    def no_copy(model, **kwargs):
+        copies.append(kwargs)
+        raise MemoryError("no memory for a copy")
+
+    monkeypatch.setattr(mlp.MLP, "save", no_save)
+    monkeypatch.setattr(cli, "_host_copy", no_copy)
+    monkeypatch.chdir(tmp_path)
+    model = _small_model()
+    with pytest.raises(cli.CommandError) as info:
+        cli._save_trained(model, str(out))
+    message = str(info.value)
+    assert "\n" not in message and message.endswith("the model is lost")
+    assert message.startswith(f"cannot write model file {out}: No space left on device; no rescue file")
+    assert message.endswith(
+        "; a copy without history and config failed: no memory for a copy): the model is lost"
+    )
+    assert f"(tried {tmp_path / 'm.rescued-'}" in message  # beside --out (here also the current folder)
+    assert message.count("m.rescued-") == 2  # ... and in the temporary folder
+    assert len(copies) == 1  # built lazily, and once, not once per folder
+
+
+def test_the_copy_for_a_rescue_is_made_only_when_needed(tmp_path, monkeypatch):
+    from mlp import cli
+
+    out = tmp_path / "m.npz"
+    real_save = mlp.MLP.save
+    copies = []
+
+    def save(self, path):
+        if Path(path) == out:
+            raise OSError(f"cannot write model file {out}: No space left on device")
+        return real_save(self, path)
+
+    monkeypatch.setattr(mlp.MLP, "save", save)
+    monkeypatch.setattr(cli, "_host_copy", lambda *a, **k: copies.append(k))
+    with pytest.raises(cli.CommandError, match=r"the trained model was saved to (\S+) instead") as info:
+        cli._save_trained(_small_model(), str(out))
+    rescued = Path(re.search(r"saved to (\S+) instead", str(info.value))[1])
+    assert rescued.parent == tmp_path and mlp.load(rescued).n_features_in_ == 3
+    assert copies == []  # the whole model went into the rescue file: no copy was made
+
+
 # ---- the same over MPI: rank 0 saves first ----------------------------------------------------------
 @pytest.mark.slow
 def test_mpiexec_mlp_train_with_a_split_missing_classes_saves_the_model(mnist_dir, tmp_path):

@@ -356,3 +356,11 @@ def test_seed_none_is_drawn_recorded_and_repeatable(capsys):
     assert f"seed {seed} (pass seed={seed} to repeat this run)" in capsys.readouterr().out
     again = mlp.fit(X, y, epochs=2, hidden_sizes=[4], seed=seed)
     np.testing.assert_array_equal(first.params[0][0], again.params[0][0])
+
+
+@pytest.mark.parametrize("patience, says", [(1, "for 1 epoch"), (2, "for 2 epochs")])
+def test_the_early_stopping_line_counts_epochs_in_words(patience, says):
+    from mlp.loop import Best, Stopping, stopping_report
+
+    line = stopping_report(4, Best(0.5, None, 3), Stopping(patience=patience), True, False, True)
+    assert line == f"early stopping at epoch 5: val_loss has not improved {says}"

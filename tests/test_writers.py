@@ -186,10 +186,6 @@ API_FILE_WRITERS = [
 @pytest.mark.parametrize("writer", API_FILE_WRITERS)
 def test_api_writers_refuse_what_is_in_the_way_and_leave_it_alone(writer, kind, small, tmp_path, mnist_dir):
     model, X, y = small
-    if writer == "download_mnist" and kind == "file":
-        pytest.skip(
-            "a file under an MNIST name in the cache folder is verified, and deleted when corrupt (documented)"
-        )
     folder = tmp_path / "out"
     folder.mkdir()
     name = {
@@ -241,8 +237,6 @@ CLI_FILE_WRITERS = [
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("writer", CLI_FILE_WRITERS)
 def test_cli_writers_refuse_what_is_in_the_way_and_leave_it_alone(writer, kind, tmp_path, mnist_dir):
-    if writer == "download --to" and kind == "file":
-        pytest.skip("a file under an MNIST name in the download folder is verified, and deleted when corrupt")
     folder = tmp_path / "out"
     folder.mkdir()
     name = {

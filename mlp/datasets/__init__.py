@@ -40,7 +40,7 @@ from ._common import FILE_NAMES, TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_L
 from .convert import convert
 from .csv import save_csv
 from .discovery import default_cache_dir
-from .download import DEFAULT_MIRRORS, MNIST_SHA256, download_mnist
+from .download import DEFAULT_MIRRORS, MNIST_SHA256, CacheWarning, download_mnist
 from .errors import DatasetFormatError, DatasetNotFoundError, DownloadError
 from .idx import IMAGES_MAGIC, LABELS_MAGIC, read_idx, write_idx
 from .keras_npz import save_npz
@@ -59,6 +59,7 @@ __all__ = [
     "TEST_LABELS",
     "TRAIN_IMAGES",
     "TRAIN_LABELS",
+    "CacheWarning",
     "DatasetFormatError",
     "DatasetNotFoundError",
     "DownloadError",

@@ -5,8 +5,10 @@ place, decompressed, checked (IDX magic number, dimensions, and the real file's 
 and 10000 test images of 28x28 and as many labels, so a sample or a small set of the same shape is
 refused; for MNIST also the SHA-256 of the *uncompressed* content, so any faithful mirror passes
 whether it serves .gz or not), and only then renamed into place: a failed, truncated, corrupt,
-oversized or undersized download never lands at the final path. A cached file that fails the check
-is deleted and fetched again.
+oversized or undersized download never lands at the final path. A file in the cache folder that
+fails the check is fetched again and stays until its verified replacement is renamed over it (a
+failed download leaves it as it was); a file that fails the check in a folder the caller names is
+never deleted or replaced: the call is refused, naming it and what is wrong with it.
 
 Bounds: ``timeout`` seconds for any one network read; ``deadline`` seconds for the whole call (a
 server that drips bytes is abandoned once it passes, at most ``timeout`` later); no mirror may send
@@ -16,6 +18,7 @@ the cache stops at the size the IDX header declares, which may not exceed the re
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import http.client
@@ -33,7 +36,14 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import IO
 
-from mlp._files import atomic_write, is_write_error, make_folder, temporary_path, write_error
+from mlp._files import (
+    OutputPathError,
+    atomic_write,
+    is_write_error,
+    make_folder,
+    temporary_path,
+    write_error,
+)
 from mlp._progress import progress_bar
 
 from ._common import (
@@ -56,7 +66,7 @@ from .discovery import default_cache_dir
 from .errors import DownloadError, describe_start
 from .idx import IMAGES_MAGIC, LABELS_MAGIC, idx_candidates
 
-__all__ = ["DEFAULT_MIRRORS", "MNIST_SHA256", "check_mirror", "download_mnist"]
+__all__ = ["DEFAULT_MIRRORS", "MNIST_SHA256", "CacheWarning", "check_mirror", "download_mnist"]
 
 #: SHA-256 of the *uncompressed* canonical MNIST files (the .gz bytes differ between mirrors).
 MNIST_SHA256 = {
@@ -311,27 +321,79 @@ def _mirror_list(dataset: str, mirrors: Iterable[str] | None, use_default_mirror
     return [m if m.endswith("/") else m + "/" for m in found]
 
 
+class CacheWarning(UserWarning):
+    """A file in the cache folder failed the check and is being replaced by a verified download."""
+
+
+def _same_folder(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve()
+    except (OSError, RuntimeError):
+        return False
+
+
+def _refuse_foreign_file(path: Path, problem: str, dataset: str) -> OutputPathError:
+    """A file in a folder the caller named (not the cache) fails the check: it is the user's, and
+    is never deleted or replaced; one line says what is wrong with it and how to go on."""
+    return OutputPathError(
+        f"{path} exists and is not the real {PRETTY[dataset]} file ({problem}); it was left as it is "
+        f"and nothing was downloaded: move it out of {path.parent} (or delete it) and try again, or "
+        f"download into another folder or the cache"
+    )
+
+
 def _verify_cached(
-    folder: Path, bases: Sequence[str], known: dict[str, str] | None, force: bool
-) -> tuple[list[str], list[str]]:
-    """(files still to fetch, notes): corrupt cached files are deleted with a warning."""
-    notes, todo = [], []
+    folder: Path,
+    bases: Sequence[str],
+    known: dict[str, str] | None,
+    force: bool,
+    *,
+    cache: bool = True,
+    dataset: str = "mnist",
+) -> tuple[list[str], list[tuple[Path, str]], dict[str, list[Path]]]:
+    """(files still to fetch, [(corrupt cached file, its problem)], {base: cached files to remove
+    once a verified one is in place}).
+
+    In a folder that is not the cache, a file that fails the check is refused (OutputPathError)
+    before anything is fetched; ``force`` re-fetches without that check. Nothing is deleted here but
+    corrupt cached files in front of a good one (another spelling), which they would hide.
+    """
+    todo: list[str] = []
+    corrupt: list[tuple[Path, str]] = []
+    stale: dict[str, list[Path]] = {}
     for base in bases:
         good = False
+        bad: list[Path] = []
+        problems: list[tuple[Path, str]] = []
         for path in [p for p in idx_candidates(folder, base) if p.is_file()]:
-            problem = (
-                "forced re-download" if force else check_file(path, base, known[base] if known else None)
-            )
+            if force:
+                if cache:
+                    bad.append(path)
+                continue
+            problem = check_file(path, base, known[base] if known else None)
             if problem is None:
                 good = True  # later spellings are never read: find_idx_file stops at this one
                 break
-            if not force:
-                warnings.warn(f"deleting corrupt cached file {path}: {problem}", stacklevel=5)
-                notes.append(f"deleted corrupt {path.name} ({problem})")
-            path.unlink(missing_ok=True)
-        if not good:
-            todo.append(base)
-    return todo, notes
+            if not cache:
+                raise _refuse_foreign_file(path, problem, dataset)
+            bad.append(path)
+            problems.append((path, problem))
+        if good:  # a good file comes after bad ones: it is their verified replacement, already there
+            _remove_replaced(bad, keep=None)
+            continue
+        todo.append(base)
+        corrupt += problems
+        if bad:
+            stale[base] = bad
+    return todo, corrupt, stale
+
+
+def _remove_replaced(paths: Sequence[Path], keep: Path | None) -> None:
+    """Remove cached files that a verified file now replaces (all but ``keep``, which was renamed over)."""
+    for path in paths:
+        if path != keep:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
 
 
 def _fetch_one(
@@ -387,18 +449,23 @@ def ensure_cache(
     timeout: float,
     deadline: float,
     force: bool = False,
+    cache: bool = True,
 ) -> list[str]:
-    """Verify the cached files ``bases``, deleting corrupt ones, and fetch what is missing if allowed.
+    """Verify the files ``bases`` in ``folder`` and fetch what is missing or corrupt if allowed.
 
-    Returns notes about what is missing (empty when every file asked for is there and good).
+    ``cache``: ``folder`` is the library's cache, where a corrupt file is replaced (only once its
+    verified replacement is in place); anywhere else a corrupt file is refused, never touched.
+    Returns notes about what is missing or corrupt (empty when every file asked for is there and good).
     """
     deadline_at = time.monotonic() + deadline
     known = KNOWN_SHA256[dataset]
-    todo, notes = _verify_cached(folder, bases, known, force)
+    todo, corrupt, stale = _verify_cached(folder, bases, known, force, cache=cache, dataset=dataset)
     if not todo:
         return []
     if not download:
-        return [*notes, f"missing {', '.join(todo)}"]
+        missing = [base for base in todo if base not in stale]
+        notes = [f"corrupt {path.name} ({problem})" for path, problem in corrupt]
+        return [*notes, *([f"missing {', '.join(missing)}"] if missing else [])]
     make_folder(folder, "download folder")  # a file, device or FIFO there is refused in one line
     urls = _mirror_list(dataset, mirrors, use_default_mirrors)
     if not urls:
@@ -407,10 +474,16 @@ def ensure_cache(
             f"use_default_mirrors=False); missing {', '.join(todo)} in {folder}.\n"
             f"{manual_help(dataset, folder)}"
         )
+    for path, problem in corrupt:  # cached files only; each stays until its verified replacement lands
+        warnings.warn(
+            CacheWarning(f"corrupt cached file {path} ({problem}): downloading a verified replacement"),
+            stacklevel=3,
+        )
     for base in todo:
         _fetch_one(
             base, urls, folder, dataset, known, timeout=timeout, deadline=deadline, deadline_at=deadline_at
         )
+        _remove_replaced(stale.get(base, ()), keep=folder / base)
     return []
 
 
@@ -433,20 +506,26 @@ def download_mnist(
 ) -> Path:
     """Make sure ``folder`` (default: the cache folder) holds the verified IDX files of ``split``.
 
-    Files already there are verified (corrupt ones deleted); missing ones are downloaded from
+    Files already there are verified; missing ones (and, in the cache folder only, corrupt ones,
+    each kept until its verified replacement is renamed over it) are downloaded from
     ``mirrors`` then, if ``use_default_mirrors``, from :data:`DEFAULT_MIRRORS`. Stored
     uncompressed. ``timeout``: seconds for any one network read; ``deadline``: seconds for the
     whole call. ``split``: "both", "train" or "test" (only that split's two files). Raises
-    :class:`DownloadError` when every mirror fails for a file or the deadline passes.
+    :class:`DownloadError` when every mirror fails for a file or the deadline passes. A file in a
+    ``folder`` other than the cache that is not the real one is never deleted or replaced: an
+    ``OSError`` (and ``ValueError``) names it before anything is fetched (``force=True`` replaces
+    ``folder``'s files with verified downloads).
     """
     dataset = normalize_dataset(dataset)
     bases = [base for s in normalize_split(split) for base in SPLIT_FILES[s]]
     check_time_limits(timeout, deadline)
-    folder = Path(folder) if folder is not None else default_cache_dir(dataset)
+    cache = default_cache_dir(dataset)
+    folder = Path(folder) if folder is not None else cache
     ensure_cache(
         folder,
         dataset,
         bases,
+        cache=_same_folder(folder, cache),
         download=True,
         mirrors=mirrors,
         use_default_mirrors=use_default_mirrors,

@@ -28,11 +28,14 @@ Split = tuple[np.ndarray, np.ndarray]  # (X, y) of one split
 
 
 def _not_found(
-    dataset: str, looked_in: list[str], places: list[str], download: bool, deleted: int = 0
+    dataset: str, looked_in: list[str], places: list[str], download: bool, corrupt: int = 0
 ) -> DatasetNotFoundError:
     why = " (download=False)" if not download else ""
-    if deleted:
-        why += f"; deleted {deleted} corrupt cached file{'s' if deleted > 1 else ''}"
+    if corrupt:
+        why += (
+            f"; {corrupt} corrupt cached file{'s' if corrupt > 1 else ''} left in place "
+            f"(a download replaces {'them' if corrupt > 1 else 'it'})"
+        )
     return DatasetNotFoundError(
         f"{PRETTY[dataset]} not found in {' or '.join(places)}{why}. Pass its folder, "
         f"load_mnist('/path/to/{dataset}'), or download it once: mlp.datasets.download_mnist().",
@@ -88,8 +91,8 @@ def load_uint8(
         return load_idx_folder(folder, splits)
     looked_in.append(f"cache folder {folder}: {'; '.join(notes)}")
     places.append(str(folder))
-    deleted = sum(note.startswith("deleted corrupt") for note in notes)
-    raise _not_found(dataset, looked_in, places, download, deleted)
+    corrupt = sum(note.startswith("corrupt ") for note in notes)
+    raise _not_found(dataset, looked_in, places, download, corrupt)
 
 
 def _finish(

@@ -234,14 +234,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         weight of its class). Returns self."""
         return self._fit(X, y, incremental=False, sample_weight=sample_weight)
 
-    def _check_solver(self) -> bool:
-        if self.solver == "lbfgs":
-            raise AttributeError(
-                f"partial_fit is only available for stochastic optimizers. {self.solver} is not stochastic."
-            )
-        return True
-
-    @available_if(_check_solver)
+    @available_if(BaseMLP._check_solver)
     def partial_fit(self, X: Any, y: Any, sample_weight: Any = None, classes: Any = None) -> Self:
         """One epoch over (X, y), continuing the same optimizer state; returns self.
 
@@ -502,15 +495,16 @@ def _file_classes(labels: Array) -> list[int]:
     whole = values.dtype.kind in "biu" or (
         values.dtype.kind == "f" and bool(np.all(np.isfinite(values) & (values == np.round(values))))
     )
+    stores = "integer class labels only"
     if whole:
         integers = [int(v) for v in values.tolist()]
         if all(-(2**63) <= v < 2**63 for v in integers):  # the format's int64
             return integers
+        stores = "class labels as int64, from -2**63 to 2**63 - 1, and these are integers beyond that"
     raise ValueError(
-        f"this classifier's labels {_describe(labels)} cannot be saved: an mlp model file stores integer "
-        "class labels only. Fit on integer labels (e.g. encode them with sklearn.preprocessing.LabelEncoder "
-        "and map the predictions back with its inverse_transform), or keep the whole estimator with "
-        "pickle or joblib"
+        f"this classifier's labels {_describe(labels)} cannot be saved: an mlp model file stores {stores}. "
+        "Fit on such labels (e.g. encode them with sklearn.preprocessing.LabelEncoder and map the "
+        "predictions back with its inverse_transform), or keep the whole estimator with pickle or joblib"
     )
 
 

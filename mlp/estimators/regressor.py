@@ -122,14 +122,7 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         self.comm = comm
 
     # ---- training -------------------------------------------------------------------------------
-    def _check_solver(self) -> bool:
-        if self.solver == "lbfgs":
-            raise AttributeError(
-                f"partial_fit is only available for stochastic optimizers. {self.solver} is not stochastic."
-            )
-        return True
-
-    @available_if(_check_solver)
+    @available_if(BaseMLP._check_solver)
     def partial_fit(self, X: Any, y: Any, sample_weight: Any = None) -> Self:
         """One epoch over (X, y), continuing the same optimizer state (`sample_weight` as in `fit`);
         returns self."""

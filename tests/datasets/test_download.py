@@ -63,14 +63,16 @@ def test_download_accepts_mirror_serving_uncompressed(tmp_path, mirrors, real):
     _assert_cache_complete(cache)
 
 
-def test_corrupt_cached_file_is_deleted_and_fetched_again(tmp_path, mirrors, raw_dir, real):
+def test_corrupt_cached_file_is_fetched_again_and_replaced(tmp_path, mirrors, raw_dir, real):
     cache = _copy_cache(raw_dir, tmp_path / "cache")
     label_file = cache / FILE_NAMES[1]
     data = bytearray(label_file.read_bytes())
     data[-1] ^= 1  # still a valid IDX file: only the hash catches it
     label_file.write_bytes(bytes(data))
     (cache / FILE_NAMES[2]).write_bytes((cache / FILE_NAMES[2]).read_bytes()[:1000])  # truncated
-    with pytest.warns(UserWarning, match="deleting corrupt cached file"):
+    with pytest.warns(
+        datasets.CacheWarning, match="corrupt cached file .*: downloading a verified replacement"
+    ):
         got = _download(cache, mirrors("good"))
     _assert_equal_splits(got, real)
     _assert_cache_complete(cache)
@@ -82,12 +84,14 @@ def test_corrupt_cached_file_is_deleted_and_fetched_again(tmp_path, mirrors, raw
 def test_corrupt_cache_without_download_says_so(tmp_path, mirrors, raw_dir):
     cache = _copy_cache(raw_dir, tmp_path / "cache")
     (cache / FILE_NAMES[0]).write_bytes(HTML_PAGE)
-    with pytest.warns(UserWarning), pytest.raises(DatasetNotFoundError) as info:
+    with pytest.raises(DatasetNotFoundError) as info:
         load_mnist(cache_dir=cache, download=False, mirrors=mirrors("good"))
     message = str(info.value)
-    assert "deleted 1 corrupt cached file" in message and "download=False" in message
-    assert "deleted corrupt train-images-idx3-ubyte" in info.value.looked_in[-1]
-    assert not (cache / FILE_NAMES[0]).exists()
+    assert "1 corrupt cached file left in place (a download replaces it)" in message
+    assert "download=False" in message
+    assert "corrupt train-images-idx3-ubyte (not the expected IDX data" in info.value.looked_in[-1]
+    assert "missing" not in info.value.looked_in[-1]
+    assert (cache / FILE_NAMES[0]).read_bytes() == HTML_PAGE  # nothing to replace it with: kept
     assert mirrors.requests == []
 
 
