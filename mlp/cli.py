@@ -252,6 +252,13 @@ def build_parser() -> tuple[_Parser, dict[str, _Parser]]:
     )
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="COMMAND")
 
+    _add_train_command(commands)
+    _add_model_and_data_commands(commands)
+    return parser, commands.choices
+
+
+def _add_train_command(commands: Any) -> None:
+    """`mlp train`: the data, a recipe, every option of the table, and where the model goes."""
     train = commands.add_parser(
         "train",
         help="train on MNIST and report the test accuracy",
@@ -305,6 +312,9 @@ def build_parser() -> tuple[_Parser, dict[str, _Parser]]:
         "model of one process on all rows, in 1/N of the memory per rank",
     )
 
+
+def _add_model_and_data_commands(commands: Any) -> None:
+    """`mlp evaluate`, `predict`, `convert`, `download`, `info` and `export`."""
     evaluate = commands.add_parser(
         "evaluate", help="accuracy, per-class report and confusion matrix of a model"
     )
@@ -358,7 +368,6 @@ def build_parser() -> tuple[_Parser, dict[str, _Parser]]:
     export.add_argument("model", help="a model file saved by mlp train or MLP.save (.npz)")
     export.add_argument("out", help="the file to write (.onnx)")
     export.add_argument("--format", choices=["onnx"], default="onnx", help="the output format")
-    return parser, commands.choices
 
 
 # ---- commands -----------------------------------------------------------------------------------

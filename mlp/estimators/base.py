@@ -521,21 +521,8 @@ class BaseMLP(BaseEstimator):
                 if verbose:
                     print(f"Validation score: {self.validation_scores_[-1]:f}", flush=True)
             if self._count_no_improvement(p, X_val is not None) > p["n_iter_no_change"]:
-                watched = "Validation score" if X_val is not None else "Training loss"
-                message = (
-                    f"{watched} did not improve more than tol={p['tol']:f} for "
-                    f"{int(p['n_iter_no_change'])} consecutive epochs."
-                )
-                if isinstance(schedule, Adaptive):
-                    if schedule.reduce():
-                        self._no_improvement_count = 0
-                        message += f" Setting learning rate to {schedule.current:f}"
-                    else:
-                        stop[0] = not incremental
-                        message += " Learning rate too small. Stopping."
-                else:
-                    stop[0] = not incremental
-                    message += " Stopping."
+                message, stopping = self._no_improvement(p, X_val is not None, schedule)
+                stop[0] = stopping and not incremental
                 if verbose:
                     print(message, flush=True)
 
@@ -568,6 +555,21 @@ class BaseMLP(BaseEstimator):
                 ConvergenceWarning,
                 stacklevel=4,
             )
+
+    def _no_improvement(self, p: dict[str, Any], validating: bool, schedule: Any) -> tuple[str, bool]:
+        """(scikit-learn's verbose line, whether to stop) when the score stopped improving: the
+        adaptive schedule lowers its rate first and stops only once the rate is too small."""
+        watched = "Validation score" if validating else "Training loss"
+        message = (
+            f"{watched} did not improve more than tol={p['tol']:f} for "
+            f"{int(p['n_iter_no_change'])} consecutive epochs."
+        )
+        if not isinstance(schedule, Adaptive):
+            return message + " Stopping.", True
+        if schedule.reduce():
+            self._no_improvement_count = 0
+            return message + f" Setting learning rate to {schedule.current:f}", False
+        return message + " Learning rate too small. Stopping.", True
 
     def _count_no_improvement(self, p: dict[str, Any], validating: bool) -> int:
         """scikit-learn's `_update_no_improvement_count`: count the epochs whose training loss (or, with
