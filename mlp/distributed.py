@@ -55,7 +55,7 @@ What else is agreed
   `timeout` does the same for its collectives.
 
 Only NumPy arrays are supported here; the GPU plan (CuPy buffers through NCCL or a CUDA-aware MPI) is
-in the README's "More than one machine".
+in the user guide's "More than one machine" (docs/user_guide/distributed.md).
 """
 
 from __future__ import annotations
@@ -384,7 +384,7 @@ def start(
         raise all_ranks(
             ValueError(
                 f"data-parallel training (comm=) runs on NumPy arrays only, got {type(X).__module__}.{type(X).__name__}; "
-                "see the README's 'More than one machine' for the GPU plan"
+                "see the user guide's 'More than one machine' for the GPU plan"
             )
         )
     if _calls:

@@ -6,7 +6,7 @@
     mlp train --recipe best --data DIR            # explicit flags override the recipe's settings
 
     default              fit's defaults: 784-256-128-10, Adam, cosine decay, dropout 0.1, 25 epochs
-    best                 >= 99.3 % on MNIST within 20 minutes on 2 cores (measured: README.md, Recipes):
+    best                 >= 99.3 % on MNIST within 20 minutes on 2 cores (measured: docs/user_guide/recipes.md):
                          784-1024-1024-10, augmentation (affine + elastic), max-norm,
                          label smoothing, Adam with cosine decay, 100 epochs
     classic_fullbatch    the full-batch 784-128-10 gradient descent of the first scripts
@@ -14,7 +14,7 @@
 
 A recipe pins every option that shapes the trained network (`RECIPE_OPTIONS`), so it keeps its
 meaning when fit's defaults change; how a run is carried out (seed, validation, early stopping,
-printing, checkpoints, engine, threads) stays the caller's. README.md's "Recipes" table lists what
+printing, checkpoints, engine, threads) stays the caller's. docs/user_guide/recipes.md's table lists what
 each reaches and how long it takes, with the command that measured it.
 """
 

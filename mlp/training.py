@@ -97,7 +97,7 @@ def fit(
     loss="binary_cross_entropy" (multilabel) 0/1 rows (n_samples, k); with loss="poisson" (counts)
     non-negative targets (n_samples,) or (n_samples, k).
     Every option, its default and its allowed values: `python -m mlp.options` (the table in
-    `mlp/options.py`); the README explains each. In short:
+    `mlp/options.py`); the user guide explains each. In short:
 
     hidden_sizes, activation, loss, init: the network (loss cross_entropy = softmax output, mse =
         sigmoid outputs with squared error, squared_error = identity outputs for regression,
@@ -129,8 +129,9 @@ def fit(
     verbose: a line every N epochs. dtype: float32 | float64. seed: None draws one and records it in
         `model.config["seed"]` (printed with verbose), so every run can be repeated.
 
-    X larger than memory: a C-order `numpy.memmap` in the model's dtype is never copied (README, "Out
-        of core"); shuffle_block (rows per block, `mlp._order`) keeps its reads mostly sequential.
+    X larger than memory: a C-order `numpy.memmap` in the model's dtype is never copied (the user
+        guide's "Out of core"); shuffle_block (rows per block, `mlp._order`) keeps its reads mostly
+        sequential.
 
     checkpoint / resume: save after every epoch; continue from it (bit-identical on the CPU).
     log_gradients: per-layer gradient, update and weight norms in `history`.

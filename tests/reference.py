@@ -1,4 +1,4 @@
-"""Slow, obviously-correct references for the kernels in `kernels/`, written straight from the README's "The math, precisely".
+"""Slow, obviously-correct references for the kernels in `kernels/`, written straight from docs/user_guide/math.md.
 
 Plain Python loops over plain Python floats (float64), no vectorisation, no cleverness.  Inputs are
 NumPy arrays; nothing is modified in place: every function returns new float64 arrays (int64 for
