@@ -124,6 +124,14 @@ def test_corpus_is_current():
         assert on_disk == set(files), f"{folder}: run `python cpp/fuzz/make_corpus.py` and commit the corpus"
 
 
+# libFuzzer's -rss_limit_mb reads the process's peak RSS (getrusage), and Linux carries the RSS of the
+# forked copy of this pytest process into it across exec: after tests that grew pytest past 2 GiB,
+# every fuzzer "ran out of memory" on its first, empty input. A shell in between forks again, so the
+# fuzzer starts with its own, small peak.
+def _fresh_process(command):
+    return ["sh", "-c", '"$@"; exit $?', "sh", *command]
+
+
 @pytest.mark.parametrize("harness", HARNESSES)
 def test_corpus_replays_clean_under_asan(fuzz_build, harness):
     """Every corpus file (valid, crafted hostile, and every past crash) runs once through its harness
@@ -131,7 +139,9 @@ def test_corpus_replays_clean_under_asan(fuzz_build, harness):
     files = sorted(str(p) for p in (CORPUS / harness).iterdir())
     assert files, f"empty corpus for {harness}"
     result = subprocess.run(
-        [str(fuzz_build / f"fuzz_{harness}"), "-rss_limit_mb=2048", "-malloc_limit_mb=1024", *files],
+        _fresh_process(
+            [str(fuzz_build / f"fuzz_{harness}"), "-rss_limit_mb=2048", "-malloc_limit_mb=1024", *files]
+        ),
         capture_output=True,
         text=True,
         timeout=600,
@@ -172,7 +182,7 @@ def test_fuzzer_runs_clean(fuzz_build, harness, tmp_path):
     dictionary = FUZZ / f"{harness}.dict"
     if dictionary.exists():
         command.insert(1, f"-dict={dictionary}")
-    result = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 300)
+    result = subprocess.run(_fresh_process(command), capture_output=True, text=True, timeout=seconds + 300)
     output = result.stdout + result.stderr
     crashes = sorted(
         p.name for p in tmp_path.iterdir() if p.name.startswith(("crash-", "leak-", "oom-", "timeout-"))

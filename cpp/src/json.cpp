@@ -225,6 +225,7 @@ void dump_value(std::string& out, const Json& v) {
       char buf[32];
       if (v.exact) std::snprintf(buf, sizeof buf, "%lld", v.int64);
       else if (!std::isfinite(v.number)) std::snprintf(buf, sizeof buf, "null");  // strict JSON, as mlp.model_file.to_json
+      else if (v.number == 0 && std::signbit(v.number)) std::snprintf(buf, sizeof buf, "-0.0");  // "-0" reads back as the integer 0
       else if (v.number == std::floor(v.number) && std::fabs(v.number) < 1e15)
         std::snprintf(buf, sizeof buf, "%.0f", v.number);
       else std::snprintf(buf, sizeof buf, "%.17g", v.number);
