@@ -32,8 +32,8 @@ import numpy as np
 
 from .. import model_file
 from .._array_api import Params, to_numpy
-from ..layers import Norms
 from .._files import OutputPathError, check_writable
+from ..layers import Norms
 from ..model_file import ModelFileError, integer_field, to_json
 from ..schedules import SCHEDULES
 
