@@ -3,6 +3,7 @@ gradients against central differences, the running statistics against a plain Nu
 inference with the running statistics, model files (format 3, and version 2 still loads), checkpoints,
 the estimators, other array namespaces, and clear refusals of bad values."""
 
+import itertools
 import json
 import math
 import pickle
@@ -56,7 +57,7 @@ def reference_logits(params, norms, X, activation, placement, *, batch):
 def random_network(rng, sizes, *, spread=1.0):
     params = [
         (rng.normal(0, 1.5 / math.sqrt(a), size=(a, b)), rng.normal(0, 0.5, size=b))
-        for a, b in zip(sizes[:-1], sizes[1:], strict=True)
+        for a, b in itertools.pairwise(sizes)
     ]
     norms = [
         (
@@ -84,7 +85,7 @@ def numeric_gradients(value, arrays, smooth):
         for i in range(flat.size):
             x0 = flat[i]
 
-            def at(x, i=i):
+            def at(x, flat=flat, i=i):
                 flat[i] = x
                 return value()
 
