@@ -768,7 +768,7 @@ def test_bad_model_files(cli, tmp_path, trained_model, mnist_dir):
         variant("wrong_shape", W1=np.zeros((65, 10), np.float32)),
         variant("missing_array", b1=None),
         variant("wrong_dtype", W0=arrays["W0"].astype(np.float64)),
-        variant("future_version", meta_format_version=3),
+        variant("future_version", meta_format_version=4),
         variant("bad_activation", meta_activation="gelu"),
         variant("too_few_hidden", meta_hidden_sizes=[]),
         variant("nan_weights", W0=np.full_like(arrays["W0"], np.nan)),

@@ -284,7 +284,7 @@ def hostile_models():
         "metadata_not_json.npz": model_npz(meta="{'format': 'mlp-model'"),
         "metadata_bad_utf8.npz": model_npz(meta=b'{"format": "\xff"}'),
         "metadata_nan_v2.npz": model_npz(meta=model_metadata(sizes, l2=float("nan")), allow_nan=True),
-        "version_3.npz": model_npz(meta=model_metadata(sizes, version=3)),
+        "version_4.npz": model_npz(meta=model_metadata(sizes, version=4)),
         "version_float.npz": model_npz(meta=model_metadata(sizes, format_version=1.0)),
         "no_format.npz": model_npz(meta=model_metadata(sizes, format=ABSENT)),
         "unknown_activation.npz": model_npz(meta=model_metadata(sizes, activation="swish")),
