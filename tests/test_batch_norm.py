@@ -500,3 +500,11 @@ def test_the_command_line_takes_the_flags():
     args = parser.parse_args(["train", "--batch-norm", "after", "--batch-norm-momentum", "0.2"])
     assert args.batch_norm == "after" and args.batch_norm_momentum == 0.2
     assert parser.parse_args(["train"]).batch_norm is None
+
+
+def test_auto_picks_the_generic_engine_for_batch_norm():
+    from mlp.engines import choose_engine
+
+    X, _ = blobs()
+    assert choose_engine("auto", X, Adam(), "cross_entropy", batch_norm="after") is Trainer
+    assert choose_engine("xp", X, Adam(), "cross_entropy", batch_norm="before") is Trainer
