@@ -158,9 +158,8 @@ class Trainer(BaseTrainer):
         )
         value, logits, self._running = done.value, done.logits, done.norms
         self._value, self._logits = value, logits
-        self._grads = [
-            g for pair in done.grads for g in pair
-        ]  # means over this rank's rows (weighted over MPI)
+        # means over this rank's rows (weighted over MPI), in the optimizer's order
+        self._grads = [g for pair in done.grads for g in pair]
         if rows == 0:
             self._logits = None
             return value, 0
