@@ -7,9 +7,11 @@ import numpy as np
 import pytest
 
 pytest.importorskip("numba", reason="the kernels need Numba (the extra mlp-from-scratch[numba])")
-import mlp_kernels as kernels  # noqa: E402
+import mlp_kernels as kernels
 
-from tests import reference as ref  # noqa: E402
+import mlp
+from mlp.engines import numba_trainer
+from tests import reference as ref
 
 DTYPES = [np.float32, np.float64]
 CODES = list(kernels.ACTIVATION_CODES.values())
@@ -29,7 +31,7 @@ def assert_close(actual, expected, dtype, scale=1.0):
 
 def layer(rng, shape, dtype):
     """H with per-column offsets and spreads, gamma, beta and running statistics away from 1 and 0."""
-    n, k = shape
+    k = shape[1]
     H = (rng.normal(size=shape) * rng.uniform(0.5, 3.0, k) + rng.uniform(-2.0, 2.0, k)).astype(dtype)
     gamma, beta = rng.uniform(0.5, 1.5, k).astype(dtype), rng.normal(size=k).astype(dtype)
     running_mean, running_var = rng.normal(size=k).astype(dtype), rng.uniform(0.5, 2.0, k).astype(dtype)
@@ -201,7 +203,7 @@ def test_parts_with_summed_sums_match_the_whole_batch(dtype, placement):
     scale = float(np.max(np.abs(gamma * inv))) * float(np.max(np.abs(dA))) * N
     assert_close(S1, dbeta, dtype, scale=scale)
     assert_close(S2, dgamma, dtype, scale=scale)
-    for part, (Hp, Hhatp, Yp, dYp, invp) in zip(parts, parts_dH, strict=True):
+    for part, (Hp, Hhatp, _, dYp, invp) in zip(parts, parts_dH, strict=True):
         dbp = np.empty(k, dtype)
         kernels.batch_norm_backward(dYp, Hhatp, gamma, invp, S1, S2, 1.0 / N, Hp, second, dYp, dbp)
         assert_close(dYp, dH[part], dtype, scale=scale)
@@ -213,7 +215,7 @@ def test_parts_with_summed_sums_match_the_whole_batch(dtype, placement):
 def test_nan_propagates(dtype):
     H = np.ones((4, 2), dtype=dtype)
     H[1, 0] = np.nan
-    Y, Hhat, _ = batch_forward(
+    Y, _, _ = batch_forward(
         H, np.ones(2, dtype), np.zeros(2, dtype), np.zeros(2, dtype), np.ones(2, dtype), 1
     )
     assert np.isnan(Y[:, 0]).all() and np.isfinite(Y[:, 1]).all()
@@ -298,3 +300,123 @@ def test_nan_propagates(dtype):
 def test_the_kernels_check_their_arguments(call, error, message):
     with pytest.raises(error, match=message):
         call()
+
+
+# ---- the Numba engine against the generic path ------------------------------------------------------
+
+
+def assert_same_networks(fused, generic, rtol, atol):
+    assert fused.batch_norm == generic.batch_norm and len(fused.norms) == len(generic.norms) > 0
+    last = len(generic.params) - 1
+    for layer, ((W, b), (W2, b2)) in enumerate(zip(generic.params, fused.params, strict=True)):
+        np.testing.assert_allclose(W2, W, rtol=rtol, atol=atol)
+        # normalised right after it, a hidden bias has a gradient of rounding noise (~1e-17), which
+        # Adam and RMSprop scale up to steps of up to lr * 1e-17 / eps
+        noise = 1e-9 if fused.batch_norm == "before" and layer < last else 0.0
+        np.testing.assert_allclose(b2, b, rtol=rtol, atol=max(atol, noise))
+    for norm, norm2 in zip(generic.norms, fused.norms, strict=True):
+        for name, a, a2 in zip(("gamma", "beta", "running_mean", "running_var"), norm, norm2, strict=True):
+            assert a2.dtype == a.dtype, name
+            noise = 1e-9 if fused.batch_norm == "before" and name == "running_mean" else 0.0  # tracks b
+            np.testing.assert_allclose(a2, a, rtol=rtol, atol=max(atol, noise), err_msg=name)
+
+
+ENGINE_CASES = [
+    dict(),
+    dict(dropout=0.2, activation="tanh"),
+    dict(sample_weight=True, optimizer="nesterov", weight_decay=1e-3, clip_norm=0.5),
+    dict(batch_size=23, optimizer="momentum", activation="sigmoid"),  # 300 rows: a last batch of one
+    dict(optimizer="adamw", weight_decay=1e-2, activation="leaky_relu", batch_norm_momentum=0.5),
+    dict(optimizer="rmsprop", loss="mse", clip_value=0.01, max_norm=1.0),
+    dict(batch_size="full", optimizer="sgd", activation="identity"),
+]
+
+
+@pytest.mark.parametrize("placement", ["before", "after"])
+@pytest.mark.parametrize(
+    "options", ENGINE_CASES, ids=lambda o: ",".join(f"{k}={v}" for k, v in o.items()) or "defaults"
+)
+def test_engines_agree_in_float64_with_batch_norm(placement, options):
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(300, 20)) * rng.uniform(0.2, 5.0, 20) + rng.uniform(-3, 3, 20)
+    y = (X[:, 0] + X[:, 1] * X[:, 2] > 0).astype(int) + (X[:, 3] > 1)
+    options = dict(options)
+    weights = rng.uniform(0.0, 2.0, 300) if options.pop("sample_weight", False) else None
+    kwargs = dict(
+        hidden_sizes=[16, 8], epochs=4, batch_size=32, seed=0, dtype="float64", batch_norm=placement
+    )
+    kwargs.update(options)
+    generic = mlp.fit(X, y, engine="xp", sample_weight=weights, **kwargs)
+    fused = mlp.fit(X, y, engine="numba", sample_weight=weights, **kwargs)
+    assert_same_networks(fused, generic, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(fused.history["loss"], generic.history["loss"], rtol=1e-11)
+    np.testing.assert_allclose(fused.predict_proba(X), generic.predict_proba(X), rtol=1e-10, atol=1e-13)
+
+
+@pytest.mark.parametrize("placement, optimizer", [("before", "momentum"), ("after", "adam")])
+def test_engines_agree_in_float32_with_batch_norm(placement, optimizer):
+    """(Not Adam "before": there the hidden biases' gradients are float32 rounding noise, ~1e-7 of
+    the others, which Adam turns into steps of up to lr, different on each engine.)"""
+    rng = np.random.default_rng(6)
+    X = (rng.normal(size=(512, 30)) * 3 + 1).astype(np.float32)
+    y = (X[:, 0] * X[:, 1] > 0).astype(int)
+    kwargs = dict(
+        hidden_sizes=[32, 16], epochs=2, batch_size=64, seed=1, batch_norm=placement, optimizer=optimizer
+    )
+    generic = mlp.fit(X, y, engine="xp", **kwargs)
+    fused = mlp.fit(X, y, engine="numba", **kwargs)
+    assert fused.dtype == "float32"
+    for (W, _), (W2, _) in zip(generic.params, fused.params, strict=True):
+        assert np.linalg.norm(W2 - W) / np.linalg.norm(W) < 1e-4
+    for norm, norm2 in zip(generic.norms, fused.norms, strict=True):
+        for a, a2 in zip(norm, norm2, strict=True):
+            assert a2.dtype == np.float32
+            np.testing.assert_allclose(a2, a, rtol=1e-4, atol=1e-4)
+    assert fused.history["loss"][-1] == pytest.approx(generic.history["loss"][-1], rel=1e-5)
+
+
+@pytest.mark.parametrize("placement", ["before", "after"])
+@pytest.mark.filterwarnings("ignore:Got `batch_size` less than 1:UserWarning")  # one-row calls
+def test_engines_agree_on_partial_fit_with_batch_norm(placement):
+    """Batches of several rows and of one row (the running statistics, not moved) through partial_fit."""
+    rng = np.random.default_rng(7)
+    X, y = rng.normal(size=(40, 6)) + 2.0, rng.integers(0, 3, 40)
+    models = []
+    for engine in ("xp", "numba"):
+        model = mlp.MLPClassifier(
+            hidden_layer_sizes=(7, 5), batch_size=8, random_state=0, engine=engine, batch_norm=placement
+        )
+        for lo, hi in ((0, 16), (16, 17), (17, 40), (39, 40)):
+            model.partial_fit(X[lo:hi], y[lo:hi], classes=[0, 1, 2])
+        models.append(model)
+    generic, fused = (m.model_ for m in models)
+    assert_same_networks(fused, generic, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(models[1].loss_curve_, models[0].loss_curve_, rtol=1e-10)
+
+
+def test_the_flat_buffer_holds_gamma_and_beta_after_the_biases():
+    rng = np.random.default_rng(8)
+    X, y = rng.normal(size=(64, 5)), rng.integers(0, 2, 64)
+    model = mlp.fit(X, y, hidden_sizes=[4, 3], epochs=1, batch_size=16, seed=0, dtype="float64",
+                    engine="xp", batch_norm="after")  # fmt: skip
+    trainer = numba_trainer.NumbaTrainer(
+        model,
+        optimizer=mlp.optimizers.Adam(),
+        learning_rate=1e-2,
+        schedule=mlp.schedules.make_schedule(None),
+        epochs=1,
+        batch_size=16,
+        rng=np.random.default_rng(0),
+    )
+    sizes = (5 * 4 + 4 * 3 + 3 * 2) + (4 + 3 + 2)
+    assert trainer.flat.shape == (sizes + 2 * (4 + 3),)
+    gamma1, beta1 = model.norms[1][:2]
+    assert np.shares_memory(gamma1, trainer.flat) and np.shares_memory(beta1, trainer.flat)
+    np.testing.assert_array_equal(
+        trainer.flat[sizes:], np.concatenate([a for n in model.norms for a in n[:2]])
+    )
+    assert len(trainer.state) == 2 * (2 * 3 + 2 * 2)  # m and v of W0 b0 W1 b1 W2 b2 gamma0 beta0 gamma1 beta1
+    running_mean = model.norms[0][2]
+    trainer.run_epoch(X, y)
+    assert model.norms[0][2] is running_mean and np.any(running_mean != 0)  # updated in place
+    assert np.any(trainer.grad_flat[sizes:] != 0)

@@ -80,7 +80,9 @@ def _run_case(case, tmp_path):
 
 
 def _params(model):
-    return [np.array(a) for pair in model.get_weights() for a in pair]
+    return [np.array(a) for pair in model.get_weights() for a in pair] + [
+        np.array(a) for norm in model.norms for a in norm
+    ]
 
 
 def _assert_same_params(a, b, rtol):

@@ -22,7 +22,10 @@ rank = comm.Get_rank()
 
 
 def params_of(model):
-    return [np.array(a) for pair in model.get_weights() for a in pair]
+    """Every array of the model: W and b of each layer, then each batch normalisation's four."""
+    return [np.array(a) for pair in model.get_weights() for a in pair] + [
+        np.array(a) for norm in model.norms for a in norm
+    ]
 
 
 def caught(function):

@@ -47,6 +47,22 @@ EQUIVALENCE_RUNS = {
         )
         for engine in ("numba", "xp")
     },
+    # batch normalisation: the statistics are sums over both ranks' rows (allreduced mid-step); a
+    # last batch of one row is normalised with the running statistics, rank 0 holding no row of it
+    "numba_batch_norm_before": dict(_BASE, engine="numba", optimizer="adam", batch_norm="before"),
+    **{
+        f"{engine}_batch_norm_after": dict(
+            _BASE,
+            engine=engine,
+            optimizer="momentum",
+            batch_norm="after",
+            batch_norm_momentum=0.3,
+            validation_split=0.2,
+            sample_weight=np.random.default_rng(8).integers(0, 4, N_ROWS).astype(float),
+        )
+        for engine in ("numba", "xp")
+    },
+    "numba_batch_norm_last_batch_of_one": dict(_BASE, engine="numba", batch_size=299, batch_norm="after"),
 }
 
 
@@ -79,6 +95,7 @@ SHARDED_RUNS = {
             class_weight="balanced",
         ),
         "last_batch_of_one": dict(batch_size=299),
+        "batch_norm": dict(optimizer="adam", batch_norm="before"),
     }.items()
 }
 
