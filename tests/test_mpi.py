@@ -80,9 +80,8 @@ def _run_case(case, tmp_path):
 
 
 def _params(model):
-    return [np.array(a) for pair in model.get_weights() for a in pair] + [
-        np.array(a) for norm in model.norms for a in norm
-    ]
+    """The dense parameters, then the batch normalisations' arrays (running statistics included)."""
+    return [np.array(a) for group in (*model.get_weights(), *model.get_norms()) for a in group]
 
 
 def _assert_same_params(a, b, rtol):

@@ -22,10 +22,8 @@ rank = comm.Get_rank()
 
 
 def params_of(model):
-    """Every array of the model: W and b of each layer, then each batch normalisation's four."""
-    return [np.array(a) for pair in model.get_weights() for a in pair] + [
-        np.array(a) for norm in model.norms for a in norm
-    ]
+    """The dense parameters, then the batch normalisations' arrays (running statistics included)."""
+    return [np.array(a) for group in (*model.get_weights(), *model.get_norms()) for a in group]
 
 
 def caught(function):
