@@ -420,3 +420,18 @@ def test_the_flat_buffer_holds_gamma_and_beta_after_the_biases():
     trainer.run_epoch(X, y)
     assert model.norms[0][2] is running_mean and np.any(running_mean != 0)  # updated in place
     assert np.any(trainer.grad_flat[sizes:] != 0)
+
+
+@pytest.mark.parametrize("first, second", [("numba", "xp"), ("xp", "numba")])
+def test_checkpoints_resume_across_engines_with_batch_norm(tmp_path, first, second):
+    """The optimizer state in the generic order (gamma and beta after every W and b), the norms
+    and the running statistics go through a checkpoint from one engine to the other."""
+    rng = np.random.default_rng(9)
+    X, y = rng.normal(size=(200, 8)) + 1.0, rng.integers(0, 3, 200)
+    kwargs = dict(hidden_sizes=[12, 6], epochs=4, batch_size=32, seed=0, dtype="float64", batch_norm="after")
+    path = tmp_path / "checkpoint.npz"
+    mlp.fit(X, y, engine=first, checkpoint=path, callbacks=[lambda e, logs, m: e == 1], **kwargs)
+    resumed = mlp.fit(X, y, engine=second, checkpoint=path, resume=True, **kwargs)
+    straight = mlp.fit(X, y, engine=first, **kwargs)
+    assert len(resumed.history["loss"]) == 4
+    assert_same_networks(resumed, straight, rtol=1e-10, atol=1e-10)  # Adam: a ~0 gradient is noise
