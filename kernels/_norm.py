@@ -1,5 +1,6 @@
 """Batch normalisation of a hidden layer, column by column: statistics, normalise + affine (+ the
-activation), and the backward pass (docs/user_guide/math.md, "Batch normalisation").
+activation), and the backward pass; the math of ``mlp.layers.batch_norm_forward`` and
+``batch_norm_backward``, with the activation fused in where the engine places it.
 
 H (n, k) is this process's rows of the layer's input to the normalisation; N the rows of the whole
 batch (every MPI rank's rows together), so a caller over MPI sums the per-column sums of
