@@ -196,7 +196,7 @@ class NumbaTrainer(BaseTrainer):
         self.code = mlp_kernels.ACTIVATION_CODES[model.activation]
         # per hidden layer: the column sums (then the mean), the centred squares, 1 / sqrt(var + eps),
         # and [S1, S2] of the backward pass (summed over the ranks in place over MPI)
-        self._norm_columns = [np.empty((5, width), dtype=dtype) for width in model.layer_sizes[1:-1]]
+        self._norm_columns = [np.empty((5, width), dtype=dtype) for width in layout.widths_norm]
         self.loss_kernel = getattr(kernels, _LOSS_KERNELS[model.loss])
         self.weighted_loss_kernel = getattr(kernels, _LOSS_KERNELS[model.loss] + "_weighted", None)
         self._l2_scale = 1.0  # this step's L2 factor: rows / sum of weights with sample weights
@@ -470,7 +470,7 @@ class NumbaTrainer(BaseTrainer):
         if self.parallel is not None:
             self.parallel.sum_statistics(squares)
         kernels.batch_norm_forward(
-            Z, sums, squares, batch_rows, gamma, beta, self.batch_norm_momentum,
+            Z, sums, squares, batch_rows, gamma, beta, float(self.batch_norm_momentum),
             running_mean, running_var, inv, Hhat, Y, code,
         )  # fmt: skip
 
