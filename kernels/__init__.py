@@ -25,9 +25,11 @@ import numpy as np
 
 from . import unchecked as _k
 from ._layers import ACTIVATION_CODES, IDENTITY, LEAKY_RELU, LEAKY_SLOPE, RELU, SIGMOID, TANH
+from ._norm import BATCH_NORM_EPS
 
 __all__ = [
     "ACTIVATION_CODES",
+    "BATCH_NORM_EPS",
     "IDENTITY",
     "LEAKY_RELU",
     "LEAKY_SLOPE",
@@ -37,6 +39,12 @@ __all__ = [
     "activation_backward",
     "adam_step_fused",
     "augment_rows",
+    "batch_norm_backward",
+    "batch_norm_backward_sums",
+    "batch_norm_centred_squares",
+    "batch_norm_forward",
+    "batch_norm_running_forward",
+    "batch_norm_sums",
     "bias_activation_forward",
     "bias_gradient",
     "check_float_arrays",
@@ -201,6 +209,123 @@ def dropout_backward(dA, mask):
     _check_shape("mask", mask, dA.shape)
     _check_writable(dA=dA)
     _k.dropout_backward(dA, mask)
+
+
+# ---- batch normalisation -----------------------------------------------------------------------------
+def _check_columns(k, dtype, **vectors):
+    """Each vector is a C-contiguous (k,) array of `dtype`."""
+    if check_float_arrays(1, **vectors) != dtype:
+        raise TypeError(
+            f"the (k,) vectors are {next(iter(vectors.values())).dtype} but H is {dtype}: use one dtype per call"
+        )
+    for name, vector in vectors.items():
+        _check_shape(name, vector, (k,))
+
+
+def _check_rows(n_rows, least):
+    if isinstance(n_rows, bool) or not isinstance(n_rows, (int, np.integer)) or n_rows < least:
+        raise ValueError(
+            f"n_rows must be an integer >= {least} (the rows of the whole batch), got {n_rows!r}"
+        )
+
+
+def batch_norm_sums(H, sums):
+    """sums[j] = sum_i H[i, j].  H (n, k), sums (k,)."""
+    dtype = check_float_arrays(2, H=H)
+    _check_columns(H.shape[1], dtype, sums=sums)
+    _check_writable(sums=sums)
+    _k.batch_norm_sums(H, sums)
+
+
+def batch_norm_centred_squares(H, sums, n_rows, mean, squares):
+    """mean = sums / n_rows; squares[j] = sum_i (H[i, j] - mean[j])**2.  H (n, k); sums (the column
+    sums of all n_rows rows of the batch), mean, squares (k,)."""
+    dtype = check_float_arrays(2, H=H)
+    _check_columns(H.shape[1], dtype, sums=sums, mean=mean, squares=squares)
+    _check_rows(n_rows, max(H.shape[0], 1))
+    _check_writable(mean=mean, squares=squares)
+    _k.batch_norm_centred_squares(H, sums, int(n_rows), mean, squares)
+
+
+def batch_norm_forward(
+    H, mean, squares, n_rows, gamma, beta, momentum, running_mean, running_var, inv, Hhat, Y, code
+):
+    """Normalise with the batch statistics of n_rows >= 2 rows: inv = 1 / sqrt(squares / n_rows +
+    eps), Hhat = (H - mean) inv, Y = act(gamma Hhat + beta); the running statistics move with
+    `momentum` in (0, 1] (the variance unbiased).  H, Hhat, Y (n, k); the rest (k,)."""
+    dtype = check_float_arrays(2, H=H, Hhat=Hhat, Y=Y)
+    for name, array in (("Hhat", Hhat), ("Y", Y)):
+        _check_shape(name, array, H.shape)
+    _check_columns(
+        H.shape[1],
+        dtype,
+        mean=mean,
+        squares=squares,
+        gamma=gamma,
+        beta=beta,
+        running_mean=running_mean,
+        running_var=running_var,
+        inv=inv,
+    )
+    _check_rows(n_rows, max(H.shape[0], 2))
+    _check_scalar("momentum", momentum, low=0.0, high=1.0, low_inclusive=False)
+    _check_code(code)
+    _check_writable(running_mean=running_mean, running_var=running_var, inv=inv, Hhat=Hhat, Y=Y)
+    _k.batch_norm_forward(
+        H,
+        mean,
+        squares,
+        int(n_rows),
+        gamma,
+        beta,
+        float(momentum),
+        running_mean,
+        running_var,
+        inv,
+        Hhat,
+        Y,
+        code,
+    )
+
+
+def batch_norm_running_forward(H, gamma, beta, running_mean, running_var, inv, Hhat, Y, code):
+    """Normalise with the running statistics (left as they are): inv = 1 / sqrt(running_var + eps),
+    Hhat = (H - running_mean) inv, Y = act(gamma Hhat + beta).  H, Hhat, Y (n, k); the rest (k,)."""
+    dtype = check_float_arrays(2, H=H, Hhat=Hhat, Y=Y)
+    for name, array in (("Hhat", Hhat), ("Y", Y)):
+        _check_shape(name, array, H.shape)
+    _check_columns(
+        H.shape[1], dtype, gamma=gamma, beta=beta, running_mean=running_mean, running_var=running_var, inv=inv
+    )
+    _check_code(code)
+    _check_writable(inv=inv, Hhat=Hhat, Y=Y)
+    _k.batch_norm_running_forward(H, gamma, beta, running_mean, running_var, inv, Hhat, Y, code)
+
+
+def batch_norm_backward_sums(dY, A, code, Hhat, dgamma, dbeta):
+    """In place dY *= act'(A) (code IDENTITY: unchanged); dbeta = column sums of dY, dgamma = column
+    sums of dY Hhat.  dY, A, Hhat (n, k); dgamma, dbeta (k,)."""
+    dtype = check_float_arrays(2, dY=dY, A=A, Hhat=Hhat)
+    for name, array in (("A", A), ("Hhat", Hhat)):
+        _check_shape(name, array, dY.shape)
+    _check_columns(dY.shape[1], dtype, dgamma=dgamma, dbeta=dbeta)
+    _check_code(code)
+    _check_writable(dY=dY, dgamma=dgamma, dbeta=dbeta)
+    _k.batch_norm_backward_sums(dY, A, code, Hhat, dgamma, dbeta)
+
+
+def batch_norm_backward(dY, Hhat, gamma, inv, S1, S2, inv_rows, A, code, dH, db):
+    """dH = act'(A) gamma inv (dY - S1 inv_rows - Hhat S2 inv_rows) (dH may be dY; code IDENTITY: no
+    act'), db = column sums of dH.  inv_rows = 1 / N for the batch statistics of N rows, 0.0 for the
+    running statistics.  dY, Hhat, A, dH (n, k); gamma, inv, S1, S2, db (k,)."""
+    dtype = check_float_arrays(2, dY=dY, Hhat=Hhat, A=A, dH=dH)
+    for name, array in (("Hhat", Hhat), ("A", A), ("dH", dH)):
+        _check_shape(name, array, dY.shape)
+    _check_columns(dY.shape[1], dtype, gamma=gamma, inv=inv, S1=S1, S2=S2, db=db)
+    _check_scalar("inv_rows", inv_rows, low=0.0, high=1.0)
+    _check_code(code)
+    _check_writable(dH=dH, db=db)
+    _k.batch_norm_backward(dY, Hhat, gamma, inv, S1, S2, float(inv_rows), A, code, dH, db)
 
 
 # ---- losses ------------------------------------------------------------------------------------------
@@ -478,6 +603,7 @@ def _call_every_kernel(dtype):
     sigmoid_binary_cross_entropy_sum_weighted(Z, X[:2], w, 0.5, dZ)
     exp_poisson_sum_weighted(Z, np.abs(X[:2]), w, 0.5, dZ)
     exp_poisson_sum(Z, np.abs(X[:2]), 0.5, dZ)
+    _call_batch_norm_kernels(Z)
     p = np.ones(5, dtype=dtype)
     g = np.full(5, 0.5, dtype=dtype)
     s1, s2 = np.zeros(5, dtype=dtype), np.zeros(5, dtype=dtype)
@@ -502,3 +628,18 @@ def _call_every_kernel(dtype):
             2,
             np.empty_like(image),
         )
+
+
+def _call_batch_norm_kernels(H):
+    k, dtype = H.shape[1], H.dtype
+    sums, mean, squares, gamma, beta, inv, running_mean, running_var = np.ones((8, k), dtype=dtype)
+    Hhat, Y, dY = np.empty_like(H), np.empty_like(H), np.ones_like(H)
+    batch_norm_sums(H, sums)
+    batch_norm_centred_squares(H, sums, H.shape[0], mean, squares)
+    for code in ACTIVATION_CODES.values():
+        batch_norm_forward(
+            H, mean, squares, H.shape[0], gamma, beta, 0.1, running_mean, running_var, inv, Hhat, Y, code
+        )
+        batch_norm_running_forward(H, gamma, beta, running_mean, running_var, inv, Hhat, Y, code)
+        batch_norm_backward_sums(dY, Y, code, Hhat, sums, mean)
+        batch_norm_backward(dY, Hhat, gamma, inv, sums, mean, 0.5, Y, code, dY, squares)

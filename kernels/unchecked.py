@@ -23,6 +23,14 @@ from ._losses import (
     softmax_cross_entropy_sum,
     squared_error_sum,
 )
+from ._norm import (
+    batch_norm_backward,
+    batch_norm_backward_sums,
+    batch_norm_centred_squares,
+    batch_norm_forward,
+    batch_norm_running_forward,
+    batch_norm_sums,
+)
 from ._optim import (
     adam_step_fused,
     momentum_step_fused,
@@ -42,6 +50,12 @@ __all__ = [
     "activation_backward",
     "adam_step_fused",
     "augment_rows",
+    "batch_norm_backward",
+    "batch_norm_backward_sums",
+    "batch_norm_centred_squares",
+    "batch_norm_forward",
+    "batch_norm_running_forward",
+    "batch_norm_sums",
     "bias_activation_forward",
     "bias_gradient",
     "dropout_backward",

@@ -689,6 +689,13 @@ class DataParallel:
         self.allreduces += 1
         return flat
 
+    def sum_statistics(self, buffer: np.ndarray) -> np.ndarray:
+        """Sum a NumPy buffer of per-column sums over all ranks in place: the Numba engine's batch
+        normalisation statistics in the middle of a step (the sums of a layer's input in the forward
+        pass, [S1, S2] in the backward)."""
+        self._sum(buffer, what="the batch normalisation sums")
+        return buffer
+
     def sum_gradient_list(self, grads: Sequence[Array]) -> list[np.ndarray]:
         """The generic engine's per-parameter gradients (means over this rank's part), weighted by its
         share of the global batch, packed once into a flat buffer, summed over ranks, and returned

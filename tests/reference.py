@@ -267,3 +267,47 @@ def weighted(loss, Z, y, w, scale):
     if len(rows[0] if rows else ()) == 3:
         return total, sum(row[1] for row in rows), dZ
     return total, dZ
+
+
+BATCH_NORM_EPS = 1e-5
+
+
+def batch_norm_forward(H, gamma, beta, running_mean, running_var, momentum, code, training):
+    """Batch normalisation of H (n, k) then the activation `code` (identity for none), as
+    docs/user_guide/math.md writes it. Training with n >= 2 rows: the batch's statistics, and the
+    running ones moved with `momentum`; else (inference, or one row) the running statistics.
+    Returns (Y, Hhat, inv, new running_mean, new running_var)."""
+    n, k = H.shape
+    name = ACTIVATIONS[code]
+    mean, var = [float(v) for v in running_mean], [float(v) for v in running_var]
+    new_mean, new_var = list(mean), list(var)
+    if training and n >= 2:
+        mean = [math.fsum(float(H[i, j]) for i in range(n)) / n for j in range(k)]
+        var = [math.fsum((float(H[i, j]) - mean[j]) ** 2 for i in range(n)) / n for j in range(k)]
+        for j in range(k):
+            new_mean[j] = (1 - momentum) * float(running_mean[j]) + momentum * mean[j]
+            new_var[j] = (1 - momentum) * float(running_var[j]) + momentum * var[j] * n / (n - 1)
+    inv = [1.0 / math.sqrt(var[j] + BATCH_NORM_EPS) for j in range(k)]
+    Hhat, Y = np.zeros((n, k)), np.zeros((n, k))
+    for i in range(n):
+        for j in range(k):
+            Hhat[i, j] = (float(H[i, j]) - mean[j]) * inv[j]
+            Y[i, j] = activation(float(gamma[j]) * Hhat[i, j] + float(beta[j]), name)
+    return Y, Hhat, np.array(inv), np.array(new_mean), np.array(new_var)
+
+
+def batch_norm_backward(dA, A, code, Hhat, gamma, inv, batch_statistics):
+    """The gradients through act(BN(H)) given dA at its output A (n, k) (code identity: dA is dY):
+    (dH, dgamma, dbeta). batch_statistics: the step normalised with its own batch's statistics."""
+    n, k = dA.shape
+    dY = activation_backward(dA, A, code)
+    dbeta = np.array([math.fsum(dY[i, j] for i in range(n)) for j in range(k)])
+    dgamma = np.array([math.fsum(dY[i, j] * float(Hhat[i, j]) for i in range(n)) for j in range(k)])
+    dH = np.zeros((n, k))
+    for i in range(n):
+        for j in range(k):
+            centred = dY[i, j]
+            if batch_statistics:
+                centred = dY[i, j] - dbeta[j] / n - float(Hhat[i, j]) * dgamma[j] / n
+            dH[i, j] = float(gamma[j]) * float(inv[j]) * centred
+    return dH, dgamma, dbeta

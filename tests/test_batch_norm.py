@@ -482,8 +482,6 @@ def test_the_refusals_say_why():
     X, y = blobs()
     with pytest.raises(ValueError, match="lbfgs"):
         mlp.MLPClassifier(solver="lbfgs", batch_norm="before").fit(X, y)
-    with pytest.raises((ValueError, ImportError), match="numba"):
-        mlp.fit(X, y, hidden_sizes=[4], epochs=1, batch_norm="before", engine="numba")
     with pytest.raises(ValueError, match="'before' or 'after'"):
         MLP([(np.zeros((2, 3)), np.zeros(3)), (np.zeros((3, 2)), np.zeros(2))],
             activation="relu", loss="cross_entropy", classes=None, batch_norm="sideways")  # fmt: skip

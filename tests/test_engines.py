@@ -25,6 +25,8 @@ CASES = [
     dict(optimizer="rmsprop", loss="mse", activation="sigmoid"),
     dict(optimizer="adam", activation="leaky_relu", weight_decay=1e-2, schedule="step"),
     dict(batch_size="full", optimizer="sgd", activation="identity"),
+    dict(batch_norm="after", dropout=0.2),
+    dict(batch_norm="before", optimizer="momentum", activation="tanh"),
 ]
 
 
@@ -72,6 +74,8 @@ SKELETON_CASES = [
     dict(optimizer="momentum", activation="tanh", loss="mse", dropout=0.25, weight_decay=0.01, clip_norm=0.5),
     dict(optimizer="adam", max_norm=0.5, label_smoothing=0.1, log_gradients=True),
     dict(optimizer="adam", augment="default", dropout=0.2),
+    dict(optimizer="adam", batch_norm="before", dropout=0.2, max_norm=0.5),
+    dict(optimizer="momentum", batch_norm="after", log_gradients=True, clip_norm=0.5, batch_size=23),
 ]
 
 

@@ -147,6 +147,12 @@ def test_the_leaky_relu_slope_is_the_same_everywhere():
         assert cpp and all(value == slope for value in cpp), cpp
 
 
+def test_the_batch_norm_eps_is_the_same_in_python_and_the_kernels():
+    """The kernels keep their own copy of batch normalisation's eps (they cannot import mlp)."""
+    eps = module_constant(PACKAGE / "layers.py", "BATCH_NORM_EPS")
+    assert module_constant(REPO_ROOT / "kernels" / "_norm.py", "BATCH_NORM_EPS") == eps
+
+
 def test_only_the_plumbing_module_imports_the_array_api_helpers():
     """array_api_compat and array_api_extra are imported by mlp/_array_api.py alone; everything else
     takes the namespace and the helpers from it."""

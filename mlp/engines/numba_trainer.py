@@ -7,6 +7,13 @@ buffers allocated once; matrix products stay in BLAS (`np.matmul(..., out=...)`)
 elementwise is a fused kernel. The model's `params` become views into the flat buffer, so
 checkpoints, early stopping and the model's own methods see the same arrays.
 
+With batch normalisation, gamma and beta of every hidden layer follow the biases in the flat
+buffer (all W | all b | gamma0 beta0 gamma1 beta1 ...: the second optimizer block, without L2), the
+model's `norms` hold views of them and the trainer's running statistics, which the forward kernel
+updates in place. Over MPI the per-column sums of each hidden layer (its input's sums and centred
+squares in the forward pass, [S1, S2] in the backward) are summed over the ranks in the middle of
+the step, so the statistics are the global batch's.
+
 The epoch, the random numbers (one permutation per epoch, one float64 uniform per dropout unit), the
 step count, max-norm and the MPI reduction are the base's, so both engines train the same network
 from the same seed; label smoothing is `mlp.losses.smooth_labels` applied to the kernel's results.
@@ -103,11 +110,10 @@ _LOSS_KERNELS = {
 
 
 def supports(X: object, optimizer: Optimizer, loss: str, *, batch_norm: str | None = None) -> bool:
-    """Whether the Numba engine can train on X with this optimizer and loss (and batch_norm, the
-    model's placement of batch normalisation)."""
+    """Whether the Numba engine can train on X with this optimizer and loss (batch_norm, the model's
+    placement of batch normalisation: the kernels take None, "before" and "after" alike)."""
     return (
         NUMBA_AVAILABLE
-        and batch_norm is None  # its kernels have no batch normalisation yet: the generic engine trains it
         and isinstance(X, np.ndarray)
         and X.dtype in (np.float32, np.float64)
         and getattr(optimizer, "name", None) in _OPTIMIZER_KERNELS
@@ -136,8 +142,6 @@ def unsupported_reason(X: object, optimizer: Optimizer, *, batch_norm: str | Non
         return f'engine="numba" trains on NumPy arrays only, got {type(X).__module__}.{type(X).__name__}; use engine="xp"'
     if not _built_in_step(optimizer):
         return f'engine="numba" has kernels for the built-in optimizers only, not {type(optimizer).__name__}; use engine="xp"'
-    if batch_norm is not None:
-        return 'engine="numba" has no batch normalisation yet; use engine="xp" (or "auto", which picks it)'
     return None
 
 
@@ -150,44 +154,49 @@ class NumbaTrainer(BaseTrainer):
         super().__init__(model, **options)
         dtype = model.params[0][0].dtype
         self.dtype = dtype
-        sizes = model.layer_sizes
-        shapes_W = [(a, b) for a, b in itertools.pairwise(sizes)]
-        shapes_b = [(b,) for b in sizes[1:]]
-        self.n_weights = sum(a * b for a, b in shapes_W)
-        total = self.n_weights + sum(b for (b,) in shapes_b)
+        self.batch_norm = model.batch_norm
+        layout = _Layout(model.layer_sizes, normalised=self.batch_norm is not None)
+        self.n_weights = layout.n_weights
 
-        def views(flat: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
-            W_views: list[np.ndarray] = []
-            b_views: list[np.ndarray] = []
-            offset = 0
-            for shape in shapes_W:
-                W_views.append(flat[offset : offset + shape[0] * shape[1]].reshape(shape))
-                offset += shape[0] * shape[1]
-            for (width,) in shapes_b:
-                b_views.append(flat[offset : offset + width])
-                offset += width
-            return W_views, b_views
-
-        self.flat = np.empty(total, dtype=dtype)
-        W_views, b_views = views(self.flat)
+        self.flat = np.empty(layout.total, dtype=dtype)
+        W_views, b_views, norm_views = layout.views(self.flat)
         for (W, b), W_view, b_view in zip(model.params, W_views, b_views, strict=True):
             W_view[...] = W
             b_view[...] = b
         model.params = list(zip(W_views, b_views, strict=True))
-        self.flat_params = [p for pair in model.params for p in pair]
+        # gamma and beta live in the flat buffer too; the running statistics are the trainer's own
+        # arrays, which the forward kernel updates in place
+        self.norms = []
+        for (gamma, beta, running_mean, running_var), (gamma_view, beta_view) in zip(
+            model.norms, norm_views, strict=True
+        ):
+            gamma_view[...], beta_view[...] = gamma, beta
+            self.norms.append(
+                (
+                    gamma_view,
+                    beta_view,
+                    np.array(running_mean, dtype=dtype),
+                    np.array(running_var, dtype=dtype),
+                )
+            )
+        model.norms = list(self.norms)
+        self.flat_params = layout.in_order(model.params, norm_views)
 
-        self.grad_flat = np.zeros(total, dtype=dtype)
-        self.grad_W, self.grad_b = views(self.grad_flat)
+        self.grad_flat = np.zeros(layout.total, dtype=dtype)
+        self.grad_W, self.grad_b, self.grad_norms = layout.views(self.grad_flat)
 
         # Optimizer state: flat buffers, exposed per parameter in the generic order (for checkpoints).
         n_buffers, make_step = _OPTIMIZER_KERNELS[self.optimizer.name]
-        self.state_flat = [np.zeros(total, dtype=dtype) for _ in range(n_buffers)]
+        self.state_flat = [np.zeros(layout.total, dtype=dtype) for _ in range(n_buffers)]
         self.state = []
         for buffer in self.state_flat:
-            W_state, b_state = views(buffer)
-            self.state += [p for pair in zip(W_state, b_state, strict=True) for p in pair]
+            W_state, b_state, norm_state = layout.views(buffer)
+            self.state += layout.in_order(list(zip(W_state, b_state, strict=True)), norm_state)
 
         self.code = mlp_kernels.ACTIVATION_CODES[model.activation]
+        # per hidden layer: the column sums (then the mean), the centred squares, 1 / sqrt(var + eps),
+        # and [S1, S2] of the backward pass (summed over the ranks in place over MPI)
+        self._norm_columns = [np.empty((5, width), dtype=dtype) for width in layout.widths_norm]
         self.loss_kernel = getattr(kernels, _LOSS_KERNELS[model.loss])
         self.weighted_loss_kernel = getattr(kernels, _LOSS_KERNELS[model.loss] + "_weighted", None)
         self._l2_scale = 1.0  # this step's L2 factor: rows / sum of weights with sample weights
@@ -198,7 +207,8 @@ class NumbaTrainer(BaseTrainer):
         self._view_cache: dict[int, tuple[Any, ...]] = {}
         self._prepared: tuple[np.ndarray, ...] = ()
 
-        # The two blocks the optimizer walks: (params, grads, moments, l2 of the loss, decoupled decay?)
+        # The two blocks the optimizer walks: (params, grads, moments, l2 of the loss, decoupled decay?);
+        # the second holds the biases and batch normalisation's gamma and beta
         nw = self.n_weights
         l2 = 0.0 if self.optimizer.name == "adamw" else model.l2
         self._blocks = (
@@ -223,6 +233,9 @@ class NumbaTrainer(BaseTrainer):
         self.D = [np.empty((batch, w), dtype=dtype) for w in widths[:-1]] if self.dropout else None
         self.U = [np.empty((batch, w), dtype=np.float64) for w in widths[:-1]] if self.dropout else None
         self.dA = [np.empty((batch, w), dtype=dtype) for w in widths[:-1]]
+        normalised = widths[:-1] if self.batch_norm else []  # Hhat and the normalisation's output Y
+        self.Hhat = [np.empty((batch, w), dtype=dtype) for w in normalised]
+        self.Y = [np.empty((batch, w), dtype=dtype) for w in normalised]
         self.dZ_out = np.empty((batch, widths[-1]), dtype=dtype)
         self.w_batch = np.empty(batch, dtype=np.float64)  # sample weights gathered through the order
         # augmented batches: two buffers, one trained on while the other is made
@@ -349,6 +362,8 @@ class NumbaTrainer(BaseTrainer):
                 cut(self.U) if self.U else None,
                 cut(self.dA),
                 self.dZ_out[:rows],
+                cut(self.Hhat),
+                cut(self.Y),
             )
             self._view_cache[rows] = views
         return views
@@ -375,15 +390,19 @@ class NumbaTrainer(BaseTrainer):
         scale, self._l2_scale = 1.0 / batch_rows, 1.0
         if weights is not None and weight_sum is not None:
             scale, self._l2_scale = 1.0 / weight_sum, batch_rows / weight_sum
-        Z, D, _, dA_views, dZ = self._views(rows)
+        Z, D, _, dA_views, dZ, Hhat, Y = self._views(rows)
         U = dropout
         A = X_batch
         inputs = [A]
         for layer in range(last):
             W, b = params[layer]
             np.matmul(A, W, out=Z[layer])
-            kernels.bias_activation_forward(Z[layer], b, code)
-            A = Z[layer]
+            if self.batch_norm is None:
+                kernels.bias_activation_forward(Z[layer], b, code)
+                A = Z[layer]
+            else:
+                self._normalise(layer, Z[layer], b, Hhat[layer], Y[layer], batch_rows)
+                A = Y[layer]
             if U is not None:
                 D[layer][...] = A
                 kernels.dropout_forward(D[layer], U[layer], self.keep)
@@ -413,7 +432,11 @@ class NumbaTrainer(BaseTrainer):
             np.matmul(dZ, params[layer][0].T, out=dA)
             if U is not None:
                 kernels.dropout_backward(dA, U[layer - 1])
-            kernels.activation_backward(dA, Z[layer - 1], code, grad_b[layer - 1])  # also the bias gradient
+            hidden = layer - 1
+            if self.batch_norm is None:  # dA -> dZ, and the bias gradient in the same pass
+                kernels.activation_backward(dA, Z[hidden], code, grad_b[hidden])
+            else:
+                self._normalise_backward(hidden, dA, Z[hidden], Hhat[hidden], Y[hidden], batch_rows)
             dZ = dA
         loss_sum = float(loss_sum)
         if weights is not None:  # the weighted mean, times the global batch's rows as the unweighted sum
@@ -422,6 +445,55 @@ class NumbaTrainer(BaseTrainer):
             flat_W = self.flat[: self.n_weights]
             loss_sum += rows * 0.5 * (model.l2 * self._l2_scale) * float(np.dot(flat_W, flat_W))
         return loss_sum, int(n_correct)
+
+    def _normalise(
+        self, layer: int, Z: np.ndarray, b: np.ndarray, Hhat: np.ndarray, Y: np.ndarray, batch_rows: int
+    ) -> None:
+        """Hidden layer `layer` from Z = A_prev @ W: H = Z + b ("before") or act(Z + b) ("after") in
+        place in Z, then Y = act(BN(H)) or BN(H), Hhat beside it. Batch statistics over the global
+        batch of `batch_rows` rows (the column sums summed over the ranks between the passes), which
+        also move the running statistics; those for a batch of one row."""
+        code, gamma, beta, running_mean, running_var = self.code, *self.norms[layer]
+        sums, squares, inv = self._norm_columns[layer][:3]
+        if self.batch_norm == "before":
+            kernels.bias_activation_forward(Z, b, mlp_kernels.IDENTITY)
+        else:
+            kernels.bias_activation_forward(Z, b, code)
+            code = mlp_kernels.IDENTITY
+        if batch_rows < 2:
+            kernels.batch_norm_running_forward(Z, gamma, beta, running_mean, running_var, inv, Hhat, Y, code)
+            return
+        kernels.batch_norm_sums(Z, sums)
+        if self.parallel is not None:
+            self.parallel.sum_statistics(sums)
+        kernels.batch_norm_centred_squares(Z, sums, batch_rows, sums, squares)  # the mean over the sums
+        if self.parallel is not None:
+            self.parallel.sum_statistics(squares)
+        kernels.batch_norm_forward(
+            Z, sums, squares, batch_rows, gamma, beta, float(self.batch_norm_momentum),
+            running_mean, running_var, inv, Hhat, Y, code,
+        )  # fmt: skip
+
+    def _normalise_backward(
+        self, layer: int, dA: np.ndarray, H: np.ndarray, Hhat: np.ndarray, Y: np.ndarray, batch_rows: int
+    ) -> None:
+        """In place dA (the gradient at hidden layer `layer`'s output, after dropout) -> dZ, and the
+        gradients of b, gamma and beta. S1, S2 (the sums of dY and dY Hhat) are summed over the ranks
+        before dH is made; dgamma and dbeta stay this rank's, reduced with the other gradients."""
+        gamma, inv = self.norms[layer][0], self._norm_columns[layer][2]
+        dgamma, dbeta = self.grad_norms[layer]
+        first, second = (self.code, mlp_kernels.IDENTITY)
+        if self.batch_norm == "after":
+            first, second = second, first
+        kernels.batch_norm_backward_sums(dA, Y, first, Hhat, dgamma, dbeta)  # dA becomes dY
+        S1, S2, inv_rows = dbeta, dgamma, 0.0
+        if batch_rows >= 2:
+            inv_rows = 1.0 / batch_rows
+            if self.parallel is not None:
+                S1, S2 = self._norm_columns[layer][3:]
+                S1[...], S2[...] = dbeta, dgamma
+                self.parallel.sum_statistics(self._norm_columns[layer][3:])
+        kernels.batch_norm_backward(dA, Hhat, gamma, inv, S1, S2, inv_rows, H, second, dA, self.grad_b[layer])
 
     def _weighted_loss(
         self, Z: np.ndarray, y_batch: np.ndarray, weights: np.ndarray, scale: float, dZ: np.ndarray
@@ -453,6 +525,41 @@ class NumbaTrainer(BaseTrainer):
                 scale = self.clip_norm / norm
         for p, g, moments, l2, decay in self._blocks:
             self._step(p, g, moments, lr, l2 * self._l2_scale, decay, scale)
+
+
+class _Layout:
+    """Where each parameter lives in a flat buffer: every W (row-major), then every b, then the gamma
+    and beta of each hidden layer in turn (with batch normalisation)."""
+
+    def __init__(self, sizes: Sequence[int], *, normalised: bool) -> None:
+        self.shapes_W = list(itertools.pairwise(sizes))
+        self.widths_b = list(sizes[1:])
+        self.widths_norm = list(sizes[1:-1]) if normalised else []
+        self.n_weights = sum(a * b for a, b in self.shapes_W)
+        self.total = self.n_weights + sum(self.widths_b) + 2 * sum(self.widths_norm)
+
+    def views(
+        self, flat: np.ndarray
+    ) -> tuple[list[np.ndarray], list[np.ndarray], list[tuple[np.ndarray, np.ndarray]]]:
+        """(W views, b views, (gamma, beta) views) into `flat`."""
+        offset = 0
+
+        def take(size: int) -> np.ndarray:
+            nonlocal offset
+            offset += size
+            return flat[offset - size : offset]
+
+        W_views = [take(a * b).reshape(a, b) for a, b in self.shapes_W]
+        b_views = [take(width) for width in self.widths_b]
+        norm_views = [(take(width), take(width)) for width in self.widths_norm]
+        return W_views, b_views, norm_views
+
+    @staticmethod
+    def in_order(
+        pairs: Sequence[tuple[np.ndarray, np.ndarray]], norms: Sequence[tuple[np.ndarray, np.ndarray]]
+    ) -> list[np.ndarray]:
+        """The optimizer's order: [W0, b0, W1, b1, ..., gamma0, beta0, gamma1, beta1, ...]."""
+        return [p for pair in pairs for p in pair] + [p for pair in norms for p in pair]
 
 
 def _known_steps() -> set[tuple[Callable[..., Any], Callable[..., Any]]]:

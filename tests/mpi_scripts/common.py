@@ -47,10 +47,16 @@ EQUIVALENCE_RUNS = {
         )
         for engine in ("numba", "xp")
     },
-    # batch normalisation: statistics over both ranks' rows (the generic engine; "auto" picks it)
-    "xp_batch_norm_before": dict(
-        _BASE, engine="xp", batch_norm="before", clip_norm=0.5, weight_decay=1e-3, validation_split=0.2
-    ),
+    # batch normalisation: statistics over both ranks' rows, summed mid-step (the Numba engine: its
+    # per-column sums allreduced in place; "auto" picks it for NumPy data); a last batch of one row is
+    # normalised with the running statistics, rank 0 holding no row of it
+    **{
+        f"{engine}_batch_norm_before": dict(
+            _BASE, engine=engine, batch_norm="before", clip_norm=0.5, weight_decay=1e-3, validation_split=0.2
+        )
+        for engine in ("numba", "xp")
+    },
+    "numba_batch_norm_last_batch_of_one": dict(_BASE, engine="numba", batch_size=299, batch_norm="after"),
     "auto_batch_norm_after_weighted": dict(
         _BASE,
         engine="auto",
@@ -94,10 +100,15 @@ SHARDED_RUNS = {
 }
 # batch normalisation's sums over the shards: in order (shuffle=False) the first batches are rank 0's
 # rows only, so the other ranks join its allreduces with no rows; then a last batch of one row
-SHARDED_RUNS.update(
-    xp_batch_norm_in_order=dict(_BASE, engine="xp", batch_norm="before", shuffle=False),
-    xp_batch_norm_last_batch_of_one=dict(_BASE, engine="xp", batch_norm="after", batch_size=299),
-)
+for _engine in ("numba", "xp"):
+    SHARDED_RUNS.update(
+        {
+            f"{_engine}_batch_norm_in_order": dict(_BASE, engine=_engine, batch_norm="before", shuffle=False),
+            f"{_engine}_batch_norm_last_batch_of_one": dict(
+                _BASE, engine=_engine, batch_norm="after", batch_size=299
+            ),
+        }
+    )
 
 
 def sorted_data():
