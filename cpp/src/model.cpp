@@ -14,6 +14,7 @@ std::size_t Model<T>::n_parameters() const {
   std::size_t total = 0;
   for (int l = 0; l < layers(); ++l)
     total += static_cast<std::size_t>(sizes[l]) * sizes[l + 1] + static_cast<std::size_t>(sizes[l + 1]);
+  for (const Norm<T>& norm : norms) total += norm.gamma.size() + norm.beta.size();
   return total;
 }
 
@@ -36,6 +37,26 @@ void Model<T>::allocate() {
     W.emplace_back(static_cast<std::size_t>(sizes[l]) * sizes[l + 1], T(0));
     b.emplace_back(static_cast<std::size_t>(sizes[l + 1]), T(0));
   }
+  norms.clear();
+  if (batch_norm == BATCH_NORM_NONE) return;
+  for (int l = 0; l + 1 < layers(); ++l) {
+    const std::size_t k = static_cast<std::size_t>(sizes[l + 1]);
+    norms.push_back(Norm<T>{std::vector<T>(k, T(1)), std::vector<T>(k, T(0)), std::vector<T>(k, T(0)),
+                            std::vector<T>(k, T(1))});
+  }
+}
+
+template <class T>
+std::vector<T>& Model<T>::trainable(std::size_t p) {
+  const std::size_t dense = 2 * W.size();
+  if (p < dense) return p % 2 == 0 ? W[p / 2] : b[p / 2];
+  Norm<T>& norm = norms[(p - dense) / 2];
+  return (p - dense) % 2 == 0 ? norm.gamma : norm.beta;
+}
+
+template <class T>
+const std::vector<T>& Model<T>::trainable(std::size_t p) const {
+  return const_cast<Model<T>*>(this)->trainable(p);
 }
 
 template struct Model<float>;
