@@ -73,7 +73,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, cast
 
 import numpy as np
 
-from ._array_api import Array, Namespace
+from ._array_api import Array, Namespace, from_host, to_numpy
 
 if TYPE_CHECKING:
     from .model import MLP
@@ -705,6 +705,14 @@ class DataParallel:
             offset += g.size
         self.sum_gradients(flat)
         return views
+
+    def sum_columns(self, A: Array, *, xp: Namespace, device: Any) -> Array:
+        """The per-column sums of A (n, k) over every rank's rows, a (k,) array in A's dtype, namespace
+        and device: batch normalisation's statistics over the global batch (a rank without rows
+        passes A of shape (0, k) and adds zeros). One allreduce."""
+        total = np.array(to_numpy(xp.sum(A, axis=0)), copy=True)
+        self._sum(total, what="the batch normalisation sums")
+        return from_host(total, xp=xp, device=device)
 
     def sum_epoch(self, step_losses: Sequence[float] | np.ndarray, correct: float) -> tuple[np.ndarray, int]:
         """(per-step loss sums, correct count) summed over ranks: the numbers of the whole epoch."""

@@ -17,6 +17,7 @@ from ._array_api import Array, Namespace, Params, index_dtype, row_chunks
 from ._memory import prediction_chunk_rows
 from ._progress import progress_bar
 from ._threads import thread_limits
+from .layers import Norms
 from .losses import get_loss, takes_class_indices
 
 if TYPE_CHECKING:
@@ -30,11 +31,13 @@ Callback = Callable[[int, dict[str, Any], "MLP"], object]
 @dataclass
 class Best:
     """The best epoch so far for early stopping: its monitored loss, a copy of its parameters (when
-    they are to be restored) and its 0-based epoch index."""
+    they are to be restored), its 0-based epoch index, and a copy of its batch normalisations (with
+    the parameters)."""
 
     monitored: float = math.inf
     params: Params | None = None
     epoch: int = -1
+    norms: Norms | None = None
 
 
 @dataclass
@@ -108,7 +111,10 @@ def run_epochs(
         trainer.end_epoch(monitored)
         stop = False
         if monitored < best.monitored - stopping.min_delta:
-            best = Best(monitored, model.copy_params() if stopping.restore_best else None, epoch)
+            if stopping.restore_best:
+                best = Best(monitored, model.copy_params(), epoch, model.copy_norms())
+            else:
+                best = Best(monitored, None, epoch)
         elif stopping.patience is not None and epoch - best.epoch >= stopping.patience:
             stop = patience_ran_out = True
         if verbose and root and ((epoch + 1) % verbose == 0 or epoch + 1 == until_epoch or stop):
@@ -126,7 +132,7 @@ def run_epochs(
             break
     restored = stopping.restore_best and best.params is not None
     if restored and best.params is not None:  # (restored says so; repeated for the type checker)
-        model.set_weights(best.params)
+        model.set_weights(best.params, norms=best.norms)
     if verbose and root and (patience_ran_out or (restored and best.epoch != epoch)):
         print(stopping_report(epoch, best, stopping, patience_ran_out, restored, validation is not None))
     return best
@@ -160,7 +166,9 @@ def evaluate(
     total_weight = X.shape[0] if sample_weight is None else float(xp.sum(sample_weight))
     for rows in row_chunks(X.shape[0], prediction_chunk_rows(model.layer_sizes, model.dtype)):
         X_chunk, y_chunk = X[rows, ...], targets[rows, ...]
-        logits = layers.forward(model.params, X_chunk, model.activation, xp=xp)[0]
+        logits = layers.forward(  # batch normalisation (if any) with the running statistics
+            model.params, X_chunk, model.activation, xp=xp, batch_norm=model.batch_norm, norms=model.norms
+        )[0]
         hits = xp.argmax(logits, axis=1) == y_chunk if classes else None
         if sample_weight is None:
             value, _ = loss_fn(logits, y_chunk, xp=xp)

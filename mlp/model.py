@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -28,6 +28,7 @@ from ._array_api import (
 from ._memory import check_fits, prediction_chunk_rows
 from ._validation import check_features, check_labels, check_targets
 from ._version import __version__
+from .layers import Norm, Norms
 from .losses import OUTPUT_ACTIVATIONS, REGRESSION_LOSSES, output_probabilities, takes_class_indices
 from .metrics import r2_score
 from .model_file import load_model_file, save_model_file
@@ -37,6 +38,11 @@ __all__ = ["MLP", "load"]
 
 class MLP:
     """A multilayer perceptron: `params` is a list of (W, b) per layer, W shaped (fan_in, fan_out).
+
+    With batch normalisation (`batch_norm` "before" or "after" the activation of every hidden layer),
+    `norms` holds one (gamma, beta, running_mean, running_var) tuple of (width,) arrays per hidden
+    layer (gamma 1, beta 0, mean 0, var 1 when not given); without it `batch_norm` is None and `norms`
+    empty. Predictions normalise with the running statistics.
 
     Made by `mlp.fit`; every method keeps results in the parameters' namespace and device, except
     `score` and `loss_and_gradients`, which return Python floats.
@@ -58,8 +64,12 @@ class MLP:
         l2: float = 0.0,
         history: dict[str, Any] | None = None,
         config: dict[str, Any] | None = None,
+        batch_norm: str | None = None,
+        norms: Iterable[Norm] | None = None,
     ) -> None:
         self.params = [(W, b) for W, b in params]
+        layers.hidden_steps(batch_norm)  # a ValueError naming the choices for anything else
+        self.batch_norm = batch_norm
         self.activation = activation
         self.loss = loss
         self.classes_ = classes
@@ -67,6 +77,33 @@ class MLP:
         self.history = history if history is not None else {}
         self.config = dict(config or {})
         self._xp, self.device = get_namespace(self.params[0][0])
+        self.norms = self._check_norms(norms)
+
+    def _check_norms(self, norms: Iterable[Norm] | None) -> Norms:
+        """The norms for this model's hidden layers: checked, or the initial ones when None."""
+        xp, widths = self._xp, self.hidden_sizes
+        if self.batch_norm is None:
+            if norms is not None and list(norms):
+                raise ValueError(
+                    "norms were given for a model without batch_norm; pass batch_norm='before' or 'after'"
+                )
+            return []
+        if norms is None:
+            dtype = self.params[0][0].dtype
+            return layers.initial_norms(widths, xp=xp, dtype=dtype, device=self.device)
+        checked = [tuple(norm) for norm in norms]
+        if len(checked) != len(widths) or any(len(norm) != 4 for norm in checked):
+            raise ValueError(
+                f"norms must hold one (gamma, beta, running_mean, running_var) per hidden layer, "
+                f"{len(widths)} in all; got {len(checked)}"
+            )
+        for width, norm in zip(widths, checked, strict=True):
+            if any(tuple(a.shape) != (width,) for a in norm):
+                shapes = ", ".join(str(tuple(a.shape)) for a in norm)
+                raise ValueError(
+                    f"a hidden layer of width {width} needs norms shaped ({width},), got {shapes}"
+                )
+        return [cast("Norm", norm) for norm in checked]
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
@@ -74,6 +111,8 @@ class MLP:
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
+        state.setdefault("batch_norm", None)  # pickled before batch normalisation existed
+        state.setdefault("norms", [])
         self.__dict__.update(state)
         self._xp, self.device = get_namespace(self.params[0][0])
 
@@ -108,12 +147,16 @@ class MLP:
 
     @property
     def n_parameters(self) -> int:
-        return sum(W.shape[0] * W.shape[1] + b.shape[0] for W, b in self.params)
+        dense = sum(W.shape[0] * W.shape[1] + b.shape[0] for W, b in self.params)
+        return dense + sum(gamma.shape[0] + beta.shape[0] for gamma, beta, _, _ in self.norms)
 
     def __repr__(self) -> str:
         sizes = self.layer_sizes
         output = OUTPUT_ACTIVATIONS[self.loss]
-        parts = [str(sizes[0])] + [f"{h} {self.activation}" for h in sizes[1:-1]] + [f"{sizes[-1]} {output}"]
+        hidden = " ".join(
+            "bn" if step == "norm" else self.activation for step in layers.hidden_steps(self.batch_norm)
+        )
+        parts = [str(sizes[0])] + [f"{h} {hidden}" for h in sizes[1:-1]] + [f"{sizes[-1]} {output}"]
         return (
             f"MLP({' -> '.join(parts)}; loss={self.loss}, {self.n_parameters:,} parameters, "
             f"{self.dtype}, {namespace_name(self._xp)} on {self.device})"
@@ -134,7 +177,13 @@ class MLP:
     def _forward_chunks(self, X: Array) -> Iterator[tuple[slice, Array]]:
         """(rows, logits) for consecutive chunks of the checked X; one chunk in memory at a time."""
         for rows in row_chunks(X.shape[0], self._chunk_rows()):
-            yield rows, layers.forward(self.params, X[rows, ...], self.activation, xp=self._xp)[0]
+            yield rows, self._logits(X[rows, ...])
+
+    def _logits(self, X: Array) -> Array:
+        """The network's output for the checked X, batch normalisation with the running statistics."""
+        return layers.forward(
+            self.params, X, self.activation, xp=self._xp, batch_norm=self.batch_norm, norms=self.norms
+        )[0]
 
     def _check_output_fits(self, n_rows: int, what: str) -> None:
         nbytes = n_rows * self.n_classes * np.dtype(self.dtype).itemsize
@@ -206,7 +255,11 @@ class MLP:
     # -- gradients, for checking ----------------------------------------------------------------
     def loss_and_gradients(self, X: Array, y: Array, *, l2: float | None = None) -> tuple[float, Params]:
         """Mean loss (a Python float, including the L2 term) and the gradients [(dW, db), ...] of the
-        loss with respect to `params`, on (X, y) as given: no dropout, no shuffling."""
+        loss with respect to `params`, on (X, y) as given: no dropout, no shuffling.
+
+        With batch normalisation, the loss of a training step on X as one batch (the batch's own
+        statistics; the running statistics for one row), and the gradients [(dgamma, dbeta), ...]
+        of the norms follow the dense ones; the running statistics are left as they are."""
         X = self._check_X(X)
         if takes_class_indices(self.loss):
             targets, _ = check_labels(y, X.shape[0], xp=self._xp, device=self.device, classes=self.classes_)
@@ -228,6 +281,9 @@ class MLP:
             loss=self.loss,
             l2=self.l2 if l2 is None else l2,
             xp=self._xp,
+            batch_norm=self.batch_norm,
+            norms=self.norms,
+            statistics=layers.BatchStatistics(X.shape[0]) if self.batch_norm else None,
         )
         return float(value), grads
 
@@ -245,6 +301,7 @@ class MLP:
             "n_outputs": self.n_outputs,
             "dtype": self.dtype,
             "l2": self.l2,
+            "batch_norm": self.batch_norm,
             "preprocessing": self.config.get("preprocessing"),  # None unless the trainer recorded it
             "config": self.config,
             "history": self.history,
@@ -252,7 +309,7 @@ class MLP:
 
     def save(self, path: str | os.PathLike[str]) -> str | os.PathLike[str]:
         """Write the model to `path` (.npz, no pickle) atomically; `mlp.load(path)` reads it back."""
-        return save_model_file(path, self.get_weights(), self.metadata())
+        return save_model_file(path, self.get_weights(), self.metadata(), norms=self.get_norms())
 
     def to_onnx(self, path: str | os.PathLike[str]) -> str | os.PathLike[str]:
         """Write the model to `path` as an ONNX file (opset 21), atomically; return `path`.
@@ -279,11 +336,34 @@ class MLP:
         xp = self._xp
         return [(xp.asarray(W, copy=True), xp.asarray(b, copy=True)) for W, b in self.params]
 
-    def set_weights(self, params: Sequence[tuple[Array, Array]]) -> None:
-        """Set the parameters to `params`, arrays of the same shapes (the inverse of `get_weights`).
-        They are written into the arrays the model holds where their library allows it (NumPy, CuPy,
-        PyTorch, array-api-strict: the arrays keep their identity, so a trainer's views into its flat
-        buffer stay views); immutable arrays (JAX) are replaced by new ones."""
+    def copy_norms(self) -> Norms:
+        """A copy of the batch normalisations' arrays, on the same device (empty without)."""
+        xp = self._xp
+        return [tuple(xp.asarray(a, copy=True) for a in norm) for norm in self.norms]  # type: ignore[misc]
+
+    def get_norms(self) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+        """The batch normalisations' (gamma, beta, running_mean, running_var) as NumPy arrays on the
+        host (an explicit copy; empty without batch normalisation)."""
+        return [(to_numpy(g), to_numpy(b), to_numpy(m), to_numpy(v)) for g, b, m, v in self.norms]
+
+    def set_norms(self, norms: Sequence[Norm]) -> None:
+        """Set the batch normalisations' arrays to `norms`, arrays of the same shapes (the inverse of
+        `get_norms`), written into the model's arrays where their library allows it."""
+        if len(norms) != len(self.norms):
+            raise ValueError(f"expected {len(self.norms)} batch normalisations, got {len(norms)}")
+        checked = self._check_norms(norms)
+        xp = self._xp
+        self.norms = [
+            cast("Norm", tuple(assign(old, new, xp=xp) for old, new in zip(current, given, strict=True)))
+            for current, given in zip(self.norms, checked, strict=True)
+        ]
+
+    def set_weights(self, params: Sequence[tuple[Array, Array]], norms: Sequence[Norm] | None = None) -> None:
+        """Set the parameters to `params`, arrays of the same shapes (the inverse of `get_weights`),
+        and with `norms` the batch normalisations' arrays (`set_norms`). They are written into the
+        arrays the model holds where their library allows it (NumPy, CuPy, PyTorch, array-api-strict:
+        the arrays keep their identity, so a trainer's views into its flat buffer stay views);
+        immutable arrays (JAX) are replaced by new ones."""
         if len(params) != len(self.params):
             raise ValueError(f"expected {len(self.params)} layers of parameters, got {len(params)}")
         for (W, b), (W_new, b_new) in zip(self.params, params, strict=True):
@@ -297,6 +377,8 @@ class MLP:
             (assign(W, W_new, xp=xp), assign(b, b_new, xp=xp))
             for (W, b), (W_new, b_new) in zip(self.params, params, strict=True)
         ]
+        if norms is not None:
+            self.set_norms(norms)
 
     def set_params(self, params: Sequence[tuple[Array, Array]]) -> None:
         """Deprecated alias of `set_weights` (scikit-learn's `set_params` sets hyper-parameters, not
@@ -322,6 +404,9 @@ def load(path: str | os.PathLike[str], *, device: Device | None = None, xp: Name
     params = [
         (from_host(W, xp=xp, device=device), from_host(b, xp=xp, device=device)) for W, b in host_params
     ]
+    norms = [
+        cast("Norm", tuple(from_host(a, xp=xp, device=device) for a in norm)) for norm in metadata["norms"]
+    ]
     classes = metadata["classes"]
     if classes is not None:
         classes = from_host(np.asarray(classes, dtype=np.int64), xp=xp, device=device)
@@ -336,4 +421,6 @@ def load(path: str | os.PathLike[str], *, device: Device | None = None, xp: Name
         l2=metadata["l2"],
         history=metadata["history"],
         config=config,
+        batch_norm=metadata["batch_norm"],
+        norms=norms if metadata["batch_norm"] else None,
     )

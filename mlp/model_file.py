@@ -3,19 +3,24 @@
 This module handles arrays and metadata only; `mlp.model` turns them into an `MLP`, and
 `mlp.engines.checkpoints` adds the optimizer state. The C++ port reads and writes the same files.
 
-Format "mlp-model", version 2 (version 1 still loads):
+Format "mlp-model", version 3 (versions 1 and 2 still load, as models without batch normalisation):
     W0, b0, W1, b1, ...   little-endian float32 or float64 arrays ('<f4' / '<f8'), W shaped
                           (fan_in, fan_out), b shaped (fan_out,)
+    gamma0, beta0, mean0, var0, gamma1, ...
+                          with batch normalisation only: hidden layer l's scale, shift, running
+                          mean and running variance (>= 0), each shaped (width of layer l,), same dtype
     metadata              a 1-D uint8 array holding UTF-8 JSON (strict: no NaN or Infinity tokens,
                           null where a value is missing) with format, format_version,
                           library_version, hidden_sizes, activation, loss, n_features, classes,
-                          dtype, l2, preprocessing (null unless known), config, history;
+                          dtype, l2, batch_norm (null, "before" or "after"; absent before version
+                          3: null), preprocessing (null unless known), config, history;
                           classes is null for a model trained on a target matrix (loss
                           squared_error or binary_cross_entropy), whose n_outputs gives the
                           output width (files of classifiers may also carry n_outputs)
 
 Version 2 differs from 1 only in the JSON: strict (version 1 wrote NaN for a missing val_loss), and
-`preprocessing` is null unless the trainer recorded it (version 1 always claimed MNIST's).
+`preprocessing` is null unless the trainer recorded it (version 1 always claimed MNIST's). Version 3
+adds batch normalisation (`batch_norm` and its arrays).
 
 Reading a file trusts nothing in it. The archive is read by `mlp._npz.NpzReader`, the package's one
 .npz reader (its zip directory, entries, .npy headers and data, with its limits; see that module);
@@ -60,8 +65,10 @@ __all__ = [
 ]
 
 MODEL_FORMAT = "mlp-model"
-FORMAT_VERSION = 2
-READABLE_VERSIONS = (1, 2)
+FORMAT_VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)
+NORM_ARRAYS = ("gamma", "beta", "mean", "var")  # a hidden layer's batch normalisation, in file order
+BATCH_NORM_VERSION = 3  # the first format version that may hold batch normalisation
 
 # Limits on what a file may declare: MAX_WIDTH, MAX_HIDDEN_LAYERS and MAX_METADATA_BYTES are the options
 # table's (the C++ port gets the same through train_defaults.hpp); the structural ones (entries, zip
@@ -163,6 +170,18 @@ def param_arrays(params: Sequence[tuple[np.ndarray, np.ndarray]], prefix: str = 
     for index, (W, b) in enumerate(params):
         arrays[f"{prefix}W{index}"] = _little_endian(W)
         arrays[f"{prefix}b{index}"] = _little_endian(b)
+    return arrays
+
+
+def norm_arrays(
+    norms: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]], prefix: str = ""
+) -> dict[str, np.ndarray]:
+    """{"gamma0": ..., "beta0": ..., "mean0": ..., "var0": ..., "gamma1": ...} as the format stores
+    them (`prefix` goes before each name); empty without batch normalisation."""
+    arrays = {}
+    for index, norm in enumerate(norms):
+        for name, array in zip(NORM_ARRAYS, norm, strict=True):
+            arrays[f"{prefix}{name}{index}"] = _little_endian(array)
     return arrays
 
 
@@ -320,14 +339,24 @@ def check_replaceable(
 
 
 def save_model_file(
-    path: str | os.PathLike[str], params: Sequence[tuple[np.ndarray, np.ndarray]], metadata: dict[str, Any]
+    path: str | os.PathLike[str],
+    params: Sequence[tuple[np.ndarray, np.ndarray]],
+    metadata: dict[str, Any],
+    *,
+    norms: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = (),
 ) -> str | os.PathLike[str]:
-    """Write a model file: `params` [(W, b), ...] as host arrays, `metadata` the model's description
-    (hidden_sizes, activation, loss, n_features, classes, dtype, ...); format fields are added here.
-    An existing file at `path` is replaced (atomically) only when it is a model file itself."""
+    """Write a model file: `params` [(W, b), ...] as host arrays, `norms` [(gamma, beta, running_mean,
+    running_var), ...] of a model with batch normalisation (metadata["batch_norm"] says where),
+    `metadata` the model's description (hidden_sizes, activation, loss, n_features, classes, dtype,
+    ...); format fields are added here. An existing file at `path` is replaced (atomically) only
+    when it is a model file itself."""
     check_replaceable(path, "model file")
-    full = {**metadata, "format": MODEL_FORMAT, "format_version": FORMAT_VERSION}
-    return write_archive(path, param_arrays(params), full, what="model file")
+    full = {"batch_norm": None, **metadata, "format": MODEL_FORMAT, "format_version": FORMAT_VERSION}
+    if bool(norms) != (full["batch_norm"] is not None):
+        raise ValueError(
+            "a model file holds norms exactly when metadata['batch_norm'] is 'before' or 'after'"
+        )
+    return write_archive(path, {**param_arrays(params), **norm_arrays(norms)}, full, what="model file")
 
 
 # ---- the archive: mlp._npz's reader with the format's checks on each array -----------------------
@@ -583,6 +612,7 @@ def check_model_metadata(
         raise ModelFileError(f"{where}: config['preprocessing'] must be an object or null")
     if not isinstance(metadata.get("library_version", ""), str):
         raise ModelFileError(f"{where}: metadata field 'library_version' must be a string")
+    batch_norm = _batch_norm_field(metadata, version, where)
     return {
         **metadata,
         "format_version": version,
@@ -590,11 +620,58 @@ def check_model_metadata(
         "hidden_sizes": hidden,
         "classes": classes,
         "l2": float(l2),
+        "batch_norm": batch_norm,
         "config": config,
         "history": _history(metadata.get("history"), where),
         "n_outputs": n_outputs,
         "layer_sizes": [n_features, *hidden, n_outputs],
     }
+
+
+def _batch_norm_field(metadata: dict[str, Any], version: int, where: str) -> str | None:
+    """metadata["batch_norm"]: null (or absent), "before" or "after"; only from format version 3."""
+    value = metadata.get("batch_norm")
+    if value is not None and value not in ("before", "after"):
+        raise ModelFileError(
+            f"{where}: metadata field 'batch_norm' must be null, 'before' or 'after', got {_short(value)}"
+        )
+    if value is not None and version < BATCH_NORM_VERSION:
+        raise ModelFileError(
+            f"{where}: batch_norm {value!r} needs format version {BATCH_NORM_VERSION}, but the file says {version}"
+        )
+    return value
+
+
+def norm_shapes(
+    layer_sizes: Sequence[int], batch_norm: str | None, prefix: str = "", names: Sequence[str] = NORM_ARRAYS
+) -> list[tuple[str, tuple[int, ...]]]:
+    """[(name, shape), ...] of the batch normalisations' arrays (`names` of each hidden layer, in file
+    order); empty when batch_norm is None."""
+    if batch_norm is None:
+        return []
+    return [
+        (f"{prefix}{name}{index}", (width,))
+        for index, width in enumerate(layer_sizes[1:-1])
+        for name in names
+    ]
+
+
+def trainable_shapes(layer_sizes: Sequence[int], batch_norm: str | None) -> list[tuple[str, tuple[int, ...]]]:
+    """[(name, shape), ...] of the trained arrays in the optimizer's order: W0, b0, ..., then gamma0,
+    beta0, gamma1, ... with batch normalisation (the running statistics are not trained)."""
+    return param_shapes(layer_sizes) + norm_shapes(layer_sizes, batch_norm, names=("gamma", "beta"))
+
+
+def read_norms(
+    archive: Archive, names_and_shapes: Sequence[tuple[str, tuple[int, ...]]], descr: str
+) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+    """[(gamma, beta, running_mean, running_var), ...] read from `archive` (headers already checked
+    by the caller), finite, every running variance >= 0."""
+    arrays = [archive.read(name, descr=descr, shape=shape, finite=True) for name, shape in names_and_shapes]
+    for (name, _), array in zip(names_and_shapes, arrays, strict=True):
+        if name.removeprefix("best_").startswith("var") and np.any(array < 0):
+            raise ModelFileError(f"{archive.where}: {name} holds a negative variance")
+    return [(g, b, m, v) for g, b, m, v in zip(*(iter(arrays),) * 4, strict=True)]
 
 
 def param_shapes(layer_sizes: Sequence[int], prefix: str = "") -> list[tuple[str, tuple[int, ...]]]:
@@ -633,13 +710,17 @@ def load_model_file(
     """Read a model file with every check: ([(W, b), ...] host arrays, metadata).
 
     `metadata` is normalised (see `check_model_metadata`): it has `layer_sizes`, history's nulls are
-    NaN, `config` is a dict. Raises ModelFileError for any malformed file, FileNotFoundError when
-    there is none.
+    NaN, `config` is a dict, `batch_norm` is None unless the model has batch normalisation, whose
+    host arrays are `norms` [(gamma, beta, running_mean, running_var), ...] (empty without). Raises
+    ModelFileError for any malformed file, FileNotFoundError when there is none.
     """
     with open_archive(path) as archive:
         metadata = check_model_metadata(archive.read_metadata(), archive.where)
         descr = FLOAT_DESCR[metadata["dtype"]]
         shapes = param_shapes(metadata["layer_sizes"])
-        total = sum(archive.header(name, descr=descr, shape=shape) for name, shape in shapes)
+        norms = norm_shapes(metadata["layer_sizes"], metadata["batch_norm"])
+        total = sum(archive.header(name, descr=descr, shape=shape) for name, shape in shapes + norms)
         check_memory(archive, total, "the model's parameters")
-        return read_params(archive, shapes, descr), metadata
+        params = read_params(archive, shapes, descr)
+        metadata["norms"] = read_norms(archive, norms, descr)
+        return params, metadata

@@ -32,6 +32,7 @@ from ._validation import ParameterError, check_flag, check_positive_int, check_r
 from .activations import ACTIVATIONS
 from .augment import check_augment
 from .initializers import INITIALIZERS
+from .layers import BATCH_NORM_EPS, BATCH_NORM_MOMENTUM, BATCH_NORM_PLACEMENTS
 from .losses import LOSSES
 from .optimizers import OPTIMIZERS
 from .schedules import SCHEDULES
@@ -315,6 +316,24 @@ def _model_options() -> list[Option]:
             estimator="init",
             estimator_note="the estimators' 'auto' is scikit-learn's initialisation (Glorot uniform, biases too)",
             cpp="init",
+        ),
+        Option(
+            "batch_norm",
+            None,
+            "batch normalisation of every hidden layer, 'before' or 'after' its activation (None: off)",
+            _choice(BATCH_NORM_PLACEMENTS, none_ok=True),
+            BATCH_NORM_PLACEMENTS,
+            cli_help="batch normalisation of every hidden layer, before or after its activation "
+            "(default: off)",
+            estimator="batch_norm",
+        ),
+        Option(
+            "batch_norm_momentum",
+            BATCH_NORM_MOMENTUM,
+            "momentum of batch normalisation's running statistics: running = (1 - m) running + m batch",
+            lambda n, v: _number(n, v, high=1.0, low_inclusive=False),
+            metavar="M",
+            estimator="batch_norm_momentum",
         ),
     ]
 
@@ -639,6 +658,8 @@ class TrainingOptions:
     activation: str
     loss: str
     init: str
+    batch_norm: str | None
+    batch_norm_momentum: float
     epochs: int
     batch_size: int | None  # None: full batch
     optimizer: str | Optimizer
@@ -752,6 +773,9 @@ def cpp_header() -> str:
         f"constexpr const char* kSchedule = {_cpp_value(o['schedule'].default, 'string')};",
         "constexpr long long kSeed = -1;  // < 0: draw a seed and print it (fit's seed=None)",
         f"constexpr bool kShuffle = {_cpp_value(o['shuffle'].default, 'bool')};",
+        '// Batch normalisation (mlp.layers): off by default, "before" or "after" the activation.',
+        f"constexpr double kBatchNormMomentum = {o['batch_norm_momentum'].default!r};",
+        f"constexpr double kBatchNormEps = {BATCH_NORM_EPS!r};",
         "",
         "// What a model file may hold (mlp.options.MAX_*): refused before training, accepted by every reader.",
         f"constexpr long long kMaxWidth = {MAX_WIDTH};",

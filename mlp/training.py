@@ -12,7 +12,7 @@ import sys
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import numpy as np
 
@@ -25,6 +25,7 @@ from .augment import check_images
 from .engines import TrainingError, make_trainer
 from .engines.checkpoints import check_checkpoint_path, load_checkpoint, same_options, save_checkpoint
 from .initializers import default_init, initial_parameters
+from .layers import Norm, Norms
 from .loop import Best, Callback, Stopping, run_epochs
 from .losses import takes_class_indices
 from .model import MLP
@@ -53,6 +54,8 @@ def fit(
     activation: str = _D["activation"],
     loss: str = _D["loss"],
     init: str = _D["init"],
+    batch_norm: str | None = _D["batch_norm"],
+    batch_norm_momentum: float = _D["batch_norm_momentum"],
     epochs: int = _D["epochs"],
     batch_size: int | str | None = _D["batch_size"],
     optimizer: str | Optimizer = _D["optimizer"],
@@ -103,6 +106,9 @@ def fit(
         sigmoid outputs with squared error, squared_error = identity outputs for regression,
         binary_cross_entropy = independent sigmoid outputs for multilabel targets, poisson = exp
         outputs with the half Poisson deviance for counts). epochs, batch_size (None / "full": full batch).
+    batch_norm: None, "before" or "after": batch normalisation of every hidden layer, before or after
+        its activation (batch statistics while training, the running statistics, updated with
+        batch_norm_momentum, for predictions; the user guide's "Batch normalisation").
     optimizer (or an `mlp.optimizers` instance), learning_rate (None: the optimizer's default),
         momentum, weight_decay (L2; decoupled for adamw), dropout, clip_value / clip_norm, schedule.
     augment: distort every training batch afresh (`mlp.augment`: "default", a dict or an Augment; rows
@@ -256,6 +262,7 @@ def _prepare(
         l2=l2,
         history=_empty_history(o, classified=classes is not None),
         config=config,
+        batch_norm=o.batch_norm,
     )
     return _Prepared(model, X, targets, validation, opt, learning_rate, sched, rng, parallel, config, weights)
 
@@ -367,6 +374,8 @@ def _config(
         )
     if o.shuffle_block is not None:  # recorded only when used, as the options above
         config["shuffle_block"] = o.shuffle_block
+    if o.batch_norm is not None:
+        config.update(batch_norm=o.batch_norm, batch_norm_momentum=o.batch_norm_momentum)
     return config
 
 
@@ -423,6 +432,7 @@ def _run(
             fit_options=fit_options,
             best=(best.monitored, best.params, best.epoch) if o.early_stopping else None,
             finished=stop,
+            best_norms=best.norms if o.early_stopping else None,
         )
 
     best = run_epochs(
@@ -467,6 +477,7 @@ def _make_trainer(ready: _Prepared, o: _options.TrainingOptions, *, comm: Comm |
         augment=o.augment,
         max_norm=o.max_norm,
         label_smoothing=o.label_smoothing,
+        batch_norm_momentum=o.batch_norm_momentum,
     )
     if ready.parallel is not None:
         if ready.parallel.shards is None:  # sharded, both engines add zeros for a part without rows
@@ -679,7 +690,10 @@ def _resume(
             for W, b in pairs
         ]
 
-    model.set_weights(to_device(params))
+    def norms_to_device(norms: Sequence[Sequence[np.ndarray]]) -> Norms:
+        return [cast("Norm", tuple(from_host(a, xp=xp, device=model.device) for a in norm)) for norm in norms]
+
+    model.set_weights(to_device(params), norms=norms_to_device(metadata["norms"]))
     trainer.restore(
         {
             "state": state,
@@ -695,5 +709,6 @@ def _resume(
     saved_best = metadata.get("best")
     if saved_best is not None and early_stopping:
         snapshot = to_device(best_params) if best_params is not None else None
-        best = Best(saved_best["monitored"], snapshot, saved_best["epoch"])
+        best_norms = norms_to_device(metadata["best_norms"]) if metadata["best_norms"] is not None else None
+        best = Best(saved_best["monitored"], snapshot, saved_best["epoch"], best_norms)
     return best, bool(metadata.get("finished"))

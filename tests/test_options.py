@@ -234,6 +234,8 @@ BAD_VALUES = {
     "activation": "swish",
     "loss": "hinge",
     "init": "zeros",
+    "batch_norm": "middle",
+    "batch_norm_momentum": 0.0,
     "epochs": -1,
     "batch_size": 0,
     "optimizer": "newton",

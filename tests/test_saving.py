@@ -35,7 +35,7 @@ def test_save_and_load_round_trip(tmp_path, dtype):
     with np.load(path, allow_pickle=False) as archive:  # plain arrays, no pickle needed
         assert sorted(archive.files) == ["W0", "W1", "b0", "b1", "metadata"]
         metadata = json.loads(archive["metadata"].tobytes())
-    assert metadata["format"] == "mlp-model" and metadata["format_version"] == 2
+    assert metadata["format"] == "mlp-model" and metadata["format_version"] == 3
     assert metadata["hidden_sizes"] == [5] and metadata["n_features"] == 6
 
 
@@ -285,7 +285,7 @@ def test_format_version_1_files_still_load(tmp_path, trained):
     np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
     assert all(np.isnan(loaded.history["val_loss"])) and loaded.config["preprocessing"] == mnist
     resaved = _strict_json(_metadata_text(loaded.save(tmp_path / "again.npz")))
-    assert resaved["format_version"] == 2 and resaved["preprocessing"] == mnist
+    assert resaved["format_version"] == 3 and resaved["preprocessing"] == mnist
 
 
 @pytest.mark.parametrize("token", ["NaN", "Infinity", "-Infinity"])
@@ -316,12 +316,12 @@ def test_an_unknown_format_version_says_what_to_do(tmp_path, trained):
     model, _, _ = trained
     path = _rewrite_metadata(
         model.save(tmp_path / "m.npz"),
-        tmp_path / "v3.npz",
-        lambda metadata: {**metadata, "format_version": 3},
+        tmp_path / "v4.npz",
+        lambda metadata: {**metadata, "format_version": 4},
     )
     with pytest.raises(
         ModelFileError,
-        match=r"mlp-model format version 3; this mlp reads format versions 1 to 2: "
+        match=r"mlp-model format version 4; this mlp reads format versions 1 to 3: "
         r"upgrade mlp \(pip install -U mlp-from-scratch\)",
     ):
         mlp.load(path)
@@ -341,7 +341,7 @@ def test_checkpoint_metadata_is_strict_and_version_1_checkpoints_resume(tmp_path
     path = tmp_path / "ckpt.npz"
     mlp.fit(X, y, checkpoint=path, callbacks=[lambda epoch, logs, model: epoch == 1], **options)
     metadata = _strict_json(_metadata_text(path))
-    assert metadata["format"] == "mlp-checkpoint" and metadata["format_version"] == 2
+    assert metadata["format"] == "mlp-checkpoint" and metadata["format_version"] == 3
     assert metadata["epoch"] == 1 and metadata["history"]["val_loss"] == [None]
     uninterrupted = mlp.fit(X, y, **options)
 

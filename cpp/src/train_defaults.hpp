@@ -26,6 +26,9 @@ constexpr double kClipNorm = 0.0;  // 0: off
 constexpr const char* kSchedule = "cosine";
 constexpr long long kSeed = -1;  // < 0: draw a seed and print it (fit's seed=None)
 constexpr bool kShuffle = true;
+// Batch normalisation (mlp.layers): off by default, "before" or "after" the activation.
+constexpr double kBatchNormMomentum = 0.1;
+constexpr double kBatchNormEps = 1e-05;
 
 // What a model file may hold (mlp.options.MAX_*): refused before training, accepted by every reader.
 constexpr long long kMaxWidth = 100000000;

@@ -42,9 +42,11 @@ def choose_engine(
     loss: str,
     *,
     on_compile: Callable[[], object] | None = None,
+    batch_norm: str | None = None,
 ) -> type[BaseTrainer]:
     """The Trainer class for `engine` on data like X: the Numba one for NumPy float input when Numba
-    is installed ("auto"), always ("numba", an error saying why when it cannot), or never ("xp").
+    is installed and has what the model needs ("auto"; `batch_norm`: the model's), always ("numba",
+    an error saying why when it cannot), or never ("xp").
     The Numba kernels compile (or load their cache) here, outside the loop; on_compile() is called
     once before they compile (not when they load from the cache)."""
     if engine not in ENGINES:
@@ -54,14 +56,16 @@ def choose_engine(
     error = numba_trainer.import_error()
     if isinstance(error, ValueError):  # Numba is installed but refused its environment (NUMBA_NUM_THREADS)
         raise error.with_traceback(None)
-    if numba_trainer.supports(X, optimizer, loss):
+    if numba_trainer.supports(X, optimizer, loss, batch_norm=batch_norm):
         numba_trainer.warmup(X.dtype, on_compile)
         return numba_trainer.NumbaTrainer
     if engine == "numba":
         error = numba_trainer.import_error()
         if error is not None:
-            raise ImportError(numba_trainer.unsupported_reason(X, optimizer)) from error
-        raise ValueError(numba_trainer.unsupported_reason(X, optimizer))
+            raise ImportError(
+                numba_trainer.unsupported_reason(X, optimizer, batch_norm=batch_norm)
+            ) from error
+        raise ValueError(numba_trainer.unsupported_reason(X, optimizer, batch_norm=batch_norm))
     return Trainer
 
 
@@ -75,4 +79,7 @@ def make_trainer(
 ) -> BaseTrainer:
     """A Trainer for `model` on data like X, chosen by `choose_engine` (on_compile: see there);
     options are Trainer's keywords."""
-    return choose_engine(engine, X, options["optimizer"], model.loss, on_compile=on_compile)(model, **options)
+    chosen = choose_engine(
+        engine, X, options["optimizer"], model.loss, on_compile=on_compile, batch_norm=model.batch_norm
+    )
+    return chosen(model, **options)

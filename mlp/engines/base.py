@@ -90,6 +90,7 @@ class BaseTrainer:
         augment: Augment | None = None,
         max_norm: float | None = None,
         label_smoothing: float = 0.0,
+        batch_norm_momentum: float = layers.BATCH_NORM_MOMENTUM,
     ) -> None:
         self.model = model
         self.optimizer = optimizer
@@ -106,6 +107,7 @@ class BaseTrainer:
         self.augmenter = BatchAugmenter(augment) if augment is not None else None
         self.max_norm = max_norm  # the largest norm of a hidden unit's incoming weights (None: free)
         self.label_smoothing = label_smoothing
+        self.batch_norm_momentum = batch_norm_momentum  # of the model's running statistics, if it has any
         self.on_step: Callable[[int], object] | None = (
             None  # called with 1 after every step (a progress bar's update)
         )
@@ -377,6 +379,7 @@ class BaseTrainer:
         "augment",
         "max_norm",
         "label_smoothing",
+        "batch_norm_momentum",
     )
 
     def snapshot(self) -> dict[str, Any]:

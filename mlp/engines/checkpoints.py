@@ -1,11 +1,14 @@
 """Training checkpoints: everything needed to continue a run exactly where it stopped.
 
-Format "mlp-checkpoint", version 2 (version 1 still loads), a model file (see `mlp.model_file`) with:
+Format "mlp-checkpoint", version 3 (versions 1 and 2 still load), a model file (see `mlp.model_file`)
+with:
     state0, state1, ...     the optimizer state, each shaped and typed like the parameter it belongs
                             to (state i goes with parameter i mod the number of parameters, in the
-                            order W0, b0, W1, b1, ...): none for SGD, one per parameter for momentum
-                            and RMSProp, two for Adam
-    best_W0, best_b0, ...   the early-stopping snapshot, when best.has_params
+                            order W0, b0, W1, b1, ..., then gamma0, beta0, gamma1, ... with batch
+                            normalisation): none for SGD, one per parameter for momentum and RMSProp,
+                            two for Adam
+    best_W0, best_b0, ...   the early-stopping snapshot, when best.has_params (and best_gamma0,
+                            best_beta0, best_mean0, best_var0, ... with batch normalisation)
     metadata                the model's fields plus epoch, step_count (integers >= 0), rng_state (a
                             NumPy PCG64 state), schedule_state (null or an object of numbers), fit_options,
                             history, best (null or {monitored, epoch, has_params}), finished
@@ -30,6 +33,7 @@ import numpy as np
 from .. import model_file
 from .._array_api import Params, to_numpy
 from .._files import OutputPathError, check_writable
+from ..layers import Norms
 from ..model_file import ModelFileError, integer_field, to_json
 from ..schedules import SCHEDULES
 
@@ -46,7 +50,7 @@ __all__ = [
 ]
 
 CHECKPOINT_FORMAT = "mlp-checkpoint"
-CHECKPOINT_VERSION = 2
+CHECKPOINT_VERSION = 3
 MAX_EPOCH = 10**9
 MAX_STEPS = 2**53
 MAX_STATE_SETS = 4  # optimizer arrays per parameter (Adam keeps 2)
@@ -90,19 +94,24 @@ def save_checkpoint(
     fit_options: dict[str, Any],
     best: tuple[float, Params | None, int] | None = None,
     finished: bool = False,
+    best_norms: Norms | None = None,
 ) -> str | os.PathLike[str]:
     """Write `model` (an MLP) and the trainer's `snapshot` (`Trainer.snapshot()`: state, step_count,
     epoch, rng_state, schedule_state) to `path` atomically; return the path.
 
-    best: None, or (monitored loss, parameter copy or None, epoch index) of early stopping.
+    best: None, or (monitored loss, parameter copy or None, epoch index) of early stopping;
+    best_norms: the batch normalisations of that copy (for a model with batch normalisation).
     """
     arrays = model_file.param_arrays(model.get_weights())
+    arrays.update(model_file.norm_arrays(model.get_norms()))
     for index, state in enumerate(snapshot["state"]):
         arrays[f"state{index}"] = np.ascontiguousarray(state)
     if best is not None and best[1] is not None:
         arrays.update(
             model_file.param_arrays([(to_numpy(W), to_numpy(b)) for W, b in best[1]], prefix="best_")
         )
+        host_norms = [(to_numpy(g), to_numpy(b), to_numpy(m), to_numpy(v)) for g, b, m, v in best_norms or ()]
+        arrays.update(model_file.norm_arrays(host_norms, prefix="best_"))
     schedule_state = snapshot.get("schedule_state")
     metadata = {
         **model.metadata(),
@@ -160,6 +169,8 @@ def load_checkpoint(
     dict[str, Any],
 ]:
     """Host arrays and metadata of a checkpoint: (params, optimizer_state, best_params or None, metadata).
+    With batch normalisation, metadata["norms"] and metadata["best_norms"] (None without best_params)
+    hold the host (gamma, beta, running_mean, running_var) of each hidden layer (empty lists without).
 
     Every array is checked against the model's shapes and dtype (an optimizer state is shaped like its
     parameter, never broadcast); epoch and step_count are integers >= 0; rng_state is a valid PCG64
@@ -172,21 +183,23 @@ def load_checkpoint(
         metadata = model_file.check_model_metadata(raw, where, expected_format=CHECKPOINT_FORMAT)
         metadata.update(_check_training_fields(raw, where))
         descr = model_file.FLOAT_DESCR[metadata["dtype"]]
-        shapes = model_file.param_shapes(metadata["layer_sizes"])
-        state_shapes = _state_shapes(archive, shapes)
-        best_shapes = (
-            model_file.param_shapes(metadata["layer_sizes"], prefix="best_")
-            if metadata["best"] is not None and metadata["best"]["has_params"]
-            else []
-        )
+        sizes, batch_norm = metadata["layer_sizes"], metadata["batch_norm"]
+        shapes = model_file.param_shapes(sizes)
+        norm_shapes = model_file.norm_shapes(sizes, batch_norm)
+        state_shapes = _state_shapes(archive, model_file.trainable_shapes(sizes, batch_norm))
+        has_best = metadata["best"] is not None and metadata["best"]["has_params"]
+        best_shapes = model_file.param_shapes(sizes, prefix="best_") if has_best else []
+        best_norm_shapes = model_file.norm_shapes(sizes, batch_norm, prefix="best_") if has_best else []
         total = sum(
             archive.header(name, descr=descr, shape=shape)
-            for name, shape in shapes + state_shapes + best_shapes
+            for name, shape in shapes + norm_shapes + state_shapes + best_shapes + best_norm_shapes
         )
         model_file.check_memory(archive, total, "the checkpoint's arrays")
         params = model_file.read_params(archive, shapes, descr)
+        metadata["norms"] = model_file.read_norms(archive, norm_shapes, descr)
         state = [archive.read(name, descr=descr, shape=shape, finite=True) for name, shape in state_shapes]
         best_params = model_file.read_params(archive, best_shapes, descr) if best_shapes else None
+        metadata["best_norms"] = model_file.read_norms(archive, best_norm_shapes, descr) if has_best else None
     return params, state, best_params, metadata
 
 
@@ -323,6 +336,8 @@ RESUME_KEYS = (
     "max_norm",
     "label_smoothing",
     "sample_weight",
+    "batch_norm",
+    "batch_norm_momentum",
 )
 # Absent from an older file: MPI ranks of the run (one process; rank 0 writes the file); no augmentation,
 # max-norm, label smoothing or sample weights.
@@ -333,6 +348,8 @@ _RESUME_DEFAULTS = {
     "max_norm": None,
     "label_smoothing": 0.0,
     "sample_weight": None,
+    "batch_norm": None,
+    "batch_norm_momentum": None,
 }
 
 

@@ -14,6 +14,7 @@ import numpy as np
 
 from .. import layers
 from .._array_api import Array, from_host, index_dtype, to_numpy
+from ..layers import Norms
 from ..losses import takes_class_indices
 from ..optimizers import apply_step, clip_gradients
 from .base import BaseTrainer, Span, TrainingError, check_finite
@@ -30,20 +31,29 @@ class Trainer(BaseTrainer):
 
     It writes into no array (the standard leaves in-place updates optional, and JAX's arrays are
     immutable): every step makes new parameters and a new optimizer state, and rebinds
-    `model.params` and `state` to them."""
+    `model.params` (and `model.norms`) and `state` to them.
+
+    With batch normalisation, gamma and beta are trained after the dense parameters (neither is a
+    weight: no L2 term or decay), and every step with a global batch of two rows or more replaces
+    the running statistics with those `mlp.layers.batch_norm_forward` updated; over MPI the batch
+    statistics are sums over every rank's rows (`DataParallel.sum_columns`)."""
 
     def __init__(self, model: MLP, **options: Any) -> None:
         super().__init__(model, **options)
-        self.is_weight = [index % 2 == 0 for index in range(2 * len(model.params))]
+        dense, norms = 2 * len(model.params), 2 * len(model.norms)
+        self.is_weight = [index % 2 == 0 for index in range(dense)] + [False] * norms
         self.state = self.optimizer.init_state(self.flat_params, xp=model._xp)
         self._grads: Sequence[Array] = []
         self._logits: Array = None
         self._value: Array = None
+        self._running: Norms = model.norms  # the norms the last forward pass left (new running statistics)
 
     @property
     def flat_params(self) -> list[Array]:
-        """The model's current parameters in the optimizer's order [W0, b0, W1, b1, ...]."""
-        return [p for pair in self.model.params for p in pair]
+        """The model's current parameters in the optimizer's order [W0, b0, W1, b1, ..., then gamma0,
+        beta0, gamma1, beta1, ... with batch normalisation]."""
+        dense = [p for pair in self.model.params for p in pair]
+        return dense + [p for gamma, beta, _, _ in self.model.norms for p in (gamma, beta)]
 
     def train_step(
         self, X_batch: Array, y_batch: Array, *, lr: float, dropout_masks: Sequence[Array] | None = None
@@ -114,19 +124,24 @@ class Trainer(BaseTrainer):
     ) -> tuple[Array, Any]:
         model, xp = self.model, self.model._xp
         rows = X_batch.shape[0]
-        if rows == 0:  # sharded over MPI, this rank holds no row of the batch: it adds zeros
+        statistics = self._statistics(rows, batch_rows)
+        self._running = model.norms
+        joins = statistics is not None and statistics.rows >= 2  # the batch statistics' allreduces
+        if rows == 0 and not joins:  # sharded over MPI, this rank holds no row of the batch: it adds zeros
             self._grads = [xp.zeros_like(p) for p in self.flat_params]
             self._value = xp.zeros((), dtype=model.params[0][0].dtype, device=model.device)
             self._logits = None
             return self._value, 0
         l2, row_weights = model.l2, None
-        if weights is not None and weight_sum is not None:
+        if rows == 0:  # no row, but batch normalisation's sums over the ranks: a pass over no row joins them
+            row_weights = xp.zeros((0,), dtype=model.params[0][0].dtype, device=model.device)
+        elif weights is not None and weight_sum is not None:
             # Row i counts w_i / weight_sum, over MPI divided by this rank's row share (which
             # sum_gradient_list multiplies back), so the ranks' sum is the global weighted mean; the
             # L2 term is scikit-learn's: alpha / sum of weights where it is alpha / rows unweighted.
             row_weights = weights * (batch_rows / (weight_sum * rows))
             l2 = l2 * (batch_rows / weight_sum)
-        value, grads, logits = layers.loss_and_gradients(
+        done = layers.backprop(
             model.params,
             X_batch,
             y_batch,
@@ -137,20 +152,45 @@ class Trainer(BaseTrainer):
             dropout_masks=dropout,
             label_smoothing=self.label_smoothing,
             row_weights=row_weights,
+            batch_norm=model.batch_norm,
+            norms=model.norms,
+            statistics=statistics,
         )
+        value, logits, self._running = done.value, done.logits, done.norms
         self._value, self._logits = value, logits
-        self._grads = [g for pair in grads for g in pair]  # means over this rank's rows (weighted over MPI)
+        self._grads = [
+            g for pair in done.grads for g in pair
+        ]  # means over this rank's rows (weighted over MPI)
+        if rows == 0:
+            self._logits = None
+            return value, 0
         correct = 0
         if takes_class_indices(model.loss):
             correct = xp.sum(xp.astype(xp.argmax(logits, axis=1) == y_batch, index_dtype(xp, model.device)))
         return value * rows, correct
+
+    def _statistics(self, rows: int, batch_rows: int) -> layers.BatchStatistics | None:
+        """How batch normalisation sees this step's global batch of `batch_rows` rows, `rows` of them
+        here (None without batch normalisation)."""
+        if self.model.batch_norm is None:
+            return None
+        parallel, model = self.parallel, self.model
+        batch_sum = None
+        if parallel is not None:
+
+            def batch_sum(A: Array) -> Array:
+                return parallel.sum_columns(A, xp=model._xp, device=model.device)
+
+        return layers.BatchStatistics(
+            batch_rows, momentum=self.batch_norm_momentum, batch_sum=batch_sum, share=rows / batch_rows
+        )
 
     def _reduce_gradients(self, parallel: DataParallel) -> None:
         self._grads = parallel.sum_gradient_list(self._grads)
 
     def _weight_gradient_norms(self) -> list[Array]:
         xp = self.model._xp
-        return [xp.sqrt(xp.sum(dW * dW)) for dW in self._grads[0::2]]
+        return [xp.sqrt(xp.sum(dW * dW)) for dW in self._grads[0 : 2 * len(self.model.params) : 2]]
 
     def _update(self, lr: float) -> None:
         xp = self.model._xp
@@ -168,7 +208,14 @@ class Trainer(BaseTrainer):
             xp=xp,
             is_weight=self.is_weight,
         )
-        self.model.params = list(zip(params[0::2], params[1::2], strict=True))
+        model, dense = self.model, 2 * len(self.model.params)
+        model.params = list(zip(params[0:dense:2], params[1:dense:2], strict=True))
+        model.norms = [
+            (gamma, beta, running_mean, running_var)
+            for gamma, beta, (_, _, running_mean, running_var) in zip(
+                params[dense::2], params[dense + 1 :: 2], self._running, strict=True
+            )
+        ]
 
     def _to_host(self, values: Sequence[Any]) -> np.ndarray:
         """One transfer: the step values stacked on the device, then copied."""

@@ -102,10 +102,12 @@ _LOSS_KERNELS = {
 }
 
 
-def supports(X: object, optimizer: Optimizer, loss: str) -> bool:
-    """Whether the Numba engine can train on X with this optimizer and loss."""
+def supports(X: object, optimizer: Optimizer, loss: str, *, batch_norm: str | None = None) -> bool:
+    """Whether the Numba engine can train on X with this optimizer and loss (and batch_norm, the
+    model's placement of batch normalisation)."""
     return (
         NUMBA_AVAILABLE
+        and batch_norm is None  # its kernels have no batch normalisation yet: the generic engine trains it
         and isinstance(X, np.ndarray)
         and X.dtype in (np.float32, np.float64)
         and getattr(optimizer, "name", None) in _OPTIMIZER_KERNELS
@@ -125,7 +127,7 @@ def warmup(dtype: DType, on_compile: Callable[[], object] | None = None) -> None
     mlp_kernels.warmup(dtype, on_compile=on_compile)
 
 
-def unsupported_reason(X: object, optimizer: Optimizer) -> str | None:
+def unsupported_reason(X: object, optimizer: Optimizer, *, batch_norm: str | None = None) -> str | None:
     if not NUMBA_AVAILABLE:
         if getattr(_IMPORT_ERROR, "name", None) in ("numba", "llvmlite"):
             return 'engine="numba" needs Numba: pip install "mlp-from-scratch[numba]"'
@@ -134,6 +136,8 @@ def unsupported_reason(X: object, optimizer: Optimizer) -> str | None:
         return f'engine="numba" trains on NumPy arrays only, got {type(X).__module__}.{type(X).__name__}; use engine="xp"'
     if not _built_in_step(optimizer):
         return f'engine="numba" has kernels for the built-in optimizers only, not {type(optimizer).__name__}; use engine="xp"'
+    if batch_norm is not None:
+        return 'engine="numba" has no batch normalisation yet; use engine="xp" (or "auto", which picks it)'
     return None
 
 

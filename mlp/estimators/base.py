@@ -59,6 +59,7 @@ from .._threads import thread_limits
 from .._validation import check_flag, check_positive_int, check_rate
 from ..engines import TrainingError, make_trainer
 from ..initializers import initial_parameters
+from ..layers import Norms
 from ..loop import run_epochs
 from ..model import MLP
 from ..optimizers import SGD, Adam, AdamW, Momentum, Nesterov, Optimizer, RMSProp
@@ -141,6 +142,7 @@ class BaseMLP(BaseEstimator):
     best_loss_: float | Any
     _trainer: BaseTrainer | None
     _best_params: Params | None
+    _best_norms: Norms | None
     _rng: np.random.Generator
     _built_with: dict[str, Any]
     _no_improvement_count: int
@@ -167,6 +169,11 @@ class BaseMLP(BaseEstimator):
             epsilon=check_rate(self.epsilon, "epsilon", low_inclusive=False),
             max_fun=check_positive_int(self.max_fun, "max_fun"),
         )
+        if p["batch_norm"] is not None and p["solver"] == "lbfgs":
+            raise ValueError(
+                "batch_norm does not work with solver='lbfgs' (its batch statistics change with every "
+                "mini-batch); choose a stochastic solver such as 'adam', or batch_norm=None"
+            )
         return p
 
     def _optimizer(self, p: dict[str, Any]) -> Optimizer:
@@ -295,7 +302,8 @@ class BaseMLP(BaseEstimator):
             self._fit_stochastic(
                 X, targets, p, weights, incremental=incremental, xp=xp, device=device, parallel=parallel
             )
-        if not all(bool(xp.all(xp.isfinite(a))) for pair in self.model_.params for a in pair):
+        arrays = [a for group in (*self.model_.params, *self.model_.norms) for a in group]
+        if not all(bool(xp.all(xp.isfinite(a))) for a in arrays):
             raise _distributed.all_ranks(  # scikit-learn's words; over MPI every rank has the same weights
                 ValueError(
                     "Solver produced non-finite parameter weights. The input data may"
@@ -359,6 +367,7 @@ class BaseMLP(BaseEstimator):
             "hidden_layer_sizes": tuple(p["hidden_sizes"]),
             "activation": p["activation"],
             "loss": p["loss"],
+            "batch_norm": p["batch_norm"],
         }
 
     def _check_same_network(self, p: dict[str, Any], *, incremental: bool) -> None:
@@ -429,7 +438,9 @@ class BaseMLP(BaseEstimator):
             )
             for W, b in host
         ]
-        self.model_ = self._new_model(params, activation=p["activation"], xp=xp, device=device)
+        self.model_ = self._new_model(
+            params, activation=p["activation"], xp=xp, device=device, batch_norm=p["batch_norm"]
+        )
         self._built_with = self._network_shape(p)
         self._trainer = None
         self.n_iter_ = 0
@@ -442,10 +453,13 @@ class BaseMLP(BaseEstimator):
         else:
             self.validation_scores_, self.best_validation_score_, self.best_loss_ = None, None, math.inf
         self._best_params = None
+        self._best_norms = None
 
-    def _new_model(self, params: Params, *, activation: str, xp: Namespace, device: Device) -> MLP:
+    def _new_model(
+        self, params: Params, *, activation: str, xp: Namespace, device: Device, batch_norm: str | None = None
+    ) -> MLP:
         """The `model_` around fresh parameters (the classifier's records its labels)."""
-        return MLP(params, activation=activation, loss=self._loss, classes=None)
+        return MLP(params, activation=activation, loss=self._loss, classes=None, batch_norm=batch_norm)
 
     def _new_trainer(self, X_like: Array, p: dict[str, Any], n_train: int) -> BaseTrainer:
         rows = self._batch_rows(p, n_train)
@@ -460,6 +474,7 @@ class BaseMLP(BaseEstimator):
             epochs=p["max_iter"],
             batch_size=rows,
             dropout=p["dropout"],
+            batch_norm_momentum=p["batch_norm_momentum"],
             clip_value=p["clip_value"],
             clip_norm=p["clip_norm"],
             shuffle=p["shuffle"],
@@ -547,7 +562,8 @@ class BaseMLP(BaseEstimator):
                 ) from None
             stop[0] = True  # the loss diverged: the best weights so far are kept, as scikit-learn keeps them
         if X_val is not None and self._best_params is not None:
-            self.model_.set_weights(self._best_params)  # the weights of the best validation score
+            # the weights of the best validation score
+            self.model_.set_weights(self._best_params, norms=getattr(self, "_best_norms", None))
         if not incremental and not stop[0] and self.n_iter_ == p["max_iter"]:
             warnings.warn(
                 f"Stochastic Optimizer: Maximum iterations ({p['max_iter']}) reached and the "
@@ -582,6 +598,7 @@ class BaseMLP(BaseEstimator):
             if score > self.best_validation_score_:
                 self.best_validation_score_ = score
                 self._best_params = self.model_.copy_params()
+                self._best_norms = self.model_.copy_norms()
         else:
             loss = self.loss_curve_[-1]
             worse = loss > self.best_loss_ - tol

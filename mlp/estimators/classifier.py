@@ -109,6 +109,11 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         fan_out)), +-sqrt(2 / ...) for "logistic"); or a name of `mlp.initializers` (biases zero).
     dropout : float, default=0.0
         Probability of dropping a hidden unit while training.
+    batch_norm : {None, "before", "after"}, default=None
+        Batch normalisation of every hidden layer, before or after its activation (not with
+        solver="lbfgs"); predictions use the running statistics.
+    batch_norm_momentum : float, default=0.1
+        Momentum of the running statistics: running = (1 - m) * running + m * batch statistic.
     clip_value, clip_norm : float or None, default=None
         Clip the gradients elementwise, then by their global norm.
     dtype : {None, "float32", "float64"}, default=None
@@ -175,6 +180,8 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         loss: str = "cross_entropy",
         init: str = "auto",
         dropout: float = 0.0,
+        batch_norm: str | None = None,
+        batch_norm_momentum: float = 0.1,
         clip_value: float | None = None,
         clip_norm: float | None = None,
         dtype: str | None = None,
@@ -209,6 +216,8 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         self.loss = loss
         self.init = init
         self.dropout = dropout
+        self.batch_norm = batch_norm
+        self.batch_norm_momentum = batch_norm_momentum
         self.clip_value = clip_value
         self.clip_norm = clip_norm
         self.dtype = dtype
@@ -351,7 +360,9 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
             self._loss, self.n_outputs_ = self.loss, n_classes
             self.out_activation_ = "softmax" if self.loss == "cross_entropy" else "logistic"
 
-    def _new_model(self, params: Params, *, activation: str, xp: Namespace, device: Device) -> MLP:
+    def _new_model(
+        self, params: Params, *, activation: str, xp: Namespace, device: Device, batch_norm: str | None = None
+    ) -> MLP:
         """A `ClassifierModel` recording the labels (None for a multilabel target matrix). The network
         itself classifies into the integer labels, else the indices 0..K-1; with two classes it has one
         logistic output and no classes."""
@@ -367,6 +378,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
             loss=self._loss,
             classes=classes,
             labels=None if self._multilabel else self.classes_,
+            batch_norm=batch_norm,
         )
 
     def _holdout_order(self, targets: Array, n_val: int) -> np.ndarray:
@@ -486,7 +498,7 @@ class ClassifierModel(MLP):
                     np.concatenate([np.zeros_like(b), b]),
                 )
                 metadata.update(loss="cross_entropy", n_outputs=2)
-        return save_model_file(path, params, metadata)
+        return save_model_file(path, params, metadata, norms=self.get_norms())
 
 
 def _file_classes(labels: Array) -> list[int]:

@@ -81,6 +81,8 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         max_fun: int = 15000,
         init: str = "auto",
         dropout: float = 0.0,
+        batch_norm: str | None = None,
+        batch_norm_momentum: float = 0.1,
         clip_value: float | None = None,
         clip_norm: float | None = None,
         dtype: str | None = None,
@@ -114,6 +116,8 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         self.loss = loss
         self.init = init
         self.dropout = dropout
+        self.batch_norm = batch_norm
+        self.batch_norm_momentum = batch_norm_momentum
         self.clip_value = clip_value
         self.clip_norm = clip_norm
         self.dtype = dtype
