@@ -21,8 +21,9 @@ std::size_t Model<T>::n_parameters() const {
 template <class T>
 std::string Model<T>::describe() const {
   std::string s = "MLP(" + std::to_string(sizes[0]);
-  for (int l = 1; l + 1 < static_cast<int>(sizes.size()); ++l)
-    s += " -> " + std::to_string(sizes[l]) + " " + activation_name(activation);
+  const std::string act = activation_name(activation);  // "bn" where the layer is normalised, as MLP's repr
+  const std::string hidden = batch_norm == BATCH_NORM_BEFORE ? "bn " + act : batch_norm == BATCH_NORM_AFTER ? act + " bn" : act;
+  for (int l = 1; l + 1 < static_cast<int>(sizes.size()); ++l) s += " -> " + std::to_string(sizes[l]) + " " + hidden;
   s += " -> " + std::to_string(sizes.back()) + " " + output_activation_name(loss);
   s += "; loss=" + std::string(loss_name(loss)) + ", " + with_commas(n_parameters()) + " parameters, " +
        dtype_name<T>() + ")";

@@ -49,6 +49,7 @@ struct Model {
   std::vector<T>& trainable(std::size_t p);
   const std::vector<T>& trainable(std::size_t p) const;
   // "784 -> 128 relu -> 64 relu -> 10 softmax; loss=cross_entropy, 109,386 parameters, float32"
+  // ("128 bn relu" with batch norm before the activation, "128 relu bn" after it)
   // (the output is "identity" for squared_error, "exp" for poisson, "sigmoid" for mse and
   // binary_cross_entropy)
   std::string describe() const;
@@ -71,7 +72,9 @@ struct TrainConfig {  // defaults from train_defaults.hpp (generated from mlp/op
   double clip_value = defaults::kClipValue;  // 0: off
   double clip_norm = defaults::kClipNorm;    // 0: off
   int batch_norm = BATCH_NORM_NONE;          // BATCH_NORM_BEFORE / _AFTER: normalise every hidden layer
-  double batch_norm_momentum = 0.1;          // running = (1 - m) running + m batch statistic
+  // running = (1 - m) running + m batch statistic; the unit test `defaults` holds it to
+  // defaults::kBatchNormMomentum (mlp.options' batch_norm_momentum)
+  double batch_norm_momentum = 0.1;
   std::string schedule = defaults::kSchedule;  // one of defaults::kSchedules
   uint64_t seed = 0;                      // the command line draws one when defaults::kSeed < 0
   bool shuffle = defaults::kShuffle;

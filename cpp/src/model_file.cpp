@@ -16,6 +16,7 @@ namespace mlp {
 namespace {
 [[noreturn]] void fail(const std::string& msg) { throw std::runtime_error(msg); }
 constexpr int kFormatVersion = 3;  // mlp.model_file.FORMAT_VERSION; it reads 1 to 3
+constexpr int kBatchNormVersion = 3;  // mlp.model_file.BATCH_NORM_VERSION: the first that may hold batch norm
 }  // namespace
 
 double pixel_divisor(const Json& metadata, const std::string& path) {
@@ -288,14 +289,19 @@ struct Description {
   std::size_t norms() const { return batch_norm == BATCH_NORM_NONE ? 0 : hidden_layers(); }
 };
 
-// "batch_norm": absent or null (no normalisation), "before" or "after".
+// "batch_norm": absent or null (no normalisation), "before" or "after", the latter two from format
+// version 3 on (as mlp.model_file's _batch_norm_field).
 int read_batch_norm(const Json& meta, const std::string& path) {
   const Json* field = meta.find("batch_norm");
   if (!field || field->type == Json::NUL) return BATCH_NORM_NONE;
-  const int placement = field->is_string() && !field->string.empty() ? batch_norm_from_name(field->string) : -1;
-  if (placement <= BATCH_NORM_NONE)
-    fail(path + ": metadata field 'batch_norm' must be null, \"before\" or \"after\", got " + field->dump().substr(0, 40));
-  return placement;
+  const bool named = field->is_string() && (field->string == "before" || field->string == "after");
+  if (!named)
+    fail(path + ": metadata field 'batch_norm' must be null, 'before' or 'after', got " + field->dump().substr(0, 40));
+  const double version = meta.find("format_version")->number;  // checked by read_metadata
+  if (version < kBatchNormVersion)
+    fail(path + ": batch_norm '" + field->string + "' needs format version " + std::to_string(kBatchNormVersion) +
+         ", but the file says " + std::to_string(static_cast<int>(version)));
+  return batch_norm_from_name(field->string);
 }
 
 // The metadata entry as a JSON object of a known format and version (mlp.model_file's
@@ -501,7 +507,7 @@ void fill_model(Model<T>& m, const NpzArchive& archive, const Entries& entries, 
     const bool running_var = k >= 2 * m.W.size() && (k - 2 * m.W.size()) % 4 == 3;
     if (running_var)
       for (T v : dst)
-        if (v < T(0)) fail(path + ": " + a.name + " holds negative values (a running variance)");
+        if (v < T(0)) fail(path + ": " + a.name + " holds a negative variance");
   }
 }
 

@@ -14,7 +14,7 @@ namespace mlp {
 
 namespace {
 [[noreturn]] void fail(const std::string& msg) { throw std::runtime_error(msg); }
-constexpr double kBatchNormEps = 1e-5;
+constexpr double kBatchNormEps = defaults::kBatchNormEps;  // mlp.layers.BATCH_NORM_EPS
 }  // namespace
 
 template <class T>

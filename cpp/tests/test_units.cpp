@@ -867,6 +867,8 @@ static void test_defaults() {
   CHECK(c.epochs == defaults::kEpochs && c.dropout == defaults::kDropout && c.batch_size == defaults::kBatchSize &&
             c.hidden.size() == sizeof(defaults::kHiddenSizes) / sizeof(int) && c.hidden[0] == defaults::kHiddenSizes[0],
         "TrainConfig takes its defaults from train_defaults.hpp");
+  CHECK(c.batch_norm == BATCH_NORM_NONE && c.batch_norm_momentum == defaults::kBatchNormMomentum,
+        "batch norm off by default, its momentum mlp.options' (%g)", defaults::kBatchNormMomentum);
 }
 
 // test_units [DATA_DIR [TEST...]]: all tests, or only the named ones (e.g. `parallel gemm` under TSan).
