@@ -132,7 +132,15 @@ CASES = [
     # Batch normalisation (its initial gamma, beta and running statistics drawn away from 1, 0, 0, 1).
     # "before" makes the bias gradient zero up to rounding, so those cases take optimizers whose step
     # stays at the rounding level there (not Adam or RMSProp, whose step is about lr * sign(g)).
-    ("relu_ce_momentum_bn_before", [6, 7, 5, 3], 8, "relu", "cross_entropy", "momentum", {"batch_norm": "before"}),
+    (
+        "relu_ce_momentum_bn_before",
+        [6, 7, 5, 3],
+        8,
+        "relu",
+        "cross_entropy",
+        "momentum",
+        {"batch_norm": "before"},
+    ),
     (
         "tanh_ce_adam_bn_after",
         [6, 7, 5, 3],
@@ -151,10 +159,25 @@ CASES = [
         "sgd",
         {"batch_norm": "after", "dropout": 0.3, "l2": 0.01, "clip_norm": 0.3},
     ),
-    ("identity_squared_error_nesterov_bn_before", [6, 8, 2], 10, "identity", "squared_error", "nesterov",
-     {"batch_norm": "before", "clip_value": 0.5}),
+    (
+        "identity_squared_error_nesterov_bn_before",
+        [6, 8, 2],
+        10,
+        "identity",
+        "squared_error",
+        "nesterov",
+        {"batch_norm": "before", "clip_value": 0.5},
+    ),
     # A batch of one row: the running statistics, not updated.
-    ("batch_of_one_tanh_ce_adam_bn_before", [6, 5, 4, 3], 1, "tanh", "cross_entropy", "adam", {"batch_norm": "before"}),
+    (
+        "batch_of_one_tanh_ce_adam_bn_before",
+        [6, 5, 4, 3],
+        1,
+        "tanh",
+        "cross_entropy",
+        "adam",
+        {"batch_norm": "before"},
+    ),
 ]
 
 
@@ -292,7 +315,10 @@ def run_case(case, dtype, seed):
                 ]
             for index in range(len(norms)):
                 at = 2 * len(params) + 2 * index
-                out += [(f"ggamma{index}", np.array(applied[at])), (f"gbeta{index}", np.array(applied[at + 1]))]
+                out += [
+                    (f"ggamma{index}", np.array(applied[at])),
+                    (f"gbeta{index}", np.array(applied[at + 1])),
+                ]
         step_losses.append(float(value))
     out.append(("step_losses", np.asarray(step_losses, dtype=dtype)))
     for index, (W, b) in enumerate(model.params):
@@ -300,7 +326,9 @@ def run_case(case, dtype, seed):
     for index, norm in enumerate(model.norms):
         out += [(f"final_{name}{index}", array) for name, array in zip(NORM_NAMES, norm, strict=True)]
     if batch_norm:  # what predict computes after the steps: the running statistics
-        inference = layers.forward(model.params, X, activation, xp=xp, batch_norm=batch_norm, norms=model.norms)
+        inference = layers.forward(
+            model.params, X, activation, xp=xp, batch_norm=batch_norm, norms=model.norms
+        )
         out.append(("inference_logits", inference[0]))
     return out
 
