@@ -213,8 +213,8 @@ void batch_norm_inverse_std(T* inv, const T* var, int k, double eps) {
 }
 
 template <class T>
-void batch_norm_forward(T* Y, T* Hhat, const T* H, const T* mean, const T* inv, const T* gamma, const T* beta,
-                        int n, int k) {
+void batch_norm_normalize(T* Y, T* Hhat, const T* H, const T* mean, const T* inv, const T* gamma, const T* beta,
+                          int n, int k) {
   for (int i = 0; i < n; ++i) {
     const std::size_t row = static_cast<std::size_t>(i) * k;
     for (int j = 0; j < k; ++j) {
@@ -641,7 +641,7 @@ bool initialize(T* W, const std::string& name, int fan_in, int fan_out, Rng& rng
   template void activation_backward<T>(T*, const T*, const T*, std::size_t, int);                 \
   template void batch_norm_statistics<T>(T*, T*, T*, const T*, int, int, double);                 \
   template void batch_norm_inverse_std<T>(T*, const T*, int, double);                             \
-  template void batch_norm_forward<T>(T*, T*, const T*, const T*, const T*, const T*, const T*, int, int); \
+  template void batch_norm_normalize<T>(T*, T*, const T*, const T*, const T*, const T*, const T*, int, int); \
   template void batch_norm_update_running<T>(T*, T*, const T*, const T*, int, int, double);       \
   template void batch_norm_backward<T>(T*, T*, T*, const T*, const T*, const T*, const T*, int, int, bool); \
   template double softmax_cross_entropy<T>(T*, const T*, const int32_t*, int, int);               \

@@ -76,9 +76,11 @@ template <class T>
 void batch_norm_inverse_std(T* inv, const T* var, int k, double eps);
 
 // Hhat = (H - mean) * inv;  Y = gamma * Hhat + beta. Y may alias H; Hhat may be null (inference).
+// (batch_norm_statistics, batch_norm_normalize and batch_norm_update_running together are
+// mlp.layers.batch_norm_forward.)
 template <class T>
-void batch_norm_forward(T* Y, T* Hhat, const T* H, const T* mean, const T* inv, const T* gamma, const T* beta,
-                        int n, int k);
+void batch_norm_normalize(T* Y, T* Hhat, const T* H, const T* mean, const T* inv, const T* gamma, const T* beta,
+                          int n, int k);
 
 // running_mean = (1 - m) running_mean + m mean;  running_var = (1 - m) running_var + m var n / (n - 1)
 // (the unbiased variance, as PyTorch). n >= 2.

@@ -62,7 +62,7 @@ void normalize(const Model<T>& m, Workspace<T>& ws, int l, T* Y, const T* H, int
   } else {
     batch_norm_inverse_std(inv, norm.var.data(), k, kBatchNormEps);
   }
-  batch_norm_forward(Y, ws.hat[l].data(), H, mean, inv, norm.gamma.data(), norm.beta.data(), n, k);
+  batch_norm_normalize(Y, ws.hat[l].data(), H, mean, inv, norm.gamma.data(), norm.beta.data(), n, k);
 }
 
 // Hidden layer l on `input` into ws.out[l]: dense, then the activation and batch norm in the
