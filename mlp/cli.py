@@ -809,6 +809,8 @@ def _host_copy(
         l2=model.l2,
         history=model.history if history is None else history,
         config=model.config if config is None else config,
+        batch_norm=model.batch_norm,
+        norms=model.get_norms() if model.batch_norm else None,
     )
 
 
@@ -917,6 +919,7 @@ def cmd_info(args: argparse.Namespace) -> int:
     )
     print(
         f"layer sizes: {model.layer_sizes}; activation {model.activation}; loss {model.loss}; dtype {model.dtype}"
+        + (f"; batch normalisation {model.batch_norm} the activation" if model.batch_norm else "")
     )
     config = model.config or {}
     optimizer = config.get("optimizer", {})

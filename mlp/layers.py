@@ -174,6 +174,8 @@ def forward_pass(
     statistics None: inference (running statistics), else a training step (`BatchStatistics`)."""
     act, _ = get_activation(activation)
     steps = hidden_steps(batch_norm)
+    if batch_norm is not None and len(norms) != len(params) - 1:
+        raise ValueError(f"batch_norm needs one norm per hidden layer, {len(params) - 1}; got {len(norms)}")
     inputs, outputs, caches, after = [X], [], [], []
     for layer, (W, b) in enumerate(params[:-1]):
         H = dense_forward(inputs[-1], W, b, xp=xp)

@@ -339,7 +339,7 @@ class MLP:
     def copy_norms(self) -> Norms:
         """A copy of the batch normalisations' arrays, on the same device (empty without)."""
         xp = self._xp
-        return [tuple(xp.asarray(a, copy=True) for a in norm) for norm in self.norms]  # type: ignore[misc]
+        return [tuple(xp.asarray(a, copy=True) for a in norm) for norm in self.norms]
 
     def get_norms(self) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
         """The batch normalisations' (gamma, beta, running_mean, running_var) as NumPy arrays on the

@@ -27,7 +27,7 @@ import json
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -36,6 +36,7 @@ from ._array_api import Array, Namespace, get_namespace, to_numpy
 from ._files import atomic_write, check_writable, refuse_foreign
 from ._version import __version__
 from .activations import ACTIVATIONS
+from .layers import Norm
 from .losses import CLASS_LOSSES, OUTPUT_ACTIVATIONS, REGRESSION_LOSSES, output_probabilities, output_values
 
 if TYPE_CHECKING:
@@ -97,7 +98,9 @@ def onnx_model(model: MLP, *, labels: Array | None = None) -> Any:
     X = ndx.argument(shape=(BATCH, model.n_features_in_), dtype=getattr(ndx, model.dtype))
     xp, _ = get_namespace(X)  # ndonnx itself: the forward pass below records its operations
     params = [(xp.asarray(W), xp.asarray(b)) for W, b in model.get_weights()]
-    logits = layers.forward(params, X, model.activation, xp=xp)[0]
+    norms = [cast("Norm", tuple(xp.asarray(a) for a in norm)) for norm in model.get_norms()]
+    # batch normalisation (if any) with the running statistics, as `MLP.predict`
+    logits = layers.forward(params, X, model.activation, xp=xp, batch_norm=model.batch_norm, norms=norms)[0]
     outputs = _outputs(model.loss, model.n_outputs, host_labels)(logits, xp)
     proto = ndx.build({"X": X}, outputs)
     _name_batch_dimensions(proto)
@@ -228,6 +231,8 @@ def _describe(proto: Any, model: MLP, labels: np.ndarray | None, onnx: Any) -> N
     }
     if labels is not None:
         metadata["classes"] = json.dumps(labels.tolist())
+    if model.batch_norm is not None:  # folded into the graph with the running statistics
+        metadata["batch_norm"] = model.batch_norm
     preprocessing = model.config.get("preprocessing")
     if preprocessing is not None:
         metadata["preprocessing"] = json.dumps(preprocessing)

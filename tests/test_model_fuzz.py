@@ -233,6 +233,7 @@ MODEL_FIELDS = [
     "classes",
     "dtype",
     "l2",
+    "batch_norm",
     "preprocessing",
     "config",
     "history",
@@ -563,7 +564,7 @@ def test_metadata_that_is_not_an_object(originals, tmp_path, text, fragment):
         ("classes", ["a", "b", "c"], "'classes' must be an integer"),
         ("history", {"loss": "abc"}, "history\\['loss'\\] must be a list"),
         ("config", [1, 2], "'config' must be an object or null"),
-        ("format_version", 3, "format version 3; this mlp reads format versions 1 to 2: upgrade mlp"),
+        ("format_version", 4, "format version 4; this mlp reads format versions 1 to 3: upgrade mlp"),
         ("format_version", "2", "'format_version' must be a positive integer"),
     ],
 )

@@ -80,7 +80,8 @@ def _run_case(case, tmp_path):
 
 
 def _params(model):
-    return [np.array(a) for pair in model.get_weights() for a in pair]
+    """The dense parameters, then the batch normalisations' arrays (running statistics included)."""
+    return [np.array(a) for group in (*model.get_weights(), *model.get_norms()) for a in group]
 
 
 def _assert_same_params(a, b, rtol):

@@ -128,6 +128,39 @@ def test_onnxruntime_gives_predict_and_predict_proba(ort, tmp_path, activation, 
         assert_matches(ort, model, path, rng.standard_normal((rows, 7)).astype(dtype))
 
 
+@pytest.mark.parametrize("placement", ["before", "after"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_batch_norm_runs_with_the_running_statistics(ort, tmp_path, placement, dtype):
+    """A batch-normalised network exports in inference mode: onnxruntime gives predict's outputs."""
+    plain = random_model("tanh", "cross_entropy", dtype)
+    rng = np.random.default_rng(2)
+    norms = [
+        tuple(
+            values.astype(dtype)
+            for values in (
+                rng.uniform(0.5, 1.5, k),
+                rng.normal(0, 0.5, k),
+                rng.normal(0, 0.5, k),
+                rng.uniform(0.5, 2.0, k),
+            )
+        )
+        for k in plain.hidden_sizes
+    ]
+    model = MLP(
+        plain.params,
+        activation="tanh",
+        loss="cross_entropy",
+        classes=LABELS,
+        batch_norm=placement,
+        norms=norms,
+    )
+    path = model.to_onnx(tmp_path / "model.onnx")
+    for rows in (1, 33):
+        assert_matches(ort, model, path, rng.standard_normal((rows, 7)).astype(dtype))
+    props = {entry.key: entry.value for entry in mlp.onnx.onnx_model(model).metadata_props}
+    assert props["batch_norm"] == placement
+
+
 def test_one_regression_output_comes_out_one_dimensional(ort, tmp_path):
     rng = np.random.default_rng(0)
     params = [(rng.standard_normal((4, 3)), np.zeros(3)), (rng.standard_normal((3, 1)), np.zeros(1))]

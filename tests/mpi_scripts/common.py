@@ -47,6 +47,17 @@ EQUIVALENCE_RUNS = {
         )
         for engine in ("numba", "xp")
     },
+    # batch normalisation: statistics over both ranks' rows (the generic engine; "auto" picks it)
+    "xp_batch_norm_before": dict(
+        _BASE, engine="xp", batch_norm="before", clip_norm=0.5, weight_decay=1e-3, validation_split=0.2
+    ),
+    "auto_batch_norm_after_weighted": dict(
+        _BASE,
+        engine="auto",
+        batch_norm="after",
+        batch_norm_momentum=0.3,
+        sample_weight=np.random.default_rng(7).integers(0, 4, N_ROWS).astype(float),
+    ),
 }
 
 
@@ -81,6 +92,12 @@ SHARDED_RUNS = {
         "last_batch_of_one": dict(batch_size=299),
     }.items()
 }
+# batch normalisation's sums over the shards: in order (shuffle=False) the first batches are rank 0's
+# rows only, so the other ranks join its allreduces with no rows; then a last batch of one row
+SHARDED_RUNS.update(
+    xp_batch_norm_in_order=dict(_BASE, engine="xp", batch_norm="before", shuffle=False),
+    xp_batch_norm_last_batch_of_one=dict(_BASE, engine="xp", batch_norm="after", batch_size=299),
+)
 
 
 def sorted_data():

@@ -19,7 +19,8 @@ rank = comm.Get_rank()
 
 
 def params_of(model):
-    return [np.array(a) for pair in model.get_weights() for a in pair]
+    """The dense parameters, then the batch normalisations' arrays (running statistics included)."""
+    return [np.array(a) for group in (*model.get_weights(), *model.get_norms()) for a in group]
 
 
 def caught(function):
