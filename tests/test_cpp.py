@@ -285,7 +285,7 @@ def test_cpp_model_loads_in_python(trained_model, mnist_dir):
         params = [(archive["W0"], archive["b0"]), (archive["W1"], archive["b1"])]
         text = bytes(archive["metadata"]).decode("utf-8")
     meta = json.loads(text, parse_constant=lambda token: pytest.fail(f"{token} in strict JSON metadata"))
-    assert meta["format"] == "mlp-model" and meta["format_version"] == 2
+    assert meta["format"] == "mlp-model" and meta["format_version"] == 3 and meta["batch_norm"] is None
     assert meta["hidden_sizes"] == [64] and meta["n_features"] == 784 and meta["classes"] == list(range(10))
     assert meta["dtype"] == "float32" and params[0][0].dtype == np.float32 and params[0][0].shape == (784, 64)
     assert meta["preprocessing"]["input"] == "pixels / 255" and meta["producer"].startswith("mlp-cpp")
@@ -433,7 +433,7 @@ def test_cpp_evaluates_python_regression_model(cli, tmp_path, dtype, outputs):
     model.save(path)
     with np.load(path, allow_pickle=False) as archive:
         meta = json.loads(bytes(archive["metadata"]).decode("utf-8"))
-    assert meta["classes"] is None and meta["n_outputs"] == outputs and meta["format_version"] == 2
+    assert meta["classes"] is None and meta["n_outputs"] == outputs and meta["format_version"] == 3
 
     result = cli("evaluate", path, "--data", data, "--predictions", tmp_path / "predictions.npz")
     assert f"-> {outputs} identity; loss=squared_error" in result.stdout
@@ -490,7 +490,7 @@ def test_cpp_regression_model_loads_in_python(cli, tmp_path, dtype, outputs):
     with np.load(out, allow_pickle=False) as archive:
         meta = json.loads(bytes(archive["metadata"]).decode("utf-8"))
     assert meta["loss"] == "squared_error" and meta["classes"] is None and meta["n_outputs"] == outputs
-    assert meta["format_version"] == 2 and meta["preprocessing"] is None and "accuracy" not in meta["history"]
+    assert meta["format_version"] == 3 and meta["preprocessing"] is None and "accuracy" not in meta["history"]
     model = mlp.load(out)
     assert model.classes_ is None and model.n_outputs == outputs and model.dtype == dtype
     assert len(model.history["loss"]) == 30
@@ -618,6 +618,89 @@ def test_poisson_models_both_ways(cli, tmp_path):
     result = cli("train", "--data", negative, "--loss", "poisson", "--epochs", "1", check=False)
     _assert_clean_failure(result, code=1)
     assert "non-negative" in result.stderr
+
+
+@pytest.mark.parametrize(("placement", "dtype"), [("before", "float32"), ("after", "float64")])
+def test_batch_norm_models_both_ways(cli, tmp_path, placement, dtype):
+    """Batch normalisation: a model the port trains (--batch-norm) loads in Python with its norms and
+    predicts what the port predicts (the running statistics); one Python trains predicts the same
+    through the port; the two training runs learn the problem alike."""
+    import mlp
+
+    data = tmp_path / "data.npz"
+    X_test, Y_test = _value_data(data, outputs=2)
+    X_test = X_test.astype(dtype)
+    out = tmp_path / "cpp_bn.npz"
+    args = [
+        "--hidden",
+        "16,8",
+        "--activation",
+        "tanh",
+        "--epochs",
+        "20",
+        "--batch-size",
+        "32",
+        "--lr",
+        "0.01",
+    ]
+    result = cli(
+        "train",
+        "--data",
+        data,
+        *args,
+        "--dropout",
+        "0",
+        "--batch-norm",
+        placement,
+        "--batch-norm-momentum",
+        "0.2",
+        "--seed",
+        "0",
+        "--dtype",
+        dtype,
+        "--out",
+        out,
+    )
+    hidden = "bn tanh" if placement == "before" else "tanh bn"
+    assert f"5 -> 16 {hidden} -> 8 {hidden} -> 2 identity" in result.stdout
+    _, cpp_r2 = _value_scores(result.stdout)
+    with np.load(out, allow_pickle=False) as archive:
+        meta = json.loads(bytes(archive["metadata"]).decode("utf-8"))
+        assert {"gamma0", "beta0", "mean0", "var0", "gamma1", "beta1", "mean1", "var1"} <= set(archive.files)
+    assert meta["format_version"] == 3 and meta["batch_norm"] == placement
+    assert meta["config"]["batch_norm"] == placement and meta["config"]["batch_norm_momentum"] == 0.2
+    model = mlp.load(out)
+    assert model.batch_norm == placement and len(model.norms) == 2 and model.dtype == dtype
+    assert not np.allclose(np.asarray(model.norms[0][2]), 0.0)  # the running mean moved
+    assert model.n_parameters == 5 * 16 + 16 + 16 * 8 + 8 + 8 * 2 + 2 + 2 * (16 + 8)
+    cli("evaluate", out, "--data", data, "--predictions", tmp_path / "p.npz")
+    np.testing.assert_allclose(_predictions(tmp_path / "p.npz"), model.predict(X_test), **_tolerance(dtype))
+    assert model.score(X_test, Y_test) == pytest.approx(cpp_r2, abs=1e-4)
+
+    with np.load(data) as archive:
+        python_model = mlp.fit(
+            archive["X_train"],
+            archive["y_train"],
+            loss="squared_error",
+            hidden_sizes=[16, 8],
+            activation="tanh",
+            epochs=20,
+            batch_size=32,
+            learning_rate=0.01,
+            dropout=0.0,
+            batch_norm=placement,
+            seed=0,
+            dtype=dtype,
+        )
+    python_model.save(tmp_path / "python_bn.npz")
+    result = cli("evaluate", tmp_path / "python_bn.npz", "--data", data, "--predictions", tmp_path / "q.npz")
+    assert f"5 -> 16 {hidden} -> 8 {hidden} -> 2 identity" in result.stdout
+    np.testing.assert_allclose(
+        _predictions(tmp_path / "q.npz"), python_model.predict(X_test), **_tolerance(dtype)
+    )
+    python_r2 = python_model.score(X_test, Y_test)
+    assert _value_scores(result.stdout)[1] == pytest.approx(python_r2, abs=1e-4)
+    assert cpp_r2 > 0.8 and python_r2 > 0.8, (cpp_r2, python_r2)
 
 
 def test_bad_value_data(cli, tmp_path, trained_model):
@@ -769,6 +852,7 @@ def test_bad_model_files(cli, tmp_path, trained_model, mnist_dir):
         variant("missing_array", b1=None),
         variant("wrong_dtype", W0=arrays["W0"].astype(np.float64)),
         variant("future_version", meta_format_version=4),
+        variant("batch_norm_without_arrays", meta_batch_norm="before"),
         variant("bad_activation", meta_activation="gelu"),
         variant("too_few_hidden", meta_hidden_sizes=[]),
         variant("nan_weights", W0=np.full_like(arrays["W0"], np.nan)),

@@ -1,7 +1,7 @@
 """The Python package and the C++ port accept and reject the same model files.
 
-Each crafted file (cpp/fuzz/make_corpus.py: valid files of format versions 1 and 2, NaN/null
-history, duplicates, bombs, bad .npy headers, absurd sizes, tampered metadata, ...) plus the cases
+Each crafted file (cpp/fuzz/make_corpus.py: valid files of format versions 1 to 3, batch
+normalisation's arrays and their hostile variants, NaN/null history, duplicates, bombs, bad .npy headers, absurd sizes, tampered metadata, ...) plus the cases
 below goes to `mlp.load` and to `mlp-cpp evaluate` on a tiny data set of matching width: both must
 accept it, or both must refuse it (Python with ModelFileError or FileNotFoundError, the port with
 exit status 1 and one line on stderr).
@@ -281,6 +281,7 @@ def test_python_and_cpp_agree(name, mlp_cpp, tiny_data, tmp_path):
         "regression_n_outputs_float_integral.npz",
         "classes_with_n_outputs.npz",
         "classes_with_n_outputs_float.npz",
+        "batch_norm_null_with_norm_arrays.npz",
     }
     assert python_ok == expected, (
         f"{name}: expected to be {'accepted' if expected else 'refused'}: {python_why}"
@@ -288,7 +289,8 @@ def test_python_and_cpp_agree(name, mlp_cpp, tiny_data, tmp_path):
 
 
 def _mutants(count, seed):
-    """`count` damaged copies of valid files (stored, deflated, version 1): bytes overwritten anywhere
+    """`count` damaged copies of valid files (stored, deflated, version 1, version 3 with batch
+    normalisation): bytes overwritten anywhere
     or in the zip directory at the end, the file cut short, bytes inserted."""
     import random
 
@@ -297,6 +299,10 @@ def _mutants(count, seed):
         corpus.model_npz(),
         corpus.model_npz(method=8),
         corpus.model_npz(meta=corpus.model_metadata(SIZES, version=1), allow_nan=True),
+        corpus.model_npz(
+            meta=corpus.model_metadata(SIZES, version=3, batch_norm="after"),
+            arrays=corpus.model_arrays(SIZES, batch_norm=True),
+        ),
     ]
     for _ in range(count):
         data = bytearray(rng.choice(bases))
@@ -342,6 +348,8 @@ def test_the_set_covers_every_family():
     families = (
         "valid_v1",
         "valid_v2",
+        "valid_v3_batch_norm",
+        "batch_norm",
         "zip64",
         "duplicate",
         "bomb",

@@ -258,6 +258,11 @@ def test_valid_models_evaluate(mlp_cpp, tiny_data, tmp_path):
         "valid_v2_float64.npz",
         "valid_v2_no_preprocessing.npz",
         "valid_v2_null_preprocessing.npz",
+        "valid_v3.npz",
+        "valid_v3_batch_norm_before.npz",
+        "valid_v3_batch_norm_after_compressed.npz",
+        "valid_v3_batch_norm_float64.npz",
+        "valid_v3_batch_norm_zero_var.npz",
         "bomb_extra_entry.npz",
     ):
         result = run_cli(

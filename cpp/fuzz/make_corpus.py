@@ -131,12 +131,18 @@ _ABSENT = object()  # model_metadata(key=_ABSENT) leaves the key out
 ABSENT = _ABSENT
 
 
-def model_arrays(sizes, *, dtype="float32", seed=0):
+def model_arrays(sizes, *, dtype="float32", seed=0, batch_norm=False):
+    """W<l>, b<l> per layer; with batch_norm also gamma<l>, beta<l>, mean<l>, var<l> per hidden layer."""
     rng = np.random.default_rng(seed)
     arrays = {}
     for layer in range(len(sizes) - 1):
         arrays[f"W{layer}"] = rng.standard_normal((sizes[layer], sizes[layer + 1])).astype(dtype)
         arrays[f"b{layer}"] = rng.standard_normal(sizes[layer + 1]).astype(dtype)
+    for layer, width in enumerate(sizes[1:-1] if batch_norm else ()):
+        arrays[f"gamma{layer}"] = (1.0 + 0.1 * rng.standard_normal(width)).astype(dtype)
+        arrays[f"beta{layer}"] = rng.standard_normal(width).astype(dtype)
+        arrays[f"mean{layer}"] = rng.standard_normal(width).astype(dtype)
+        arrays[f"var{layer}"] = rng.uniform(0.5, 2.0, width).astype(dtype)
     return arrays
 
 
@@ -308,7 +314,47 @@ def hostile_models():
         "single_npy.npz": npy_bytes(good["W0"]),
         "empty.npz": b"",
     }
+    files.update(batch_norm_models(sizes))
     return files
+
+
+def batch_norm_models(sizes):
+    """name -> bytes: format version 3, with and without batch normalisation, and its hostile variants."""
+    norms = model_arrays(sizes, batch_norm=True)
+
+    def bn(placement="before", version=3, **changes):
+        return model_metadata(sizes, version=version, batch_norm=placement, **changes)
+
+    def without(key):
+        return {k: v for k, v in norms.items() if k != key}
+
+    return {
+        "valid_v3.npz": model_npz(meta=model_metadata(sizes, version=3, batch_norm=None)),
+        "valid_v3_batch_norm_before.npz": model_npz(meta=bn(), arrays=norms),
+        "valid_v3_batch_norm_after_compressed.npz": model_npz(meta=bn("after"), arrays=norms, method=8),
+        "valid_v3_batch_norm_float64.npz": model_npz(
+            meta=bn(dtype="float64"), arrays=model_arrays(sizes, dtype="float64", batch_norm=True)
+        ),
+        "valid_v3_batch_norm_zero_var.npz": model_npz(
+            meta=bn(), arrays={**norms, "var0": np.zeros_like(norms["var0"])}
+        ),
+        "batch_norm_in_v2.npz": model_npz(meta=bn(version=2), arrays=norms),
+        "batch_norm_unknown.npz": model_npz(meta=bn("middle"), arrays=norms),
+        "batch_norm_true.npz": model_npz(meta=bn(True), arrays=norms),
+        "batch_norm_missing_var0.npz": model_npz(meta=bn(), arrays=without("var0")),
+        "batch_norm_missing_gamma0.npz": model_npz(meta=bn("after"), arrays=without("gamma0")),
+        "batch_norm_negative_var.npz": model_npz(meta=bn(), arrays={**norms, "var0": -norms["var0"]}),
+        "batch_norm_nan_gamma.npz": model_npz(
+            meta=bn(), arrays={**norms, "gamma0": np.full_like(norms["gamma0"], np.nan)}
+        ),
+        "batch_norm_wrong_shape_beta.npz": model_npz(
+            meta=bn(), arrays={**norms, "beta0": np.zeros(sizes[1] + 1, np.float32)}
+        ),
+        "batch_norm_wrong_dtype_mean.npz": model_npz(
+            meta=bn(), arrays={**norms, "mean0": norms["mean0"].astype(np.float64)}
+        ),
+        "batch_norm_null_with_norm_arrays.npz": model_npz(meta=bn(None), arrays=norms),
+    }
 
 
 def _with_entry(sizes, good, key, data):

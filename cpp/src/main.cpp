@@ -106,6 +106,10 @@ std::string train_help() {
   h += row("--dropout P", "probability of dropping a hidden unit", format_g(d::kDropout));
   h += row("--clip-value X", "clip gradients element-wise to [-X, X]", off_or(d::kClipValue));
   h += row("--clip-norm X", "clip the global gradient norm to X", off_or(d::kClipNorm));
+  h += row("--batch-norm WHERE", "normalise hidden layers: before|after activation",
+           TrainConfig().batch_norm == BATCH_NORM_NONE ? "off" : batch_norm_name(TrainConfig().batch_norm));
+  h += row("--batch-norm-momentum X", "running = (1 - X) running + X batch statistic",
+           format_g(TrainConfig().batch_norm_momentum));
   h += row("--seed N", "initialisation, shuffling and dropout seed",
            d::kSeed >= 0 ? std::to_string(d::kSeed) : std::string("drawn, printed"));
   h += row("--dtype float32|float64", "arithmetic precision", "float32");
@@ -567,6 +571,13 @@ TrainConfig parse_train_config(const Args& args, bool values) {
   if (args.has("dropout")) c.dropout = parse_number(args.get("dropout"), "dropout", 0.0, true, 1.0, false);
   if (args.has("clip-value")) c.clip_value = parse_number(args.get("clip-value"), "clip-value", 0.0, false);
   if (args.has("clip-norm")) c.clip_norm = parse_number(args.get("clip-norm"), "clip-norm", 0.0, false);
+  if (args.has("batch-norm")) {
+    c.batch_norm = batch_norm_from_name(args.get("batch-norm"));
+    if (c.batch_norm <= BATCH_NORM_NONE)
+      throw UsageError("--batch-norm must be before or after, got '" + args.get("batch-norm") + "'");
+  }
+  if (args.has("batch-norm-momentum"))
+    c.batch_norm_momentum = parse_number(args.get("batch-norm-momentum"), "batch-norm-momentum", 0.0, false, 1.0, true);
   if (args.has("shuffle") && args.has("no-shuffle")) throw UsageError("give --shuffle or --no-shuffle, not both");
   if (args.has("shuffle")) c.shuffle = true;
   if (args.has("no-shuffle")) c.shuffle = false;
@@ -632,8 +643,8 @@ int train_on_images(const TrainConfig& c, const TrainRun& r) {
 int cmd_train(int argc, char** argv) {
   const Args args(argc, argv, 2,
                   {"data", "hidden", "epochs", "batch-size", "optimizer", "lr", "schedule", "momentum", "activation",
-                   "loss", "init", "weight-decay", "dropout", "clip-value", "clip-norm", "seed", "dtype", "limit",
-                   "test-limit", "threads", "gemm", "out"},
+                   "loss", "init", "weight-decay", "dropout", "clip-value", "clip-norm", "batch-norm",
+                   "batch-norm-momentum", "seed", "dtype", "limit", "test-limit", "threads", "gemm", "out"},
                   {"help", "quiet", "shuffle", "no-shuffle"});
   if (args.has("help")) {
     std::fputs(train_help().c_str(), stdout);

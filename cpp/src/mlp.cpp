@@ -6,6 +6,7 @@
 #include <cstring>
 #include <iterator>
 #include <limits>
+#include <vector>
 
 #include "gemm.hpp"
 #include "parallel.hpp"
@@ -75,6 +76,17 @@ int loss_from_name(const std::string& name) {
   for (int l = 0; l < kLossCount; ++l)
     if (name == defaults::kLosses[l]) return l;
   return -1;
+}
+
+int batch_norm_from_name(const std::string& name) {
+  if (name.empty() || name == "none") return BATCH_NORM_NONE;
+  if (name == "before") return BATCH_NORM_BEFORE;
+  if (name == "after") return BATCH_NORM_AFTER;
+  return -1;
+}
+
+const char* batch_norm_name(int batch_norm) {
+  return batch_norm == BATCH_NORM_BEFORE ? "before" : batch_norm == BATCH_NORM_AFTER ? "after" : "none";
 }
 
 std::string loss_names() {
@@ -169,6 +181,83 @@ void activation_backward(T* dZ, const T* dA, const T* A, std::size_t size, int a
       break;
     default:
       if (dZ != dA) std::memcpy(dZ, dA, size * sizeof(T));
+  }
+}
+
+// ---- batch normalisation ----------------------------------------------------------------------
+
+template <class T>
+void batch_norm_statistics(T* mean, T* var, T* inv, const T* H, int n, int k, double eps) {
+  std::vector<double> sum(static_cast<std::size_t>(k), 0.0), squares(static_cast<std::size_t>(k), 0.0);
+  for (int i = 0; i < n; ++i) {
+    const T* h = H + static_cast<std::size_t>(i) * k;
+    for (int j = 0; j < k; ++j) sum[j] += static_cast<double>(h[j]);
+  }
+  for (int j = 0; j < k; ++j) mean[j] = static_cast<T>(sum[j] / n);
+  for (int i = 0; i < n; ++i) {  // the second pass, about the mean in T (as the Python side subtracts it)
+    const T* h = H + static_cast<std::size_t>(i) * k;
+    for (int j = 0; j < k; ++j) {
+      const double d = static_cast<double>(h[j] - mean[j]);
+      squares[j] += d * d;
+    }
+  }
+  for (int j = 0; j < k; ++j) {
+    var[j] = static_cast<T>(squares[j] / n);
+    inv[j] = static_cast<T>(1.0 / std::sqrt(static_cast<double>(var[j]) + eps));
+  }
+}
+
+template <class T>
+void batch_norm_inverse_std(T* inv, const T* var, int k, double eps) {
+  for (int j = 0; j < k; ++j) inv[j] = static_cast<T>(1.0 / std::sqrt(static_cast<double>(var[j]) + eps));
+}
+
+template <class T>
+void batch_norm_normalize(T* Y, T* Hhat, const T* H, const T* mean, const T* inv, const T* gamma, const T* beta,
+                          int n, int k) {
+  for (int i = 0; i < n; ++i) {
+    const std::size_t row = static_cast<std::size_t>(i) * k;
+    for (int j = 0; j < k; ++j) {
+      const T hat = (H[row + j] - mean[j]) * inv[j];
+      if (Hhat) Hhat[row + j] = hat;
+      Y[row + j] = gamma[j] * hat + beta[j];
+    }
+  }
+}
+
+template <class T>
+void batch_norm_update_running(T* running_mean, T* running_var, const T* mean, const T* var, int n, int k,
+                               double momentum) {
+  const double unbiased = static_cast<double>(n) / static_cast<double>(n - 1);
+  for (int j = 0; j < k; ++j) {
+    running_mean[j] = static_cast<T>((1.0 - momentum) * running_mean[j] + momentum * mean[j]);
+    running_var[j] = static_cast<T>((1.0 - momentum) * running_var[j] + momentum * (var[j] * unbiased));
+  }
+}
+
+template <class T>
+void batch_norm_backward(T* dH, T* dgamma, T* dbeta, const T* dY, const T* Hhat, const T* inv, const T* gamma,
+                         int n, int k, bool batch_statistics) {
+  std::vector<double> s1(static_cast<std::size_t>(k), 0.0), s2(static_cast<std::size_t>(k), 0.0);
+  for (int i = 0; i < n; ++i) {
+    const std::size_t row = static_cast<std::size_t>(i) * k;
+    for (int j = 0; j < k; ++j) {
+      s1[j] += static_cast<double>(dY[row + j]);
+      s2[j] += static_cast<double>(dY[row + j]) * static_cast<double>(Hhat[row + j]);
+    }
+  }
+  for (int j = 0; j < k; ++j) {
+    dbeta[j] = static_cast<T>(s1[j]);
+    dgamma[j] = static_cast<T>(s2[j]);
+  }
+  for (int i = 0; i < n; ++i) {
+    const std::size_t row = static_cast<std::size_t>(i) * k;
+    for (int j = 0; j < k; ++j) {
+      const T factor = gamma[j] * inv[j];
+      dH[row + j] = batch_statistics
+                        ? factor * (dY[row + j] - dbeta[j] / static_cast<T>(n) - Hhat[row + j] * dgamma[j] / static_cast<T>(n))
+                        : factor * dY[row + j];
+    }
   }
 }
 
@@ -550,6 +639,11 @@ bool initialize(T* W, const std::string& name, int fan_in, int fan_out, Rng& rng
   template void bias_activation_forward<T>(T*, const T*, const T*, int, int, int);                \
   template void activation_forward<T>(T*, const T*, std::size_t, int);                            \
   template void activation_backward<T>(T*, const T*, const T*, std::size_t, int);                 \
+  template void batch_norm_statistics<T>(T*, T*, T*, const T*, int, int, double);                 \
+  template void batch_norm_inverse_std<T>(T*, const T*, int, double);                             \
+  template void batch_norm_normalize<T>(T*, T*, const T*, const T*, const T*, const T*, const T*, int, int); \
+  template void batch_norm_update_running<T>(T*, T*, const T*, const T*, int, int, double);       \
+  template void batch_norm_backward<T>(T*, T*, T*, const T*, const T*, const T*, const T*, int, int, bool); \
   template double softmax_cross_entropy<T>(T*, const T*, const int32_t*, int, int);               \
   template double sigmoid_mse<T>(T*, const T*, const int32_t*, int, int);                         \
   template double squared_error<T>(T*, const T*, const T*, int, int);                              \

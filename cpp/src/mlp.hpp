@@ -22,6 +22,13 @@ enum LossKind : int { CROSS_ENTROPY = 0, MSE = 1, SQUARED_ERROR = 2, BINARY_CROS
 
 constexpr double kLeakySlope = 0.01;
 
+// Where a hidden layer is batch-normalised (mlp.options' batch_norm: None, "before", "after"): not
+// at all, its pre-activation (before the activation), or its activation output (before dropout).
+enum BatchNorm : int { BATCH_NORM_NONE = 0, BATCH_NORM_BEFORE = 1, BATCH_NORM_AFTER = 2 };
+// "before" -> BATCH_NORM_BEFORE, "after" -> BATCH_NORM_AFTER, "" and "none" -> BATCH_NORM_NONE; -1 else.
+int batch_norm_from_name(const std::string& name);
+const char* batch_norm_name(int batch_norm);  // "none", "before", "after"
+
 // "relu" -> RELU etc.; returns -1 for an unknown name.
 int activation_from_name(const std::string& name);
 const char* activation_name(int activation);
@@ -57,6 +64,36 @@ void activation_forward(T* A, const T* Z, std::size_t size, int activation);
 // dZ = dA * act'(A), with the derivative written from the output A (dZ may alias dA).
 template <class T>
 void activation_backward(T* dZ, const T* dA, const T* A, std::size_t size, int activation);
+
+// ---- batch normalisation (BN_SPEC: H, Y, Hhat are (n, k); the per-column vectors are (k,)) ------
+// Batch statistics of H, summed in double in two passes: mean = sum_rows(H) / n,
+// var = sum_rows((H - mean)^2) / n (biased), inv = 1 / sqrt(var + eps).
+template <class T>
+void batch_norm_statistics(T* mean, T* var, T* inv, const T* H, int n, int k, double eps);
+
+// inv = 1 / sqrt(var + eps), for the running variance (inference, and a training batch of one row).
+template <class T>
+void batch_norm_inverse_std(T* inv, const T* var, int k, double eps);
+
+// Hhat = (H - mean) * inv;  Y = gamma * Hhat + beta. Y may alias H; Hhat may be null (inference).
+// (batch_norm_statistics, batch_norm_normalize and batch_norm_update_running together are
+// mlp.layers.batch_norm_forward.)
+template <class T>
+void batch_norm_normalize(T* Y, T* Hhat, const T* H, const T* mean, const T* inv, const T* gamma, const T* beta,
+                          int n, int k);
+
+// running_mean = (1 - m) running_mean + m mean;  running_var = (1 - m) running_var + m var n / (n - 1)
+// (the unbiased variance, as PyTorch). n >= 2.
+template <class T>
+void batch_norm_update_running(T* running_mean, T* running_var, const T* mean, const T* var, int n, int k,
+                               double momentum);
+
+// dbeta = sum_rows(dY), dgamma = sum_rows(dY * Hhat) and dH: with batch statistics
+// gamma * inv * (dY - dbeta / n - Hhat * dgamma / n), with running statistics gamma * inv * dY.
+// dH may alias dY.
+template <class T>
+void batch_norm_backward(T* dH, T* dgamma, T* dbeta, const T* dY, const T* Hhat, const T* inv, const T* gamma,
+                         int n, int k, bool batch_statistics);
 
 // ---- losses (labels y are class indices 0..k-1; the caller checks the range) ------------------
 // Returns (1/n) sum_i [logsumexp(Z_i) - Z_i[y_i]]; dZ = (softmax(Z) - onehot(y)) / n when dZ is

@@ -18,12 +18,21 @@
 
 namespace mlp {
 
+// The batch normalisation of one hidden layer of width k (mlp.model.MLP.norms' tuples): gamma and
+// beta are trained; mean and var are the running statistics that inference uses. All (k,).
+template <class T>
+struct Norm {
+  std::vector<T> gamma, beta, mean, var;
+};
+
 template <class T>
 struct Model {
   std::vector<int> sizes;            // [n_features, hidden..., n_classes]
   int activation = RELU;
   int loss = CROSS_ENTROPY;
+  int batch_norm = BATCH_NORM_NONE;  // where the hidden layers are normalised
   std::vector<std::vector<T>> W, b;  // W[l]: (sizes[l], sizes[l+1]); b[l]: (sizes[l+1],)
+  std::vector<Norm<T>> norms;        // one per hidden layer with batch norm, else empty
   std::vector<int64_t> classes;      // label value of each output column; empty for the value losses
                                      // (squared_error, binary_cross_entropy, poisson: "classes": null)
   int image_rows = 0, image_cols = 0;  // recorded as preprocessing.image_shape when known
@@ -32,12 +41,19 @@ struct Model {
   Json metadata;
 
   int layers() const { return static_cast<int>(sizes.size()) - 1; }
+  // The trained parameters (gamma and beta counted, the running statistics not).
   std::size_t n_parameters() const;
+  // The trainable arrays in the optimiser's order: W0, b0, W1, b1, ..., WL, bL, then gamma0, beta0,
+  // gamma1, beta1, ... (mlp's order: L2, weight decay and max-norm touch only the W's).
+  std::size_t n_trainable() const { return 2 * W.size() + 2 * norms.size(); }
+  std::vector<T>& trainable(std::size_t p);
+  const std::vector<T>& trainable(std::size_t p) const;
   // "784 -> 128 relu -> 64 relu -> 10 softmax; loss=cross_entropy, 109,386 parameters, float32"
+  // ("128 bn relu" with batch norm before the activation, "128 relu bn" after it)
   // (the output is "identity" for squared_error, "exp" for poisson, "sigmoid" for mse and
   // binary_cross_entropy)
   std::string describe() const;
-  // Allocates zero W and b for sizes.
+  // Allocates zero W and b for sizes; with batch_norm also the norms: gamma 1, beta 0, mean 0, var 1.
   void allocate();
 };
 
@@ -55,6 +71,10 @@ struct TrainConfig {  // defaults from train_defaults.hpp (generated from mlp/op
   double dropout = defaults::kDropout;    // probability of dropping a hidden unit
   double clip_value = defaults::kClipValue;  // 0: off
   double clip_norm = defaults::kClipNorm;    // 0: off
+  int batch_norm = BATCH_NORM_NONE;          // BATCH_NORM_BEFORE / _AFTER: normalise every hidden layer
+  // running = (1 - m) running + m batch statistic; the unit test `defaults` holds it to
+  // defaults::kBatchNormMomentum (mlp.options' batch_norm_momentum)
+  double batch_norm_momentum = 0.1;
   std::string schedule = defaults::kSchedule;  // one of defaults::kSchedules
   uint64_t seed = 0;                      // the command line draws one when defaults::kSeed < 0
   bool shuffle = defaults::kShuffle;

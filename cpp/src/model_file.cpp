@@ -1,5 +1,6 @@
 // model_file.cpp - writing and reading model files, as mlp/model_file.py (format "mlp-model",
-// version 2: strict JSON metadata, null where a value is missing; version 1 files still load).
+// version 3: strict JSON metadata, null where a value is missing, "batch_norm" and the arrays
+// gamma<l>, beta<l>, mean<l>, var<l> of a batch-normalised model; versions 1 and 2 still load).
 #include "model_file.hpp"
 
 #include <algorithm>
@@ -14,6 +15,8 @@ namespace mlp {
 
 namespace {
 [[noreturn]] void fail(const std::string& msg) { throw std::runtime_error(msg); }
+constexpr int kFormatVersion = 3;  // mlp.model_file.FORMAT_VERSION; it reads 1 to 3
+constexpr int kBatchNormVersion = 3;  // mlp.model_file.BATCH_NORM_VERSION: the first that may hold batch norm
 }  // namespace
 
 double pixel_divisor(const Json& metadata, const std::string& path) {
@@ -121,14 +124,45 @@ Writer model_writer(const std::string& what) {
   }};
 }
 
+namespace {
+
+template <class T>
+NpyArray float_array(const std::string& name, const std::vector<T>& values, const std::vector<std::size_t>& shape) {
+  if (sizeof(T) == 4) return NpyArray::from_floats(name, reinterpret_cast<const float*>(values.data()), shape);
+  return NpyArray::from_doubles(name, reinterpret_cast<const double*>(values.data()), shape);
+}
+
+// W0, b0, W1, b1, ..., then gamma0, beta0, mean0, var0, ... of a batch-normalised model.
+template <class T>
+std::vector<NpyArray> model_arrays(const Model<T>& m) {
+  std::vector<NpyArray> arrays;
+  for (int l = 0; l < m.layers(); ++l) {
+    const std::size_t fan_in = static_cast<std::size_t>(m.sizes[l]), fan_out = static_cast<std::size_t>(m.sizes[l + 1]);
+    arrays.push_back(float_array("W" + std::to_string(l), m.W[l], {fan_in, fan_out}));
+    arrays.push_back(float_array("b" + std::to_string(l), m.b[l], {fan_out}));
+  }
+  for (std::size_t l = 0; l < m.norms.size(); ++l) {
+    const Norm<T>& norm = m.norms[l];
+    const std::vector<std::size_t> shape = {norm.gamma.size()};
+    const std::string index = std::to_string(l);
+    arrays.push_back(float_array("gamma" + index, norm.gamma, shape));
+    arrays.push_back(float_array("beta" + index, norm.beta, shape));
+    arrays.push_back(float_array("mean" + index, norm.mean, shape));
+    arrays.push_back(float_array("var" + index, norm.var, shape));
+  }
+  return arrays;
+}
+
+}  // namespace
+
 template <class T>
 std::string save_model(const Model<T>& m, const std::string& path, const std::string& what) {
   Json meta = Json::make_object();
   meta.set("format", Json::of(std::string("mlp-model")));
   const bool by_class = takes_class_indices(m.loss);
-  // Version 2, as mlp.model_file.FORMAT_VERSION: strict JSON (Json::dump writes null for NaN, as
-  // for a missing val_loss) and preprocessing null unless known.
-  meta.set("format_version", Json::of_int(2));
+  // Version 3, as mlp.model_file.FORMAT_VERSION: strict JSON (Json::dump writes null for NaN, as
+  // for a missing val_loss), preprocessing null unless known, batch_norm null or its placement.
+  meta.set("format_version", Json::of_int(kFormatVersion));
   meta.set("library_version", Json::of(std::string(defaults::kVersion)));
   Json hidden = Json::make_array();
   for (int l = 1; l + 1 < static_cast<int>(m.sizes.size()); ++l) hidden.array.push_back(Json::of(m.sizes[l]));
@@ -141,6 +175,7 @@ std::string save_model(const Model<T>& m, const std::string& path, const std::st
   meta.set("classes", by_class ? classes : Json());  // null for a model trained on a target matrix
   meta.set("n_outputs", Json::of(m.sizes.back()));
   meta.set("dtype", Json::of(std::string(dtype_name<T>())));
+  meta.set("batch_norm", m.batch_norm == BATCH_NORM_NONE ? Json() : Json::of(std::string(batch_norm_name(m.batch_norm))));
   meta.set("producer", Json::of(std::string("mlp-cpp ") + defaults::kVersion));
   Json pre = Json::make_object();  // as mlp.cli.MNIST_PREPROCESSING; null for data given as floats
   pre.set("input", Json::of(std::string("pixels / 255")));
@@ -155,23 +190,12 @@ std::string save_model(const Model<T>& m, const std::string& path, const std::st
   // A model that came from a file keeps its own preprocessing and any other fields.
   if (m.metadata.type == Json::OBJECT) {
     for (const auto& kv : m.metadata.object)
-      if (!meta.find(kv.first) || kv.first == "preprocessing" || kv.first == "library_version") meta.set(kv.first, kv.second);
+      if (!meta.find(kv.first) || kv.first == "preprocessing" || kv.first == "library_version")
+        meta.set(kv.first, kv.second);
   }
   if (!meta.find("preprocessing")) meta.set("preprocessing", by_class ? pre : Json());
 
-  std::vector<NpyArray> arrays;
-  for (int l = 0; l < m.layers(); ++l) {
-    const std::vector<std::size_t> wshape = {static_cast<std::size_t>(m.sizes[l]), static_cast<std::size_t>(m.sizes[l + 1])};
-    const std::vector<std::size_t> bshape = {static_cast<std::size_t>(m.sizes[l + 1])};
-    const std::string wl = "W" + std::to_string(l), bl = "b" + std::to_string(l);
-    if (sizeof(T) == 4) {
-      arrays.push_back(NpyArray::from_floats(wl, reinterpret_cast<const float*>(m.W[l].data()), wshape));
-      arrays.push_back(NpyArray::from_floats(bl, reinterpret_cast<const float*>(m.b[l].data()), bshape));
-    } else {
-      arrays.push_back(NpyArray::from_doubles(wl, reinterpret_cast<const double*>(m.W[l].data()), wshape));
-      arrays.push_back(NpyArray::from_doubles(bl, reinterpret_cast<const double*>(m.b[l].data()), bshape));
-    }
-  }
+  std::vector<NpyArray> arrays = model_arrays(m);
   std::string note, text;
   try {
     text = fit_metadata(meta, defaults::kMaxMetadataBytes, note);
@@ -259,9 +283,26 @@ struct Description {
   Json meta;
   std::vector<int> sizes;
   std::vector<int64_t> classes;
-  int activation = RELU, loss = CROSS_ENTROPY;
+  int activation = RELU, loss = CROSS_ENTROPY, batch_norm = BATCH_NORM_NONE;
   std::string dtype;
+  std::size_t hidden_layers() const { return sizes.size() - 2; }
+  std::size_t norms() const { return batch_norm == BATCH_NORM_NONE ? 0 : hidden_layers(); }
 };
+
+// "batch_norm": absent or null (no normalisation), "before" or "after", the latter two from format
+// version 3 on (as mlp.model_file's _batch_norm_field).
+int read_batch_norm(const Json& meta, const std::string& path) {
+  const Json* field = meta.find("batch_norm");
+  if (!field || field->type == Json::NUL) return BATCH_NORM_NONE;
+  const bool named = field->is_string() && (field->string == "before" || field->string == "after");
+  if (!named)
+    fail(path + ": metadata field 'batch_norm' must be null, 'before' or 'after', got " + field->dump().substr(0, 40));
+  const double version = meta.find("format_version")->number;  // checked by read_metadata
+  if (version < kBatchNormVersion)
+    fail(path + ": batch_norm '" + field->string + "' needs format version " + std::to_string(kBatchNormVersion) +
+         ", but the file says " + std::to_string(static_cast<int>(version)));
+  return batch_norm_from_name(field->string);
+}
 
 // The metadata entry as a JSON object of a known format and version (mlp.model_file's
 // Archive.read_metadata, decode_metadata and the first checks of check_model_metadata).
@@ -291,11 +332,12 @@ Json read_metadata(const NpzArchive& archive, const std::string& path) {
     fail(path + ": metadata format is not 'mlp-model' (not an mlp model file)");
   const Json* version = meta.find("format_version");
   if (!version || !integral(*version, 1, 1e18)) fail(path + ": metadata field 'format_version' must be a positive integer");
-  if (version->number != 1 && version->number != 2)
-    fail(path + ": model format_version " + version->dump() + " is not supported (this program reads versions 1 and 2)");
-  if (version->number == 2 && !nonfinite.empty())  // (as mlp.model_file.decode_metadata)
-    fail(path + ": its metadata holds the token " + nonfinite +
-         ", which format version 2 (strict JSON) does not allow; null stands for a missing value");
+  if (version->number < 1 || version->number > kFormatVersion)
+    fail(path + ": model format_version " + version->dump() + " is not supported (this program reads versions 1 to " +
+         std::to_string(kFormatVersion) + ")");
+  if (version->number >= 2 && !nonfinite.empty())  // (as mlp.model_file.decode_metadata)
+    fail(path + ": its metadata holds the token " + nonfinite + ", which format version " + version->dump() +
+         " (strict JSON) does not allow; null stands for a missing value");
   return meta;
 }
 
@@ -346,6 +388,7 @@ void check_parameter_memory(const Description& d, const std::string& path) {
   std::uint64_t parameters = 0;  // each term <= 1e16: no overflow
   for (std::size_t l = 0; l + 1 < d.sizes.size(); ++l)
     parameters += static_cast<std::uint64_t>(d.sizes[l]) * static_cast<std::uint64_t>(d.sizes[l + 1]) + d.sizes[l + 1];
+  for (std::size_t l = 0; l < d.norms(); ++l) parameters += 4 * static_cast<std::uint64_t>(d.sizes[l + 1]);
   if (parameters > kMaxParameters)
     fail(path + ": the metadata describes " + std::to_string(parameters) + " parameters, more than the " +
          std::to_string(kMaxParameters) + " this program loads");
@@ -384,46 +427,70 @@ Description read_description(const NpzArchive& archive, const std::string& path)
   d.dtype = json_str(meta.find("dtype"), path, "dtype");
   if (d.dtype != "float32" && d.dtype != "float64")
     fail(path + ": metadata field 'dtype' must be 'float32' or 'float64', got " + Json::of(d.dtype).dump().substr(0, 40));
+  d.batch_norm = read_batch_norm(meta, path);
   check_optional_fields(meta, path);
   check_parameter_memory(d, path);
   return d;
 }
 
-// The entries W<l> and b<l> for the sizes, each checked to exist and to declare about the size its
-// shape needs (in float32 or float64, so that a wrong dtype gets its own message later) before
-// anything is allocated or decompressed.
-std::vector<std::pair<const NpzEntry*, std::vector<std::size_t>>> parameter_entries(
-    const NpzArchive& archive, const std::vector<int>& sizes, const std::string& path) {
-  std::vector<std::pair<const NpzEntry*, std::vector<std::size_t>>> out;
-  for (std::size_t l = 0; l + 1 < sizes.size(); ++l) {
-    for (int which = 0; which < 2; ++which) {
-      const std::string name = (which == 0 ? "W" : "b") + std::to_string(l);
-      std::vector<std::size_t> shape = {static_cast<std::size_t>(sizes[l + 1])};
-      if (which == 0) shape.insert(shape.begin(), static_cast<std::size_t>(sizes[l]));
-      const NpzEntry* e = archive.find(name);
-      if (!e) fail(path + ": array " + name + " is missing");
-      if (e->name != name + ".npy") fail(path + ": the entry '" + e->name + "' is not a .npy array");
-      std::uint64_t count = 1;
-      for (std::size_t d : shape) count *= d;
-      const std::uint64_t most = 8 * count + 12 + kMaxNpyHeader;
-      const std::uint64_t least = 4 * count + 10;  // float32 data after the shortest .npy preamble
-      if (e->usize > most || e->usize < least)
-        fail(path + ": " + name + " is stored with " + std::to_string(e->usize) + " bytes, but its shape " +
-             shape_text(shape) + " from the metadata needs " + std::to_string(least) + " to " + std::to_string(most) +
-             " (the file does not match its metadata)");
-      if (!e->size_plausible())
-        fail(path + ": " + name + " declares " + std::to_string(e->usize) + " bytes in " + std::to_string(e->csize) +
-             " stored bytes, which cannot be (a truncated, corrupt or crafted file)");
-      out.emplace_back(e, std::move(shape));
-    }
+using Entries = std::vector<std::pair<const NpzEntry*, std::vector<std::size_t>>>;
+
+// The entry `name`, checked to exist and to declare about the size its shape needs (in float32 or
+// float64, so that a wrong dtype gets its own message later) before anything is allocated or
+// decompressed.
+const NpzEntry* checked_entry(const NpzArchive& archive, const std::string& name, const std::vector<std::size_t>& shape,
+                              const std::string& path) {
+  const NpzEntry* e = archive.find(name);
+  if (!e) fail(path + ": array " + name + " is missing");
+  if (e->name != name + ".npy") fail(path + ": the entry '" + e->name + "' is not a .npy array");
+  std::uint64_t count = 1;
+  for (std::size_t d : shape) count *= d;
+  const std::uint64_t most = 8 * count + 12 + kMaxNpyHeader;
+  const std::uint64_t least = 4 * count + 10;  // float32 data after the shortest .npy preamble
+  if (e->usize > most || e->usize < least)
+    fail(path + ": " + name + " is stored with " + std::to_string(e->usize) + " bytes, but its shape " +
+         shape_text(shape) + " from the metadata needs " + std::to_string(least) + " to " + std::to_string(most) +
+         " (the file does not match its metadata)");
+  if (!e->size_plausible())
+    fail(path + ": " + name + " declares " + std::to_string(e->usize) + " bytes in " + std::to_string(e->csize) +
+         " stored bytes, which cannot be (a truncated, corrupt or crafted file)");
+  return e;
+}
+
+// The entries W<l>, b<l> for the sizes, then gamma<l>, beta<l>, mean<l>, var<l> of each hidden layer
+// of a batch-normalised model, each checked before anything is allocated or decompressed.
+Entries parameter_entries(const NpzArchive& archive, const Description& d, const std::string& path) {
+  Entries out;
+  for (std::size_t l = 0; l + 1 < d.sizes.size(); ++l) {
+    const std::size_t fan_in = static_cast<std::size_t>(d.sizes[l]), fan_out = static_cast<std::size_t>(d.sizes[l + 1]);
+    out.emplace_back(checked_entry(archive, "W" + std::to_string(l), {fan_in, fan_out}, path),
+                     std::vector<std::size_t>{fan_in, fan_out});
+    out.emplace_back(checked_entry(archive, "b" + std::to_string(l), {fan_out}, path), std::vector<std::size_t>{fan_out});
   }
+  for (std::size_t l = 0; l < d.norms(); ++l)
+    for (const char* prefix : {"gamma", "beta", "mean", "var"}) {
+      const std::vector<std::size_t> shape = {static_cast<std::size_t>(d.sizes[l + 1])};
+      out.emplace_back(checked_entry(archive, prefix + std::to_string(l), shape, path), shape);
+    }
   return out;  // other entries are ignored, never inflated (as mlp.model_file does)
 }
 
+// The k-th array of parameter_entries' order in the model.
 template <class T>
-void fill_model(Model<T>& m, const NpzArchive& archive,
-                const std::vector<std::pair<const NpzEntry*, std::vector<std::size_t>>>& entries,
-                const std::string& path) {
+std::vector<T>& model_array(Model<T>& m, std::size_t k) {
+  const std::size_t dense = 2 * m.W.size();
+  if (k < dense) return k % 2 == 0 ? m.W[k / 2] : m.b[k / 2];
+  Norm<T>& norm = m.norms[(k - dense) / 4];
+  switch ((k - dense) % 4) {
+    case 0: return norm.gamma;
+    case 1: return norm.beta;
+    case 2: return norm.mean;
+    default: return norm.var;
+  }
+}
+
+template <class T>
+void fill_model(Model<T>& m, const NpzArchive& archive, const Entries& entries, const std::string& path) {
   const std::string want = sizeof(T) == 4 ? "<f4" : "<f8";
   for (std::size_t k = 0; k < entries.size(); ++k) {
     const NpzEntry& e = *entries[k].first;
@@ -433,10 +500,14 @@ void fill_model(Model<T>& m, const NpzArchive& archive,
     if (a.shape != shape)
       fail(path + ": " + a.name + " has shape " + shape_text(a.shape) + ", expected " + shape_text(shape) +
            " from the metadata");
-    std::vector<T>& dst = k % 2 == 0 ? m.W[k / 2] : m.b[k / 2];
+    std::vector<T>& dst = model_array(m, k);
     std::memcpy(dst.data(), a.data.data(), dst.size() * sizeof(T));
     for (T v : dst)
       if (!std::isfinite(v)) fail(path + ": " + a.name + " holds NaN or infinite values");
+    const bool running_var = k >= 2 * m.W.size() && (k - 2 * m.W.size()) % 4 == 3;
+    if (running_var)
+      for (T v : dst)
+        if (v < T(0)) fail(path + ": " + a.name + " holds a negative variance");
   }
 }
 
@@ -447,13 +518,14 @@ AnyModel load_model(const std::string& path) { return load_model(NpzArchive(path
 AnyModel load_model(const NpzArchive& archive) {
   const std::string& path = archive.path();
   Description d = read_description(archive, path);
-  const auto entries = parameter_entries(archive, d.sizes, path);
+  const Entries entries = parameter_entries(archive, d, path);
   AnyModel any;
   any.dtype = d.dtype;
   auto setup = [&](auto& m) {
     m.sizes = d.sizes;
     m.activation = d.activation;
     m.loss = d.loss;
+    m.batch_norm = d.batch_norm;
     m.classes = d.classes;
     m.metadata = d.meta;
     m.allocate();

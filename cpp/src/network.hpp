@@ -18,18 +18,34 @@ struct Workspace {
   std::vector<std::vector<T>> mask;   // with dropout: (rows, sizes[l+1]), values 0 or 1/keep
   std::vector<T> logits;              // (rows, n_classes); backward_pass overwrites it with dL/dZ
   std::vector<T> grad[2];             // ping-pong dA / dZ buffers (rows, widest hidden layer)
+  // With batch norm, per hidden layer: hat, the normalised H (rows, width); pre ("after" only), the
+  // activation output H before normalising; mean, var and inv = 1/sqrt(var + eps) of the last pass
+  // (width,): the batch statistics, or inv of the running variance.
+  std::vector<std::vector<T>> hat, pre, mean, var, inv;
   std::size_t rows = 0;
   bool dropout = false;
-  Workspace(const std::vector<int>& sizes, std::size_t rows, bool dropout);
+  int batch_norm = BATCH_NORM_NONE;
+  bool batch_statistics = false;      // the last forward_pass normalised with the batch's statistics
+  Workspace(const std::vector<int>& sizes, std::size_t rows, bool dropout, int batch_norm = BATCH_NORM_NONE);
   const T* input(int layer) const;    // what layer `layer` >= 1 received
 };
 
 // Logits of n rows of X into ws.logits (hidden outputs in ws.out; masks applied when ws.dropout).
+// Batch norm (m.batch_norm, which ws was made for): a training pass of n >= 2 rows normalises with
+// the batch's statistics (into ws.mean, ws.var; update_running_statistics folds them into the
+// model); inference, and a training pass of one row, with the running statistics.
 template <class T>
-void forward_pass(const Model<T>& m, Workspace<T>& ws, const T* X, int n);
+void forward_pass(const Model<T>& m, Workspace<T>& ws, const T* X, int n, bool training = false);
+
+// After a training forward_pass with batch statistics over n rows: the model's running statistics
+// move towards them, running = (1 - momentum) running + momentum batch (the variance unbiased).
+// Nothing to do without batch norm or after a pass with the running statistics.
+template <class T>
+void update_running_statistics(Model<T>& m, const Workspace<T>& ws, int n, double momentum);
 
 // After forward_pass on the same rows: the mean loss (plus (l2/2) sum W^2 when l2 > 0) and the
-// gradients in the flat order dW0, db0, dW1, ... (+ l2 W). ws.logits becomes dL/dlogits.
+// gradients in the optimiser's order dW0, db0, dW1, ..., then dgamma0, dbeta0, ... with batch norm
+// (+ l2 W on the W's only). ws.logits becomes dL/dlogits.
 // *correct (optional) receives the number of rows whose arg-max logit is the label.
 template <class T>
 double backward_pass(const Model<T>& m, Workspace<T>& ws, const T* X, const int32_t* y, int n, double l2,

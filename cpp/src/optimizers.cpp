@@ -79,20 +79,19 @@ Optimizer<T>::Optimizer(const std::string& name, const Model<T>& m, double momen
   if (!is_optimizer(name)) fail("unknown optimizer '" + name + "'; choose " + optimizer_names());
   kind_ = static_cast<Kind>(index_of(kOptimizerKinds, name));
   const bool has_s1 = kind_ != SGD, has_s2 = kind_ == ADAM || kind_ == ADAMW;
-  for (int l = 0; l < m.layers(); ++l) {
-    for (std::size_t size : {m.W[l].size(), m.b[l].size()}) {
-      s1_.emplace_back(has_s1 ? size : 0, T(0));
-      s2_.emplace_back(has_s2 ? size : 0, T(0));
-    }
+  for (std::size_t p = 0; p < m.n_trainable(); ++p) {  // W0, b0, ..., then gamma0, beta0, ...
+    const std::size_t size = m.trainable(p).size();
+    s1_.emplace_back(has_s1 ? size : 0, T(0));
+    s2_.emplace_back(has_s2 ? size : 0, T(0));
   }
 }
 
 template <class T>
 void Optimizer<T>::step(Model<T>& m, const std::vector<std::vector<T>>& grads, double lr, long t) {
+  if (grads.size() != s1_.size()) fail("Optimizer::step: the gradients do not match the model's parameters");
   for (std::size_t p = 0; p < grads.size(); ++p) {
-    const int l = static_cast<int>(p / 2);
-    const bool is_weight = p % 2 == 0;
-    T* param = is_weight ? m.W[l].data() : m.b[l].data();
+    const bool is_weight = p < 2 * m.W.size() && p % 2 == 0;  // decay only for W (not b, gamma, beta)
+    T* param = m.trainable(p).data();
     const T* g = grads[p].data();
     const std::size_t size = grads[p].size();
     switch (kind_) {

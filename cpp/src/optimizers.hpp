@@ -25,7 +25,8 @@ std::string schedule_names();
 template <class T>
 void clip_gradients(std::vector<std::vector<T>>& grads, double clip_value, double clip_norm);
 
-// An optimizer and its state for the flat parameter list W0, b0, W1, b1, ...
+// An optimizer and its state for the trainable arrays in Model::trainable's order: W0, b0, W1, b1,
+// ..., then gamma0, beta0, ... with batch norm (adamw's decay on the W's only).
 template <class T>
 class Optimizer {
  public:

@@ -53,6 +53,10 @@ Plan plan_training(const TrainConfig& c, const Batch<T>& data) {
   if (data.n > 0x7FFFFFFF) fail("too many training examples for one batch index (max 2^31-1)");
   if (!is_optimizer(c.optimizer)) fail("unknown optimizer '" + c.optimizer + "'; choose " + optimizer_names());
   if (!is_schedule(c.schedule)) fail("unknown schedule '" + c.schedule + "'; choose " + schedule_names());
+  if (c.batch_norm != BATCH_NORM_NONE && c.batch_norm != BATCH_NORM_BEFORE && c.batch_norm != BATCH_NORM_AFTER)
+    fail("train(): batch_norm must be BATCH_NORM_NONE, BATCH_NORM_BEFORE or BATCH_NORM_AFTER");
+  if (!(c.batch_norm_momentum > 0.0 && c.batch_norm_momentum <= 1.0))
+    fail("train(): batch_norm_momentum must be in (0, 1]");
   Plan p;
   const bool relu_family = c.activation == RELU || c.activation == LEAKY_RELU;
   p.init = c.init == "auto" ? (relu_family ? "he_normal" : "glorot_uniform") : c.init;
@@ -73,8 +77,11 @@ void check_memory(const Model<T>& m, bool dropout, std::size_t batch_rows) {
   const int L = m.layers();
   double elements = 4.0 * static_cast<double>(m.n_parameters());  // parameters, gradients, 2 states
   double widest = 1;
+  // per row of a hidden layer: its output, with dropout a mask and the masked copy, with batch norm
+  // the normalised values (and "after" the activation's output)
+  const int per_row = 1 + (dropout ? 2 : 0) + (m.batch_norm == BATCH_NORM_NONE ? 0 : m.batch_norm == BATCH_NORM_AFTER ? 2 : 1);
   for (int l = 1; l < L; ++l) {
-    elements += static_cast<double>(batch_rows) * m.sizes[l] * (dropout ? 3 : 1);
+    elements += static_cast<double>(batch_rows) * m.sizes[l] * per_row;
     widest = std::max(widest, static_cast<double>(m.sizes[l]));
   }
   elements += static_cast<double>(batch_rows) * (m.sizes[L] + 2 * widest + static_cast<double>(m.sizes[0]));
@@ -125,6 +132,8 @@ Json config_metadata(const TrainConfig& c, const Plan& p) {
   config.set("dropout", Json::of(c.dropout));
   config.set("clip_value", number_or_null(c.clip_value));
   config.set("clip_norm", number_or_null(c.clip_norm));
+  config.set("batch_norm", c.batch_norm == BATCH_NORM_NONE ? Json() : Json::of(std::string(batch_norm_name(c.batch_norm))));
+  config.set("batch_norm_momentum", Json::of(c.batch_norm_momentum));
   config.set("schedule", Json::of(c.schedule));
   config.set("dtype", Json::of(std::string(dtype_name<T>())));
   config.set("seed", Json::of_int(static_cast<long long>(c.seed)));
@@ -140,6 +149,7 @@ Model<T> initial_model(const TrainConfig& c, const Plan& p, int n_features, int 
   m.sizes.push_back(n_outputs);
   m.activation = c.activation;
   m.loss = c.loss;
+  m.batch_norm = c.batch_norm;
   check_memory(m, c.dropout > 0.0, p.rows);
   m.allocate();
   for (int l = 0; l < m.layers(); ++l) initialize(m.W[l].data(), p.init, m.sizes[l], m.sizes[l + 1], rng);
@@ -297,14 +307,16 @@ template <class T>
 Trainer<T>::Trainer(Model<T>& model, const TrainConfig& c, double l2, double weight_decay, std::size_t rows)
     : model_(model),
       optimizer_(c.optimizer, model, c.momentum, c.rho, c.beta1, c.beta2, c.eps, weight_decay),
-      ws_(model.sizes, rows, c.dropout > 0.0),
+      ws_(model.sizes, rows, c.dropout > 0.0, model.batch_norm),
       l2_(l2),
+      batch_norm_momentum_(c.batch_norm_momentum),
       clip_value_(c.clip_value),
       clip_norm_(c.clip_norm) {}
 
 template <class T>
 double Trainer<T>::train_step(const T* X, const int32_t* y, const T* Y, int n, double lr, long* correct) {
-  forward_pass(model_, ws_, X, n);
+  forward_pass(model_, ws_, X, n, true);
+  update_running_statistics(model_, ws_, n, batch_norm_momentum_);
   const double value = y ? backward_pass(model_, ws_, X, y, n, l2_, grads_, correct)
                          : backward_pass(model_, ws_, X, Y, n, l2_, grads_);
   if (!std::isfinite(static_cast<T>(value))) return value;  // diverged: the caller stops, nothing to update

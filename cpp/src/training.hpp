@@ -51,8 +51,9 @@ class Trainer {
   // l2: the L2 penalty of the loss (0 for adamw); weight_decay: adamw's decoupled decay (else 0);
   // rows: the largest mini-batch.
   Trainer(Model<T>& model, const TrainConfig& config, double l2, double weight_decay, std::size_t rows);
-  // One optimizer step on a mini-batch of n rows: forward, backward, clipping, update (the step
-  // count t advances). Targets: class indices y or a target matrix Y (the other null), as the loss
+  // One optimizer step on a mini-batch of n rows: forward (in training mode: with batch norm the
+  // batch's statistics, folded into the running ones, when n >= 2), backward, clipping, update (the
+  // step count t advances). Targets: class indices y or a target matrix Y (the other null), as the loss
   // takes. Returns the mean loss with the L2 term, from before the update; *correct (optional)
   // receives the rows whose arg-max logit was the label.
   double train_step(const T* X, const int32_t* y, const T* Y, int n, double lr, long* correct = nullptr);
@@ -64,7 +65,7 @@ class Trainer {
   Optimizer<T> optimizer_;
   Workspace<T> ws_;
   std::vector<std::vector<T>> grads_;
-  double l2_, clip_value_, clip_norm_;
+  double l2_, batch_norm_momentum_, clip_value_, clip_norm_;
   long t_ = 0;
 };
 

@@ -67,11 +67,27 @@ run_ok(train --data ${TINY} --hidden 4 --epochs 1 --seed 1 --limit 3 --shuffle -
 if(NOT OUT MATCHES "data: 3 training images" OR NOT OUT MATCHES "2 images\\)")
   message(FATAL_ERROR "--limit 3 --test-limit 2 did not limit the data:\n${OUT}")
 endif()
-# The version 2 metadata is strict JSON: no NaN or Infinity token.
+# The version 3 metadata is strict JSON: no NaN or Infinity token; batch_norm null without it.
 file(STRINGS "${WORK}/model.npz" METADATA REGEX "\"format_version\"")
-if(NOT METADATA MATCHES "\"format_version\": 2[,}]" OR METADATA MATCHES "NaN|Infinity")
-  message(FATAL_ERROR "${WORK}/model.npz is not written as format version 2 with strict JSON")
+if(NOT METADATA MATCHES "\"format_version\": 3[,}]" OR METADATA MATCHES "NaN|Infinity" OR
+   NOT METADATA MATCHES "\"batch_norm\": null")
+  message(FATAL_ERROR "${WORK}/model.npz is not written as format version 3 with strict JSON")
 endif()
+# Batch normalisation: trained, saved with its placement and arrays, evaluated with the running statistics.
+run_ok(train --data ${TINY} --hidden 16,8 --epochs 20 --lr 0.01 --seed 3 --batch-norm after
+       --batch-norm-momentum 0.2 --out ${WORK}/bn_model.npz)
+if(NOT OUT MATCHES "-> 16 relu bn -> 8 relu bn -> " OR NOT OUT MATCHES "test accuracy (0\\.9|1\\.0)")
+  message(FATAL_ERROR "tiny data set not learned with --batch-norm after:\n${OUT}")
+endif()
+file(STRINGS "${WORK}/bn_model.npz" METADATA REGEX "\"format_version\"")
+if(NOT METADATA MATCHES "\"batch_norm\": \"after\"" OR NOT METADATA MATCHES "\"batch_norm_momentum\": 0.2")
+  message(FATAL_ERROR "${WORK}/bn_model.npz does not record batch_norm and its momentum")
+endif()
+run_ok(evaluate ${WORK}/bn_model.npz --data ${TINY})
+if(NOT OUT MATCHES "-> 16 relu bn -> 8 relu bn -> " OR NOT OUT MATCHES "test accuracy (0\\.9|1\\.0)")
+  message(FATAL_ERROR "evaluate of a batch-normalised model:\n${OUT}")
+endif()
+run_ok(train --data ${WORK}/values.npz --hidden 8 --epochs 2 --batch-norm before --batch-size 7 -q)
 
 # Bad command lines: exit 2.
 run_fails(2)
@@ -92,6 +108,10 @@ run_fails(2 train --data ${TINY} --train-limit 3)
 run_fails(2 train --data ${TINY} --shuffle --no-shuffle)
 run_fails(2 train --data ${TINY} --epochs)
 run_fails(2 train --data ${TINY} --gemm mkl)
+run_fails(2 train --data ${TINY} --batch-norm middle)
+run_fails(2 train --data ${TINY} --batch-norm none)
+run_fails(2 train --data ${TINY} --batch-norm-momentum 0)
+run_fails(2 train --data ${TINY} --batch-norm-momentum 1.5)
 run_fails(2 train --hidden 8)
 run_fails(2 evaluate --data ${TINY})
 run_fails(2 train --data ${WORK}/values.npz --loss cross_entropy)

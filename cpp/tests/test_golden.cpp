@@ -4,7 +4,9 @@
 //
 // For every case (class labels, or a target matrix for squared_error, binary_cross_entropy and poisson):
 // forward (hidden activations, logits), loss, dL/dlogits, every gradient, the clipped
-// gradients, then N optimizer steps (the loss before each and the final parameters). Dropout cases carry
+// gradients, then N optimizer steps (the loss before each and the final parameters; with batch norm
+// also the normalised values, the norms' gradients, the final norms and the logits of inference
+// with the running statistics). Dropout cases carry
 // their masks (0 or 1/keep per hidden unit, per step), which replace the port's own random draws. Each tensor is
 // compared with a tolerance from its dtype; the largest difference of each is printed. Exit status 1
 // on any mismatch, on a malformed file, or on an unknown format version (with how to regenerate).
@@ -28,7 +30,7 @@ using namespace mlp;
 
 namespace {
 
-constexpr uint32_t kVersion = 2;
+constexpr uint32_t kVersion = 3;
 const char* const kRegenerate =
     "regenerate with `python tests/golden/generate.py` (from the repository root) and rebuild";
 const char* const kOptimizers[] = {"sgd", "momentum", "nesterov", "rmsprop", "adam", "adamw"};
@@ -97,9 +99,9 @@ struct Case {
   std::string name;
   int n = 0;
   std::vector<int> sizes;
-  int activation = 0, loss = 0, optimizer = 0, steps = 0;
+  int activation = 0, loss = 0, optimizer = 0, steps = 0, batch_norm = BATCH_NORM_NONE;
   double lr = 0, l2 = 0, weight_decay = 0, clip_value = 0, clip_norm = 0, momentum = 0, rho = 0, beta1 = 0,
-         beta2 = 0, eps = 0, dropout = 0;
+         beta2 = 0, eps = 0, dropout = 0, batch_norm_momentum = 0;
   std::vector<Tensor> tensors;
   std::map<std::string, std::size_t> index;
   const Tensor& get(const std::string& tag) const {
@@ -120,10 +122,13 @@ Case read_case(Reader& r, std::size_t float_size) {
   c.loss = static_cast<int>(r.u32("loss"));
   c.optimizer = static_cast<int>(r.u32("optimizer"));
   c.steps = static_cast<int>(r.u32("steps"));
-  if (c.activation > 4 || c.loss > POISSON || c.optimizer > 5 || c.steps < 1 || c.steps > 1000)
-    throw std::runtime_error(r.path() + ": case " + c.name + ": unknown activation, loss or optimizer code, or bad step count");
-  double* fields[] = {&c.lr, &c.l2, &c.weight_decay, &c.clip_value, &c.clip_norm,
-                      &c.momentum, &c.rho, &c.beta1, &c.beta2, &c.eps, &c.dropout};
+  c.batch_norm = static_cast<int>(r.u32("batch_norm"));
+  if (c.activation > 4 || c.loss > POISSON || c.optimizer > 5 || c.steps < 1 || c.steps > 1000 ||
+      c.batch_norm > BATCH_NORM_AFTER)
+    throw std::runtime_error(r.path() + ": case " + c.name +
+                             ": unknown activation, loss, optimizer or batch_norm code, or bad step count");
+  double* fields[] = {&c.lr,       &c.l2,  &c.weight_decay, &c.clip_value, &c.clip_norm, &c.momentum,
+                      &c.rho,      &c.beta1, &c.beta2,      &c.eps,        &c.dropout,   &c.batch_norm_momentum};
   for (double* f : fields) *f = r.f64("hyper-parameters");
   const uint32_t count = r.u32("tensor count");
   for (uint32_t i = 0; i < count; ++i) {
@@ -183,22 +188,82 @@ bool compare(const std::string& where, const std::string& tag, const T* got, std
   return ok;
 }
 
+// Parameters after the steps: the errors of the gradients pass through lr, so the parameter
+// tolerance is the same; Adam's normalised first step is the most sensitive (see README). With
+// batch norm also the norms (the running statistics after the steps' updates) and the logits of
+// inference with them.
 template <class T>
-void run_case(const Case& c, Tolerance tol) {
-  const int L = static_cast<int>(c.sizes.size()) - 1;
-  const int n = c.n, K = c.sizes[L];
+void compare_final(const Case& c, const Model<T>& m, const std::vector<T>& X, Tolerance tol) {
+  const std::string& w = c.name;
+  for (int l = 0; l < m.layers(); ++l) {
+    compare(w, "final_W" + std::to_string(l), m.W[l].data(), m.W[l].size(), c.get("final_W" + std::to_string(l)), tol);
+    compare(w, "final_b" + std::to_string(l), m.b[l].data(), m.b[l].size(), c.get("final_b" + std::to_string(l)), tol);
+  }
+  for (std::size_t h = 0; h < m.norms.size(); ++h) {
+    const Norm<T>& norm = m.norms[h];
+    const std::string index = std::to_string(h);
+    compare(w, "final_gamma" + index, norm.gamma.data(), norm.gamma.size(), c.get("final_gamma" + index), tol);
+    compare(w, "final_beta" + index, norm.beta.data(), norm.beta.size(), c.get("final_beta" + index), tol);
+    compare(w, "final_mean" + index, norm.mean.data(), norm.mean.size(), c.get("final_mean" + index), tol);
+    compare(w, "final_var" + index, norm.var.data(), norm.var.size(), c.get("final_var" + index), tol);
+  }
+  if (m.batch_norm == BATCH_NORM_NONE) return;
+  Workspace<T> inference(m.sizes, static_cast<std::size_t>(c.n), false, m.batch_norm);
+  forward_pass(m, inference, X.data(), c.n);
+  compare(w, "inference_logits", inference.logits.data(), inference.logits.size(), c.get("inference_logits"), tol);
+}
+
+template <class T>
+void load(const Case& c, std::vector<T>& dst, const std::string& tag) {
+  const Tensor& t = c.get(tag);
+  if (t.values.size() != dst.size()) throw std::runtime_error("case " + c.name + ": " + tag + " has the wrong size");
+  for (std::size_t i = 0; i < dst.size(); ++i) dst[i] = static_cast<T>(t.values[i]);
+}
+
+// The case's network with its initial parameters (and, with batch norm, its initial norms).
+template <class T>
+Model<T> initial_model(const Case& c) {
   Model<T> m;
   m.sizes = c.sizes;
   m.activation = c.activation;
   m.loss = c.loss;
+  m.batch_norm = c.batch_norm;
   m.allocate();
-  auto load = [&](std::vector<T>& dst, const std::string& tag) {
-    const Tensor& t = c.get(tag);
-    if (t.values.size() != dst.size()) throw std::runtime_error("case " + c.name + ": " + tag + " has the wrong size");
-    for (std::size_t i = 0; i < dst.size(); ++i) dst[i] = static_cast<T>(t.values[i]);
-  };
+  for (int l = 0; l < m.layers(); ++l) {
+    load(c, m.W[l], "W" + std::to_string(l));
+    load(c, m.b[l], "b" + std::to_string(l));
+  }
+  for (std::size_t h = 0; h < m.norms.size(); ++h) {
+    const std::string index = std::to_string(h);
+    load(c, m.norms[h].gamma, "gamma" + index);
+    load(c, m.norms[h].beta, "beta" + index);
+    load(c, m.norms[h].mean, "mean" + index);
+    load(c, m.norms[h].var, "var" + index);
+  }
+  return m;
+}
+
+// The gradients in the optimiser's order, tagged PREFIX W/b per layer, then PREFIX gamma/beta per
+// hidden layer with batch norm ("d": as computed, "g": as applied after clipping).
+template <class T>
+void compare_grads(const Case& c, const std::vector<std::vector<T>>& grads, const std::string& prefix, Tolerance tol) {
+  const std::size_t L = c.sizes.size() - 1;
+  for (std::size_t p = 0; p < grads.size(); ++p) {
+    const bool dense = p < 2 * L;
+    const std::size_t index = dense ? p / 2 : (p - 2 * L) / 2;
+    const char* name = dense ? (p % 2 == 0 ? "W" : "b") : (p % 2 == 0 ? "gamma" : "beta");
+    const std::string tag = prefix + name + std::to_string(index);
+    compare(c.name, tag, grads[p].data(), grads[p].size(), c.get(tag), tol);
+  }
+}
+
+template <class T>
+void run_case(const Case& c, Tolerance tol) {
+  const int L = static_cast<int>(c.sizes.size()) - 1;
+  const int n = c.n, K = c.sizes[L];
+  Model<T> m = initial_model<T>(c);
   std::vector<T> X(static_cast<std::size_t>(n) * c.sizes[0]);
-  load(X, "X");
+  load(c, X, "X");
   // y: class indices (n,) int32 for cross_entropy and mse; a target matrix (n, K) in the file's
   // dtype for squared_error, binary_cross_entropy and poisson.
   const bool by_class = takes_class_indices(c.loss);
@@ -213,18 +278,14 @@ void run_case(const Case& c, Tolerance tol) {
   } else {
     if (yt.kind != 0) throw std::runtime_error("case " + c.name + ": y is not a float target matrix");
     Y.resize(static_cast<std::size_t>(n) * K);
-    load(Y, "y");
-  }
-  for (int l = 0; l < L; ++l) {
-    load(m.W[l], "W" + std::to_string(l));
-    load(m.b[l], "b" + std::to_string(l));
+    load(c, Y, "y");
   }
   const std::string& w = c.name;
 
   // Dropout: the masks of step t (0-based) for hidden layer l are mask{l}[t], (n, width).
   const bool dropout = c.dropout > 0.0;
   if (!(c.dropout >= 0.0 && c.dropout < 1.0)) throw std::runtime_error("case " + c.name + ": bad dropout rate");
-  Workspace<T> ws(m.sizes, static_cast<std::size_t>(n), dropout);
+  Workspace<T> ws(m.sizes, static_cast<std::size_t>(n), dropout, m.batch_norm);
   auto backward = [&](std::vector<std::vector<T>>& grads) {
     return by_class ? backward_pass(m, ws, X.data(), y.data(), n, c.l2, grads)
                     : backward_pass(m, ws, X.data(), Y.data(), n, c.l2, grads);
@@ -247,46 +308,40 @@ void run_case(const Case& c, Tolerance tol) {
     }
   };
 
-  // Forward (with the first step's masks).
+  // Forward (with the first step's masks; a training pass: batch norm with the batch's statistics).
+  // A{l} is the activation's output: with batch norm "after", the values it normalises.
   set_masks(0);
-  forward_pass(m, ws, X.data(), n);
-  for (int l = 1; l < L; ++l)
-    compare(w, "A" + std::to_string(l), ws.out[l - 1].data(), static_cast<std::size_t>(n) * c.sizes[l],
+  forward_pass(m, ws, X.data(), n, true);
+  for (int l = 1; l < L; ++l) {
+    const std::vector<T>& A = m.batch_norm == BATCH_NORM_AFTER ? ws.pre[l - 1] : ws.out[l - 1];
+    compare(w, "A" + std::to_string(l), A.data(), static_cast<std::size_t>(n) * c.sizes[l],
             c.get("A" + std::to_string(l)), tol);
+  }
+  for (std::size_t h = 0; h < m.norms.size(); ++h)
+    compare(w, "hat" + std::to_string(h), ws.hat[h].data(), static_cast<std::size_t>(n) * c.sizes[h + 1],
+            c.get("hat" + std::to_string(h)), tol);
   compare(w, "logits", ws.logits.data(), static_cast<std::size_t>(n) * K, c.get("logits"), tol);
   // Loss (L2 included), dL/dlogits, gradients.
   std::vector<std::vector<T>> grads;
   const T loss = static_cast<T>(backward(grads));
   compare(w, "loss", &loss, 1, c.get("loss"), tol);
   compare(w, "dlogits", ws.logits.data(), static_cast<std::size_t>(n) * K, c.get("dlogits"), tol);
-  for (int l = 0; l < L; ++l) {
-    compare(w, "dW" + std::to_string(l), grads[2 * l].data(), grads[2 * l].size(), c.get("dW" + std::to_string(l)), tol);
-    compare(w, "db" + std::to_string(l), grads[2 * l + 1].data(), grads[2 * l + 1].size(),
-            c.get("db" + std::to_string(l)), tol);
-  }
+  compare_grads(c, grads, "d", tol);
   clip_gradients(grads, c.clip_value, c.clip_norm);
-  for (int l = 0; l < L; ++l) {
-    compare(w, "gW" + std::to_string(l), grads[2 * l].data(), grads[2 * l].size(), c.get("gW" + std::to_string(l)), tol);
-    compare(w, "gb" + std::to_string(l), grads[2 * l + 1].data(), grads[2 * l + 1].size(),
-            c.get("gb" + std::to_string(l)), tol);
-  }
-  // Optimizer steps on the same batch, as the training loop does them.
+  compare_grads(c, grads, "g", tol);
+  // Optimizer steps on the same batch, as the training loop does them (Trainer::train_step's order).
   Optimizer<T> opt(kOptimizers[c.optimizer], m, c.momentum, c.rho, c.beta1, c.beta2, c.eps, c.weight_decay);
   std::vector<T> losses;
   for (int t = 1; t <= c.steps; ++t) {
     set_masks(t - 1);
-    forward_pass(m, ws, X.data(), n);
+    forward_pass(m, ws, X.data(), n, true);
+    update_running_statistics(m, ws, n, c.batch_norm_momentum);
     losses.push_back(static_cast<T>(backward(grads)));
     clip_gradients(grads, c.clip_value, c.clip_norm);
     opt.step(m, grads, c.lr, t);
   }
   compare(w, "step_losses", losses.data(), losses.size(), c.get("step_losses"), tol);
-  // Parameters after the steps: the errors of the gradients pass through lr, so the parameter
-  // tolerance is the same; Adam's normalised first step is the most sensitive (see README).
-  for (int l = 0; l < L; ++l) {
-    compare(w, "final_W" + std::to_string(l), m.W[l].data(), m.W[l].size(), c.get("final_W" + std::to_string(l)), tol);
-    compare(w, "final_b" + std::to_string(l), m.b[l].data(), m.b[l].size(), c.get("final_b" + std::to_string(l)), tol);
-  }
+  compare_final(c, m, X, tol);
 }
 
 }  // namespace

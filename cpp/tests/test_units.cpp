@@ -291,6 +291,140 @@ static void test_gradients() {
               worst_kink);
 }
 
+// ---- batch normalisation ----------------------------------------------------------------------------
+
+// A random model with batch norm: weights, biases, gamma, beta and running statistics away from their
+// initial values, so every term of the gradient shows.
+static Model<double> batch_norm_model(const std::vector<int>& sizes, int act, int loss, int placement, Rng& rng) {
+  Model<double> m;
+  m.sizes = sizes;
+  m.activation = act;
+  m.loss = loss;
+  m.batch_norm = placement;
+  m.allocate();
+  for (int l = 0; l < m.layers(); ++l) {
+    glorot_normal(m.W[l].data(), sizes[l], sizes[l + 1], rng);
+    for (auto& v : m.b[l]) v = 0.1 * rng.normal();
+  }
+  for (auto& norm : m.norms)
+    for (std::size_t j = 0; j < norm.gamma.size(); ++j) {
+      norm.gamma[j] = 1.0 + 0.3 * rng.normal();
+      norm.beta[j] = 0.2 * rng.normal();
+      norm.mean[j] = 0.3 * rng.normal();
+      norm.var[j] = 0.5 + rng.uniform();
+    }
+  return m;
+}
+
+static double training_loss(const Model<double>& m, const std::vector<double>& X, const std::vector<int32_t>& y,
+                            int n, std::vector<std::vector<double>>* grads = nullptr) {
+  Workspace<double> ws(m.sizes, static_cast<size_t>(n), false, m.batch_norm);
+  forward_pass(m, ws, X.data(), n, true);
+  std::vector<std::vector<double>> g;
+  return backward_pass(m, ws, X.data(), y.data(), n, 0.0, grads ? *grads : g);
+}
+
+// Gradients of a batch-normalised network (the batch's statistics, and one row with the running
+// ones) against central differences, for every trainable array (W, b, gamma, beta).
+static void test_batch_norm_gradients() {
+  double worst = 0.0;
+  for (int placement : {BATCH_NORM_BEFORE, BATCH_NORM_AFTER})
+    for (int act : {IDENTITY, SIGMOID, TANH})
+      for (int n : {7, 1}) {
+        Rng rng(static_cast<uint64_t>(placement * 100 + act * 10 + n));
+        Model<double> m = batch_norm_model({4, 6, 5, 3}, act, CROSS_ENTROPY, placement, rng);
+        std::vector<double> X(static_cast<size_t>(n) * 4);
+        for (auto& v : X) v = rng.normal();
+        std::vector<int32_t> y(static_cast<size_t>(n));
+        for (auto& v : y) v = static_cast<int32_t>(rng.below(3));
+        std::vector<std::vector<double>> grads;
+        training_loss(m, X, y, n, &grads);
+        CHECK(grads.size() == m.n_trainable() && grads.size() == 10, "gradients of W, b, gamma, beta: %zu", grads.size());
+        double num = 0.0, den = 0.0;
+        const double h = 1e-4;
+        for (size_t p = 0; p < grads.size(); ++p) {
+          std::vector<double>& param = m.trainable(p);
+          for (size_t i = 0; i < param.size(); ++i) {
+            const double x0 = param[i];
+            auto f = [&](double x) { param[i] = x; return training_loss(m, X, y, n); };
+            const double numeric = (-f(x0 + 2 * h) + 8 * f(x0 + h) - 8 * f(x0 - h) + f(x0 - 2 * h)) / (12 * h);
+            param[i] = x0;
+            num += (grads[p][i] - numeric) * (grads[p][i] - numeric);
+            den += grads[p][i] * grads[p][i] + numeric * numeric;
+          }
+        }
+        const double rel = std::sqrt(num) / std::max(std::sqrt(den), 1e-3);
+        worst = std::max(worst, rel);
+        CHECK(rel < 1e-7, "batch norm %s %s n=%d: relative error %.3g", batch_norm_name(placement),
+              activation_name(act), n, rel);
+      }
+  std::printf("batch norm gradients vs central differences: worst relative error %.3g\n", worst);
+}
+
+// The forward pass against BN_SPEC's formulas; running statistics, inference, the optimiser and the
+// model file with norms.
+static void test_batch_norm() {
+  test_batch_norm_gradients();
+  Rng rng(5);
+  const int n = 5;
+  Model<double> m = batch_norm_model({3, 4, 2}, TANH, CROSS_ENTROPY, BATCH_NORM_AFTER, rng);
+  std::vector<double> X(static_cast<size_t>(n) * 3);
+  for (auto& v : X) v = rng.normal();
+  Workspace<double> ws(m.sizes, n, false, m.batch_norm);
+  forward_pass(m, ws, X.data(), n, true);
+  const Model<double> before = m;
+  update_running_statistics(m, ws, n, 0.25);
+  double worst = 0.0;
+  for (int j = 0; j < 4; ++j) {  // BN(tanh(X W + b)) column j, from the formula
+    std::vector<double> H(n);
+    double mu = 0.0, var = 0.0;
+    for (int i = 0; i < n; ++i) {
+      double z = m.b[0][j];
+      for (int f = 0; f < 3; ++f) z += X[i * 3 + f] * m.W[0][f * 4 + j];
+      mu += (H[i] = std::tanh(z)) / n;
+    }
+    for (int i = 0; i < n; ++i) var += (H[i] - mu) * (H[i] - mu) / n;
+    for (int i = 0; i < n; ++i) {
+      const double want = m.norms[0].gamma[j] * (H[i] - mu) / std::sqrt(var + 1e-5) + m.norms[0].beta[j];
+      worst = std::max(worst, std::fabs(ws.out[0][i * 4 + j] - want));
+    }
+    worst = std::max(worst, std::fabs(m.norms[0].mean[j] - (0.75 * before.norms[0].mean[j] + 0.25 * mu)));
+    worst = std::max(worst, std::fabs(m.norms[0].var[j] - (0.75 * before.norms[0].var[j] + 0.25 * var * n / (n - 1))));
+  }
+  CHECK(worst < 1e-12, "batch norm forward and running statistics against the formula: %.3g", worst);
+  forward_pass(m, ws, X.data(), n);  // inference: the running statistics
+  double inference = 0.0;
+  for (int i = 0; i < n; ++i)
+    for (int j = 0; j < 4; ++j) {
+      const double h = ws.pre[0][i * 4 + j];
+      const double want = m.norms[0].gamma[j] * (h - m.norms[0].mean[j]) / std::sqrt(m.norms[0].var[j] + 1e-5) +
+                          m.norms[0].beta[j];
+      inference = std::max(inference, std::fabs(ws.out[0][i * 4 + j] - want));
+    }
+  CHECK(inference < 1e-12 && !ws.batch_statistics, "inference with the running statistics: %.3g", inference);
+  const Model<double> kept = m;
+  update_running_statistics(m, ws, n, 0.25);
+  CHECK(m.norms[0].mean == kept.norms[0].mean, "an inference pass leaves the running statistics alone");
+  CHECK(m.n_parameters() == 3 * 4 + 4 + 4 * 2 + 2 + 2 * 4, "n_parameters counts gamma and beta: %zu", m.n_parameters());
+  // AdamW decays the W's only: with zero gradients gamma and beta stay, W shrinks.
+  Optimizer<double> adamw("adamw", m, 0.9, 0.9, 0.9, 0.999, 1e-8, 0.5);
+  std::vector<std::vector<double>> zeros;
+  for (size_t p = 0; p < m.n_trainable(); ++p) zeros.emplace_back(m.trainable(p).size(), 0.0);
+  adamw.step(m, zeros, 0.1, 1);
+  CHECK(m.norms[0].gamma == kept.norms[0].gamma && m.norms[0].beta == kept.norms[0].beta && m.b[0] == kept.b[0] &&
+            std::fabs(m.W[0][0] - kept.W[0][0] * 0.95) < 1e-15,
+        "adamw's decay touches the W's only");
+  // The model file keeps the placement, gamma, beta and the running statistics.
+  const std::string path = g_tmp + "/model.npz";
+  m.classes = {0, 1};
+  save_model(m, path);
+  const AnyModel any = load_model(path);
+  CHECK(any.dtype == "float64" && any.f64.batch_norm == BATCH_NORM_AFTER && any.f64.norms.size() == 1 &&
+            any.f64.norms[0].gamma == m.norms[0].gamma && any.f64.norms[0].beta == m.norms[0].beta &&
+            any.f64.norms[0].mean == m.norms[0].mean && any.f64.norms[0].var == m.norms[0].var,
+        "model file round trip with batch norm");
+}
+
 // ---- losses, activations, optimizers against their formulas -----------------------------------------
 
 static void test_losses() {
@@ -669,6 +803,8 @@ static void test_training_smoke() {
     c.lr = std::string(opt).find("adam") == 0 || std::string(opt) == "rmsprop" ? 0.01 : 0.1;
     c.dropout = std::string(opt) == "momentum" ? 0.2 : 0.0;
     c.clip_norm = std::string(opt) == "sgd" ? 5.0 : 0.0;
+    c.batch_norm = std::string(opt) == "nesterov" ? BATCH_NORM_BEFORE : std::string(opt) == "adam" ? BATCH_NORM_AFTER
+                                                                                                   : BATCH_NORM_NONE;
     double first = 0, last = 0;
     Model<double> m = train<double>(c, batch, d, K, [&](const EpochStats& s) { (s.epoch == 1 ? first : last) = s.loss; });
     const auto r = evaluate(m, X.data(), y.data(), n);
@@ -731,6 +867,8 @@ static void test_defaults() {
   CHECK(c.epochs == defaults::kEpochs && c.dropout == defaults::kDropout && c.batch_size == defaults::kBatchSize &&
             c.hidden.size() == sizeof(defaults::kHiddenSizes) / sizeof(int) && c.hidden[0] == defaults::kHiddenSizes[0],
         "TrainConfig takes its defaults from train_defaults.hpp");
+  CHECK(c.batch_norm == BATCH_NORM_NONE && c.batch_norm_momentum == defaults::kBatchNormMomentum,
+        "batch norm off by default, its momentum mlp.options' (%g)", defaults::kBatchNormMomentum);
 }
 
 // test_units [DATA_DIR [TEST...]]: all tests, or only the named ones (e.g. `parallel gemm` under TSan).
@@ -747,7 +885,8 @@ int main(int argc, char** argv) {
       {"gemm", test_gemm},           {"gradients", test_gradients}, {"losses", test_losses},
       {"optimizers", test_optimizers}, {"initializers", test_initializers}, {"inflate", test_inflate},
       {"npz", test_npz},             {"json", test_json},           {"model_file", test_model_file},
-      {"training", test_training_smoke}, {"parallel", test_parallel}, {"defaults", test_defaults}};
+      {"training", test_training_smoke}, {"parallel", test_parallel}, {"defaults", test_defaults},
+      {"batch_norm", test_batch_norm}};
   for (const std::string& name : only) {
     bool known = false;
     for (const auto& t : tests) known |= name == t.first;

@@ -35,7 +35,7 @@ from mlp.model import MLP  # noqa: E402
 from mlp.schedules import make_schedule  # noqa: E402
 
 MAGIC = b"MLPGOLD\0"
-VERSION = 2
+VERSION = 3
 ACTIVATIONS = [
     "identity",
     "relu",
@@ -45,6 +45,7 @@ ACTIVATIONS = [
 ]  # codes 0..4, as the README's "The math, precisely"
 LOSSES = ["cross_entropy", "mse", "squared_error", "binary_cross_entropy", "poisson"]  # codes 0..4
 OPTIMIZERS = ["sgd", "momentum", "nesterov", "rmsprop", "adam", "adamw"]
+BATCH_NORMS = [None, "before", "after"]  # codes 0..2
 LEARNING_RATES = {
     "sgd": 0.1,
     "momentum": 0.05,
@@ -53,11 +54,12 @@ LEARNING_RATES = {
     "adam": 0.01,
     "adamw": 0.01,
 }
+NORM_NAMES = ("gamma", "beta", "mean", "var")  # a hidden layer's norm, as the model file names them
 KIND_FLOAT, KIND_INT32 = 0, 1
 N_STEPS = 3
 
 # name, layer sizes, batch rows, activation, loss, optimizer,
-# options (l2, weight_decay, clip_value, clip_norm, dropout)
+# options (l2, weight_decay, clip_value, clip_norm, dropout, batch_norm, batch_norm_momentum)
 CASES = [
     ("relu_ce_adam", [6, 5, 4, 3], 8, "relu", "cross_entropy", "adam", {}),
     ("leaky_relu_ce_sgd", [6, 5, 3], 8, "leaky_relu", "cross_entropy", "sgd", {}),
@@ -127,6 +129,55 @@ CASES = [
     # Counts (exp outputs, half Poisson deviance), zeros among them; last, so the cases above keep
     # their seeds and bytes.
     ("tanh_poisson_adam_l2_clip", [6, 5, 3], 8, "tanh", "poisson", "adam", {"l2": 0.01, "clip_norm": 0.5}),
+    # Batch normalisation (its initial gamma, beta and running statistics drawn away from 1, 0, 0, 1).
+    # "before" makes the bias gradient zero up to rounding, so those cases take optimizers whose step
+    # stays at the rounding level there (not Adam or RMSProp, whose step is about lr * sign(g)).
+    (
+        "relu_ce_momentum_bn_before",
+        [6, 7, 5, 3],
+        8,
+        "relu",
+        "cross_entropy",
+        "momentum",
+        {"batch_norm": "before"},
+    ),
+    (
+        "tanh_ce_adam_bn_after",
+        [6, 7, 5, 3],
+        8,
+        "tanh",
+        "cross_entropy",
+        "adam",
+        {"batch_norm": "after", "batch_norm_momentum": 0.3},
+    ),
+    (
+        "sigmoid_mse_sgd_bn_after_dropout_l2_clip",
+        [6, 9, 4, 3],
+        9,
+        "sigmoid",
+        "mse",
+        "sgd",
+        {"batch_norm": "after", "dropout": 0.3, "l2": 0.01, "clip_norm": 0.3},
+    ),
+    (
+        "identity_squared_error_nesterov_bn_before",
+        [6, 8, 2],
+        10,
+        "identity",
+        "squared_error",
+        "nesterov",
+        {"batch_norm": "before", "clip_value": 0.5},
+    ),
+    # A batch of one row: the running statistics, not updated.
+    (
+        "batch_of_one_tanh_ce_adam_bn_before",
+        [6, 5, 4, 3],
+        1,
+        "tanh",
+        "cross_entropy",
+        "adam",
+        {"batch_norm": "before"},
+    ),
 ]
 
 
@@ -152,9 +203,31 @@ def dropout_masks(rng, n, sizes, dropout, dtype):
     ]
 
 
+def initial_norms(rng, sizes, batch_norm, dtype):
+    """(gamma, beta, running_mean, running_var) per hidden layer, away from their initial 1, 0, 0, 1 so
+    that every term shows; [] without batch normalisation (and nothing drawn: the other cases keep
+    their numbers)."""
+    if batch_norm is None:
+        return []
+    return [
+        tuple(
+            a.astype(dtype)
+            for a in (
+                1.0 + 0.2 * rng.standard_normal(k),
+                0.1 * rng.standard_normal(k),
+                0.2 * rng.standard_normal(k),
+                0.5 + rng.random(k),
+            )
+        )
+        for k in sizes[1:-1]
+    ]
+
+
 def run_case(case, dtype, seed):
     """All tensors of one case, in the file order: a list of (tag, array)."""
     _name, sizes, n, activation, loss, opt_name, options = case
+    batch_norm = options.get("batch_norm")
+    momentum = options.get("batch_norm_momentum", layers.BATCH_NORM_MOMENTUM)
     rng = np.random.default_rng(seed)
     X = rng.standard_normal((n, sizes[0])).astype(dtype)
     if losses.takes_class_indices(loss):
@@ -171,34 +244,49 @@ def run_case(case, dtype, seed):
     ]
     dropout = options.get("dropout", 0.0)
     masks = dropout_masks(rng, n, sizes, dropout, dtype)
+    norms = initial_norms(rng, sizes, batch_norm, dtype)
+    statistics = layers.BatchStatistics(n, momentum=momentum) if batch_norm else None
+    bn = {"batch_norm": batch_norm, "norms": norms, "statistics": statistics}
     xp, _ = get_namespace(X)
     l2 = options.get("l2", 0.0)
     clip_value, clip_norm = options.get("clip_value"), options.get("clip_norm")
     out = [("X", X), ("y", y)]
     for index, (W, b) in enumerate(params):
         out += [(f"W{index}", W.copy()), (f"b{index}", b.copy())]
+    for index, norm in enumerate(norms):
+        out += [(f"{name}{index}", array.copy()) for name, array in zip(NORM_NAMES, norm, strict=True)]
     if dropout:
         for layer in range(len(sizes) - 2):
             out.append((f"mask{layer + 1}", np.stack([step[layer] for step in masks])))
 
     # The first step's forward and backward pass, tensor by tensor (with the first step's masks).
-    logits, _, hidden = layers.forward(params, X, activation, xp=xp, dropout_masks=masks[0])
-    for index, A in enumerate(hidden):
+    done = layers.forward_pass(params, X, activation, xp=xp, dropout_masks=masks[0], **bn)
+    for index, A in enumerate(done.outputs):
         out.append((f"A{index + 1}", A))
-    out.append(("logits", logits))
-    _, dlogits = losses.get_loss(loss)(logits, y, xp=xp)
+    for index, cache in enumerate(done.normalised):
+        out.append((f"hat{index}", cache.normalised))
+    out.append(("logits", done.logits))
+    _, dlogits = losses.get_loss(loss)(done.logits, y, xp=xp)
     value, grads, _ = layers.loss_and_gradients(
-        params, X, y, activation=activation, loss=loss, l2=l2, xp=xp, dropout_masks=masks[0]
+        params, X, y, activation=activation, loss=loss, l2=l2, xp=xp, dropout_masks=masks[0], **bn
     )
     out += [("loss", np.asarray(value, dtype=dtype)), ("dlogits", dlogits)]
-    for index, (dW, db) in enumerate(grads):
+    for index, (dW, db) in enumerate(grads[: len(params)]):
         out += [(f"dW{index}", dW), (f"db{index}", db)]
+    for index, (dgamma, dbeta) in enumerate(grads[len(params) :]):
+        out += [(f"dgamma{index}", dgamma), (f"dbeta{index}", dbeta)]
 
     # N_STEPS steps on the same batch through the library's own training step (constant learning
     # rate); the clipped gradients it applied at the first step are gW, gb.
     classes = np.arange(sizes[-1]) if losses.takes_class_indices(loss) else None
     model = MLP(
-        [(W.copy(), b.copy()) for W, b in params], activation=activation, loss=loss, classes=classes, l2=l2
+        [(W.copy(), b.copy()) for W, b in params],
+        activation=activation,
+        loss=loss,
+        classes=classes,
+        l2=l2,
+        batch_norm=batch_norm,
+        norms=[tuple(a.copy() for a in norm) for norm in norms] if batch_norm else None,
     )
     trainer = make_trainer(
         model,
@@ -214,6 +302,7 @@ def run_case(case, dtype, seed):
         clip_norm=clip_norm,
         shuffle=False,
         rng=np.random.default_rng(seed),
+        batch_norm_momentum=momentum,
     )
     step_losses = []
     for t in range(N_STEPS):
@@ -224,10 +313,23 @@ def run_case(case, dtype, seed):
                     (f"gW{index}", np.array(applied[2 * index])),
                     (f"gb{index}", np.array(applied[2 * index + 1])),
                 ]
+            for index in range(len(norms)):
+                at = 2 * len(params) + 2 * index
+                out += [
+                    (f"ggamma{index}", np.array(applied[at])),
+                    (f"gbeta{index}", np.array(applied[at + 1])),
+                ]
         step_losses.append(float(value))
     out.append(("step_losses", np.asarray(step_losses, dtype=dtype)))
     for index, (W, b) in enumerate(model.params):
         out += [(f"final_W{index}", W), (f"final_b{index}", b)]
+    for index, norm in enumerate(model.norms):
+        out += [(f"final_{name}{index}", array) for name, array in zip(NORM_NAMES, norm, strict=True)]
+    if batch_norm:  # what predict computes after the steps: the running statistics
+        inference = layers.forward(
+            model.params, X, activation, xp=xp, batch_norm=batch_norm, norms=model.norms
+        )
+        out.append(("inference_logits", inference[0]))
     return out
 
 
@@ -245,11 +347,16 @@ def build(dtype):
         blob += struct.pack("<I", len(encoded)) + encoded
         blob += struct.pack("<II", n, len(sizes) - 1) + struct.pack(f"<{len(sizes)}I", *sizes)
         blob += struct.pack(
-            "<IIII", ACTIVATIONS.index(activation), LOSSES.index(loss), OPTIMIZERS.index(opt_name), N_STEPS
+            "<IIIII",
+            ACTIVATIONS.index(activation),
+            LOSSES.index(loss),
+            OPTIMIZERS.index(opt_name),
+            N_STEPS,
+            BATCH_NORMS.index(options.get("batch_norm")),
         )
         opt = make_optimizer(opt_name, options)
         blob += struct.pack(
-            "<11d",
+            "<12d",
             LEARNING_RATES[opt_name],
             options.get("l2", 0.0),
             getattr(opt, "weight_decay", 0.0),
@@ -261,6 +368,7 @@ def build(dtype):
             getattr(opt, "beta2", 0.999),
             getattr(opt, "eps", 1e-8),
             options.get("dropout", 0.0),
+            options.get("batch_norm_momentum", layers.BATCH_NORM_MOMENTUM),
         )
         tensors = run_case(case, dtype, seed=1000 + seed)
         blob += struct.pack("<I", len(tensors))
@@ -291,8 +399,8 @@ def read(blob):
         pos += length
         _, n_layers = take("<II")
         take(f"<{n_layers + 1}I")
-        take("<IIII")
-        take("<11d")
+        take("<IIIII")
+        take("<12d")
         (n_tensors,) = take("<I")
         tensors = {}
         for _ in range(n_tensors):
