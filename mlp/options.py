@@ -94,11 +94,14 @@ def _number(
     low: float = 0.0,
     high: float | None = None,
     low_inclusive: bool = True,
+    high_inclusive: bool = False,
     none_ok: bool = False,
 ) -> float | None:
     if value is None and none_ok:
         return None
-    return check_rate(value, name, low=low, high=high, low_inclusive=low_inclusive)
+    return check_rate(
+        value, name, low=low, high=high, low_inclusive=low_inclusive, high_inclusive=high_inclusive
+    )
 
 
 def _flag(name: str, value: Any) -> bool:
@@ -326,14 +329,16 @@ def _model_options() -> list[Option]:
             cli_help="batch normalisation of every hidden layer, before or after its activation "
             "(default: off)",
             estimator="batch_norm",
+            cpp="batch_norm",
         ),
         Option(
             "batch_norm_momentum",
             BATCH_NORM_MOMENTUM,
             "momentum of batch normalisation's running statistics: running = (1 - m) running + m batch",
-            lambda n, v: _number(n, v, high=1.0, low_inclusive=False),
+            lambda n, v: _number(n, v, high=1.0, low_inclusive=False, high_inclusive=True),
             metavar="M",
             estimator="batch_norm_momentum",
+            cpp="batch_norm_momentum",
         ),
     ]
 
@@ -773,7 +778,8 @@ def cpp_header() -> str:
         f"constexpr const char* kSchedule = {_cpp_value(o['schedule'].default, 'string')};",
         "constexpr long long kSeed = -1;  // < 0: draw a seed and print it (fit's seed=None)",
         f"constexpr bool kShuffle = {_cpp_value(o['shuffle'].default, 'bool')};",
-        '// Batch normalisation (mlp.layers): off by default, "before" or "after" the activation.',
+        '// Batch normalisation (mlp.layers): "" (off), "before" or "after" the activation.',
+        f"constexpr const char* kBatchNorm = {_cpp_value(o['batch_norm'].default or '', 'string')};",
         f"constexpr double kBatchNormMomentum = {o['batch_norm_momentum'].default!r};",
         f"constexpr double kBatchNormEps = {BATCH_NORM_EPS!r};",
         "",

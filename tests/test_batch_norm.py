@@ -500,9 +500,11 @@ def test_the_command_line_takes_the_flags():
     assert parser.parse_args(["train"]).batch_norm is None
 
 
-def test_auto_picks_the_generic_engine_for_batch_norm():
+def test_auto_picks_the_numba_engine_for_batch_norm_when_it_is_installed():
     from mlp.engines import choose_engine
+    from mlp.engines.numba_trainer import NUMBA_AVAILABLE, NumbaTrainer
 
     X, _ = blobs()
-    assert choose_engine("auto", X, Adam(), "cross_entropy", batch_norm="after") is Trainer
+    expected = NumbaTrainer if NUMBA_AVAILABLE else Trainer
+    assert choose_engine("auto", X, Adam(), "cross_entropy", batch_norm="after") is expected
     assert choose_engine("xp", X, Adam(), "cross_entropy", batch_norm="before") is Trainer

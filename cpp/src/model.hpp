@@ -71,10 +71,9 @@ struct TrainConfig {  // defaults from train_defaults.hpp (generated from mlp/op
   double dropout = defaults::kDropout;    // probability of dropping a hidden unit
   double clip_value = defaults::kClipValue;  // 0: off
   double clip_norm = defaults::kClipNorm;    // 0: off
-  int batch_norm = BATCH_NORM_NONE;          // BATCH_NORM_BEFORE / _AFTER: normalise every hidden layer
-  // running = (1 - m) running + m batch statistic; the unit test `defaults` holds it to
-  // defaults::kBatchNormMomentum (mlp.options' batch_norm_momentum)
-  double batch_norm_momentum = 0.1;
+  // BATCH_NORM_BEFORE / _AFTER: normalise every hidden layer
+  int batch_norm = batch_norm_from_name(defaults::kBatchNorm);
+  double batch_norm_momentum = defaults::kBatchNormMomentum;  // running = (1 - m) running + m batch
   std::string schedule = defaults::kSchedule;  // one of defaults::kSchedules
   uint64_t seed = 0;                      // the command line draws one when defaults::kSeed < 0
   bool shuffle = defaults::kShuffle;

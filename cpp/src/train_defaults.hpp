@@ -26,7 +26,8 @@ constexpr double kClipNorm = 0.0;  // 0: off
 constexpr const char* kSchedule = "cosine";
 constexpr long long kSeed = -1;  // < 0: draw a seed and print it (fit's seed=None)
 constexpr bool kShuffle = true;
-// Batch normalisation (mlp.layers): off by default, "before" or "after" the activation.
+// Batch normalisation (mlp.layers): "" (off), "before" or "after" the activation.
+constexpr const char* kBatchNorm = "";
 constexpr double kBatchNormMomentum = 0.1;
 constexpr double kBatchNormEps = 1e-05;
 
