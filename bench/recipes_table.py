@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from workloads import machine
 
 
-def run(recipe, seed, data):
+def run(recipe, seed, data, overrides=None, save_to=None):
     import mlp
 
     (X_train, y_train), (X_test, y_test) = data
@@ -46,10 +46,14 @@ def run(recipe, seed, data):
 
     load_before = os.getloadavg()[0]
     started = time.perf_counter()
-    model = mlp.fit(X_train, y_train, **mlp.recipes.get(recipe), seed=seed, callbacks=[score], verbose=0)
+    settings = {**mlp.recipes.get(recipe), **(overrides or {})}
+    model = mlp.fit(X_train, y_train, **settings, seed=seed, callbacks=[score], verbose=0)
     seconds = time.perf_counter() - started - scoring[0]
+    if save_to is not None:
+        model.save(Path(save_to) / f"{label(recipe, overrides)}-seed{seed}.npz")
     return {
-        "recipe": recipe,
+        "recipe": label(recipe, overrides),
+        "overrides": overrides or {},
         "seed": seed,
         "test_accuracy": float(model.score(X_test, y_test)),
         "training_seconds": round(seconds, 1),
@@ -57,6 +61,22 @@ def run(recipe, seed, data):
         "load_after": os.getloadavg()[0],
         "curve": curve,
     }
+
+
+def label(recipe, overrides):
+    """The name a run is kept under: the recipe's, with its overrides ("best+batch_norm=before")."""
+    return "+".join(
+        [recipe, *(f"{key}={json.dumps(value)}".replace('"', "") for key, value in (overrides or {}).items())]
+    )
+
+
+def parse_override(text):
+    """KEY=VALUE with VALUE read as JSON where it parses ("3", "null", "[1024, 1024]"), else a string."""
+    key, _, value = text.partition("=")
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        return key, value
 
 
 def plot(runs, recipe, path):
@@ -92,7 +112,20 @@ def main():
     parser.add_argument("--json", type=Path, default=Path(__file__).with_name("recipes.json"))
     parser.add_argument("--plot", type=Path, default=None)
     parser.add_argument("--plot-only", action="store_true", help="draw --plot from --json without training")
+    parser.add_argument(
+        "--set",
+        type=parse_override,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one of the recipe's settings (repeatable); the runs are kept as RECIPE+KEY=VALUE",
+    )
+    parser.add_argument(
+        "--save-models", type=Path, default=None, metavar="DIR", help="save each trained model there"
+    )
     args = parser.parse_args()
+    overrides = dict(args.set)
+    name = label(args.recipe, overrides)
 
     import mlp
 
@@ -103,31 +136,29 @@ def main():
         )
         data = mlp.datasets.load_mnist(folder)
         for seed in args.seeds:
-            entry = run(args.recipe, seed, data)
+            entry = run(args.recipe, seed, data, overrides, args.save_models)
             entry.update(
                 machine={**machine(), "python": platform.python_version()},
                 version=mlp.__version__,
                 date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
             )
-            stored["runs"] = [
-                r for r in stored["runs"] if (r["recipe"], r["seed"]) != (args.recipe, seed)
-            ] + [entry]
+            stored["runs"] = [r for r in stored["runs"] if (r["recipe"], r["seed"]) != (name, seed)] + [entry]
             args.json.write_text(json.dumps(stored, indent=1) + "\n")
             print(
-                f"{args.recipe} seed {seed}: test accuracy {entry['test_accuracy']:.4f}  "
+                f"{name} seed {seed}: test accuracy {entry['test_accuracy']:.4f}  "
                 f"training {entry['training_seconds']:.0f}s  load {entry['load_before']:.1f}->{entry['load_after']:.1f}",
                 flush=True,
             )
-    runs = [r for r in stored["runs"] if r["recipe"] == args.recipe and r["seed"] in args.seeds]
+    runs = [r for r in stored["runs"] if r["recipe"] == name and r["seed"] in args.seeds]
     if runs:
         accuracies = [r["test_accuracy"] for r in runs]
         times = [r["training_seconds"] for r in runs]
         print(
-            f"{args.recipe}: {len(runs)} seeds, mean {100 * np.mean(accuracies):.2f} % "
+            f"{name}: {len(runs)} seeds, mean {100 * np.mean(accuracies):.2f} % "
             f"(range {100 * min(accuracies):.2f}-{100 * max(accuracies):.2f} %), training {min(times):.0f}-{max(times):.0f} s"
         )
     if args.plot and runs:
-        plot(runs, args.recipe, args.plot)
+        plot(runs, name, args.plot)
         print(f"learning curves written to {args.plot}")
 
 
