@@ -21,19 +21,23 @@ Per workload (bench/workloads.py):
 - the C++ port's parts from its own timers (MLP_PROFILE=1: epoch order, gather, gemm, elementwise,
   update);
 - the limit model: the epoch's GEMM FLOPs at the best rate measured for those shapes (NumPy's BLAS
-  on the step's products, or the C++ port's GEMM over its epoch, whichever is faster) plus the bytes
+  on the step's products, in the epochs or alone, or the C++ port's GEMM over its epoch, whichever
+  is fastest) plus the bytes
   that the rest must move at the copy bandwidth measured for that working set (the gather's rows
   from main memory, float32 rows read and written; the optimizer's buffers, Adam 7 and SGD 3 passes
   over the parameters; the activations' elementwise passes); share = limit / measured epoch.
 
 Threads: every implementation gets --threads (BLAS pools through threadpoolctl, the port's
---threads, torch.set_num_threads). The load average is printed with each table: on a shared
+--threads, torch.set_num_threads). With --threads auto each runs as its users get it: the Numba
+engine's epochs inside `mlp._threads.thread_limits(None)` (one BLAS thread per idle core, decided
+every epoch, as `fit` runs them), the port with its default pool, PyTorch with one thread per core. The load average is printed with each table: on a shared
 machine, compare the ratios of one run, not seconds across runs.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import statistics
@@ -58,9 +62,10 @@ def loadavg():
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
-def median_seconds(calls, rounds, min_seconds=0.02):
-    """Median over `rounds` of the seconds one pass over `calls` takes (each round loops the pass
-    enough times to last about min_seconds)."""
+def median_seconds(calls, rounds, min_seconds=0.02, statistic=statistics.median):
+    """Median (or `statistic`) over `rounds` of the seconds one pass over `calls` takes (each round
+    loops the pass enough times to last about min_seconds)."""
+
     def once():
         for call in calls:
             call()
@@ -76,7 +81,7 @@ def median_seconds(calls, rounds, min_seconds=0.02):
         for _ in range(reps):
             once()
         samples.append((time.perf_counter() - start) / reps)
-    return statistics.median(samples)
+    return statistic(samples)
 
 
 # ---- the Numba engine: its parts timed inside real epochs -------------------------------------------
@@ -124,52 +129,76 @@ def call_costs(dtype):
     return kernel, matmul
 
 
-def numba_breakdown(spec, X, y, rounds, threads):
-    """The epoch (plain), then its parts from epochs run with every kernel and matmul call timed."""
-    from threadpoolctl import threadpool_limits
+class NumbaEpochs:
+    """Two trainers of the workload, prepared as bench/workloads.py prepares them and warmed up: one
+    plain, one whose kernel and matmul calls are timed (see _Timed), for epochs run in turn."""
 
-    from mlp.engines import numba_trainer
+    def __init__(self, spec, X, y, threads):
+        import contextlib
 
-    with threadpool_limits(threads):
-        trainer = mlp_trainer("numba", spec, X, y)
-        Xp, yp = trainer.prepare_data(X, y)
-        trainer.run_epoch(Xp, yp)  # warm-up
-        epochs = []
-        for _ in range(rounds):
+        from mlp._threads import thread_limits
+        from mlp.engines import numba_trainer
+
+        self.module, self.totals = numba_trainer, dict.fromkeys(PARTS, 0.0)
+        self.limits = (lambda: thread_limits(None)) if threads == "auto" else contextlib.nullcontext
+        self.plain = mlp_trainer("numba", spec, X, y)
+        self.X, self.y = self.plain.prepare_data(X, y)
+        self.plain.run_epoch(self.X, self.y)
+        with self._timing():
+            self.timed = mlp_trainer("numba", spec, X, y)  # binds the timed loss kernel
+            self.timed.run_epoch(*self.timed.prepare_data(X, y))
+
+    def _timing(self):
+        import contextlib
+
+        @contextlib.contextmanager
+        def swapped():
+            kernels, numpy = self.module.kernels, self.module.np
+            self.module.kernels = _Timed(
+                kernels, self.totals, lambda name: KERNEL_PARTS.get(name, "elementwise")
+            )
+            self.module.np = _Timed(numpy, self.totals, lambda name: "gemm" if name == "matmul" else None)
+            try:
+                yield
+            finally:
+                self.module.kernels, self.module.np = kernels, numpy
+
+        return swapped()
+
+    def epoch(self):
+        start = time.perf_counter()
+        with self.limits():
+            self.plain.run_epoch(self.X, self.y)
+        return time.perf_counter() - start
+
+    def timed_epoch(self):
+        """(seconds, {part: seconds}) of one instrumented epoch."""
+        for key in self.totals:
+            self.totals[key] = 0.0
+        with self._timing(), self.limits():
             start = time.perf_counter()
-            trainer.run_epoch(Xp, yp)
-            epochs.append(time.perf_counter() - start)
-        totals = dict.fromkeys(PARTS, 0.0)
-        kernels, numpy = numba_trainer.kernels, numba_trainer.np
-        numba_trainer.kernels = _Timed(kernels, totals, lambda name: KERNEL_PARTS.get(name, "elementwise"))
-        numba_trainer.np = _Timed(numpy, totals, lambda name: "gemm" if name == "matmul" else None)
-        try:
-            timed = mlp_trainer("numba", spec, X, y)  # built with the timed kernels (its loss kernel)
-            timed.run_epoch(*timed.prepare_data(X, y))
-            instrumented, parts = [], []
-            for _ in range(rounds):
-                for key in totals:
-                    totals[key] = 0.0
-                start = time.perf_counter()
-                timed.run_epoch(Xp, yp)
-                instrumented.append(time.perf_counter() - start)
-                parts.append(dict(totals))
-        finally:
-            numba_trainer.kernels, numba_trainer.np = kernels, numpy
-    kernel_call, matmul_call = call_costs(trainer.dtype)
-    rows = X.shape[0] if spec.batch_size == "full" else spec.batch_size
-    steps = -(-X.shape[0] // rows)
+            self.timed.run_epoch(self.X, self.y)
+            seconds = time.perf_counter() - start
+        return seconds, dict(self.totals)
+
+
+def numba_summary(spec, n, dtype, epochs, instrumented_runs):
+    """Medians of the plain and the instrumented epochs and of the parts; the best GEMM time."""
+    kernel_call, matmul_call = call_costs(dtype)
+    rows = n if spec.batch_size == "full" else spec.batch_size
+    steps = -(-n // rows)
     layers = len(spec.hidden) + 1
     n_matmul = 3 * layers - 1
-    n_kernels = 2 * layers + 1 + 2 + (2 if rows < X.shape[0] else 0)  # act fwd/bwd, loss, bias, 2 blocks, gather
-    epoch, instrumented_epoch = statistics.median(epochs), statistics.median(instrumented)
-    medians = {part: statistics.median(p[part] for p in parts) for part in PARTS}
+    n_kernels = 2 * layers + 1 + 2 + (2 if rows < n else 0)  # act fwd/bwd, loss, bias, 2 blocks, gather
+    instrumented = statistics.median(seconds for seconds, _ in instrumented_runs)
+    parts = {part: statistics.median(p[part] for _, p in instrumented_runs) for part in PARTS}
     return {
-        "epoch": epoch,
+        "epoch": statistics.median(epochs),
         "epochs": epochs,
-        **medians,
-        "instrumented_epoch": instrumented_epoch,
-        "outside": instrumented_epoch - sum(medians.values()),
+        **parts,
+        "best_gemm": min(p["gemm"] for _, p in instrumented_runs),
+        "instrumented_epoch": instrumented,
+        "outside": instrumented - sum(parts.values()),
         "call_overhead": steps * (n_kernels * kernel_call + n_matmul * matmul_call),
         "kernel_call": kernel_call,
         "matmul_call": matmul_call,
@@ -178,22 +207,29 @@ def numba_breakdown(spec, X, y, rounds, threads):
 
 
 # ---- the C++ port ----------------------------------------------------------------------------------
-def cpp_breakdown(binary, folder, spec, rounds, threads):
-    """The port's per-epoch seconds and its MLP_PROFILE parts, medians over `rounds` epochs after one."""
+def cpp_epoch(binary, folder, spec, threads):
+    """(seconds, {part: seconds}) of the port's second epoch (the first warms the caches), one process."""
     command = [str(binary), "train", "--data", str(folder), "--hidden", ",".join(map(str, spec.hidden))]
-    command += ["--epochs", str(rounds + 1), "--batch-size", str(spec.batch_size), "--optimizer", spec.optimizer]
+    command += ["--epochs", "2", "--batch-size", str(spec.batch_size), "--optimizer", spec.optimizer]
     command += ["--lr", str(spec.learning_rate), "--schedule", "constant", "--test-limit", "100"]
-    command += ["--dropout", "0", "--threads", str(threads), "--seed", "0"]
-    result = subprocess.run(command, capture_output=True, text=True, check=True, env={**os.environ, "MLP_PROFILE": "1"})
-    epochs = cpp_epoch_seconds(result.stdout)[1:]
-    profiles = []
-    for line in result.stdout.splitlines():
-        if line.startswith("profile"):
-            words = line.split()[1:]
-            profiles.append({words[i]: float(words[i + 1].rstrip("s")) for i in range(0, len(words), 2)})
-    profiles = profiles[1:]
-    parts = {key: statistics.median(p[key] for p in profiles) for key in profiles[0]}
-    return {"epoch": statistics.median(epochs), "epochs": epochs, **parts}
+    command += ["--dropout", "0", "--seed", "0"] + ([] if threads == "auto" else ["--threads", str(threads)])
+    result = subprocess.run(
+        command, capture_output=True, text=True, check=True, env={**os.environ, "MLP_PROFILE": "1"}
+    )
+    seconds = cpp_epoch_seconds(result.stdout)[-1]
+    line = [line for line in result.stdout.splitlines() if line.startswith("profile")][-1]
+    words = line.split()[1:]
+    return seconds, {words[i]: float(words[i + 1].rstrip("s")) for i in range(0, len(words), 2)}
+
+
+def cpp_summary(runs):
+    keys = runs[0][1]
+    return {
+        "epoch": statistics.median(seconds for seconds, _ in runs),
+        "epochs": [seconds for seconds, _ in runs],
+        **{key: statistics.median(p[key] for _, p in runs) for key in keys},
+        "best_gemm": min(p["gemm"] for _, p in runs),
+    }
 
 
 # ---- the limit model -------------------------------------------------------------------------------
@@ -219,9 +255,25 @@ def copy_bandwidth(nbytes, rounds):
     reps = max(1, int(4e8 // (8 * src.shape[0])))
     copy(src, dst, 1)
     update(one, 1)
-    seconds_copy = median_seconds([lambda: copy(src, dst, reps)], rounds, min_seconds=0.05) / reps
-    seconds_update = median_seconds([lambda: update(one, reps)], rounds, min_seconds=0.05) / reps
+    seconds_copy = median_seconds([lambda: copy(src, dst, reps)], rounds, 0.05, min) / reps
+    seconds_update = median_seconds([lambda: update(one, reps)], rounds, 0.05, min) / reps
     return 8 * src.shape[0] / min(seconds_copy, seconds_update)
+
+
+def isolated_gemm_seconds(spec, n, rounds):
+    """Seconds of an epoch's products through np.matmul, timed alone on the step's shapes (float32,
+    best of `rounds`): the products of one step in a loop, times the steps."""
+    rng = np.random.default_rng(0)
+    sizes = spec.layer_sizes()
+    rows = n if spec.batch_size == "full" else spec.batch_size
+    W = [rng.random((a, b), dtype=np.float32) for a, b in itertools.pairwise(sizes)]
+    Z = [rng.random((rows, b), dtype=np.float32) for b in sizes]  # Z[0] plays the batch
+    grads = [np.empty_like(w) for w in W]
+    calls = [lambda i=i: np.matmul(Z[i], W[i], out=Z[i + 1]) for i in range(len(W))]
+    calls += [lambda i=i: np.matmul(Z[i].T, Z[i + 1], out=grads[i]) for i in range(len(W))]
+    dA = [np.empty_like(z) for z in Z]
+    calls += [lambda i=i: np.matmul(Z[i + 1], W[i].T, out=dA[i]) for i in range(1, len(W))]
+    return median_seconds(calls, rounds, 0.05, min) * -(-n // rows)
 
 
 def limit_model(spec, n, numba_parts, cpp_parts, rounds):
@@ -229,11 +281,11 @@ def limit_model(spec, n, numba_parts, cpp_parts, rounds):
     sizes = spec.layer_sizes()
     rows = n if spec.batch_size == "full" else spec.batch_size
     steps = -(-n // rows)
-    params = sum(a * b + b for a, b in zip(sizes, sizes[1:], strict=False))
+    params = sum(a * b + b for a, b in itertools.pairwise(sizes))
     flops = spec.gemm_flops(n)
-    rates = {"numpy": flops / numba_parts["gemm"]}  # in the epoch, call overhead included
+    rates = {"numpy": flops / min(numba_parts["best_gemm"], isolated_gemm_seconds(spec, n, rounds))}
     if cpp_parts:
-        rates["cpp"] = flops / cpp_parts["gemm"]
+        rates["cpp"] = flops / cpp_parts["best_gemm"]
     best = max(rates.values())
     gather_bytes = 0 if spec.batch_size == "full" else 2 * 4 * n * sizes[0]
     optimizer_bytes = steps * (7 if spec.optimizer == "adam" else 3) * 4 * params
@@ -262,18 +314,46 @@ def limit_model(spec, n, numba_parts, cpp_parts, rounds):
 
 
 # ---- the run ---------------------------------------------------------------------------------------
-def torch_epochs(spec, X, y, rounds, threads):
+def torch_epoch(spec, X, y, threads):
+    """A warmed-up PyTorch epoch, or None without torch."""
     try:
         epoch = TorchEpoch(spec, X, y, threads)
     except ImportError:
         return None
     epoch()
-    seconds = []
-    for _ in range(rounds):
-        start = time.perf_counter()
-        epoch()
-        seconds.append(time.perf_counter() - start)
-    return {"epoch": statistics.median(seconds), "epochs": seconds}
+    return epoch
+
+
+def timed(call):
+    start = time.perf_counter()
+    call()
+    return time.perf_counter() - start
+
+
+def measure(spec, X, y, rounds, threads, binary, folder, with_torch):
+    """Every implementation's epochs, in turn within each round (so a change of load hits all)."""
+    from threadpoolctl import threadpool_limits
+
+    cores = len(os.sched_getaffinity(0))
+    with threadpool_limits(None if threads == "auto" else threads):
+        numba = NumbaEpochs(spec, X, y, threads)
+        torch = torch_epoch(spec, X, y, cores if threads == "auto" else threads) if with_torch else None
+        epochs, instrumented, cpp, torch_seconds = [], [], [], []
+        for _ in range(rounds):
+            epochs.append(numba.epoch())
+            instrumented.append(numba.timed_epoch())
+            if binary:
+                cpp.append(cpp_epoch(binary, folder, spec, threads))
+            if torch is not None:
+                torch_seconds.append(timed(torch))
+        summary = numba_summary(spec, X.shape[0], numba.plain.dtype, epochs, instrumented)
+    return {
+        "numba": summary,
+        "cpp": cpp_summary(cpp) if cpp else None,
+        "torch": {"epoch": statistics.median(torch_seconds), "epochs": torch_seconds}
+        if torch_seconds
+        else None,
+    }
 
 
 def find_cpp(given):
@@ -286,7 +366,9 @@ def find_cpp(given):
 def print_tables(results, threads):
     ms = 1000.0
     print(f"\nNumba engine, ms per epoch ({threads} thread(s)); parts timed inside epochs")
-    print("| workload | epoch (instrumented) | GEMM | elementwise + loss | optimizer | gather | outside compiled code | (call overhead in the parts) |")
+    print(
+        "| workload | epoch (instrumented) | GEMM | elementwise + loss | optimizer | gather | outside compiled code | (call overhead in the parts) |"
+    )
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for name, r in results.items():
         b = r["numba"]
@@ -299,15 +381,21 @@ def print_tables(results, threads):
         for name, r in results.items():
             c = r["cpp"]
             if c:
-                cells = " | ".join(f"{c[p] * ms:.0f}" for p in ("gemm", "elementwise", "update", "gather", "order", "other"))
+                cells = " | ".join(
+                    f"{c[p] * ms:.0f}" for p in ("gemm", "elementwise", "update", "gather", "order", "other")
+                )
                 print(f"| {name} | {c['epoch'] * ms:.0f} | {cells} |")
     print("\nLimit model, ms per epoch")
-    print("| workload | GEMM GFLOP | GFLOP/s NumPy / C++ | GEMM | gather | optimizer | elementwise | limit | Numba share | C++ share |")
+    print(
+        "| workload | GEMM GFLOP | GFLOP/s NumPy / C++ | GEMM | gather | optimizer | elementwise | limit | Numba share | C++ share |"
+    )
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for name, r in results.items():
         lim = r["limit"]
         rates = " / ".join(f"{lim['rates'][k] / 1e9:.0f}" for k in ("numpy", "cpp") if k in lim["rates"])
-        cells = " | ".join(f"{lim['parts'][p] * ms:.0f}" for p in ("gemm", "gather", "optimizer", "elementwise"))
+        cells = " | ".join(
+            f"{lim['parts'][p] * ms:.0f}" for p in ("gemm", "gather", "optimizer", "elementwise")
+        )
         cpp_share = f"{lim['limit'] / r['cpp']['epoch']:.0%}" if r["cpp"] else "-"
         print(
             f"| {name} | {lim['flops'] / 1e9:.1f} | {rates} | {cells} | {lim['limit'] * ms:.0f} | "
@@ -328,12 +416,13 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workloads", default="B1,B2,B3,B4")
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--threads", type=lambda v: v if v == "auto" else int(v), default=1, help="N or auto")
     parser.add_argument("--cpp", help="the mlp-cpp binary (default: $MLP_CPP_BIN, cpp/build/mlp-cpp)")
     parser.add_argument("--no-torch", action="store_true")
     parser.add_argument("--json", type=Path)
     parser.add_argument(
-        "--data", default=os.environ.get("MLP_DATA_DIR") or str(HERE.parent.parent / "shared" / "data" / "mnist")
+        "--data",
+        default=os.environ.get("MLP_DATA_DIR") or str(HERE.parent.parent / "shared" / "data" / "mnist"),
     )
     args = parser.parse_args(argv)
     import mlp
@@ -352,16 +441,16 @@ def main(argv=None):
         for name in args.workloads.split(","):
             spec = WORKLOADS[name]
             rounds = max(3, args.rounds // 2) if name == "B2" else args.rounds
-            numba = numba_breakdown(spec, X, y, rounds, args.threads)
-            cpp = cpp_breakdown(binary, folder, spec, rounds, args.threads) if binary else None
-            torch = None if args.no_torch else torch_epochs(spec, X, y, rounds, args.threads)
-            limit = limit_model(spec, X.shape[0], numba, cpp, rounds)
-            results[name] = {"numba": numba, "cpp": cpp, "torch": torch, "limit": limit}
+            result = measure(spec, X, y, rounds, args.threads, binary, folder, not args.no_torch)
+            result["limit"] = limit_model(spec, X.shape[0], result["numba"], result["cpp"], rounds)
+            results[name] = result
             print(f"{name} done, load {loadavg()}", file=sys.stderr, flush=True)
     print_tables(results, args.threads)
     print(f"\nload at end: {loadavg()}")
     if args.json:
-        args.json.write_text(json.dumps({"machine": machine(), "threads": args.threads, "results": results}, indent=1))
+        args.json.write_text(
+            json.dumps({"machine": machine(), "threads": args.threads, "results": results}, indent=1)
+        )
 
 
 if __name__ == "__main__":
