@@ -140,6 +140,8 @@ def test_epoch(benchmark, request, implementation, workload, mnist, threads):
             "constant",
             "--test-limit",
             "100",
+            "--dropout",  # the port's default is 0.1; the Python trainers here run without dropout
+            "0",
         ]
         result = subprocess.run(command, capture_output=True, text=True, check=True)
         seconds = cpp_epoch_seconds(result.stdout)  # wall seconds only, not the CPU seconds beside them

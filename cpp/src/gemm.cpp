@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <cstdlib>
 #include <cstring>
@@ -427,8 +428,13 @@ std::string gemm_backend_description(GemmBackend backend) {
   return std::string("own (") + gemm_kernel_name() + ")";
 }
 
+namespace {
+const bool kProfiling = std::getenv("MLP_PROFILE") != nullptr;
+double gemm_seconds_total = 0.0;  // only the training thread calls gemm()
+
 template <class T>
-void gemm(T* C, const T* A, const T* B, int M, int N, int K, bool trans_a, bool trans_b, T alpha, T beta) {
+void gemm_selected(T* C, const T* A, const T* B, int M, int N, int K, bool trans_a, bool trans_b, T alpha,
+                   T beta) {
 #ifdef MLP_HAVE_CBLAS
   // BLAS requires K >= 1 and positive leading dimensions; the own GEMM handles the degenerate shapes.
   if (gemm_backend() == GemmBackend::blas && M > 0 && N > 0 && K > 0) {
@@ -437,6 +443,21 @@ void gemm(T* C, const T* A, const T* B, int M, int N, int K, bool trans_a, bool 
   }
 #endif
   gemm_own(C, A, B, M, N, K, trans_a, trans_b, alpha, beta);
+}
+}  // namespace
+
+bool profiling() { return kProfiling; }
+double gemm_seconds() { return gemm_seconds_total; }
+
+template <class T>
+void gemm(T* C, const T* A, const T* B, int M, int N, int K, bool trans_a, bool trans_b, T alpha, T beta) {
+  if (!kProfiling) {
+    gemm_selected(C, A, B, M, N, K, trans_a, trans_b, alpha, beta);
+    return;
+  }
+  const auto start = std::chrono::steady_clock::now();
+  gemm_selected(C, A, B, M, N, K, trans_a, trans_b, alpha, beta);
+  gemm_seconds_total += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
 template <class T>

@@ -43,6 +43,12 @@ template <class T>
 void gemm_reference(T* C, const T* A, const T* B, int M, int N, int K, bool trans_a, bool trans_b,
                     T alpha = T(1), T beta = T(0));
 
+// With $MLP_PROFILE set (to anything) gemm() adds its wall time to a running total, which
+// `mlp-cpp train` reports per epoch (a time breakdown for bench/breakdown.py); unset, nothing is timed.
+bool profiling();
+// Seconds spent in gemm() so far in this process (0 unless profiling()).
+double gemm_seconds();
+
 // Name of the micro-kernel the build selected, e.g. "avx512 float 12x32 double 12x16".
 const char* gemm_kernel_name();
 

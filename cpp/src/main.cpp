@@ -337,6 +337,11 @@ Model<T> train_and_report(const TrainConfig& config, const Batch<T>& batch, int 
     else
       std::printf("epoch %*d/%d  loss %.6g  lr %.2e  cpu %.3fs  %.3fs\n", width, s.epoch, s.epochs, s.loss, s.lr,
                   s.cpu_seconds, s.seconds);
+    if (profiling())
+      std::printf("profile order %.4fs  gather %.4fs  gemm %.4fs  elementwise %.4fs  update %.4fs  other %.4fs\n",
+                  s.order_seconds, s.gather_seconds, s.gemm_seconds, s.elementwise_seconds, s.update_seconds,
+                  s.seconds - s.order_seconds - s.gather_seconds - s.gemm_seconds - s.elementwise_seconds -
+                      s.update_seconds);
     std::fflush(stdout);
   };
   Model<T> model = train<T>(config, batch, n_features, n_outputs, on_epoch);

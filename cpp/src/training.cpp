@@ -14,6 +14,8 @@
 
 #include <unistd.h>
 
+#include "gemm.hpp"
+
 namespace mlp {
 
 namespace {
@@ -24,6 +26,10 @@ double process_cpu_seconds() {
   timespec ts;
   if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts) != 0) return 0.0;
   return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+}
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
 // out[i] = pixels[i] / 255 in T (vectorised; the same correctly rounded division as NumPy's).
@@ -272,7 +278,10 @@ EpochStats run_epoch(Trainer<T>& trainer, Batches<T>& batches, Schedule& schedul
                      const Plan& p, std::size_t n, int epoch, Rng& rng) {
   const auto started = std::chrono::steady_clock::now();
   const double cpu_started = process_cpu_seconds();
+  const double gemm_started = gemm_seconds(), update_started = trainer.update_seconds;
   batches.shuffle(rng);
+  const double order = profiling() ? seconds_since(started) : 0.0;
+  double gather = 0.0, steps = 0.0;  // wall seconds, with $MLP_PROFILE
   double loss_sum = 0.0, lr = p.lr;
   long correct = 0;
   for (int step = 0; step < p.steps; ++step) {
@@ -280,11 +289,15 @@ EpochStats run_epoch(Trainer<T>& trainer, Batches<T>& batches, Schedule& schedul
     const int nb = static_cast<int>(std::min(p.rows, n - start));
     const T *X, *Y;
     const int32_t* y;
+    const auto step_started = profiling() ? std::chrono::steady_clock::now() : started;
     batches.get(start, nb, X, y, Y);
+    if (profiling()) gather += seconds_since(step_started);
     if (c.dropout > 0.0) draw_dropout_masks(trainer.workspace(), nb, c.dropout, rng);
     lr = schedule.lr(epoch, step);
     long step_correct = 0;
+    const auto train_started = profiling() ? std::chrono::steady_clock::now() : started;
     const double value = trainer.train_step(X, y, Y, nb, lr, &step_correct);
+    if (profiling()) steps += seconds_since(train_started);
     check_finite_loss<T>(value, epoch, step, p.steps, lr);
     loss_sum += value * nb;
     correct += step_correct;
@@ -297,6 +310,11 @@ EpochStats run_epoch(Trainer<T>& trainer, Batches<T>& batches, Schedule& schedul
   s.lr = lr;
   s.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   s.cpu_seconds = process_cpu_seconds() - cpu_started;
+  s.order_seconds = order;
+  s.gather_seconds = gather;
+  s.gemm_seconds = gemm_seconds() - gemm_started;
+  s.update_seconds = trainer.update_seconds - update_started;
+  s.elementwise_seconds = steps - s.gemm_seconds - s.update_seconds;
   schedule.epoch_end(s.loss);
   return s;
 }
@@ -320,8 +338,10 @@ double Trainer<T>::train_step(const T* X, const int32_t* y, const T* Y, int n, d
   const double value = y ? backward_pass(model_, ws_, X, y, n, l2_, grads_, correct)
                          : backward_pass(model_, ws_, X, Y, n, l2_, grads_);
   if (!std::isfinite(static_cast<T>(value))) return value;  // diverged: the caller stops, nothing to update
+  const auto started = profiling() ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
   clip_gradients(grads_, clip_value_, clip_norm_);
   optimizer_.step(model_, grads_, lr, ++t_);
+  if (profiling()) update_seconds += seconds_since(started);
   return value;
 }
 

@@ -21,6 +21,11 @@ struct EpochStats {
   int epoch = 0, epochs = 0;
   double loss = 0.0, accuracy = 0.0, lr = 0.0, seconds = 0.0;
   double cpu_seconds = 0.0;  // CPU time of the process (all threads) during the epoch
+  // Only with $MLP_PROFILE set (gemm.hpp's profiling()), the wall seconds of the epoch spent drawing
+  // the epoch's order, in the batch gather, in gemm(), in the rest of forward and backward
+  // (elementwise and loss), and in clipping and the optimizer.
+  double order_seconds = 0.0, gather_seconds = 0.0, gemm_seconds = 0.0, elementwise_seconds = 0.0,
+         update_seconds = 0.0;
 };
 
 // Training data: either X (n, features) already scaled, or pixels (n, features) of 0..255, scaled on
@@ -67,6 +72,9 @@ class Trainer {
   std::vector<std::vector<T>> grads_;
   double l2_, batch_norm_momentum_, clip_value_, clip_norm_;
   long t_ = 0;
+
+ public:
+  double update_seconds = 0.0;  // clipping and optimizer time so far, with $MLP_PROFILE (else 0)
 };
 
 // Pixels 0..255 -> T, divided by `divisor` (255: [0, 1] as mlp.datasets.load_mnist; 1: raw).
