@@ -22,8 +22,8 @@ BATCH_NORM_EPS = 1e-5  # added to the variance (PyTorch's default); the C++ port
 BATCH_NORM_MOMENTUM = 0.1  # running = (1 - m) * running + m * batch statistic (PyTorch's convention)
 BATCH_NORM_PLACEMENTS = ("before", "after")  # normalise the pre-activation, or the activation's output
 
+# One hidden layer's batch normalisation: (gamma, beta, running_mean, running_var), each (width,).
 Norm = tuple[Array, Array, Array, Array]
-"""One hidden layer's batch normalisation: (gamma, beta, running_mean, running_var), each (width,)."""
 Norms = list[Norm]
 
 
@@ -46,13 +46,19 @@ def dense_backward(
 class BatchStatistics:
     """A training step's global batch, as batch normalisation sees it.
 
-    rows: N, the rows of the global batch (every MPI rank's together). With N >= 2 each hidden layer
+    Parameters
+    ----------
+    rows
+        N, the rows of the global batch (every MPI rank's together). With N >= 2 each hidden layer
         is normalised with the batch's mean and (biased) variance and the running statistics are
         updated; with N == 1 the running statistics are used and kept.
-    momentum: of the running statistics' update.
-    batch_sum: the per-column sum of an (n, k) array over the global batch's rows, a (k,) array
-        (None: over these rows, `xp.sum(A, axis=0)`; over MPI, that sum summed over the ranks).
-    share: this part's rows / N (1 on one process): the gradients here are means over this part's
+    momentum
+        Of the running statistics' update.
+    batch_sum
+        The per-column sum of an (n, k) array over the global batch's rows, a (k,) array (None:
+        over these rows, ``xp.sum(A, axis=0)``; over MPI, that sum summed over the ranks).
+    share
+        This part's rows / N (1 on one process): the gradients here are means over this part's
         rows, which the MPI reduction weighs by `share`; batch normalisation's backward mixes the
         parts, so it works on the global scale in between.
     """
