@@ -5,8 +5,9 @@ Two cases: throughput on the first 10 000 MNIST test images (one call), and the 
 Each implementation is a pytest-benchmark case (group "predict 10000 rows" / "predict 1 row"); on a
 shared machine the load moves between cases, so `test_same_run_ratios` also times them interleaved,
 round by round, and records the medians and the ratios to onnxruntime in its extra_info (printed
-with -s). "mlp, generic path" is the array-API forward pass predict used before the NumPy path
-(`mlp.layers.forward`), kept for the before/after in the same run.
+with -s). "mlp, before" is predict as it was before the NumPy path: `check_features`, then the
+array-API forward pass (`mlp.layers.forward`) in passes of at most 8192 rows, for the before/after
+in the same run.
 
 onnxruntime runs an ONNX graph built here with the `onnx` helper API (MatMul, Add, Relu, ..., ArgMax),
 not `MLP.to_onnx` (which needs ndonnx); PyTorch runs nn.Linear layers holding the same weights under
@@ -26,7 +27,7 @@ CASES = {"10000 rows": (ROWS, 15, 1), "1 row": (1, 15, 2000)}  # rows, rounds, c
 IMPLEMENTATIONS = ["mlp", "mlp_generic", "onnxruntime", "torch"]
 LABELS = {
     "mlp": "mlp, predict",
-    "mlp_generic": "mlp, generic path (before)",
+    "mlp_generic": "mlp, before (generic path)",
     "onnxruntime": "onnxruntime",
     "torch": "PyTorch CPU",
 }
@@ -78,13 +79,18 @@ def predictor(name, model, threads):
         return model.predict
     if name == "mlp_generic":
         from mlp import layers
+        from mlp import model as model_module
 
         xp = model._xp
 
         def generic(X):
             X = model._check_X(X)
-            logits = layers.forward(model.params, X, model.activation, xp=xp)[0]
-            return xp.take(model.classes_, xp.argmax(logits, axis=1))
+            chunks = model_module.row_chunks(X.shape[0], model._chunk_rows())
+            indices = [
+                xp.argmax(layers.forward(model.params, X[r, ...], model.activation, xp=xp)[0], axis=1)
+                for r in chunks
+            ]
+            return xp.take(model.classes_, xp.concat(indices, axis=0))
 
         return generic
     if name == "onnxruntime":
@@ -145,7 +151,9 @@ def test_same_run_ratios(benchmark, trained, threads):
     NumPy path and of the generic path are the same bits."""
     model, X_test = trained
     found = {name: f for name in IMPLEMENTATIONS if (f := _available(name, model, threads))}
-    generic = np.concatenate([logits for _, logits in model._forward_chunks(X_test, lean=False)])
+    from mlp import layers
+
+    generic = layers.forward(model.params, X_test, model.activation, xp=model._xp)[0]  # one pass, as ours
     assert model.decision_function(X_test).tobytes() == generic.tobytes()
     report = {}
     for case, (rows, rounds, calls) in CASES.items():

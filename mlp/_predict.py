@@ -12,11 +12,13 @@ the matrix products plus about 5 %, one row about 2.5 us more than its three pro
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
 
 from ._array_api import Namespace, Params
+from ._memory import PREDICT_BUDGET, prediction_row_bytes
 from .activations import get_activation
 
 try:  # Numba is optional: without it the same arithmetic in NumPy's in-place operations
@@ -51,23 +53,32 @@ def all_finite(X: np.ndarray) -> bool:
     return bool(np.isfinite(X).all())
 
 
+@lru_cache(maxsize=64)
+def chunk_rows(layer_sizes: tuple[int, ...], dtype: str) -> int:
+    """Rows per forward pass: as many as fit in about PREDICT_BUDGET bytes of activations, without the
+    generic path's cap of 8192 rows. Each product waits for its slowest BLAS thread, and on a busy
+    machine that wait comes per product: 10 000 MNIST rows in one pass took 60 ms against 95 ms in
+    passes of 8192 and 1808 rows, interleaved in one run (two cores, load average 6)."""
+    return max(1, PREDICT_BUDGET // prediction_row_bytes(layer_sizes, dtype))
+
+
 def forward(params: Params, X: np.ndarray, activation: str, *, xp: Namespace) -> np.ndarray:
     """The logits of X (rows, n_outputs): Z = A @ W, then the bias and activation in place, layer by
-    layer; the last layer A @ W + b."""
+    layer; the last layer A @ W + b. (Written out flat: for one row each Python step is a few percent.)"""
+    kernels = _kernels
+    code = ACTIVATION_CODES[activation] if kernels is not None and activation in IN_PLACE else None
     A = X
     for W, b in params[:-1]:
-        A = _add_bias_activate(A @ W, b, activation, xp=xp)
+        A = A @ W
+        if code is not None and b.dtype == A.dtype:
+            kernels.add_bias_activate(A, b, code)
+        else:
+            A += b
+            A = get_activation(activation)[0](A, xp=xp)
     W, b = params[-1]
     Z = A @ W
-    Z += b
+    if kernels is not None and b.dtype == Z.dtype:
+        kernels.add_bias_activate(Z, b, ACTIVATION_CODES["identity"])
+    else:
+        Z += b
     return Z
-
-
-def _add_bias_activate(Z: np.ndarray, b: np.ndarray, activation: str, *, xp: Namespace) -> np.ndarray:
-    """act(Z + b), in place where the kernel rounds as mlp.activations does."""
-    if _kernels is not None and activation in IN_PLACE and b.dtype == Z.dtype:
-        _kernels.add_bias_activate(Z, b, ACTIVATION_CODES[activation])
-        return Z
-    Z += b
-    act, _ = get_activation(activation)
-    return act(Z, xp=xp)

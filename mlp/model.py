@@ -142,8 +142,13 @@ class MLP:
 
     def _forward_chunks(self, X: Array, lean: bool = False) -> Iterator[tuple[slice, Array]]:
         """(rows, logits) for consecutive chunks of the checked X; one chunk in memory at a time.
-        lean: X is one `_predict.takes`, which gives the same logits with less work per call."""
-        chunks = [slice(0, 1)] if X.shape[0] == 1 else row_chunks(X.shape[0], self._chunk_rows())
+        lean: X is one `_predict.takes`, which gives the same logits with less work per call, in
+        passes as large as memory allows (`_predict.chunk_rows`)."""
+        if X.shape[0] == 1:
+            chunks = [slice(0, 1)]
+        else:
+            rows = _predict.chunk_rows(tuple(self.layer_sizes), X.dtype.name) if lean else self._chunk_rows()
+            chunks = row_chunks(X.shape[0], rows)
         for rows in chunks:
             if lean:
                 yield rows, _predict.forward(self.params, X[rows], self.activation, xp=self._xp)
@@ -179,6 +184,8 @@ class MLP:
         return self._concat([output_probabilities(logits, self.loss, xp=xp) for _, logits in chunks])
 
     def _predict_indices(self, X: Array, lean: bool = False) -> Array:
+        if lean and X.shape[0] == 1:  # one chunk: no generator and list for the latency of one row
+            return _predict.forward(self.params, X, self.activation, xp=self._xp).argmax(axis=1)
         if lean:  # NumPy's argmax, which the wrapper's calls
             return self._concat([logits.argmax(axis=1) for _, logits in self._forward_chunks(X, lean)])
         xp = self._xp

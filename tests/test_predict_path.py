@@ -59,11 +59,15 @@ def test_the_numpy_path_gives_the_generic_bits(kernels, activation, dtype):
         assert model.predict(X).dtype == labels.dtype
 
 
-def test_chunks_are_the_generic_paths_chunks(kernels, monkeypatch):
-    monkeypatch.setattr(model_module, "prediction_chunk_rows", lambda sizes, dtype: 7)
+def test_passes_of_the_memory_budget(kernels, monkeypatch):
+    """The NumPy path's passes hold as many rows as PREDICT_BUDGET allows (no cap of 8192 rows), each
+    with the generic pass's bits on the same rows."""
     model = trained()
+    assert _predict.chunk_rows((784, 128, 64, 10), "float32") > 50_000
+    assert _predict.chunk_rows((10, 10**8, 10), "float64") == 1
+    monkeypatch.setattr(model_module, "prediction_chunk_rows", lambda sizes, dtype: 7)
+    monkeypatch.setattr(_predict, "chunk_rows", lambda sizes, dtype: 7)
     X = np.random.default_rng(2).standard_normal((50, 7)).astype(np.float32)
-    assert model._chunk_rows() == 7
     assert model.decision_function(X).tobytes() == generic_logits(model, X).tobytes()
     assert np.array_equal(model.predict(X), model.classes_[np.argmax(generic_logits(model, X), axis=1)])
 
