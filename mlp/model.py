@@ -147,8 +147,8 @@ class MLP:
         if X.shape[0] == 1:
             chunks = [slice(0, 1)]
         else:
-            rows = _predict.chunk_rows(tuple(self.layer_sizes), X.dtype.name) if lean else self._chunk_rows()
-            chunks = row_chunks(X.shape[0], rows)
+            size = _predict.chunk_rows(tuple(self.layer_sizes), X.dtype.name) if lean else self._chunk_rows()
+            chunks = row_chunks(X.shape[0], size)
         for rows in chunks:
             if lean:
                 yield rows, _predict.forward(self.params, X[rows], self.activation, xp=self._xp)
