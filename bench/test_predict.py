@@ -25,11 +25,16 @@ HIDDEN = [128, 64]
 ROWS = 10_000
 CASES = {"10000 rows": (ROWS, 15, 1), "1 row": (1, 15, 2000)}  # rows, rounds, calls per round
 IMPLEMENTATIONS = ["mlp", "mlp_generic", "onnxruntime", "torch"]
+# Seconds of rest before each timed block of the interleaved test: worker threads that spin after a
+# call (PyTorch's OpenMP pool, onnxruntime's) would otherwise take a core from whoever runs next
+# (seen: mlp's 10 000 rows at 85 ms right after the others against 56 ms alone, same load).
+PAUSE = 0.3
 LABELS = {
     "mlp": "mlp, predict",
     "mlp_generic": "mlp, before (generic path)",
     "onnxruntime": "onnxruntime",
     "torch": "PyTorch CPU",
+    "products": "(its 3 BLAS products alone)",
 }
 
 
@@ -146,11 +151,16 @@ def test_predict(benchmark, trained, threads, name, case):
 
 
 def test_same_run_ratios(benchmark, trained, threads):
-    """Every implementation in turn, round by round (the order rotated), so all see the same load;
-    medians per call and each one's ratio to onnxruntime's median, in extra_info. Results of the
-    NumPy path and of the generic path are the same bits."""
+    """Every implementation in turn, round by round (the order rotated, a PAUSE before each), so all
+        see the same load;
+        medians per call and each one's ratio to onnxruntime's median, in extra_info; beside them the
+    network's three matrix products alone (NumPy's BLAS, no bias, activation or checks), the floor of
+    mlp's predict. Results of the
+        NumPy path and of the generic path are the same bits."""
     model, X_test = trained
     found = {name: f for name in IMPLEMENTATIONS if (f := _available(name, model, threads))}
+    weights = [W for W, _ in model.params]
+    found["products"] = lambda X: ((X @ weights[0]) @ weights[1]) @ weights[2]  # the floor of ours
     from mlp import layers
 
     generic = layers.forward(model.params, X_test, model.activation, xp=model._xp)[0]  # one pass, as ours
@@ -165,6 +175,7 @@ def test_same_run_ratios(benchmark, trained, threads):
             names = list(found)
             names = names[round_ % len(names) :] + names[: round_ % len(names)]
             for name in names:
+                time.sleep(PAUSE)
                 times[name].append(_calls(found[name], X, calls))
         medians = {name: statistics.median(values) for name, values in times.items()}
         base = medians.get("onnxruntime")

@@ -478,6 +478,9 @@ def _call_every_kernel(dtype):
     gather_labels(y, idx, labels)
     b = np.zeros(3, dtype=dtype)
     dA = np.ones((2, 3), dtype=dtype)
+    all_finite(X)
+    for code in (IDENTITY, RELU, LEAKY_RELU):
+        add_bias_activate(Z.copy(), b, code)
     for code in ACTIVATION_CODES.values():
         A = Z.copy()
         bias_activation_forward(A, b, code)

@@ -5,9 +5,12 @@ temporary per bias and activation, a finiteness check through a boolean copy of 
 `takes(params, X)` says whether X goes this way as it is; `all_finite(X)` is the check the generic
 path makes, `forward(params, X, activation, xp=...)` the logits of one chunk of rows. With Numba
 (`mlp_kernels`) a hidden layer's bias and relu, leaky_relu or identity is one pass in place and the
-finiteness check one read of X; without it NumPy's in-place operations do the same arithmetic.
-Measured (bench/test_predict.py, bench/RESULTS.md): 10 000 MNIST rows through 784-128-64-10 cost
-the matrix products plus about 5 %, one row about 2.5 us more than its three products.
+finiteness check one read of X; without it NumPy's in-place operations do the same arithmetic. The
+kernels are used once Numba has loaded them in this process (`mlp_kernels.warmup`, which every fit
+with the Numba engine runs): the first kernel a process loads costs about 0.5 s of Numba's start-up,
+more than a one-off prediction should pay.
+Measured (bench/test_predict.py, bench/RESULTS.md "Prediction"): 10 000 MNIST rows through
+784-128-64-10 cost what the three matrix products alone cost, one row a few microseconds more.
 """
 
 from __future__ import annotations
@@ -29,6 +32,15 @@ except ImportError:
 
 # The activations whose kernel rounds as mlp.activations does on NumPy (sigmoid and tanh do not).
 IN_PLACE = ("identity", "relu", "leaky_relu")
+_loaded = False  # whether Numba has loaded the kernels in this process (then it stays so)
+
+
+def _ready_kernels() -> Any:
+    """`mlp_kernels.unchecked` once Numba has loaded its kernels in this process, else None."""
+    global _loaded
+    if not _loaded and _kernels is not None:
+        _loaded = bool(_kernels.all_finite.signatures)
+    return _kernels if _loaded else None
 
 
 def takes(params: Params, X: Any) -> bool:
@@ -48,8 +60,9 @@ def takes(params: Params, X: Any) -> bool:
 
 def all_finite(X: np.ndarray) -> bool:
     """True when X holds no NaN or infinity (one read of X with Numba, for a C-contiguous X)."""
-    if _kernels is not None and X.flags.c_contiguous:
-        return bool(_kernels.all_finite(X))
+    kernels = _ready_kernels()
+    if kernels is not None and X.flags.c_contiguous:
+        return bool(kernels.all_finite(X))
     return bool(np.isfinite(X).all())
 
 
@@ -65,7 +78,7 @@ def chunk_rows(layer_sizes: tuple[int, ...], dtype: str) -> int:
 def forward(params: Params, X: np.ndarray, activation: str, *, xp: Namespace) -> np.ndarray:
     """The logits of X (rows, n_outputs): Z = A @ W, then the bias and activation in place, layer by
     layer; the last layer A @ W + b. (Written out flat: for one row each Python step is a few percent.)"""
-    kernels = _kernels
+    kernels = _ready_kernels()
     code = ACTIVATION_CODES[activation] if kernels is not None and activation in IN_PLACE else None
     A = X
     for W, b in params[:-1]:

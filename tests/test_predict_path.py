@@ -1,13 +1,18 @@
 """The NumPy prediction path (mlp/_predict.py) gives the generic forward pass's results bit for bit,
 with and without the Numba kernels, and every input check keeps its message."""
 
+import os
+import subprocess
+import sys
+import textwrap
+
 import numpy as np
 import pytest
 
 import mlp
 from mlp import _predict, layers
 from mlp import model as model_module
-from tests.helpers import blobs
+from tests.helpers import REPO_ROOT, blobs
 
 ACTIVATIONS = ["relu", "leaky_relu", "identity", "tanh", "sigmoid"]
 
@@ -19,6 +24,9 @@ def kernels(request, monkeypatch):
         monkeypatch.setattr(_predict, "_kernels", None)
     elif _predict._kernels is None:
         pytest.skip("Numba is not installed")
+    else:
+        _predict._kernels.all_finite(np.zeros((1, 1)))  # loaded, as after a fit with the Numba engine
+        assert _predict._ready_kernels() is _predict._kernels
     return request.param
 
 
@@ -195,3 +203,31 @@ def test_the_kernel_rounds_and_signs_zeros_as_numpy(dtype):
         got = Z.copy()
         kernels.add_bias_activate(got, b, code)
         assert got.tobytes() == want.astype(dtype).tobytes(), code
+
+
+FRESH_PROCESS = textwrap.dedent(
+    """
+    import numpy as np
+    import mlp
+    from mlp import _predict
+
+    X = np.random.default_rng(0).standard_normal((40, 5)).astype(np.float32)
+    model = mlp.fit(X, X[:, 0] > 0, hidden_sizes=[4], epochs=1, seed=0, engine="xp")
+    model.predict(X)
+    print(_predict._ready_kernels() is None)  # a one-off prediction pays no Numba start-up
+    import mlp_kernels
+    mlp_kernels.warmup(np.float32)  # as every fit with the Numba engine does
+    print(_predict._ready_kernels() is _predict._kernels)
+    """
+)
+
+
+@pytest.mark.skipif(_predict._kernels is None, reason="Numba is not installed")
+def test_the_kernels_are_used_once_numba_has_loaded_them():
+    env = {**os.environ}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
+    done = subprocess.run(
+        [sys.executable, "-c", FRESH_PROCESS], capture_output=True, text=True, env=env, timeout=600
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.split() == ["True", "True"]
