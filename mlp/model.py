@@ -130,10 +130,16 @@ class MLP:
         """(X checked as `_check_X` checks it, whether the NumPy prediction path takes it). A plain
         NumPy X of the model's dtype and width is only checked for NaN and infinity (one read); any
         other goes through `check_features`, which converts it or raises its message."""
-        if _predict.takes(self.params, X) and _predict.all_finite(X):
+        if self._lean_takes(X) and _predict.all_finite(X):
             return X, True
         X = self._check_X(X)
-        return X, _predict.takes(self.params, X)
+        return X, self._lean_takes(X)
+
+    def _lean_takes(self, X: Array) -> bool:
+        """Whether the NumPy prediction path takes X (`_predict.takes`). It runs dense layers only: a
+        model with normalisation layers (a `batch_norm` attribute that is set) takes the generic
+        forward pass, which applies them."""
+        return getattr(self, "batch_norm", None) is None and _predict.takes(self.params, X)
 
     def _chunk_rows(self) -> int:
         """Rows per forward pass: as many as fit in about 256 MiB of activations for these layer widths
@@ -226,7 +232,7 @@ class MLP:
             rows_right = xp.all(xp.astype(predicted, Y.dtype) == Y, axis=1)
             return int(xp.sum(xp.astype(rows_right, index_dtype(xp, self.device)))) / X.shape[0]
         y_index, _ = check_labels(y, X.shape[0], xp=xp, device=self.device, classes=self.classes_)
-        predicted = self._predict_indices(X, _predict.takes(self.params, X))
+        predicted = self._predict_indices(X, self._lean_takes(X))
         return int(xp.sum(xp.astype(predicted == y_index, index_dtype(xp, self.device)))) / X.shape[0]
 
     # -- gradients, for checking ----------------------------------------------------------------

@@ -231,3 +231,13 @@ def test_the_kernels_are_used_once_numba_has_loaded_them():
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.split() == ["True", "True"]
+
+
+def test_a_model_with_normalisation_layers_takes_the_generic_path():
+    """The NumPy path runs dense layers only; a model that normalises (`batch_norm` set) must not."""
+    model = trained()
+    X = np.zeros((3, 7), np.float32)
+    assert model._checked_input(X)[1]
+    model.batch_norm = "before"
+    assert not model._checked_input(X)[1]
+    assert not model._lean_takes(X)
