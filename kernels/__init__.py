@@ -38,6 +38,8 @@ __all__ = [
     "TANH",
     "activation_backward",
     "adam_step_fused",
+    "add_bias_activate",
+    "all_finite",
     "augment_rows",
     "batch_norm_backward",
     "batch_norm_backward_sums",
@@ -164,6 +166,25 @@ def bias_activation_forward(Z, b, code):
     _check_code(code)
     _check_writable(Z=Z)
     _k.bias_activation_forward(Z, b, code)
+
+
+def add_bias_activate(Z, b, code):
+    """In place Z = act(Z + b) with NumPy's rounding and zeros (the prediction path).  Z (B, H),
+    b (H,); code IDENTITY, RELU or LEAKY_RELU (the others round otherwise than NumPy)."""
+    dtype = check_float_arrays(2, Z=Z)
+    if check_float_arrays(1, b=b) != dtype:
+        raise TypeError(f"b is {b.dtype} but Z is {dtype}: use one dtype per call")
+    _check_shape("b", b, (Z.shape[1],))
+    if isinstance(code, bool) or code not in (IDENTITY, RELU, LEAKY_RELU):
+        raise ValueError(f"add_bias_activate takes IDENTITY, RELU or LEAKY_RELU (0, 1, 2), got {code!r}")
+    _check_writable(Z=Z)
+    _k.add_bias_activate(Z, b, code)
+
+
+def all_finite(X):
+    """True when no element of X (B, D), float32 or float64 and C-contiguous, is NaN or infinite."""
+    check_float_arrays(2, X=X)
+    return bool(_k.all_finite(X))
 
 
 def activation_backward(dA, A, code, db=None):
@@ -582,6 +603,9 @@ def _call_every_kernel(dtype):
     gather_labels(y, idx, labels)
     b = np.zeros(3, dtype=dtype)
     dA = np.ones((2, 3), dtype=dtype)
+    all_finite(X)
+    for code in (IDENTITY, RELU, LEAKY_RELU):
+        add_bias_activate(Z.copy(), b, code)
     for code in ACTIVATION_CODES.values():
         A = Z.copy()
         bias_activation_forward(A, b, code)

@@ -20,7 +20,13 @@ The automatic policy (n_threads=None), per epoch:
 
 Where /proc/stat does not exist (macOS, Windows) the automatic policy leaves the pools as they are.
 ``n_threads=N`` gives the pools exactly N threads. Either way the caller's settings come back when the
-block ends. Numba's pool is set too when Numba's threading layer is running (no kernel uses it today).
+block ends.
+
+Reproducibility: the kernels of `mlp_kernels` are serial, so their results do not depend on any thread
+count, but OpenBLAS's float32 products do (1 and 2 threads give different roundings for the shapes
+of a 784-128-64-10 network), so a fit whose BLAS threads follow the load need not repeat bit for bit.
+``deterministic=True`` fixes the count for the whole fit (`fit_threads`): ``n_threads``, or
+DETERMINISTIC_THREADS when that is None. Numba's pool is set too when Numba's threading layer is running (no kernel uses it today).
 
 Like threadpoolctl itself, this is meant for one training thread at a time: OpenBLAS (pthreads
 build) has one process-wide pool, and a limit set from a second Python thread is ignored.
@@ -47,6 +53,7 @@ MIN_WINDOW = 0.1  # shorter windows keep the previous decision (ticks are 10 ms)
 FORGET_AFTER = 30.0  # seconds since the last epoch ended after which the machine is probed afresh
 USER_APIS = ("blas", "openmp")
 NO_QUOTA = 1 << 16
+DETERMINISTIC_THREADS = 1  # deterministic=True without n_threads: the same on every machine and load
 
 
 def check_n_threads(value: Any, name: str = "n_threads") -> int | None:
@@ -64,6 +71,15 @@ def check_n_threads(value: Any, name: str = "n_threads") -> int | None:
             f"got {value!r}; for example {name}=1 keeps training on one core"
         )
     return int(value)
+
+
+def fit_threads(n_threads: int | None, deterministic: bool) -> int | None:
+    """The `n_threads` a fit gives `thread_limits` every epoch: `n_threads` itself when given, else
+    DETERMINISTIC_THREADS with `deterministic` (a count that no load changes), else None (the
+    automatic policy)."""
+    if n_threads is None and deterministic:
+        return DETERMINISTIC_THREADS
+    return n_threads
 
 
 def idle_cores(cores: int, others: float) -> int:

@@ -136,7 +136,7 @@ def _checked(option: Option, parse: Callable[[str], Any]) -> Callable[[str], Any
 # How the text of each option of the table is read (the rest: a number, or one of the choices as it
 # is); every value is then checked by the table, so a message is fit's with the flag for the name.
 _CLI_PARSERS: dict[str, Callable[[str], Any]] = {"hidden_sizes": _widths, "progress": _yes_no, "augment": str}
-_NOT_FLAGS = ("checkpoint", "resume", "log_gradients", "early_stopping", "shuffle")  # added by hand below
+_NOT_FLAGS = ("checkpoint", "resume", "log_gradients", "early_stopping", "shuffle", "deterministic")  # below
 
 
 def _add_option_flags(parser: argparse.ArgumentParser) -> None:
@@ -176,6 +176,13 @@ def _add_option_flags(parser: argparse.ArgumentParser) -> None:
         dest="log_gradients",
         action="store_true",
         help=OPTIONS["log_gradients"].help + " (printed each epoch, plotted with --plot)",
+    )
+    parser.add_argument(
+        "--deterministic",
+        dest="deterministic",
+        action="store_true",
+        default=OPTIONS["deterministic"].default,
+        help=OPTIONS["deterministic"].command_line_help,
     )
     parser.add_argument("--checkpoint", metavar="PATH", help=OPTIONS["checkpoint"].help)
     parser.add_argument("--resume", action="store_true", help="continue from --checkpoint if it exists")

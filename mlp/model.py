@@ -9,7 +9,7 @@ from typing import Any, cast
 
 import numpy as np
 
-from . import layers
+from . import _predict, layers
 from ._array_api import (
     Array,
     Device,
@@ -169,15 +169,43 @@ class MLP:
         )
         return X
 
+    def _checked_input(self, X: Array) -> tuple[Array, bool]:
+        """(X checked as `_check_X` checks it, whether the NumPy prediction path takes it). A plain
+        NumPy X of the model's dtype and width is only checked for NaN and infinity (one read); any
+        other goes through `check_features`, which converts it or raises its message."""
+        if self._lean_takes(X) and _predict.all_finite(X):
+            return X, True
+        X = self._check_X(X)
+        return X, self._lean_takes(X)
+
+    def _lean_takes(self, X: Array) -> bool:
+        """Whether the NumPy prediction path takes X (`_predict.takes`). It runs dense layers only: a
+        model with normalisation layers (a `batch_norm` attribute that is set) takes the generic
+        forward pass, which applies them."""
+        return getattr(self, "batch_norm", None) is None and _predict.takes(self.params, X)
+
     def _chunk_rows(self) -> int:
         """Rows per forward pass: as many as fit in about 256 MiB of activations for these layer widths
         (8192 for a small network; a handful for one with 10^6 classes)."""
         return prediction_chunk_rows(self.layer_sizes, self.dtype)
 
-    def _forward_chunks(self, X: Array) -> Iterator[tuple[slice, Array]]:
-        """(rows, logits) for consecutive chunks of the checked X; one chunk in memory at a time."""
-        for rows in row_chunks(X.shape[0], self._chunk_rows()):
-            yield rows, self._logits(X[rows, ...])
+    def _forward_chunks(self, X: Array, lean: bool = False) -> Iterator[tuple[slice, Array]]:
+        """(rows, logits) for consecutive chunks of the checked X; one chunk in memory at a time.
+        lean: X is one `_predict.takes`, which gives the same logits with less work per call, in
+        passes as large as memory allows (`_predict.chunk_rows`)."""
+        if X.shape[0] == 1:
+            chunks = [slice(0, 1)]
+        else:
+            size = _predict.chunk_rows(tuple(self.layer_sizes), X.dtype.name) if lean else self._chunk_rows()
+            chunks = row_chunks(X.shape[0], size)
+        for rows in chunks:
+            if lean:
+                yield rows, _predict.forward(self.params, X[rows], self.activation, xp=self._xp)
+            else:
+                yield rows, self._logits(X[rows, ...])
+
+    def _concat(self, chunks: list[Array]) -> Array:
+        return chunks[0] if len(chunks) == 1 else self._xp.concat(chunks, axis=0)
 
     def _logits(self, X: Array) -> Array:
         """The network's output for the checked X, batch normalisation with the running statistics."""
@@ -195,26 +223,28 @@ class MLP:
 
     def decision_function(self, X: Array) -> Array:
         """Logits (n, n_classes). MemoryLimitError (a ValueError) when the result itself cannot fit."""
-        X = self._check_X(X)
+        X, lean = self._checked_input(X)
         self._check_output_fits(X.shape[0], "the logits")
-        chunks = [logits for _, logits in self._forward_chunks(X)]
-        return chunks[0] if len(chunks) == 1 else self._xp.concat(chunks, axis=0)
+        return self._concat([logits for _, logits in self._forward_chunks(X, lean)])
 
     def predict_proba(self, X: Array) -> Array:
         """Class probabilities (n, n_classes), columns in the order of `classes_` (binary_cross_entropy:
         the probability of each output; a regression model has none: ValueError)."""
         if self.is_regressor:
             raise ValueError(f"a regression model (loss={self.loss!r}) predicts values: use predict()")
-        X = self._check_X(X)
+        X, lean = self._checked_input(X)
         self._check_output_fits(X.shape[0], "the probabilities")
         xp = self._xp
-        chunks = [output_probabilities(logits, self.loss, xp=xp) for _, logits in self._forward_chunks(X)]
-        return chunks[0] if len(chunks) == 1 else xp.concat(chunks, axis=0)
+        chunks = self._forward_chunks(X, lean)
+        return self._concat([output_probabilities(logits, self.loss, xp=xp) for _, logits in chunks])
 
-    def _predict_indices(self, X: Array) -> Array:
+    def _predict_indices(self, X: Array, lean: bool = False) -> Array:
+        if lean and X.shape[0] == 1:  # one chunk: no generator and list for the latency of one row
+            return _predict.forward(self.params, X, self.activation, xp=self._xp).argmax(axis=1)
+        if lean:  # NumPy's argmax, which the wrapper's calls
+            return self._concat([logits.argmax(axis=1) for _, logits in self._forward_chunks(X, lean)])
         xp = self._xp
-        chunks = [xp.argmax(logits, axis=1) for _, logits in self._forward_chunks(X)]
-        return chunks[0] if len(chunks) == 1 else xp.concat(chunks, axis=0)
+        return self._concat([xp.argmax(logits, axis=1) for _, logits in self._forward_chunks(X)])
 
     def predict(self, X: Array) -> Array:
         """Predicted labels (original label values), in X's namespace and on its device. A regression
@@ -222,9 +252,11 @@ class MLP:
         means); a binary_cross_entropy model 0/1 rows (n, k) in the namespace's default integer
         dtype (int64; int32 on JAX without 64-bit types), where an output's probability is above
         0.5."""
-        X = self._check_X(X)
         if self.classes_ is not None:
-            return self._xp.take(self.classes_, self._predict_indices(X))
+            X, lean = self._checked_input(X)
+            if lean and type(self.classes_) is np.ndarray:
+                return self.classes_.take(self._predict_indices(X, lean))
+            return self._xp.take(self.classes_, self._predict_indices(X, lean))
         xp = self._xp
         values = self.decision_function(X)
         if self.loss == "binary_cross_entropy":
@@ -249,7 +281,7 @@ class MLP:
             rows_right = xp.all(xp.astype(predicted, Y.dtype) == Y, axis=1)
             return int(xp.sum(xp.astype(rows_right, index_dtype(xp, self.device)))) / X.shape[0]
         y_index, _ = check_labels(y, X.shape[0], xp=xp, device=self.device, classes=self.classes_)
-        predicted = self._predict_indices(X)
+        predicted = self._predict_indices(X, self._lean_takes(X))
         return int(xp.sum(xp.astype(predicted == y_index, index_dtype(xp, self.device)))) / X.shape[0]
 
     # -- gradients, for checking ----------------------------------------------------------------

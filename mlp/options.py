@@ -625,6 +625,17 @@ def _loop_options() -> list[Option]:
             metavar="N",
             estimator="n_threads",
         ),
+        Option(
+            "deterministic",
+            False,
+            "the same seed gives the same weights on the same machine: the BLAS threads are fixed "
+            "for the whole fit (n_threads, or 1 when it is None) instead of chosen per epoch from "
+            "the idle cores; NumPy input only (GPU libraries have their own switches)",
+            _flag,
+            cli_help="the same --seed gives the same weights on this machine: BLAS threads fixed for "
+            "the whole run (--threads, or 1) instead of chosen per epoch from the idle cores",
+            estimator="deterministic",
+        ),
     ]
 
 
@@ -693,6 +704,7 @@ class TrainingOptions:
     progress: bool | str
     engine: str
     n_threads: int | None
+    deterministic: bool
 
     def as_dict(self) -> dict[str, Any]:
         """{name: value} in the table's order (the values themselves, not copies)."""

@@ -42,6 +42,7 @@ RUN_OPTIONS = (
     "progress",
     "engine",
     "n_threads",
+    "deterministic",
 )
 RECIPE_OPTIONS = tuple(name for name in _options.OPTIONS if name not in RUN_OPTIONS)
 

@@ -20,6 +20,7 @@ from . import distributed as _distributed
 from . import options as _options
 from ._array_api import Array, Device, Namespace, Params, float_dtype, from_host, to_numpy
 from ._memory import check_training_memory
+from ._threads import fit_threads
 from ._validation import check_features, check_labels, check_sample_weight, check_targets
 from .augment import check_images
 from .engines import TrainingError, make_trainer
@@ -91,6 +92,7 @@ def fit(
     progress: bool | str = _D["progress"],
     engine: str = _D["engine"],
     n_threads: int | None = _D["n_threads"],
+    deterministic: bool = _D["deterministic"],
 ) -> MLP:
     """Train a multilayer perceptron on (X, y) and return the trained `MLP`.
 
@@ -133,7 +135,8 @@ def fit(
         validation loss and accuracy are weighted, as scikit-learn weights its validation score;
         validation_data may be (X_val, y_val, sample_weight_val).
     verbose: a line every N epochs. dtype: float32 | float64. seed: None draws one and records it in
-        `model.config["seed"]` (printed with verbose), so every run can be repeated.
+        `model.config["seed"]` (printed with verbose), so that the run can be repeated; bit for bit
+        with deterministic=True (below).
 
     X larger than memory: a C-order `numpy.memmap` in the model's dtype is never copied (the user
         guide's "Out of core"); shuffle_block (rows per block, `mlp._order`) keeps its reads mostly
@@ -143,6 +146,10 @@ def fit(
     log_gradients: per-layer gradient, update and weight norms in `history`.
     progress: a tqdm bar per epoch (True, or "auto" on a terminal). engine: auto | numba | xp.
     n_threads: BLAS threads while training (None: chosen per epoch from the idle cores).
+    deterministic: fix the BLAS threads for the whole fit (n_threads, or 1 when None) rather than
+        follow the load, whose thread counts round float32 products differently: the same seed then
+        gives bit-identical weights on the same machine (NumPy input; the same library versions).
+        Recorded in `model.config` ("deterministic", "n_threads").
     """
     given = locals()  # fit's arguments; tests/test_options.py holds its keywords to the table's names
     o = _options.resolve({name: given[name] for name in _options.OPTIONS})
@@ -376,6 +383,8 @@ def _config(
         config["shuffle_block"] = o.shuffle_block
     if o.batch_norm is not None:
         config.update(batch_norm=o.batch_norm, batch_norm_momentum=o.batch_norm_momentum)
+    if o.deterministic:  # and the BLAS threads it fixed, which the repeated run must use too
+        config.update(deterministic=True, n_threads=fit_threads(o.n_threads, o.deterministic))
     return config
 
 
@@ -447,7 +456,7 @@ def _run(
         callbacks=callbacks,
         verbose=o.verbose,
         progress=o.progress,
-        n_threads=o.n_threads,
+        n_threads=fit_threads(o.n_threads, o.deterministic),
         checkpoint=save if path is not None else None,
         sample_weight=ready.sample_weight,
     )

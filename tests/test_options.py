@@ -263,6 +263,7 @@ BAD_VALUES = {
     "progress": "maybe",
     "engine": "gpu",
     "n_threads": 0,
+    "deterministic": "yes",
 }
 CHECKED = sorted(name for name, option in options.OPTIONS.items() if option.check is not None)
 

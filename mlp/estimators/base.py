@@ -55,7 +55,7 @@ from .._array_api import (
     to_numpy,
 )
 from .._memory import check_fits, check_training_memory
-from .._threads import thread_limits
+from .._threads import fit_threads, thread_limits
 from .._validation import check_flag, check_positive_int, check_rate
 from ..engines import TrainingError, make_trainer
 from ..initializers import initial_parameters
@@ -549,7 +549,7 @@ class BaseMLP(BaseEstimator):
                 until_epoch=trainer.epoch + (1 if incremental else p["max_iter"]),
                 on_epoch=on_epoch,
                 callbacks=[lambda epoch, logs, model: stop[0]],
-                n_threads=p["n_threads"],
+                n_threads=fit_threads(p["n_threads"], p["deterministic"]),
                 sample_weight=weights,  # the weighted mean loss, L2 over the weights' sum (scikit-learn's)
             )
         except TrainingError:
@@ -687,7 +687,7 @@ class BaseMLP(BaseEstimator):
         theta = np.concatenate(
             [to_numpy(a).astype(np.float64).ravel() for pair in model.params for a in pair]
         )
-        with thread_limits(p["n_threads"]):
+        with thread_limits(fit_threads(p["n_threads"], p["deterministic"])):
             result = scipy.optimize.minimize(
                 loss_and_gradient,
                 theta,

@@ -122,6 +122,9 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         "auto": the fused Numba kernels for NumPy input when installed, else the array-API path.
     n_threads : int or None, default=None
         BLAS threads while training (None: chosen per epoch from the idle cores).
+    deterministic : bool, default=False
+        Fix the BLAS threads for the whole fit (n_threads, or 1 when None), so that the same
+        random_state gives bit-identical weights on the same machine.
     class_weight : dict, "balanced" or None, default=None
         Weights of the classes, {label: weight}, or "balanced" (n_samples / (n_classes * count of the
         class)), as scikit-learn's other classifiers take it: each row's loss is weighed by its class's
@@ -187,6 +190,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         dtype: str | None = None,
         engine: str = "auto",
         n_threads: int | None = None,
+        deterministic: bool = False,
         class_weight: dict[Any, float] | str | None = None,
         comm: Any = None,
     ) -> None:
@@ -223,6 +227,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         self.dtype = dtype
         self.engine = engine
         self.n_threads = n_threads
+        self.deterministic = deterministic
         self.class_weight = class_weight
         self.comm = comm
 

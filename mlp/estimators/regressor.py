@@ -88,6 +88,7 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         dtype: str | None = None,
         engine: str = "auto",
         n_threads: int | None = None,
+        deterministic: bool = False,
         comm: Any = None,
     ) -> None:
         self.hidden_layer_sizes = hidden_layer_sizes
@@ -123,6 +124,7 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         self.dtype = dtype
         self.engine = engine
         self.n_threads = n_threads
+        self.deterministic = deterministic
         self.comm = comm
 
     # ---- training -------------------------------------------------------------------------------
