@@ -147,9 +147,9 @@ def fit(
     progress: a tqdm bar per epoch (True, or "auto" on a terminal). engine: auto | numba | xp.
     n_threads: BLAS threads while training (None: chosen per epoch from the idle cores).
     deterministic: fix the BLAS threads for the whole fit (n_threads, or 1 when None) rather than
-        follow the load, whose thread counts round float32 products differently: the same seed then
-        gives bit-identical weights on the same machine (NumPy input; the same library versions).
-        Recorded in `model.config` ("deterministic", "n_threads").
+    follow the load, whose thread counts round float32 products differently: the same seed then
+    gives bit-identical weights on the same machine (NumPy input; the same library versions).
+    Recorded in `model.config` ("deterministic", "n_threads").
     """
     given = locals()  # fit's arguments; tests/test_options.py holds its keywords to the table's names
     o = _options.resolve({name: given[name] for name in _options.OPTIONS})
