@@ -352,9 +352,12 @@ def save_model_file(
     when it is a model file itself."""
     check_replaceable(path, "model file")
     full = {"batch_norm": None, **metadata, "format": MODEL_FORMAT, "format_version": FORMAT_VERSION}
-    if bool(norms) != (full["batch_norm"] is not None):
+    hidden_layers = len(params) - 1  # a network without hidden layers has nothing to normalise
+    if len(norms) != (hidden_layers if full["batch_norm"] is not None else 0):
         raise ValueError(
-            "a model file holds norms exactly when metadata['batch_norm'] is 'before' or 'after'"
+            "a model file holds one norm per hidden layer exactly when metadata['batch_norm'] is "
+            f"'before' or 'after' (got {len(norms)} norms for {hidden_layers} hidden layers and "
+            f"batch_norm={full['batch_norm']!r})"
         )
     return write_archive(path, {**param_arrays(params), **norm_arrays(norms)}, full, what="model file")
 

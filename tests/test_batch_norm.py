@@ -301,6 +301,27 @@ def _rewrite(source, target, change_metadata=None, drop=(), arrays=None):
     return target
 
 
+def test_a_network_without_hidden_layers_saves_and_loads_with_batch_norm_set(tmp_path):
+    # nothing to normalise: no norms, and the file must still be written and read back
+    X, y = blobs()
+    model = mlp.fit(X, y, hidden_sizes=(), batch_norm="before", epochs=1, seed=0, verbose=0)
+    assert model.norms == []
+    loaded = mlp.load(model.save(tmp_path / "linear.npz"))
+    assert loaded.batch_norm == "before" and loaded.norms == []
+    np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
+
+
+def test_saving_norms_that_do_not_match_the_hidden_layers_is_refused(trained, tmp_path):
+    from mlp.model_file import save_model_file
+
+    model, _, _ = trained
+    params = [(np.asarray(W), np.asarray(b)) for W, b in model.params]
+    norms = [tuple(np.asarray(a) for a in norm) for norm in model.norms]
+    for batch_norm, stored in ((None, norms), (model.batch_norm, norms[:1])):
+        with pytest.raises(ValueError, match="one norm per hidden layer"):
+            save_model_file(tmp_path / "m.npz", params, {"batch_norm": batch_norm}, norms=stored)
+
+
 def test_version_2_files_still_load_as_models_without_batch_norm(tmp_path):
     X, y = blobs()
     plain = mlp.fit(X, y, hidden_sizes=[5], epochs=1, seed=0)

@@ -160,9 +160,9 @@ class Trainer(BaseTrainer):
         self._value, self._logits = value, logits
         # means over this rank's rows (weighted over MPI), in the optimizer's order
         self._grads = [g for pair in done.grads for g in pair]
-        if rows == 0:
+        if rows == 0:  # its loss sum is over no row: 0, not the L2 term the pass added
             self._logits = None
-            return value, 0
+            return value * 0, 0
         correct = 0
         if takes_class_indices(model.loss):
             correct = xp.sum(xp.astype(xp.argmax(logits, axis=1) == y_batch, index_dtype(xp, model.device)))
