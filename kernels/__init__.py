@@ -169,8 +169,9 @@ def bias_activation_forward(Z, b, code):
 
 
 def add_bias_activate(Z, b, code):
-    """In place Z = act(Z + b) with NumPy's rounding and zeros (the prediction path).  Z (B, H),
-    b (H,); code IDENTITY, RELU or LEAKY_RELU (the others round otherwise than NumPy)."""
+    """In place Z = act(Z + b) with NumPy's rounding and zeros (the prediction path): the kernel of
+    `bias_activation_forward`, limited to the codes whose bits equal NumPy's.  Z (B, H), b (H,); code
+    IDENTITY, RELU or LEAKY_RELU (sigmoid and tanh round otherwise than NumPy)."""
     dtype = check_float_arrays(2, Z=Z)
     if check_float_arrays(1, b=b) != dtype:
         raise TypeError(f"b is {b.dtype} but Z is {dtype}: use one dtype per call")
@@ -178,7 +179,7 @@ def add_bias_activate(Z, b, code):
     if isinstance(code, bool) or code not in (IDENTITY, RELU, LEAKY_RELU):
         raise ValueError(f"add_bias_activate takes IDENTITY, RELU or LEAKY_RELU (0, 1, 2), got {code!r}")
     _check_writable(Z=Z)
-    _k.add_bias_activate(Z, b, code)
+    _k.bias_activation_forward(Z, b, code)
 
 
 def all_finite(X):

@@ -44,7 +44,9 @@ def gather_labels(y, idx, out):
 def bias_activation_forward(Z, b, code):
     """In place Z[i, j] = act(Z[i, j] + b[j]).  Z (B, H), b (H,), code one of ACTIVATION_CODES.
 
-    relu and leaky_relu keep NaN (a diverged layer stays visible downstream).
+    relu and leaky_relu keep NaN (a diverged layer stays visible downstream). identity, relu and
+    leaky_relu give the bits of ``mlp.activations`` on NumPy (relu is ``maximum(z, 0)``: +0 for -0),
+    so the prediction path uses them too; sigmoid and tanh round as ``_math`` does.
     """
     n, h = Z.shape
     T = Z.dtype.type
@@ -57,7 +59,7 @@ def bias_activation_forward(Z, b, code):
         for i in range(n):
             for j in range(h):
                 z = Z[i, j] + b[j]
-                Z[i, j] = zero if z < zero else z
+                Z[i, j] = z if (z > zero or z != z) else zero
     elif code == LEAKY_RELU:
         slope = T(LEAKY_SLOPE)
         for i in range(n):

@@ -97,6 +97,20 @@ def batch_norm_centred_squares(H, sums, n_rows, mean, squares):
 
 
 @jit
+def _normalise_rows(H, centre, inv, gamma, beta, Hhat, Y, code):
+    """Hhat = (H - centre) * inv; Y = act(gamma Hhat + beta), row by row (code IDENTITY: no activation).
+    The one normalisation loop of both statistics' forward passes."""
+    n, k = H.shape
+    for i in range(n):
+        for j in range(k):
+            h = (H[i, j] - centre[j]) * inv[j]
+            Hhat[i, j] = h
+            Y[i, j] = gamma[j] * h + beta[j]
+        if code != IDENTITY:
+            _activate_row(Y[i], code)
+
+
+@jit
 def batch_norm_forward(
     H, mean, squares, n_rows, gamma, beta, momentum, running_mean, running_var, inv, Hhat, Y, code
 ):
@@ -108,7 +122,7 @@ def batch_norm_forward(
     H, Hhat, Y (n, k); the rest (k,); inv, Hhat, Y written; momentum m a float in (0, 1].
     """
     _check_code(code)
-    n, k = H.shape
+    k = H.shape[1]
     T = H.dtype.type
     count, one, eps, m = T(n_rows), T(1), T(BATCH_NORM_EPS), T(momentum)
     unbias = T(n_rows / (n_rows - 1))
@@ -117,13 +131,7 @@ def batch_norm_forward(
         inv[j] = one / np.sqrt(var + eps)
         running_mean[j] = (one - m) * running_mean[j] + m * mean[j]
         running_var[j] = (one - m) * running_var[j] + m * var * unbias
-    for i in range(n):
-        for j in range(k):
-            h = (H[i, j] - mean[j]) * inv[j]
-            Hhat[i, j] = h
-            Y[i, j] = gamma[j] * h + beta[j]
-        if code != IDENTITY:
-            _activate_row(Y[i], code)
+    _normalise_rows(H, mean, inv, gamma, beta, Hhat, Y, code)
 
 
 @jit
@@ -132,18 +140,12 @@ def batch_norm_running_forward(H, gamma, beta, running_mean, running_var, inv, H
     stay as they are: inv = 1 / sqrt(running_var + eps); Hhat = (H - running_mean) * inv;
     Y = act(gamma Hhat + beta).  H, Hhat, Y (n, k); the rest (k,); inv, Hhat, Y written."""
     _check_code(code)
-    n, k = H.shape
+    k = H.shape[1]
     T = H.dtype.type
     one, eps = T(1), T(BATCH_NORM_EPS)
     for j in range(k):
         inv[j] = one / np.sqrt(running_var[j] + eps)
-    for i in range(n):
-        for j in range(k):
-            h = (H[i, j] - running_mean[j]) * inv[j]
-            Hhat[i, j] = h
-            Y[i, j] = gamma[j] * h + beta[j]
-        if code != IDENTITY:
-            _activate_row(Y[i], code)
+    _normalise_rows(H, running_mean, inv, gamma, beta, Hhat, Y, code)
 
 
 @jit

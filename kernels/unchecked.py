@@ -38,7 +38,7 @@ from ._optim import (
     rmsprop_step_fused,
     sgd_step_fused,
 )
-from ._predict import add_bias_activate, all_finite
+from ._predict import all_finite
 from ._weighted import (
     exp_poisson_sum_weighted,
     sigmoid_binary_cross_entropy_sum_weighted,
@@ -50,7 +50,6 @@ from ._weighted import (
 __all__ = [
     "activation_backward",
     "adam_step_fused",
-    "add_bias_activate",
     "all_finite",
     "augment_rows",
     "batch_norm_backward",
