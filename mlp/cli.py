@@ -637,29 +637,15 @@ def _trimmed_metadata_in_one_line() -> Iterator[None]:
 
     from .model_file import MetadataTrimmedWarning
 
-    said: set[str] = set()
-    show_others = warnings.showwarning
-
-    def show(
-        message: Warning | str,
-        category: type[Warning],
-        filename: str,
-        lineno: int,
-        file: TextIO | None = None,
-        line: str | None = None,
-    ) -> None:
-        if not issubclass(category, MetadataTrimmedWarning):
-            show_others(message, category, filename, lineno, file, line)
-            return
-        where = str(message).split(": the metadata", 1)[0]
-        if where not in said:
-            said.add(where)
-            print(f"mlp train: warning: {_one_line(message)}", file=sys.stderr, flush=True)
+    def file_named(message: str) -> str:
+        return message.split(": the metadata", 1)[0]
 
     with warnings.catch_warnings():
         warnings.simplefilter("always", MetadataTrimmedWarning)
-        warnings.showwarning = show
-        yield
+        with _warnings_in_one_line(
+            "train", lambda category: issubclass(category, MetadataTrimmedWarning), file_named
+        ):
+            yield
 
 
 def _rescue(model: MLP, out: str) -> tuple[Path | None, list[str]]:
@@ -1082,9 +1068,26 @@ def _output_failed(name: str, stdout: IO[str], error: BaseException) -> int:
 def _library_notes_in_one_line(command: str) -> Iterator[None]:
     """Show the notes the data layer gives as warnings (a corrupt cached file being replaced) as
     one `mlp COMMAND: warning:` line each, without Python's source line; other warnings as usual."""
+
+    def is_cache_note(category: type[Warning]) -> bool:
+        from .datasets.download import CacheWarning
+
+        return issubclass(category, CacheWarning)
+
+    with _warnings_in_one_line(command, is_cache_note):
+        yield
+
+
+@contextlib.contextmanager
+def _warnings_in_one_line(
+    command: str, shown: Callable[[type[Warning]], bool], once_per: Callable[[str], str] | None = None
+) -> Iterator[None]:
+    """Show each warning whose category `shown` accepts as one `mlp COMMAND: warning:` line on
+    standard error (with `once_per`: once per key it gives the message); other warnings as usual."""
     import warnings
 
     show_others = warnings.showwarning
+    said: set[str] = set()
 
     def show(
         message: Warning | str,
@@ -1094,12 +1097,15 @@ def _library_notes_in_one_line(command: str) -> Iterator[None]:
         file: TextIO | None = None,
         line: str | None = None,
     ) -> None:
-        from .datasets.download import CacheWarning
-
-        if issubclass(category, CacheWarning):
-            print(f"mlp {command}: warning: {_one_line(message)}", file=sys.stderr, flush=True)
-        else:
+        if not shown(category):
             show_others(message, category, filename, lineno, file, line)
+            return
+        if once_per is not None:
+            key = once_per(str(message))
+            if key in said:
+                return
+            said.add(key)
+        print(f"mlp {command}: warning: {_one_line(message)}", file=sys.stderr, flush=True)
 
     with warnings.catch_warnings():
         warnings.showwarning = show

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
 from ._array_api import Array, Namespace, Params, assign
 from .activations import get_activation
@@ -298,7 +298,16 @@ def backprop(
     norms: Sequence[Norm] = (),
     statistics: BatchStatistics | None = None,
 ) -> Backprop:
-    """Forward, loss and backward: see `loss_and_gradients`, which returns part of this."""
+    """Forward, loss and backward: the mean loss (0-d array, L2 term included), gradients and logits
+    for integer labels y (label_smoothing: cross_entropy's smoothed targets, see
+    `mlp.losses.softmax_cross_entropy`), and the norms after the pass.
+
+    row_weights (n,): the loss is sum_i row_weights[i] * loss_i instead of the mean (w / sum(w): the
+    weighted mean of `mlp.fit`'s sample_weight); the L2 term is added as it is.
+
+    The gradients: [(dW, db), ...] per layer, then with batch_norm [(dgamma, dbeta), ...] per hidden
+    layer. statistics: None normalises with the running statistics (inference), else with the batch's
+    (`BatchStatistics`; the new running statistics come back in `Backprop.norms`)."""
     done = forward_pass(
         params,
         X,
@@ -335,46 +344,11 @@ def backprop(
     return Backprop(value, grads, done.logits, done.norms)
 
 
-def loss_and_gradients(
-    params: Params,
-    X: Array,
-    y: Array,
-    *,
-    activation: str,
-    loss: str,
-    l2: float = 0.0,
-    xp: Namespace,
-    dropout_masks: Sequence[Array] | None = None,
-    label_smoothing: float = 0.0,
-    row_weights: Array | None = None,
-    batch_norm: str | None = None,
-    norms: Sequence[Norm] = (),
-    statistics: BatchStatistics | None = None,
-) -> tuple[Array, Params, Array]:
-    """Mean loss (0-d array, L2 term included), gradients and logits for integer labels y
-    (label_smoothing: cross_entropy's smoothed targets, see `mlp.losses.softmax_cross_entropy`).
-
-    row_weights (n,): the loss is sum_i row_weights[i] * loss_i instead of the mean (w / sum(w): the
-    weighted mean of `mlp.fit`'s sample_weight); the L2 term is added as it is.
-
-    The gradients: [(dW, db), ...] per layer, then with batch_norm [(dgamma, dbeta), ...] per hidden
-    layer. statistics: None normalises with the running statistics (inference), else with the batch's
-    (`BatchStatistics`; the new running statistics are `backprop`'s)."""
-    done = backprop(
-        params,
-        X,
-        y,
-        activation=activation,
-        loss=loss,
-        l2=l2,
-        xp=xp,
-        dropout_masks=dropout_masks,
-        label_smoothing=label_smoothing,
-        row_weights=row_weights,
-        batch_norm=batch_norm,
-        norms=norms,
-        statistics=statistics,
-    )
+def loss_and_gradients(params: Params, X: Array, y: Array, **options: Any) -> tuple[Array, Params, Array]:
+    """`backprop`'s loss, gradients and logits, for callers that need no norms: the same arguments
+    (activation, loss, xp, and the optional l2, dropout_masks, label_smoothing, row_weights,
+    batch_norm, norms, statistics)."""
+    done = backprop(params, X, y, **options)
     return done.value, done.grads, done.logits
 
 
