@@ -5,8 +5,9 @@ temporary per bias and activation, a finiteness check through a boolean copy of 
 `takes(params, X)` says whether X goes this way as it is; `all_finite(X)` is the check the generic
 path makes, `forward(params, X, activation, xp=...)` the logits of one chunk of rows. With Numba
 (`mlp_kernels`) a hidden layer's bias and relu, leaky_relu or identity is one pass in place and the
-finiteness check one read of X; without it NumPy's in-place operations do the same arithmetic. The
-kernels are used once Numba has loaded them in this process (`mlp_kernels.warmup`, which every fit
+finiteness check one read of X; without it NumPy's in-place operations do the same arithmetic. Batch
+normalisation (running statistics) is three in-place steps; its beta joins the activation's pass when
+the norm comes first. The kernels are used once Numba has loaded them in this process (`mlp_kernels.warmup`, which every fit
 with the Numba engine runs): the first kernel a process loads costs about 0.5 s of Numba's start-up,
 more than a one-off prediction should pay.
 Measured (bench/test_predict.py, bench/RESULTS.md "Prediction"): 10 000 MNIST rows through
@@ -15,6 +16,7 @@ Measured (bench/test_predict.py, bench/RESULTS.md "Prediction"): 10 000 MNIST ro
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -23,6 +25,7 @@ import numpy as np
 from ._array_api import Namespace, Params
 from ._memory import PREDICT_BUDGET, prediction_row_bytes
 from .activations import get_activation
+from .layers import BATCH_NORM_EPS, Norm
 
 try:  # Numba is optional: without it the same arithmetic in NumPy's in-place operations
     from mlp_kernels import ACTIVATION_CODES
@@ -75,23 +78,56 @@ def chunk_rows(layer_sizes: tuple[int, ...], dtype: str) -> int:
     return max(1, PREDICT_BUDGET // prediction_row_bytes(layer_sizes, dtype))
 
 
-def forward(params: Params, X: np.ndarray, activation: str, *, xp: Namespace) -> np.ndarray:
-    """The logits of X (rows, n_outputs): Z = A @ W, then the bias and activation in place, layer by
-    layer; the last layer A @ W + b. (Written out flat: for one row each Python step is a few percent.)"""
+def forward(
+    params: Params,
+    X: np.ndarray,
+    activation: str,
+    *,
+    xp: Namespace,
+    batch_norm: str | None = None,
+    norms: Sequence[Norm] = (),
+) -> np.ndarray:
+    """The logits of X (rows, n_outputs): Z = A @ W, then the bias, activation and normalisation (with
+    the running statistics, `batch_norm` "before" or "after" the activation) in place, layer by layer;
+    the last layer A @ W + b. (Written out flat: for one row each Python step is a few percent.)"""
     kernels = _ready_kernels()
     code = ACTIVATION_CODES[activation] if kernels is not None and activation in IN_PLACE else None
     A = X
-    for W, b in params[:-1]:
+    for layer, (W, b) in enumerate(params[:-1]):
         A = A @ W
-        if code is not None and b.dtype == A.dtype:
-            kernels.add_bias_activate(A, b, code)
-        else:
+        if batch_norm == "before":  # act(gamma * ((A + b - mean) * inv_std) + beta)
             A += b
-            A = get_activation(activation)[0](A, xp=xp)
+            A = _add_bias_activate(_scale_by_norm(A, norms[layer], xp), norms[layer][1], activation, code, xp)
+        elif batch_norm == "after":  # gamma * ((act(A + b) - mean) * inv_std) + beta
+            A = _scale_by_norm(_add_bias_activate(A, b, activation, code, xp), norms[layer], xp)
+            A += norms[layer][1]
+        else:
+            A = _add_bias_activate(A, b, activation, code, xp)
     W, b = params[-1]
     Z = A @ W
     if kernels is not None and b.dtype == Z.dtype:
-        kernels.add_bias_activate(Z, b, ACTIVATION_CODES["identity"])
+        kernels.bias_activation_forward(Z, b, ACTIVATION_CODES["identity"])
     else:
         Z += b
     return Z
+
+
+def _add_bias_activate(
+    A: np.ndarray, b: np.ndarray, activation: str, code: int | None, xp: Namespace
+) -> np.ndarray:
+    """act(A + b): in place in one pass where a kernel rounds as NumPy (`code`), else NumPy's steps."""
+    if code is not None and b.dtype == A.dtype:
+        _kernels.bias_activation_forward(A, b, code)
+        return A
+    A += b
+    return get_activation(activation)[0](A, xp=xp)
+
+
+def _scale_by_norm(A: np.ndarray, norm: Norm, xp: Namespace) -> np.ndarray:
+    """In place A = gamma * ((A - running_mean) * inv_std): `mlp.layers.batch_norm_forward`'s steps with
+    the running statistics, in its order (so its bits), up to adding beta."""
+    gamma, _, running_mean, running_var = norm
+    A -= running_mean
+    A *= 1.0 / xp.sqrt(running_var + BATCH_NORM_EPS)
+    A *= gamma
+    return A

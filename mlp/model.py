@@ -179,10 +179,14 @@ class MLP:
         return X, self._lean_takes(X)
 
     def _lean_takes(self, X: Array) -> bool:
-        """Whether the NumPy prediction path takes X (`_predict.takes`). It runs dense layers only: a
-        model with normalisation layers (a `batch_norm` attribute that is set) takes the generic
-        forward pass, which applies them."""
-        return getattr(self, "batch_norm", None) is None and _predict.takes(self.params, X)
+        """Whether the NumPy prediction path takes X (`_predict.takes`)."""
+        return _predict.takes(self.params, X)
+
+    def _lean_logits(self, X: np.ndarray) -> np.ndarray:
+        """The logits of X by the NumPy prediction path (X one it `takes`): the generic path's bits."""
+        return _predict.forward(
+            self.params, X, self.activation, xp=self._xp, batch_norm=self.batch_norm, norms=self.norms
+        )
 
     def _chunk_rows(self) -> int:
         """Rows per forward pass: as many as fit in about 256 MiB of activations for these layer widths
@@ -200,7 +204,7 @@ class MLP:
             chunks = row_chunks(X.shape[0], size)
         for rows in chunks:
             if lean:
-                yield rows, _predict.forward(self.params, X[rows], self.activation, xp=self._xp)
+                yield rows, self._lean_logits(X[rows])
             else:
                 yield rows, self._logits(X[rows, ...])
 
@@ -240,7 +244,7 @@ class MLP:
 
     def _predict_indices(self, X: Array, lean: bool = False) -> Array:
         if lean and X.shape[0] == 1:  # one chunk: no generator and list for the latency of one row
-            return _predict.forward(self.params, X, self.activation, xp=self._xp).argmax(axis=1)
+            return self._lean_logits(X).argmax(axis=1)
         if lean:  # NumPy's argmax, which the wrapper's calls
             return self._concat([logits.argmax(axis=1) for _, logits in self._forward_chunks(X, lean)])
         xp = self._xp

@@ -34,11 +34,16 @@ def generic_logits(model, X):
     """The forward pass of mlp.layers on the same chunks as the model's."""
     X = model._check_X(X)
     rows = model_module.row_chunks(X.shape[0], model._chunk_rows())
-    parts = [layers.forward(model.params, X[r, ...], model.activation, xp=model._xp)[0] for r in rows]
+    options = {"batch_norm": model.batch_norm, "norms": model.norms}
+    parts = [
+        layers.forward(model.params, X[r, ...], model.activation, xp=model._xp, **options)[0] for r in rows
+    ]
     return np.concatenate(parts) if len(parts) > 1 else parts[0]
 
 
-def trained(activation="relu", loss="cross_entropy", dtype="float32", n_outputs=None, seed=0):
+def trained(
+    activation="relu", loss="cross_entropy", dtype="float32", n_outputs=None, seed=0, batch_norm=None
+):
     X, y = blobs(n=150, d=7, k=4, seed=seed)
     if n_outputs is not None:  # a target matrix: regression, multilabel or counts
         rng = np.random.default_rng(seed)
@@ -46,7 +51,15 @@ def trained(activation="relu", loss="cross_entropy", dtype="float32", n_outputs=
         if loss == "binary_cross_entropy":
             y = (y > 0.5).astype(np.int64)
     return mlp.fit(
-        X, y, hidden_sizes=[9, 5], activation=activation, loss=loss, dtype=dtype, epochs=3, seed=seed
+        X,
+        y,
+        hidden_sizes=[9, 5],
+        activation=activation,
+        loss=loss,
+        dtype=dtype,
+        epochs=3,
+        seed=seed,
+        batch_norm=batch_norm,
     )
 
 
@@ -233,11 +246,20 @@ def test_the_kernels_are_used_once_numba_has_loaded_them():
     assert done.stdout.split() == ["True", "True"]
 
 
-def test_a_model_with_normalisation_layers_takes_the_generic_path():
-    """The NumPy path runs dense layers only; a model that normalises (`batch_norm` set) must not."""
-    model = trained()
-    X = np.zeros((3, 7), np.float32)
-    assert model._checked_input(X)[1]
-    model.batch_norm = "before"
-    assert not model._checked_input(X)[1]
-    assert not model._lean_takes(X)
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+@pytest.mark.parametrize("placement", ["before", "after"])
+def test_batch_normalised_models_give_the_generic_bits(kernels, placement, activation, dtype):
+    """Normalisation with the running statistics, before or after the activation, on the NumPy path."""
+    model = trained(activation, dtype=dtype, batch_norm=placement)
+    for gamma, beta, mean, var in model.norms:  # away from the initial 1, 0, 0, 1 everywhere
+        assert not (np.all(gamma == 1) or np.all(beta == 0) or np.all(mean == 0) or np.all(var == 1))
+    rng = np.random.default_rng(7)
+    for rows in (1, 2, 17, 300):
+        X = rng.standard_normal((rows, 7)).astype(dtype)
+        assert model._checked_input(X)[1]  # the NumPy path takes it
+        expected = generic_logits(model, X)
+        assert model.decision_function(X).tobytes() == expected.tobytes()
+        probabilities = mlp.losses.output_probabilities(expected, model.loss, xp=model._xp)
+        assert model.predict_proba(X).tobytes() == probabilities.tobytes()
+        assert np.array_equal(model.predict(X), model.classes_[np.argmax(expected, axis=1)])
