@@ -72,7 +72,7 @@ def test_the_best_recipe_trains_an_epoch_on_a_subset():
     X, y, X_test, y_test = subset(600)
     model = mlp.fit(X, y, **{**recipes.get("best"), "epochs": 1}, seed=0)
     assert model.layer_sizes == [784, 1024, 1024, 10]
-    assert model.config["augment"]["elastic_alpha"] == 34.0 and model.config["max_norm"] == 3.0
+    assert model.config["augment"]["elastic_alpha"] == 36.0 and model.config["max_norm"] == 3.0
     for W, _ in model.get_weights()[:-1]:
         assert np.sqrt((W.astype(np.float64) ** 2).sum(axis=0)).max() <= 3.0 * (1 + 1e-5)
     assert model.score(X_test, y_test) > 0.5
