@@ -80,6 +80,9 @@ def main():
     parser.add_argument("--cycles", type=int, default=4)
     parser.add_argument("--json", type=Path, default=Path(__file__).with_name("snapshot_ensemble.json"))
     args = parser.parse_args()
+    epochs = mlp.recipes.get("best")["epochs"]
+    if args.cycles < 1 or epochs % args.cycles:
+        parser.error(f"--cycles must divide best's {epochs} epochs, so that every cycle ends on an epoch")
     folder = os.environ.get("MLP_DATA_DIR") or str(
         Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
     )

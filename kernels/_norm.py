@@ -29,7 +29,7 @@ def _activate_row(y, code):
     zero = T(0)
     if code == RELU:
         for j in range(y.shape[0]):
-            y[j] = zero if y[j] < zero else y[j]
+            y[j] = y[j] if (y[j] > zero or y[j] != y[j]) else zero  # NumPy's maximum: +0 for -0
     elif code == LEAKY_RELU:
         slope = T(LEAKY_SLOPE)
         for j in range(y.shape[0]):

@@ -6,10 +6,10 @@ temporary per bias and activation, a finiteness check through a boolean copy of 
 path makes, `forward(params, X, activation, xp=...)` the logits of one chunk of rows. With Numba
 (`mlp_kernels`) a hidden layer's bias and relu, leaky_relu or identity is one pass in place and the
 finiteness check one read of X; without it NumPy's in-place operations do the same arithmetic. Batch
-normalisation (running statistics) is three in-place steps; its beta joins the activation's pass when
-the norm comes first. The kernels are used once Numba has loaded them in this process (`mlp_kernels.warmup`, which every fit
-with the Numba engine runs): the first kernel a process loads costs about 0.5 s of Numba's start-up,
-more than a one-off prediction should pay.
+normalisation (running statistics) is NumPy's in-place steps in the generic path's order; its beta
+joins the activation's pass when the norm comes first. The kernels are used once Numba has loaded them
+in this process (`mlp_kernels.warmup`, which every fit with the Numba engine runs): the first kernel a
+process loads costs about 0.5 s of Numba's start-up, more than a one-off prediction should pay.
 Measured (bench/test_predict.py, bench/RESULTS.md "Prediction"): 10 000 MNIST rows through
 784-128-64-10 cost what the three matrix products alone cost, one row a few microseconds more.
 """
@@ -58,6 +58,15 @@ def takes(params: Params, X: Any) -> bool:
         and X.dtype == W.dtype
         and X.shape[0] > 0
         and X.shape[1] == W.shape[0]
+    )
+
+
+def one_dtype(params: Params, norms: Sequence[Norm]) -> bool:
+    """True when every parameter and norm array has the first weight's dtype. The path's in-place steps
+    keep A's dtype, where the generic path would promote to a wider bias or norm."""
+    dtype = params[0][0].dtype
+    return all(W.dtype == dtype and b.dtype == dtype for W, b in params) and all(
+        a.dtype == dtype for norm in norms for a in norm
     )
 
 

@@ -179,8 +179,9 @@ class MLP:
         return X, self._lean_takes(X)
 
     def _lean_takes(self, X: Array) -> bool:
-        """Whether the NumPy prediction path takes X (`_predict.takes`)."""
-        return _predict.takes(self.params, X)
+        """Whether the NumPy prediction path takes X (`_predict.takes`) and this model's arrays (one
+        dtype, `_predict.one_dtype`)."""
+        return _predict.takes(self.params, X) and _predict.one_dtype(self.params, self.norms)
 
     def _lean_logits(self, X: np.ndarray) -> np.ndarray:
         """The logits of X by the NumPy prediction path (X one it `takes`): the generic path's bits."""

@@ -263,3 +263,45 @@ def test_batch_normalised_models_give_the_generic_bits(kernels, placement, activ
         probabilities = mlp.losses.output_probabilities(expected, model.loss, xp=model._xp)
         assert model.predict_proba(X).tobytes() == probabilities.tobytes()
         assert np.array_equal(model.predict(X), model.classes_[np.argmax(expected, axis=1)])
+
+
+@pytest.mark.parametrize("placement", [None, "before", "after"])
+def test_a_wider_bias_or_norm_gives_what_the_generic_path_gives(kernels, placement):
+    """float32 weights with a float64 bias or norm: the generic path promotes to float64, so the
+    NumPy path, whose in-place steps keep float32, must not take the model."""
+    model = trained(batch_norm=placement)
+    params = [(W, b.astype(np.float64) if i == 0 else b) for i, (W, b) in enumerate(model.params)]
+    norms = [tuple(a.astype(np.float64) for a in norm) for norm in model.norms]
+    for wider_params, wider_norms in ((params, model.norms), (model.params, norms)):
+        if placement is None and wider_norms is norms:
+            continue
+        wide = mlp.MLP(
+            wider_params,
+            activation=model.activation,
+            loss=model.loss,
+            classes=model.classes_,
+            batch_norm=placement,
+            norms=wider_norms if placement else None,
+        )
+        X = np.random.default_rng(8).standard_normal((20, 7)).astype(np.float32)
+        assert not wide._checked_input(X)[1]
+        expected = generic_logits(wide, X)
+        assert expected.dtype == np.float64
+        assert wide.decision_function(X).tobytes() == expected.tobytes()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("code", ["RELU", "LEAKY_RELU", "IDENTITY"])
+def test_the_vectorised_loop_signs_zeros_as_numpy(dtype, code):
+    """Rows long enough for the compiled loop's vector body, not only its scalar remainder."""
+    kernels = pytest.importorskip("mlp_kernels")
+    rng = np.random.default_rng(9)
+    Z = rng.standard_normal((3, 517)).astype(dtype)
+    b = np.where(rng.random(517) < 0.5, -0.0, 0.0).astype(dtype)
+    Z[:, ::3] = -0.0
+    Z[:, 1::7] = np.nan
+    Z[:, 2::11] = -np.nan
+    expected = mlp.activations.get_activation(code.lower())[0](Z + b, xp=np)
+    got = Z.copy()
+    kernels.add_bias_activate(got, b, getattr(kernels, code))
+    assert got.tobytes() == expected.astype(dtype).tobytes()
