@@ -63,11 +63,17 @@ def takes(params: Params, X: Any) -> bool:
 
 def one_dtype(params: Params, norms: Sequence[Norm]) -> bool:
     """True when every parameter and norm array has the first weight's dtype. The path's in-place steps
-    keep A's dtype, where the generic path would promote to a wider bias or norm."""
+    keep A's dtype, where the generic path would promote to a wider bias or norm. (Plain loops: this
+    runs on every call, and generators cost a one-row prediction more.)"""
     dtype = params[0][0].dtype
-    return all(W.dtype == dtype and b.dtype == dtype for W, b in params) and all(
-        a.dtype == dtype for norm in norms for a in norm
-    )
+    for W, b in params:
+        if W.dtype != dtype or b.dtype != dtype:
+            return False
+    for norm in norms:
+        for a in norm:
+            if a.dtype != dtype:
+                return False
+    return True
 
 
 def all_finite(X: np.ndarray) -> bool:
