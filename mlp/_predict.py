@@ -119,12 +119,8 @@ def forward(
         else:
             A = _add_bias_activate(A, b, activation, code, xp)
     W, b = params[-1]
-    Z = A @ W
-    if kernels is not None and b.dtype == Z.dtype:
-        kernels.bias_activation_forward(Z, b, ACTIVATION_CODES["identity"])
-    else:
-        Z += b
-    return Z
+    identity = ACTIVATION_CODES["identity"] if kernels is not None else None
+    return _add_bias_activate(A @ W, b, "identity", identity, xp)
 
 
 def _add_bias_activate(
